@@ -1,0 +1,123 @@
+"""``twin simulate``: run a scenario as fast as possible and write the run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from twin.cli.common import parse_until
+from twin.engine.dispatch import RULES
+from twin.errors import ConfigError
+from twin.model import load_scenario, load_sequence
+from twin.simulation import resolve_sequence, run_simulation
+
+__all__ = ["kpi_table", "register"]
+
+
+def kpi_table(kpis: dict[str, Any]) -> Table:
+    """A rich table of the per-machine and cell KPIs."""
+    table = Table(title="ISO 22400 KPIs")
+    for col in (
+        "machine",
+        "availability",
+        "effectiveness",
+        "quality",
+        "OEE",
+        "utilisation",
+        "produced",
+    ):
+        table.add_column(col, justify="right" if col != "machine" else "left")
+    rows = [*kpis["machines"].items(), ("cell", kpis["cell"])]
+    for name, k in rows:
+        table.add_row(
+            name,
+            f"{k['availability']:.1%}",
+            f"{k['effectiveness']:.1%}",
+            f"{k['quality_ratio']:.1%}",
+            f"{k['oee']:.1%}",
+            f"{k['utilisation']:.1%}",
+            str(k["produced"]),
+        )
+    return table
+
+
+def simulate(
+    scenario: Annotated[Path, typer.Argument(help="scenario TOML file")],
+    until: Annotated[
+        str | None, typer.Option(help="simulated time, e.g. 30d (default: horizon)")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="override the scenario seed")] = None,
+    rule: Annotated[str | None, typer.Option(help=f"dispatching rule: {', '.join(RULES)}")] = None,
+    sequence: Annotated[
+        Path | None, typer.Option(help="JSON file forcing each machine's order")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="run directory")] = Path("runs/latest"),
+    signals: Annotated[str | None, typer.Option(help="sample process signals every PERIOD")] = None,
+    plots: Annotated[bool, typer.Option(help="write gantt.png and kpis.png")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Run SCENARIO as fast as possible; print KPIs; write events.jsonl, summary.json, plots."""
+    console = Console()
+    if rule is not None and rule.upper() not in RULES:
+        raise ConfigError(
+            "command line",
+            "--rule",
+            f"unknown dispatching rule {rule!r} (known: {', '.join(RULES)})",
+        )
+    if seed is not None and seed < 0:
+        raise ConfigError("command line", "--seed", "must be >= 0")
+    sc = load_scenario(scenario)
+    seq = resolve_sequence(sc, load_sequence(sequence), str(sequence)) if sequence else None
+    horizon = parse_until(until)
+    period = parse_until(signals, "--signals")
+    if quiet:
+        result = run_simulation(
+            sc,
+            until=horizon,
+            seed=seed,
+            rule=rule,
+            sequence=seq,
+            out_dir=out,
+            signal_period=period,
+            plots=plots,
+        )
+    else:
+        with Progress(
+            TextColumn("[bold]simulating[/bold] {task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>5.1f}%"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task(sc.name, total=1.0)
+            result = run_simulation(
+                sc,
+                until=horizon,
+                seed=seed,
+                rule=rule,
+                sequence=seq,
+                out_dir=out,
+                signal_period=period,
+                plots=plots,
+                progress=lambda t, end: bar.update(task, completed=t / end),
+            )
+    s = result.summary
+    console.print(kpi_table(result.kpis))
+    cell = result.kpis["cell"]
+    console.print(
+        f"makespan {s['makespan']:.1f} s | completed {s['jobs_completed']} "
+        f"(scrapped {s['jobs_scrapped']}, in cell {s['jobs_in_progress']}, backlog "
+        f"{s['jobs_backlog']}) | throughput {cell['throughput_per_h']:.2f}/h | "
+        f"lead time {cell['lead_time_mean_s'] / 3600:.2f} h | late {cell['jobs_late']}"
+    )
+    console.print(f"run directory: {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(simulate)

@@ -1,0 +1,620 @@
+"""The engine: a SimPy model of the cell built from a scenario.
+
+It wires machines, the transport robot, order release (WIP cap), job flows with transfers and
+blocking, faults and the arrival process. It knows nothing about OPC UA or databases: it
+publishes typed events on its EventBus and writes process signals into its SignalStore.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import deque
+from collections.abc import Generator
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import simpy
+
+from twin.engine.arrivals import ProductSampler, interarrival
+from twin.engine.dispatch import DispatchRule, make_rule
+from twin.engine.jobs import Job
+from twin.engine.machine import MachineRuntime
+from twin.errors import ConfigError, InvalidStateError, UnknownJobError, UnknownMachineError
+from twin.events import (
+    CommandApplied,
+    EventBus,
+    InspectionDone,
+    JobCancelled,
+    JobCompleted,
+    JobReleased,
+    JobScrapped,
+    OrderReceived,
+    TransferFinished,
+    TransferStarted,
+)
+from twin.machines import PlanningError, Segment, travel_time
+from twin.model.products import ProductSpec
+from twin.model.scenario import OrderConfig, Scenario
+from twin.planning import PlannedOp, Planner
+from twin.signals import SignalStore
+
+__all__ = ["Engine"]
+
+_Gen = Generator[simpy.Event, Any, None]
+
+
+class Engine:
+    """SimPy cell. ``run(until)`` advances simulated time; commands mutate it between steps.
+
+    ``sequence`` (machine id -> job ids) forces each machine's processing order.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        seed: int | None = None,
+        rule: str | None = None,
+        sequence: dict[str, list[str]] | None = None,
+        bus: EventBus | None = None,
+        signals: bool = False,
+    ) -> None:
+        self.scenario = scenario
+        self.seed = scenario.seed if seed is None else seed
+        self.env = simpy.Environment()
+        self.bus = bus or EventBus()
+        self.rule: DispatchRule = make_rule(rule or scenario.rule, scenario.atc_k)
+        self.planner = Planner(scenario.cell.machines)
+        self.store = SignalStore()
+        self._seq = itertools.count()
+        self.jobs: dict[str, Job] = {}
+        self.backlog: deque[Job] = deque()
+        self.wip = 0
+        self.max_wip: float = scenario.max_wip or math.inf
+        self.completed = 0
+        self.scrapped = 0
+        self.cancelled = 0
+        self.makespan = 0.0
+        self._open_inputs = 0  # scenario orders and arrival streams still to come
+        self._job_index = itertools.count()
+        self.all_done = self.env.event()
+        self._api_faults: dict[str, list[simpy.Event]] = {}
+
+        root = np.random.SeedSequence(self.seed)
+        machine_ss, arrival_ss, quality_ss = root.spawn(3)
+        streams = machine_ss.spawn(len(scenario.cell.machines))
+        self.machines: dict[str, MachineRuntime] = {}
+        for i, (cfg, ss) in enumerate(zip(scenario.cell.machines, streams, strict=True)):
+            self.machines[cfg.id] = MachineRuntime(
+                self, cfg, i, np.random.Generator(np.random.PCG64(ss))
+            )
+        self._failure_rngs = {
+            mid: np.random.Generator(np.random.PCG64(ss))
+            for mid, ss in zip(self.machines, quality_ss.spawn(len(self.machines)), strict=True)
+        }
+        arr_time, arr_product = arrival_ss.spawn(2)
+        self._arr_rng = np.random.Generator(np.random.PCG64(arr_time))
+        self._product_rng = np.random.Generator(np.random.PCG64(arr_product))
+
+        robot_id = scenario.cell.transport_robot
+        self.robot: MachineRuntime | None = self.machines[robot_id] if robot_id else None
+        self.robot_resource = simpy.PriorityResource(self.env, capacity=1)
+        self.robot_position = self.robot.position if self.robot else (0.0, 0.0)
+        if self.robot is not None:
+            self.robot.uses_robot = True
+        self.storage_position = scenario.cell.storage_position
+
+        self.signals_enabled = signals
+        if signals:
+            self._register_signals()
+        for m in self.machines.values():
+            m.process = self.env.process(m.run())
+            if m.cfg.breakdowns is not None:
+                self.env.process(self._breakdowns(m))
+        self._plan_scenario_orders(sequence)
+        for f in scenario.faults:
+            self.env.process(self._scheduled_fault(f.machine, f.kind, f.at, f.duration))
+        if scenario.arrivals is not None:
+            self._open_inputs += 1
+            self.env.process(self._arrivals())
+
+    # -- helpers ----------------------------------------------------------------------------
+    @property
+    def now(self) -> float:
+        return self.env.now
+
+    def next_seq(self) -> int:
+        return next(self._seq)
+
+    def event_count(self) -> int:
+        """SimPy events scheduled so far (read from the environment's id counter)."""
+        eid = self.env._eid
+        n = next(eid)
+        self.env._eid = itertools.count(n + 1)
+        return n
+
+    def machine(self, machine_id: str) -> MachineRuntime:
+        try:
+            return self.machines[machine_id]
+        except KeyError:
+            raise UnknownMachineError(
+                f"unknown machine {machine_id!r} (cell has: {', '.join(self.machines)})"
+            ) from None
+
+    def _register_signals(self) -> None:
+        for m in self.machines.values():
+            specs = m.model.signal_specs(m.cfg)
+            m.block = self.store.register_block(m.id, specs)
+            init = np.zeros(len(specs))
+            m.segment = Segment(m.state, m.mode, 0.0, math.inf, None, init)
+            m.segment.init = m.model.evaluate(m.cfg, m.segment, 0.0)
+            self.store.write_block(m.block, m.segment.init, 0.0)
+
+    def sample_signals(self, t: float | None = None) -> int:
+        """Evaluate every machine's signals at ``t`` (default now) into the SignalStore."""
+        if not self.signals_enabled:
+            raise InvalidStateError("signals are off for this engine (signals=True to enable)")
+        t = self.env.now if t is None else t
+        changed = 0
+        for m in self.machines.values():
+            assert m.segment is not None
+            changed += self.store.write_block(m.block, m.model.evaluate(m.cfg, m.segment, t), t)
+        return changed
+
+    # -- orders -----------------------------------------------------------------------------
+    def _plan_scenario_orders(self, sequence: dict[str, list[str]] | None) -> None:
+        sc = self.scenario
+        due_factor = sc.arrivals.due_factor if sc.arrivals else 3.0
+        planned: list[tuple[OrderConfig, list[PlannedOp]]] = []
+        for i, order in enumerate(sc.orders):
+            try:
+                planned.append((order, self.planner.plan(order.product)))
+            except PlanningError as exc:
+                raise ConfigError("scenario", f"orders[{i}].product", str(exc)) from exc
+        if sequence is not None:
+            self._apply_sequence(sequence, planned)
+        for order, ops in planned:
+            work = sum(op.min_duration for op in ops)
+            due = order.due if order.due is not None else order.release + due_factor * work
+            self._open_inputs += 1
+            self.env.process(self._release_later(order, ops, due))
+
+    def _apply_sequence(
+        self, sequence: dict[str, list[str]], planned: list[tuple[OrderConfig, list[PlannedOp]]]
+    ) -> None:
+        visits: dict[str, list[str]] = {m: [] for m in self.machines}
+        for order, ops in planned:
+            for op in ops:
+                if len(op.durations) != 1:
+                    raise ConfigError(
+                        "sequence",
+                        None,
+                        f"order {order.id}: operation "
+                        f"{op.req.name!r} has several eligible machines",
+                    )
+                visits[op.candidates[0]].append(order.id)
+        for mid, jobs in sequence.items():
+            if mid not in self.machines:
+                raise ConfigError("sequence", f"machine_sequences.{mid}", "unknown machine")
+            if sorted(jobs) != sorted(visits[mid]):
+                raise ConfigError(
+                    "sequence",
+                    f"machine_sequences.{mid}",
+                    f"lists jobs {sorted(jobs)} but the routings send {sorted(visits[mid])}",
+                )
+        for mid, jobs in visits.items():
+            if jobs and mid not in sequence:
+                raise ConfigError(
+                    "sequence", "machine_sequences", f"machine {mid} has operations but no sequence"
+                )
+        # a cycle between job order and machine order would deadlock: reject it up front
+        succ: dict[tuple[str, int], list[tuple[str, int]]] = {}
+        indeg: dict[tuple[str, int], int] = {}
+        at: dict[tuple[str, str, int], tuple[str, int]] = {}
+        for order, ops in planned:
+            seen: dict[str, int] = {}
+            for k, op in enumerate(ops):
+                node = (order.id, k)
+                succ.setdefault(node, [])
+                indeg.setdefault(node, 0)
+                if k:
+                    succ[(order.id, k - 1)].append(node)
+                    indeg[node] += 1
+                mid = op.candidates[0]
+                n = seen.get(mid, 0)
+                seen[mid] = n + 1
+                at[(mid, order.id, n)] = node
+        for mid, jobs in sequence.items():
+            count: dict[str, int] = {}
+            prev = None
+            for j in jobs:
+                n = count.get(j, 0)
+                count[j] = n + 1
+                node = at[(mid, j, n)]
+                if prev is not None:
+                    succ[prev].append(node)
+                    indeg[node] += 1
+                prev = node
+        ready = [node for node, d in indeg.items() if d == 0]
+        done = 0
+        while ready:
+            node = ready.pop()
+            done += 1
+            for s in succ[node]:
+                indeg[s] -= 1
+                if indeg[s] == 0:
+                    ready.append(s)
+        if done != len(indeg):
+            stuck = sorted(n for n, d in indeg.items() if d > 0)[0]
+            raise ConfigError(
+                "sequence",
+                "machine_sequences",
+                f"inconsistent with the routings: job {stuck[0]} operation "
+                f"{stuck[1]} waits in a cycle (the schedule would deadlock)",
+            )
+        for mid, jobs in sequence.items():
+            self.machines[mid].sequence = deque(jobs)
+
+    def _release_later(self, order: OrderConfig, ops: list[PlannedOp], due: float) -> _Gen:
+        if order.release > 0:
+            yield self.env.timeout(order.release)
+        self._receive(order.id, order.product, ops, due, order.weight, "scenario")
+        self._input_closed()
+
+    def _arrivals(self) -> _Gen:
+        sc = self.scenario
+        arr = sc.arrivals
+        assert arr is not None
+        sampler = ProductSampler(sc.catalogue, arr.mix, self._product_rng)
+        limit = arr.until if arr.until is not None else math.inf
+        n = 0
+        while arr.count is None or n < arr.count:
+            yield self.env.timeout(interarrival(arr, self._arr_rng))
+            if self.env.now > limit:
+                break
+            n += 1
+            _, spec = sampler.draw()
+            try:
+                ops = self.planner.plan(spec)
+            except PlanningError as exc:
+                raise ConfigError("scenario", "catalogue", f"cannot plan {spec}: {exc}") from exc
+            work = sum(op.min_duration for op in ops)
+            self._receive(
+                f"A{n:06d}", spec, ops, self.env.now + arr.due_factor * work, 1.0, "arrivals"
+            )
+        self._input_closed()
+
+    def _input_closed(self) -> None:
+        self._open_inputs -= 1
+        self._check_all_done()
+
+    def _check_all_done(self) -> None:
+        if (
+            self._open_inputs == 0
+            and self.wip == 0
+            and not self.backlog
+            and not self.all_done.triggered
+        ):
+            self.all_done.succeed()
+
+    def _receive(
+        self,
+        job_id: str,
+        spec: ProductSpec,
+        ops: list[PlannedOp],
+        due: float,
+        weight: float,
+        source: str,
+        urgent: bool = False,
+    ) -> Job:
+        job = Job(job_id, next(self._job_index), spec, ops, self.env.now, due, weight)
+        self.jobs[job_id] = job
+        self.bus.publish(
+            OrderReceived(self.env.now, job_id, spec.type, due, weight, len(ops), source)
+        )
+        if urgent:
+            self.backlog.appendleft(job)
+        else:
+            self.backlog.append(job)
+        self._release()
+        return job
+
+    def _release(self) -> None:
+        while self.backlog and self.wip < self.max_wip:
+            job = self.backlog.popleft()
+            self.wip += 1
+            job.state = "released"
+            self.bus.publish(JobReleased(self.env.now, job.id))
+            self.env.process(self._flow(job))
+
+    # -- job flow ---------------------------------------------------------------------------
+    def _pick(self, op: PlannedOp) -> MachineRuntime | None:
+        best: MachineRuntime | None = None
+        best_key: tuple[int, float, int] | None = None
+        for mid, dur in op.durations.items():
+            m = self.machines[mid]
+            if m.sequence is not None or m.has_space():
+                key = (m.load(), dur, m.index)
+                if best_key is None or key < best_key:
+                    best, best_key = m, key
+        return best
+
+    def _flow(self, job: Job) -> _Gen:
+        env = self.env
+        loc: MachineRuntime | None = None
+        while job.op_index < len(job.ops) and not job.cancelled:
+            op = job.ops[job.op_index]
+            target = self._pick(op)
+            if target is None and loc is not None:
+                # no room downstream: clear the machine's output via the central storage
+                yield from self._move(job, loc, None)
+                loc = None
+            while target is None and not job.cancelled:
+                job.state = "waiting"
+                events = [self.machines[m].space_event() for m in op.durations]
+                yield events[0] if len(events) == 1 else env.any_of(events)
+                target = self._pick(op)
+            if target is None:
+                break
+            target.reserved += 1
+            yield from self._move(job, loc, target)
+            loc = target
+            target.enqueue(job, op)
+            assert job.done is not None
+            yield job.done
+            if job.cancelled and job.state == "queued":
+                continue  # removed from the queue by cancel(): leave the cell
+            if op.req.process == "inspection" and not self._inspected(job, target, op):
+                yield from self._move(job, loc, None)
+                self._scrap(job)
+                return
+            job.op_index += 1
+        yield from self._move(job, loc, None)
+        self._leave(job)
+
+    def _move(self, job: Job, src: MachineRuntime | None, dst: MachineRuntime | None) -> _Gen:
+        """Robot transfer from ``src`` to ``dst`` (None: the central storage)."""
+        robot = self.robot
+        if robot is None:
+            if src is not None:
+                src.take_output(job)
+            job.location = dst.id if dst is not None else None
+            return
+        env = self.env
+        job.state = "transfer"
+        req = self.robot_resource.request(priority=2)
+        yield req
+        a = src.position if src is not None else self.storage_position
+        b = dst.position if dst is not None else self.storage_position
+        cfg = robot.cfg
+        src_name = src.id if src is not None else "storage"
+        dst_name = dst.id if dst is not None else "storage"
+        self.bus.publish(TransferStarted(env.now, job.id, src_name, dst_name, robot.id))
+        robot.set_state("Executing", "Processing", job.id)
+        robot.begin_segment(None, 0.0)
+        yield env.timeout(travel_time(cfg, self.robot_position, a) + cfg.pick_time)
+        if src is not None:
+            src.take_output(job)
+        yield env.timeout(travel_time(cfg, a, b) + cfg.place_time)
+        self.robot_position = b
+        robot.set_state("NotExecuting", "Processing", None)
+        self.bus.publish(TransferFinished(env.now, job.id, src_name, dst_name, robot.id))
+        self.robot_resource.release(req)
+        job.location = dst.id if dst is not None else None
+
+    def _inspected(self, job: Job, station: MachineRuntime, op: PlannedOp) -> bool:
+        """Apply the inspection result; False when the part is scrapped."""
+        cfg = station.cfg
+        rng = self._failure_rngs[station.id]
+        deviation = job.last.deviation_mm if job.last is not None else 0.0
+        found = bool(job.defects) and bool(rng.random() < cfg.detection_probability)
+        if not found:
+            station.dyn.last_result, station.dyn.last_deviation = 1.0, deviation
+            self._inspection_info(station, 1.0, deviation)
+            self.bus.publish(
+                InspectionDone(self.env.now, job.id, station.id, True, deviation, "pass")
+            )
+            return True
+        deviation += 0.05 + abs(float(rng.normal(0.0, 0.05)))
+        self._inspection_info(station, 2.0, deviation)
+        culprit = job.defects[-1]
+        if job.reworks < cfg.max_rework and rng.random() < cfg.rework_fraction:
+            job.reworks += 1
+            bad = next(o for o in reversed(job.ops[: job.op_index]) if culprit in o.durations)
+            factor = self.machines[culprit].cfg.rework_factor
+            rework = PlannedOp(
+                replace(bad.req, name=f"rework-{bad.req.name}"),
+                {m: d * factor for m, d in bad.durations.items()},
+                rework=True,
+            )
+            job.ops[job.op_index + 1 : job.op_index + 1] = [rework, op]
+            job.defects.clear()
+            self.bus.publish(
+                InspectionDone(self.env.now, job.id, station.id, False, deviation, "rework")
+            )
+            return True
+        self.bus.publish(
+            InspectionDone(self.env.now, job.id, station.id, False, deviation, "scrap")
+        )
+        return False
+
+    def _inspection_info(self, station: MachineRuntime, result: float, deviation: float) -> None:
+        if station.segment is not None:
+            station.segment.info.update(result=result, deviation=deviation)
+            station.segment.init[0:2] = (result, deviation)
+
+    def _finish(self, job: Job) -> None:
+        self.wip -= 1
+        self.makespan = max(self.makespan, self.env.now)
+        self._release()
+        self._check_all_done()
+
+    def _leave(self, job: Job) -> None:
+        now = self.env.now
+        if job.cancelled:
+            job.state = "cancelled"
+            self.cancelled += 1
+            self.bus.publish(JobCancelled(now, job.id))
+        else:
+            job.state = "done"
+            self.completed += 1
+            self.bus.publish(
+                JobCompleted(
+                    now, job.id, now - job.arrival, max(0.0, now - job.due), not job.defects
+                )
+            )
+        self._finish(job)
+
+    def _scrap(self, job: Job) -> None:
+        job.state = "scrapped"
+        self.scrapped += 1
+        base, _, n = job.id.partition("-R")
+        remake_id = f"{base}-R{int(n or 0) + 1}"
+        self.bus.publish(JobScrapped(self.env.now, job.id, remake_id))
+        ops = self.planner.plan(job.spec)
+        self._receive(remake_id, job.spec, ops, job.due, job.weight, "remake", urgent=True)
+        self._finish(job)
+
+    # -- faults -----------------------------------------------------------------------------
+    def _breakdowns(self, m: MachineRuntime) -> _Gen:
+        b = m.cfg.breakdowns
+        rng = self._failure_rngs[m.id]
+        while True:
+            if b.mtbf_distribution == "weibull":
+                scale = b.mtbf / math.gamma(1.0 + 1.0 / b.weibull_shape)
+                ttf = scale * float(rng.weibull(b.weibull_shape))
+            else:
+                ttf = float(rng.exponential(b.mtbf))
+            yield self.env.timeout(ttf)
+            if b.mttr_distribution == "fixed":
+                ttr = b.mttr
+            elif b.mttr_distribution == "exponential":
+                ttr = float(rng.exponential(b.mttr))
+            else:
+                s2 = math.log(1.0 + b.mttr_cv**2)
+                ttr = b.mttr * math.exp(float(rng.normal(-s2 / 2.0, math.sqrt(s2))))
+            yield from self._outage(m, "breakdown", "random", ttr, None)
+
+    def _scheduled_fault(self, machine: str, kind: str, at: float, duration: float) -> _Gen:
+        yield self.env.timeout(at)
+        yield from self._outage(self.machines[machine], kind, "scenario", duration, None)
+
+    def _outage(
+        self,
+        m: MachineRuntime,
+        kind: str,
+        source: str,
+        duration: float | None,
+        cleared: simpy.Event | None,
+    ) -> _Gen:
+        req = None
+        if m is self.robot:
+            # the robot finishes its current move before it stops
+            req = self.robot_resource.request(priority=0)
+            yield req
+        m.fault_begin(kind, source, duration)
+        if duration is not None and cleared is not None:
+            yield self.env.any_of([self.env.timeout(duration), cleared])
+        elif duration is not None:
+            yield self.env.timeout(duration)
+        else:
+            assert cleared is not None
+            yield cleared
+        m.fault_end(kind, source)
+        if req is not None:
+            self.robot_resource.release(req)
+
+    # -- commands (called through twin.api) -------------------------------------------------
+    def record_command(self, command: str, **args: Any) -> None:
+        self.bus.publish(CommandApplied(self.env.now, command, args))
+
+    def submit(self, order: OrderConfig, source: str = "api") -> Job:
+        """Accept an order now; raises UnknownJobError-free CommandErrors before any change."""
+        if order.id in self.jobs:
+            raise InvalidStateError(f"order {order.id!r} exists already")
+        ops = self.planner.plan(order.product)
+        work = sum(op.min_duration for op in ops)
+        due_factor = self.scenario.arrivals.due_factor if self.scenario.arrivals else 3.0
+        due = order.due if order.due is not None else self.env.now + due_factor * work
+        return self._receive(order.id, order.product, ops, due, order.weight, source)
+
+    def cancel(self, job_id: str) -> None:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise UnknownJobError(f"unknown job {job_id!r}")
+        if job.state in ("done", "scrapped", "cancelled") or job.cancelled:
+            raise InvalidStateError(f"job {job_id!r} is {job.state}; it cannot be cancelled")
+        job.cancelled = True
+        if job.state == "backlog":
+            self.backlog.remove(job)
+            job.state = "cancelled"
+            self.cancelled += 1
+            self.bus.publish(JobCancelled(self.env.now, job.id))
+            self._check_all_done()
+            return
+        if job.state == "queued" and job.location is not None:
+            m = self.machines[job.location]
+            if m.remove(job):
+                m.output.append(job)  # the robot takes it from the machine's place
+                assert job.done is not None
+                job.done.succeed()
+
+    def inject_fault(self, machine: str, kind: str, duration: float | None) -> simpy.Event:
+        """Start a fault now; returns the event that clears it early (``clear_fault``)."""
+        m = self.machine(machine)
+        cleared = self.env.event()
+        self.env.process(self._outage(m, kind, "api", duration, cleared))
+        self._api_faults.setdefault(m.id, []).append(cleared)
+        return cleared
+
+    def clear_fault(self, machine: str) -> int:
+        """Clear the faults injected through the API on ``machine``; returns how many."""
+        m = self.machine(machine)
+        pending = [ev for ev in self._api_faults.pop(m.id, []) if not ev.triggered]
+        if not pending:
+            raise InvalidStateError(f"machine {machine!r} has no injected fault to clear")
+        for ev in pending:
+            ev.succeed()
+        return len(pending)
+
+    # -- running ----------------------------------------------------------------------------
+    def run(self, until: float | None = None, stop_when_done: bool = True) -> float:
+        """Run as fast as possible to ``until`` (default: the horizon); with
+        ``stop_when_done``, stop earlier once every order is finished and none can come."""
+        end = self.scenario.horizon if until is None else until
+        if end <= self.env.now:
+            return self.env.now
+        stop = self.env.timeout(end - self.env.now)
+        if stop_when_done:
+            self.env.run(until=self.env.any_of([stop, self.all_done]))
+        else:
+            self.env.run(until=stop)
+        return self.env.now
+
+    def snapshot(self) -> dict[str, Any]:
+        """The domain state as plain data (JSON-serialisable)."""
+        return {
+            "t": self.env.now,
+            "seed": self.seed,
+            "rule": self.rule.name,
+            "wip": self.wip,
+            "backlog": [j.id for j in self.backlog],
+            "completed": self.completed,
+            "scrapped": self.scrapped,
+            "cancelled": self.cancelled,
+            "machines": [m.snapshot() for m in self.machines.values()],
+            "jobs": [
+                j.snapshot()
+                for j in self.jobs.values()
+                if j.state not in ("done", "scrapped", "cancelled")
+            ],
+            "robot_position": list(self.robot_position),
+            "rng": {
+                "arrivals": self._arr_rng.bit_generator.state,
+                "products": self._product_rng.bit_generator.state,
+                **{f"machine.{k}": m.rng.bit_generator.state for k, m in self.machines.items()},
+                **{f"failures.{k}": r.bit_generator.state for k, r in self._failure_rngs.items()},
+            },
+        }

@@ -1,0 +1,300 @@
+"""One machine at runtime: input queue, output slots, state, faults, and its SimPy process.
+
+States follow the OPC UA Machinery model: MachineryItemState (NotAvailable, OutOfService,
+NotExecuting, Executing) and MachineryOperationMode (None, Maintenance, Setup, Processing).
+Invariant: at most one operation runs at a time; ``len(queue) + reserved <= input capacity``;
+``output <= output capacity``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import simpy
+
+from twin.engine.jobs import Job, QueueEntry
+from twin.events import (
+    FaultCleared,
+    FaultRaised,
+    MachineStateChanged,
+    OperationFinished,
+    OperationStarted,
+    ToolChanged,
+)
+from twin.machines import REGISTRY, Dynamics, MachineModel, Segment
+
+if TYPE_CHECKING:
+    from twin.engine.cell import Engine
+    from twin.planning import PlannedOp
+
+__all__ = ["FAULT_SEVERITY", "MachineRuntime"]
+
+FAULT_SEVERITY = {
+    "breakdown": 700,
+    "tool_breakage": 600,
+    "emergency_stop": 900,
+    "print_failure": 400,
+    "maintenance": 200,
+}
+_INF = float("inf")
+
+
+class MachineRuntime:
+    """Runtime of one machine; the engine owns it and drives it through SimPy."""
+
+    def __init__(self, engine: Engine, cfg: Any, index: int, rng: np.random.Generator) -> None:
+        self.engine = engine
+        self.env: simpy.Environment = engine.env
+        self.cfg = cfg
+        self.id: str = cfg.id
+        self.index = index
+        self.kind: str = cfg.kind
+        self.model: MachineModel = REGISTRY[cfg.kind]
+        self.rng = rng
+        self.dyn = Dynamics()
+        self.position: tuple[float, float] = cfg.position
+        self.capacity: float = cfg.input_buffer or _INF
+        self.output_capacity: int = cfg.output_buffer
+        self.queue: list[QueueEntry] = []
+        self.reserved = 0
+        self.output: list[Job] = []
+        self.sequence: deque[str] | None = None
+        self.setup_key: str | None = None
+        self.state = "NotExecuting"
+        self.mode = "Processing"
+        self.job: str | None = None
+        self.faults: list[tuple[str, str]] = []
+        self.working = False
+        self.uses_robot = False
+        self._wake: simpy.Event | None = None
+        self._up: simpy.Event | None = None
+        self._space: simpy.Event | None = None
+        self._before: tuple[str, str, str | None] = ("NotExecuting", "Processing", None)
+        self.process: simpy.Process | None = None
+        self.segment: Segment | None = None
+        self.block = slice(0, 0)
+        self._publish: Callable[[Any], None] = engine.bus.publish
+
+    # -- capacity -------------------------------------------------------------------------
+    def has_space(self) -> bool:
+        return len(self.queue) + self.reserved < self.capacity and not self.faults
+
+    def load(self) -> int:
+        return len(self.queue) + self.reserved + (self.state == "Executing")
+
+    def space_event(self) -> simpy.Event:
+        """An event that fires the next time an input slot frees up or the machine recovers."""
+        if self._space is None:
+            self._space = self.env.event()
+        return self._space
+
+    def _notify_space(self) -> None:
+        ev = self._space
+        if ev is not None:
+            self._space = None
+            ev.succeed()
+
+    def wake(self) -> None:
+        ev = self._wake
+        if ev is not None:
+            self._wake = None
+            ev.succeed()
+
+    # -- queue and output ---------------------------------------------------------------------
+    def enqueue(self, job: Job, op: PlannedOp) -> None:
+        """Put an arrived job into the input queue (its slot was reserved before the move)."""
+        self.reserved -= 1
+        job.state = "queued"
+        job.location = self.id
+        job.done = self.env.event()
+        self.queue.append(
+            QueueEntry(job, op, op.durations[self.id], self.env.now, self.engine.next_seq())
+        )
+        self.wake()
+
+    def remove(self, job: Job) -> bool:
+        """Take a waiting job out of the queue (cancel); True if it was there."""
+        for i, e in enumerate(self.queue):
+            if e.job is job:
+                del self.queue[i]
+                self._notify_space()
+                return True
+        return False
+
+    def take_output(self, job: Job) -> None:
+        """The robot picked ``job`` from the output slot: the machine may go on."""
+        self.output.remove(job)
+        self.wake()
+
+    # -- state --------------------------------------------------------------------------------
+    def set_state(self, state: str, mode: str, job: str | None) -> None:
+        if state == self.state and mode == self.mode and job == self.job:
+            return
+        now = self.env.now
+        if self.segment is not None:
+            init = self.model.evaluate(self.cfg, self.segment, now)
+            self.segment = Segment(state, mode, now, _INF, None, init, self.dyn.wear)
+        self.state, self.mode, self.job = state, mode, job
+        self._publish(MachineStateChanged(now, self.id, state, mode, job))
+
+    def begin_segment(self, op: PlannedOp | None, duration: float) -> None:
+        seg = self.segment
+        if seg is not None:
+            seg.op = op.req if op is not None else None
+            seg.t1 = self.env.now + duration
+            seg.wear0 = self.dyn.wear
+
+    # -- faults -------------------------------------------------------------------------------
+    def fault_begin(self, kind: str, source: str, duration: float | None) -> None:
+        now = self.env.now
+        self.faults.append((kind, source))
+        self._publish(
+            FaultRaised(now, self.id, kind, FAULT_SEVERITY.get(kind, 500), source, duration)
+        )
+        if len(self.faults) == 1:
+            self._before = (self.state, self.mode, self.job)
+            self._up = self.env.event()
+            if self.working and self.process is not None:
+                self.process.interrupt(kind)
+            planned = kind == "maintenance"
+            self.set_state("NotAvailable" if planned else "OutOfService", "Maintenance", self.job)
+
+    def fault_end(self, kind: str, source: str) -> None:
+        self.faults.remove((kind, source))
+        self._publish(FaultCleared(self.env.now, self.id, kind))
+        if not self.faults:
+            state, mode, job = self._before
+            self.set_state(state, mode, job)
+            up, self._up = self._up, None
+            if up is not None:
+                up.succeed()
+            self.wake()
+            self._notify_space()
+
+    # -- the process --------------------------------------------------------------------------
+    def _next(self) -> int | None:
+        if self.faults or not self.queue or len(self.output) >= self.output_capacity:
+            return None
+        if self.sequence is not None:
+            if not self.sequence:
+                return None
+            want = self.sequence[0]
+            for i, e in enumerate(self.queue):
+                if e.job.id == want:
+                    return i
+            return None
+        return self.engine.rule.select(self.queue, self.env.now)
+
+    def _work(self, duration: float) -> Generator[simpy.Event, Any, None]:
+        """Spend ``duration`` working; a fault interrupts and the rest resumes after repair."""
+        env = self.env
+        remaining = duration
+        while remaining > 0:
+            start = env.now
+            self.working = True
+            try:
+                yield env.timeout(remaining)
+                remaining = 0.0
+            except simpy.Interrupt:
+                remaining -= env.now - start
+            finally:
+                self.working = False
+            if self._up is not None:
+                yield self._up
+
+    def run(self) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        engine = self.engine
+        publish = self._publish
+        cfg, model, dyn = self.cfg, self.model, self.dyn
+        while True:
+            i = self._next()
+            while i is None:
+                self._wake = env.event()
+                yield self._wake
+                i = self._next()
+            entry = self.queue.pop(i)
+            if self.sequence is not None:
+                self.sequence.popleft()
+            self._notify_space()
+            job, op, planned = entry.job, entry.op, entry.planned
+            job.state = "processing"
+            robot_req = None
+            if self.uses_robot:
+                robot_req = engine.robot_resource.request(priority=1)
+                yield robot_req
+            setup = model.setup_time(cfg, self.setup_key, op.req.setup_key)
+            maintenance = model.maintenance_before(cfg, dyn, planned)
+            if maintenance:
+                publish(ToolChanged(env.now, self.id, dyn.tools_replaced))
+            if setup + maintenance > 0:
+                self.set_state("Executing", "Setup", job.id)
+                self.begin_segment(op, setup + maintenance)
+                yield from self._work(setup + maintenance)
+            if op.req.setup_key is not None:
+                self.setup_key = op.req.setup_key
+            op_no = job.op_index
+            while True:
+                outcome = model.outcome(cfg, dyn, op.req, planned, self.rng)
+                self.set_state("Executing", "Processing", job.id)
+                run_for = outcome.actual if outcome.fail_at is None else outcome.fail_at
+                self.begin_segment(op, outcome.actual)
+                publish(
+                    OperationStarted(
+                        env.now, job.id, op_no, op.req.name, self.id, planned, op.rework
+                    )
+                )
+                yield from self._work(run_for)
+                if outcome.fail_at is None:
+                    break
+                publish(
+                    OperationFinished(
+                        env.now, job.id, op_no, op.req.name, self.id, planned, run_for, False, True
+                    )
+                )
+                # a failed print: clear the bed (out of service), then print again
+                self.fault_begin("print_failure", "random", cfg.clear_time)
+                yield env.timeout(cfg.clear_time)
+                self.fault_end("print_failure", "random")
+            publish(
+                OperationFinished(
+                    env.now,
+                    job.id,
+                    op_no,
+                    op.req.name,
+                    self.id,
+                    planned,
+                    outcome.actual,
+                    not outcome.defect,
+                    False,
+                )
+            )
+            if outcome.defect:
+                job.defects.append(self.id)
+            job.last = outcome
+            self.output.append(job)
+            if robot_req is not None:
+                engine.robot_resource.release(robot_req)
+            self.set_state("NotExecuting", "Processing", None)
+            assert job.done is not None
+            job.done.succeed()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "state": self.state,
+            "mode": self.mode,
+            "job": self.job,
+            "queue": [e.job.id for e in self.queue],
+            "output": [j.id for j in self.output],
+            "reserved": self.reserved,
+            "setup": self.setup_key,
+            "wear": self.dyn.wear,
+            "tools_replaced": self.dyn.tools_replaced,
+            "operations": self.dyn.operations,
+            "faults": [list(f) for f in self.faults],
+        }

@@ -1,0 +1,97 @@
+"""Reading scenario and sequence files into validated models, with errors naming file and field."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from twin.errors import ConfigError
+from twin.model.scenario import Scenario
+from twin.model.sequence import MachineSequences
+
+__all__ = ["format_validation_error", "load_scenario", "load_sequence", "parse_scenario"]
+
+
+def _loc(loc: tuple[int | str, ...], model: type[BaseModel] | None = None) -> str:
+    out = ""
+    tags = {
+        "cnc",
+        "robot",
+        "printer",
+        "inspection",
+        "generic",
+        "machined_bracket",
+        "printed_housing",
+        "hybrid_part",
+        "module_assembly",
+        "explicit",
+    }
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in tags or part.startswith("function-"):
+            continue  # union tag pydantic inserts: not a field the user wrote
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def format_validation_error(source: str, exc: ValidationError) -> ConfigError:
+    """Turn the first pydantic error into a ConfigError naming the field; count the rest."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    msg = str(first["msg"]).removeprefix("Value error, ")
+    field = _loc(tuple(first["loc"]))
+    # model-level validators name their field in the message ("orders[2].id: ...")
+    if field == "(top level)" or ": " in msg.split(" ")[0]:
+        head, sep, rest = msg.partition(": ")
+        if sep and (" " not in head):
+            field, msg = (head if field == "(top level)" else f"{field}.{head}"), rest
+    if first["type"] == "extra_forbidden":
+        msg = "unknown field"
+    if first["type"] == "missing":
+        msg = "field required"
+    if len(errors) > 1:
+        msg += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
+    return ConfigError(source, field, msg)
+
+
+def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
+    """Validate a scenario given as a mapping (the parsed TOML)."""
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise format_validation_error(source, exc) from exc
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load and validate a TOML scenario file; raises ConfigError naming file and field."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(p), None, f"cannot read file: {exc.strerror or exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(p), None, f"invalid TOML: {exc}") from exc
+    return parse_scenario(data, str(p))
+
+
+def load_sequence(path: str | Path) -> MachineSequences:
+    """Load a ``{"machine_sequences": {"<machine index>": [job indices]}}`` file."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(str(p), None, f"cannot read file: {exc.strerror or exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(str(p), None, f"invalid JSON: {exc}") from exc
+    try:
+        return MachineSequences.model_validate(data)
+    except ValidationError as exc:
+        raise format_validation_error(str(p), exc) from exc

@@ -1,0 +1,159 @@
+"""Product specifications: every order is one unique configuration of a product family.
+
+A spec is pure data; ``twin.planning`` turns it into a routing. ``feature_count`` is what the
+inspection station measures.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from twin.model.units import NonNegDuration
+
+__all__ = [
+    "PRODUCT_FAMILIES",
+    "AssemblySpec",
+    "BracketSpec",
+    "ExplicitOperation",
+    "ExplicitSpec",
+    "HousingSpec",
+    "HybridSpec",
+    "ProductSpec",
+]
+
+MachinedMaterial = Literal["aluminium", "steel", "titanium"]
+PrintMaterial = Literal["pla", "petg", "abs", "pa12"]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def feature_count(self) -> int:
+        """Number of features the inspection station checks."""
+        raise NotImplementedError
+
+
+class BracketSpec(_Spec):
+    """A machined bracket cut from a block of stock.
+
+    Removal volume = stock volume (part plus allowance on every side) - part envelope
+    + pockets x pocket volume + holes x hole volume.
+    """
+
+    type: Literal["machined_bracket"] = "machined_bracket"
+    material: MachinedMaterial = "aluminium"
+    length_mm: float = Field(120.0, gt=0, le=1000)
+    width_mm: float = Field(60.0, gt=0, le=1000)
+    height_mm: float = Field(20.0, gt=0, le=500)
+    stock_allowance_mm: float = Field(2.0, ge=0, le=50)
+    holes: int = Field(4, ge=0, le=200)
+    hole_diameter_mm: float = Field(6.0, gt=0, le=50)
+    pockets: int = Field(2, ge=0, le=50)
+    pocket_volume_cm3: float = Field(4.0, ge=0, le=1000)
+    surfaces: int = Field(2, ge=0, le=20, description="finished surfaces")
+    fixture: str = "vise"
+
+    def removal_volume_cm3(self) -> float:
+        a = self.stock_allowance_mm
+        stock = (self.length_mm + 2 * a) * (self.width_mm + 2 * a) * (self.height_mm + 2 * a)
+        envelope = self.length_mm * self.width_mm * self.height_mm
+        hole = math.pi * (self.hole_diameter_mm / 2) ** 2 * self.height_mm
+        return (
+            stock - envelope + self.holes * hole
+        ) / 1000.0 + self.pockets * self.pocket_volume_cm3
+
+    def feature_count(self) -> int:
+        return self.holes + self.pockets + self.surfaces + 1
+
+
+class HousingSpec(_Spec):
+    """A printed housing: deposited volume, height and layer height drive print time."""
+
+    type: Literal["printed_housing"] = "printed_housing"
+    material: PrintMaterial = "pla"
+    volume_cm3: float = Field(60.0, gt=0, le=5000)
+    height_mm: float = Field(50.0, gt=0, le=1000)
+    layer_height_mm: float = Field(0.2, ge=0.05, le=0.6)
+    openings: int = Field(2, ge=0, le=50)
+
+    @property
+    def layers(self) -> int:
+        return math.ceil(self.height_mm / self.layer_height_mm - 1e-9)
+
+    def feature_count(self) -> int:
+        return self.openings + 2
+
+
+class HybridSpec(_Spec):
+    """Printed near-net shape, then machined: holes and finished surfaces."""
+
+    type: Literal["hybrid_part"] = "hybrid_part"
+    material: PrintMaterial = "pa12"
+    volume_cm3: float = Field(40.0, gt=0, le=5000)
+    height_mm: float = Field(40.0, gt=0, le=1000)
+    layer_height_mm: float = Field(0.2, ge=0.05, le=0.6)
+    machining_allowance_cm3: float = Field(3.0, ge=0, le=500)
+    holes: int = Field(2, ge=0, le=200)
+    surfaces: int = Field(1, ge=0, le=20)
+    fixture: str = "soft-jaws"
+
+    @property
+    def layers(self) -> int:
+        return math.ceil(self.height_mm / self.layer_height_mm - 1e-9)
+
+    def feature_count(self) -> int:
+        return self.holes + self.surfaces + 2
+
+
+class AssemblySpec(_Spec):
+    """A module: a printed enclosure plus components the robot places and fastens."""
+
+    type: Literal["module_assembly"] = "module_assembly"
+    housing_material: PrintMaterial = "petg"
+    housing_volume_cm3: float = Field(30.0, gt=0, le=5000)
+    housing_height_mm: float = Field(30.0, gt=0, le=1000)
+    layer_height_mm: float = Field(0.25, ge=0.05, le=0.6)
+    components: int = Field(3, ge=1, le=50)
+    screws: int = Field(4, ge=0, le=100)
+
+    @property
+    def layers(self) -> int:
+        return math.ceil(self.housing_height_mm / self.layer_height_mm - 1e-9)
+
+    def feature_count(self) -> int:
+        return self.components + self.screws + 1
+
+
+class ExplicitOperation(_Spec):
+    """One step of an explicit routing: a machine and how long it takes there."""
+
+    machine: str
+    duration: NonNegDuration
+    name: str = ""
+
+
+class ExplicitSpec(_Spec):
+    """An explicit routing (machine + duration per operation), as in classic job shops."""
+
+    type: Literal["explicit"] = "explicit"
+    operations: list[ExplicitOperation] = Field(min_length=1)
+
+    def feature_count(self) -> int:
+        return len(self.operations)
+
+
+ProductSpec = Annotated[
+    BracketSpec | HousingSpec | HybridSpec | AssemblySpec | ExplicitSpec,
+    Field(discriminator="type"),
+]
+
+PRODUCT_FAMILIES: dict[str, type[_Spec]] = {
+    "machined_bracket": BracketSpec,
+    "printed_housing": HousingSpec,
+    "hybrid_part": HybridSpec,
+    "module_assembly": AssemblySpec,
+    "explicit": ExplicitSpec,
+}

@@ -1,0 +1,188 @@
+"""The scenario: the cell, its product catalogue, orders, faults and run parameters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from twin.model.machines import MachineConfig
+from twin.model.products import PRODUCT_FAMILIES, ExplicitSpec, ProductSpec
+from twin.model.units import Duration, NonNegDuration
+
+__all__ = [
+    "DISPATCH_RULES",
+    "FAULT_KINDS",
+    "Arrivals",
+    "CatalogueEntry",
+    "CellConfig",
+    "FaultConfig",
+    "OrderConfig",
+    "Scenario",
+]
+
+DISPATCH_RULES = ("FIFO", "SPT", "EDD", "ATC", "CR")
+FAULT_KINDS = ("breakdown", "tool_breakage", "emergency_stop", "print_failure", "maintenance")
+RuleName = Literal["FIFO", "SPT", "EDD", "ATC", "CR"]
+FaultKind = Literal["breakdown", "tool_breakage", "emergency_stop", "print_failure", "maintenance"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CellConfig(_Strict):
+    """The cell: its machines (with their buffers) and which robot serves transfers.
+
+    ``transport`` names the robot that moves every part; without one (e.g. a converted job-shop
+    instance) transfers take no time. Parts that cannot go on to a full machine wait in the
+    cell's central ``storage`` so that finite buffers block but never deadlock.
+    """
+
+    name: str = Field("cell-1", pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$")
+    machines: list[MachineConfig] = Field(min_length=1)
+    transport: str | None = None
+    storage_position: tuple[float, float] = (0.0, 0.0)
+
+    @model_validator(mode="after")
+    def _check(self) -> CellConfig:
+        seen: set[str] = set()
+        for m in self.machines:
+            if m.id in seen:
+                raise ValueError(f"duplicate machine id {m.id!r}")
+            seen.add(m.id)
+        if self.transport is not None:
+            robot = next((m for m in self.machines if m.id == self.transport), None)
+            if robot is None:
+                raise ValueError(f"transport names unknown machine {self.transport!r}")
+            if robot.kind != "robot":
+                raise ValueError(f"transport {self.transport!r} is a {robot.kind}, not a robot")
+        return self
+
+    def machine(self, machine_id: str) -> MachineConfig:
+        for m in self.machines:
+            if m.id == machine_id:
+                return m
+        raise KeyError(machine_id)
+
+    @property
+    def transport_robot(self) -> str | None:
+        """The robot serving transfers: ``transport`` or else the first robot, if any."""
+        if self.transport is not None:
+            return self.transport
+        return next((m.id for m in self.machines if m.kind == "robot"), None)
+
+
+class CatalogueEntry(_Strict):
+    """A product family with how its unique configurations vary.
+
+    ``fixed`` values are the same for every order, ``ranges`` are drawn uniformly (integers
+    when both bounds are integers), ``choices`` are drawn from the list.
+    """
+
+    id: str
+    family: str
+    weight: float = Field(1.0, gt=0)
+    fixed: dict[str, float | int | str] = Field(default_factory=dict)
+    ranges: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    choices: dict[str, list[float | int | str]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> CatalogueEntry:
+        family = PRODUCT_FAMILIES.get(self.family)
+        if family is None or family is ExplicitSpec:
+            known = ", ".join(k for k in PRODUCT_FAMILIES if k != "explicit")
+            raise ValueError(f"unknown product family {self.family!r} (known: {known})")
+        fields = set(family.model_fields) - {"type"}
+        for group in (self.fixed, self.ranges, self.choices):
+            for name in group:
+                if name not in fields:
+                    has = ", ".join(sorted(fields))
+                    raise ValueError(f"{self.family} has no parameter {name!r} (has: {has})")
+        for name, (lo, hi) in self.ranges.items():
+            if lo > hi:
+                raise ValueError(f"range {name} = [{lo}, {hi}] has min > max")
+        for name, options in self.choices.items():
+            if not options:
+                raise ValueError(f"choices {name} is empty")
+        return self
+
+
+class Arrivals(_Strict):
+    """A seeded arrival process of random product configurations from the catalogue."""
+
+    mean_interarrival: NonNegDuration = Field(gt=0)
+    distribution: Literal["exponential", "fixed", "uniform"] = "exponential"
+    count: int | None = Field(None, ge=0, description="stop after this many orders")
+    until: NonNegDuration | None = Field(None, description="no arrivals after this time")
+    due_factor: float = Field(3.0, gt=0, description="due = release + factor x planned work")
+    mix: dict[str, float] = Field(default_factory=dict, description="catalogue id -> weight")
+
+
+class OrderConfig(_Strict):
+    """One explicit order: a unique product configuration, release time and due date."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)
+    product: ProductSpec
+    release: NonNegDuration = 0.0
+    due: NonNegDuration | None = Field(None, description="due time from scenario start")
+    weight: float = Field(1.0, gt=0)
+
+
+class FaultConfig(_Strict):
+    """A scheduled fault: the machine goes out of service at ``at`` for ``duration``."""
+
+    machine: str
+    at: NonNegDuration
+    duration: NonNegDuration = Field(gt=0)
+    kind: FaultKind = "breakdown"
+
+
+class Scenario(_Strict):
+    """Everything one run needs; pure data, validated on load."""
+
+    name: str = "scenario"
+    description: str = ""
+    seed: int = Field(0, ge=0)
+    horizon: Duration = Field(7 * 86400.0, gt=0)
+    start: datetime = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
+    rule: RuleName = "EDD"
+    atc_k: float = Field(2.0, gt=0)
+    max_wip: int | None = Field(12, ge=0, description="orders in the cell at once; 0: no cap")
+    cell: CellConfig
+    catalogue: list[CatalogueEntry] = Field(default_factory=list)
+    arrivals: Arrivals | None = None
+    orders: list[OrderConfig] = Field(default_factory=list)
+    faults: list[FaultConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> Scenario:
+        ids = {m.id for m in self.cell.machines}
+        seen: set[str] = set()
+        for i, order in enumerate(self.orders):
+            if order.id in seen:
+                raise ValueError(f"orders[{i}].id: duplicate order id {order.id!r}")
+            seen.add(order.id)
+            if isinstance(order.product, ExplicitSpec):
+                for j, op in enumerate(order.product.operations):
+                    if op.machine not in ids:
+                        raise ValueError(
+                            f"orders[{i}].product.operations[{j}].machine: unknown machine "
+                            f"{op.machine!r} (cell has: {', '.join(sorted(ids))})"
+                        )
+        for i, fault in enumerate(self.faults):
+            if fault.machine not in ids:
+                raise ValueError(f"faults[{i}].machine: unknown machine {fault.machine!r}")
+        cat = {c.id for c in self.catalogue}
+        if len(cat) != len(self.catalogue):
+            raise ValueError("catalogue: duplicate catalogue id")
+        if self.arrivals is not None:
+            if not self.catalogue:
+                raise ValueError("arrivals: needs a [[catalogue]] to draw products from")
+            for name in self.arrivals.mix:
+                if name not in cat:
+                    raise ValueError(f"arrivals.mix: unknown catalogue id {name!r}")
+        if self.start.tzinfo is None:
+            raise ValueError("start: give a time zone, e.g. 2026-01-05T06:00:00Z")
+        return self

@@ -1,0 +1,1 @@
+"""Reports of a run: plots (Gantt, KPIs) from the run directory."""

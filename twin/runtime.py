@@ -1,0 +1,130 @@
+"""Real-time driving of the engine from asyncio, with a speed factor, pause and resume.
+
+Simulated time is always computed from an anchor, ``sim = sim0 + (wall - wall0) x speed``,
+never by adding up sleeps, so it stays exact over hours. The driver never blocks the event
+loop: it advances the SimPy environment to the target time in one synchronous step, then
+awaits the clock until the next event is due (or ``tick`` passes, or a command kicks it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from twin.clock import Clock, SystemClock
+from twin.engine.cell import Engine
+
+__all__ = ["RealtimeDriver"]
+
+
+class RealtimeDriver:
+    """Runs ``engine`` at ``speed`` x real time until stopped.
+
+    ``on_step(sim_time)`` callbacks run after each advance (e.g. signal sampling, publishing).
+    """
+
+    def __init__(
+        self, engine: Engine, speed: float = 1.0, clock: Clock | None = None, tick: float = 0.1
+    ) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be > 0")
+        self.engine = engine
+        self.clock: Clock = clock or SystemClock()
+        self.tick = tick
+        self._speed = speed
+        self._paused = False
+        self._stopped = False
+        self._anchor_wall = self.clock.monotonic()
+        self._anchor_sim = engine.now
+        self._wall_origin = self.clock.wall()
+        self._kick = asyncio.Event()
+        self.on_step: list[Callable[[float], None]] = []
+
+    @property
+    def speed(self) -> float:
+        return self._speed
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def target(self) -> float:
+        """Simulated time that corresponds to now."""
+        if self._paused:
+            return self._anchor_sim
+        return self._anchor_sim + (self.clock.monotonic() - self._anchor_wall) * self._speed
+
+    def wall_time(self, sim_t: float) -> datetime:
+        """Wall-clock timestamp aligned to simulated time ``sim_t`` (for telemetry)."""
+        return self._wall_origin + timedelta(seconds=sim_t)
+
+    def _reanchor(self) -> None:
+        self._anchor_sim = max(self.target(), self.engine.now)
+        self._anchor_wall = self.clock.monotonic()
+
+    def set_speed(self, speed: float) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be > 0")
+        self.advance()
+        self._reanchor()
+        self._speed = speed
+        self._kick.set()
+
+    def pause(self) -> None:
+        self.advance()
+        self._reanchor()
+        self._paused = True
+        self._kick.set()
+
+    def resume(self) -> None:
+        self._paused = False
+        self._anchor_wall = self.clock.monotonic()
+        self._kick.set()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._kick.set()
+
+    def advance(self) -> float:
+        """Process every event up to the current target time; returns that time."""
+        target = self.target()
+        if target > self.engine.now:
+            self.engine.env.run(until=target)
+        for cb in self.on_step:
+            cb(self.engine.now)
+        return self.engine.now
+
+    async def run(self, until: float | None = None) -> None:
+        """Drive the engine until ``stop()`` or simulated time ``until``."""
+        env = self.engine.env
+        while not self._stopped:
+            now = self.advance()
+            if until is not None and now >= until:
+                break
+            if self._paused:
+                wait = None
+            else:
+                nxt = min(env.peek(), now + self.tick * self._speed)
+                if until is not None:
+                    nxt = min(nxt, until)
+                wall_due = self._anchor_wall + (nxt - self._anchor_sim) / self._speed
+                wait = max(wall_due - self.clock.monotonic(), 0.0)
+            await self._wait(wait)
+
+    async def _wait(self, seconds: float | None) -> None:
+        self._kick.clear()
+        kick = asyncio.ensure_future(self._kick.wait())
+        tasks: set[asyncio.Future[Any]] = {kick}
+        if seconds is not None:
+            tasks.add(asyncio.ensure_future(self.clock.sleep(seconds)))
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                if not t.done():
+                    t.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await t

@@ -1,0 +1,197 @@
+"""Simulate mode: run a scenario as fast as possible and write the run directory.
+
+A runner that only wires: engine + event log + KPI collector (+ optional signal sampling and
+extra subscribers such as telemetry sinks), then summary, snapshot and plots.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import simpy
+
+from twin.engine.cell import Engine
+from twin.errors import ConfigError
+from twin.events import Event, EventBus, EventLogWriter
+from twin.kpi import KpiCollector
+from twin.model.scenario import Scenario
+from twin.model.sequence import MachineSequences
+from twin.signals import SignalStore
+
+__all__ = ["RunResult", "resolve_sequence", "run_simulation"]
+
+SignalConsumer = Callable[[float, SignalStore], None]
+
+
+@dataclass
+class RunResult:
+    """What a simulate run produced."""
+
+    engine: Engine
+    kpis: dict[str, Any]
+    summary: dict[str, Any]
+    out_dir: Path | None
+
+
+def resolve_sequence(
+    scenario: Scenario, seq: MachineSequences, source: str = "sequence"
+) -> dict[str, list[str]]:
+    """Map machine indices (or ids) and job indices of a sequence file onto ids."""
+    machines = [m.id for m in scenario.cell.machines]
+    orders = [o.id for o in scenario.orders]
+    out: dict[str, list[str]] = {}
+    for key, jobs in seq.machine_sequences.items():
+        if key in machines:
+            mid = key
+        elif key.isdigit() and int(key) < len(machines):
+            mid = machines[int(key)]
+        else:
+            raise ConfigError(
+                source,
+                f"machine_sequences.{key}",
+                f"no machine {key!r} (cell has {len(machines)} machines)",
+            )
+        ids = []
+        for j in jobs:
+            if not 0 <= j < len(orders):
+                raise ConfigError(
+                    source,
+                    f"machine_sequences.{key}",
+                    f"job index {j} out of range (scenario has {len(orders)} orders)",
+                )
+            ids.append(orders[j])
+        out[mid] = ids
+    return out
+
+
+def _sampler(engine: Engine, period: float, consumers: Sequence[SignalConsumer]) -> Any:
+    env = engine.env
+
+    def proc() -> Any:
+        while True:
+            engine.sample_signals()
+            for c in consumers:
+                c(env.now, engine.store)
+            yield env.timeout(period)
+
+    return proc()
+
+
+def run_simulation(
+    scenario: Scenario,
+    *,
+    until: float | None = None,
+    seed: int | None = None,
+    rule: str | None = None,
+    sequence: dict[str, list[str]] | None = None,
+    out_dir: Path | None = None,
+    signal_period: float | None = None,
+    signal_consumers: Sequence[SignalConsumer] = (),
+    subscribers: Sequence[Callable[[Event], None]] = (),
+    progress: Callable[[float, float], None] | None = None,
+    plots: bool = True,
+) -> RunResult:
+    """Run ``scenario`` to ``until`` (default: horizon) or until all orders are done.
+
+    Writes ``events.jsonl``, ``summary.json``, ``snapshot.json`` and (with ``plots``)
+    ``gantt.png`` and ``kpis.png`` to ``out_dir`` when given.
+    """
+    bus = EventBus()
+    engine = Engine(
+        scenario,
+        seed=seed,
+        rule=rule,
+        sequence=sequence,
+        bus=bus,
+        signals=signal_period is not None,
+    )
+    robot = scenario.cell.transport_robot
+    kpi = KpiCollector([m.id for m in scenario.cell.machines], {robot} if robot else set())
+    bus.subscribe(kpi)
+    for sub in subscribers:
+        bus.subscribe(sub)
+    log_fh = None
+    writer = None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        log_fh = (out_dir / "events.jsonl").open("w", encoding="utf-8", newline="\n")
+        writer = EventLogWriter(log_fh)
+        bus.subscribe(writer)
+    if signal_period is not None:
+        if signal_period <= 0:
+            raise ConfigError("signals", "period", "must be > 0")
+        engine.env.process(_sampler(engine, signal_period, signal_consumers))
+    end = scenario.horizon if until is None else until
+    try:
+        t_end = engine.run(end) if progress is None else _run_with_progress(engine, end, progress)
+    finally:
+        if writer is not None and log_fh is not None:
+            writer.flush()
+            log_fh.close()
+    kpis = kpi.report(t_end)
+    summary = {
+        "scenario": scenario.name,
+        "seed": engine.seed,
+        "rule": engine.rule.name,
+        "end_time": t_end,
+        "makespan": engine.makespan,
+        "jobs_received": len(engine.jobs),
+        "jobs_completed": engine.completed,
+        "jobs_scrapped": engine.scrapped,
+        "jobs_cancelled": engine.cancelled,
+        "jobs_in_progress": engine.wip,
+        "jobs_backlog": len(engine.backlog),
+        "simpy_events": engine.event_count(),
+        "kpis": kpis,
+    }
+    if out_dir is not None:
+        _dump(out_dir / "summary.json", summary)
+        _dump(out_dir / "snapshot.json", engine.snapshot())
+        if plots:
+            from twin.report.plots import plot_gantt, plot_kpis  # matplotlib only when plotting
+
+            plot_gantt(
+                out_dir / "events.jsonl",
+                [m.id for m in scenario.cell.machines],
+                out_dir / "gantt.png",
+                t_end,
+            )
+            plot_kpis(kpis, out_dir / "kpis.png")
+    return RunResult(engine, kpis, summary, out_dir)
+
+
+def _run_with_progress(
+    engine: Engine, end: float, progress: Callable[[float, float], None]
+) -> float:
+    steps = 200
+    for k in range(1, steps + 1):
+        stop = end * k / steps
+        if stop <= engine.now:
+            continue
+        t = engine.run(stop)
+        progress(t, end)
+        if engine.all_done.triggered:
+            break
+    return engine.now
+
+
+def _dump(path: Path, data: Any) -> None:
+    path.write_text(
+        json.dumps(data, indent=1, sort_keys=True, default=_json_default) + "\n", encoding="utf-8"
+    )
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, simpy.Event):
+        return None
+    try:
+        return int(o)
+    except (TypeError, ValueError):
+        return str(o)
