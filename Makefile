@@ -7,7 +7,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 RUN_DIR ?= runs/default
 
-.PHONY: run simulate test lint typecheck pytest bench clean setup
+NODE_STAMP := node/node_modules/.installed-stamp
+
+.PHONY: run simulate test lint typecheck pytest bench clean setup deps nodesets services
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +31,22 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+# npm project with the independent node-opcua client (interop tests, fan-out benchmark)
+$(NODE_STAMP): node/package.json node/package-lock.json
+	cd node && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+# companion-spec NodeSet2 files into a git-ignored cache (or TWIN_NODESETS_DIR)
+nodesets:
+	bash scripts/fetch-nodesets.sh
+
+# real servers the tests start (VictoriaMetrics, InfluxDB 1.x), from Debian packages
+services:
+	bash scripts/install-services.sh
+
+deps: $(STAMP) $(NODE_STAMP) nodesets services
+
+pytest: deps
 	TWIN_REQUIRE_SERVICES=1 $(BIN)/pytest
 
 test: lint typecheck pytest
