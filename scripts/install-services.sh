@@ -1,3 +1,80 @@
 #!/usr/bin/env bash
-# Placeholder: installs the real servers the tests use (filled in with telemetry).
-exit 0
+# Installs the real servers the tests start themselves (on free loopback ports, with temporary
+# data directories): VictoriaMetrics (accepts the InfluxDB v2 write API) and InfluxDB 1.x
+# (runs the dashboards' InfluxQL queries), from the Debian packages `victoria-metrics` and
+# `influxdb`.
+#
+# Idempotent: does nothing when both binaries are present; runs `apt-get update` only when a
+# package has no install candidate yet. System services are never started (policy-rc.d denies
+# them for the duration of the install).
+set -euo pipefail
+
+declare -A BINARIES=(
+    [victoria-metrics]=/usr/bin/victoria-metrics
+    [influxdb]=/usr/bin/influxd
+)
+
+missing=()
+for pkg in "${!BINARIES[@]}"; do
+    [[ -x "${BINARIES[$pkg]}" ]] || missing+=("$pkg")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+    echo "services: victoria-metrics and influxdb already installed"
+    exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "services: apt-get not found; install ${missing[*]} by hand" >&2
+    exit 1
+fi
+
+SUDO=()
+if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO=(sudo)
+    else
+        echo "services: need root (or sudo) to install ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+
+has_candidate() {
+    local candidate
+    candidate=$(apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2}')
+    [[ -n "$candidate" && "$candidate" != "(none)" ]]
+}
+
+need_update=0
+for pkg in "${missing[@]}"; do
+    has_candidate "$pkg" || need_update=1
+done
+if [[ $need_update -eq 1 ]]; then
+    "${SUDO[@]}" apt-get update -qq
+fi
+
+# Keep maintainer scripts from starting system services: the tests start their own servers.
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
+    "${SUDO[@]}" chmod 755 "$policy"
+    created_policy=1
+fi
+cleanup() {
+    if [[ $created_policy -eq 1 ]]; then
+        "${SUDO[@]}" rm -f "$policy"
+    fi
+}
+trap cleanup EXIT
+
+echo "services: installing ${missing[*]}"
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+for pkg in "${missing[@]}"; do
+    if [[ ! -x "${BINARIES[$pkg]}" ]]; then
+        echo "services: $pkg installed but ${BINARIES[$pkg]} is missing" >&2
+        exit 1
+    fi
+done
+echo "services: installed ${missing[*]}"
