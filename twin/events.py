@@ -9,9 +9,12 @@ sees is deterministic.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from typing import IO, Any, ClassVar
+
+import orjson
 
 __all__ = [
     "EVENT_TYPES",
@@ -46,9 +49,9 @@ class Event:
     t: float
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"t": self.t, "type": self.type}
-        for name in _FIELDS[type(self)]:
-            d[name] = getattr(self, name)
+        names, getter = _GETTERS[type(self)]
+        d: dict[str, Any] = dict(zip(names, getter(self), strict=True))
+        d["type"] = self.type
         return d
 
 
@@ -209,6 +212,10 @@ EVENT_TYPES: dict[str, type[Event]] = {
 _FIELDS: dict[type[Event], tuple[str, ...]] = {
     cls: tuple(f.name for f in fields(cls) if f.name != "t") for cls in EVENT_TYPES.values()
 }
+# one attrgetter per class: to_dict is on the hot path of every run
+_GETTERS: dict[type[Event], tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {
+    cls: (("t", *names), operator.attrgetter("t", *names)) for cls, names in _FIELDS.items()
+}
 
 
 def event_from_dict(d: dict[str, Any]) -> Event:
@@ -246,20 +253,21 @@ class EventBus:
 
 
 class EventLogWriter:
-    """Subscriber writing each event as one JSON line (sorted keys: byte-stable output)."""
+    """Subscriber writing each event as one JSON line to a binary stream (sorted keys, so the
+    bytes are stable: same scenario, seed and commands give the same file)."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
-        self._buffer: list[str] = []
-        self._dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+        self._buffer: list[bytes] = []
 
     def __call__(self, event: Event) -> None:
-        self._buffer.append(self._dumps(event.to_dict()))
+        # orjson: ~10x faster than json; sorted keys keep the bytes stable across runs
+        self._buffer.append(orjson.dumps(event.to_dict(), option=orjson.OPT_SORT_KEYS))
         if len(self._buffer) >= 4096:
             self.flush()
 
     def flush(self) -> None:
         if self._buffer:
-            self._stream.write("\n".join(self._buffer) + "\n")
+            self._stream.write(b"\n".join(self._buffer) + b"\n")
             self._buffer.clear()
         self._stream.flush()

@@ -119,7 +119,7 @@ def run_simulation(
     writer = None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        log_fh = (out_dir / "events.jsonl").open("w", encoding="utf-8", newline="\n")
+        log_fh = (out_dir / "events.jsonl").open("wb")
         writer = EventLogWriter(log_fh)
         bus.subscribe(writer)
     if signal_period is not None:

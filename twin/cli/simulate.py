@@ -14,7 +14,8 @@ from twin.cli.common import parse_until
 from twin.engine.dispatch import RULES
 from twin.errors import ConfigError
 from twin.model import load_scenario, load_sequence
-from twin.simulation import resolve_sequence, run_simulation
+from twin.model.scenario import Scenario
+from twin.simulation import RunResult, resolve_sequence, run_simulation
 
 __all__ = ["kpi_table", "register"]
 
@@ -75,38 +76,12 @@ def simulate(
     seq = resolve_sequence(sc, load_sequence(sequence), str(sequence)) if sequence else None
     horizon = parse_until(until)
     period = parse_until(signals, "--signals")
-    if quiet:
-        result = run_simulation(
-            sc,
-            until=horizon,
-            seed=seed,
-            rule=rule,
-            sequence=seq,
-            out_dir=out,
-            signal_period=period,
-            plots=plots,
-        )
-    else:
-        with Progress(
-            TextColumn("[bold]simulating[/bold] {task.description}"),
-            BarColumn(),
-            TextColumn("{task.percentage:>5.1f}%"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as bar:
-            task = bar.add_task(sc.name, total=1.0)
-            result = run_simulation(
-                sc,
-                until=horizon,
-                seed=seed,
-                rule=rule,
-                sequence=seq,
-                out_dir=out,
-                signal_period=period,
-                plots=plots,
-                progress=lambda t, end: bar.update(task, completed=t / end),
-            )
+    try:
+        result = _run(sc, horizon, seed, rule, seq, out, period, plots, quiet, console)
+    except ConfigError as exc:
+        if exc.source == "scenario":  # planning errors name the scenario file too
+            raise ConfigError(str(scenario), exc.field, exc.reason) from exc
+        raise
     s = result.summary
     console.print(kpi_table(result.kpis))
     cell = result.kpis["cell"]
@@ -117,6 +92,51 @@ def simulate(
         f"lead time {cell['lead_time_mean_s'] / 3600:.2f} h | late {cell['jobs_late']}"
     )
     console.print(f"run directory: {out}")
+
+
+def _run(
+    sc: Scenario,
+    horizon: float | None,
+    seed: int | None,
+    rule: str | None,
+    seq: dict[str, list[str]] | None,
+    out: Path,
+    period: float | None,
+    plots: bool,
+    quiet: bool,
+    console: Console,
+) -> RunResult:
+    if quiet:
+        return run_simulation(
+            sc,
+            until=horizon,
+            seed=seed,
+            rule=rule,
+            sequence=seq,
+            out_dir=out,
+            signal_period=period,
+            plots=plots,
+        )
+    with Progress(
+        TextColumn("[bold]simulating[/bold] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(sc.name, total=1.0)
+        return run_simulation(
+            sc,
+            until=horizon,
+            seed=seed,
+            rule=rule,
+            sequence=seq,
+            out_dir=out,
+            signal_period=period,
+            plots=plots,
+            progress=lambda t, end: bar.update(task, completed=t / end),
+        )
 
 
 def register(app: typer.Typer) -> None:

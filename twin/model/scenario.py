@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from twin.model.machines import MachineConfig
 from twin.model.products import PRODUCT_FAMILIES, ExplicitSpec, ProductSpec
@@ -106,6 +106,21 @@ class CatalogueEntry(_Strict):
         for name, options in self.choices.items():
             if not options:
                 raise ValueError(f"choices {name} is empty")
+        # every drawn configuration must be a valid spec: check the corners once, here
+        base: dict[str, object] = {"type": self.family, **self.fixed}
+        base.update({n: opts[0] for n, opts in self.choices.items()})
+        corners = [
+            {**base, **{n: lo for n, (lo, _) in self.ranges.items()}},
+            {**base, **{n: hi for n, (_, hi) in self.ranges.items()}},
+            *({**base, n: o} for n, opts in self.choices.items() for o in opts),
+        ]
+        for corner in corners:
+            try:
+                family.model_validate(corner)
+            except ValidationError as exc:
+                err = exc.errors(include_url=False)[0]
+                loc = ".".join(str(x) for x in err["loc"])
+                raise ValueError(f"{self.family}.{loc}: {err['msg']} (in ranges/choices)") from None
         return self
 
 

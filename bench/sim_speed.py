@@ -1,0 +1,115 @@
+"""Simulation speed: raw SimPy timeouts vs the engine, in one process run.
+
+Prints raw SimPy events/s, the engine's events/s on the default scenario for 30 simulated
+days with at least 20,000 orders, the ratio, and simulated seconds per wall second, with
+signals off and with signals sampled every second. Not a timed test: a measurement.
+
+    .venv/bin/python bench/sim_speed.py [--days 30] [--orders 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+from pathlib import Path
+
+import simpy
+
+from twin.engine.cell import Engine
+from twin.events import EventBus, EventLogWriter
+from twin.kpi import KpiCollector
+from twin.model import load_scenario
+from twin.model.scenario import Scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def raw_simpy(events: int = 1_000_000, processes: int = 10) -> float:
+    """Events per second of bare ``yield env.timeout(1)`` loops."""
+    env = simpy.Environment()
+
+    def proc(env: simpy.Environment):  # type: ignore[no-untyped-def]
+        while True:
+            yield env.timeout(1)
+
+    for _ in range(processes):
+        env.process(proc(env))
+    t0 = time.perf_counter()
+    env.run(until=events / processes)
+    return events / (time.perf_counter() - t0)
+
+
+class _NullSink:
+    def write(self, s: bytes) -> int:
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+
+def engine_run(sc: Scenario, days: float, signal_period: float | None) -> dict[str, float]:
+    bus = EventBus()
+    robot = sc.cell.transport_robot
+    bus.subscribe(KpiCollector([m.id for m in sc.cell.machines], {robot} if robot else set()))
+    writer = EventLogWriter(_NullSink())  # type: ignore[arg-type]
+    bus.subscribe(writer)
+    engine = Engine(sc, bus=bus, signals=signal_period is not None)
+    if signal_period is not None:
+        env = engine.env
+
+        def sampler():  # type: ignore[no-untyped-def]
+            while True:
+                engine.sample_signals()
+                yield env.timeout(signal_period)
+
+        env.process(sampler())
+    gc.collect()
+    t0 = time.perf_counter()
+    engine.run(days * 86400.0, stop_when_done=False)
+    writer.flush()
+    wall = time.perf_counter() - t0
+    events = engine.event_count()
+    return {
+        "wall_s": wall,
+        "events": events,
+        "events_per_s": events / wall,
+        "sim_s_per_wall_s": engine.now / wall,
+        "orders": len(engine.jobs),
+        "completed": engine.completed,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--scenario", default=str(ROOT / "scenarios" / "default.toml"))
+    ap.add_argument("--days", type=float, default=30.0)
+    ap.add_argument("--orders", type=int, default=20_000)
+    ap.add_argument("--skip-signals", action="store_true")
+    args = ap.parse_args()
+
+    sc = load_scenario(args.scenario)
+    assert sc.arrivals is not None
+    # enough arrivals for the order target over the run (the default stream is slower)
+    mean = min(sc.arrivals.mean_interarrival, args.days * 86400.0 / (args.orders * 1.02))
+    sc = sc.model_copy(update={"arrivals": sc.arrivals.model_copy(
+        update={"mean_interarrival": mean})})
+
+    raw = raw_simpy()
+    print(f"raw SimPy timeouts:           {raw:12,.0f} events/s")
+    off = engine_run(sc, args.days, None)
+    print(f"engine, signals off:          {off['events_per_s']:12,.0f} events/s "
+          f"({off['events']:,} events, {off['orders']:,} orders, {off['completed']:,} completed, "
+          f"{off['wall_s']:.2f} s wall)")
+    print(f"  ratio engine / raw SimPy:   {off['events_per_s'] / raw:12.3f}   (target >= 0.3)")
+    print(f"  simulated s per wall s:     {off['sim_s_per_wall_s']:12,.0f}   (target >= 500,000)")
+    if not args.skip_signals:
+        on = engine_run(sc, args.days, 1.0)
+        print(f"engine, signals sampled 1 s:  {on['events_per_s']:12,.0f} events/s "
+              f"({on['wall_s']:.2f} s wall)")
+        print(f"  ratio engine / raw SimPy:   {on['events_per_s'] / raw:12.3f}")
+        print(f"  simulated s per wall s:     {on['sim_s_per_wall_s']:12,.0f}")
+
+
+if __name__ == "__main__":
+    main()
