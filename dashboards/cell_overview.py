@@ -1,0 +1,150 @@
+"""Cell overview: machine states, OEE per machine, throughput, WIP, late jobs, faults."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard as dash
+
+from dashboards.common import (
+    CELL_FILTER,
+    cell_variable,
+    datasource_variable,
+    new_dashboard,
+    q,
+)
+from dashboards.panels import (
+    OEE_THRESHOLDS,
+    bars,
+    gauge_bars,
+    row,
+    stat_value,
+    state_timeline,
+    table_panel,
+    thresholds,
+    timeseries_panel,
+)
+
+__all__ = ["UID", "build"]
+
+UID = "celltwin-overview"
+
+_CELL_KPI = f'"kpi" WHERE {CELL_FILTER} AND "scope" = \'cell\' AND $timeFilter'
+_MACHINE_KPI = f'"kpi" WHERE {CELL_FILTER} AND "scope" != \'cell\' AND $timeFilter'
+_JOBS = f'"job_event" WHERE {CELL_FILTER} AND "event" = \'job_completed\''
+_COMPLETED = f"{_JOBS} AND $timeFilter"
+_LATE = f'{_JOBS} AND "late" = true AND $timeFilter'
+
+
+def build() -> dash.Dashboard:
+    """The cell overview dashboard."""
+    return (
+        new_dashboard(
+            UID,
+            "cell-twin: cell overview",
+            "Machine states, OEE per machine, throughput, WIP and late jobs of one cell.",
+        )
+        .with_variable(datasource_variable())
+        .with_variable(cell_variable())
+        .with_row(row("Now"))
+        .with_panel(
+            stat_value(
+                "Cell OEE",
+                q(f'SELECT last("oee") FROM {_CELL_KPI}'),
+                unit="percentunit",
+            ).thresholds(OEE_THRESHOLDS)
+        )
+        .with_panel(
+            stat_value(
+                "Throughput",
+                q(f'SELECT last("throughput_per_h") FROM {_CELL_KPI}'),
+                unit="jobs/h",
+            ).decimals(2)
+        )
+        .with_panel(
+            stat_value("WIP (mean)", q(f'SELECT last("wip_mean") FROM {_CELL_KPI}')).decimals(1)
+        )
+        .with_panel(
+            stat_value("Jobs completed (in range)", q(f'SELECT count("job") FROM {_COMPLETED}'))
+        )
+        .with_panel(
+            stat_value("Late jobs (in range)", q(f'SELECT count("job") FROM {_LATE}')).thresholds(
+                thresholds((None, "green"), (1, "red"))
+            )
+        )
+        .with_panel(
+            stat_value(
+                "Faults raised (in range)",
+                q(
+                    f'SELECT count("severity") FROM "fault" WHERE {CELL_FILTER} '
+                    'AND "active" = true AND $timeFilter'
+                ),
+            ).thresholds(thresholds((None, "green"), (1, "orange")))
+        )
+        .with_row(row("Machines"))
+        .with_panel(
+            state_timeline(
+                "Machine states",
+                q(
+                    f'SELECT "state" FROM "machine_state" WHERE {CELL_FILTER} AND $timeFilter '
+                    'GROUP BY "machine"'
+                ).alias("$tag_machine"),
+            )
+        )
+        .with_panel(
+            gauge_bars(
+                "OEE per machine (since start)",
+                q(f'SELECT last("oee") FROM {_MACHINE_KPI} GROUP BY "scope"').alias("$tag_scope"),
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "OEE over time",
+                q(
+                    f'SELECT mean("oee") FROM "kpi" WHERE {CELL_FILTER} AND $timeFilter '
+                    'GROUP BY time($__interval), "scope" fill(none)'
+                ).alias("$tag_scope"),
+                unit="percentunit",
+            )
+            .min(0)
+            .max(1)
+        )
+        .with_row(row("Production"))
+        .with_panel(
+            bars(
+                "Jobs completed per hour",
+                q(f'SELECT count("job") FROM {_COMPLETED} GROUP BY time(1h) fill(0)').alias(
+                    "completed"
+                ),
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Throughput and WIP",
+                q(
+                    'SELECT mean("throughput_per_h") AS "throughput (jobs/h)", '
+                    f'mean("wip_mean") AS "WIP (mean)" FROM {_CELL_KPI} '
+                    "GROUP BY time($__interval) fill(none)"
+                ).alias("$col"),
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Completed and late jobs (cumulative)",
+                q(
+                    'SELECT last("jobs_completed") AS "completed", last("jobs_late") AS "late" '
+                    f"FROM {_CELL_KPI} GROUP BY time($__interval) fill(none)"
+                ).alias("$col"),
+            ).decimals(0)
+        )
+        .with_panel(
+            table_panel(
+                "Faults raised (newest first)",
+                q(
+                    'SELECT "machine", "kind", "severity", "source" FROM "fault" '
+                    f'WHERE {CELL_FILTER} AND "active" = true AND $timeFilter '
+                    "ORDER BY time DESC LIMIT 50"
+                ),
+                span=12,
+                height=8,
+            )
+        )
+    )

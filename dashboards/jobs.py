@@ -1,0 +1,134 @@
+"""Jobs: lead time, tardiness, late jobs, operations per machine and the most recent jobs."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.models import dashboard as model
+
+from dashboards.common import CELL_FILTER, DATASOURCE, cell_variable, datasource_variable, q
+from dashboards.common import new_dashboard as _new
+from dashboards.panels import bars, gauge_bars, points, row, stat_value, table_panel, thresholds
+
+__all__ = ["UID", "build"]
+
+UID = "celltwin-jobs"
+
+_FAMILY = '"family" =~ /^$family$/'
+_DONE = f'"job_event" WHERE {CELL_FILTER} AND {_FAMILY} AND "event" = \'job_completed\''
+
+
+def _family_variable() -> dash.QueryVariable:
+    return (
+        dash.QueryVariable("family")
+        .label("Product family")
+        .datasource(DATASOURCE)
+        .query('SHOW TAG VALUES FROM "job_event" WITH KEY = "family" WHERE "family" != \'none\'')
+        .refresh(model.VariableRefresh.ON_DASHBOARD_LOAD)
+        .sort(model.VariableSort.ALPHABETICAL_ASC)
+        .include_all(True)
+        .all_value(".*")
+        .multi(True)
+        .current(model.VariableOption(selected=True, text="All", value="$__all"))
+    )
+
+
+def build() -> dash.Dashboard:
+    """The jobs dashboard."""
+    return (
+        _new(UID, "cell-twin: jobs", "Lead time, tardiness and the most recent jobs of one cell.")
+        .with_variable(datasource_variable())
+        .with_variable(cell_variable())
+        .with_variable(_family_variable())
+        .with_row(row("Summary (time range)"))
+        .with_panel(
+            stat_value("Jobs completed", q(f'SELECT count("job") FROM {_DONE} AND $timeFilter'))
+        )
+        .with_panel(
+            stat_value(
+                "Late jobs",
+                q(f'SELECT count("job") FROM {_DONE} AND "late" = true AND $timeFilter'),
+            )
+        )
+        .with_panel(
+            stat_value(
+                "Mean lead time",
+                q(f'SELECT mean("lead_time") FROM {_DONE} AND $timeFilter'),
+                unit="s",
+            )
+        )
+        .with_panel(
+            stat_value(
+                "Mean tardiness",
+                q(f'SELECT mean("tardiness") FROM {_DONE} AND $timeFilter'),
+                unit="s",
+            )
+        )
+        .with_panel(
+            stat_value(
+                "Max tardiness",
+                q(f'SELECT max("tardiness") FROM {_DONE} AND $timeFilter'),
+                unit="s",
+            )
+        )
+        .with_panel(
+            stat_value(
+                "Good jobs",
+                q(f'SELECT count("job") FROM {_DONE} AND "good" = true AND $timeFilter'),
+            )
+        )
+        .with_row(row("Lead time and tardiness"))
+        .with_panel(
+            points(
+                "Lead time per completed job",
+                q(f'SELECT "lead_time" FROM {_DONE} AND $timeFilter GROUP BY "family"').alias(
+                    "$tag_family"
+                ),
+                unit="s",
+            )
+        )
+        .with_panel(
+            points(
+                "Tardiness per late job",
+                q(
+                    f'SELECT "tardiness" FROM {_DONE} AND "late" = true AND $timeFilter '
+                    'GROUP BY "family"'
+                ).alias("$tag_family"),
+                unit="s",
+            )
+        )
+        .with_panel(
+            gauge_bars(
+                "Mean lead time per family",
+                q(f'SELECT mean("lead_time") FROM {_DONE} AND $timeFilter GROUP BY "family"').alias(
+                    "$tag_family"
+                ),
+                unit="s",
+                max_value=None,
+                colours=thresholds((None, "blue")),
+            )
+        )
+        .with_panel(
+            bars(
+                "Operations finished per hour and machine",
+                q(
+                    f'SELECT count("job") FROM "job_event" WHERE {CELL_FILTER} AND {_FAMILY} '
+                    "AND \"event\" = 'operation_finished' AND $timeFilter "
+                    'GROUP BY time(1h), "machine" fill(0)'
+                ).alias("$tag_machine"),
+                stacked=True,
+            )
+        )
+        .with_row(row("Recent jobs"))
+        .with_panel(
+            table_panel(
+                "Finished jobs (newest first)",
+                q(
+                    'SELECT "job", "family", "event", "lead_time", "tardiness", "late", "good" '
+                    f'FROM "job_event" WHERE {CELL_FILTER} AND {_FAMILY} '
+                    'AND "event" =~ /^job_(completed|scrapped|cancelled)$/ AND $timeFilter '
+                    "ORDER BY time DESC LIMIT 100"
+                ),
+                height=12,
+            )
+        )
+    )

@@ -1,0 +1,186 @@
+"""Machine detail: state, mode and job, power, KPIs, and the process signals of each kind.
+
+The ``machine`` variable is multi-valued and defaults to all machines: the common panels show one
+series per machine, and each kind's row shows the machines of that kind (a row stays empty when
+no machine of its kind is selected).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from grafana_foundation_sdk.builders import dashboard as dash
+
+from dashboards.common import (
+    CELL_FILTER,
+    MACHINE_FILTER,
+    cell_variable,
+    datasource_variable,
+    machine_variable,
+    new_dashboard,
+    q,
+)
+from dashboards.panels import (
+    row,
+    state_stat,
+    state_timeline,
+    table_panel,
+    timeseries_panel,
+)
+
+__all__ = ["KIND_ROWS", "UID", "SignalPanel", "build"]
+
+UID = "celltwin-machine"
+
+_WHERE = f"{CELL_FILTER} AND {MACHINE_FILTER}"
+
+
+@dataclass(frozen=True)
+class SignalPanel:
+    """A time series panel of some signals (fields of ``machine_signal``) of one machine kind."""
+
+    title: str
+    fields: tuple[str, ...]
+    unit: str | None = None
+
+    def query(self, kind: str) -> str:
+        """Mean per interval of each field, one series per machine and field."""
+        cols = ", ".join(f'mean("{f}") AS "{f}"' for f in self.fields)
+        return (
+            f'SELECT {cols} FROM "machine_signal" WHERE {_WHERE} AND "kind" = \'{kind}\' '
+            'AND $timeFilter GROUP BY time($__interval), "machine" fill(none)'
+        )
+
+
+# row title -> (machine kind, panels); the order is the order on the dashboard
+KIND_ROWS: dict[str, tuple[str, tuple[SignalPanel, ...]]] = {
+    "CNC machining": (
+        "cnc",
+        (
+            SignalPanel("Spindle speed", ("spindle_speed",), "rotrpm"),
+            SignalPanel("Spindle load", ("spindle_load",), "percent"),
+            SignalPanel("Feed rate", ("feed_rate",), "velocitymmpm"),
+            SignalPanel("Axis positions", ("axis_x", "axis_y", "axis_z", "axis_a", "axis_c")),
+            SignalPanel("Tool wear", ("tool_wear",), "percent"),
+            SignalPanel("Coolant temperature", ("coolant_temp",), "celsius"),
+        ),
+    ),
+    "Robot": (
+        "robot",
+        (
+            SignalPanel(
+                "Joint angles",
+                ("joint_1", "joint_2", "joint_3", "joint_4", "joint_5", "joint_6"),
+                "degree",
+            ),
+            SignalPanel("TCP speed", ("tcp_speed",), "velocityms"),
+            SignalPanel("Speed override", ("speed_override",), "percent"),
+        ),
+    ),
+    "3D printing": (
+        "printer",
+        (
+            SignalPanel("Nozzle and bed temperature", ("nozzle_temp", "bed_temp"), "celsius"),
+            SignalPanel("Layer", ("layer",)),
+            SignalPanel("Progress", ("progress",), "percent"),
+            SignalPanel("Feedstock used", ("feedstock_used",)),
+        ),
+    ),
+    "Inspection": (
+        "inspection",
+        (
+            SignalPanel("Deviation", ("deviation",), "lengthmm"),
+            SignalPanel("Result", ("result",)),
+            SignalPanel("Features checked", ("features_checked",)),
+        ),
+    ),
+}
+
+
+def build() -> dash.Dashboard:
+    """The machine detail dashboard."""
+    d = (
+        new_dashboard(
+            UID,
+            "cell-twin: machine detail",
+            "State, job, power, KPIs and process signals of the selected machines.",
+        )
+        .with_variable(datasource_variable())
+        .with_variable(cell_variable())
+        .with_variable(machine_variable(multi=True))
+        .with_row(row("State"))
+        .with_panel(
+            state_timeline(
+                "State",
+                q(
+                    f'SELECT "state" FROM "machine_state" WHERE {_WHERE} AND $timeFilter '
+                    'GROUP BY "machine"'
+                ).alias("$tag_machine"),
+                height=6,
+            )
+        )
+        .with_panel(
+            state_stat(
+                "Current state",
+                q(
+                    f'SELECT last("state_code") FROM "machine_state" WHERE {_WHERE} '
+                    'AND $timeFilter GROUP BY "machine"'
+                ).alias("$tag_machine"),
+            )
+        )
+        .with_panel(
+            table_panel(
+                "Mode and job (last change)",
+                q(
+                    'SELECT "state", "mode", "job" FROM "machine_state" '
+                    f'WHERE {_WHERE} AND $timeFilter GROUP BY "machine" ORDER BY time DESC LIMIT 1'
+                ),
+                span=12,
+                height=4,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Power",
+                q(
+                    f'SELECT mean("power") FROM "machine_signal" WHERE {_WHERE} AND $timeFilter '
+                    'GROUP BY time($__interval), "machine" fill(none)'
+                ).alias("$tag_machine"),
+                unit="kwatt",
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Availability, utilisation and OEE (since start)",
+                q(
+                    'SELECT mean("availability") AS "availability", '
+                    'mean("utilisation") AS "utilisation", mean("oee") AS "OEE" '
+                    f'FROM "kpi" WHERE {CELL_FILTER} AND "scope" =~ /^$machine$/ '
+                    'AND $timeFilter GROUP BY time($__interval), "scope" fill(none)'
+                ).alias("$tag_scope $col"),
+                unit="percentunit",
+            )
+            .min(0)
+            .max(1)
+        )
+        .with_panel(
+            table_panel(
+                "Latest signal values",
+                q(
+                    f'SELECT last(*) FROM "machine_signal" WHERE {_WHERE} AND $timeFilter '
+                    'GROUP BY "machine"'
+                ),
+                span=24,
+                height=6,
+            )
+        )
+    )
+    for title, (kind, panels) in KIND_ROWS.items():
+        d = d.with_row(row(title))
+        for p in panels:
+            d = d.with_panel(
+                timeseries_panel(
+                    p.title, q(p.query(kind)).alias("$tag_machine $col"), span=8, unit=p.unit
+                )
+            )
+    return d

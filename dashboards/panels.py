@@ -1,0 +1,200 @@
+"""Panel factories with the house style (sizes, legends, units), over grafana-foundation-sdk.
+
+Each factory takes InfluxQL targets and returns an SDK panel builder that callers can refine
+(unit, min/max, mappings) before adding it to a dashboard.
+"""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import bargauge, stat, statetimeline, table, timeseries
+from grafana_foundation_sdk.builders import common as cb
+from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.models import common as cm
+from grafana_foundation_sdk.models import dashboard as model
+
+from dashboards.common import DATASOURCE, STATE_MAPPINGS
+from dashboards.influxql import InfluxQL
+
+__all__ = [
+    "bars",
+    "gauge_bars",
+    "points",
+    "row",
+    "stat_value",
+    "state_stat",
+    "state_timeline",
+    "table_panel",
+    "thresholds",
+    "timeseries_panel",
+]
+
+
+def thresholds(*steps: tuple[float | None, str]) -> dash.ThresholdsConfig:
+    """Absolute thresholds; the first step's value is ``None`` (the base colour)."""
+    return (
+        dash.ThresholdsConfig()
+        .mode(model.ThresholdsMode.ABSOLUTE)
+        .steps([model.Threshold(value=v, color=c) for v, c in steps])
+    )
+
+
+OEE_THRESHOLDS = thresholds((None, "red"), (0.4, "orange"), (0.65, "green"))
+
+
+def _legend(*, table_mode: bool = False) -> cb.VizLegendOptions:
+    return (
+        cb.VizLegendOptions()
+        .display_mode(cm.LegendDisplayMode.TABLE if table_mode else cm.LegendDisplayMode.LIST)
+        .placement(cm.LegendPlacement.BOTTOM)
+        .show_legend(True)
+    )
+
+
+def row(title: str) -> dash.Row:
+    """An expanded row heading."""
+    return dash.Row(title).collapsed(False)
+
+
+def state_timeline(title: str, *targets: InfluxQL, height: int = 8) -> statetimeline.Panel:
+    """Machine states as coloured bands, one lane per series."""
+    panel = (
+        statetimeline.Panel()
+        .datasource(DATASOURCE)
+        .title(title)
+        .height(height)
+        .span(24)
+        .mappings(STATE_MAPPINGS)
+        .show_value(cm.VisibilityMode.AUTO)
+        .merge_values(True)
+        .row_height(0.8)
+        .fill_opacity(80)
+        .legend(_legend())
+        .color_scheme(dash.FieldColor().mode(model.FieldColorModeId.THRESHOLDS))
+        .thresholds(thresholds((None, "gray")))
+    )
+    for t in targets:
+        panel.with_target(t)
+    return panel
+
+
+def timeseries_panel(
+    title: str, *targets: InfluxQL, span: int = 12, height: int = 8, unit: str | None = None
+) -> timeseries.Panel:
+    """Lines over time, with a list legend."""
+    panel = (
+        timeseries.Panel()
+        .datasource(DATASOURCE)
+        .title(title)
+        .span(span)
+        .height(height)
+        .legend(_legend())
+        .line_width(1)
+        .fill_opacity(10)
+        .span_nulls(True)
+        .show_points(cm.VisibilityMode.NEVER)
+    )
+    if unit is not None:
+        panel.unit(unit)
+    for t in targets:
+        panel.with_target(t)
+    return panel
+
+
+def bars(
+    title: str, *targets: InfluxQL, span: int = 12, height: int = 8, stacked: bool = False
+) -> timeseries.Panel:
+    """Counts per time bucket as (optionally stacked) bars."""
+    panel = (
+        timeseries_panel(title, *targets, span=span, height=height)
+        .draw_style(cm.GraphDrawStyle.BARS)
+        .fill_opacity(80)
+        .decimals(0)
+    )
+    if stacked:
+        panel.stacking(cb.StackingConfig().mode(cm.StackingMode.NORMAL))
+    return panel
+
+
+def stat_value(
+    title: str, target: InfluxQL, *, unit: str | None = None, span: int = 4, height: int = 4
+) -> stat.Panel:
+    """One big number (last non-null value), ``0`` when the query returns no rows."""
+    panel = (
+        stat.Panel()
+        .datasource(DATASOURCE)
+        .title(title)
+        .span(span)
+        .height(height)
+        .with_target(target)
+        .no_value("0")
+        .graph_mode(cm.BigValueGraphMode.NONE)
+        .color_mode(cm.BigValueColorMode.VALUE)
+        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+    )
+    if unit is not None:
+        panel.unit(unit)
+    return panel
+
+
+def state_stat(title: str, target: InfluxQL, *, span: int = 12, height: int = 4) -> stat.Panel:
+    """The current ``state_code`` of each series, shown as the state's name and colour."""
+    return (
+        stat_value(title, target, span=span, height=height)
+        .no_value("no data")
+        .mappings(STATE_MAPPINGS)
+        .color_mode(cm.BigValueColorMode.BACKGROUND)
+        .text_mode(cm.BigValueTextMode.VALUE_AND_NAME)
+    )
+
+
+def gauge_bars(
+    title: str,
+    target: InfluxQL,
+    *,
+    unit: str = "percentunit",
+    max_value: float | None = 1.0,
+    colours: dash.ThresholdsConfig = OEE_THRESHOLDS,
+    span: int = 12,
+    height: int = 8,
+) -> bargauge.Panel:
+    """One horizontal gauge per series (last value), e.g. OEE per machine as percent."""
+    panel = (
+        bargauge.Panel()
+        .datasource(DATASOURCE)
+        .title(title)
+        .span(span)
+        .height(height)
+        .with_target(target)
+        .unit(unit)
+        .min(0)
+        .thresholds(colours)
+        .orientation(cm.VizOrientation.HORIZONTAL)
+        .display_mode(cm.BarGaugeDisplayMode.GRADIENT)
+        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+    )
+    if max_value is not None:
+        panel.max(max_value)
+    return panel
+
+
+def points(title: str, *targets: InfluxQL, unit: str | None = None) -> timeseries.Panel:
+    """One dot per point (events such as completed jobs), no lines."""
+    return (
+        timeseries_panel(title, *targets, unit=unit)
+        .draw_style(cm.GraphDrawStyle.POINTS)
+        .show_points(cm.VisibilityMode.ALWAYS)
+        .point_size(6)
+    )
+
+
+def table_panel(title: str, target: InfluxQL, *, span: int = 24, height: int = 10) -> table.Panel:
+    """Rows as returned by the query (newest first), filterable columns."""
+    return (
+        table.Panel()
+        .datasource(DATASOURCE)
+        .title(title)
+        .span(span)
+        .height(height)
+        .with_target(target.table())
+        .filterable(True)
+    )
