@@ -15,8 +15,9 @@ CASES = Path(__file__).parent / "cases"
 
 
 @pytest.mark.parametrize("case", sorted(p.name for p in CASES.iterdir() if p.is_dir()))
-def test_case(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_case(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(CASES)
     scenario = os.path.join(case, "scenario.toml")
     expected_error = CASES / case / "expected_error.txt"

@@ -88,11 +88,17 @@ class RealtimeDriver:
         self._stopped = True
         self._kick.set()
 
-    def advance(self) -> float:
-        """Process every event up to the current target time; returns that time."""
+    def advance(self, limit: float | None = None) -> float:
+        """Process every event up to and including the current target time (or ``limit`` if
+        earlier); returns the new simulated time."""
         target = self.target()
-        if target > self.engine.now:
-            self.engine.env.run(until=target)
+        if limit is not None:
+            target = min(target, limit)
+        env = self.engine.env
+        if target > env.now:
+            env.run(until=target)
+        while env.peek() <= target:  # run() stops before events due exactly at the target
+            env.step()
         for cb in self.on_step:
             cb(self.engine.now)
         return self.engine.now
@@ -101,7 +107,7 @@ class RealtimeDriver:
         """Drive the engine until ``stop()`` or simulated time ``until``."""
         env = self.engine.env
         while not self._stopped:
-            now = self.advance()
+            now = self.advance(until)
             if until is not None and now >= until:
                 break
             if self._paused:

@@ -33,8 +33,9 @@ class _Family:
 class ProductSampler:
     """Draws a catalogue entry by weight, then its varying parameters."""
 
-    def __init__(self, catalogue: list[CatalogueEntry], mix: dict[str, float],
-                 rng: np.random.Generator) -> None:
+    def __init__(
+        self, catalogue: list[CatalogueEntry], mix: dict[str, float], rng: np.random.Generator
+    ) -> None:
         entries = [c for c in catalogue if not mix or c.id in mix]
         weights = np.array([mix.get(c.id, c.weight) if mix else c.weight for c in entries])
         self.cum = np.cumsum(weights / weights.sum())

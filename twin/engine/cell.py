@@ -508,13 +508,16 @@ class Engine:
         source: str,
         duration: float | None,
         cleared: simpy.Event | None,
+        begun: bool = False,
     ) -> _Gen:
+        """A fault from begin to end; ``begun`` when ``fault_begin`` was already applied."""
         req = None
         if m is self.robot:
             # the robot finishes its current move before it stops
             req = self.robot_resource.request(priority=0)
             yield req
-        m.fault_begin(kind, source, duration)
+        if not begun:
+            m.fault_begin(kind, source, duration)
         if duration is not None and cleared is not None:
             yield self.env.any_of([self.env.timeout(duration), cleared])
         elif duration is not None:
@@ -565,7 +568,10 @@ class Engine:
         """Start a fault now; returns the event that clears it early (``clear_fault``)."""
         m = self.machine(machine)
         cleared = self.env.event()
-        self.env.process(self._outage(m, kind, "api", duration, cleared))
+        begun = m is not self.robot
+        if begun:  # effective at once, so a read right after the command shows it
+            m.fault_begin(kind, "api", duration)
+        self.env.process(self._outage(m, kind, "api", duration, cleared, begun))
         self._api_faults.setdefault(m.id, []).append(cleared)
         return cleared
 

@@ -1,0 +1,139 @@
+"""Commands through twin.api: accepted ones act, rejected ones name the problem and change
+nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from twin.api import TwinAPI
+from twin.engine.cell import Engine
+from twin.errors import CommandError, InvalidStateError, UnknownJobError, UnknownMachineError
+from twin.events import EventBus, JobCancelled, JobCompleted
+from twin.model import load_scenario
+
+
+@pytest.fixture
+def setup(default_scenario_path: Path) -> tuple[Engine, TwinAPI, list[object]]:
+    bus = EventBus()
+    seen: list[object] = []
+    bus.subscribe(seen.append)
+    engine = Engine(load_scenario(default_scenario_path), bus=bus)
+    return engine, TwinAPI(engine), seen
+
+
+def test_submit_runs_to_completion(setup: tuple[Engine, TwinAPI, list[object]]) -> None:
+    engine, api, seen = setup
+    engine.run(600, stop_when_done=False)
+    job = api.submit_order(
+        {"id": "MES-42", "due": "3d", "product": {"type": "printed_housing", "volume_cm3": 10}}
+    )
+    assert job == "MES-42"
+    engine.run(3 * 86400, stop_when_done=False)
+    done = [e for e in seen if isinstance(e, JobCompleted) and e.job == "MES-42"]
+    assert len(done) == 1
+    assert done[0].lead_time > 0
+
+
+@pytest.mark.parametrize(
+    ("order", "message"),
+    [
+        ({"id": "X", "product": {"type": "laser_part"}}, "product"),
+        (
+            {"id": "X", "product": {"type": "printed_housing", "volume_cm3": -1}},
+            "product.volume_cm3",
+        ),
+        ({"product": {"type": "printed_housing"}}, "id: field required"),
+        ({"id": "SO-1001", "product": {"type": "printed_housing"}}, "exists already"),
+        (
+            {
+                "id": "X",
+                "product": {"type": "explicit", "operations": [{"machine": "nope", "duration": 1}]},
+            },
+            "unknown machine 'nope'",
+        ),
+    ],
+)
+def test_bad_order_rejected_state_unchanged(
+    setup: tuple[Engine, TwinAPI, list[object]], order: dict[str, object], message: str
+) -> None:
+    engine, api, seen = setup
+    engine.run(60, stop_when_done=False)
+    jobs_before, events_before = dict(engine.jobs), len(seen)
+    with pytest.raises(CommandError, match=message):
+        api.submit_order(order)
+    assert engine.jobs == jobs_before
+    assert len(seen) == events_before
+
+
+def test_cancel(setup: tuple[Engine, TwinAPI, list[object]]) -> None:
+    engine, api, seen = setup
+    engine.run(1, stop_when_done=False)
+    api.submit_order({"id": "C1", "product": {"type": "printed_housing"}})
+    api.cancel_order("C1")
+    engine.run(3 * 86400, stop_when_done=False)
+    assert next(e for e in seen if isinstance(e, JobCancelled)).job == "C1"
+    assert not any(isinstance(e, JobCompleted) and e.job == "C1" for e in seen)
+    with pytest.raises(InvalidStateError):
+        api.cancel_order("C1")
+    with pytest.raises(UnknownJobError):
+        api.cancel_order("nope")
+
+
+def test_inject_and_clear_fault(setup: tuple[Engine, TwinAPI, list[object]]) -> None:
+    engine, api, _ = setup
+    engine.run(100, stop_when_done=False)
+    api.inject_fault("cnc1", "emergency_stop")
+    engine.run(200, stop_when_done=False)
+    assert engine.machines["cnc1"].state == "OutOfService"
+    assert api.status()["machines"]["cnc1"]["faults"] == ["emergency_stop"]
+    assert api.clear_fault("cnc1") == 1
+    engine.run(201, stop_when_done=False)
+    assert engine.machines["cnc1"].state != "OutOfService"
+    with pytest.raises(InvalidStateError, match="no injected fault"):
+        api.clear_fault("cnc1")
+
+
+def test_timed_fault_on_robot_ends_by_itself(setup: tuple[Engine, TwinAPI, list[object]]) -> None:
+    engine, api, _ = setup
+    engine.run(50, stop_when_done=False)
+    api.inject_fault("robot1", "breakdown", "10m")
+    engine.run(700, stop_when_done=False)
+    assert engine.machines["robot1"].faults == []
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "message"),
+    [
+        (("laser9",), UnknownMachineError, "unknown machine 'laser9'"),
+        (("cnc1", "meteor"), CommandError, "kind: unknown fault kind 'meteor'"),
+        (
+            ("cnc1", "breakdown", -5),
+            CommandError,
+            "duration: duration must not be negative|duration: must be > 0",
+        ),
+        (("cnc1", "breakdown", "soon"), CommandError, "duration: invalid duration"),
+    ],
+)
+def test_bad_fault_arguments(
+    setup: tuple[Engine, TwinAPI, list[object]],
+    args: tuple[object, ...],
+    error: type[Exception],
+    message: str,
+) -> None:
+    engine, api, seen = setup
+    n = len(seen)
+    with pytest.raises(error, match=message):
+        api.inject_fault(*args)  # type: ignore[arg-type]
+    engine.run(10, stop_when_done=False)
+    assert not engine.machines["cnc1"].faults
+    assert not any(getattr(e, "type", "") == "command" for e in seen[n:])
+
+
+def test_realtime_commands_need_a_driver(setup: tuple[Engine, TwinAPI, list[object]]) -> None:
+    _, api, _ = setup
+    with pytest.raises(InvalidStateError, match="real-time"):
+        api.pause()
+    with pytest.raises(CommandError, match="speed"):
+        api.set_speed(-1)

@@ -1,0 +1,61 @@
+"""Structure rules: data apart from runtime; public surfaces are exactly ``__all__``."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def test_model_never_imports_runtime() -> None:
+    code = (
+        "import sys, twin.model; bad = [m for m in ('simpy', 'asyncua', 'twin.engine', "
+        "'twin.machines', 'adapters', 'opcua_server') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "twin.model",
+        "twin.machines",
+        "twin.events",
+        "twin.signals",
+        "twin.errors",
+        "twin.api",
+        "twin.kpi",
+        "twin.planning",
+        "twin.runtime",
+        "twin.clock",
+        "twin.simulation",
+    ],
+)
+def test_public_surface_is_all(module: str) -> None:
+    mod = importlib.import_module(module)
+    exported = set(mod.__all__)
+    assert len(exported) == len(mod.__all__), "duplicates in __all__"
+    for name in exported:
+        assert hasattr(mod, name), f"{module}.__all__ names missing {name}"
+    public_defined = {
+        n
+        for n, v in vars(mod).items()
+        if not n.startswith("_")
+        and getattr(v, "__module__", None) == module
+        and (isinstance(v, type) or callable(v))
+    }
+    assert public_defined <= exported, f"public but not in __all__: {public_defined - exported}"
+
+
+def test_machine_registry_covers_every_kind() -> None:
+    from twin.machines import REGISTRY
+    from twin.model import MACHINE_KINDS
+
+    assert set(REGISTRY) == set(MACHINE_KINDS)
+    for kind, model in REGISTRY.items():
+        assert model.kind == kind

@@ -1,0 +1,87 @@
+"""Real-time driving: exact simulated time from the clock, speed, pause/resume, commands
+while running, and a free event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from twin.api import TwinAPI
+from twin.clock import ManualClock
+from twin.engine.cell import Engine
+from twin.errors import InvalidStateError
+from twin.model import load_scenario
+from twin.runtime import RealtimeDriver
+
+
+async def _settle(clock: ManualClock, sleeping: bool = True) -> None:
+    # let the driver run until it waits on the clock again (or, paused, on a command)
+    for _ in range(50):
+        await asyncio.sleep(0)
+        if clock.sleepers and sleeping:
+            return
+    if sleeping:
+        raise AssertionError("driver did not go back to sleep")
+
+
+@pytest.fixture
+def engine(default_scenario_path: Path) -> Engine:
+    return Engine(load_scenario(default_scenario_path))
+
+
+async def test_time_follows_clock_times_speed_without_drift(engine: Engine) -> None:
+    clock = ManualClock()
+    driver = RealtimeDriver(engine, speed=60.0, clock=clock, tick=0.1)
+    task = asyncio.create_task(driver.run())
+    await _settle(clock)
+    for _ in range(3600):  # one wall hour in 1 s steps -> 60 simulated hours
+        clock.advance(1.0)
+        await _settle(clock)
+        assert engine.now == pytest.approx(driver.target(), abs=1e-6)
+    assert engine.now == pytest.approx(3600 * 60.0, abs=1e-6)
+    driver.stop()
+    await task
+
+
+async def test_pause_resume_and_speed(engine: Engine) -> None:
+    clock = ManualClock()
+    driver = RealtimeDriver(engine, speed=10.0, clock=clock)
+    api = TwinAPI(engine, driver)
+    task = asyncio.create_task(driver.run())
+    await _settle(clock)
+    clock.advance(5.0)
+    await _settle(clock)
+    assert engine.now == pytest.approx(50.0)
+    api.pause()
+    await _settle(clock, sleeping=False)
+    assert clock.sleepers == 0  # paused: waits for a command, not for time
+    clock.advance(100.0)
+    await _settle(clock, sleeping=False)
+    assert engine.now == pytest.approx(50.0)
+    with pytest.raises(InvalidStateError):
+        api.pause()
+    api.resume()
+    api.set_speed(100.0)
+    await _settle(clock)
+    clock.advance(2.0)
+    await _settle(clock)
+    assert engine.now == pytest.approx(250.0)
+    # a command while running takes effect at the current simulated time
+    api.inject_fault("cnc1", "breakdown", "1h")
+    assert engine.machines["cnc1"].state == "OutOfService"
+    driver.stop()
+    await task
+
+
+async def test_wall_clock_run_does_not_block_loop(engine: Engine) -> None:
+    driver = RealtimeDriver(engine, speed=3600.0)
+    task = asyncio.create_task(driver.run(until=7200.0))
+    ticks = 0
+    while not task.done():
+        ticks += 1
+        await asyncio.sleep(0.01)
+    await task
+    assert engine.now == pytest.approx(7200.0)
+    assert ticks > 50  # the loop kept serving other tasks during the two wall seconds
