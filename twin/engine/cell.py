@@ -7,10 +7,12 @@ publishes typed events on its EventBus and writes process signals into its Signa
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import itertools
 import math
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -41,6 +43,18 @@ from twin.planning import PlannedOp, Planner
 from twin.signals import SignalStore
 
 __all__ = ["Engine"]
+
+
+@contextlib.contextmanager
+def _relaxed_gc() -> Iterator[None]:
+    """Collect the young generation less often while running: a long run keeps many live
+    jobs, and frequent collections re-scan them (profiled: ~35 % of a 30-day run)."""
+    old = gc.get_threshold()
+    gc.set_threshold(max(old[0], 50_000), old[1], old[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
 
 _Gen = Generator[simpy.Event, Any, None]
 
@@ -593,10 +607,11 @@ class Engine:
         if end <= self.env.now:
             return self.env.now
         stop = self.env.timeout(end - self.env.now)
-        if stop_when_done:
-            self.env.run(until=self.env.any_of([stop, self.all_done]))
-        else:
-            self.env.run(until=stop)
+        with _relaxed_gc():
+            if stop_when_done:
+                self.env.run(until=self.env.any_of([stop, self.all_done]))
+            else:
+                self.env.run(until=stop)
         return self.env.now
 
     def snapshot(self) -> dict[str, Any]:
