@@ -92,21 +92,26 @@ def main() -> None:
     assert sc.arrivals is not None
     # enough arrivals for the order target over the run (the default stream is slower)
     mean = min(sc.arrivals.mean_interarrival, args.days * 86400.0 / (args.orders * 1.02))
-    sc = sc.model_copy(update={"arrivals": sc.arrivals.model_copy(
-        update={"mean_interarrival": mean})})
+    sc = sc.model_copy(
+        update={"arrivals": sc.arrivals.model_copy(update={"mean_interarrival": mean})}
+    )
 
     raw = raw_simpy()
     print(f"raw SimPy timeouts:           {raw:12,.0f} events/s")
     off = engine_run(sc, args.days, None)
-    print(f"engine, signals off:          {off['events_per_s']:12,.0f} events/s "
-          f"({off['events']:,} events, {off['orders']:,} orders, {off['completed']:,} completed, "
-          f"{off['wall_s']:.2f} s wall)")
+    print(
+        f"engine, signals off:          {off['events_per_s']:12,.0f} events/s "
+        f"({off['events']:,} events, {off['orders']:,} orders, {off['completed']:,} completed, "
+        f"{off['wall_s']:.2f} s wall)"
+    )
     print(f"  ratio engine / raw SimPy:   {off['events_per_s'] / raw:12.3f}   (target >= 0.3)")
     print(f"  simulated s per wall s:     {off['sim_s_per_wall_s']:12,.0f}   (target >= 500,000)")
     if not args.skip_signals:
         on = engine_run(sc, args.days, 1.0)
-        print(f"engine, signals sampled 1 s:  {on['events_per_s']:12,.0f} events/s "
-              f"({on['wall_s']:.2f} s wall)")
+        print(
+            f"engine, signals sampled 1 s:  {on['events_per_s']:12,.0f} events/s "
+            f"({on['wall_s']:.2f} s wall)"
+        )
         print(f"  ratio engine / raw SimPy:   {on['events_per_s'] / raw:12.3f}")
         print(f"  simulated s per wall s:     {on['sim_s_per_wall_s']:12,.0f}")
 

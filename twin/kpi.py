@@ -32,6 +32,8 @@ from twin.events import (
     JobScrapped,
     MachineStateChanged,
     OperationFinished,
+    TransferFinished,
+    TransferStarted,
 )
 
 __all__ = ["KpiCollector", "MachineTimes", "compute_kpis"]
@@ -98,6 +100,7 @@ class KpiCollector:
         self.times = {m: MachineTimes(since=self.start) for m in self.machines}
         self.wip_since = self.start
         self._in_cell: set[str] = set()
+        self._transfers: dict[str, float] = {}
 
     def _wip(self, t: float, delta: int) -> None:
         self.wip_area += self.wip * (t - self.wip_since)
@@ -116,6 +119,12 @@ class KpiCollector:
                 mt.produced += 1
                 mt.good += ev.good
                 mt.planned_output += ev.planned
+        elif isinstance(ev, TransferStarted):
+            self._transfers[ev.job] = ev.t
+        elif isinstance(ev, TransferFinished):
+            # a transfer is the robot's production: its planned time is the move itself
+            t0 = self._transfers.pop(ev.job, ev.t)
+            self.times[ev.robot].planned_output += ev.t - t0
         elif isinstance(ev, JobReleased):
             self._in_cell.add(ev.job)
             self._wip(ev.t, +1)
