@@ -24,10 +24,11 @@ app = typer.Typer(
 
 def _register() -> None:
     # explicit list of command modules (no discovery by reflection)
-    from twin.cli import scenario, simulate
+    from twin.cli import dashboards, scenario, simulate
 
     simulate.register(app)
     scenario.register(app)
+    dashboards.register(app)
 
 
 _register()

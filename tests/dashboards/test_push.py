@@ -1,0 +1,197 @@
+"""``twin dashboards push`` against a local HTTP stand-in for Grafana.
+
+The stand-in is not Grafana: no Grafana server can be installed here, so a small
+``http.server`` on a free loopback port answers the few API calls grafana-client makes
+(``GET/POST /api/folders``, ``POST /api/dashboards/db``) the way Grafana documents them, checks
+the bearer token and records every request, so the tests can assert what was sent.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from dashboards import load_dashboards
+from tests.dashboards.influxdb1 import free_port
+from twin.cli import main
+
+TOKEN = "stand-in-token"
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    auth: str | None
+    body: Any
+
+
+@dataclass
+class StandIn:
+    """Recorded calls and the folders/dashboards the stand-in holds."""
+
+    calls: list[Call] = field(default_factory=list)
+    folders: dict[str, str] = field(default_factory=dict)
+    dashboards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+
+
+def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            pass
+
+        def _reply(self, status: int, body: Any) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _handle(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            body = json.loads(raw) if raw else None
+            auth = self.headers.get("Authorization")
+            state.calls.append(Call(method, self.path, auth, body))
+            if auth != f"Bearer {TOKEN}":
+                self._reply(401, {"message": "Unauthorized"})
+                return
+            if method == "GET" and self.path.startswith("/api/folders/"):
+                uid = self.path.rsplit("/", 1)[1]
+                if uid in state.folders:
+                    self._reply(200, {"uid": uid, "title": state.folders[uid]})
+                else:
+                    self._reply(404, {"message": "folder not found", "status": "not-found"})
+            elif method == "POST" and self.path == "/api/folders":
+                state.folders[body["uid"]] = body["title"]
+                self._reply(200, {"uid": body["uid"], "title": body["title"], "id": 1})
+            elif method == "POST" and self.path == "/api/dashboards/db":
+                d = body["dashboard"]
+                if body.get("folderUid") not in state.folders:
+                    self._reply(400, {"message": "folder not found"})
+                    return
+                uid = d["uid"]
+                state.versions[uid] = state.versions.get(uid, 0) + 1
+                state.dashboards[uid] = d
+                self._reply(
+                    200,
+                    {
+                        "status": "success",
+                        "uid": uid,
+                        "url": f"/d/{uid}/x",
+                        "version": state.versions[uid],
+                        "id": len(state.dashboards),
+                    },
+                )
+            else:
+                self._reply(404, {"message": "not found"})
+
+        def do_GET(self) -> None:
+            self._handle("GET")
+
+        def do_POST(self) -> None:
+            self._handle("POST")
+
+    return Handler
+
+
+@pytest.fixture
+def grafana() -> Iterator[tuple[str, StandIn]]:
+    state = StandIn()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_push_creates_folder_and_uploads_every_dashboard(
+    grafana: tuple[str, StandIn], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, state = grafana
+    assert main(["dashboards", "push", "--url", url, "--token", TOKEN]) == 0
+    committed = load_dashboards()
+    assert [(c.method, c.path) for c in state.calls] == [
+        ("GET", "/api/folders/celltwin"),
+        ("POST", "/api/folders"),
+        *[("POST", "/api/dashboards/db")] * len(committed),
+    ]
+    assert all(c.auth == f"Bearer {TOKEN}" for c in state.calls)
+    assert state.calls[1].body == {"title": "cell-twin", "uid": "celltwin"}
+    for call in state.calls[2:]:
+        assert call.body["overwrite"] is True
+        assert call.body["folderUid"] == "celltwin"
+        assert call.body["dashboard"]["id"] is None
+    # exactly the committed JSON arrived (apart from the id), keyed by uid
+    expected = {d["uid"]: {**d, "id": None} for d in committed.values()}
+    assert state.dashboards == expected
+    out = capsys.readouterr().out
+    assert out.count("pushed ") == len(committed)
+    assert "(version 1)" in out
+
+
+def test_second_push_reuses_folder_and_bumps_versions(
+    grafana: tuple[str, StandIn], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, state = grafana
+    assert main(["dashboards", "push", "--url", url, "--token", TOKEN]) == 0
+    n = len(state.calls)
+    assert main(["dashboards", "push", "--url", url, "--token", TOKEN]) == 0
+    second = state.calls[n:]
+    assert [c.path for c in second if c.method == "POST"].count("/api/folders") == 0
+    assert set(state.versions.values()) == {2}
+    assert "(version 2)" in capsys.readouterr().out
+
+
+def test_token_from_environment(
+    grafana: tuple[str, StandIn], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, state = grafana
+    monkeypatch.setenv("GRAFANA_URL", url)
+    monkeypatch.setenv("GRAFANA_TOKEN", TOKEN)
+    assert main(["dashboards", "push"]) == 0
+    assert state.dashboards
+
+
+def test_wrong_token_is_one_line_error(
+    grafana: tuple[str, StandIn], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, state = grafana
+    assert main(["dashboards", "push", "--url", url, "--token", "wrong"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "rejected the credentials (401)" in err
+    assert not state.dashboards
+
+
+def test_unreachable_grafana_is_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    assert main(["dashboards", "push", "--url", url, "--token", TOKEN, "--timeout", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: cannot reach Grafana at {url}")
+    assert err.count("\n") == 0
+
+
+def test_bad_url_and_empty_directory_are_config_errors(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["dashboards", "push", "--url", "localhost:3000", "--token", TOKEN]) == 2
+    assert "--url" in capsys.readouterr().err
+    assert main(["dashboards", "push", "--url", "http://x", "--dir", str(tmp_path)]) == 2
+    assert "no dashboard JSON files" in capsys.readouterr().err
+
+
+def test_build_check_passes_on_committed_json() -> None:
+    assert main(["dashboards", "build", "--check"]) == 0
