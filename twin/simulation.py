@@ -26,6 +26,7 @@ from twin.signals import SignalStore
 __all__ = ["RunResult", "resolve_sequence", "run_simulation"]
 
 SignalConsumer = Callable[[float, SignalStore], None]
+KpiConsumer = Callable[[float, dict[str, Any]], None]
 
 
 @dataclass
@@ -82,6 +83,21 @@ def _sampler(engine: Engine, period: float, consumers: Sequence[SignalConsumer])
     return proc()
 
 
+def _kpi_reporter(
+    engine: Engine, kpi: KpiCollector, period: float, consumers: Sequence[KpiConsumer]
+) -> Any:
+    env = engine.env
+
+    def proc() -> Any:
+        while True:
+            yield env.timeout(period)
+            report = kpi.report(env.now)
+            for c in consumers:
+                c(env.now, report)
+
+    return proc()
+
+
 def run_simulation(
     scenario: Scenario,
     *,
@@ -93,13 +109,16 @@ def run_simulation(
     signal_period: float | None = None,
     signal_consumers: Sequence[SignalConsumer] = (),
     subscribers: Sequence[Callable[[Event], None]] = (),
+    kpi_period: float | None = None,
+    kpi_consumers: Sequence[KpiConsumer] = (),
     progress: Callable[[float, float], None] | None = None,
     plots: bool = True,
 ) -> RunResult:
     """Run ``scenario`` to ``until`` (default: horizon) or until all orders are done.
 
     Writes ``events.jsonl``, ``summary.json``, ``snapshot.json`` and (with ``plots``)
-    ``gantt.png`` and ``kpis.png`` to ``out_dir`` when given.
+    ``gantt.png`` and ``kpis.png`` to ``out_dir`` when given. ``kpi_consumers`` get a KPI
+    report every ``kpi_period`` simulated seconds (when given) and the final one at the end.
     """
     bus = EventBus()
     engine = Engine(
@@ -126,6 +145,10 @@ def run_simulation(
         if signal_period <= 0:
             raise ConfigError("signals", "period", "must be > 0")
         engine.env.process(_sampler(engine, signal_period, signal_consumers))
+    if kpi_period is not None and kpi_consumers:
+        if kpi_period <= 0:
+            raise ConfigError("telemetry", "kpi_period", "must be > 0")
+        engine.env.process(_kpi_reporter(engine, kpi, kpi_period, kpi_consumers))
     end = scenario.horizon if until is None else until
     try:
         t_end = engine.run(end) if progress is None else _run_with_progress(engine, end, progress)
@@ -134,6 +157,8 @@ def run_simulation(
             writer.flush()
             log_fh.close()
     kpis = kpi.report(t_end)
+    for consumer in kpi_consumers:
+        consumer(t_end, kpis)
     summary = {
         "scenario": scenario.name,
         "seed": engine.seed,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,6 +12,15 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from twin.cli.common import parse_until
+from twin.cli.telemetry import (
+    InfluxBucketOption,
+    InfluxOrgOption,
+    InfluxTokenOption,
+    InfluxUrlOption,
+    TelemetryOption,
+    settings_from_cli,
+    simulation_runner,
+)
 from twin.engine.dispatch import RULES
 from twin.errors import ConfigError
 from twin.model import load_scenario, load_sequence
@@ -61,6 +71,11 @@ def simulate(
     signals: Annotated[str | None, typer.Option(help="sample process signals every PERIOD")] = None,
     plots: Annotated[bool, typer.Option(help="write gantt.png and kpis.png")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    telemetry: TelemetryOption = None,
+    influx_url: InfluxUrlOption = None,
+    influx_org: InfluxOrgOption = None,
+    influx_bucket: InfluxBucketOption = None,
+    influx_token: InfluxTokenOption = None,
 ) -> None:
     """Run SCENARIO as fast as possible; print KPIs; write events.jsonl, summary.json, plots."""
     console = Console()
@@ -76,8 +91,16 @@ def simulate(
     seq = resolve_sequence(sc, load_sequence(sequence), str(sequence)) if sequence else None
     horizon = parse_until(until)
     period = parse_until(signals, "--signals")
+    tsettings = settings_from_cli(
+        telemetry=telemetry,
+        influx_url=influx_url,
+        influx_org=influx_org,
+        influx_bucket=influx_bucket,
+        influx_token=influx_token,
+    )
+    runner = simulation_runner(tsettings, sc, out, console)
     try:
-        result = _run(sc, horizon, seed, rule, seq, out, period, plots, quiet, console)
+        result = _run(sc, horizon, seed, rule, seq, out, period, plots, quiet, console, runner)
     except ConfigError as exc:
         if exc.source == "scenario":  # planning errors name the scenario file too
             raise ConfigError(str(scenario), exc.field, exc.reason) from exc
@@ -105,9 +128,10 @@ def _run(
     plots: bool,
     quiet: bool,
     console: Console,
+    runner: Callable[..., RunResult] = run_simulation,
 ) -> RunResult:
     if quiet:
-        return run_simulation(
+        return runner(
             sc,
             until=horizon,
             seed=seed,
@@ -126,7 +150,7 @@ def _run(
         transient=True,
     ) as bar:
         task = bar.add_task(sc.name, total=1.0)
-        return run_simulation(
+        return runner(
             sc,
             until=horizon,
             seed=seed,

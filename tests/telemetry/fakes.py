@@ -1,0 +1,54 @@
+"""A scriptable in-memory sink for pipeline tests (the mock transport of these tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+
+from twin.telemetry.sinks import RejectedWriteError, TransientWriteError
+
+__all__ = ["FakeSink"]
+
+
+class FakeSink:
+    """Records delivered lines; ``mode`` decides what a write does: ``ok``, ``down``
+    (transient error), ``reject`` (HTTP 400) or ``hang`` (wait until ``release`` is set)."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.mode = "ok"
+        self.lines: list[str] = []
+        self.attempts = 0
+        self.active = 0
+        self.max_active = 0
+        self.release = asyncio.Event()
+        self.entered = asyncio.Event()
+
+    def validate(self) -> None:
+        pass
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def write(self, payload: bytes, lines: int) -> None:
+        self.attempts += 1
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        try:
+            if self.mode == "hang":
+                self.entered.set()
+                await self.release.wait()
+            if self.mode == "down":
+                raise TransientWriteError("connection refused")
+            if self.mode == "reject":
+                raise RejectedWriteError(400, "unable to parse")
+            text = gzip.decompress(payload).decode()
+            got = text.splitlines()
+            assert len(got) == lines
+            self.lines += got
+        finally:
+            self.active -= 1

@@ -1,0 +1,98 @@
+"""``twin simulate --telemetry file``: the run's line protocol, checked against its event log."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.telemetry.lp import parse_lines
+from twin.cli import main
+from twin.telemetry.schema import STATE_CODES
+
+START_NS = int(datetime(2026, 1, 5, 6, 0, tzinfo=UTC).timestamp()) * 10**9
+JOB_EVENTS = {
+    "order_received",
+    "job_released",
+    "job_completed",
+    "job_scrapped",
+    "job_cancelled",
+    "operation_started",
+    "operation_finished",
+    "inspection_done",
+    "transfer_started",
+    "transfer_finished",
+}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    args = ["simulate", "scenarios/default.toml", "--until", "1d", "--signals", "60s"]
+    code = main([*args, "--telemetry", "file", "--out", str(out), "-q", "--no-plots"])
+    assert code == 0
+    return out
+
+
+def test_file_is_line_protocol_matching_the_event_log(run_dir: Path) -> None:
+    points = parse_lines(gzip.decompress((run_dir / "telemetry.lp.gz").read_bytes()).decode())
+    events = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()]
+    by_measurement = Counter(p.measurement for p in points)
+
+    states = [e for e in events if e["type"] == "machine_state"]
+    assert by_measurement["machine_state"] == len(states)
+    state_points = [p for p in points if p.measurement == "machine_state"]
+    for ev, p in zip(states, state_points, strict=True):  # same order, exact times
+        assert p.tags["machine"] == ev["machine"]
+        assert p.fields["state"] == ev["state"]
+        assert p.fields["state_code"] == STATE_CODES[ev["state"]]
+        assert p.fields["job"] == (ev["job"] or "")
+        assert abs(p.ts - (START_NS + round(ev["t"] * 1e9))) < 1000  # +1 ns per same-t event
+
+    job_events = [e for e in events if e["type"] in JOB_EVENTS]
+    assert by_measurement["job_event"] == len(job_events)
+    completed = [p for p in points if p.tags.get("event") == "job_completed"]
+    done = [e for e in events if e["type"] == "job_completed"]
+    assert [p.fields["job"] for p in completed] == [e["job"] for e in done]
+    assert [p.fields["lead_time"] for p in completed] == [e["lead_time"] for e in done]
+    assert all(p.tags["family"] != "none" for p in completed)
+
+    faults = [e for e in events if e["type"] in ("fault_raised", "fault_cleared")]
+    assert by_measurement["fault"] == len(faults)
+
+    # one line per machine per 60 s sample over one day, from t = 0, 4 machines
+    signal_ts = sorted({p.ts for p in points if p.measurement == "machine_signal"})
+    assert signal_ts == [START_NS + k * 60 * 10**9 for k in range(len(signal_ts))]
+    assert len(signal_ts) in (1440, 1441)
+    assert by_measurement["machine_signal"] == len(signal_ts) * 4
+    assert all(p.fields["quality"] == 0 for p in points if p.measurement == "machine_signal")
+
+    # one KPI point per hour (23 periodic + the final one) x (4 machines + cell)
+    kpis = [p for p in points if p.measurement == "kpi"]
+    assert len(kpis) == 24 * 5
+    cell = [p for p in kpis if p.tags["scope"] == "cell"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert cell[-1].fields["jobs_completed"] == summary["kpis"]["cell"]["jobs_completed"]
+    assert cell[-1].fields["oee"] == summary["kpis"]["cell"]["oee"]
+    assert "jobs_completed" not in kpis[0].fields  # cell-only field on a machine scope
+
+    # no two points of one series share a timestamp (InfluxDB would keep only one)
+    keys = Counter((p.measurement, tuple(sorted(p.tags.items())), p.ts) for p in points)
+    assert max(keys.values()) == 1
+
+
+def test_status_command_reads_the_run(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["telemetry", "status", str(run_dir), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["sink"] == "file"
+    assert status["lines_written"] == status["lines_produced"] > 0
+    assert status["spool_batches"] == 0
+
+
+def test_status_of_a_directory_without_telemetry(tmp_path: Path) -> None:
+    assert main(["telemetry", "status", str(tmp_path)]) == 2

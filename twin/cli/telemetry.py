@@ -1,0 +1,146 @@
+"""``twin telemetry status`` and the telemetry options other commands share.
+
+``status`` reads a run directory or spool directory: spool depth counted from the batch files,
+counters from the ``status.json`` the last pipeline saved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from twin.errors import ConfigError
+from twin.model.scenario import Scenario
+from twin.telemetry import (
+    SPOOL_DIR,
+    TelemetrySettings,
+    TelemetryStats,
+    build_pipeline,
+    simulate_with_telemetry,
+    spool_depth,
+)
+from twin.telemetry.wiring import STATUS_FILE
+
+__all__ = ["read_status", "register", "settings_from_cli", "simulation_runner"]
+
+TelemetryOption = Annotated[
+    str | None,
+    typer.Option(help="telemetry sink: file | influx | none (default: TWIN_TELEMETRY or file)"),
+]
+InfluxUrlOption = Annotated[
+    str | None, typer.Option(help="InfluxDB URL (default: TWIN_INFLUX_URL)")
+]
+InfluxOrgOption = Annotated[str | None, typer.Option(help="organisation (TWIN_INFLUX_ORG)")]
+InfluxBucketOption = Annotated[
+    str | None, typer.Option(help="bucket, or db/rp for InfluxDB 1.x (TWIN_INFLUX_BUCKET)")
+]
+InfluxTokenOption = Annotated[
+    str | None,
+    typer.Option(help="API token; prefer the TWIN_INFLUX_TOKEN environment variable"),
+]
+
+
+def settings_from_cli(**overrides: Any) -> TelemetrySettings:
+    """Settings from the environment with the given (non-None) command-line values on top.
+
+    Raises ConfigError naming the option for an invalid value.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return TelemetrySettings(**given)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise ConfigError("telemetry settings", field, err["msg"]) from exc
+
+
+def simulation_runner(
+    settings: TelemetrySettings, scenario: Scenario, out: Path, console: Console
+) -> Callable[..., Any]:
+    """A drop-in for ``run_simulation`` that streams telemetry as ``settings`` ask."""
+    from twin.simulation import run_simulation
+
+    pipeline = build_pipeline(settings, scenario, out, scenario.start)
+    if pipeline is None:
+        return run_simulation
+
+    def run(sc: Scenario, **kwargs: Any) -> Any:
+        result, stats = simulate_with_telemetry(
+            pipeline,
+            sc,
+            kpi_period_s=settings.kpi_period_s,
+            stop_timeout_s=settings.stop_timeout_s,
+            **kwargs,
+        )
+        console.print(_summary(settings.telemetry, stats))
+        return result
+
+    return run
+
+
+def _summary(sink: str, stats: TelemetryStats) -> str:
+    text = f"telemetry ({sink}): {stats.lines_written} lines written"
+    extra = [
+        f"{n} {what}"
+        for n, what in (
+            (stats.spool_lines, "lines in spool"),
+            (stats.lines_rejected, "rejected"),
+            (stats.lines_dropped, "DROPPED (spool full)"),
+        )
+        if n
+    ]
+    return text + (f" ({', '.join(extra)})" if extra else "")
+
+
+def read_status(path: Path) -> dict[str, Any]:
+    """Status of a run directory, spool directory or status file; raises ConfigError when
+    ``path`` holds no telemetry."""
+    candidates = [path, path / STATUS_FILE, path / SPOOL_DIR / STATUS_FILE]
+    status_file = next((p for p in candidates if p.is_file()), None)
+    if status_file is None:
+        raise ConfigError(str(path), None, "no telemetry status here (run dir or spool dir)")
+    status: dict[str, Any] = {}
+    with contextlib.suppress(json.JSONDecodeError):
+        status = json.loads(status_file.read_text(encoding="utf-8"))
+    spool_dir = Path(status.get("spool_dir") or status_file.parent)
+    status.update(spool_depth(spool_dir))  # the files are the truth, even after a crash
+    status["status_file"] = str(status_file)
+    return status
+
+
+app = typer.Typer(help="Telemetry: spool and delivery counters.", no_args_is_help=True)
+
+
+@app.command()
+def status(
+    path: Annotated[Path, typer.Argument(help="run directory or spool directory")] = Path(
+        "runs/latest"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Show spool depth and delivery counters of a run (exit code 1 if anything was lost)."""
+    st = read_status(path)
+    console = Console()
+    if as_json:
+        console.print_json(json.dumps(st, sort_keys=True))
+    else:
+        table = Table(title=f"telemetry status: {path}")
+        table.add_column("counter")
+        table.add_column("value", justify="right")
+        for key in sorted(st):
+            table.add_row(key, str(st[key]))
+        console.print(table)
+    if st.get("lines_dropped", 0):
+        raise typer.Exit(1)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="telemetry")

@@ -1,0 +1,468 @@
+"""The telemetry pipeline: producer callbacks -> batches -> sink, with spool and counters.
+
+::
+
+    on_event / on_signals / on_kpis      (sync; the simulation thread or the event loop)
+            │  events and KPIs encoded at once; signal samples kept as numpy rows and
+            │  serialised per batch, vectorised (LineEncoder.signal_lines)
+            ▼
+    batch of ``batch_lines`` lines ──► slot (at most ``max_in_flight``) ──► gzip ──► sink
+            │ no slot: a producer thread waits (back-pressure);    │ 5xx/429/unreachable
+            │ the event loop queues up to max_in_flight more,      ▼
+            │ then spools                                       spool (fsync'd, bounded)
+            ▼                                                      │ replayed oldest first
+                                                                   ▼ with backoff
+
+Accounting invariant (``TelemetryStats``): every line produced is, at any quiet moment,
+written, rejected (4xx, logged with a sample line), dropped (spool bound hit, logged) or in
+the spool: ``lines_produced == lines_written + lines_rejected + lines_dropped + spool_lines``.
+
+Lifecycle: the constructor only stores (no I/O); ``await start()`` opens sink and spool and
+must run on the event loop that will own the pipeline; ``await stop(timeout)`` flushes,
+drains what it can within the deadline and spools the rest. Delivery is at least once: a
+batch whose acknowledgement was lost is sent again; point identities are deterministic
+(see ``twin.telemetry.schema``), so InfluxDB stores it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import threading
+import zlib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twin.clock import Clock, SystemClock
+from twin.errors import ServiceError
+from twin.events import Event
+from twin.signals import SignalStore
+from twin.telemetry.schema import LineEncoder, SignalLayout
+from twin.telemetry.sinks import RejectedWriteError, Sink, TransientWriteError
+from twin.telemetry.spool import Spool, SpoolEntry
+
+__all__ = ["TelemetryPipeline", "TelemetryStats"]
+
+_SAMPLE_CHARS = 300
+
+
+@dataclass
+class TelemetryStats:
+    """Counters of one pipeline (lines and batches); ``spool_*`` is the depth at save time."""
+
+    lines_produced: int = 0
+    batches_produced: int = 0
+    lines_written: int = 0
+    batches_written: int = 0
+    lines_replayed: int = 0
+    batches_replayed: int = 0
+    lines_spooled: int = 0
+    batches_spooled: int = 0
+    lines_rejected: int = 0
+    batches_rejected: int = 0
+    lines_dropped: int = 0
+    batches_dropped: int = 0
+    write_errors: int = 0
+    spool_batches: int = 0
+    spool_lines: int = 0
+    spool_bytes: int = 0
+    last_error: str = ""
+    last_rejected_sample: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def balanced(self) -> bool:
+        """The accounting invariant: no line unaccounted for."""
+        return self.lines_produced == (
+            self.lines_written + self.lines_rejected + self.lines_dropped + self.spool_lines
+        )
+
+
+def _gzip(raw: bytes, level: int) -> bytes:
+    c = zlib.compressobj(level, zlib.DEFLATED, 31)  # wbits 31: gzip container
+    return c.compress(raw) + c.flush()
+
+
+def _first_line(payload: bytes) -> str:
+    with contextlib.suppress(zlib.error):
+        head = zlib.decompressobj(31).decompress(payload, 4 * _SAMPLE_CHARS)
+        return head.split(b"\n", 1)[0].decode("utf-8", "replace")[:_SAMPLE_CHARS]
+    return ""
+
+
+class TelemetryPipeline:
+    """Batches the twin's telemetry into a sink with store and forward.
+
+    Thread model: one asyncio loop owns sink, spool and counters. Producer callbacks may be
+    called from that loop (``twin run``) or from one other thread (``twin simulate`` runs the
+    engine in a worker thread); a producer thread blocks while all slots are busy, which is
+    the back-pressure that bounds memory.
+    """
+
+    def __init__(
+        self,
+        sink: Sink,
+        encoder: LineEncoder,
+        *,
+        spool: Spool | None = None,
+        status_path: Path | None = None,
+        batch_lines: int = 5000,
+        max_in_flight: int = 4,
+        flush_interval_s: float | None = 1.0,
+        retry_initial_s: float = 0.2,
+        retry_max_s: float = 5.0,
+        compress_level: int = 1,
+        logger: logging.Logger | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if batch_lines < 1 or max_in_flight < 1:
+            raise ValueError("batch_lines and max_in_flight must be >= 1")
+        self.sink = sink
+        self.encoder = encoder
+        self.spool = spool
+        self.status_path = status_path
+        self.batch_lines = batch_lines
+        self.max_in_flight = max_in_flight
+        self.flush_interval_s = flush_interval_s
+        self.retry_initial_s = retry_initial_s
+        self.retry_max_s = retry_max_s
+        self.compress_level = compress_level
+        self.log = logger or logging.getLogger("twin.telemetry")
+        self.clock: Clock = clock or SystemClock()
+        self.stats = TelemetryStats()
+        # producer side (guarded by _lock)
+        self._lock = threading.Lock()
+        self._lines: list[str] = []
+        self._rows: list[np.ndarray] = []
+        self._times: list[float] = []
+        self._layout: SignalLayout | None = None
+        self._buffered = 0
+        self._last_kpi_t: float | None = None
+        # loop side
+        self._slots = threading.Semaphore(max_in_flight)
+        self._pending: collections.deque[tuple[bytes, int]] = collections.deque()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._down = False
+        self._spool_kick = asyncio.Event()
+        self._background: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._warned_drop = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Check the configuration without I/O (raises ConfigError)."""
+        self.sink.validate()
+
+    async def start(self) -> None:
+        """Open sink and spool; replay what an earlier run left in the spool."""
+        self.validate()
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._spool_kick = asyncio.Event()
+        if self.spool is not None:
+            self.spool.open()
+            if len(self.spool):
+                self.log.info(
+                    "telemetry: %d spooled batches (%d lines) from an earlier run",
+                    len(self.spool),
+                    self.spool.lines,
+                )
+                # carried over from an earlier run: they count as produced now
+                self.stats.lines_produced += self.spool.lines
+                self.stats.batches_produced += len(self.spool)
+                self._spool_kick.set()
+        await self.sink.start()
+        self._background = [asyncio.create_task(self._replay_loop(), name="telemetry-replay")]
+        if self.flush_interval_s:
+            self._background.append(
+                asyncio.create_task(self._flush_loop(self.flush_interval_s), name="telemetry-flush")
+            )
+        self._save_status()
+
+    async def flush(self) -> None:
+        """Send everything buffered and wait until no batch is in flight (spool may remain)."""
+        self.flush_buffer()
+        while self._tasks or self._pending:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def stop(self, timeout_s: float = 10.0) -> TelemetryStats:
+        """Flush, deliver or spool everything within ``timeout_s`` seconds, close the sink.
+
+        Batches still in flight at the deadline are cancelled and spooled; what the spool
+        holds is replayed by the next pipeline on the same spool directory.
+        """
+        deadline = self.clock.monotonic() + timeout_s
+        self._stopping = True
+        self.flush_buffer()
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        while self._tasks or self._pending:
+            left = deadline - self.clock.monotonic()
+            if left <= 0 or not self._tasks:
+                break
+            await asyncio.wait(list(self._tasks), timeout=left)
+        for task in list(self._tasks):
+            task.cancel()  # _deliver spools its payload when cancelled
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        while self._pending:
+            self._to_spool(*self._pending.popleft())
+        await self._drain_spool(deadline)
+        try:
+            await self.sink.stop()
+        finally:
+            self._save_status()
+        if self.spool is not None and len(self.spool):
+            self.log.warning(
+                "telemetry: %d batches (%d lines) left in spool %s for the next run",
+                len(self.spool),
+                self.spool.lines,
+                self.spool.directory,
+            )
+        return self.stats
+
+    # -- producer side (sync) ---------------------------------------------------------------
+    def on_event(self, event: Event) -> None:
+        """EventBus subscriber: encode the event now (keeps the encoder's order)."""
+        lines = self.encoder.event_lines(event)
+        if lines:
+            self.write_lines(lines)
+
+    def on_signals(self, t: float, store: SignalStore) -> None:
+        """Record one sample of every signal at simulated time ``t`` (one line per machine)."""
+        with self._lock:
+            layout = self._layout
+            if layout is None or layout.size != len(store):
+                if self._rows:
+                    self._lines += self._signal_lines()
+                layout = self._layout = self.encoder.layout(store)
+            self._rows.append(store.values[: layout.size].copy())
+            self._times.append(t)
+            self._buffered += len(layout.machines)
+            full = self._buffered >= self.batch_lines
+        if full:
+            self.flush_buffer()
+
+    def on_kpis(self, t: float, report: Mapping[str, Any]) -> None:
+        """Record a KPI report (``KpiCollector.report``); a second report at the same ``t``
+        is ignored (the periodic and the final report may coincide)."""
+        if t == self._last_kpi_t:
+            return
+        self._last_kpi_t = t
+        self.write_lines(self.encoder.kpi_lines(t, report))
+
+    def write_lines(self, lines: list[str]) -> None:
+        """Add ready-made lines (already line protocol, no trailing newline)."""
+        with self._lock:
+            self._lines += lines
+            self._buffered += len(lines)
+            full = self._buffered >= self.batch_lines
+        if full:
+            self.flush_buffer()
+
+    def _signal_lines(self) -> list[str]:
+        assert self._layout is not None
+        values = np.vstack(self._rows)
+        times = np.asarray(self._times, dtype=np.float64)
+        self._rows, self._times = [], []
+        return self.encoder.signal_lines(self._layout, times, values)
+
+    def flush_buffer(self) -> None:
+        """Turn whatever is buffered into batches of at most ``batch_lines`` and hand them on
+        (may block, see the class)."""
+        with self._lock:
+            if not self._buffered:
+                return
+            lines = self._lines
+            if self._rows:
+                lines += self._signal_lines()
+            self._lines, self._buffered = [], 0
+        for i in range(0, len(lines), self.batch_lines):
+            self._submit(lines[i : i + self.batch_lines])
+
+    def _submit(self, lines: list[str]) -> None:
+        raw = ("\n".join(lines) + "\n").encode()
+        n = len(lines)
+        loop = self._loop
+        if loop is None:
+            raise ServiceError("telemetry pipeline used before start()")
+        with self._lock:
+            self.stats.lines_produced += n
+            self.stats.batches_produced += 1
+        if threading.get_ident() == self._loop_thread:
+            if self._slots.acquire(blocking=False):
+                self._spawn(raw, n)
+            elif len(self._pending) < self.max_in_flight:
+                self._pending.append((raw, n))
+            else:
+                self._to_spool(_gzip(raw, self.compress_level), n, "no free slot")
+            return
+        while not self._slots.acquire(timeout=0.5):  # back-pressure on the producer thread
+            if loop.is_closed():
+                raise ServiceError("telemetry pipeline stopped while a producer was waiting")
+        loop.call_soon_threadsafe(self._spawn, raw, n)
+
+    # -- loop side -----------------------------------------------------------------------------
+    def _spawn(self, raw: bytes, lines: int) -> None:
+        task = asyncio.get_running_loop().create_task(self._deliver(raw, lines))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, raw: bytes, lines: int) -> None:
+        payload = b""
+        try:
+            while True:
+                if len(raw) > 65536:
+                    payload = await asyncio.to_thread(_gzip, raw, self.compress_level)
+                else:
+                    payload = _gzip(raw, self.compress_level)
+                await self._send(payload, lines, replay=False)
+                if not self._pending:
+                    break
+                raw, lines = self._pending.popleft()  # keep the slot for queued work
+                payload = b""
+        except asyncio.CancelledError:
+            self._to_spool(payload or _gzip(raw, self.compress_level), lines, "stop deadline")
+            raise
+        finally:
+            self._slots.release()
+
+    async def _send(self, payload: bytes, lines: int, *, replay: bool) -> bool:
+        """Deliver one batch; True when it is settled (written or rejected), False when it
+        should be kept for later (a fresh batch is then spooled here)."""
+        if self._down and not replay and self.spool is not None:
+            self._to_spool(payload, lines, "database unavailable")
+            return False
+        try:
+            await self.sink.write(payload, lines)
+        except RejectedWriteError as exc:
+            self._rejected(payload, lines, exc)
+            return True
+        except (TransientWriteError, ServiceError) as exc:
+            self.stats.write_errors += 1
+            self.stats.last_error = str(exc)[:500]
+            if not self._down:
+                self.log.warning("telemetry: %s unavailable (%s); spooling", self.sink.name, exc)
+            self._down = isinstance(exc, TransientWriteError)
+            if not replay:
+                self._to_spool(payload, lines, str(exc))
+            return False
+        if self._down:
+            self.log.info("telemetry: %s is back; replaying spool", self.sink.name)
+            self._down = False
+            self._spool_kick.set()
+        self.stats.lines_written += lines
+        self.stats.batches_written += 1
+        if replay:
+            self.stats.lines_replayed += lines
+            self.stats.batches_replayed += 1
+        return True
+
+    def _rejected(self, payload: bytes, lines: int, exc: RejectedWriteError) -> None:
+        sample = _first_line(payload)
+        self.stats.lines_rejected += lines
+        self.stats.batches_rejected += 1
+        self.stats.last_error = str(exc)[:500]
+        self.stats.last_rejected_sample = sample
+        self.log.error(
+            "telemetry: %s rejected a batch of %d lines: %s; sample line: %s",
+            self.sink.name,
+            lines,
+            exc,
+            sample,
+        )
+
+    def _to_spool(self, payload: bytes, lines: int, reason: str = "") -> None:
+        if self.spool is not None and self.spool.put(payload, lines):
+            self.stats.lines_spooled += lines
+            self.stats.batches_spooled += 1
+            self._spool_kick.set()
+            self._save_status()
+            return
+        self.stats.lines_dropped += lines
+        self.stats.batches_dropped += 1
+        where = "spool full" if self.spool is not None else "no spool"
+        self.stats.last_error = f"dropped {lines} lines ({where}; {reason})"
+        if not self._warned_drop:
+            self._warned_drop = True
+            self.log.error(
+                "telemetry: %s, dropping batches (counted in lines_dropped): %s", where, reason
+            )
+        self._save_status()
+
+    async def _replay_one(self, entry: SpoolEntry) -> bool:
+        assert self.spool is not None
+        payload = self.spool.read(entry)
+        settled = await self._send(payload, entry.lines, replay=True)
+        if settled:
+            self.spool.remove(entry)
+            self._save_status()
+        return settled
+
+    async def _replay_loop(self) -> None:
+        delay = 0.0
+        while True:
+            await self._spool_kick.wait()
+            entry = self.spool.oldest() if self.spool is not None else None
+            if entry is None:
+                self._spool_kick.clear()
+                delay = 0.0
+                continue
+            if self._down and delay:
+                await self.clock.sleep(delay)
+            if await self._replay_one(entry):
+                delay = 0.0
+            else:
+                delay = min(max(delay * 2, self.retry_initial_s), self.retry_max_s)
+
+    async def _drain_spool(self, deadline: float) -> None:
+        if self.spool is None:
+            return
+        delay = 0.0
+        while (entry := self.spool.oldest()) is not None:
+            left = deadline - self.clock.monotonic()
+            if left <= 0:
+                return
+            if delay:
+                await self.clock.sleep(min(delay, left))
+                if self.clock.monotonic() >= deadline:
+                    return
+            try:
+                ok = await asyncio.wait_for(self._replay_one(entry), timeout=max(left, 0.001))
+            except TimeoutError:
+                return
+            delay = 0.0 if ok else min(max(delay * 2, self.retry_initial_s), self.retry_max_s)
+
+    async def _flush_loop(self, interval: float) -> None:
+        while True:
+            await self.clock.sleep(interval)
+            self.flush_buffer()
+
+    def _save_status(self) -> None:
+        if self.spool is not None:
+            self.stats.spool_batches = len(self.spool)
+            self.stats.spool_lines = self.spool.lines
+            self.stats.spool_bytes = self.spool.size
+        if self.status_path is None:
+            return
+        data = {"sink": self.sink.name, **self.stats.as_dict()}
+        if self.spool is not None:
+            data["spool_dir"] = str(self.spool.directory)
+            data["spool_max_bytes"] = self.spool.max_bytes
+        tmp = self.status_path.with_suffix(".tmp")
+        try:
+            self.status_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+            tmp.replace(self.status_path)
+        except OSError as exc:  # status is informative; never let it stop delivery
+            self.log.warning("telemetry: cannot write %s: %s", self.status_path, exc)

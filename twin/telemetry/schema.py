@@ -1,0 +1,287 @@
+"""The telemetry schema: events, signal samples and KPI reports as line-protocol points.
+
+Measurements (documented for dashboard authors in ``dashboards/SCHEMA.md``)::
+
+    machine_signal,cell,machine,kind   <signal>=<float>...,quality=<int>i
+    machine_state,cell,machine,kind    state="..",mode="..",state_code=<int>i,job=".."
+    job_event,cell,event,family,machine  job="..",op=<int>i,lead_time,tardiness,late,good
+    fault,cell,machine,kind            severity=<int>i,active=<bool>,source=".."
+    kpi,cell,scope                     availability,...,produced=<int>i,... (cell-only fields)
+
+Tags carry only low-cardinality keys; job ids are fields. Timestamps are ``origin`` plus the
+simulated time in nanoseconds (``origin`` = the scenario start in simulate, the wall-clock
+anchor of the real-time driver in ``twin run``).
+
+Invariant: no two points of one series share a timestamp. Two events of the same series at the
+same simulated instant (a state change and its immediate successor, two jobs finishing
+together) would overwrite each other in InfluxDB, so a later one is moved 1 ns after the
+earlier one. This also makes every point's identity (series, time) deterministic, so writing
+a batch twice (a retry after a lost acknowledgement) stores it once in InfluxDB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from twin.events import (
+    Event,
+    FaultCleared,
+    FaultRaised,
+    InspectionDone,
+    JobCancelled,
+    JobCompleted,
+    JobReleased,
+    JobScrapped,
+    MachineStateChanged,
+    OperationFinished,
+    OperationStarted,
+    OrderReceived,
+    TransferFinished,
+    TransferStarted,
+)
+from twin.signals import SignalStore
+from twin.telemetry.lineprotocol import frame_lines, line, series_key
+
+__all__ = [
+    "CELL_KPI_FIELDS",
+    "KPI_FIELDS",
+    "STATE_CODES",
+    "LineEncoder",
+    "SignalLayout",
+    "datetime_ns",
+]
+
+#: MachineryItemState -> ``state_code`` (orderable: higher is "more productive").
+STATE_CODES = {"NotAvailable": 0, "OutOfService": 1, "NotExecuting": 2, "Executing": 3}
+
+#: KPI fields of every scope (machine and cell), with their line-protocol types.
+KPI_FIELDS: dict[str, type] = {
+    "availability": float,
+    "effectiveness": float,
+    "quality_ratio": float,
+    "oee": float,
+    "utilisation": float,
+    "produced": int,
+    "good": int,
+}
+#: KPI fields only the ``scope=cell`` series carries.
+CELL_KPI_FIELDS: dict[str, type] = {
+    "throughput_per_h": float,
+    "wip_mean": float,
+    "lead_time_mean_s": float,
+    "tardiness_mean_s": float,
+    "jobs_completed": int,
+    "jobs_late": int,
+}
+
+_JOB_EVENTS = (
+    OrderReceived,
+    JobReleased,
+    JobCompleted,
+    JobScrapped,
+    JobCancelled,
+    OperationStarted,
+    OperationFinished,
+    InspectionDone,
+    TransferStarted,
+    TransferFinished,
+)
+
+
+def datetime_ns(value: datetime) -> int:
+    """Nanoseconds since the Unix epoch of a time-zone aware datetime (exact, no float)."""
+    if value.tzinfo is None:
+        raise ValueError("timestamp origin must be time-zone aware")
+    epoch = datetime(1970, 1, 1, tzinfo=value.tzinfo).astimezone(value.tzinfo)
+    delta = value - epoch
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+
+
+class SignalLayout:
+    """Which store columns belong to which machine, derived once from the store's paths.
+
+    Paths are ``<machine>.<signal>``; a machine's signals need not be contiguous.
+    """
+
+    def __init__(self, store: SignalStore, series: Mapping[str, str]) -> None:
+        columns: dict[str, list[int]] = {}
+        names: dict[str, list[str]] = {}
+        for i, path in enumerate(store.paths):
+            machine, _, signal = path.partition(".")
+            columns.setdefault(machine, []).append(i)
+            names.setdefault(machine, []).append(signal)
+        self.size = len(store)
+        self.machines = list(columns)
+        self.columns = {m: np.asarray(c, dtype=np.intp) for m, c in columns.items()}
+        self.names = names
+        self.series = {m: series[m] for m in self.machines}
+
+
+class LineEncoder:
+    """Turns events, signal frames and KPI reports into line-protocol lines.
+
+    ``kinds`` maps machine id -> machine kind (the ``kind`` tag). Stateful only in what the
+    schema needs: each job's product family, each active fault's severity and source, and the
+    last timestamp per series (see the module invariant). All of it is bounded by the number
+    of live jobs and series.
+    """
+
+    def __init__(self, cell: str, kinds: Mapping[str, str], origin: datetime) -> None:
+        self.cell = cell
+        self.kinds = dict(kinds)
+        self.origin_ns = datetime_ns(origin)
+        self._family: dict[str, str] = {}
+        self._faults: dict[tuple[str, str], tuple[int, str]] = {}
+        self._last: dict[str, int] = {}
+        self._signal_series = {
+            m: series_key("machine_signal", {"cell": cell, "machine": m, "kind": k})
+            for m, k in self.kinds.items()
+        }
+        self._state_series = {
+            m: series_key("machine_state", {"cell": cell, "machine": m, "kind": k})
+            for m, k in self.kinds.items()
+        }
+
+    # -- time ---------------------------------------------------------------------------
+    def ts(self, t: float) -> int:
+        """Nanosecond timestamp of simulated time ``t``."""
+        return self.origin_ns + round(t * 1e9)
+
+    def ts_array(self, t: np.ndarray) -> np.ndarray:
+        """Vectorised ``ts``: int64 nanoseconds."""
+        return self.origin_ns + np.rint(t * 1e9).astype(np.int64)
+
+    def _unique(self, series: str, ts: int) -> int:
+        last = self._last.get(series)
+        if last is not None and ts <= last:
+            ts = last + 1
+        self._last[series] = ts
+        return ts
+
+    def _line(self, series: str, fields: dict[str, object], t: float) -> str | None:
+        return line(series, fields, self._unique(series, self.ts(t)))
+
+    # -- signals -------------------------------------------------------------------------
+    def signal_series(self, machine: str) -> str:
+        s = self._signal_series.get(machine)
+        if s is None:
+            s = series_key("machine_signal", {"cell": self.cell, "machine": machine})
+            self._signal_series[machine] = s
+        return s
+
+    def layout(self, store: SignalStore) -> SignalLayout:
+        return SignalLayout(store, {m: self.signal_series(m) for m in self._machines(store)})
+
+    @staticmethod
+    def _machines(store: SignalStore) -> list[str]:
+        return list(dict.fromkeys(p.partition(".")[0] for p in store.paths))
+
+    def signal_lines(
+        self,
+        layout: SignalLayout,
+        times: np.ndarray,
+        values: np.ndarray,
+        quality: np.ndarray | None = None,
+    ) -> list[str]:
+        """Lines of a frame: ``values`` is samples x store columns, ``times`` simulated seconds.
+
+        One line per machine per sample. Sample times are strictly increasing by contract
+        (one sample per instant), so signal series need no uniqueness fix-up.
+        """
+        ts = self.ts_array(times)
+        out: list[str] = []
+        for machine in layout.machines:
+            cols = layout.columns[machine]
+            q = None if quality is None else quality[:, cols].max(axis=1)
+            out += frame_lines(
+                layout.series[machine], layout.names[machine], values[:, cols], ts, q
+            )
+        return out
+
+    # -- events --------------------------------------------------------------------------
+    def event_lines(self, ev: Event) -> list[str]:
+        """Lines of one event (none for events outside the schema, e.g. tool changes)."""
+        text: str | None = None
+        if isinstance(ev, MachineStateChanged):
+            series = self._state_series.get(ev.machine) or series_key(
+                "machine_state", {"cell": self.cell, "machine": ev.machine}
+            )
+            text = self._line(
+                series,
+                {
+                    "state": ev.state,
+                    "mode": ev.mode,
+                    "state_code": STATE_CODES.get(ev.state, -1),
+                    "job": ev.job or "",
+                },
+                ev.t,
+            )
+        elif isinstance(ev, FaultRaised | FaultCleared):
+            text = self._fault(ev)
+        elif isinstance(ev, _JOB_EVENTS):
+            text = self._job_event(ev)
+        return [] if text is None else [text]
+
+    def _fault(self, ev: FaultRaised | FaultCleared) -> str | None:
+        key = (ev.machine, ev.kind)
+        if isinstance(ev, FaultRaised):
+            severity, source = ev.severity, ev.source
+            self._faults[key] = (severity, source)
+            active = True
+        else:
+            severity, source = self._faults.pop(key, (0, ""))
+            active = False
+        series = series_key(
+            "fault",
+            {"cell": self.cell, "machine": ev.machine, "kind": ev.kind},
+        )
+        fields: dict[str, object] = {"severity": severity, "active": active}
+        if source:
+            fields["source"] = source
+        return self._line(series, fields, ev.t)
+
+    def _job_event(self, ev: Any) -> str | None:
+        job: str = ev.job
+        if isinstance(ev, OrderReceived):
+            self._family[job] = ev.product
+        family = self._family.get(job, "none")
+        if isinstance(ev, JobCompleted | JobScrapped | JobCancelled):
+            self._family.pop(job, None)  # the job is finished: keep the map bounded
+        machine = getattr(ev, "machine", None) or getattr(ev, "robot", None) or "none"
+        fields: dict[str, object] = {"job": job}
+        if isinstance(ev, OperationStarted | OperationFinished):
+            fields["op"] = ev.op
+        if isinstance(ev, JobCompleted):
+            fields["lead_time"] = float(ev.lead_time)
+            fields["tardiness"] = float(ev.tardiness)
+            fields["late"] = ev.tardiness > 0
+            fields["good"] = ev.good
+        elif isinstance(ev, OperationFinished):
+            fields["good"] = ev.good
+        elif isinstance(ev, InspectionDone):
+            fields["good"] = ev.passed
+        series = series_key(
+            "job_event",
+            {"cell": self.cell, "event": ev.type, "family": family, "machine": machine},
+        )
+        return self._line(series, fields, ev.t)
+
+    # -- KPIs ----------------------------------------------------------------------------
+    def kpi_lines(self, t: float, report: Mapping[str, Any]) -> list[str]:
+        """One line per machine (``scope=<id>``) and one ``scope=cell`` line."""
+        out: list[str] = []
+        scopes: list[tuple[str, Mapping[str, Any], dict[str, type]]] = [
+            (m, k, KPI_FIELDS) for m, k in report["machines"].items()
+        ]
+        scopes.append(("cell", report["cell"], {**KPI_FIELDS, **CELL_KPI_FIELDS}))
+        for scope, values, wanted in scopes:
+            fields = {name: cast(values[name]) for name, cast in wanted.items() if name in values}
+            series = series_key("kpi", {"cell": self.cell, "scope": scope})
+            text = self._line(series, fields, t)
+            if text is not None:
+                out.append(text)
+        return out

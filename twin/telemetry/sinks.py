@@ -1,0 +1,171 @@
+"""Sinks: where gzip'd line-protocol batches go. One small interface, two implementations.
+
+A sink only delivers; batching, back-pressure, spooling and counting are the pipeline's.
+``write`` raises ``TransientWriteError`` when trying again later may succeed (unreachable,
+timeout, 5xx, 429) and ``RejectedWriteError`` when the server refused the data for good
+(other 4xx); both are ``twin.errors.ServiceError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from twin.errors import ConfigError, ServiceError
+
+__all__ = [
+    "FileSink",
+    "InfluxSink",
+    "RejectedWriteError",
+    "Sink",
+    "TransientWriteError",
+]
+
+
+class TransientWriteError(ServiceError):
+    """The batch was not stored but may be later: keep it (spool) and retry."""
+
+
+class RejectedWriteError(ServiceError):
+    """The server refused the batch (4xx other than 429): retrying cannot help."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(f"HTTP {status}: {message}")
+
+
+class Sink(Protocol):
+    """Destination of gzip'd line-protocol batches.
+
+    ``validate`` checks configuration without I/O (raises ConfigError); ``start`` and
+    ``stop`` open and close connections or files; ``write`` delivers one batch.
+    """
+
+    name: str
+
+    def validate(self) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def write(self, payload: bytes, lines: int) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class FileSink:
+    """Appends each batch as one gzip member to ``path`` (gzip readers concatenate members).
+
+    The file is plain gzip'd line protocol with nanosecond timestamps, importable as is
+    (``influx write --compression gzip --precision ns -f telemetry.lp.gz``, or a POST of the
+    file with ``Content-Encoding: gzip``). ``stop`` fsyncs it.
+    """
+
+    name = "file"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: IO[bytes] | None = None
+
+    def validate(self) -> None:
+        if self.path.name == "" or self.path.is_dir():
+            raise ConfigError("telemetry", "file", f"{self.path} is not a file path")
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = self.path.open("ab")
+
+    async def write(self, payload: bytes, lines: int) -> None:
+        if self._fh is None:
+            raise ServiceError(f"telemetry file {self.path} is not open")
+        try:
+            self._fh.write(payload)
+        except OSError as exc:
+            raise ServiceError(f"telemetry file {self.path}: {exc}") from exc
+
+    async def stop(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._fh = None
+
+
+class InfluxSink:
+    """InfluxDB v2 write API through influxdb-client's async client (aiohttp).
+
+    Works with InfluxDB 2.x (org, bucket, token), InfluxDB 3 Core (bucket = database),
+    InfluxDB 1.8+ (bucket = ``db/rp``, token = ``user:password``) and VictoriaMetrics'
+    ``/api/v2/write``. Batches are sent pre-compressed with ``Content-Encoding: gzip`` and
+    nanosecond precision.
+    """
+
+    name = "influx"
+
+    def __init__(
+        self, url: str, token: str, org: str, bucket: str, timeout_s: float = 10.0
+    ) -> None:
+        self.url = url
+        self.token = token
+        self.org = org
+        self.bucket = bucket
+        self.timeout_s = timeout_s
+        self._client: Any = None
+        self._service: Any = None
+
+    def validate(self) -> None:
+        if not self.url.startswith(("http://", "https://")):
+            raise ConfigError("telemetry", "influx_url", f"{self.url!r} is not an http(s) URL")
+        if not self.bucket:
+            raise ConfigError("telemetry", "influx_bucket", "must not be empty")
+        if self.timeout_s <= 0:
+            raise ConfigError("telemetry", "write_timeout_s", "must be > 0")
+
+    async def start(self) -> None:
+        from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
+        from influxdb_client.service.write_service import WriteService
+
+        self._client = InfluxDBClientAsync(
+            url=self.url,
+            token=self.token or "-",
+            org=self.org or "-",
+            timeout=int(self.timeout_s * 1000),
+            enable_gzip=False,  # payloads arrive compressed already
+        )
+        self._service = WriteService(self._client.api_client)
+
+    async def write(self, payload: bytes, lines: int) -> None:
+        import aiohttp
+        from influxdb_client.rest import ApiException
+
+        if self._service is None:
+            raise ServiceError("influx sink is not started")
+        try:
+            await self._service.post_write_async(
+                org=self.org or "-",
+                bucket=self.bucket,
+                body=payload,
+                precision="ns",
+                content_encoding="gzip",
+                content_type="text/plain; charset=utf-8",
+                async_req=False,
+                _return_http_data_only=False,
+            )
+        except ApiException as exc:
+            status = int(exc.status or 0)
+            message = (exc.body or exc.reason or "").strip() if exc.body or exc.reason else ""
+            if status == 429 or status >= 500 or status == 0:
+                raise TransientWriteError(f"HTTP {status}: {message}") from exc
+            raise RejectedWriteError(status, str(message)[:500]) from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise TransientWriteError(f"{type(exc).__name__}: {exc}") from exc
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):  # closing a dead connection must not mask
+                await self._client.close()
+            self._client = None
+            self._service = None
+            await asyncio.sleep(0)  # let aiohttp close its transports (avoids warnings)

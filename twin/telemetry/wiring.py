@@ -1,0 +1,177 @@
+"""Wiring the pipeline into a run: build it from settings, attach it to simulate or run.
+
+Only wires; all behaviour is in the pipeline, the encoder and the sinks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from twin.clock import Clock, SystemClock
+from twin.kpi import KpiCollector
+from twin.model.scenario import Scenario
+from twin.telemetry.pipeline import TelemetryPipeline, TelemetryStats
+from twin.telemetry.schema import LineEncoder
+from twin.telemetry.settings import TelemetrySettings
+from twin.telemetry.sinks import FileSink, InfluxSink, Sink
+from twin.telemetry.spool import Spool
+
+if TYPE_CHECKING:
+    from twin.engine.cell import Engine
+    from twin.runtime import RealtimeDriver
+    from twin.simulation import RunResult
+
+__all__ = [
+    "FILE_NAME",
+    "SPOOL_DIR",
+    "STATUS_FILE",
+    "attach_realtime",
+    "build_pipeline",
+    "simulate_with_telemetry",
+]
+
+FILE_NAME = "telemetry.lp.gz"
+SPOOL_DIR = "telemetry-spool"
+STATUS_FILE = "status.json"
+
+
+def build_pipeline(
+    settings: TelemetrySettings,
+    scenario: Scenario,
+    run_dir: Path,
+    origin: datetime,
+    *,
+    logger: logging.Logger | None = None,
+    clock: Clock | None = None,
+) -> TelemetryPipeline | None:
+    """The pipeline ``settings`` ask for (None for ``telemetry = "none"``); no I/O yet.
+
+    ``origin`` is the timestamp of simulated time 0 (scenario start in simulate, the wall
+    clock anchor in real time). Raises ConfigError for bad settings.
+    """
+    if settings.telemetry == "none":
+        return None
+    kinds = {m.id: m.kind for m in scenario.cell.machines}
+    encoder = LineEncoder(scenario.cell.name, kinds, origin)
+    sink: Sink
+    spool: Spool | None = None
+    spool_dir = settings.spool_dir or run_dir / SPOOL_DIR
+    if settings.telemetry == "file":
+        sink = FileSink(run_dir / FILE_NAME)
+    else:
+        sink = InfluxSink(
+            settings.influx_url,
+            settings.influx_token.get_secret_value(),
+            settings.influx_org,
+            settings.influx_bucket,
+            settings.write_timeout_s,
+        )
+        spool = Spool(spool_dir, settings.spool_max_bytes)
+    pipeline = TelemetryPipeline(
+        sink,
+        encoder,
+        spool=spool,
+        status_path=spool_dir / STATUS_FILE,
+        batch_lines=settings.batch_lines,
+        max_in_flight=settings.max_in_flight,
+        flush_interval_s=settings.flush_interval_s,
+        retry_max_s=settings.retry_max_s,
+        logger=logger,
+        clock=clock,
+    )
+    pipeline.validate()
+    return pipeline
+
+
+def simulate_with_telemetry(
+    pipeline: TelemetryPipeline,
+    scenario: Scenario,
+    *,
+    kpi_period_s: float,
+    stop_timeout_s: float,
+    **run_kwargs: Any,
+) -> tuple[RunResult, TelemetryStats]:
+    """``run_simulation(scenario, **run_kwargs)`` with the pipeline attached; returns the
+    run's result and the telemetry counters.
+
+    The engine runs in a worker thread while the pipeline's event loop delivers, so a slow
+    database slows the simulation (back-pressure) instead of filling memory.
+    """
+    from twin.simulation import run_simulation
+
+    async def main() -> tuple[RunResult, TelemetryStats]:
+        await pipeline.start()
+        try:
+            result = await asyncio.to_thread(
+                run_simulation,
+                scenario,
+                subscribers=[*run_kwargs.pop("subscribers", ()), pipeline.on_event],
+                signal_consumers=[*run_kwargs.pop("signal_consumers", ()), pipeline.on_signals],
+                kpi_period=kpi_period_s,
+                kpi_consumers=[pipeline.on_kpis],
+                **run_kwargs,
+            )
+        finally:
+            stats = await pipeline.stop(stop_timeout_s)
+        return result, stats
+
+    return asyncio.run(main())
+
+
+def attach_realtime(
+    pipeline: TelemetryPipeline,
+    engine: Engine,
+    driver: RealtimeDriver,
+    *,
+    signal_period_s: float = 1.0,
+    kpi_period_s: float = 10.0,
+    kpi: KpiCollector | None = None,
+    clock: Clock | None = None,
+) -> Callable[[], None]:
+    """Attach a started pipeline to a real-time run (``twin run``); returns a detach function.
+
+    Events via ``engine.bus``; signals sampled every ``signal_period_s`` simulated seconds
+    and KPIs every ``kpi_period_s`` wall seconds from ``driver.on_step``. Build the pipeline
+    with ``origin=driver.wall_time(0.0)`` so timestamps are wall-clock aligned.
+    """
+    clock = clock or SystemClock()
+    if kpi is None:
+        sc = engine.scenario
+        robot = sc.cell.transport_robot
+        kpi = KpiCollector(
+            [m.id for m in sc.cell.machines], {robot} if robot else set(), start=engine.now
+        )
+        unsubscribe_kpi = engine.bus.subscribe(kpi)
+    else:
+        unsubscribe_kpi = None
+    unsubscribe = engine.bus.subscribe(pipeline.on_event)
+    collector = kpi
+    next_signal = engine.now
+    next_kpi = clock.monotonic() + kpi_period_s
+
+    def on_step(t: float) -> None:
+        nonlocal next_signal, next_kpi
+        if engine.signals_enabled and t >= next_signal:
+            engine.sample_signals(t)
+            pipeline.on_signals(t, engine.store)
+            next_signal = t + signal_period_s
+        if clock.monotonic() >= next_kpi:
+            pipeline.on_kpis(t, collector.report(t))
+            next_kpi = clock.monotonic() + kpi_period_s
+
+    driver.on_step.append(on_step)
+
+    def detach() -> None:
+        t = engine.now
+        pipeline.on_kpis(t, collector.report(t))
+        driver.on_step.remove(on_step)
+        unsubscribe()
+        if unsubscribe_kpi is not None:
+            unsubscribe_kpi()
+
+    return detach
