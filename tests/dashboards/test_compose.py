@@ -1,0 +1,239 @@
+"""docker-compose.yml, the Dockerfile and the provisioning files agree with each other and the twin.
+
+No Docker engine runs here, so the stack is checked statically: the compose file is parsed and
+its variables resolved the way ``docker compose`` resolves ``${VAR:-default}`` (with an empty
+environment, i.e. the dev defaults, and with overrides); the twin's own settings class reads
+the twin service's environment; Grafana's provisioning files are expanded with the Grafana
+service's environment. Ports, credentials, org, bucket/database and datasource must line up.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+from dashboards import JSON_DIR, PROVISIONING_DIR, load_dashboards
+from dashboards.common import DATASOURCE_NAME, DATASOURCE_UID
+from tests.conftest import ROOT
+from twin.telemetry.settings import TelemetrySettings
+
+COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+_VAR = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}|\$(\w+)")
+
+
+def interpolate(value: Any, env: dict[str, str]) -> Any:
+    """``${VAR:-default}``, ``${VAR}`` and ``$VAR`` as docker compose and Grafana expand them."""
+    if isinstance(value, str):
+
+        def repl(m: re.Match[str]) -> str:
+            name = m.group(1) or m.group(3)
+            default = m.group(2)
+            got = env.get(name)
+            if got:
+                return got
+            return default if default is not None else ""
+
+        return _VAR.sub(repl, value)
+    if isinstance(value, dict):
+        return {k: interpolate(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, env) for v in value]
+    return value
+
+
+def load_compose(env: dict[str, str]) -> dict[str, Any]:
+    # yaml.safe_load resolves the x-influx-env anchor and the `<<:` merge keys
+    raw = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    resolved: dict[str, Any] = interpolate(raw, env)
+    return resolved
+
+
+def service_env(compose: dict[str, Any], name: str) -> dict[str, str]:
+    env = compose["services"][name].get("environment", {})
+    assert isinstance(env, dict), f"{name}: use the mapping form of environment"
+    return {k: str(v) for k, v in env.items()}
+
+
+def mounts(compose: dict[str, Any], name: str) -> dict[str, str]:
+    """Container path -> host path (relative to the repo) of the bind mounts of a service."""
+    out = {}
+    for spec in compose["services"][name].get("volumes", []):
+        parts = spec.split(":")
+        if parts[0].startswith("./"):
+            out[parts[1]] = parts[0]
+    return out
+
+
+def host_ports(compose: dict[str, Any], name: str) -> dict[int, tuple[str, int]]:
+    """Container port -> (host address, host port)."""
+    out = {}
+    for spec in compose["services"][name].get("ports", []):
+        addr, host, container = str(spec).split(":")
+        out[int(container)] = (addr, int(host))
+    return out
+
+
+OVERRIDES = {
+    "TWIN_INFLUX_TOKEN": "override-token",
+    "TWIN_INFLUX_ORG": "plant-7",
+    "TWIN_INFLUX_BUCKET": "cellA",
+    "GRAFANA_ADMIN_PASSWORD": "override-grafana",
+    "INFLUXDB_ADMIN_PASSWORD": "override-influx",
+}
+
+
+@pytest.fixture(params=["dev-defaults", "overrides"])
+def env(request: pytest.FixtureRequest) -> dict[str, str]:
+    return {} if request.param == "dev-defaults" else dict(OVERRIDES)
+
+
+def test_services_and_pinned_images() -> None:
+    compose = load_compose({})
+    assert set(compose["services"]) == {"twin", "influxdb", "grafana"}
+    for name in ("influxdb", "grafana"):
+        image = compose["services"][name]["image"]
+        assert re.fullmatch(r"[\w./-]+:\d+\.\d+\.\d+", image), f"{name} image not pinned: {image}"
+    assert compose["services"]["influxdb"]["image"].startswith("influxdb:2.7.")
+    assert compose["services"]["twin"]["build"] == "."
+    # the twin and Grafana wait for a healthy InfluxDB
+    for name in ("twin", "grafana"):
+        dep = compose["services"][name]["depends_on"]["influxdb"]
+        assert dep["condition"] == "service_healthy"
+    assert compose["services"]["influxdb"]["healthcheck"]["test"]
+
+
+def test_dev_defaults_are_marked_and_overridable() -> None:
+    text = COMPOSE.read_text(encoding="utf-8")
+    assert "DEV DEFAULTS ONLY" in text
+    for var in ("TWIN_INFLUX_TOKEN", "INFLUXDB_ADMIN_PASSWORD", "GRAFANA_ADMIN_PASSWORD"):
+        assert f"${{{var}:-" in text, f"{var} must be overridable from the environment"
+    compose = load_compose(OVERRIDES)
+    assert service_env(compose, "grafana")["GF_SECURITY_ADMIN_PASSWORD"] == "override-grafana"
+    assert service_env(compose, "influxdb")["DOCKER_INFLUXDB_INIT_PASSWORD"] == "override-influx"
+
+
+def test_twin_settings_read_from_compose_match_influxdb(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compose = load_compose(env)
+    twin = service_env(compose, "twin")
+    influx = service_env(compose, "influxdb")
+    for key in list(os.environ):
+        if key.startswith("TWIN_"):
+            monkeypatch.delenv(key)
+    for key, value in twin.items():
+        monkeypatch.setenv(key, value)
+    settings = TelemetrySettings()
+    # every TWIN_ variable given to the twin is a setting it reads (no typo goes unnoticed)
+    fields = {f"TWIN_{name.upper()}" for name in TelemetrySettings.model_fields}
+    assert {k for k in twin if k.startswith("TWIN_")} <= fields
+    assert settings.telemetry == "influx"
+    assert settings.influx_org == influx["DOCKER_INFLUXDB_INIT_ORG"]
+    assert settings.influx_bucket == influx["DOCKER_INFLUXDB_INIT_BUCKET"]
+    assert settings.influx_token.get_secret_value() == influx["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"]
+    assert influx["DOCKER_INFLUXDB_INIT_MODE"] == "setup"
+    url = urlparse(settings.influx_url)
+    assert url.hostname == "influxdb"
+    assert url.port == 8086
+    assert 8086 in host_ports(compose, "influxdb")  # the port InfluxDB listens on in the container
+    if env:
+        assert settings.influx_bucket == OVERRIDES["TWIN_INFLUX_BUCKET"]
+    else:
+        assert settings.influx_bucket == "celltwin"
+        assert settings.influx_org == "celltwin"
+
+
+def test_grafana_datasource_provisioning_matches(env: dict[str, str]) -> None:
+    compose = load_compose(env)
+    grafana = service_env(compose, "grafana")
+    twin = service_env(compose, "twin")
+    m = mounts(compose, "grafana")
+    ds_dir = ROOT / m["/etc/grafana/provisioning/datasources"]
+    assert ds_dir.resolve() == (PROVISIONING_DIR / "datasources").resolve()
+    files = sorted(ds_dir.glob("*.yaml"))
+    assert len(files) == 1
+    # Grafana expands $VAR / ${VAR} in provisioning files from its own environment
+    prov = interpolate(yaml.safe_load(files[0].read_text(encoding="utf-8")), grafana)
+    (ds,) = prov["datasources"]
+    assert ds["type"] == "influxdb"
+    assert ds["uid"] == DATASOURCE_UID
+    assert ds["name"] == DATASOURCE_NAME
+    assert ds["jsonData"]["version"] == "InfluxQL"
+    assert ds["url"] == twin["TWIN_INFLUX_URL"]
+    assert ds["jsonData"]["dbName"] == twin["TWIN_INFLUX_BUCKET"]
+    assert ds["jsonData"]["httpHeaderName1"] == "Authorization"
+    assert ds["secureJsonData"]["httpHeaderValue1"] == f"Token {twin['TWIN_INFLUX_TOKEN']}"
+
+
+def test_dbrp_init_script_maps_the_bucket_the_datasource_queries() -> None:
+    compose = load_compose({})
+    m = mounts(compose, "influxdb")
+    init_dir = ROOT / m["/docker-entrypoint-initdb.d"]
+    scripts = sorted(init_dir.glob("*.sh"))
+    assert scripts, "no InfluxDB init script"
+    for script in scripts:
+        # the image runs only executable *.sh files (run-parts)
+        assert os.access(script, os.X_OK), f"{script.name} is not executable"
+    text = "\n".join(s.read_text(encoding="utf-8") for s in scripts)
+    assert "influx v1 dbrp create" in text
+    assert '--db "${DOCKER_INFLUXDB_INIT_BUCKET}"' in text
+    assert '--bucket-id "${DOCKER_INFLUXDB_INIT_BUCKET_ID}"' in text
+    assert "--default" in text
+
+
+def test_grafana_dashboard_provisioning_points_at_the_json() -> None:
+    compose = load_compose({})
+    m = mounts(compose, "grafana")
+    prov_dir = ROOT / m["/etc/grafana/provisioning/dashboards"]
+    (provider,) = yaml.safe_load((prov_dir / "celltwin.yaml").read_text())["providers"]
+    path = provider["options"]["path"]
+    assert (ROOT / m[path]).resolve() == JSON_DIR.resolve()
+    home = service_env(compose, "grafana")["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert Path(home).parent == Path(path)
+    assert (JSON_DIR / Path(home).name).is_file()
+    # every provisioned dashboard defaults to the provisioned datasource
+    for d in load_dashboards().values():
+        (ds_var,) = (v for v in d["templating"]["list"] if v["name"] == "datasource")
+        assert ds_var["current"]["value"] == DATASOURCE_UID
+    # anonymous viewers see the dashboards without a login (no manual step)
+    grafana = service_env(compose, "grafana")
+    assert grafana["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
+    assert grafana["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+
+
+def test_ports_bound_to_loopback_and_mount_sources_exist() -> None:
+    compose = load_compose({})
+    assert host_ports(compose, "grafana")[3000] == ("127.0.0.1", 3000)
+    assert host_ports(compose, "influxdb")[8086] == ("127.0.0.1", 8086)
+    assert host_ports(compose, "twin")[4840] == ("127.0.0.1", 4840)
+    for name in compose["services"]:
+        for host in mounts(compose, name).values():
+            assert (ROOT / host).exists(), f"{name}: mount source {host} missing"
+
+
+def test_dockerfile_stages() -> None:
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    stages = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\w+))?", text, flags=re.MULTILINE)
+    assert stages[0][0].startswith("node:")
+    assert stages[-1][0] == "python:3.11-slim"
+    assert "bash scripts/fetch-nodesets.sh" in text
+    nodeset_dir = re.search(r"TWIN_NODESETS_DIR=(\S+)", text)
+    assert nodeset_dir is not None
+    assert f"COPY --from=nodesets /nodesets {nodeset_dir.group(1)}" in text
+    assert 'ENTRYPOINT ["twin"]' in text
+    assert re.search(r'^CMD \["run", ', text, flags=re.MULTILINE)
+    compose = load_compose({})
+    assert compose["services"]["twin"]["command"][0] == "run"
+    scenario = compose["services"]["twin"]["command"][1]
+    assert scenario.startswith("/opt/cell-twin/scenarios/")
+    assert (ROOT / "scenarios" / Path(scenario).name).is_file()
+    assert "COPY scenarios /opt/cell-twin/scenarios" in text
+    ignore = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert {".git", ".venv", ".env"} <= set(ignore)
