@@ -1,0 +1,286 @@
+"""``TwinServer``: the twin's address space served over OPC UA (wiring only).
+
+Lifecycle: ``TwinServer(engine, settings, ...)`` validates nothing on disk; ``start()`` loads
+users and certificates, imports the companion specs, lets each node family build its nodes,
+then serves; ``stop()`` closes sessions and flushes history. Signal values move from the
+engine's SignalStore into the address space after each driver step, as batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import socket
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from asyncua import Server, ua
+from asyncua.common.connection import TransportLimits
+from asyncua.server.internal_session import InternalSession
+from asyncua.ua.ua_binary import variant_to_binary
+
+from opcua_server.history import SqliteHistory
+from opcua_server.nodes import FAMILIES, BuildContext, NodeFamily
+from opcua_server.nodesets import NS, find_nodesets, import_nodesets
+from opcua_server.outbox import Outbox
+from opcua_server.publisher import Publisher
+from opcua_server.security import (
+    SECURE_POLICIES,
+    ClientCertificateValidator,
+    RolePermissions,
+    ensure_certificate,
+)
+from opcua_server.settings import ServerSettings
+from opcua_server.users import Role, TwinUserManager, UserRecord, load_users
+from twin.api import TwinAPI
+from twin.clock import Clock, SystemClock
+from twin.engine.cell import Engine
+from twin.errors import ConfigError, ServiceError
+from twin.runtime import RealtimeDriver
+from twin.signals import SignalBatch
+
+__all__ = ["TwinServer"]
+
+_log = logging.getLogger(__name__)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class TwinServer:
+    """OPC UA server of one engine. ``signal_nodes`` maps SignalStore index -> NodeId."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: ServerSettings,
+        *,
+        driver: RealtimeDriver | None = None,
+        api: TwinAPI | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if not settings.insecure_dev and settings.users_file is None:
+            raise ConfigError(
+                "settings", "users_file", "a users file is required unless --insecure-dev"
+            )
+        self.engine = engine
+        self.settings = settings
+        self.driver = driver
+        self.api = api or TwinAPI(engine, driver)
+        self.clock: Clock = clock or (driver.clock if driver else SystemClock())
+        self.server: Server | None = None
+        self.history: SqliteHistory | None = None
+        self.permissions = RolePermissions()
+        self.outbox = Outbox()
+        self.families: list[NodeFamily] = []
+        self.signal_nodes: dict[int, ua.NodeId] = {}
+        self.machine_nodes: dict[str, ua.NodeId] = {}
+        self.ctx: BuildContext | None = None
+        self.port = settings.port
+        self.certificate_created = False
+        self._version = 0
+        self._publisher: Publisher | None = None
+        # source timestamps of signals: the wall time aligned to simulated time 0
+        self.epoch: datetime = driver.wall_time(0.0) if driver is not None else self.clock.wall()
+        self._users: dict[str, UserRecord] = {}
+
+    @property
+    def endpoint(self) -> str:
+        s = self.settings
+        return f"opc.tcp://{s.host}:{self.port}{s.path}"
+
+    @property
+    def security_policies(self) -> list[str]:
+        """Offered endpoints as 'Policy (Mode)' strings."""
+        names = [p.name.replace("_", " (") + ")" for p in SECURE_POLICIES]
+        if self.settings.insecure_dev:
+            names.append("None (None)")
+        return names
+
+    @property
+    def users(self) -> Mapping[str, UserRecord]:
+        return self._users
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        s = self.settings
+        if s.users_file is not None and (not s.insecure_dev or s.users_file.exists()):
+            self._users = load_users(s.users_file)
+        anonymous = None
+        if s.insecure_dev:
+            # development only: anonymous sessions; full rights when there are no users at all
+            anonymous = Role.VIEWER if self._users else Role.ENGINEER
+        files = find_nodesets(s.nodesets_dir)
+        if self.port == 0:
+            self.port = _free_port(s.host)
+        server = Server(user_manager=TwinUserManager(self._users, anonymous))
+        self.server = server
+        await server.init()
+        self._limits(server)
+        server.set_endpoint(self.endpoint)
+        server.set_server_name(s.server_name)
+        await server.set_application_uri(s.application_uri)
+        server.product_uri = s.product_uri
+        server.manufacturer_name = "cell-twin"
+        certs = ensure_certificate(s.pki_dir, s.application_uri, s.host, s.server_name)
+        self.certificate_created = certs.created
+        await server.load_certificate(str(certs.cert))
+        await server.load_private_key(str(certs.key))
+        policies = list(SECURE_POLICIES)
+        tokens: list[type] = [ua.UserNameIdentityToken]
+        if s.insecure_dev:
+            policies.append(ua.SecurityPolicyType.NoSecurity)
+            tokens.append(ua.AnonymousIdentityToken)
+        server.set_security_policy(policies, permission_ruleset=self.permissions)
+        server.set_identity_tokens(tokens)
+        server.set_certificate_validator(ClientCertificateValidator(s.pki_dir))
+        await import_nodesets(server, files)
+        twin_ns = await server.register_namespace(NS.TWIN)
+        namespaces = await server.get_namespace_array()
+        ns = {uri: i for i, uri in enumerate(namespaces)}
+        ns[NS.TWIN] = twin_ns
+        self.history = SqliteHistory(
+            s.history_db,
+            retention_s=s.history_retention_s,
+            max_values=s.history_max_values,
+            max_events=s.history_max_events,
+            flush_s=s.history_flush_s,
+        )
+        await self.history.init()
+        server.iserver.history_manager.set_storage(self.history)
+        ctx = BuildContext(
+            server=server,
+            engine=self.engine,
+            api=self.api,
+            settings=s,
+            ns=ns,
+            outbox=self.outbox,
+            permissions=self.permissions,
+            history=self.history,
+            clock=self.clock,
+            machine_nodes=self.machine_nodes,
+            signal_nodes=self.signal_nodes,
+        )
+        self.ctx = ctx
+        self.families = [family(ctx) for family in FAMILIES]
+        for family in self.families:
+            await family.build()
+        try:
+            await server.start()
+        except OSError as exc:
+            await self.history.stop()
+            raise ServiceError(f"cannot listen on {self.endpoint}: {exc}") from exc
+        self.outbox.start()
+        for family in self.families:
+            family.start()
+        self._publisher = Publisher(
+            server, self.engine.store, self.signal_nodes, epoch=self.epoch, clock=self.clock
+        )
+        await self._publisher.start()
+        self._version = 0
+        self.publish()
+        if self.driver is not None:
+            self.driver.on_step.append(self._on_step)
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Detach from the twin, close sessions, flush history (bounded by ``grace_s``)."""
+        if self.driver is not None and self._on_step in self.driver.on_step:
+            self.driver.on_step.remove(self._on_step)
+        server = self.server
+        if server is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace_s):
+                for family in reversed(self.families):
+                    await family.stop()
+                if self._publisher is not None:
+                    await self._publisher.stop()
+                await self.outbox.join()
+        await self.outbox.stop()
+        await server.stop()  # closes sessions; stops the history storage (flush)
+        self.server = None
+
+    def _limits(self, server: Server) -> None:
+        lim = self.settings.limits
+        server.limits = TransportLimits(
+            max_recv_buffer=lim.max_chunk_size,
+            max_send_buffer=lim.max_chunk_size,
+            max_chunk_count=math.ceil(lim.max_message_size / lim.max_chunk_size),
+            max_message_size=lim.max_message_size,
+        )
+        iserver = server.iserver
+        iserver.max_connections = lim.max_connections
+        iserver.max_subscriptions = lim.max_subscriptions
+        iserver.max_session_timeout_ms = lim.max_session_timeout_ms
+        iserver.max_monitored_item_queue_size = lim.max_queue_size
+        iserver.max_pending_activation_seconds = lim.pending_activation_s
+        # asyncua keeps the activated-session cap as a class attribute
+        InternalSession.max_connections = lim.max_sessions
+        service = iserver.subscription_service
+        create = service.create_monitored_items
+        cap = lim.max_monitored_items_per_subscription
+
+        async def limited(params: ua.CreateMonitoredItemsParameters) -> Any:
+            sub = service.subscriptions.get(params.SubscriptionId)
+            have = len(sub.monitored_item_srv._monitored_items) if sub is not None else 0
+            room = max(cap - have, 0)
+            if len(params.ItemsToCreate) <= room:
+                return await create(params)
+            accepted = params.ItemsToCreate[:room]
+            params.ItemsToCreate = accepted
+            results = list(await create(params)) if accepted else []
+            refused = len(params.ItemsToCreate) - len(accepted)
+            for _ in range(refused):
+                r = ua.MonitoredItemCreateResult()
+                r.StatusCode = ua.StatusCode(ua.StatusCodes.BadTooManyMonitoredItems)
+                results.append(r)
+            return results
+
+        service.create_monitored_items = limited
+
+    # -- signals --------------------------------------------------------------------------------
+    def _on_step(self, sim_t: float) -> None:
+        self.publish()
+
+    def publish(self) -> int:
+        """Move the signals changed since the last call into the address space (through the
+        fast ``Publisher``) and the history; returns how many changed. Synchronous: nothing is
+        awaited per value."""
+        if self._publisher is None or not self.signal_nodes:
+            return 0
+        batch = self.engine.store.changes_since(self._version)
+        self._version = batch.version
+        if not len(batch):
+            return 0
+        self._publisher.publish(batch)
+        self._record(batch)
+        return len(batch)
+
+    def _record(self, batch: SignalBatch) -> None:
+        if self.history is None:
+            return
+        nodes = self.signal_nodes
+        epoch = self.epoch.timestamp()
+        double = ua.VariantType.Double
+        self.history.record_values(
+            [
+                (nodes[i].to_string(), epoch + t, variant_to_binary(ua.Variant(v, double)))
+                for i, v, t in zip(
+                    batch.indices.tolist(),
+                    batch.values.tolist(),
+                    batch.timestamps.tolist(),
+                    strict=True,
+                )
+                if i in nodes
+            ]
+        )
+
+    async def settle(self) -> None:
+        """Wait until every queued address-space update is applied (tests, shutdown)."""
+        await self.outbox.join()

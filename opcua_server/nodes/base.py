@@ -1,0 +1,219 @@
+"""What node families share: the build context, the family interface, and batch helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from asyncua import Node, Server, ua
+
+from opcua_server.nodesets import NS
+from twin.signals import SignalSpec
+
+if TYPE_CHECKING:
+    from opcua_server.history import SqliteHistory
+    from opcua_server.outbox import Outbox
+    from opcua_server.security import RolePermissions
+    from opcua_server.settings import ServerSettings
+    from twin.api import TwinAPI
+    from twin.clock import Clock
+    from twin.engine.cell import Engine
+
+__all__ = [
+    "BuildContext",
+    "NodeFamily",
+    "analog_items",
+    "eu_information",
+    "property_item",
+]
+
+# UNECE Recommendation 20 common codes for the units the machine models use
+_UNECE = {
+    "rpm": ("RPM", "r/min", "revolutions per minute"),
+    "%": ("P1", "%", "percent"),
+    "mm/min": ("H81", "mm/min", "millimetre per minute"),
+    "mm": ("MMT", "mm", "millimetre"),
+    "deg": ("DD", "°", "degree"),
+    "degC": ("CEL", "°C", "degree Celsius"),
+    "kW": ("KWT", "kW", "kilowatt"),
+    "m/s": ("MTS", "m/s", "metre per second"),
+    "g": ("GRM", "g", "gram"),
+    "s": ("SEC", "s", "second"),
+    "h": ("HUR", "h", "hour"),
+}
+_UNECE_URI = "http://www.opcfoundation.org/UA/units/un/cefact"
+
+
+def eu_information(unit: str) -> ua.EUInformation | None:
+    """EUInformation (UNECE code) for a unit symbol; None for dimensionless signals."""
+    if not unit:
+        return None
+    code, symbol, text = _UNECE.get(unit, ("", unit, unit))
+    unit_id = -1
+    if code:
+        unit_id = 0
+        for c in code:
+            unit_id = (unit_id << 8) | ord(c)
+    return ua.EUInformation(
+        NamespaceUri=_UNECE_URI,
+        UnitId=unit_id,
+        DisplayName=ua.LocalizedText(symbol),
+        Description=ua.LocalizedText(text),
+    )
+
+
+@dataclass
+class BuildContext:
+    """Everything a node family may use while building and running."""
+
+    server: Server
+    engine: Engine
+    api: TwinAPI
+    settings: ServerSettings
+    ns: dict[str, int]
+    outbox: Outbox
+    permissions: RolePermissions
+    history: SqliteHistory | None
+    clock: Clock
+    machine_nodes: dict[str, ua.NodeId] = field(default_factory=dict)
+    signal_nodes: dict[int, ua.NodeId] = field(default_factory=dict)
+    event_types: dict[str, ua.NodeId] = field(default_factory=dict)
+
+    @property
+    def twin(self) -> int:
+        return self.ns[NS.TWIN]
+
+    def qn(self, uri: str, name: str) -> ua.QualifiedName:
+        return ua.QualifiedName(name, self.ns[uri])
+
+    def nid(self, ident: str) -> ua.NodeId:
+        return ua.NodeId(ident, self.twin)
+
+    def node(self, nodeid: ua.NodeId) -> Node:
+        return self.server.get_node(nodeid)
+
+    def now(self) -> datetime:
+        return self.clock.wall().astimezone(UTC)
+
+    def write(self, nodeid: ua.NodeId, value: Any, vtype: ua.VariantType) -> None:
+        """Queue a value write (applied in order by the outbox worker)."""
+        dv = ua.DataValue(ua.Variant(value, vtype), SourceTimestamp=self.now())
+        dv.ServerTimestamp = dv.SourceTimestamp
+        server = self.server
+        self.outbox.put(lambda: server.write_attribute_value(nodeid, dv))
+
+
+class NodeFamily(Protocol):
+    """One family of nodes: adds them, then follows the twin while the server runs."""
+
+    nodes: list[ua.NodeId]
+
+    def __init__(self, ctx: BuildContext) -> None: ...
+
+    async def build(self) -> None:
+        """Add the family's nodes to the address space (server not yet serving)."""
+        ...
+
+    def start(self) -> None:
+        """Attach to the running twin (subscribe to events, schedule updates)."""
+        ...
+
+    async def stop(self) -> None:
+        """Detach from the twin."""
+        ...
+
+
+def property_item(
+    parent: ua.NodeId,
+    nodeid: ua.NodeId,
+    name: ua.QualifiedName,
+    value: Any,
+    vtype: ua.VariantType,
+    datatype: ua.NodeId,
+) -> ua.AddNodesItem:
+    """An AddNodesItem for a read-only property (HasProperty, PropertyType)."""
+    item = ua.AddNodesItem()
+    item.RequestedNewNodeId = nodeid
+    item.BrowseName = name
+    item.NodeClass = ua.NodeClass.Variable
+    item.ParentNodeId = parent
+    item.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HasProperty)
+    item.TypeDefinition = ua.NodeId(ua.ObjectIds.PropertyType)
+    attrs = ua.VariableAttributes()
+    attrs.DisplayName = ua.LocalizedText(name.Name)
+    attrs.Value = ua.Variant(value, vtype)
+    attrs.DataType = datatype
+    attrs.ValueRank = -1
+    attrs.AccessLevel = ua.AccessLevel.CurrentRead.mask
+    attrs.UserAccessLevel = ua.AccessLevel.CurrentRead.mask
+    item.NodeAttributes = attrs
+    return item
+
+
+def analog_items(
+    parent: ua.NodeId,
+    nodeid: ua.NodeId,
+    name: ua.QualifiedName,
+    spec: SignalSpec,
+    historizing: bool,
+) -> list[ua.AddNodesItem]:
+    """AddNodesItems for one process value: an AnalogUnitType variable (AnalogItemType when
+    dimensionless) with its EURange and EngineeringUnits properties."""
+    eu = eu_information(spec.unit)
+    item = ua.AddNodesItem()
+    item.RequestedNewNodeId = nodeid
+    item.BrowseName = name
+    item.NodeClass = ua.NodeClass.Variable
+    item.ParentNodeId = parent
+    item.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HasComponent)
+    item.TypeDefinition = ua.NodeId(
+        ua.ObjectIds.AnalogUnitType if eu is not None else ua.ObjectIds.AnalogItemType
+    )
+    attrs = ua.VariableAttributes()
+    attrs.DisplayName = ua.LocalizedText(name.Name)
+    attrs.Description = ua.LocalizedText(spec.description)
+    attrs.Value = ua.Variant(0.0, ua.VariantType.Double)
+    attrs.DataType = ua.NodeId(ua.ObjectIds.Double)
+    attrs.ValueRank = -1
+    access = ua.AccessLevel.CurrentRead.mask
+    if historizing:
+        access |= ua.AccessLevel.HistoryRead.mask
+    attrs.AccessLevel = access
+    attrs.UserAccessLevel = access
+    attrs.Historizing = historizing
+    item.NodeAttributes = attrs
+    ident = nodeid.Identifier
+    ns = nodeid.NamespaceIndex
+    items = [
+        item,
+        property_item(
+            nodeid,
+            ua.NodeId(f"{ident}.EURange", ns),
+            ua.QualifiedName("EURange", 0),
+            ua.Range(Low=spec.low, High=spec.high),
+            ua.VariantType.ExtensionObject,
+            ua.NodeId(ua.ObjectIds.Range),
+        ),
+    ]
+    if eu is not None:
+        items.append(
+            property_item(
+                nodeid,
+                ua.NodeId(f"{ident}.EngineeringUnits", ns),
+                ua.QualifiedName("EngineeringUnits", 0),
+                eu,
+                ua.VariantType.ExtensionObject,
+                ua.NodeId(ua.ObjectIds.EUInformation),
+            )
+        )
+    return items
+
+
+async def add_items(server: Server, items: Sequence[ua.AddNodesItem]) -> None:
+    """Add nodes in one batch through the server's internal session; raises on any failure."""
+    results = await server.iserver.isession.add_nodes(list(items))
+    for item, res in zip(items, results, strict=True):
+        if not res.StatusCode.is_good():
+            raise RuntimeError(f"cannot add node {item.BrowseName.to_string()}: {res.StatusCode}")

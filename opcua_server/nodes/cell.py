@@ -1,0 +1,315 @@
+"""The cell object: the twin's own state (sim time, speed, counters, KPIs) and its controls.
+
+Methods delegate to ``twin.api``; a rejected command answers with a Bad status code (the bad
+argument marked in InputArgumentResults, the twin's message in the diagnostic info and in
+``LastCommandResult``) and leaves the twin unchanged. Roles: SubmitOrder and CancelOrder need
+an operator; SetSpeed, Pause, Resume, InjectFault and ClearFault need an engineer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from asyncua import Node, ua
+
+from opcua_server.nodes.base import BuildContext
+from opcua_server.nodesets import NS
+from opcua_server.users import Role
+from twin.errors import CommandError, InvalidStateError, TwinError, UnknownMachineError
+from twin.kpi import KpiCollector
+
+__all__ = ["CellFamily"]
+
+_log = logging.getLogger(__name__)
+_D, _S, _U, _B = (
+    ua.VariantType.Double,
+    ua.VariantType.String,
+    ua.VariantType.UInt32,
+    ua.VariantType.Boolean,
+)
+_KPIS: tuple[tuple[str, str, ua.VariantType], ...] = (
+    ("OEE", "oee", _D),
+    ("Availability", "availability", _D),
+    ("Effectiveness", "effectiveness", _D),
+    ("QualityRatio", "quality_ratio", _D),
+    ("Utilisation", "utilisation", _D),
+    ("Produced", "produced", _U),
+    ("Good", "good", _U),
+)
+_STATUS: tuple[tuple[str, str, ua.VariantType], ...] = (
+    ("SimTime", "sim_time", _D),
+    ("Speed", "speed", _D),
+    ("Paused", "paused", _B),
+    ("WorkInProgress", "wip", _U),
+    ("Backlog", "backlog", _U),
+    ("Completed", "completed", _U),
+    ("Scrapped", "scrapped", _U),
+    ("Cancelled", "cancelled", _U),
+)
+
+
+def _arg(name: str, dtype: int, description: str) -> ua.Argument:
+    a = ua.Argument()
+    a.Name = name
+    a.DataType = ua.NodeId(dtype)
+    a.ValueRank = -1
+    a.Description = ua.LocalizedText(description)
+    return a
+
+
+_Handler = Callable[..., Any]
+
+
+class CellFamily:
+    """Builds ``Objects/Cell`` and keeps its values current."""
+
+    def __init__(self, ctx: BuildContext) -> None:
+        self.ctx = ctx
+        self.nodes: list[ua.NodeId] = []
+        self.cell: ua.NodeId | None = None
+        self.methods: dict[str, ua.NodeId] = {}
+        self._values: dict[str, tuple[ua.NodeId, ua.VariantType]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        engine = ctx.engine
+        robot = engine.scenario.cell.transport_robot
+        self.kpi = KpiCollector(list(engine.machines), {robot} if robot else set(), engine.now)
+
+    async def build(self) -> None:
+        ctx = self.ctx
+        objects = ctx.server.nodes.objects
+        cell_type = await ctx.server.nodes.base_object_type.add_object_type(
+            ctx.nid("types.CellType"), ctx.qn(NS.TWIN, "CellType")
+        )
+        cell = await objects.add_object(ctx.nid("Cell"), ctx.qn(NS.TWIN, "Cell"), cell_type.nodeid)
+        self.cell = cell.nodeid
+        self.nodes.append(cell.nodeid)
+        await cell.write_attribute(
+            ua.AttributeIds.Description,
+            ua.DataValue(ua.Variant(ua.LocalizedText(ctx.engine.scenario.cell.name))),
+        )
+        for name, _, vtype in _STATUS:
+            await self._variable(cell, f"Cell.{name}", name, vtype)
+        await self._variable(cell, "Cell.SimDateTime", "SimDateTime", ua.VariantType.DateTime)
+        await self._variable(cell, "Cell.LastCommandResult", "LastCommandResult", _S)
+        kpis = await cell.add_folder(ctx.nid("Cell.KPIs"), ctx.qn(NS.TWIN, "KPIs"))
+        for owner in ("Cell", *ctx.engine.machines):
+            obj = await kpis.add_object(ctx.nid(f"Cell.KPIs.{owner}"), ctx.qn(NS.TWIN, owner))
+            for name, _, vtype in _KPIS:
+                await self._variable(obj, f"Cell.KPIs.{owner}.{name}", name, vtype)
+        await self._methods(cell)
+
+    async def _variable(self, parent: Node, ident: str, name: str, vtype: ua.VariantType) -> None:
+        ctx = self.ctx
+        initial: Any = {
+            _D: 0.0,
+            _U: 0,
+            _B: False,
+            _S: "",
+            ua.VariantType.DateTime: ctx.engine.scenario.start,
+        }[vtype]
+        var = await parent.add_variable(ctx.nid(ident), ctx.qn(NS.TWIN, name), initial, vtype)
+        self._values[ident] = (var.nodeid, vtype)
+        self.nodes.append(var.nodeid)
+
+    async def _methods(self, cell: Node) -> None:
+        ctx = self.ctx
+        s, d = ua.ObjectIds.String, ua.ObjectIds.Double
+        specs: list[tuple[str, _Handler, list[ua.Argument], list[ua.Argument], Role]] = [
+            (
+                "SubmitOrder",
+                self._submit,
+                [_arg("Order", s, "job order as JSON (id, due, product: {type, ...})")],
+                [_arg("JobId", s, "id of the accepted job")],
+                Role.OPERATOR,
+            ),
+            ("CancelOrder", self._cancel, [_arg("JobId", s, "job to cancel")], [], Role.OPERATOR),
+            (
+                "SetSpeed",
+                self._set_speed,
+                [_arg("Speed", d, "simulated seconds per wall second, > 0")],
+                [],
+                Role.ENGINEER,
+            ),
+            ("Pause", self._pause, [], [], Role.ENGINEER),
+            ("Resume", self._resume, [], [], Role.ENGINEER),
+            (
+                "InjectFault",
+                self._inject,
+                [
+                    _arg("Machine", s, "machine id"),
+                    _arg("Kind", s, "fault kind, e.g. breakdown"),
+                    _arg("Duration", d, "seconds of simulated time; 0 until ClearFault"),
+                ],
+                [],
+                Role.ENGINEER,
+            ),
+            (
+                "ClearFault",
+                self._clear,
+                [_arg("Machine", s, "machine id")],
+                [_arg("Cleared", ua.ObjectIds.UInt32, "faults cleared")],
+                Role.ENGINEER,
+            ),
+        ]
+        for name, handler, inputs, outputs, role in specs:
+            method = await cell.add_method(
+                ctx.nid(f"Cell.{name}"),
+                ctx.qn(NS.TWIN, name),
+                self._wrap(name, handler, inputs),
+                inputs,
+                outputs,
+            )
+            self.methods[name] = method.nodeid
+            self.nodes.append(method.nodeid)
+            ctx.permissions.require(method.nodeid, role)
+
+    def _wrap(
+        self, name: str, handler: _Handler, inputs: list[ua.Argument]
+    ) -> Callable[..., Awaitable[Any]]:
+        names = [a.Name.lower() for a in inputs]
+
+        async def call(parent: ua.NodeId, *args: ua.Variant) -> Any:
+            result = ua.CallMethodResult()
+            if len(args) != len(inputs):
+                result.StatusCode = ua.StatusCode(ua.StatusCodes.BadArgumentsMissing)
+                if len(args) > len(inputs):
+                    result.StatusCode = ua.StatusCode(ua.StatusCodes.BadTooManyArguments)
+                return self._fail(name, result, f"expects {len(inputs)} arguments", None, names)
+            values = []
+            for i, (arg, spec) in enumerate(zip(args, inputs, strict=True)):
+                expected = ua.VariantType(spec.DataType.Identifier)
+                value = arg.Value
+                if arg.VariantType != expected and not (
+                    expected == ua.VariantType.Double
+                    and arg.VariantType
+                    in (ua.VariantType.Float, ua.VariantType.Int32, ua.VariantType.UInt32)
+                ):
+                    result.StatusCode = ua.StatusCode(ua.StatusCodes.BadTypeMismatch)
+                    return self._fail(
+                        name, result, f"{names[i]}: expected {expected.name}", i, names
+                    )
+                values.append(value)
+            try:
+                out = handler(*values)
+            except InvalidStateError as exc:
+                result.StatusCode = ua.StatusCode(ua.StatusCodes.BadInvalidState)
+                return self._fail(name, result, str(exc), None, names)
+            except UnknownMachineError as exc:
+                result.StatusCode = ua.StatusCode(ua.StatusCodes.BadInvalidArgument)
+                idx = names.index("machine") if "machine" in names else None
+                return self._fail(name, result, str(exc), idx, names)
+            except (CommandError, TwinError) as exc:
+                result.StatusCode = ua.StatusCode(ua.StatusCodes.BadInvalidArgument)
+                msg = str(exc)
+                head = msg.split(":", 1)[0].strip().lower()
+                idx = names.index(head) if head in names else (0 if len(names) == 1 else None)
+                return self._fail(name, result, msg, idx, names)
+            self._set("Cell.LastCommandResult", f"{name}: ok")
+            self.refresh()
+            result.StatusCode = ua.StatusCode()
+            result.InputArgumentResults = [ua.StatusCode() for _ in args]
+            result.OutputArguments = out
+            return result
+
+        return call
+
+    def _fail(
+        self,
+        name: str,
+        result: ua.CallMethodResult,
+        message: str,
+        index: int | None,
+        names: list[str],
+    ) -> ua.CallMethodResult:
+        _log.info("%s rejected: %s", name, message)
+        self._set("Cell.LastCommandResult", f"{name}: {message}")
+        n = len(names)
+        result.InputArgumentResults = [
+            result.StatusCode if i == index else ua.StatusCode() for i in range(n)
+        ]
+        result.InputArgumentDiagnosticInfos = [
+            ua.DiagnosticInfo(AdditionalInfo=message) if i == index else ua.DiagnosticInfo()
+            for i in range(n)
+        ]
+        return result
+
+    # -- handlers (synchronous: they only touch the engine through the API) ---------------------
+    def _submit(self, order: str) -> list[ua.Variant]:
+        try:
+            data = json.loads(order)
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"order: not valid JSON ({exc.msg} at {exc.pos})") from exc
+        if not isinstance(data, dict):
+            raise CommandError("order: must be a JSON object")
+        return [ua.Variant(self.ctx.api.submit_order(data), _S)]
+
+    def _cancel(self, job: str) -> list[ua.Variant]:
+        self.ctx.api.cancel_order(job)
+        return []
+
+    def _set_speed(self, speed: float) -> list[ua.Variant]:
+        self.ctx.api.set_speed(float(speed))
+        return []
+
+    def _pause(self) -> list[ua.Variant]:
+        self.ctx.api.pause()
+        return []
+
+    def _resume(self) -> list[ua.Variant]:
+        self.ctx.api.resume()
+        return []
+
+    def _inject(self, machine: str, kind: str, duration: float) -> list[ua.Variant]:
+        self.ctx.api.inject_fault(machine, kind, float(duration) if duration else None)
+        return []
+
+    def _clear(self, machine: str) -> list[ua.Variant]:
+        return [ua.Variant(self.ctx.api.clear_fault(machine), _U)]
+
+    # -- run ------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._unsubscribe = self.ctx.engine.bus.subscribe(self.kpi)
+        self.refresh()
+        self._task = asyncio.create_task(self._run(), name="opcua-cell-refresh")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.ctx.settings.kpi_interval_s)
+            self.refresh()
+
+    def _set(self, ident: str, value: Any) -> None:
+        nodeid, vtype = self._values[ident]
+        self.ctx.write(nodeid, value, vtype)
+
+    def refresh(self) -> None:
+        """Queue the current status and KPIs for the address space."""
+        ctx = self.ctx
+        status = ctx.api.status()
+        status["speed"] = status["speed"] or 0.0
+        for name, key, vtype in _STATUS:
+            value = status[key]
+            self._set(f"Cell.{name}", float(value) if vtype == _D else value)
+        start = ctx.engine.scenario.start
+        self._set("Cell.SimDateTime", start + timedelta(seconds=ctx.engine.now))
+        report = self.kpi.report(ctx.engine.now)
+        for owner, values in (("Cell", report["cell"]), *report["machines"].items()):
+            for name, key, vtype in _KPIS:
+                value = values.get(key, 0)
+                self._set(f"Cell.KPIs.{owner}.{name}", float(value) if vtype == _D else int(value))

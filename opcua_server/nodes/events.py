@@ -1,0 +1,222 @@
+"""Twin events as OPC UA events of our namespace, deriving from the standard event types.
+
+=============================  =====================  =======================================
+event type (twin namespace)    derives from           sent for
+=============================  =====================  =======================================
+MachineStateChangedEventType   BaseEventType          MachineryItemState / OperationMode change
+MachineFaultEventType          DeviceFailureEventType fault raised (Severity from the twin)
+FaultClearedEventType          SystemEventType        fault cleared
+OperationEventType             BaseEventType          operation started / finished / aborted
+JobEventType                   BaseEventType          order received, job released, completed,
+                                                      scrapped, cancelled
+=============================  =====================  =======================================
+
+Each event is sent from the Server object (subscribe there for all) and from the machine it
+concerns, and recorded in the history (HistoryRead of events on either node).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from asyncua import ua
+from asyncua.common.event_objects import BaseEvent
+from asyncua.server.event_generator import EventGenerator
+
+from opcua_server.nodes.base import BuildContext
+from twin import events as tev
+
+__all__ = ["EVENT_TYPES", "EventsFamily"]
+
+_S, _D, _U, _B = (
+    ua.VariantType.String,
+    ua.VariantType.Double,
+    ua.VariantType.UInt32,
+    ua.VariantType.Boolean,
+)
+_COMMON = [("SimTime", _D)]
+EVENT_TYPES: dict[str, tuple[int, list[tuple[str, ua.VariantType]]]] = {
+    "MachineStateChangedEventType": (
+        ua.ObjectIds.BaseEventType,
+        [("MachineId", _S), ("ItemState", _S), ("OperationMode", _S), ("JobId", _S)],
+    ),
+    "MachineFaultEventType": (
+        ua.ObjectIds.DeviceFailureEventType,
+        [("MachineId", _S), ("FaultKind", _S), ("FaultSource", _S), ("FaultDuration", _D)],
+    ),
+    "FaultClearedEventType": (
+        ua.ObjectIds.SystemEventType,
+        [("MachineId", _S), ("FaultKind", _S)],
+    ),
+    "OperationEventType": (
+        ua.ObjectIds.BaseEventType,
+        [
+            ("MachineId", _S),
+            ("JobId", _S),
+            ("Operation", _S),
+            ("OperationNumber", _U),
+            ("Milestone", _S),
+            ("Good", _B),
+        ],
+    ),
+    "JobEventType": (
+        ua.ObjectIds.BaseEventType,
+        [("JobId", _S), ("Milestone", _S), ("Product", _S)],
+    ),
+}
+
+_SERVER = ua.NodeId(ua.ObjectIds.Server)
+_NOTIFIER = ua.EventNotifier.SubscribeToEvents.mask | ua.EventNotifier.HistoryRead.mask
+
+
+def _describe(ev: tev.Event) -> tuple[str, str | None, int, dict[str, Any], str] | None:
+    """(event type, machine or None, severity, fields, message) for a twin event."""
+    if isinstance(ev, tev.MachineStateChanged):
+        return (
+            "MachineStateChangedEventType",
+            ev.machine,
+            100,
+            {"ItemState": ev.state, "OperationMode": ev.mode, "JobId": ev.job or ""},
+            f"{ev.machine}: {ev.state} / {ev.mode}",
+        )
+    if isinstance(ev, tev.FaultRaised):
+        return (
+            "MachineFaultEventType",
+            ev.machine,
+            ev.severity,
+            {
+                "FaultKind": ev.kind,
+                "FaultSource": ev.source,
+                "FaultDuration": float(ev.duration or 0.0),
+            },
+            f"{ev.machine}: fault {ev.kind} ({ev.source})",
+        )
+    if isinstance(ev, tev.FaultCleared):
+        return (
+            "FaultClearedEventType",
+            ev.machine,
+            100,
+            {"FaultKind": ev.kind},
+            f"{ev.machine}: fault {ev.kind} cleared",
+        )
+    if isinstance(ev, tev.OperationStarted | tev.OperationFinished):
+        finished = isinstance(ev, tev.OperationFinished)
+        milestone = "started"
+        good = True
+        if isinstance(ev, tev.OperationFinished):
+            milestone = "aborted" if ev.aborted else "finished"
+            good = ev.good
+        return (
+            "OperationEventType",
+            ev.machine,
+            300 if finished and not good else 100,
+            {
+                "JobId": ev.job,
+                "Operation": ev.name,
+                "OperationNumber": ev.op,
+                "Milestone": milestone,
+                "Good": good,
+            },
+            f"{ev.machine}: {ev.job} operation {ev.op} {ev.name} {milestone}",
+        )
+    job_milestones: dict[type[tev.Event], str] = {
+        tev.OrderReceived: "received",
+        tev.JobReleased: "released",
+        tev.JobCompleted: "completed",
+        tev.JobScrapped: "scrapped",
+        tev.JobCancelled: "cancelled",
+    }
+    job_milestone = job_milestones.get(type(ev))
+    if job_milestone is not None:
+        job = str(getattr(ev, "job", ""))
+        product = str(getattr(ev, "product", ""))
+        return (
+            "JobEventType",
+            None,
+            300 if job_milestone == "scrapped" else 100,
+            {"JobId": job, "Milestone": job_milestone, "Product": product},
+            f"job {job} {job_milestone}",
+        )
+    return None
+
+
+class EventsFamily:
+    """Event types, their generators, and the bridge from the twin's EventBus."""
+
+    def __init__(self, ctx: BuildContext) -> None:
+        self.ctx = ctx
+        self.nodes: list[ua.NodeId] = []
+        self._generators: dict[str, EventGenerator] = {}
+        self._unsubscribe: Callable[[], None] | None = None
+
+    async def build(self) -> None:
+        ctx = self.ctx
+        server = ctx.server
+        for name, (base, props) in EVENT_TYPES.items():
+            etype = await server.create_custom_event_type(
+                ctx.twin, name, base, properties=[*props, *_COMMON]
+            )
+            ctx.event_types[name] = etype.nodeid
+            self.nodes.append(etype.nodeid)
+            self._generators[name] = await server.get_event_generator(etype, _SERVER)
+        server_node = server.get_node(_SERVER)
+        await server_node.write_attribute(
+            ua.AttributeIds.EventNotifier, ua.DataValue(ua.Variant(_NOTIFIER, ua.VariantType.Byte))
+        )
+        for nodeid in ctx.machine_nodes.values():
+            await server.get_node(nodeid).write_attribute(
+                ua.AttributeIds.EventNotifier,
+                ua.DataValue(ua.Variant(_NOTIFIER, ua.VariantType.Byte)),
+            )
+            await server_node.add_reference(nodeid, ua.ObjectIds.HasNotifier)
+            if ctx.history is not None:
+                ctx.history.set_event_scope(nodeid, nodeid)
+        if ctx.history is not None:
+            ctx.history.set_event_scope(_SERVER, None)
+
+    def start(self) -> None:
+        self._unsubscribe = self.ctx.engine.bus.subscribe(self._on_event)
+
+    async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    def _on_event(self, ev: tev.Event) -> None:
+        described = _describe(ev)
+        if described is None:
+            return
+        name, machine, severity, fields, message = described
+        sim_t = ev.t
+        self.ctx.outbox.put(lambda: self._send(name, machine, severity, fields, message, sim_t))
+
+    async def _send(
+        self,
+        name: str,
+        machine: str | None,
+        severity: int,
+        fields: dict[str, Any],
+        message: str,
+        sim_t: float,
+    ) -> None:
+        ctx = self.ctx
+        gen = self._generators[name]
+        event: BaseEvent = gen.event
+        source = ctx.machine_nodes.get(machine) if machine else None
+        event.SourceNode = source or _SERVER
+        event.SourceName = machine or "cell"
+        event.Severity = severity
+        event.SimTime = sim_t
+        if machine is not None:
+            event.MachineId = machine
+        for key, value in fields.items():
+            setattr(event, key, value)
+        now = ctx.now()
+        event.emitting_node = _SERVER
+        await gen.trigger(time_attr=now, message=message)
+        if ctx.history is not None:
+            ctx.history.record_event(event.SourceNode, event)
+        if source is not None:
+            event.emitting_node = source
+            await gen.trigger(time_attr=now, message=message)

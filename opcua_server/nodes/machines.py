@@ -1,0 +1,336 @@
+"""Machines under ``Objects/Machines`` (OPC 40001-1), each an instance of its companion-spec
+type, with Identification, the MachineryItemState and MachineryOperationMode state machines
+(CurrentState follows the twin), operation counters and the kind's process values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from asyncua import Node, ua
+from asyncua.common.instantiate_util import instantiate
+
+from opcua_server.nodes.base import BuildContext, add_items, analog_items, property_item
+from opcua_server.nodes.placement import MACHINE_TYPES, placement
+from opcua_server.nodesets import NS
+from twin.engine.machine import MachineRuntime
+from twin.events import Event, MachineStateChanged, OperationFinished, OperationStarted
+
+__all__ = ["MachinesFamily"]
+
+_ITEM_STATES = ("NotAvailable", "OutOfService", "NotExecuting", "Executing")
+_MODES = ("None", "Maintenance", "Setup", "Processing")
+_MACHINES_FOLDER = 1001  # Machinery: Objects/Machines
+_ITEM_STATE_TYPE = 1002  # Machinery: MachineryItemState_StateMachineType
+_MODE_TYPE = 1008  # Machinery: MachineryOperationModeStateMachineType
+_IDENTIFICATION_TYPE = 1012  # Machinery: MachineIdentificationType
+_COUNTER_TYPE = 1009  # Machinery: MachineryOperationCounterType
+
+
+class _MachineNodes:
+    """Node ids of one machine that follow the twin."""
+
+    def __init__(self, node: ua.NodeId) -> None:
+        self.node = node
+        self.item_state: tuple[ua.NodeId, ua.NodeId] | None = None
+        self.mode: tuple[ua.NodeId, ua.NodeId] | None = None
+        self.cycles: ua.NodeId | None = None
+        self.program: ua.NodeId | None = None
+        self.job: ua.NodeId | None = None
+        self.cycle_count = 0
+
+
+class MachinesFamily:
+    """Builds the machines and keeps their state machines and counters current."""
+
+    def __init__(self, ctx: BuildContext) -> None:
+        self.ctx = ctx
+        self.nodes: list[ua.NodeId] = []
+        self.machines: dict[str, _MachineNodes] = {}
+        self._state_ids: dict[tuple[int, str], ua.NodeId] = {}
+        self._unsubscribe: Callable[[], None] | None = None
+
+    # -- build ----------------------------------------------------------------------------------
+    async def build(self) -> None:
+        ctx = self.ctx
+        await self._twin_types()
+        for type_id, names in ((_ITEM_STATE_TYPE, _ITEM_STATES), (_MODE_TYPE, _MODES)):
+            type_node = ctx.node(ua.NodeId(type_id, ctx.ns[NS.MACHINERY]))
+            for name in names:
+                state = await type_node.get_child(ctx.qn(NS.MACHINERY, name))
+                self._state_ids[(type_id, name)] = state.nodeid
+        folder = ctx.node(ua.NodeId(_MACHINES_FOLDER, ctx.ns[NS.MACHINERY]))
+        for m in ctx.engine.machines.values():
+            await self._machine(folder, m)
+
+    async def _twin_types(self) -> None:
+        ctx = self.ctx
+        mt = ctx.node(ua.NodeId(13, ctx.ns[NS.MACHINE_TOOL]))
+        for name in ("AdditiveManufacturingType", "InspectionStationType"):
+            await mt.add_object_type(ctx.nid(f"types.{name}"), ctx.qn(NS.TWIN, name))
+        await ctx.server.nodes.base_object_type.add_object_type(
+            ctx.nid("types.GenericMachineType"), ctx.qn(NS.TWIN, "GenericMachineType")
+        )
+
+    def _type_id(self, kind: str) -> ua.NodeId:
+        uri, ident = MACHINE_TYPES.get(kind, MACHINE_TYPES["generic"])
+        if isinstance(ident, str):
+            return self.ctx.nid(f"types.{ident}")
+        return ua.NodeId(ident, self.ctx.ns[uri])
+
+    async def _instantiate(
+        self,
+        parent: Node,
+        type_id: ua.NodeId,
+        ident: str,
+        name: ua.QualifiedName,
+        reference: int | None = None,
+        optional: bool = False,
+    ) -> Node:
+        """Instantiate a type below ``parent``, dropping uninstantiated placeholders
+        (``<Name>`` children) and optionally changing the parent reference type."""
+        ctx = self.ctx
+        created = await instantiate(
+            parent,
+            ctx.node(type_id),
+            ctx.nid(ident),
+            bname=name,
+            dname=ua.LocalizedText(name.Name),
+            instantiate_optional=optional,
+        )
+
+        # children get string ids "<parent id>.<browse name>": a placeholder's subtree is
+        # every id below the first "<Name>" segment; delete each subtree once, from its root
+        def is_root_placeholder(n: Node) -> bool:
+            parts = str(n.nodeid.Identifier).split(".")
+            return parts[-1].startswith("<") and not any(p.startswith("<") for p in parts[:-1])
+
+        placeholders = [n for n in created if "<" in str(n.nodeid.Identifier)]
+        roots = [n for n in placeholders if is_root_placeholder(n)]
+        if roots:
+            await ctx.server.delete_nodes(roots, recursive=True)
+        node = created[0]
+        if reference is not None:
+            for ref in await parent.get_references(refs=ua.ObjectIds.HierarchicalReferences):
+                if ref.NodeId == node.nodeid:
+                    await parent.delete_reference(node, ref.ReferenceTypeId)
+            await parent.add_reference(node, reference)
+        self.nodes.extend(n.nodeid for n in created if n not in placeholders)
+        return node
+
+    async def _child(self, parent: Node, name: ua.QualifiedName) -> Node | None:
+        try:
+            return await parent.get_child(name)
+        except ua.UaStatusCodeError:
+            return None
+
+    async def _machine(self, folder: Node, m: MachineRuntime) -> None:
+        ctx = self.ctx
+        mid = m.id
+        node = await self._instantiate(folder, self._type_id(m.kind), mid, ctx.qn(NS.TWIN, mid))
+        ctx.machine_nodes[mid] = node.nodeid
+        if m.cfg.name:
+            await node.write_attribute(
+                ua.AttributeIds.Description,
+                ua.DataValue(
+                    ua.Variant(ua.LocalizedText(m.cfg.name), ua.VariantType.LocalizedText)
+                ),
+            )
+        nodes = _MachineNodes(node.nodeid)
+        self.machines[mid] = nodes
+        await self._identification(node, m)
+        blocks = await node.add_folder(
+            ctx.nid(f"{mid}.MachineryBuildingBlocks"),
+            ctx.qn(NS.MACHINERY, "MachineryBuildingBlocks"),
+        )
+        self.nodes.append(blocks.nodeid)
+        ident = await node.get_child(ctx.qn(NS.DI, "Identification"))
+        await blocks.add_reference(ident, ua.ObjectIds.HasAddIn)
+        for type_id, name in (
+            (_ITEM_STATE_TYPE, "MachineryItemState"),
+            (_MODE_TYPE, "MachineryOperationMode"),
+        ):
+            sm = await self._instantiate(
+                blocks,
+                ua.NodeId(type_id, ctx.ns[NS.MACHINERY]),
+                f"{mid}.MachineryBuildingBlocks.{name}",
+                ctx.qn(NS.MACHINERY, name),
+                reference=ua.ObjectIds.HasAddIn,
+            )
+            current = await sm.get_child(ua.QualifiedName("CurrentState", 0))
+            cid = await current.get_child(ua.QualifiedName("Id", 0))
+            pair = (current.nodeid, cid.nodeid)
+            if type_id == _ITEM_STATE_TYPE:
+                nodes.item_state = pair
+            else:
+                nodes.mode = pair
+        counters = await self._instantiate(
+            blocks,
+            ua.NodeId(_COUNTER_TYPE, ctx.ns[NS.MACHINERY]),
+            f"{mid}.MachineryBuildingBlocks.OperationCounters",
+            ctx.qn(NS.DI, "OperationCounters"),
+            reference=ua.ObjectIds.HasAddIn,
+            optional=True,
+        )
+        cycles = await self._child(counters, ctx.qn(NS.DI, "OperationCycleCounter"))
+        nodes.cycles = cycles.nodeid if cycles is not None else None
+        production = await self._child(node, ctx.qn(NS.MACHINE_TOOL, "Production"))
+        if production is not None:
+            program = await production.get_child(ctx.qn(NS.MACHINE_TOOL, "ActiveProgram"))
+            nodes.program = (await program.get_child(ctx.qn(NS.MACHINE_TOOL, "Name"))).nodeid
+            job_id = ctx.nid(f"{mid}.Production.ActiveProgram.JobIdentifier")
+            await add_items(
+                ctx.server,
+                [
+                    property_item(
+                        program.nodeid,
+                        job_id,
+                        ctx.qn(NS.MACHINE_TOOL, "JobIdentifier"),
+                        "",
+                        ua.VariantType.String,
+                        ua.NodeId(ua.ObjectIds.String),
+                    )
+                ],
+            )
+            nodes.job = job_id
+        await self._signals(node, m)
+
+    async def _identification(self, node: Node, m: MachineRuntime) -> None:
+        ctx = self.ctx
+        cfg = m.cfg
+        ident = await self._child(node, ctx.qn(NS.DI, "Identification"))
+        if ident is None:
+            ident = await self._instantiate(
+                node,
+                ua.NodeId(_IDENTIFICATION_TYPE, ctx.ns[NS.MACHINERY]),
+                f"{m.id}.Identification",
+                ctx.qn(NS.DI, "Identification"),
+                reference=ua.ObjectIds.HasAddIn,
+            )
+        uri = f"urn:cell-twin:{ctx.engine.scenario.cell.name}:{m.id}:{cfg.serial_number or m.id}"
+        lt, s = ua.VariantType.LocalizedText, ua.VariantType.String
+        values: list[tuple[str, str, Any, ua.VariantType, int]] = [
+            (
+                NS.DI,
+                "Manufacturer",
+                ua.LocalizedText(cfg.manufacturer),
+                lt,
+                ua.ObjectIds.LocalizedText,
+            ),
+            (NS.DI, "SerialNumber", cfg.serial_number or m.id, s, ua.ObjectIds.String),
+            (NS.DI, "ProductInstanceUri", uri, s, ua.ObjectIds.String),
+            (NS.DI, "Model", ua.LocalizedText(cfg.model or m.kind), lt, ua.ObjectIds.LocalizedText),
+            (
+                NS.MACHINERY,
+                "YearOfConstruction",
+                cfg.year_of_construction,
+                ua.VariantType.UInt16,
+                ua.ObjectIds.UInt16,
+            ),
+            (NS.DI, "AssetId", m.id, s, ua.ObjectIds.String),
+            (
+                NS.DI,
+                "ComponentName",
+                ua.LocalizedText(cfg.name or m.id),
+                lt,
+                ua.ObjectIds.LocalizedText,
+            ),
+        ]
+        missing = []
+        for uri_, name, value, vtype, dtype in values:
+            qn = ctx.qn(uri_, name)
+            child = await self._child(ident, qn)
+            if child is None:
+                missing.append(
+                    property_item(
+                        ident.nodeid,
+                        ctx.nid(f"{m.id}.Identification.{name}"),
+                        qn,
+                        value,
+                        vtype,
+                        ua.NodeId(dtype),
+                    )
+                )
+            else:
+                await child.write_value(ua.DataValue(ua.Variant(value, vtype)))
+        if missing:
+            await add_items(ctx.server, missing)
+
+    async def _signals(self, node: Node, m: MachineRuntime) -> None:
+        ctx = self.ctx
+        store = ctx.engine.store
+        if not ctx.engine.signals_enabled:
+            return
+        items: list[ua.AddNodesItem] = []
+        historizing = ctx.history is not None
+        cache: dict[tuple[str, str], Node] = {}
+        for index in range(m.block.start, m.block.stop):
+            spec = store.spec(index)
+            where = placement(m.kind, spec.name)
+            parent = node
+            ident = m.id
+            for step in where.path:
+                qn = ctx.qn(step.uri, step.name)
+                ident = f"{ident}.{step.name}"
+                key = (parent.nodeid.to_string(), qn.to_string())
+                child = cache.get(key) or await self._child(parent, qn)
+                if child is None:
+                    type_ns = ctx.ns[step.type_uri] if step.type_uri else 0
+                    child = await self._instantiate(
+                        parent, ua.NodeId(step.type_id, type_ns), ident, qn
+                    )
+                cache[key] = child
+                parent = child
+            leaf_qn = ctx.qn(where.uri, where.name)
+            existing = await self._child(parent, leaf_qn)
+            if existing is not None:
+                # a variable the companion type already declares: reuse it; give it our
+                # range, units and history access (the same properties we add elsewhere)
+                await ctx.server.delete_nodes([existing], recursive=True)
+            leaf = ctx.nid(f"{ident}.{where.name}")
+            items += analog_items(parent.nodeid, leaf, leaf_qn, spec, historizing)
+            ctx.signal_nodes[index] = leaf
+            self.nodes.append(leaf)
+        await add_items(ctx.server, items)
+
+    # -- run ------------------------------------------------------------------------------------
+    def start(self) -> None:
+        for m in self.ctx.engine.machines.values():
+            self._state(m.id, m.state, m.mode)
+        self._unsubscribe = self.ctx.engine.bus.subscribe(self._on_event)
+
+    async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    def _state(self, machine: str, state: str, mode: str) -> None:
+        nodes = self.machines[machine]
+        ctx = self.ctx
+        lt, nid = ua.VariantType.LocalizedText, ua.VariantType.NodeId
+        for pair, type_id, value in (
+            (nodes.item_state, _ITEM_STATE_TYPE, state),
+            (nodes.mode, _MODE_TYPE, mode),
+        ):
+            if pair is None:
+                continue
+            ctx.write(pair[0], ua.LocalizedText(value, "en"), lt)
+            state_id = self._state_ids.get((type_id, value))
+            if state_id is not None:
+                ctx.write(pair[1], state_id, nid)
+
+    def _on_event(self, ev: Event) -> None:
+        if isinstance(ev, MachineStateChanged):
+            self._state(ev.machine, ev.state, ev.mode)
+        elif isinstance(ev, OperationStarted):
+            nodes = self.machines[ev.machine]
+            if nodes.program is not None:
+                self.ctx.write(nodes.program, ev.name, ua.VariantType.String)
+            if nodes.job is not None:
+                self.ctx.write(nodes.job, ev.job, ua.VariantType.String)
+        elif isinstance(ev, OperationFinished) and not ev.aborted:
+            nodes = self.machines[ev.machine]
+            nodes.cycle_count += 1
+            if nodes.cycles is not None:
+                self.ctx.write(nodes.cycles, nodes.cycle_count, ua.VariantType.UInt32)

@@ -1,0 +1,263 @@
+"""Application certificate, client trust list and role-based permissions.
+
+PKI folder layout (``ServerSettings.pki_dir``)::
+
+    own/cert.der, own/key.pem   the server's self-signed certificate (created on first run,
+                                reused after; recreated when expired or the host names change)
+    trusted/                    client certificates (DER or PEM) allowed to connect
+    rejected/                   certificates of clients that were refused: to trust one,
+                                move it into trusted/ (no restart needed)
+    crl/                        certificate revocation lists (optional)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import logging
+import os
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asyncua import ua
+from asyncua.common.utils import Buffer
+from asyncua.crypto import uacrypto
+from asyncua.crypto.cert_gen import dump_private_key_as_pem, generate_private_key
+from asyncua.crypto.cert_gen import generate_self_signed_app_certificate as _self_signed
+from asyncua.crypto.permission_rules import PermissionRuleset
+from asyncua.crypto.truststore import TrustStore
+from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
+from asyncua.server.internal_session import ServiceError
+from asyncua.ua.ua_binary import struct_from_binary
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from opcua_server.users import Role, TwinUser
+
+__all__ = [
+    "SECURE_POLICIES",
+    "CertificateFiles",
+    "ClientCertificateValidator",
+    "RolePermissions",
+    "ensure_certificate",
+    "host_names",
+]
+
+_log = logging.getLogger(__name__)
+
+SECURE_POLICIES: tuple[ua.SecurityPolicyType, ...] = (
+    ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
+    ua.SecurityPolicyType.Basic256Sha256_Sign,
+    ua.SecurityPolicyType.Aes128Sha256RsaOaep_SignAndEncrypt,
+    ua.SecurityPolicyType.Aes128Sha256RsaOaep_Sign,
+    ua.SecurityPolicyType.Aes256Sha256RsaPss_SignAndEncrypt,
+    ua.SecurityPolicyType.Aes256Sha256RsaPss_Sign,
+)
+_CERT_DAYS = 5 * 365
+_RENEW_BEFORE = dt.timedelta(days=30)
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateFiles:
+    cert: Path
+    key: Path
+    created: bool
+
+
+def host_names(host: str) -> tuple[list[str], list[str]]:
+    """DNS names and IP addresses a client may use to reach a server bound to ``host``."""
+    dns = {"localhost", socket.gethostname()}
+    ips = {"127.0.0.1", "::1"}
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        dns.add(host)
+    else:
+        if host not in {"0.0.0.0", "::"}:
+            ips.add(host)
+    try:
+        fqdn = socket.getfqdn()
+        if fqdn:
+            dns.add(fqdn)
+    except OSError:  # pragma: no cover - resolver trouble must not stop the server
+        pass
+    return sorted(dns), sorted(ips)
+
+
+def _san(cert: x509.Certificate) -> tuple[set[str], set[str], set[str]]:
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set(), set(), set()
+    return (
+        set(ext.get_values_for_type(x509.UniformResourceIdentifier)),
+        set(ext.get_values_for_type(x509.DNSName)),
+        {str(i) for i in ext.get_values_for_type(x509.IPAddress)},
+    )
+
+
+def ensure_certificate(
+    pki_dir: Path, application_uri: str, host: str, name: str
+) -> CertificateFiles:
+    """The server certificate in ``pki_dir/own``: reused if valid for ``application_uri`` and the
+    host names, else created (RSA 2048, SHA-256, self-signed, 5 years). Also creates the
+    trusted/, rejected/ and crl/ folders.
+    """
+    own = pki_dir / "own"
+    for sub in (own, pki_dir / "trusted", pki_dir / "rejected", pki_dir / "crl"):
+        sub.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = own / "cert.der", own / "key.pem"
+    dns, ips = host_names(host)
+    if cert_path.is_file() and key_path.is_file():
+        try:
+            cert = x509.load_der_x509_certificate(cert_path.read_bytes())
+            uris, have_dns, have_ips = _san(cert)
+            fresh = cert.not_valid_after_utc - dt.datetime.now(dt.UTC) > _RENEW_BEFORE
+            if fresh and application_uri in uris and set(dns) <= have_dns and set(ips) <= have_ips:
+                return CertificateFiles(cert_path, key_path, created=False)
+        except ValueError:
+            _log.warning("unreadable server certificate %s: creating a new one", cert_path)
+    key = generate_private_key()
+    sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(application_uri)]
+    sans += [x509.DNSName(d) for d in dns]
+    sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+    cert = _self_signed(
+        key,
+        name,
+        {"organizationName": "cell-twin"},
+        sans,
+        extended=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+        days=_CERT_DAYS,
+    )
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(dump_private_key_as_pem(key))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.DER))
+    return CertificateFiles(cert_path, key_path, created=True)
+
+
+class ClientCertificateValidator:
+    """Accepts client application certificates found in ``trusted/`` (directly or by CA) that
+    are in their validity period, name the client's application URI and are not revoked.
+
+    A refused certificate is copied to ``rejected/`` so an administrator can trust it by moving
+    it to ``trusted/``; the trust list is re-read when that folder changes.
+    """
+
+    def __init__(self, pki_dir: Path) -> None:
+        self._trusted = pki_dir / "trusted"
+        self._rejected = pki_dir / "rejected"
+        self._crl = pki_dir / "crl"
+        self._stamp: tuple[float, float] | None = None
+        self._validator: CertificateValidator | None = None
+
+    def _mtimes(self) -> tuple[float, float]:
+        return (self._trusted.stat().st_mtime, self._crl.stat().st_mtime)
+
+    async def _current(self) -> CertificateValidator:
+        stamp = self._mtimes()
+        if self._validator is None or stamp != self._stamp:
+            store = TrustStore([self._trusted], [self._crl])
+            await store.load()
+            options = (
+                CertificateValidatorOptions.TIME_RANGE
+                | CertificateValidatorOptions.URI
+                | CertificateValidatorOptions.TRUSTED
+                | CertificateValidatorOptions.REVOKED
+                | CertificateValidatorOptions.PEER_CLIENT
+            )
+            self._validator = CertificateValidator(options, store)
+            self._stamp = stamp
+        return self._validator
+
+    async def __call__(self, cert: x509.Certificate, app: ua.ApplicationDescription) -> None:
+        validator = await self._current()
+        try:
+            await validator.validate(cert, app)
+        except ServiceError:
+            thumb = cert.fingerprint(hashes.SHA1()).hex()  # noqa: S303 - OPC UA thumbprint
+            target = self._rejected / f"{_safe(app.ApplicationUri)}[{thumb}].der"
+            if not target.exists():
+                target.write_bytes(uacrypto.der_from_x509(cert))
+            _log.warning(
+                "refused client certificate of %s (copied to %s; move it to %s to trust it)",
+                app.ApplicationUri,
+                target,
+                self._trusted,
+            )
+            raise
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:80] or "client"
+
+
+# services every authenticated user may call (viewer and up)
+_READ_SERVICES = {
+    ua.ObjectIds.CreateSessionRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.CloseSessionRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.ActivateSessionRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.ReadRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.BrowseRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.BrowseNextRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.GetEndpointsRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.FindServersRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.TranslateBrowsePathsToNodeIdsRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.CreateSubscriptionRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.ModifySubscriptionRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.DeleteSubscriptionsRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.TransferSubscriptionsRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.CreateMonitoredItemsRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.ModifyMonitoredItemsRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.DeleteMonitoredItemsRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.SetMonitoringModeRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.SetPublishingModeRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.SetTriggeringRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.HistoryReadRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.PublishRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.RepublishRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.CloseSecureChannelRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.RegisterNodesRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.UnregisterNodesRequest_Encoding_DefaultBinary,
+    ua.ObjectIds.CallRequest_Encoding_DefaultBinary,  # per method below
+}
+_CALL = ua.NodeId(ua.ObjectIds.CallRequest_Encoding_DefaultBinary)
+
+
+class RolePermissions(PermissionRuleset):
+    """Which role may use which service and call which method.
+
+    Every authenticated user may browse, read, subscribe and read history. A Call is allowed
+    only if the user's role is at least the one required for each method in it (methods
+    registered with ``require``; unregistered methods, e.g. standard ones like
+    GetMonitoredItems, need a viewer). Writes, node management and history updates are not
+    offered to any client: the twin's state only changes through its methods.
+    """
+
+    def __init__(self) -> None:
+        self._services = {ua.NodeId(i) for i in _READ_SERVICES}
+        self._methods: dict[ua.NodeId, Role] = {}
+
+    def require(self, method: ua.NodeId, role: Role) -> None:
+        self._methods[method] = role
+
+    def required(self, method: ua.NodeId) -> Role:
+        return self._methods.get(method, Role.VIEWER)
+
+    def check_validity(self, user: Any, action_type_id: ua.NodeId, body: Buffer) -> bool:
+        if not isinstance(user, TwinUser) or action_type_id not in self._services:
+            return False
+        if action_type_id == _CALL:
+            try:
+                params = struct_from_binary(ua.CallParameters, body.copy())
+            except Exception:  # malformed request: the service itself will answer it
+                return True
+            return all(user.twin_role >= self.required(m.MethodId) for m in params.MethodsToCall)
+        return True
+
+    def methods(self) -> Iterable[tuple[ua.NodeId, Role]]:
+        return self._methods.items()

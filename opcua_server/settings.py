@@ -1,0 +1,70 @@
+"""Settings of the OPC UA server: network, security, limits and history retention.
+
+Pure data (pydantic); validated without I/O. Paths are relative to the working directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["DEFAULT_STATE_DIR", "Limits", "ServerSettings"]
+
+DEFAULT_STATE_DIR = Path("var/opcua")
+
+
+class Limits(BaseModel):
+    """Resource limits so a misbehaving client cannot exhaust the server."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_sessions: int = Field(100, ge=1, description="concurrent activated sessions")
+    max_connections: int = Field(200, ge=1, description="TCP connections, pre-activation included")
+    max_subscriptions: int = Field(500, ge=1, description="subscriptions across all sessions")
+    max_monitored_items_per_subscription: int = Field(50_000, ge=1)
+    max_message_size: int = Field(16 * 1024 * 1024, ge=8192, description="bytes per message")
+    max_chunk_size: int = Field(65_535, ge=8192, description="bytes per chunk (buffer size)")
+    max_session_timeout_ms: float = Field(600_000.0, gt=0)
+    max_queue_size: int = Field(1_000, ge=1, description="values queued per monitored item")
+    pending_activation_s: float = Field(10.0, gt=0, description="close unactivated connections")
+
+
+class ServerSettings(BaseModel):
+    """Everything ``TwinServer`` needs besides the engine.
+
+    Security is on by default: Basic256Sha256, Aes128Sha256RsaOaep and Aes256Sha256RsaPss in
+    Sign and SignAndEncrypt, username/password users from ``users_file``. ``insecure_dev``
+    adds security mode None and anonymous access (development only).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(4840, ge=0, le=65535, description="0 picks a free port")
+    path: str = "/cell-twin"
+    application_uri: str = "urn:cell-twin:opcua-server"
+    product_uri: str = "urn:cell-twin"
+    server_name: str = "cell-twin OPC UA server"
+    pki_dir: Path = DEFAULT_STATE_DIR / "pki"
+    users_file: Path | None = DEFAULT_STATE_DIR / "users.toml"
+    insecure_dev: bool = False
+    nodesets_dir: Path | None = None
+    history_db: Path = DEFAULT_STATE_DIR / "history.sqlite"
+    history_retention_s: float = Field(
+        24 * 3600.0, gt=0, description="history older than this (wall seconds) is deleted"
+    )
+    history_max_values: int = Field(
+        100_000, ge=1, description="at most this many values kept per variable"
+    )
+    history_max_events: int = Field(100_000, ge=1, description="at most this many events kept")
+    history_flush_s: float = Field(1.0, gt=0, description="history is written in batches")
+    publish_interval_s: float = Field(
+        0.1, gt=0, description="how often signal values are copied into the address space"
+    )
+    kpi_interval_s: float = Field(1.0, gt=0, description="how often cell KPIs are refreshed")
+    limits: Limits = Limits()
+
+    @property
+    def endpoint(self) -> str:
+        return f"opc.tcp://{self.host}:{self.port}{self.path}"
