@@ -1,9 +1,10 @@
 """Every dashboard query returns data from a real InfluxDB 1.x loaded with a simulated run.
 
-A 2-day run of the default scenario (signals every 60 s) is written as line protocol through
-``/write?db=celltwin&precision=ns``; each panel target and each template-variable query is then
-run the way Grafana runs it: with ``$timeFilter``, ``$__interval`` and the template variables
-substituted (regex-escaped as Grafana's InfluxDB datasource does inside ``/^...$/``).
+A 2-day run of the default scenario (signals every 60 s), as the telemetry file sink writes it,
+is loaded through ``/write?db=celltwin&precision=ns``; each panel target and each
+template-variable query is then run the way Grafana runs it: with ``$timeFilter``,
+``$__interval`` and the template variables substituted (regex-escaped as Grafana's InfluxDB
+datasource does inside ``/^...$/``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dashboards import load_dashboards
 from dashboards.machine_detail import KIND_ROWS
 from tests.conftest import SCENARIOS, missing_service
 from tests.dashboards.influxdb1 import InfluxDB1, find_influxd
-from tests.dashboards.telemetry_lines import fallback_lines, file_sink_available, sink_lines
+from tests.dashboards.telemetry_lines import sink_lines
 
 pytestmark = pytest.mark.services
 
@@ -42,10 +43,8 @@ def influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB1]:
     server.start()
     try:
         server.create_database(DB)
-        if file_sink_available():
-            lines = sink_lines(SCENARIO, tmp_path_factory.mktemp("run"), "2d", "60s")
-        else:
-            lines = fallback_lines(SCENARIO, 2 * 86400, 60)
+        lines = sink_lines(SCENARIO, tmp_path_factory.mktemp("run"), "2d", "60s")
+        assert len(lines) > 10_000
         server.write(DB, lines)
         yield server
     finally:
