@@ -19,10 +19,12 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-run: $(STAMP)
-	$(BIN)/twin simulate scenarios/default.toml --out $(RUN_DIR)
+# the main job: the default cell in real time (x60), served over OPC UA until Ctrl-C
+run: $(STAMP) nodesets
+	$(BIN)/twin run scenarios/default.toml
 
-simulate: run
+simulate: $(STAMP)
+	$(BIN)/twin simulate scenarios/default.toml --out $(RUN_DIR)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -24,11 +24,13 @@ app = typer.Typer(
 
 def _register() -> None:
     # explicit list of command modules (no discovery by reflection)
-    from twin.cli import dashboards, scenario, simulate
+    from twin.cli import dashboards, run, scenario, simulate, telemetry
 
     simulate.register(app)
     scenario.register(app)
     dashboards.register(app)
+    telemetry.register(app)
+    run.register(app)
 
 
 _register()

@@ -1,0 +1,218 @@
+"""``twin run``: the cell in real time, served over OPC UA until Ctrl-C; ``twin users``.
+
+The runner only wires: engine (with signal sampling) + RealtimeDriver + TwinAPI + TwinServer.
+Ctrl-C (or SIGTERM) stops the driver, closes the sessions, flushes history, writes the event
+log and a snapshot of the twin's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import json
+import secrets
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+
+from twin.api import TwinAPI
+from twin.cli.common import DEFAULT_SCENARIO
+from twin.engine.cell import Engine
+from twin.errors import ConfigError
+from twin.events import EventLogWriter
+from twin.model import load_scenario
+from twin.runtime import RealtimeDriver
+
+__all__ = ["register"]
+
+_STATE = Path("var/opcua")
+users_app = typer.Typer(help="Users of the OPC UA server (roles: viewer, operator, engineer).")
+
+
+def run(
+    scenario: Annotated[Path, typer.Argument(help="scenario TOML file")] = DEFAULT_SCENARIO,
+    speed: Annotated[float, typer.Option(help="simulated seconds per wall second")] = 60.0,
+    host: Annotated[
+        str, typer.Option(help="address to listen on (0.0.0.0: all interfaces)")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port)")] = 4840,
+    users: Annotated[Path, typer.Option(help="users file (twin users add)")] = _STATE
+    / "users.toml",
+    pki: Annotated[Path, typer.Option(help="certificates and trust list")] = _STATE / "pki",
+    history: Annotated[Path, typer.Option(help="SQLite history database")] = _STATE
+    / "history.sqlite",
+    retention: Annotated[float, typer.Option(help="history retention, hours")] = 24.0,
+    out: Annotated[Path, typer.Option(help="event log and snapshot on exit")] = Path("runs/live"),
+    insecure_dev: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-dev", help="DEVELOPMENT ONLY: also offer security None and anonymous"
+        ),
+    ] = False,
+) -> None:
+    """Run SCENARIO in real time x SPEED and serve it over OPC UA until Ctrl-C."""
+    from opcua_server import ServerSettings, TwinServer
+
+    console = Console(stderr=False)
+    if not 0 < speed <= 1e6:
+        raise ConfigError("command line", "--speed", "must be in (0, 1e6]")
+    if retention <= 0:
+        raise ConfigError("command line", "--retention", "must be > 0")
+    sc = load_scenario(scenario)
+    initial: tuple[str, str] | None = None
+    if not insecure_dev and not users.exists():
+        initial = _initial_user(users)
+    settings = ServerSettings(
+        host=host,
+        port=port,
+        users_file=users,
+        pki_dir=pki,
+        history_db=history,
+        history_retention_s=retention * 3600.0,
+        insecure_dev=insecure_dev,
+    )
+    engine = Engine(sc, signals=True)
+    driver = RealtimeDriver(engine, speed=speed)
+
+    def sample(_t: float) -> None:
+        engine.sample_signals()
+
+    driver.on_step.append(sample)  # before the server's hook: it publishes what was sampled
+    api = TwinAPI(engine, driver)
+    out.mkdir(parents=True, exist_ok=True)
+    log_fh = (out / "events.jsonl").open("wb")
+    writer = EventLogWriter(log_fh)
+    engine.bus.subscribe(writer)
+    server = TwinServer(engine, settings, driver=driver, api=api)
+    try:
+        asyncio.run(_serve(server, driver, console, initial))
+    finally:
+        writer.flush()
+        log_fh.close()
+        (out / "snapshot.json").write_text(
+            json.dumps(engine.snapshot(), indent=1, sort_keys=True, default=str) + "\n",
+            encoding="utf-8",
+        )
+    console.print(f"stopped at simulated time {engine.now:.1f} s; event log and snapshot in {out}")
+
+
+def _initial_user(path: Path) -> tuple[str, str]:
+    from opcua_server import Role, add_user
+
+    password = secrets.token_urlsafe(12)
+    add_user(path, "admin", Role.ENGINEER, password)
+    return "admin", password
+
+
+async def _serve(
+    server: Any, driver: RealtimeDriver, console: Console, initial: tuple[str, str] | None
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    _banner(server, console, initial)
+    runner = asyncio.create_task(driver.run())
+    waiter = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({runner, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        console.print("shutting down: closing sessions, flushing history ...")
+        driver.stop()
+        waiter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+        await server.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)
+    if runner.done() and not runner.cancelled() and runner.exception() is not None:
+        raise runner.exception()  # type: ignore[misc]
+
+
+def _banner(server: Any, console: Console, initial: tuple[str, str] | None) -> None:
+    s = server.settings
+    console.print(f"[bold]cell-twin OPC UA server[/bold] at [cyan]{server.endpoint}[/cyan]")
+    console.print("security policies: " + ", ".join(server.security_policies))
+    console.print(
+        f"server certificate: {s.pki_dir / 'own' / 'cert.der'}"
+        + (" (created now)" if server.certificate_created else "")
+    )
+    console.print(
+        f"client certificates: refused ones are copied to {s.pki_dir / 'rejected'}; "
+        f"move one to {s.pki_dir / 'trusted'} to trust it"
+    )
+    if initial is not None:
+        console.print(
+            Panel(
+                f"created {s.users_file} with user [bold]{initial[0]}[/bold] (engineer), "
+                f"password [bold]{initial[1]}[/bold]\nshown once; change it with "
+                f"`twin users add {initial[0]} --role engineer`",
+                title="first run",
+            )
+        )
+    roles = ", ".join(f"{n} ({u.role.name.lower()})" for n, u in server.users.items())
+    console.print(
+        "log in with user name and password"
+        + (f": {roles}" if roles else "")
+        + "; add users with `twin users add NAME --role viewer|operator|engineer`"
+    )
+    if s.insecure_dev:
+        Console(stderr=True).print(
+            Panel(
+                "--insecure-dev: security mode None and ANONYMOUS access are enabled.\n"
+                "Anyone who can reach this port can read the cell"
+                + ("" if server.users else " and control it")
+                + ". Never use this on a shared network.",
+                title="WARNING",
+                style="bold red",
+            )
+        )
+    console.print("press Ctrl-C to stop")
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="user name")],
+    role: Annotated[str, typer.Option(help="viewer, operator or engineer")] = "viewer",
+    file: Annotated[Path, typer.Option(help="users file")] = _STATE / "users.toml",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from standard input")
+    ] = False,
+) -> None:
+    """Add a user (or set a user's role and password); the password is stored scrypt-hashed."""
+    from opcua_server import Role, add_user
+
+    parsed = Role.parse(role, "--role")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"password for {name}: ")
+        if getpass.getpass("repeat: ") != password:
+            raise ConfigError("command line", "password", "the two entries differ")
+    existed = add_user(file, name, parsed, password)
+    print(f"{'updated' if existed else 'added'} {name} ({parsed.name.lower()}) in {file}")
+
+
+@users_app.command("list")
+def users_list(
+    file: Annotated[Path, typer.Option(help="users file")] = _STATE / "users.toml",
+) -> None:
+    """List the users and their roles (never passwords)."""
+    from opcua_server import load_users
+
+    for name, user in sorted(load_users(file).items()):
+        print(f"{name}\t{user.role.name.lower()}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(run)
+    app.add_typer(users_app, name="users")
