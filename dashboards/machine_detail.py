@@ -59,8 +59,9 @@ KIND_ROWS: dict[str, tuple[str, tuple[SignalPanel, ...]]] = {
         (
             SignalPanel("Spindle speed", ("spindle_speed",), "rotrpm"),
             SignalPanel("Spindle load", ("spindle_load",), "percent"),
-            SignalPanel("Feed rate", ("feed_rate",), "velocitymmpm"),
-            SignalPanel("Axis positions", ("axis_x", "axis_y", "axis_z", "axis_a", "axis_c")),
+            SignalPanel("Feed rate", ("feed_rate",), "suffix: mm/min"),
+            SignalPanel("Linear axes", ("axis_x", "axis_y", "axis_z"), "lengthmm"),
+            SignalPanel("Rotary axes (5-axis)", ("axis_a", "axis_c"), "degree"),
             SignalPanel("Tool wear", ("tool_wear",), "percent"),
             SignalPanel("Coolant temperature", ("coolant_temp",), "celsius"),
         ),
@@ -83,14 +84,14 @@ KIND_ROWS: dict[str, tuple[str, tuple[SignalPanel, ...]]] = {
             SignalPanel("Nozzle and bed temperature", ("nozzle_temp", "bed_temp"), "celsius"),
             SignalPanel("Layer", ("layer",)),
             SignalPanel("Progress", ("progress",), "percent"),
-            SignalPanel("Feedstock used", ("feedstock_used",)),
+            SignalPanel("Feedstock used", ("feedstock_used",), "massg"),
         ),
     ),
     "Inspection": (
         "inspection",
         (
             SignalPanel("Deviation", ("deviation",), "lengthmm"),
-            SignalPanel("Result", ("result",)),
+            SignalPanel("Result (0 none, 1 pass, 2 fail)", ("result",)),
             SignalPanel("Features checked", ("features_checked",)),
         ),
     ),
@@ -177,10 +178,11 @@ def build() -> dash.Dashboard:
     )
     for title, (kind, panels) in KIND_ROWS.items():
         d = d.with_row(row(title))
+        span = 24 // len(panels) if len(panels) <= 4 else 6  # one line of up to 4 panels
         for p in panels:
             d = d.with_panel(
                 timeseries_panel(
-                    p.title, q(p.query(kind)).alias("$tag_machine $col"), span=8, unit=p.unit
+                    p.title, q(p.query(kind)).alias("$tag_machine $col"), span=span, unit=p.unit
                 )
             )
     return d
