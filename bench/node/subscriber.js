@@ -68,6 +68,7 @@ async function main() {
     let lat = new Float64Array(1 << 20);
     let nlat = 0;
     let total = 0;
+    let missingTs = 0;
     subscription.on("raw_notification", (msg) => {
         const now = Date.now();
         for (const nd of msg.notificationData || []) {
@@ -78,7 +79,10 @@ async function main() {
             count += items.length;
             for (const it of items) {
                 const ts = it.value && it.value.sourceTimestamp;
-                if (!ts) continue;
+                if (!ts) {
+                    missingTs++;
+                    continue;
+                }
                 if (nlat === lat.length) {
                     const bigger = new Float64Array(lat.length * 2);
                     bigger.set(lat);
@@ -102,10 +106,12 @@ async function main() {
     const setupMs = Date.now() - t0;
 
     await new Promise((r) => setTimeout(r, opts.warmup * 1000));
+    process.stderr.write("window-start\n");
     measuring = true;
     const start = Date.now();
     await new Promise((r) => setTimeout(r, opts.seconds * 1000));
     measuring = false;
+    process.stderr.write("window-end\n");
     const elapsed = (Date.now() - start) / 1000;
 
     const sorted = lat.subarray(0, nlat).sort();
@@ -119,6 +125,7 @@ async function main() {
         max_ms: nlat ? sorted[nlat - 1] : null,
         setup_ms: setupMs,
         total_seen: total,
+        missing_source_timestamps: missingTs,
     };
     await subscription.terminate().catch(() => {});
     await session.close().catch(() => {});
