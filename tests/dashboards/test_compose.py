@@ -237,3 +237,12 @@ def test_dockerfile_stages() -> None:
     assert "COPY scenarios /opt/cell-twin/scenarios" in text
     ignore = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
     assert {".git", ".venv", ".env"} <= set(ignore)
+
+
+def test_grafana_image_matches_the_sdk_the_dashboards_are_built_for() -> None:
+    """The JSON follows the dashboard schema of the SDK's Grafana release; run that release."""
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    sdk = re.search(r'"grafana-foundation-sdk==\d+!(\d+\.\d+)\.\d+"', pyproject)
+    assert sdk is not None, "grafana-foundation-sdk must be pinned exactly"
+    image = load_compose({})["services"]["grafana"]["image"]
+    assert image.startswith(f"grafana/grafana:{sdk.group(1)}.")
