@@ -235,6 +235,13 @@ def test_dockerfile_stages() -> None:
     assert scenario.startswith("/opt/cell-twin/scenarios/")
     assert (ROOT / "scenarios" / Path(scenario).name).is_file()
     assert "COPY scenarios /opt/cell-twin/scenarios" in text
+    # the OPC UA server listens on all container interfaces, on the port compose publishes
+    command = compose["services"]["twin"]["command"]
+    opt = {command[i]: command[i + 1] for i in range(2, len(command) - 1, 2)}
+    assert opt["--host"] == "0.0.0.0"
+    assert int(opt["--port"]) in host_ports(compose, "twin")
+    assert opt["--speed"] == "1"
+    assert "EXPOSE 4840" in text
     ignore = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
     assert {".git", ".venv", ".env"} <= set(ignore)
 
@@ -246,3 +253,26 @@ def test_grafana_image_matches_the_sdk_the_dashboards_are_built_for() -> None:
     assert sdk is not None, "grafana-foundation-sdk must be pinned exactly"
     image = load_compose({})["services"]["grafana"]["image"]
     assert image.startswith(f"grafana/grafana:{sdk.group(1)}.")
+
+
+@pytest.mark.parametrize("source", ["compose", "dockerfile"])
+def test_twin_command_parses_with_the_real_cli(source: str) -> None:
+    """The arguments compose and the image pass to ``twin`` are accepted by the CLI as it is."""
+    import json
+
+    import typer.main
+
+    from twin.cli import app
+
+    if source == "compose":
+        args = load_compose({})["services"]["twin"]["command"]
+    else:
+        cmd = re.search(r"^CMD (\[.*\])$", DOCKERFILE.read_text(encoding="utf-8"), re.MULTILINE)
+        assert cmd is not None
+        args = json.loads(cmd.group(1))
+    group = typer.main.get_command(app)
+    sub = group.get_command(None, args[0])
+    assert sub is not None, f"twin has no command {args[0]!r}"
+    ctx = sub.make_context(args[0], list(args[1:]))  # raises on an unknown option
+    assert ctx.params["host"] == "0.0.0.0"
+    assert ctx.params["port"] == 4840
