@@ -56,6 +56,7 @@ def _relaxed_gc() -> Iterator[None]:
     finally:
         gc.set_threshold(*old)
 
+
 _Gen = Generator[simpy.Event, Any, None]
 
 
