@@ -156,6 +156,7 @@ class TelemetryPipeline:
         self._spool_kick = asyncio.Event()
         self._background: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._replaying = False
         self._warned_drop = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -195,6 +196,16 @@ class TelemetryPipeline:
         while self._tasks or self._pending:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    def wait_idle(self, timeout_s: float = 30.0) -> None:
+        """From a producer thread: flush and block until no batch is in flight.
+
+        A checkpoint for callers that need the database to hold (or the spool to keep)
+        everything produced so far. Raises TimeoutError after ``timeout_s``.
+        """
+        if self._loop is None or threading.get_ident() == self._loop_thread:
+            raise ServiceError("wait_idle is for producer threads of a started pipeline")
+        asyncio.run_coroutine_threadsafe(self.flush(), self._loop).result(timeout_s)
+
     async def stop(self, timeout_s: float = 10.0) -> TelemetryStats:
         """Flush, deliver or spool everything within ``timeout_s`` seconds, close the sink.
 
@@ -204,6 +215,11 @@ class TelemetryPipeline:
         deadline = self.clock.monotonic() + timeout_s
         self._stopping = True
         self.flush_buffer()
+        replay = self._background[0]
+        if self._replaying:
+            # cancelling a replay whose request reached the server would send it twice:
+            # let the attempt finish (the loop ends after it) unless the deadline passes
+            await asyncio.wait([replay], timeout=max(deadline - self.clock.monotonic(), 0))
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -420,10 +436,17 @@ class TelemetryPipeline:
                 continue
             if self._down and delay:
                 await self.clock.sleep(delay)
-            if await self._replay_one(entry):
-                delay = 0.0
-            else:
-                delay = min(max(delay * 2, self.retry_initial_s), self.retry_max_s)
+            if self._stopping:
+                return
+            self._replaying = True
+            try:
+                settled = await self._replay_one(entry)
+            finally:
+                self._replaying = False
+            delay = 0.0 if settled else self._backoff(delay)
+
+    def _backoff(self, delay: float) -> float:
+        return min(max(delay * 2, self.retry_initial_s), self.retry_max_s)
 
     async def _drain_spool(self, deadline: float) -> None:
         if self.spool is None:
@@ -441,7 +464,7 @@ class TelemetryPipeline:
                 ok = await asyncio.wait_for(self._replay_one(entry), timeout=max(left, 0.001))
             except TimeoutError:
                 return
-            delay = 0.0 if ok else min(max(delay * 2, self.retry_initial_s), self.retry_max_s)
+            delay = 0.0 if ok else self._backoff(delay)
 
     async def _flush_loop(self, interval: float) -> None:
         while True:

@@ -155,10 +155,11 @@ class InfluxSink:
             )
         except ApiException as exc:
             status = int(exc.status or 0)
-            message = (exc.body or exc.reason or "").strip() if exc.body or exc.reason else ""
+            body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else exc.body
+            message = str(body or exc.reason or "").strip()
             if status == 429 or status >= 500 or status == 0:
                 raise TransientWriteError(f"HTTP {status}: {message}") from exc
-            raise RejectedWriteError(status, str(message)[:500]) from exc
+            raise RejectedWriteError(status, message[:500]) from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TransientWriteError(f"{type(exc).__name__}: {exc}") from exc
 

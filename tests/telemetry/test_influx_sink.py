@@ -1,0 +1,121 @@
+"""The influx sink over real HTTP against a scripted loopback server: status code handling."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from tests.telemetry.servers import free_port
+from twin.cli import main
+from twin.telemetry import InfluxSink, LineEncoder, Spool, TelemetryPipeline
+
+
+class Scripted:
+    """Answers writes with the next status of ``script`` (then 204); keeps accepted lines."""
+
+    def __init__(self) -> None:
+        self.script: list[int] = []
+        self.accepted: list[str] = []
+        self.requests: list[dict[str, str]] = []
+
+    async def write(self, request: web.Request) -> web.Response:
+        self.requests.append(
+            {**request.query, "encoding": request.headers.get("Content-Encoding", "")}
+        )
+        body = await request.read()
+        status = self.script.pop(0) if self.script else 204
+        if status == 204:
+            # aiohttp has undone the Content-Encoding: gzip already
+            self.accepted += body.decode().splitlines()
+            return web.Response(status=204)
+        return web.json_response(
+            {"code": "invalid", "message": f"scripted {status}"}, status=status
+        )
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[Scripted, str]]:
+    scripted = Scripted()
+    app = web.Application()
+    app.router.add_post("/api/v2/write", scripted.write)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield scripted, f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+def pipeline(url: str, tmp_path: Path) -> TelemetryPipeline:
+    return TelemetryPipeline(
+        InfluxSink(url, "user:pass", "org", "db/rp"),
+        LineEncoder("cell-1", {}, datetime(2026, 1, 5, tzinfo=UTC)),
+        spool=Spool(tmp_path / "spool", 10**7),
+        batch_lines=10,
+        max_in_flight=1,
+        flush_interval_s=None,
+        retry_initial_s=0.01,
+        retry_max_s=0.02,
+    )
+
+
+def lines(start: int, n: int) -> list[str]:
+    return [f"m,t=a v={i}i {i}" for i in range(start, start + n)]
+
+
+async def test_status_codes(
+    server: tuple[Scripted, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    scripted, url = server
+    scripted.script = [400, 503, 429]
+    p = pipeline(url, tmp_path)
+    await p.start()
+    with caplog.at_level(logging.WARNING, logger="twin.telemetry"):
+        p.write_lines(lines(0, 10))  # 400: rejected for good
+        await p.flush()
+        p.write_lines(lines(10, 10))  # 503: spooled, then 429 on the first replay
+        await p.flush()
+        stats = await p.stop(10)
+    assert stats.lines_rejected == 10
+    assert stats.lines_spooled == 10
+    assert stats.lines_replayed == 10
+    assert scripted.accepted == lines(10, 10)
+    assert stats.balanced()
+    assert "rejected a batch of 10 lines: HTTP 400" in caplog.text
+    assert "sample line: m,t=a v=0i 0" in caplog.text
+    assert scripted.requests[0] == {
+        "org": "org",
+        "bucket": "db/rp",
+        "precision": "ns",
+        "encoding": "gzip",
+    }
+
+
+def test_spool_bound_hit_is_counted_and_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TWIN_SPOOL_MAX_BYTES", "20000")
+    monkeypatch.setenv("TWIN_BATCH_LINES", "500")
+    monkeypatch.setenv("TWIN_STOP_TIMEOUT_S", "0.2")
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    run = tmp_path / "run"
+    args = ["simulate", "scenarios/default.toml", "--until", "6h", "--signals", "10s", "-q"]
+    assert (
+        main([*args, "--no-plots", "--telemetry", "influx", "--influx-url", url, "--out", str(run)])
+        == 0
+    )
+    assert "DROPPED" in capsys.readouterr().out
+    assert main(["telemetry", "status", str(run), "--json"]) == 1  # exit 1: something was lost
+    status = json.loads(capsys.readouterr().out)
+    assert status["lines_dropped"] > 0
+    assert status["lines_written"] == 0
+    assert 0 < status["spool_bytes"] <= 20000
+    assert status["lines_produced"] == status["lines_dropped"] + status["spool_lines"]
