@@ -1,0 +1,168 @@
+"""OPC UA test fixtures: a twin served on a free loopback port, driven by a manual clock.
+
+Time only moves when a test calls ``Twin.step``; every address-space update that step causes
+is applied before ``step`` returns (no sleeping).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from asyncua import Client, ua
+from asyncua.crypto import security_policies
+from asyncua.crypto.cert_gen import dump_private_key_as_pem, generate_private_key
+from asyncua.crypto.cert_gen import generate_self_signed_app_certificate as self_signed
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from opcua_server import Role, ServerSettings, TwinServer, add_user
+from opcua_server.nodesets import find_nodesets
+from tests.conftest import SCENARIOS, missing_service
+from twin.api import TwinAPI
+from twin.clock import ManualClock
+from twin.engine.cell import Engine
+from twin.errors import ConfigError
+from twin.model import load_scenario
+from twin.runtime import RealtimeDriver
+
+CLIENT_URI = "urn:cell-twin:test-client"
+USERS = {
+    "vera": (Role.VIEWER, "vera-pass"),
+    "otto": (Role.OPERATOR, "otto-pass"),
+    "erin": (Role.ENGINEER, "erin-pass"),
+}
+POLICY = security_policies.SecurityPolicyBasic256Sha256
+SIGN_ENCRYPT = ua.MessageSecurityMode.SignAndEncrypt
+
+
+def require_nodesets() -> None:
+    try:
+        find_nodesets()
+    except ConfigError as exc:
+        missing_service(str(exc))
+
+
+@dataclass
+class ClientCert:
+    cert: Path
+    key: Path
+    uri: str
+
+
+def make_client_cert(directory: Path, uri: str = CLIENT_URI) -> ClientCert:
+    directory.mkdir(parents=True, exist_ok=True)
+    key = generate_private_key()
+    cert = self_signed(
+        key,
+        "cell-twin test client",
+        {},
+        [
+            x509.UniformResourceIdentifier(uri),
+            x509.DNSName("localhost"),
+            x509.DNSName(socket.gethostname()),
+        ],
+        extended=[ExtendedKeyUsageOID.CLIENT_AUTH],
+        days=30,
+    )
+    cert_path, key_path = directory / "client.der", directory / "client.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.DER))
+    key_path.write_bytes(dump_private_key_as_pem(key))
+    return ClientCert(cert_path, key_path, uri)
+
+
+@dataclass
+class Twin:
+    server: TwinServer
+    engine: Engine
+    driver: RealtimeDriver
+    clock: ManualClock
+    api: TwinAPI
+    root: Path
+    cert: ClientCert
+
+    @property
+    def url(self) -> str:
+        return self.server.endpoint
+
+    async def step(self, seconds: float) -> None:
+        """Advance wall time (x speed in simulated time) and apply every resulting update."""
+        self.clock.advance(seconds)
+        self.driver.advance()
+        await self.server.settle()
+
+    def ns(self, uri: str) -> int:
+        assert self.server.ctx is not None
+        return self.server.ctx.ns[uri]
+
+    async def client(
+        self,
+        user: str | None = "vera",
+        *,
+        policy: type = POLICY,
+        mode: ua.MessageSecurityMode = SIGN_ENCRYPT,
+        cert: ClientCert | None = None,
+        password: str | None = None,
+    ) -> Client:
+        """A connected client (disconnect it when done)."""
+        client = Client(self.url, timeout=10)
+        cert = cert or self.cert
+        client.application_uri = cert.uri
+        if policy is not None:
+            await client.set_security(
+                policy, certificate=str(cert.cert), private_key=str(cert.key), mode=mode
+            )
+        if user is not None:
+            client.set_user(user)
+            client.set_password(password if password is not None else USERS[user][1])
+        await client.connect()
+        return client
+
+
+async def start_twin(root: Path, *, insecure: bool = False, **settings: object) -> Twin:
+    require_nodesets()
+    pki = root / "pki"
+    users = root / "users.toml"
+    if not users.exists():
+        for name, (role, password) in USERS.items():
+            add_user(users, name, role, password)
+    cert = make_client_cert(root / "client")
+    (pki / "trusted").mkdir(parents=True, exist_ok=True)
+    (pki / "trusted" / "client.der").write_bytes(cert.cert.read_bytes())
+    scenario = load_scenario(SCENARIOS / "default.toml")
+    engine = Engine(scenario, signals=True)
+    clock = ManualClock(wall_start=dt.datetime.now(dt.UTC))
+    driver = RealtimeDriver(engine, speed=60.0, clock=clock)
+
+    def sample(_t: float) -> None:
+        engine.sample_signals()
+
+    driver.on_step.append(sample)
+    api = TwinAPI(engine, driver)
+    cfg = ServerSettings(
+        port=0,
+        pki_dir=pki,
+        users_file=users,
+        history_db=root / "history.sqlite",
+        insecure_dev=insecure,
+        **settings,  # type: ignore[arg-type]
+    )
+    server = TwinServer(engine, cfg, driver=driver, api=api)
+    await server.start()
+    return Twin(server, engine, driver, clock, api, root, cert)
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def twin(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Twin]:
+    t = await start_twin(tmp_path_factory.mktemp("opcua"))
+    await t.step(1.0)
+    try:
+        yield t
+    finally:
+        await t.server.stop()

@@ -1,0 +1,202 @@
+"""Browse paths per companion spec, types, Identification, state machines, process values."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from asyncua import Client, Node, ua
+from asyncua.common.ua_utils import get_node_supertype
+
+from opcua_server.nodes.base import eu_information
+from opcua_server.nodesets import NS
+from tests.opcua.conftest import Twin
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def _path(client: Client, twin: Twin, *steps: tuple[str, str]) -> Node:
+    node = client.nodes.objects
+    return await node.get_child([f"{twin.ns(uri)}:{name}" for uri, name in steps])
+
+
+async def _type_name(client: Client, node: Node) -> str:
+    return (await client.get_node(await node.read_type_definition()).read_browse_name()).Name
+
+
+async def test_machines_are_instances_of_their_companion_types(twin: Twin) -> None:
+    client = await twin.client()
+    try:
+        machines = await _path(client, twin, (NS.MACHINERY, "Machines"))
+        children = {
+            (await c.read_browse_name()).Name: c
+            for c in await machines.get_children(refs=ua.ObjectIds.Organizes)
+        }
+        assert set(children) == {"cnc1", "robot1", "printer1", "vision1"}
+        assert await _type_name(client, children["cnc1"]) == "MachineToolType"
+        assert await _type_name(client, children["robot1"]) == "MotionDeviceSystemType"
+        assert await _type_name(client, children["printer1"]) == "AdditiveManufacturingType"
+        assert await _type_name(client, children["vision1"]) == "InspectionStationType"
+        # the twin's machine-tool-based types derive from MachineToolType (OPC 40501-1)
+        am_type = client.get_node(await children["printer1"].read_type_definition())
+        supertype = await get_node_supertype(am_type)
+        assert supertype is not None
+        assert (await supertype.read_browse_name()).Name == "MachineToolType"
+    finally:
+        await client.disconnect()
+
+
+async def test_identification(twin: Twin) -> None:
+    client = await twin.client()
+    try:
+        ident = await _path(
+            client, twin, (NS.MACHINERY, "Machines"), (NS.TWIN, "cnc1"), (NS.DI, "Identification")
+        )
+        assert await _type_name(client, ident) == "MachineToolIdentificationType"
+
+        async def value(uri: str, name: str) -> object:
+            return await (await ident.get_child(f"{twin.ns(uri)}:{name}")).read_value()
+
+        assert (await value(NS.DI, "Manufacturer")).Text == "cell-twin Machine Works"
+        assert await value(NS.DI, "SerialNumber") == "MC5-0001"
+        assert (await value(NS.DI, "Model")).Text == "MC-500 5X"
+        assert await value(NS.MACHINERY, "YearOfConstruction") == 2024
+        uri = await value(NS.DI, "ProductInstanceUri")
+        assert isinstance(uri, str)
+        assert uri.startswith("urn:cell-twin:")
+        assert "MC5-0001" in uri
+    finally:
+        await client.disconnect()
+
+
+async def _state(client: Client, twin: Twin, machine: str, block: str) -> tuple[str, ua.NodeId]:
+    sm = await _path(
+        client,
+        twin,
+        (NS.MACHINERY, "Machines"),
+        (NS.TWIN, machine),
+        (NS.MACHINERY, "MachineryBuildingBlocks"),
+        (NS.MACHINERY, block),
+    )
+    current = await sm.get_child("0:CurrentState")
+    text = (await current.read_value()).Text
+    state_id = await (await current.get_child("0:Id")).read_value()
+    return text, state_id
+
+
+async def test_state_machines_follow_the_twin(twin: Twin) -> None:
+    client = await twin.client()
+    try:
+        machine = twin.engine.machines["vision1"]
+        state, _ = await _state(client, twin, "vision1", "MachineryItemState")
+        assert state == machine.state
+        twin.api.inject_fault("vision1", "breakdown", None)
+        await twin.server.settle()
+        state, state_id = await _state(client, twin, "vision1", "MachineryItemState")
+        mode, _ = await _state(client, twin, "vision1", "MachineryOperationMode")
+        assert (state, mode) == ("OutOfService", "Maintenance")
+        # CurrentState.Id names the state object of MachineryItemState_StateMachineType
+        state_type = client.get_node(ua.NodeId(1002, twin.ns(NS.MACHINERY)))
+        expected = await state_type.get_child(f"{twin.ns(NS.MACHINERY)}:OutOfService")
+        assert state_id == expected.nodeid
+        twin.api.clear_fault("vision1")
+        await twin.step(1.0)  # the repair completes in the simulation
+        state, _ = await _state(client, twin, "vision1", "MachineryItemState")
+        assert state == machine.state != "OutOfService"
+    finally:
+        await client.disconnect()
+
+
+async def test_process_values_carry_units_and_range(twin: Twin) -> None:
+    client = await twin.client()
+    try:
+        speed = await _path(
+            client,
+            twin,
+            (NS.MACHINERY, "Machines"),
+            (NS.TWIN, "cnc1"),
+            (NS.MACHINE_TOOL, "Monitoring"),
+            (NS.MACHINE_TOOL, "Spindle"),
+            (NS.TWIN, "ActualSpeed"),
+        )
+        assert await _type_name(client, speed) == "AnalogUnitType"
+        eu = await (await speed.get_child("0:EngineeringUnits")).read_value()
+        expected = eu_information("rpm")
+        assert expected is not None
+        assert eu.UnitId == expected.UnitId
+        assert eu.DisplayName.Text == "r/min"
+        rng = await (await speed.get_child("0:EURange")).read_value()
+        assert (rng.Low, rng.High) == (0.0, 18000.0)
+        joint = await _path(
+            client,
+            twin,
+            (NS.MACHINERY, "Machines"),
+            (NS.TWIN, "robot1"),
+            (NS.ROBOTICS, "MotionDevices"),
+            (NS.TWIN, "Arm"),
+            (NS.ROBOTICS, "Axes"),
+            (NS.TWIN, "Axis1"),
+            (NS.DI, "ParameterSet"),
+            (NS.ROBOTICS, "ActualPosition"),
+        )
+        arm = await _path(
+            client,
+            twin,
+            (NS.MACHINERY, "Machines"),
+            (NS.TWIN, "robot1"),
+            (NS.ROBOTICS, "MotionDevices"),
+            (NS.TWIN, "Arm"),
+        )
+        assert await _type_name(client, arm) == "MotionDeviceType"
+        await twin.step(5.0)
+        index = twin.engine.store.index("robot1.joint_1")
+        assert await joint.read_value() == pytest.approx(twin.engine.store.values[index])
+        unit = await (await joint.get_child("0:EngineeringUnits")).read_value()
+        assert unit.DisplayName.Text == "°"
+    finally:
+        await client.disconnect()
+
+
+async def test_every_signal_is_served(twin: Twin) -> None:
+    store = twin.engine.store
+    assert set(twin.server.signal_nodes) == set(range(len(store)))
+    client = await twin.client()
+    try:
+        await twin.step(2.0)
+        nodes = [client.get_node(twin.server.signal_nodes[i]) for i in range(len(store))]
+        values = await client.read_values(nodes)
+        assert values == pytest.approx(store.values[: len(store)].tolist())
+    finally:
+        await client.disconnect()
+
+
+class _Changes:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[ua.NodeId, float]] = asyncio.Queue()
+
+    def datachange_notification(self, node: Node, val: float, data: object) -> None:
+        self.queue.put_nowait((node.nodeid, val))
+
+
+async def test_subscribe_to_process_values(twin: Twin) -> None:
+    client = await twin.client()
+    try:
+        handler = _Changes()
+        sub = await client.create_subscription(50, handler)
+        index = twin.engine.store.index("cnc1.power")
+        node = client.get_node(twin.server.signal_nodes[index])
+        await sub.subscribe_data_change(node)
+        _, initial = await asyncio.wait_for(handler.queue.get(), 10)
+        assert initial == pytest.approx(twin.engine.store.values[index])
+        twin.api.inject_fault("cnc1", "breakdown", None)  # out of service: standby power only
+        await twin.step(1.0)
+        assert twin.engine.store.values[index] == pytest.approx(0.4)
+        while True:
+            _, value = await asyncio.wait_for(handler.queue.get(), 10)
+            if value == pytest.approx(0.4):
+                break
+        twin.api.clear_fault("cnc1")
+        await twin.step(1.0)
+        await sub.delete()
+    finally:
+        await client.disconnect()
