@@ -32,6 +32,7 @@ from asyncua import ua
 from asyncua.server.address_space import AddressSpace
 from asyncua.server.internal_subscription import InternalSubscription
 from asyncua.server.monitored_item_service import MonitoredItemService
+from asyncua.ua import uaprotocol_auto
 
 from opcua_server._publish_encode import (
     Columns,
@@ -169,7 +170,7 @@ class SubscriptionTracker:
             flt = mdata.filter
             if mdata.mode != ua.MonitoringMode.Reporting:
                 active[i] = False
-            elif isinstance(flt, ua.DataChangeFilter):
+            elif isinstance(flt, uaprotocol_auto.DataChangeFilter):  # decoded: the auto class
                 if flt.Trigger == ua.DataChangeTrigger.Status:
                     active[i] = False  # published values are always Good: nothing to report
                 elif flt.DeadbandType == ua.DeadbandType.Absolute:

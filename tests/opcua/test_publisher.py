@@ -1,0 +1,276 @@
+"""Publisher: published signals are readable and reach subscriptions, with their timestamps.
+
+An asyncua server on a free loopback port (port 0), an asyncua client, a handful of variables.
+Synchronisation is by awaiting the notifications themselves (``asyncio.wait_for`` only bounds a
+failure); server timestamps come from a ManualClock so they are exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+from asyncua import Client, Server, ua
+from asyncua.ua.ua_binary import struct_to_binary
+
+from opcua_server._publish_encode import ENCODABLE, cast_values, encode_items, unix_to_ticks
+from opcua_server.publisher import Publisher
+from twin.clock import ManualClock
+from twin.signals import SignalSpec, SignalStore
+
+EPOCH = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+TYPES = [ua.VariantType.Double] * 4 + [ua.VariantType.Int32, ua.VariantType.Boolean]
+INITIAL = {ua.VariantType.Double: 0.0, ua.VariantType.Int32: 0, ua.VariantType.Boolean: False}
+FAILSAFE = 10.0  # seconds: only bounds a failing wait, never used to synchronise
+
+
+@dataclass
+class Rig:
+    server: Server
+    url: str
+    store: SignalStore
+    block: slice
+    publisher: Publisher
+    nodes: list[ua.NodeId]
+    plain: ua.NodeId
+    clock: ManualClock
+
+
+class Collector:
+    """Subscription handler: every data change into a queue as (nodeid, DataValue)."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[ua.NodeId, ua.DataValue]] = asyncio.Queue()
+
+    def datachange_notification(self, node: Any, val: Any, data: Any) -> None:
+        self.queue.put_nowait((node.nodeid, data.monitored_item.Value))
+
+    async def take(self, n: int) -> dict[ua.NodeId, ua.DataValue]:
+        out: dict[ua.NodeId, ua.DataValue] = {}
+        for _ in range(n):
+            nid, dv = await asyncio.wait_for(self.queue.get(), FAILSAFE)
+            out[nid] = dv
+        return out
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    server = Server()
+    await server.init()
+    server.set_endpoint("opc.tcp://127.0.0.1:0")
+    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+    ns = await server.register_namespace("urn:cell-twin:test:publisher")
+    folder = await server.nodes.objects.add_folder(ua.NodeId("Signals", ns), "Signals")
+    nodes = []
+    for i, vt in enumerate(TYPES):
+        var = await folder.add_variable(ua.NodeId(f"s{i}", ns), f"s{i}", INITIAL[vt], vt)
+        nodes.append(var.nodeid)
+    plain = (await folder.add_variable(ua.NodeId("plain", ns), "plain", 0.0)).nodeid
+    store = SignalStore()
+    store.register("unmapped", SignalSpec("unmapped", "", 0, 1))
+    block = store.register_block("m", [SignalSpec(f"s{i}", "", 0, 100) for i in range(len(TYPES))])
+    clock = ManualClock(wall_start=datetime(2026, 3, 2, 7, 0, tzinfo=UTC))
+    mapping = {block.start + i: nid for i, nid in enumerate(nodes)}
+    publisher = Publisher(server, store, mapping, epoch=EPOCH, clock=clock)
+    async with server:
+        await publisher.start()
+        assert server.bserver is not None
+        yield Rig(
+            server,
+            f"opc.tcp://127.0.0.1:{server.bserver.port}",
+            store,
+            block,
+            publisher,
+            nodes,
+            plain,
+            clock,
+        )
+        await publisher.stop()
+
+
+def publish(rig: Rig, values: list[float], t: float) -> int:
+    """Write the block at sim time ``t`` and publish what changed; returns the batch size."""
+    version = rig.store.version
+    rig.store.write_block(rig.block, np.asarray(values, dtype=np.float64), t)
+    batch = rig.store.changes_since(version)
+    rig.publisher.publish(batch)
+    return len(batch)
+
+
+def expected(vt: ua.VariantType, value: float) -> Any:
+    return {ua.VariantType.Int32: round(value), ua.VariantType.Boolean: value != 0}.get(vt, value)
+
+
+async def subscribe(client: Client, nodes: list[ua.NodeId], **kwargs: Any) -> tuple[Collector, Any]:
+    handler = Collector()
+    sub = await client.create_subscription(50, handler)
+    await sub.subscribe_data_change([client.get_node(n) for n in nodes], queuesize=1, **kwargs)
+    return handler, sub
+
+
+async def test_reads_return_published_values_and_timestamps(rig: Rig) -> None:
+    rig.clock.advance(12.5)
+    assert publish(rig, [1.5, 2.5, 3.5, 4.5, 41.6, 1.0], t=30.25) == 6
+    async with Client(rig.url) as client:
+        for nid, vt, v in zip(rig.nodes, TYPES, [1.5, 2.5, 3.5, 4.5, 41.6, 1.0], strict=True):
+            dv = await client.get_node(nid).read_data_value()
+            assert dv.Value is not None
+            assert dv.Value.VariantType == vt
+            assert dv.Value.Value == expected(vt, v)
+            assert dv.SourceTimestamp == EPOCH + timedelta(seconds=30.25)
+            assert dv.ServerTimestamp == rig.clock.wall()
+
+
+async def test_subscriptions_receive_published_values_with_source_timestamps(rig: Rig) -> None:
+    async with Client(rig.url) as client:
+        handler, _ = await subscribe(client, rig.nodes)
+        initial = await handler.take(len(rig.nodes))  # each item's initial value
+        assert set(initial) == set(rig.nodes)
+
+        values = [10.0, 20.0, 30.0, 40.0, -7.0, 0.0]  # the Boolean stays False: no change
+        publish(rig, values, t=60.0)
+        got = await handler.take(len(rig.nodes) - 1)
+        assert set(got) == set(rig.nodes[:-1])
+        for nid, vt, v in zip(rig.nodes[:-1], TYPES, values, strict=False):
+            assert got[nid].Value is not None
+            assert got[nid].Value.Value == expected(vt, v)
+            assert got[nid].SourceTimestamp == EPOCH + timedelta(seconds=60.0)
+            assert got[nid].ServerTimestamp == rig.clock.wall()
+
+        # two steps with no await between them fall into one publishing cycle: each changed
+        # item is reported once, with its latest value
+        publish(rig, [11.0, 20.0, 30.0, 40.0, -7.0, 0.0], t=61.0)
+        publish(rig, [12.0, 20.0, 30.0, 40.0, -7.0, 1.0], t=62.0)
+        got = await handler.take(2)
+        assert set(got) == {rig.nodes[0], rig.nodes[5]}
+        assert got[rig.nodes[0]].Value is not None
+        assert got[rig.nodes[0]].Value.Value == 12.0
+        assert got[rig.nodes[5]].Value is not None
+        assert got[rig.nodes[5]].Value.Value is True
+        assert got[rig.nodes[0]].SourceTimestamp == EPOCH + timedelta(seconds=62.0)
+        assert handler.queue.empty()
+
+
+async def test_batch_without_changes_writes_nothing(rig: Rig) -> None:
+    publish(rig, [1.0, 2.0, 3.0, 4.0, 5.0, 1.0], t=1.0)
+    async with Client(rig.url) as client:
+        handler, _ = await subscribe(client, rig.nodes)
+        await handler.take(len(rig.nodes))
+        before = rig.publisher.published
+        read_before = await client.get_node(rig.nodes[0]).read_data_value()
+
+        assert publish(rig, [1.0, 2.0, 3.0, 4.0, 5.0, 1.0], t=2.0) == 0  # same values: empty batch
+        rig.publisher.publish(rig.store.changes_since(rig.store.version))  # explicitly empty
+        assert rig.publisher.published == before
+        assert await client.get_node(rig.nodes[0]).read_data_value() == read_before
+
+        # the next real change of one signal is the only thing any cycle delivers: had the empty
+        # batches notified anything, it would arrive first (or in the same message)
+        publish(rig, [1.0, 2.0, 3.0, 9.0, 5.0, 1.0], t=3.0)
+        got = await handler.take(1)
+        assert list(got) == [rig.nodes[3]]
+        assert handler.queue.empty()
+        assert got[rig.nodes[3]].SourceTimestamp == EPOCH + timedelta(seconds=3.0)
+
+
+async def test_published_and_plain_changes_share_a_notification(rig: Rig) -> None:
+    async with Client(rig.url) as client:
+        handler, _ = await subscribe(client, [*rig.nodes, rig.plain])
+        await handler.take(len(rig.nodes) + 1)
+        await rig.server.get_node(rig.plain).write_value(99.0)
+        publish(rig, [5.0, 0.0, 0.0, 0.0, 0.0, 0.0], t=5.0)
+        got = await handler.take(2)
+        assert got[rig.plain].Value is not None
+        assert got[rig.plain].Value.Value == 99.0
+        assert got[rig.nodes[0]].Value is not None
+        assert got[rig.nodes[0]].Value.Value == 5.0
+
+
+async def test_deadband_and_disabled_items_are_respected(rig: Rig) -> None:
+    publish(rig, [10.0, 0.0, 0.0, 0.0, 0.0, 0.0], t=1.0)
+    async with Client(rig.url) as client:
+        handler = Collector()
+        sub = await client.create_subscription(50, handler)
+        node = client.get_node
+        await sub.deadband_monitor(node(rig.nodes[0]), 1.0, queuesize=1)  # absolute deadband 1.0
+        await sub.subscribe_data_change(node(rig.nodes[1]), queuesize=1)
+        await sub.subscribe_data_change(
+            node(rig.nodes[2]), queuesize=1, monitoring=ua.MonitoringMode.Disabled
+        )
+        await handler.take(2)  # initial values of the two enabled items
+
+        # node 0 moves within its deadband, node 2 is disabled: only node 1 is reported
+        publish(rig, [10.5, 1.0, 5.0, 0.0, 0.0, 0.0], t=2.0)
+        assert list(await handler.take(1)) == [rig.nodes[1]]
+        assert handler.queue.empty()
+
+        publish(rig, [11.5, 1.0, 6.0, 0.0, 0.0, 0.0], t=3.0)  # 1.5 from the last reported 10.0
+        got = await handler.take(1)
+        assert list(got) == [rig.nodes[0]]
+        assert got[rig.nodes[0]].Value is not None
+        assert got[rig.nodes[0]].Value.Value == 11.5
+        assert handler.queue.empty()
+
+
+async def test_server_side_subscription_receives_objects(rig: Rig) -> None:
+    handler = Collector()
+    sub = await rig.server.create_subscription(50, handler)
+    await sub.subscribe_data_change([rig.server.get_node(rig.nodes[2])], queuesize=1)
+    await handler.take(1)
+    publish(rig, [0.0, 0.0, 7.25, 0.0, 0.0, 0.0], t=4.0)
+    got = await handler.take(1)
+    assert got[rig.nodes[2]].Value is not None
+    assert got[rig.nodes[2]].Value.Value == 7.25
+    assert got[rig.nodes[2]].SourceTimestamp == EPOCH + timedelta(seconds=4.0)
+    await sub.delete()
+
+
+async def test_stop_leaves_last_values_as_plain_attributes(rig: Rig) -> None:
+    publish(rig, [3.0, 0.0, 0.0, 0.0, 0.0, 0.0], t=8.0)
+    await rig.publisher.stop()
+    node = rig.server.get_node(rig.nodes[0])
+    dv = await node.read_data_value()
+    assert dv.Value is not None
+    assert dv.Value.Value == 3.0
+    await node.write_value(4.0)  # asyncua's own path works again
+    assert await node.read_value() == 4.0
+
+
+@pytest.mark.parametrize("vt", list(ENCODABLE))
+def test_vectorised_encoding_matches_asyncua(vt: ua.VariantType) -> None:
+    raw = np.array([0.0, 1.0, 100.4, -3.0 if vt.name[0] != "U" and vt.name != "Byte" else 3.0])
+    values = cast_values(vt, raw)
+    source = np.array([1.7e9, 1.7e9 + 0.5, 1.8e9, 1.9e9])
+    server = source + 0.001
+    handles = np.array([1, 2, 3, 4_000_000_000], dtype=np.uint32)
+    got = encode_items(vt, handles, values, unix_to_ticks(source), unix_to_ticks(server))
+    want = b"".join(
+        struct_to_binary(
+            ua.MonitoredItemNotification(
+                ClientHandle=int(h),
+                Value=ua.DataValue(
+                    Value=ua.Variant(bool(v) if vt == ua.VariantType.Boolean else v.item(), vt),
+                    StatusCode=None,
+                    SourceTimestamp=datetime.fromtimestamp(float(s), UTC),  # type: ignore[arg-type]
+                    ServerTimestamp=datetime.fromtimestamp(float(sv), UTC),  # type: ignore[arg-type]
+                ),
+            )
+        )
+        for h, v, s, sv in zip(handles, values, source, server, strict=True)
+    )
+    assert got == want
+
+
+async def test_unknown_node_type_is_rejected_at_start() -> None:
+    server = Server()
+    await server.init()
+    ns = await server.register_namespace("urn:t")
+    var = await server.nodes.objects.add_variable(ua.NodeId("text", ns), "text", "hello")
+    publisher = Publisher(server, SignalStore(), {0: var.nodeid})
+    with pytest.raises(ValueError, match="only scalar Boolean and numeric"):
+        await publisher.start()
