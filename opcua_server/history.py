@@ -238,7 +238,7 @@ class SqliteHistory(HistoryStorageInterface):
         out = [
             ua.DataValue(
                 variant_from_binary(Buffer(blob)),
-                StatusCode_=ua.StatusCode(status),
+                StatusCode=ua.StatusCode(status),
                 SourceTimestamp=_dt(src),
                 ServerTimestamp=_dt(srv),
             )

@@ -1,0 +1,195 @@
+"""Cell methods: delegation to twin.api, bad arguments, and roles."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from asyncua import Client, Node, ua
+
+from opcua_server.nodesets import NS
+from tests.opcua.conftest import Twin
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def _cell(client: Client, twin: Twin) -> Node:
+    return await client.nodes.objects.get_child(f"{twin.ns(NS.TWIN)}:Cell")
+
+
+async def _call(client: Client, twin: Twin, method: str, *args: ua.Variant) -> ua.CallMethodResult:
+    """Raw Call (the high-level call raises and drops the diagnostics)."""
+    cell = await _cell(client, twin)
+    request = ua.CallMethodRequest()
+    request.ObjectId = cell.nodeid
+    request.MethodId = (await cell.get_child(f"{twin.ns(NS.TWIN)}:{method}")).nodeid
+    request.InputArguments = list(args)
+    (result,) = await client.uaclient.call([request])
+    return result
+
+
+async def _last_result(client: Client, twin: Twin) -> str:
+    cell = await _cell(client, twin)
+    return str(await (await cell.get_child(f"{twin.ns(NS.TWIN)}:LastCommandResult")).read_value())
+
+
+def _s(value: str) -> ua.Variant:
+    return ua.Variant(value, ua.VariantType.String)
+
+
+def _d(value: float) -> ua.Variant:
+    return ua.Variant(value, ua.VariantType.Double)
+
+
+async def test_engineer_sets_speed_pauses_and_resumes(twin: Twin) -> None:
+    client = await twin.client("erin")
+    try:
+        cell = await _cell(client, twin)
+        await cell.call_method(f"{twin.ns(NS.TWIN)}:SetSpeed", _d(120.0))
+        assert twin.driver.speed == 120.0
+        await cell.call_method(f"{twin.ns(NS.TWIN)}:Pause")
+        assert twin.driver.paused
+        await twin.server.settle()
+        paused = await (await cell.get_child(f"{twin.ns(NS.TWIN)}:Paused")).read_value()
+        assert paused is True
+        result = await _call(client, twin, "Pause")
+        assert result.StatusCode.value == ua.StatusCodes.BadInvalidState
+        assert "already paused" in await _last_result(client, twin)
+        await cell.call_method(f"{twin.ns(NS.TWIN)}:Resume")
+        assert not twin.driver.paused
+        await cell.call_method(f"{twin.ns(NS.TWIN)}:SetSpeed", _d(60.0))
+    finally:
+        await client.disconnect()
+
+
+async def test_inject_and_clear_fault(twin: Twin) -> None:
+    client = await twin.client("erin")
+    try:
+        result = await _call(client, twin, "InjectFault", _s("printer1"), _s("breakdown"), _d(0))
+        assert result.StatusCode.is_good()
+        assert twin.engine.machines["printer1"].state == "OutOfService"
+        result = await _call(client, twin, "ClearFault", _s("printer1"))
+        assert result.StatusCode.is_good()
+        assert result.OutputArguments[0].Value == 1
+        await twin.step(1.0)
+        assert twin.engine.machines["printer1"].state != "OutOfService"
+    finally:
+        await client.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "status", "bad_arg", "message"),
+    [
+        ("SetSpeed", [_d(-5.0)], ua.StatusCodes.BadInvalidArgument, 0, "speed: must be"),
+        (
+            "InjectFault",
+            [_s("mill9"), _s("breakdown"), _d(0)],
+            ua.StatusCodes.BadInvalidArgument,
+            0,
+            "unknown machine 'mill9'",
+        ),
+        (
+            "InjectFault",
+            [_s("cnc1"), _s("meteor"), _d(0)],
+            ua.StatusCodes.BadInvalidArgument,
+            1,
+            "unknown fault kind 'meteor'",
+        ),
+        (
+            "InjectFault",
+            [_s("cnc1"), _s("breakdown"), _d(-3)],
+            ua.StatusCodes.BadInvalidArgument,
+            2,
+            "duration",
+        ),
+        ("SetSpeed", [_s("fast")], ua.StatusCodes.BadTypeMismatch, 0, "expected Double"),
+        ("ClearFault", [], ua.StatusCodes.BadArgumentsMissing, None, "expects 1 argument"),
+    ],
+)
+async def test_bad_arguments_answer_bad_status_and_message(
+    twin: Twin,
+    method: str,
+    args: list[ua.Variant],
+    status: int,
+    bad_arg: int | None,
+    message: str,
+) -> None:
+    client = await twin.client("erin")
+    try:
+        before = twin.api.status()
+        result = await _call(client, twin, method, *args)
+        assert result.StatusCode.value == status
+        if bad_arg is not None:
+            assert result.InputArgumentResults[bad_arg].value == status
+            assert message in result.InputArgumentDiagnosticInfos[bad_arg].AdditionalInfo
+        assert message in await _last_result(client, twin)
+        after = twin.api.status()
+        assert after["machines"] == before["machines"]
+        assert after["speed"] == before["speed"]
+    finally:
+        await client.disconnect()
+
+
+async def test_operator_submits_and_cancels_orders(twin: Twin) -> None:
+    client = await twin.client("otto")
+    try:
+        order = {
+            "id": "MES-42",
+            "due": "12h",
+            "product": {
+                "type": "printed_housing",
+                "material": "pla",
+                "volume_cm3": 20,
+                "height_mm": 30,
+                "layer_height_mm": 0.2,
+                "openings": 1,
+            },
+        }
+        result = await _call(client, twin, "SubmitOrder", _s(json.dumps(order)))
+        assert result.StatusCode.is_good(), await _last_result(client, twin)
+        job = result.OutputArguments[0].Value
+        assert job in twin.engine.jobs
+        result = await _call(client, twin, "CancelOrder", _s(job))
+        assert result.StatusCode.is_good(), await _last_result(client, twin)
+        bad = await _call(client, twin, "SubmitOrder", _s("{not json"))
+        assert bad.StatusCode.value == ua.StatusCodes.BadInvalidArgument
+        assert "not valid JSON" in bad.InputArgumentDiagnosticInfos[0].AdditionalInfo
+    finally:
+        await client.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("user", "method", "args"),
+    [
+        ("vera", "Pause", []),
+        ("vera", "SubmitOrder", [_s("{}")]),
+        ("otto", "SetSpeed", [_d(10.0)]),
+        ("otto", "InjectFault", [_s("cnc1"), _s("breakdown"), _d(0)]),
+    ],
+)
+async def test_roles_deny_with_bad_user_access_denied(
+    twin: Twin, user: str, method: str, args: list[ua.Variant]
+) -> None:
+    client = await twin.client(user)
+    try:
+        before = twin.api.status()
+        with pytest.raises(ua.UaStatusCodeError) as err:
+            await _call(client, twin, method, *args)
+        assert err.value.code == ua.StatusCodes.BadUserAccessDenied
+        assert twin.api.status()["machines"] == before["machines"]
+        assert twin.driver.speed == before["speed"]
+        # the session stays usable for what the role allows
+        assert await (await _cell(client, twin)).read_browse_name()
+    finally:
+        await client.disconnect()
+
+
+async def test_viewer_cannot_write(twin: Twin) -> None:
+    client = await twin.client("vera")
+    try:
+        node = client.get_node(twin.server.signal_nodes[0])
+        with pytest.raises(ua.UaStatusCodeError) as err:
+            await node.write_value(ua.DataValue(ua.Variant(1.0, ua.VariantType.Double)))
+        assert err.value.code == ua.StatusCodes.BadUserAccessDenied
+    finally:
+        await client.disconnect()
