@@ -118,3 +118,22 @@ def test_frame_lines_percent_in_names_is_literal() -> None:
 def test_frame_lines_shape_mismatch() -> None:
     with pytest.raises(ValueError, match="value columns"):
         frame_lines("s", ["a"], np.zeros((1, 2)), np.array([1]))
+
+
+def test_encoder_extra_tags_on_every_series() -> None:
+    from datetime import UTC, datetime
+
+    from twin.events import JobReleased
+    from twin.telemetry.schema import LineEncoder
+
+    enc = LineEncoder("c1", {"m1": "cnc"}, datetime(2026, 1, 1, tzinfo=UTC), tags={"site": "s 1"})
+    [text] = enc.event_lines(JobReleased(1.5, "J1"))
+    p = parse_line(text)
+    assert p.tags == {
+        "cell": "c1",
+        "event": "job_released",
+        "family": "none",
+        "machine": "none",
+        "site": "s 1",
+    }
+    assert p.ts == int(datetime(2026, 1, 1, tzinfo=UTC).timestamp()) * 10**9 + 1_500_000_000

@@ -124,27 +124,38 @@ class SignalLayout:
 class LineEncoder:
     """Turns events, signal frames and KPI reports into line-protocol lines.
 
-    ``kinds`` maps machine id -> machine kind (the ``kind`` tag). Stateful only in what the
+    ``kinds`` maps machine id -> machine kind (the ``kind`` tag); ``tags`` are added to every
+    series (e.g. a site or run id; keep them low-cardinality). Stateful only in what the
     schema needs: each job's product family, each active fault's severity and source, and the
     last timestamp per series (see the module invariant). All of it is bounded by the number
     of live jobs and series.
     """
 
-    def __init__(self, cell: str, kinds: Mapping[str, str], origin: datetime) -> None:
+    def __init__(
+        self,
+        cell: str,
+        kinds: Mapping[str, str],
+        origin: datetime,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
         self.cell = cell
+        self.tags = dict(tags or {})
         self.kinds = dict(kinds)
         self.origin_ns = datetime_ns(origin)
         self._family: dict[str, str] = {}
         self._faults: dict[tuple[str, str], tuple[int, str]] = {}
         self._last: dict[str, int] = {}
         self._signal_series = {
-            m: series_key("machine_signal", {"cell": cell, "machine": m, "kind": k})
+            m: self._key("machine_signal", {"cell": cell, "machine": m, "kind": k})
             for m, k in self.kinds.items()
         }
         self._state_series = {
-            m: series_key("machine_state", {"cell": cell, "machine": m, "kind": k})
+            m: self._key("machine_state", {"cell": cell, "machine": m, "kind": k})
             for m, k in self.kinds.items()
         }
+
+    def _key(self, measurement: str, tags: Mapping[str, str | None]) -> str:
+        return series_key(measurement, {**self.tags, **tags})
 
     # -- time ---------------------------------------------------------------------------
     def ts(self, t: float) -> int:
@@ -169,7 +180,7 @@ class LineEncoder:
     def signal_series(self, machine: str) -> str:
         s = self._signal_series.get(machine)
         if s is None:
-            s = series_key("machine_signal", {"cell": self.cell, "machine": machine})
+            s = self._key("machine_signal", {"cell": self.cell, "machine": machine})
             self._signal_series[machine] = s
         return s
 
@@ -207,7 +218,7 @@ class LineEncoder:
         """Lines of one event (none for events outside the schema, e.g. tool changes)."""
         text: str | None = None
         if isinstance(ev, MachineStateChanged):
-            series = self._state_series.get(ev.machine) or series_key(
+            series = self._state_series.get(ev.machine) or self._key(
                 "machine_state", {"cell": self.cell, "machine": ev.machine}
             )
             text = self._line(
@@ -235,7 +246,7 @@ class LineEncoder:
         else:
             severity, source = self._faults.pop(key, (0, ""))
             active = False
-        series = series_key(
+        series = self._key(
             "fault",
             {"cell": self.cell, "machine": ev.machine, "kind": ev.kind},
         )
@@ -264,7 +275,7 @@ class LineEncoder:
             fields["good"] = ev.good
         elif isinstance(ev, InspectionDone):
             fields["good"] = ev.passed
-        series = series_key(
+        series = self._key(
             "job_event",
             {"cell": self.cell, "event": ev.type, "family": family, "machine": machine},
         )
@@ -280,7 +291,7 @@ class LineEncoder:
         scopes.append(("cell", report["cell"], {**KPI_FIELDS, **CELL_KPI_FIELDS}))
         for scope, values, wanted in scopes:
             fields = {name: cast(values[name]) for name, cast in wanted.items() if name in values}
-            series = series_key("kpi", {"cell": self.cell, "scope": scope})
+            series = self._key("kpi", {"cell": self.cell, "scope": scope})
             text = self._line(series, fields, t)
             if text is not None:
                 out.append(text)

@@ -39,6 +39,7 @@ class TelemetrySettings(BaseSettings):
     stop_timeout_s: float = Field(15.0, gt=0, description="shutdown deadline: drain or spool")
     spool_dir: Path | None = Field(None, description="default: <run dir>/telemetry-spool")
     spool_max_bytes: int = Field(256 * 1024 * 1024, gt=0)
+    compress_level: int = Field(1, ge=0, le=9, description="gzip level (0: stored, fastest)")
     retry_max_s: float = Field(5.0, gt=0, description="longest pause between replay attempts")
     kpi_period_s: float = Field(3600.0, gt=0, description="simulate: KPI point every (sim s)")
     realtime_kpi_period_s: float = Field(10.0, gt=0, description="twin run: KPIs every (wall s)")

@@ -81,6 +81,7 @@ def build_pipeline(
         max_in_flight=settings.max_in_flight,
         flush_interval_s=settings.flush_interval_s,
         retry_max_s=settings.retry_max_s,
+        compress_level=settings.compress_level,
         logger=logger,
         clock=clock,
     )
