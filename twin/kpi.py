@@ -72,6 +72,20 @@ class MachineTimes:
         self.since = t
 
 
+_RELEVANT = frozenset(
+    {
+        MachineStateChanged,
+        OperationFinished,
+        TransferStarted,
+        TransferFinished,
+        JobReleased,
+        JobCompleted,
+        JobScrapped,
+        JobCancelled,
+    }
+)
+
+
 def _ratio(a: float, b: float) -> float:
     return a / b if b > 0 else 0.0
 
@@ -109,6 +123,9 @@ class KpiCollector:
         self.wip_max = max(self.wip_max, self.wip)
 
     def __call__(self, ev: Event) -> None:
+        # most events are of no interest here: one dict lookup instead of an isinstance chain
+        if type(ev) not in _RELEVANT:
+            return
         if isinstance(ev, MachineStateChanged):
             mt = self.times[ev.machine]
             mt.close(ev.t)
