@@ -232,10 +232,9 @@ class TwinServer:
             room = max(cap - have, 0)
             if len(params.ItemsToCreate) <= room:
                 return await create(params)
-            accepted = params.ItemsToCreate[:room]
-            params.ItemsToCreate = accepted
-            results = list(await create(params)) if accepted else []
-            refused = len(params.ItemsToCreate) - len(accepted)
+            refused = len(params.ItemsToCreate) - room
+            params.ItemsToCreate = params.ItemsToCreate[:room]
+            results = list(await create(params)) if room else []
             for _ in range(refused):
                 r = ua.MonitoredItemCreateResult()
                 r.StatusCode = ua.StatusCode(ua.StatusCodes.BadTooManyMonitoredItems)
@@ -280,6 +279,18 @@ class TwinServer:
                 if i in nodes
             ]
         )
+
+    def load(self) -> dict[str, int]:
+        """Open sessions, TCP connections and subscriptions (diagnostics, tests)."""
+        if self.server is None:
+            return {"sessions": 0, "connections": 0, "subscriptions": 0}
+        iserver = self.server.iserver
+        bserver = self.server.bserver
+        return {
+            "sessions": len(iserver._external_sessions),
+            "connections": len(bserver.clients) if bserver is not None else 0,
+            "subscriptions": len(iserver.subscription_service.subscriptions),
+        }
 
     async def settle(self) -> None:
         """Wait until every queued address-space update is applied (tests, shutdown)."""

@@ -1,0 +1,50 @@
+"""Certificates created once and reused; the users file keeps only scrypt hashes."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from opcua_server import Role, add_user, load_users
+from opcua_server.security import ensure_certificate
+from opcua_server.users import verify_password
+from twin.errors import ConfigError
+
+
+def test_certificate_is_created_once_and_reused(tmp_path: Path) -> None:
+    first = ensure_certificate(tmp_path, "urn:x", "127.0.0.1", "x")
+    data = first.cert.read_bytes()
+    again = ensure_certificate(tmp_path, "urn:x", "127.0.0.1", "x")
+    assert first.created
+    assert not again.created
+    assert again.cert.read_bytes() == data
+    assert (first.key.stat().st_mode & 0o777) == 0o600
+    moved = ensure_certificate(tmp_path, "urn:x", "192.0.2.7", "x")  # new address: new SAN
+    assert moved.created
+    cert = x509.load_der_x509_certificate(moved.cert.read_bytes())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert ipaddress.ip_address("192.0.2.7") in san.get_values_for_type(x509.IPAddress)
+
+
+def test_users_file_stores_only_scrypt_hashes(tmp_path: Path) -> None:
+    path = tmp_path / "users.toml"
+    assert not add_user(path, "alice", Role.OPERATOR, "s3cret-pass")
+    text = path.read_text()
+    assert "s3cret-pass" not in text
+    assert "scrypt$" in text
+    assert (path.stat().st_mode & 0o777) == 0o600
+    users = load_users(path)
+    assert users["alice"].role is Role.OPERATOR
+    assert verify_password("s3cret-pass", users["alice"].password_hash)
+    assert not verify_password("s3cret-pas", users["alice"].password_hash)
+    assert add_user(path, "alice", Role.ENGINEER, "new")  # replaces
+    assert load_users(path)["alice"].role is Role.ENGINEER
+    path.write_text('[users.bob]\nrole = "admin"\npassword = "scrypt$1$1$1$AA==$AA=="\n')
+    with pytest.raises(ConfigError, match=r"users\.bob\.role: unknown role 'admin'"):
+        load_users(path)
+    path.write_text('[users.bob]\nrole = "viewer"\npassword = "plain"\n')
+    with pytest.raises(ConfigError, match=r"users\.bob\.password"):
+        load_users(path)
