@@ -97,3 +97,29 @@ def test_status_command_reads_the_run(run_dir: Path, capsys: pytest.CaptureFixtu
 
 def test_status_of_a_directory_without_telemetry(tmp_path: Path) -> None:
     assert main(["telemetry", "status", str(tmp_path)]) == 2
+
+
+def test_report_is_one_self_contained_page(run_dir: Path) -> None:
+    import re
+
+    assert main(["report", str(run_dir)]) == 0
+    out = run_dir / "report"
+    pngs = {p.name for p in out.glob("*.png")}
+    assert {"gantt.png", "states.png", "kpis.png", "oee.png", "signals-cnc1.png"} <= pngs
+    page = (out / "report.html").read_text()
+    sources = re.findall(r'src="([^"]*)"', page)
+    assert len(sources) == len(pngs)  # every image inlined, nothing linked
+    assert all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "<td>cnc1</td>" in page
+
+
+def test_report_without_telemetry_and_of_a_non_run(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = ["simulate", "scenarios/default.toml", "--until", "6h", "-q", "--no-plots"]
+    assert main([*args, "--telemetry", "none", "--out", str(run)]) == 0
+    assert not (run / "telemetry.lp.gz").exists()
+    assert main(["report", str(run)]) == 0
+    page = (run / "report" / "report.html").read_text()
+    assert "no signal plots" in page
+    assert (run / "report" / "oee.png").is_file()  # OEE replayed from the event log
+    assert main(["report", str(tmp_path / "nothing")]) == 2

@@ -24,13 +24,14 @@ app = typer.Typer(
 
 def _register() -> None:
     # explicit list of command modules (no discovery by reflection)
-    from twin.cli import dashboards, run, scenario, simulate, telemetry
+    from twin.cli import dashboards, report, run, scenario, simulate, telemetry
 
     simulate.register(app)
     scenario.register(app)
     dashboards.register(app)
     telemetry.register(app)
     run.register(app)
+    report.register(app)
 
 
 _register()

@@ -1,0 +1,256 @@
+"""``twin report``: PNG plots and one self-contained HTML page from a run directory.
+
+Inputs: ``events.jsonl`` and ``summary.json`` (always written by a run) and, when present, the
+embedded telemetry store ``telemetry.lp.gz`` (OEE over time and process signals). Outputs go
+to ``<run dir>/report/``: ``gantt.png``, ``states.png``, ``kpis.png``, ``oee.png``,
+``signals-<machine>.png`` and ``report.html`` with every image inlined as base64, so the page
+can be mailed or archived on its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from twin.errors import ConfigError
+from twin.events import read_events
+from twin.kpi import KpiCollector
+from twin.report.plots import plot_gantt, plot_kpis
+from twin.report.telemetry_file import Series, read_numeric_series
+
+__all__ = ["build_report"]
+
+STATE_COLOURS = {
+    "Executing": "#2ca02c",
+    "Setup": "#ff7f0e",
+    "NotExecuting": "#d9d9d9",
+    "OutOfService": "#d62728",
+    "NotAvailable": "#7f7f7f",
+}
+MAX_SIGNALS = 6
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(str(path.parent), None, f"not a run directory (no {path.name})") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(str(path), None, f"invalid JSON: {exc}") from exc
+    return data
+
+
+def _state_segments(
+    events_path: Path, machines: list[str], t_end: float
+) -> dict[str, list[tuple[float, float, str]]]:
+    """(start, duration, state or "Setup") per machine, from machine_state events."""
+    segments: dict[str, list[tuple[float, float, str]]] = {m: [] for m in machines}
+    current: dict[str, tuple[float, str]] = dict.fromkeys(machines, (0.0, "NotExecuting"))
+    for ev in read_events(str(events_path)):
+        if ev.type != "machine_state":
+            continue
+        d = ev.to_dict()
+        m = d["machine"]
+        t0, state = current.get(m, (0.0, "NotExecuting"))
+        if ev.t > t0:
+            segments.setdefault(m, []).append((t0, ev.t - t0, state))
+        label = "Setup" if d["state"] == "Executing" and d["mode"] == "Setup" else d["state"]
+        current[m] = (ev.t, label)
+    for m, (t0, state) in current.items():
+        if t_end > t0:
+            segments.setdefault(m, []).append((t0, t_end - t0, state))
+    return segments
+
+
+def plot_states(
+    segments: dict[str, list[tuple[float, float, str]]], t_end: float, out: Path
+) -> None:
+    """Machine state timeline: one row per machine, coloured by MachineryItemState."""
+    machines = list(segments)
+    scale, unit = (3600.0, "h") if t_end > 7200 else (1.0, "s")
+    fig, ax = plt.subplots(figsize=(14, 1.2 + 0.55 * len(machines)))
+    for row, m in enumerate(machines):
+        segs = segments[m]
+        ax.broken_barh(
+            [(s / scale, d / scale) for s, d, _ in segs],
+            (row - 0.4, 0.8),
+            facecolors=[STATE_COLOURS.get(st, "#000000") for _, _, st in segs],
+            edgecolor="none",
+        )
+    ax.set_yticks(range(len(machines)), machines)
+    ax.invert_yaxis()
+    ax.set_xlim(0, t_end / scale)
+    ax.set_xlabel(f"simulated time [{unit}]")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in STATE_COLOURS.values()]
+    ax.legend(handles, list(STATE_COLOURS), ncols=5, fontsize="small", loc="upper right")
+    ax.set_title("Machine states")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def _times(series: Series) -> np.ndarray:
+    return series.times_ns.astype("datetime64[ns]")  # UTC: matplotlib plots datetime64
+
+
+def _oee_from_events(
+    events_path: Path, machines: list[str], exclude: set[str], t_end: float
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Hourly OEE per scope by replaying the event log (when there is no telemetry file)."""
+    kpi = KpiCollector(machines, exclude)
+    marks = [*np.arange(3600.0, t_end, 3600.0).tolist(), t_end]
+    out: dict[str, list[float]] = {m: [] for m in [*machines, "cell"]}
+    events = iter(read_events(str(events_path)))
+    pending = next(events, None)
+    for mark in marks:
+        while pending is not None and pending.t <= mark:
+            kpi(pending)
+            pending = next(events, None)
+        report = kpi.report(mark)
+        for m in machines:
+            out[m].append(report["machines"][m]["oee"])
+        out["cell"].append(report["cell"]["oee"])
+    hours = np.asarray(marks) / 3600.0
+    return {k: (hours, np.asarray(v)) for k, v in out.items()}
+
+
+def plot_oee(
+    kpi_series: dict[str, Series] | None,
+    fallback: dict[str, tuple[np.ndarray, np.ndarray]] | None,
+    out: Path,
+) -> None:
+    """OEE over time per machine and for the cell (from telemetry, else the event log)."""
+    fig, ax = plt.subplots(figsize=(14, 4))
+    if kpi_series:
+        for scope, s in kpi_series.items():
+            if "oee" in s.fields:
+                ax.plot(_times(s), s.fields["oee"], label=scope, lw=2.5 if scope == "cell" else 1)
+        ax.set_xlabel("time (UTC)")
+    elif fallback:
+        for scope, (hours, oee) in fallback.items():
+            ax.plot(hours, oee, label=scope, lw=2.5 if scope == "cell" else 1)
+        ax.set_xlabel("simulated time [h]")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("OEE (cumulative)")
+    ax.set_title("OEE over time")
+    ax.grid(alpha=0.3)
+    ax.legend(ncols=6, fontsize="small", loc="lower right")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def plot_signals(machine: str, series: Series, out: Path) -> None:
+    """The machine's first ``MAX_SIGNALS`` process signals, one panel each."""
+    names = [n for n in series.fields if n != "quality"][:MAX_SIGNALS]
+    fig, axes = plt.subplots(len(names), 1, figsize=(14, 1.6 * len(names) + 0.8), sharex=True)
+    axes = np.atleast_1d(axes)
+    times = _times(series)
+    for ax, name in zip(axes, names, strict=True):
+        ax.plot(times, series.fields[name], lw=0.8)
+        ax.set_ylabel(name, rotation=0, ha="right", fontsize="small")
+        ax.grid(alpha=0.3)
+    axes[0].set_title(f"Process signals: {machine}")
+    axes[-1].set_xlabel("time (UTC)")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.3f}"
+        return html.escape(str(v))
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{cell(r.get(c, ''))}</td>" for c in columns) + "</tr>" for r in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _img(path: Path, title: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    title = html.escape(title)
+    return f'<h2>{title}</h2><img alt="{title}" src="data:image/png;base64,{data}">'
+
+
+def build_report(run_dir: Path, out_dir: Path | None = None) -> Path:
+    """Write the plots and ``report.html`` for ``run_dir``; returns the HTML path.
+
+    Raises ConfigError when ``run_dir`` is not a run directory.
+    """
+    summary = _load_json(run_dir / "summary.json")
+    events_path = run_dir / "events.jsonl"
+    if not events_path.is_file():
+        raise ConfigError(str(run_dir), None, "not a run directory (no events.jsonl)")
+    out = out_dir or run_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    kpis = summary["kpis"]
+    machines = list(kpis["machines"])
+    t_end = float(summary["end_time"])
+    images: list[tuple[Path, str]] = []
+
+    plot_gantt(events_path, machines, out / "gantt.png", t_end)
+    images.append((out / "gantt.png", "Jobs on machines (Gantt)"))
+    plot_states(_state_segments(events_path, machines, t_end), t_end, out / "states.png")
+    images.append((out / "states.png", "Machine state timeline"))
+    plot_kpis(kpis, out / "kpis.png")
+    images.append((out / "kpis.png", "ISO 22400 KPIs at the end of the run"))
+
+    telemetry_path = run_dir / "telemetry.lp.gz"
+    series = read_numeric_series(telemetry_path) if telemetry_path.is_file() else {}
+    fallback = None
+    if not series.get("kpi"):
+        # the transport robot is left out of the cell KPIs, as in the run
+        robots = {
+            e.to_dict()["robot"]
+            for e in read_events(str(events_path))
+            if e.type == "transfer_started"
+        }
+        fallback = _oee_from_events(events_path, machines, robots, t_end)
+    plot_oee(series.get("kpi"), fallback, out / "oee.png")
+    images.append((out / "oee.png", "OEE over time"))
+    for machine, s in series.get("machine_signal", {}).items():
+        path = out / f"signals-{machine}.png"
+        plot_signals(machine, s, path)
+        images.append((path, f"Process signals: {machine}"))
+
+    facts = {
+        k: summary.get(k)
+        for k in ("scenario", "seed", "rule", "end_time", "makespan", "jobs_completed")
+    }
+    machine_rows = [{"machine": m, **k} for m, k in kpis["machines"].items()]
+    kpi_cols = ["availability", "effectiveness", "quality_ratio", "oee", "utilisation"]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>cell-twin report: {html.escape(str(summary.get('scenario')))}</title>",
+        "<style>body{font-family:sans-serif;margin:2em}img{max-width:100%}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
+        "padding:3px 8px;text-align:right}</style></head><body>",
+        f"<h1>Run report: {html.escape(str(summary.get('scenario')))}</h1>",
+        _table([facts], list(facts)),
+        "<h2>KPIs</h2>",
+        _table(
+            [*machine_rows, {"machine": "cell", **kpis["cell"]}], ["machine", *kpi_cols, "produced"]
+        ),
+    ]
+    if not telemetry_path.is_file():
+        parts.append("<p>No telemetry.lp.gz in the run directory: no signal plots.</p>")
+    parts += [_img(p, title) for p, title in images]
+    parts.append("</body></html>")
+    page = out / "report.html"
+    page.write_text("\n".join(parts), encoding="utf-8")
+    return page
