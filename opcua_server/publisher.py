@@ -47,7 +47,8 @@ class Publisher:
     booleans as ``!= 0``). ``start`` raises ValueError naming a node that is missing or of
     another type. Invariant while started: a read of a mapped node returns the last published
     value with its timestamps, and every subscription monitoring it receives that value (or a
-    later one) in its next publishing cycle.
+    later one) in its next publishing cycle. ``publish`` must be called on the server's event
+    loop thread (it is synchronous and never awaits).
     """
 
     def __init__(
@@ -92,7 +93,12 @@ class Publisher:
         return self._cols.seqno
 
     async def start(self) -> None:
-        """Check the nodes, serve their reads from the publisher and hook the subscriptions."""
+        """Check the nodes, serve their reads from the publisher and hook the subscriptions.
+
+        Raises ValueError naming an unsuitable node, RuntimeError when already started.
+        """
+        if self._tracker is not None:
+            raise RuntimeError("publisher already started")
         aspace = self._server.iserver.aspace
         cols = self._cols
         for p, nid in enumerate(self._nodeids):
@@ -121,7 +127,7 @@ class Publisher:
             if node is None:
                 continue
             attval = node.attributes[ua.AttributeIds.Value]
-            if attval.value_callback is self._read:
+            if attval.value_callback == self._read:  # bound methods: equal, never identical
                 attval.value_callback = None
                 attval.value = self._current(p)
 

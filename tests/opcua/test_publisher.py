@@ -233,10 +233,12 @@ async def test_server_side_subscription_receives_objects(rig: Rig) -> None:
 async def test_stop_leaves_last_values_as_plain_attributes(rig: Rig) -> None:
     publish(rig, [3.0, 0.0, 0.0, 0.0, 0.0, 0.0], t=8.0)
     await rig.publisher.stop()
+    publish(rig, [5.0, 0.0, 0.0, 0.0, 0.0, 0.0], t=9.0)  # stopped: no longer followed
     node = rig.server.get_node(rig.nodes[0])
     dv = await node.read_data_value()
     assert dv.Value is not None
     assert dv.Value.Value == 3.0
+    assert dv.SourceTimestamp == EPOCH + timedelta(seconds=8.0)
     await node.write_value(4.0)  # asyncua's own path works again
     assert await node.read_value() == 4.0
 
