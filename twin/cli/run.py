@@ -59,7 +59,7 @@ def run(
     """Run SCENARIO in real time x SPEED and serve it over OPC UA until Ctrl-C."""
     from opcua_server import ServerSettings, TwinServer
 
-    console = Console(stderr=False)
+    console = Console(soft_wrap=True)  # URLs and paths must stay copyable: never wrap them
     if not 0 < speed <= 1e6:
         raise ConfigError("command line", "--speed", "must be in (0, 1e6]")
     if retention <= 0:

@@ -1,0 +1,97 @@
+"""``twin users`` and ``twin run``: serve, print how to connect, stop cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from asyncua import Client
+
+from opcua_server import Role, load_users
+from tests.conftest import ROOT, SCENARIOS
+from tests.opcua.conftest import POLICY, SIGN_ENCRYPT, make_client_cert, require_nodesets
+from twin.cli import main
+
+
+def test_users_add_and_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    path = tmp_path / "users.toml"
+    monkeypatch.setattr("sys.stdin", io.StringIO("pa55word\n"))
+    args = ["users", "add", "olga", "--role", "operator", "--file", str(path), "--password-stdin"]
+    assert main(args) == 0
+    assert load_users(path)["olga"].role is Role.OPERATOR
+    assert "pa55word" not in path.read_text()
+    assert main(["users", "list", "--file", str(path)]) == 0
+    assert "olga\toperator" in capsys.readouterr().out
+    monkeypatch.setattr("sys.stdin", io.StringIO("x\n"))
+    assert main([*args[:3], "--role", "boss", "--file", str(path), "--password-stdin"]) == 2
+    assert "unknown role 'boss'" in capsys.readouterr().err
+
+
+async def test_twin_run_serves_until_ctrl_c(tmp_path: Path) -> None:
+    require_nodesets()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "twin"),
+        "run",
+        str(SCENARIOS / "default.toml"),
+        "--port",
+        "0",
+        "--speed",
+        "120",
+        "--users",
+        str(tmp_path / "users.toml"),
+        "--pki",
+        str(tmp_path / "pki"),
+        "--history",
+        str(tmp_path / "history.sqlite"),
+        "--out",
+        str(tmp_path / "out"),
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        while not any("press Ctrl-C" in line for line in lines):
+            raw = await asyncio.wait_for(proc.stdout.readline(), 60)
+            assert raw, "twin run ended early:\n" + "".join(lines)
+            lines.append(raw.decode())
+        text = "".join(lines)
+        url = re.search(r"opc\.tcp://[\w.]+:\d+/cell-twin", text)
+        assert url is not None, text
+        assert "Basic256Sha256 (SignAndEncrypt)" in text
+        assert "Aes256Sha256RsaPss (Sign)" in text
+        password = re.search(r"password (\S+)", text)
+        assert password is not None, text  # first run: an engineer user is created
+        cert = make_client_cert(tmp_path / "client")
+        (tmp_path / "pki" / "trusted" / "client.der").write_bytes(cert.cert.read_bytes())
+        client = Client(url.group(0), timeout=10)
+        client.application_uri = cert.uri
+        await client.set_security(
+            POLICY, certificate=str(cert.cert), private_key=str(cert.key), mode=SIGN_ENCRYPT
+        )
+        client.set_user("admin")
+        client.set_password(password.group(1))
+        async with client:
+            assert (await client.nodes.server.read_browse_name()).Name == "Server"
+        proc.send_signal(signal.SIGINT)
+        rest = await asyncio.wait_for(proc.stdout.read(), 60)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0, rest.decode()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert "stopped at simulated time" in rest.decode()
+    assert (tmp_path / "out" / "snapshot.json").stat().st_size > 0
+    assert (tmp_path / "out" / "events.jsonl").stat().st_size > 0
