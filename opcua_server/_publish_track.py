@@ -109,8 +109,7 @@ class SubscriptionTracker:
         for name in ("add_datachange_callback", "delete_datachange_callback"):
             self._aspace.__dict__.pop(name, None)
         for mis in self._services.values():
-            for name in ("set_monitoring_mode", "modify_monitored_items"):
-                mis.__dict__.pop(name, None)
+            self._unwatch(mis)
         for items in self._subs.values():
             self._unhook(items.isub)
         self._subs.clear()
@@ -128,6 +127,7 @@ class SubscriptionTracker:
         found: dict[int, tuple[InternalSubscription, list[tuple[int, int, Any]]]] = {}
         handles: set[int] = set()
         foreign: list[tuple[int, int, Callable[..., Any]]] = []
+        services: dict[int, MonitoredItemService] = {}
         for p, nid in enumerate(self._nodeids):
             node = self._aspace.get(nid)
             attval = None if node is None else node.attributes.get(ua.AttributeIds.Value)
@@ -143,11 +143,18 @@ class SubscriptionTracker:
                 mdata = None if mid is None else mis._monitored_items.get(mid)
                 if mid is None or mdata is None:
                     continue
-                self._watch_service(mis)
+                services[id(mis)] = mis
                 entry = found.setdefault(id(mis.isub), (mis.isub, []))
                 entry[1].append((p, mid, mdata))
         self._handles = handles
         self._foreign = foreign
+        for key, mis in self._services.items():
+            if key not in services:  # e.g. its subscription was deleted: let it go
+                self._unwatch(mis)
+        for key, mis in services.items():
+            if key not in self._services:
+                self._watch(mis)
+        self._services = services
         old = self._subs
         self._subs = {
             key: self._build(isub, rows, old.get(key)) for key, (isub, rows) in found.items()
@@ -200,17 +207,17 @@ class SubscriptionTracker:
             bool(np.any(~np.isnan(deadband))),
         )
 
-    def _watch_service(self, mis: MonitoredItemService) -> None:
-        if id(mis) in self._services:
-            return
-        self._services[id(mis)] = mis
+    def _watch(self, mis: MonitoredItemService) -> None:
+        """Wrap the service's mode and modify calls (on the instance) to mark the tables stale."""
         set_mode, modify = mis.set_monitoring_mode, mis.modify_monitored_items
 
         async def set_monitoring_mode(
             mode: ua.MonitoringMode, ids: list[int]
         ) -> list[ua.StatusCode]:
-            self.stale = True
-            return await set_mode(mode, ids)
+            try:
+                return await set_mode(mode, ids)
+            finally:  # after: a refresh while it awaits must not see a half-changed state
+                self.stale = True
 
         def modify_monitored_items(params: ua.ModifyMonitoredItemsParameters) -> list[Any]:
             self.stale = True
@@ -218,6 +225,11 @@ class SubscriptionTracker:
 
         mis.set_monitoring_mode = set_monitoring_mode  # type: ignore[method-assign]
         mis.modify_monitored_items = modify_monitored_items  # type: ignore[method-assign]
+
+    @staticmethod
+    def _unwatch(mis: MonitoredItemService) -> None:
+        for name in ("set_monitoring_mode", "modify_monitored_items"):
+            mis.__dict__.pop(name, None)
 
     def _hook(self, isub: InternalSubscription) -> None:
         if "_pop_triggered_datachanges" not in isub.__dict__:

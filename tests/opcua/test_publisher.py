@@ -276,3 +276,18 @@ async def test_unknown_node_type_is_rejected_at_start() -> None:
     publisher = Publisher(server, SignalStore(), {0: var.nodeid})
     with pytest.raises(ValueError, match="only scalar Boolean and numeric"):
         await publisher.start()
+
+
+async def test_closed_sessions_leave_no_hooks_behind(rig: Rig) -> None:
+    for _ in range(3):
+        async with Client(rig.url) as client:
+            handler, _ = await subscribe(client, rig.nodes[:2])
+            await handler.take(2)
+            publish(rig, [float(rig.publisher.published + 1), 0.0, 0.0, 0.0, 0.0, 0.0], t=1.0)
+            await handler.take(1)
+    publish(rig, [100.0, 0.0, 0.0, 0.0, 0.0, 0.0], t=2.0)  # the next batch drops what is gone
+    tracker = rig.publisher._tracker
+    assert tracker is not None
+    assert tracker._subs == {}
+    assert tracker._services == {}
+    assert tracker._handles == set()
