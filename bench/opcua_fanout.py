@@ -15,7 +15,11 @@ It prints both results, the server's CPU use during the window, and the ratio. N
 measurement.
 
     .venv/bin/python bench/opcua_fanout.py [--signals 5000] [--hz 10] [--seconds 20]
-        [--only twin|baseline] [--profile DIR]   # DIR: pyinstrument text profiles per server
+        [--clients 1] [--only twin|baseline] [--profile DIR] [--json]
+
+``--clients K`` runs K subscriber processes per server over the same window (rates summed,
+latencies of the worst client). ``--profile DIR`` writes a pyinstrument profile of each server
+over the window (the profiler slows the baseline a lot: profile and measure in separate runs).
 """
 
 from __future__ import annotations
@@ -154,53 +158,84 @@ def _run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
         cmd += ["--profile-out", str(Path(args.profile) / f"{kind}-{args.signals}.txt")]
     server = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    subs: list[subprocess.Popen[str]] = []
     try:
         assert server.stdout is not None
         ready = json.loads(server.stdout.readline() or "{}")
         if not ready.get("ready"):
             raise RuntimeError(f"{kind} server did not start")
-        sub_cmd = ["node", str(SUBSCRIBER), "--url", f"opc.tcp://127.0.0.1:{port}"]
+        sub_cmd = ["node", str(SUBSCRIBER), "--url", f"opc.tcp://127.0.0.1:{port}", "--sync", "1"]
         sub_cmd += ["--ns", str(ready["ns"]), "--first", "1", "--count", str(args.signals)]
-        sub_cmd += ["--seconds", str(args.seconds), "--warmup", str(args.warmup)]
-        sub = subprocess.Popen(sub_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        cpu: dict[str, float] = {}
-
-        def watch() -> None:  # server CPU over exactly the subscriber's window
-            assert sub.stderr is not None
-            for line in sub.stderr:
-                if line.startswith("window-start"):
-                    cpu["start"], cpu["t0"] = _cpu_seconds(server.pid), time.monotonic()
-                    if args.profile:
-                        server.send_signal(signal.SIGUSR1)
-                elif line.startswith("window-end"):
-                    cpu["end"], cpu["t1"] = _cpu_seconds(server.pid), time.monotonic()
-                    if args.profile:
-                        server.send_signal(signal.SIGUSR2)
-                else:
-                    sys.stderr.write(f"[{kind} subscriber] {line}")
-
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
-        assert sub.stdout is not None
-        out = sub.stdout.read()  # not communicate(): the watcher thread owns stderr
-        sub.wait(timeout=60)
-        watcher.join(timeout=5)
-        if sub.returncode != 0:
-            raise RuntimeError(f"{kind} subscriber failed (exit {sub.returncode})")
-        result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-        if "end" in cpu:
-            result["server_cpu"] = (cpu["end"] - cpu["start"]) / (cpu["t1"] - cpu["t0"])
+        sub_cmd += ["--seconds", str(args.seconds)]
+        subscribed: list[threading.Event] = []
+        for i in range(args.clients):
+            sub = subprocess.Popen(
+                sub_cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            subs.append(sub)
+            subscribed.append(threading.Event())
+            threading.Thread(
+                target=_watch, args=(sub, subscribed[i], f"{kind} subscriber {i}"), daemon=True
+            ).start()
+        for event in subscribed:
+            if not event.wait(timeout=600):
+                raise RuntimeError(f"{kind}: a subscriber did not finish subscribing")
+        time.sleep(args.warmup)
+        cpu0, t0 = _cpu_seconds(server.pid), time.monotonic()
+        if args.profile:
+            server.send_signal(signal.SIGUSR1)
+        for sub in subs:  # every subscriber starts the same window now
+            assert sub.stdin is not None
+            sub.stdin.write("go\n")
+            sub.stdin.flush()
+        time.sleep(args.seconds)
+        cpu1, t1 = _cpu_seconds(server.pid), time.monotonic()
+        if args.profile:
+            server.send_signal(signal.SIGUSR2)
+        per_client = []
+        for sub in subs:
+            assert sub.stdout is not None
+            out = sub.stdout.read()  # not communicate(): the watcher thread owns stderr
+            if sub.wait(timeout=60) != 0:
+                raise RuntimeError(f"{kind} subscriber failed (exit {sub.returncode})")
+            per_client.append(json.loads(out.strip().splitlines()[-1]))
     finally:
+        for sub in subs:
+            if sub.poll() is None:
+                sub.kill()
         server.send_signal(signal.SIGTERM)
         try:
             tail, _ = server.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             server.kill()
             tail, _ = server.communicate()
+    result: dict[str, Any] = {
+        "rate": sum(r["rate"] for r in per_client),
+        "p50_ms": max(r["p50_ms"] for r in per_client),
+        "p99_ms": max(r["p99_ms"] for r in per_client),
+        "max_ms": max(r["max_ms"] for r in per_client),
+        "setup_ms": max(r["setup_ms"] for r in per_client),
+        "server_cpu": (cpu1 - cpu0) / (t1 - t0),
+        "clients": per_client,
+    }
     for line in tail.splitlines():
         if line.startswith('{"stats"'):
             result["server"] = json.loads(line)["stats"]
     return result
+
+
+def _watch(sub: subprocess.Popen[str], subscribed: threading.Event, name: str) -> None:
+    """Relay a subscriber's stderr; set ``subscribed`` when it has created its items."""
+    assert sub.stderr is not None
+    for line in sub.stderr:
+        if line.startswith("subscribed"):
+            subscribed.set()
+        elif not line.startswith("window-"):
+            sys.stderr.write(f"[{name}] {line}")
 
 
 def _line(kind: str, r: dict[str, Any]) -> str:
@@ -218,6 +253,7 @@ def main() -> None:
     p.add_argument("--hz", type=float, default=10.0)
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--warmup", type=float, default=5.0)
+    p.add_argument("--clients", type=int, default=1, help="subscriber processes per server")
     p.add_argument("--only", choices=KINDS)
     p.add_argument("--profile", metavar="DIR", help="write pyinstrument profiles of the servers")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -236,7 +272,8 @@ def main() -> None:
     offered = args.signals * args.hz
     print(
         f"{args.signals} signals x {args.hz:g} Hz = {offered:,.0f} changes/s offered, "
-        f"window {args.seconds:g} s, node-opcua subscriber (100 ms, queue size 1)"
+        f"window {args.seconds:g} s, {args.clients} node-opcua subscriber(s) per server "
+        "(100 ms, queue size 1; rates summed, latencies the worst client's)"
     )
     for kind, r in results.items():
         print(_line(kind, r))

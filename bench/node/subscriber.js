@@ -6,6 +6,7 @@
 //
 // usage: node subscriber.js --url opc.tcp://127.0.0.1:4840 --ns 2 --first 1 --count 5000
 //                           [--warmup 3] [--seconds 20] [--interval 100]
+//                           [--sync 1]  (print "subscribed" on stderr, start on a stdin line)
 "use strict";
 
 const path = require("path");
@@ -20,7 +21,7 @@ const {
 } = require(path.join(nodeModules, "node-opcua-client"));
 
 function parseArgs(argv) {
-    const opts = { warmup: 3, seconds: 20, interval: 100, ns: 2, first: 1, count: 100, url: "" };
+    const opts = { warmup: 3, seconds: 20, interval: 100, ns: 2, first: 1, count: 100, sync: 0, url: "" };
     for (let i = 2; i < argv.length; i += 2) {
         const key = argv[i].replace(/^--/, "");
         if (!(key in opts)) throw new Error(`unknown option --${key}`);
@@ -105,7 +106,18 @@ async function main() {
     }
     const setupMs = Date.now() - t0;
 
-    await new Promise((r) => setTimeout(r, opts.warmup * 1000));
+    if (opts.sync) {
+        // driven by the benchmark: report readiness, start the window on a line from stdin,
+        // so several subscribers measure the same window
+        process.stderr.write("subscribed\n");
+        await new Promise((resolve) => {
+            process.stdin.once("data", resolve);
+            process.stdin.resume();
+        });
+        process.stdin.pause();
+    } else {
+        await new Promise((r) => setTimeout(r, opts.warmup * 1000));
+    }
     process.stderr.write("window-start\n");
     measuring = true;
     const start = Date.now();
