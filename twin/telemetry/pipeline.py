@@ -194,7 +194,12 @@ class TelemetryPipeline:
         """Send everything buffered and wait until no batch is in flight (spool may remain)."""
         self.flush_buffer()
         while self._tasks or self._pending:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            if self._tasks:
+                await asyncio.wait(list(self._tasks))
+            elif self._slots.acquire(blocking=False):
+                self._spawn(*self._pending.popleft())
+            else:  # a producer thread holds the slot and is about to spawn its batch
+                await asyncio.sleep(0.001)
 
     def wait_idle(self, timeout_s: float = 30.0) -> None:
         """From a producer thread: flush and block until no batch is in flight.

@@ -61,6 +61,7 @@ class Spool:
         self.max_bytes = max_bytes
         self._entries: list[SpoolEntry] = []
         self._bytes = 0
+        self._lines = 0
         self._next_seq = 0
 
     def open(self) -> None:
@@ -70,6 +71,7 @@ class Spool:
         entries = [e for p in self.directory.glob("*" + _SUFFIX) if (e := _parse(p))]
         self._entries = sorted(entries, key=lambda e: e.seq)
         self._bytes = sum(e.size for e in self._entries)
+        self._lines = sum(e.lines for e in self._entries)
         self._next_seq = self._entries[-1].seq + 1 if self._entries else 0
 
     def __len__(self) -> int:
@@ -81,7 +83,7 @@ class Spool:
 
     @property
     def lines(self) -> int:
-        return sum(e.lines for e in self._entries)
+        return self._lines
 
     def put(self, payload: bytes, lines: int) -> bool:
         """Store one batch durably; False (nothing written) when it would exceed the bound."""
@@ -99,6 +101,7 @@ class Spool:
         _fsync_dir(self.directory)
         self._entries.append(SpoolEntry(path, seq, lines, len(payload)))
         self._bytes += len(payload)
+        self._lines += lines
         return True
 
     def oldest(self) -> SpoolEntry | None:
@@ -111,6 +114,7 @@ class Spool:
         """Forget a batch once it is delivered (or rejected for good)."""
         self._entries.remove(entry)
         self._bytes -= entry.size
+        self._lines -= entry.lines
         entry.path.unlink(missing_ok=True)
 
 

@@ -105,6 +105,10 @@ def simulate_with_telemetry(
     """
     from twin.simulation import run_simulation
 
+    # the simulation thread sends every full batch itself; a timer flush from the event loop
+    # would only cut batches short (and, with all slots busy, spool them needlessly)
+    pipeline.flush_interval_s = None
+
     async def main() -> tuple[RunResult, TelemetryStats]:
         await pipeline.start()
         try:
