@@ -27,7 +27,7 @@ from twin.kpi import KpiCollector
 from twin.report.plots import plot_gantt, plot_kpis
 from twin.report.telemetry_file import Series, read_numeric_series
 
-__all__ = ["build_report"]
+__all__ = ["build_report", "plot_oee", "plot_signals", "plot_states"]
 
 STATE_COLOURS = {
     "Executing": "#2ca02c",
