@@ -29,7 +29,9 @@ __all__ = [
     "body_with_extra",
     "cast_values",
     "datavalue_at",
+    "datetime_to_ticks",
     "encode_items",
+    "seconds_to_ticks",
     "ticks_to_datetime",
     "unix_to_ticks",
 ]
@@ -37,6 +39,7 @@ __all__ = [
 # Seconds between 1601-01-01 and 1970-01-01 (the OPC UA DateTime epoch and the Unix epoch).
 _EPOCH_OFFSET_S = 11_644_473_600
 _TICKS_PER_S = 10_000_000
+_UA_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 
 _DV_MASK = 0x01 | 0x04 | 0x08
 _EMPTY_ARRAY = struct.pack("<i", 0)
@@ -71,10 +74,28 @@ _ITEM_DTYPES: dict[ua.VariantType, np.dtype] = {
 }
 
 
+def seconds_to_ticks(seconds: np.ndarray | float) -> np.ndarray:
+    """A duration in seconds (float) to 100 ns ticks (int64).
+
+    Whole and fractional seconds are converted apart: one float product would keep only about
+    a microsecond at today's Unix times.
+    """
+    s = np.asarray(seconds, dtype=np.float64)
+    whole = np.floor(s)
+    frac = np.rint((s - whole) * _TICKS_PER_S).astype(np.int64)
+    return whole.astype(np.int64) * _TICKS_PER_S + frac
+
+
 def unix_to_ticks(seconds: np.ndarray | float) -> np.ndarray:
     """Unix seconds (float) to OPC UA DateTime ticks (int64), to 100 ns."""
-    s = np.asarray(seconds, dtype=np.float64)
-    return np.rint((s + _EPOCH_OFFSET_S) * _TICKS_PER_S).astype(np.int64)
+    return seconds_to_ticks(seconds) + _EPOCH_OFFSET_S * _TICKS_PER_S
+
+
+def datetime_to_ticks(dt: datetime) -> int:
+    """An aware (or naive UTC) datetime to OPC UA DateTime ticks, exactly."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return ((dt - _UA_EPOCH) // timedelta(microseconds=1)) * 10
 
 
 def cast_values(vtype: ua.VariantType, values: np.ndarray) -> np.ndarray:
@@ -134,9 +155,6 @@ class Columns:
     server: np.ndarray  # int64 OPC UA ticks
     seq: np.ndarray  # int64: publish sequence number of the last change, 0 = never
     seqno: int = 0
-
-
-_UA_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 
 
 def ticks_to_datetime(ticks: int) -> datetime:

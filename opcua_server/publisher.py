@@ -31,7 +31,14 @@ from typing import Any
 import numpy as np
 from asyncua import Server, ua
 
-from opcua_server._publish_encode import ENCODABLE, Columns, datavalue_at, unix_to_ticks
+from opcua_server._publish_encode import (
+    ENCODABLE,
+    Columns,
+    datavalue_at,
+    datetime_to_ticks,
+    seconds_to_ticks,
+    unix_to_ticks,
+)
 from opcua_server._publish_track import SubscriptionTracker
 from twin.clock import Clock, SystemClock
 from twin.signals import SignalBatch, SignalStore
@@ -70,7 +77,12 @@ class Publisher:
         size = int(self._indices.max()) + 1 if self._indices.size else 0
         self._lookup = np.full(size, -1, dtype=np.int64)
         self._lookup[self._indices] = np.arange(self._indices.size)
-        self._epoch = epoch.timestamp() if isinstance(epoch, datetime) else float(epoch)
+        # simulation time 0 as OPC UA ticks, exact for a datetime
+        self._epoch_ticks = (
+            datetime_to_ticks(epoch)
+            if isinstance(epoch, datetime)
+            else int(unix_to_ticks(float(epoch)))
+        )
         self._clock: Clock = clock or SystemClock()
         self._log = logger or logging.getLogger(__name__)
         n = len(self._nodeids)
@@ -138,15 +150,12 @@ class Publisher:
         """
         if not len(batch) or not self._lookup.size:
             return
-        idx = batch.indices
-        inside = idx < self._lookup.size
-        if not inside.all():
-            idx = idx[inside]
-        pos = self._lookup[idx]
+        inside = np.flatnonzero(batch.indices < self._lookup.size)
+        pos = self._lookup[batch.indices[inside]]
         mapped = pos >= 0
         if not mapped.any():
             return
-        sel = np.flatnonzero(inside)[mapped] if not inside.all() else np.flatnonzero(mapped)
+        sel = inside[mapped]  # batch entries that are published
         pos = pos[mapped]
         tracker = self._tracker
         if tracker is not None:
@@ -154,8 +163,8 @@ class Publisher:
         cols = self._cols
         cols.seqno += 1
         cols.values[pos] = batch.values[sel]
-        cols.source[pos] = unix_to_ticks(batch.timestamps[sel] + self._epoch)
-        cols.server[pos] = unix_to_ticks(self._clock.wall().timestamp())
+        cols.source[pos] = self._epoch_ticks + seconds_to_ticks(batch.timestamps[sel])
+        cols.server[pos] = datetime_to_ticks(self._clock.wall())
         cols.seq[pos] = cols.seqno
         if tracker is None:
             return
