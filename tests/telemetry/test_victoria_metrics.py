@@ -140,3 +140,32 @@ def test_outage_mid_run_every_point_arrives_exactly_once(
     expected = file_run(tmp_path, DAY, 30.0)
     assert stats.lines_produced == len(expected)
     assert_same_samples(vm_samples(expected), exported(victoria))
+
+
+@pytest.mark.services
+def test_spool_of_a_run_without_database_is_replayed_later(
+    victoria: VictoriaMetrics, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from tests.telemetry.servers import free_port
+    from twin.cli import main
+
+    run = tmp_path / "influx-run"
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    args = ["simulate", str(SCENARIO), "--until", "6h", "--signals", "60s", "-q", "--no-plots"]
+    assert main([*args, "--telemetry", "influx", "--influx-url", nowhere, "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["telemetry", "status", str(run), "--json"]) == 0
+    before = json.loads(capsys.readouterr().out)
+    assert before["lines_written"] == 0
+    assert before["spool_lines"] == before["lines_produced"] > 0
+
+    assert main(["telemetry", "replay", str(run), "--influx-url", victoria.url]) == 0
+    capsys.readouterr()
+    assert main(["telemetry", "status", str(run), "--json"]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert after["spool_lines"] == 0
+    assert after["lines_written"] == after["lines_replayed"] == before["lines_produced"]
+    assert after["lines_produced"] == before["lines_produced"]
+    assert_same_samples(vm_samples(file_run(tmp_path, 6 * 3600.0, 60.0)), exported(victoria))

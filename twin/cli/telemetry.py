@@ -1,14 +1,17 @@
-"""``twin telemetry status`` and the telemetry options other commands share.
+"""``twin telemetry status|replay`` and the telemetry options other commands share.
 
 ``status`` reads a run directory or spool directory: spool depth counted from the batch files,
-counters from the ``status.json`` the last pipeline saved.
+counters from the ``status.json`` the last pipeline saved. ``replay`` sends what a spool holds
+to InfluxDB and adds its counters to that status.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +24,10 @@ from twin.errors import ConfigError
 from twin.model.scenario import Scenario
 from twin.telemetry import (
     SPOOL_DIR,
+    InfluxSink,
+    LineEncoder,
+    Spool,
+    TelemetryPipeline,
     TelemetrySettings,
     TelemetryStats,
     build_pipeline,
@@ -29,7 +36,14 @@ from twin.telemetry import (
 )
 from twin.telemetry.wiring import STATUS_FILE
 
-__all__ = ["read_status", "register", "settings_from_cli", "simulation_runner"]
+__all__ = [
+    "read_status",
+    "register",
+    "replay",
+    "settings_from_cli",
+    "simulation_runner",
+    "status",
+]
 
 TelemetryOption = Annotated[
     str | None,
@@ -140,6 +154,77 @@ def status(
         console.print(table)
     if st.get("lines_dropped", 0):
         raise typer.Exit(1)
+
+
+@app.command()
+def replay(
+    path: Annotated[Path, typer.Argument(help="run directory or spool directory")],
+    influx_url: InfluxUrlOption = None,
+    influx_org: InfluxOrgOption = None,
+    influx_bucket: InfluxBucketOption = None,
+    influx_token: InfluxTokenOption = None,
+    timeout: Annotated[float, typer.Option(help="give up after SECONDS (spool kept)")] = 60.0,
+) -> None:
+    """Send a spool's batches to InfluxDB, oldest first (exit code 1 if some remain)."""
+    settings = settings_from_cli(
+        telemetry="influx",
+        influx_url=influx_url,
+        influx_org=influx_org,
+        influx_bucket=influx_bucket,
+        influx_token=influx_token,
+    )
+    spool_dir = path / SPOOL_DIR if (path / SPOOL_DIR).is_dir() else path
+    if not spool_dir.is_dir():
+        raise ConfigError(str(path), None, "no telemetry spool here (run dir or spool dir)")
+    status_file = spool_dir / STATUS_FILE
+    before: dict[str, Any] = {}
+    with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+        before = json.loads(status_file.read_text(encoding="utf-8"))
+    pipeline = TelemetryPipeline(
+        InfluxSink(
+            settings.influx_url,
+            settings.influx_token.get_secret_value(),
+            settings.influx_org,
+            settings.influx_bucket,
+            settings.write_timeout_s,
+        ),
+        LineEncoder("-", {}, datetime.now(UTC)),  # encodes nothing: only replays
+        spool=Spool(spool_dir, settings.spool_max_bytes),
+        flush_interval_s=None,
+        retry_max_s=settings.retry_max_s,
+    )
+
+    async def run() -> TelemetryStats:
+        await pipeline.start()
+        return await pipeline.stop(timeout)
+
+    stats = asyncio.run(run())
+    merged = _merge(before, stats)
+    tmp = status_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(status_file)
+    Console().print(
+        f"replayed {stats.lines_replayed} lines; {stats.spool_lines} lines left in {spool_dir}"
+    )
+    if stats.spool_lines:
+        raise typer.Exit(1)
+
+
+def _merge(before: dict[str, Any], replay_stats: TelemetryStats) -> dict[str, Any]:
+    """Counters of the run that spooled plus those of the replay (whose "produced" lines are
+    the spooled ones, already counted by the run)."""
+    now = replay_stats.as_dict()
+    merged = {**before, **now}
+    for key, value in now.items():
+        if key.startswith(("lines_", "batches_", "write_errors")) and key not in (
+            "lines_produced",
+            "batches_produced",
+        ):
+            merged[key] = int(before.get(key, 0)) + int(value)
+    for key in ("lines_produced", "batches_produced"):
+        merged[key] = int(before.get(key, now[key]))
+    merged["sink"] = "influx"
+    return merged
 
 
 def register(root: typer.Typer) -> None:

@@ -51,6 +51,8 @@ from twin.telemetry.spool import Spool, SpoolEntry
 __all__ = ["TelemetryPipeline", "TelemetryStats"]
 
 _SAMPLE_CHARS = 300
+#: consecutive failed replays after which ``stop`` leaves the spool for the next run
+_DRAIN_ATTEMPTS = 3
 
 
 @dataclass
@@ -214,8 +216,9 @@ class TelemetryPipeline:
     async def stop(self, timeout_s: float = 10.0) -> TelemetryStats:
         """Flush, deliver or spool everything within ``timeout_s`` seconds, close the sink.
 
-        Batches still in flight at the deadline are cancelled and spooled; what the spool
-        holds is replayed by the next pipeline on the same spool directory.
+        Batches still in flight at the deadline are cancelled and spooled. The spool is
+        replayed until it is empty, the deadline passes or the database failed three times in
+        a row; what it still holds is replayed by the next pipeline on the same directory.
         """
         deadline = self.clock.monotonic() + timeout_s
         self._stopping = True
@@ -457,10 +460,11 @@ class TelemetryPipeline:
         if self.spool is None:
             return
         delay = 0.0
+        failures = 0
         while (entry := self.spool.oldest()) is not None:
             left = deadline - self.clock.monotonic()
-            if left <= 0:
-                return
+            if left <= 0 or failures >= _DRAIN_ATTEMPTS:
+                return  # the batches are safe on disk; the next pipeline replays them
             if delay:
                 await self.clock.sleep(min(delay, left))
                 if self.clock.monotonic() >= deadline:
@@ -469,6 +473,7 @@ class TelemetryPipeline:
                 ok = await asyncio.wait_for(self._replay_one(entry), timeout=max(left, 0.001))
             except TimeoutError:
                 return
+            failures = 0 if ok else failures + 1
             delay = 0.0 if ok else self._backoff(delay)
 
     async def _flush_loop(self, interval: float) -> None:
