@@ -9,7 +9,7 @@ RUN_DIR ?= runs/default
 
 NODE_STAMP := node/node_modules/.installed-stamp
 
-.PHONY: run simulate test lint typecheck pytest bench clean setup deps nodesets services
+.PHONY: run simulate test lint typecheck pytest bench clean setup deps nodesets services bench-telemetry
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/sim_speed.py
+
+# telemetry write throughput into a local VictoriaMetrics (Point baseline vs the twin's sink)
+bench-telemetry: $(STAMP) services
+	$(BIN)/python bench/telemetry_throughput.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
