@@ -13,11 +13,19 @@ JobEventType                   BaseEventType          order received, job releas
 
 Each event is sent from the Server object (subscribe there for all) and from the machine it
 concerns, and recorded in the history (HistoryRead of events on either node).
+
+Faults are also alarms, as far as asyncua supports conditions: ``MachineFaultAlarmType``
+(from OffNormalAlarmType) events with one condition per machine and fault kind (ConditionId
+``<machine>.Alarms.<kind>``), ActiveState and Retain set while the fault lasts, and
+ConditionRefresh replaying the active ones. Acknowledge/Confirm are not offered: a fault
+ends when the twin clears it.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from asyncua import ua
@@ -66,6 +74,7 @@ EVENT_TYPES: dict[str, tuple[int, list[tuple[str, ua.VariantType]]]] = {
     ),
 }
 
+ALARM_TYPE = "MachineFaultAlarmType"
 _SERVER = ua.NodeId(ua.ObjectIds.Server)
 _NOTIFIER = ua.EventNotifier.SubscribeToEvents.mask | ua.EventNotifier.HistoryRead.mask
 
@@ -148,6 +157,8 @@ class EventsFamily:
         self.ctx = ctx
         self.nodes: list[ua.NodeId] = []
         self._generators: dict[str, EventGenerator] = {}
+        self._alarm: EventGenerator | None = None
+        self._alarm_template: BaseEvent | None = None
         self._unsubscribe: Callable[[], None] | None = None
 
     async def build(self) -> None:
@@ -160,6 +171,19 @@ class EventsFamily:
             ctx.event_types[name] = etype.nodeid
             self.nodes.append(etype.nodeid)
             self._generators[name] = await server.get_event_generator(etype, _SERVER)
+        alarm = await server.create_custom_event_type(
+            ctx.twin,
+            ALARM_TYPE,
+            ua.ObjectIds.OffNormalAlarmType,
+            properties=[("MachineId", _S), ("FaultKind", _S), *_COMMON],
+        )
+        ctx.event_types[ALARM_TYPE] = alarm.nodeid
+        self.nodes.append(alarm.nodeid)
+        self._alarm = await server.get_event_generator(alarm, _SERVER)
+        self._alarm_template = copy.deepcopy(self._alarm.event)
+        # ConditionRefresh (and the RefreshStart/End events) for clients with an alarm view
+        server.iserver.bind_condition_methods = 100
+        await server.iserver.setup_condition_methods()
         server_node = server.get_node(_SERVER)
         await server_node.write_attribute(
             ua.AttributeIds.EventNotifier, ua.DataValue(ua.Variant(_NOTIFIER, ua.VariantType.Byte))
@@ -184,12 +208,14 @@ class EventsFamily:
             self._unsubscribe = None
 
     def _on_event(self, ev: tev.Event) -> None:
+        put = self.ctx.outbox.put
+        if isinstance(ev, tev.FaultRaised | tev.FaultCleared):
+            active = isinstance(ev, tev.FaultRaised)
+            severity = ev.severity if isinstance(ev, tev.FaultRaised) else 100
+            put(partial(self._send_alarm, ev.machine, ev.kind, active, severity, ev.t))
         described = _describe(ev)
-        if described is None:
-            return
-        name, machine, severity, fields, message = described
-        sim_t = ev.t
-        self.ctx.outbox.put(lambda: self._send(name, machine, severity, fields, message, sim_t))
+        if described is not None:
+            put(partial(self._send, *described, ev.t))
 
     async def _send(
         self,
@@ -220,3 +246,37 @@ class EventsFamily:
         if source is not None:
             event.emitting_node = source
             await gen.trigger(time_attr=now, message=message)
+
+    async def _send_alarm(
+        self, machine: str, kind: str, active: bool, severity: int, sim_t: float
+    ) -> None:
+        ctx = self.ctx
+        gen = self._alarm
+        assert gen is not None
+        # asyncua keeps the triggered object of a retained condition for ConditionRefresh:
+        # every trigger gets its own copy, or one condition would overwrite the others
+        event: BaseEvent = copy.deepcopy(self._alarm_template)
+        gen.event = event
+        source = ctx.machine_nodes[machine]
+        lt, b = ua.VariantType.LocalizedText, ua.VariantType.Boolean
+        fields: list[tuple[str, Any, ua.VariantType]] = [
+            ("NodeId", ctx.nid(f"{machine}.Alarms.{kind}"), ua.VariantType.NodeId),
+            ("ConditionName", kind, ua.VariantType.String),
+            ("Retain", active, b),
+            ("ActiveState", ua.LocalizedText("Active" if active else "Inactive", "en"), lt),
+            ("ActiveState/Id", active, b),
+            ("EnabledState", ua.LocalizedText("Enabled", "en"), lt),
+            ("EnabledState/Id", True, b),
+            ("AckedState", ua.LocalizedText("Acknowledged", "en"), lt),
+            ("AckedState/Id", True, b),
+            ("MachineId", machine, _S),
+            ("FaultKind", kind, _S),
+            ("SimTime", sim_t, _D),
+        ]
+        for name, value, vtype in fields:
+            event.add_property(name, value, vtype)
+        event.SourceNode = source
+        event.SourceName = machine
+        event.Severity = severity
+        state = "active" if active else "cleared"
+        await gen.trigger(time_attr=ctx.now(), message=f"{machine}: {kind} {state}")

@@ -152,3 +152,37 @@ async def test_retention_is_bounded(tmp_path: Path) -> None:
         assert cont is not None
     finally:
         await history.stop()
+
+
+async def test_faults_are_alarms_with_condition_refresh(twin: Twin) -> None:
+    client = await twin.client()
+    try:
+        alarm_type = client.get_node(twin.server.ctx.event_types["MachineFaultAlarmType"])  # type: ignore[union-attr]
+        offnormal = await get_node_supertype(alarm_type)
+        assert offnormal.nodeid == ua.NodeId(ua.ObjectIds.OffNormalAlarmType)
+        handler = _Events()
+        sub = await client.create_subscription(50, handler)
+        await sub.subscribe_events(client.nodes.server, alarm_type)
+        twin.api.inject_fault("printer1", "breakdown", None)
+        raised = await asyncio.wait_for(handler.queue.get(), 10)
+        assert (raised.MachineId, raised.ConditionName, raised.Retain) == (
+            "printer1",
+            "breakdown",
+            True,
+        )
+        assert getattr(raised, "ActiveState/Id") is True
+        # a client opening its alarm view asks for the active conditions
+        await client.get_node(ua.ObjectIds.ConditionType).call_method(
+            ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh),
+            ua.Variant(sub.subscription_id, ua.VariantType.UInt32),
+        )
+        replayed = await asyncio.wait_for(handler.queue.get(), 10)
+        assert replayed.NodeId == raised.NodeId
+        twin.api.clear_fault("printer1")
+        await twin.step(1.0)
+        cleared = await asyncio.wait_for(handler.queue.get(), 10)
+        assert cleared.Retain is False
+        assert getattr(cleared, "ActiveState/Id") is False
+        await sub.delete()
+    finally:
+        await client.disconnect()
