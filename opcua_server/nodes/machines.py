@@ -39,6 +39,7 @@ class _MachineNodes:
         self.program: ua.NodeId | None = None
         self.job: ua.NodeId | None = None
         self.cycle_count = 0
+        self.safety: dict[str, ua.NodeId] = {}  # robots: EmergencyStop, ProtectiveStop
 
 
 class MachinesFamily:
@@ -194,7 +195,35 @@ class MachinesFamily:
                 ],
             )
             nodes.job = job_id
+        if m.kind == "robot":
+            await self._safety(node, m, nodes)
         await self._signals(node, m)
+
+    async def _safety(self, node: Node, m: MachineRuntime, nodes: _MachineNodes) -> None:
+        """SafetyStates/SafetyState (OPC 40010-1): EmergencyStop and ProtectiveStop follow the
+        robot's faults, OperationalMode is AUTOMATIC (the cell runs unattended)."""
+        ctx = self.ctx
+        folder = await self._child(node, ctx.qn(NS.ROBOTICS, "SafetyStates"))
+        if folder is None:
+            return
+        state = await self._instantiate(
+            folder,
+            ua.NodeId(1013, ctx.ns[NS.ROBOTICS]),  # SafetyStateType
+            f"{m.id}.SafetyStates.SafetyState",
+            ctx.qn(NS.TWIN, "SafetyState"),
+        )
+        params = await self._child(state, ctx.qn(NS.DI, "ParameterSet"))
+        if params is None:
+            return
+        for name in ("EmergencyStop", "ProtectiveStop"):
+            var = await self._child(params, ctx.qn(NS.ROBOTICS, name))
+            if var is not None:
+                nodes.safety[name] = var.nodeid
+                await var.write_value(ua.DataValue(ua.Variant(False, ua.VariantType.Boolean)))
+        mode = await self._child(params, ctx.qn(NS.ROBOTICS, "OperationalMode"))
+        if mode is not None:
+            automatic = 3  # OperationalModeEnumeration.AUTOMATIC
+            await mode.write_value(ua.DataValue(ua.Variant(automatic, ua.VariantType.Int32)))
 
     async def _identification(self, node: Node, m: MachineRuntime) -> None:
         ctx = self.ctx
@@ -305,6 +334,18 @@ class MachinesFamily:
             self._unsubscribe()
             self._unsubscribe = None
 
+    def _safety_states(self, machine: str) -> None:
+        nodes = self.machines[machine]
+        if not nodes.safety:
+            return
+        m = self.ctx.engine.machines[machine]
+        values = {
+            "EmergencyStop": any(kind == "emergency_stop" for kind, _ in m.faults),
+            "ProtectiveStop": m.state == "OutOfService",
+        }
+        for name, nodeid in nodes.safety.items():
+            self.ctx.write(nodeid, values[name], ua.VariantType.Boolean)
+
     def _state(self, machine: str, state: str, mode: str) -> None:
         nodes = self.machines[machine]
         ctx = self.ctx
@@ -323,6 +364,7 @@ class MachinesFamily:
     def _on_event(self, ev: Event) -> None:
         if isinstance(ev, MachineStateChanged):
             self._state(ev.machine, ev.state, ev.mode)
+            self._safety_states(ev.machine)
         elif isinstance(ev, OperationStarted):
             nodes = self.machines[ev.machine]
             if nodes.program is not None:

@@ -200,3 +200,34 @@ async def test_subscribe_to_process_values(twin: Twin) -> None:
         await sub.delete()
     finally:
         await client.disconnect()
+
+
+async def test_robot_safety_states_follow_faults(twin: Twin) -> None:
+    client = await twin.client()
+    try:
+        params = await _path(
+            client,
+            twin,
+            (NS.MACHINERY, "Machines"),
+            (NS.TWIN, "robot1"),
+            (NS.ROBOTICS, "SafetyStates"),
+            (NS.TWIN, "SafetyState"),
+            (NS.DI, "ParameterSet"),
+        )
+        robotics = twin.ns(NS.ROBOTICS)
+        estop = await params.get_child(f"{robotics}:EmergencyStop")
+        protective = await params.get_child(f"{robotics}:ProtectiveStop")
+        mode = await params.get_child(f"{robotics}:OperationalMode")
+        assert await mode.read_value() == 3  # AUTOMATIC
+        assert await estop.read_value() is False
+        twin.api.inject_fault("robot1", "emergency_stop", None)
+        await twin.step(1.0)  # a robot fault takes effect when its current move ends
+        assert twin.engine.machines["robot1"].state == "OutOfService"
+        assert await estop.read_value() is True
+        assert await protective.read_value() is True
+        twin.api.clear_fault("robot1")
+        await twin.step(1.0)
+        assert await estop.read_value() is False
+        assert await protective.read_value() is False
+    finally:
+        await client.disconnect()
