@@ -8,12 +8,14 @@ port with a temporary data directory):
 * twin: ``TelemetryPipeline`` + ``InfluxSink`` fed through ``on_signals`` from a producer
   thread, as ``twin simulate`` does (vectorised serialisation, gzip, batches in flight).
 
-Points: ``machine_signal`` lines of ``--machines`` machines with ``--signals`` float fields
-plus ``quality``, one line per machine per sample, 1 s apart. The two runs differ only in a
-``bench`` tag so their samples can be counted apart. Prints lines/s for each, the ratio and
-whether every sample arrived (exact counts from /api/v1/export).
+Points: ``machine_signal`` lines, one per machine per sample, 1 s apart: ``--source random``
+(default) are random walks of ``--machines`` x ``--signals`` float fields plus ``quality``,
+the worst case for gzip; ``--source sim`` are the default scenario's own signals (4 machines,
+4 to 11 signals each) sampled every ``--sim-period`` simulated seconds. The two runs differ
+only in a ``bench`` tag so their samples can be counted apart. Prints lines/s for each, the
+ratio and whether every sample arrived (exact counts from /api/v1/export).
 
-    .venv/bin/python bench/telemetry_throughput.py [--lines 300000] [--profile]
+    .venv/bin/python bench/telemetry_throughput.py [--lines 300000] [--source sim] [--profile]
 """
 
 from __future__ import annotations
@@ -41,19 +43,47 @@ ORIGIN = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
 CELL = "cell-1"
 
 
-def make_frames(machines: int, signals: int, samples: int) -> np.ndarray:
-    """Random-walk process values: samples x (machines * signals), like a busy cell."""
+def synthetic(machines: int, signals: int, samples: int) -> tuple[SignalStore, np.ndarray]:
+    """Random-walk process values, samples x (machines * signals): the hard case for gzip."""
+    store = SignalStore(capacity=machines * signals)
+    for m in range(machines):
+        store.register_block(f"m{m}", [SignalSpec(f"s{j}", "", 0, 1) for j in range(signals)])
     rng = np.random.default_rng(7)
     steps = rng.normal(0.0, 1.0, (samples, machines * signals))
-    return 100.0 + np.cumsum(steps, axis=0)
+    return store, 100.0 + np.cumsum(steps, axis=0)
 
 
-def run_baseline(url: str, frames: np.ndarray, machines: int, signals: int) -> float:
+def simulated(samples: int, period: float) -> tuple[SignalStore, np.ndarray]:
+    """The default scenario's own signals, sampled every ``period`` simulated seconds."""
+    from twin.engine.cell import Engine
+    from twin.model import load_scenario
+
+    engine = Engine(load_scenario(ROOT / "scenarios" / "default.toml"), signals=True)
+    rows = []
+    for i in range(samples):
+        if i:
+            engine.run(i * period, stop_when_done=False)
+        engine.sample_signals()
+        rows.append(engine.store.values[: len(engine.store)].copy())
+    return engine.store, np.vstack(rows)
+
+
+def layout(store: SignalStore) -> dict[str, tuple[list[int], list[str]]]:
+    out: dict[str, tuple[list[int], list[str]]] = {}
+    for i, path in enumerate(store.paths):
+        machine, _, name = path.partition(".")
+        cols, names = out.setdefault(machine, ([], []))
+        cols.append(i)
+        names.append(name)
+    return out
+
+
+def run_baseline(url: str, store: SignalStore, frames: np.ndarray) -> float:
     from influxdb_client import InfluxDBClient, Point, WritePrecision
     from influxdb_client.client.write_api import WriteOptions
 
     origin = datetime_ns(ORIGIN)
-    names = [f"s{j}" for j in range(signals)]
+    machines = layout(store)
     t0 = time.perf_counter()
     with InfluxDBClient(url=url, token="-", org="-") as client:  # noqa: SIM117
         with client.write_api(
@@ -61,28 +91,25 @@ def run_baseline(url: str, frames: np.ndarray, machines: int, signals: int) -> f
         ) as write_api:
             for i, row in enumerate(frames.tolist()):
                 ts = origin + i * 1_000_000_000
-                for m in range(machines):
+                for machine, (cols, names) in machines.items():
                     p = (
                         Point("machine_signal")
                         .tag("bench", "point")
                         .tag("cell", CELL)
                         .tag("kind", "cnc")
-                        .tag("machine", f"m{m}")
+                        .tag("machine", machine)
                     )
-                    for j, name in enumerate(names):
-                        p = p.field(name, row[m * signals + j])
+                    for col, name in zip(cols, names, strict=True):
+                        p = p.field(name, row[col])
                     p = p.field("quality", 0).time(ts, WritePrecision.NS)
                     write_api.write(bucket="bench", record=p)
     return time.perf_counter() - t0
 
 
 def run_twin(
-    url: str, frames: np.ndarray, machines: int, signals: int, level: int, in_flight: int
+    url: str, store: SignalStore, frames: np.ndarray, level: int, in_flight: int
 ) -> tuple[float, dict]:
-    store = SignalStore(capacity=machines * signals)
-    for m in range(machines):
-        store.register_block(f"m{m}", [SignalSpec(f"s{j}", "", 0, 1) for j in range(signals)])
-    kinds = {f"m{m}": "cnc" for m in range(machines)}
+    kinds = dict.fromkeys(layout(store), "cnc")
     encoder = LineEncoder(CELL, kinds, ORIGIN, tags={"bench": "twin"})
     pipeline = TelemetryPipeline(
         InfluxSink(url, "-", "-", "bench"),
@@ -92,7 +119,7 @@ def run_twin(
     )
 
     def produce() -> None:
-        n = store.values.size
+        n = len(store)
         for i, row in enumerate(frames):
             store.values[:n] = row
             pipeline.on_signals(float(i), store)
@@ -117,6 +144,13 @@ def count(vm: VictoriaMetrics, bench: str) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--lines", type=int, default=300_000)
+    ap.add_argument(
+        "--source",
+        choices=["random", "sim"],
+        default="random",
+        help="random walks, or the default scenario's simulated signals",
+    )
+    ap.add_argument("--sim-period", type=float, default=2.0, help="sim: sample period [s]")
     ap.add_argument("--machines", type=int, default=10)
     ap.add_argument("--signals", type=int, default=8)
     ap.add_argument("--profile", action="store_true", help="pyinstrument profile of the twin run")
@@ -128,17 +162,24 @@ def main() -> int:
     if binary is None:
         print("victoria-metrics not installed (make services)")
         return 2
-    samples = args.lines // args.machines
-    lines = samples * args.machines
-    frames = make_frames(args.machines, args.signals, samples)
-    expected = lines * (args.signals + 1)
+    if args.source == "sim":
+        store, frames = simulated(args.lines // 4, args.sim_period)  # 4 machines
+    else:
+        store, frames = synthetic(args.machines, args.signals, args.lines // args.machines)
+    machines = layout(store)
+    lines = len(frames) * len(machines)
+    expected = len(frames) * sum(len(names) + 1 for _, names in machines.values())
     with tempfile.TemporaryDirectory() as tmp:
         vm = VictoriaMetrics(binary, Path(tmp) / "vm")
         vm.start()
         try:
-            result: dict[str, object] = {"lines": lines, "fields_per_line": args.signals + 1}
+            result: dict[str, object] = {
+                "source": args.source,
+                "lines": lines,
+                "fields_per_line": round(expected / lines, 2),
+            }
             if not args.skip_baseline:
-                dt = run_baseline(vm.url, frames, args.machines, args.signals)
+                dt = run_baseline(vm.url, store, frames)
                 got = count(vm, "point")
                 result["point_lines_per_s"] = round(lines / dt)
                 result["point_samples_arrived"] = f"{got}/{expected}"
@@ -148,9 +189,7 @@ def main() -> int:
 
                 profiler = Profiler(async_mode="disabled")
                 profiler.start()
-            dt, stats = run_twin(
-                vm.url, frames, args.machines, args.signals, args.gzip_level, args.in_flight
-            )
+            dt, stats = run_twin(vm.url, store, frames, args.gzip_level, args.in_flight)
             if args.profile:
                 profiler.stop()
                 print(profiler.output_text(unicode=True, color=False, show_all=False))
