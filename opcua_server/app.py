@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from asyncua import Server, ua
 from asyncua.common.connection import TransportLimits
 from asyncua.server.internal_session import InternalSession
-from asyncua.ua.ua_binary import variant_to_binary
 
 from opcua_server.history import SqliteHistory
 from opcua_server.nodes import FAMILIES, BuildContext, NodeFamily
@@ -85,6 +85,9 @@ class TwinServer:
         self.port = settings.port
         self.certificate_created = False
         self._version = 0
+        self._history_version = 0
+        self._history_due = 0.0
+        self._history_ids: np.ndarray = np.empty(0, dtype=object)
         self._publisher: Publisher | None = None
         # source timestamps of signals: the wall time aligned to simulated time 0
         self.epoch: datetime = driver.wall_time(0.0) if driver is not None else self.clock.wall()
@@ -184,6 +187,12 @@ class TwinServer:
         )
         await self._publisher.start()
         self._version = 0
+        self._history_version = 0
+        self._history_due = self.clock.monotonic()
+        size = max(self.signal_nodes, default=-1) + 1
+        self._history_ids = np.full(size, "", dtype=object)
+        for index, nodeid in self.signal_nodes.items():
+            self._history_ids[index] = nodeid.to_string()
         self.publish()
         if self.driver is not None:
             self.driver.on_step.append(self._on_step)
@@ -249,35 +258,42 @@ class TwinServer:
 
     def publish(self) -> int:
         """Move the signals changed since the last call into the address space (through the
-        fast ``Publisher``) and the history; returns how many changed. Synchronous: nothing is
-        awaited per value."""
+        fast ``Publisher``) and, at most every ``history_sample_s``, into the history; returns
+        how many changed. Synchronous: nothing is awaited per value."""
         if self._publisher is None or not self.signal_nodes:
             return 0
-        batch = self.engine.store.changes_since(self._version)
+        store = self.engine.store
+        batch = store.changes_since(self._version)
         self._version = batch.version
-        if not len(batch):
-            return 0
-        self._publisher.publish(batch)
-        self._record(batch)
+        if len(batch):
+            self._publisher.publish(batch)
+        now = self.clock.monotonic()
+        if self.history is not None and now >= self._history_due:
+            # a historian samples: the latest value of each signal changed since the last
+            # sample, so history costs O(signals) per interval whatever the update rate
+            self._history_due = now + self.settings.history_sample_s
+            sample = store.changes_since(self._history_version)
+            self._history_version = sample.version
+            self._record(sample)
         return len(batch)
 
     def _record(self, batch: SignalBatch) -> None:
-        if self.history is None:
+        assert self.history is not None
+        ids = self._history_ids
+        keep = batch.indices < ids.size
+        idx = batch.indices[keep]
+        mapped = ids[idx] != ""
+        idx = idx[mapped]
+        if not idx.size:
             return
-        nodes = self.signal_nodes
-        epoch = self.epoch.timestamp()
-        double = ua.VariantType.Double
+        values = batch.values[keep][mapped]
+        stamps = batch.timestamps[keep][mapped] + self.epoch.timestamp()
+        # binary Variant of a Double: the type byte (11) and 8 little-endian bytes
+        blobs = np.empty((idx.size, 9), dtype=np.uint8)
+        blobs[:, 0] = ua.VariantType.Double.value
+        blobs[:, 1:] = values.astype("<f8").view(np.uint8).reshape(-1, 8)
         self.history.record_values(
-            [
-                (nodes[i].to_string(), epoch + t, variant_to_binary(ua.Variant(v, double)))
-                for i, v, t in zip(
-                    batch.indices.tolist(),
-                    batch.values.tolist(),
-                    batch.timestamps.tolist(),
-                    strict=True,
-                )
-                if i in nodes
-            ]
+            list(zip(ids[idx].tolist(), stamps.tolist(), map(bytes, blobs), strict=True))
         )
 
     def load(self) -> dict[str, int]:

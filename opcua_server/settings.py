@@ -58,6 +58,9 @@ class ServerSettings(BaseModel):
         100_000, ge=1, description="at most this many values kept per variable"
     )
     history_max_events: int = Field(100_000, ge=1, description="at most this many events kept")
+    history_sample_s: float = Field(
+        1.0, gt=0, description="process values are historized at most this often (latest value)"
+    )
     history_flush_s: float = Field(1.0, gt=0, description="history is written in batches")
     publish_interval_s: float = Field(
         0.1, gt=0, description="how often signal values are copied into the address space"
