@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BuildContext",
     "NodeFamily",
+    "add_items",
     "analog_items",
     "eu_information",
     "property_item",
