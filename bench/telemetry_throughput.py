@@ -137,8 +137,12 @@ def run_twin(
     return asyncio.run(main())
 
 
-def count(vm: VictoriaMetrics, bench: str) -> int:
-    return sum(len(s["values"]) for s in vm.export(f'{{bench="{bench}"}}'))
+def count(vm: VictoriaMetrics, bench: str, expected: int) -> int:
+    first = vm.count(f'{{bench="{bench}"}}')
+    got = vm.wait_for_count(expected, f'{{bench="{bench}"}}')
+    if first != got:
+        print(f"{bench}: {first} samples visible at once, {got} after polling")
+    return got
 
 
 def main() -> int:
@@ -180,7 +184,7 @@ def main() -> int:
             }
             if not args.skip_baseline:
                 dt = run_baseline(vm.url, store, frames)
-                got = count(vm, "point")
+                got = count(vm, "point", expected)
                 result["point_lines_per_s"] = round(lines / dt)
                 result["point_samples_arrived"] = f"{got}/{expected}"
                 result["point_all_arrived"] = got == expected
@@ -193,7 +197,7 @@ def main() -> int:
             if args.profile:
                 profiler.stop()
                 print(profiler.output_text(unicode=True, color=False, show_all=False))
-            got = count(vm, "twin")
+            got = count(vm, "twin", expected)
             result["twin_lines_per_s"] = round(lines / dt)
             result["twin_samples_arrived"] = f"{got}/{expected}"
             result["twin_all_arrived"] = got == expected

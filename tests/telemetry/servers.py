@@ -118,6 +118,23 @@ class VictoriaMetrics:
         body = self._get("/api/v1/export", {"match[]": match, "start": "1"})
         return [json.loads(line) for line in body.splitlines() if line.strip()]
 
+    def count(self, match: str = '{__name__!=""}') -> int:
+        """Number of raw samples matching ``match``."""
+        return sum(len(series["values"]) for series in self.export(match))
+
+    def wait_for_count(
+        self, expected: int, match: str = '{__name__!=""}', timeout: float = 10.0
+    ) -> int:
+        """Poll until ``expected`` samples are visible or ``timeout`` passes; returns the last
+        count. Acknowledged samples become searchable shortly after a forced flush, not
+        always at once (server-side visibility; a bounded poll, not a synchronisation)."""
+        deadline = time.monotonic() + timeout
+        got = self.count(match)
+        while got < expected and time.monotonic() < deadline:
+            time.sleep(0.2)
+            got = self.count(match)
+        return got
+
     def samples(self, match: str = '{__name__!=""}') -> dict[tuple[str, frozenset[Any]], list]:
         """``{(metric name, labels): [(timestamp ms, value), ...]}`` sorted by time."""
         out: dict[tuple[str, frozenset[Any]], list] = {}

@@ -33,7 +33,9 @@ def vm_samples(points: list[Point]) -> Samples:
     return out
 
 
-def exported(vm: VictoriaMetrics) -> Samples:
+def exported(vm: VictoriaMetrics, expected: int | None = None) -> Samples:
+    if expected is not None:
+        vm.wait_for_count(expected)
     out: Samples = {}
     for (name, labels), samples in vm.samples().items():
         key = tuple(sorted(labels))
@@ -83,7 +85,8 @@ def test_simulated_run_reads_back_exactly(victoria: VictoriaMetrics, tmp_path: P
     assert code == 0
     expected = file_run(tmp_path, DAY, 60.0)
     assert len(expected) > 6000
-    assert_same_samples(vm_samples(expected), exported(victoria))
+    want = vm_samples(expected)
+    assert_same_samples(want, exported(victoria, sum(map(len, want.values()))))
     # a spot check by name: the cell's final OEE as the twin computed it
     final = max((p for p in expected if p.tags.get("scope") == "cell"), key=lambda p: p.ts)
     summary_oee = final.fields["oee"]
@@ -139,7 +142,8 @@ def test_outage_mid_run_every_point_arrives_exactly_once(
     assert stats.lines_written == stats.lines_produced
     expected = file_run(tmp_path, DAY, 30.0)
     assert stats.lines_produced == len(expected)
-    assert_same_samples(vm_samples(expected), exported(victoria))
+    want = vm_samples(expected)
+    assert_same_samples(want, exported(victoria, sum(map(len, want.values()))))
 
 
 @pytest.mark.services
@@ -168,4 +172,5 @@ def test_spool_of_a_run_without_database_is_replayed_later(
     assert after["spool_lines"] == 0
     assert after["lines_written"] == after["lines_replayed"] == before["lines_produced"]
     assert after["lines_produced"] == before["lines_produced"]
-    assert_same_samples(vm_samples(file_run(tmp_path, 6 * 3600.0, 60.0)), exported(victoria))
+    want = vm_samples(file_run(tmp_path, 6 * 3600.0, 60.0))
+    assert_same_samples(want, exported(victoria, sum(map(len, want.values()))))
