@@ -123,3 +123,31 @@ def test_report_without_telemetry_and_of_a_non_run(tmp_path: Path) -> None:
     assert "no signal plots" in page
     assert (run / "report" / "oee.png").is_file()  # OEE replayed from the event log
     assert main(["report", str(tmp_path / "nothing")]) == 2
+
+
+def test_a_second_run_into_the_same_directory_replaces_the_file(tmp_path: Path) -> None:
+    args = ["simulate", "scenarios/default.toml", "--until", "2h", "-q", "--no-plots"]
+    for _ in range(2):
+        assert main([*args, "--telemetry", "file", "--out", str(tmp_path)]) == 0
+    text = gzip.decompress((tmp_path / "telemetry.lp.gz").read_bytes()).decode()
+    events = (tmp_path / "events.jsonl").read_text().splitlines()
+    states = sum('"type":"machine_state"' in e for e in events)
+    assert sum(line.startswith("machine_state,") for line in text.splitlines()) == states
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--telemetry", "bogus"], "telemetry"),
+        (["--telemetry", "influx", "--influx-url", "ftp://x"], "influx_url"),
+    ],
+)
+def test_bad_telemetry_options_are_one_line_errors(
+    tmp_path: Path, extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["simulate", "scenarios/default.toml", "--until", "1h", "-q", "--out", str(tmp_path)]
+    assert main([*args, *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: telemetry")
+    assert message in err
+    assert len(err.splitlines()) == 1

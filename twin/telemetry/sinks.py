@@ -60,13 +60,15 @@ class FileSink:
 
     The file is plain gzip'd line protocol with nanosecond timestamps, importable as is
     (``influx write --compression gzip --precision ns -f telemetry.lp.gz``, or a POST of the
-    file with ``Content-Encoding: gzip``). ``stop`` fsyncs it.
+    file with ``Content-Encoding: gzip``). ``start`` truncates it (one run, one file) unless
+    ``append``; ``stop`` fsyncs it.
     """
 
     name = "file"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, append: bool = False) -> None:
         self.path = path
+        self.append = append
         self._fh: IO[bytes] | None = None
 
     def validate(self) -> None:
@@ -75,7 +77,7 @@ class FileSink:
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = self.path.open("ab")
+        self._fh = self.path.open("ab" if self.append else "wb")
 
     async def write(self, payload: bytes, lines: int) -> None:
         if self._fh is None:
