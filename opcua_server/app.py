@@ -47,6 +47,9 @@ __all__ = ["TwinServer"]
 _log = logging.getLogger(__name__)
 
 
+_BIND_ALL = {"0.0.0.0", "::"}
+
+
 def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         s.bind((host, 0))
@@ -95,8 +98,12 @@ class TwinServer:
 
     @property
     def endpoint(self) -> str:
+        """The URL clients use (the host name when listening on every interface)."""
         s = self.settings
-        return f"opc.tcp://{s.host}:{self.port}{s.path}"
+        host = socket.gethostname() if s.host in _BIND_ALL else s.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"opc.tcp://{host}:{self.port}{s.path}"
 
     @property
     def security_policies(self) -> list[str]:
@@ -127,6 +134,7 @@ class TwinServer:
         await server.init()
         self._limits(server)
         server.set_endpoint(self.endpoint)
+        server.socket_address = (s.host, self.port)  # listen where asked, advertise a name
         server.set_server_name(s.server_name)
         await server.set_application_uri(s.application_uri)
         server.product_uri = s.product_uri

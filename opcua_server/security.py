@@ -77,7 +77,14 @@ def host_names(host: str) -> tuple[list[str], list[str]]:
     except ValueError:
         dns.add(host)
     else:
-        if host not in {"0.0.0.0", "::"}:
+        if host in {"0.0.0.0", "::"}:
+            # every interface: the addresses this machine's name resolves to
+            try:
+                infos = socket.getaddrinfo(socket.gethostname(), None)
+            except OSError:  # pragma: no cover - resolver trouble must not stop the server
+                infos = []
+            ips.update(str(info[4][0]).split("%")[0] for info in infos)
+        else:
             ips.add(host)
     try:
         fqdn = socket.getfqdn()

@@ -48,3 +48,19 @@ def test_users_file_stores_only_scrypt_hashes(tmp_path: Path) -> None:
     path.write_text('[users.bob]\nrole = "viewer"\npassword = "plain"\n')
     with pytest.raises(ConfigError, match=r"users\.bob\.password"):
         load_users(path)
+
+
+def test_missing_nodesets_say_how_to_get_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from twin.cli import main
+
+    monkeypatch.setenv("TWIN_NODESETS_DIR", str(tmp_path))
+    users = tmp_path / "users.toml"
+    assert main(["run", "--port", "0", "--users", str(users)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "Opc.Ua.MachineTool.NodeSet2.xml" in err
+    assert "scripts/fetch-nodesets.sh" in err
+    assert "TWIN_NODESETS_DIR" in err
+    assert not users.exists()  # nothing was created

@@ -58,6 +58,7 @@ def run(
 ) -> None:
     """Run SCENARIO in real time x SPEED and serve it over OPC UA until Ctrl-C."""
     from opcua_server import ServerSettings, TwinServer
+    from opcua_server.nodesets import find_nodesets
 
     console = Console(soft_wrap=True)  # URLs and paths must stay copyable: never wrap them
     if not 0 < speed <= 1e6:
@@ -65,6 +66,7 @@ def run(
     if retention <= 0:
         raise ConfigError("command line", "--retention", "must be > 0")
     sc = load_scenario(scenario)
+    find_nodesets()  # before anything is created: missing files -> one line on how to get them
     initial: tuple[str, str] | None = None
     if not insecure_dev and not users.exists():
         initial = _initial_user(users)
