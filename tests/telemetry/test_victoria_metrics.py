@@ -174,3 +174,21 @@ def test_spool_of_a_run_without_database_is_replayed_later(
     assert after["lines_produced"] == before["lines_produced"]
     want = vm_samples(file_run(tmp_path, 6 * 3600.0, 60.0))
     assert_same_samples(want, exported(victoria, sum(map(len, want.values()))))
+
+
+@pytest.mark.services
+def test_file_sink_output_imports_as_is(victoria: VictoriaMetrics, tmp_path: Path) -> None:
+    import urllib.request
+
+    expected = file_run(tmp_path, DAY, 10.0)
+    assert len(expected) > 2 * TelemetrySettings().batch_lines  # so: several gzip members
+    body = (tmp_path / "file-run" / "telemetry.lp.gz").read_bytes()
+    request = urllib.request.Request(
+        f"{victoria.url}/api/v2/write?bucket=twin&precision=ns",
+        data=body,
+        headers={"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        assert resp.status == 204
+    want = vm_samples(expected)
+    assert_same_samples(want, exported(victoria, sum(map(len, want.values()))))
