@@ -180,7 +180,7 @@ def test_spool_of_a_run_without_database_is_replayed_later(
 def test_file_sink_output_imports_as_is(victoria: VictoriaMetrics, tmp_path: Path) -> None:
     import urllib.request
 
-    expected = file_run(tmp_path, DAY, 10.0)
+    expected = file_run(tmp_path, DAY, 30.0)
     assert len(expected) > 2 * TelemetrySettings().batch_lines  # so: several gzip members
     body = (tmp_path / "file-run" / "telemetry.lp.gz").read_bytes()
     request = urllib.request.Request(
