@@ -163,3 +163,28 @@ async def test_producer_thread_is_held_back_when_all_slots_are_busy(tmp_path: Pa
     assert sink.max_active == 2
     assert sorted(sink.lines) == sorted(lines(0, 50))
     assert stats.balanced()
+
+
+async def test_stop_lets_a_replay_in_progress_finish_and_returns_promptly(
+    tmp_path: Path,
+) -> None:
+    sink = FakeSink()
+    sink.mode = "down"
+    p = make(tmp_path, sink)
+    await p.start()
+    p.write_lines(lines(0, 10))
+    await p.flush()
+    assert p.stats.spool_lines == 10
+    sink.mode = "hang"  # the next replay attempt reaches the server and waits there
+    await sink.entered.wait()
+    t0 = asyncio.get_running_loop().time()
+    stopper = asyncio.create_task(p.stop(10))
+    await asyncio.sleep(0.01)
+    assert not stopper.done()  # not cancelled: it would be sent a second time later
+    sink.mode = "ok"
+    sink.release.set()
+    stats = await stopper
+    assert asyncio.get_running_loop().time() - t0 < 2
+    assert sink.lines == lines(0, 10)  # exactly once
+    assert stats.spool_lines == 0
+    assert stats.balanced()

@@ -223,12 +223,12 @@ class TelemetryPipeline:
         deadline = self.clock.monotonic() + timeout_s
         self._stopping = True
         self.flush_buffer()
-        replay = self._background[0]
         if self._replaying:
             # cancelling a replay whose request reached the server would send it twice:
             # let the attempt finish (the loop ends after it) unless the deadline passes
+            replay = self._background[0]
             await asyncio.wait([replay], timeout=max(deadline - self.clock.monotonic(), 0))
-        for task in self._background:
+        for task in self._background:  # waiting or backing off: safe to cancel
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         while self._tasks or self._pending:
@@ -435,7 +435,7 @@ class TelemetryPipeline:
 
     async def _replay_loop(self) -> None:
         delay = 0.0
-        while True:
+        while not self._stopping:  # stop() lets a replay in progress finish (see there)
             await self._spool_kick.wait()
             entry = self.spool.oldest() if self.spool is not None else None
             if entry is None:
