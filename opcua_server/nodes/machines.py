@@ -26,6 +26,9 @@ _ITEM_STATE_TYPE = 1002  # Machinery: MachineryItemState_StateMachineType
 _MODE_TYPE = 1008  # Machinery: MachineryOperationModeStateMachineType
 _IDENTIFICATION_TYPE = 1012  # Machinery: MachineIdentificationType
 _COUNTER_TYPE = 1009  # Machinery: MachineryOperationCounterType
+_PROGRAM_TYPE = 15  # MachineTool: ProductionProgramStateMachineType
+_PROGRAM_STATES = ("Initializing", "Running", "Ended", "Interrupted", "Aborted")
+_AUTOMATIC = 1  # MachineTool: MachineOperationMode.Automatic
 
 
 class _MachineNodes:
@@ -39,6 +42,7 @@ class _MachineNodes:
         self.program: ua.NodeId | None = None
         self.job: ua.NodeId | None = None
         self.cycle_count = 0
+        self.program_state: tuple[ua.NodeId, ua.NodeId] | None = None
         self.safety: dict[str, ua.NodeId] = {}  # robots: EmergencyStop, ProtectiveStop
 
 
@@ -56,10 +60,14 @@ class MachinesFamily:
     async def build(self) -> None:
         ctx = self.ctx
         await self._twin_types()
-        for type_id, names in ((_ITEM_STATE_TYPE, _ITEM_STATES), (_MODE_TYPE, _MODES)):
-            type_node = ctx.node(ua.NodeId(type_id, ctx.ns[NS.MACHINERY]))
+        for uri, type_id, names in (
+            (NS.MACHINERY, _ITEM_STATE_TYPE, _ITEM_STATES),
+            (NS.MACHINERY, _MODE_TYPE, _MODES),
+            (NS.MACHINE_TOOL, _PROGRAM_TYPE, _PROGRAM_STATES),
+        ):
+            type_node = ctx.node(ua.NodeId(type_id, ctx.ns[uri]))
             for name in names:
-                state = await type_node.get_child(ctx.qn(NS.MACHINERY, name))
+                state = await type_node.get_child(ctx.qn(uri, name))
                 self._state_ids[(type_id, name)] = state.nodeid
         folder = ctx.node(ua.NodeId(_MACHINES_FOLDER, ctx.ns[NS.MACHINERY]))
         for m in ctx.engine.machines.values():
@@ -195,6 +203,14 @@ class MachinesFamily:
                 ],
             )
             nodes.job = job_id
+            sm = await program.get_child(ctx.qn(NS.MACHINE_TOOL, "State"))
+            current = await sm.get_child(ua.QualifiedName("CurrentState", 0))
+            cid = await current.get_child(ua.QualifiedName("Id", 0))
+            nodes.program_state = (current.nodeid, cid.nodeid)
+            monitoring = await node.get_child(ctx.qn(NS.MACHINE_TOOL, "Monitoring"))
+            tool = await monitoring.get_child(ctx.qn(NS.MACHINE_TOOL, "MachineTool"))
+            mode = await tool.get_child(ctx.qn(NS.MACHINE_TOOL, "OperationMode"))
+            await mode.write_value(ua.DataValue(ua.Variant(_AUTOMATIC, ua.VariantType.Int32)))
         if m.kind == "robot":
             await self._safety(node, m, nodes)
         await self._signals(node, m)
@@ -326,7 +342,7 @@ class MachinesFamily:
     # -- run ------------------------------------------------------------------------------------
     def start(self) -> None:
         for m in self.ctx.engine.machines.values():
-            self._state(m.id, m.state, m.mode)
+            self._state(m.id, m.state, m.mode, "Running" if m.job else "Initializing")
         self._unsubscribe = self.ctx.engine.bus.subscribe(self._on_event)
 
     async def stop(self) -> None:
@@ -346,14 +362,17 @@ class MachinesFamily:
         for name, nodeid in nodes.safety.items():
             self.ctx.write(nodeid, values[name], ua.VariantType.Boolean)
 
-    def _state(self, machine: str, state: str, mode: str) -> None:
+    def _state(self, machine: str, state: str, mode: str, program: str | None = None) -> None:
         nodes = self.machines[machine]
         ctx = self.ctx
         lt, nid = ua.VariantType.LocalizedText, ua.VariantType.NodeId
         for pair, type_id, value in (
             (nodes.item_state, _ITEM_STATE_TYPE, state),
             (nodes.mode, _MODE_TYPE, mode),
+            (nodes.program_state, _PROGRAM_TYPE, program),
         ):
+            if value is None:
+                continue
             if pair is None:
                 continue
             ctx.write(pair[0], ua.LocalizedText(value, "en"), lt)
@@ -363,7 +382,7 @@ class MachinesFamily:
 
     def _on_event(self, ev: Event) -> None:
         if isinstance(ev, MachineStateChanged):
-            self._state(ev.machine, ev.state, ev.mode)
+            self._state(ev.machine, ev.state, ev.mode, _program_state(ev))
             self._safety_states(ev.machine)
         elif isinstance(ev, OperationStarted):
             nodes = self.machines[ev.machine]
@@ -371,8 +390,20 @@ class MachinesFamily:
                 self.ctx.write(nodes.program, ev.name, ua.VariantType.String)
             if nodes.job is not None:
                 self.ctx.write(nodes.job, ev.job, ua.VariantType.String)
-        elif isinstance(ev, OperationFinished) and not ev.aborted:
+        elif isinstance(ev, OperationFinished) and ev.aborted:
+            m = self.ctx.engine.machines[ev.machine]
+            self._state(ev.machine, m.state, m.mode, "Aborted")
+        elif isinstance(ev, OperationFinished):
             nodes = self.machines[ev.machine]
             nodes.cycle_count += 1
             if nodes.cycles is not None:
                 self.ctx.write(nodes.cycles, nodes.cycle_count, ua.VariantType.UInt32)
+
+
+def _program_state(ev: MachineStateChanged) -> str | None:
+    """ProductionProgramStateMachine state (OPC 40501-1) implied by a machine state change."""
+    if ev.state == "Executing":
+        return "Running"
+    if ev.state in ("OutOfService", "NotAvailable"):
+        return "Interrupted" if ev.job else None
+    return "Ended" if ev.job is None else None

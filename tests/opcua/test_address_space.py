@@ -231,3 +231,27 @@ async def test_robot_safety_states_follow_faults(twin: Twin) -> None:
         assert await protective.read_value() is False
     finally:
         await client.disconnect()
+
+
+async def test_machine_tool_production_and_operation_mode(twin: Twin) -> None:
+    client = await twin.client()
+    try:
+        cnc = await _path(client, twin, (NS.MACHINERY, "Machines"), (NS.TWIN, "cnc1"))
+        mt = twin.ns(NS.MACHINE_TOOL)
+        mode = await cnc.get_child([f"{mt}:Monitoring", f"{mt}:MachineTool", f"{mt}:OperationMode"])
+        assert await mode.read_value() == 1  # Automatic
+        program = await cnc.get_child([f"{mt}:Production", f"{mt}:ActiveProgram"])
+        state = await program.get_child([f"{mt}:State", "0:CurrentState"])
+        machine = twin.engine.machines["cnc1"]
+        for _ in range(60):  # until the CNC runs a job (the default scenario starts with one)
+            if machine.state == "Executing" and machine.mode == "Processing":
+                break
+            await twin.step(5.0)
+        assert machine.state == "Executing"
+        assert (await state.read_value()).Text == "Running"
+        job = await program.get_child(f"{mt}:JobIdentifier")
+        assert await job.read_value() == machine.job
+        name = await (await program.get_child(f"{mt}:Name")).read_value()
+        assert name
+    finally:
+        await client.disconnect()
