@@ -214,6 +214,29 @@ class MachinesFamily:
         if m.kind == "robot":
             await self._safety(node, m, nodes)
         await self._signals(node, m)
+        if m.kind == "robot":
+            await self._motion_device(node, m)
+
+    async def _motion_device(self, node: Node, m: MachineRuntime) -> None:
+        """The arm's mandatory nameplate (MotionDeviceType, OPC 40010-1) from the config."""
+        ctx = self.ctx
+        arm = await self._child(node, ctx.qn(NS.ROBOTICS, "MotionDevices"))
+        arm = await self._child(arm, ctx.qn(NS.TWIN, "Arm")) if arm is not None else None
+        if arm is None:
+            return
+        cfg = m.cfg
+        lt, s = ua.VariantType.LocalizedText, ua.VariantType.String
+        articulated = 1  # MotionDeviceCategoryEnumeration.ARTICULATED_ROBOT
+        for uri, name, value, vtype in (
+            (NS.DI, "Manufacturer", ua.LocalizedText(cfg.manufacturer), lt),
+            (NS.DI, "Model", ua.LocalizedText(cfg.model or m.kind), lt),
+            (NS.DI, "SerialNumber", cfg.serial_number or m.id, s),
+            (NS.DI, "ProductCode", cfg.model or m.kind, s),
+            (NS.ROBOTICS, "MotionDeviceCategory", articulated, ua.VariantType.Int32),
+        ):
+            child = await self._child(arm, ctx.qn(uri, name))
+            if child is not None:
+                await child.write_value(ua.DataValue(ua.Variant(value, vtype)))
 
     async def _safety(self, node: Node, m: MachineRuntime, nodes: _MachineNodes) -> None:
         """SafetyStates/SafetyState (OPC 40010-1): EmergencyStop and ProtectiveStop follow the

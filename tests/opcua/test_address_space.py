@@ -148,6 +148,11 @@ async def test_process_values_carry_units_and_range(twin: Twin) -> None:
             (NS.TWIN, "Arm"),
         )
         assert await _type_name(client, arm) == "MotionDeviceType"
+        di = twin.ns(NS.DI)
+        assert (await (await arm.get_child(f"{di}:Manufacturer")).read_value()).Text == (
+            "cell-twin Robotics"
+        )
+        assert await (await arm.get_child(f"{di}:SerialNumber")).read_value() == "R6-0001"
         await twin.step(5.0)
         index = twin.engine.store.index("robot1.joint_1")
         assert await joint.read_value() == pytest.approx(twin.engine.store.values[index])
