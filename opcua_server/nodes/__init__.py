@@ -9,9 +9,11 @@ from __future__ import annotations
 from opcua_server.nodes.base import BuildContext, NodeFamily
 from opcua_server.nodes.cell import CellFamily
 from opcua_server.nodes.events import EventsFamily
+from opcua_server.nodes.jobs import JobsFamily
 from opcua_server.nodes.machines import MachinesFamily
 
 __all__ = ["FAMILIES", "BuildContext", "NodeFamily"]
 
-# build order matters: machines first (events and the cell refer to machine nodes)
-FAMILIES: tuple[type[NodeFamily], ...] = (MachinesFamily, EventsFamily, CellFamily)
+# build order matters: machines first (events and the cell refer to machine nodes), jobs
+# after the cell (JobManagement lives below it)
+FAMILIES: tuple[type[NodeFamily], ...] = (MachinesFamily, EventsFamily, CellFamily, JobsFamily)

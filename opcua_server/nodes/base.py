@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from asyncua import Node, Server, ua
+from asyncua.common.instantiate_util import instantiate
 
 from opcua_server.nodesets import NS
 from twin.signals import SignalSpec
@@ -26,7 +27,9 @@ __all__ = [
     "NodeFamily",
     "add_items",
     "analog_items",
+    "child",
     "eu_information",
+    "instantiate_type",
     "property_item",
 ]
 
@@ -218,3 +221,53 @@ async def add_items(server: Server, items: Sequence[ua.AddNodesItem]) -> None:
     for item, res in zip(items, results, strict=True):
         if not res.StatusCode.is_good():
             raise RuntimeError(f"cannot add node {item.BrowseName.to_string()}: {res.StatusCode}")
+
+
+async def child(parent: Node, name: ua.QualifiedName) -> Node | None:
+    """``parent``'s child with browse name ``name``, or None."""
+    try:
+        return await parent.get_child(name)
+    except ua.UaStatusCodeError:
+        return None
+
+
+async def instantiate_type(
+    ctx: BuildContext,
+    parent: Node,
+    type_id: ua.NodeId,
+    ident: str,
+    name: ua.QualifiedName,
+    *,
+    reference: int | None = None,
+    optional: bool = False,
+) -> list[Node]:
+    """Instantiate a type (or an instance declaration) below ``parent`` with string node ids
+    ``<ident>.<child>...``; drops the placeholders (``<Name>`` children) asyncua copies
+    literally and, with ``reference``, links the new node from ``parent`` by that reference
+    type instead. Returns the created nodes, the new node first."""
+    created = await instantiate(
+        parent,
+        ctx.node(type_id),
+        ctx.nid(ident),
+        bname=name,
+        dname=ua.LocalizedText(name.Name),
+        instantiate_optional=optional,
+    )
+
+    # children get string ids "<parent id>.<browse name>": a placeholder's subtree is every
+    # id below the first "<Name>" segment; delete each subtree once, from its root
+    def is_root_placeholder(n: Node) -> bool:
+        parts = str(n.nodeid.Identifier).split(".")
+        return parts[-1].startswith("<") and not any(p.startswith("<") for p in parts[:-1])
+
+    placeholders = [n for n in created if "<" in str(n.nodeid.Identifier)]
+    roots = [n for n in placeholders if is_root_placeholder(n)]
+    if roots:
+        await ctx.server.delete_nodes(roots, recursive=True)
+    node = created[0]
+    if reference is not None:
+        for ref in await parent.get_references(refs=ua.ObjectIds.HierarchicalReferences):
+            if ref.NodeId == node.nodeid:
+                await parent.delete_reference(node, ref.ReferenceTypeId)
+        await parent.add_reference(node, reference)
+    return [n for n in created if n not in placeholders]

@@ -9,9 +9,15 @@ from collections.abc import Callable
 from typing import Any
 
 from asyncua import Node, ua
-from asyncua.common.instantiate_util import instantiate
 
-from opcua_server.nodes.base import BuildContext, add_items, analog_items, property_item
+from opcua_server.nodes.base import (
+    BuildContext,
+    add_items,
+    analog_items,
+    child,
+    instantiate_type,
+    property_item,
+)
 from opcua_server.nodes.placement import MACHINE_TYPES, placement
 from opcua_server.nodesets import NS
 from twin.engine.machine import MachineRuntime
@@ -97,42 +103,14 @@ class MachinesFamily:
         reference: int | None = None,
         optional: bool = False,
     ) -> Node:
-        """Instantiate a type below ``parent``, dropping uninstantiated placeholders
-        (``<Name>`` children) and optionally changing the parent reference type."""
-        ctx = self.ctx
-        created = await instantiate(
-            parent,
-            ctx.node(type_id),
-            ctx.nid(ident),
-            bname=name,
-            dname=ua.LocalizedText(name.Name),
-            instantiate_optional=optional,
+        created = await instantiate_type(
+            self.ctx, parent, type_id, ident, name, reference=reference, optional=optional
         )
-
-        # children get string ids "<parent id>.<browse name>": a placeholder's subtree is
-        # every id below the first "<Name>" segment; delete each subtree once, from its root
-        def is_root_placeholder(n: Node) -> bool:
-            parts = str(n.nodeid.Identifier).split(".")
-            return parts[-1].startswith("<") and not any(p.startswith("<") for p in parts[:-1])
-
-        placeholders = [n for n in created if "<" in str(n.nodeid.Identifier)]
-        roots = [n for n in placeholders if is_root_placeholder(n)]
-        if roots:
-            await ctx.server.delete_nodes(roots, recursive=True)
-        node = created[0]
-        if reference is not None:
-            for ref in await parent.get_references(refs=ua.ObjectIds.HierarchicalReferences):
-                if ref.NodeId == node.nodeid:
-                    await parent.delete_reference(node, ref.ReferenceTypeId)
-            await parent.add_reference(node, reference)
-        self.nodes.extend(n.nodeid for n in created if n not in placeholders)
-        return node
+        self.nodes.extend(n.nodeid for n in created)
+        return created[0]
 
     async def _child(self, parent: Node, name: ua.QualifiedName) -> Node | None:
-        try:
-            return await parent.get_child(name)
-        except ua.UaStatusCodeError:
-            return None
+        return await child(parent, name)
 
     async def _machine(self, folder: Node, m: MachineRuntime) -> None:
         ctx = self.ctx

@@ -23,6 +23,7 @@ MODULES = [
     "opcua_server.nodes.base",
     "opcua_server.nodes.cell",
     "opcua_server.nodes.events",
+    "opcua_server.nodes.jobs",
     "opcua_server.nodes.machines",
     "opcua_server.nodes.placement",
 ]
