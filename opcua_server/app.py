@@ -15,6 +15,7 @@ import math
 import socket
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,17 @@ _log = logging.getLogger(__name__)
 
 
 _BIND_ALL = {"0.0.0.0", "::"}
+
+
+def _check_port(host: str, port: int, endpoint: str) -> None:
+    """Fail early, in one line, when the port is taken (before any set-up work)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise ServiceError(f"cannot listen on {endpoint}: {exc.strerror or exc}") from exc
 
 
 def _free_port(host: str) -> int:
@@ -118,6 +130,18 @@ class TwinServer:
         return self._users
 
     # -- lifecycle ------------------------------------------------------------------------------
+    def preflight(self) -> list[Path]:
+        """Checks that need no set-up, so failures come before anything is created: the
+        NodeSet2 files (ConfigError saying how to get them) and the port (ServiceError).
+        Returns the NodeSet2 files in import order."""
+        s = self.settings
+        files = find_nodesets(s.nodesets_dir)
+        if self.port == 0:
+            self.port = _free_port(s.host)
+        else:
+            _check_port(s.host, self.port, self.endpoint)
+        return files
+
     async def start(self) -> None:
         s = self.settings
         if s.users_file is not None and (not s.insecure_dev or s.users_file.exists()):
@@ -126,9 +150,7 @@ class TwinServer:
         if s.insecure_dev:
             # development only: anonymous sessions; full rights when there are no users at all
             anonymous = Role.VIEWER if self._users else Role.ENGINEER
-        files = find_nodesets(s.nodesets_dir)
-        if self.port == 0:
-            self.port = _free_port(s.host)
+        files = self.preflight()
         server = Server(user_manager=TwinUserManager(self._users, anonymous))
         self.server = server
         await server.init()

@@ -64,3 +64,28 @@ def test_missing_nodesets_say_how_to_get_them(
     assert "scripts/fetch-nodesets.sh" in err
     assert "TWIN_NODESETS_DIR" in err
     assert not users.exists()  # nothing was created
+
+
+def test_taken_port_is_one_line_and_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    from tests.opcua.conftest import require_nodesets
+    from twin.cli import main
+
+    require_nodesets()  # checked first: without the files the error is about them
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        users = tmp_path / "users.toml"
+        args = ["run", "--port", str(port), "--users", str(users), "--out", str(tmp_path / "o")]
+        assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        err
+        == f"error: cannot listen on opc.tcp://127.0.0.1:{port}/cell-twin: Address already in use"
+    )
+    assert not users.exists()
+    assert not (tmp_path / "o").exists()

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import getpass
 import json
+import logging
 import secrets
 import signal
 import sys
@@ -58,18 +59,14 @@ def run(
 ) -> None:
     """Run SCENARIO in real time x SPEED and serve it over OPC UA until Ctrl-C."""
     from opcua_server import ServerSettings, TwinServer
-    from opcua_server.nodesets import find_nodesets
 
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     console = Console(soft_wrap=True)  # URLs and paths must stay copyable: never wrap them
     if not 0 < speed <= 1e6:
         raise ConfigError("command line", "--speed", "must be in (0, 1e6]")
     if retention <= 0:
         raise ConfigError("command line", "--retention", "must be > 0")
     sc = load_scenario(scenario)
-    find_nodesets()  # before anything is created: missing files -> one line on how to get them
-    initial: tuple[str, str] | None = None
-    if not insecure_dev and not users.exists():
-        initial = _initial_user(users)
     settings = ServerSettings(
         host=host,
         port=port,
@@ -87,11 +84,16 @@ def run(
 
     driver.on_step.append(sample)  # before the server's hook: it publishes what was sampled
     api = TwinAPI(engine, driver)
+    server = TwinServer(engine, settings, driver=driver, api=api)
+    # before anything is created: missing NodeSet2 files or a taken port -> one line
+    server.preflight()
+    initial: tuple[str, str] | None = None
+    if not insecure_dev and not users.exists():
+        initial = _initial_user(users)
     out.mkdir(parents=True, exist_ok=True)
     log_fh = (out / "events.jsonl").open("wb")
     writer = EventLogWriter(log_fh)
     engine.bus.subscribe(writer)
-    server = TwinServer(engine, settings, driver=driver, api=api)
     try:
         asyncio.run(_serve(server, driver, console, initial))
     finally:
