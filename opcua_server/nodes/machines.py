@@ -48,6 +48,10 @@ class _MachineNodes:
         self.program: ua.NodeId | None = None
         self.job: ua.NodeId | None = None
         self.cycle_count = 0
+        self.durations: dict[str, ua.NodeId] = {}  # OperationDuration, PowerOnDuration
+        self.executing_s = 0.0  # simulated seconds in Executing, up to ``since``
+        self.since = 0.0
+        self.executing = False
         self.program_state: tuple[ua.NodeId, ua.NodeId] | None = None
         self.safety: dict[str, ua.NodeId] = {}  # robots: EmergencyStop, ProtectiveStop
 
@@ -162,6 +166,10 @@ class MachinesFamily:
         )
         cycles = await self._child(counters, ctx.qn(NS.DI, "OperationCycleCounter"))
         nodes.cycles = cycles.nodeid if cycles is not None else None
+        for name in ("OperationDuration", "PowerOnDuration"):
+            var = await self._child(counters, ctx.qn(NS.DI, name))
+            if var is not None:
+                nodes.durations[name] = var.nodeid
         production = await self._child(node, ctx.qn(NS.MACHINE_TOOL, "Production"))
         if production is not None:
             program = await production.get_child(ctx.qn(NS.MACHINE_TOOL, "ActiveProgram"))
@@ -344,12 +352,27 @@ class MachinesFamily:
     def start(self) -> None:
         for m in self.ctx.engine.machines.values():
             self._state(m.id, m.state, m.mode, "Running" if m.job else "Initializing")
+            nodes = self.machines[m.id]
+            nodes.since = self.ctx.engine.now
+            nodes.executing = m.state == "Executing"
         self._unsubscribe = self.ctx.engine.bus.subscribe(self._on_event)
 
     async def stop(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+
+    def _durations(self, ev: MachineStateChanged) -> None:
+        """OperationCounters durations (Duration: milliseconds of simulated time): time in
+        Executing, and time powered (the twin's machines are on from the start)."""
+        nodes = self.machines[ev.machine]
+        if nodes.executing:
+            nodes.executing_s += ev.t - nodes.since
+        nodes.since = ev.t
+        nodes.executing = ev.state == "Executing"
+        values = {"OperationDuration": nodes.executing_s * 1000.0, "PowerOnDuration": ev.t * 1000.0}
+        for name, nodeid in nodes.durations.items():
+            self.ctx.write(nodeid, values[name], ua.VariantType.Double)
 
     def _safety_states(self, machine: str) -> None:
         nodes = self.machines[machine]
@@ -384,6 +407,7 @@ class MachinesFamily:
     def _on_event(self, ev: Event) -> None:
         if isinstance(ev, MachineStateChanged):
             self._state(ev.machine, ev.state, ev.mode, _program_state(ev))
+            self._durations(ev)
             self._safety_states(ev.machine)
         elif isinstance(ev, OperationStarted):
             nodes = self.machines[ev.machine]

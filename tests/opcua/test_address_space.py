@@ -258,5 +258,12 @@ async def test_machine_tool_production_and_operation_mode(twin: Twin) -> None:
         assert await job.read_value() == machine.job
         name = await (await program.get_child(f"{mt}:Name")).read_value()
         assert name
+        machinery, di = twin.ns(NS.MACHINERY), twin.ns(NS.DI)
+        counters = await cnc.get_child(
+            [f"{machinery}:MachineryBuildingBlocks", f"{di}:OperationCounters"]
+        )
+        powered = await (await counters.get_child(f"{di}:PowerOnDuration")).read_value()
+        working = await (await counters.get_child(f"{di}:OperationDuration")).read_value()
+        assert 0 < working <= powered <= twin.engine.now * 1000.0
     finally:
         await client.disconnect()
