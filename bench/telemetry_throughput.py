@@ -107,7 +107,7 @@ def run_baseline(url: str, store: SignalStore, frames: np.ndarray) -> float:
 
 
 def run_twin(
-    url: str, store: SignalStore, frames: np.ndarray, level: int, in_flight: int
+    url: str, store: SignalStore, frames: np.ndarray, level: int, in_flight: int, batch: int
 ) -> tuple[float, dict]:
     kinds = dict.fromkeys(layout(store), "cnc")
     encoder = LineEncoder(CELL, kinds, ORIGIN, tags={"bench": "twin"})
@@ -116,6 +116,7 @@ def run_twin(
         encoder,
         compress_level=level,
         max_in_flight=in_flight,
+        batch_lines=batch,
     )
 
     def produce() -> None:
@@ -161,6 +162,7 @@ def main() -> int:
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--gzip-level", type=int, default=1, help="twin: zlib level (0: stored)")
     ap.add_argument("--in-flight", type=int, default=4, help="twin: max batches in flight")
+    ap.add_argument("--batch-lines", type=int, default=5000, help="twin: lines per batch")
     args = ap.parse_args()
     binary = find_victoria_metrics()
     if binary is None:
@@ -193,7 +195,9 @@ def main() -> int:
 
                 profiler = Profiler(async_mode="disabled")
                 profiler.start()
-            dt, stats = run_twin(vm.url, store, frames, args.gzip_level, args.in_flight)
+            dt, stats = run_twin(
+                vm.url, store, frames, args.gzip_level, args.in_flight, args.batch_lines
+            )
             if args.profile:
                 profiler.stop()
                 print(profiler.output_text(unicode=True, color=False, show_all=False))
