@@ -30,8 +30,8 @@ class TelemetrySettings(BaseSettings):
     telemetry: SinkKind = "file"
     influx_url: str = "http://127.0.0.1:8086"
     influx_token: SecretStr = SecretStr("")
-    influx_org: str = "cell-twin"
-    influx_bucket: str = "twin"
+    influx_org: str = "celltwin"
+    influx_bucket: str = "celltwin"
     batch_lines: int = Field(5000, ge=1, description="lines per write batch")
     max_in_flight: int = Field(4, ge=1, description="batches being compressed or sent at once")
     flush_interval_s: float = Field(1.0, gt=0, description="send a partial batch after this")
