@@ -31,6 +31,7 @@ __all__ = [
     "eu_information",
     "instantiate_type",
     "property_item",
+    "remove_subtrees",
 ]
 
 # UNECE Recommendation 20 common codes for the units the machine models use
@@ -263,7 +264,7 @@ async def instantiate_type(
     placeholders = [n for n in created if "<" in str(n.nodeid.Identifier)]
     roots = [n for n in placeholders if is_root_placeholder(n)]
     if roots:
-        await ctx.server.delete_nodes(roots, recursive=True)
+        remove_subtrees(ctx, [n.nodeid for n in roots])
     node = created[0]
     if reference is not None:
         for ref in await parent.get_references(refs=ua.ObjectIds.HierarchicalReferences):
@@ -271,3 +272,37 @@ async def instantiate_type(
                 await parent.delete_reference(node, ref.ReferenceTypeId)
         await parent.add_reference(node, reference)
     return [n for n in created if n not in placeholders]
+
+
+def remove_subtrees(ctx: BuildContext, roots: list[ua.NodeId]) -> None:
+    """Delete nodes we instantiated (string ids ``<parent>.<name>``) with everything below.
+
+    asyncua's DeleteNodes scans the whole address space for references to each deleted node
+    (seconds for a few hundred nodes once the companion specs are loaded); a subtree of ours
+    is referenced from outside only by its parent, so that one reference is dropped directly
+    and the nodes are deleted without the scan.
+    """
+    aspace = ctx.server.iserver.aspace
+    doomed: set[ua.NodeId] = set(roots)
+    prefixes = tuple(f"{r.Identifier}." for r in roots)
+    namespaces = {r.NamespaceIndex for r in roots}
+    for nodeid in list(aspace.keys()):
+        ident = nodeid.Identifier
+        if (
+            nodeid.NamespaceIndex in namespaces
+            and isinstance(ident, str)
+            and ident.startswith(prefixes)
+        ):
+            doomed.add(nodeid)
+    for root in roots:
+        parent = ua.NodeId(str(root.Identifier).rsplit(".", 1)[0], root.NamespaceIndex)
+        if parent in aspace:
+            data = aspace[parent]
+            data.references = [r for r in data.references if r.NodeId != root]
+    items = [ua.DeleteNodesItem(NodeId=n, DeleteTargetReferences=False) for n in doomed]
+    results = ctx.server.iserver.node_mgt_service.delete_nodes(
+        ua.DeleteNodesParameters(NodesToDelete=items)
+    )
+    for item, res in zip(items, results, strict=True):
+        if not res.is_good():
+            raise RuntimeError(f"cannot delete {item.NodeId.to_string()}: {res}")

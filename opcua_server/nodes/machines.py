@@ -17,6 +17,7 @@ from opcua_server.nodes.base import (
     child,
     instantiate_type,
     property_item,
+    remove_subtrees,
 )
 from opcua_server.nodes.placement import MACHINE_TYPES, placement
 from opcua_server.nodesets import NS
@@ -339,9 +340,10 @@ class MachinesFamily:
             leaf_qn = ctx.qn(where.uri, where.name)
             existing = await self._child(parent, leaf_qn)
             if existing is not None:
-                # a variable the companion type already declares: reuse it; give it our
-                # range, units and history access (the same properties we add elsewhere)
-                await ctx.server.delete_nodes([existing], recursive=True)
+                # a variable the companion type already declares (e.g. the Robotics axes'
+                # ActualPosition): replace it by ours, same browse name, with range, units and
+                # history access like every process value
+                remove_subtrees(ctx, [existing.nodeid])
             leaf = ctx.nid(f"{ident}.{where.name}")
             items += analog_items(parent.nodeid, leaf, leaf_qn, spec, historizing)
             ctx.signal_nodes[index] = leaf
