@@ -28,15 +28,13 @@ find_file() {  # find_file DIR NAME -> path of NAME anywhere below DIR (case-ins
 }
 
 if [[ -n "${TWIN_NODESETS_DIR:-}" ]]; then
-  missing=0
+  missing=()
   for f in "${FILES[@]}"; do
-    if [[ -z "$(find_file "$TWIN_NODESETS_DIR" "$f")" ]]; then
-      echo "fetch-nodesets: $f not found under TWIN_NODESETS_DIR=$TWIN_NODESETS_DIR" >&2
-      missing=1
-    fi
+    [[ -n "$(find_file "$TWIN_NODESETS_DIR" "$f")" ]] || missing+=("$f")
   done
-  if [[ $missing -ne 0 ]]; then
-    echo "fetch-nodesets: unset TWIN_NODESETS_DIR to fetch $PKG@$VERSION with npm instead" >&2
+  if [[ ${#missing[@]} -ne 0 ]]; then
+    echo "fetch-nodesets: TWIN_NODESETS_DIR=$TWIN_NODESETS_DIR lacks ${missing[*]}" \
+      "(unset it to fetch $PKG@$VERSION with npm instead)" >&2
     exit 1
   fi
   echo "fetch-nodesets: using TWIN_NODESETS_DIR=$TWIN_NODESETS_DIR"
@@ -64,7 +62,12 @@ TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 (cd "$TMP" && npm pack "$PKG@$VERSION" --silent --loglevel=error >/dev/null)
 TGZ="$TMP/$PKG-$VERSION.tgz"
-ACTUAL="sha512-$(openssl dgst -sha512 -binary "$TGZ" | openssl base64 -A)"
+if command -v openssl >/dev/null 2>&1; then
+  ACTUAL="sha512-$(openssl dgst -sha512 -binary "$TGZ" | openssl base64 -A)"
+else  # npm implies node
+  ACTUAL="sha512-$(node -e 'const c=require("crypto"),f=require("fs");
+process.stdout.write(c.createHash("sha512").update(f.readFileSync(process.argv[1])).digest("base64"))' "$TGZ")"
+fi
 if [[ "$ACTUAL" != "$INTEGRITY" ]]; then
   echo "fetch-nodesets: integrity mismatch for $PKG@$VERSION: expected $INTEGRITY, got $ACTUAL" >&2
   exit 1
