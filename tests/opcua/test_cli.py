@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import os
 import re
 import signal
@@ -95,3 +96,8 @@ async def test_twin_run_serves_until_ctrl_c(tmp_path: Path) -> None:
     assert "stopped at simulated time" in rest.decode()
     assert (tmp_path / "out" / "snapshot.json").stat().st_size > 0
     assert (tmp_path / "out" / "events.jsonl").stat().st_size > 0
+    # telemetry (file sink by default) was drained on shutdown: states, signals, KPIs
+    assert "telemetry (file):" in rest.decode()
+    with gzip.open(tmp_path / "out" / "telemetry.lp.gz", "rt") as fh:
+        measurements = {line.split(",", 1)[0] for line in fh}
+    assert {"machine_state", "machine_signal", "kpi"} <= measurements

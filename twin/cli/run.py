@@ -1,8 +1,8 @@
 """``twin run``: the cell in real time, served over OPC UA until Ctrl-C; ``twin users``.
 
-The runner only wires: engine (with signal sampling) + RealtimeDriver + TwinAPI + TwinServer.
-Ctrl-C (or SIGTERM) stops the driver, closes the sessions, flushes history, writes the event
-log and a snapshot of the twin's state.
+The runner only wires: engine (with signal sampling) + RealtimeDriver + TwinAPI + TwinServer
++ telemetry. Ctrl-C (or SIGTERM) stops the driver, drains or spools telemetry, closes the
+sessions, flushes history, writes the event log and a snapshot of the twin's state.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import logging
 import secrets
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,11 +25,21 @@ from rich.panel import Panel
 
 from twin.api import TwinAPI
 from twin.cli.common import DEFAULT_SCENARIO
+from twin.cli.telemetry import (
+    InfluxBucketOption,
+    InfluxOrgOption,
+    InfluxTokenOption,
+    InfluxUrlOption,
+    TelemetryOption,
+    settings_from_cli,
+    telemetry_summary,
+)
 from twin.engine.cell import Engine
 from twin.errors import ConfigError
 from twin.events import EventLogWriter
 from twin.model import load_scenario
 from twin.runtime import RealtimeDriver
+from twin.telemetry import TelemetryPipeline, TelemetrySettings, attach_realtime, build_pipeline
 
 __all__ = ["register"]
 
@@ -56,6 +67,11 @@ def run(
             "--insecure-dev", help="DEVELOPMENT ONLY: also offer security None and anonymous"
         ),
     ] = False,
+    telemetry: TelemetryOption = None,
+    influx_url: InfluxUrlOption = None,
+    influx_org: InfluxOrgOption = None,
+    influx_bucket: InfluxBucketOption = None,
+    influx_token: InfluxTokenOption = None,
 ) -> None:
     """Run SCENARIO in real time x SPEED and serve it over OPC UA until Ctrl-C."""
     from opcua_server import ServerSettings, TwinServer
@@ -67,6 +83,13 @@ def run(
     if retention <= 0:
         raise ConfigError("command line", "--retention", "must be > 0")
     sc = load_scenario(scenario)
+    tsettings = settings_from_cli(
+        telemetry=telemetry,
+        influx_url=influx_url,
+        influx_org=influx_org,
+        influx_bucket=influx_bucket,
+        influx_token=influx_token,
+    )
     settings = ServerSettings(
         host=host,
         port=port,
@@ -95,7 +118,7 @@ def run(
     writer = EventLogWriter(log_fh)
     engine.bus.subscribe(writer)
     try:
-        asyncio.run(_serve(server, driver, console, initial))
+        asyncio.run(_serve(server, driver, console, initial, _Telemetry(tsettings, out)))
     finally:
         writer.flush()
         log_fh.close()
@@ -114,8 +137,47 @@ def _initial_user(path: Path) -> tuple[str, str]:
     return "admin", password
 
 
+class _Telemetry:
+    """Telemetry of a real-time run: started after the server, stopped (drained or spooled
+    within its deadline) after the driver."""
+
+    def __init__(self, settings: TelemetrySettings, out: Path) -> None:
+        self.settings = settings
+        self.out = out
+        self.pipeline: TelemetryPipeline | None = None
+        self.detach: Callable[[], None] | None = None
+
+    async def start(self, driver: RealtimeDriver) -> None:
+        engine = driver.engine
+        self.pipeline = build_pipeline(
+            self.settings, engine.scenario, self.out, driver.wall_time(0.0)
+        )
+        if self.pipeline is None:
+            return
+        await self.pipeline.start()
+        self.detach = attach_realtime(
+            self.pipeline,
+            engine,
+            driver,
+            signal_period_s=self.settings.realtime_signal_period_s,
+            kpi_period_s=self.settings.realtime_kpi_period_s,
+        )
+
+    async def stop(self, console: Console) -> None:
+        if self.pipeline is None:
+            return
+        if self.detach is not None:
+            self.detach()
+        stats = await self.pipeline.stop(self.settings.stop_timeout_s)
+        console.print(telemetry_summary(self.settings.telemetry, stats))
+
+
 async def _serve(
-    server: Any, driver: RealtimeDriver, console: Console, initial: tuple[str, str] | None
+    server: Any,
+    driver: RealtimeDriver,
+    console: Console,
+    initial: tuple[str, str] | None,
+    telemetry: _Telemetry,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -123,6 +185,7 @@ async def _serve(
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await server.start()
+    await telemetry.start(driver)
     _banner(server, console, initial)
     runner = asyncio.create_task(driver.run())
     waiter = asyncio.create_task(stop.wait())
@@ -134,6 +197,7 @@ async def _serve(
         waiter.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await runner
+        await telemetry.stop(console)
         await server.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):

@@ -100,6 +100,11 @@ def simulation_runner(
     return run
 
 
+def telemetry_summary(sink: str, stats: TelemetryStats) -> str:
+    """One line saying what the pipeline delivered (and what it could not)."""
+    return _summary(sink, stats)
+
+
 def _summary(sink: str, stats: TelemetryStats) -> str:
     text = f"telemetry ({sink}): {stats.lines_written} lines written"
     extra = [
