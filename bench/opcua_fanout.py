@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -66,6 +67,9 @@ async def _build_server(port: int, n: int) -> tuple[Any, int, list[Any]]:
 
 async def _serve(kind: str, port: int, n: int, hz: float, profile: str | None) -> None:
     from twin.signals import SignalSpec, SignalStore
+
+    logging.basicConfig(level=logging.ERROR, format=f"[{kind} server] %(message)s")
+    logging.getLogger("opcua_server").setLevel(logging.INFO)  # e.g. publishing cycles moved
 
     server, ns, nodes = await _build_server(port, n)
     stop = asyncio.Event()

@@ -22,6 +22,7 @@ exercise all of them.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from opcua_server._publish_encode import (
     datavalue_at,
     encode_items,
 )
+from opcua_server._publish_phase import PhaseKeeper
 
 __all__ = ["MARK", "SubscriptionTracker"]
 
@@ -68,8 +70,15 @@ class _Items:
 class SubscriptionTracker:
     """Tracks the monitored items on published nodes and builds their notifications."""
 
-    def __init__(self, aspace: AddressSpace, nodeids: list[ua.NodeId], cols: Columns) -> None:
+    def __init__(
+        self,
+        aspace: AddressSpace,
+        nodeids: list[ua.NodeId],
+        cols: Columns,
+        phase: PhaseKeeper | None = None,
+    ) -> None:
         self._aspace = aspace
+        self._phase = phase
         self._nodeids = nodeids
         self._cols = cols
         self._pos_of = {nid: p for p, nid in enumerate(nodeids)}
@@ -162,6 +171,8 @@ class SubscriptionTracker:
         for key, items in old.items():
             if key not in self._subs:
                 self._unhook(items.isub)
+                if self._phase is not None:
+                    self._phase.forget(items.isub)
         for items in self._subs.values():
             self._hook(items.isub)
 
@@ -247,6 +258,11 @@ class SubscriptionTracker:
         """Other data-change callbacks on published nodes: (position, handle, callback)."""
         return self._foreign
 
+    @property
+    def subscriptions(self) -> list[InternalSubscription]:
+        """The subscriptions with monitored items on published nodes."""
+        return [items.isub for items in self._subs.values()]
+
     def mark(self, touched: np.ndarray) -> None:
         """Flag every subscription with an item on a ``touched`` position as having data."""
         for items in self._subs.values():
@@ -256,6 +272,8 @@ class SubscriptionTracker:
     def _pop(self, isub: InternalSubscription, result: ua.PublishResult) -> None:
         """Replacement for ``isub._pop_triggered_datachanges``: sampled items + asyncua's queue."""
         self.refresh()
+        if self._phase is not None:
+            self._phase.cycle(isub, asyncio.get_running_loop().time())
         queued = isub._triggered_datachanges
         isub._triggered_datachanges = {}
         queued.pop(MARK, None)

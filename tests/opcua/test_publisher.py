@@ -19,6 +19,7 @@ from asyncua import Client, Server, ua
 from asyncua.ua.ua_binary import struct_to_binary
 
 from opcua_server._publish_encode import ENCODABLE, cast_values, encode_items, unix_to_ticks
+from opcua_server._publish_phase import PhaseKeeper
 from opcua_server.publisher import Publisher
 from twin.clock import ManualClock
 from twin.signals import SignalSpec, SignalStore
@@ -291,3 +292,66 @@ async def test_closed_sessions_leave_no_hooks_behind(rig: Rig) -> None:
     assert tracker._subs == {}
     assert tracker._services == {}
     assert tracker._handles == set()
+
+
+def keeper_with_steps(period: float, n: int = 17, jitter: float = 0.0) -> PhaseKeeper:
+    keeper = PhaseKeeper()
+    rng = np.random.default_rng(7)
+    for k in range(n):
+        keeper._steps.append(100.0 + k * period + jitter * rng.uniform(-1, 1))
+    return keeper
+
+
+def test_phase_keeper_moves_only_cycles_that_fall_on_the_steps() -> None:
+    keeper = keeper_with_steps(0.1)
+    step = 100.0 + 17 * 0.1
+    assert keeper.period() == pytest.approx(0.1)
+    assert keeper.delay(0.1, cycle=step - 0.005, now=step) == pytest.approx(0.05)  # just before
+    assert keeper.delay(0.1, cycle=step - 0.095, now=step) == pytest.approx(0.05)  # just after
+    assert keeper.delay(0.1, cycle=step - 0.05, now=step) is None  # half a period away: fine
+    assert keeper.delay(0.2, cycle=step - 0.005, now=step) == pytest.approx(0.05)  # 2 steps/cycle
+    assert keeper.delay(0.15, cycle=step - 0.005, now=step) is None  # not a multiple: drifts
+    assert keeper_with_steps(0.1, jitter=0.03).delay(0.1, step - 0.005, step) is None  # irregular
+    assert keeper_with_steps(0.1, n=5).delay(0.1, step - 0.005, step) is None  # not learnt yet
+
+
+class FakeSubscription:
+    """The parts of asyncua's InternalSubscription the PhaseKeeper touches."""
+
+    def __init__(self) -> None:
+        self.data = ua.CreateSubscriptionResult(RevisedPublishingInterval=100.0)
+        self._closing = False
+        self.loops = 0
+        self.started = asyncio.Event()
+        self._task: asyncio.Task[None] | None = asyncio.get_running_loop().create_task(
+            self._subscription_loop()
+        )
+
+    async def _subscription_loop(self) -> None:
+        self.loops += 1
+        self.started.set()
+        await asyncio.Event().wait()  # runs until cancelled, like asyncua's loop
+
+
+async def test_phase_keeper_restarts_the_publishing_timer() -> None:
+    sub = FakeSubscription()
+    await asyncio.wait_for(sub.started.wait(), FAILSAFE)
+    old = sub._task
+    keeper = keeper_with_steps(0.1)
+    step = 100.0 + 17 * 0.1
+    keeper.cycle(sub, step - 0.005)  # type: ignore[arg-type]
+    sub.started.clear()
+    keeper.step(step, [sub])  # type: ignore[list-item]
+    assert sub._task is not old
+    await asyncio.wait_for(sub.started.wait(), FAILSAFE)  # the new loop runs...
+    assert old is not None
+    assert old.cancelled()  # ...after the old one ended
+    assert sub.loops == 2
+    keeper.cycle(sub, step + 0.095)  # type: ignore[arg-type]
+    keeper.step(step + 0.1, [sub])  # type: ignore[list-item]
+    assert sub.loops == 2  # colliding again, but within the cool-down: left alone
+    new = sub._task
+    assert new is not None
+    new.cancel()  # what InternalSubscription.stop() does
+    with pytest.raises(asyncio.CancelledError):
+        await new
