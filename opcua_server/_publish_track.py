@@ -65,6 +65,7 @@ class _Items:
     last_sent: np.ndarray  # float64 last reported value (for deadbands)
     mids: list[int] = field(default_factory=list)
     has_deadband: bool = False
+    single: ua.VariantType | None = None  # the variant type of all items, if they share one
 
 
 class SubscriptionTracker:
@@ -199,6 +200,8 @@ class SubscriptionTracker:
         last_sent = cols.values[pos].copy()
         last_sent[cols.seq[pos] == 0] = np.nan
         mids = [r[1] for r in rows]
+        codes = np.unique(cols.vcodes[pos])
+        single = ua.VariantType(int(codes[0])) if codes.size == 1 else None
         if prev is not None:
             before = {mid: i for i, mid in enumerate(prev.mids)}
             for i, mid in enumerate(mids):
@@ -216,6 +219,7 @@ class SubscriptionTracker:
             last_sent,
             mids,
             bool(np.any(~np.isnan(deadband))),
+            single,
         )
 
     def _watch(self, mis: MonitoredItemService) -> None:
@@ -312,6 +316,12 @@ class SubscriptionTracker:
         cols = self._cols
         pos = items.pos[sel]
         handles = items.handles[sel]
+        if items.single is not None:  # the usual case: one variant type, one pass
+            vt = items.single
+            values = cast_values(vt, cols.values[pos])
+            return int(sel.size), [
+                encode_items(vt, handles, values, cols.source[pos], cols.server[pos])
+            ]
         codes = cols.vcodes[pos]
         parts = []
         for code in np.unique(codes):
