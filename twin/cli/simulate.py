@@ -130,17 +130,17 @@ def _run(
     console: Console,
     runner: Callable[..., RunResult] = run_simulation,
 ) -> RunResult:
+    kwargs: dict[str, Any] = {
+        "until": horizon,
+        "seed": seed,
+        "rule": rule,
+        "sequence": seq,
+        "out_dir": out,
+        "signal_period": period,
+        "plots": plots,
+    }
     if quiet:
-        return runner(
-            sc,
-            until=horizon,
-            seed=seed,
-            rule=rule,
-            sequence=seq,
-            out_dir=out,
-            signal_period=period,
-            plots=plots,
-        )
+        return runner(sc, **kwargs)
     with Progress(
         TextColumn("[bold]simulating[/bold] {task.description}"),
         BarColumn(),
@@ -150,17 +150,7 @@ def _run(
         transient=True,
     ) as bar:
         task = bar.add_task(sc.name, total=1.0)
-        return runner(
-            sc,
-            until=horizon,
-            seed=seed,
-            rule=rule,
-            sequence=seq,
-            out_dir=out,
-            signal_period=period,
-            plots=plots,
-            progress=lambda t, end: bar.update(task, completed=t / end),
-        )
+        return runner(sc, progress=lambda t, end: bar.update(task, completed=t / end), **kwargs)
 
 
 def register(app: typer.Typer) -> None:

@@ -18,6 +18,7 @@ from twin.signals import SignalSpec
 __all__ = [
     "Dynamics",
     "MachineModel",
+    "NoSetupModel",
     "OpRequest",
     "Outcome",
     "PlanningError",
@@ -119,6 +120,16 @@ class MachineModel(Protocol):
     def evaluate(self, cfg: Any, seg: Segment, t: float) -> np.ndarray:
         """All signal values at time ``t`` within ``seg`` (one vector, numpy)."""
         ...
+
+
+class NoSetupModel:
+    """Defaults for kinds without setups or maintenance between operations."""
+
+    def setup_time(self, cfg: Any, previous: str | None, new: str | None) -> float:
+        return 0.0
+
+    def maintenance_before(self, cfg: Any, dyn: Dynamics, planned: float) -> float:
+        return 0.0
 
 
 def first_order(

@@ -8,6 +8,7 @@ import numpy as np
 
 from twin.machines.base import (
     Dynamics,
+    NoSetupModel,
     OpRequest,
     Outcome,
     PlanningError,
@@ -19,7 +20,7 @@ from twin.signals import SignalSpec
 __all__ = ["GenericModel"]
 
 
-class GenericModel:
+class GenericModel(NoSetupModel):
     """Duration = the explicit operation's duration (job-shop instances)."""
 
     kind = "generic"
@@ -29,12 +30,6 @@ class GenericModel:
         if req.duration is None:
             raise PlanningError(f"{cfg.id}: generic machines only run explicit operations")
         return req.duration
-
-    def setup_time(self, cfg: Any, previous: str | None, new: str | None) -> float:
-        return 0.0
-
-    def maintenance_before(self, cfg: Any, dyn: Dynamics, planned: float) -> float:
-        return 0.0
 
     def outcome(
         self, cfg: Any, dyn: Dynamics, req: OpRequest, planned: float, rng: np.random.Generator

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from twin.machines.base import Dynamics, OpRequest, Outcome, Segment, lognormal_factor
+from twin.machines.base import Dynamics, NoSetupModel, OpRequest, Outcome, Segment, lognormal_factor
 from twin.model.machines import InspectionConfig
 from twin.signals import SignalSpec
 
@@ -15,7 +15,7 @@ __all__ = ["RESULT_NOK", "RESULT_NONE", "RESULT_OK", "InspectionModel"]
 RESULT_NONE, RESULT_OK, RESULT_NOK = 0.0, 1.0, 2.0
 
 
-class InspectionModel:
+class InspectionModel(NoSetupModel):
     """Inspection = base time + features x time per feature. Whether a defect is found is
     decided by the engine (it knows the part's hidden defects) with ``detection_probability``.
     """
@@ -26,12 +26,6 @@ class InspectionModel:
     def planned_duration(self, cfg: Any, req: OpRequest) -> float:
         c: InspectionConfig = cfg
         return c.base_time + req.params.get("features", 0.0) * c.time_per_feature
-
-    def setup_time(self, cfg: Any, previous: str | None, new: str | None) -> float:
-        return 0.0
-
-    def maintenance_before(self, cfg: Any, dyn: Dynamics, planned: float) -> float:
-        return 0.0
 
     def outcome(
         self, cfg: Any, dyn: Dynamics, req: OpRequest, planned: float, rng: np.random.Generator

@@ -9,6 +9,7 @@ import numpy as np
 
 from twin.machines.base import (
     Dynamics,
+    NoSetupModel,
     OpRequest,
     Outcome,
     PlanningError,
@@ -27,7 +28,7 @@ _BED_TAU = 150.0
 _DENSITY_G_CM3 = 1.24
 
 
-class PrinterModel:
+class PrinterModel(NoSetupModel):
     """Printing: heat-up + volume / deposition rate of the material + layers x layer overhead.
 
     A print fails with rate ``failure_rate_per_h`` per print hour (exponential); a failed print
@@ -59,9 +60,6 @@ class PrinterModel:
         if previous is None or new is None or previous == new:
             return 0.0
         return float(c.material_change_setup)
-
-    def maintenance_before(self, cfg: Any, dyn: Dynamics, planned: float) -> float:
-        return 0.0
 
     def outcome(
         self, cfg: Any, dyn: Dynamics, req: OpRequest, planned: float, rng: np.random.Generator

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from twin.machines.base import Dynamics, OpRequest, Outcome, Segment, lognormal_factor
+from twin.machines.base import Dynamics, NoSetupModel, OpRequest, Outcome, Segment, lognormal_factor
 from twin.model.machines import RobotConfig
 from twin.signals import SignalSpec
 
@@ -23,7 +23,7 @@ def travel_time(cfg: RobotConfig, a: tuple[float, float], b: tuple[float, float]
     return math.dist(a, b) / cfg.speed_m_s
 
 
-class RobotModel:
+class RobotModel(NoSetupModel):
     """Transfer = travel to the source + pick + travel to the destination + place.
     Assembly = components x (pick + place) + screws x fasten time.
     """
@@ -38,12 +38,6 @@ class RobotModel:
             p.get("components", 0.0) * (c.pick_time + c.place_time)
             + p.get("screws", 0.0) * c.fasten_time
         )
-
-    def setup_time(self, cfg: Any, previous: str | None, new: str | None) -> float:
-        return 0.0
-
-    def maintenance_before(self, cfg: Any, dyn: Dynamics, planned: float) -> float:
-        return 0.0
 
     def outcome(
         self, cfg: Any, dyn: Dynamics, req: OpRequest, planned: float, rng: np.random.Generator
