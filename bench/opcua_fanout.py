@@ -6,7 +6,7 @@ not share the two cores) this starts:
 - a server process on a free loopback port (security None: a benchmark, on loopback) with N
   Double variables and a synthetic load of N signals all changing at HZ;
   - ``baseline``: a plain asyncua server, every variable updated with ``await write_value``;
-  - ``twin``: the same variables fed from a SignalStore through ``opcua_server.Publisher``;
+  - ``twin``: the same variables fed from a SignalStore through ``publisher.Publisher``;
 - one independent subscriber process, the node-opcua client ``bench/node/subscriber.js``
   (publishing interval 100 ms, queue size 1), which counts delivered notifications/s and the
   latency from source timestamp to receipt over a fixed window and prints JSON.

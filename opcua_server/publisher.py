@@ -1,8 +1,9 @@
 """Publisher: SignalStore batches into the OPC UA address space, without a call per value.
 
 asyncua's ``write_value`` costs one awaited call per value, and each subscribed client adds a
-deep copy, a notification object and a field-by-field encoding per value (about 14k
-notifications/s on one core). The publisher instead:
+deep copy, a notification object and a field-by-field encoding per value: about 15k
+notifications/s with a whole core busy (65 us each; half of it in ``copy.deepcopy``). The
+publisher instead (about 0.3 us of server CPU per notification):
 
 - keeps the published nodes' current values and timestamps in numpy columns; ``publish`` is a
   few vectorised assignments per batch, however many values and clients;
