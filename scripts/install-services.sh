@@ -67,9 +67,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+install() {
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
 echo "services: installing ${missing[*]}"
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if ! install; then
+    # stale package lists (a candidate whose file is gone): refresh them once and retry
+    echo "services: install failed; refreshing package lists and retrying"
+    "${SUDO[@]}" apt-get update -qq
+    install
+fi
 
 for pkg in "${missing[@]}"; do
     if [[ ! -x "${BINARIES[$pkg]}" ]]; then
