@@ -137,3 +137,52 @@ def test_realtime_commands_need_a_driver(setup: tuple[Engine, TwinAPI, list[obje
         api.pause()
     with pytest.raises(CommandError, match="speed"):
         api.set_speed(-1)
+
+
+def test_cancel_in_every_state_leaves_the_cell(
+    setup: tuple[Engine, TwinAPI, list[object]],
+) -> None:
+    """Cancel jobs while they are in transfer, queued, processing or waiting: each leaves the
+    cell exactly once and the WIP count returns to what the remaining jobs need."""
+    engine, api, seen = setup
+    engine.run(3600, stop_when_done=False)
+    states: set[str] = set()
+    for n in range(40):
+        api.submit_order({"id": f"X{n}", "product": {"type": "printed_housing"}})
+    t = 3600.0
+    for n in range(40):
+        t += 97.0
+        engine.run(t, stop_when_done=False)
+        job = engine.jobs[f"X{n}"]
+        if job.state not in ("done", "scrapped", "cancelled"):
+            states.add(job.state)
+            api.cancel_order(job.id)
+    engine.run(t + 5 * 86400, stop_when_done=False)
+    assert {"transfer", "queued", "processing", "backlog"} & states, states
+    cancelled = [e.job for e in seen if isinstance(e, JobCancelled)]
+    assert len(cancelled) == len(set(cancelled))
+    assert all(engine.jobs[f"X{n}"].state in ("done", "cancelled", "scrapped") for n in range(40))
+    for m in engine.machines.values():
+        assert m.reserved == 0
+
+
+@pytest.mark.parametrize("state", ["transfer", "processing", "waiting"])
+def test_cancel_while(state: str, setup: tuple[Engine, TwinAPI, list[object]]) -> None:
+    engine, api, seen = setup
+    engine.run(1, stop_when_done=False)
+    if state == "waiting":  # the printer is down: nowhere to go
+        api.inject_fault("printer1", "breakdown")
+    api.submit_order({"id": "Y", "product": {"type": "printed_housing"}})
+    job = engine.jobs["Y"]
+    for _ in range(100_000):
+        if job.state == state:
+            break
+        engine.env.step()
+    assert job.state == state
+    api.cancel_order("Y")
+    if state == "waiting":
+        api.clear_fault("printer1")
+    engine.run(engine.now + 2 * 86400, stop_when_done=False)
+    assert job.state == "cancelled"
+    assert [e.job for e in seen if isinstance(e, JobCancelled)] == ["Y"]
+    assert all(m.reserved == 0 and job.id not in m.output for m in engine.machines.values())

@@ -308,6 +308,9 @@ class Engine:
             target.reserved += 1
             yield from self._move(job, loc, target)
             loc = target
+            if job.cancelled:  # cancelled on the way: hand the slot back, leave from here
+                target.release_reservation(job)
+                break
             target.enqueue(job, op)
             assert job.done is not None
             yield job.done
@@ -324,6 +327,8 @@ class Engine:
     def _move(self, job: Job, src: MachineRuntime | None, dst: MachineRuntime | None) -> _Gen:
         """Robot transfer from ``src`` to ``dst`` (None: the central storage)."""
         robot = self.robot
+        if src is None and dst is None:
+            return  # already in the storage (e.g. cancelled while waiting there)
         if robot is None:
             if src is not None:
                 src.take_output(job)

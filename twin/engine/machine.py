@@ -115,6 +115,14 @@ class MachineRuntime:
         )
         self.wake()
 
+    def release_reservation(self, job: Job) -> None:
+        """A job that reserved a slot will not be queued (cancelled on the way): it waits in
+        the output place for the robot to take it away."""
+        self.reserved -= 1
+        job.location = self.id
+        self.output.append(job)
+        self._notify_space()
+
     def remove(self, job: Job) -> bool:
         """Take a waiting job out of the queue (cancel); True if it was there."""
         for i, e in enumerate(self.queue):
