@@ -8,14 +8,15 @@ port with a temporary data directory):
 * twin: ``TelemetryPipeline`` + ``InfluxSink`` fed through ``on_signals`` from a producer
   thread, as ``twin simulate`` does (vectorised serialisation, gzip, batches in flight).
 
-Points: ``machine_signal`` lines, one per machine per sample, 1 s apart: ``--source random``
-(default) are random walks of ``--machines`` x ``--signals`` float fields plus ``quality``,
-the worst case for gzip; ``--source sim`` are the default scenario's own signals (4 machines,
-4 to 11 signals each) sampled every ``--sim-period`` simulated seconds. The two runs differ
+Points: ``machine_signal`` lines, one per machine per sample, 1 s apart: ``--source sim``
+(default) are the default scenario's own signals (4 machines, 4 to 11 signals each) sampled
+every ``--sim-period`` simulated seconds, what the twin really sends; ``--source random`` are
+random walks of ``--machines`` x ``--signals`` float fields plus ``quality``, the worst case
+for gzip. The two runs differ
 only in a ``bench`` tag so their samples can be counted apart. Prints lines/s for each, the
 ratio and whether every sample arrived (exact counts from /api/v1/export).
 
-    .venv/bin/python bench/telemetry_throughput.py [--lines 300000] [--source sim] [--profile]
+    .venv/bin/python bench/telemetry_throughput.py [--lines 300000] [--source random] [--profile]
 """
 
 from __future__ import annotations
@@ -152,8 +153,9 @@ def main() -> int:
     ap.add_argument(
         "--source",
         choices=["random", "sim"],
-        default="random",
-        help="random walks, or the default scenario's simulated signals",
+        default="sim",
+        help="the default scenario's simulated signals (what the twin sends), or random walks "
+        "(a worst case for gzip)",
     )
     ap.add_argument("--sim-period", type=float, default=2.0, help="sim: sample period [s]")
     ap.add_argument("--machines", type=int, default=10)
