@@ -486,7 +486,8 @@ class Engine:
         self.bus.publish(CommandApplied(self.env.now, command, args))
 
     def submit(self, order: OrderConfig, source: str = "api") -> Job:
-        """Accept an order now; raises UnknownJobError-free CommandErrors before any change."""
+        """Accept an order now; raises InvalidStateError (duplicate id) or PlanningError (no
+        machine can make it) before anything changes."""
         if order.id in self.jobs:
             raise InvalidStateError(f"order {order.id!r} exists already")
         ops = self.planner.plan(order.product)
