@@ -12,7 +12,6 @@ directly (``record_value`` / ``record_event``) rather than through internal subs
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 from datetime import UTC, datetime
@@ -24,6 +23,8 @@ from asyncua.common.events import Event
 from asyncua.common.utils import Buffer
 from asyncua.server.history import HistoryStorageInterface
 from asyncua.ua.ua_binary import variant_from_binary, variant_to_binary
+
+from twin.aio import cancel_and_wait
 
 __all__ = ["SqliteHistory"]
 
@@ -94,11 +95,8 @@ class SqliteHistory(HistoryStorageInterface):
         self._task = asyncio.create_task(self._run(), name="opcua-history-flush")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._db is not None:
             self.flush()
             self._db.close()

@@ -9,9 +9,10 @@ sleeping).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+
+from twin.aio import cancel_and_wait
 
 __all__ = ["Outbox"]
 
@@ -30,11 +31,8 @@ class Outbox:
         self._task = asyncio.create_task(self._run(), name="opcua-outbox")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def put(self, job: Callable[[], Awaitable[object]]) -> None:
         try:

@@ -34,6 +34,7 @@ def test_model_never_imports_runtime() -> None:
         "twin.runtime",
         "twin.clock",
         "twin.simulation",
+        "twin.aio",
     ],
 )
 def test_public_surface_is_all(module: str) -> None:

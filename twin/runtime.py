@@ -9,11 +9,11 @@ awaits the clock until the next event is due (or ``tick`` passes, or a command k
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from twin.aio import cancel_and_wait
 from twin.clock import Clock, SystemClock
 from twin.engine.cell import Engine
 
@@ -130,7 +130,4 @@ class RealtimeDriver:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for t in tasks:
-                if not t.done():
-                    t.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await t
+                await cancel_and_wait(t)

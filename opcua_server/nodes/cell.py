@@ -9,7 +9,6 @@ an operator; SetSpeed, Pause, Resume, InjectFault and ClearFault need an enginee
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -21,6 +20,7 @@ from asyncua import Node, ua
 from opcua_server.nodes.base import BuildContext
 from opcua_server.nodesets import NS
 from opcua_server.users import Role
+from twin.aio import cancel_and_wait
 from twin.errors import CommandError, InvalidStateError, TwinError, UnknownMachineError
 from twin.kpi import KpiCollector
 
@@ -280,11 +280,8 @@ class CellFamily:
         self._task = asyncio.create_task(self._run(), name="opcua-cell-refresh")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
