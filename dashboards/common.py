@@ -80,34 +80,48 @@ def datasource_variable() -> dash.DatasourceVariable:
     )
 
 
-def cell_variable() -> dash.QueryVariable:
-    """The cell(s) to show, from the ``cell`` tag of ``machine_state``."""
-    return (
-        dash.QueryVariable("cell")
-        .label("Cell")
+def tag_variable(
+    name: str, label: str, query: str, *, multi: bool, include_all: bool, all_selected: bool
+) -> dash.QueryVariable:
+    """A template variable over the values of a tag (``SHOW TAG VALUES ...``); "All" matches
+    every value (``.*``) and, with ``all_selected``, is what the dashboard opens with."""
+    variable = (
+        dash.QueryVariable(name)
+        .label(label)
         .datasource(DATASOURCE)
-        .query('SHOW TAG VALUES FROM "machine_state" WITH KEY = "cell"')
+        .query(query)
         .refresh(model.VariableRefresh.ON_DASHBOARD_LOAD)
         .sort(model.VariableSort.ALPHABETICAL_ASC)
-        .include_all(True)
+        .include_all(include_all)
         .all_value(".*")
-        .multi(False)
+        .multi(multi)
+    )
+    if all_selected:
+        variable = variable.current(model.VariableOption(selected=True, text="All", value="$__all"))
+    return variable
+
+
+def cell_variable() -> dash.QueryVariable:
+    """The cell(s) to show, from the ``cell`` tag of ``machine_state``."""
+    return tag_variable(
+        "cell",
+        "Cell",
+        'SHOW TAG VALUES FROM "machine_state" WITH KEY = "cell"',
+        multi=False,
+        include_all=True,
+        all_selected=False,
     )
 
 
 def machine_variable(*, multi: bool) -> dash.QueryVariable:
     """The machine(s) of the selected cell, from the ``machine`` tag of ``machine_state``."""
-    return (
-        dash.QueryVariable("machine")
-        .label("Machine")
-        .datasource(DATASOURCE)
-        .query(f'SHOW TAG VALUES FROM "machine_state" WITH KEY = "machine" WHERE {CELL_FILTER}')
-        .refresh(model.VariableRefresh.ON_DASHBOARD_LOAD)
-        .sort(model.VariableSort.ALPHABETICAL_ASC)
-        .include_all(multi)
-        .all_value(".*")
-        .multi(multi)
-        .current(model.VariableOption(selected=True, text="All", value="$__all"))
+    return tag_variable(
+        "machine",
+        "Machine",
+        f'SHOW TAG VALUES FROM "machine_state" WITH KEY = "machine" WHERE {CELL_FILTER}',
+        multi=multi,
+        include_all=multi,
+        all_selected=True,
     )
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dash
-from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards.common import CELL_FILTER, DATASOURCE, cell_variable, datasource_variable, q
+from dashboards.common import CELL_FILTER, cell_variable, datasource_variable, q, tag_variable
 from dashboards.common import new_dashboard as _new
 from dashboards.panels import bars, gauge_bars, points, row, stat_value, table_panel, thresholds
 
@@ -18,17 +17,13 @@ _DONE = f'"job_event" WHERE {CELL_FILTER} AND {_FAMILY} AND "event" = \'job_comp
 
 
 def _family_variable() -> dash.QueryVariable:
-    return (
-        dash.QueryVariable("family")
-        .label("Product family")
-        .datasource(DATASOURCE)
-        .query('SHOW TAG VALUES FROM "job_event" WITH KEY = "family" WHERE "family" != \'none\'')
-        .refresh(model.VariableRefresh.ON_DASHBOARD_LOAD)
-        .sort(model.VariableSort.ALPHABETICAL_ASC)
-        .include_all(True)
-        .all_value(".*")
-        .multi(True)
-        .current(model.VariableOption(selected=True, text="All", value="$__all"))
+    return tag_variable(
+        "family",
+        "Product family",
+        'SHOW TAG VALUES FROM "job_event" WITH KEY = "family" WHERE "family" != \'none\'',
+        multi=True,
+        include_all=True,
+        all_selected=True,
     )
 
 
