@@ -50,8 +50,7 @@ class _NullSink:
 
 def engine_run(sc: Scenario, days: float, signal_period: float | None) -> dict[str, float]:
     bus = EventBus()
-    robot = sc.cell.transport_robot
-    bus.subscribe(KpiCollector([m.id for m in sc.cell.machines], {robot} if robot else set()))
+    bus.subscribe(KpiCollector.for_cell(sc.cell))
     writer = EventLogWriter(_NullSink())  # type: ignore[arg-type]
     bus.subscribe(writer)
     engine = Engine(sc, bus=bus, signals=signal_period is not None)

@@ -35,6 +35,7 @@ from twin.events import (
     TransferFinished,
     TransferStarted,
 )
+from twin.model.scenario import CellConfig
 
 __all__ = ["KpiCollector", "MachineTimes", "compute_kpis"]
 
@@ -109,6 +110,13 @@ class KpiCollector:
     wip_max: int = 0
     wip_area: float = 0.0
     wip_since: float = 0.0
+
+    @classmethod
+    def for_cell(cls, cell: CellConfig, start: float = 0.0) -> KpiCollector:
+        """A collector for every machine of ``cell``; the transport robot stays out of the
+        cell totals (its production is moving parts, not making them)."""
+        robot = cell.transport_robot
+        return cls([m.id for m in cell.machines], {robot} if robot else set(), start)
 
     def __post_init__(self) -> None:
         self.times = {m: MachineTimes(since=self.start) for m in self.machines}

@@ -7,13 +7,10 @@ extra subscribers such as telemetry sinks), then summary, snapshot and plots.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import simpy
 
 from twin.engine.cell import Engine
 from twin.errors import ConfigError
@@ -120,6 +117,11 @@ def run_simulation(
     ``gantt.png`` and ``kpis.png`` to ``out_dir`` when given. ``kpi_consumers`` get a KPI
     report every ``kpi_period`` simulated seconds (when given) and the final one at the end.
     """
+    # bad arguments are rejected before anything is built or written
+    if signal_period is not None and signal_period <= 0:
+        raise ConfigError("signals", "period", "must be > 0")
+    if kpi_period is not None and kpi_period <= 0:
+        raise ConfigError("telemetry", "kpi_period", "must be > 0")
     bus = EventBus()
     engine = Engine(
         scenario,
@@ -129,8 +131,7 @@ def run_simulation(
         bus=bus,
         signals=signal_period is not None,
     )
-    robot = scenario.cell.transport_robot
-    kpi = KpiCollector([m.id for m in scenario.cell.machines], {robot} if robot else set())
+    kpi = KpiCollector.for_cell(scenario.cell)
     bus.subscribe(kpi)
     for sub in subscribers:
         bus.subscribe(sub)
@@ -142,12 +143,8 @@ def run_simulation(
         writer = EventLogWriter(log_fh)
         bus.subscribe(writer)
     if signal_period is not None:
-        if signal_period <= 0:
-            raise ConfigError("signals", "period", "must be > 0")
         engine.env.process(_sampler(engine, signal_period, signal_consumers))
     if kpi_period is not None and kpi_consumers:
-        if kpi_period <= 0:
-            raise ConfigError("telemetry", "kpi_period", "must be > 0")
         engine.env.process(_kpi_reporter(engine, kpi, kpi_period, kpi_consumers))
     end = scenario.horizon if until is None else until
     try:
@@ -207,16 +204,5 @@ def _run_with_progress(
 
 def _dump(path: Path, data: Any) -> None:
     path.write_text(
-        json.dumps(data, indent=1, sort_keys=True, default=_json_default) + "\n", encoding="utf-8"
+        json.dumps(data, indent=1, sort_keys=True, default=str) + "\n", encoding="utf-8"
     )
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    if isinstance(o, simpy.Event):
-        return None
-    try:
-        return int(o)
-    except (TypeError, ValueError):
-        return str(o)

@@ -78,8 +78,7 @@ class CellFamily:
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
         engine = ctx.engine
-        robot = engine.scenario.cell.transport_robot
-        self.kpi = KpiCollector(list(engine.machines), {robot} if robot else set(), engine.now)
+        self.kpi = KpiCollector.for_cell(engine.scenario.cell, start=engine.now)
 
     async def build(self) -> None:
         ctx = self.ctx

@@ -137,6 +137,7 @@ def attach_realtime(
     kpi_period_s: float = 10.0,
     kpi: KpiCollector | None = None,
     clock: Clock | None = None,
+    sample: bool = True,
 ) -> Callable[[], None]:
     """Attach a started pipeline to a real-time run (``twin run``); returns a detach function.
 
@@ -146,11 +147,7 @@ def attach_realtime(
     """
     clock = clock or SystemClock()
     if kpi is None:
-        sc = engine.scenario
-        robot = sc.cell.transport_robot
-        kpi = KpiCollector(
-            [m.id for m in sc.cell.machines], {robot} if robot else set(), start=engine.now
-        )
+        kpi = KpiCollector.for_cell(engine.scenario.cell, start=engine.now)
         unsubscribe_kpi = engine.bus.subscribe(kpi)
     else:
         unsubscribe_kpi = None
@@ -162,7 +159,8 @@ def attach_realtime(
     def on_step(t: float) -> None:
         nonlocal next_signal, next_kpi
         if engine.signals_enabled and t >= next_signal:
-            engine.sample_signals(t)
+            if sample:  # False when another step hook samples already (twin run)
+                engine.sample_signals(t)
             pipeline.on_signals(t, engine.store)
             next_signal = t + signal_period_s
         if clock.monotonic() >= next_kpi:
