@@ -62,3 +62,11 @@ def test_state_changes_follow_machinery_model(tmp_path: Path) -> None:
         (150.0, "Executing", "Processing"),
         (180.0, "NotExecuting", "Processing"),
     ]
+
+
+def test_bad_period_is_rejected_before_anything_is_written(tmp_path: Path) -> None:
+    from twin.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="period: must be > 0"):
+        run_simulation(load_scenario(CASE), out_dir=tmp_path / "run", signal_period=0.0)
+    assert not (tmp_path / "run").exists()
