@@ -161,6 +161,7 @@ class _Telemetry:
             driver,
             signal_period_s=self.settings.realtime_signal_period_s,
             kpi_period_s=self.settings.realtime_kpi_period_s,
+            sample=False,  # the run's own step hook samples every step
         )
 
     async def stop(self, console: Console) -> None:
