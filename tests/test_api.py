@@ -186,3 +186,15 @@ def test_cancel_while(state: str, setup: tuple[Engine, TwinAPI, list[object]]) -
     assert job.state == "cancelled"
     assert [e.job for e in seen if isinstance(e, JobCancelled)] == ["Y"]
     assert all(m.reserved == 0 and job.id not in m.output for m in engine.machines.values())
+
+
+def test_timed_fault_over_leaves_nothing_to_clear(
+    setup: tuple[Engine, TwinAPI, list[object]],
+) -> None:
+    engine, api, _ = setup
+    engine.run(10, stop_when_done=False)
+    api.inject_fault("cnc1", "breakdown", "5m")
+    engine.run(400, stop_when_done=False)
+    assert engine.machines["cnc1"].faults == []
+    with pytest.raises(InvalidStateError, match="no injected fault"):
+        api.clear_fault("cnc1")

@@ -478,6 +478,10 @@ class Engine:
             assert cleared is not None
             yield cleared
         m.fault_end(kind, source)
+        if cleared is not None:  # over by itself or cleared: nothing left to clear
+            pending = self._api_faults.get(m.id, [])
+            if cleared in pending:
+                pending.remove(cleared)
         if req is not None:
             self.robot_resource.release(req)
 
@@ -531,7 +535,7 @@ class Engine:
     def clear_fault(self, machine: str) -> int:
         """Clear the faults injected through the API on ``machine``; returns how many."""
         m = self.machine(machine)
-        pending = [ev for ev in self._api_faults.pop(m.id, []) if not ev.triggered]
+        pending = self._api_faults.pop(m.id, [])
         if not pending:
             raise InvalidStateError(f"machine {machine!r} has no injected fault to clear")
         for ev in pending:
