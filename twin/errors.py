@@ -43,8 +43,11 @@ class ConfigError(TwinError):
         self.source = source
         self.field = field
         self.reason = reason
-        where = f"{source}: {field}" if field else source
-        super().__init__(f"{where}: {reason}")
+        super().__init__(source, field, reason)  # args rebuild it (SimPy re-raises a copy)
+
+    def __str__(self) -> str:
+        where = f"{self.source}: {self.field}" if self.field else self.source
+        return f"{where}: {self.reason}"
 
 
 class CommandError(TwinError):

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from twin.engine.arrivals import ProductSampler, interarrival
+from twin.engine.arrivals import BLOCK, ProductSampler, interarrivals
 from twin.engine.dispatch import DispatchRule, make_rule
 from twin.engine.jobs import Job
 from twin.engine.machine import MachineRuntime
@@ -214,23 +214,30 @@ class Engine:
         sc = self.scenario
         arr = sc.arrivals
         assert arr is not None
-        sampler = ProductSampler(sc.catalogue, arr.mix, self._product_rng)
+        sampler = ProductSampler(sc.catalogue, arr.mix, self._product_rng, self.planner)
         limit = arr.until if arr.until is not None else math.inf
-        n = 0
+        env, due_factor, jobs = self.env, arr.due_factor, self.jobs
+        gaps: list[float] = []
+        k = n = 0
         while arr.count is None or n < arr.count:
-            yield self.env.timeout(interarrival(arr, self._arr_rng))
-            if self.env.now > limit:
+            if k == len(gaps):
+                gaps = interarrivals(arr, self._arr_rng, BLOCK).tolist()
+                k = 0
+            yield env.timeout(gaps[k])
+            k += 1
+            now = env.now
+            if now > limit:
                 break
             n += 1
-            _, spec = sampler.draw()
             try:
-                ops = self.planner.plan(spec)
+                group, row, work = sampler.next()
             except PlanningError as exc:
-                raise ConfigError("scenario", "catalogue", f"cannot plan {spec}: {exc}") from exc
-            work = sum(op.min_duration for op in ops)
-            self._receive(
-                f"A{n:06d}", spec, ops, self.env.now + arr.due_factor * work, 1.0, "arrivals"
+                raise ConfigError("scenario", "catalogue", str(exc)) from exc
+            job = Job.drawn(
+                f"A{n:06d}", next(self._job_index), group, row, now, now + due_factor * work
             )
+            jobs[job.id] = job
+            self._admit(job, "arrivals")
         self._input_closed()
 
     def _input_closed(self) -> None:
@@ -258,15 +265,22 @@ class Engine:
     ) -> Job:
         job = Job(job_id, next(self._job_index), spec, ops, self.env.now, due, weight)
         self.jobs[job_id] = job
+        self._admit(job, source, urgent)
+        return job
+
+    def _admit(self, job: Job, source: str, urgent: bool = False) -> None:
+        """Record the order and put it in the backlog (front when ``urgent``)."""
         self.bus.publish(
-            OrderReceived(self.env.now, job_id, spec.type, due, weight, len(ops), source)
+            OrderReceived(
+                job.arrival, job.id, job.family, job.due, job.weight, job.operations, source
+            )
         )
         if urgent:
             self.backlog.appendleft(job)
         else:
             self.backlog.append(job)
-        self._release()
-        return job
+        if self.wip < self.max_wip:
+            self._release()
 
     def _release(self) -> None:
         while self.backlog and self.wip < self.max_wip:

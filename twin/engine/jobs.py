@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import simpy
 
+    from twin.engine.arrivals import DrawnGroup
     from twin.machines import Outcome
     from twin.model.products import ProductSpec
     from twin.planning import PlannedOp
@@ -19,9 +20,15 @@ class Job:
 
     ``state`` is one of backlog, released, waiting, transfer, queued, processing, done,
     scrapped, cancelled. ``defects`` lists machines whose operation left a hidden defect.
+
+    A drawn arrival (``Job.drawn``) gets its validated spec and routing on first use: most
+    orders of an overloaded cell wait in the backlog, where neither is needed.
     """
 
     __slots__ = (
+        "_drawn",
+        "_ops",
+        "_spec",
         "arrival",
         "cancelled",
         "defects",
@@ -33,9 +40,7 @@ class Job:
         "last",
         "location",
         "op_index",
-        "ops",
         "reworks",
-        "spec",
         "state",
         "weight",
     )
@@ -44,17 +49,19 @@ class Job:
         self,
         job_id: str,
         index: int,
-        spec: ProductSpec,
-        ops: list[PlannedOp],
+        spec: ProductSpec | None,
+        ops: list[PlannedOp] | None,
         arrival: float,
         due: float,
         weight: float,
+        family: str = "",
     ) -> None:
         self.id = job_id
         self.index = index
-        self.spec = spec
-        self.family = spec.type
-        self.ops = ops
+        self._spec = spec
+        self.family = spec.type if spec is not None else family
+        self._ops = ops
+        self._drawn: tuple[DrawnGroup, int] | None = None
         self.op_index = 0
         self.arrival = arrival
         self.due = due
@@ -67,6 +74,42 @@ class Job:
         self.done: simpy.Event | None = None
         self.last: Outcome | None = None
 
+    @classmethod
+    def drawn(
+        cls, job_id: str, index: int, group: DrawnGroup, row: int, arrival: float, due: float
+    ) -> Job:
+        """A job for row ``row`` of a block of drawn arrivals (spec and routing on demand)."""
+        job = cls(job_id, index, None, None, arrival, due, 1.0, group.family.type)
+        job._drawn = (group, row)
+        return job
+
+    def _materialise(self) -> None:
+        assert self._drawn is not None
+        group, row = self._drawn
+        self._spec, self._ops = group.materialise(row)
+        self._drawn = None
+
+    @property
+    def spec(self) -> ProductSpec:
+        if self._spec is None:
+            self._materialise()
+        assert self._spec is not None
+        return self._spec
+
+    @property
+    def ops(self) -> list[PlannedOp]:
+        if self._ops is None:
+            self._materialise()
+        assert self._ops is not None
+        return self._ops
+
+    @property
+    def operations(self) -> int:
+        """Number of operations in the routing (without materialising a drawn job)."""
+        if self._ops is None and self._drawn is not None:
+            return self._drawn[0].operations
+        return len(self.ops)
+
     def remaining_work(self) -> float:
         """Planned seconds of the operations not yet finished (fastest eligible machine)."""
         return sum(op.min_duration for op in self.ops[self.op_index :])
@@ -76,7 +119,11 @@ class Job:
             "id": self.id,
             "state": self.state,
             "op_index": self.op_index,
-            "operations": [op.req.name for op in self.ops],
+            "operations": (
+                self._drawn[0].op_names()
+                if self._ops is None and self._drawn is not None
+                else [op.req.name for op in self.ops]
+            ),
             "location": self.location,
             "arrival": self.arrival,
             "due": self.due,

@@ -47,7 +47,7 @@ class PrinterModel(NoSetupModel):
                 f"(prints: {', '.join(sorted(c.deposition_rate_cm3_h))})"
             )
         height = req.params.get("height_mm", 0.0)
-        if height > c.build_volume_mm[2]:
+        if np.any(height > c.build_volume_mm[2]):  # a scalar, or a column of drawn specs
             raise PlanningError(f"{c.id}: part height {height} mm exceeds build height")
         return (
             c.heatup_time

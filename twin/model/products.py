@@ -7,8 +7,9 @@ inspection station measures.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from twin.model.units import NonNegDuration
@@ -26,6 +27,13 @@ __all__ = [
 
 MachinedMaterial = Literal["aluminium", "steel", "titanium"]
 PrintMaterial = Literal["pla", "petg", "abs", "pa12"]
+
+
+def layer_count(height_mm: Any, layer_height_mm: Any) -> Any:
+    """Layers of a print: ceil(height / layer height); element-wise on numpy columns (the
+    planner runs the same formulas on a whole block of drawn specs)."""
+    n = height_mm / layer_height_mm - 1e-9
+    return np.ceil(n).astype(np.int64) if isinstance(n, np.ndarray) else math.ceil(n)
 
 
 class _Spec(BaseModel):
@@ -60,7 +68,8 @@ class BracketSpec(_Spec):
         a = self.stock_allowance_mm
         stock = (self.length_mm + 2 * a) * (self.width_mm + 2 * a) * (self.height_mm + 2 * a)
         envelope = self.length_mm * self.width_mm * self.height_mm
-        hole = math.pi * (self.hole_diameter_mm / 2) ** 2 * self.height_mm
+        r = self.hole_diameter_mm / 2
+        hole = math.pi * (r * r) * self.height_mm  # r * r: the same bits on numpy columns
         return (
             stock - envelope + self.holes * hole
         ) / 1000.0 + self.pockets * self.pocket_volume_cm3
@@ -81,7 +90,7 @@ class HousingSpec(_Spec):
 
     @property
     def layers(self) -> int:
-        return math.ceil(self.height_mm / self.layer_height_mm - 1e-9)
+        return layer_count(self.height_mm, self.layer_height_mm)
 
     def feature_count(self) -> int:
         return self.openings + 2
@@ -102,7 +111,7 @@ class HybridSpec(_Spec):
 
     @property
     def layers(self) -> int:
-        return math.ceil(self.height_mm / self.layer_height_mm - 1e-9)
+        return layer_count(self.height_mm, self.layer_height_mm)
 
     def feature_count(self) -> int:
         return self.holes + self.surfaces + 2
@@ -121,7 +130,7 @@ class AssemblySpec(_Spec):
 
     @property
     def layers(self) -> int:
-        return math.ceil(self.housing_height_mm / self.layer_height_mm - 1e-9)
+        return layer_count(self.housing_height_mm, self.layer_height_mm)
 
     def feature_count(self) -> int:
         return self.components + self.screws + 1

@@ -13,19 +13,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
 
 from twin.machines import REGISTRY, OpRequest, PlanningError
 from twin.model.machines import MachineConfig
-from twin.model.products import (
-    AssemblySpec,
-    BracketSpec,
-    ExplicitSpec,
-    HousingSpec,
-    HybridSpec,
-    ProductSpec,
-)
+from twin.model.products import ProductSpec
 
-__all__ = ["PlannedOp", "Planner", "PlanningError", "operation_requests"]
+__all__ = [
+    "ColumnOp",
+    "PlannedOp",
+    "Planner",
+    "PlanningError",
+    "SpecColumns",
+    "operation_requests",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,15 +49,20 @@ class PlannedOp:
         return min(self.durations.values())
 
 
-def operation_requests(spec: ProductSpec, with_inspection: bool = True) -> list[OpRequest]:
-    """The machine-independent operations a spec needs, in order."""
+def operation_requests(spec: Any, with_inspection: bool = True) -> list[OpRequest]:
+    """The machine-independent operations a spec needs, in order.
+
+    ``spec`` is a ProductSpec, or a ``SpecColumns`` holding many specs of one family whose
+    numeric attributes are numpy columns: the same formulas then give parameter columns.
+    """
     reqs: list[OpRequest]
-    if isinstance(spec, ExplicitSpec):
+    family = spec.type
+    if family == "explicit":
         return [
             OpRequest("explicit", op.name or f"op{i}", machine=op.machine, duration=op.duration)
             for i, op in enumerate(spec.operations)
         ]
-    if isinstance(spec, BracketSpec):
+    if family == "machined_bracket":
         reqs = [
             _milling(
                 spec.material,
@@ -64,9 +73,9 @@ def operation_requests(spec: ProductSpec, with_inspection: bool = True) -> list[
                 spec.surfaces,
             )
         ]
-    elif isinstance(spec, HousingSpec):
+    elif family == "printed_housing":
         reqs = [_printing(spec.material, spec.volume_cm3, spec.layers, spec.height_mm)]
-    elif isinstance(spec, HybridSpec):
+    elif family == "hybrid_part":
         reqs = [
             _printing(
                 spec.material,
@@ -83,7 +92,7 @@ def operation_requests(spec: ProductSpec, with_inspection: bool = True) -> list[
                 spec.surfaces,
             ),
         ]
-    elif isinstance(spec, AssemblySpec):
+    elif family == "module_assembly":
         reqs = [
             _printing(
                 spec.housing_material, spec.housing_volume_cm3, spec.layers, spec.housing_height_mm
@@ -95,12 +104,29 @@ def operation_requests(spec: ProductSpec, with_inspection: bool = True) -> list[
             ),
         ]
     else:  # pragma: no cover - the discriminated union has no other members
-        raise PlanningError(f"no process plan for {type(spec).__name__}")
+        raise PlanningError(f"no process plan for product family {family!r}")
     if with_inspection:
+        # * 1.0: a float, or a float column
         reqs.append(
-            OpRequest("inspection", "inspect", params={"features": float(spec.feature_count())})
+            OpRequest("inspection", "inspect", params={"features": spec.feature_count() * 1.0})
         )
     return reqs
+
+
+class SpecColumns:
+    """Many specs of one product family at once: attributes are numpy columns (one value per
+    spec) or plain values shared by all. The family's own methods and properties run on it
+    unchanged, so block planning uses the very formulas of single-spec planning."""
+
+    def __init__(self, family: type[Any], values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+        self._family = family
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._family, name)
+        if isinstance(attr, property):
+            return attr.fget(self)  # type: ignore[misc]
+        return partial(attr, self)
 
 
 def _milling(
@@ -125,6 +151,32 @@ def _printing(material: str, volume: float, layers: int, height: float) -> OpReq
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ColumnOp:
+    """One routing step for a block of specs: parameters and durations are numpy columns."""
+
+    req: OpRequest
+    durations: dict[str, np.ndarray]
+
+    def row(self, i: int) -> PlannedOp:
+        """The PlannedOp of spec ``i``: exactly what ``Planner.plan`` gives for that spec."""
+        params = {
+            k: v[i].item() if isinstance(v, np.ndarray) else v for k, v in self.req.params.items()
+        }
+        return PlannedOp(
+            OpRequest(
+                self.req.process,
+                self.req.name,
+                self.req.material,
+                self.req.setup_key,
+                params,
+                self.req.machine,
+                self.req.duration,
+            ),
+            {m: float(d[i]) for m, d in self.durations.items()},
+        )
+
+
 class Planner:
     """Plans routings for one cell: which machines can run each operation, and how long."""
 
@@ -140,8 +192,23 @@ class Planner:
             ops.append(PlannedOp(req, self.durations(req)))
         return ops
 
-    def durations(self, req: OpRequest) -> dict[str, float]:
-        """Planned seconds on every machine able to run ``req``."""
+    def plan_columns(self, specs: SpecColumns, n: int) -> list[ColumnOp]:
+        """Routing of ``n`` specs of one family at once: each operation's request (numpy
+        parameter columns) and a column of planned seconds per eligible machine. Raises
+        PlanningError when a machine cannot run the operation for some of the specs (plan
+        those one by one)."""
+        out: list[ColumnOp] = []
+        for req in operation_requests(specs, self._has_inspection):
+            durations = {
+                m: np.broadcast_to(np.asarray(d, dtype=np.float64), (n,))
+                for m, d in self.durations(req, strict=True).items()
+            }
+            out.append(ColumnOp(req, durations))
+        return out
+
+    def durations(self, req: OpRequest, strict: bool = False) -> dict[str, float]:
+        """Planned seconds on every machine able to run ``req``; with ``strict``, a machine of
+        the right kind that cannot run it raises instead of being left out."""
         if req.process == "explicit":
             cfg = self._by_id.get(req.machine or "")
             if cfg is None:
@@ -156,6 +223,8 @@ class Planner:
             try:
                 out[cfg.id] = model.planned_duration(cfg, req)
             except PlanningError as exc:
+                if strict:
+                    raise
                 reasons.append(str(exc))
         if not out:
             why = "; ".join(reasons) or f"the cell has no machine for {req.process}"
