@@ -20,7 +20,7 @@ average and maximum of jobs released and not finished).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,20 +73,6 @@ class MachineTimes:
         self.since = t
 
 
-_RELEVANT = frozenset(
-    {
-        MachineStateChanged,
-        OperationFinished,
-        TransferStarted,
-        TransferFinished,
-        JobReleased,
-        JobCompleted,
-        JobScrapped,
-        JobCancelled,
-    }
-)
-
-
 def _ratio(a: float, b: float) -> float:
     return a / b if b > 0 else 0.0
 
@@ -123,6 +109,16 @@ class KpiCollector:
         self.wip_since = self.start
         self._in_cell: set[str] = set()
         self._transfers: dict[str, float] = {}
+        self._handlers: dict[type[Event], Callable[[Any], None]] = {
+            MachineStateChanged: self._state,
+            OperationFinished: self._operation,
+            TransferStarted: self._transfer_started,
+            TransferFinished: self._transfer_finished,
+            JobReleased: self._released,
+            JobCompleted: self._completed,
+            JobScrapped: self._scrapped,
+            JobCancelled: self._cancelled,
+        }
 
     def _wip(self, t: float, delta: int) -> None:
         self.wip_area += self.wip * (t - self.wip_since)
@@ -131,41 +127,50 @@ class KpiCollector:
         self.wip_max = max(self.wip_max, self.wip)
 
     def __call__(self, ev: Event) -> None:
-        # most events are of no interest here: one dict lookup instead of an isinstance chain
-        if type(ev) not in _RELEVANT:
-            return
-        if isinstance(ev, MachineStateChanged):
+        # most events are of no interest here: one dict lookup, then the handler of the type
+        handler = self._handlers.get(type(ev))
+        if handler is not None:
+            handler(ev)
+
+    def _state(self, ev: MachineStateChanged) -> None:
+        mt = self.times[ev.machine]
+        mt.close(ev.t)
+        mt.state, mt.mode = ev.state, ev.mode
+
+    def _operation(self, ev: OperationFinished) -> None:
+        if not ev.aborted:
             mt = self.times[ev.machine]
-            mt.close(ev.t)
-            mt.state, mt.mode = ev.state, ev.mode
-        elif isinstance(ev, OperationFinished):
-            if not ev.aborted:
-                mt = self.times[ev.machine]
-                mt.produced += 1
-                mt.good += ev.good
-                mt.planned_output += ev.planned
-        elif isinstance(ev, TransferStarted):
-            self._transfers[ev.job] = ev.t
-        elif isinstance(ev, TransferFinished):
-            # a transfer is the robot's production: its planned time is the move itself
-            t0 = self._transfers.pop(ev.job, ev.t)
-            self.times[ev.robot].planned_output += ev.t - t0
-        elif isinstance(ev, JobReleased):
-            self._in_cell.add(ev.job)
-            self._wip(ev.t, +1)
-        elif isinstance(ev, JobCompleted):
-            self._leave(ev.job, ev.t)
-            self.completed += 1
-            self.completed_good += ev.good
-            self.lead_times.append(ev.lead_time)
-            self.tardiness.append(ev.tardiness)
-            self.late += ev.tardiness > 0
-        elif isinstance(ev, JobScrapped):
-            self._leave(ev.job, ev.t)
-            self.scrapped += 1
-        elif isinstance(ev, JobCancelled):
-            self._leave(ev.job, ev.t)  # a job cancelled in the backlog never entered
-            self.cancelled += 1
+            mt.produced += 1
+            mt.good += ev.good
+            mt.planned_output += ev.planned
+
+    def _transfer_started(self, ev: TransferStarted) -> None:
+        self._transfers[ev.job] = ev.t
+
+    def _transfer_finished(self, ev: TransferFinished) -> None:
+        # a transfer is the robot's production: its planned time is the move itself
+        t0 = self._transfers.pop(ev.job, ev.t)
+        self.times[ev.robot].planned_output += ev.t - t0
+
+    def _released(self, ev: JobReleased) -> None:
+        self._in_cell.add(ev.job)
+        self._wip(ev.t, +1)
+
+    def _completed(self, ev: JobCompleted) -> None:
+        self._leave(ev.job, ev.t)
+        self.completed += 1
+        self.completed_good += ev.good
+        self.lead_times.append(ev.lead_time)
+        self.tardiness.append(ev.tardiness)
+        self.late += ev.tardiness > 0
+
+    def _scrapped(self, ev: JobScrapped) -> None:
+        self._leave(ev.job, ev.t)
+        self.scrapped += 1
+
+    def _cancelled(self, ev: JobCancelled) -> None:
+        self._leave(ev.job, ev.t)  # a job cancelled in the backlog never entered
+        self.cancelled += 1
 
     def _leave(self, job: str, t: float) -> None:
         if job in self._in_cell:

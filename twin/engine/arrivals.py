@@ -57,7 +57,7 @@ class DrawnGroup:
     """Drawn orders of one family sharing every choice (material, fixture, ...): their varying
     parameters are columns, and their routing was planned for all of them at once."""
 
-    __slots__ = ("columns", "errors", "family", "ops", "planned", "values", "work")
+    __slots__ = ("columns", "errors", "family", "operations", "ops", "planned", "values", "work")
 
     def __init__(
         self, family: _Family, values: dict[str, Any], columns: list[str], n: int, planner: Planner
@@ -88,10 +88,7 @@ class DrawnGroup:
                     ops = []
                 self.planned.append(ops)
                 self.work.append(sum(op.min_duration for op in ops))
-
-    @property
-    def operations(self) -> int:
-        return len(self.op_names())
+        self.operations = len(self.op_names())
 
     def op_names(self) -> list[str]:
         if self.planned is not None:  # every spec of a family has the same operations
