@@ -11,7 +11,7 @@ from twin.engine.cell import Engine
 from twin.errors import ConfigError
 from twin.model import HousingSpec, load_scenario
 from twin.model.scenario import Scenario
-from twin.planning import Planner
+from twin.planning import Planner, PlanningError
 
 
 def _sampler(sc: Scenario, seed: int = 7) -> tuple[ProductSampler, Planner]:
@@ -77,19 +77,33 @@ def test_specs_only_some_machines_can_make_are_planned_one_by_one() -> None:
     assert len(eligible) == 2  # both cases were drawn
 
 
-def test_a_drawn_spec_no_machine_can_make_fails_when_it_arrives() -> None:
+def test_a_catalogue_the_cell_cannot_make_is_rejected_before_the_run() -> None:
     sc = _with_printers([30.0], (15.0, 60.0))
-    engine = Engine(sc)
     with pytest.raises(ConfigError) as info:
-        engine.run(3 * 86400.0)
-    text = str(info.value)
-    assert "catalogue" in text
-    assert "exceeds build height" in text
-    assert "printed_housing" in text
-    # orders that could be planned arrived before it
-    assert engine.jobs
-    specs = [j.spec for j in engine.jobs.values()]
-    assert all(isinstance(s, HousingSpec) and s.height_mm <= 30.0 for s in specs)
+        Engine(sc)
+    assert info.value.field == "catalogue[0]"
+    assert "exceeds build height" in info.value.reason
+
+
+def test_a_drawn_spec_no_machine_can_make_fails_when_it_is_drawn() -> None:
+    # the sampler's own guard, for constraints the catalogue's corners do not reveal
+    sc = _with_printers([30.0], (15.0, 60.0))
+    sampler, planner = _sampler(sc)
+    made, errors = 0, []
+    for _ in range(300):
+        try:
+            group, row, _work = sampler.next()
+        except PlanningError as exc:
+            errors.append(str(exc))
+            continue
+        spec, ops = group.materialise(row)
+        assert isinstance(spec, HousingSpec)
+        assert spec.height_mm <= 30.0
+        assert ops == planner.plan(spec)
+        made += 1
+    assert made > 0
+    assert errors
+    assert all("exceeds build height" in e and "printed_housing" in e for e in errors)
 
 
 def test_backlog_orders_get_spec_and_routing_on_demand() -> None:

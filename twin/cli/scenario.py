@@ -10,10 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from twin.errors import ConfigError
 from twin.jsp import jsp_scenario
 from twin.model import load_scenario, parse_scenario
-from twin.planning import Planner
+from twin.planning import Planner, check_plannable
 
 __all__ = ["register"]
 
@@ -24,14 +23,10 @@ scenario_app = typer.Typer(
 
 @scenario_app.command("validate")
 def validate(scenario: Annotated[Path, typer.Argument(help="scenario TOML file")]) -> None:
-    """Check SCENARIO and that every explicit order can be planned."""
+    """Check SCENARIO, and that the cell can make every explicit order and every
+    configuration the catalogue can draw."""
     sc = load_scenario(scenario)
-    planner = Planner(sc.cell.machines)
-    for i, order in enumerate(sc.orders):
-        try:
-            planner.plan(order.product)
-        except ValueError as exc:
-            raise ConfigError(str(scenario), f"orders[{i}].product", str(exc)) from exc
+    check_plannable(sc, str(scenario))
     print(
         f"{scenario}: ok ({len(sc.cell.machines)} machines, {len(sc.orders)} orders, "
         f"{len(sc.catalogue)} catalogue entries)"

@@ -40,7 +40,7 @@ from twin.events import (
 from twin.machines import PlanningError, Segment, travel_time
 from twin.model.products import ProductSpec
 from twin.model.scenario import OrderConfig, Scenario
-from twin.planning import PlannedOp, Planner
+from twin.planning import PlannedOp, Planner, check_catalogue
 from twin.signals import SignalStore
 
 __all__ = ["Engine"]
@@ -130,6 +130,8 @@ class Engine:
             if m.cfg.breakdowns is not None:
                 self.env.process(self._breakdowns(m))
         self._plan_scenario_orders(sequence)
+        if scenario.arrivals is not None:
+            check_catalogue(scenario, "scenario", self.planner)
         for f in scenario.faults:
             self.env.process(self._scheduled_fault(f.machine, f.kind, f.at, f.duration))
         if scenario.arrivals is not None:

@@ -88,6 +88,18 @@ class CatalogueEntry(_Strict):
     ranges: dict[str, tuple[float, float]] = Field(default_factory=dict)
     choices: dict[str, list[float | int | str]] = Field(default_factory=dict)
 
+    def corners(self) -> list[dict[str, object]]:
+        """Extreme configurations: every range at its low and at its high end, each with the
+        first option of every choice and with every single option in turn."""
+        base: dict[str, object] = {"type": self.family, **self.fixed}
+        base.update({n: opts[0] for n, opts in self.choices.items()})
+        out = []
+        for end in (0, 1):
+            ends = {**base, **{n: bounds[end] for n, bounds in self.ranges.items()}}
+            out.append(ends)
+            out.extend({**ends, n: o} for n, opts in self.choices.items() for o in opts[1:])
+        return out
+
     @model_validator(mode="after")
     def _check(self) -> CatalogueEntry:
         family = PRODUCT_FAMILIES.get(self.family)
@@ -107,13 +119,7 @@ class CatalogueEntry(_Strict):
             if not options:
                 raise ValueError(f"choices {name} is empty")
         # every drawn configuration must be a valid spec: check the corners once, here
-        base: dict[str, object] = {"type": self.family, **self.fixed}
-        base.update({n: opts[0] for n, opts in self.choices.items()})
-        corners = [
-            {**base, **{n: lo for n, (lo, _) in self.ranges.items()}},
-            {**base, **{n: hi for n, (_, hi) in self.ranges.items()}},
-            *({**base, n: o} for n, opts in self.choices.items() for o in opts),
-        ]
+        corners = self.corners()
         for corner in corners:
             try:
                 family.model_validate(corner)

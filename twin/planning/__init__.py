@@ -18,9 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from twin.errors import ConfigError
 from twin.machines import REGISTRY, OpRequest, PlanningError
 from twin.model.machines import MachineConfig
-from twin.model.products import ProductSpec
+from twin.model.products import PRODUCT_FAMILIES, ProductSpec
+from twin.model.scenario import Scenario
 
 __all__ = [
     "ColumnOp",
@@ -28,6 +30,8 @@ __all__ = [
     "Planner",
     "PlanningError",
     "SpecColumns",
+    "check_catalogue",
+    "check_plannable",
     "operation_requests",
 ]
 
@@ -175,6 +179,35 @@ class ColumnOp:
             ),
             {m: float(d[i]) for m, d in self.durations.items()},
         )
+
+
+def check_plannable(scenario: Scenario, source: str) -> None:
+    """Raise ConfigError (naming ``source`` and the field) unless the cell can make every
+    explicit order and the extreme configurations of every catalogue entry."""
+    planner = Planner(scenario.cell.machines)
+    for i, order in enumerate(scenario.orders):
+        try:
+            planner.plan(order.product)
+        except PlanningError as exc:
+            raise ConfigError(source, f"orders[{i}].product", str(exc)) from exc
+    check_catalogue(scenario, source, planner)
+
+
+def check_catalogue(scenario: Scenario, source: str, planner: Planner | None = None) -> None:
+    """Raise ConfigError unless the cell can make the extreme configurations of every
+    catalogue entry the arrivals draw from (checked once, before a run)."""
+    planner = planner or Planner(scenario.cell.machines)
+    for i, entry in enumerate(scenario.catalogue):
+        for corner in entry.corners():
+            spec: Any = PRODUCT_FAMILIES[entry.family].model_validate(corner)
+            try:
+                planner.plan(spec)
+            except PlanningError as exc:
+                raise ConfigError(
+                    source,
+                    f"catalogue[{i}]",
+                    f"{entry.id!r} can draw a part the cell cannot make: {exc}",
+                ) from exc
 
 
 class Planner:
