@@ -266,26 +266,25 @@ class EventLogWriter:
     """Subscriber writing each event as one JSON line to a binary stream (fields in declaration
     order, so the bytes are stable: same scenario, seed and commands give the same file).
 
-    Events are kept as they come and serialised in batches (every 4,096 events and on
-    ``flush``): orjson serialises a dict-backed dataclass in ~0.2 us, and the type name goes in
-    front of each line.
+    orjson serialises a dict-backed dataclass in ~0.2 us; the type name goes in front. Lines
+    are written in batches of 4,096 and on ``flush`` (serialising at once, rather than keeping
+    the events until the batch is written, measured ~3 % faster on a long run).
     """
 
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
-        self._buffer: list[Event] = []
+        self._buffer: list[bytes] = []
 
     def __call__(self, event: Event) -> None:
         buf = self._buffer
-        buf.append(event)
+        buf.append(_PREFIX[type(event)] + orjson.dumps(event)[1:])
         if len(buf) >= 4096:
             self.flush()
 
     def flush(self) -> None:
-        if self._buffer:
-            prefix, dumps = _PREFIX, orjson.dumps
-            lines = [prefix[type(ev)] + dumps(ev)[1:] for ev in self._buffer]
-            self._buffer.clear()
-            lines.append(b"")
-            self._stream.write(b"\n".join(lines))
+        buf = self._buffer
+        if buf:
+            buf.append(b"")
+            self._stream.write(b"\n".join(buf))
+            buf.clear()
         self._stream.flush()
