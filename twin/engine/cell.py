@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from twin.engine.arbiter import Arbiter
 from twin.engine.arrivals import BLOCK, ProductSampler, interarrivals
 from twin.engine.dispatch import DispatchRule, make_rule
 from twin.engine.jobs import Job
@@ -116,7 +117,7 @@ class Engine:
 
         robot_id = scenario.cell.transport_robot
         self.robot: MachineRuntime | None = self.machines[robot_id] if robot_id else None
-        self.robot_resource = simpy.PriorityResource(self.env, capacity=1)
+        self.robot_resource = Arbiter(self.env)
         self.robot_position = self.robot.position if self.robot else (0.0, 0.0)
         if self.robot is not None:
             self.robot.uses_robot = True
@@ -352,7 +353,7 @@ class Engine:
             return
         env = self.env
         job.state = "transfer"
-        req = self.robot_resource.request(priority=2)
+        req = self.robot_resource.request(2)
         yield req
         a = src.position if src is not None else self.storage_position
         b = dst.position if dst is not None else self.storage_position
@@ -482,7 +483,7 @@ class Engine:
         req = None
         if m is self.robot:
             # the robot finishes its current move before it stops
-            req = self.robot_resource.request(priority=0)
+            req = self.robot_resource.request(0)
             yield req
         if not begun:
             m.fault_begin(kind, source, duration)

@@ -232,7 +232,7 @@ class MachineRuntime:
             job.state = "processing"
             robot_req = None
             if self.uses_robot:
-                robot_req = engine.robot_resource.request(priority=1)
+                robot_req = engine.robot_resource.request(1)
                 yield robot_req
             setup = model.setup_time(cfg, self.setup_key, op.req.setup_key)
             maintenance = model.maintenance_before(cfg, dyn, planned)
