@@ -64,7 +64,8 @@ class DrawnGroup:
     ) -> None:
         self.family = family
         self.values = values
-        self.columns = columns
+        # varying parameters as Python lists (tolist gives what .item() would), for cheap specs
+        self.columns: list[tuple[str, list[Any]]] = [(n, values[n].tolist()) for n in columns]
         self.planned: list[list[PlannedOp]] | None = None
         self.errors: dict[int, str] = {}
         try:
@@ -97,8 +98,8 @@ class DrawnGroup:
 
     def spec(self, i: int) -> Any:
         params = dict(self.values)
-        for name in self.columns:
-            params[name] = params[name][i].item()
+        for name, column in self.columns:
+            params[name] = column[i]
         # pydantic-core validation (~3 us) is cheaper than model_construct (~15 us)
         return self.family.cls.model_validate(params)
 

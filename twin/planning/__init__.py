@@ -155,29 +155,37 @@ def _printing(material: str, volume: float, layers: int, height: float) -> OpReq
     )
 
 
-@dataclass(frozen=True, slots=True)
 class ColumnOp:
     """One routing step for a block of specs: parameters and durations are numpy columns."""
 
-    req: OpRequest
-    durations: dict[str, np.ndarray]
+    __slots__ = ("_durations", "_params", "durations", "req")
+
+    def __init__(self, req: OpRequest, durations: dict[str, np.ndarray]) -> None:
+        self.req = req
+        self.durations = durations
+        # as Python lists once (tolist gives what .item() would), for cheap rows
+        self._params: list[tuple[str, Any, bool]] = [
+            (k, v.tolist(), True) if isinstance(v, np.ndarray) else (k, v, False)
+            for k, v in req.params.items()
+        ]
+        self._durations: list[tuple[str, list[float]]] = [
+            (m, d.tolist()) for m, d in durations.items()
+        ]
 
     def row(self, i: int) -> PlannedOp:
         """The PlannedOp of spec ``i``: exactly what ``Planner.plan`` gives for that spec."""
-        params = {
-            k: v[i].item() if isinstance(v, np.ndarray) else v for k, v in self.req.params.items()
-        }
+        req = self.req
         return PlannedOp(
             OpRequest(
-                self.req.process,
-                self.req.name,
-                self.req.material,
-                self.req.setup_key,
-                params,
-                self.req.machine,
-                self.req.duration,
+                req.process,
+                req.name,
+                req.material,
+                req.setup_key,
+                {k: v[i] if column else v for k, v, column in self._params},
+                req.machine,
+                req.duration,
             ),
-            {m: float(d[i]) for m, d in self.durations.items()},
+            {m: d[i] for m, d in self._durations},
         )
 
 
