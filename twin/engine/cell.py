@@ -163,24 +163,27 @@ class Engine:
             ) from None
 
     def _register_signals(self) -> None:
-        for m in self.machines.values():
+        self._sampled = list(self.machines.values())
+        for m in self._sampled:
             specs = m.model.signal_specs(m.cfg)
             m.block = self.store.register_block(m.id, specs)
             init = np.zeros(len(specs))
             m.segment = Segment(m.state, m.mode, 0.0, math.inf, None, init)
             m.segment.init = m.model.evaluate(m.cfg, m.segment, 0.0)
             self.store.write_block(m.block, m.segment.init, 0.0)
+        first, last = self._sampled[0].block, self._sampled[-1].block
+        self._signal_span = slice(first.start, last.stop)
+        # contiguous, in machine order: sample_signals writes them as one block
+        assert sum(m.block.stop - m.block.start for m in self._sampled) == last.stop - first.start
 
     def sample_signals(self, t: float | None = None) -> int:
         """Evaluate every machine's signals at ``t`` (default now) into the SignalStore."""
         if not self.signals_enabled:
             raise InvalidStateError("signals are off for this engine (signals=True to enable)")
         t = self.env.now if t is None else t
-        changed = 0
-        for m in self.machines.values():
-            assert m.segment is not None
-            changed += self.store.write_block(m.block, m.model.evaluate(m.cfg, m.segment, t), t)
-        return changed
+        # the machines' blocks were registered one after the other: one write for all of them
+        values = [m.model.evaluate(m.cfg, m.segment, t) for m in self._sampled]  # type: ignore[arg-type]
+        return self.store.write_block(self._signal_span, np.concatenate(values), t)
 
     # -- orders -----------------------------------------------------------------------------
     def _plan_scenario_orders(self, sequence: dict[str, list[str]] | None) -> None:
