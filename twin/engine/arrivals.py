@@ -37,9 +37,9 @@ class _Family:
         self.cls: Any = PRODUCT_FAMILIES[entry.family]
         ints = {n for n, f in self.cls.model_fields.items() if f.annotation is int}
         first = {n: opts[0] for n, opts in entry.choices.items()}
-        mid = {n: lo for n, (lo, _) in entry.ranges.items()}
+        low = {n: lo for n, (lo, _) in entry.ranges.items()}
         # validated values (defaults, fixed, every choice) as the spec itself holds them
-        proto = self.cls.model_validate({"type": entry.family, **entry.fixed, **first, **mid})
+        proto = self.cls.model_validate({"type": entry.family, **entry.fixed, **first, **low})
         self.base: dict[str, Any] = proto.model_dump()
         for name in (*entry.ranges, *entry.choices):
             del self.base[name]
@@ -65,7 +65,7 @@ class DrawnGroup:
         self.family = family
         self.values = values
         # varying parameters as Python lists (tolist gives what .item() would), for cheap specs
-        self.columns: list[tuple[str, list[Any]]] = [(n, values[n].tolist()) for n in columns]
+        self.columns: list[tuple[str, list[Any]]] = [(c, values[c].tolist()) for c in columns]
         self.planned: list[list[PlannedOp]] | None = None
         self.errors: dict[int, str] = {}
         try:
