@@ -1,42 +1,116 @@
 """Job orders from an MES through ISA-95 Job Control (OPC 10031-4) as Machinery Jobs
-(OPC 40001-3): ``Objects/Cell/JobManagement`` (JobManagementType) whose ``JobOrderControl``
-offers Store, StoreAndStart, Start, Cancel and Clear, delegating to ``twin.api``.
+(OPC 40001-3): ``Objects/Cell/JobManagement`` (JobManagementType).
 
-A job order (ISA95JobOrderDataType) becomes a twin order: ``JobOrderID`` is the order id,
+``JobOrderControl`` (ISA95JobOrderReceiverObjectType) offers Store, StoreAndStart, Start,
+Cancel and Clear, delegating to ``twin.api``, and lists in ``JobOrderList`` every job order
+of the cell: stored ones, the twin's jobs still in the cell (whatever their source) and the
+ended ones not yet cleared (the most recent ``MAX_ENDED``; older ones drop out). A job order
+(ISA95JobOrderDataType) becomes a twin order: ``JobOrderID`` is the order id,
 ``JobOrderParameters`` are the product fields (``type`` names the product family, the other
 IDs its parameters, e.g. ``material``, ``volume_cm3``), ``EndTime`` is the due date (mapped
-to simulated time like every timestamp of the twin: wall origin + simulated seconds). Store
-keeps the order until Start; StoreAndStart releases it at once. ReturnStatus is 0 on
-success; a rejected call answers a Bad status code with the twin's message in the
-diagnostic info, and changes nothing. All these methods need an operator.
+to simulated time like every timestamp of the twin: wall origin + simulated seconds). Orders
+that did not come through this interface are listed with their id, due date and ``type``.
+
+States (ISA95StateDataType[], numbers of the ISA95JobOrderReceiverObjectType state machine):
+
+=========================  ======================================  =========================
+state (StateNumber)        job order                               twin job state
+=========================  ======================================  =========================
+NotAllowedToStart (1)      stored, waiting for Start               (not yet in the twin)
+AllowedToStart (2)         started, waiting for release            backlog
+Running (3)                in the cell                             released ... processing
+Ended (5) + Completed (1)  finished; substate ``EndedSubstates``   done
+Aborted (6)                cancelled, or scrapped at inspection    cancelled, scrapped
+=========================  ======================================  =========================
+
+Store keeps the order until Start; StoreAndStart releases it at once; Cancel aborts it (a
+running one finishes its current operation first); Clear removes an Ended or Aborted order
+from the list and refuses any other. ``JobOrderResults`` (ISA95JobResponseProviderObjectType)
+answers ``RequestJobResponseByJobOrderID`` and ``RequestJobResponseByJobOrderState`` for the
+listed orders and lists the ended ones in ``JobOrderResponseList``. A job response
+(ISA95JobResponseDataType) has ``StartTime`` (release into the cell), ``EndTime``, ``JobState``
+and ``JobResponseData``: ProductType, Operations, OperationsDone, Reworks and, once ended,
+LeadTime and Tardiness (seconds), Good, Scrapped and Remake (the id of the remake order).
+
+The lists follow the engine's events (order received, released, operation finished, job
+completed, scrapped, cancelled): each event updates one record, and one coalesced write of
+both lists is queued through the outbox, so a burst of events costs one rebuild. ReturnStatus
+is 0 on success; a rejected call answers a Bad status code with the twin's message in the
+diagnostic info, and changes nothing. The control methods need an operator; reading the lists
+and requesting responses needs a viewer.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from asyncua import ua
 from pydantic import ValidationError
 
-from opcua_server.nodes.base import BuildContext, child, instantiate_type
+from opcua_server.nodes.base import BuildContext, child, eu_information, instantiate_type
 from opcua_server.nodesets import NS
 from opcua_server.users import Role
-from twin.errors import CommandError, TwinError
+from twin import events as tev
+from twin.errors import CommandError, InvalidStateError, TwinError
 from twin.model.loader import format_validation_error
 from twin.model.scenario import OrderConfig
 
-__all__ = ["JobsFamily"]
+__all__ = ["MAX_ENDED", "JobsFamily"]
+
+MAX_ENDED = 1000  # ended job orders kept for the MES until cleared (oldest drop out first)
 
 _JOB_MANAGEMENT_TYPE = 1003  # Machinery Jobs: JobManagementType
 # ISA95JobOrderReceiverObjectType methods (instance declarations in the ISA-95 namespace)
 _METHODS = {"Store": 7001, "StoreAndStart": 7004, "Start": 7005, "Cancel": 7011, "Clear": 7012}
+_CHANGES = set(_METHODS)  # methods after which the lists are written at once
+_RESPONSE_PROVIDER_TYPE = 1003  # ISA-95: ISA95JobResponseProviderObjectType
+_RESPONSE_LIST = 6050  # its JobOrderResponseList (optional, so not instantiated with the type)
 _OK = [ua.Variant(0, ua.VariantType.UInt64)]
+
+# ISA95JobOrderReceiverObjectType states and the ISA95EndedStateMachineType substate
+_NOT_ALLOWED_TO_START, _ALLOWED_TO_START, _RUNNING, _INTERRUPTED, _ENDED, _ABORTED = range(1, 7)
+_COMPLETED = 1
+_STATE_TEXT = {
+    _NOT_ALLOWED_TO_START: "NotAllowedToStart",
+    _ALLOWED_TO_START: "AllowedToStart",
+    _RUNNING: "Running",
+    _INTERRUPTED: "Interrupted",
+    _ENDED: "Ended",
+    _ABORTED: "Aborted",
+}
+_ENDED_TWIN_STATES = frozenset(("done", "scrapped", "cancelled"))
+
+
+def _ua(name: str) -> Any:
+    """A structure class of a companion specification (registered by
+    ``load_data_type_definitions`` at server start, so not known statically)."""
+    return getattr(ua, name)
+
+
+@dataclass(slots=True)
+class _Record:
+    """What the interface keeps of one twin job beyond ``engine.jobs``."""
+
+    id: str
+    state: int = _ALLOWED_TO_START  # top-level state once ended; live ones follow the engine
+    started: float | None = None  # released into the cell (simulated seconds)
+    ended: float | None = None
+    ops_done: int = 0
+    lead_time: float = 0.0
+    tardiness: float = 0.0
+    good: bool = False
+    scrapped: bool = False
+    remake: str = ""
+    entry: Any = None  # cached ISA95JobOrderAndStateDataType (rebuilt when the state changes)
+    response: Any = None  # cached ISA95JobResponseDataType of an ended order
 
 
 class JobsFamily:
-    """JobManagement of the cell; stored (not yet started) job orders live here."""
+    """JobManagement of the cell: stored job orders, the list of orders and their results."""
 
     def __init__(self, ctx: BuildContext) -> None:
         self.ctx = ctx
@@ -44,6 +118,22 @@ class JobsFamily:
         self.methods: dict[str, ua.NodeId] = {}
         self.stored: dict[str, OrderConfig] = {}
         self.control: ua.NodeId | None = None
+        self.results: ua.NodeId | None = None
+        self.job_order_list: ua.NodeId | None = None
+        self.response_list: ua.NodeId | None = None
+        self._orders: dict[str, Any] = {}  # job orders received here, while listed
+        self._active: dict[str, _Record] = {}  # twin jobs in the cell (backlog included)
+        self._ended: OrderedDict[str, _Record] = OrderedDict()
+        self._pending = False
+        self._unsubscribe: Callable[[], None] | None = None
+        self._handlers: dict[type[tev.Event], Callable[[Any], None]] = {
+            tev.OrderReceived: self._on_received,
+            tev.JobReleased: self._on_released,
+            tev.OperationFinished: self._on_operation,
+            tev.JobCompleted: self._on_completed,
+            tev.JobScrapped: self._on_scrapped,
+            tev.JobCancelled: self._on_cancelled,
+        }
 
     async def build(self) -> None:
         ctx = self.ctx
@@ -59,6 +149,10 @@ class JobsFamily:
         control = await child(created[0], ctx.qn(NS.MACHINERY_JOBS, "JobOrderControl"))
         assert control is not None
         self.control = control.nodeid
+        isa95 = ctx.ns[NS.ISA95_JOBCONTROL]
+        listed = await child(control, ua.QualifiedName("JobOrderList", isa95))
+        assert listed is not None
+        self.job_order_list = listed.nodeid
         handlers: dict[str, Callable[..., Any]] = {
             "Store": self._store,
             "StoreAndStart": self._store_and_start,
@@ -66,7 +160,6 @@ class JobsFamily:
             "Cancel": self._cancel,
             "Clear": self._clear,
         }
-        isa95 = ctx.ns[NS.ISA95_JOBCONTROL]
         for name, decl in _METHODS.items():
             made = await instantiate_type(
                 ctx,
@@ -80,22 +173,262 @@ class JobsFamily:
             ctx.permissions.require(method.nodeid, Role.OPERATOR)
             self.methods[name] = method.nodeid
             self.nodes.extend(n.nodeid for n in made)
+        await self._build_results(created[0], isa95)
+
+    async def _build_results(self, management: Any, isa95: int) -> None:
+        """JobOrderResults is mandatory in JobManagementType (with both request methods);
+        its optional JobOrderResponseList is added from the ISA-95 declaration."""
+        ctx = self.ctx
+        results = await child(management, ctx.qn(NS.MACHINERY_JOBS, "JobOrderResults"))
+        if results is None:
+            made = await instantiate_type(
+                ctx,
+                management,
+                ua.NodeId(_RESPONSE_PROVIDER_TYPE, isa95),
+                "Cell.JobManagement.JobOrderResults",
+                ctx.qn(NS.MACHINERY_JOBS, "JobOrderResults"),
+            )
+            self.nodes.extend(n.nodeid for n in made)
+            results = made[0]
+        self.results = results.nodeid
+        made = await instantiate_type(
+            ctx,
+            results,
+            ua.NodeId(_RESPONSE_LIST, isa95),
+            "Cell.JobManagement.JobOrderResults.JobOrderResponseList",
+            ua.QualifiedName("JobOrderResponseList", isa95),
+        )
+        self.response_list = made[0].nodeid
+        self.nodes.extend(n.nodeid for n in made)
+        requests: dict[str, Callable[..., Any]] = {
+            "RequestJobResponseByJobOrderID": self._by_id,
+            "RequestJobResponseByJobOrderState": self._by_state,
+        }
+        for name, handler in requests.items():
+            method = await child(results, ua.QualifiedName(name, isa95))
+            assert method is not None, name
+            ctx.server.link_method(method, self._wrap(name, handler))
+            self.methods[name] = method.nodeid
 
     def start(self) -> None:
-        return None
+        engine = self.ctx.engine
+        for job in engine.jobs.values():  # jobs from before the server started
+            if job.state not in _ENDED_TWIN_STATES:
+                self._active[job.id] = _Record(job.id, ops_done=job.op_index)
+        self._unsubscribe = engine.bus.subscribe(self._on_event)
+        self._touch()
 
     async def stop(self) -> None:
-        return None
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    # -- following the twin ---------------------------------------------------------------------
+    def _on_event(self, ev: tev.Event) -> None:
+        handler = self._handlers.get(type(ev))
+        if handler is not None:
+            handler(ev)
+
+    def _on_received(self, ev: tev.OrderReceived) -> None:
+        self._active[ev.job] = _Record(ev.job)
+        self._touch()
+
+    def _on_released(self, ev: tev.JobReleased) -> None:
+        rec = self._active.get(ev.job)
+        if rec is not None:
+            rec.started = ev.t
+            self._touch()
+
+    def _on_operation(self, ev: tev.OperationFinished) -> None:
+        rec = self._active.get(ev.job)
+        if rec is not None and not ev.aborted:
+            rec.ops_done += 1  # no list write: only responses show it, built on request
+
+    def _on_completed(self, ev: tev.JobCompleted) -> None:
+        rec = self._end(ev.job, ev.t, _ENDED)
+        rec.lead_time, rec.tardiness, rec.good = ev.lead_time, ev.tardiness, ev.good
+
+    def _on_scrapped(self, ev: tev.JobScrapped) -> None:
+        rec = self._end(ev.job, ev.t, _ABORTED)
+        rec.scrapped, rec.remake = True, ev.remake or ""
+
+    def _on_cancelled(self, ev: tev.JobCancelled) -> None:
+        self._end(ev.job, ev.t, _ABORTED)
+
+    def _end(self, job_id: str, t: float, state: int) -> _Record:
+        rec = self._active.pop(job_id, None) or _Record(job_id)
+        rec.state, rec.ended, rec.entry = state, t, None
+        job = self.ctx.engine.jobs.get(job_id)
+        if job is not None:
+            rec.lead_time = t - job.arrival
+            rec.tardiness = max(0.0, t - job.due)
+        self._ended[job_id] = rec
+        while len(self._ended) > MAX_ENDED:
+            dropped, _ = self._ended.popitem(last=False)
+            self._orders.pop(dropped, None)
+        self._touch()
+        return rec
+
+    def _touch(self) -> None:
+        """Queue one write of both lists unless one is already queued (it will see this
+        change too: the lists are built when the write is applied)."""
+        if not self._pending:
+            self._pending = True
+            self.ctx.outbox.put(self._flush)
+
+    async def _flush(self) -> None:
+        self._pending = False
+        await self._write_lists()
+
+    async def _write_lists(self) -> None:
+        ctx = self.ctx
+        now = ctx.now()
+        ext = ua.VariantType.ExtensionObject
+        for nodeid, values in (
+            (self.job_order_list, self.job_order_entries()),
+            (self.response_list, [self._response(r) for r in self._ended.values()]),
+        ):
+            assert nodeid is not None
+            dv = ua.DataValue(ua.Variant(values, ext), SourceTimestamp=now, ServerTimestamp=now)
+            await ctx.server.write_attribute_value(nodeid, dv)
+
+    # -- building the structures ----------------------------------------------------------------
+    def _wall(self, sim_t: float) -> datetime:
+        driver = self.ctx.api.driver
+        if driver is not None:
+            return driver.wall_time(sim_t)
+        return self.ctx.engine.scenario.start + timedelta(seconds=sim_t)
+
+    def state_of(self, job_id: str) -> int | None:
+        """Top-level ISA-95 StateNumber of a listed job order; None when not listed."""
+        if job_id in self.stored:
+            return _NOT_ALLOWED_TO_START
+        if job_id in self._active:
+            job = self.ctx.engine.jobs.get(job_id)
+            return _ALLOWED_TO_START if job is None or job.state == "backlog" else _RUNNING
+        rec = self._ended.get(job_id)
+        return rec.state if rec is not None else None
+
+    def _states(self, number: int) -> list[Any]:
+        state = _ua("ISA95StateDataType")
+        top = state(
+            BrowsePath=ua.RelativePath(),
+            StateText=ua.LocalizedText(_STATE_TEXT[number]),
+            StateNumber=number,
+        )
+        states = [top]
+        if number == _ENDED:
+            path = ua.RelativePath(
+                Elements=[
+                    ua.RelativePathElement(
+                        ReferenceTypeId=ua.NodeId(ua.ObjectIds.HasComponent),
+                        IncludeSubtypes=True,
+                        TargetName=ua.QualifiedName(
+                            "EndedSubstates", self.ctx.ns[NS.ISA95_JOBCONTROL]
+                        ),
+                    )
+                ]
+            )
+            sub = state(
+                BrowsePath=path, StateText=ua.LocalizedText("Completed"), StateNumber=_COMPLETED
+            )
+            states.append(sub)
+        return states
+
+    def _job_order(self, job_id: str) -> Any:
+        """The job order as received, or what the twin knows of it (id, due, product type)."""
+        order = self._orders.get(job_id)
+        if order is not None:
+            return order
+        order = _ua("ISA95JobOrderDataType")()
+        order.JobOrderID = job_id
+        job = self.ctx.engine.jobs.get(job_id)
+        if job is not None:
+            order.EndTime = self._wall(job.due)
+            param = _ua("ISA95ParameterDataType")(ID="type", Value=ua.Variant(job.family))
+            order.JobOrderParameters = [param]
+        return order
+
+    def _entry(self, job_id: str, number: int) -> Any:
+        entry = _ua("ISA95JobOrderAndStateDataType")()
+        entry.JobOrder = self._job_order(job_id)
+        entry.State = self._states(number)
+        return entry
+
+    def job_order_entries(self) -> list[Any]:
+        """JobOrderList: stored, then in the cell (in order of arrival), then ended orders."""
+        entries = [self._entry(job_id, _NOT_ALLOWED_TO_START) for job_id in self.stored]
+        for rec in (*self._active.values(), *self._ended.values()):
+            number = self.state_of(rec.id)
+            assert number is not None
+            if rec.entry is None or rec.entry.State[0].StateNumber != number:
+                rec.entry = self._entry(rec.id, number)
+            entries.append(rec.entry)
+        return entries
+
+    def _response(self, rec: _Record) -> Any:
+        if rec.response is not None:
+            return rec.response
+        number = self.state_of(rec.id)
+        assert number is not None
+        response = _ua("ISA95JobResponseDataType")()
+        response.JobResponseID = f"{rec.id}.Response"
+        response.JobOrderID = rec.id
+        if rec.started is not None:
+            response.StartTime = self._wall(rec.started)
+        if rec.ended is not None:
+            response.EndTime = self._wall(rec.ended)
+        response.JobState = self._states(number)
+        param = _ua("ISA95ParameterDataType")
+        seconds = eu_information("s")
+        u32, dbl, b, s = (
+            ua.VariantType.UInt32,
+            ua.VariantType.Double,
+            ua.VariantType.Boolean,
+            ua.VariantType.String,
+        )
+        job = self.ctx.engine.jobs.get(rec.id)
+        data = [param(ID="OperationsDone", Value=ua.Variant(rec.ops_done, u32))]
+        if job is not None:
+            data += [
+                param(ID="ProductType", Value=ua.Variant(job.family, s)),
+                param(ID="Operations", Value=ua.Variant(job.operations, u32)),
+                param(ID="Reworks", Value=ua.Variant(job.reworks, u32)),
+            ]
+        if rec.ended is not None:
+            data += [
+                param(
+                    ID="LeadTime", Value=ua.Variant(rec.lead_time, dbl), EngineeringUnits=seconds
+                ),
+                param(
+                    ID="Tardiness", Value=ua.Variant(rec.tardiness, dbl), EngineeringUnits=seconds
+                ),
+                param(ID="Good", Value=ua.Variant(rec.good, b)),
+                param(ID="Scrapped", Value=ua.Variant(rec.scrapped, b)),
+            ]
+            if rec.remake:
+                data.append(param(ID="Remake", Value=ua.Variant(rec.remake, s)))
+            rec.response = response  # an ended order's response does not change any more
+        response.JobResponseData = data
+        return response
+
+    def _record(self, job_id: str) -> _Record | None:
+        if job_id in self.stored:
+            return _Record(job_id, state=_NOT_ALLOWED_TO_START)
+        return self._active.get(job_id) or self._ended.get(job_id)
 
     # -- methods --------------------------------------------------------------------------------
     def _wrap(self, name: str, handler: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
         async def call(parent: ua.NodeId, *args: Any) -> Any:
             values = [a.Value if isinstance(a, ua.Variant) else a for a in args]
             try:
-                handler(*values)
+                out = handler(*values)
             except (TwinError, TypeError, ValueError) as exc:
+                code = ua.StatusCodes.BadInvalidArgument
+                if isinstance(exc, InvalidStateError):
+                    code = ua.StatusCodes.BadInvalidState
                 result = ua.CallMethodResult()
-                result.StatusCode = ua.StatusCode(ua.StatusCodes.BadInvalidArgument)
+                result.StatusCode = ua.StatusCode(code)
                 result.InputArgumentResults = [result.StatusCode] + [
                     ua.StatusCode() for _ in args[1:]
                 ]
@@ -103,7 +436,9 @@ class JobsFamily:
                     ua.DiagnosticInfo(AdditionalInfo=f"{name}: {exc}")
                 ] + [ua.DiagnosticInfo() for _ in args[1:]]
                 return result
-            return _OK
+            if name in _CHANGES:
+                await self._write_lists()  # a read right after the call sees the change
+            return out if out is not None else _OK
 
         return call
 
@@ -117,8 +452,7 @@ class JobsFamily:
         data: dict[str, Any] = {"id": job_order.JobOrderID, "product": product}
         end = getattr(job_order, "EndTime", None)
         if isinstance(end, datetime) and end.year > 1601:
-            driver = self.ctx.api.driver
-            origin = driver.wall_time(0.0) if driver else self.ctx.engine.scenario.start
+            origin = self._wall(0.0)
             data["due"] = max((end.astimezone(UTC) - origin).total_seconds(), 0.0)
         try:
             return OrderConfig.model_validate(data)
@@ -126,7 +460,7 @@ class JobsFamily:
             raise CommandError(str(format_validation_error("JobOrder", exc))) from exc
 
     def _check_new(self, order: OrderConfig) -> None:
-        if order.id in self.stored or order.id in self.ctx.engine.jobs:
+        if order.id in self.stored or order.id in self._ended or order.id in self.ctx.engine.jobs:
             raise CommandError(f"JobOrder: JobOrderID {order.id!r} already exists")
 
     def _store(self, job_order: Any, comment: Any = None) -> None:
@@ -138,11 +472,13 @@ class JobsFamily:
         except ValueError as exc:
             raise CommandError(f"JobOrder: product: {exc}") from exc
         self.stored[order.id] = order
+        self._orders[order.id] = job_order
 
     def _store_and_start(self, job_order: Any, comment: Any = None) -> None:
         order = self._order(job_order)
         self._check_new(order)
         self.ctx.api.submit_order(order)
+        self._orders[order.id] = job_order
 
     def _start(self, job_order_id: str, comment: Any = None) -> None:
         order = self.stored.get(job_order_id)
@@ -154,7 +490,38 @@ class JobsFamily:
     def _cancel(self, job_order_id: str, comment: Any = None) -> None:
         if self.stored.pop(job_order_id, None) is None:
             self.ctx.api.cancel_order(job_order_id)
+        else:  # never reached the twin: aborted here, listed until cleared
+            self._end(job_order_id, self.ctx.engine.now, _ABORTED)
 
     def _clear(self, job_order_id: str, comment: Any = None) -> None:
-        if self.stored.pop(job_order_id, None) is None and job_order_id not in self.ctx.engine.jobs:
-            raise CommandError(f"JobOrderID: unknown job order {job_order_id!r}")
+        state = self.state_of(job_order_id)
+        if state is None:
+            raise CommandError(f"JobOrderID: no job order {job_order_id!r} in JobOrderList")
+        if state not in (_ENDED, _ABORTED):
+            raise InvalidStateError(
+                f"JobOrderID: job order {job_order_id!r} is {_STATE_TEXT[state]}; only Ended"
+                " or Aborted job orders can be cleared (Cancel it first)"
+            )
+        del self._ended[job_order_id]
+        self._orders.pop(job_order_id, None)
+
+    def _by_id(self, job_order_id: str) -> list[ua.Variant]:
+        rec = self._record(job_order_id)
+        if rec is None:
+            raise CommandError(f"JobOrderID: no job order {job_order_id!r} in JobOrderList")
+        return [ua.Variant(self._response(rec), ua.VariantType.ExtensionObject), *_OK]
+
+    def _by_state(self, states: Any) -> list[ua.Variant]:
+        wanted = states if isinstance(states, list) else [states]
+        if not wanted or wanted[0] is None:
+            raise CommandError("JobOrderState: give at least the top-level state")
+        top = int(wanted[0].StateNumber)
+        subs = {int(s.StateNumber) for s in wanted[1:]}
+        # the only substate the twin reports is Ended/Completed (every ended order has it)
+        matching: list[Any] = []
+        if not subs or (top == _ENDED and subs == {_COMPLETED}):
+            for job_id in [*self.stored, *self._active, *self._ended]:
+                rec = self._record(job_id)
+                if rec is not None and self.state_of(job_id) == top:
+                    matching.append(self._response(rec))
+        return [ua.Variant(matching, ua.VariantType.ExtensionObject), *_OK]

@@ -10,6 +10,7 @@ from asyncua import Client, ua
 
 from opcua_server.nodesets import NS
 from tests.opcua.conftest import Twin
+from twin import events as tev
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -110,5 +111,262 @@ async def test_viewer_cannot_control_jobs(twin: Twin) -> None:
         with pytest.raises(ua.UaStatusCodeError) as err:
             await _call(client, twin, "Start", ua.Variant("x"), _comment())
         assert err.value.code == ua.StatusCodes.BadUserAccessDenied
+    finally:
+        await client.disconnect()
+
+
+# -- JobOrderList and job responses --------------------------------------------------------------
+# StateNumbers of ISA95JobOrderReceiverObjectType (OPC 10031-4 nodeset), checked independently
+NOT_ALLOWED_TO_START, ALLOWED_TO_START, RUNNING, ENDED, ABORTED = 1, 2, 3, 5, 6
+COMPLETED = 1  # ISA95EndedStateMachineType, below EndedSubstates
+ENDED_EVENTS = (tev.JobCompleted, tev.JobScrapped, tev.JobCancelled)
+_ENDED_STATES = ("done", "scrapped", "cancelled")
+_NOT_RUNNING = ("backlog", *_ENDED_STATES)
+
+
+async def _results_call(client: Client, twin: Twin, method: str, *args: ua.Variant) -> Any:
+    results = client.get_node(ua.NodeId("Cell.JobManagement.JobOrderResults", twin.ns(NS.TWIN)))
+    request = ua.CallMethodRequest()
+    request.ObjectId = results.nodeid
+    request.MethodId = (await results.get_child(f"{twin.ns(NS.ISA95_JOBCONTROL)}:{method}")).nodeid
+    request.InputArguments = list(args)
+    (result,) = await client.uaclient.call([request])
+    return result
+
+
+async def _job_orders(client: Client, twin: Twin) -> dict[str, Any]:
+    """JobOrderList by JobOrderID."""
+    node = client.get_node(
+        ua.NodeId("Cell.JobManagement.JobOrderControl.JobOrderList", twin.ns(NS.TWIN))
+    )
+    return {entry.JobOrder.JobOrderID: entry for entry in await node.read_value()}
+
+
+async def _responses(client: Client, twin: Twin) -> dict[str, Any]:
+    node = client.get_node(
+        ua.NodeId("Cell.JobManagement.JobOrderResults.JobOrderResponseList", twin.ns(NS.TWIN))
+    )
+    return {r.JobOrderID: r for r in await node.read_value()}
+
+
+def _states(entry_states: list[Any]) -> list[tuple[int, str]]:
+    """(StateNumber, BrowsePath) of each state entry, the path as its browse names."""
+    return [
+        (
+            s.StateNumber,
+            "/".join(e.TargetName.Name for e in (s.BrowsePath.Elements or [])),
+        )
+        for s in entry_states
+    ]
+
+
+class _Watch:
+    """Records the twin's events for one job (the test's own bus subscriber)."""
+
+    def __init__(self, twin: Twin, job_id: str) -> None:
+        self.job_id = job_id
+        self.events: list[tev.Event] = []
+        self._unsubscribe = twin.engine.bus.subscribe(self._on_event)
+
+    def _on_event(self, ev: tev.Event) -> None:
+        if getattr(ev, "job", None) == self.job_id:
+            self.events.append(ev)
+
+    def first(self, kind: type[tev.Event] | tuple[type[tev.Event], ...]) -> Any:
+        return next((ev for ev in self.events if isinstance(ev, kind)), None)
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+
+async def _step_until(
+    twin: Twin, watch: _Watch, kind: Any, seen: list[int] | None = None, client: Any = None
+) -> Any:
+    """Drive the twin five simulated minutes at a time until ``watch`` sees ``kind``
+    (bounded: two simulated days), recording the job order's state after each step."""
+    for _ in range(12 * 24 * 2):
+        if (ev := watch.first(kind)) is not None:
+            return ev
+        await twin.step(5.0)  # 5 wall seconds at speed 60: five simulated minutes
+        if seen is not None:
+            entry = (await _job_orders(client, twin)).get(watch.job_id)
+            if entry is not None and entry.State[0].StateNumber != seen[-1]:
+                seen.append(entry.State[0].StateNumber)
+    raise AssertionError(f"{watch.job_id}: no {kind} within two simulated days")
+
+
+def _data(response: Any) -> dict[str, Any]:
+    return {p.ID: p.Value.Value for p in response.JobResponseData}
+
+
+async def test_job_order_list_follows_an_order_to_its_response(twin: Twin) -> None:
+    client = await twin.client("otto")
+    watch = _Watch(twin, "MES-JR-1")
+    try:
+        await client.load_data_type_definitions()
+        order = _job_order("MES-JR-1", type="printed_housing", material="pla", volume_cm3=9.0)
+        assert (
+            await _call(client, twin, "Store", ua.Variant(order), _comment())
+        ).StatusCode.is_good()
+        listed = (await _job_orders(client, twin))["MES-JR-1"]
+        assert _states(listed.State) == [(NOT_ALLOWED_TO_START, "")]
+        assert listed.State[0].StateText.Text == "NotAllowedToStart"
+        params = {p.ID: p.Value.Value for p in listed.JobOrder.JobOrderParameters}
+        assert params == {"type": "printed_housing", "material": "pla", "volume_cm3": 9.0}
+
+        started = await _call(client, twin, "Start", ua.Variant("MES-JR-1"), _comment())
+        assert started.StatusCode.is_good()
+        now = (await _job_orders(client, twin))["MES-JR-1"].State[0].StateNumber
+        assert now == (ALLOWED_TO_START if watch.first(tev.JobReleased) is None else RUNNING)
+        seen = [NOT_ALLOWED_TO_START, now]
+        end = await _step_until(twin, watch, ENDED_EVENTS, seen, client)
+        await twin.server.settle()
+        job = twin.engine.jobs["MES-JR-1"]
+        entry = (await _job_orders(client, twin))["MES-JR-1"]
+        if isinstance(end, tev.JobCompleted):
+            expected = [(ENDED, ""), (COMPLETED, "EndedSubstates")]
+            assert [s.StateText.Text for s in entry.State] == ["Ended", "Completed"]
+        else:
+            expected = [(ABORTED, "")]
+        assert _states(entry.State) == expected
+        # the state machine's order: stored, (allowed to start,) running, ended or aborted
+        assert seen[-1] == expected[0][0]
+        assert seen == sorted(set(seen))
+        assert RUNNING in seen
+
+        result = await _results_call(
+            client, twin, "RequestJobResponseByJobOrderID", ua.Variant("MES-JR-1")
+        )
+        assert result.StatusCode.is_good()
+        response, status = (a.Value for a in result.OutputArguments)
+        assert status == 0
+        assert response.JobOrderID == "MES-JR-1"
+        assert response.JobResponseID
+        assert _states(response.JobState) == expected
+        released = watch.first(tev.JobReleased)
+        wall = twin.driver.wall_time
+        assert response.StartTime == pytest.approx(wall(released.t), abs=dt.timedelta(seconds=1e-3))
+        assert response.EndTime == pytest.approx(wall(end.t), abs=dt.timedelta(seconds=1e-3))
+        data = _data(response)
+        assert data["LeadTime"] == pytest.approx(end.t - job.arrival)
+        assert data["Tardiness"] == pytest.approx(max(0.0, end.t - job.due))
+        assert data["ProductType"] == "printed_housing"
+        assert data["Operations"] == len(job.ops)
+        assert data["Reworks"] == job.reworks
+        finished = [e for e in watch.events if isinstance(e, tev.OperationFinished)]
+        assert data["OperationsDone"] == sum(not e.aborted for e in finished) > 0
+        if isinstance(end, tev.JobCompleted):
+            assert data["LeadTime"] == pytest.approx(end.lead_time)
+            assert data["Good"] is end.good
+            assert data["Scrapped"] is False
+            assert data["OperationsDone"] == len(job.ops)
+        else:
+            assert data["Scrapped"] is isinstance(end, tev.JobScrapped)
+
+        assert "MES-JR-1" in await _responses(client, twin)
+        state = _ua_state(expected[0][0])
+        by_state = await _results_call(
+            client, twin, "RequestJobResponseByJobOrderState", ua.Variant([state])
+        )
+        assert by_state.StatusCode.is_good()
+        assert "MES-JR-1" in {r.JobOrderID for r in by_state.OutputArguments[0].Value}
+        running = await _results_call(
+            client, twin, "RequestJobResponseByJobOrderState", ua.Variant([_ua_state(RUNNING)])
+        )
+        ids = {r.JobOrderID for r in running.OutputArguments[0].Value}
+        assert "MES-JR-1" not in ids
+        assert ids == {j.id for j in twin.engine.jobs.values() if j.state not in _NOT_RUNNING}
+
+        cleared = await _call(client, twin, "Clear", ua.Variant("MES-JR-1"), _comment())
+        assert cleared.StatusCode.is_good()
+        assert "MES-JR-1" not in await _job_orders(client, twin)
+        assert "MES-JR-1" not in await _responses(client, twin)
+        again = await _results_call(
+            client, twin, "RequestJobResponseByJobOrderID", ua.Variant("MES-JR-1")
+        )
+        assert again.StatusCode.value == ua.StatusCodes.BadInvalidArgument
+    finally:
+        watch.close()
+        await client.disconnect()
+
+
+def _ua_state(number: int) -> Any:
+    state = ua.ISA95StateDataType()
+    state.StateNumber = number
+    return state
+
+
+async def test_unknown_job_order_id_is_refused(twin: Twin) -> None:
+    client = await twin.client("vera")
+    try:
+        await client.load_data_type_definitions()
+        result = await _results_call(
+            client, twin, "RequestJobResponseByJobOrderID", ua.Variant("no-such-order")
+        )
+        assert result.StatusCode.value == ua.StatusCodes.BadInvalidArgument
+        message = result.InputArgumentDiagnosticInfos[0].AdditionalInfo
+        assert "no job order 'no-such-order'" in message
+    finally:
+        await client.disconnect()
+
+
+async def test_clear_refuses_a_running_order_and_clears_an_aborted_one(twin: Twin) -> None:
+    client = await twin.client("otto")
+    watch = _Watch(twin, "MES-JR-2")
+    try:
+        await client.load_data_type_definitions()
+        order = _job_order("MES-JR-2", type="printed_housing", material="petg", volume_cm3=12.0)
+        stored = await _call(client, twin, "StoreAndStart", ua.Variant(order), _comment())
+        assert stored.StatusCode.is_good()
+        await _step_until(twin, watch, tev.OperationStarted)
+        await twin.server.settle()
+        before = twin.engine.jobs["MES-JR-2"].state
+        refused = await _call(client, twin, "Clear", ua.Variant("MES-JR-2"), _comment())
+        assert refused.StatusCode.value == ua.StatusCodes.BadInvalidState
+        message = refused.InputArgumentDiagnosticInfos[0].AdditionalInfo
+        assert "'MES-JR-2' is Running" in message
+        assert "only Ended or Aborted" in message
+        assert twin.engine.jobs["MES-JR-2"].state == before
+        entry = (await _job_orders(client, twin))["MES-JR-2"]
+        assert _states(entry.State) == [(RUNNING, "")]
+
+        # a stored order that is cancelled is aborted without reaching the twin
+        later = _job_order("MES-JR-3", type="printed_housing", material="pla", volume_cm3=9.0)
+        assert (
+            await _call(client, twin, "Store", ua.Variant(later), _comment())
+        ).StatusCode.is_good()
+        cancel = await _call(client, twin, "Cancel", ua.Variant("MES-JR-3"), _comment())
+        assert cancel.StatusCode.is_good()
+        assert "MES-JR-3" not in twin.engine.jobs
+        assert _states((await _job_orders(client, twin))["MES-JR-3"].State) == [(ABORTED, "")]
+        assert (
+            await _call(client, twin, "Clear", ua.Variant("MES-JR-3"), _comment())
+        ).StatusCode.is_good()
+        assert "MES-JR-3" not in await _job_orders(client, twin)
+    finally:
+        watch.close()
+        await client.disconnect()
+
+
+async def test_viewer_reads_the_lists_but_cannot_clear(twin: Twin) -> None:
+    client = await twin.client("vera")
+    try:
+        await client.load_data_type_definitions()
+        orders = await _job_orders(client, twin)
+        in_cell = {j.id for j in twin.engine.jobs.values() if j.state not in _ENDED_STATES}
+        assert in_cell <= set(orders)
+        some = twin.engine.jobs[sorted(in_cell)[0]]
+        entry = orders[some.id]
+        assert {p.ID: p.Value.Value for p in entry.JobOrder.JobOrderParameters}[
+            "type"
+        ] == some.family
+        assert entry.JobOrder.EndTime == pytest.approx(
+            twin.driver.wall_time(some.due), abs=dt.timedelta(seconds=1e-3)
+        )
+        assert isinstance(await _responses(client, twin), dict)
+        with pytest.raises(ua.UaStatusCodeError) as err:
+            await _call(client, twin, "Clear", ua.Variant(some.id), _comment())
+        assert err.value.code == ua.StatusCodes.BadUserAccessDenied
+        assert some.id in await _job_orders(client, twin)
     finally:
         await client.disconnect()
