@@ -200,6 +200,10 @@ class JobsFamily:
         )
         self.response_list = made[0].nodeid
         self.nodes.extend(n.nodeid for n in made)
+        # the declaration says read/write; here only the twin changes it
+        read = ua.DataValue(ua.Variant(ua.AccessLevel.CurrentRead.mask, ua.VariantType.Byte))
+        for attribute in (ua.AttributeIds.AccessLevel, ua.AttributeIds.UserAccessLevel):
+            await made[0].write_attribute(attribute, read)
         requests: dict[str, Callable[..., Any]] = {
             "RequestJobResponseByJobOrderID": self._by_id,
             "RequestJobResponseByJobOrderState": self._by_state,

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from asyncua import Client, ua
 
+from opcua_server.nodes import jobs
 from opcua_server.nodesets import NS
 from tests.opcua.conftest import Twin
 from twin import events as tev
@@ -364,9 +365,40 @@ async def test_viewer_reads_the_lists_but_cannot_clear(twin: Twin) -> None:
             twin.driver.wall_time(some.due), abs=dt.timedelta(seconds=1e-3)
         )
         assert isinstance(await _responses(client, twin), dict)
+        listed = client.get_node(
+            ua.NodeId("Cell.JobManagement.JobOrderResults.JobOrderResponseList", twin.ns(NS.TWIN))
+        )
+        access = await listed.read_attribute(ua.AttributeIds.UserAccessLevel)
+        assert access.Value.Value == ua.AccessLevel.CurrentRead.mask
         with pytest.raises(ua.UaStatusCodeError) as err:
             await _call(client, twin, "Clear", ua.Variant(some.id), _comment())
         assert err.value.code == ua.StatusCodes.BadUserAccessDenied
         assert some.id in await _job_orders(client, twin)
     finally:
+        await client.disconnect()
+
+
+async def test_ended_orders_are_bounded(twin: Twin, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs, "MAX_ENDED", 2)
+    ended: list[str] = []
+
+    def on_event(ev: tev.Event) -> None:
+        if isinstance(ev, ENDED_EVENTS):
+            ended.append(ev.job)
+
+    unsubscribe = twin.engine.bus.subscribe(on_event)
+    client = await twin.client("vera")
+    try:
+        await client.load_data_type_definitions()
+        for _ in range(12 * 24 * 2):  # bounded: two simulated days
+            if len(ended) >= 3:
+                break
+            await twin.step(5.0)
+        assert len(ended) >= 3
+        orders = await _job_orders(client, twin)
+        listed = {i for i, e in orders.items() if e.State[0].StateNumber in (ENDED, ABORTED)}
+        assert listed == set(ended[-2:])
+        assert set(await _responses(client, twin)) == set(ended[-2:])
+    finally:
+        unsubscribe()
         await client.disconnect()
