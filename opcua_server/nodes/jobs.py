@@ -277,8 +277,11 @@ class JobsFamily:
         """Queue one write of both lists unless one is already queued (it will see this
         change too: the lists are built when the write is applied)."""
         if not self._pending:
-            self._pending = True
-            self.ctx.outbox.put(self._flush)
+            outbox = self.ctx.outbox
+            dropped = outbox.dropped
+            outbox.put(self._flush)
+            # a full outbox drops the write: the next change must queue one again
+            self._pending = outbox.dropped == dropped
 
     async def _flush(self) -> None:
         self._pending = False
