@@ -2,9 +2,17 @@
 (OPC 40001-3): ``Objects/Cell/JobManagement`` (JobManagementType).
 
 ``JobOrderControl`` (ISA95JobOrderReceiverObjectType) offers Store, StoreAndStart, Start,
-Cancel and Clear, delegating to ``twin.api``, and lists in ``JobOrderList`` every job order
-of the cell: stored ones, the twin's jobs still in the cell (whatever their source) and the
-ended ones not yet cleared (the most recent ``MAX_ENDED``; older ones drop out). A job order
+Cancel and Clear, delegating to ``twin.api``, and lists in ``JobOrderList``, in this order,
+the stored job orders, every twin job released into the cell (whatever its source, in order
+of release), the first ``MAX_LISTED_BACKLOG`` jobs of the backlog (in the order they will be
+released) and the ended ones not yet cleared (the most recent ``MAX_ENDED``; older ones drop
+out). The list is bounded so that an overloaded cell with tens of thousands of backlog jobs
+does not rebuild, encode and send them all on every change (with 20,000 backlog jobs a read of
+the full list took about a second, and a write with one subscriber about two seconds). An MES
+learns that more orders wait from ``Cell/Backlog`` (the twin's backlog count) exceeding the
+AllowedToStart entries of the list, and ``RequestJobResponseByJobOrderID`` answers for any job
+in the cell, listed or not. (``MaxDownloadableJobOrders`` is not used for this: it states how
+many job orders the receiver accepts, not how many it lists.) A job order
 (ISA95JobOrderDataType) becomes a twin order: ``JobOrderID`` is the order id,
 ``JobOrderParameters`` are the product fields (``type`` names the product family, the other
 IDs its parameters, e.g. ``material``, ``volume_cm3``), ``EndTime`` is the due date (mapped
@@ -26,8 +34,10 @@ Aborted (6)                cancelled, or scrapped at inspection    cancelled, sc
 Store keeps the order until Start; StoreAndStart releases it at once; Cancel aborts it (a
 running one finishes its current operation first); Clear removes an Ended or Aborted order
 from the list and refuses any other. ``JobOrderResults`` (ISA95JobResponseProviderObjectType)
-answers ``RequestJobResponseByJobOrderID`` and ``RequestJobResponseByJobOrderState`` for the
-listed orders and lists the ended ones in ``JobOrderResponseList``. A job response
+answers ``RequestJobResponseByJobOrderID`` for every job order of the cell (backlog jobs
+beyond the list included) and ``RequestJobResponseByJobOrderState`` for the listed orders
+(so a request for AllowedToStart is bounded like the list), and lists the ended ones in
+``JobOrderResponseList``. A job response
 (ISA95JobResponseDataType) has ``StartTime`` (release into the cell), ``EndTime``, ``JobState``
 and ``JobResponseData``: ProductType, Operations, OperationsDone, Reworks and, once ended,
 LeadTime and Tardiness (seconds), Good, Scrapped and Remake (the id of the remake order).
@@ -43,9 +53,10 @@ and requesting responses needs a viewer.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any
 
 from asyncua import ua
@@ -59,9 +70,10 @@ from twin.errors import CommandError, InvalidStateError, TwinError
 from twin.model.loader import format_validation_error
 from twin.model.scenario import OrderConfig
 
-__all__ = ["MAX_ENDED", "JobsFamily"]
+__all__ = ["MAX_ENDED", "MAX_LISTED_BACKLOG", "JobsFamily"]
 
 MAX_ENDED = 1000  # ended job orders kept for the MES until cleared (oldest drop out first)
+MAX_LISTED_BACKLOG = 1000  # backlog jobs in JobOrderList: the next ones to be released
 
 _JOB_MANAGEMENT_TYPE = 1003  # Machinery Jobs: JobManagementType
 # ISA95JobOrderReceiverObjectType methods (instance declarations in the ISA-95 namespace)
@@ -122,7 +134,8 @@ class JobsFamily:
         self.job_order_list: ua.NodeId | None = None
         self.response_list: ua.NodeId | None = None
         self._orders: dict[str, Any] = {}  # job orders received here, while listed
-        self._active: dict[str, _Record] = {}  # twin jobs in the cell (backlog included)
+        self._backlog: dict[str, _Record] = {}  # twin jobs waiting for release
+        self._in_cell: dict[str, _Record] = {}  # released and not ended (in order of release)
         self._ended: OrderedDict[str, _Record] = OrderedDict()
         self._pending = False
         self._unsubscribe: Callable[[], None] | None = None
@@ -217,8 +230,10 @@ class JobsFamily:
     def start(self) -> None:
         engine = self.ctx.engine
         for job in engine.jobs.values():  # jobs from before the server started
-            if job.state not in _ENDED_TWIN_STATES:
-                self._active[job.id] = _Record(job.id, ops_done=job.op_index)
+            if job.state == "backlog":
+                self._backlog[job.id] = _Record(job.id)
+            elif job.state not in _ENDED_TWIN_STATES:
+                self._in_cell[job.id] = _Record(job.id, ops_done=job.op_index)
         self._unsubscribe = engine.bus.subscribe(self._on_event)
         self._touch()
 
@@ -234,17 +249,18 @@ class JobsFamily:
             handler(ev)
 
     def _on_received(self, ev: tev.OrderReceived) -> None:
-        self._active[ev.job] = _Record(ev.job)
+        self._backlog[ev.job] = _Record(ev.job)
         self._touch()
 
     def _on_released(self, ev: tev.JobReleased) -> None:
-        rec = self._active.get(ev.job)
+        rec = self._backlog.pop(ev.job, None)
         if rec is not None:
             rec.started = ev.t
+            self._in_cell[ev.job] = rec
             self._touch()
 
     def _on_operation(self, ev: tev.OperationFinished) -> None:
-        rec = self._active.get(ev.job)
+        rec = self._in_cell.get(ev.job)
         if rec is not None and not ev.aborted:
             rec.ops_done += 1  # no list write: only responses show it, built on request
 
@@ -260,7 +276,7 @@ class JobsFamily:
         self._end(ev.job, ev.t, _ABORTED)
 
     def _end(self, job_id: str, t: float, state: int) -> _Record:
-        rec = self._active.pop(job_id, None) or _Record(job_id)
+        rec = self._in_cell.pop(job_id, None) or self._backlog.pop(job_id, None) or _Record(job_id)
         rec.state, rec.ended, rec.entry = state, t, None
         job = self.ctx.engine.jobs.get(job_id)
         if job is not None:
@@ -310,9 +326,10 @@ class JobsFamily:
         """Top-level ISA-95 StateNumber of a listed job order; None when not listed."""
         if job_id in self.stored:
             return _NOT_ALLOWED_TO_START
-        if job_id in self._active:
-            job = self.ctx.engine.jobs.get(job_id)
-            return _ALLOWED_TO_START if job is None or job.state == "backlog" else _RUNNING
+        if job_id in self._in_cell:
+            return _RUNNING
+        if job_id in self._backlog:
+            return _ALLOWED_TO_START
         rec = self._ended.get(job_id)
         return rec.state if rec is not None else None
 
@@ -362,12 +379,26 @@ class JobsFamily:
         entry.State = self._states(number)
         return entry
 
+    def _listed(self) -> Iterator[tuple[_Record, int]]:
+        """The records of JobOrderList with their StateNumber: stored, in the cell (in order
+        of release), the first ``MAX_LISTED_BACKLOG`` of the backlog (in the twin's release
+        order, urgent orders first), then ended."""
+        for job_id in self.stored:
+            yield _Record(job_id, state=_NOT_ALLOWED_TO_START), _NOT_ALLOWED_TO_START
+        for rec in self._in_cell.values():
+            yield rec, _RUNNING
+        # the twin's backlog is in release order; only the head is walked, whatever its length
+        for job in islice(self.ctx.engine.backlog, MAX_LISTED_BACKLOG):
+            waiting = self._backlog.get(job.id)
+            if waiting is not None:
+                yield waiting, _ALLOWED_TO_START
+        for rec in self._ended.values():
+            yield rec, rec.state
+
     def job_order_entries(self) -> list[Any]:
-        """JobOrderList: stored, then in the cell (in order of arrival), then ended orders."""
-        entries = [self._entry(job_id, _NOT_ALLOWED_TO_START) for job_id in self.stored]
-        for rec in (*self._active.values(), *self._ended.values()):
-            number = self.state_of(rec.id)
-            assert number is not None
+        """JobOrderList (see the module docstring for what it holds and in which order)."""
+        entries = []
+        for rec, number in self._listed():
             if rec.entry is None or rec.entry.State[0].StateNumber != number:
                 rec.entry = self._entry(rec.id, number)
             entries.append(rec.entry)
@@ -422,7 +453,7 @@ class JobsFamily:
     def _record(self, job_id: str) -> _Record | None:
         if job_id in self.stored:
             return _Record(job_id, state=_NOT_ALLOWED_TO_START)
-        return self._active.get(job_id) or self._ended.get(job_id)
+        return self._in_cell.get(job_id) or self._backlog.get(job_id) or self._ended.get(job_id)
 
     # -- methods --------------------------------------------------------------------------------
     def _wrap(self, name: str, handler: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
@@ -527,8 +558,5 @@ class JobsFamily:
         # the only substate the twin reports is Ended/Completed (every ended order has it)
         matching: list[Any] = []
         if not subs or (top == _ENDED and subs == {_COMPLETED}):
-            for job_id in [*self.stored, *self._active, *self._ended]:
-                rec = self._record(job_id)
-                if rec is not None and self.state_of(job_id) == top:
-                    matching.append(self._response(rec))
+            matching = [self._response(rec) for rec, number in self._listed() if number == top]
         return [ua.Variant(matching, ua.VariantType.ExtensionObject), *_OK]

@@ -9,6 +9,7 @@ import pytest
 from asyncua import Client, ua
 
 from opcua_server.nodes import jobs
+from opcua_server.nodes.cell import CellFamily
 from opcua_server.nodesets import NS
 from tests.opcua.conftest import Twin
 from twin import events as tev
@@ -402,3 +403,66 @@ async def test_ended_orders_are_bounded(twin: Twin, monkeypatch: pytest.MonkeyPa
     finally:
         unsubscribe()
         await client.disconnect()
+
+
+async def test_job_order_list_bounds_a_large_backlog(twin: Twin) -> None:
+    """An overloaded cell: the list holds the next MAX_LISTED_BACKLOG backlog jobs only, the
+    rest are still answered by id, and Cell/Backlog tells how many wait."""
+    bound = jobs.MAX_LISTED_BACKLOG
+    product = {"type": "printed_housing", "material": "pla", "volume_cm3": 9.0}
+    submitted = [
+        twin.api.submit_order({"id": f"BL-{i:05d}", "product": product}) for i in range(bound + 500)
+    ]
+    client = await twin.client("vera")
+    try:
+        await client.load_data_type_definitions()
+        await twin.step(1.0)
+        # Cell/Backlog is refreshed on a wall-clock period; refresh it now instead of waiting
+        cell = next(f for f in twin.server.families if isinstance(f, CellFamily))
+        cell.refresh()
+        await twin.server.settle()
+        backlog = [job.id for job in twin.engine.backlog]
+        assert len(backlog) > bound + 400  # the cell is full: nearly all of them wait
+        node = client.get_node(
+            ua.NodeId("Cell.JobManagement.JobOrderControl.JobOrderList", twin.ns(NS.TWIN))
+        )
+        entries = await node.read_value()
+        by_state: dict[int, list[str]] = {}
+        for entry in entries:
+            by_state.setdefault(entry.State[0].StateNumber, []).append(entry.JobOrder.JobOrderID)
+        # the head of the backlog, in the order the twin will release it
+        assert by_state[ALLOWED_TO_START] == backlog[:bound]
+        in_cell = {j.id for j in twin.engine.jobs.values() if j.state not in _NOT_RUNNING}
+        assert set(by_state[RUNNING]) == in_cell
+        assert len(entries) == sum(len(ids) for ids in by_state.values())
+        count = client.get_node(ua.NodeId("Cell.Backlog", twin.ns(NS.TWIN)))
+        assert await count.read_value() == len(backlog) > len(by_state[ALLOWED_TO_START])
+
+        beyond = backlog[-1]
+        assert beyond not in {e.JobOrder.JobOrderID for e in entries}
+        result = await _results_call(
+            client, twin, "RequestJobResponseByJobOrderID", ua.Variant(beyond)
+        )
+        assert result.StatusCode.is_good()
+        response = result.OutputArguments[0].Value
+        assert response.JobOrderID == beyond
+        assert _states(response.JobState) == [(ALLOWED_TO_START, "")]
+        job = twin.engine.jobs[beyond]
+        data = _data(response)
+        assert data["OperationsDone"] == 0
+        assert data["Operations"] == len(job.ops)
+        assert data["ProductType"] == "printed_housing"
+        waiting = await _results_call(
+            client,
+            twin,
+            "RequestJobResponseByJobOrderState",
+            ua.Variant([_ua_state(ALLOWED_TO_START)]),
+        )
+        ids = [r.JobOrderID for r in waiting.OutputArguments[0].Value]
+        assert ids == backlog[:bound]  # bounded like the list
+    finally:
+        await client.disconnect()
+        for job_id in submitted:  # leave the module's twin as it was
+            if twin.engine.jobs[job_id].state == "backlog":
+                twin.api.cancel_order(job_id)
+        await twin.server.settle()
