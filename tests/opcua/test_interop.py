@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,52 +17,37 @@ from cryptography.hazmat.primitives import serialization
 from opcua_server.nodesets import NS
 from tests.conftest import ROOT, missing_service
 from tests.opcua.conftest import USERS, Twin, make_client_cert
+from twin import events as tev
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-SCRIPT = ROOT / "tests" / "opcua" / "interop" / "client.js"
+INTEROP = ROOT / "tests" / "opcua" / "interop"
 NODE_MODULES = ROOT / "node" / "node_modules"
 NODE_URI = "urn:cell-twin:node-interop"
 
 
 async def _line(proc: asyncio.subprocess.Process) -> dict[str, Any]:
+    """The script's next protocol line (a JSON object); node-opcua's own log lines, which it
+    also writes to stdout (e.g. a warning about the node version), are skipped."""
     assert proc.stdout is not None
-    raw = await asyncio.wait_for(proc.stdout.readline(), 60)
-    if not raw:
-        stderr = await proc.stderr.read() if proc.stderr else b""
-        pytest.fail(f"node client ended early: {stderr.decode(errors='replace')[-2000:]}")
+    raw = b""
+    while not raw.startswith(b"{"):
+        raw = await asyncio.wait_for(proc.stdout.readline(), 60)
+        if not raw:
+            stderr = await proc.stderr.read() if proc.stderr else b""
+            pytest.fail(f"node client ended early: {stderr.decode(errors='replace')[-2000:]}")
     data: dict[str, Any] = json.loads(raw)
     if data.get("step") == "error":
         pytest.fail(f"node client failed: {data['message']}")
     return data
 
 
-async def test_node_opcua_client(twin: Twin) -> None:
-    node = shutil.which("node")
-    if node is None or not (NODE_MODULES / "node-opcua-client").is_dir():
-        missing_service("node and node/node_modules (run `make deps` or `npm ci` in node/)")
-    work = twin.root / "node-interop"
+def _connection(twin: Twin, name: str, user: str) -> tuple[Path, dict[str, Any]]:
+    """A trusted client certificate for node-opcua (PEM, PKCS#1 key) in a fresh folder, and
+    the connection part of the script's config."""
+    work = twin.root / name
     cert = make_client_cert(work / "own", NODE_URI)
-    (twin.root / "pki" / "trusted" / "node-interop.der").write_bytes(cert.cert.read_bytes())
-    signal = twin.server.signal_nodes[twin.engine.store.index("cnc1.power")]
-    cell = twin.server.ctx.machine_nodes if twin.server.ctx else {}
-    assert cell
-    twin_ns = twin.ns(NS.TWIN)
-    config = {
-        "endpoint": twin.url,
-        "pkiRoot": str(work / "pki"),
-        "serverCert": str(twin.root / "pki" / "own" / "cert.der"),
-        "cert": str(cert.cert.with_name("client-cert.pem")),
-        "key": str(cert.key),
-        "applicationUri": NODE_URI,
-        "user": "erin",
-        "password": USERS["erin"][1],
-        "machinesNodeId": f"ns={twin.ns(NS.MACHINERY)};i=1001",
-        "signalNodeId": signal.to_string(),
-        "cellNodeId": f"ns={twin_ns};s=Cell",
-        "setSpeedNodeId": f"ns={twin_ns};s=Cell.SetSpeed",
-        "injectFaultNodeId": f"ns={twin_ns};s=Cell.InjectFault",
-    }
+    (twin.root / "pki" / "trusted" / f"{name}.der").write_bytes(cert.cert.read_bytes())
     # node-opcua reads PEM certificates
     der = x509.load_der_x509_certificate(cert.cert.read_bytes())
     cert.cert.with_name("client-cert.pem").write_bytes(der.public_bytes(serialization.Encoding.PEM))
@@ -72,16 +59,55 @@ async def test_node_opcua_client(twin: Twin) -> None:
             serialization.NoEncryption(),
         )
     )
+    return work, {
+        "endpoint": twin.url,
+        "pkiRoot": str(work / "pki"),
+        "serverCert": str(twin.root / "pki" / "own" / "cert.der"),
+        "cert": str(cert.cert.with_name("client-cert.pem")),
+        "key": str(cert.key),
+        "applicationUri": NODE_URI,
+        "user": user,
+        "password": USERS[user][1],
+    }
+
+
+async def _spawn(script: str, work: Path, config: dict[str, Any]) -> asyncio.subprocess.Process:
+    node = shutil.which("node")
+    if node is None or not (NODE_MODULES / "node-opcua-client").is_dir():
+        missing_service("node and node/node_modules (run `make deps` or `npm ci` in node/)")
     (work / "config.json").write_text(json.dumps(config))
     env = {**os.environ, "NODE_PATH": str(NODE_MODULES)}
-    proc = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         node,
-        str(SCRIPT),
+        str(INTEROP / script),
         str(work / "config.json"),
+        stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=env,
     )
+
+
+async def _end(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.kill()
+        await proc.wait()
+
+
+async def test_node_opcua_client(twin: Twin) -> None:
+    signal = twin.server.signal_nodes[twin.engine.store.index("cnc1.power")]
+    cell = twin.server.ctx.machine_nodes if twin.server.ctx else {}
+    assert cell
+    twin_ns = twin.ns(NS.TWIN)
+    work, config = _connection(twin, "node-interop", "erin")
+    config |= {
+        "machinesNodeId": f"ns={twin.ns(NS.MACHINERY)};i=1001",
+        "signalNodeId": signal.to_string(),
+        "cellNodeId": f"ns={twin_ns};s=Cell",
+        "setSpeedNodeId": f"ns={twin_ns};s=Cell.SetSpeed",
+        "injectFaultNodeId": f"ns={twin_ns};s=Cell.InjectFault",
+    }
+    proc = await _spawn("client.js", work, config)
     try:
         first = await _line(proc)
         assert first["step"] == "subscribed"
@@ -91,9 +117,7 @@ async def test_node_opcua_client(twin: Twin) -> None:
         result = await _line(proc)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        await _end(proc)
         if twin.engine.machines["cnc1"].faults:
             twin.api.clear_fault("cnc1")
             await twin.step(1.0)
@@ -107,3 +131,110 @@ async def test_node_opcua_client(twin: Twin) -> None:
     assert result["injectFaultStatus"] == "BadInvalidArgument"
     assert result["injectFaultArgStatus"][0] == "BadInvalidArgument"
     twin.api.set_speed(60.0)
+
+
+# StateNumbers of ISA95JobOrderReceiverObjectType and its EndedSubstates (OPC 10031-4)
+ALLOWED_TO_START, RUNNING, ENDED, ABORTED, COMPLETED = 2, 3, 5, 6, 1
+ENDED_EVENTS = (tev.JobCompleted, tev.JobScrapped, tev.JobCancelled)
+
+
+def _iso(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+async def test_node_opcua_job_order_to_response(twin: Twin) -> None:
+    """node-opcua, as an operator, sends an ISA-95 job order built from the server's data type
+    definitions, finds it in JobOrderList and reads its job response once the twin is done."""
+    job_id = "NODE-JO-1"
+    due = twin.driver.wall_time(twin.engine.now) + dt.timedelta(hours=8)
+    due = due.replace(microsecond=due.microsecond // 1000 * 1000)  # JavaScript: milliseconds
+    work, config = _connection(twin, "node-jobs", "otto")
+    config |= {
+        "namespaces": {
+            "twin": NS.TWIN,
+            "jobs": NS.MACHINERY_JOBS,
+            "isa95": NS.ISA95_JOBCONTROL,
+        },
+        "jobOrderId": job_id,
+        "endTime": due.isoformat(timespec="milliseconds"),
+        "parameters": [["type", "printed_housing"], ["material", "petg"], ["volume_cm3", 12.0]],
+    }
+    events: list[tev.Event] = []
+
+    def on_event(ev: tev.Event) -> None:
+        if getattr(ev, "job", None) == job_id:
+            events.append(ev)
+
+    unsubscribe = twin.engine.bus.subscribe(on_event)
+    proc = await _spawn("jobs.js", work, config)
+    try:
+        listed = await _line(proc)
+        assert listed["step"] == "listed"
+        # time stands still until this test steps the twin: the list shows the state now
+        job = twin.engine.jobs[job_id]
+        state_now = ALLOWED_TO_START if job.state == "backlog" else RUNNING
+
+        for _ in range(12 * 24 * 2):  # bounded: two simulated days, five minutes a step
+            if any(isinstance(ev, ENDED_EVENTS) for ev in events):
+                break
+            await twin.step(5.0)
+        end = next(ev for ev in events if isinstance(ev, ENDED_EVENTS))
+        await twin.server.settle()
+        assert proc.stdin is not None
+        proc.stdin.write(b"ended\n")
+        await proc.stdin.drain()
+        proc.stdin.close()
+        result = await _line(proc)
+        assert result["step"] == "result"
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        unsubscribe()
+        await _end(proc)
+
+    # the job order, encoded by node-opcua from the DataTypeDefinition, reached the twin
+    isa95 = twin.ns(NS.ISA95_JOBCONTROL)
+    assert listed["jobOrderType"] == f"ns={isa95};i=3008"  # ISA95JobOrderDataType
+    assert listed["jobOrderClass"] == "ISA95JobOrderDataType"  # built from its definition
+    assert listed["storeStatus"] == "Good"
+    assert listed["returnStatus"] == 0
+    assert job.family == "printed_housing"
+    assert (job.spec.material, job.spec.volume_cm3) == ("petg", 12.0)  # not the defaults
+    assert job.due == pytest.approx((due - twin.driver.wall_time(0.0)).total_seconds(), abs=1e-3)
+    entry = listed["listed"]
+    assert entry["jobOrderID"] == job_id
+    assert entry["parameters"] == {
+        "type": "printed_housing",
+        "material": "petg",
+        "volume_cm3": 12.0,
+    }
+    assert _iso(entry["endTime"]) == due
+    text = {ALLOWED_TO_START: "AllowedToStart", RUNNING: "Running"}[state_now]
+    assert entry["states"] == [{"number": state_now, "text": text, "path": ""}]
+
+    assert result["byIdStatus"] == "Good"
+    assert result["returnStatus"] == 0
+    response = result["response"]
+    assert response["jobOrderID"] == job_id
+    if isinstance(end, tev.JobCompleted):
+        assert response["jobState"] == [
+            {"number": ENDED, "text": "Ended", "path": ""},
+            {"number": COMPLETED, "text": "Completed", "path": "EndedSubstates"},
+        ]
+    else:
+        assert response["jobState"] == [{"number": ABORTED, "text": "Aborted", "path": ""}]
+    released = next(ev for ev in events if isinstance(ev, tev.JobReleased))
+    ms = dt.timedelta(milliseconds=2)  # JavaScript dates have millisecond resolution
+    assert _iso(response["startTime"]) == pytest.approx(twin.driver.wall_time(released.t), abs=ms)
+    assert _iso(response["endTime"]) == pytest.approx(twin.driver.wall_time(end.t), abs=ms)
+    data = response["data"]
+    assert data["ProductType"] == "printed_housing"
+    assert data["Operations"] == len(job.ops)
+    done = sum(isinstance(ev, tev.OperationFinished) and not ev.aborted for ev in events)
+    assert data["OperationsDone"] == done > 0
+    assert data["Reworks"] == job.reworks
+    assert data["LeadTime"] == pytest.approx(end.t - job.arrival)
+    assert data["Tardiness"] == pytest.approx(max(0.0, end.t - job.due))
+    assert data["Scrapped"] is isinstance(end, tev.JobScrapped)
+    if isinstance(end, tev.JobCompleted):
+        assert data["Good"] is end.good
+        assert data["OperationsDone"] == len(job.ops)

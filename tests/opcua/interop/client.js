@@ -1,58 +1,23 @@
 // Interop check with an independent OPC UA stack (node-opcua-client).
 //
 // Usage: node client.js CONFIG.json   (modules resolved through NODE_PATH=<repo>/node/node_modules)
-// CONFIG: {endpoint, pkiRoot, serverCert, cert, key, applicationUri, user, password,
-//          machinesNodeId, signalNodeId, cellNodeId, setSpeedNodeId, injectFaultNodeId}
+// CONFIG: the connection fields of session.js plus
+//         {machinesNodeId, signalNodeId, cellNodeId, setSpeedNodeId, injectFaultNodeId}
 // Protocol on stdout (one JSON object per line): {"step": "subscribed"} when the monitored
 // item is live (the test then moves simulated time), then {"step": "result", ...}.
 "use strict";
 
-const fs = require("fs");
 const {
-  OPCUAClient,
-  MessageSecurityMode,
-  SecurityPolicy,
-  UserTokenType,
   AttributeIds,
   TimestampsToReturn,
   ClientSubscription,
   ClientMonitoredItem,
   DataType,
-  StatusCodes,
 } = require("node-opcua-client");
-const { OPCUACertificateManager } = require("node-opcua-certificate-manager");
+const { connect, emit, run } = require("./session");
 
-function emit(obj) {
-  process.stdout.write(JSON.stringify(obj) + "\n");
-}
-
-async function main() {
-  const cfg = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
-  const manager = new OPCUACertificateManager({
-    rootFolder: cfg.pkiRoot,
-    automaticallyAcceptUnknownCertificate: false,
-  });
-  await manager.initialize();
-  // trust exactly the twin's server certificate
-  await manager.trustCertificate(fs.readFileSync(cfg.serverCert));
-
-  const client = OPCUAClient.create({
-    applicationName: "cell-twin interop",
-    applicationUri: cfg.applicationUri,
-    clientCertificateManager: manager,
-    certificateFile: cfg.cert,
-    privateKeyFile: cfg.key,
-    securityMode: MessageSecurityMode.SignAndEncrypt,
-    securityPolicy: SecurityPolicy.Basic256Sha256,
-    endpointMustExist: false,
-    connectionStrategy: { maxRetry: 1, initialDelay: 200, maxDelay: 500 },
-  });
-  await client.connect(cfg.endpoint);
-  const session = await client.createSession({
-    type: UserTokenType.UserName,
-    userName: cfg.user,
-    password: cfg.password,
-  });
+async function main(cfg) {
+  const { session, close } = await connect(cfg);
   const result = {};
 
   const browsed = await session.browse(cfg.machinesNodeId);
@@ -113,13 +78,8 @@ async function main() {
   result.injectFaultArgStatus = (bad.inputArgumentResults || []).map((s) => s.name);
 
   await subscription.terminate();
-  await session.close();
-  await client.disconnect();
-  await manager.dispose();
+  await close();
   emit({ step: "result", ...result });
 }
 
-main().catch((err) => {
-  emit({ step: "error", message: String((err && err.stack) || err) });
-  process.exit(1);
-});
+run(main);
