@@ -52,6 +52,7 @@ and requesting responses needs a viewer.
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -129,6 +130,7 @@ class JobsFamily:
         self.nodes: list[ua.NodeId] = []
         self.methods: dict[str, ua.NodeId] = {}
         self.stored: dict[str, OrderConfig] = {}
+        self._stored_records: dict[str, _Record] = {}  # of stored orders, for their entries
         self.control: ua.NodeId | None = None
         self.results: ua.NodeId | None = None
         self.job_order_list: ua.NodeId | None = None
@@ -138,6 +140,7 @@ class JobsFamily:
         self._in_cell: dict[str, _Record] = {}  # released and not ended (in order of release)
         self._ended: OrderedDict[str, _Record] = OrderedDict()
         self._pending = False
+        self._written: dict[ua.NodeId, list[Any]] = {}  # the values last written to each list
         self._unsubscribe: Callable[[], None] | None = None
         self._handlers: dict[type[tev.Event], Callable[[Any], None]] = {
             tev.OrderReceived: self._on_received,
@@ -312,8 +315,19 @@ class JobsFamily:
             (self.response_list, [self._response(r) for r in self._ended.values()]),
         ):
             assert nodeid is not None
+            # Entries and responses are cached per record, so an unchanged list holds the same
+            # objects: skip it (no encoding for subscribers, the timestamp stays that of the
+            # change). An order arriving behind the listed head of a long backlog is such a case.
+            last = self._written.get(nodeid)
+            if (
+                last is not None
+                and len(last) == len(values)
+                and all(map(operator.is_, last, values))
+            ):
+                continue
             dv = ua.DataValue(ua.Variant(values, ext), SourceTimestamp=now, ServerTimestamp=now)
             await ctx.server.write_attribute_value(nodeid, dv)
+            self._written[nodeid] = values
 
     # -- building the structures ----------------------------------------------------------------
     def _wall(self, sim_t: float) -> datetime:
@@ -384,7 +398,11 @@ class JobsFamily:
         of release), the first ``MAX_LISTED_BACKLOG`` of the backlog (in the twin's release
         order, urgent orders first), then ended."""
         for job_id in self.stored:
-            yield _Record(job_id, state=_NOT_ALLOWED_TO_START), _NOT_ALLOWED_TO_START
+            rec = self._stored_records.get(job_id)
+            if rec is None:
+                rec = _Record(job_id, state=_NOT_ALLOWED_TO_START)
+                self._stored_records[job_id] = rec
+            yield rec, _NOT_ALLOWED_TO_START
         for rec in self._in_cell.values():
             yield rec, _RUNNING
         # the twin's backlog is in release order; only the head is walked, whatever its length
@@ -524,8 +542,10 @@ class JobsFamily:
             raise CommandError(f"JobOrderID: no stored job order {job_order_id!r}")
         self.ctx.api.submit_order(order)
         del self.stored[job_order_id]
+        self._stored_records.pop(job_order_id, None)
 
     def _cancel(self, job_order_id: str, comment: Any = None) -> None:
+        self._stored_records.pop(job_order_id, None)
         if self.stored.pop(job_order_id, None) is None:
             self.ctx.api.cancel_order(job_order_id)
         else:  # never reached the twin: aborted here, listed until cleared

@@ -438,6 +438,14 @@ async def test_job_order_list_bounds_a_large_backlog(twin: Twin) -> None:
         count = client.get_node(ua.NodeId("Cell.Backlog", twin.ns(NS.TWIN)))
         assert await count.read_value() == len(backlog) > len(by_state[ALLOWED_TO_START])
 
+        # one more order joins the end of the backlog: the list is not written again
+        before = await node.read_data_value()
+        submitted.append(twin.api.submit_order({"id": "BL-LAST", "product": product}))
+        await twin.server.settle()
+        after = await node.read_data_value()
+        assert after.SourceTimestamp == before.SourceTimestamp
+        assert len(after.Value.Value) == len(entries)
+
         beyond = backlog[-1]
         assert beyond not in {e.JobOrder.JobOrderID for e in entries}
         result = await _results_call(
