@@ -44,7 +44,9 @@ LeadTime and Tardiness (seconds), Good, Scrapped and Remake (the id of the remak
 
 The lists follow the engine's events (order received, released, operation finished, job
 completed, scrapped, cancelled): each event updates one record, and one coalesced write of
-both lists is queued through the outbox, so a burst of events costs one rebuild. ReturnStatus
+both lists is queued through the outbox, so a burst of events costs one rebuild (and a list
+that did not change, e.g. after an order joined the backlog behind the listed ones, is not
+written again, so subscribers get nothing to encode). ReturnStatus
 is 0 on success; a rejected call answers a Bad status code with the twin's message in the
 diagnostic info, and changes nothing. The control methods need an operator; reading the lists
 and requesting responses needs a viewer.
@@ -337,7 +339,8 @@ class JobsFamily:
         return self.ctx.engine.scenario.start + timedelta(seconds=sim_t)
 
     def state_of(self, job_id: str) -> int | None:
-        """Top-level ISA-95 StateNumber of a listed job order; None when not listed."""
+        """Top-level ISA-95 StateNumber of a job order of the cell (listed, or in the backlog
+        beyond the list); None for an unknown or cleared one."""
         if job_id in self.stored:
             return _NOT_ALLOWED_TO_START
         if job_id in self._in_cell:
