@@ -22,6 +22,7 @@ import simpy
 from twin.engine.arbiter import Arbiter
 from twin.engine.arrivals import BLOCK, ProductSampler, interarrivals
 from twin.engine.dispatch import DispatchRule, make_rule
+from twin.engine.faults import Faults
 from twin.engine.jobs import Job
 from twin.engine.machine import MachineRuntime
 from twin.engine.sequence import check_sequence
@@ -97,7 +98,7 @@ class Engine:
         self._open_inputs = 0  # scenario orders and arrival streams still to come
         self._job_index = itertools.count()
         self.all_done = self.env.event()
-        self._api_faults: dict[str, list[simpy.Event]] = {}
+        self.faults = Faults(self)
 
         root = np.random.SeedSequence(self.seed)
         machine_ss, arrival_ss, quality_ss = root.spawn(3)
@@ -107,7 +108,7 @@ class Engine:
             self.machines[cfg.id] = MachineRuntime(
                 self, cfg, i, np.random.Generator(np.random.PCG64(ss))
             )
-        self._failure_rngs = {
+        self.failure_rngs = {
             mid: np.random.Generator(np.random.PCG64(ss))
             for mid, ss in zip(self.machines, quality_ss.spawn(len(self.machines)), strict=True)
         }
@@ -129,12 +130,12 @@ class Engine:
         for m in self.machines.values():
             m.process = self.env.process(m.run())
             if m.cfg.breakdowns is not None:
-                self.env.process(self._breakdowns(m))
+                self.faults.start_breakdowns(m)
         self._plan_scenario_orders(sequence)
         if scenario.arrivals is not None:
             check_catalogue(scenario, "scenario", self.planner)
         for f in scenario.faults:
-            self.env.process(self._scheduled_fault(f.machine, f.kind, f.at, f.duration))
+            self.faults.schedule(self.machines[f.machine], f.kind, f.at, f.duration)
         if scenario.arrivals is not None:
             self._open_inputs += 1
             self.env.process(self._arrivals())
@@ -379,7 +380,7 @@ class Engine:
     def _inspected(self, job: Job, station: MachineRuntime, op: PlannedOp) -> bool:
         """Apply the inspection result; False when the part is scrapped."""
         cfg = station.cfg
-        rng = self._failure_rngs[station.id]
+        rng = self.failure_rngs[station.id]
         deviation = job.last.deviation_mm if job.last is not None else 0.0
         found = bool(job.defects) and bool(rng.random() < cfg.detection_probability)
         if not found:
@@ -449,62 +450,6 @@ class Engine:
         self._receive(remake_id, job.spec, ops, job.due, job.weight, "remake", urgent=True)
         self._finish(job)
 
-    # -- faults -----------------------------------------------------------------------------
-    def _breakdowns(self, m: MachineRuntime) -> _Gen:
-        b = m.cfg.breakdowns
-        rng = self._failure_rngs[m.id]
-        while True:
-            if b.mtbf_distribution == "weibull":
-                scale = b.mtbf / math.gamma(1.0 + 1.0 / b.weibull_shape)
-                ttf = scale * float(rng.weibull(b.weibull_shape))
-            else:
-                ttf = float(rng.exponential(b.mtbf))
-            yield self.env.timeout(ttf)
-            if b.mttr_distribution == "fixed":
-                ttr = b.mttr
-            elif b.mttr_distribution == "exponential":
-                ttr = float(rng.exponential(b.mttr))
-            else:
-                s2 = math.log(1.0 + b.mttr_cv**2)
-                ttr = b.mttr * math.exp(float(rng.normal(-s2 / 2.0, math.sqrt(s2))))
-            yield from self._outage(m, "breakdown", "random", ttr, None)
-
-    def _scheduled_fault(self, machine: str, kind: str, at: float, duration: float) -> _Gen:
-        yield self.env.timeout(at)
-        yield from self._outage(self.machines[machine], kind, "scenario", duration, None)
-
-    def _outage(
-        self,
-        m: MachineRuntime,
-        kind: str,
-        source: str,
-        duration: float | None,
-        cleared: simpy.Event | None,
-        begun: bool = False,
-    ) -> _Gen:
-        """A fault from begin to end; ``begun`` when ``fault_begin`` was already applied."""
-        req = None
-        if m is self.robot:
-            # the robot finishes its current move before it stops
-            req = self.robot_resource.request(0)
-            yield req
-        if not begun:
-            m.fault_begin(kind, source, duration)
-        if duration is not None and cleared is not None:
-            yield self.env.any_of([self.env.timeout(duration), cleared])
-        elif duration is not None:
-            yield self.env.timeout(duration)
-        else:
-            assert cleared is not None
-            yield cleared
-        m.fault_end(kind, source)
-        if cleared is not None:  # over by itself or cleared: nothing left to clear
-            pending = self._api_faults.get(m.id, [])
-            if cleared in pending:
-                pending.remove(cleared)
-        if req is not None:
-            self.robot_resource.release(req)
-
     # -- commands (called through twin.api) -------------------------------------------------
     def record_command(self, command: str, **args: Any) -> None:
         self.bus.publish(CommandApplied(self.env.now, command, args))
@@ -543,24 +488,11 @@ class Engine:
 
     def inject_fault(self, machine: str, kind: str, duration: float | None) -> simpy.Event:
         """Start a fault now; returns the event that clears it early (``clear_fault``)."""
-        m = self.machine(machine)
-        cleared = self.env.event()
-        begun = m is not self.robot
-        if begun:  # effective at once, so a read right after the command shows it
-            m.fault_begin(kind, "api", duration)
-        self.env.process(self._outage(m, kind, "api", duration, cleared, begun))
-        self._api_faults.setdefault(m.id, []).append(cleared)
-        return cleared
+        return self.faults.inject(self.machine(machine), kind, duration)
 
     def clear_fault(self, machine: str) -> int:
         """Clear the faults injected through the API on ``machine``; returns how many."""
-        m = self.machine(machine)
-        pending = self._api_faults.pop(m.id, [])
-        if not pending:
-            raise InvalidStateError(f"machine {machine!r} has no injected fault to clear")
-        for ev in pending:
-            ev.succeed()
-        return len(pending)
+        return self.faults.clear(self.machine(machine))
 
     # -- running ----------------------------------------------------------------------------
     def run(self, until: float | None = None, stop_when_done: bool = True) -> float:
@@ -599,6 +531,6 @@ class Engine:
                 "arrivals": self._arr_rng.bit_generator.state,
                 "products": self._product_rng.bit_generator.state,
                 **{f"machine.{k}": m.rng.bit_generator.state for k, m in self.machines.items()},
-                **{f"failures.{k}": r.bit_generator.state for k, r in self._failure_rngs.items()},
+                **{f"failures.{k}": r.bit_generator.state for k, r in self.failure_rngs.items()},
             },
         }
