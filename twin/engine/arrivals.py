@@ -40,15 +40,13 @@ class _Family:
         low = {n: lo for n, (lo, _) in entry.ranges.items()}
         # validated values (defaults, fixed, every choice) as the spec itself holds them
         proto = self.cls.model_validate({"type": entry.family, **entry.fixed, **first, **low})
-        self.base: dict[str, Any] = proto.model_dump()
-        for name in (*entry.ranges, *entry.choices):
-            del self.base[name]
+        values = proto.model_dump()
+        self.base: dict[str, Any] = {
+            k: v for k, v in values.items() if k not in entry.ranges and k not in entry.choices
+        }
         self.ranges = [(n, float(lo), float(hi), n in ints) for n, (lo, hi) in entry.ranges.items()]
         self.choices = [
-            (
-                n,
-                [getattr(self.cls.model_validate({**proto.model_dump(), n: o}), n) for o in opts],
-            )
+            (n, [getattr(self.cls.model_validate({**values, n: o}), n) for o in opts])
             for n, opts in entry.choices.items()
         ]
 

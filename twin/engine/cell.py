@@ -164,18 +164,18 @@ class Engine:
             ) from None
 
     def _register_signals(self) -> None:
-        self._sampled = list(self.machines.values())
-        for m in self._sampled:
+        machines = list(self.machines.values())
+        for m in machines:
             specs = m.model.signal_specs(m.cfg)
             m.block = self.store.register_block(m.id, specs)
             init = np.zeros(len(specs))
             m.segment = Segment(m.state, m.mode, 0.0, math.inf, None, init)
             m.segment.init = m.model.evaluate(m.cfg, m.segment, 0.0)
             self.store.write_block(m.block, m.segment.init, 0.0)
-        first, last = self._sampled[0].block, self._sampled[-1].block
+        first, last = machines[0].block, machines[-1].block
         self._signal_span = slice(first.start, last.stop)
         # contiguous, in machine order: sample_signals writes them as one block
-        assert sum(m.block.stop - m.block.start for m in self._sampled) == last.stop - first.start
+        assert sum(m.block.stop - m.block.start for m in machines) == last.stop - first.start
 
     def sample_signals(self, t: float | None = None) -> int:
         """Evaluate every machine's signals at ``t`` (default now) into the SignalStore."""
@@ -183,7 +183,7 @@ class Engine:
             raise InvalidStateError("signals are off for this engine (signals=True to enable)")
         t = self.env.now if t is None else t
         # the machines' blocks were registered one after the other: one write for all of them
-        values = [m.model.evaluate(m.cfg, m.segment, t) for m in self._sampled]  # type: ignore[arg-type]
+        values = [m.model.evaluate(m.cfg, m.segment, t) for m in self.machines.values()]  # type: ignore[arg-type]
         return self.store.write_block(self._signal_span, np.concatenate(values), t)
 
     # -- orders -----------------------------------------------------------------------------
@@ -286,8 +286,7 @@ class Engine:
             self.backlog.appendleft(job)
         else:
             self.backlog.append(job)
-        if self.wip < self.max_wip:
-            self._release()
+        self._release()
 
     def _release(self) -> None:
         while self.backlog and self.wip < self.max_wip:
