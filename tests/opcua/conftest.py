@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from asyncua import Client, ua
+from asyncua import Client, Node, ua
 from asyncua.crypto import security_policies
 from asyncua.crypto.cert_gen import dump_private_key_as_pem, generate_private_key
 from asyncua.crypto.cert_gen import generate_self_signed_app_certificate as self_signed
@@ -75,6 +75,19 @@ def make_client_cert(directory: Path, uri: str = CLIENT_URI) -> ClientCert:
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.DER))
     key_path.write_bytes(dump_private_key_as_pem(key))
     return ClientCert(cert_path, key_path, uri)
+
+
+async def raw_call(
+    client: Client, obj: Node, method: str, *args: ua.Variant
+) -> ua.CallMethodResult:
+    """Call ``obj``'s method ``method`` ("ns:Name") with a raw Call service request: the
+    high-level ``call_method`` raises on a Bad status and drops the diagnostics."""
+    request = ua.CallMethodRequest()
+    request.ObjectId = obj.nodeid
+    request.MethodId = (await obj.get_child(method)).nodeid
+    request.InputArguments = list(args)
+    (result,) = await client.uaclient.call([request])
+    return result
 
 
 @dataclass

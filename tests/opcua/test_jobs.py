@@ -11,7 +11,7 @@ from asyncua import Client, ua
 from opcua_server.nodes import jobs
 from opcua_server.nodes.cell import CellFamily
 from opcua_server.nodesets import NS
-from tests.opcua.conftest import Twin
+from tests.opcua.conftest import Twin, raw_call
 from twin import events as tev
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -29,12 +29,7 @@ def _job_order(job_id: str, **product: Any) -> Any:
 
 async def _call(client: Client, twin: Twin, method: str, *args: ua.Variant) -> Any:
     control = client.get_node(ua.NodeId("Cell.JobManagement.JobOrderControl", twin.ns(NS.TWIN)))
-    request = ua.CallMethodRequest()
-    request.ObjectId = control.nodeid
-    request.MethodId = (await control.get_child(f"{twin.ns(NS.ISA95_JOBCONTROL)}:{method}")).nodeid
-    request.InputArguments = list(args)
-    (result,) = await client.uaclient.call([request])
-    return result
+    return await raw_call(client, control, f"{twin.ns(NS.ISA95_JOBCONTROL)}:{method}", *args)
 
 
 def _comment() -> ua.Variant:
@@ -128,12 +123,7 @@ _NOT_RUNNING = ("backlog", *_ENDED_STATES)
 
 async def _results_call(client: Client, twin: Twin, method: str, *args: ua.Variant) -> Any:
     results = client.get_node(ua.NodeId("Cell.JobManagement.JobOrderResults", twin.ns(NS.TWIN)))
-    request = ua.CallMethodRequest()
-    request.ObjectId = results.nodeid
-    request.MethodId = (await results.get_child(f"{twin.ns(NS.ISA95_JOBCONTROL)}:{method}")).nodeid
-    request.InputArguments = list(args)
-    (result,) = await client.uaclient.call([request])
-    return result
+    return await raw_call(client, results, f"{twin.ns(NS.ISA95_JOBCONTROL)}:{method}", *args)
 
 
 async def _job_orders(client: Client, twin: Twin) -> dict[str, Any]:

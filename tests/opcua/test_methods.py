@@ -8,7 +8,7 @@ import pytest
 from asyncua import Client, Node, ua
 
 from opcua_server.nodesets import NS
-from tests.opcua.conftest import Twin
+from tests.opcua.conftest import Twin, raw_call
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -18,14 +18,7 @@ async def _cell(client: Client, twin: Twin) -> Node:
 
 
 async def _call(client: Client, twin: Twin, method: str, *args: ua.Variant) -> ua.CallMethodResult:
-    """Raw Call (the high-level call raises and drops the diagnostics)."""
-    cell = await _cell(client, twin)
-    request = ua.CallMethodRequest()
-    request.ObjectId = cell.nodeid
-    request.MethodId = (await cell.get_child(f"{twin.ns(NS.TWIN)}:{method}")).nodeid
-    request.InputArguments = list(args)
-    (result,) = await client.uaclient.call([request])
-    return result
+    return await raw_call(client, await _cell(client, twin), f"{twin.ns(NS.TWIN)}:{method}", *args)
 
 
 async def _last_result(client: Client, twin: Twin) -> str:
