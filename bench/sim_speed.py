@@ -4,6 +4,10 @@ Prints raw SimPy events/s, the engine's events/s on the default scenario for 30 
 days with at least 20,000 orders, the ratio, and simulated seconds per wall second, with
 signals off and with signals sampled every second. Not a timed test: a measurement.
 
+For context it also prints two bounds: the engine's SimPy event pattern with no domain work
+(``event_pattern``), and the cost of recording one domain event (typed event, KPI update,
+JSON line); together they give the ratio an engine with no logic at all would reach.
+
     .venv/bin/python bench/sim_speed.py [--days 30] [--orders 20000]
 """
 
@@ -11,13 +15,19 @@ from __future__ import annotations
 
 import argparse
 import gc
+import random
 import time
+from collections import deque
+from collections.abc import Generator
+from dataclasses import astuple
 from pathlib import Path
+from typing import Any
 
 import simpy
 
+from twin.engine.arbiter import Arbiter
 from twin.engine.cell import Engine
-from twin.events import EventBus, EventLogWriter
+from twin.events import Event, EventBus, EventLogWriter
 from twin.kpi import KpiCollector
 from twin.model import load_scenario
 from twin.model.scenario import Scenario
@@ -38,6 +48,104 @@ def raw_simpy(events: int = 1_000_000, processes: int = 10) -> float:
     t0 = time.perf_counter()
     env.run(until=events / processes)
     return events / (time.perf_counter() - t0)
+
+
+_Gen = Generator[simpy.Event, Any, None]
+
+
+def event_pattern(days: float, mean_gap: float, wip_cap: int) -> tuple[float, int]:
+    """Events/s and events per job of the engine's SimPy event pattern with no domain work.
+
+    Orders arrive, are released under a WIP cap and each runs as a process: for each of three
+    machines a robot transfer (grant, pick and place timeouts), a queue wake-up, setup and
+    processing timeouts and a done event; then the transfer out. This is the ceiling for
+    the ratio: what is left of it pays for planning, state, KPIs and the event log.
+    """
+    env = simpy.Environment()
+    rnd = random.Random(1)
+    robot = Arbiter(env)
+    state = {"wip": 0, "done": 0}
+    backlog: deque[int] = deque()
+
+    class Station:
+        def __init__(self, mean: float) -> None:
+            self.mean = mean
+            self.queue: deque[simpy.Event] = deque()
+            self.wake: simpy.Event | None = None
+
+        def run(self) -> _Gen:
+            while True:
+                while not self.queue:
+                    self.wake = env.event()
+                    yield self.wake
+                done = self.queue.popleft()
+                yield env.timeout(60.0)
+                yield env.timeout(rnd.expovariate(1 / self.mean))
+                done.succeed()
+
+    stations = [Station(900.0), Station(1200.0), Station(300.0)]
+    for st in stations:
+        env.process(st.run())
+
+    def move() -> _Gen:
+        grant = robot.request(2)
+        yield grant
+        yield env.timeout(8.0)
+        yield env.timeout(8.0)
+        robot.release(grant)
+
+    def flow() -> _Gen:
+        for st in stations:
+            yield from move()
+            done = env.event()
+            st.queue.append(done)
+            if st.wake is not None:
+                wake, st.wake = st.wake, None
+                wake.succeed()
+            yield done
+        yield from move()
+        state["done"] += 1
+        state["wip"] -= 1
+        release()
+
+    def release() -> None:
+        while backlog and state["wip"] < wip_cap:
+            backlog.popleft()
+            state["wip"] += 1
+            env.process(flow())
+
+    def arrivals() -> _Gen:
+        while True:
+            yield env.timeout(rnd.expovariate(1 / mean_gap))
+            backlog.append(1)
+            release()
+
+    env.process(arrivals())
+    t0 = time.perf_counter()
+    env.run(until=days * 86400.0)
+    wall = time.perf_counter() - t0
+    n = next(env._eid)
+    return n / wall, n // max(state["done"], 1)
+
+
+def record_cost(sc: Scenario, days: float = 20.0) -> float:
+    """Seconds per domain event to create it, update the KPIs and write its JSON line."""
+    seen: list[Event] = []
+    bus = EventBus()
+    bus.subscribe(seen.append)
+    Engine(sc, bus=bus).run(days * 86400.0, stop_when_done=False)
+    rows = [(type(ev), astuple(ev)) for ev in seen]
+    bus = EventBus()
+    bus.subscribe(KpiCollector.for_cell(sc.cell))
+    writer = EventLogWriter(_NullSink())  # type: ignore[arg-type]
+    bus.subscribe(writer)
+    publish = bus.publish
+    gc.collect()
+    t0 = time.perf_counter()
+    for cls, values in rows:
+        publish(cls(*values))
+    writer.flush()
+    return (time.perf_counter() - t0) / len(rows)
 
 
 class _NullSink:
@@ -104,6 +212,17 @@ def main() -> None:
 
     raw = raw_simpy()
     print(f"raw SimPy timeouts:           {raw:12,.0f} events/s")
+    wip = int(base.max_wip or 10)
+    pattern, per_job = event_pattern(400.0, base.arrivals.mean_interarrival, wip)  # type: ignore[union-attr]
+    print(
+        f"engine's event pattern alone: {pattern:12,.0f} events/s "
+        f"(ratio {pattern / raw:.3f}, {per_job} events per job, no domain work)"
+    )
+    cost = record_cost(base)
+    print(
+        f"one domain event recorded:    {cost * 1e6:12.2f} us   "
+        "(typed event, KPI update, JSON line)"
+    )
     off = engine_run(sc, args.days, None)
     print(
         f"engine, signals off:          {off['events_per_s']:12,.0f} events/s "
@@ -127,6 +246,13 @@ def main() -> None:
     )
     print(f"  ratio engine / raw SimPy:   {flow['events_per_s'] / raw:12.3f}")
     print(f"  simulated s per wall s:     {flow['sim_s_per_wall_s']:12,.0f}")
+    # the pattern plus the record of the domain events alone, with no engine logic at all
+    per_event = 1 / pattern + cost * flow["domain_events"] / flow["events"]
+    print(
+        f"  ceiling: pattern + record:  {1 / per_event / raw:12.3f}   "
+        f"({flow['domain_events'] / flow['events']:.2f} domain events per SimPy event, "
+        "no planning, dispatching or state)"
+    )
     if not args.skip_signals:
         on = engine_run(sc, args.days, 1.0)
         print(
