@@ -28,7 +28,7 @@ def test_block_planning_equals_planning_each_spec(name: str) -> None:
     families = set()
     for _ in range(2 * BLOCK + 5):  # across block boundaries
         group, row, work = sampler.next()
-        spec, ops = group.materialise(row)
+        spec, ops = group.spec(row), group.routing(row)
         families.add(spec.type)
         assert ops == planner.plan(spec)  # exact: same formulas, same floats
         assert work == sum(op.min_duration for op in ops)
@@ -67,7 +67,7 @@ def test_specs_only_some_machines_can_make_are_planned_one_by_one() -> None:
     eligible = set()
     for _ in range(300):
         group, row, work = sampler.next()
-        spec, ops = group.materialise(row)
+        spec, ops = group.spec(row), group.routing(row)
         assert ops == planner.plan(spec)
         assert work == sum(op.min_duration for op in ops)
         assert isinstance(spec, HousingSpec)
@@ -96,7 +96,7 @@ def test_a_drawn_spec_no_machine_can_make_fails_when_it_is_drawn() -> None:
         except PlanningError as exc:
             errors.append(str(exc))
             continue
-        spec, ops = group.materialise(row)
+        spec, ops = group.spec(row), group.routing(row)
         assert isinstance(spec, HousingSpec)
         assert spec.height_mm <= 30.0
         assert ops == planner.plan(spec)

@@ -3,10 +3,11 @@
 Arrivals are drawn a block at a time: one numpy call gives the random numbers of 1,024
 orders, their parameters are computed as numpy columns, and each family's routing is planned
 for all its orders of the block at once (``Planner.plan_columns``, the same formulas as
-single-spec planning, evaluated on columns). An order only becomes a validated ProductSpec
-and a list of PlannedOps when something needs them (``DrawnGroup.materialise``): most orders
-of an overloaded cell wait in the backlog, and the per-order cost of intake is what bounds a
-long run (profiled: ~22 us per order planned one by one, ~3 us in blocks).
+single-spec planning, evaluated on columns). An order only gets its list of PlannedOps and
+its validated ProductSpec when something needs them (``DrawnGroup.routing`` and ``.spec``;
+a flowing job needs only its routing): most orders of an overloaded cell wait in the
+backlog, and the per-order cost of intake is what bounds a long run (profiled: ~22 us per
+order planned one by one, ~3 us in blocks).
 
 The catalogue's bounds were validated when the scenario was loaded, so a drawn spec always
 validates.
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from twin.machines import PlanningError
-from twin.model.products import PRODUCT_FAMILIES, ProductSpec
+from twin.model.products import PRODUCT_FAMILIES
 from twin.model.scenario import Arrivals, CatalogueEntry
 from twin.planning import ColumnOp, PlannedOp, Planner, SpecColumns
 
@@ -101,11 +102,11 @@ class DrawnGroup:
         # pydantic-core validation (~3 us) is cheaper than model_construct (~15 us)
         return self.family.cls.model_validate(params)
 
-    def materialise(self, i: int) -> tuple[ProductSpec, list[PlannedOp]]:
-        """The validated spec of order ``i`` and its routing (what ``Planner.plan`` gives)."""
+    def routing(self, i: int) -> list[PlannedOp]:
+        """The routing of order ``i`` (what ``Planner.plan`` gives for its spec)."""
         if self.planned is not None:
-            return self.spec(i), self.planned[i]
-        return self.spec(i), [op.row(i) for op in self.ops]
+            return self.planned[i]
+        return [op.row(i) for op in self.ops]
 
 
 class ProductSampler:

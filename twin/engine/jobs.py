@@ -83,24 +83,20 @@ class Job:
         job._drawn = (group, row)
         return job
 
-    def _materialise(self) -> None:
-        assert self._drawn is not None
-        group, row = self._drawn
-        self._spec, self._ops = group.materialise(row)
-        self._drawn = None
-
     @property
     def spec(self) -> ProductSpec:
         if self._spec is None:
-            self._materialise()
-        assert self._spec is not None
+            assert self._drawn is not None
+            group, row = self._drawn
+            self._spec = group.spec(row)  # validated only when asked for (remake, API)
         return self._spec
 
     @property
     def ops(self) -> list[PlannedOp]:
         if self._ops is None:
-            self._materialise()
-        assert self._ops is not None
+            assert self._drawn is not None
+            group, row = self._drawn
+            self._ops = group.routing(row)
         return self._ops
 
     @property
