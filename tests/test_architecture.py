@@ -35,6 +35,8 @@ def test_model_never_imports_runtime() -> None:
         "twin.clock",
         "twin.simulation",
         "twin.aio",
+        "twin.engine.commands",
+        "twin.engine.replay",
     ],
 )
 def test_public_surface_is_all(module: str) -> None:

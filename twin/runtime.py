@@ -94,11 +94,7 @@ class RealtimeDriver:
         target = self.target()
         if limit is not None:
             target = min(target, limit)
-        env = self.engine.env
-        if target > env.now:
-            env.run(until=target)
-        while env.peek() <= target:  # run() stops before events due exactly at the target
-            env.step()
+        self.engine.run_through(target)
         for cb in self.on_step:
             cb(self.engine.now)
         return self.engine.now

@@ -66,7 +66,8 @@ _Gen = Generator[simpy.Event, Any, None]
 class Engine:
     """SimPy cell. ``run(until)`` advances simulated time; commands mutate it between steps.
 
-    ``sequence`` (machine id -> job ids) forces each machine's processing order.
+    ``sequence`` (machine id -> job ids) forces each machine's processing order. ``journal``
+    lists the commands applied so far, so that the run can be replayed (``twin.engine.replay``).
     """
 
     def __init__(
@@ -81,6 +82,8 @@ class Engine:
     ) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
+        self.sequence = {m: list(jobs) for m, jobs in sequence.items()} if sequence else None
+        self.journal: list[CommandApplied] = []
         self.env = simpy.Environment()
         self.bus = bus or EventBus()
         self.rule: DispatchRule = make_rule(rule or scenario.rule, scenario.atc_k)
@@ -451,7 +454,10 @@ class Engine:
 
     # -- commands (called through twin.api) -------------------------------------------------
     def record_command(self, command: str, **args: Any) -> None:
-        self.bus.publish(CommandApplied(self.env.now, command, args))
+        """Journal and publish a command applied now (``twin.engine.commands`` calls this)."""
+        event = CommandApplied(self.env.now, command, args)
+        self.journal.append(event)
+        self.bus.publish(event)
 
     def submit(self, order: OrderConfig, source: str = "api") -> Job:
         """Accept an order now; raises InvalidStateError (duplicate id) or PlanningError (no
@@ -507,6 +513,16 @@ class Engine:
             else:
                 self.env.run(until=stop)
         return self.env.now
+
+    def run_through(self, t: float) -> float:
+        """Process every event due at or before ``t`` (``run`` stops before the events due at
+        its end); commands apply at this point, live and in a replay. Returns the new time."""
+        env = self.env
+        if t > env.now:
+            env.run(until=t)
+        while env.peek() <= t:
+            env.step()
+        return env.now
 
     def snapshot(self) -> dict[str, Any]:
         """The domain state as plain data (JSON-serialisable)."""

@@ -1,0 +1,191 @@
+"""Restore and fork a run by deterministic replay of its commands: the replayed event log is
+byte-identical, a fork has the live state and is independent of it, and bad command files are
+named by file and line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from twin.api import TwinAPI
+from twin.clock import ManualClock
+from twin.engine.cell import Engine
+from twin.engine.replay import Command, fork, read_commands, replay
+from twin.errors import ConfigError
+from twin.events import CommandApplied, Event, EventBus, EventLogWriter
+from twin.model import load_scenario
+from twin.model.scenario import OrderConfig
+from twin.runtime import RealtimeDriver
+
+EVERY_KIND = {"submit_order", "cancel_order", "inject_fault", "clear_fault"}
+EVERY_KIND |= {"pause", "resume", "set_speed"}
+
+
+def _order(job: str, product: dict[str, Any], due: str | None = None) -> dict[str, Any]:
+    return {"id": job, "product": product} | ({"due": due} if due else {})
+
+
+def _session(engine: Engine) -> TwinAPI:
+    """Drive ``engine`` in real time (x60, a manual clock) and command it as an MES and an
+    engineer would: several commands of each kind, some while paused, some at one instant."""
+    clock = ManualClock()
+    driver = RealtimeDriver(engine, speed=60.0, clock=clock)
+    api = TwinAPI(engine, driver)
+
+    def wall(seconds: float) -> None:
+        clock.advance(seconds)
+        driver.advance()
+
+    wall(60)
+    api.submit_order(_order("MES-1", {"type": "printed_housing", "volume_cm3": 20}, "8h"))
+    api.submit_order(_order("MES-2", {"type": "machined_bracket", "material": "steel"}))
+    api.inject_fault("cnc1", "breakdown", "30m")
+    wall(30)
+    api.pause()
+    clock.advance(500)  # paused: no simulated time passes
+    api.submit_order(_order("MES-3", {"type": "hybrid_part"}, "1d"))
+    api.resume()
+    api.set_speed(120)
+    wall(20)
+    api.inject_fault("printer1", "emergency_stop")
+    api.inject_fault("robot1", "breakdown", 600)
+    wall(10)
+    api.clear_fault("printer1")
+    api.cancel_order("A000002")
+    wall(15)
+    api.set_speed(30)
+    api.pause()
+    api.cancel_order("MES-3")
+    api.resume()
+    api.inject_fault("cnc1", "maintenance")
+    wall(40)
+    api.clear_fault("cnc1")
+    wall(25)
+    return api
+
+
+def _recorded(scenario: Path, log: Path, signals: bool = False) -> Engine:
+    bus = EventBus()
+    with log.open("wb") as fh:
+        writer = EventLogWriter(fh)
+        bus.subscribe(writer)
+        engine = Engine(load_scenario(scenario), bus=bus, signals=signals)
+        _session(engine)
+        writer.flush()
+    return engine
+
+
+def _json(data: Any) -> Any:
+    return json.loads(json.dumps(data))
+
+
+def test_replayed_log_is_byte_identical(default_scenario_path: Path, tmp_path: Path) -> None:
+    live = _recorded(default_scenario_path, tmp_path / "live.jsonl")
+    commands = read_commands(tmp_path / "live.jsonl")
+    assert {c.name for c in commands} == EVERY_KIND
+    assert len(commands) == len(live.journal) == 17
+    with (tmp_path / "replay.jsonl").open("wb") as fh:
+        bus = EventBus()
+        writer = EventLogWriter(fh)
+        bus.subscribe(writer)
+        again = replay(live.scenario, commands, until=live.now, bus=bus)
+        writer.flush()
+    recorded = (tmp_path / "live.jsonl").read_bytes()
+    assert len(recorded) > 10_000
+    assert (tmp_path / "replay.jsonl").read_bytes() == recorded
+    assert again.now == live.now
+
+
+def test_fork_has_the_live_state_and_runs_ahead_alone(default_scenario_path: Path) -> None:
+    seen: list[Event] = []
+    bus = EventBus()
+    bus.subscribe(seen.append)
+    live = Engine(load_scenario(default_scenario_path), bus=bus)
+    _session(live)
+    twin = fork(live)
+    before = _json(live.snapshot())
+    assert _json(twin.snapshot()) == before
+    assert before["jobs"]
+    assert before["t"] > 3600
+    n_events = len(seen)
+
+    twin.run(live.now + 2 * 86400, stop_when_done=False)
+    assert twin.now == live.now + 2 * 86400
+    assert _json(twin.snapshot()) != before
+    assert _json(live.snapshot()) == before
+    assert len(seen) == n_events  # the fork publishes on its own bus
+
+
+def test_submit_order_records_the_order(default_scenario_path: Path) -> None:
+    seen: list[Event] = []
+    engine = Engine(load_scenario(default_scenario_path))
+    engine.bus.subscribe(seen.append)
+    order = _order("MES-9", {"type": "printed_housing", "volume_cm3": 12}, "5h")
+    TwinAPI(engine).submit_order(order)
+    (cmd,) = [e for e in seen if isinstance(e, CommandApplied)]
+    assert cmd.args == {
+        "job": "MES-9",
+        "product": "printed_housing",
+        "order": OrderConfig.model_validate(order).model_dump(mode="json"),
+    }
+    assert cmd.args["order"]["due"] == 5 * 3600
+
+
+def _log(tmp_path: Path, *lines: str) -> Path:
+    path = tmp_path / "events.jsonl"
+    first = '{"type":"job_released","t":0.0,"job":"SO-1001"}'
+    path.write_text("\n".join([first, *lines]) + "\n", encoding="utf-8")
+    return path
+
+
+def _command(t: object, name: str, **args: object) -> str:
+    return json.dumps({"type": "command", "t": t, "command": name, "args": args})
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{not json", "not a JSON event"),
+        ('{"t": 1}', "not an event"),
+        (_command(5, "explode"), "unknown command 'explode' (known: submit_order,"),
+        (_command(5, "submit_order", job="X"), "submit_order: order: missing"),
+        (
+            _command(5, "submit_order", order={"id": "X", "product": {"type": "laser"}}),
+            "submit_order: order: product: ",
+        ),
+        (_command(-1, "pause"), "t: expected a time >= 0, got -1"),
+        (_command(5, "inject_fault", machine="cnc1", kind="meteor"), "unknown fault kind"),
+        (_command(5, "inject_fault", machine="cnc1", kind="breakdown", duration=-3), "duration"),
+        (_command(5, "set_speed", speed=0), "set_speed: speed: must be a number"),
+        (_command(5, "cancel_order", job=7), "job: expected a str, got 7"),
+    ],
+)
+def test_bad_command_names_file_and_line(tmp_path: Path, line: str, message: str) -> None:
+    path = _log(tmp_path, _command(1, "pause"), line)
+    with pytest.raises(ConfigError) as info:
+        read_commands(path)
+    assert str(info.value).startswith(f"{path}: line 3: ")
+    assert message in str(info.value)
+
+
+def test_unreadable_log(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope\.jsonl: cannot read the event log"):
+        read_commands(tmp_path / "nope.jsonl")
+
+
+def test_replay_errors_name_the_command(default_scenario_path: Path, tmp_path: Path) -> None:
+    sc = load_scenario(default_scenario_path)
+    late = [Command(10.0, "pause", {}), Command(5.0, "resume", {})]
+    with pytest.raises(ConfigError, match=r"command 1 \(resume at t=5.0\): earlier than"):
+        replay(sc, late, until=100)
+    with pytest.raises(ConfigError, match=r"command 0 \(pause at t=10.0\): later than the end"):
+        replay(sc, late[:1], until=5)
+    path = _log(tmp_path, _command(10.0, "pause"), _command(20.0, "cancel_order", job="nope"))
+    with pytest.raises(ConfigError) as info:
+        replay(sc, read_commands(path), until=100)
+    assert str(info.value) == (
+        f"{path}: line 3: command 1 (cancel_order at t=20.0): unknown job 'nope'"
+    )

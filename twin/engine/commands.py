@@ -1,0 +1,189 @@
+"""What each command of the twin does to an engine, and what it records.
+
+One place shared by ``twin.api`` (commands while running) and ``twin.engine.replay``
+(recorded commands applied again): checks that need no engine (``parse_*``, ``check``), then
+the appliers, which change the engine and record a ``command`` event carrying everything a
+replay needs. Pause, resume and speed act on the real-time driver, not on the simulation;
+their appliers only record them, so a replayed event log is byte-identical.
+
+The caller brings the engine to the command's time first (``Engine.run_through``): a command
+applies after every event due at or before it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from twin.engine.cell import Engine
+from twin.errors import CommandError, ConfigError
+from twin.machines import PlanningError
+from twin.model.loader import format_validation_error
+from twin.model.scenario import FAULT_KINDS, OrderConfig
+from twin.model.units import parse_duration
+
+__all__ = [
+    "COMMANDS",
+    "MAX_SPEED",
+    "apply",
+    "cancel_order",
+    "check",
+    "clear_fault",
+    "inject_fault",
+    "parse_fault_duration",
+    "parse_order",
+    "parse_seconds",
+    "parse_speed",
+    "pause",
+    "resume",
+    "set_speed",
+    "submit_order",
+]
+
+MAX_SPEED = 1_000_000.0
+
+
+# -- checks without an engine ---------------------------------------------------------------
+def parse_order(order: OrderConfig | Mapping[str, Any]) -> OrderConfig:
+    """The validated order; raises CommandError naming the field."""
+    if isinstance(order, OrderConfig):
+        return order
+    try:
+        return OrderConfig.model_validate(dict(order))
+    except ValidationError as exc:
+        raise CommandError(str(format_validation_error("order", exc))) from exc
+
+
+def parse_fault_duration(kind: str, duration: float | str | None) -> float | None:
+    """Seconds of a fault of ``kind`` (None, 0 or "": until cleared); raises CommandError
+    naming ``kind`` or ``duration``."""
+    if kind not in FAULT_KINDS:
+        raise CommandError(f"kind: unknown fault kind {kind!r} (known: {', '.join(FAULT_KINDS)})")
+    if duration is None or duration in (0, ""):  # a tuple: a recorded value may be unhashable
+        return None
+    return parse_seconds("duration", duration)
+
+
+def parse_seconds(name: str, value: object) -> float:
+    """Seconds > 0 from a number or a duration such as "8h"; raises CommandError naming the
+    argument ``name``."""
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise CommandError(f"{name}: {exc}") from exc
+    if seconds <= 0 or not math.isfinite(seconds):
+        raise CommandError(f"{name}: must be > 0 seconds, got {value!r}")
+    return seconds
+
+
+def parse_speed(speed: object) -> float:
+    """A speed factor in (0, MAX_SPEED]; raises CommandError naming ``speed``."""
+    if (
+        isinstance(speed, bool)
+        or not isinstance(speed, int | float)
+        or not math.isfinite(speed)
+        or not 0 < speed <= MAX_SPEED
+    ):
+        raise CommandError(f"speed: must be a number in (0, {MAX_SPEED:g}], got {speed!r}")
+    return float(speed)
+
+
+# -- appliers: change the engine now, then record -------------------------------------------
+def submit_order(engine: Engine, order: OrderConfig) -> str:
+    """Accept ``order`` now; returns the job id. Raises CommandError before anything changes
+    (duplicate id, a product no machine can make)."""
+    try:
+        job = engine.submit(order)
+    except PlanningError as exc:
+        raise CommandError(f"order {order.id}: product: {exc}") from exc
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from exc
+    engine.record_command(
+        "submit_order", job=job.id, product=order.product.type, order=order.model_dump(mode="json")
+    )
+    return job.id
+
+
+def cancel_order(engine: Engine, job: str) -> None:
+    """Cancel ``job``: waiting jobs leave at once, a running operation finishes first."""
+    engine.cancel(job)
+    engine.record_command("cancel_order", job=job)
+
+
+def inject_fault(engine: Engine, machine: str, kind: str, duration: float | None) -> None:
+    """Put ``machine`` out of service now, for ``duration`` seconds or until cleared."""
+    engine.inject_fault(machine, kind, duration)
+    engine.record_command("inject_fault", machine=machine, kind=kind, duration=duration)
+
+
+def clear_fault(engine: Engine, machine: str) -> int:
+    """Clear the faults injected on ``machine``; returns how many were cleared."""
+    n = engine.clear_fault(machine)
+    engine.record_command("clear_fault", machine=machine)
+    return n
+
+
+def pause(engine: Engine) -> None:
+    """Record a pause (the driver stops the clock; the simulation is unchanged)."""
+    engine.record_command("pause")
+
+
+def resume(engine: Engine) -> None:
+    """Record a resume (the driver restarts the clock)."""
+    engine.record_command("resume")
+
+
+def set_speed(engine: Engine, speed: float) -> None:
+    """Record a speed change (the driver re-anchors its clock)."""
+    engine.record_command("set_speed", speed=speed)
+
+
+# -- recorded commands ----------------------------------------------------------------------
+def _arg(args: Mapping[str, Any], name: str, kind: type) -> Any:
+    value = args.get(name)
+    if name not in args:
+        raise CommandError(f"{name}: missing")
+    if not isinstance(value, kind):
+        raise CommandError(f"{name}: expected a {kind.__name__}, got {value!r}")
+    return value
+
+
+def _fault_args(args: Mapping[str, Any]) -> dict[str, Any]:
+    kind = _arg(args, "kind", str)
+    return {
+        "machine": _arg(args, "machine", str),
+        "kind": kind,
+        "duration": parse_fault_duration(kind, args.get("duration")),
+    }
+
+
+_Check = Callable[[Mapping[str, Any]], dict[str, Any]]
+_COMMANDS: dict[str, tuple[_Check, Callable[..., Any]]] = {
+    "submit_order": (lambda a: {"order": parse_order(_arg(a, "order", dict))}, submit_order),
+    "cancel_order": (lambda a: {"job": _arg(a, "job", str)}, cancel_order),
+    "inject_fault": (_fault_args, inject_fault),
+    "clear_fault": (lambda a: {"machine": _arg(a, "machine", str)}, clear_fault),
+    "pause": (lambda a: {}, pause),
+    "resume": (lambda a: {}, resume),
+    "set_speed": (lambda a: {"speed": parse_speed(a.get("speed"))}, set_speed),
+}
+COMMANDS = tuple(_COMMANDS)
+
+
+def check(name: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """The applier's keyword arguments for a recorded command ``name`` with ``args`` (as in
+    its ``command`` event); raises CommandError naming the command or the argument."""
+    entry = _COMMANDS.get(name)
+    if entry is None:
+        raise CommandError(f"unknown command {name!r} (known: {', '.join(COMMANDS)})")
+    return entry[0](args)
+
+
+def apply(engine: Engine, name: str, args: Mapping[str, Any]) -> Any:
+    """Apply a recorded command to ``engine`` now (checked as by ``check``) and record it;
+    returns what its applier returns. Raises CommandError, leaving the engine unchanged."""
+    kwargs = check(name, args)
+    return _COMMANDS[name][1](engine, **kwargs)

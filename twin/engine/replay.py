@@ -1,0 +1,171 @@
+"""Restore or fork a run by deterministic replay.
+
+SimPy processes are generators and cannot be copied, so a run is restored by building a fresh
+engine from the same scenario, seed, rule and sequence and applying the recorded commands again
+at their simulated times, each after every event due at or before its time (where the live
+twin applied it, see ``Engine.run_through``). The engine is deterministic: the replayed event
+log is byte-identical to the recorded one, command events included.
+
+Errors are ``ConfigError``s naming the file and line of a command read from an event log, or
+the command's index otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeGuard
+
+import orjson
+
+from twin.engine import commands as cmd
+from twin.engine.cell import Engine
+from twin.errors import CommandError, ConfigError
+from twin.events import CommandApplied, EventBus
+from twin.model.scenario import Scenario
+
+__all__ = [
+    "Command",
+    "apply_commands",
+    "check_times",
+    "fork",
+    "read_commands",
+    "replay",
+]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command applied at simulated time ``t``, with the ``args`` of its ``command`` event.
+
+    ``source`` and ``line`` say where it was read, for error messages.
+    """
+
+    t: float
+    name: str
+    args: Mapping[str, Any]
+    source: str = "commands"
+    line: int | None = None
+
+    @classmethod
+    def from_event(cls, event: CommandApplied, source: str = "journal") -> Command:
+        return cls(event.t, event.command, event.args, source)
+
+    def error(self, index: int, reason: str) -> ConfigError:
+        """An error about this command, the ``index``-th of its list."""
+        field = f"line {self.line}" if self.line is not None else None
+        return ConfigError(
+            self.source, field, f"command {index} ({self.name} at t={self.t}): {reason}"
+        )
+
+
+def _is_time(t: object) -> TypeGuard[float]:
+    return isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t) and t >= 0
+
+
+def read_commands(path: str | Path) -> list[Command]:
+    """The commands of a JSON-lines event log (``twin simulate`` or ``twin run``), in order.
+
+    Every line must be an event; the ``command`` events are checked as a replay will apply
+    them. Raises ConfigError naming the file and line.
+    """
+    source = str(path)
+    out: list[Command] = []
+    try:
+        with open(path, "rb") as fh:
+            for n, raw in enumerate(fh, 1):
+                if not raw.strip():
+                    continue
+                try:
+                    event = orjson.loads(raw)
+                except orjson.JSONDecodeError as exc:
+                    raise ConfigError(source, f"line {n}", f"not a JSON event: {exc}") from exc
+                if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+                    raise ConfigError(source, f"line {n}", "not an event (no type)")
+                if event["type"] == "command":
+                    out.append(_command(event, source, n))
+    except OSError as exc:
+        raise ConfigError(source, None, f"cannot read the event log: {exc.strerror}") from exc
+    return out
+
+
+def _command(event: dict[str, Any], source: str, line: int) -> Command:
+    t, name, args = event.get("t"), event.get("command"), event.get("args", {})
+    if not _is_time(t):
+        raise ConfigError(source, f"line {line}", f"t: expected a time >= 0, got {t!r}")
+    if not isinstance(name, str) or not isinstance(args, dict):
+        raise ConfigError(source, f"line {line}", "a command event needs a command and args")
+    try:
+        cmd.check(name, args)
+    except CommandError as exc:
+        raise ConfigError(source, f"line {line}", f"{name}: {exc}") from exc
+    return Command(float(t), name, args, source, line)
+
+
+def check_times(commands: Sequence[Command], start: float, until: float) -> None:
+    """Raise ConfigError naming the first command out of time order, earlier than ``start``
+    or later than ``until``."""
+    last = start
+    for i, c in enumerate(commands):
+        if not _is_time(c.t) or c.t < last:
+            raise c.error(i, f"earlier than the command before it or the start (t={last})")
+        if c.t > until:
+            raise c.error(i, f"later than the end of the replay (t={until})")
+        last = c.t
+
+
+def apply_commands(engine: Engine, commands: Sequence[Command], until: float) -> None:
+    """Apply ``commands`` to ``engine`` at their times, in order, each after every event due
+    at or before it; leaves the engine at the last command's time.
+
+    Raises ConfigError naming the command when the list is out of time order, when a command
+    is later than ``until`` or earlier than the engine's time, or when it does not apply.
+    """
+    check_times(commands, engine.now, until)
+    for i, c in enumerate(commands):
+        engine.run_through(c.t)
+        try:
+            cmd.apply(engine, c.name, c.args)
+        except CommandError as exc:
+            raise c.error(i, str(exc)) from exc
+
+
+def replay(
+    scenario: Scenario,
+    commands: Iterable[Command],
+    *,
+    until: float,
+    seed: int | None = None,
+    rule: str | None = None,
+    sequence: dict[str, list[str]] | None = None,
+    bus: EventBus | None = None,
+    signals: bool = False,
+) -> Engine:
+    """A fresh engine with ``commands`` applied, run through ``until`` (every event due at or
+    before it processed). Raises ConfigError as ``apply_commands``."""
+    engine = Engine(scenario, seed=seed, rule=rule, sequence=sequence, bus=bus, signals=signals)
+    apply_commands(engine, list(commands), until)
+    engine.run_through(until)
+    return engine
+
+
+def fork(engine: Engine) -> Engine:
+    """An independent engine in the state of ``engine`` at its current time, with its own
+    event bus (no subscribers): the engine's own command journal replayed from time 0.
+
+    The live engine first processes its events due now, as it does before any command; it
+    is otherwise untouched. Costs a run from 0 to now.
+    """
+    now = engine.run_through(engine.now)
+    return replay(
+        engine.scenario,
+        [Command.from_event(e) for e in engine.journal],
+        until=now,
+        seed=engine.seed,
+        rule=engine.rule.name,
+        sequence=engine.sequence,
+        bus=EventBus(),
+        signals=engine.signals_enabled,
+    )
