@@ -1,6 +1,6 @@
 """Restore and fork a run by deterministic replay of its commands: the replayed event log is
-byte-identical, a fork has the live state and is independent of it, and bad command files are
-named by file and line."""
+byte-identical, a fork has the live state and is independent of it, forecasts leave the twin
+untouched, and bad command files are named by file and line."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from twin.api import TwinAPI
 from twin.clock import ManualClock
 from twin.engine.cell import Engine
 from twin.engine.replay import Command, fork, read_commands, replay
-from twin.errors import ConfigError
-from twin.events import CommandApplied, Event, EventBus, EventLogWriter
+from twin.errors import CommandError, ConfigError
+from twin.events import CommandApplied, Event, EventBus, EventLogWriter, JobCompleted
 from twin.model import load_scenario
 from twin.model.scenario import OrderConfig
 from twin.runtime import RealtimeDriver
@@ -189,3 +189,56 @@ def test_replay_errors_name_the_command(default_scenario_path: Path, tmp_path: P
     assert str(info.value) == (
         f"{path}: line 3: command 1 (cancel_order at t=20.0): unknown job 'nope'"
     )
+
+
+def test_forecast_predicts_and_leaves_the_twin_alone(default_scenario_path: Path) -> None:
+    completed: dict[str, JobCompleted] = {}
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, JobCompleted):
+            completed[event.job] = event
+
+    engine = Engine(load_scenario(default_scenario_path))
+    engine.bus.subscribe(on_event)
+    api = TwinAPI(engine)
+    engine.run(3 * 3600, stop_when_done=False)
+    for n in range(8):
+        api.submit_order(_order(f"F{n}", {"type": "printed_housing", "volume_cm3": 30}, "6h"))
+    api.inject_fault("printer1", "breakdown", "1h")
+    before = _json(engine.snapshot())
+    n_done = len(completed)
+
+    fc = api.forecast("4h")
+    assert _json(engine.snapshot()) == before
+    assert len(completed) == n_done
+    assert fc["sim_time"] == engine.now
+    assert fc["forecast_time"] == engine.now + 4 * 3600
+    open_now = {j["id"] for j in before["jobs"]}
+    assert open_now <= set(fc["jobs"])
+
+    # nothing else happens: the twin does what the forecast said
+    engine.run(fc["forecast_time"], stop_when_done=False)
+    for job_id, row in fc["jobs"].items():
+        assert row["state"] == engine.jobs[job_id].state, job_id
+        done = completed.get(job_id)
+        assert row["completed_at"] == (done.t if done else None), job_id
+        assert row["tardiness"] == (done.tardiness if done else None), job_id
+    predicted = [r for r in fc["jobs"].values() if r["completed_at"] is not None]
+    assert predicted
+    assert len(predicted) < len(fc["jobs"])
+    assert any(r["tardiness"] > 0 for r in predicted)
+    assert fc["completed"] == engine.completed - before["completed"]
+    assert fc["scrapped"] == engine.scrapped - before["scrapped"]
+
+
+@pytest.mark.parametrize("until", ["soon", -5, 0, float("inf"), True])
+def test_forecast_rejects_bad_until(default_scenario_path: Path, until: Any) -> None:
+    seen: list[Event] = []
+    engine = Engine(load_scenario(default_scenario_path))
+    engine.bus.subscribe(seen.append)
+    engine.run(600, stop_when_done=False)
+    before, n = _json(engine.snapshot()), len(seen)
+    with pytest.raises(CommandError, match=r"^until: "):
+        TwinAPI(engine).forecast(until)
+    assert _json(engine.snapshot()) == before
+    assert len(seen) == n

@@ -14,6 +14,7 @@ from typing import Any
 
 from twin.engine import commands
 from twin.engine.cell import Engine
+from twin.engine.replay import forecast
 from twin.errors import InvalidStateError
 from twin.model.scenario import OrderConfig
 from twin.runtime import RealtimeDriver
@@ -89,6 +90,15 @@ class TwinAPI:
         d = self._driver()
         d.set_speed(speed)
         commands.set_speed(self.engine, speed)
+
+    def forecast(self, until: float | str) -> dict[str, Any]:
+        """Predict the jobs not finished now by running a fork of the twin ``until`` ahead
+        (seconds or a duration such as "8h") or until all work is done; the twin is unaffected.
+        Returns plain data (``twin.engine.replay.forecast``); raises CommandError naming
+        ``until``."""
+        ahead = commands.parse_seconds("until", until)
+        self._sync()
+        return forecast(self.engine, ahead)
 
     def status(self) -> dict[str, Any]:
         """Time, speed, pause state and job counters."""

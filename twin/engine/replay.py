@@ -23,13 +23,14 @@ import orjson
 from twin.engine import commands as cmd
 from twin.engine.cell import Engine
 from twin.errors import CommandError, ConfigError
-from twin.events import CommandApplied, EventBus
+from twin.events import CommandApplied, Event, EventBus, JobCompleted, JobScrapped
 from twin.model.scenario import Scenario
 
 __all__ = [
     "Command",
     "apply_commands",
     "check_times",
+    "forecast",
     "fork",
     "read_commands",
     "replay",
@@ -169,3 +170,43 @@ def fork(engine: Engine) -> Engine:
         bus=EventBus(),
         signals=engine.signals_enabled,
     )
+
+
+def forecast(engine: Engine, ahead: float) -> dict[str, Any]:
+    """Run a fork of ``engine`` ``ahead`` seconds (or until all work is done) and predict the
+    jobs not finished now; ``engine`` is unaffected (see ``fork``).
+
+    Returns plain data: ``sim_time`` (now), ``forecast_time`` (where the fork stopped),
+    ``completed`` and ``scrapped`` (jobs finished between the two) and ``jobs``: for each job
+    not finished now, its predicted ``state``, ``completed_at`` and ``tardiness`` (None when
+    not completed by the forecast time) and ``remake`` (the job that replaces it when
+    scrapped; remakes are listed too).
+    """
+    twin = fork(engine)
+    jobs = {j.id: _forecast_row() for j in twin.jobs.values() if j.state not in _ENDED}
+
+    def follow(event: Event) -> None:
+        if isinstance(event, JobCompleted) and event.job in jobs:
+            jobs[event.job].update(completed_at=event.t, tardiness=event.tardiness)
+        elif isinstance(event, JobScrapped) and event.job in jobs and event.remake:
+            jobs[event.job]["remake"] = event.remake
+            jobs[event.remake] = _forecast_row()
+
+    twin.bus.subscribe(follow)
+    end = twin.run(twin.now + ahead)
+    for job_id, row in jobs.items():
+        row["state"] = twin.jobs[job_id].state
+    return {
+        "sim_time": engine.now,
+        "forecast_time": end,
+        "completed": twin.completed - engine.completed,
+        "scrapped": twin.scrapped - engine.scrapped,
+        "jobs": jobs,
+    }
+
+
+_ENDED = ("done", "scrapped", "cancelled")
+
+
+def _forecast_row() -> dict[str, Any]:
+    return {"state": None, "completed_at": None, "tardiness": None, "remake": None}
