@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from twin.api import TwinAPI
+from twin.cli import main
 from twin.clock import ManualClock
 from twin.engine.cell import Engine
 from twin.engine.replay import Command, fork, read_commands, replay
@@ -242,3 +243,32 @@ def test_forecast_rejects_bad_until(default_scenario_path: Path, until: Any) -> 
         TwinAPI(engine).forecast(until)
     assert _json(engine.snapshot()) == before
     assert len(seen) == n
+
+
+def test_cli_replay_reproduces_a_recorded_run(default_scenario_path: Path, tmp_path: Path) -> None:
+    # recorded as `twin run` records: real time, signals sampled, commands through the API
+    live = _recorded(default_scenario_path, tmp_path / "live.jsonl", signals=True)
+    out = tmp_path / "replayed"
+    args = ["simulate", str(default_scenario_path), "--replay", str(tmp_path / "live.jsonl")]
+    args += ["--until", "2d", "--out", str(out), "--no-plots", "-q", "--telemetry", "none"]
+    assert main(args) == 0
+    recorded = (tmp_path / "live.jsonl").read_bytes()
+    replayed = (out / "events.jsonl").read_bytes()
+    last_command = recorded.rindex(b'{"type":"command"')
+    assert last_command > 10_000
+    assert replayed[: len(recorded)] == recorded
+    assert len(replayed) > len(recorded)
+    assert json.loads((out / "summary.json").read_text())["end_time"] > live.now
+
+
+def test_cli_replay_bad_command(
+    default_scenario_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _log(tmp_path, _command(10.0, "inject_fault", machine="laser9", kind="breakdown"))
+    args = ["simulate", str(default_scenario_path), "--replay", str(path), "--until", "1h"]
+    args += ["--out", str(tmp_path / "out"), "--no-plots", "-q", "--telemetry", "none"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}: line 2: command 0 (inject_fault at t=10.0): ")
+    assert "unknown machine 'laser9'" in err
+    assert len(err.strip().splitlines()) == 1

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from twin.engine.cell import Engine
+from twin.engine.replay import Command, apply_commands, check_times
 from twin.errors import ConfigError
 from twin.events import Event, EventBus, EventLogWriter
 from twin.kpi import KpiCollector
@@ -102,6 +103,7 @@ def run_simulation(
     seed: int | None = None,
     rule: str | None = None,
     sequence: dict[str, list[str]] | None = None,
+    commands: Sequence[Command] = (),
     out_dir: Path | None = None,
     signal_period: float | None = None,
     signal_consumers: Sequence[SignalConsumer] = (),
@@ -116,12 +118,16 @@ def run_simulation(
     Writes ``events.jsonl``, ``summary.json``, ``snapshot.json`` and (with ``plots``)
     ``gantt.png`` and ``kpis.png`` to ``out_dir`` when given. ``kpi_consumers`` get a KPI
     report every ``kpi_period`` simulated seconds (when given) and the final one at the end.
+    ``commands`` (e.g. ``read_commands`` of a recorded run's event log) are applied at their
+    times as in ``twin.engine.replay``, so the recorded run is reproduced byte for byte.
     """
     # bad arguments are rejected before anything is built or written
     if signal_period is not None and signal_period <= 0:
         raise ConfigError("signals", "period", "must be > 0")
     if kpi_period is not None and kpi_period <= 0:
         raise ConfigError("telemetry", "kpi_period", "must be > 0")
+    end = scenario.horizon if until is None else until
+    check_times(commands, 0.0, end)
     bus = EventBus()
     engine = Engine(
         scenario,
@@ -146,8 +152,8 @@ def run_simulation(
         engine.env.process(_sampler(engine, signal_period, signal_consumers))
     if kpi_period is not None and kpi_consumers:
         engine.env.process(_kpi_reporter(engine, kpi, kpi_period, kpi_consumers))
-    end = scenario.horizon if until is None else until
     try:
+        apply_commands(engine, commands, end)
         t_end = engine.run(end) if progress is None else _run_with_progress(engine, end, progress)
     finally:
         if writer is not None and log_fh is not None:

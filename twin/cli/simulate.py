@@ -22,6 +22,7 @@ from twin.cli.telemetry import (
     simulation_runner,
 )
 from twin.engine.dispatch import RULES
+from twin.engine.replay import Command, read_commands
 from twin.errors import ConfigError
 from twin.model import load_scenario, load_sequence
 from twin.model.scenario import Scenario
@@ -67,6 +68,10 @@ def simulate(
     sequence: Annotated[
         Path | None, typer.Option(help="JSON file forcing each machine's order")
     ] = None,
+    replay: Annotated[
+        Path | None,
+        typer.Option(help="event log of a recorded run whose commands are applied again"),
+    ] = None,
     out: Annotated[Path, typer.Option(help="run directory")] = Path("runs/latest"),
     signals: Annotated[str | None, typer.Option(help="sample process signals every PERIOD")] = None,
     plots: Annotated[bool, typer.Option(help="write gantt.png and kpis.png")] = True,
@@ -77,7 +82,11 @@ def simulate(
     influx_bucket: InfluxBucketOption = None,
     influx_token: InfluxTokenOption = None,
 ) -> None:
-    """Run SCENARIO as fast as possible; print KPIs; write events.jsonl, summary.json, plots."""
+    """Run SCENARIO as fast as possible; print KPIs; write events.jsonl, summary.json, plots.
+
+    With --replay, the commands of a recorded run's event log are applied again at their
+    times: the run's event log is reproduced byte for byte (same scenario, seed and rule).
+    """
     console = Console()
     if rule is not None and rule.upper() not in RULES:
         raise ConfigError(
@@ -89,6 +98,7 @@ def simulate(
         raise ConfigError("command line", "--seed", "must be >= 0")
     sc = load_scenario(scenario)
     seq = resolve_sequence(sc, load_sequence(sequence), str(sequence)) if sequence else None
+    commands = read_commands(replay) if replay else []
     horizon = parse_until(until)
     period = parse_until(signals, "--signals")
     tsettings = settings_from_cli(
@@ -100,7 +110,9 @@ def simulate(
     )
     runner = simulation_runner(tsettings, sc, out, console)
     try:
-        result = _run(sc, horizon, seed, rule, seq, out, period, plots, quiet, console, runner)
+        result = _run(
+            sc, horizon, seed, rule, seq, commands, out, period, plots, quiet, console, runner
+        )
     except ConfigError as exc:
         if exc.source == "scenario":  # planning errors name the scenario file too
             raise ConfigError(str(scenario), exc.field, exc.reason) from exc
@@ -123,6 +135,7 @@ def _run(
     seed: int | None,
     rule: str | None,
     seq: dict[str, list[str]] | None,
+    commands: list[Command],
     out: Path,
     period: float | None,
     plots: bool,
@@ -135,6 +148,7 @@ def _run(
         "seed": seed,
         "rule": rule,
         "sequence": seq,
+        "commands": commands,
         "out_dir": out,
         "signal_period": period,
         "plots": plots,
