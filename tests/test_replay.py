@@ -100,6 +100,37 @@ def test_replayed_log_is_byte_identical(default_scenario_path: Path, tmp_path: P
     assert again.now == live.now
 
 
+def test_replay_of_a_run_driven_without_clock(default_scenario_path: Path, tmp_path: Path) -> None:
+    """A harness runs the engine to whole seconds (int times stay ints in the log) and sends
+    commands in between; the replay writes the same bytes."""
+    bus = EventBus()
+    with (tmp_path / "live.jsonl").open("wb") as fh:
+        writer = EventLogWriter(fh)
+        bus.subscribe(writer)
+        live = Engine(load_scenario(default_scenario_path), bus=bus)
+        api = TwinAPI(live)
+        live.run(3600, stop_when_done=False)
+        api.submit_order(_order("MES-1", {"type": "machined_bracket", "material": "steel"}))
+        api.inject_fault("printer1", "breakdown")
+        live.run(9000, stop_when_done=False)
+        api.clear_fault("printer1")
+        api.cancel_order("SO-1002")
+        live.run(86400, stop_when_done=False)
+        live.run_through(86400)
+        writer.flush()
+    recorded = (tmp_path / "live.jsonl").read_bytes()
+    assert b'{"type":"command","t":3600,' in recorded
+    commands = read_commands(tmp_path / "live.jsonl")
+    assert [c.t for c in commands] == [3600, 3600, 9000, 9000]
+    with (tmp_path / "replay.jsonl").open("wb") as fh:
+        bus = EventBus()
+        writer = EventLogWriter(fh)
+        bus.subscribe(writer)
+        replay(live.scenario, commands, until=86400, bus=bus)
+        writer.flush()
+    assert (tmp_path / "replay.jsonl").read_bytes() == recorded
+
+
 def test_fork_has_the_live_state_and_runs_ahead_alone(default_scenario_path: Path) -> None:
     seen: list[Event] = []
     bus = EventBus()
@@ -118,6 +149,16 @@ def test_fork_has_the_live_state_and_runs_ahead_alone(default_scenario_path: Pat
     assert _json(twin.snapshot()) != before
     assert _json(live.snapshot()) == before
     assert len(seen) == n_events  # the fork publishes on its own bus
+
+
+def test_run_through_reaches_the_exact_time(default_scenario_path: Path) -> None:
+    engine = Engine(load_scenario(default_scenario_path))
+    engine.run_through(0.2)
+    assert 0.2 + (0.9 - 0.2) != 0.9  # what env.run(until=0.9) would reach
+    assert engine.run_through(0.9) == 0.9
+    engine.run(3600, stop_when_done=False)  # stops before the events due at 3600 after it
+    engine.run_through(3600)
+    assert engine.env.peek() > 3600
 
 
 def test_submit_order_records_the_order(default_scenario_path: Path) -> None:

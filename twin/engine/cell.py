@@ -518,10 +518,12 @@ class Engine:
         """Process every event due at or before ``t`` (``run`` stops before the events due at
         its end); commands apply at this point, live and in a replay. Returns the new time."""
         env = self.env
-        if t > env.now:
-            env.run(until=t)
         while env.peek() <= t:
             env.step()
+        if t > env.now:
+            # nothing is due before t: the clock goes exactly to t (env.run(until=t) adds
+            # t - now to now, which can round, and a replay must reach a command's exact time)
+            env._now = t
         return env.now
 
     def snapshot(self) -> dict[str, Any]:

@@ -102,7 +102,7 @@ def _command(event: dict[str, Any], source: str, line: int) -> Command:
         cmd.check(name, args)
     except CommandError as exc:
         raise ConfigError(source, f"line {line}", f"{name}: {exc}") from exc
-    return Command(float(t), name, args, source, line)
+    return Command(t, name, args, source, line)  # an int stays one: the log is rewritten as read
 
 
 def check_times(commands: Sequence[Command], start: float, until: float) -> None:
