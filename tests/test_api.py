@@ -36,6 +36,32 @@ def test_submit_runs_to_completion(setup: tuple[Engine, TwinAPI, list[object]]) 
     assert done[0].lead_time > 0
 
 
+def test_order_after_all_work_is_done_runs(tmp_path: Path) -> None:
+    # a scenario of explicit orders only: once they are done, a run stops early; an order
+    # submitted then must still be made by the next run (and by a forecast)
+    sc = load_scenario(Path(__file__).parent / "cases" / "two_jobs_one_machine" / "scenario.toml")
+    engine = Engine(sc)
+    api = TwinAPI(engine)
+    engine.run(86400)
+    assert engine.all_done.triggered
+    assert engine.wip == 0
+    machine = next(iter(engine.machines))
+    api.submit_order(
+        {
+            "id": "LATE-1",
+            "product": {"type": "explicit", "operations": [{"machine": machine, "duration": 100}]},
+        }
+    )
+    predicted = api.forecast("1h")["jobs"]["LATE-1"]
+    assert predicted["state"] == "done"
+    start = engine.now
+    end = engine.run(start + 86400)
+    assert engine.jobs["LATE-1"].state == "done"
+    assert engine.all_done.triggered
+    assert end < start + 86400
+    assert predicted["completed_at"] == engine.makespan
+
+
 @pytest.mark.parametrize(
     ("order", "message"),
     [

@@ -280,6 +280,8 @@ class Engine:
 
     def _admit(self, job: Job, source: str, urgent: bool = False) -> None:
         """Record the order and put it in the backlog (front when ``urgent``)."""
+        if self.all_done.triggered:  # work again after all was done (a command): re-arm
+            self.all_done = self.env.event()
         self.bus.publish(
             OrderReceived(
                 job.arrival, job.id, job.family, job.due, job.weight, job.operations, source
