@@ -313,3 +313,30 @@ def test_cli_replay_bad_command(
     assert err.startswith(f"error: {path}: line 2: command 0 (inject_fault at t=10.0): ")
     assert "unknown machine 'laser9'" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_ended_jobs_beyond_keep_ended_are_dropped(default_scenario_path: Path) -> None:
+    sc = load_scenario(default_scenario_path)
+    logs = []
+    engines = []
+    for keep in (5, 100_000):
+        bus = EventBus()
+        seen: list[Event] = []
+        bus.subscribe(seen.append)
+        engine = Engine(sc, bus=bus, keep_ended=keep)
+        engine.run(20 * 86400, stop_when_done=False)
+        logs.append([e.to_dict() for e in seen])
+        engines.append(engine)
+    small, full = engines
+    assert logs[0] == logs[1]  # dropping records changes nothing that happens
+    assert small.snapshot() == full.snapshot()
+    ends = ("job_completed", "job_scrapped", "job_cancelled")
+    ended = [e["job"] for e in logs[1] if e["type"] in ends]  # in the order they ended
+    assert len(ended) > 100
+    kept = {j.id for j in small.jobs.values() if j.state in ("done", "scrapped", "cancelled")}
+    assert kept == set(ended[-5:])  # the last five that ended
+    assert len(small.jobs) == len(full.jobs) - len(ended) + 5
+    assert small.received == full.received == len(full.jobs)
+    # a forecast still reports jobs that end and are dropped in the fork
+    predicted = TwinAPI(small).forecast("30d")
+    assert predicted == TwinAPI(full).forecast("30d")

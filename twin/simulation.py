@@ -168,7 +168,7 @@ def run_simulation(
         "rule": engine.rule.name,
         "end_time": t_end,
         "makespan": engine.makespan,
-        "jobs_received": len(engine.jobs),
+        "jobs_received": engine.received,
         "jobs_completed": engine.completed,
         "jobs_scrapped": engine.scrapped,
         "jobs_cancelled": engine.cancelled,

@@ -45,7 +45,9 @@ from twin.model.scenario import OrderConfig, Scenario
 from twin.planning import PlannedOp, Planner, check_catalogue
 from twin.signals import SignalStore
 
-__all__ = ["Engine"]
+__all__ = ["KEEP_ENDED", "Engine"]
+
+KEEP_ENDED = 100_000
 
 
 @contextlib.contextmanager
@@ -68,6 +70,11 @@ class Engine:
 
     ``sequence`` (machine id -> job ids) forces each machine's processing order. ``journal``
     lists the commands applied so far, so that the run can be replayed (``twin.engine.replay``).
+
+    ``jobs`` holds every job not ended and the last ``keep_ended`` ended ones (done, scrapped
+    or cancelled; older ones are dropped, so a twin running for weeks at high speed keeps a
+    bounded memory, ~2.4 kB per job): their results stay available that long, and the id of
+    a dropped job may be used again.
     """
 
     def __init__(
@@ -79,7 +86,10 @@ class Engine:
         sequence: dict[str, list[str]] | None = None,
         bus: EventBus | None = None,
         signals: bool = False,
+        keep_ended: int = KEEP_ENDED,
     ) -> None:
+        if keep_ended < 0:
+            raise ValueError("keep_ended must be >= 0")
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         self.sequence = {m: list(jobs) for m, jobs in sequence.items()} if sequence else None
@@ -94,6 +104,9 @@ class Engine:
         self.backlog: deque[Job] = deque()
         self.wip = 0
         self.max_wip: float = scenario.max_wip or math.inf
+        self.keep_ended = keep_ended
+        self._ended: deque[str] = deque()
+        self.received = 0
         self.completed = 0
         self.scrapped = 0
         self.cancelled = 0
@@ -282,6 +295,7 @@ class Engine:
         """Record the order and put it in the backlog (front when ``urgent``)."""
         if self.all_done.triggered:  # work again after all was done (a command): re-arm
             self.all_done = self.env.event()
+        self.received += 1
         self.bus.publish(
             OrderReceived(
                 job.arrival, job.id, job.family, job.due, job.weight, job.operations, source
@@ -425,8 +439,15 @@ class Engine:
     def _finish(self, job: Job) -> None:
         self.wip -= 1
         self.makespan = max(self.makespan, self.env.now)
+        self._ended_job(job)
         self._release()
         self._check_all_done()
+
+    def _ended_job(self, job: Job) -> None:
+        ended = self._ended
+        ended.append(job.id)
+        if len(ended) > self.keep_ended:
+            del self.jobs[ended.popleft()]
 
     def _leave(self, job: Job) -> None:
         now = self.env.now
@@ -484,6 +505,7 @@ class Engine:
             job.state = "cancelled"
             self.cancelled += 1
             self.bus.publish(JobCancelled(self.env.now, job.id))
+            self._ended_job(job)
             self._check_all_done()
             return
         if job.state == "queued" and job.location is not None:

@@ -21,7 +21,7 @@ from typing import Any, TypeGuard
 import orjson
 
 from twin.engine import commands as cmd
-from twin.engine.cell import Engine
+from twin.engine.cell import KEEP_ENDED, Engine
 from twin.errors import CommandError, ConfigError
 from twin.events import CommandApplied, Event, EventBus, JobCompleted, JobScrapped
 from twin.model.scenario import Scenario
@@ -143,10 +143,19 @@ def replay(
     sequence: dict[str, list[str]] | None = None,
     bus: EventBus | None = None,
     signals: bool = False,
+    keep_ended: int = KEEP_ENDED,
 ) -> Engine:
     """A fresh engine with ``commands`` applied, run through ``until`` (every event due at or
     before it processed). Raises ConfigError as ``apply_commands``."""
-    engine = Engine(scenario, seed=seed, rule=rule, sequence=sequence, bus=bus, signals=signals)
+    engine = Engine(
+        scenario,
+        seed=seed,
+        rule=rule,
+        sequence=sequence,
+        bus=bus,
+        signals=signals,
+        keep_ended=keep_ended,
+    )
     apply_commands(engine, list(commands), until)
     engine.run_through(until)
     return engine
@@ -169,6 +178,7 @@ def fork(engine: Engine) -> Engine:
         sequence=engine.sequence,
         bus=EventBus(),
         signals=engine.signals_enabled,
+        keep_ended=engine.keep_ended,
     )
 
 
@@ -195,7 +205,11 @@ def forecast(engine: Engine, ahead: float) -> dict[str, Any]:
     twin.bus.subscribe(follow)
     end = twin.run(twin.now + ahead)
     for job_id, row in jobs.items():
-        row["state"] = twin.jobs[job_id].state
+        job = twin.jobs.get(job_id)
+        if job is not None:
+            row["state"] = job.state
+        else:  # ended and dropped since (Engine.keep_ended): what ended it was followed
+            row["state"] = "done" if row["completed_at"] is not None else "scrapped"
     return {
         "sim_time": engine.now,
         "forecast_time": end,
