@@ -35,6 +35,7 @@ def test_model_never_imports_runtime() -> None:
         "twin.clock",
         "twin.simulation",
         "twin.aio",
+        "twin.files",
         "twin.engine.commands",
         "twin.engine.replay",
     ],

@@ -12,9 +12,10 @@ newest rather than the oldest keeps fsync'd data untouched while it may be repla
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from twin.files import write_durably
 
 __all__ = ["Spool", "SpoolEntry", "spool_depth"]
 
@@ -37,14 +38,6 @@ def _parse(path: Path) -> SpoolEntry | None:
     if not (seq.isdigit() and lines.isdigit()):
         return None
     return SpoolEntry(path, int(seq), int(lines), path.stat().st_size)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Spool:
@@ -92,13 +85,7 @@ class Spool:
         seq = self._next_seq
         self._next_seq += 1
         path = self.directory / f"{seq:012d}-{lines}{_SUFFIX}"
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.rename(path)
-        _fsync_dir(self.directory)
+        write_durably(path, payload)
         self._entries.append(SpoolEntry(path, seq, lines, len(payload)))
         self._bytes += len(payload)
         self._lines += lines
