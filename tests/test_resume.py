@@ -11,6 +11,8 @@ import pytest
 
 from twin.api import TwinAPI
 from twin.engine.cell import Engine
+from twin.engine.replay import read_log
+from twin.errors import ConfigError
 from twin.events import EventLogWriter
 from twin.model import load_scenario
 
@@ -52,3 +54,26 @@ def test_a_command_is_on_disk_when_the_call_returns(
 def test_durable_types_must_exist(tmp_path: Path) -> None:
     with (tmp_path / "x").open("wb") as fh, pytest.raises(ValueError, match="'comand'"):
         EventLogWriter(fh, durable=frozenset({"comand"}))
+
+
+def test_a_torn_last_line_is_left_out(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    complete = _lines(
+        {"type": "job_released", "t": 5.0, "job": "SO-1001"},
+        {"type": "command", "t": 7, "command": "pause", "args": {}},
+        {"type": "job_released", "t": 9.5, "job": "SO-1002"},
+    )
+    path.write_bytes(complete + b'{"type":"command","t":12,"comm')  # killed while writing
+    log = read_log(path, torn_tail=True)
+    assert [(c.t, c.name, c.line) for c in log.commands] == [(7, "pause", 2)]
+    assert (log.last_time, log.resume_at, log.size) == (9.5, 9.5, len(complete))
+    with pytest.raises(ConfigError, match=r"events\.jsonl: line 4: not a JSON event"):
+        read_log(path)  # complete logs only: a torn line is an error
+    # only the last line may be incomplete: any other bad line is an error
+    path.write_bytes(b"{oops\n" + complete)
+    with pytest.raises(ConfigError, match=r"events\.jsonl: line 1: not a JSON event"):
+        read_log(path, torn_tail=True)
+
+
+def _lines(*events: dict[str, object]) -> bytes:
+    return b"".join(orjson.dumps(e) + b"\n" for e in events)

@@ -28,11 +28,13 @@ from twin.model.scenario import Scenario
 
 __all__ = [
     "Command",
+    "RecordedLog",
     "apply_commands",
     "check_times",
     "forecast",
     "fork",
     "read_commands",
+    "read_log",
     "replay",
 ]
 
@@ -72,11 +74,36 @@ def read_commands(path: str | Path) -> list[Command]:
     Every line must be an event; the ``command`` events are checked as a replay will apply
     them. Raises ConfigError naming the file and line.
     """
+    return read_log(path).commands
+
+
+@dataclass(frozen=True)
+class RecordedLog:
+    """What restoring a run needs from its event log: the ``commands``, the time of the last
+    event (``last_time``, 0 without events) and ``size``, the bytes of the lines read."""
+
+    commands: list[Command]
+    last_time: float
+    size: int
+
+    @property
+    def resume_at(self) -> float:
+        """Where a restored twin continues: the last event or command."""
+        return max([self.last_time, *(c.t for c in self.commands)])
+
+
+def read_log(path: str | Path, *, torn_tail: bool = False) -> RecordedLog:
+    """Read an event log as ``read_commands`` does. With ``torn_tail``, an incomplete last
+    line (no newline: the writer was killed while writing it) is left out, not an error."""
     source = str(path)
     out: list[Command] = []
+    last, size = 0.0, 0
     try:
         with open(path, "rb") as fh:
             for n, raw in enumerate(fh, 1):
+                if torn_tail and not raw.endswith(b"\n"):
+                    break
+                size += len(raw)
                 if not raw.strip():
                     continue
                 try:
@@ -85,11 +112,13 @@ def read_commands(path: str | Path) -> list[Command]:
                     raise ConfigError(source, f"line {n}", f"not a JSON event: {exc}") from exc
                 if not isinstance(event, dict) or not isinstance(event.get("type"), str):
                     raise ConfigError(source, f"line {n}", "not an event (no type)")
+                if _is_time(event.get("t")):
+                    last = max(last, event["t"])
                 if event["type"] == "command":
                     out.append(_command(event, source, n))
     except OSError as exc:
         raise ConfigError(source, None, f"cannot read the event log: {exc.strerror}") from exc
-    return out
+    return RecordedLog(out, last, size)
 
 
 def _command(event: dict[str, Any], source: str, line: int) -> Command:
