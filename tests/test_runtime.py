@@ -4,6 +4,7 @@ while running, and a free event loop."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,19 @@ async def test_wall_clock_run_does_not_block_loop(engine: Engine) -> None:
     await task
     assert engine.now == pytest.approx(7200.0)
     assert ticks > 50  # the loop kept serving other tasks during the two wall seconds
+
+
+def test_a_driver_starts_at_the_engines_time(engine: Engine) -> None:
+    """A restored twin continues where its engine is; its timestamps stay on the axis of the
+    run it restores (``origin``) or, by default, put the engine's time at the wall clock now."""
+    engine.run_through(7200)
+    start = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
+    clock = ManualClock(wall_start=start)
+    default = RealtimeDriver(engine, speed=60.0, clock=clock)
+    assert default.target() == 7200
+    assert default.wall_time(7200) == start
+    origin = start - dt.timedelta(days=1)
+    driver = RealtimeDriver(engine, speed=60.0, clock=clock, origin=origin)
+    clock.advance(10.0)
+    assert driver.advance() == 7200 + 600
+    assert driver.wall_time(0.0) == origin

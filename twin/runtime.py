@@ -24,10 +24,18 @@ class RealtimeDriver:
     """Runs ``engine`` at ``speed`` x real time until stopped.
 
     ``on_step(sim_time)`` callbacks run after each advance (e.g. signal sampling, publishing).
+    The driver starts at the engine's time. ``origin`` is the wall-clock timestamp of
+    simulated time 0 (``wall_time``): by default the wall clock now minus the engine's time; a
+    restored run passes its original one, so its timestamps stay on one axis.
     """
 
     def __init__(
-        self, engine: Engine, speed: float = 1.0, clock: Clock | None = None, tick: float = 0.1
+        self,
+        engine: Engine,
+        speed: float = 1.0,
+        clock: Clock | None = None,
+        tick: float = 0.1,
+        origin: datetime | None = None,
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be > 0")
@@ -39,7 +47,9 @@ class RealtimeDriver:
         self._stopped = False
         self._anchor_wall = self.clock.monotonic()
         self._anchor_sim = engine.now
-        self._wall_origin = self.clock.wall()
+        if origin is None:
+            origin = self.clock.wall() - timedelta(seconds=engine.now)
+        self._wall_origin = origin
         self._kick = asyncio.Event()
         self.on_step: list[Callable[[float], None]] = []
 
