@@ -3,6 +3,8 @@ returns, and a killed run's event log (a torn last line included) restores the t
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 import os
 from pathlib import Path
 
@@ -10,6 +12,16 @@ import orjson
 import pytest
 
 from twin.api import TwinAPI
+from twin.cli import main
+from twin.cli.rundir import (
+    DURABLE,
+    EVENTS,
+    PREVIOUS,
+    previous_run,
+    restore,
+    run_info,
+    write_info,
+)
 from twin.engine.cell import Engine
 from twin.engine.replay import read_log
 from twin.errors import ConfigError
@@ -77,3 +89,100 @@ def test_a_torn_last_line_is_left_out(tmp_path: Path) -> None:
 
 def _lines(*events: dict[str, object]) -> bytes:
     return b"".join(orjson.dumps(e) + b"\n" for e in events)
+
+
+END = 10 * 86400  # the killed run's simulated time, and the restored twin's end
+
+
+def _killed_run(scenario: Path, out: Path) -> bytes:
+    """Record a run in ``out`` as ``twin run`` does, then leave its event log as a kill
+    does: commands on disk, the later events partly (batches, then a torn line). Returns
+    every line the run published."""
+    out.mkdir()
+    everything = io.BytesIO()
+    with (out / EVENTS).open("wb") as fh:
+        write_info(out, run_info(scenario, load_scenario(scenario)), dt.datetime.now(dt.UTC))
+        engine = Engine(load_scenario(scenario), signals=True)
+        full = EventLogWriter(everything)
+        engine.bus.subscribe(full)
+        engine.bus.subscribe(EventLogWriter(fh, durable=DURABLE))
+        api = TwinAPI(engine)
+        engine.run(3600, stop_when_done=False)
+        api.submit_order(ORDER)
+        engine.run(5000, stop_when_done=False)
+        api.inject_fault("cnc1", "breakdown", "30m")
+        engine.run(END, stop_when_done=False)
+        fh.write(b'{"type":"machine_st')
+    full.flush()
+    return everything.getvalue()
+
+
+def test_restore_continues_a_killed_run(default_scenario_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    published = _killed_run(default_scenario_path, out)
+    (out / PREVIOUS).write_bytes(b"an older backup\n")
+    old = (out / EVENTS).read_bytes()
+    complete = old[: old.rindex(b"\n") + 1]
+    assert published.startswith(complete)
+    assert len(complete) < len(published) - 100_000  # lost by the kill
+    assert old[len(complete) :] == b'{"type":"machine_st'
+
+    sc = load_scenario(default_scenario_path)
+    previous = previous_run(out, run_info(default_scenario_path, sc))
+    assert previous is not None
+    log = previous[0]
+    assert [c.name for c in log.commands] == ["submit_order", "inject_fault"]
+    engine, fh = restore(out, sc, log)
+    assert engine.now == log.resume_at == orjson.loads(complete.splitlines()[-1])["t"]
+    assert (out / PREVIOUS).read_bytes() == old
+    assert (out / EVENTS).read_bytes().startswith(complete)
+    assert sorted(p.name for p in out.iterdir()) == [EVENTS, PREVIOUS, "run.json"]
+    # the restored twin goes on as the live one did: the same lines, to the byte
+    writer = EventLogWriter(fh, durable=DURABLE)
+    engine.bus.subscribe(writer)
+    engine.run(END, stop_when_done=False)
+    writer.flush()
+    fh.close()
+    assert (out / EVENTS).read_bytes() == published
+
+
+def test_a_replay_that_differs_from_the_log_is_refused(
+    default_scenario_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    _killed_run(default_scenario_path, out)
+    lines = (out / EVENTS).read_bytes().split(b"\n")
+    lines[4] = lines[4].replace(b'"t":', b'"t":1')
+    (out / EVENTS).write_bytes(b"\n".join(lines))
+    sc = load_scenario(default_scenario_path)
+    previous = previous_run(out, run_info(default_scenario_path, sc))
+    assert previous is not None
+    with pytest.raises(ConfigError, match=r"events\.jsonl: line 5: the replay of the recorded"):
+        restore(out, sc, previous[0])
+    assert (out / EVENTS).read_bytes() == b"\n".join(lines)  # untouched
+    assert sorted(p.name for p in out.iterdir()) == [EVENTS, "run.json"]
+
+
+def test_resume_refuses_another_scenario_or_no_record(
+    default_scenario_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario, out = tmp_path / "cell.toml", tmp_path / "out"
+    scenario.write_bytes(default_scenario_path.read_bytes())
+    _killed_run(scenario, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    scenario.write_bytes(scenario.read_bytes().replace(b"max_wip = ", b"max_wip = 1"))
+    args = ["run", str(scenario), "--resume", "--out", str(out), "--telemetry", "none"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {out / 'run.json'}: scenario_sha256: the run was recorded ")
+    assert f"the contents of {scenario} (sha256 " in err
+    assert err.endswith("resume with the same scenario, or start afresh without --resume\n")
+    assert len(err.splitlines()) == 1
+    (out / "run.json").unlink()
+    assert main(args) == 2
+    assert capsys.readouterr().err == (
+        f"error: {out / 'run.json'}: missing: no record of what made {out / EVENTS}; "
+        "start afresh without --resume\n"
+    )
+    del before["run.json"]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

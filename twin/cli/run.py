@@ -2,7 +2,9 @@
 
 The runner only wires: engine (with signal sampling) + RealtimeDriver + TwinAPI + TwinServer
 + telemetry. Ctrl-C (or SIGTERM) stops the driver, drains or spools telemetry, closes the
-sessions, flushes history, writes the event log and a snapshot of the twin's state.
+sessions, flushes history, writes the event log and a snapshot of the twin's state. Accepted
+commands are on disk at once, so ``--resume`` restores a twin that was killed
+(``twin.cli.rundir``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -25,6 +27,7 @@ from rich.panel import Panel
 
 from twin.api import TwinAPI
 from twin.cli.common import DEFAULT_SCENARIO
+from twin.cli.rundir import DURABLE, EVENTS, previous_run, restore, run_info, write_info
 from twin.cli.telemetry import (
     InfluxBucketOption,
     InfluxOrgOption,
@@ -60,7 +63,12 @@ def run(
     history: Annotated[Path, typer.Option(help="SQLite history database")] = _STATE
     / "history.sqlite",
     retention: Annotated[float, typer.Option(help="history retention, hours")] = 24.0,
-    out: Annotated[Path, typer.Option(help="event log and snapshot on exit")] = Path("runs/live"),
+    out: Annotated[
+        Path, typer.Option(help="run directory: run.json, event log, snapshot on exit")
+    ] = Path("runs/live"),
+    resume: Annotated[
+        bool, typer.Option("--resume", help="restore the twin from OUT's event log, continue")
+    ] = False,
     insecure_dev: Annotated[
         bool,
         typer.Option(
@@ -73,7 +81,11 @@ def run(
     influx_bucket: InfluxBucketOption = None,
     influx_token: InfluxTokenOption = None,
 ) -> None:
-    """Run SCENARIO in real time x SPEED and serve it over OPC UA until Ctrl-C."""
+    """Run SCENARIO in real time x SPEED and serve it over OPC UA until Ctrl-C.
+
+    With --resume, restore the twin from the event log in OUT (same scenario, seed and rule)
+    and continue from its last event; without an event log, start afresh.
+    """
     from opcua_server import ServerSettings, TwinServer
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -83,6 +95,8 @@ def run(
     if retention <= 0:
         raise ConfigError("command line", "--retention", "must be > 0")
     sc = load_scenario(scenario)
+    info = run_info(scenario, sc)
+    previous = previous_run(out, info) if resume else None
     tsettings = settings_from_cli(
         telemetry=telemetry,
         influx_url=influx_url,
@@ -99,8 +113,20 @@ def run(
         history_retention_s=retention * 3600.0,
         insecure_dev=insecure_dev,
     )
-    engine = Engine(sc, signals=True)
-    driver = RealtimeDriver(engine, speed=speed)
+    log_fh: IO[bytes] | None = None
+    if previous is None:
+        if resume:
+            console.print(f"--resume: no event log in {out}, starting afresh")
+        engine = Engine(sc, signals=True)
+        driver = RealtimeDriver(engine, speed=speed)
+    else:
+        log, sim_start = previous
+        engine, log_fh = restore(out, sc, log)
+        driver = RealtimeDriver(engine, speed=speed, origin=sim_start)
+        console.print(
+            f"restored {len(log.commands)} commands from {out / EVENTS}; "
+            f"resuming at simulated time {engine.now:.1f} s"
+        )
 
     def sample(_t: float) -> None:
         engine.sample_signals()
@@ -113,9 +139,11 @@ def run(
     initial: tuple[str, str] | None = None
     if not insecure_dev and not users.exists():
         initial = _initial_user(users)
-    out.mkdir(parents=True, exist_ok=True)
-    log_fh = (out / "events.jsonl").open("wb")
-    writer = EventLogWriter(log_fh)
+    if log_fh is None:
+        out.mkdir(parents=True, exist_ok=True)
+        log_fh = (out / EVENTS).open("wb")  # before run.json: never a new record on an old log
+        write_info(out, info, driver.wall_time(0.0))
+    writer = EventLogWriter(log_fh, durable=DURABLE)
     engine.bus.subscribe(writer)
     try:
         asyncio.run(_serve(server, driver, console, initial, _Telemetry(tsettings, out)))

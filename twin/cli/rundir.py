@@ -1,0 +1,127 @@
+"""The run directory of ``twin run``: what it keeps so that a killed twin can be restored.
+
+``run.json`` names the scenario (its path and the SHA-256 of its bytes), the seed, the rule
+and ``sim_start``, the wall-clock timestamp of simulated time 0. ``events.jsonl`` is written
+with ``DURABLE``: every accepted command is on disk before its caller hears so. ``--resume``
+checks ``run.json``, replays the log's commands on a fresh engine up to its last event and
+continues from there (``restore``); the old log is kept as ``events.prev.jsonl``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from twin.engine.cell import Engine
+from twin.engine.replay import RecordedLog, read_log, replay
+from twin.errors import ConfigError
+from twin.events import EventBus, EventLogWriter
+from twin.files import fsync_dir, write_durably
+from twin.model.scenario import Scenario
+
+__all__ = ["DURABLE", "EVENTS", "PREVIOUS", "previous_run", "restore", "run_info", "write_info"]
+
+DURABLE = frozenset({"command"})
+EVENTS, PREVIOUS, INFO = "events.jsonl", "events.prev.jsonl", "run.json"
+_PARTIAL = "events.resume.jsonl"
+_FRESH = "start afresh without --resume"
+
+
+def run_info(path: Path, scenario: Scenario) -> dict[str, Any]:
+    """What identifies a run: the scenario file and the SHA-256 of its bytes, seed and rule."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return {
+        "scenario": str(path),
+        "scenario_sha256": digest,
+        "seed": scenario.seed,
+        "rule": scenario.rule,
+    }
+
+
+def write_info(out: Path, info: dict[str, Any], sim_start: datetime) -> None:
+    """Write ``out/run.json`` (replaced at once, on disk when this returns)."""
+    text = json.dumps({**info, "sim_start": sim_start.isoformat()}, indent=1) + "\n"
+    write_durably(out / INFO, text.encode())
+
+
+def previous_run(out: Path, info: dict[str, Any]) -> tuple[RecordedLog, datetime] | None:
+    """The event log recorded in ``out`` (an incomplete last line left out) and the run's
+    ``sim_start``; None when there is no event log.
+
+    Raises ConfigError when ``run.json`` is missing or unreadable, or names another scenario
+    content, seed or rule than ``info``, and when a line of the log is bad (naming it).
+    """
+    path = out / INFO
+    if not (out / EVENTS).exists():
+        return None
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+        sim_start = datetime.fromisoformat(recorded["sim_start"])
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            str(path), None, f"missing: no record of what made {out / EVENTS}; {_FRESH}"
+        ) from exc
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(str(path), None, f"unreadable ({exc}); {_FRESH}") from exc
+    for key in ("scenario_sha256", "seed", "rule"):
+        if recorded.get(key) != info[key]:
+            was, now = recorded.get(key), info[key]
+            if key == "scenario_sha256":
+                was = f"the contents of {recorded.get('scenario')} (sha256 {was})"
+                now = f"those of {info['scenario']} (sha256 {now})"
+            reason = f"the run was recorded with {was}, not {now}; resume with the same scenario"
+            raise ConfigError(str(path), key, f"{reason}, or {_FRESH}")
+    return read_log(out / EVENTS, torn_tail=True), sim_start
+
+
+def restore(out: Path, scenario: Scenario, log: RecordedLog) -> tuple[Engine, IO[bytes]]:
+    """A fresh engine with the commands of ``log`` applied, run through ``log.resume_at``,
+    and the new event log open for appending.
+
+    The replay is written to a new file, checked to begin with the old log's lines and synced;
+    then the old log becomes ``events.prev.jsonl`` and the new one replaces ``events.jsonl`` in
+    one step, so ``events.jsonl`` holds every accepted command at any moment. Raises
+    ConfigError naming the line when a command does not apply or the replay differs.
+    """
+    events, partial = out / EVENTS, out / _PARTIAL
+    fh = partial.open("w+b")
+    try:
+        bus = EventBus()
+        writer = EventLogWriter(fh)
+        unsubscribe = bus.subscribe(writer)
+        engine = replay(scenario, log.commands, until=log.resume_at, bus=bus, signals=True)
+        unsubscribe()
+        writer.sync()
+        _check_prefix(events, partial, log.size)
+    except BaseException:
+        fh.close()
+        partial.unlink()
+        raise
+    previous = out / PREVIOUS
+    previous.unlink(missing_ok=True)
+    try:
+        os.link(events, previous)
+    except OSError:  # a file system without hard links
+        shutil.copyfile(events, previous)
+    os.replace(partial, events)
+    fsync_dir(out)
+    return engine, fh
+
+
+def _check_prefix(recorded: Path, replayed: Path, size: int) -> None:
+    done = 0
+    with recorded.open("rb") as old, replayed.open("rb") as new:
+        for n, line in enumerate(old, 1):
+            done += len(line)
+            if done > size:  # the incomplete last line, left out
+                return
+            if new.readline() != line:
+                reason = "the replay of the recorded commands differs from this line"
+                raise ConfigError(
+                    str(recorded), f"line {n}", f"{reason} (another version of the twin?); {_FRESH}"
+                )
