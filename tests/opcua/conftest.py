@@ -6,11 +6,17 @@ is applied before ``step`` returns (no sleeping).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import os
+import re
+import signal
 import socket
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -24,7 +30,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from opcua_server import Role, ServerSettings, TwinServer, add_user
 from opcua_server.nodesets import find_nodesets
-from tests.conftest import SCENARIOS, missing_service
+from tests.conftest import ROOT, SCENARIOS, missing_service
 from twin.api import TwinAPI
 from twin.clock import ManualClock
 from twin.engine.cell import Engine
@@ -88,6 +94,76 @@ async def raw_call(
     request.InputArguments = list(args)
     (result,) = await client.uaclient.call([request])
     return result
+
+
+def job_order(job_id: str, **product: Any) -> Any:
+    """An ISA-95 job order due in 8 h, the product's fields as its parameters (a client
+    must have loaded the server's data type definitions)."""
+    order = ua.ISA95JobOrderDataType()
+    order.JobOrderID = job_id
+    order.EndTime = dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)
+    order.JobOrderParameters = [
+        ua.ISA95ParameterDataType(ID=key, Value=ua.Variant(value)) for key, value in product.items()
+    ]
+    return order
+
+
+def mes_comment() -> ua.Variant:
+    """The Comment argument of the JobOrderControl methods."""
+    return ua.Variant([ua.LocalizedText("from the MES")], ua.VariantType.LocalizedText)
+
+
+@dataclass
+class CliTwin:
+    """``twin run`` as a subprocess; ``banner`` is what it printed until it served."""
+
+    proc: asyncio.subprocess.Process
+    banner: str
+
+    @property
+    def url(self) -> str:
+        found = re.search(r"opc\.tcp://[\w.]+:\d+/cell-twin", self.banner)
+        assert found is not None, self.banner
+        return found.group(0)
+
+    async def stop(self) -> str:
+        """Ctrl-C; returns what it printed after the banner (it must exit with code 0)."""
+        assert self.proc.stdout is not None
+        self.proc.send_signal(signal.SIGINT)
+        rest = (await asyncio.wait_for(self.proc.stdout.read(), 60)).decode()
+        assert await asyncio.wait_for(self.proc.wait(), 30) == 0, rest
+        return rest
+
+    async def kill(self) -> None:
+        """SIGKILL: no clean shutdown at all."""
+        if self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+async def start_cli(*args: str) -> CliTwin:
+    """Start ``twin run ARGS`` (from the repository root) and wait until it serves."""
+    require_nodesets()
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "twin"),
+        "run",
+        *args,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    twin = CliTwin(proc, "")
+    assert proc.stdout is not None
+    try:
+        while "press Ctrl-C" not in twin.banner:
+            raw = await asyncio.wait_for(proc.stdout.readline(), 60)
+            assert raw, "twin run ended early:\n" + twin.banner
+            twin.banner += raw.decode()
+    except BaseException:
+        await twin.kill()
+        raise
+    return twin
 
 
 @dataclass

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
-import os
 import re
-import signal
-import sys
 from pathlib import Path
 
 import pytest
 from asyncua import Client
 
 from opcua_server import Role, load_users
-from tests.conftest import ROOT, SCENARIOS
-from tests.opcua.conftest import POLICY, SIGN_ENCRYPT, make_client_cert, require_nodesets
+from tests.conftest import SCENARIOS
+from tests.opcua.conftest import POLICY, SIGN_ENCRYPT, make_client_cert, start_cli
 from twin.cli import main
 
 
@@ -38,11 +34,7 @@ def test_users_add_and_list(
 
 
 async def test_twin_run_serves_until_ctrl_c(tmp_path: Path) -> None:
-    require_nodesets()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
-    proc = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "twin"),
-        "run",
+    twin = await start_cli(
         str(SCENARIOS / "default.toml"),
         "--port",
         "0",
@@ -56,28 +48,16 @@ async def test_twin_run_serves_until_ctrl_c(tmp_path: Path) -> None:
         str(tmp_path / "history.sqlite"),
         "--out",
         str(tmp_path / "out"),
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
     )
-    assert proc.stdout is not None
-    lines: list[str] = []
     try:
-        while not any("press Ctrl-C" in line for line in lines):
-            raw = await asyncio.wait_for(proc.stdout.readline(), 60)
-            assert raw, "twin run ended early:\n" + "".join(lines)
-            lines.append(raw.decode())
-        text = "".join(lines)
-        url = re.search(r"opc\.tcp://[\w.]+:\d+/cell-twin", text)
-        assert url is not None, text
+        text = twin.banner
         assert "Basic256Sha256 (SignAndEncrypt)" in text
         assert "Aes256Sha256RsaPss (Sign)" in text
         password = re.search(r"password (\S+)", text)
         assert password is not None, text  # first run: an engineer user is created
         cert = make_client_cert(tmp_path / "client")
         (tmp_path / "pki" / "trusted" / "client.der").write_bytes(cert.cert.read_bytes())
-        client = Client(url.group(0), timeout=10)
+        client = Client(twin.url, timeout=10)
         client.application_uri = cert.uri
         await client.set_security(
             POLICY, certificate=str(cert.cert), private_key=str(cert.key), mode=SIGN_ENCRYPT
@@ -86,18 +66,14 @@ async def test_twin_run_serves_until_ctrl_c(tmp_path: Path) -> None:
         client.set_password(password.group(1))
         async with client:
             assert (await client.nodes.server.read_browse_name()).Name == "Server"
-        proc.send_signal(signal.SIGINT)
-        rest = await asyncio.wait_for(proc.stdout.read(), 60)
-        assert await asyncio.wait_for(proc.wait(), 30) == 0, rest.decode()
+        rest = await twin.stop()
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert "stopped at simulated time" in rest.decode()
+        await twin.kill()
+    assert "stopped at simulated time" in rest
     assert (tmp_path / "out" / "snapshot.json").stat().st_size > 0
     assert (tmp_path / "out" / "events.jsonl").stat().st_size > 0
     # telemetry (file sink by default) was drained on shutdown: states, signals, KPIs
-    assert "telemetry (file):" in rest.decode()
+    assert "telemetry (file):" in rest
     with gzip.open(tmp_path / "out" / "telemetry.lp.gz", "rt") as fh:
         measurements = {line.split(",", 1)[0] for line in fh}
     assert {"machine_state", "machine_signal", "kpi"} <= measurements

@@ -11,29 +11,15 @@ from asyncua import Client, ua
 from opcua_server.nodes import jobs
 from opcua_server.nodes.cell import CellFamily
 from opcua_server.nodesets import NS
-from tests.opcua.conftest import Twin, raw_call
+from tests.opcua.conftest import Twin, job_order, mes_comment, raw_call
 from twin import events as tev
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-def _job_order(job_id: str, **product: Any) -> Any:
-    order = ua.ISA95JobOrderDataType()
-    order.JobOrderID = job_id
-    order.EndTime = dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)
-    order.JobOrderParameters = [
-        ua.ISA95ParameterDataType(ID=key, Value=ua.Variant(value)) for key, value in product.items()
-    ]
-    return order
-
-
 async def _call(client: Client, twin: Twin, method: str, *args: ua.Variant) -> Any:
     control = client.get_node(ua.NodeId("Cell.JobManagement.JobOrderControl", twin.ns(NS.TWIN)))
     return await raw_call(client, control, f"{twin.ns(NS.ISA95_JOBCONTROL)}:{method}", *args)
-
-
-def _comment() -> ua.Variant:
-    return ua.Variant([ua.LocalizedText("from the MES")], ua.VariantType.LocalizedText)
 
 
 async def test_browse_path_and_types(twin: Twin) -> None:
@@ -55,7 +41,7 @@ async def test_store_start_and_cancel_as_operator(twin: Twin) -> None:
     client = await twin.client("otto")
     try:
         await client.load_data_type_definitions()
-        order = _job_order(
+        order = job_order(
             "MES-JC-1",
             type="printed_housing",
             material="petg",
@@ -64,23 +50,23 @@ async def test_store_start_and_cancel_as_operator(twin: Twin) -> None:
             layer_height_mm=0.2,
             openings=2,
         )
-        stored = await _call(client, twin, "Store", ua.Variant(order), _comment())
+        stored = await _call(client, twin, "Store", ua.Variant(order), mes_comment())
         assert stored.StatusCode.is_good()
         assert stored.OutputArguments[0].Value == 0
         assert "MES-JC-1" not in twin.engine.jobs  # stored, not started
-        again = await _call(client, twin, "Store", ua.Variant(order), _comment())
+        again = await _call(client, twin, "Store", ua.Variant(order), mes_comment())
         assert again.StatusCode.value == ua.StatusCodes.BadInvalidArgument
         assert "already exists" in again.InputArgumentDiagnosticInfos[0].AdditionalInfo
-        started = await _call(client, twin, "Start", ua.Variant("MES-JC-1"), _comment())
+        started = await _call(client, twin, "Start", ua.Variant("MES-JC-1"), mes_comment())
         assert started.StatusCode.is_good()
         job = twin.engine.jobs["MES-JC-1"]
         # EndTime maps to simulated time like every timestamp: wall origin + simulated seconds
         expected = (order.EndTime - twin.driver.wall_time(0.0)).total_seconds()
         assert job.due == pytest.approx(expected, abs=1e-3)
-        cancelled = await _call(client, twin, "Cancel", ua.Variant("MES-JC-1"), _comment())
+        cancelled = await _call(client, twin, "Cancel", ua.Variant("MES-JC-1"), mes_comment())
         assert cancelled.StatusCode.is_good()
-        direct = _job_order("MES-JC-2", type="printed_housing", material="pla", volume_cm3=9.0)
-        result = await _call(client, twin, "StoreAndStart", ua.Variant(direct), _comment())
+        direct = job_order("MES-JC-2", type="printed_housing", material="pla", volume_cm3=9.0)
+        result = await _call(client, twin, "StoreAndStart", ua.Variant(direct), mes_comment())
         assert result.StatusCode.is_good()
         assert "MES-JC-2" in twin.engine.jobs
     finally:
@@ -91,11 +77,11 @@ async def test_bad_job_orders_are_refused(twin: Twin) -> None:
     client = await twin.client("otto")
     try:
         await client.load_data_type_definitions()
-        unknown = _job_order("MES-JC-3", type="spaceship")
-        result = await _call(client, twin, "StoreAndStart", ua.Variant(unknown), _comment())
+        unknown = job_order("MES-JC-3", type="spaceship")
+        result = await _call(client, twin, "StoreAndStart", ua.Variant(unknown), mes_comment())
         assert result.StatusCode.value == ua.StatusCodes.BadInvalidArgument
         assert "MES-JC-3" not in twin.engine.jobs
-        start = await _call(client, twin, "Start", ua.Variant("nope"), _comment())
+        start = await _call(client, twin, "Start", ua.Variant("nope"), mes_comment())
         assert start.StatusCode.value == ua.StatusCodes.BadInvalidArgument
         assert "no stored job order 'nope'" in start.InputArgumentDiagnosticInfos[0].AdditionalInfo
     finally:
@@ -106,7 +92,7 @@ async def test_viewer_cannot_control_jobs(twin: Twin) -> None:
     client = await twin.client("vera")
     try:
         with pytest.raises(ua.UaStatusCodeError) as err:
-            await _call(client, twin, "Start", ua.Variant("x"), _comment())
+            await _call(client, twin, "Start", ua.Variant("x"), mes_comment())
         assert err.value.code == ua.StatusCodes.BadUserAccessDenied
     finally:
         await client.disconnect()
@@ -196,9 +182,9 @@ async def test_job_order_list_follows_an_order_to_its_response(twin: Twin) -> No
     watch = _Watch(twin, "MES-JR-1")
     try:
         await client.load_data_type_definitions()
-        order = _job_order("MES-JR-1", type="printed_housing", material="pla", volume_cm3=9.0)
+        order = job_order("MES-JR-1", type="printed_housing", material="pla", volume_cm3=9.0)
         assert (
-            await _call(client, twin, "Store", ua.Variant(order), _comment())
+            await _call(client, twin, "Store", ua.Variant(order), mes_comment())
         ).StatusCode.is_good()
         listed = (await _job_orders(client, twin))["MES-JR-1"]
         assert _states(listed.State) == [(NOT_ALLOWED_TO_START, "")]
@@ -206,7 +192,7 @@ async def test_job_order_list_follows_an_order_to_its_response(twin: Twin) -> No
         params = {p.ID: p.Value.Value for p in listed.JobOrder.JobOrderParameters}
         assert params == {"type": "printed_housing", "material": "pla", "volume_cm3": 9.0}
 
-        started = await _call(client, twin, "Start", ua.Variant("MES-JR-1"), _comment())
+        started = await _call(client, twin, "Start", ua.Variant("MES-JR-1"), mes_comment())
         assert started.StatusCode.is_good()
         now = (await _job_orders(client, twin))["MES-JR-1"].State[0].StateNumber
         assert now == (ALLOWED_TO_START if watch.first(tev.JobReleased) is None else RUNNING)
@@ -269,7 +255,7 @@ async def test_job_order_list_follows_an_order_to_its_response(twin: Twin) -> No
         assert "MES-JR-1" not in ids
         assert ids == {j.id for j in twin.engine.jobs.values() if j.state not in _NOT_RUNNING}
 
-        cleared = await _call(client, twin, "Clear", ua.Variant("MES-JR-1"), _comment())
+        cleared = await _call(client, twin, "Clear", ua.Variant("MES-JR-1"), mes_comment())
         assert cleared.StatusCode.is_good()
         assert "MES-JR-1" not in await _job_orders(client, twin)
         assert "MES-JR-1" not in await _responses(client, twin)
@@ -307,13 +293,13 @@ async def test_clear_refuses_a_running_order_and_clears_an_aborted_one(twin: Twi
     watch = _Watch(twin, "MES-JR-2")
     try:
         await client.load_data_type_definitions()
-        order = _job_order("MES-JR-2", type="printed_housing", material="petg", volume_cm3=12.0)
-        stored = await _call(client, twin, "StoreAndStart", ua.Variant(order), _comment())
+        order = job_order("MES-JR-2", type="printed_housing", material="petg", volume_cm3=12.0)
+        stored = await _call(client, twin, "StoreAndStart", ua.Variant(order), mes_comment())
         assert stored.StatusCode.is_good()
         await _step_until(twin, watch, tev.OperationStarted)
         await twin.server.settle()
         before = twin.engine.jobs["MES-JR-2"].state
-        refused = await _call(client, twin, "Clear", ua.Variant("MES-JR-2"), _comment())
+        refused = await _call(client, twin, "Clear", ua.Variant("MES-JR-2"), mes_comment())
         assert refused.StatusCode.value == ua.StatusCodes.BadInvalidState
         message = refused.InputArgumentDiagnosticInfos[0].AdditionalInfo
         assert "'MES-JR-2' is Running" in message
@@ -323,16 +309,16 @@ async def test_clear_refuses_a_running_order_and_clears_an_aborted_one(twin: Twi
         assert _states(entry.State) == [(RUNNING, "")]
 
         # a stored order that is cancelled is aborted without reaching the twin
-        later = _job_order("MES-JR-3", type="printed_housing", material="pla", volume_cm3=9.0)
+        later = job_order("MES-JR-3", type="printed_housing", material="pla", volume_cm3=9.0)
         assert (
-            await _call(client, twin, "Store", ua.Variant(later), _comment())
+            await _call(client, twin, "Store", ua.Variant(later), mes_comment())
         ).StatusCode.is_good()
-        cancel = await _call(client, twin, "Cancel", ua.Variant("MES-JR-3"), _comment())
+        cancel = await _call(client, twin, "Cancel", ua.Variant("MES-JR-3"), mes_comment())
         assert cancel.StatusCode.is_good()
         assert "MES-JR-3" not in twin.engine.jobs
         assert _states((await _job_orders(client, twin))["MES-JR-3"].State) == [(ABORTED, "")]
         assert (
-            await _call(client, twin, "Clear", ua.Variant("MES-JR-3"), _comment())
+            await _call(client, twin, "Clear", ua.Variant("MES-JR-3"), mes_comment())
         ).StatusCode.is_good()
         assert "MES-JR-3" not in await _job_orders(client, twin)
     finally:
@@ -362,7 +348,7 @@ async def test_viewer_reads_the_lists_but_cannot_clear(twin: Twin) -> None:
         access = await listed.read_attribute(ua.AttributeIds.UserAccessLevel)
         assert access.Value.Value == ua.AccessLevel.CurrentRead.mask
         with pytest.raises(ua.UaStatusCodeError) as err:
-            await _call(client, twin, "Clear", ua.Variant(some.id), _comment())
+            await _call(client, twin, "Clear", ua.Variant(some.id), mes_comment())
         assert err.value.code == ua.StatusCodes.BadUserAccessDenied
         assert some.id in await _job_orders(client, twin)
     finally:

@@ -1,0 +1,111 @@
+"""An accepted job order is never lost: ``twin run`` is killed (SIGKILL) after an MES sent it
+orders over OPC UA, ``twin run --resume`` restores them and the cell processes them. Orders
+only stored (ISA-95 Store, not started) live in the OPC UA layer and are not kept."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+from asyncua import Client, ua
+
+from opcua_server.nodesets import NS
+from tests.conftest import SCENARIOS
+from tests.opcua.conftest import job_order, mes_comment, raw_call, start_cli
+
+ENDED, ABORTED = 5, 6  # StateNumbers of ISA95JobOrderReceiverObjectType
+SCENARIO = SCENARIOS / "default.toml"
+PLA = {"type": "printed_housing", "material": "pla", "volume_cm3": 9.0}
+
+
+def _commands(out: Path) -> list[dict[str, Any]]:
+    """The command lines on disk now (read by another handle than the twin's)."""
+    lines = (out / "events.jsonl").read_bytes().splitlines()
+    return [e for e in map(orjson.loads, lines) if e["type"] == "command"]
+
+
+class _Changes:
+    """Subscription handler: every new value of the node, in order."""
+
+    def __init__(self) -> None:
+        self.values: asyncio.Queue[Any] = asyncio.Queue()
+
+    def datachange_notification(self, node: Any, value: Any, data: Any) -> None:
+        self.values.put_nowait(value)
+
+
+def _ended(states: dict[str, int], *jobs: str) -> bool:
+    return all(states.get(job) in (ENDED, ABORTED) for job in jobs)
+
+
+async def test_orders_survive_a_kill(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    # --insecure-dev without a users file: anonymous sessions may control the twin
+    args = ["--insecure-dev", "--users", str(tmp_path / "users.toml"), "--pki"]
+    args += [str(tmp_path / "pki"), "--history", str(tmp_path / "history.sqlite")]
+    args += ["--out", str(out), "--telemetry", "none"]
+    first = await start_cli(str(SCENARIO), "--resume", "--port", "0", "--speed", "60", *args)
+    try:
+        assert f"--resume: no event log in {out}, starting afresh" in first.banner
+        async with Client(first.url, timeout=10) as client:
+            await client.load_data_type_definitions()
+            twin_ns = await client.get_namespace_index(NS.TWIN)
+            isa95 = await client.get_namespace_index(NS.ISA95_JOBCONTROL)
+            cell = client.get_node(ua.NodeId("Cell", twin_ns))
+            control = client.get_node(ua.NodeId("Cell.JobManagement.JobOrderControl", twin_ns))
+            order = json.dumps({"id": "MES-K1", "due": "8h", "product": PLA})
+            submitted = await raw_call(client, cell, f"{twin_ns}:SubmitOrder", ua.Variant(order))
+            assert submitted.StatusCode.is_good()
+            assert [c["args"]["job"] for c in _commands(out)] == ["MES-K1"]  # on disk already
+            for method, job in (("StoreAndStart", "MES-K2"), ("Store", "MES-K3")):
+                isa = ua.Variant(job_order(job, **PLA))
+                result = await raw_call(client, control, f"{isa95}:{method}", isa, mes_comment())
+                assert result.StatusCode.is_good(), method
+        assert [c["args"]["job"] for c in _commands(out)] == ["MES-K1", "MES-K2"]
+    finally:
+        await first.kill()  # SIGKILL: no clean shutdown
+    old = (out / "events.jsonl").read_bytes()
+    complete = old[: old.rindex(b"\n") + 1]
+    info = json.loads((out / "run.json").read_text())
+    assert info["scenario"] == str(SCENARIO)
+    assert info["scenario_sha256"] == hashlib.sha256(SCENARIO.read_bytes()).hexdigest()
+    assert (info["seed"], info["rule"]) == (42, "EDD")
+    assert dt.datetime.fromisoformat(info["sim_start"]) < dt.datetime.now(dt.UTC)
+
+    second = await start_cli(str(SCENARIO), "--resume", "--port", "0", "--speed", "10000", *args)
+    try:
+        last_t = orjson.loads(complete.splitlines()[-1])["t"]
+        assert f"resuming at simulated time {last_t:.1f} s" in second.banner
+        assert f"restored 2 commands from {out / 'events.jsonl'}" in second.banner
+        async with Client(second.url, timeout=10) as client:
+            await client.load_data_type_definitions()
+            twin_ns = await client.get_namespace_index(NS.TWIN)
+            listed = client.get_node(
+                ua.NodeId("Cell.JobManagement.JobOrderControl.JobOrderList", twin_ns)
+            )
+            changes = _Changes()
+            subscription = await client.create_subscription(50, changes)
+            await subscription.subscribe_data_change(listed)
+            seen: list[dict[str, int]] = []
+            async with asyncio.timeout(180):  # about 20 simulated days at this speed
+                while not seen or not _ended(seen[-1], "MES-K1", "MES-K2"):
+                    entries = await changes.values.get()
+                    seen.append({e.JobOrder.JobOrderID: e.State[0].StateNumber for e in entries})
+            await subscription.delete()
+        assert {"MES-K1", "MES-K2"} <= seen[0].keys()  # restored, listed from the start
+        assert not any("MES-K3" in states for states in seen)  # stored only: not kept
+        rest = await second.stop()
+    finally:
+        await second.kill()
+    assert "stopped at simulated time" in rest
+    assert (out / "events.prev.jsonl").read_bytes() == old
+    new = (out / "events.jsonl").read_bytes()
+    assert new.startswith(complete)
+    events = [orjson.loads(line) for line in new[len(complete) :].splitlines()]
+    ended = {e["job"] for e in events if e["type"] in ("job_completed", "job_scrapped")}
+    assert {"MES-K1", "MES-K2"} <= ended
