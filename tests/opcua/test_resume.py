@@ -17,6 +17,7 @@ from asyncua import Client, ua
 from opcua_server.nodesets import NS
 from tests.conftest import SCENARIOS
 from tests.opcua.conftest import job_order, mes_comment, raw_call, start_cli
+from twin.engine.replay import read_log
 
 ENDED, ABORTED = 5, 6  # StateNumbers of ISA95JobOrderReceiverObjectType
 SCENARIO = SCENARIOS / "default.toml"
@@ -109,3 +110,10 @@ async def test_orders_survive_a_kill(tmp_path: Path) -> None:
     events = [orjson.loads(line) for line in new[len(complete) :].splitlines()]
     ended = {e["job"] for e in events if e["type"] in ("job_completed", "job_scrapped")}
     assert {"MES-K1", "MES-K2"} <= ended
+    # a clean stop is logged where the twin stopped: a later --resume goes on from there
+    stop = events[-1]
+    assert stop["type"] == "command"
+    assert stop["command"] == "stop"
+    snapshot = orjson.loads((out / "snapshot.json").read_bytes())
+    assert stop["t"] == snapshot["t"]
+    assert read_log(out / "events.jsonl").resume_at == snapshot["t"]

@@ -37,6 +37,7 @@ from twin.cli.telemetry import (
     settings_from_cli,
     telemetry_summary,
 )
+from twin.engine import commands
 from twin.engine.cell import Engine
 from twin.errors import ConfigError
 from twin.events import EventLogWriter
@@ -148,6 +149,7 @@ def run(
     try:
         asyncio.run(_serve(server, driver, console, initial, _Telemetry(tsettings, out)))
     finally:
+        commands.stop(engine)  # logged (durably): a resumed twin goes on from here
         writer.flush()
         log_fh.close()
         (out / "snapshot.json").write_text(

@@ -3,8 +3,9 @@
 One place shared by ``twin.api`` (commands while running) and ``twin.engine.replay``
 (recorded commands applied again): checks that need no engine (``parse_*``, ``check``), then
 the appliers, which change the engine and record a ``command`` event carrying everything a
-replay needs. Pause, resume and speed act on the real-time driver, not on the simulation;
-their appliers only record them, so a replayed event log is byte-identical.
+replay needs. Pause, resume and speed act on the real-time driver and stop marks where
+``twin run`` stopped, not on the simulation: their appliers only record them, so a replayed
+event log is byte-identical.
 
 The caller brings the engine to the command's time first (``Engine.run_through``): a command
 applies after every event due at or before it.
@@ -40,6 +41,7 @@ __all__ = [
     "pause",
     "resume",
     "set_speed",
+    "stop",
     "submit_order",
 ]
 
@@ -141,6 +143,12 @@ def set_speed(engine: Engine, speed: float) -> None:
     engine.record_command("set_speed", speed=speed)
 
 
+def stop(engine: Engine) -> None:
+    """Record that the twin stopped now (``twin run`` at shutdown): a twin resumed from the
+    log goes on from here, not from the last event before it."""
+    engine.record_command("stop")
+
+
 # -- recorded commands ----------------------------------------------------------------------
 def _arg(args: Mapping[str, Any], name: str, kind: type) -> Any:
     value = args.get(name)
@@ -169,6 +177,7 @@ _COMMANDS: dict[str, tuple[_Check, Callable[..., Any]]] = {
     "pause": (lambda a: {}, pause),
     "resume": (lambda a: {}, resume),
     "set_speed": (lambda a: {"speed": parse_speed(a.get("speed"))}, set_speed),
+    "stop": (lambda a: {}, stop),
 }
 COMMANDS = tuple(_COMMANDS)
 
