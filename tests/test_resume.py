@@ -17,6 +17,7 @@ from twin.cli.rundir import (
     DURABLE,
     EVENTS,
     PREVIOUS,
+    hold,
     previous_run,
     restore,
     run_info,
@@ -185,4 +186,26 @@ def test_resume_refuses_another_scenario_or_no_record(
         "start afresh without --resume\n"
     )
     del before["run.json"]
+    before[".lock"] = b""  # the run directory was held, and let go
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_one_twin_per_run_directory(
+    default_scenario_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    _killed_run(default_scenario_path, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    held = hold(out)  # as a twin run serving from out holds it
+    try:
+        for extra in ([], ["--resume"]):
+            args = ["run", str(default_scenario_path), "--out", str(out), "--telemetry", "none"]
+            assert main([*args, *extra]) == 2
+            assert capsys.readouterr().err == (
+                f"error: command line: --out: {out} is in use by another twin run; "
+                "stop it or use another\n"
+            )
+    finally:
+        held.close()
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before | {".lock": b""}
+    hold(out).close()  # free again once the holder is gone

@@ -27,7 +27,7 @@ from rich.panel import Panel
 
 from twin.api import TwinAPI
 from twin.cli.common import DEFAULT_SCENARIO
-from twin.cli.rundir import DURABLE, EVENTS, previous_run, restore, run_info, write_info
+from twin.cli.rundir import DURABLE, EVENTS, hold, previous_run, restore, run_info, write_info
 from twin.cli.telemetry import (
     InfluxBucketOption,
     InfluxOrgOption,
@@ -97,66 +97,70 @@ def run(
         raise ConfigError("command line", "--retention", "must be > 0")
     sc = load_scenario(scenario)
     info = run_info(scenario, sc)
-    previous = previous_run(out, info) if resume else None
-    tsettings = settings_from_cli(
-        telemetry=telemetry,
-        influx_url=influx_url,
-        influx_org=influx_org,
-        influx_bucket=influx_bucket,
-        influx_token=influx_token,
-    )
-    settings = ServerSettings(
-        host=host,
-        port=port,
-        users_file=users,
-        pki_dir=pki,
-        history_db=history,
-        history_retention_s=retention * 3600.0,
-        insecure_dev=insecure_dev,
-    )
-    log_fh: IO[bytes] | None = None
-    if previous is None:
-        if resume:
-            console.print(f"--resume: no event log in {out}, starting afresh")
-        engine = Engine(sc, signals=True)
-        driver = RealtimeDriver(engine, speed=speed)
-    else:
-        log, sim_start = previous
-        engine, log_fh = restore(out, sc, log)
-        driver = RealtimeDriver(engine, speed=speed, origin=sim_start)
+    # one twin per run directory, before anything in it is read or written
+    with hold(out):
+        previous = previous_run(out, info) if resume else None
+        tsettings = settings_from_cli(
+            telemetry=telemetry,
+            influx_url=influx_url,
+            influx_org=influx_org,
+            influx_bucket=influx_bucket,
+            influx_token=influx_token,
+        )
+        settings = ServerSettings(
+            host=host,
+            port=port,
+            users_file=users,
+            pki_dir=pki,
+            history_db=history,
+            history_retention_s=retention * 3600.0,
+            insecure_dev=insecure_dev,
+        )
+        log_fh: IO[bytes] | None = None
+        if previous is None:
+            if resume:
+                console.print(f"--resume: no event log in {out}, starting afresh")
+            engine = Engine(sc, signals=True)
+            driver = RealtimeDriver(engine, speed=speed)
+        else:
+            log, sim_start = previous
+            engine, log_fh = restore(out, sc, log)
+            driver = RealtimeDriver(engine, speed=speed, origin=sim_start)
+            console.print(
+                f"restored {len(log.commands)} commands from {out / EVENTS}; "
+                f"resuming at simulated time {engine.now:.1f} s"
+            )
+
+        def sample(_t: float) -> None:
+            engine.sample_signals()
+
+        driver.on_step.append(sample)  # before the server's hook: it publishes what was sampled
+        api = TwinAPI(engine, driver)
+        server = TwinServer(engine, settings, driver=driver, api=api)
+        # before anything is created: missing NodeSet2 files or a taken port -> one line
+        server.preflight()
+        initial: tuple[str, str] | None = None
+        if not insecure_dev and not users.exists():
+            initial = _initial_user(users)
+        if log_fh is None:
+            out.mkdir(parents=True, exist_ok=True)
+            log_fh = (out / EVENTS).open("wb")  # before run.json: never a new record on an old log
+            write_info(out, info, driver.wall_time(0.0))
+        writer = EventLogWriter(log_fh, durable=DURABLE)
+        engine.bus.subscribe(writer)
+        try:
+            asyncio.run(_serve(server, driver, console, initial, _Telemetry(tsettings, out)))
+        finally:
+            commands.stop(engine)  # logged (durably): a resumed twin goes on from here
+            writer.flush()
+            log_fh.close()
+            (out / "snapshot.json").write_text(
+                json.dumps(engine.snapshot(), indent=1, sort_keys=True, default=str) + "\n",
+                encoding="utf-8",
+            )
         console.print(
-            f"restored {len(log.commands)} commands from {out / EVENTS}; "
-            f"resuming at simulated time {engine.now:.1f} s"
+            f"stopped at simulated time {engine.now:.1f} s; event log and snapshot in {out}"
         )
-
-    def sample(_t: float) -> None:
-        engine.sample_signals()
-
-    driver.on_step.append(sample)  # before the server's hook: it publishes what was sampled
-    api = TwinAPI(engine, driver)
-    server = TwinServer(engine, settings, driver=driver, api=api)
-    # before anything is created: missing NodeSet2 files or a taken port -> one line
-    server.preflight()
-    initial: tuple[str, str] | None = None
-    if not insecure_dev and not users.exists():
-        initial = _initial_user(users)
-    if log_fh is None:
-        out.mkdir(parents=True, exist_ok=True)
-        log_fh = (out / EVENTS).open("wb")  # before run.json: never a new record on an old log
-        write_info(out, info, driver.wall_time(0.0))
-    writer = EventLogWriter(log_fh, durable=DURABLE)
-    engine.bus.subscribe(writer)
-    try:
-        asyncio.run(_serve(server, driver, console, initial, _Telemetry(tsettings, out)))
-    finally:
-        commands.stop(engine)  # logged (durably): a resumed twin goes on from here
-        writer.flush()
-        log_fh.close()
-        (out / "snapshot.json").write_text(
-            json.dumps(engine.snapshot(), indent=1, sort_keys=True, default=str) + "\n",
-            encoding="utf-8",
-        )
-    console.print(f"stopped at simulated time {engine.now:.1f} s; event log and snapshot in {out}")
 
 
 def _initial_user(path: Path) -> tuple[str, str]:

@@ -9,6 +9,7 @@ continues from there (``restore``); the old log is kept as ``events.prev.jsonl``
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -24,12 +25,40 @@ from twin.events import EventBus, EventLogWriter
 from twin.files import fsync_dir, write_durably
 from twin.model.scenario import Scenario
 
-__all__ = ["DURABLE", "EVENTS", "PREVIOUS", "previous_run", "restore", "run_info", "write_info"]
+__all__ = [
+    "DURABLE",
+    "EVENTS",
+    "PREVIOUS",
+    "hold",
+    "previous_run",
+    "restore",
+    "run_info",
+    "write_info",
+]
 
 DURABLE = frozenset({"command"})
-EVENTS, PREVIOUS, INFO = "events.jsonl", "events.prev.jsonl", "run.json"
+EVENTS, PREVIOUS, INFO, LOCK = "events.jsonl", "events.prev.jsonl", "run.json", ".lock"
 _PARTIAL = "events.resume.jsonl"
 _FRESH = "start afresh without --resume"
+
+
+def hold(out: Path) -> IO[bytes]:
+    """Hold the run directory ``out`` (created if missing) for this process: an exclusive
+    lock on ``out/.lock``, released when the returned file is closed or the process ends.
+
+    Raises ConfigError when another ``twin run`` holds it: two twins writing one event log
+    would corrupt it.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    fh = (out / LOCK).open("ab")
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise ConfigError(
+            "command line", "--out", f"{out} is in use by another twin run; stop it or use another"
+        ) from None
+    return fh
 
 
 def run_info(path: Path, scenario: Scenario) -> dict[str, Any]:
