@@ -196,8 +196,7 @@ def test_one_twin_per_run_directory(
     out = tmp_path / "out"
     _killed_run(default_scenario_path, out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    held = hold(out)  # as a twin run serving from out holds it
-    try:
+    with hold(out):  # as a twin run serving from out holds it
         for extra in ([], ["--resume"]):
             args = ["run", str(default_scenario_path), "--out", str(out), "--telemetry", "none"]
             assert main([*args, *extra]) == 2
@@ -205,7 +204,10 @@ def test_one_twin_per_run_directory(
                 f"error: command line: --out: {out} is in use by another twin run; "
                 "stop it or use another\n"
             )
-    finally:
-        held.close()
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before | {".lock": b""}
-    hold(out).close()  # free again once the holder is gone
+    with hold(out):  # free again once the holder is gone
+        pass
+    fresh = tmp_path / "new"
+    with hold(fresh):
+        assert (fresh / ".lock").exists()
+    assert not fresh.exists()  # made here and left empty: removed again

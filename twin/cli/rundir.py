@@ -9,11 +9,13 @@ continues from there (``restore``); the old log is kept as ``events.prev.jsonl``
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -42,23 +44,34 @@ _PARTIAL = "events.resume.jsonl"
 _FRESH = "start afresh without --resume"
 
 
-def hold(out: Path) -> IO[bytes]:
-    """Hold the run directory ``out`` (created if missing) for this process: an exclusive
-    lock on ``out/.lock``, released when the returned file is closed or the process ends.
+@contextlib.contextmanager
+def hold(out: Path) -> Iterator[None]:
+    """Hold the run directory ``out`` (created if missing) while the block runs: an exclusive
+    lock on ``out/.lock``. A directory this made that holds nothing else afterwards (a start
+    that failed, e.g. on a taken port) is removed again.
 
     Raises ConfigError when another ``twin run`` holds it: two twins writing one event log
     would corrupt it.
     """
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    fh = (out / LOCK).open("ab")
+    lock = out / LOCK
+    fh = lock.open("ab")
     try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(
+                "command line",
+                "--out",
+                f"{out} is in use by another twin run; stop it or use another",
+            ) from None
+        yield
+    finally:
+        if created and [p.name for p in out.iterdir()] == [LOCK]:
+            lock.unlink()
+            out.rmdir()
         fh.close()
-        raise ConfigError(
-            "command line", "--out", f"{out} is in use by another twin run; stop it or use another"
-        ) from None
-    return fh
 
 
 def run_info(path: Path, scenario: Scenario) -> dict[str, Any]:
