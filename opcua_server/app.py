@@ -43,7 +43,7 @@ from twin.errors import ConfigError, ServiceError
 from twin.runtime import RealtimeDriver
 from twin.signals import SignalBatch
 
-__all__ = ["TwinServer"]
+__all__ = ["TwinServer", "endpoint_url", "preflight"]
 
 _log = logging.getLogger(__name__)
 
@@ -66,6 +66,28 @@ def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def endpoint_url(settings: ServerSettings, port: int) -> str:
+    """The URL clients use (the host name when listening on every interface)."""
+    host = socket.gethostname() if settings.host in _BIND_ALL else settings.host
+    if ":" in host:
+        host = f"[{host}]"
+    return f"opc.tcp://{host}:{port}{settings.path}"
+
+
+def preflight(settings: ServerSettings, port: int | None = None) -> tuple[list[Path], int]:
+    """Checks that need no engine and no set-up, so failures come before anything is
+    created or restored: the NodeSet2 files (ConfigError saying how to get them) and the
+    port (ServiceError). Returns the NodeSet2 files in import order and the port to listen
+    on (a free one for port 0). ``port`` overrides ``settings.port``."""
+    files = find_nodesets(settings.nodesets_dir)
+    port = settings.port if port is None else port
+    if port == 0:
+        port = _free_port(settings.host)
+    else:
+        _check_port(settings.host, port, endpoint_url(settings, port))
+    return files, port
 
 
 class TwinServer:
@@ -111,11 +133,7 @@ class TwinServer:
     @property
     def endpoint(self) -> str:
         """The URL clients use (the host name when listening on every interface)."""
-        s = self.settings
-        host = socket.gethostname() if s.host in _BIND_ALL else s.host
-        if ":" in host:
-            host = f"[{host}]"
-        return f"opc.tcp://{host}:{self.port}{s.path}"
+        return endpoint_url(self.settings, self.port)
 
     @property
     def security_policies(self) -> list[str]:
@@ -131,15 +149,9 @@ class TwinServer:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def preflight(self) -> list[Path]:
-        """Checks that need no set-up, so failures come before anything is created: the
-        NodeSet2 files (ConfigError saying how to get them) and the port (ServiceError).
-        Returns the NodeSet2 files in import order."""
-        s = self.settings
-        files = find_nodesets(s.nodesets_dir)
-        if self.port == 0:
-            self.port = _free_port(s.host)
-        else:
-            _check_port(s.host, self.port, self.endpoint)
+        """``preflight`` of this server's settings and port (chosen now when 0); returns the
+        NodeSet2 files in import order."""
+        files, self.port = preflight(self.settings, self.port)
         return files
 
     async def start(self) -> None:

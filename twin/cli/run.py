@@ -88,6 +88,7 @@ def run(
     and continue from its last event; without an event log, start afresh.
     """
     from opcua_server import ServerSettings, TwinServer
+    from opcua_server.app import preflight
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     console = Console(soft_wrap=True)  # URLs and paths must stay copyable: never wrap them
@@ -97,25 +98,28 @@ def run(
         raise ConfigError("command line", "--retention", "must be > 0")
     sc = load_scenario(scenario)
     info = run_info(scenario, sc)
+    tsettings = settings_from_cli(
+        telemetry=telemetry,
+        influx_url=influx_url,
+        influx_org=influx_org,
+        influx_bucket=influx_bucket,
+        influx_token=influx_token,
+    )
+    settings = ServerSettings(
+        host=host,
+        port=port,
+        users_file=users,
+        pki_dir=pki,
+        history_db=history,
+        history_retention_s=retention * 3600.0,
+        insecure_dev=insecure_dev,
+    )
+    # before anything is created or restored: missing NodeSet2 files or a taken port -> one line
+    _, port = preflight(settings)
+    settings = settings.model_copy(update={"port": port})
     # one twin per run directory, before anything in it is read or written
     with hold(out):
         previous = previous_run(out, info) if resume else None
-        tsettings = settings_from_cli(
-            telemetry=telemetry,
-            influx_url=influx_url,
-            influx_org=influx_org,
-            influx_bucket=influx_bucket,
-            influx_token=influx_token,
-        )
-        settings = ServerSettings(
-            host=host,
-            port=port,
-            users_file=users,
-            pki_dir=pki,
-            history_db=history,
-            history_retention_s=retention * 3600.0,
-            insecure_dev=insecure_dev,
-        )
         log_fh: IO[bytes] | None = None
         if previous is None:
             if resume:
@@ -137,8 +141,6 @@ def run(
         driver.on_step.append(sample)  # before the server's hook: it publishes what was sampled
         api = TwinAPI(engine, driver)
         server = TwinServer(engine, settings, driver=driver, api=api)
-        # before anything is created: missing NodeSet2 files or a taken port -> one line
-        server.preflight()
         initial: tuple[str, str] | None = None
         if not insecure_dev and not users.exists():
             initial = _initial_user(users)
