@@ -92,7 +92,7 @@ def test_replayed_log_is_byte_identical(default_scenario_path: Path, tmp_path: P
         bus = EventBus()
         writer = EventLogWriter(fh)
         bus.subscribe(writer)
-        again = replay(live.scenario, commands, until=live.now, bus=bus)
+        again = replay(Engine(live.scenario, bus=bus), commands, live.now)
         writer.flush()
     recorded = (tmp_path / "live.jsonl").read_bytes()
     assert len(recorded) > 10_000
@@ -126,7 +126,7 @@ def test_replay_of_a_run_driven_without_clock(default_scenario_path: Path, tmp_p
         bus = EventBus()
         writer = EventLogWriter(fh)
         bus.subscribe(writer)
-        replay(live.scenario, commands, until=86400, bus=bus)
+        replay(Engine(live.scenario, bus=bus), commands, 86400)
         writer.flush()
     assert (tmp_path / "replay.jsonl").read_bytes() == recorded
 
@@ -222,12 +222,12 @@ def test_replay_errors_name_the_command(default_scenario_path: Path, tmp_path: P
     sc = load_scenario(default_scenario_path)
     late = [Command(10.0, "pause", {}), Command(5.0, "resume", {})]
     with pytest.raises(ConfigError, match=r"command 1 \(resume at t=5.0\): earlier than"):
-        replay(sc, late, until=100)
+        replay(Engine(sc), late, 100)
     with pytest.raises(ConfigError, match=r"command 0 \(pause at t=10.0\): later than the end"):
-        replay(sc, late[:1], until=5)
+        replay(Engine(sc), late[:1], 5)
     path = _log(tmp_path, _command(10.0, "pause"), _command(20.0, "cancel_order", job="nope"))
     with pytest.raises(ConfigError) as info:
-        replay(sc, read_commands(path), until=100)
+        replay(Engine(sc), read_commands(path), 100)
     assert str(info.value) == (
         f"{path}: line 3: command 1 (cancel_order at t=20.0): unknown job 'nope'"
     )

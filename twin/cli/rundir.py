@@ -136,7 +136,7 @@ def restore(out: Path, scenario: Scenario, log: RecordedLog) -> tuple[Engine, IO
         bus = EventBus()
         writer = EventLogWriter(fh)
         unsubscribe = bus.subscribe(writer)
-        engine = replay(scenario, log.commands, until=log.resume_at, bus=bus, signals=True)
+        engine = replay(Engine(scenario, bus=bus, signals=True), log.commands, log.resume_at)
         unsubscribe()
         writer.sync()
         _check_prefix(events, partial, log.size)

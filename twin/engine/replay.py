@@ -21,10 +21,9 @@ from typing import Any, TypeGuard
 import orjson
 
 from twin.engine import commands as cmd
-from twin.engine.cell import KEEP_ENDED, Engine
+from twin.engine.cell import Engine
 from twin.errors import CommandError, ConfigError
 from twin.events import CommandApplied, Event, EventBus, JobCompleted, JobScrapped
-from twin.model.scenario import Scenario
 
 __all__ = [
     "Command",
@@ -162,29 +161,10 @@ def apply_commands(engine: Engine, commands: Sequence[Command], until: float) ->
             raise c.error(i, str(exc)) from exc
 
 
-def replay(
-    scenario: Scenario,
-    commands: Iterable[Command],
-    *,
-    until: float,
-    seed: int | None = None,
-    rule: str | None = None,
-    sequence: dict[str, list[str]] | None = None,
-    bus: EventBus | None = None,
-    signals: bool = False,
-    keep_ended: int = KEEP_ENDED,
-) -> Engine:
-    """A fresh engine with ``commands`` applied, run through ``until`` (every event due at or
-    before it processed). Raises ConfigError as ``apply_commands``."""
-    engine = Engine(
-        scenario,
-        seed=seed,
-        rule=rule,
-        sequence=sequence,
-        bus=bus,
-        signals=signals,
-        keep_ended=keep_ended,
-    )
+def replay(engine: Engine, commands: Iterable[Command], until: float) -> Engine:
+    """``engine`` (fresh: built from the recorded run's scenario, seed, rule and sequence)
+    with ``commands`` applied, run through ``until`` (every event due at or before it
+    processed). Raises ConfigError as ``apply_commands``."""
     apply_commands(engine, list(commands), until)
     engine.run_through(until)
     return engine
@@ -198,10 +178,8 @@ def fork(engine: Engine) -> Engine:
     is otherwise untouched. Costs a run from 0 to now.
     """
     now = engine.run_through(engine.now)
-    return replay(
+    twin = Engine(
         engine.scenario,
-        [Command.from_event(e) for e in engine.journal],
-        until=now,
         seed=engine.seed,
         rule=engine.rule.name,
         sequence=engine.sequence,
@@ -209,6 +187,7 @@ def fork(engine: Engine) -> Engine:
         signals=engine.signals_enabled,
         keep_ended=engine.keep_ended,
     )
+    return replay(twin, [Command.from_event(e) for e in engine.journal], now)
 
 
 def forecast(engine: Engine, ahead: float) -> dict[str, Any]:
