@@ -14,6 +14,7 @@ from twin.api import TwinAPI
 from twin.cli import main
 from twin.clock import ManualClock
 from twin.engine.cell import Engine
+from twin.engine.jobs import ENDED_STATES
 from twin.engine.replay import Command, fork, read_commands, replay
 from twin.errors import CommandError, ConfigError
 from twin.events import CommandApplied, Event, EventBus, EventLogWriter, JobCompleted
@@ -333,7 +334,7 @@ def test_ended_jobs_beyond_keep_ended_are_dropped(default_scenario_path: Path) -
     ends = ("job_completed", "job_scrapped", "job_cancelled")
     ended = [e["job"] for e in logs[1] if e["type"] in ends]  # in the order they ended
     assert len(ended) > 100
-    kept = {j.id for j in small.jobs.values() if j.state in ("done", "scrapped", "cancelled")}
+    kept = {j.id for j in small.jobs.values() if j.state in ENDED_STATES}
     assert kept == set(ended[-5:])  # the last five that ended
     assert len(small.jobs) == len(full.jobs) - len(ended) + 5
     assert small.received == full.received == len(full.jobs)

@@ -69,6 +69,7 @@ from opcua_server.nodes.base import BuildContext, child, eu_information, instant
 from opcua_server.nodesets import NS
 from opcua_server.users import Role
 from twin import events as tev
+from twin.engine.jobs import ENDED_STATES
 from twin.errors import CommandError, InvalidStateError, TwinError
 from twin.model.loader import format_validation_error
 from twin.model.scenario import OrderConfig
@@ -97,7 +98,6 @@ _STATE_TEXT = {
     _ENDED: "Ended",
     _ABORTED: "Aborted",
 }
-_ENDED_TWIN_STATES = frozenset(("done", "scrapped", "cancelled"))
 
 
 def _ua(name: str) -> Any:
@@ -237,7 +237,7 @@ class JobsFamily:
         for job in engine.jobs.values():  # jobs from before the server started
             if job.state == "backlog":
                 self._backlog[job.id] = _Record(job.id)
-            elif job.state not in _ENDED_TWIN_STATES:
+            elif job.state not in ENDED_STATES:
                 self._in_cell[job.id] = _Record(job.id, ops_done=job.op_index)
         self._unsubscribe = engine.bus.subscribe(self._on_event)
         self._touch()

@@ -23,7 +23,7 @@ from twin.engine.arbiter import Arbiter
 from twin.engine.arrivals import BLOCK, ProductSampler, interarrivals
 from twin.engine.dispatch import DispatchRule, make_rule
 from twin.engine.faults import Faults
-from twin.engine.jobs import Job
+from twin.engine.jobs import ENDED_STATES, Job
 from twin.engine.machine import MachineRuntime
 from twin.engine.sequence import check_sequence
 from twin.errors import ConfigError, InvalidStateError, UnknownJobError, UnknownMachineError
@@ -497,7 +497,7 @@ class Engine:
         job = self.jobs.get(job_id)
         if job is None:
             raise UnknownJobError(f"unknown job {job_id!r}")
-        if job.state in ("done", "scrapped", "cancelled") or job.cancelled:
+        if job.state in ENDED_STATES or job.cancelled:
             raise InvalidStateError(f"job {job_id!r} is {job.state}; it cannot be cancelled")
         job.cancelled = True
         if job.state == "backlog":
@@ -562,11 +562,7 @@ class Engine:
             "scrapped": self.scrapped,
             "cancelled": self.cancelled,
             "machines": [m.snapshot() for m in self.machines.values()],
-            "jobs": [
-                j.snapshot()
-                for j in self.jobs.values()
-                if j.state not in ("done", "scrapped", "cancelled")
-            ],
+            "jobs": [j.snapshot() for j in self.jobs.values() if j.state not in ENDED_STATES],
             "robot_position": list(self.robot_position),
             "rng": {
                 "arrivals": self._arr_rng.bit_generator.state,

@@ -12,7 +12,9 @@ if TYPE_CHECKING:
     from twin.model.products import ProductSpec
     from twin.planning import PlannedOp
 
-__all__ = ["Job", "QueueEntry"]
+__all__ = ["ENDED_STATES", "Job", "QueueEntry"]
+
+ENDED_STATES = frozenset({"done", "scrapped", "cancelled"})  # a job in these has left
 
 
 class Job:

@@ -22,6 +22,7 @@ import orjson
 
 from twin.engine import commands as cmd
 from twin.engine.cell import Engine
+from twin.engine.jobs import ENDED_STATES
 from twin.errors import CommandError, ConfigError
 from twin.events import CommandApplied, Event, EventBus, JobCompleted, JobScrapped
 
@@ -78,17 +79,13 @@ def read_commands(path: str | Path) -> list[Command]:
 
 @dataclass(frozen=True)
 class RecordedLog:
-    """What restoring a run needs from its event log: the ``commands``, the time of the last
-    event (``last_time``, 0 without events) and ``size``, the bytes of the lines read."""
+    """What restoring a run needs from its event log: the ``commands``, ``resume_at``, the
+    time of its last event (command events included; 0 without events), where a restored
+    twin continues, and ``size``, the bytes of the lines read."""
 
     commands: list[Command]
-    last_time: float
+    resume_at: float
     size: int
-
-    @property
-    def resume_at(self) -> float:
-        """Where a restored twin continues: the last event or command."""
-        return max([self.last_time, *(c.t for c in self.commands)])
 
 
 def read_log(path: str | Path, *, torn_tail: bool = False) -> RecordedLog:
@@ -201,7 +198,7 @@ def forecast(engine: Engine, ahead: float) -> dict[str, Any]:
     scrapped; remakes are listed too).
     """
     twin = fork(engine)
-    jobs = {j.id: _forecast_row() for j in twin.jobs.values() if j.state not in _ENDED}
+    jobs = {j.id: _forecast_row() for j in twin.jobs.values() if j.state not in ENDED_STATES}
 
     def follow(event: Event) -> None:
         if isinstance(event, JobCompleted) and event.job in jobs:
@@ -225,9 +222,6 @@ def forecast(engine: Engine, ahead: float) -> dict[str, Any]:
         "scrapped": twin.scrapped - engine.scrapped,
         "jobs": jobs,
     }
-
-
-_ENDED = ("done", "scrapped", "cancelled")
 
 
 def _forecast_row() -> dict[str, Any]:
