@@ -283,12 +283,13 @@ class EventLogWriter:
         unknown = durable - EVENT_TYPES.keys()
         if unknown:
             raise ValueError(f"durable: unknown event types {sorted(unknown)}")
-        self._durable = durable
+        self._durable = frozenset(EVENT_TYPES[name] for name in durable)
 
     def __call__(self, event: Event) -> None:
         buf = self._buffer
-        buf.append(_PREFIX[type(event)] + orjson.dumps(event)[1:])
-        if event.type in self._durable:
+        cls = type(event)
+        buf.append(_PREFIX[cls] + orjson.dumps(event)[1:])
+        if cls in self._durable:
             self.sync()
         elif len(buf) >= 4096:
             self.flush()
