@@ -107,6 +107,65 @@ def test_cancel(setup: tuple[Engine, TwinAPI, list[object]]) -> None:
         api.cancel_order("nope")
 
 
+HOUSING = {"type": "printed_housing", "volume_cm3": 10}
+
+
+def test_stored_order_waits_for_start(setup: tuple[Engine, TwinAPI, list[object]]) -> None:
+    engine, api, _ = setup
+    engine.run(600, stop_when_done=False)
+    assert api.store_order({"id": "ST-1", "product": HOUSING}) == "ST-1"
+    assert "ST-1" not in engine.jobs
+    assert api.status()["stored"] == 1
+    engine.run(86400, stop_when_done=False)
+    assert "ST-1" not in engine.jobs  # a day later: still waiting for Start
+    assert api.start_order("ST-1") == "ST-1"
+    assert engine.stored == {}
+    job = engine.jobs["ST-1"]
+    assert job.arrival == engine.now == 86400
+    assert job.due > engine.now  # no due date given: it counts from the start
+    engine.run(4 * 86400, stop_when_done=False)
+    assert engine.jobs["ST-1"].state == "done"
+    with pytest.raises(UnknownJobError, match="no stored order 'ST-1'"):
+        api.start_order("ST-1")
+
+
+def test_store_refuses_like_submit(setup: tuple[Engine, TwinAPI, list[object]]) -> None:
+    engine, api, seen = setup
+    engine.run(60, stop_when_done=False)
+    api.store_order({"id": "ST-2", "product": HOUSING})
+    jobs_before, stored_before, events_before = dict(engine.jobs), dict(engine.stored), len(seen)
+    with pytest.raises(InvalidStateError, match="'ST-2' exists already"):
+        api.store_order({"id": "ST-2", "product": HOUSING})
+    with pytest.raises(InvalidStateError, match="'ST-2' exists already"):
+        api.submit_order({"id": "ST-2", "product": HOUSING})
+    with pytest.raises(InvalidStateError, match="'SO-1001' exists already"):
+        api.store_order({"id": "SO-1001", "product": HOUSING})
+    bad = {"type": "explicit", "operations": [{"machine": "nope", "duration": 1}]}
+    with pytest.raises(CommandError, match="unknown machine 'nope'"):
+        api.store_order({"id": "ST-3", "product": bad})
+    with pytest.raises(UnknownJobError, match="no stored order 'ST-9'"):
+        api.start_order("ST-9")
+    assert engine.jobs == jobs_before
+    assert engine.stored == stored_before
+    assert len(seen) == events_before
+
+
+def test_cancel_stored_order(setup: tuple[Engine, TwinAPI, list[object]]) -> None:
+    engine, api, seen = setup
+    engine.run(60, stop_when_done=False)
+    api.store_order({"id": "ST-4", "product": HOUSING})
+    api.cancel_order("ST-4")
+    assert engine.stored == {}
+    assert engine.cancelled == 1
+    assert "ST-4" not in engine.jobs  # it never reached the cell
+    (cancelled,) = [e for e in seen if isinstance(e, JobCancelled)]
+    assert (cancelled.job, cancelled.t) == ("ST-4", 60)
+    with pytest.raises(UnknownJobError):
+        api.cancel_order("ST-4")
+    with pytest.raises(UnknownJobError):
+        api.start_order("ST-4")
+
+
 def test_inject_and_clear_fault(setup: tuple[Engine, TwinAPI, list[object]]) -> None:
     engine, api, _ = setup
     engine.run(100, stop_when_done=False)

@@ -23,7 +23,7 @@ from twin.model.scenario import OrderConfig
 from twin.runtime import RealtimeDriver
 
 EVERY_KIND = {"submit_order", "cancel_order", "inject_fault", "clear_fault"}
-EVERY_KIND |= {"pause", "resume", "set_speed"}
+EVERY_KIND |= {"pause", "resume", "set_speed", "store_order", "start_order"}
 
 
 def _order(job: str, product: dict[str, Any], due: str | None = None) -> dict[str, Any]:
@@ -49,6 +49,9 @@ def _session(engine: Engine) -> TwinAPI:
     api.pause()
     clock.advance(500)  # paused: no simulated time passes
     api.submit_order(_order("MES-3", {"type": "hybrid_part"}, "1d"))
+    api.store_order(_order("MES-4", {"type": "printed_housing", "volume_cm3": 8}))
+    api.store_order(_order("MES-5", {"type": "module_assembly"}, "2d"))
+    api.store_order(_order("MES-6", {"type": "machined_bracket"}))
     api.resume()
     api.set_speed(120)
     wall(20)
@@ -56,6 +59,8 @@ def _session(engine: Engine) -> TwinAPI:
     api.inject_fault("robot1", "breakdown", 600)
     wall(10)
     api.clear_fault("printer1")
+    api.start_order("MES-4")
+    api.cancel_order("MES-5")
     api.cancel_order("A000002")
     wall(15)
     api.set_speed(30)
@@ -88,7 +93,7 @@ def test_replayed_log_is_byte_identical(default_scenario_path: Path, tmp_path: P
     live = _recorded(default_scenario_path, tmp_path / "live.jsonl")
     commands = read_commands(tmp_path / "live.jsonl")
     assert {c.name for c in commands} == EVERY_KIND
-    assert len(commands) == len(live.journal) == 17
+    assert len(commands) == len(live.journal) == 22
     with (tmp_path / "replay.jsonl").open("wb") as fh:
         bus = EventBus()
         writer = EventLogWriter(fh)
@@ -142,6 +147,7 @@ def test_fork_has_the_live_state_and_runs_ahead_alone(default_scenario_path: Pat
     before = _json(live.snapshot())
     assert _json(twin.snapshot()) == before
     assert before["jobs"]
+    assert before["stored"] == ["MES-6"]  # stored, not started: kept by the fork too
     assert before["t"] > 3600
     n_events = len(seen)
 

@@ -45,8 +45,23 @@ class TwinAPI:
         self._sync()
         return commands.submit_order(self.engine, order)
 
+    def store_order(self, order: OrderConfig | Mapping[str, Any]) -> str:
+        """Keep a job order in the twin without starting it (ISA-95 Store); returns its id.
+        It is planned now (refused like ``submit_order``) and recorded, so a twin resumed
+        from its event log still has it; ``start_order`` starts it, ``cancel_order``
+        withdraws it."""
+        order = commands.parse_order(order)
+        self._sync()
+        return commands.store_order(self.engine, order)
+
+    def start_order(self, job_id: str) -> str:
+        """Start a stored order now (a due date not given counts from now); returns its id."""
+        self._sync()
+        return commands.start_order(self.engine, job_id)
+
     def cancel_order(self, job_id: str) -> None:
-        """Cancel a job: waiting jobs leave at once, a running operation finishes first."""
+        """Cancel a stored order or a job: stored orders and waiting jobs leave at once, a
+        running operation finishes first."""
         self._sync()
         commands.cancel_order(self.engine, job_id)
 
@@ -108,6 +123,7 @@ class TwinAPI:
             "speed": self.driver.speed if self.driver else None,
             "paused": self.driver.paused if self.driver else False,
             "wip": e.wip,
+            "stored": len(e.stored),
             "backlog": len(e.backlog),
             "completed": e.completed,
             "scrapped": e.scrapped,

@@ -17,27 +17,29 @@ many job orders the receiver accepts, not how many it lists.) A job order
 ``JobOrderParameters`` are the product fields (``type`` names the product family, the other
 IDs its parameters, e.g. ``material``, ``volume_cm3``), ``EndTime`` is the due date (mapped
 to simulated time like every timestamp of the twin: wall origin + simulated seconds). Orders
-that did not come through this interface are listed with their id, due date and ``type``.
+that did not come through this interface (or came before a restart) are listed with their
+id, due date and product parameters.
 
 States (ISA95StateDataType[], numbers of the ISA95JobOrderReceiverObjectType state machine):
 
-=========================  ======================================  =========================
+=========================  ======================================  ==========================
 state (StateNumber)        job order                               twin job state
-=========================  ======================================  =========================
-NotAllowedToStart (1)      stored, waiting for Start               (not yet in the twin)
+=========================  ======================================  ==========================
+NotAllowedToStart (1)      stored, waiting for Start               stored (``engine.stored``)
 AllowedToStart (2)         started, waiting for release            backlog
 Running (3)                in the cell                             released ... processing
 Ended (5) + Completed (1)  finished; substate ``EndedSubstates``   done
 Aborted (6)                cancelled, or scrapped at inspection    cancelled, scrapped
-=========================  ======================================  =========================
+=========================  ======================================  ==========================
 
-Store keeps the order until Start; StoreAndStart releases it at once; Cancel aborts it (a
-running one finishes its current operation first); Clear removes an Ended or Aborted order
-from the list and refuses any other. ``JobOrderResults`` (ISA95JobResponseProviderObjectType)
-answers ``RequestJobResponseByJobOrderID`` for every job order of the cell (backlog jobs
-beyond the list included) and ``RequestJobResponseByJobOrderState`` for the listed orders
-(so a request for AllowedToStart is bounded like the list), and lists the ended ones in
-``JobOrderResponseList``. A job response
+Store keeps the order in the twin until Start (``TwinAPI.store_order``: planned at once, in the
+event log, so ``twin run --resume`` keeps it); StoreAndStart releases it at once; Cancel aborts
+it (a running one finishes its current operation first); Clear removes an Ended or Aborted
+order from the list and refuses any other. ``JobOrderResults``
+(ISA95JobResponseProviderObjectType) answers ``RequestJobResponseByJobOrderID`` for every job
+order of the cell (backlog jobs beyond the list included) and
+``RequestJobResponseByJobOrderState`` for the listed orders (so a request for AllowedToStart is
+bounded like the list), and lists the ended ones in ``JobOrderResponseList``. A job response
 (ISA95JobResponseDataType) has ``StartTime`` (release into the cell), ``EndTime``, ``JobState``
 and ``JobResponseData``: ProductType, Operations, OperationsDone, Reworks and, once ended,
 LeadTime and Tardiness (seconds), Good, Scrapped and Remake (the id of the remake order).
@@ -54,6 +56,7 @@ and requesting responses needs a viewer.
 
 from __future__ import annotations
 
+import json
 import operator
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
@@ -72,6 +75,7 @@ from twin import events as tev
 from twin.engine.jobs import ENDED_STATES
 from twin.errors import CommandError, InvalidStateError, TwinError
 from twin.model.loader import format_validation_error
+from twin.model.products import ProductSpec
 from twin.model.scenario import OrderConfig
 
 __all__ = ["MAX_ENDED", "MAX_LISTED_BACKLOG", "JobsFamily"]
@@ -98,6 +102,19 @@ _STATE_TEXT = {
     _ENDED: "Ended",
     _ABORTED: "Aborted",
 }
+
+
+def _parameters(spec: ProductSpec) -> list[Any]:
+    """ISA95ParameterDataType[] of a product: ``type``, then the fields given (lists, as in
+    an explicit routing, as JSON text)."""
+    param = _ua("ISA95ParameterDataType")
+    out = []
+    for key, value in spec.model_dump(mode="json", exclude_unset=True).items():
+        scalar = isinstance(value, str | int | float | bool)
+        out.append(param(ID=key, Value=ua.Variant(value if scalar else json.dumps(value))))
+    if not out or out[0].ID != "type":
+        out.insert(0, param(ID="type", Value=ua.Variant(spec.type)))
+    return out
 
 
 def _ua(name: str) -> Any:
@@ -131,7 +148,6 @@ class JobsFamily:
         self.ctx = ctx
         self.nodes: list[ua.NodeId] = []
         self.methods: dict[str, ua.NodeId] = {}
-        self.stored: dict[str, OrderConfig] = {}
         self._stored_records: dict[str, _Record] = {}  # of stored orders, for their entries
         self.control: ua.NodeId | None = None
         self.results: ua.NodeId | None = None
@@ -151,6 +167,7 @@ class JobsFamily:
             tev.JobCompleted: self._on_completed,
             tev.JobScrapped: self._on_scrapped,
             tev.JobCancelled: self._on_cancelled,
+            tev.CommandApplied: self._on_command,
         }
 
     async def build(self) -> None:
@@ -278,7 +295,14 @@ class JobsFamily:
         rec.scrapped, rec.remake = True, ev.remake or ""
 
     def _on_cancelled(self, ev: tev.JobCancelled) -> None:
+        self._stored_records.pop(ev.job, None)
         self._end(ev.job, ev.t, _ABORTED)
+
+    def _on_command(self, ev: tev.CommandApplied) -> None:
+        if ev.command in ("store_order", "start_order"):  # stored orders: the list changes
+            if ev.command == "start_order":
+                self._stored_records.pop(ev.args["job"], None)
+            self._touch()
 
     def _end(self, job_id: str, t: float, state: int) -> _Record:
         rec = self._in_cell.pop(job_id, None) or self._backlog.pop(job_id, None) or _Record(job_id)
@@ -341,7 +365,7 @@ class JobsFamily:
     def state_of(self, job_id: str) -> int | None:
         """Top-level ISA-95 StateNumber of a job order of the cell (listed, or in the backlog
         beyond the list); None for an unknown or cleared one."""
-        if job_id in self.stored:
+        if job_id in self.ctx.engine.stored:
             return _NOT_ALLOWED_TO_START
         if job_id in self._in_cell:
             return _RUNNING
@@ -377,17 +401,24 @@ class JobsFamily:
         return states
 
     def _job_order(self, job_id: str) -> Any:
-        """The job order as received, or what the twin knows of it (id, due, product type)."""
+        """The job order as received here, or else what the twin knows of it: its id, due
+        date and product parameters (orders from other sources, and orders received before
+        a restart: ``twin run --resume`` restores the orders, not the structures sent)."""
         order = self._orders.get(job_id)
         if order is not None:
             return order
         order = _ua("ISA95JobOrderDataType")()
         order.JobOrderID = job_id
-        job = self.ctx.engine.jobs.get(job_id)
-        if job is not None:
+        engine = self.ctx.engine
+        stored = engine.stored.get(job_id)
+        job = engine.jobs.get(job_id)
+        if stored is not None:
+            if stored.due is not None:
+                order.EndTime = self._wall(stored.due)
+            order.JobOrderParameters = _parameters(stored.product)
+        elif job is not None:
             order.EndTime = self._wall(job.due)
-            param = _ua("ISA95ParameterDataType")(ID="type", Value=ua.Variant(job.family))
-            order.JobOrderParameters = [param]
+            order.JobOrderParameters = _parameters(job.spec)
         return order
 
     def _entry(self, job_id: str, number: int) -> Any:
@@ -400,7 +431,7 @@ class JobsFamily:
         """The records of JobOrderList with their StateNumber: stored, in the cell (in order
         of release), the first ``MAX_LISTED_BACKLOG`` of the backlog (in the twin's release
         order, urgent orders first), then ended."""
-        for job_id in self.stored:
+        for job_id in self.ctx.engine.stored:
             rec = self._stored_records.get(job_id)
             if rec is None:
                 rec = _Record(job_id, state=_NOT_ALLOWED_TO_START)
@@ -472,7 +503,7 @@ class JobsFamily:
         return response
 
     def _record(self, job_id: str) -> _Record | None:
-        if job_id in self.stored:
+        if job_id in self.ctx.engine.stored:
             return _Record(job_id, state=_NOT_ALLOWED_TO_START)
         return self._in_cell.get(job_id) or self._backlog.get(job_id) or self._ended.get(job_id)
 
@@ -519,18 +550,16 @@ class JobsFamily:
             raise CommandError(str(format_validation_error("JobOrder", exc))) from exc
 
     def _check_new(self, order: OrderConfig) -> None:
-        if order.id in self.stored or order.id in self._ended or order.id in self.ctx.engine.jobs:
+        engine = self.ctx.engine
+        if order.id in engine.stored or order.id in self._ended or order.id in engine.jobs:
             raise CommandError(f"JobOrder: JobOrderID {order.id!r} already exists")
 
     def _store(self, job_order: Any, comment: Any = None) -> None:
         order = self._order(job_order)
         self._check_new(order)
-        # plan now so a product the cell cannot make is refused at Store, not at Start
-        try:
-            self.ctx.engine.planner.plan(order.product)
-        except ValueError as exc:
-            raise CommandError(f"JobOrder: product: {exc}") from exc
-        self.stored[order.id] = order
+        # kept by the twin (planned now, so a product the cell cannot make is refused at
+        # Store, not at Start) and in its event log: a restored twin still has it
+        self.ctx.api.store_order(order)
         self._orders[order.id] = job_order
 
     def _store_and_start(self, job_order: Any, comment: Any = None) -> None:
@@ -540,19 +569,13 @@ class JobsFamily:
         self._orders[order.id] = job_order
 
     def _start(self, job_order_id: str, comment: Any = None) -> None:
-        order = self.stored.get(job_order_id)
-        if order is None:
+        if job_order_id not in self.ctx.engine.stored:
             raise CommandError(f"JobOrderID: no stored job order {job_order_id!r}")
-        self.ctx.api.submit_order(order)
-        del self.stored[job_order_id]
-        self._stored_records.pop(job_order_id, None)
+        self.ctx.api.start_order(job_order_id)
 
     def _cancel(self, job_order_id: str, comment: Any = None) -> None:
-        self._stored_records.pop(job_order_id, None)
-        if self.stored.pop(job_order_id, None) is None:
-            self.ctx.api.cancel_order(job_order_id)
-        else:  # never reached the twin: aborted here, listed until cleared
-            self._end(job_order_id, self.ctx.engine.now, _ABORTED)
+        # a stored order is withdrawn (Aborted, listed until cleared), a job cancelled
+        self.ctx.api.cancel_order(job_order_id)
 
     def _clear(self, job_order_id: str, comment: Any = None) -> None:
         state = self.state_of(job_order_id)

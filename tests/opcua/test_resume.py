@@ -1,6 +1,6 @@
 """An accepted job order is never lost: ``twin run`` is killed (SIGKILL) after an MES sent it
-orders over OPC UA, ``twin run --resume`` restores them and the cell processes them. Orders
-only stored (ISA-95 Store, not started) live in the OPC UA layer and are not kept."""
+orders over OPC UA, ``twin run --resume`` restores them and the cell processes them, orders
+only stored (ISA-95 Store, not started) included."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from tests.conftest import SCENARIOS
 from tests.opcua.conftest import job_order, mes_comment, raw_call, start_cli
 from twin.engine.replay import read_log
 
-ENDED, ABORTED = 5, 6  # StateNumbers of ISA95JobOrderReceiverObjectType
+NOT_ALLOWED_TO_START, ENDED, ABORTED = 1, 5, 6  # StateNumbers of ISA95JobOrderReceiverObjectType
 SCENARIO = SCENARIOS / "default.toml"
 PLA = {"type": "printed_housing", "material": "pla", "volume_cm3": 9.0}
 
@@ -67,7 +67,12 @@ async def test_orders_survive_a_kill(tmp_path: Path) -> None:
                 isa = ua.Variant(job_order(job, **PLA))
                 result = await raw_call(client, control, f"{isa95}:{method}", isa, mes_comment())
                 assert result.StatusCode.is_good(), method
-        assert [c["args"]["job"] for c in _commands(out)] == ["MES-K1", "MES-K2"]
+        commands = [(c["command"], c["args"]["job"]) for c in _commands(out)]
+        assert commands == [
+            ("submit_order", "MES-K1"),
+            ("submit_order", "MES-K2"),
+            ("store_order", "MES-K3"),
+        ]
     finally:
         await first.kill()  # SIGKILL: no clean shutdown
     old = (out / "events.jsonl").read_bytes()
@@ -82,24 +87,37 @@ async def test_orders_survive_a_kill(tmp_path: Path) -> None:
     try:
         last_t = orjson.loads(complete.splitlines()[-1])["t"]
         assert f"resuming at simulated time {last_t:.1f} s" in second.banner
-        assert f"restored 2 commands from {out / 'events.jsonl'}" in second.banner
+        assert f"restored 3 commands from {out / 'events.jsonl'}" in second.banner
         async with Client(second.url, timeout=10) as client:
             await client.load_data_type_definitions()
             twin_ns = await client.get_namespace_index(NS.TWIN)
+            isa95 = await client.get_namespace_index(NS.ISA95_JOBCONTROL)
+            control = client.get_node(ua.NodeId("Cell.JobManagement.JobOrderControl", twin_ns))
             listed = client.get_node(
                 ua.NodeId("Cell.JobManagement.JobOrderControl.JobOrderList", twin_ns)
             )
             changes = _Changes()
             subscription = await client.create_subscription(50, changes)
             await subscription.subscribe_data_change(listed)
-            seen: list[dict[str, int]] = []
+            first_list = await changes.values.get()
+            seen = [{e.JobOrder.JobOrderID: e.State[0].StateNumber for e in first_list}]
+            # restored, listed from the start; the stored one still waits for Start, with
+            # the parameters the MES sent (and the product's defaults for the others)
+            assert {"MES-K1", "MES-K2"} <= seen[0].keys()
+            assert seen[0]["MES-K3"] == NOT_ALLOWED_TO_START
+            (k3,) = (e.JobOrder for e in first_list if e.JobOrder.JobOrderID == "MES-K3")
+            params = {p.ID: p.Value.Value for p in k3.JobOrderParameters}
+            assert PLA.items() <= params.items()
+            assert params["layer_height_mm"] == 0.2
+            start = await raw_call(
+                client, control, f"{isa95}:Start", ua.Variant("MES-K3"), mes_comment()
+            )
+            assert start.StatusCode.is_good()
             async with asyncio.timeout(180):  # about 20 simulated days at this speed
-                while not seen or not _ended(seen[-1], "MES-K1", "MES-K2"):
+                while not _ended(seen[-1], "MES-K1", "MES-K2", "MES-K3"):
                     entries = await changes.values.get()
                     seen.append({e.JobOrder.JobOrderID: e.State[0].StateNumber for e in entries})
             await subscription.delete()
-        assert {"MES-K1", "MES-K2"} <= seen[0].keys()  # restored, listed from the start
-        assert not any("MES-K3" in states for states in seen)  # stored only: not kept
         rest = await second.stop()
     finally:
         await second.kill()
@@ -109,7 +127,7 @@ async def test_orders_survive_a_kill(tmp_path: Path) -> None:
     assert new.startswith(complete)
     events = [orjson.loads(line) for line in new[len(complete) :].splitlines()]
     ended = {e["job"] for e in events if e["type"] in ("job_completed", "job_scrapped")}
-    assert {"MES-K1", "MES-K2"} <= ended
+    assert {"MES-K1", "MES-K2", "MES-K3"} <= ended
     # a clean stop is logged where the twin stopped: a later --resume goes on from there
     stop = events[-1]
     assert stop["type"] == "command"

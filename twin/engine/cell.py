@@ -75,6 +75,10 @@ class Engine:
     or cancelled; older ones are dropped, so a twin running for weeks at high speed keeps a
     bounded memory, ~2.4 kB per job): their results stay available that long, and the id of
     a dropped job may be used again.
+
+    ``stored`` holds the orders accepted but not started (ISA-95 Store): planned, so that the
+    cell can make them, and kept in the twin (so in its command journal) until
+    ``start_order`` puts them in the backlog or ``cancel`` withdraws them.
     """
 
     def __init__(
@@ -101,6 +105,7 @@ class Engine:
         self.store = SignalStore()
         self._seq = itertools.count()
         self.jobs: dict[str, Job] = {}
+        self.stored: dict[str, OrderConfig] = {}
         self.backlog: deque[Job] = deque()
         self.wip = 0
         self.max_wip: float = scenario.max_wip or math.inf
@@ -482,18 +487,46 @@ class Engine:
         self.journal.append(event)
         self.bus.publish(event)
 
+    def _check_new(self, order: OrderConfig) -> list[PlannedOp]:
+        """The order's routing; raises InvalidStateError (duplicate id) or PlanningError (no
+        machine can make it)."""
+        if order.id in self.jobs or order.id in self.stored:
+            raise InvalidStateError(f"order {order.id!r} exists already")
+        return self.planner.plan(order.product)
+
     def submit(self, order: OrderConfig, source: str = "api") -> Job:
         """Accept an order now; raises InvalidStateError (duplicate id) or PlanningError (no
         machine can make it) before anything changes."""
-        if order.id in self.jobs:
-            raise InvalidStateError(f"order {order.id!r} exists already")
-        ops = self.planner.plan(order.product)
+        return self._accept(order, self._check_new(order), source)
+
+    def _accept(self, order: OrderConfig, ops: list[PlannedOp], source: str) -> Job:
         work = sum(op.min_duration for op in ops)
         due_factor = self.scenario.arrivals.due_factor if self.scenario.arrivals else 3.0
         due = order.due if order.due is not None else self.env.now + due_factor * work
         return self._receive(order.id, order.product, ops, due, order.weight, source)
 
+    def store_order(self, order: OrderConfig) -> None:
+        """Keep an order without starting it (``start_order`` puts it in the backlog); raises as
+        ``submit`` does, before anything changes."""
+        self._check_new(order)
+        self.stored[order.id] = order
+
+    def start_order(self, order_id: str, source: str = "api") -> Job:
+        """Accept the stored order ``order_id`` now (a due date not given counts from now);
+        raises UnknownJobError when no such order is stored."""
+        order = self.stored.get(order_id)
+        if order is None:
+            raise UnknownJobError(f"no stored order {order_id!r}")
+        ops = self.planner.plan(order.product)  # as when it was stored: the planner is pure
+        del self.stored[order_id]
+        return self._accept(order, ops, source)
+
     def cancel(self, job_id: str) -> None:
+        """Cancel a stored order or a job (a running operation finishes first)."""
+        if self.stored.pop(job_id, None) is not None:  # withdrawn before it started
+            self.cancelled += 1
+            self.bus.publish(JobCancelled(self.env.now, job_id))
+            return
         job = self.jobs.get(job_id)
         if job is None:
             raise UnknownJobError(f"unknown job {job_id!r}")
@@ -557,6 +590,7 @@ class Engine:
             "seed": self.seed,
             "rule": self.rule.name,
             "wip": self.wip,
+            "stored": list(self.stored),
             "backlog": [j.id for j in self.backlog],
             "completed": self.completed,
             "scrapped": self.scrapped,

@@ -41,7 +41,9 @@ __all__ = [
     "pause",
     "resume",
     "set_speed",
+    "start_order",
     "stop",
+    "store_order",
     "submit_order",
 ]
 
@@ -94,23 +96,44 @@ def parse_speed(speed: object) -> float:
 
 
 # -- appliers: change the engine now, then record -------------------------------------------
-def submit_order(engine: Engine, order: OrderConfig) -> str:
-    """Accept ``order`` now; returns the job id. Raises CommandError before anything changes
-    (duplicate id, a product no machine can make)."""
+def _accepted(engine: Engine, command: str, order: OrderConfig, accept: Callable[..., Any]) -> None:
+    """``accept(order)`` (the engine's submit or store), then record ``command`` with the
+    whole order; PlanningError and ConfigError become a CommandError naming the order."""
     try:
-        job = engine.submit(order)
+        accept(order)
     except PlanningError as exc:
         raise CommandError(f"order {order.id}: product: {exc}") from exc
     except ConfigError as exc:
         raise CommandError(str(exc)) from exc
     engine.record_command(
-        "submit_order", job=job.id, product=order.product.type, order=order.model_dump(mode="json")
+        command, job=order.id, product=order.product.type, order=order.model_dump(mode="json")
     )
-    return job.id
+
+
+def submit_order(engine: Engine, order: OrderConfig) -> str:
+    """Accept ``order`` now; returns the job id. Raises CommandError before anything changes
+    (duplicate id, a product no machine can make)."""
+    _accepted(engine, "submit_order", order, engine.submit)
+    return order.id
+
+
+def store_order(engine: Engine, order: OrderConfig) -> str:
+    """Keep ``order`` in the twin without starting it (ISA-95 Store); returns its id. Raises
+    as ``submit_order`` does."""
+    _accepted(engine, "store_order", order, engine.store_order)
+    return order.id
+
+
+def start_order(engine: Engine, job: str) -> str:
+    """Start the stored order ``job`` now: it joins the backlog. Raises UnknownJobError."""
+    engine.start_order(job)
+    engine.record_command("start_order", job=job)
+    return job
 
 
 def cancel_order(engine: Engine, job: str) -> None:
-    """Cancel ``job``: waiting jobs leave at once, a running operation finishes first."""
+    """Cancel ``job``: a stored order or a waiting job leaves at once, a running operation
+    finishes first."""
     engine.cancel(job)
     engine.record_command("cancel_order", job=job)
 
@@ -171,6 +194,8 @@ def _fault_args(args: Mapping[str, Any]) -> dict[str, Any]:
 _Check = Callable[[Mapping[str, Any]], dict[str, Any]]
 _COMMANDS: dict[str, tuple[_Check, Callable[..., Any]]] = {
     "submit_order": (lambda a: {"order": parse_order(_arg(a, "order", dict))}, submit_order),
+    "store_order": (lambda a: {"order": parse_order(_arg(a, "order", dict))}, store_order),
+    "start_order": (lambda a: {"job": _arg(a, "job", str)}, start_order),
     "cancel_order": (lambda a: {"job": _arg(a, "job", str)}, cancel_order),
     "inject_fault": (_fault_args, inject_fault),
     "clear_fault": (lambda a: {"machine": _arg(a, "machine", str)}, clear_fault),
