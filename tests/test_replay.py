@@ -4,7 +4,9 @@ untouched, and bad command files are named by file and line."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from twin.cli import main
 from twin.clock import ManualClock
 from twin.engine.cell import Engine
 from twin.engine.jobs import ENDED_STATES
-from twin.engine.replay import Command, fork, read_commands, replay
+from twin.engine.replay import Command, ForkPoint, fork, read_commands, replay
 from twin.errors import CommandError, ConfigError
 from twin.events import CommandApplied, Event, EventBus, EventLogWriter, JobCompleted
 from twin.model import load_scenario
@@ -278,6 +280,31 @@ def test_forecast_predicts_and_leaves_the_twin_alone(default_scenario_path: Path
     assert any(r["tardiness"] > 0 for r in predicted)
     assert fc["completed"] == engine.completed - before["completed"]
     assert fc["scrapped"] == engine.scrapped - before["scrapped"]
+
+
+async def test_forecast_async_forks_in_a_worker_thread(
+    default_scenario_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = Engine(load_scenario(default_scenario_path))
+    api = TwinAPI(engine)
+    engine.run(2 * 3600, stop_when_done=False)
+    api.submit_order(_order("FA-1", {"type": "printed_housing", "volume_cm3": 30}, "6h"))
+    expected = api.forecast("8h")
+    built_in: list[int] = []
+    build = ForkPoint.engine
+
+    def spy(point: ForkPoint) -> Engine:
+        built_in.append(threading.get_ident())
+        return build(point)
+
+    monkeypatch.setattr(ForkPoint, "engine", spy)
+    # two at once: one after the other, each forks the twin as it is when its turn comes
+    first, second = await asyncio.gather(api.forecast_async("8h"), api.forecast_async("8h"))
+    assert first == second == expected
+    assert len(built_in) == 2
+    assert threading.get_ident() not in built_in  # not on the event loop's thread
+    with pytest.raises(CommandError, match=r"^until: "):
+        await api.forecast_async("soon")
 
 
 @pytest.mark.parametrize("until", ["soon", -5, 0, float("inf"), True])

@@ -9,12 +9,13 @@ commands (``twin.engine.replay``).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
 from twin.engine import commands
 from twin.engine.cell import Engine
-from twin.engine.replay import forecast
+from twin.engine.replay import ForkPoint, forecast_from
 from twin.errors import InvalidStateError
 from twin.model.scenario import OrderConfig
 from twin.runtime import RealtimeDriver
@@ -28,6 +29,7 @@ class TwinAPI:
     def __init__(self, engine: Engine, driver: RealtimeDriver | None = None) -> None:
         self.engine = engine
         self.driver = driver
+        self._forecasting = asyncio.Lock()
 
     def _sync(self) -> None:
         # apply the command at "now", after every event due by then (as a replay does)
@@ -113,7 +115,17 @@ class TwinAPI:
         ``until``."""
         ahead = commands.parse_seconds("until", until)
         self._sync()
-        return forecast(self.engine, ahead)
+        return forecast_from(ForkPoint.of(self.engine), ahead)
+
+    async def forecast_async(self, until: float | str) -> dict[str, Any]:
+        """``forecast`` with the fork run in a worker thread, so that the event loop (the
+        OPC UA server, the real-time clock) goes on serving meanwhile. One forecast runs at a
+        time; the next waits for it, then forks the twin as it is then."""
+        ahead = commands.parse_seconds("until", until)
+        async with self._forecasting:
+            self._sync()
+            point = ForkPoint.of(self.engine)
+            return await asyncio.to_thread(forecast_from, point, ahead)
 
     def status(self) -> dict[str, Any]:
         """Time, speed, pause state and job counters."""

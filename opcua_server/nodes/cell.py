@@ -3,12 +3,16 @@
 Methods delegate to ``twin.api``; a rejected command answers with a Bad status code (the bad
 argument marked in InputArgumentResults, the twin's message in the diagnostic info and in
 ``LastCommandResult``) and leaves the twin unchanged. Roles: SubmitOrder and CancelOrder need
-an operator; SetSpeed, Pause, Resume, InjectFault and ClearFault need an engineer.
+an operator; SetSpeed, Pause, Resume, InjectFault and ClearFault need an engineer. Forecast
+(operator: it costs a run of the twin from time 0) answers, as JSON, what a fork of the twin
+predicts ``Until`` ahead for every job not finished (``TwinAPI.forecast``), without blocking
+the server: the fork runs in a worker thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -130,6 +134,13 @@ class CellFamily:
             ),
             ("CancelOrder", self._cancel, [_arg("JobId", s, "job to cancel")], [], Role.OPERATOR),
             (
+                "Forecast",
+                self._forecast,
+                [_arg("Until", s, 'how far ahead: seconds or a duration such as "8h"')],
+                [_arg("Forecast", s, "JSON: predicted state and completion of every open job")],
+                Role.OPERATOR,
+            ),
+            (
                 "SetSpeed",
                 self._set_speed,
                 [_arg("Speed", d, "simulated seconds per wall second, > 0")],
@@ -197,6 +208,8 @@ class CellFamily:
                 values.append(value)
             try:
                 out = handler(*values)
+                if inspect.isawaitable(out):
+                    out = await out
             except InvalidStateError as exc:
                 result.StatusCode = ua.StatusCode(ua.StatusCodes.BadInvalidState)
                 return self._fail(name, result, str(exc), None, names)
@@ -252,6 +265,11 @@ class CellFamily:
     def _cancel(self, job: str) -> list[ua.Variant]:
         self.ctx.api.cancel_order(job)
         return []
+
+    async def _forecast(self, until: str) -> list[ua.Variant]:
+        # the fork runs in a worker thread: the server and the clock go on meanwhile
+        predicted = await self.ctx.api.forecast_async(until)
+        return [ua.Variant(json.dumps(predicted), _S)]
 
     def _set_speed(self, speed: float) -> list[ua.Variant]:
         self.ctx.api.set_speed(float(speed))

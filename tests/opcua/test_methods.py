@@ -151,11 +151,37 @@ async def test_operator_submits_and_cancels_orders(twin: Twin) -> None:
         await client.disconnect()
 
 
+async def test_operator_forecasts_without_changing_the_twin(twin: Twin) -> None:
+    client = await twin.client("otto")
+    try:
+        product = {"type": "printed_housing", "material": "pla", "volume_cm3": 12}
+        order = {"id": "MES-F1", "due": "3d", "product": product}
+        result = await _call(client, twin, "SubmitOrder", _s(json.dumps(order)))
+        assert result.StatusCode.is_good(), await _last_result(client, twin)
+        twin.engine.run_through(twin.engine.now)  # as any command does first
+        before = json.dumps(twin.engine.snapshot())
+        result = await _call(client, twin, "Forecast", _s("4d"))
+        assert result.StatusCode.is_good(), await _last_result(client, twin)
+        predicted = json.loads(result.OutputArguments[0].Value)
+        assert predicted["sim_time"] == twin.engine.now
+        assert predicted["forecast_time"] <= twin.engine.now + 4 * 86400
+        row = predicted["jobs"]["MES-F1"]
+        assert row["state"] == "done"
+        assert twin.engine.now < row["completed_at"] <= predicted["forecast_time"]
+        assert json.dumps(twin.engine.snapshot()) == before  # a fork ran, not the twin
+        bad = await _call(client, twin, "Forecast", _s("soon"))
+        assert bad.StatusCode.value == ua.StatusCodes.BadInvalidArgument
+        assert "until:" in bad.InputArgumentDiagnosticInfos[0].AdditionalInfo
+    finally:
+        await client.disconnect()
+
+
 @pytest.mark.parametrize(
     ("user", "method", "args"),
     [
         ("vera", "Pause", []),
         ("vera", "SubmitOrder", [_s("{}")]),
+        ("vera", "Forecast", [_s("8h")]),
         ("otto", "SetSpeed", [_d(10.0)]),
         ("otto", "InjectFault", [_s("cnc1"), _s("breakdown"), _d(0)]),
     ],

@@ -25,13 +25,16 @@ from twin.engine.cell import Engine
 from twin.engine.jobs import ENDED_STATES
 from twin.errors import CommandError, ConfigError
 from twin.events import CommandApplied, Event, EventBus, JobCompleted, JobScrapped
+from twin.model.scenario import Scenario
 
 __all__ = [
     "Command",
+    "ForkPoint",
     "RecordedLog",
     "apply_commands",
     "check_times",
     "forecast",
+    "forecast_from",
     "fork",
     "read_commands",
     "read_log",
@@ -167,37 +170,83 @@ def replay(engine: Engine, commands: Iterable[Command], until: float) -> Engine:
     return engine
 
 
+@dataclass(frozen=True)
+class ForkPoint:
+    """What a fork of a live engine needs, taken at one instant (``ForkPoint.of``): its
+    scenario, seed, rule, sequence and settings, its command journal so far and its time.
+
+    Taking it is cheap (a copy of the journal); building the fork (``engine()``) costs a run
+    from 0 to ``t`` and touches nothing of the live engine, so it may run in another thread
+    while the live twin goes on (``TwinAPI.forecast_async``).
+    """
+
+    scenario: Scenario
+    seed: int
+    rule: str
+    sequence: Mapping[str, list[str]] | None
+    signals: bool
+    keep_ended: int
+    commands: tuple[Command, ...]
+    t: float
+    completed: int
+    scrapped: int
+
+    @classmethod
+    def of(cls, engine: Engine) -> ForkPoint:
+        """The point of ``engine`` now, after it processed its events due now (as it does
+        before any command); it is otherwise untouched."""
+        now = engine.run_through(engine.now)
+        return cls(
+            engine.scenario,
+            engine.seed,
+            engine.rule.name,
+            engine.sequence,
+            engine.signals_enabled,
+            engine.keep_ended,
+            tuple(Command.from_event(e) for e in engine.journal),
+            now,
+            engine.completed,
+            engine.scrapped,
+        )
+
+    def engine(self) -> Engine:
+        """A fresh engine in the state of the live one at ``t``, with its own event bus (no
+        subscribers): the journal replayed from time 0."""
+        twin = Engine(
+            self.scenario,
+            seed=self.seed,
+            rule=self.rule,
+            sequence=dict(self.sequence) if self.sequence is not None else None,
+            bus=EventBus(),
+            signals=self.signals,
+            keep_ended=self.keep_ended,
+        )
+        return replay(twin, self.commands, self.t)
+
+
 def fork(engine: Engine) -> Engine:
     """An independent engine in the state of ``engine`` at its current time, with its own
-    event bus (no subscribers): the engine's own command journal replayed from time 0.
-
-    The live engine first processes its events due now, as it does before any command; it
-    is otherwise untouched. Costs a run from 0 to now.
-    """
-    now = engine.run_through(engine.now)
-    twin = Engine(
-        engine.scenario,
-        seed=engine.seed,
-        rule=engine.rule.name,
-        sequence=engine.sequence,
-        bus=EventBus(),
-        signals=engine.signals_enabled,
-        keep_ended=engine.keep_ended,
-    )
-    return replay(twin, [Command.from_event(e) for e in engine.journal], now)
+    event bus (no subscribers). Costs a run from 0 to now (see ``ForkPoint``)."""
+    return ForkPoint.of(engine).engine()
 
 
 def forecast(engine: Engine, ahead: float) -> dict[str, Any]:
     """Run a fork of ``engine`` ``ahead`` seconds (or until all work is done) and predict the
-    jobs not finished now; ``engine`` is unaffected (see ``fork``).
+    jobs not finished now; ``engine`` is unaffected (see ``forecast_from``)."""
+    return forecast_from(ForkPoint.of(engine), ahead)
 
-    Returns plain data: ``sim_time`` (now), ``forecast_time`` (where the fork stopped),
-    ``completed`` and ``scrapped`` (jobs finished between the two) and ``jobs``: for each job
-    not finished now, its predicted ``state``, ``completed_at`` and ``tardiness`` (None when
-    not completed by the forecast time) and ``remake`` (the job that replaces it when
-    scrapped; remakes are listed too).
+
+def forecast_from(point: ForkPoint, ahead: float) -> dict[str, Any]:
+    """Run a fork from ``point`` ``ahead`` seconds (or until all work is done) and predict the
+    jobs not finished at the point; touches no live engine (any thread may run it).
+
+    Returns plain data: ``sim_time`` (the point's time), ``forecast_time`` (where the fork
+    stopped), ``completed`` and ``scrapped`` (jobs finished between the two) and ``jobs``: for
+    each job not finished at the point, its predicted ``state``, ``completed_at`` and
+    ``tardiness`` (None when not completed by the forecast time) and ``remake`` (the job that
+    replaces it when scrapped; remakes are listed too).
     """
-    twin = fork(engine)
+    twin = point.engine()
     jobs = {j.id: _forecast_row() for j in twin.jobs.values() if j.state not in ENDED_STATES}
 
     def follow(event: Event) -> None:
@@ -216,10 +265,10 @@ def forecast(engine: Engine, ahead: float) -> dict[str, Any]:
         else:  # ended and dropped since (Engine.keep_ended): what ended it was followed
             row["state"] = "done" if row["completed_at"] is not None else "scrapped"
     return {
-        "sim_time": engine.now,
+        "sim_time": point.t,
         "forecast_time": end,
-        "completed": twin.completed - engine.completed,
-        "scrapped": twin.scrapped - engine.scrapped,
+        "completed": twin.completed - point.completed,
+        "scrapped": twin.scrapped - point.scrapped,
         "jobs": jobs,
     }
 
