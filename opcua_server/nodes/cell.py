@@ -51,6 +51,7 @@ _STATUS: tuple[tuple[str, str, ua.VariantType], ...] = (
     ("Speed", "speed", _D),
     ("Paused", "paused", _B),
     ("WorkInProgress", "wip", _U),
+    ("Stored", "stored", _U),
     ("Backlog", "backlog", _U),
     ("Completed", "completed", _U),
     ("Scrapped", "scrapped", _U),

@@ -54,6 +54,12 @@ async def test_store_start_and_cancel_as_operator(twin: Twin) -> None:
         assert stored.StatusCode.is_good()
         assert stored.OutputArguments[0].Value == 0
         assert "MES-JC-1" not in twin.engine.jobs  # stored, not started
+        assert "MES-JC-1" in twin.engine.stored  # by the twin: in its event log
+        cell = next(f for f in twin.server.families if isinstance(f, CellFamily))
+        cell.refresh()  # Cell/Stored is refreshed on a wall-clock period: now instead
+        await twin.server.settle()
+        count = client.get_node(ua.NodeId("Cell.Stored", twin.ns(NS.TWIN)))
+        assert await count.read_value() == len(twin.engine.stored) >= 1
         again = await _call(client, twin, "Store", ua.Variant(order), mes_comment())
         assert again.StatusCode.value == ua.StatusCodes.BadInvalidArgument
         assert "already exists" in again.InputArgumentDiagnosticInfos[0].AdditionalInfo
