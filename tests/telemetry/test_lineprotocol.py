@@ -137,3 +137,18 @@ def test_encoder_extra_tags_on_every_series() -> None:
         "site": "s 1",
     }
     assert p.ts == int(datetime(2026, 1, 1, tzinfo=UTC).timestamp()) * 10**9 + 1_500_000_000
+
+
+def test_encoder_knows_the_family_of_a_stored_order_cancelled_before_start() -> None:
+    from datetime import UTC, datetime
+
+    from twin.events import CommandApplied, JobCancelled
+    from twin.telemetry.schema import LineEncoder
+
+    enc = LineEncoder("c1", {"m1": "cnc"}, datetime(2026, 1, 1, tzinfo=UTC))
+    args = {"job": "ST-1", "product": "printed_housing", "order": {}}
+    assert enc.event_lines(CommandApplied(1.0, "store_order", args)) == []
+    [text] = enc.event_lines(JobCancelled(2.0, "ST-1"))
+    assert parse_line(text).tags["family"] == "printed_housing"
+    [again] = enc.event_lines(JobCancelled(3.0, "ST-1"))  # forgotten once the order ended
+    assert parse_line(again).tags["family"] == "none"

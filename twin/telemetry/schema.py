@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from twin.events import (
+    CommandApplied,
     Event,
     FaultCleared,
     FaultRaised,
@@ -235,6 +236,9 @@ class LineEncoder:
             text = self._fault(ev)
         elif isinstance(ev, _JOB_EVENTS):
             text = self._job_event(ev)
+        elif isinstance(ev, CommandApplied) and ev.command == "store_order":
+            # no line; a stored order may be cancelled before it is ever received
+            self._family[ev.args["job"]] = ev.args["product"]
         return [] if text is None else [text]
 
     def _fault(self, ev: FaultRaised | FaultCleared) -> str | None:
