@@ -38,6 +38,7 @@ def test_model_never_imports_runtime() -> None:
         "twin.files",
         "twin.engine.commands",
         "twin.engine.replay",
+        "twin.engine.inspection",
     ],
 )
 def test_public_surface_is_all(module: str) -> None:

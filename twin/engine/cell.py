@@ -13,7 +13,6 @@ import itertools
 import math
 from collections import deque
 from collections.abc import Generator, Iterator
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -23,6 +22,7 @@ from twin.engine.arbiter import Arbiter
 from twin.engine.arrivals import BLOCK, ProductSampler, interarrivals
 from twin.engine.dispatch import DispatchRule, make_rule
 from twin.engine.faults import Faults
+from twin.engine.inspection import inspect
 from twin.engine.jobs import ENDED_STATES, Job
 from twin.engine.machine import MachineRuntime
 from twin.engine.sequence import check_sequence
@@ -30,7 +30,6 @@ from twin.errors import ConfigError, InvalidStateError, UnknownJobError, Unknown
 from twin.events import (
     CommandApplied,
     EventBus,
-    InspectionDone,
     JobCancelled,
     JobCompleted,
     JobReleased,
@@ -360,7 +359,7 @@ class Engine:
             yield job.done
             if job.cancelled and job.state == "queued":
                 continue  # removed from the queue by cancel(): leave the cell
-            if op.req.process == "inspection" and not self._inspected(job, target, op):
+            if op.req.process == "inspection" and not inspect(self, job, target, op):
                 yield from self._move(job, loc, None)
                 self._scrap(job)
                 return
@@ -399,47 +398,6 @@ class Engine:
         self.bus.publish(TransferFinished(env.now, job.id, src_name, dst_name, robot.id))
         self.robot_resource.release(req)
         job.location = dst.id if dst is not None else None
-
-    def _inspected(self, job: Job, station: MachineRuntime, op: PlannedOp) -> bool:
-        """Apply the inspection result; False when the part is scrapped."""
-        cfg = station.cfg
-        rng = self.failure_rngs[station.id]
-        deviation = job.last.deviation_mm if job.last is not None else 0.0
-        found = bool(job.defects) and bool(rng.random() < cfg.detection_probability)
-        if not found:
-            station.dyn.last_result, station.dyn.last_deviation = 1.0, deviation
-            self._inspection_info(station, 1.0, deviation)
-            self.bus.publish(
-                InspectionDone(self.env.now, job.id, station.id, True, deviation, "pass")
-            )
-            return True
-        deviation += 0.05 + abs(float(rng.normal(0.0, 0.05)))
-        self._inspection_info(station, 2.0, deviation)
-        culprit = job.defects[-1]
-        if job.reworks < cfg.max_rework and rng.random() < cfg.rework_fraction:
-            job.reworks += 1
-            bad = next(o for o in reversed(job.ops[: job.op_index]) if culprit in o.durations)
-            factor = self.machines[culprit].cfg.rework_factor
-            rework = PlannedOp(
-                replace(bad.req, name=f"rework-{bad.req.name}"),
-                {m: d * factor for m, d in bad.durations.items()},
-                rework=True,
-            )
-            job.ops[job.op_index + 1 : job.op_index + 1] = [rework, op]
-            job.defects.clear()
-            self.bus.publish(
-                InspectionDone(self.env.now, job.id, station.id, False, deviation, "rework")
-            )
-            return True
-        self.bus.publish(
-            InspectionDone(self.env.now, job.id, station.id, False, deviation, "scrap")
-        )
-        return False
-
-    def _inspection_info(self, station: MachineRuntime, result: float, deviation: float) -> None:
-        if station.segment is not None:
-            station.segment.info.update(result=result, deviation=deviation)
-            station.segment.init[0:2] = (result, deviation)
 
     def _finish(self, job: Job) -> None:
         self.wip -= 1
