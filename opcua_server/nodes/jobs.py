@@ -56,7 +56,6 @@ and requesting responses needs a viewer.
 
 from __future__ import annotations
 
-import json
 import operator
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
@@ -68,6 +67,7 @@ from typing import Any
 from asyncua import ua
 from pydantic import ValidationError
 
+from opcua_server.nodes import isa95
 from opcua_server.nodes.base import BuildContext, child, eu_information, instantiate_type
 from opcua_server.nodesets import NS
 from opcua_server.users import Role
@@ -75,7 +75,6 @@ from twin import events as tev
 from twin.engine.jobs import ENDED_STATES
 from twin.errors import CommandError, InvalidStateError, TwinError
 from twin.model.loader import format_validation_error
-from twin.model.products import ProductSpec
 from twin.model.scenario import OrderConfig
 
 __all__ = ["MAX_ENDED", "MAX_LISTED_BACKLOG", "JobsFamily"]
@@ -91,44 +90,13 @@ _RESPONSE_PROVIDER_TYPE = 1003  # ISA-95: ISA95JobResponseProviderObjectType
 _RESPONSE_LIST = 6050  # its JobOrderResponseList (optional, so not instantiated with the type)
 _OK = [ua.Variant(0, ua.VariantType.UInt64)]
 
-# ISA95JobOrderReceiverObjectType states and the ISA95EndedStateMachineType substate
-_NOT_ALLOWED_TO_START, _ALLOWED_TO_START, _RUNNING, _INTERRUPTED, _ENDED, _ABORTED = range(1, 7)
-_COMPLETED = 1
-_STATE_TEXT = {
-    _NOT_ALLOWED_TO_START: "NotAllowedToStart",
-    _ALLOWED_TO_START: "AllowedToStart",
-    _RUNNING: "Running",
-    _INTERRUPTED: "Interrupted",
-    _ENDED: "Ended",
-    _ABORTED: "Aborted",
-}
-
-
-def _parameters(spec: ProductSpec) -> list[Any]:
-    """ISA95ParameterDataType[] of a product: ``type``, then the fields given (lists, as in
-    an explicit routing, as JSON text)."""
-    param = _ua("ISA95ParameterDataType")
-    out = []
-    for key, value in spec.model_dump(mode="json", exclude_unset=True).items():
-        scalar = isinstance(value, str | int | float | bool)
-        out.append(param(ID=key, Value=ua.Variant(value if scalar else json.dumps(value))))
-    if not out or out[0].ID != "type":
-        out.insert(0, param(ID="type", Value=ua.Variant(spec.type)))
-    return out
-
-
-def _ua(name: str) -> Any:
-    """A structure class of a companion specification (registered by
-    ``load_data_type_definitions`` at server start, so not known statically)."""
-    return getattr(ua, name)
-
 
 @dataclass(slots=True)
 class _Record:
     """What the interface keeps of one twin job beyond ``engine.jobs``."""
 
     id: str
-    state: int = _ALLOWED_TO_START  # top-level state once ended; live ones follow the engine
+    state: int = isa95.ALLOWED_TO_START  # top-level state once ended; live ones follow the engine
     started: float | None = None  # released into the cell (simulated seconds)
     ended: float | None = None
     ops_done: int = 0
@@ -287,16 +255,16 @@ class JobsFamily:
             rec.ops_done += 1  # no list write: only responses show it, built on request
 
     def _on_completed(self, ev: tev.JobCompleted) -> None:
-        rec = self._end(ev.job, ev.t, _ENDED)
+        rec = self._end(ev.job, ev.t, isa95.ENDED)
         rec.lead_time, rec.tardiness, rec.good = ev.lead_time, ev.tardiness, ev.good
 
     def _on_scrapped(self, ev: tev.JobScrapped) -> None:
-        rec = self._end(ev.job, ev.t, _ABORTED)
+        rec = self._end(ev.job, ev.t, isa95.ABORTED)
         rec.scrapped, rec.remake = True, ev.remake or ""
 
     def _on_cancelled(self, ev: tev.JobCancelled) -> None:
         self._stored_records.pop(ev.job, None)
-        self._end(ev.job, ev.t, _ABORTED)
+        self._end(ev.job, ev.t, isa95.ABORTED)
 
     def _on_command(self, ev: tev.CommandApplied) -> None:
         if ev.command in ("store_order", "start_order"):  # stored orders: the list changes
@@ -366,39 +334,16 @@ class JobsFamily:
         """Top-level ISA-95 StateNumber of a job order of the cell (listed, or in the backlog
         beyond the list); None for an unknown or cleared one."""
         if job_id in self.ctx.engine.stored:
-            return _NOT_ALLOWED_TO_START
+            return isa95.NOT_ALLOWED_TO_START
         if job_id in self._in_cell:
-            return _RUNNING
+            return isa95.RUNNING
         if job_id in self._backlog:
-            return _ALLOWED_TO_START
+            return isa95.ALLOWED_TO_START
         rec = self._ended.get(job_id)
         return rec.state if rec is not None else None
 
     def _states(self, number: int) -> list[Any]:
-        state = _ua("ISA95StateDataType")
-        top = state(
-            BrowsePath=ua.RelativePath(),
-            StateText=ua.LocalizedText(_STATE_TEXT[number]),
-            StateNumber=number,
-        )
-        states = [top]
-        if number == _ENDED:
-            path = ua.RelativePath(
-                Elements=[
-                    ua.RelativePathElement(
-                        ReferenceTypeId=ua.NodeId(ua.ObjectIds.HasComponent),
-                        IncludeSubtypes=True,
-                        TargetName=ua.QualifiedName(
-                            "EndedSubstates", self.ctx.ns[NS.ISA95_JOBCONTROL]
-                        ),
-                    )
-                ]
-            )
-            sub = state(
-                BrowsePath=path, StateText=ua.LocalizedText("Completed"), StateNumber=_COMPLETED
-            )
-            states.append(sub)
-        return states
+        return isa95.states(number, self.ctx.ns[NS.ISA95_JOBCONTROL])
 
     def _job_order(self, job_id: str) -> Any:
         """The job order as received here, or else what the twin knows of it: its id, due
@@ -407,7 +352,7 @@ class JobsFamily:
         order = self._orders.get(job_id)
         if order is not None:
             return order
-        order = _ua("ISA95JobOrderDataType")()
+        order = isa95.structure("ISA95JobOrderDataType")()
         order.JobOrderID = job_id
         engine = self.ctx.engine
         stored = engine.stored.get(job_id)
@@ -415,14 +360,14 @@ class JobsFamily:
         if stored is not None:
             if stored.due is not None:
                 order.EndTime = self._wall(stored.due)
-            order.JobOrderParameters = _parameters(stored.product)
+            order.JobOrderParameters = isa95.parameters(stored.product)
         elif job is not None:
             order.EndTime = self._wall(job.due)
-            order.JobOrderParameters = _parameters(job.spec)
+            order.JobOrderParameters = isa95.parameters(job.spec)
         return order
 
     def _entry(self, job_id: str, number: int) -> Any:
-        entry = _ua("ISA95JobOrderAndStateDataType")()
+        entry = isa95.structure("ISA95JobOrderAndStateDataType")()
         entry.JobOrder = self._job_order(job_id)
         entry.State = self._states(number)
         return entry
@@ -434,16 +379,16 @@ class JobsFamily:
         for job_id in self.ctx.engine.stored:
             rec = self._stored_records.get(job_id)
             if rec is None:
-                rec = _Record(job_id, state=_NOT_ALLOWED_TO_START)
+                rec = _Record(job_id, state=isa95.NOT_ALLOWED_TO_START)
                 self._stored_records[job_id] = rec
-            yield rec, _NOT_ALLOWED_TO_START
+            yield rec, isa95.NOT_ALLOWED_TO_START
         for rec in self._in_cell.values():
-            yield rec, _RUNNING
+            yield rec, isa95.RUNNING
         # the twin's backlog is in release order; only the head is walked, whatever its length
         for job in islice(self.ctx.engine.backlog, MAX_LISTED_BACKLOG):
             waiting = self._backlog.get(job.id)
             if waiting is not None:
-                yield waiting, _ALLOWED_TO_START
+                yield waiting, isa95.ALLOWED_TO_START
         for rec in self._ended.values():
             yield rec, rec.state
 
@@ -461,7 +406,7 @@ class JobsFamily:
             return rec.response
         number = self.state_of(rec.id)
         assert number is not None
-        response = _ua("ISA95JobResponseDataType")()
+        response = isa95.structure("ISA95JobResponseDataType")()
         response.JobResponseID = f"{rec.id}.Response"
         response.JobOrderID = rec.id
         if rec.started is not None:
@@ -469,7 +414,7 @@ class JobsFamily:
         if rec.ended is not None:
             response.EndTime = self._wall(rec.ended)
         response.JobState = self._states(number)
-        param = _ua("ISA95ParameterDataType")
+        param = isa95.structure("ISA95ParameterDataType")
         seconds = eu_information("s")
         u32, dbl, b, s = (
             ua.VariantType.UInt32,
@@ -504,7 +449,7 @@ class JobsFamily:
 
     def _record(self, job_id: str) -> _Record | None:
         if job_id in self.ctx.engine.stored:
-            return _Record(job_id, state=_NOT_ALLOWED_TO_START)
+            return _Record(job_id, state=isa95.NOT_ALLOWED_TO_START)
         return self._in_cell.get(job_id) or self._backlog.get(job_id) or self._ended.get(job_id)
 
     # -- methods --------------------------------------------------------------------------------
@@ -581,9 +526,9 @@ class JobsFamily:
         state = self.state_of(job_order_id)
         if state is None:
             raise CommandError(f"JobOrderID: no job order {job_order_id!r} in JobOrderList")
-        if state not in (_ENDED, _ABORTED):
+        if state not in (isa95.ENDED, isa95.ABORTED):
             raise InvalidStateError(
-                f"JobOrderID: job order {job_order_id!r} is {_STATE_TEXT[state]}; only Ended"
+                f"JobOrderID: job order {job_order_id!r} is {isa95.STATE_TEXT[state]}; only Ended"
                 " or Aborted job orders can be cleared (Cancel it first)"
             )
         del self._ended[job_order_id]
@@ -603,6 +548,6 @@ class JobsFamily:
         subs = {int(s.StateNumber) for s in wanted[1:]}
         # the only substate the twin reports is Ended/Completed (every ended order has it)
         matching: list[Any] = []
-        if not subs or (top == _ENDED and subs == {_COMPLETED}):
+        if not subs or (top == isa95.ENDED and subs == {isa95.COMPLETED}):
             matching = [self._response(rec) for rec, number in self._listed() if number == top]
         return [ua.Variant(matching, ua.VariantType.ExtensionObject), *_OK]
