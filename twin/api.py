@@ -15,7 +15,7 @@ from typing import Any
 
 from twin.engine import commands
 from twin.engine.cell import Engine
-from twin.engine.replay import ForkPoint, forecast_from
+from twin.engine.replay import ForkPoint, forecast, forecast_from
 from twin.errors import InvalidStateError
 from twin.model.scenario import OrderConfig
 from twin.runtime import RealtimeDriver
@@ -115,7 +115,7 @@ class TwinAPI:
         ``until``."""
         ahead = commands.parse_seconds("until", until)
         self._sync()
-        return forecast_from(ForkPoint.of(self.engine), ahead)
+        return forecast(self.engine, ahead)
 
     async def forecast_async(self, until: float | str) -> dict[str, Any]:
         """``forecast`` with the fork run in a worker thread, so that the event loop (the
