@@ -10,7 +10,7 @@ import pytest
 from twin.api import TwinAPI
 from twin.engine.cell import Engine
 from twin.errors import CommandError, InvalidStateError, UnknownJobError, UnknownMachineError
-from twin.events import EventBus, JobCancelled, JobCompleted
+from twin.events import EventBus, JobCancelled, JobCompleted, OperationStarted
 from twin.model import load_scenario
 
 
@@ -283,3 +283,75 @@ def test_timed_fault_over_leaves_nothing_to_clear(
     assert engine.machines["cnc1"].faults == []
     with pytest.raises(InvalidStateError, match="no injected fault"):
         api.clear_fault("cnc1")
+
+
+def _step_until(engine: Engine, job_id: str, state: str) -> None:
+    job = engine.jobs[job_id]
+    for _ in range(100_000):
+        if job.state == state:
+            return
+        engine.env.step()
+    raise AssertionError(f"job {job_id} never reached {state!r} (is {job.state!r})")
+
+
+@pytest.mark.parametrize("state", ["transfer", "queued", "processing", "waiting"])
+def test_pause_job_parks_it_until_resumed(
+    state: str, setup: tuple[Engine, TwinAPI, list[object]]
+) -> None:
+    """A job paused in any state in the cell finishes the step under way, waits in the
+    storage (no machine holds it, no operation starts) and, resumed, completes its routing."""
+    engine, api, seen = setup
+    engine.run(1, stop_when_done=False)
+    if state == "waiting":  # the printer is down: nowhere to go
+        api.inject_fault("printer1", "breakdown")
+    if state == "queued":  # one ahead of it on the printer
+        api.submit_order({"id": "AHEAD", "product": HOUSING})
+    api.submit_order({"id": "P", "product": HOUSING})
+    _step_until(engine, "P", state)
+    api.pause_job("P")
+    assert engine.jobs["P"].snapshot()["paused"] is True
+    if state == "waiting":
+        api.clear_fault("printer1")
+    started_before = [e for e in seen if isinstance(e, OperationStarted) and e.job == "P"]
+    engine.run(engine.now + 2 * 86400, stop_when_done=False)
+    job = engine.jobs["P"]
+    assert (job.state, job.location) == ("held", None)
+    assert [e for e in seen if isinstance(e, OperationStarted) and e.job == "P"] == started_before
+    assert all(m.job != "P" and "P" not in m.snapshot()["queue"] for m in engine.machines.values())
+    assert all(m.reserved == 0 and job not in m.output for m in engine.machines.values())
+    assert engine.wip >= 1  # it keeps its place in the WIP
+    api.resume_job("P")
+    engine.run(engine.now + 3 * 86400, stop_when_done=False)
+    assert job.state == "done"
+    assert job.op_index == len(job.ops)
+    assert [e.job for e in seen if isinstance(e, JobCompleted)].count("P") == 1
+
+
+def test_pause_job_refusals_change_nothing(setup: tuple[Engine, TwinAPI, list[object]]) -> None:
+    engine, api, seen = setup
+    engine.run(60, stop_when_done=False)
+    api.store_order({"id": "S", "product": HOUSING})
+    api.submit_order({"id": "R", "product": HOUSING})
+    _step_until(engine, "R", "processing")
+    for n in range(engine.max_wip + 1):  # enough to fill the WIP: the last waits for release
+        api.submit_order({"id": f"B{n}", "product": HOUSING})
+    waiting = engine.backlog[-1]
+    before = (len(seen), engine.snapshot())
+    with pytest.raises(UnknownJobError, match="unknown job 'nope'"):
+        api.pause_job("nope")
+    with pytest.raises(InvalidStateError, match="'S' is stored, not started"):
+        api.pause_job("S")
+    with pytest.raises(InvalidStateError, match="waits for release"):
+        api.pause_job(waiting.id)
+    with pytest.raises(InvalidStateError, match="'R' is not paused"):
+        api.resume_job("R")
+    assert (len(seen), engine.snapshot()) == before
+    api.pause_job("R")
+    with pytest.raises(InvalidStateError, match="'R' is paused already"):
+        api.pause_job("R")
+    api.cancel_order("R")  # a paused job can be cancelled: it leaves from where it waits
+    engine.run(engine.now + 86400, stop_when_done=False)
+    assert engine.jobs["R"].state == "cancelled"
+    with pytest.raises(InvalidStateError, match="'R' is cancelled"):
+        api.resume_job("R")
+    assert [e.job for e in seen if isinstance(e, JobCancelled)] == ["R"]

@@ -39,6 +39,7 @@ def test_model_never_imports_runtime() -> None:
         "twin.engine.commands",
         "twin.engine.replay",
         "twin.engine.inspection",
+        "twin.engine.inputs",
     ],
 )
 def test_public_surface_is_all(module: str) -> None:

@@ -26,6 +26,7 @@ from twin.runtime import RealtimeDriver
 
 EVERY_KIND = {"submit_order", "cancel_order", "inject_fault", "clear_fault"}
 EVERY_KIND |= {"pause", "resume", "set_speed", "store_order", "start_order"}
+EVERY_KIND |= {"pause_job", "resume_job"}
 
 
 def _order(job: str, product: dict[str, Any], due: str | None = None) -> dict[str, Any]:
@@ -64,7 +65,11 @@ def _session(engine: Engine) -> TwinAPI:
     api.start_order("MES-4")
     api.cancel_order("MES-5")
     api.cancel_order("A000002")
+    in_cell = [j.id for j in engine.jobs.values() if j.state not in ("backlog", *ENDED_STATES)]
+    api.pause_job(in_cell[0])
+    api.pause_job(in_cell[-1])
     wall(15)
+    api.resume_job(in_cell[0])
     api.set_speed(30)
     api.pause()
     api.cancel_order("MES-3")
@@ -95,7 +100,7 @@ def test_replayed_log_is_byte_identical(default_scenario_path: Path, tmp_path: P
     live = _recorded(default_scenario_path, tmp_path / "live.jsonl")
     commands = read_commands(tmp_path / "live.jsonl")
     assert {c.name for c in commands} == EVERY_KIND
-    assert len(commands) == len(live.journal) == 22
+    assert len(commands) == len(live.journal) == 25
     with (tmp_path / "replay.jsonl").open("wb") as fh:
         bus = EventBus()
         writer = EventLogWriter(fh)

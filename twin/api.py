@@ -67,6 +67,18 @@ class TwinAPI:
         self._sync()
         commands.cancel_order(self.engine, job_id)
 
+    def pause_job(self, job_id: str) -> None:
+        """Pause a job in the cell (ISA-95 Pause): the operation or transfer under way ends,
+        then the part waits in the central storage, keeping its place in the WIP, until
+        ``resume_job``. Only a released job that has not ended can be paused."""
+        self._sync()
+        commands.pause_job(self.engine, job_id)
+
+    def resume_job(self, job_id: str) -> None:
+        """Let a paused job go on with its routing (ISA-95 Resume)."""
+        self._sync()
+        commands.resume_job(self.engine, job_id)
+
     def inject_fault(
         self, machine: str, kind: str = "breakdown", duration: float | str | None = None
     ) -> None:

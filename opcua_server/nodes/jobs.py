@@ -84,7 +84,17 @@ MAX_LISTED_BACKLOG = 1000  # backlog jobs in JobOrderList: the next ones to be r
 
 _JOB_MANAGEMENT_TYPE = 1003  # Machinery Jobs: JobManagementType
 # ISA95JobOrderReceiverObjectType methods (instance declarations in the ISA-95 namespace)
-_METHODS = {"Store": 7001, "StoreAndStart": 7004, "Start": 7005, "Cancel": 7011, "Clear": 7012}
+_METHODS = {
+    "Store": 7001,
+    "StoreAndStart": 7004,
+    "Start": 7005,
+    "Pause": 7007,
+    "Resume": 7008,
+    "Abort": 7010,
+    "Cancel": 7011,
+    "Clear": 7012,
+}
+_MAX_DOWNLOADABLE = 6088  # MaxDownloadableJobOrders (mandatory property of the receiver)
 _CHANGES = set(_METHODS)  # methods after which the lists are written at once
 _RESPONSE_PROVIDER_TYPE = 1003  # ISA-95: ISA95JobResponseProviderObjectType
 _RESPONSE_LIST = 6050  # its JobOrderResponseList (optional, so not instantiated with the type)
@@ -160,6 +170,9 @@ class JobsFamily:
             "Store": self._store,
             "StoreAndStart": self._store_and_start,
             "Start": self._start,
+            "Pause": self._pause,
+            "Resume": self._resume,
+            "Abort": self._abort,
             "Cancel": self._cancel,
             "Clear": self._clear,
         }
@@ -176,6 +189,9 @@ class JobsFamily:
             ctx.permissions.require(method.nodeid, Role.OPERATOR)
             self.methods[name] = method.nodeid
             self.nodes.extend(n.nodeid for n in made)
+        limit = await child(control, ua.QualifiedName("MaxDownloadableJobOrders", isa95))
+        assert limit is not None
+        await limit.write_value(ua.Variant(ctx.engine.max_stored, ua.VariantType.UInt16))
         await self._build_results(created[0], isa95)
 
     async def _build_results(self, management: Any, isa95: int) -> None:
@@ -267,7 +283,9 @@ class JobsFamily:
         self._end(ev.job, ev.t, isa95.ABORTED)
 
     def _on_command(self, ev: tev.CommandApplied) -> None:
-        if ev.command in ("store_order", "start_order"):  # stored orders: the list changes
+        if ev.command in ("pause_job", "resume_job"):  # Running <-> Interrupted
+            self._touch()
+        elif ev.command in ("store_order", "start_order"):  # stored orders: the list changes
             if ev.command == "start_order":
                 self._stored_records.pop(ev.args["job"], None)
             self._touch()
@@ -336,11 +354,16 @@ class JobsFamily:
         if job_id in self.ctx.engine.stored:
             return isa95.NOT_ALLOWED_TO_START
         if job_id in self._in_cell:
-            return isa95.RUNNING
+            return self._running(job_id)
         if job_id in self._backlog:
             return isa95.ALLOWED_TO_START
         rec = self._ended.get(job_id)
         return rec.state if rec is not None else None
+
+    def _running(self, job_id: str) -> int:
+        """Running, or Interrupted while the twin holds the job paused (ISA-95 Pause)."""
+        job = self.ctx.engine.jobs.get(job_id)
+        return isa95.INTERRUPTED if job is not None and job.held is not None else isa95.RUNNING
 
     def _states(self, number: int) -> list[Any]:
         return isa95.states(number, self.ctx.ns[NS.ISA95_JOBCONTROL])
@@ -383,7 +406,7 @@ class JobsFamily:
                 self._stored_records[job_id] = rec
             yield rec, isa95.NOT_ALLOWED_TO_START
         for rec in self._in_cell.values():
-            yield rec, isa95.RUNNING
+            yield rec, self._running(rec.id)
         # the twin's backlog is in release order; only the head is walked, whatever its length
         for job in islice(self.ctx.engine.backlog, MAX_LISTED_BACKLOG):
             waiting = self._backlog.get(job.id)
@@ -520,6 +543,22 @@ class JobsFamily:
 
     def _cancel(self, job_order_id: str, comment: Any = None) -> None:
         # a stored order is withdrawn (Aborted, listed until cleared), a job cancelled
+        self.ctx.api.cancel_order(job_order_id)
+
+    def _pause(self, job_order_id: str, comment: Any = None) -> None:
+        # Running -> Interrupted: the step under way ends, then the part waits in the storage
+        self.ctx.api.pause_job(job_order_id)
+
+    def _resume(self, job_order_id: str, comment: Any = None) -> None:
+        self.ctx.api.resume_job(job_order_id)
+
+    def _abort(self, job_order_id: str, comment: Any = None) -> None:
+        # from every state but Ended and Aborted (OPC 10031-4 transitions to Aborted)
+        state = self.state_of(job_order_id)
+        if state in (isa95.ENDED, isa95.ABORTED):
+            raise InvalidStateError(
+                f"JobOrderID: job order {job_order_id!r} is {isa95.STATE_TEXT[state]} already"
+            )
         self.ctx.api.cancel_order(job_order_id)
 
     def _clear(self, job_order_id: str, comment: Any = None) -> None:

@@ -19,14 +19,13 @@ import numpy as np
 import simpy
 
 from twin.engine.arbiter import Arbiter
-from twin.engine.arrivals import BLOCK, ProductSampler, interarrivals
 from twin.engine.dispatch import DispatchRule, make_rule
 from twin.engine.faults import Faults
+from twin.engine.inputs import arrivals, plan_scenario_orders
 from twin.engine.inspection import inspect
 from twin.engine.jobs import ENDED_STATES, Job
 from twin.engine.machine import MachineRuntime
-from twin.engine.sequence import check_sequence
-from twin.errors import ConfigError, InvalidStateError, UnknownJobError, UnknownMachineError
+from twin.errors import InvalidStateError, UnknownJobError, UnknownMachineError
 from twin.events import (
     CommandApplied,
     EventBus,
@@ -38,15 +37,16 @@ from twin.events import (
     TransferFinished,
     TransferStarted,
 )
-from twin.machines import PlanningError, Segment, travel_time
+from twin.machines import Segment, travel_time
 from twin.model.products import ProductSpec
 from twin.model.scenario import OrderConfig, Scenario
 from twin.planning import PlannedOp, Planner, check_catalogue
 from twin.signals import SignalStore
 
-__all__ = ["KEEP_ENDED", "Engine"]
+__all__ = ["KEEP_ENDED", "MAX_STORED", "Engine"]
 
 KEEP_ENDED = 100_000
+MAX_STORED = 1000  # orders stored (ISA-95 Store) and not started: MaxDownloadableJobOrders
 
 
 @contextlib.contextmanager
@@ -77,7 +77,11 @@ class Engine:
 
     ``stored`` holds the orders accepted but not started (ISA-95 Store): planned, so that the
     cell can make them, and kept in the twin (so in its command journal) until
-    ``start_order`` puts them in the backlog or ``cancel`` withdraws them.
+    ``start_order`` puts them in the backlog or ``cancel`` withdraws them; at most
+    ``max_stored`` at a time.
+
+    A released job can be paused (``pause_job``): it waits in the central storage, keeping its
+    place in the WIP, until ``resume_job`` (or ``cancel``).
     """
 
     def __init__(
@@ -105,6 +109,7 @@ class Engine:
         self._seq = itertools.count()
         self.jobs: dict[str, Job] = {}
         self.stored: dict[str, OrderConfig] = {}
+        self.max_stored = MAX_STORED
         self.backlog: deque[Job] = deque()
         self.wip = 0
         self.max_wip: float = scenario.max_wip or math.inf
@@ -115,7 +120,7 @@ class Engine:
         self.scrapped = 0
         self.cancelled = 0
         self.makespan = 0.0
-        self._open_inputs = 0  # scenario orders and arrival streams still to come
+        self._open_inputs = 0  # scenario orders and arrival streams still to come (inputs)
         self._job_index = itertools.count()
         self.all_done = self.env.event()
         self.faults = Faults(self)
@@ -151,14 +156,14 @@ class Engine:
             m.process = self.env.process(m.run())
             if m.cfg.breakdowns is not None:
                 self.faults.start_breakdowns(m)
-        self._plan_scenario_orders(sequence)
+        plan_scenario_orders(self, sequence)
         if scenario.arrivals is not None:
             check_catalogue(scenario, "scenario", self.planner)
         for f in scenario.faults:
             self.faults.schedule(self.machines[f.machine], f.kind, f.at, f.duration)
         if scenario.arrivals is not None:
             self._open_inputs += 1
-            self.env.process(self._arrivals())
+            self.env.process(arrivals(self))
 
     # -- helpers ----------------------------------------------------------------------------
     @property
@@ -207,66 +212,6 @@ class Engine:
         return self.store.write_block(self._signal_span, np.concatenate(values), t)
 
     # -- orders -----------------------------------------------------------------------------
-    def _plan_scenario_orders(self, sequence: dict[str, list[str]] | None) -> None:
-        sc = self.scenario
-        due_factor = sc.arrivals.due_factor if sc.arrivals else 3.0
-        planned: list[tuple[OrderConfig, list[PlannedOp]]] = []
-        for i, order in enumerate(sc.orders):
-            try:
-                planned.append((order, self.planner.plan(order.product)))
-            except PlanningError as exc:
-                raise ConfigError("scenario", f"orders[{i}].product", str(exc)) from exc
-        if sequence is not None:
-            self._apply_sequence(sequence, planned)
-        for order, ops in planned:
-            work = sum(op.min_duration for op in ops)
-            due = order.due if order.due is not None else order.release + due_factor * work
-            self._open_inputs += 1
-            self.env.process(self._release_later(order, ops, due))
-
-    def _apply_sequence(
-        self, sequence: dict[str, list[str]], planned: list[tuple[OrderConfig, list[PlannedOp]]]
-    ) -> None:
-        check_sequence(sequence, planned, list(self.machines))
-        for mid, jobs in sequence.items():
-            self.machines[mid].sequence = deque(jobs)
-
-    def _release_later(self, order: OrderConfig, ops: list[PlannedOp], due: float) -> _Gen:
-        if order.release > 0:
-            yield self.env.timeout(order.release)
-        self._receive(order.id, order.product, ops, due, order.weight, "scenario")
-        self._input_closed()
-
-    def _arrivals(self) -> _Gen:
-        sc = self.scenario
-        arr = sc.arrivals
-        assert arr is not None
-        sampler = ProductSampler(sc.catalogue, arr.mix, self._product_rng, self.planner)
-        limit = arr.until if arr.until is not None else math.inf
-        env, due_factor, jobs = self.env, arr.due_factor, self.jobs
-        gaps: list[float] = []
-        k = n = 0
-        while arr.count is None or n < arr.count:
-            if k == len(gaps):
-                gaps = interarrivals(arr, self._arr_rng, BLOCK).tolist()
-                k = 0
-            yield env.timeout(gaps[k])
-            k += 1
-            now = env.now
-            if now > limit:
-                break
-            n += 1
-            try:
-                group, row, work = sampler.next()
-            except PlanningError as exc:
-                raise ConfigError("scenario", "catalogue", str(exc)) from exc
-            job = Job.drawn(
-                f"A{n:06d}", next(self._job_index), group, row, now, now + due_factor * work
-            )
-            jobs[job.id] = job
-            self._admit(job, "arrivals")
-        self._input_closed()
-
     def _input_closed(self) -> None:
         self._open_inputs -= 1
         self._check_all_done()
@@ -335,6 +280,10 @@ class Engine:
         env = self.env
         loc: MachineRuntime | None = None
         while job.op_index < len(job.ops) and not job.cancelled:
+            if job.held is not None:  # paused: wait in the storage
+                yield from self._park(job, loc)
+                loc = None
+                continue
             op = job.ops[job.op_index]
             target = self._pick(op)
             if target is None and loc is not None:
@@ -348,24 +297,40 @@ class Engine:
                 target = self._pick(op)
             if target is None:
                 break
+            if job.held is not None:  # paused while it waited for room
+                continue
             target.reserved += 1
             yield from self._move(job, loc, target)
             loc = target
-            if job.cancelled:  # cancelled on the way: hand the slot back, leave from here
+            if job.cancelled or job.held is not None:
+                # cancelled or paused on the way: hand the slot back, leave or park from here
                 target.release_reservation(job)
-                break
+                if job.cancelled:
+                    break
+                continue
             target.enqueue(job, op)
             assert job.done is not None
             yield job.done
-            if job.cancelled and job.state == "queued":
-                continue  # removed from the queue by cancel(): leave the cell
+            if job.state == "queued":
+                continue  # taken out of the queue by cancel or pause: leave or park
             if op.req.process == "inspection" and not inspect(self, job, target, op):
                 yield from self._move(job, loc, None)
                 self._scrap(job)
                 return
             job.op_index += 1
+        if job.held is not None and not job.cancelled:  # paused after its last operation
+            yield from self._park(job, loc)
+            loc = None
         yield from self._move(job, loc, None)
         self._leave(job)
+
+    def _park(self, job: Job, loc: MachineRuntime | None) -> _Gen:
+        """A paused job goes to the central storage (freeing the machine) and waits there
+        until resumed or cancelled."""
+        yield from self._move(job, loc, None)
+        while job.held is not None:
+            job.state = "held"
+            yield job.held
 
     def _move(self, job: Job, src: MachineRuntime | None, dst: MachineRuntime | None) -> _Gen:
         """Robot transfer from ``src`` to ``dst`` (None: the central storage)."""
@@ -465,7 +430,13 @@ class Engine:
 
     def store_order(self, order: OrderConfig) -> None:
         """Keep an order without starting it (``start_order`` puts it in the backlog); raises as
-        ``submit`` does, before anything changes."""
+        ``submit`` does, or InvalidStateError when ``max_stored`` orders are stored already,
+        before anything changes."""
+        if len(self.stored) >= self.max_stored:
+            raise InvalidStateError(
+                f"{self.max_stored} orders are stored already (the most the twin keeps before"
+                " Start): start or cancel one first"
+            )
         self._check_new(order)
         self.stored[order.id] = order
 
@@ -491,6 +462,9 @@ class Engine:
         if job.state in ENDED_STATES or job.cancelled:
             raise InvalidStateError(f"job {job_id!r} is {job.state}; it cannot be cancelled")
         job.cancelled = True
+        if job.held is not None:  # paused: it leaves from where it waits
+            held, job.held = job.held, None
+            held.succeed()
         if job.state == "backlog":
             self.backlog.remove(job)
             job.state = "cancelled"
@@ -499,12 +473,55 @@ class Engine:
             self._ended_job(job)
             self._check_all_done()
             return
+        self._unqueue(job)
+
+    def _unqueue(self, job: Job) -> None:
+        """Take a job waiting in a machine's queue out of it (cancel, pause): the robot takes
+        it from the machine's place."""
         if job.state == "queued" and job.location is not None:
             m = self.machines[job.location]
             if m.remove(job):
-                m.output.append(job)  # the robot takes it from the machine's place
+                m.output.append(job)
                 assert job.done is not None
                 job.done.succeed()
+
+    def _in_cell(self, job_id: str, verb: str) -> Job:
+        """The job ``job_id``, released and not ended; raises UnknownJobError or
+        InvalidStateError naming its state (``verb``: what was asked, for the message)."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            if job_id in self.stored:
+                raise InvalidStateError(
+                    f"order {job_id!r} is stored, not started; it cannot be {verb}"
+                )
+            raise UnknownJobError(f"unknown job {job_id!r}")
+        if job.state in ENDED_STATES or job.cancelled:
+            state = "cancelled" if job.cancelled else job.state
+            raise InvalidStateError(f"job {job_id!r} is {state}; it cannot be {verb}")
+        if job.state == "backlog":
+            raise InvalidStateError(
+                f"job {job_id!r} waits for release into the cell; only a released job can be {verb}"
+            )
+        return job
+
+    def pause_job(self, job_id: str) -> None:
+        """Pause a job in the cell: the step under way (an operation, a transfer) ends, then
+        the part goes to the central storage and waits there for ``resume_job``; it keeps its
+        place in the WIP. Raises UnknownJobError or InvalidStateError before anything changes."""
+        job = self._in_cell(job_id, "paused")
+        if job.held is not None:
+            raise InvalidStateError(f"job {job_id!r} is paused already")
+        job.held = self.env.event()
+        self._unqueue(job)
+
+    def resume_job(self, job_id: str) -> None:
+        """Let a paused job go on with its routing."""
+        job = self._in_cell(job_id, "resumed")
+        held = job.held
+        if held is None:
+            raise InvalidStateError(f"job {job_id!r} is not paused")
+        job.held = None
+        held.succeed()
 
     def inject_fault(self, machine: str, kind: str, duration: float | None) -> simpy.Event:
         """Start a fault now; returns the event that clears it early (``clear_fault``)."""

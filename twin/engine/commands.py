@@ -39,7 +39,9 @@ __all__ = [
     "parse_seconds",
     "parse_speed",
     "pause",
+    "pause_job",
     "resume",
+    "resume_job",
     "set_speed",
     "start_order",
     "stop",
@@ -138,6 +140,18 @@ def cancel_order(engine: Engine, job: str) -> None:
     engine.record_command("cancel_order", job=job)
 
 
+def pause_job(engine: Engine, job: str) -> None:
+    """Pause ``job`` in the cell: after the step under way it waits in the storage."""
+    engine.pause_job(job)
+    engine.record_command("pause_job", job=job)
+
+
+def resume_job(engine: Engine, job: str) -> None:
+    """Let the paused ``job`` go on."""
+    engine.resume_job(job)
+    engine.record_command("resume_job", job=job)
+
+
 def inject_fault(engine: Engine, machine: str, kind: str, duration: float | None) -> None:
     """Put ``machine`` out of service now, for ``duration`` seconds or until cleared."""
     engine.inject_fault(machine, kind, duration)
@@ -197,6 +211,8 @@ _COMMANDS: dict[str, tuple[_Check, Callable[..., Any]]] = {
     "store_order": (lambda a: {"order": parse_order(_arg(a, "order", dict))}, store_order),
     "start_order": (lambda a: {"job": _arg(a, "job", str)}, start_order),
     "cancel_order": (lambda a: {"job": _arg(a, "job", str)}, cancel_order),
+    "pause_job": (lambda a: {"job": _arg(a, "job", str)}, pause_job),
+    "resume_job": (lambda a: {"job": _arg(a, "job", str)}, resume_job),
     "inject_fault": (_fault_args, inject_fault),
     "clear_fault": (lambda a: {"machine": _arg(a, "machine", str)}, clear_fault),
     "pause": (lambda a: {}, pause),

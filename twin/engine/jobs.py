@@ -20,8 +20,9 @@ ENDED_STATES = frozenset({"done", "scrapped", "cancelled"})  # a job in these ha
 class Job:
     """One order in the cell: a unique product and its (possibly extended) routing.
 
-    ``state`` is one of backlog, released, waiting, transfer, queued, processing, done,
+    ``state`` is one of backlog, released, waiting, transfer, queued, processing, held, done,
     scrapped, cancelled. ``defects`` lists machines whose operation left a hidden defect.
+    ``held`` is set while the job is paused (``Engine.pause_job``): the event that resumes it.
 
     A drawn arrival (``Job.drawn``) gets its validated spec and routing on first use: most
     orders of an overloaded cell wait in the backlog, where neither is needed.
@@ -37,6 +38,7 @@ class Job:
         "done",
         "due",
         "family",
+        "held",
         "id",
         "index",
         "last",
@@ -74,6 +76,7 @@ class Job:
         self.reworks = 0
         self.cancelled = False
         self.done: simpy.Event | None = None
+        self.held: simpy.Event | None = None
         self.last: Outcome | None = None
 
     @classmethod
@@ -126,6 +129,7 @@ class Job:
             "arrival": self.arrival,
             "due": self.due,
             "reworks": self.reworks,
+            "paused": self.held is not None,
             "defects": list(self.defects),
         }
 
