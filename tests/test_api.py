@@ -310,7 +310,11 @@ def test_pause_job_parks_it_until_resumed(
     _step_until(engine, "P", state)
     api.pause_job("P")
     assert engine.jobs["P"].snapshot()["paused"] is True
-    if state == "waiting":
+    if state == "waiting":  # held where it waits; resumed and paused while it still waits
+        assert engine.jobs["P"].state == "held"
+        api.resume_job("P")
+        assert engine.jobs["P"].state == "waiting"
+        api.pause_job("P")
         api.clear_fault("printer1")
     started_before = [e for e in seen if isinstance(e, OperationStarted) and e.job == "P"]
     engine.run(engine.now + 2 * 86400, stop_when_done=False)
@@ -355,3 +359,17 @@ def test_pause_job_refusals_change_nothing(setup: tuple[Engine, TwinAPI, list[ob
     with pytest.raises(InvalidStateError, match="'R' is cancelled"):
         api.resume_job("R")
     assert [e.job for e in seen if isinstance(e, JobCancelled)] == ["R"]
+
+
+def test_stored_orders_are_bounded(setup: tuple[Engine, TwinAPI, list[object]]) -> None:
+    engine, api, seen = setup
+    engine.max_stored = 2
+    api.store_order({"id": "L1", "product": HOUSING})
+    api.store_order({"id": "L2", "product": HOUSING})
+    before = (dict(engine.stored), len(seen), len(engine.journal))
+    with pytest.raises(InvalidStateError, match="2 orders are stored already"):
+        api.store_order({"id": "L3", "product": HOUSING})
+    assert (dict(engine.stored), len(seen), len(engine.journal)) == before
+    api.start_order("L1")  # room again
+    api.store_order({"id": "L3", "product": HOUSING})
+    assert list(engine.stored) == ["L2", "L3"]

@@ -196,6 +196,7 @@ async def test_node_opcua_job_order_to_response(twin: Twin) -> None:
     assert listed["jobOrderType"] == f"ns={isa95};i=3008"  # ISA95JobOrderDataType
     assert listed["jobOrderClass"] == "ISA95JobOrderDataType"  # built from its definition
     assert listed["storeStatus"] == "Good"
+    assert listed["maxDownloadable"] == {"type": "UInt16", "value": twin.engine.max_stored}
     assert listed["returnStatus"] == 0
     assert job.family == "printed_housing"
     assert (job.spec.material, job.spec.volume_cm3) == ("petg", 12.0)  # not the defaults

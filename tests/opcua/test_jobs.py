@@ -33,6 +33,7 @@ async def test_browse_path_and_types(twin: Twin) -> None:
         control = await management.get_child(f"{jobs}:JobOrderControl")
         names = {(await c.read_browse_name()).Name for c in await control.get_methods()}
         assert {"Store", "StoreAndStart", "Start", "Cancel", "Clear"} <= names
+        assert {"Pause", "Resume", "Abort"} <= names
     finally:
         await client.disconnect()
 
@@ -106,7 +107,7 @@ async def test_viewer_cannot_control_jobs(twin: Twin) -> None:
 
 # -- JobOrderList and job responses --------------------------------------------------------------
 # StateNumbers of ISA95JobOrderReceiverObjectType (OPC 10031-4 nodeset), checked independently
-NOT_ALLOWED_TO_START, ALLOWED_TO_START, RUNNING, ENDED, ABORTED = 1, 2, 3, 5, 6
+NOT_ALLOWED_TO_START, ALLOWED_TO_START, RUNNING, INTERRUPTED, ENDED, ABORTED = 1, 2, 3, 4, 5, 6
 COMPLETED = 1  # ISA95EndedStateMachineType, below EndedSubstates
 ENDED_EVENTS = (tev.JobCompleted, tev.JobScrapped, tev.JobCancelled)
 _ENDED_STATES = ("done", "scrapped", "cancelled")
@@ -456,3 +457,77 @@ async def test_job_order_list_bounds_a_large_backlog(twin: Twin) -> None:
             if twin.engine.jobs[job_id].state == "backlog":
                 twin.api.cancel_order(job_id)
         await twin.server.settle()
+
+
+async def test_pause_resume_and_abort(twin: Twin) -> None:
+    """ISA-95 Pause, Resume and Abort: Running -> Interrupted -> Running -> Aborted, each
+    seen in JobOrderList and by state; calls in the wrong state are refused, changing nothing."""
+    client = await twin.client("otto")
+    watch = _Watch(twin, "MES-PR-1")
+    try:
+        await client.load_data_type_definitions()
+        control = client.get_node(ua.NodeId("Cell.JobManagement.JobOrderControl", twin.ns(NS.TWIN)))
+        limit = await control.get_child(f"{twin.ns(NS.ISA95_JOBCONTROL)}:MaxDownloadableJobOrders")
+        assert await limit.read_value() == twin.engine.max_stored > 0
+        order = job_order("MES-PR-1", type="printed_housing", material="pla", volume_cm3=30.0)
+        assert (
+            await _call(client, twin, "StoreAndStart", ua.Variant(order), mes_comment())
+        ).StatusCode.is_good()
+        await _step_until(twin, watch, tev.JobReleased)
+        job = twin.engine.jobs["MES-PR-1"]
+
+        async def state() -> list[tuple[int, str]]:
+            return _states((await _job_orders(client, twin))["MES-PR-1"].State)
+
+        paused = await _call(client, twin, "Pause", ua.Variant("MES-PR-1"), mes_comment())
+        assert paused.StatusCode.is_good()
+        assert job.held is not None
+        assert await state() == [(INTERRUPTED, "")]
+        entry = (await _job_orders(client, twin))["MES-PR-1"]
+        assert entry.State[0].StateText.Text == "Interrupted"
+        by_state = await _results_call(
+            client, twin, "RequestJobResponseByJobOrderState", ua.Variant([_ua_state(INTERRUPTED)])
+        )
+        assert [r.JobOrderID for r in by_state.OutputArguments[0].Value] == ["MES-PR-1"]
+        again = await _call(client, twin, "Pause", ua.Variant("MES-PR-1"), mes_comment())
+        assert again.StatusCode.value == ua.StatusCodes.BadInvalidState
+        assert "paused already" in again.InputArgumentDiagnosticInfos[0].AdditionalInfo
+        for _ in range(12):  # an hour: the step under way ends, then it waits in the storage
+            await twin.step(5.0)
+        assert (job.state, job.location) == ("held", None)
+        assert await state() == [(INTERRUPTED, "")]
+
+        resumed = await _call(client, twin, "Resume", ua.Variant("MES-PR-1"), mes_comment())
+        assert resumed.StatusCode.is_good()
+        assert job.held is None
+        assert await state() == [(RUNNING, "")]
+        not_paused = await _call(client, twin, "Resume", ua.Variant("MES-PR-1"), mes_comment())
+        assert not_paused.StatusCode.value == ua.StatusCodes.BadInvalidState
+
+        aborted = await _call(client, twin, "Abort", ua.Variant("MES-PR-1"), mes_comment())
+        assert aborted.StatusCode.is_good()
+        await _step_until(twin, watch, tev.JobCancelled)
+        await twin.server.settle()
+        assert await state() == [(ABORTED, "")]
+        late = await _call(client, twin, "Abort", ua.Variant("MES-PR-1"), mes_comment())
+        assert late.StatusCode.value == ua.StatusCodes.BadInvalidState
+        assert "is Aborted already" in late.InputArgumentDiagnosticInfos[0].AdditionalInfo
+
+        # a stored order cannot be paused, but can be aborted
+        stored = job_order("MES-PR-2", type="printed_housing", material="pla", volume_cm3=9.0)
+        assert (
+            await _call(client, twin, "Store", ua.Variant(stored), mes_comment())
+        ).StatusCode.is_good()
+        refused = await _call(client, twin, "Pause", ua.Variant("MES-PR-2"), mes_comment())
+        assert refused.StatusCode.value == ua.StatusCodes.BadInvalidState
+        assert "stored, not started" in refused.InputArgumentDiagnosticInfos[0].AdditionalInfo
+        assert "MES-PR-2" in twin.engine.stored
+        assert (
+            await _call(client, twin, "Abort", ua.Variant("MES-PR-2"), mes_comment())
+        ).StatusCode.is_good()
+        assert "MES-PR-2" not in twin.engine.stored
+        unknown = await _call(client, twin, "Pause", ua.Variant("nope"), mes_comment())
+        assert unknown.StatusCode.value == ua.StatusCodes.BadInvalidArgument
+    finally:
+        watch.close()
+        await client.disconnect()

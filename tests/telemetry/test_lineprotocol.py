@@ -152,3 +152,22 @@ def test_encoder_knows_the_family_of_a_stored_order_cancelled_before_start() -> 
     assert parse_line(text).tags["family"] == "printed_housing"
     [again] = enc.event_lines(JobCancelled(3.0, "ST-1"))  # forgotten once the order ended
     assert parse_line(again).tags["family"] == "none"
+
+
+def test_encoder_writes_pause_and_resume_as_job_events() -> None:
+    from datetime import UTC, datetime
+
+    from twin.events import CommandApplied, OrderReceived
+    from twin.telemetry.schema import LineEncoder
+
+    enc = LineEncoder("c1", {"m1": "cnc"}, datetime(2026, 1, 1, tzinfo=UTC))
+    enc.event_lines(OrderReceived(0.0, "J7", "machined_bracket", 900.0, 1.0, 3, "api"))
+    [paused] = enc.event_lines(CommandApplied(5.0, "pause_job", {"job": "J7"}))
+    [resumed] = enc.event_lines(CommandApplied(9.0, "resume_job", {"job": "J7"}))
+    for text, event in ((paused, "job_paused"), (resumed, "job_resumed")):
+        p = parse_line(text)
+        assert p.measurement == "job_event"
+        assert p.tags["event"] == event
+        assert p.tags["family"] == "machined_bracket"
+        assert p.fields == {"job": "J7"}
+    assert enc.event_lines(CommandApplied(9.5, "set_speed", {"speed": 2.0})) == []

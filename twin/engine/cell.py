@@ -291,7 +291,7 @@ class Engine:
                 yield from self._move(job, loc, None)
                 loc = None
             while target is None and not job.cancelled:
-                job.state = "waiting"
+                job.state = "waiting" if job.held is None else "held"  # in the storage
                 events = [self.machines[m].space_event() for m in op.durations]
                 yield events[0] if len(events) == 1 else env.any_of(events)
                 target = self._pick(op)
@@ -512,6 +512,8 @@ class Engine:
         if job.held is not None:
             raise InvalidStateError(f"job {job_id!r} is paused already")
         job.held = self.env.event()
+        if job.state == "waiting":  # in the storage already, waiting for room: held there
+            job.state = "held"
         self._unqueue(job)
 
     def resume_job(self, job_id: str) -> None:
@@ -521,6 +523,8 @@ class Engine:
         if held is None:
             raise InvalidStateError(f"job {job_id!r} is not paused")
         job.held = None
+        if job.state == "held":  # in the storage: waits for its next step (or room) again
+            job.state = "waiting"
         held.succeed()
 
     def inject_fault(self, machine: str, kind: str, duration: float | None) -> simpy.Event:

@@ -79,6 +79,7 @@ CELL_KPI_FIELDS: dict[str, type] = {
     "jobs_late": int,
 }
 
+_JOB_COMMANDS = {"pause_job": "job_paused", "resume_job": "job_resumed"}
 _JOB_EVENTS = (
     OrderReceived,
     JobReleased,
@@ -236,10 +237,27 @@ class LineEncoder:
             text = self._fault(ev)
         elif isinstance(ev, _JOB_EVENTS):
             text = self._job_event(ev)
-        elif isinstance(ev, CommandApplied) and ev.command == "store_order":
+        elif isinstance(ev, CommandApplied):
+            text = self._command(ev)
+        return [] if text is None else [text]
+
+    def _command(self, ev: CommandApplied) -> str | None:
+        if ev.command == "store_order":
             # no line; a stored order may be cancelled before it is ever received
             self._family[ev.args["job"]] = ev.args["product"]
-        return [] if text is None else [text]
+        elif ev.command in _JOB_COMMANDS:  # a job's life cycle: paused, resumed
+            job = ev.args["job"]
+            series = self._key(
+                "job_event",
+                {
+                    "cell": self.cell,
+                    "event": _JOB_COMMANDS[ev.command],
+                    "family": self._family.get(job, "none"),
+                    "machine": "none",
+                },
+            )
+            return self._line(series, {"job": job}, ev.t)
+        return None
 
     def _fault(self, ev: FaultRaised | FaultCleared) -> str | None:
         key = (ev.machine, ev.kind)

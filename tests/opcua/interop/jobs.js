@@ -74,6 +74,7 @@ async function main(cfg) {
     storeAndStart: `${management}/${ns.jobs}:JobOrderControl/${ns.isa95}:StoreAndStart`,
     storeArgs: `${management}/${ns.jobs}:JobOrderControl/${ns.isa95}:StoreAndStart/0:InputArguments`,
     list: `${management}/${ns.jobs}:JobOrderControl/${ns.isa95}:JobOrderList`,
+    maxDownloadable: `${management}/${ns.jobs}:JobOrderControl/${ns.isa95}:MaxDownloadableJobOrders`,
     results: `${management}/${ns.jobs}:JobOrderResults`,
     byId: `${management}/${ns.jobs}:JobOrderResults/${ns.isa95}:RequestJobResponseByJobOrderID`,
   };
@@ -115,6 +116,9 @@ async function main(cfg) {
     storeStatus: started.statusCode.name,
     returnStatus: started.outputArguments.length ? uint64(started.outputArguments[0].value) : null,
   };
+
+  const max = await session.read({ nodeId: ids.maxDownloadable, attributeId: AttributeIds.Value });
+  result.maxDownloadable = { type: DataType[max.value.dataType], value: max.value.value };
 
   const listed = await session.read({ nodeId: ids.list, attributeId: AttributeIds.Value });
   const entries = listed.value.value || [];
