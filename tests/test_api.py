@@ -373,3 +373,72 @@ def test_stored_orders_are_bounded(setup: tuple[Engine, TwinAPI, list[object]]) 
     api.start_order("L1")  # room again
     api.store_order({"id": "L3", "product": HOUSING})
     assert list(engine.stored) == ["L2", "L3"]
+
+
+def _fill_wip(engine: Engine, api: TwinAPI) -> None:
+    """Orders enough to fill the WIP: the later ones wait for release in the backlog."""
+    for n in range(int(engine.max_wip)):
+        api.submit_order({"id": f"F{n}", "product": HOUSING})
+
+
+def test_revoke_start_takes_a_waiting_order_back(
+    setup: tuple[Engine, TwinAPI, list[object]],
+) -> None:
+    engine, api, seen = setup
+    engine.run(60, stop_when_done=False)
+    _fill_wip(engine, api)
+    api.submit_order({"id": "RV", "due": "5d", "product": HOUSING})
+    assert engine.jobs["RV"].state == "backlog"
+    received = engine.received
+    assert api.revoke_start("RV") == "RV"
+    assert "RV" not in engine.jobs
+    assert "RV" not in [j.id for j in engine.backlog]
+    stored = engine.stored["RV"]
+    assert (stored.product.type, stored.due) == ("printed_housing", 5 * 86400)
+    assert engine.received == received - 1
+    with pytest.raises(InvalidStateError, match="'RV' is stored already"):
+        api.revoke_start("RV")
+    running = next(j.id for j in engine.jobs.values() if j.state not in ("backlog", "done"))
+    before = (len(seen), engine.snapshot())
+    with pytest.raises(InvalidStateError, match="only an order waiting for release"):
+        api.revoke_start(running)
+    with pytest.raises(UnknownJobError):
+        api.revoke_start("nope")
+    assert (len(seen), engine.snapshot()) == before
+    api.start_order("RV")
+    engine.run(engine.now + 6 * 86400, stop_when_done=False)
+    assert engine.jobs["RV"].state == "done"
+    assert engine.jobs["RV"].due == 5 * 86400  # the due date it had
+
+
+def test_update_replaces_a_stored_or_waiting_order(
+    setup: tuple[Engine, TwinAPI, list[object]],
+) -> None:
+    engine, api, seen = setup
+    engine.run(60, stop_when_done=False)
+    api.store_order({"id": "U1", "product": HOUSING})
+    bracket = {"type": "machined_bracket", "material": "steel"}
+    assert api.update_order({"id": "U1", "due": "2d", "product": bracket}) == "U1"
+    assert engine.stored["U1"].product.type == "machined_bracket"
+    _fill_wip(engine, api)
+    api.submit_order({"id": "U2", "product": HOUSING})
+    api.submit_order({"id": "U3", "product": HOUSING})
+    position = [j.id for j in engine.backlog].index("U2")
+    api.update_order({"id": "U2", "product": bracket, "weight": 3})
+    job = engine.jobs["U2"]
+    assert (job.family, job.weight, job.spec.material) == ("machined_bracket", 3.0, "steel")
+    assert job.ops[0].req.process == "milling"
+    assert job.due == pytest.approx(job.arrival + engine.due_factor * job.remaining_work())
+    assert [j.id for j in engine.backlog].index("U2") == position  # keeps its place
+    before = (len(seen), engine.snapshot())
+    bad = {"type": "explicit", "operations": [{"machine": "nope", "duration": 1}]}
+    with pytest.raises(CommandError, match="unknown machine 'nope'"):
+        api.update_order({"id": "U3", "product": bad})
+    running = next(j.id for j in engine.jobs.values() if j.state not in ("backlog", "done"))
+    with pytest.raises(InvalidStateError, match="only an order waiting for release"):
+        api.update_order({"id": running, "product": HOUSING})
+    with pytest.raises(UnknownJobError):
+        api.update_order({"id": "U9", "product": HOUSING})
+    assert (len(seen), engine.snapshot()) == before
+    engine.run(engine.now + 8 * 86400, stop_when_done=False)
+    assert engine.jobs["U2"].state == "done"

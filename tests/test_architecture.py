@@ -40,6 +40,7 @@ def test_model_never_imports_runtime() -> None:
         "twin.engine.replay",
         "twin.engine.inspection",
         "twin.engine.inputs",
+        "twin.engine.orders",
     ],
 )
 def test_public_surface_is_all(module: str) -> None:

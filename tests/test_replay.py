@@ -26,7 +26,7 @@ from twin.runtime import RealtimeDriver
 
 EVERY_KIND = {"submit_order", "cancel_order", "inject_fault", "clear_fault"}
 EVERY_KIND |= {"pause", "resume", "set_speed", "store_order", "start_order"}
-EVERY_KIND |= {"pause_job", "resume_job"}
+EVERY_KIND |= {"pause_job", "resume_job", "update_order", "revoke_start"}
 
 
 def _order(job: str, product: dict[str, Any], due: str | None = None) -> dict[str, Any]:
@@ -70,6 +70,13 @@ def _session(engine: Engine) -> TwinAPI:
     api.pause_job(in_cell[-1])
     wall(15)
     api.resume_job(in_cell[0])
+    api.update_order(_order("MES-6", {"type": "machined_bracket", "holes": 6}, "3d"))
+    for n in range(int(engine.max_wip)):  # a full WIP: the last ones wait for release
+        api.submit_order(_order(f"MES-F{n}", {"type": "printed_housing", "volume_cm3": 4}))
+    waiting = engine.backlog[-1].id
+    api.revoke_start(waiting)
+    api.update_order(_order(waiting, {"type": "printed_housing", "volume_cm3": 5}))
+    api.start_order(waiting)
     api.set_speed(30)
     api.pause()
     api.cancel_order("MES-3")
@@ -100,7 +107,7 @@ def test_replayed_log_is_byte_identical(default_scenario_path: Path, tmp_path: P
     live = _recorded(default_scenario_path, tmp_path / "live.jsonl")
     commands = read_commands(tmp_path / "live.jsonl")
     assert {c.name for c in commands} == EVERY_KIND
-    assert len(commands) == len(live.journal) == 25
+    assert len(commands) == len(live.journal) == 39
     with (tmp_path / "replay.jsonl").open("wb") as fh:
         bus = EventBus()
         writer = EventLogWriter(fh)

@@ -61,6 +61,20 @@ class TwinAPI:
         self._sync()
         return commands.start_order(self.engine, job_id)
 
+    def update_order(self, order: OrderConfig | Mapping[str, Any]) -> str:
+        """Replace a stored order, or the order of a job waiting for release (it keeps its
+        place in the backlog), by ``order`` with the same id (ISA-95 Update); refused like
+        ``submit_order``, and for an order already released."""
+        order = commands.parse_order(order)
+        self._sync()
+        return commands.update_order(self.engine, order)
+
+    def revoke_start(self, job_id: str) -> str:
+        """Take a started order that still waits for release back to the stored orders
+        (ISA-95 RevokeStart); ``start_order`` starts it again."""
+        self._sync()
+        return commands.revoke_start(self.engine, job_id)
+
     def cancel_order(self, job_id: str) -> None:
         """Cancel a stored order or a job: stored orders and waiting jobs leave at once, a
         running operation finishes first."""

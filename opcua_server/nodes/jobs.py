@@ -1,8 +1,9 @@
 """Job orders from an MES through ISA-95 Job Control (OPC 10031-4) as Machinery Jobs
 (OPC 40001-3): ``Objects/Cell/JobManagement`` (JobManagementType).
 
-``JobOrderControl`` (ISA95JobOrderReceiverObjectType) offers Store, StoreAndStart, Start,
-Cancel and Clear, delegating to ``twin.api``, and lists in ``JobOrderList``, in this order,
+``JobOrderControl`` (ISA95JobOrderReceiverObjectType) offers Store, StoreAndStart, Update,
+Start, RevokeStart, Pause, Resume, Abort, Cancel and Clear (``job_control``, delegating to
+``twin.api``), and lists in ``JobOrderList``, in this order,
 the stored job orders, every twin job released into the cell (whatever its source, in order
 of release), the first ``MAX_LISTED_BACKLOG`` jobs of the backlog (in the order they will be
 released) and the ended ones not yet cleared (the most recent ``MAX_ENDED``; older ones drop
@@ -11,8 +12,8 @@ does not rebuild, encode and send them all on every change (with 20,000 backlog 
 the full list took about a second, and a write with one subscriber about two seconds). An MES
 learns that more orders wait from ``Cell/Backlog`` (the twin's backlog count) exceeding the
 AllowedToStart entries of the list, and ``RequestJobResponseByJobOrderID`` answers for any job
-in the cell, listed or not. (``MaxDownloadableJobOrders`` is not used for this: it states how
-many job orders the receiver accepts, not how many it lists.) A job order
+in the cell, listed or not. (``MaxDownloadableJobOrders`` is not used for this: it is how
+many job orders can be stored, ``engine.max_stored``, not how many are listed.) A job order
 (ISA95JobOrderDataType) becomes a twin order: ``JobOrderID`` is the order id,
 ``JobOrderParameters`` are the product fields (``type`` names the product family, the other
 IDs its parameters, e.g. ``material``, ``volume_cm3``), ``EndTime`` is the due date (mapped
@@ -28,6 +29,7 @@ state (StateNumber)        job order                               twin job stat
 NotAllowedToStart (1)      stored, waiting for Start               stored (``engine.stored``)
 AllowedToStart (2)         started, waiting for release            backlog
 Running (3)                in the cell                             released ... processing
+Interrupted (4)            paused (Pause), until Resume            held (``Job.held`` set)
 Ended (5) + Completed (1)  finished; substate ``EndedSubstates``   done
 Aborted (6)                cancelled, or scrapped at inspection    cancelled, scrapped
 =========================  ======================================  ==========================
@@ -60,22 +62,20 @@ import operator
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
 from asyncua import ua
-from pydantic import ValidationError
 
 from opcua_server.nodes import isa95
 from opcua_server.nodes.base import BuildContext, child, eu_information, instantiate_type
+from opcua_server.nodes.job_control import METHODS, JobOrderControl
 from opcua_server.nodesets import NS
 from opcua_server.users import Role
 from twin import events as tev
 from twin.engine.jobs import ENDED_STATES
 from twin.errors import CommandError, InvalidStateError, TwinError
-from twin.model.loader import format_validation_error
-from twin.model.scenario import OrderConfig
 
 __all__ = ["MAX_ENDED", "MAX_LISTED_BACKLOG", "JobsFamily"]
 
@@ -83,19 +83,7 @@ MAX_ENDED = 1000  # ended job orders kept for the MES until cleared (oldest drop
 MAX_LISTED_BACKLOG = 1000  # backlog jobs in JobOrderList: the next ones to be released
 
 _JOB_MANAGEMENT_TYPE = 1003  # Machinery Jobs: JobManagementType
-# ISA95JobOrderReceiverObjectType methods (instance declarations in the ISA-95 namespace)
-_METHODS = {
-    "Store": 7001,
-    "StoreAndStart": 7004,
-    "Start": 7005,
-    "Pause": 7007,
-    "Resume": 7008,
-    "Abort": 7010,
-    "Cancel": 7011,
-    "Clear": 7012,
-}
-_MAX_DOWNLOADABLE = 6088  # MaxDownloadableJobOrders (mandatory property of the receiver)
-_CHANGES = set(_METHODS)  # methods after which the lists are written at once
+_CHANGES = set(METHODS)  # methods after which the lists are written at once
 _RESPONSE_PROVIDER_TYPE = 1003  # ISA-95: ISA95JobResponseProviderObjectType
 _RESPONSE_LIST = 6050  # its JobOrderResponseList (optional, so not instantiated with the type)
 _OK = [ua.Variant(0, ua.VariantType.UInt64)]
@@ -119,7 +107,7 @@ class _Record:
     response: Any = None  # cached ISA95JobResponseDataType of an ended order
 
 
-class JobsFamily:
+class JobsFamily(JobOrderControl):
     """JobManagement of the cell: stored job orders, the list of orders and their results."""
 
     def __init__(self, ctx: BuildContext) -> None:
@@ -166,17 +154,8 @@ class JobsFamily:
         listed = await child(control, ua.QualifiedName("JobOrderList", isa95))
         assert listed is not None
         self.job_order_list = listed.nodeid
-        handlers: dict[str, Callable[..., Any]] = {
-            "Store": self._store,
-            "StoreAndStart": self._store_and_start,
-            "Start": self._start,
-            "Pause": self._pause,
-            "Resume": self._resume,
-            "Abort": self._abort,
-            "Cancel": self._cancel,
-            "Clear": self._clear,
-        }
-        for name, decl in _METHODS.items():
+        handlers = self.control_handlers()
+        for name, decl in METHODS.items():
             made = await instantiate_type(
                 ctx,
                 control,
@@ -285,10 +264,21 @@ class JobsFamily:
     def _on_command(self, ev: tev.CommandApplied) -> None:
         if ev.command in ("pause_job", "resume_job"):  # Running <-> Interrupted
             self._touch()
+        elif ev.command == "update_order":
+            self._changed(ev.args["job"])
+        elif ev.command == "revoke_start":  # AllowedToStart -> NotAllowedToStart
+            self._backlog.pop(ev.args["job"], None)
+            self._touch()
         elif ev.command in ("store_order", "start_order"):  # stored orders: the list changes
             if ev.command == "start_order":
                 self._stored_records.pop(ev.args["job"], None)
             self._touch()
+
+    def _changed(self, job_id: str) -> None:
+        for rec in (self._stored_records.get(job_id), self._backlog.get(job_id)):
+            if rec is not None:
+                rec.entry = None  # rebuilt with the new job order
+        self._touch()
 
     def _end(self, job_id: str, t: float, state: int) -> _Record:
         rec = self._in_cell.pop(job_id, None) or self._backlog.pop(job_id, None) or _Record(job_id)
@@ -499,79 +489,6 @@ class JobsFamily:
             return out if out is not None else _OK
 
         return call
-
-    def _order(self, job_order: Any) -> OrderConfig:
-        if job_order is None or not getattr(job_order, "JobOrderID", None):
-            raise CommandError("JobOrder: JobOrderID is required")
-        product: dict[str, Any] = {}
-        for p in getattr(job_order, "JobOrderParameters", None) or []:
-            value = p.Value.Value if isinstance(p.Value, ua.Variant) else p.Value
-            product[str(p.ID)] = value
-        data: dict[str, Any] = {"id": job_order.JobOrderID, "product": product}
-        end = getattr(job_order, "EndTime", None)
-        if isinstance(end, datetime) and end.year > 1601:
-            origin = self._wall(0.0)
-            data["due"] = max((end.astimezone(UTC) - origin).total_seconds(), 0.0)
-        try:
-            return OrderConfig.model_validate(data)
-        except ValidationError as exc:
-            raise CommandError(str(format_validation_error("JobOrder", exc))) from exc
-
-    def _check_new(self, order: OrderConfig) -> None:
-        engine = self.ctx.engine
-        if order.id in engine.stored or order.id in self._ended or order.id in engine.jobs:
-            raise CommandError(f"JobOrder: JobOrderID {order.id!r} already exists")
-
-    def _store(self, job_order: Any, comment: Any = None) -> None:
-        order = self._order(job_order)
-        self._check_new(order)
-        # kept by the twin (planned now, so a product the cell cannot make is refused at
-        # Store, not at Start) and in its event log: a restored twin still has it
-        self.ctx.api.store_order(order)
-        self._orders[order.id] = job_order
-
-    def _store_and_start(self, job_order: Any, comment: Any = None) -> None:
-        order = self._order(job_order)
-        self._check_new(order)
-        self.ctx.api.submit_order(order)
-        self._orders[order.id] = job_order
-
-    def _start(self, job_order_id: str, comment: Any = None) -> None:
-        if job_order_id not in self.ctx.engine.stored:
-            raise CommandError(f"JobOrderID: no stored job order {job_order_id!r}")
-        self.ctx.api.start_order(job_order_id)
-
-    def _cancel(self, job_order_id: str, comment: Any = None) -> None:
-        # a stored order is withdrawn (Aborted, listed until cleared), a job cancelled
-        self.ctx.api.cancel_order(job_order_id)
-
-    def _pause(self, job_order_id: str, comment: Any = None) -> None:
-        # Running -> Interrupted: the step under way ends, then the part waits in the storage
-        self.ctx.api.pause_job(job_order_id)
-
-    def _resume(self, job_order_id: str, comment: Any = None) -> None:
-        self.ctx.api.resume_job(job_order_id)
-
-    def _abort(self, job_order_id: str, comment: Any = None) -> None:
-        # from every state but Ended and Aborted (OPC 10031-4 transitions to Aborted)
-        state = self.state_of(job_order_id)
-        if state in (isa95.ENDED, isa95.ABORTED):
-            raise InvalidStateError(
-                f"JobOrderID: job order {job_order_id!r} is {isa95.STATE_TEXT[state]} already"
-            )
-        self.ctx.api.cancel_order(job_order_id)
-
-    def _clear(self, job_order_id: str, comment: Any = None) -> None:
-        state = self.state_of(job_order_id)
-        if state is None:
-            raise CommandError(f"JobOrderID: no job order {job_order_id!r} in JobOrderList")
-        if state not in (isa95.ENDED, isa95.ABORTED):
-            raise InvalidStateError(
-                f"JobOrderID: job order {job_order_id!r} is {isa95.STATE_TEXT[state]}; only Ended"
-                " or Aborted job orders can be cleared (Cancel it first)"
-            )
-        del self._ended[job_order_id]
-        self._orders.pop(job_order_id, None)
 
     def _by_id(self, job_order_id: str) -> list[ua.Variant]:
         rec = self._record(job_order_id)

@@ -491,7 +491,8 @@ async def test_pause_resume_and_abort(twin: Twin) -> None:
         assert [r.JobOrderID for r in by_state.OutputArguments[0].Value] == ["MES-PR-1"]
         again = await _call(client, twin, "Pause", ua.Variant("MES-PR-1"), mes_comment())
         assert again.StatusCode.value == ua.StatusCodes.BadInvalidState
-        assert "paused already" in again.InputArgumentDiagnosticInfos[0].AdditionalInfo
+        message = again.InputArgumentDiagnosticInfos[0].AdditionalInfo
+        assert "'MES-PR-1' is Interrupted; only Running job orders can be paused" in message
         for _ in range(12):  # an hour: the step under way ends, then it waits in the storage
             await twin.step(5.0)
         assert (job.state, job.location) == ("held", None)
@@ -511,7 +512,8 @@ async def test_pause_resume_and_abort(twin: Twin) -> None:
         assert await state() == [(ABORTED, "")]
         late = await _call(client, twin, "Abort", ua.Variant("MES-PR-1"), mes_comment())
         assert late.StatusCode.value == ua.StatusCodes.BadInvalidState
-        assert "is Aborted already" in late.InputArgumentDiagnosticInfos[0].AdditionalInfo
+        message = late.InputArgumentDiagnosticInfos[0].AdditionalInfo
+        assert "'MES-PR-1' is Aborted; only NotAllowedToStart or" in message
 
         # a stored order cannot be paused, but can be aborted
         stored = job_order("MES-PR-2", type="printed_housing", material="pla", volume_cm3=9.0)
@@ -520,7 +522,8 @@ async def test_pause_resume_and_abort(twin: Twin) -> None:
         ).StatusCode.is_good()
         refused = await _call(client, twin, "Pause", ua.Variant("MES-PR-2"), mes_comment())
         assert refused.StatusCode.value == ua.StatusCodes.BadInvalidState
-        assert "stored, not started" in refused.InputArgumentDiagnosticInfos[0].AdditionalInfo
+        message = refused.InputArgumentDiagnosticInfos[0].AdditionalInfo
+        assert "'MES-PR-2' is NotAllowedToStart; only Running" in message
         assert "MES-PR-2" in twin.engine.stored
         assert (
             await _call(client, twin, "Abort", ua.Variant("MES-PR-2"), mes_comment())
@@ -530,4 +533,69 @@ async def test_pause_resume_and_abort(twin: Twin) -> None:
         assert unknown.StatusCode.value == ua.StatusCodes.BadInvalidArgument
     finally:
         watch.close()
+        await client.disconnect()
+
+
+async def test_update_and_revoke_start(twin: Twin, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ISA-95 Update changes a stored or waiting order in place; RevokeStart takes a waiting
+    one back to NotAllowedToStart; both refuse an order in the cell."""
+    client = await twin.client("otto")
+    monkeypatch.setattr(twin.engine, "max_wip", twin.engine.wip)  # started orders wait
+    try:
+        await client.load_data_type_definitions()
+
+        async def entry(job_id: str) -> tuple[int, dict[str, Any]]:
+            listed = (await _job_orders(client, twin))[job_id]
+            params = {p.ID: p.Value.Value for p in listed.JobOrder.JobOrderParameters}
+            return listed.State[0].StateNumber, params
+
+        first = job_order("MES-UR-1", type="printed_housing", material="pla", volume_cm3=9.0)
+        assert (
+            await _call(client, twin, "Store", ua.Variant(first), mes_comment())
+        ).StatusCode.is_good()
+        changed = job_order("MES-UR-1", type="machined_bracket", material="steel")
+        updated = await _call(client, twin, "Update", ua.Variant(changed), mes_comment())
+        assert updated.StatusCode.is_good()
+        assert twin.engine.stored["MES-UR-1"].product.type == "machined_bracket"
+        assert await entry("MES-UR-1") == (
+            NOT_ALLOWED_TO_START,
+            {"type": "machined_bracket", "material": "steel"},
+        )
+
+        waiting = job_order("MES-UR-2", type="printed_housing", material="pla", volume_cm3=9.0)
+        assert (
+            await _call(client, twin, "StoreAndStart", ua.Variant(waiting), mes_comment())
+        ).StatusCode.is_good()
+        assert (await entry("MES-UR-2"))[0] == ALLOWED_TO_START
+        bigger = job_order("MES-UR-2", type="printed_housing", material="petg", volume_cm3=40.0)
+        assert (
+            await _call(client, twin, "Update", ua.Variant(bigger), mes_comment())
+        ).StatusCode.is_good()
+        job = twin.engine.jobs["MES-UR-2"]
+        assert (job.spec.material, job.spec.volume_cm3) == ("petg", 40.0)
+        assert (await entry("MES-UR-2"))[1]["volume_cm3"] == 40.0
+        revoked = await _call(client, twin, "RevokeStart", ua.Variant("MES-UR-2"), mes_comment())
+        assert revoked.StatusCode.is_good()
+        assert "MES-UR-2" not in twin.engine.jobs
+        assert twin.engine.stored["MES-UR-2"].product.volume_cm3 == 40.0
+        assert (await entry("MES-UR-2"))[0] == NOT_ALLOWED_TO_START
+        again = await _call(client, twin, "RevokeStart", ua.Variant("MES-UR-2"), mes_comment())
+        assert again.StatusCode.value == ua.StatusCodes.BadInvalidState
+        message = again.InputArgumentDiagnosticInfos[0].AdditionalInfo
+        assert "is NotAllowedToStart; only AllowedToStart job orders can be revoked" in message
+
+        running = next(j for j in twin.engine.jobs.values() if j.state not in _NOT_RUNNING)
+        spec, due = running.spec, running.due
+        other = job_order(running.id, type="printed_housing")
+        refused = await _call(client, twin, "Update", ua.Variant(other), mes_comment())
+        assert refused.StatusCode.value == ua.StatusCodes.BadInvalidState
+        assert "only NotAllowedToStart or AllowedToStart" in (
+            refused.InputArgumentDiagnosticInfos[0].AdditionalInfo
+        )
+        assert (running.spec, running.due) == (spec, due)
+        for job_id in ("MES-UR-1", "MES-UR-2"):  # leave the twin as it was
+            assert (
+                await _call(client, twin, "Abort", ua.Variant(job_id), mes_comment())
+            ).StatusCode.is_good()
+    finally:
         await client.disconnect()

@@ -171,3 +171,8 @@ def test_encoder_writes_pause_and_resume_as_job_events() -> None:
         assert p.tags["family"] == "machined_bracket"
         assert p.fields == {"job": "J7"}
     assert enc.event_lines(CommandApplied(9.5, "set_speed", {"speed": 2.0})) == []
+    # an order updated while it waits: its later events carry the new family
+    update = {"job": "J7", "product": "printed_housing", "order": {}}
+    assert enc.event_lines(CommandApplied(9.7, "update_order", update)) == []
+    [again] = enc.event_lines(CommandApplied(9.9, "pause_job", {"job": "J7"}))
+    assert parse_line(again).tags["family"] == "printed_housing"

@@ -25,7 +25,7 @@ from twin.engine.inputs import arrivals, plan_scenario_orders
 from twin.engine.inspection import inspect
 from twin.engine.jobs import ENDED_STATES, Job
 from twin.engine.machine import MachineRuntime
-from twin.errors import InvalidStateError, UnknownJobError, UnknownMachineError
+from twin.errors import InvalidStateError, UnknownMachineError
 from twin.events import (
     CommandApplied,
     EventBus,
@@ -76,12 +76,9 @@ class Engine:
     a dropped job may be used again.
 
     ``stored`` holds the orders accepted but not started (ISA-95 Store): planned, so that the
-    cell can make them, and kept in the twin (so in its command journal) until
-    ``start_order`` puts them in the backlog or ``cancel`` withdraws them; at most
-    ``max_stored`` at a time.
-
-    A released job can be paused (``pause_job``): it waits in the central storage, keeping its
-    place in the WIP, until ``resume_job`` (or ``cancel``).
+    cell can make them, and kept in the twin (so in its command journal) until started or
+    withdrawn; at most ``max_stored`` at a time. ``twin.engine.orders`` has the commands of an
+    order's life cycle (store, start, revoke, update, cancel, pause and resume a job).
     """
 
     def __init__(
@@ -110,6 +107,8 @@ class Engine:
         self.jobs: dict[str, Job] = {}
         self.stored: dict[str, OrderConfig] = {}
         self.max_stored = MAX_STORED
+        # an order without a due date is due this many times its planned work after acceptance
+        self.due_factor = scenario.arrivals.due_factor if scenario.arrivals else 3.0
         self.backlog: deque[Job] = deque()
         self.wip = 0
         self.max_wip: float = scenario.max_wip or math.inf
@@ -424,108 +423,8 @@ class Engine:
 
     def _accept(self, order: OrderConfig, ops: list[PlannedOp], source: str) -> Job:
         work = sum(op.min_duration for op in ops)
-        due_factor = self.scenario.arrivals.due_factor if self.scenario.arrivals else 3.0
-        due = order.due if order.due is not None else self.env.now + due_factor * work
+        due = order.due if order.due is not None else self.env.now + self.due_factor * work
         return self._receive(order.id, order.product, ops, due, order.weight, source)
-
-    def store_order(self, order: OrderConfig) -> None:
-        """Keep an order without starting it (``start_order`` puts it in the backlog); raises as
-        ``submit`` does, or InvalidStateError when ``max_stored`` orders are stored already,
-        before anything changes."""
-        if len(self.stored) >= self.max_stored:
-            raise InvalidStateError(
-                f"{self.max_stored} orders are stored already (the most the twin keeps before"
-                " Start): start or cancel one first"
-            )
-        self._check_new(order)
-        self.stored[order.id] = order
-
-    def start_order(self, order_id: str, source: str = "api") -> Job:
-        """Accept the stored order ``order_id`` now (a due date not given counts from now);
-        raises UnknownJobError when no such order is stored."""
-        order = self.stored.get(order_id)
-        if order is None:
-            raise UnknownJobError(f"no stored order {order_id!r}")
-        ops = self.planner.plan(order.product)  # as when it was stored: the planner is pure
-        del self.stored[order_id]
-        return self._accept(order, ops, source)
-
-    def cancel(self, job_id: str) -> None:
-        """Cancel a stored order or a job (a running operation finishes first)."""
-        if self.stored.pop(job_id, None) is not None:  # withdrawn before it started
-            self.cancelled += 1
-            self.bus.publish(JobCancelled(self.env.now, job_id))
-            return
-        job = self.jobs.get(job_id)
-        if job is None:
-            raise UnknownJobError(f"unknown job {job_id!r}")
-        if job.state in ENDED_STATES or job.cancelled:
-            raise InvalidStateError(f"job {job_id!r} is {job.state}; it cannot be cancelled")
-        job.cancelled = True
-        if job.held is not None:  # paused: it leaves from where it waits
-            held, job.held = job.held, None
-            held.succeed()
-        if job.state == "backlog":
-            self.backlog.remove(job)
-            job.state = "cancelled"
-            self.cancelled += 1
-            self.bus.publish(JobCancelled(self.env.now, job.id))
-            self._ended_job(job)
-            self._check_all_done()
-            return
-        self._unqueue(job)
-
-    def _unqueue(self, job: Job) -> None:
-        """Take a job waiting in a machine's queue out of it (cancel, pause): the robot takes
-        it from the machine's place."""
-        if job.state == "queued" and job.location is not None:
-            m = self.machines[job.location]
-            if m.remove(job):
-                m.output.append(job)
-                assert job.done is not None
-                job.done.succeed()
-
-    def _in_cell(self, job_id: str, verb: str) -> Job:
-        """The job ``job_id``, released and not ended; raises UnknownJobError or
-        InvalidStateError naming its state (``verb``: what was asked, for the message)."""
-        job = self.jobs.get(job_id)
-        if job is None:
-            if job_id in self.stored:
-                raise InvalidStateError(
-                    f"order {job_id!r} is stored, not started; it cannot be {verb}"
-                )
-            raise UnknownJobError(f"unknown job {job_id!r}")
-        if job.state in ENDED_STATES or job.cancelled:
-            state = "cancelled" if job.cancelled else job.state
-            raise InvalidStateError(f"job {job_id!r} is {state}; it cannot be {verb}")
-        if job.state == "backlog":
-            raise InvalidStateError(
-                f"job {job_id!r} waits for release into the cell; only a released job can be {verb}"
-            )
-        return job
-
-    def pause_job(self, job_id: str) -> None:
-        """Pause a job in the cell: the step under way (an operation, a transfer) ends, then
-        the part goes to the central storage and waits there for ``resume_job``; it keeps its
-        place in the WIP. Raises UnknownJobError or InvalidStateError before anything changes."""
-        job = self._in_cell(job_id, "paused")
-        if job.held is not None:
-            raise InvalidStateError(f"job {job_id!r} is paused already")
-        job.held = self.env.event()
-        if job.state == "waiting":  # in the storage already, waiting for room: held there
-            job.state = "held"
-        self._unqueue(job)
-
-    def resume_job(self, job_id: str) -> None:
-        """Let a paused job go on with its routing."""
-        job = self._in_cell(job_id, "resumed")
-        held = job.held
-        if held is None:
-            raise InvalidStateError(f"job {job_id!r} is not paused")
-        job.held = None
-        if job.state == "held":  # in the storage: waits for its next step (or room) again
-            job.state = "waiting"
-        held.succeed()
 
     def inject_fault(self, machine: str, kind: str, duration: float | None) -> simpy.Event:
         """Start a fault now; returns the event that clears it early (``clear_fault``)."""

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from twin.engine import orders
 from twin.engine.cell import Engine
 from twin.errors import CommandError, ConfigError
 from twin.machines import PlanningError
@@ -42,11 +43,13 @@ __all__ = [
     "pause_job",
     "resume",
     "resume_job",
+    "revoke_start",
     "set_speed",
     "start_order",
     "stop",
     "store_order",
     "submit_order",
+    "update_order",
 ]
 
 MAX_SPEED = 1_000_000.0
@@ -122,33 +125,48 @@ def submit_order(engine: Engine, order: OrderConfig) -> str:
 def store_order(engine: Engine, order: OrderConfig) -> str:
     """Keep ``order`` in the twin without starting it (ISA-95 Store); returns its id. Raises
     as ``submit_order`` does."""
-    _accepted(engine, "store_order", order, engine.store_order)
+    _accepted(engine, "store_order", order, lambda o: orders.store(engine, o))
+    return order.id
+
+
+def update_order(engine: Engine, order: OrderConfig) -> str:
+    """Replace a stored order, or the order of a job waiting for release, by ``order`` (same
+    id; ISA-95 Update); returns its id. Raises as ``submit_order`` does."""
+    _accepted(engine, "update_order", order, lambda o: orders.update(engine, o))
     return order.id
 
 
 def start_order(engine: Engine, job: str) -> str:
     """Start the stored order ``job`` now: it joins the backlog. Raises UnknownJobError."""
-    engine.start_order(job)
+    orders.start(engine, job)
     engine.record_command("start_order", job=job)
+    return job
+
+
+def revoke_start(engine: Engine, job: str) -> str:
+    """Take ``job``, started and waiting for release, back to the stored orders (ISA-95
+    RevokeStart)."""
+    orders.revoke_start(engine, job)
+    engine.record_command("revoke_start", job=job)
     return job
 
 
 def cancel_order(engine: Engine, job: str) -> None:
     """Cancel ``job``: a stored order or a waiting job leaves at once, a running operation
     finishes first."""
-    engine.cancel(job)
+    orders.cancel(engine, job)
     engine.record_command("cancel_order", job=job)
 
 
 def pause_job(engine: Engine, job: str) -> None:
     """Pause ``job`` in the cell: after the step under way it waits in the storage."""
-    engine.pause_job(job)
+    orders.pause(engine, job)
     engine.record_command("pause_job", job=job)
 
 
 def resume_job(engine: Engine, job: str) -> None:
     """Let the paused ``job`` go on."""
-    engine.resume_job(job)
+    orders.resume(engine, job)
     engine.record_command("resume_job", job=job)
 
 
@@ -209,7 +227,9 @@ _Check = Callable[[Mapping[str, Any]], dict[str, Any]]
 _COMMANDS: dict[str, tuple[_Check, Callable[..., Any]]] = {
     "submit_order": (lambda a: {"order": parse_order(_arg(a, "order", dict))}, submit_order),
     "store_order": (lambda a: {"order": parse_order(_arg(a, "order", dict))}, store_order),
+    "update_order": (lambda a: {"order": parse_order(_arg(a, "order", dict))}, update_order),
     "start_order": (lambda a: {"job": _arg(a, "job", str)}, start_order),
+    "revoke_start": (lambda a: {"job": _arg(a, "job", str)}, revoke_start),
     "cancel_order": (lambda a: {"job": _arg(a, "job", str)}, cancel_order),
     "pause_job": (lambda a: {"job": _arg(a, "job", str)}, pause_job),
     "resume_job": (lambda a: {"job": _arg(a, "job", str)}, resume_job),

@@ -88,6 +88,14 @@ class Job:
         job._drawn = (group, row)
         return job
 
+    def replace_order(
+        self, spec: ProductSpec, ops: list[PlannedOp], due: float, weight: float
+    ) -> None:
+        """A new product, routing, due date and weight for a job not yet released."""
+        self._spec, self._ops, self._drawn = spec, ops, None
+        self.family = spec.type
+        self.due, self.weight = due, weight
+
     @property
     def spec(self) -> ProductSpec:
         if self._spec is None:

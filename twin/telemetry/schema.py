@@ -242,7 +242,7 @@ class LineEncoder:
         return [] if text is None else [text]
 
     def _command(self, ev: CommandApplied) -> str | None:
-        if ev.command == "store_order":
+        if ev.command in ("store_order", "update_order"):
             # no line; a stored order may be cancelled before it is ever received
             self._family[ev.args["job"]] = ev.args["product"]
         elif ev.command in _JOB_COMMANDS:  # a job's life cycle: paused, resumed

@@ -1,0 +1,174 @@
+"""The ISA-95 JobOrderControl methods of the cell's job management (OPC 10031-4
+ISA95JobOrderReceiverObjectType), each delegating to ``twin.api``.
+
+==============  =============================================  ===============================
+method          from state                                     to state
+==============  =============================================  ===============================
+Store           (new)                                          NotAllowedToStart
+StoreAndStart   (new)                                          AllowedToStart (or Running)
+Update          NotAllowedToStart, AllowedToStart              the same, with the new order
+Start           NotAllowedToStart                              AllowedToStart (or Running)
+RevokeStart     AllowedToStart                                 NotAllowedToStart
+Pause           Running                                        Interrupted
+Resume          Interrupted                                    Running
+Abort           NotAllowedToStart ... Interrupted              Aborted
+Cancel          any not ended                                  Aborted
+Clear           Ended, Aborted                                 (removed from the lists)
+==============  =============================================  ===============================
+
+A call in another state is refused with BadInvalidState naming the order's state; an unknown
+order or a bad job order with BadInvalidArgument. Nothing changes on a refused call.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from asyncua import ua
+from pydantic import ValidationError
+
+from opcua_server.nodes import isa95
+from opcua_server.nodes.base import BuildContext
+from twin.errors import CommandError, InvalidStateError
+from twin.model.loader import format_validation_error
+from twin.model.scenario import OrderConfig
+
+__all__ = ["METHODS", "JobOrderControl"]
+
+# ISA95JobOrderReceiverObjectType methods (instance declarations in the ISA-95 namespace)
+METHODS = {
+    "Store": 7001,
+    "StoreAndStart": 7004,
+    "Start": 7005,
+    "Pause": 7007,
+    "Resume": 7008,
+    "Update": 7009,
+    "Abort": 7010,
+    "Cancel": 7011,
+    "Clear": 7012,
+    "RevokeStart": 7013,
+}
+
+
+class JobOrderControl:
+    """Handlers of the JobOrderControl methods (a base of ``JobsFamily``, which keeps the
+    lists: ``_orders``, the job orders received here, and ``_ended``)."""
+
+    ctx: BuildContext
+    _orders: dict[str, Any]
+    _ended: OrderedDict[str, Any]
+
+    def state_of(self, job_id: str) -> int | None:
+        raise NotImplementedError
+
+    def _wall(self, sim_t: float) -> datetime:
+        raise NotImplementedError
+
+    def _changed(self, job_id: str) -> None:
+        """The job order ``job_id`` changed without changing state (Update)."""
+        raise NotImplementedError
+
+    def control_handlers(self) -> dict[str, Callable[..., Any]]:
+        return {
+            "Store": self._store,
+            "StoreAndStart": self._store_and_start,
+            "Start": self._start,
+            "Pause": self._pause,
+            "Resume": self._resume,
+            "Update": self._update,
+            "Abort": self._abort,
+            "Cancel": self._cancel,
+            "Clear": self._clear,
+            "RevokeStart": self._revoke_start,
+        }
+
+    def _order(self, job_order: Any) -> OrderConfig:
+        if job_order is None or not getattr(job_order, "JobOrderID", None):
+            raise CommandError("JobOrder: JobOrderID is required")
+        product: dict[str, Any] = {}
+        for p in getattr(job_order, "JobOrderParameters", None) or []:
+            value = p.Value.Value if isinstance(p.Value, ua.Variant) else p.Value
+            product[str(p.ID)] = value
+        data: dict[str, Any] = {"id": job_order.JobOrderID, "product": product}
+        end = getattr(job_order, "EndTime", None)
+        if isinstance(end, datetime) and end.year > 1601:
+            origin = self._wall(0.0)
+            data["due"] = max((end.astimezone(UTC) - origin).total_seconds(), 0.0)
+        try:
+            return OrderConfig.model_validate(data)
+        except ValidationError as exc:
+            raise CommandError(str(format_validation_error("JobOrder", exc))) from exc
+
+    def _check_new(self, order: OrderConfig) -> None:
+        engine = self.ctx.engine
+        if order.id in engine.stored or order.id in self._ended or order.id in engine.jobs:
+            raise CommandError(f"JobOrder: JobOrderID {order.id!r} already exists")
+
+    def _in_state(self, job_order_id: str, allowed: tuple[int, ...], what: str) -> None:
+        state = self.state_of(job_order_id)
+        if state is None:
+            raise CommandError(f"JobOrderID: no job order {job_order_id!r} in JobOrderList")
+        if state not in allowed:
+            names = " or ".join(isa95.STATE_TEXT[s] for s in allowed)
+            raise InvalidStateError(
+                f"JobOrderID: job order {job_order_id!r} is {isa95.STATE_TEXT[state]}; only"
+                f" {names} job orders can be {what}"
+            )
+
+    def _store(self, job_order: Any, comment: Any = None) -> None:
+        order = self._order(job_order)
+        self._check_new(order)
+        # kept by the twin (planned now, so a product the cell cannot make is refused at
+        # Store, not at Start) and in its event log: a restored twin still has it
+        self.ctx.api.store_order(order)
+        self._orders[order.id] = job_order
+
+    def _store_and_start(self, job_order: Any, comment: Any = None) -> None:
+        order = self._order(job_order)
+        self._check_new(order)
+        self.ctx.api.submit_order(order)
+        self._orders[order.id] = job_order
+
+    def _update(self, job_order: Any, comment: Any = None) -> None:
+        order = self._order(job_order)
+        waiting = (isa95.NOT_ALLOWED_TO_START, isa95.ALLOWED_TO_START)
+        self._in_state(order.id, waiting, "updated")
+        self.ctx.api.update_order(order)
+        self._orders[order.id] = job_order
+        self._changed(order.id)
+
+    def _start(self, job_order_id: str, comment: Any = None) -> None:
+        if job_order_id not in self.ctx.engine.stored:
+            raise CommandError(f"JobOrderID: no stored job order {job_order_id!r}")
+        self.ctx.api.start_order(job_order_id)
+
+    def _revoke_start(self, job_order_id: str, comment: Any = None) -> None:
+        self._in_state(job_order_id, (isa95.ALLOWED_TO_START,), "revoked")
+        self.ctx.api.revoke_start(job_order_id)
+
+    def _pause(self, job_order_id: str, comment: Any = None) -> None:
+        # Running -> Interrupted: the step under way ends, then the part waits in the storage
+        self._in_state(job_order_id, (isa95.RUNNING,), "paused")
+        self.ctx.api.pause_job(job_order_id)
+
+    def _resume(self, job_order_id: str, comment: Any = None) -> None:
+        self._in_state(job_order_id, (isa95.INTERRUPTED,), "resumed")
+        self.ctx.api.resume_job(job_order_id)
+
+    def _abort(self, job_order_id: str, comment: Any = None) -> None:
+        # from every state but Ended and Aborted (OPC 10031-4 transitions to Aborted)
+        live = (isa95.NOT_ALLOWED_TO_START, isa95.ALLOWED_TO_START, isa95.RUNNING)
+        self._in_state(job_order_id, (*live, isa95.INTERRUPTED), "aborted")
+        self.ctx.api.cancel_order(job_order_id)
+
+    def _cancel(self, job_order_id: str, comment: Any = None) -> None:
+        # a stored order is withdrawn (Aborted, listed until cleared), a job cancelled
+        self.ctx.api.cancel_order(job_order_id)
+
+    def _clear(self, job_order_id: str, comment: Any = None) -> None:
+        self._in_state(job_order_id, (isa95.ENDED, isa95.ABORTED), "cleared (Abort it first)")
+        del self._ended[job_order_id]
+        self._orders.pop(job_order_id, None)

@@ -1,0 +1,171 @@
+"""An order's life cycle by command (``twin.engine.commands`` records each): store, start,
+revoke the start, update, cancel, and pause or resume a job in the cell.
+
+The ISA-95 Job Control states follow: a stored order is NotAllowedToStart, a job in the
+backlog AllowedToStart, a released one Running (Interrupted while paused), an ended one Ended
+or Aborted. Each function raises before it changes anything (UnknownJobError,
+InvalidStateError naming the state, or the planner's PlanningError).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from twin.engine.jobs import ENDED_STATES, Job
+from twin.errors import InvalidStateError, UnknownJobError
+from twin.events import JobCancelled
+from twin.model.scenario import OrderConfig
+
+if TYPE_CHECKING:
+    from twin.engine.cell import Engine
+
+__all__ = ["cancel", "pause", "resume", "revoke_start", "start", "store", "update"]
+
+
+def _room(engine: Engine) -> None:
+    if len(engine.stored) >= engine.max_stored:
+        raise InvalidStateError(
+            f"{engine.max_stored} orders are stored already (the most the twin keeps before"
+            " Start): start or cancel one first"
+        )
+
+
+def store(engine: Engine, order: OrderConfig) -> None:
+    """Keep an order without starting it (``start`` puts it in the backlog); raises as
+    ``Engine.submit`` does, or InvalidStateError when ``engine.max_stored`` orders are stored
+    already."""
+    _room(engine)
+    engine._check_new(order)
+    engine.stored[order.id] = order
+
+
+def start(engine: Engine, order_id: str, source: str = "api") -> Job:
+    """Accept the stored order ``order_id`` now (a due date not given counts from now)."""
+    order = engine.stored.get(order_id)
+    if order is None:
+        raise UnknownJobError(f"no stored order {order_id!r}")
+    ops = engine.planner.plan(order.product)  # as when it was stored: the planner is pure
+    del engine.stored[order_id]
+    return engine._accept(order, ops, source)
+
+
+def _waiting(engine: Engine, job_id: str, verb: str) -> Job:
+    """The job ``job_id`` waiting in the backlog for release."""
+    job = engine.jobs.get(job_id)
+    if job is None:
+        raise UnknownJobError(f"unknown job {job_id!r}")
+    if job.state != "backlog":
+        state = "cancelled" if job.cancelled else job.state
+        raise InvalidStateError(
+            f"job {job_id!r} is {state}; only an order waiting for release can be {verb}"
+        )
+    return job
+
+
+def revoke_start(engine: Engine, job_id: str) -> None:
+    """Take a started order that still waits for release back to the stored orders, with its
+    product, due date and weight (ISA-95 RevokeStart); ``start`` receives it again."""
+    if job_id in engine.stored:
+        raise InvalidStateError(f"order {job_id!r} is stored already (not started)")
+    job = _waiting(engine, job_id, "revoked")
+    _room(engine)
+    order = OrderConfig(id=job.id, product=job.spec, due=job.due, weight=job.weight)
+    engine.backlog.remove(job)
+    del engine.jobs[job_id]
+    engine.received -= 1  # counted again when it is started
+    engine.stored[job_id] = order
+    engine._check_all_done()
+
+
+def update(engine: Engine, order: OrderConfig) -> None:
+    """Replace a stored order, or the order of a job waiting for release (it keeps its place
+    in the backlog; a due date not given counts from when it was started)."""
+    if order.id in engine.stored:
+        engine.planner.plan(order.product)  # raises for a product the cell cannot make
+        engine.stored[order.id] = order
+        return
+    job = _waiting(engine, order.id, "updated")
+    ops = engine.planner.plan(order.product)
+    work = sum(op.min_duration for op in ops)
+    due = order.due if order.due is not None else job.arrival + engine.due_factor * work
+    job.replace_order(order.product, ops, due, order.weight)
+
+
+def cancel(engine: Engine, job_id: str) -> None:
+    """Cancel a stored order or a job (a running operation finishes first)."""
+    if engine.stored.pop(job_id, None) is not None:  # withdrawn before it started
+        engine.cancelled += 1
+        engine.bus.publish(JobCancelled(engine.now, job_id))
+        return
+    job = engine.jobs.get(job_id)
+    if job is None:
+        raise UnknownJobError(f"unknown job {job_id!r}")
+    if job.state in ENDED_STATES or job.cancelled:
+        raise InvalidStateError(f"job {job_id!r} is {job.state}; it cannot be cancelled")
+    job.cancelled = True
+    if job.held is not None:  # paused: it leaves from where it waits
+        held, job.held = job.held, None
+        held.succeed()
+    if job.state == "backlog":
+        engine.backlog.remove(job)
+        job.state = "cancelled"
+        engine.cancelled += 1
+        engine.bus.publish(JobCancelled(engine.now, job.id))
+        engine._ended_job(job)
+        engine._check_all_done()
+        return
+    _unqueue(engine, job)
+
+
+def _unqueue(engine: Engine, job: Job) -> None:
+    """Take a job waiting in a machine's queue out of it (cancel, pause): the robot takes it
+    from the machine's place."""
+    if job.state == "queued" and job.location is not None:
+        m = engine.machines[job.location]
+        if m.remove(job):
+            m.output.append(job)
+            assert job.done is not None
+            job.done.succeed()
+
+
+def _in_cell(engine: Engine, job_id: str, verb: str) -> Job:
+    """The job ``job_id``, released and not ended (``verb``: what was asked, for the
+    message)."""
+    job = engine.jobs.get(job_id)
+    if job is None:
+        if job_id in engine.stored:
+            raise InvalidStateError(f"order {job_id!r} is stored, not started; it cannot be {verb}")
+        raise UnknownJobError(f"unknown job {job_id!r}")
+    if job.state in ENDED_STATES or job.cancelled:
+        state = "cancelled" if job.cancelled else job.state
+        raise InvalidStateError(f"job {job_id!r} is {state}; it cannot be {verb}")
+    if job.state == "backlog":
+        raise InvalidStateError(
+            f"job {job_id!r} waits for release into the cell; only a released job can be {verb}"
+        )
+    return job
+
+
+def pause(engine: Engine, job_id: str) -> None:
+    """Pause a job in the cell: the step under way (an operation, a transfer) ends, then the
+    part goes to the central storage and waits there for ``resume``; it keeps its place in
+    the WIP."""
+    job = _in_cell(engine, job_id, "paused")
+    if job.held is not None:
+        raise InvalidStateError(f"job {job_id!r} is paused already")
+    job.held = engine.env.event()
+    if job.state == "waiting":  # in the storage already, waiting for room: held there
+        job.state = "held"
+    _unqueue(engine, job)
+
+
+def resume(engine: Engine, job_id: str) -> None:
+    """Let a paused job go on with its routing."""
+    job = _in_cell(engine, job_id, "resumed")
+    held = job.held
+    if held is None:
+        raise InvalidStateError(f"job {job_id!r} is not paused")
+    job.held = None
+    if job.state == "held":  # in the storage: waits for its next step (or room) again
+        job.state = "waiting"
+    held.succeed()
