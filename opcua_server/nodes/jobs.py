@@ -265,6 +265,9 @@ class JobsFamily(JobOrderControl):
         if ev.command in ("pause_job", "resume_job"):  # Running <-> Interrupted
             self._touch()
         elif ev.command == "update_order":
+            # the structure received here is stale (Update through this interface sets the
+            # new one after the command)
+            self._orders.pop(ev.args["job"], None)
             self._changed(ev.args["job"])
         elif ev.command == "revoke_start":  # AllowedToStart -> NotAllowedToStart
             self._backlog.pop(ev.args["job"], None)

@@ -561,6 +561,10 @@ async def test_update_and_revoke_start(twin: Twin, monkeypatch: pytest.MonkeyPat
             NOT_ALLOWED_TO_START,
             {"type": "machined_bracket", "material": "steel"},
         )
+        # updated by another source (the API): the list shows that order, not the MES's
+        twin.api.update_order({"id": "MES-UR-1", "product": {"type": "module_assembly"}})
+        await twin.server.settle()
+        assert (await entry("MES-UR-1"))[1]["type"] == "module_assembly"
 
         waiting = job_order("MES-UR-2", type="printed_housing", material="pla", volume_cm3=9.0)
         assert (
