@@ -421,9 +421,14 @@ class Engine:
         machine can make it) before anything changes."""
         return self._accept(order, self._check_new(order), source)
 
+    def due_of(self, order: OrderConfig, ops: list[PlannedOp], since: float) -> float:
+        """The order's due date, or else ``since`` plus ``due_factor`` times its planned work."""
+        if order.due is not None:
+            return order.due
+        return since + self.due_factor * sum(op.min_duration for op in ops)
+
     def _accept(self, order: OrderConfig, ops: list[PlannedOp], source: str) -> Job:
-        work = sum(op.min_duration for op in ops)
-        due = order.due if order.due is not None else self.env.now + self.due_factor * work
+        due = self.due_of(order, ops, self.env.now)
         return self._receive(order.id, order.product, ops, due, order.weight, source)
 
     def inject_fault(self, machine: str, kind: str, duration: float | None) -> simpy.Event:

@@ -32,7 +32,6 @@ def plan_scenario_orders(engine: Engine, sequence: dict[str, list[str]] | None) 
     """Plan every order of the scenario (ConfigError naming ``orders[i].product`` for one the
     cell cannot make), apply ``sequence`` and start a process releasing each at its time."""
     sc = engine.scenario
-    due_factor = sc.arrivals.due_factor if sc.arrivals else 3.0
     planned: list[tuple[OrderConfig, list[PlannedOp]]] = []
     for i, order in enumerate(sc.orders):
         try:
@@ -44,8 +43,7 @@ def plan_scenario_orders(engine: Engine, sequence: dict[str, list[str]] | None) 
         for mid, jobs in sequence.items():
             engine.machines[mid].sequence = deque(jobs)
     for order, ops in planned:
-        work = sum(op.min_duration for op in ops)
-        due = order.due if order.due is not None else order.release + due_factor * work
+        due = engine.due_of(order, ops, order.release)
         engine._open_inputs += 1
         engine.env.process(_release_later(engine, order, ops, due))
 

@@ -86,9 +86,7 @@ def update(engine: Engine, order: OrderConfig) -> None:
         return
     job = _waiting(engine, order.id, "updated")
     ops = engine.planner.plan(order.product)
-    work = sum(op.min_duration for op in ops)
-    due = order.due if order.due is not None else job.arrival + engine.due_factor * work
-    job.replace_order(order.product, ops, due, order.weight)
+    job.replace_order(order.product, ops, engine.due_of(order, ops, job.arrival), order.weight)
 
 
 def cancel(engine: Engine, job_id: str) -> None:
@@ -103,9 +101,7 @@ def cancel(engine: Engine, job_id: str) -> None:
     if job.state in ENDED_STATES or job.cancelled:
         raise InvalidStateError(f"job {job_id!r} is {job.state}; it cannot be cancelled")
     job.cancelled = True
-    if job.held is not None:  # paused: it leaves from where it waits
-        held, job.held = job.held, None
-        held.succeed()
+    _unhold(job)  # paused: it leaves from where it waits
     if job.state == "backlog":
         engine.backlog.remove(job)
         job.state = "cancelled"
@@ -162,10 +158,16 @@ def pause(engine: Engine, job_id: str) -> None:
 def resume(engine: Engine, job_id: str) -> None:
     """Let a paused job go on with its routing."""
     job = _in_cell(engine, job_id, "resumed")
-    held = job.held
-    if held is None:
+    if job.held is None:
         raise InvalidStateError(f"job {job_id!r} is not paused")
-    job.held = None
-    if job.state == "held":  # in the storage: waits for its next step (or room) again
-        job.state = "waiting"
-    held.succeed()
+    _unhold(job)
+
+
+def _unhold(job: Job) -> None:
+    """End a job's pause, if any: its flow goes on (or, cancelled, leaves)."""
+    held = job.held
+    if held is not None:
+        job.held = None
+        if job.state == "held":  # in the storage: waits for its next step (or room) again
+            job.state = "waiting"
+        held.succeed()
