@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
@@ -23,6 +24,24 @@ def missing_service(message: str) -> None:
     if require_services():
         pytest.fail(f"required service missing: {message}")
     pytest.skip(message)
+
+
+def assert_public_surface_is_all(module: str) -> None:
+    """``module.__all__`` has no duplicates, names only what exists, and lists every public
+    class and function the module defines."""
+    mod = importlib.import_module(module)
+    exported = list(mod.__all__)
+    assert len(set(exported)) == len(exported), "duplicates in __all__"
+    missing = [name for name in exported if not hasattr(mod, name)]
+    assert not missing, f"{module}.__all__ names missing {missing}"
+    public_defined = {
+        n
+        for n, v in vars(mod).items()
+        if not n.startswith("_")
+        and getattr(v, "__module__", None) == module
+        and (isinstance(v, type) or callable(v))
+    }
+    assert public_defined <= set(exported), f"not in __all__: {public_defined - set(exported)}"
 
 
 @pytest.fixture

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, assert_public_surface_is_all
 
 
 def test_model_never_imports_runtime() -> None:
@@ -44,19 +43,7 @@ def test_model_never_imports_runtime() -> None:
     ],
 )
 def test_public_surface_is_all(module: str) -> None:
-    mod = importlib.import_module(module)
-    exported = set(mod.__all__)
-    assert len(exported) == len(mod.__all__), "duplicates in __all__"
-    for name in exported:
-        assert hasattr(mod, name), f"{module}.__all__ names missing {name}"
-    public_defined = {
-        n
-        for n, v in vars(mod).items()
-        if not n.startswith("_")
-        and getattr(v, "__module__", None) == module
-        and (isinstance(v, type) or callable(v))
-    }
-    assert public_defined <= exported, f"public but not in __all__: {public_defined - exported}"
+    assert_public_surface_is_all(module)
 
 
 def test_machine_registry_covers_every_kind() -> None:

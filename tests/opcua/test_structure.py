@@ -3,12 +3,9 @@ listed explicitly and each module in ``opcua_server/nodes`` is a family or a sha
 
 from __future__ import annotations
 
-import importlib
-import inspect
-
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, assert_public_surface_is_all
 
 MODULES = [
     "opcua_server",
@@ -33,19 +30,7 @@ MODULES = [
 
 @pytest.mark.parametrize("module", MODULES)
 def test_public_surface_is_all(module: str) -> None:
-    mod = importlib.import_module(module)
-    exported = list(mod.__all__)
-    assert len(set(exported)) == len(exported), "duplicates in __all__"
-    for name in exported:
-        assert hasattr(mod, name), f"{module}.__all__ names missing {name}"
-    defined = {
-        n
-        for n, v in vars(mod).items()
-        if not n.startswith("_")
-        and getattr(v, "__module__", None) == module
-        and (inspect.isclass(v) or inspect.isfunction(v))
-    }
-    assert defined <= set(exported), f"public but not in __all__: {defined - set(exported)}"
+    assert_public_surface_is_all(module)
 
 
 def test_node_families_are_listed_explicitly() -> None:

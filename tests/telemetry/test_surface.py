@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
+
+from tests.conftest import assert_public_surface_is_all
 
 MODULES = [
     "twin.telemetry",
@@ -22,19 +22,7 @@ MODULES = [
 
 @pytest.mark.parametrize("module", MODULES)
 def test_public_surface_is_all(module: str) -> None:
-    mod = importlib.import_module(module)
-    exported = list(mod.__all__)
-    assert len(set(exported)) == len(exported), "duplicates in __all__"
-    missing = [name for name in exported if not hasattr(mod, name)]
-    assert not missing, f"{module}.__all__ names missing {missing}"
-    public_defined = {
-        n
-        for n, v in vars(mod).items()
-        if not n.startswith("_")
-        and getattr(v, "__module__", None) == module
-        and (isinstance(v, type) or callable(v))
-    }
-    assert public_defined <= set(exported), f"not in __all__: {public_defined - set(exported)}"
+    assert_public_surface_is_all(module)
 
 
 def test_package_exports_every_module_export_it_needs() -> None:
