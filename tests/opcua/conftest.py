@@ -7,6 +7,7 @@ is applied before ``step`` returns (no sleeping).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import re
@@ -212,6 +213,15 @@ class Twin:
             client.set_password(password if password is not None else USERS[user][1])
         await client.connect()
         return client
+
+    @contextlib.asynccontextmanager
+    async def session(self, user: str | None = "vera", **options: Any) -> AsyncIterator[Client]:
+        """``client(user, **options)``, disconnected when the block ends."""
+        client = await self.client(user, **options)
+        try:
+            yield client
+        finally:
+            await client.disconnect()
 
 
 async def start_twin(root: Path, *, insecure: bool = False, **settings: object) -> Twin:

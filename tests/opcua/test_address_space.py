@@ -25,8 +25,7 @@ async def _type_name(client: Client, node: Node) -> str:
 
 
 async def test_machines_are_instances_of_their_companion_types(twin: Twin) -> None:
-    client = await twin.client()
-    try:
+    async with twin.session() as client:
         machines = await _path(client, twin, (NS.MACHINERY, "Machines"))
         children = {
             (await c.read_browse_name()).Name: c
@@ -42,13 +41,10 @@ async def test_machines_are_instances_of_their_companion_types(twin: Twin) -> No
         supertype = await get_node_supertype(am_type)
         assert supertype is not None
         assert (await supertype.read_browse_name()).Name == "MachineToolType"
-    finally:
-        await client.disconnect()
 
 
 async def test_identification(twin: Twin) -> None:
-    client = await twin.client()
-    try:
+    async with twin.session() as client:
         ident = await _path(
             client, twin, (NS.MACHINERY, "Machines"), (NS.TWIN, "cnc1"), (NS.DI, "Identification")
         )
@@ -65,8 +61,6 @@ async def test_identification(twin: Twin) -> None:
         assert isinstance(uri, str)
         assert uri.startswith("urn:cell-twin:")
         assert "MC5-0001" in uri
-    finally:
-        await client.disconnect()
 
 
 async def _state(client: Client, twin: Twin, machine: str, block: str) -> tuple[str, ua.NodeId]:
@@ -85,8 +79,7 @@ async def _state(client: Client, twin: Twin, machine: str, block: str) -> tuple[
 
 
 async def test_state_machines_follow_the_twin(twin: Twin) -> None:
-    client = await twin.client()
-    try:
+    async with twin.session() as client:
         machine = twin.engine.machines["vision1"]
         state, _ = await _state(client, twin, "vision1", "MachineryItemState")
         assert state == machine.state
@@ -103,13 +96,10 @@ async def test_state_machines_follow_the_twin(twin: Twin) -> None:
         await twin.step(1.0)  # the repair completes in the simulation
         state, _ = await _state(client, twin, "vision1", "MachineryItemState")
         assert state == machine.state != "OutOfService"
-    finally:
-        await client.disconnect()
 
 
 async def test_process_values_carry_units_and_range(twin: Twin) -> None:
-    client = await twin.client()
-    try:
+    async with twin.session() as client:
         speed = await _path(
             client,
             twin,
@@ -158,21 +148,16 @@ async def test_process_values_carry_units_and_range(twin: Twin) -> None:
         assert await joint.read_value() == pytest.approx(twin.engine.store.values[index])
         unit = await (await joint.get_child("0:EngineeringUnits")).read_value()
         assert unit.DisplayName.Text == "°"
-    finally:
-        await client.disconnect()
 
 
 async def test_every_signal_is_served(twin: Twin) -> None:
     store = twin.engine.store
     assert set(twin.server.signal_nodes) == set(range(len(store)))
-    client = await twin.client()
-    try:
+    async with twin.session() as client:
         await twin.step(2.0)
         nodes = [client.get_node(twin.server.signal_nodes[i]) for i in range(len(store))]
         values = await client.read_values(nodes)
         assert values == pytest.approx(store.values[: len(store)].tolist())
-    finally:
-        await client.disconnect()
 
 
 class _Changes:
@@ -184,8 +169,7 @@ class _Changes:
 
 
 async def test_subscribe_to_process_values(twin: Twin) -> None:
-    client = await twin.client()
-    try:
+    async with twin.session() as client:
         handler = _Changes()
         sub = await client.create_subscription(50, handler)
         index = twin.engine.store.index("cnc1.power")
@@ -203,13 +187,10 @@ async def test_subscribe_to_process_values(twin: Twin) -> None:
         twin.api.clear_fault("cnc1")
         await twin.step(1.0)
         await sub.delete()
-    finally:
-        await client.disconnect()
 
 
 async def test_robot_safety_states_follow_faults(twin: Twin) -> None:
-    client = await twin.client()
-    try:
+    async with twin.session() as client:
         params = await _path(
             client,
             twin,
@@ -234,13 +215,10 @@ async def test_robot_safety_states_follow_faults(twin: Twin) -> None:
         await twin.step(1.0)
         assert await estop.read_value() is False
         assert await protective.read_value() is False
-    finally:
-        await client.disconnect()
 
 
 async def test_machine_tool_production_and_operation_mode(twin: Twin) -> None:
-    client = await twin.client()
-    try:
+    async with twin.session() as client:
         cnc = await _path(client, twin, (NS.MACHINERY, "Machines"), (NS.TWIN, "cnc1"))
         mt = twin.ns(NS.MACHINE_TOOL)
         mode = await cnc.get_child([f"{mt}:Monitoring", f"{mt}:MachineTool", f"{mt}:OperationMode"])
@@ -265,5 +243,3 @@ async def test_machine_tool_production_and_operation_mode(twin: Twin) -> None:
         powered = await (await counters.get_child(f"{di}:PowerOnDuration")).read_value()
         working = await (await counters.get_child(f"{di}:OperationDuration")).read_value()
         assert 0 < working <= powered <= twin.engine.now * 1000.0
-    finally:
-        await client.disconnect()

@@ -27,8 +27,7 @@ class _Events:
 
 
 async def test_fault_events_derive_from_standard_types_and_carry_severity(twin: Twin) -> None:
-    client = await twin.client()
-    try:
+    async with twin.session() as client:
         etype = await client.nodes.base_event_type.get_child(
             ["0:SystemEventType", "0:DeviceFailureEventType"]
         )
@@ -49,13 +48,10 @@ async def test_fault_events_derive_from_standard_types_and_carry_severity(twin: 
         await sub.delete()
         twin.api.clear_fault("robot1")
         await twin.step(1.0)
-    finally:
-        await client.disconnect()
 
 
 async def test_machine_events_are_sent_from_the_machine_node(twin: Twin) -> None:
-    client = await twin.client()
-    try:
+    async with twin.session() as client:
         handler = _Events()
         sub = await client.create_subscription(50, handler)
         state_type = await client.nodes.base_event_type.get_child(
@@ -73,8 +69,6 @@ async def test_machine_events_are_sent_from_the_machine_node(twin: Twin) -> None
         await sub.delete()
         twin.api.clear_fault("vision1")
         await twin.step(1.0)
-    finally:
-        await client.disconnect()
 
 
 async def test_history_read_of_process_values(twin: Twin) -> None:
@@ -83,8 +77,7 @@ async def test_history_read_of_process_values(twin: Twin) -> None:
     for _ in range(5):
         await twin.step(2.0)
         seen.append(float(twin.engine.store.values[index]))
-    client = await twin.client()
-    try:
+    async with twin.session() as client:
         node = client.get_node(twin.server.signal_nodes[index])
         access = await node.read_attribute(ua.AttributeIds.AccessLevel)
         assert access.Value.Value & ua.AccessLevel.HistoryRead.mask
@@ -99,15 +92,12 @@ async def test_history_read_of_process_values(twin: Twin) -> None:
             starttime=stamps[-2], endtime=stamps[-1] + dt.timedelta(microseconds=1), numvalues=0
         )
         assert [dv.Value.Value for dv in last_two] == pytest.approx(history[-2:])
-    finally:
-        await client.disconnect()
 
 
 async def test_history_read_of_events(twin: Twin) -> None:
     twin.api.inject_fault("cnc1", "tool_breakage", 120)
     await twin.step(5.0)
-    client = await twin.client()
-    try:
+    async with twin.session() as client:
         fault_type = await client.nodes.base_event_type.get_child(
             [
                 "0:SystemEventType",
@@ -122,8 +112,6 @@ async def test_history_read_of_events(twin: Twin) -> None:
         own = await machine.read_event_history(evtypes=[fault_type])
         assert own
         assert {e.MachineId for e in own if getattr(e, "MachineId", None)} == {"cnc1"}
-    finally:
-        await client.disconnect()
 
 
 async def test_retention_is_bounded(tmp_path: Path) -> None:
@@ -155,8 +143,7 @@ async def test_retention_is_bounded(tmp_path: Path) -> None:
 
 
 async def test_faults_are_alarms_with_condition_refresh(twin: Twin) -> None:
-    client = await twin.client()
-    try:
+    async with twin.session() as client:
         alarm_type = client.get_node(twin.server.ctx.event_types["MachineFaultAlarmType"])  # type: ignore[union-attr]
         offnormal = await get_node_supertype(alarm_type)
         assert offnormal.nodeid == ua.NodeId(ua.ObjectIds.OffNormalAlarmType)
@@ -184,5 +171,3 @@ async def test_faults_are_alarms_with_condition_refresh(twin: Twin) -> None:
         assert cleared.Retain is False
         assert getattr(cleared, "ActiveState/Id") is False
         await sub.delete()
-    finally:
-        await client.disconnect()

@@ -23,8 +23,7 @@ async def _call(client: Client, twin: Twin, method: str, *args: ua.Variant) -> A
 
 
 async def test_browse_path_and_types(twin: Twin) -> None:
-    client = await twin.client("vera")
-    try:
+    async with twin.session("vera") as client:
         jobs = twin.ns(NS.MACHINERY_JOBS)
         cell = await client.nodes.objects.get_child(f"{twin.ns(NS.TWIN)}:Cell")
         management = await cell.get_child(f"{jobs}:JobManagement")
@@ -34,13 +33,10 @@ async def test_browse_path_and_types(twin: Twin) -> None:
         names = {(await c.read_browse_name()).Name for c in await control.get_methods()}
         assert {"Store", "StoreAndStart", "Start", "Cancel", "Clear"} <= names
         assert {"Pause", "Resume", "Abort"} <= names
-    finally:
-        await client.disconnect()
 
 
 async def test_store_start_and_cancel_as_operator(twin: Twin) -> None:
-    client = await twin.client("otto")
-    try:
+    async with twin.session("otto") as client:
         await client.load_data_type_definitions()
         order = job_order(
             "MES-JC-1",
@@ -76,13 +72,10 @@ async def test_store_start_and_cancel_as_operator(twin: Twin) -> None:
         result = await _call(client, twin, "StoreAndStart", ua.Variant(direct), mes_comment())
         assert result.StatusCode.is_good()
         assert "MES-JC-2" in twin.engine.jobs
-    finally:
-        await client.disconnect()
 
 
 async def test_bad_job_orders_are_refused(twin: Twin) -> None:
-    client = await twin.client("otto")
-    try:
+    async with twin.session("otto") as client:
         await client.load_data_type_definitions()
         unknown = job_order("MES-JC-3", type="spaceship")
         result = await _call(client, twin, "StoreAndStart", ua.Variant(unknown), mes_comment())
@@ -91,18 +84,13 @@ async def test_bad_job_orders_are_refused(twin: Twin) -> None:
         start = await _call(client, twin, "Start", ua.Variant("nope"), mes_comment())
         assert start.StatusCode.value == ua.StatusCodes.BadInvalidArgument
         assert "no stored job order 'nope'" in start.InputArgumentDiagnosticInfos[0].AdditionalInfo
-    finally:
-        await client.disconnect()
 
 
 async def test_viewer_cannot_control_jobs(twin: Twin) -> None:
-    client = await twin.client("vera")
-    try:
+    async with twin.session("vera") as client:
         with pytest.raises(ua.UaStatusCodeError) as err:
             await _call(client, twin, "Start", ua.Variant("x"), mes_comment())
         assert err.value.code == ua.StatusCodes.BadUserAccessDenied
-    finally:
-        await client.disconnect()
 
 
 # -- JobOrderList and job responses --------------------------------------------------------------
@@ -282,8 +270,7 @@ def _ua_state(number: int) -> Any:
 
 
 async def test_unknown_job_order_id_is_refused(twin: Twin) -> None:
-    client = await twin.client("vera")
-    try:
+    async with twin.session("vera") as client:
         await client.load_data_type_definitions()
         result = await _results_call(
             client, twin, "RequestJobResponseByJobOrderID", ua.Variant("no-such-order")
@@ -291,8 +278,6 @@ async def test_unknown_job_order_id_is_refused(twin: Twin) -> None:
         assert result.StatusCode.value == ua.StatusCodes.BadInvalidArgument
         message = result.InputArgumentDiagnosticInfos[0].AdditionalInfo
         assert "no job order 'no-such-order'" in message
-    finally:
-        await client.disconnect()
 
 
 async def test_clear_refuses_a_running_order_and_clears_an_aborted_one(twin: Twin) -> None:
@@ -334,8 +319,7 @@ async def test_clear_refuses_a_running_order_and_clears_an_aborted_one(twin: Twi
 
 
 async def test_viewer_reads_the_lists_but_cannot_clear(twin: Twin) -> None:
-    client = await twin.client("vera")
-    try:
+    async with twin.session("vera") as client:
         await client.load_data_type_definitions()
         orders = await _job_orders(client, twin)
         in_cell = {j.id for j in twin.engine.jobs.values() if j.state not in _ENDED_STATES}
@@ -358,8 +342,6 @@ async def test_viewer_reads_the_lists_but_cannot_clear(twin: Twin) -> None:
             await _call(client, twin, "Clear", ua.Variant(some.id), mes_comment())
         assert err.value.code == ua.StatusCodes.BadUserAccessDenied
         assert some.id in await _job_orders(client, twin)
-    finally:
-        await client.disconnect()
 
 
 async def test_ended_orders_are_bounded(twin: Twin, monkeypatch: pytest.MonkeyPatch) -> None:

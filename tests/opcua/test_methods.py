@@ -35,8 +35,7 @@ def _d(value: float) -> ua.Variant:
 
 
 async def test_engineer_sets_speed_pauses_and_resumes(twin: Twin) -> None:
-    client = await twin.client("erin")
-    try:
+    async with twin.session("erin") as client:
         cell = await _cell(client, twin)
         await cell.call_method(f"{twin.ns(NS.TWIN)}:SetSpeed", _d(120.0))
         assert twin.driver.speed == 120.0
@@ -51,13 +50,10 @@ async def test_engineer_sets_speed_pauses_and_resumes(twin: Twin) -> None:
         await cell.call_method(f"{twin.ns(NS.TWIN)}:Resume")
         assert not twin.driver.paused
         await cell.call_method(f"{twin.ns(NS.TWIN)}:SetSpeed", _d(60.0))
-    finally:
-        await client.disconnect()
 
 
 async def test_inject_and_clear_fault(twin: Twin) -> None:
-    client = await twin.client("erin")
-    try:
+    async with twin.session("erin") as client:
         result = await _call(client, twin, "InjectFault", _s("printer1"), _s("breakdown"), _d(0))
         assert result.StatusCode.is_good()
         assert twin.engine.machines["printer1"].state == "OutOfService"
@@ -66,8 +62,6 @@ async def test_inject_and_clear_fault(twin: Twin) -> None:
         assert result.OutputArguments[0].Value == 1
         await twin.step(1.0)
         assert twin.engine.machines["printer1"].state != "OutOfService"
-    finally:
-        await client.disconnect()
 
 
 @pytest.mark.parametrize(
@@ -107,8 +101,7 @@ async def test_bad_arguments_answer_bad_status_and_message(
     bad_arg: int | None,
     message: str,
 ) -> None:
-    client = await twin.client("erin")
-    try:
+    async with twin.session("erin") as client:
         before = twin.api.status()
         result = await _call(client, twin, method, *args)
         assert result.StatusCode.value == status
@@ -119,13 +112,10 @@ async def test_bad_arguments_answer_bad_status_and_message(
         after = twin.api.status()
         assert after["machines"] == before["machines"]
         assert after["speed"] == before["speed"]
-    finally:
-        await client.disconnect()
 
 
 async def test_operator_submits_and_cancels_orders(twin: Twin) -> None:
-    client = await twin.client("otto")
-    try:
+    async with twin.session("otto") as client:
         order = {
             "id": "MES-42",
             "due": "12h",
@@ -147,13 +137,10 @@ async def test_operator_submits_and_cancels_orders(twin: Twin) -> None:
         bad = await _call(client, twin, "SubmitOrder", _s("{not json"))
         assert bad.StatusCode.value == ua.StatusCodes.BadInvalidArgument
         assert "not valid JSON" in bad.InputArgumentDiagnosticInfos[0].AdditionalInfo
-    finally:
-        await client.disconnect()
 
 
 async def test_operator_forecasts_without_changing_the_twin(twin: Twin) -> None:
-    client = await twin.client("otto")
-    try:
+    async with twin.session("otto") as client:
         product = {"type": "printed_housing", "material": "pla", "volume_cm3": 12}
         order = {"id": "MES-F1", "due": "3d", "product": product}
         result = await _call(client, twin, "SubmitOrder", _s(json.dumps(order)))
@@ -172,8 +159,6 @@ async def test_operator_forecasts_without_changing_the_twin(twin: Twin) -> None:
         bad = await _call(client, twin, "Forecast", _s("soon"))
         assert bad.StatusCode.value == ua.StatusCodes.BadInvalidArgument
         assert "until:" in bad.InputArgumentDiagnosticInfos[0].AdditionalInfo
-    finally:
-        await client.disconnect()
 
 
 @pytest.mark.parametrize(
@@ -189,8 +174,7 @@ async def test_operator_forecasts_without_changing_the_twin(twin: Twin) -> None:
 async def test_roles_deny_with_bad_user_access_denied(
     twin: Twin, user: str, method: str, args: list[ua.Variant]
 ) -> None:
-    client = await twin.client(user)
-    try:
+    async with twin.session(user) as client:
         before = twin.api.status()
         with pytest.raises(ua.UaStatusCodeError) as err:
             await _call(client, twin, method, *args)
@@ -199,16 +183,11 @@ async def test_roles_deny_with_bad_user_access_denied(
         assert twin.driver.speed == before["speed"]
         # the session stays usable for what the role allows
         assert await (await _cell(client, twin)).read_browse_name()
-    finally:
-        await client.disconnect()
 
 
 async def test_viewer_cannot_write(twin: Twin) -> None:
-    client = await twin.client("vera")
-    try:
+    async with twin.session("vera") as client:
         node = client.get_node(twin.server.signal_nodes[0])
         with pytest.raises(ua.UaStatusCodeError) as err:
             await node.write_value(ua.DataValue(ua.Variant(1.0, ua.VariantType.Double)))
         assert err.value.code == ua.StatusCodes.BadUserAccessDenied
-    finally:
-        await client.disconnect()

@@ -79,11 +79,8 @@ async def test_secure_by_default_endpoints(twin: Twin) -> None:
 async def test_every_policy_and_mode_connects(
     twin: Twin, policy: type, mode: ua.MessageSecurityMode
 ) -> None:
-    client = await twin.client("vera", policy=policy, mode=mode)
-    try:
+    async with twin.session("vera", policy=policy, mode=mode) as client:
         assert await client.nodes.server.read_browse_name()
-    finally:
-        await client.disconnect()
 
 
 async def test_no_security_and_anonymous_are_refused(twin: Twin) -> None:
