@@ -1,0 +1,108 @@
+"""An ISA-95 Job Control client's view of the cell, shared by the job tests: calls on
+JobOrderControl and JobOrderResults, the lists by JobOrderID, the states of an entry, and a
+watch on one job's events while the test drives the twin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asyncua import Client, ua
+
+from opcua_server.nodesets import NS
+from tests.opcua.conftest import Twin, raw_call
+from twin import events as tev
+
+
+async def control_call(client: Client, twin: Twin, method: str, *args: ua.Variant) -> Any:
+    control = client.get_node(ua.NodeId("Cell.JobManagement.JobOrderControl", twin.ns(NS.TWIN)))
+    return await raw_call(client, control, f"{twin.ns(NS.ISA95_JOBCONTROL)}:{method}", *args)
+
+
+# StateNumbers of ISA95JobOrderReceiverObjectType (OPC 10031-4 nodeset), checked independently
+NOT_ALLOWED_TO_START, ALLOWED_TO_START, RUNNING, INTERRUPTED, ENDED, ABORTED = 1, 2, 3, 4, 5, 6
+COMPLETED = 1  # ISA95EndedStateMachineType, below EndedSubstates
+ENDED_EVENTS = (tev.JobCompleted, tev.JobScrapped, tev.JobCancelled)
+ENDED_STATES = ("done", "scrapped", "cancelled")
+NOT_RUNNING = ("backlog", *ENDED_STATES)
+
+
+async def results_call(client: Client, twin: Twin, method: str, *args: ua.Variant) -> Any:
+    results = client.get_node(ua.NodeId("Cell.JobManagement.JobOrderResults", twin.ns(NS.TWIN)))
+    return await raw_call(client, results, f"{twin.ns(NS.ISA95_JOBCONTROL)}:{method}", *args)
+
+
+async def job_orders(client: Client, twin: Twin) -> dict[str, Any]:
+    """JobOrderList by JobOrderID."""
+    node = client.get_node(
+        ua.NodeId("Cell.JobManagement.JobOrderControl.JobOrderList", twin.ns(NS.TWIN))
+    )
+    return {entry.JobOrder.JobOrderID: entry for entry in await node.read_value()}
+
+
+async def responses(client: Client, twin: Twin) -> dict[str, Any]:
+    node = client.get_node(
+        ua.NodeId("Cell.JobManagement.JobOrderResults.JobOrderResponseList", twin.ns(NS.TWIN))
+    )
+    return {r.JobOrderID: r for r in await node.read_value()}
+
+
+def states_of(entry_states: list[Any]) -> list[tuple[int, str]]:
+    """(StateNumber, BrowsePath) of each state entry, the path as its browse names."""
+    return [
+        (
+            s.StateNumber,
+            "/".join(e.TargetName.Name for e in (s.BrowsePath.Elements or [])),
+        )
+        for s in entry_states
+    ]
+
+
+class Watch:
+    """Records the twin's events for one job (the test's own bus subscriber)."""
+
+    def __init__(self, twin: Twin, job_id: str) -> None:
+        self.job_id = job_id
+        self.events: list[tev.Event] = []
+        self._unsubscribe = twin.engine.bus.subscribe(self._on_event)
+
+    def _on_event(self, ev: tev.Event) -> None:
+        if getattr(ev, "job", None) == self.job_id:
+            self.events.append(ev)
+
+    def first(self, kind: type[tev.Event] | tuple[type[tev.Event], ...]) -> Any:
+        return next((ev for ev in self.events if isinstance(ev, kind)), None)
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+    def __enter__(self) -> Watch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+async def step_until(
+    twin: Twin, watch: Watch, kind: Any, seen: list[int] | None = None, client: Any = None
+) -> Any:
+    """Drive the twin five simulated minutes at a time until ``watch`` sees ``kind``
+    (bounded: two simulated days), recording the job order's state after each step."""
+    for _ in range(12 * 24 * 2):
+        if (ev := watch.first(kind)) is not None:
+            return ev
+        await twin.step(5.0)  # 5 wall seconds at speed 60: five simulated minutes
+        if seen is not None:
+            entry = (await job_orders(client, twin)).get(watch.job_id)
+            if entry is not None and entry.State[0].StateNumber != seen[-1]:
+                seen.append(entry.State[0].StateNumber)
+    raise AssertionError(f"{watch.job_id}: no {kind} within two simulated days")
+
+
+def response_data(response: Any) -> dict[str, Any]:
+    return {p.ID: p.Value.Value for p in response.JobResponseData}
+
+
+def ua_state(number: int) -> Any:
+    state = ua.ISA95StateDataType()
+    state.StateNumber = number
+    return state

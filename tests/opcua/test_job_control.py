@@ -1,0 +1,268 @@
+"""ISA-95 JobOrderControl on the cell: an MES stores, starts, updates, revokes, pauses,
+resumes, aborts and cancels job orders; each method refuses the states it does not apply to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from asyncua import ua
+
+from opcua_server.nodes.cell import CellFamily
+from opcua_server.nodesets import NS
+from tests.opcua.conftest import Twin, job_order, mes_comment
+from tests.opcua.jobs_client import (
+    ABORTED,
+    ALLOWED_TO_START,
+    INTERRUPTED,
+    NOT_ALLOWED_TO_START,
+    NOT_RUNNING,
+    RUNNING,
+    Watch,
+    control_call,
+    job_orders,
+    results_call,
+    states_of,
+    step_until,
+    ua_state,
+)
+from twin import events as tev
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def test_browse_path_and_types(twin: Twin) -> None:
+    async with twin.session("vera") as client:
+        jobs = twin.ns(NS.MACHINERY_JOBS)
+        cell = await client.nodes.objects.get_child(f"{twin.ns(NS.TWIN)}:Cell")
+        management = await cell.get_child(f"{jobs}:JobManagement")
+        type_node = client.get_node(await management.read_type_definition())
+        assert (await type_node.read_browse_name()).Name == "JobManagementType"
+        control = await management.get_child(f"{jobs}:JobOrderControl")
+        names = {(await c.read_browse_name()).Name for c in await control.get_methods()}
+        assert {"Store", "StoreAndStart", "Start", "Cancel", "Clear"} <= names
+        assert {"Pause", "Resume", "Abort"} <= names
+
+
+async def test_store_start_and_cancel_as_operator(twin: Twin) -> None:
+    async with twin.session("otto") as client:
+        await client.load_data_type_definitions()
+        order = job_order(
+            "MES-JC-1",
+            type="printed_housing",
+            material="petg",
+            volume_cm3=18.0,
+            height_mm=25.0,
+            layer_height_mm=0.2,
+            openings=2,
+        )
+        stored = await control_call(client, twin, "Store", ua.Variant(order), mes_comment())
+        assert stored.StatusCode.is_good()
+        assert stored.OutputArguments[0].Value == 0
+        assert "MES-JC-1" not in twin.engine.jobs  # stored, not started
+        assert "MES-JC-1" in twin.engine.stored  # by the twin: in its event log
+        cell = next(f for f in twin.server.families if isinstance(f, CellFamily))
+        cell.refresh()  # Cell/Stored is refreshed on a wall-clock period: now instead
+        await twin.server.settle()
+        count = client.get_node(ua.NodeId("Cell.Stored", twin.ns(NS.TWIN)))
+        assert await count.read_value() == len(twin.engine.stored) >= 1
+        again = await control_call(client, twin, "Store", ua.Variant(order), mes_comment())
+        assert again.StatusCode.value == ua.StatusCodes.BadInvalidArgument
+        assert "already exists" in again.InputArgumentDiagnosticInfos[0].AdditionalInfo
+        started = await control_call(client, twin, "Start", ua.Variant("MES-JC-1"), mes_comment())
+        assert started.StatusCode.is_good()
+        job = twin.engine.jobs["MES-JC-1"]
+        # EndTime maps to simulated time like every timestamp: wall origin + simulated seconds
+        expected = (order.EndTime - twin.driver.wall_time(0.0)).total_seconds()
+        assert job.due == pytest.approx(expected, abs=1e-3)
+        cancelled = await control_call(
+            client, twin, "Cancel", ua.Variant("MES-JC-1"), mes_comment()
+        )
+        assert cancelled.StatusCode.is_good()
+        direct = job_order("MES-JC-2", type="printed_housing", material="pla", volume_cm3=9.0)
+        result = await control_call(
+            client, twin, "StoreAndStart", ua.Variant(direct), mes_comment()
+        )
+        assert result.StatusCode.is_good()
+        assert "MES-JC-2" in twin.engine.jobs
+
+
+async def test_bad_job_orders_are_refused(twin: Twin) -> None:
+    async with twin.session("otto") as client:
+        await client.load_data_type_definitions()
+        unknown = job_order("MES-JC-3", type="spaceship")
+        result = await control_call(
+            client, twin, "StoreAndStart", ua.Variant(unknown), mes_comment()
+        )
+        assert result.StatusCode.value == ua.StatusCodes.BadInvalidArgument
+        assert "MES-JC-3" not in twin.engine.jobs
+        start = await control_call(client, twin, "Start", ua.Variant("nope"), mes_comment())
+        assert start.StatusCode.value == ua.StatusCodes.BadInvalidArgument
+        assert "no stored job order 'nope'" in start.InputArgumentDiagnosticInfos[0].AdditionalInfo
+
+
+async def test_viewer_cannot_control_jobs(twin: Twin) -> None:
+    async with twin.session("vera") as client:
+        with pytest.raises(ua.UaStatusCodeError) as err:
+            await control_call(client, twin, "Start", ua.Variant("x"), mes_comment())
+        assert err.value.code == ua.StatusCodes.BadUserAccessDenied
+
+
+async def test_pause_resume_and_abort(twin: Twin) -> None:
+    """ISA-95 Pause, Resume and Abort: Running -> Interrupted -> Running -> Aborted, each
+    seen in JobOrderList and by state; calls in the wrong state are refused, changing nothing."""
+    async with twin.session("otto") as client:
+        with Watch(twin, "MES-PR-1") as watch:
+            await client.load_data_type_definitions()
+            control = client.get_node(
+                ua.NodeId("Cell.JobManagement.JobOrderControl", twin.ns(NS.TWIN))
+            )
+            limit = await control.get_child(
+                f"{twin.ns(NS.ISA95_JOBCONTROL)}:MaxDownloadableJobOrders"
+            )
+            assert await limit.read_value() == twin.engine.max_stored > 0
+            order = job_order("MES-PR-1", type="printed_housing", material="pla", volume_cm3=30.0)
+            assert (
+                await control_call(client, twin, "StoreAndStart", ua.Variant(order), mes_comment())
+            ).StatusCode.is_good()
+            await step_until(twin, watch, tev.JobReleased)
+            job = twin.engine.jobs["MES-PR-1"]
+
+            async def state() -> list[tuple[int, str]]:
+                return states_of((await job_orders(client, twin))["MES-PR-1"].State)
+
+            paused = await control_call(
+                client, twin, "Pause", ua.Variant("MES-PR-1"), mes_comment()
+            )
+            assert paused.StatusCode.is_good()
+            assert job.held is not None
+            assert await state() == [(INTERRUPTED, "")]
+            entry = (await job_orders(client, twin))["MES-PR-1"]
+            assert entry.State[0].StateText.Text == "Interrupted"
+            by_state = await results_call(
+                client,
+                twin,
+                "RequestJobResponseByJobOrderState",
+                ua.Variant([ua_state(INTERRUPTED)]),
+            )
+            assert [r.JobOrderID for r in by_state.OutputArguments[0].Value] == ["MES-PR-1"]
+            again = await control_call(client, twin, "Pause", ua.Variant("MES-PR-1"), mes_comment())
+            assert again.StatusCode.value == ua.StatusCodes.BadInvalidState
+            message = again.InputArgumentDiagnosticInfos[0].AdditionalInfo
+            assert "'MES-PR-1' is Interrupted; only Running job orders can be paused" in message
+            for _ in range(12):  # an hour: the step under way ends, then it waits in the storage
+                await twin.step(5.0)
+            assert (job.state, job.location) == ("held", None)
+            assert await state() == [(INTERRUPTED, "")]
+
+            resumed = await control_call(
+                client, twin, "Resume", ua.Variant("MES-PR-1"), mes_comment()
+            )
+            assert resumed.StatusCode.is_good()
+            assert job.held is None
+            assert await state() == [(RUNNING, "")]
+            not_paused = await control_call(
+                client, twin, "Resume", ua.Variant("MES-PR-1"), mes_comment()
+            )
+            assert not_paused.StatusCode.value == ua.StatusCodes.BadInvalidState
+
+            aborted = await control_call(
+                client, twin, "Abort", ua.Variant("MES-PR-1"), mes_comment()
+            )
+            assert aborted.StatusCode.is_good()
+            await step_until(twin, watch, tev.JobCancelled)
+            await twin.server.settle()
+            assert await state() == [(ABORTED, "")]
+            late = await control_call(client, twin, "Abort", ua.Variant("MES-PR-1"), mes_comment())
+            assert late.StatusCode.value == ua.StatusCodes.BadInvalidState
+            message = late.InputArgumentDiagnosticInfos[0].AdditionalInfo
+            assert "'MES-PR-1' is Aborted; only NotAllowedToStart or" in message
+
+            # a stored order cannot be paused, but can be aborted
+            stored = job_order("MES-PR-2", type="printed_housing", material="pla", volume_cm3=9.0)
+            assert (
+                await control_call(client, twin, "Store", ua.Variant(stored), mes_comment())
+            ).StatusCode.is_good()
+            refused = await control_call(
+                client, twin, "Pause", ua.Variant("MES-PR-2"), mes_comment()
+            )
+            assert refused.StatusCode.value == ua.StatusCodes.BadInvalidState
+            message = refused.InputArgumentDiagnosticInfos[0].AdditionalInfo
+            assert "'MES-PR-2' is NotAllowedToStart; only Running" in message
+            assert "MES-PR-2" in twin.engine.stored
+            assert (
+                await control_call(client, twin, "Abort", ua.Variant("MES-PR-2"), mes_comment())
+            ).StatusCode.is_good()
+            assert "MES-PR-2" not in twin.engine.stored
+            unknown = await control_call(client, twin, "Pause", ua.Variant("nope"), mes_comment())
+            assert unknown.StatusCode.value == ua.StatusCodes.BadInvalidArgument
+
+
+async def test_update_and_revoke_start(twin: Twin, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ISA-95 Update changes a stored or waiting order in place; RevokeStart takes a waiting
+    one back to NotAllowedToStart; both refuse an order in the cell."""
+    monkeypatch.setattr(twin.engine, "max_wip", twin.engine.wip)  # started orders wait
+    async with twin.session("otto") as client:
+        await client.load_data_type_definitions()
+
+        async def entry(job_id: str) -> tuple[int, dict[str, Any]]:
+            listed = (await job_orders(client, twin))[job_id]
+            params = {p.ID: p.Value.Value for p in listed.JobOrder.JobOrderParameters}
+            return listed.State[0].StateNumber, params
+
+        first = job_order("MES-UR-1", type="printed_housing", material="pla", volume_cm3=9.0)
+        assert (
+            await control_call(client, twin, "Store", ua.Variant(first), mes_comment())
+        ).StatusCode.is_good()
+        changed = job_order("MES-UR-1", type="machined_bracket", material="steel")
+        updated = await control_call(client, twin, "Update", ua.Variant(changed), mes_comment())
+        assert updated.StatusCode.is_good()
+        assert twin.engine.stored["MES-UR-1"].product.type == "machined_bracket"
+        assert await entry("MES-UR-1") == (
+            NOT_ALLOWED_TO_START,
+            {"type": "machined_bracket", "material": "steel"},
+        )
+        # updated by another source (the API): the list shows that order, not the MES's
+        twin.api.update_order({"id": "MES-UR-1", "product": {"type": "module_assembly"}})
+        await twin.server.settle()
+        assert (await entry("MES-UR-1"))[1]["type"] == "module_assembly"
+
+        waiting = job_order("MES-UR-2", type="printed_housing", material="pla", volume_cm3=9.0)
+        assert (
+            await control_call(client, twin, "StoreAndStart", ua.Variant(waiting), mes_comment())
+        ).StatusCode.is_good()
+        assert (await entry("MES-UR-2"))[0] == ALLOWED_TO_START
+        bigger = job_order("MES-UR-2", type="printed_housing", material="petg", volume_cm3=40.0)
+        assert (
+            await control_call(client, twin, "Update", ua.Variant(bigger), mes_comment())
+        ).StatusCode.is_good()
+        job = twin.engine.jobs["MES-UR-2"]
+        assert (job.spec.material, job.spec.volume_cm3) == ("petg", 40.0)
+        assert (await entry("MES-UR-2"))[1]["volume_cm3"] == 40.0
+        revoked = await control_call(
+            client, twin, "RevokeStart", ua.Variant("MES-UR-2"), mes_comment()
+        )
+        assert revoked.StatusCode.is_good()
+        assert "MES-UR-2" not in twin.engine.jobs
+        assert twin.engine.stored["MES-UR-2"].product.volume_cm3 == 40.0
+        assert (await entry("MES-UR-2"))[0] == NOT_ALLOWED_TO_START
+        again = await control_call(
+            client, twin, "RevokeStart", ua.Variant("MES-UR-2"), mes_comment()
+        )
+        assert again.StatusCode.value == ua.StatusCodes.BadInvalidState
+        message = again.InputArgumentDiagnosticInfos[0].AdditionalInfo
+        assert "is NotAllowedToStart; only AllowedToStart job orders can be revoked" in message
+
+        running = next(j for j in twin.engine.jobs.values() if j.state not in NOT_RUNNING)
+        spec, due = running.spec, running.due
+        other = job_order(running.id, type="printed_housing")
+        refused = await control_call(client, twin, "Update", ua.Variant(other), mes_comment())
+        assert refused.StatusCode.value == ua.StatusCodes.BadInvalidState
+        assert "only NotAllowedToStart or AllowedToStart" in (
+            refused.InputArgumentDiagnosticInfos[0].AdditionalInfo
+        )
+        assert (running.spec, running.due) == (spec, due)
+        for job_id in ("MES-UR-1", "MES-UR-2"):  # leave the twin as it was
+            assert (
+                await control_call(client, twin, "Abort", ua.Variant(job_id), mes_comment())
+            ).StatusCode.is_good()
