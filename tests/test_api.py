@@ -331,6 +331,40 @@ def test_pause_job_parks_it_until_resumed(
     assert [e.job for e in seen if isinstance(e, JobCompleted)].count("P") == 1
 
 
+def test_a_fault_on_its_machine_interrupts_a_job(
+    setup: tuple[Engine, TwinAPI, list[object]],
+) -> None:
+    """A job whose machine breaks down during its operation is interrupted (ISA-95 Held) until
+    the repair; a fault on another machine, or on its machine once it has left, is not its."""
+    engine, api, _ = setup
+    engine.run(1, stop_when_done=False)
+    api.submit_order({"id": "P", "product": HOUSING})
+    _step_until(engine, "P", "processing")
+    job = engine.jobs["P"]
+    machine = job.location
+    assert machine is not None
+    assert engine.machines[machine].job == "P"
+
+    def interrupted() -> bool:
+        return next(j for j in engine.snapshot()["jobs"] if j["id"] == "P")["interrupted"]
+
+    assert not interrupted()
+    api.inject_fault("cnc1", "breakdown")  # not its machine
+    assert not interrupted()
+    api.inject_fault(machine, "breakdown")
+    assert interrupted()
+    assert engine.interrupted(job)
+    engine.run(engine.now + 3600, stop_when_done=False)
+    assert interrupted()
+    assert job.state == "processing"
+    api.clear_fault(machine)
+    engine.run_through(engine.now)  # the repair takes effect at once, in simulated time
+    assert not interrupted()
+    _step_until(engine, "P", "transfer")  # its operation ended: it left the machine
+    api.inject_fault(machine, "breakdown")
+    assert not engine.interrupted(job)
+
+
 def test_pause_job_refusals_change_nothing(setup: tuple[Engine, TwinAPI, list[object]]) -> None:
     engine, api, seen = setup
     engine.run(60, stop_when_done=False)

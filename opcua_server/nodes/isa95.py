@@ -17,18 +17,25 @@ __all__ = [
     "ALLOWED_TO_START",
     "COMPLETED",
     "ENDED",
+    "HELD",
     "INTERRUPTED",
     "NOT_ALLOWED_TO_START",
     "RUNNING",
     "STATE_TEXT",
+    "SUBSTATES",
+    "SUSPENDED",
+    "State",
     "parameters",
+    "state_text",
     "states",
     "structure",
 ]
 
-# ISA95JobOrderReceiverObjectType states and the ISA95EndedStateMachineType substate
+# ISA95JobOrderReceiverObjectType states; the substates the twin reports: Completed
+# (ISA95EndedStateMachineType), Held and Suspended (ISA95InterruptedStateMachineType)
 NOT_ALLOWED_TO_START, ALLOWED_TO_START, RUNNING, INTERRUPTED, ENDED, ABORTED = range(1, 7)
 COMPLETED = 1
+HELD, SUSPENDED = 1, 2
 STATE_TEXT = {
     NOT_ALLOWED_TO_START: "NotAllowedToStart",
     ALLOWED_TO_START: "AllowedToStart",
@@ -37,6 +44,21 @@ STATE_TEXT = {
     ENDED: "Ended",
     ABORTED: "Aborted",
 }
+# the substates by top-level state: the substate machine's browse name, and texts by number
+SUBSTATES = {
+    ENDED: ("EndedSubstates", {COMPLETED: "Completed"}),
+    INTERRUPTED: ("InterruptedSubstates", {HELD: "Held", SUSPENDED: "Suspended"}),
+}
+
+State = tuple[int, int | None]  # (top-level StateNumber, substate StateNumber or None)
+
+
+def state_text(state: State) -> str:
+    """``Running``, ``Interrupted/Held``: the state as an operator reads it."""
+    top, sub = state
+    if sub is None:
+        return STATE_TEXT[top]
+    return f"{STATE_TEXT[top]}/{SUBSTATES[top][1][sub]}"
 
 
 def structure(name: str) -> Any:
@@ -45,28 +67,32 @@ def structure(name: str) -> Any:
     return getattr(ua, name)
 
 
-def states(number: int, ns: int) -> list[Any]:
-    """ISA95StateDataType[] of top-level state ``number``: Ended has its substate Completed
-    (``EndedSubstates``, in the ISA-95 namespace ``ns``)."""
-    state = structure("ISA95StateDataType")
-    top = state(
-        BrowsePath=ua.RelativePath(),
-        StateText=ua.LocalizedText(STATE_TEXT[number]),
-        StateNumber=number,
-    )
-    if number != ENDED:
-        return [top]
-    path = ua.RelativePath(
-        Elements=[
-            ua.RelativePathElement(
-                ReferenceTypeId=ua.NodeId(ua.ObjectIds.HasComponent),
-                IncludeSubtypes=True,
-                TargetName=ua.QualifiedName("EndedSubstates", ns),
-            )
-        ]
-    )
-    sub = state(BrowsePath=path, StateText=ua.LocalizedText("Completed"), StateNumber=COMPLETED)
-    return [top, sub]
+def states(state: State, ns: int) -> list[Any]:
+    """ISA95StateDataType[] of ``state``: the top-level state, then its substate, if any, with
+    the browse path of the substate machine (``EndedSubstates``, ``InterruptedSubstates``, in
+    the ISA-95 namespace ``ns``)."""
+    make = structure("ISA95StateDataType")
+    top, sub = state
+    out = [
+        make(
+            BrowsePath=ua.RelativePath(),
+            StateText=ua.LocalizedText(STATE_TEXT[top]),
+            StateNumber=top,
+        )
+    ]
+    if sub is not None:
+        machine, texts = SUBSTATES[top]
+        path = ua.RelativePath(
+            Elements=[
+                ua.RelativePathElement(
+                    ReferenceTypeId=ua.NodeId(ua.ObjectIds.HasComponent),
+                    IncludeSubtypes=True,
+                    TargetName=ua.QualifiedName(machine, ns),
+                )
+            ]
+        )
+        out.append(make(BrowsePath=path, StateText=ua.LocalizedText(texts[sub]), StateNumber=sub))
+    return out
 
 
 def parameters(spec: ProductSpec) -> list[Any]:

@@ -9,8 +9,9 @@ StoreAndStart   (new)                                          AllowedToStart (o
 Update          NotAllowedToStart, AllowedToStart              the same, with the new order
 Start           NotAllowedToStart                              AllowedToStart (or Running)
 RevokeStart     AllowedToStart                                 NotAllowedToStart
-Pause           Running                                        Interrupted
-Resume          Interrupted                                    Running
+Pause           Running, Interrupted/Held                      Interrupted/Suspended
+Resume          Interrupted/Suspended                          Running (Held if its machine
+                                                               is still down)
 Abort           NotAllowedToStart ... Interrupted              Aborted
 Cancel          any not ended                                  Aborted
 Clear           Ended, Aborted                                 (removed from the lists)
@@ -61,7 +62,7 @@ class JobOrderControl:
     _orders: dict[str, Any]
     _ended: OrderedDict[str, Any]
 
-    def state_of(self, job_id: str) -> int | None:
+    def state_of(self, job_id: str) -> isa95.State | None:
         raise NotImplementedError
 
     def _wall(self, sim_t: float) -> datetime:
@@ -107,14 +108,20 @@ class JobOrderControl:
         if order.id in engine.stored or order.id in self._ended or order.id in engine.jobs:
             raise CommandError(f"JobOrder: JobOrderID {order.id!r} already exists")
 
-    def _in_state(self, job_order_id: str, allowed: tuple[int, ...], what: str) -> None:
+    def _in_state(
+        self, job_order_id: str, allowed: tuple[int | isa95.State, ...], what: str
+    ) -> None:
+        """Refuse unless the order is in one of ``allowed``: a top-level StateNumber (any
+        substate) or a (state, substate) pair."""
         state = self.state_of(job_order_id)
         if state is None:
             raise CommandError(f"JobOrderID: no job order {job_order_id!r} in JobOrderList")
-        if state not in allowed:
-            names = " or ".join(isa95.STATE_TEXT[s] for s in allowed)
+        if state[0] not in allowed and state not in allowed:
+            names = " or ".join(
+                isa95.STATE_TEXT[s] if isinstance(s, int) else isa95.state_text(s) for s in allowed
+            )
             raise InvalidStateError(
-                f"JobOrderID: job order {job_order_id!r} is {isa95.STATE_TEXT[state]}; only"
+                f"JobOrderID: job order {job_order_id!r} is {isa95.state_text(state)}; only"
                 f" {names} job orders can be {what}"
             )
 
@@ -150,12 +157,15 @@ class JobOrderControl:
         self.ctx.api.revoke_start(job_order_id)
 
     def _pause(self, job_order_id: str, comment: Any = None) -> None:
-        # Running -> Interrupted: the step under way ends, then the part waits in the storage
-        self._in_state(job_order_id, (isa95.RUNNING,), "paused")
+        # Running or Held -> Suspended: the step under way ends (a held one: once repaired),
+        # then the part waits in the storage
+        held = (isa95.INTERRUPTED, isa95.HELD)
+        self._in_state(job_order_id, (isa95.RUNNING, held), "paused")
         self.ctx.api.pause_job(job_order_id)
 
     def _resume(self, job_order_id: str, comment: Any = None) -> None:
-        self._in_state(job_order_id, (isa95.INTERRUPTED,), "resumed")
+        suspended = (isa95.INTERRUPTED, isa95.SUSPENDED)
+        self._in_state(job_order_id, (suspended,), "resumed")
         self.ctx.api.resume_job(job_order_id)
 
     def _abort(self, job_order_id: str, comment: Any = None) -> None:

@@ -29,10 +29,19 @@ state (StateNumber)        job order                               twin job stat
 NotAllowedToStart (1)      stored, waiting for Start               stored (``engine.stored``)
 AllowedToStart (2)         started, waiting for release            backlog
 Running (3)                in the cell                             released ... processing
-Interrupted (4)            paused (Pause), until Resume            held (``Job.held`` set)
-Ended (5) + Completed (1)  finished; substate ``EndedSubstates``   done
+Interrupted (4) + Held     its machine is down (breakdown,         processing, with a fault on
+(1)                        maintenance, failed print), until        its machine
+                           repaired                                 (``Engine.interrupted``)
+Interrupted (4) +          paused (Pause), until Resume            held (``Job.held`` set)
+Suspended (2)
+Ended (5) + Completed (1)  finished                                done
 Aborted (6)                cancelled, or scrapped at inspection    cancelled, scrapped
 =========================  ======================================  ==========================
+
+A substate is the second entry of the state array, with the browse path of its substate
+machine (``InterruptedSubstates``, ``EndedSubstates``). A paused job whose machine is down is
+Suspended (the operator's decision counts over the constraint, as Pause takes Held to
+Suspended); once resumed it is Held again until the repair, then Running.
 
 Store keeps the order in the twin until Start (``TwinAPI.store_order``: planned at once, in the
 event log, so ``twin run --resume`` keeps it); StoreAndStart releases it at once; Cancel aborts
@@ -87,6 +96,11 @@ _CHANGES = set(METHODS)  # methods after which the lists are written at once
 _RESPONSE_PROVIDER_TYPE = 1003  # ISA-95: ISA95JobResponseProviderObjectType
 _RESPONSE_LIST = 6050  # its JobOrderResponseList (optional, so not instantiated with the type)
 _OK = [ua.Variant(0, ua.VariantType.UInt64)]
+_STORED: isa95.State = (isa95.NOT_ALLOWED_TO_START, None)
+_STARTED: isa95.State = (isa95.ALLOWED_TO_START, None)
+_RUNNING: isa95.State = (isa95.RUNNING, None)
+_HELD: isa95.State = (isa95.INTERRUPTED, isa95.HELD)
+_SUSPENDED: isa95.State = (isa95.INTERRUPTED, isa95.SUSPENDED)
 
 
 @dataclass(slots=True)
@@ -95,6 +109,7 @@ class _Record:
 
     id: str
     state: int = isa95.ALLOWED_TO_START  # top-level state once ended; live ones follow the engine
+    key: isa95.State | None = None  # the state of the cached entry
     started: float | None = None  # released into the cell (simulated seconds)
     ended: float | None = None
     ops_done: int = 0
@@ -105,6 +120,11 @@ class _Record:
     remake: str = ""
     entry: Any = None  # cached ISA95JobOrderAndStateDataType (rebuilt when the state changes)
     response: Any = None  # cached ISA95JobResponseDataType of an ended order
+
+
+def _ended_state(rec: _Record) -> isa95.State:
+    """An ended order's state: Ended/Completed or Aborted."""
+    return (rec.state, isa95.COMPLETED if rec.state == isa95.ENDED else None)
 
 
 class JobsFamily(JobOrderControl):
@@ -134,6 +154,7 @@ class JobsFamily(JobOrderControl):
             tev.JobScrapped: self._on_scrapped,
             tev.JobCancelled: self._on_cancelled,
             tev.CommandApplied: self._on_command,
+            tev.MachineStateChanged: self._on_machine,
         }
 
     async def build(self) -> None:
@@ -277,6 +298,12 @@ class JobsFamily(JobOrderControl):
                 self._stored_records.pop(ev.args["job"], None)
             self._touch()
 
+    def _on_machine(self, ev: tev.MachineStateChanged) -> None:
+        # a fault on the machine of a running job holds it (Interrupted/Held); the repair ends it
+        rec = self._in_cell.get(ev.job) if ev.job is not None else None
+        if rec is not None and rec.key != self._running(rec.id):
+            self._touch()
+
     def _changed(self, job_id: str) -> None:
         for rec in (self._stored_records.get(job_id), self._backlog.get(job_id)):
             if rec is not None:
@@ -341,25 +368,31 @@ class JobsFamily(JobOrderControl):
             return driver.wall_time(sim_t)
         return self.ctx.engine.scenario.start + timedelta(seconds=sim_t)
 
-    def state_of(self, job_id: str) -> int | None:
-        """Top-level ISA-95 StateNumber of a job order of the cell (listed, or in the backlog
-        beyond the list); None for an unknown or cleared one."""
+    def state_of(self, job_id: str) -> isa95.State | None:
+        """ISA-95 state (StateNumber and substate) of a job order of the cell (listed, or in
+        the backlog beyond the list); None for an unknown or cleared one."""
         if job_id in self.ctx.engine.stored:
-            return isa95.NOT_ALLOWED_TO_START
+            return _STORED
         if job_id in self._in_cell:
             return self._running(job_id)
         if job_id in self._backlog:
-            return isa95.ALLOWED_TO_START
+            return _STARTED
         rec = self._ended.get(job_id)
-        return rec.state if rec is not None else None
+        return _ended_state(rec) if rec is not None else None
 
-    def _running(self, job_id: str) -> int:
-        """Running, or Interrupted while the twin holds the job paused (ISA-95 Pause)."""
-        job = self.ctx.engine.jobs.get(job_id)
-        return isa95.INTERRUPTED if job is not None and job.held is not None else isa95.RUNNING
+    def _running(self, job_id: str) -> isa95.State:
+        """Running; Interrupted/Suspended while the twin holds the job paused (ISA-95 Pause);
+        Interrupted/Held while a fault on its machine stops its operation."""
+        engine = self.ctx.engine
+        job = engine.jobs.get(job_id)
+        if job is None:
+            return _RUNNING
+        if job.held is not None:
+            return _SUSPENDED
+        return _HELD if engine.interrupted(job) else _RUNNING
 
-    def _states(self, number: int) -> list[Any]:
-        return isa95.states(number, self.ctx.ns[NS.ISA95_JOBCONTROL])
+    def _states(self, state: isa95.State) -> list[Any]:
+        return isa95.states(state, self.ctx.ns[NS.ISA95_JOBCONTROL])
 
     def _job_order(self, job_id: str) -> Any:
         """The job order as received here, or else what the twin knows of it: its id, due
@@ -382,14 +415,14 @@ class JobsFamily(JobOrderControl):
             order.JobOrderParameters = isa95.parameters(job.spec)
         return order
 
-    def _entry(self, job_id: str, number: int) -> Any:
+    def _entry(self, job_id: str, state: isa95.State) -> Any:
         entry = isa95.structure("ISA95JobOrderAndStateDataType")()
         entry.JobOrder = self._job_order(job_id)
-        entry.State = self._states(number)
+        entry.State = self._states(state)
         return entry
 
-    def _listed(self) -> Iterator[tuple[_Record, int]]:
-        """The records of JobOrderList with their StateNumber: stored, in the cell (in order
+    def _listed(self) -> Iterator[tuple[_Record, isa95.State]]:
+        """The records of JobOrderList with their state: stored, in the cell (in order
         of release), the first ``MAX_LISTED_BACKLOG`` of the backlog (in the twin's release
         order, urgent orders first), then ended."""
         for job_id in self.ctx.engine.stored:
@@ -397,31 +430,31 @@ class JobsFamily(JobOrderControl):
             if rec is None:
                 rec = _Record(job_id, state=isa95.NOT_ALLOWED_TO_START)
                 self._stored_records[job_id] = rec
-            yield rec, isa95.NOT_ALLOWED_TO_START
+            yield rec, _STORED
         for rec in self._in_cell.values():
             yield rec, self._running(rec.id)
         # the twin's backlog is in release order; only the head is walked, whatever its length
         for job in islice(self.ctx.engine.backlog, MAX_LISTED_BACKLOG):
             waiting = self._backlog.get(job.id)
             if waiting is not None:
-                yield waiting, isa95.ALLOWED_TO_START
+                yield waiting, _STARTED
         for rec in self._ended.values():
-            yield rec, rec.state
+            yield rec, _ended_state(rec)
 
     def job_order_entries(self) -> list[Any]:
         """JobOrderList (see the module docstring for what it holds and in which order)."""
         entries = []
-        for rec, number in self._listed():
-            if rec.entry is None or rec.entry.State[0].StateNumber != number:
-                rec.entry = self._entry(rec.id, number)
+        for rec, state in self._listed():
+            if rec.entry is None or rec.key != state:
+                rec.entry, rec.key = self._entry(rec.id, state), state
             entries.append(rec.entry)
         return entries
 
     def _response(self, rec: _Record) -> Any:
         if rec.response is not None:
             return rec.response
-        number = self.state_of(rec.id)
-        assert number is not None
+        state = self.state_of(rec.id)
+        assert state is not None
         response = isa95.structure("ISA95JobResponseDataType")()
         response.JobResponseID = f"{rec.id}.Response"
         response.JobOrderID = rec.id
@@ -429,7 +462,7 @@ class JobsFamily(JobOrderControl):
             response.StartTime = self._wall(rec.started)
         if rec.ended is not None:
             response.EndTime = self._wall(rec.ended)
-        response.JobState = self._states(number)
+        response.JobState = self._states(state)
         param = isa95.structure("ISA95ParameterDataType")
         seconds = eu_information("s")
         u32, dbl, b, s = (
@@ -504,9 +537,10 @@ class JobsFamily(JobOrderControl):
         if not wanted or wanted[0] is None:
             raise CommandError("JobOrderState: give at least the top-level state")
         top = int(wanted[0].StateNumber)
-        subs = {int(s.StateNumber) for s in wanted[1:]}
-        # the only substate the twin reports is Ended/Completed (every ended order has it)
-        matching: list[Any] = []
-        if not subs or (top == isa95.ENDED and subs == {isa95.COMPLETED}):
-            matching = [self._response(rec) for rec, number in self._listed() if number == top]
+        subs = {int(s.StateNumber) for s in wanted[1:]}  # any of them, or any if none given
+        matching = [
+            self._response(rec)
+            for rec, (number, sub) in self._listed()
+            if number == top and (not subs or sub in subs)
+        ]
         return [ua.Variant(matching, ua.VariantType.ExtensionObject), *_OK]

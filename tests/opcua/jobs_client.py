@@ -9,7 +9,7 @@ from typing import Any
 from asyncua import Client, ua
 
 from opcua_server.nodesets import NS
-from tests.opcua.conftest import Twin, raw_call
+from tests.opcua.conftest import Twin, mes_comment, raw_call
 from twin import events as tev
 
 
@@ -21,9 +21,16 @@ async def control_call(client: Client, twin: Twin, method: str, *args: ua.Varian
 # StateNumbers of ISA95JobOrderReceiverObjectType (OPC 10031-4 nodeset), checked independently
 NOT_ALLOWED_TO_START, ALLOWED_TO_START, RUNNING, INTERRUPTED, ENDED, ABORTED = 1, 2, 3, 4, 5, 6
 COMPLETED = 1  # ISA95EndedStateMachineType, below EndedSubstates
+HELD, SUSPENDED = 1, 2  # ISA95InterruptedStateMachineType, below InterruptedSubstates
 ENDED_EVENTS = (tev.JobCompleted, tev.JobScrapped, tev.JobCancelled)
 ENDED_STATES = ("done", "scrapped", "cancelled")
 NOT_RUNNING = ("backlog", *ENDED_STATES)
+
+
+async def send(client: Client, twin: Twin, method: str, order: Any) -> None:
+    """Store or StoreAndStart the job order ``order``: the call must succeed."""
+    result = await control_call(client, twin, method, ua.Variant(order), mes_comment())
+    assert result.StatusCode.is_good(), result.InputArgumentDiagnosticInfos
 
 
 async def results_call(client: Client, twin: Twin, method: str, *args: ua.Variant) -> Any:
@@ -106,3 +113,11 @@ def ua_state(number: int) -> Any:
     state = ua.ISA95StateDataType()
     state.StateNumber = number
     return state
+
+
+async def by_state(client: Client, twin: Twin, *numbers: int) -> list[str]:
+    """JobOrderIDs answered by RequestJobResponseByJobOrderState for a state (and substates)."""
+    states = ua.Variant([ua_state(n) for n in numbers])
+    result = await results_call(client, twin, "RequestJobResponseByJobOrderState", states)
+    assert result.StatusCode.is_good()
+    return [r.JobOrderID for r in result.OutputArguments[0].Value]

@@ -14,21 +14,26 @@ from tests.opcua.conftest import Twin, job_order, mes_comment
 from tests.opcua.jobs_client import (
     ABORTED,
     ALLOWED_TO_START,
+    HELD,
     INTERRUPTED,
     NOT_ALLOWED_TO_START,
     NOT_RUNNING,
     RUNNING,
+    SUSPENDED,
     Watch,
+    by_state,
     control_call,
     job_orders,
-    results_call,
+    send,
     states_of,
     step_until,
-    ua_state,
 )
 from twin import events as tev
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+SUSPENDED_STATES = [(INTERRUPTED, ""), (SUSPENDED, "InterruptedSubstates")]
+HELD_STATES = [(INTERRUPTED, ""), (HELD, "InterruptedSubstates")]
 
 
 async def test_browse_path_and_types(twin: Twin) -> None:
@@ -109,7 +114,7 @@ async def test_viewer_cannot_control_jobs(twin: Twin) -> None:
 
 
 async def test_pause_resume_and_abort(twin: Twin) -> None:
-    """ISA-95 Pause, Resume and Abort: Running -> Interrupted -> Running -> Aborted, each
+    """ISA-95 Pause, Resume and Abort: Running -> Interrupted/Suspended -> Running -> Aborted, each
     seen in JobOrderList and by state; calls in the wrong state are refused, changing nothing."""
     async with twin.session("otto") as client:
         with Watch(twin, "MES-PR-1") as watch:
@@ -122,9 +127,7 @@ async def test_pause_resume_and_abort(twin: Twin) -> None:
             )
             assert await limit.read_value() == twin.engine.max_stored > 0
             order = job_order("MES-PR-1", type="printed_housing", material="pla", volume_cm3=30.0)
-            assert (
-                await control_call(client, twin, "StoreAndStart", ua.Variant(order), mes_comment())
-            ).StatusCode.is_good()
+            await send(client, twin, "StoreAndStart", order)
             await step_until(twin, watch, tev.JobReleased)
             job = twin.engine.jobs["MES-PR-1"]
 
@@ -136,24 +139,24 @@ async def test_pause_resume_and_abort(twin: Twin) -> None:
             )
             assert paused.StatusCode.is_good()
             assert job.held is not None
-            assert await state() == [(INTERRUPTED, "")]
+            assert await state() == SUSPENDED_STATES
             entry = (await job_orders(client, twin))["MES-PR-1"]
-            assert entry.State[0].StateText.Text == "Interrupted"
-            by_state = await results_call(
-                client,
-                twin,
-                "RequestJobResponseByJobOrderState",
-                ua.Variant([ua_state(INTERRUPTED)]),
-            )
-            assert [r.JobOrderID for r in by_state.OutputArguments[0].Value] == ["MES-PR-1"]
+            texts = [s.StateText.Text for s in entry.State]
+            assert texts == ["Interrupted", "Suspended"]
+            assert await by_state(client, twin, INTERRUPTED) == ["MES-PR-1"]
+            assert await by_state(client, twin, INTERRUPTED, SUSPENDED) == ["MES-PR-1"]
+            assert await by_state(client, twin, INTERRUPTED, HELD) == []
             again = await control_call(client, twin, "Pause", ua.Variant("MES-PR-1"), mes_comment())
             assert again.StatusCode.value == ua.StatusCodes.BadInvalidState
             message = again.InputArgumentDiagnosticInfos[0].AdditionalInfo
-            assert "'MES-PR-1' is Interrupted; only Running job orders can be paused" in message
+            assert (
+                "'MES-PR-1' is Interrupted/Suspended; only Running or Interrupted/Held job orders"
+                " can be paused" in message
+            )
             for _ in range(12):  # an hour: the step under way ends, then it waits in the storage
                 await twin.step(5.0)
             assert (job.state, job.location) == ("held", None)
-            assert await state() == [(INTERRUPTED, "")]
+            assert await state() == SUSPENDED_STATES
 
             resumed = await control_call(
                 client, twin, "Resume", ua.Variant("MES-PR-1"), mes_comment()
@@ -180,9 +183,7 @@ async def test_pause_resume_and_abort(twin: Twin) -> None:
 
             # a stored order cannot be paused, but can be aborted
             stored = job_order("MES-PR-2", type="printed_housing", material="pla", volume_cm3=9.0)
-            assert (
-                await control_call(client, twin, "Store", ua.Variant(stored), mes_comment())
-            ).StatusCode.is_good()
+            await send(client, twin, "Store", stored)
             refused = await control_call(
                 client, twin, "Pause", ua.Variant("MES-PR-2"), mes_comment()
             )
@@ -198,6 +199,52 @@ async def test_pause_resume_and_abort(twin: Twin) -> None:
             assert unknown.StatusCode.value == ua.StatusCodes.BadInvalidArgument
 
 
+async def test_a_breakdown_holds_the_running_job(twin: Twin) -> None:
+    """A fault on the machine of a running job order interrupts it (Interrupted/Held) until the
+    repair. Resume cannot end a breakdown: it is refused. Pause takes Held to Suspended, and
+    Resume takes Suspended back to Held while the machine is still down."""
+    async with twin.session("otto") as client:
+        with Watch(twin, "MES-HD-1") as watch:
+            await client.load_data_type_definitions()
+            order = job_order("MES-HD-1", type="printed_housing", material="pla", volume_cm3=30.0)
+            await send(client, twin, "StoreAndStart", order)
+            started = await step_until(twin, watch, tev.OperationStarted)
+
+            async def state() -> list[tuple[int, str]]:
+                await twin.server.settle()
+                return states_of((await job_orders(client, twin))["MES-HD-1"].State)
+
+            async def call(method: str) -> Any:
+                return await control_call(
+                    client, twin, method, ua.Variant("MES-HD-1"), mes_comment()
+                )
+
+            assert await state() == [(RUNNING, "")]
+            twin.api.inject_fault(started.machine, "breakdown", None)
+            assert await state() == HELD_STATES
+            entry = (await job_orders(client, twin))["MES-HD-1"]
+            assert [s.StateText.Text for s in entry.State] == ["Interrupted", "Held"]
+            assert await by_state(client, twin, INTERRUPTED, HELD) == ["MES-HD-1"]
+            assert "MES-HD-1" not in await by_state(client, twin, RUNNING)
+            refused = await call("Resume")
+            assert refused.StatusCode.value == ua.StatusCodes.BadInvalidState
+            message = refused.InputArgumentDiagnosticInfos[0].AdditionalInfo
+            assert "is Interrupted/Held; only Interrupted/Suspended job orders" in message
+            assert await state() == HELD_STATES
+
+            assert (await call("Pause")).StatusCode.is_good()
+            assert await state() == SUSPENDED_STATES
+            assert (await call("Resume")).StatusCode.is_good()
+            assert await state() == HELD_STATES  # the machine is still down
+
+            twin.api.clear_fault(started.machine)
+            await twin.step(1.0)  # the repair takes effect at the twin's next step
+            assert await state() == [(RUNNING, "")]
+            assert twin.engine.jobs["MES-HD-1"].state == "processing"
+            assert (await call("Abort")).StatusCode.is_good()
+            await step_until(twin, watch, tev.JobCancelled)
+
+
 async def test_update_and_revoke_start(twin: Twin, monkeypatch: pytest.MonkeyPatch) -> None:
     """ISA-95 Update changes a stored or waiting order in place; RevokeStart takes a waiting
     one back to NotAllowedToStart; both refuse an order in the cell."""
@@ -211,9 +258,7 @@ async def test_update_and_revoke_start(twin: Twin, monkeypatch: pytest.MonkeyPat
             return listed.State[0].StateNumber, params
 
         first = job_order("MES-UR-1", type="printed_housing", material="pla", volume_cm3=9.0)
-        assert (
-            await control_call(client, twin, "Store", ua.Variant(first), mes_comment())
-        ).StatusCode.is_good()
+        await send(client, twin, "Store", first)
         changed = job_order("MES-UR-1", type="machined_bracket", material="steel")
         updated = await control_call(client, twin, "Update", ua.Variant(changed), mes_comment())
         assert updated.StatusCode.is_good()
@@ -228,9 +273,7 @@ async def test_update_and_revoke_start(twin: Twin, monkeypatch: pytest.MonkeyPat
         assert (await entry("MES-UR-1"))[1]["type"] == "module_assembly"
 
         waiting = job_order("MES-UR-2", type="printed_housing", material="pla", volume_cm3=9.0)
-        assert (
-            await control_call(client, twin, "StoreAndStart", ua.Variant(waiting), mes_comment())
-        ).StatusCode.is_good()
+        await send(client, twin, "StoreAndStart", waiting)
         assert (await entry("MES-UR-2"))[0] == ALLOWED_TO_START
         bigger = job_order("MES-UR-2", type="printed_housing", material="petg", volume_cm3=40.0)
         assert (

@@ -28,6 +28,7 @@ from tests.opcua.jobs_client import (
     response_data,
     responses,
     results_call,
+    send,
     states_of,
     step_until,
     ua_state,
@@ -42,9 +43,7 @@ async def test_job_order_list_follows_an_order_to_its_response(twin: Twin) -> No
         with Watch(twin, "MES-JR-1") as watch:
             await client.load_data_type_definitions()
             order = job_order("MES-JR-1", type="printed_housing", material="pla", volume_cm3=9.0)
-            assert (
-                await control_call(client, twin, "Store", ua.Variant(order), mes_comment())
-            ).StatusCode.is_good()
+            await send(client, twin, "Store", order)
             listed = (await job_orders(client, twin))["MES-JR-1"]
             assert states_of(listed.State) == [(NOT_ALLOWED_TO_START, "")]
             assert listed.State[0].StateText.Text == "NotAllowedToStart"
@@ -166,9 +165,7 @@ async def test_clear_refuses_a_running_order_and_clears_an_aborted_one(twin: Twi
 
             # a stored order that is cancelled is aborted without reaching the twin
             later = job_order("MES-JR-3", type="printed_housing", material="pla", volume_cm3=9.0)
-            assert (
-                await control_call(client, twin, "Store", ua.Variant(later), mes_comment())
-            ).StatusCode.is_good()
+            await send(client, twin, "Store", later)
             cancel = await control_call(
                 client, twin, "Cancel", ua.Variant("MES-JR-3"), mes_comment()
             )

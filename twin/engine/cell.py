@@ -466,6 +466,12 @@ class Engine:
             env._now = t
         return env.now
 
+    def interrupted(self, job: Job) -> bool:
+        """True while a fault on its machine (breakdown, maintenance, a failed print being
+        cleared) stops the job's setup or operation: ISA-95 Interrupted/Held, until repaired."""
+        machine = self.machines.get(job.location) if job.location is not None else None
+        return machine is not None and machine.job == job.id and bool(machine.faults)
+
     def snapshot(self) -> dict[str, Any]:
         """The domain state as plain data (JSON-serialisable)."""
         return {
@@ -479,7 +485,11 @@ class Engine:
             "scrapped": self.scrapped,
             "cancelled": self.cancelled,
             "machines": [m.snapshot() for m in self.machines.values()],
-            "jobs": [j.snapshot() for j in self.jobs.values() if j.state not in ENDED_STATES],
+            "jobs": [
+                {**j.snapshot(), "interrupted": self.interrupted(j)}
+                for j in self.jobs.values()
+                if j.state not in ENDED_STATES
+            ],
             "robot_position": list(self.robot_position),
             "rng": {
                 "arrivals": self._arr_rng.bit_generator.state,
