@@ -1,4 +1,5 @@
-"""Jobs: lead time, tardiness, late jobs, operations per machine and the most recent jobs."""
+"""Jobs: lead time, tardiness, late jobs, operations per machine, the most recent jobs and the
+jobs paused and resumed (ISA-95 Pause and Resume)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ __all__ = ["UID", "build"]
 UID = "celltwin-jobs"
 
 _FAMILY = '"family" =~ /^$family$/'
-_DONE = f'"job_event" WHERE {CELL_FILTER} AND {_FAMILY} AND "event" = \'job_completed\''
+_JOBS = f'"job_event" WHERE {CELL_FILTER} AND {_FAMILY}'
+_DONE = f"{_JOBS} AND \"event\" = 'job_completed'"
 
 
 def _family_variable() -> dash.QueryVariable:
@@ -124,6 +126,27 @@ def build() -> dash.Dashboard:
                     "ORDER BY time DESC LIMIT 100"
                 ),
                 height=12,
+            )
+        )
+        .with_row(row("Paused jobs"))
+        .with_panel(
+            stat_value(
+                "Jobs paused (in range)",
+                q(f'SELECT count("job") FROM {_JOBS} AND "event" = \'job_paused\' AND $timeFilter'),
+                span=6,
+                height=8,
+            )
+        )
+        .with_panel(
+            table_panel(
+                "Pauses and resumes (newest first)",
+                q(
+                    f'SELECT "job", "family", "event" FROM {_JOBS} '
+                    'AND "event" =~ /^job_(paused|resumed)$/ AND $timeFilter '
+                    "ORDER BY time DESC LIMIT 100"
+                ),
+                span=18,
+                height=8,
             )
         )
     )

@@ -14,12 +14,22 @@ from twin.cli import main
 __all__ = ["sink_lines"]
 
 
-def sink_lines(scenario: Path, run_dir: Path, until: str, signals: str) -> list[str]:
-    """Lines written by the file sink of ``twin simulate``; fails when the file is missing."""
+def sink_lines(
+    scenario: Path, run_dir: Path, until: str, signals: str, commands: list[str] | None = None
+) -> list[str]:
+    """Lines written by the file sink of ``twin simulate``; fails when the file is missing.
+    ``commands`` are command events (JSON lines) applied at their times, as ``--replay``
+    applies a recorded run's commands."""
+    replay: list[str] = []
+    if commands:
+        log = run_dir / "commands.jsonl"
+        log.write_text("".join(f"{c}\n" for c in commands), encoding="utf-8")
+        replay = ["--replay", str(log)]
     code = main(
         [
             "simulate",
             str(scenario),
+            *replay,
             "--telemetry",
             "file",
             "--signals",

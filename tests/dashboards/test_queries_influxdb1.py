@@ -31,6 +31,12 @@ START = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)  # the default scenario's start
 RANGE = (START, START + timedelta(days=2))
 MACHINES = {"cnc": "cnc1", "robot": "robot1", "printer": "printer1", "inspection": "vision1"}
 ALL = ".*"  # the variables' allValue
+# an operator pauses the first order for two hours (ISA-95 Pause and Resume), as a run's
+# recorded commands are replayed: the paused-jobs panels have data
+PAUSE = [
+    '{"type":"command","t":60.0,"command":"pause_job","args":{"job":"SO-1001"}}',
+    '{"type":"command","t":7200.0,"command":"resume_job","args":{"job":"SO-1001"}}',
+]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +49,7 @@ def influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB1]:
     server.start()
     try:
         server.create_database(DB)
-        lines = sink_lines(SCENARIO, tmp_path_factory.mktemp("run"), "2d", "60s")
+        lines = sink_lines(SCENARIO, tmp_path_factory.mktemp("run"), "2d", "60s", PAUSE)
         assert len(lines) > 10_000
         server.write(DB, lines)
         yield server
@@ -151,6 +157,14 @@ def test_values_are_the_runs(influx: InfluxDB1) -> None:
     _, kpi_completed, kpi_late = kpi["series"][0]["values"][0]
     assert kpi_completed <= n_completed
     assert kpi_late <= n_late
+    # the paused-jobs table lists the operator's pause and resume, newest first
+    jobs = {title: q for _, title, q in targets(DASHBOARDS["jobs"])}
+    paused = influx.query(substitute(jobs["Pauses and resumes (newest first)"], ALL_VARS), DB)
+    rows = [row[1:] for row in paused["series"][0]["values"]]
+    assert rows == [
+        ["SO-1001", "machined_bracket", "job_resumed"],
+        ["SO-1001", "machined_bracket", "job_paused"],
+    ]
     # the state timeline has one lane per machine of the scenario
     states = influx.query(substitute(by_title["Machine states"], ALL_VARS), DB)
     assert sorted(s["tags"]["machine"] for s in states["series"]) == sorted(MACHINES.values())
