@@ -1,5 +1,7 @@
-"""Jobs: lead time, tardiness, late jobs, operations per machine, the most recent jobs and the
-jobs paused and resumed (ISA-95 Pause and Resume)."""
+"""Jobs: lead time, tardiness, late jobs, operations per machine, the most recent jobs, the
+jobs paused and resumed (ISA-95 Pause and Resume) and the jobs a fault on their machine held
+(ISA-95 Interrupted/Held: the machine went out of service or into maintenance with the job on
+it; the family filter does not apply, as machine states carry no family)."""
 
 from __future__ import annotations
 
@@ -128,7 +130,7 @@ def build() -> dash.Dashboard:
                 height=12,
             )
         )
-        .with_row(row("Paused jobs"))
+        .with_row(row("Paused and held jobs"))
         .with_panel(
             stat_value(
                 "Jobs paused (in range)",
@@ -146,6 +148,17 @@ def build() -> dash.Dashboard:
                     "ORDER BY time DESC LIMIT 100"
                 ),
                 span=18,
+                height=8,
+            )
+        )
+        .with_panel(
+            table_panel(
+                "Jobs held by a fault (newest first)",
+                q(
+                    'SELECT "job", "machine", "state", "mode" FROM "machine_state" '
+                    f'WHERE {CELL_FILTER} AND "state_code" < 2 AND "job" != \'\' '
+                    "AND $timeFilter ORDER BY time DESC LIMIT 100"
+                ),
                 height=8,
             )
         )

@@ -82,7 +82,11 @@ def test_required_content() -> None:
     assert {"State", "Power", "Tool wear", "Nozzle and bed temperature"} <= titles["machine-detail"]
     assert {"Lead time per completed job", "Tardiness per late job"} <= titles["jobs"]
     assert "Finished jobs (newest first)" in titles["jobs"]
-    assert {"Jobs paused (in range)", "Pauses and resumes (newest first)"} <= titles["jobs"]
+    assert {
+        "Jobs paused (in range)",
+        "Pauses and resumes (newest first)",
+        "Jobs held by a fault (newest first)",
+    } <= titles["jobs"]
     machine = {v["name"] for v in load_dashboards()["machine-detail"]["templating"]["list"]}
     assert "machine" in machine
 

@@ -165,6 +165,16 @@ def test_values_are_the_runs(influx: InfluxDB1) -> None:
         ["SO-1001", "machined_bracket", "job_resumed"],
         ["SO-1001", "machined_bracket", "job_paused"],
     ]
+    # each job held by a fault is on a machine a fault took out of service at that instant
+    held = influx.query(substitute(jobs["Jobs held by a fault (newest first)"], ALL_VARS), DB)
+    rows = held["series"][0]["values"]
+    assert rows
+    raised = influx.query("SELECT severity, machine FROM fault WHERE active = true", DB)
+    faults = {(t, machine) for t, _, machine in raised["series"][0]["values"]}
+    for t, job, machine, state, _mode in rows:
+        assert job
+        assert state in ("OutOfService", "NotAvailable")
+        assert (t, machine) in faults, (t, job, machine)
     # the state timeline has one lane per machine of the scenario
     states = influx.query(substitute(by_title["Machine states"], ALL_VARS), DB)
     assert sorted(s["tags"]["machine"] for s in states["series"]) == sorted(MACHINES.values())
