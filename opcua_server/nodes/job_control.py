@@ -13,7 +13,7 @@ Pause           Running, Interrupted/Held                      Interrupted/Suspe
 Resume          Interrupted/Suspended                          Running (Held if its machine
                                                                is still down)
 Abort           NotAllowedToStart ... Interrupted              Aborted
-Cancel          any not ended                                  Aborted
+Cancel          NotAllowedToStart, AllowedToStart              (removed from the lists)
 Clear           Ended, Aborted                                 (removed from the lists)
 ==============  =============================================  ===============================
 
@@ -175,8 +175,13 @@ class JobOrderControl:
         self.ctx.api.cancel_order(job_order_id)
 
     def _cancel(self, job_order_id: str, comment: Any = None) -> None:
-        # a stored order is withdrawn (Aborted, listed until cleared), a job cancelled
-        self.ctx.api.cancel_order(job_order_id)
+        # OPC 10031-4 6.2.1.12: cancels a job order not started yet and removes what is stored
+        # of it: no entry is left in JobOrderList (a started one is aborted with Abort)
+        waiting = (isa95.NOT_ALLOWED_TO_START, isa95.ALLOWED_TO_START)
+        self._in_state(job_order_id, waiting, "cancelled (Abort ends a started one)")
+        self.ctx.api.cancel_order(job_order_id)  # the twin records it as cancelled
+        self._ended.pop(job_order_id, None)
+        self._orders.pop(job_order_id, None)
 
     def _clear(self, job_order_id: str, comment: Any = None) -> None:
         self._in_state(job_order_id, (isa95.ENDED, isa95.ABORTED), "cleared (Abort it first)")

@@ -44,22 +44,26 @@ Suspended (the operator's decision counts over the constraint, as Pause takes He
 Suspended); once resumed it is Held again until the repair, then Running.
 
 Store keeps the order in the twin until Start (``TwinAPI.store_order``: planned at once, in the
-event log, so ``twin run --resume`` keeps it); StoreAndStart releases it at once; Cancel aborts
-it (a running one finishes its current operation first); Clear removes an Ended or Aborted
-order from the list and refuses any other. ``JobOrderResults``
+event log, so ``twin run --resume`` keeps it); StoreAndStart releases it at once; Cancel
+withdraws an order not started yet (NotAllowedToStart or AllowedToStart) and removes it from
+the lists, as OPC 10031-4 says; Abort ends an order in any state but Ended (a running one
+finishes its current operation first) and lists it as Aborted; Clear removes an Ended or
+Aborted order from the list and refuses any other. An order cancelled through ``twin.api``
+(not this interface) is listed as Aborted until cleared. ``JobOrderResults``
 (ISA95JobResponseProviderObjectType) answers ``RequestJobResponseByJobOrderID`` for every job
 order of the cell (backlog jobs beyond the list included) and
 ``RequestJobResponseByJobOrderState`` for the listed orders (so a request for AllowedToStart is
-bounded like the list), and lists the ended ones in ``JobOrderResponseList``. A job response
+bounded like the list), and lists in ``JobOrderResponseList`` a response for every listed
+order that has started (Running, Interrupted, Ended, Aborted), as OPC 40001-3 asks. A response
 (ISA95JobResponseDataType) has ``StartTime`` (release into the cell), ``EndTime``, ``JobState``
 and ``JobResponseData``: ProductType, Operations, OperationsDone, Reworks and, once ended,
 LeadTime and Tardiness (seconds), Good, Scrapped and Remake (the id of the remake order).
 
 The lists follow the engine's events (order received, released, operation finished, job
-completed, scrapped, cancelled): each event updates one record, and one coalesced write of
-both lists is queued through the outbox, so a burst of events costs one rebuild (and a list
-that did not change, e.g. after an order joined the backlog behind the listed ones, is not
-written again, so subscribers get nothing to encode). ReturnStatus
+completed, scrapped, cancelled, a fault holding a job): each event updates one record, and one
+coalesced write of both lists is queued through the outbox, so a burst of events costs one
+rebuild (and a list that did not change, e.g. after an order joined the backlog behind the
+listed ones, is not written again, so subscribers get nothing to encode). ReturnStatus
 is 0 on success; a rejected call answers a Bad status code with the twin's message in the
 diagnostic info, and changes nothing. The control methods need an operator; reading the lists
 and requesting responses needs a viewer.
@@ -119,7 +123,8 @@ class _Record:
     scrapped: bool = False
     remake: str = ""
     entry: Any = None  # cached ISA95JobOrderAndStateDataType (rebuilt when the state changes)
-    response: Any = None  # cached ISA95JobResponseDataType of an ended order
+    response: Any = None  # cached ISA95JobResponseDataType (rebuilt when it changes)
+    response_state: isa95.State | None = None  # the state of the cached response
 
 
 def _ended_state(rec: _Record) -> isa95.State:
@@ -268,7 +273,9 @@ class JobsFamily(JobOrderControl):
     def _on_operation(self, ev: tev.OperationFinished) -> None:
         rec = self._in_cell.get(ev.job)
         if rec is not None and not ev.aborted:
-            rec.ops_done += 1  # no list write: only responses show it, built on request
+            rec.ops_done += 1
+            rec.response = None  # its response in JobOrderResponseList changes
+            self._touch()
 
     def _on_completed(self, ev: tev.JobCompleted) -> None:
         rec = self._end(ev.job, ev.t, isa95.ENDED)
@@ -344,7 +351,7 @@ class JobsFamily(JobOrderControl):
         ext = ua.VariantType.ExtensionObject
         for nodeid, values in (
             (self.job_order_list, self.job_order_entries()),
-            (self.response_list, [self._response(r) for r in self._ended.values()]),
+            (self.response_list, self.job_responses()),
         ):
             assert nodeid is not None
             # Entries and responses are cached per record, so an unchanged list holds the same
@@ -450,11 +457,18 @@ class JobsFamily(JobOrderControl):
             entries.append(rec.entry)
         return entries
 
+    def job_responses(self) -> list[Any]:
+        """JobOrderResponseList: a response for every listed order that has started (OPC
+        40001-3: every JobOrderList entry not AllowedToStart or NotAllowedToStart has one),
+        those in the cell in order of release, then the ended ones."""
+        return [self._response(r) for r in (*self._in_cell.values(), *self._ended.values())]
+
     def _response(self, rec: _Record) -> Any:
-        if rec.response is not None:
-            return rec.response
+        """The job response of ``rec``, cached until its state or its operations change."""
         state = self.state_of(rec.id)
         assert state is not None
+        if rec.response is not None and rec.response_state == state:
+            return rec.response
         response = isa95.structure("ISA95JobResponseDataType")()
         response.JobResponseID = f"{rec.id}.Response"
         response.JobOrderID = rec.id
@@ -492,8 +506,8 @@ class JobsFamily(JobOrderControl):
             ]
             if rec.remake:
                 data.append(param(ID="Remake", Value=ua.Variant(rec.remake, s)))
-            rec.response = response  # an ended order's response does not change any more
         response.JobResponseData = data
+        rec.response, rec.response_state = response, state
         return response
 
     def _record(self, job_id: str) -> _Record | None:

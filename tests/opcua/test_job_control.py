@@ -24,6 +24,7 @@ from tests.opcua.jobs_client import (
     by_state,
     control_call,
     job_orders,
+    responses,
     send,
     states_of,
     step_until,
@@ -49,7 +50,12 @@ async def test_browse_path_and_types(twin: Twin) -> None:
         assert {"Pause", "Resume", "Abort"} <= names
 
 
-async def test_store_start_and_cancel_as_operator(twin: Twin) -> None:
+async def test_store_start_and_cancel_as_operator(
+    twin: Twin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Store, Start, and Cancel as OPC 10031-4 6.2.1.12 has it: an order not started yet is
+    withdrawn and no entry is left in the lists; a running one is refused (Abort ends it)."""
+    monkeypatch.setattr(twin.engine, "max_wip", twin.engine.wip)  # started orders wait
     async with twin.session("otto") as client:
         await client.load_data_type_definitions()
         order = job_order(
@@ -80,16 +86,34 @@ async def test_store_start_and_cancel_as_operator(twin: Twin) -> None:
         # EndTime maps to simulated time like every timestamp: wall origin + simulated seconds
         expected = (order.EndTime - twin.driver.wall_time(0.0)).total_seconds()
         assert job.due == pytest.approx(expected, abs=1e-3)
+        assert (job.state, states_of((await job_orders(client, twin))["MES-JC-1"].State)) == (
+            "backlog",
+            [(ALLOWED_TO_START, "")],
+        )
         cancelled = await control_call(
             client, twin, "Cancel", ua.Variant("MES-JC-1"), mes_comment()
         )
         assert cancelled.StatusCode.is_good()
+        assert job.state == "cancelled"
+        assert "MES-JC-1" not in await job_orders(client, twin)
+        assert "MES-JC-1" not in await responses(client, twin)
+        gone = await control_call(client, twin, "Clear", ua.Variant("MES-JC-1"), mes_comment())
+        assert gone.StatusCode.value == ua.StatusCodes.BadInvalidArgument
+
+        running = next(j for j in twin.engine.jobs.values() if j.state not in NOT_RUNNING)
+        refused = await control_call(client, twin, "Cancel", ua.Variant(running.id), mes_comment())
+        assert refused.StatusCode.value == ua.StatusCodes.BadInvalidState
+        message = refused.InputArgumentDiagnosticInfos[0].AdditionalInfo
+        assert f"{running.id!r} is Running; only NotAllowedToStart or AllowedToStart" in message
+        assert "Abort ends a started one" in message
+        assert not running.cancelled
         direct = job_order("MES-JC-2", type="printed_housing", material="pla", volume_cm3=9.0)
-        result = await control_call(
-            client, twin, "StoreAndStart", ua.Variant(direct), mes_comment()
-        )
-        assert result.StatusCode.is_good()
+        await send(client, twin, "StoreAndStart", direct)
         assert "MES-JC-2" in twin.engine.jobs
+        withdrawn = await control_call(
+            client, twin, "Cancel", ua.Variant("MES-JC-2"), mes_comment()
+        )
+        assert withdrawn.StatusCode.is_good()
 
 
 async def test_bad_job_orders_are_refused(twin: Twin) -> None:

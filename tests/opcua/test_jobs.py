@@ -163,7 +163,8 @@ async def test_clear_refuses_a_running_order_and_clears_an_aborted_one(twin: Twi
             entry = (await job_orders(client, twin))["MES-JR-2"]
             assert states_of(entry.State) == [(RUNNING, "")]
 
-            # a stored order that is cancelled is aborted without reaching the twin
+            # a stored order that is cancelled is withdrawn without reaching the twin's jobs,
+            # and removed from the list (Cancel); one aborted is listed Aborted until cleared
             later = job_order("MES-JR-3", type="printed_housing", material="pla", volume_cm3=9.0)
             await send(client, twin, "Store", later)
             cancel = await control_call(
@@ -171,11 +172,18 @@ async def test_clear_refuses_a_running_order_and_clears_an_aborted_one(twin: Twi
             )
             assert cancel.StatusCode.is_good()
             assert "MES-JR-3" not in twin.engine.jobs
-            assert states_of((await job_orders(client, twin))["MES-JR-3"].State) == [(ABORTED, "")]
-            assert (
-                await control_call(client, twin, "Clear", ua.Variant("MES-JR-3"), mes_comment())
-            ).StatusCode.is_good()
+            assert "MES-JR-3" not in twin.engine.stored
             assert "MES-JR-3" not in await job_orders(client, twin)
+            aborted = job_order("MES-JR-4", type="printed_housing", material="pla", volume_cm3=9.0)
+            await send(client, twin, "Store", aborted)
+            assert (
+                await control_call(client, twin, "Abort", ua.Variant("MES-JR-4"), mes_comment())
+            ).StatusCode.is_good()
+            assert states_of((await job_orders(client, twin))["MES-JR-4"].State) == [(ABORTED, "")]
+            assert (
+                await control_call(client, twin, "Clear", ua.Variant("MES-JR-4"), mes_comment())
+            ).StatusCode.is_good()
+            assert "MES-JR-4" not in await job_orders(client, twin)
 
 
 async def test_viewer_reads_the_lists_but_cannot_clear(twin: Twin) -> None:
@@ -224,7 +232,8 @@ async def test_ended_orders_are_bounded(twin: Twin, monkeypatch: pytest.MonkeyPa
         orders = await job_orders(client, twin)
         listed = {i for i, e in orders.items() if e.State[0].StateNumber in (ENDED, ABORTED)}
         assert listed == set(ended[-2:])
-        assert set(await responses(client, twin)) == set(ended[-2:])
+        in_cell = {j.id for j in twin.engine.jobs.values() if j.state not in NOT_RUNNING}
+        assert set(await responses(client, twin)) == set(ended[-2:]) | in_cell
     finally:
         unsubscribe()
         await client.disconnect()
@@ -299,3 +308,39 @@ async def test_job_order_list_bounds_a_large_backlog(twin: Twin) -> None:
             if twin.engine.jobs[job_id].state == "backlog":
                 twin.api.cancel_order(job_id)
         await twin.server.settle()
+
+
+async def test_response_list_has_every_started_order(twin: Twin) -> None:
+    """OPC 40001-3: each JobOrderResponseList entry has its JobOrderList entry, and each
+    JobOrderList entry past AllowedToStart has a response, kept current as the job runs."""
+    async with twin.session("vera") as client:
+        with Watch(twin, "MES-RL-1") as watch:
+            await client.load_data_type_definitions()
+            product = {"type": "hybrid_part", "material": "pa12", "volume_cm3": 20.0}
+            twin.api.submit_order({"id": "MES-RL-1", "product": product})
+            await step_until(twin, watch, tev.JobReleased)
+            await twin.server.settle()
+
+            def done() -> int:
+                finished = (e for e in watch.events if isinstance(e, tev.OperationFinished))
+                return sum(not e.aborted for e in finished)
+
+            async def check() -> int:
+                orders, listed = await job_orders(client, twin), await responses(client, twin)
+                started = {
+                    i
+                    for i, e in orders.items()
+                    if e.State[0].StateNumber not in (NOT_ALLOWED_TO_START, ALLOWED_TO_START)
+                }
+                assert started == set(listed)
+                response = listed["MES-RL-1"]
+                assert states_of(response.JobState) == states_of(orders["MES-RL-1"].State)
+                assert response_data(response)["OperationsDone"] == done()
+                return done()
+
+            assert await check() == 0  # running, before its first operation ends
+            for _ in range(12 * 24):  # bounded: a simulated day
+                await twin.step(5.0)
+                if done():
+                    break
+            assert await check() >= 1  # the list was written again with the operation done
