@@ -63,10 +63,10 @@ The lists follow the engine's events (order received, released, operation finish
 completed, scrapped, cancelled, a fault holding a job): each event updates one record, and one
 coalesced write of both lists is queued through the outbox, so a burst of events costs one
 rebuild (and a list that did not change, e.g. after an order joined the backlog behind the
-listed ones, is not written again, so subscribers get nothing to encode). ReturnStatus
-is 0 on success; a rejected call answers a Bad status code with the twin's message in the
-diagnostic info, and changes nothing. The control methods need an operator; reading the lists
-and requesting responses needs a viewer.
+listed ones, is not written again, so subscribers get nothing to encode). ReturnStatus is 1 on
+success (bit 0, No Error, OPC 10031-4 B.2); a rejected call answers a Bad status code with the
+twin's message in the diagnostic info, and changes nothing. The control methods need an
+operator; reading the lists and requesting responses needs a viewer.
 """
 
 from __future__ import annotations
@@ -99,7 +99,9 @@ _JOB_MANAGEMENT_TYPE = 1003  # Machinery Jobs: JobManagementType
 _CHANGES = set(METHODS)  # methods after which the lists are written at once
 _RESPONSE_PROVIDER_TYPE = 1003  # ISA-95: ISA95JobResponseProviderObjectType
 _RESPONSE_LIST = 6050  # its JobOrderResponseList (optional, so not instantiated with the type)
-_OK = [ua.Variant(0, ua.VariantType.UInt64)]
+# ReturnStatus of a successful call: bit 0, No Error (OPC 10031-4 B.2). A refused call answers
+# a Bad status code instead, which B.2 allows (a Bad call result carries no output arguments).
+_OK = [ua.Variant(1, ua.VariantType.UInt64)]
 _STORED: isa95.State = (isa95.NOT_ALLOWED_TO_START, None)
 _STARTED: isa95.State = (isa95.ALLOWED_TO_START, None)
 _RUNNING: isa95.State = (isa95.RUNNING, None)

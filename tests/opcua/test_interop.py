@@ -197,7 +197,7 @@ async def test_node_opcua_job_order_to_response(twin: Twin) -> None:
     assert listed["jobOrderClass"] == "ISA95JobOrderDataType"  # built from its definition
     assert listed["storeStatus"] == "Good"
     assert listed["maxDownloadable"] == {"type": "UInt16", "value": twin.engine.max_stored}
-    assert listed["returnStatus"] == 0
+    assert listed["returnStatus"] == 1  # bit 0: No Error
     assert job.family == "printed_housing"
     assert (job.spec.material, job.spec.volume_cm3) == ("petg", 12.0)  # not the defaults
     assert job.due == pytest.approx((due - twin.driver.wall_time(0.0)).total_seconds(), abs=1e-3)
@@ -213,7 +213,7 @@ async def test_node_opcua_job_order_to_response(twin: Twin) -> None:
     assert entry["states"] == [{"number": state_now, "text": text, "path": ""}]
 
     assert result["byIdStatus"] == "Good"
-    assert result["returnStatus"] == 0
+    assert result["returnStatus"] == 1
     response = result["response"]
     assert response["jobOrderID"] == job_id
     if isinstance(end, tev.JobCompleted):

@@ -69,7 +69,7 @@ async def test_store_start_and_cancel_as_operator(
         )
         stored = await control_call(client, twin, "Store", ua.Variant(order), mes_comment())
         assert stored.StatusCode.is_good()
-        assert stored.OutputArguments[0].Value == 0
+        assert stored.OutputArguments[0].Value == 1  # ReturnStatus bit 0: No Error
         assert "MES-JC-1" not in twin.engine.jobs  # stored, not started
         assert "MES-JC-1" in twin.engine.stored  # by the twin: in its event log
         cell = next(f for f in twin.server.families if isinstance(f, CellFamily))

@@ -77,7 +77,7 @@ async def test_job_order_list_follows_an_order_to_its_response(twin: Twin) -> No
             )
             assert result.StatusCode.is_good()
             response, status = (a.Value for a in result.OutputArguments)
-            assert status == 0
+            assert status == 1  # ReturnStatus bit 0: No Error (OPC 10031-4 B.2)
             assert response.JobOrderID == "MES-JR-1"
             assert response.JobResponseID
             assert states_of(response.JobState) == expected
