@@ -74,7 +74,6 @@ from __future__ import annotations
 import operator
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
@@ -82,13 +81,14 @@ from typing import Any
 from asyncua import ua
 
 from opcua_server.nodes import isa95
-from opcua_server.nodes.base import BuildContext, child, eu_information, instantiate_type
+from opcua_server.nodes.base import BuildContext, child, instantiate_type
 from opcua_server.nodes.job_control import METHODS, JobOrderControl
+from opcua_server.nodes.job_results import OK, JobOrderResults, Record, ended_state
 from opcua_server.nodesets import NS
 from opcua_server.users import Role
 from twin import events as tev
 from twin.engine.jobs import ENDED_STATES
-from twin.errors import CommandError, InvalidStateError, TwinError
+from twin.errors import InvalidStateError, TwinError
 
 __all__ = ["MAX_ENDED", "MAX_LISTED_BACKLOG", "JobsFamily"]
 
@@ -99,9 +99,6 @@ _JOB_MANAGEMENT_TYPE = 1003  # Machinery Jobs: JobManagementType
 _CHANGES = set(METHODS)  # methods after which the lists are written at once
 _RESPONSE_PROVIDER_TYPE = 1003  # ISA-95: ISA95JobResponseProviderObjectType
 _RESPONSE_LIST = 6050  # its JobOrderResponseList (optional, so not instantiated with the type)
-# ReturnStatus of a successful call: bit 0, No Error (OPC 10031-4 B.2). A refused call answers
-# a Bad status code instead, which B.2 allows (a Bad call result carries no output arguments).
-_OK = [ua.Variant(1, ua.VariantType.UInt64)]
 _STORED: isa95.State = (isa95.NOT_ALLOWED_TO_START, None)
 _STARTED: isa95.State = (isa95.ALLOWED_TO_START, None)
 _RUNNING: isa95.State = (isa95.RUNNING, None)
@@ -109,47 +106,22 @@ _HELD: isa95.State = (isa95.INTERRUPTED, isa95.HELD)
 _SUSPENDED: isa95.State = (isa95.INTERRUPTED, isa95.SUSPENDED)
 
 
-@dataclass(slots=True)
-class _Record:
-    """What the interface keeps of one twin job beyond ``engine.jobs``."""
-
-    id: str
-    state: int = isa95.ALLOWED_TO_START  # top-level state once ended; live ones follow the engine
-    key: isa95.State | None = None  # the state of the cached entry
-    started: float | None = None  # released into the cell (simulated seconds)
-    ended: float | None = None
-    ops_done: int = 0
-    lead_time: float = 0.0
-    tardiness: float = 0.0
-    good: bool = False
-    scrapped: bool = False
-    remake: str = ""
-    entry: Any = None  # cached ISA95JobOrderAndStateDataType (rebuilt when the state changes)
-    response: Any = None  # cached ISA95JobResponseDataType (rebuilt when it changes)
-    response_state: isa95.State | None = None  # the state of the cached response
-
-
-def _ended_state(rec: _Record) -> isa95.State:
-    """An ended order's state: Ended/Completed or Aborted."""
-    return (rec.state, isa95.COMPLETED if rec.state == isa95.ENDED else None)
-
-
-class JobsFamily(JobOrderControl):
+class JobsFamily(JobOrderControl, JobOrderResults):
     """JobManagement of the cell: stored job orders, the list of orders and their results."""
 
     def __init__(self, ctx: BuildContext) -> None:
         self.ctx = ctx
         self.nodes: list[ua.NodeId] = []
         self.methods: dict[str, ua.NodeId] = {}
-        self._stored_records: dict[str, _Record] = {}  # of stored orders, for their entries
+        self._stored_records: dict[str, Record] = {}  # of stored orders, for their entries
         self.control: ua.NodeId | None = None
         self.results: ua.NodeId | None = None
         self.job_order_list: ua.NodeId | None = None
         self.response_list: ua.NodeId | None = None
         self._orders: dict[str, Any] = {}  # job orders received here, while listed
-        self._backlog: dict[str, _Record] = {}  # twin jobs waiting for release
-        self._in_cell: dict[str, _Record] = {}  # released and not ended (in order of release)
-        self._ended: OrderedDict[str, _Record] = OrderedDict()
+        self._backlog: dict[str, Record] = {}  # twin jobs waiting for release
+        self._in_cell: dict[str, Record] = {}  # released and not ended (in order of release)
+        self._ended: OrderedDict[str, Record] = OrderedDict()
         self._pending = False
         self._written: dict[ua.NodeId, list[Any]] = {}  # the values last written to each list
         self._unsubscribe: Callable[[], None] | None = None
@@ -244,9 +216,9 @@ class JobsFamily(JobOrderControl):
         engine = self.ctx.engine
         for job in engine.jobs.values():  # jobs from before the server started
             if job.state == "backlog":
-                self._backlog[job.id] = _Record(job.id)
+                self._backlog[job.id] = Record(job.id)
             elif job.state not in ENDED_STATES:
-                self._in_cell[job.id] = _Record(job.id, ops_done=job.op_index)
+                self._in_cell[job.id] = Record(job.id, ops_done=job.op_index)
         self._unsubscribe = engine.bus.subscribe(self._on_event)
         self._touch()
 
@@ -262,7 +234,7 @@ class JobsFamily(JobOrderControl):
             handler(ev)
 
     def _on_received(self, ev: tev.OrderReceived) -> None:
-        self._backlog[ev.job] = _Record(ev.job)
+        self._backlog[ev.job] = Record(ev.job)
         self._touch()
 
     def _on_released(self, ev: tev.JobReleased) -> None:
@@ -319,8 +291,8 @@ class JobsFamily(JobOrderControl):
                 rec.entry = None  # rebuilt with the new job order
         self._touch()
 
-    def _end(self, job_id: str, t: float, state: int) -> _Record:
-        rec = self._in_cell.pop(job_id, None) or self._backlog.pop(job_id, None) or _Record(job_id)
+    def _end(self, job_id: str, t: float, state: int) -> Record:
+        rec = self._in_cell.pop(job_id, None) or self._backlog.pop(job_id, None) or Record(job_id)
         rec.state, rec.ended, rec.entry = state, t, None
         job = self.ctx.engine.jobs.get(job_id)
         if job is not None:
@@ -387,7 +359,7 @@ class JobsFamily(JobOrderControl):
         if job_id in self._backlog:
             return _STARTED
         rec = self._ended.get(job_id)
-        return _ended_state(rec) if rec is not None else None
+        return ended_state(rec) if rec is not None else None
 
     def _running(self, job_id: str) -> isa95.State:
         """Running; Interrupted/Suspended while the twin holds the job paused (ISA-95 Pause);
@@ -430,14 +402,14 @@ class JobsFamily(JobOrderControl):
         entry.State = self._states(state)
         return entry
 
-    def _listed(self) -> Iterator[tuple[_Record, isa95.State]]:
+    def _listed(self) -> Iterator[tuple[Record, isa95.State]]:
         """The records of JobOrderList with their state: stored, in the cell (in order
         of release), the first ``MAX_LISTED_BACKLOG`` of the backlog (in the twin's release
         order, urgent orders first), then ended."""
         for job_id in self.ctx.engine.stored:
             rec = self._stored_records.get(job_id)
             if rec is None:
-                rec = _Record(job_id, state=isa95.NOT_ALLOWED_TO_START)
+                rec = Record(job_id, state=isa95.NOT_ALLOWED_TO_START)
                 self._stored_records[job_id] = rec
             yield rec, _STORED
         for rec in self._in_cell.values():
@@ -448,7 +420,7 @@ class JobsFamily(JobOrderControl):
             if waiting is not None:
                 yield waiting, _STARTED
         for rec in self._ended.values():
-            yield rec, _ended_state(rec)
+            yield rec, ended_state(rec)
 
     def job_order_entries(self) -> list[Any]:
         """JobOrderList (see the module docstring for what it holds and in which order)."""
@@ -458,64 +430,6 @@ class JobsFamily(JobOrderControl):
                 rec.entry, rec.key = self._entry(rec.id, state), state
             entries.append(rec.entry)
         return entries
-
-    def job_responses(self) -> list[Any]:
-        """JobOrderResponseList: a response for every listed order that has started (OPC
-        40001-3: every JobOrderList entry not AllowedToStart or NotAllowedToStart has one),
-        those in the cell in order of release, then the ended ones."""
-        return [self._response(r) for r in (*self._in_cell.values(), *self._ended.values())]
-
-    def _response(self, rec: _Record) -> Any:
-        """The job response of ``rec``, cached until its state or its operations change."""
-        state = self.state_of(rec.id)
-        assert state is not None
-        if rec.response is not None and rec.response_state == state:
-            return rec.response
-        response = isa95.structure("ISA95JobResponseDataType")()
-        response.JobResponseID = f"{rec.id}.Response"
-        response.JobOrderID = rec.id
-        if rec.started is not None:
-            response.StartTime = self._wall(rec.started)
-        if rec.ended is not None:
-            response.EndTime = self._wall(rec.ended)
-        response.JobState = self._states(state)
-        param = isa95.structure("ISA95ParameterDataType")
-        seconds = eu_information("s")
-        u32, dbl, b, s = (
-            ua.VariantType.UInt32,
-            ua.VariantType.Double,
-            ua.VariantType.Boolean,
-            ua.VariantType.String,
-        )
-        job = self.ctx.engine.jobs.get(rec.id)
-        data = [param(ID="OperationsDone", Value=ua.Variant(rec.ops_done, u32))]
-        if job is not None:
-            data += [
-                param(ID="ProductType", Value=ua.Variant(job.family, s)),
-                param(ID="Operations", Value=ua.Variant(job.operations, u32)),
-                param(ID="Reworks", Value=ua.Variant(job.reworks, u32)),
-            ]
-        if rec.ended is not None:
-            data += [
-                param(
-                    ID="LeadTime", Value=ua.Variant(rec.lead_time, dbl), EngineeringUnits=seconds
-                ),
-                param(
-                    ID="Tardiness", Value=ua.Variant(rec.tardiness, dbl), EngineeringUnits=seconds
-                ),
-                param(ID="Good", Value=ua.Variant(rec.good, b)),
-                param(ID="Scrapped", Value=ua.Variant(rec.scrapped, b)),
-            ]
-            if rec.remake:
-                data.append(param(ID="Remake", Value=ua.Variant(rec.remake, s)))
-        response.JobResponseData = data
-        rec.response, rec.response_state = response, state
-        return response
-
-    def _record(self, job_id: str) -> _Record | None:
-        if job_id in self.ctx.engine.stored:
-            return _Record(job_id, state=isa95.NOT_ALLOWED_TO_START)
-        return self._in_cell.get(job_id) or self._backlog.get(job_id) or self._ended.get(job_id)
 
     # -- methods --------------------------------------------------------------------------------
     def _wrap(self, name: str, handler: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
@@ -538,25 +452,6 @@ class JobsFamily(JobOrderControl):
                 return result
             if name in _CHANGES:
                 await self._write_lists()  # a read right after the call sees the change
-            return out if out is not None else _OK
+            return out if out is not None else OK
 
         return call
-
-    def _by_id(self, job_order_id: str) -> list[ua.Variant]:
-        rec = self._record(job_order_id)
-        if rec is None:
-            raise CommandError(f"JobOrderID: no job order {job_order_id!r} in JobOrderList")
-        return [ua.Variant(self._response(rec), ua.VariantType.ExtensionObject), *_OK]
-
-    def _by_state(self, states: Any) -> list[ua.Variant]:
-        wanted = states if isinstance(states, list) else [states]
-        if not wanted or wanted[0] is None:
-            raise CommandError("JobOrderState: give at least the top-level state")
-        top = int(wanted[0].StateNumber)
-        subs = {int(s.StateNumber) for s in wanted[1:]}  # any of them, or any if none given
-        matching = [
-            self._response(rec)
-            for rec, (number, sub) in self._listed()
-            if number == top and (not subs or sub in subs)
-        ]
-        return [ua.Variant(matching, ua.VariantType.ExtensionObject), *_OK]

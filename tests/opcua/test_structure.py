@@ -22,6 +22,7 @@ MODULES = [
     "opcua_server.nodes.events",
     "opcua_server.nodes.isa95",
     "opcua_server.nodes.job_control",
+    "opcua_server.nodes.job_results",
     "opcua_server.nodes.jobs",
     "opcua_server.nodes.machines",
     "opcua_server.nodes.placement",
@@ -36,7 +37,7 @@ def test_public_surface_is_all(module: str) -> None:
 def test_node_families_are_listed_explicitly() -> None:
     from opcua_server.nodes import FAMILIES
 
-    helpers = {"__init__", "base", "isa95", "job_control", "placement"}
+    helpers = {"__init__", "base", "isa95", "job_control", "job_results", "placement"}
     modules = {p.stem for p in (ROOT / "opcua_server" / "nodes").glob("*.py")} - helpers
     assert {f.__module__.rsplit(".", 1)[1] for f in FAMILIES} == modules
     for family in FAMILIES:

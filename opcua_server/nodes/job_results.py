@@ -1,0 +1,153 @@
+"""The results side of the cell's job management: ``JobOrderResults``
+(ISA95JobResponseProviderObjectType) with ``JobOrderResponseList`` and the two request
+methods, built from the records the jobs family keeps of each job order (``Record``).
+
+A job response (ISA95JobResponseDataType) has ``StartTime`` (release into the cell),
+``EndTime``, ``JobState`` and ``JobResponseData``: ProductType, Operations, OperationsDone,
+Reworks and, once ended, LeadTime and Tardiness (seconds), Good, Scrapped and Remake (the id of
+the remake order). Each record's response is cached until its state or its operations change.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from asyncua import ua
+
+from opcua_server.nodes import isa95
+from opcua_server.nodes.base import BuildContext, eu_information
+from twin.errors import CommandError
+
+__all__ = ["OK", "JobOrderResults", "Record", "ended_state"]
+
+# ReturnStatus of a successful call: bit 0, No Error (OPC 10031-4 B.2). A refused call answers
+# a Bad status code instead, which B.2 allows (a Bad call result carries no output arguments).
+OK = [ua.Variant(1, ua.VariantType.UInt64)]
+
+
+@dataclass(slots=True)
+class Record:
+    """What the interface keeps of one twin job beyond ``engine.jobs``."""
+
+    id: str
+    state: int = isa95.ALLOWED_TO_START  # top-level state once ended; live ones follow the engine
+    key: isa95.State | None = None  # the state of the cached entry
+    started: float | None = None  # released into the cell (simulated seconds)
+    ended: float | None = None
+    ops_done: int = 0
+    lead_time: float = 0.0
+    tardiness: float = 0.0
+    good: bool = False
+    scrapped: bool = False
+    remake: str = ""
+    entry: Any = None  # cached ISA95JobOrderAndStateDataType (rebuilt when the state changes)
+    response: Any = None  # cached ISA95JobResponseDataType (rebuilt when it changes)
+    response_state: isa95.State | None = None  # the state of the cached response
+
+
+def ended_state(rec: Record) -> isa95.State:
+    """An ended order's state: Ended/Completed or Aborted."""
+    return (rec.state, isa95.COMPLETED if rec.state == isa95.ENDED else None)
+
+
+class JobOrderResults:
+    """Handlers of JobOrderResults and the response list (a base of ``JobsFamily``, which
+    keeps the records and the states)."""
+
+    ctx: BuildContext
+    _backlog: dict[str, Record]
+    _in_cell: dict[str, Record]
+    _ended: OrderedDict[str, Record]
+
+    def state_of(self, job_id: str) -> isa95.State | None:
+        raise NotImplementedError
+
+    def _states(self, state: isa95.State) -> list[Any]:
+        raise NotImplementedError
+
+    def _wall(self, sim_t: float) -> datetime:
+        raise NotImplementedError
+
+    def _listed(self) -> Iterator[tuple[Record, isa95.State]]:
+        raise NotImplementedError
+
+    def job_responses(self) -> list[Any]:
+        """JobOrderResponseList: a response for every listed order that has started (OPC
+        40001-3: every JobOrderList entry not AllowedToStart or NotAllowedToStart has one),
+        those in the cell in order of release, then the ended ones."""
+        return [self._response(r) for r in (*self._in_cell.values(), *self._ended.values())]
+
+    def _response(self, rec: Record) -> Any:
+        """The job response of ``rec``, cached until its state or its operations change."""
+        state = self.state_of(rec.id)
+        assert state is not None
+        if rec.response is not None and rec.response_state == state:
+            return rec.response
+        response = isa95.structure("ISA95JobResponseDataType")()
+        response.JobResponseID = f"{rec.id}.Response"
+        response.JobOrderID = rec.id
+        if rec.started is not None:
+            response.StartTime = self._wall(rec.started)
+        if rec.ended is not None:
+            response.EndTime = self._wall(rec.ended)
+        response.JobState = self._states(state)
+        param = isa95.structure("ISA95ParameterDataType")
+        seconds = eu_information("s")
+        u32, dbl, b, s = (
+            ua.VariantType.UInt32,
+            ua.VariantType.Double,
+            ua.VariantType.Boolean,
+            ua.VariantType.String,
+        )
+        job = self.ctx.engine.jobs.get(rec.id)
+        data = [param(ID="OperationsDone", Value=ua.Variant(rec.ops_done, u32))]
+        if job is not None:
+            data += [
+                param(ID="ProductType", Value=ua.Variant(job.family, s)),
+                param(ID="Operations", Value=ua.Variant(job.operations, u32)),
+                param(ID="Reworks", Value=ua.Variant(job.reworks, u32)),
+            ]
+        if rec.ended is not None:
+            data += [
+                param(
+                    ID="LeadTime", Value=ua.Variant(rec.lead_time, dbl), EngineeringUnits=seconds
+                ),
+                param(
+                    ID="Tardiness", Value=ua.Variant(rec.tardiness, dbl), EngineeringUnits=seconds
+                ),
+                param(ID="Good", Value=ua.Variant(rec.good, b)),
+                param(ID="Scrapped", Value=ua.Variant(rec.scrapped, b)),
+            ]
+            if rec.remake:
+                data.append(param(ID="Remake", Value=ua.Variant(rec.remake, s)))
+        response.JobResponseData = data
+        rec.response, rec.response_state = response, state
+        return response
+
+    def _record(self, job_id: str) -> Record | None:
+        if job_id in self.ctx.engine.stored:
+            return Record(job_id, state=isa95.NOT_ALLOWED_TO_START)
+        return self._in_cell.get(job_id) or self._backlog.get(job_id) or self._ended.get(job_id)
+
+    def _by_id(self, job_order_id: str) -> list[ua.Variant]:
+        rec = self._record(job_order_id)
+        if rec is None:
+            raise CommandError(f"JobOrderID: no job order {job_order_id!r} in JobOrderList")
+        return [ua.Variant(self._response(rec), ua.VariantType.ExtensionObject), *OK]
+
+    def _by_state(self, states: Any) -> list[ua.Variant]:
+        wanted = states if isinstance(states, list) else [states]
+        if not wanted or wanted[0] is None:
+            raise CommandError("JobOrderState: give at least the top-level state")
+        top = int(wanted[0].StateNumber)
+        subs = {int(s.StateNumber) for s in wanted[1:]}  # any of them, or any if none given
+        matching = [
+            self._response(rec)
+            for rec, (number, sub) in self._listed()
+            if number == top and (not subs or sub in subs)
+        ]
+        return [ua.Variant(matching, ua.VariantType.ExtensionObject), *OK]
