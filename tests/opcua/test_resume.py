@@ -5,14 +5,16 @@ only stored (ISA-95 Store, not started) included."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import orjson
-from asyncua import Client, ua
+from asyncua import Client, Node, ua
 
 from opcua_server.nodesets import NS
 from tests.conftest import SCENARIOS
@@ -28,6 +30,18 @@ def _commands(out: Path) -> list[dict[str, Any]]:
     """The command lines on disk now (read by another handle than the twin's)."""
     lines = (out / "events.jsonl").read_bytes().splitlines()
     return [e for e in map(orjson.loads, lines) if e["type"] == "command"]
+
+
+@contextlib.asynccontextmanager
+async def _mes(url: str) -> AsyncIterator[tuple[Client, int, int, Node]]:
+    """An MES session on the twin at ``url``: the client, the twin's and the ISA-95
+    namespace indexes, and JobOrderControl."""
+    async with Client(url, timeout=10) as client:
+        await client.load_data_type_definitions()
+        twin_ns = await client.get_namespace_index(NS.TWIN)
+        isa95 = await client.get_namespace_index(NS.ISA95_JOBCONTROL)
+        control = client.get_node(ua.NodeId("Cell.JobManagement.JobOrderControl", twin_ns))
+        yield client, twin_ns, isa95, control
 
 
 class _Changes:
@@ -53,12 +67,8 @@ async def test_orders_survive_a_kill(tmp_path: Path) -> None:
     first = await start_cli(str(SCENARIO), "--resume", "--port", "0", "--speed", "60", *args)
     try:
         assert f"--resume: no event log in {out}, starting afresh" in first.banner
-        async with Client(first.url, timeout=10) as client:
-            await client.load_data_type_definitions()
-            twin_ns = await client.get_namespace_index(NS.TWIN)
-            isa95 = await client.get_namespace_index(NS.ISA95_JOBCONTROL)
+        async with _mes(first.url) as (client, twin_ns, isa95, control):
             cell = client.get_node(ua.NodeId("Cell", twin_ns))
-            control = client.get_node(ua.NodeId("Cell.JobManagement.JobOrderControl", twin_ns))
             order = json.dumps({"id": "MES-K1", "due": "8h", "product": PLA})
             submitted = await raw_call(client, cell, f"{twin_ns}:SubmitOrder", ua.Variant(order))
             assert submitted.StatusCode.is_good()
@@ -88,11 +98,7 @@ async def test_orders_survive_a_kill(tmp_path: Path) -> None:
         last_t = orjson.loads(complete.splitlines()[-1])["t"]
         assert f"resuming at simulated time {last_t:.1f} s" in second.banner
         assert f"restored 3 commands from {out / 'events.jsonl'}" in second.banner
-        async with Client(second.url, timeout=10) as client:
-            await client.load_data_type_definitions()
-            twin_ns = await client.get_namespace_index(NS.TWIN)
-            isa95 = await client.get_namespace_index(NS.ISA95_JOBCONTROL)
-            control = client.get_node(ua.NodeId("Cell.JobManagement.JobOrderControl", twin_ns))
+        async with _mes(second.url) as (client, twin_ns, isa95, control):
             listed = client.get_node(
                 ua.NodeId("Cell.JobManagement.JobOrderControl.JobOrderList", twin_ns)
             )
