@@ -361,6 +361,22 @@ def test_cli_replay_bad_command(
     assert len(err.strip().splitlines()) == 1
 
 
+def test_cli_rejected_replay_leaves_the_last_runs_telemetry(
+    default_scenario_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A replay refused for a command beyond --until is refused before the telemetry sink
+    opens: the telemetry file of the run before in the same --out is kept."""
+    out = tmp_path / "out"
+    args = ["simulate", str(default_scenario_path), "--until", "1h", "--out", str(out)]
+    args += ["--no-plots", "-q", "--telemetry", "file"]
+    assert main(args) == 0
+    before = (out / "telemetry.lp.gz").read_bytes()
+    late = _log(tmp_path, _command(7200.0, "inject_fault", machine="cnc1", kind="breakdown"))
+    assert main([*args, "--replay", str(late)]) == 2
+    assert "7200" in capsys.readouterr().err
+    assert (out / "telemetry.lp.gz").read_bytes() == before
+
+
 def test_ended_jobs_beyond_keep_ended_are_dropped(default_scenario_path: Path) -> None:
     sc = load_scenario(default_scenario_path)
     logs = []

@@ -21,7 +21,7 @@ from twin.model.scenario import Scenario
 from twin.model.sequence import MachineSequences
 from twin.signals import SignalStore
 
-__all__ = ["RunResult", "resolve_sequence", "run_simulation"]
+__all__ = ["RunResult", "check_run_args", "resolve_sequence", "run_simulation"]
 
 SignalConsumer = Callable[[float, SignalStore], None]
 KpiConsumer = Callable[[float, dict[str, Any]], None]
@@ -96,6 +96,25 @@ def _kpi_reporter(
     return proc()
 
 
+def check_run_args(
+    scenario: Scenario,
+    until: float | None = None,
+    commands: Sequence[Command] = (),
+    signal_period: float | None = None,
+    kpi_period: float | None = None,
+) -> float:
+    """Reject bad arguments of ``run_simulation`` before anything is built or written (a
+    caller that opens outputs first, like the telemetry pipeline, calls it before that);
+    returns the end time."""
+    if signal_period is not None and signal_period <= 0:
+        raise ConfigError("signals", "period", "must be > 0")
+    if kpi_period is not None and kpi_period <= 0:
+        raise ConfigError("telemetry", "kpi_period", "must be > 0")
+    end = scenario.horizon if until is None else until
+    check_times(commands, 0.0, end)
+    return end
+
+
 def run_simulation(
     scenario: Scenario,
     *,
@@ -121,13 +140,7 @@ def run_simulation(
     ``commands`` (e.g. ``read_commands`` of a recorded run's event log) are applied at their
     times as in ``twin.engine.replay``, so the recorded run is reproduced byte for byte.
     """
-    # bad arguments are rejected before anything is built or written
-    if signal_period is not None and signal_period <= 0:
-        raise ConfigError("signals", "period", "must be > 0")
-    if kpi_period is not None and kpi_period <= 0:
-        raise ConfigError("telemetry", "kpi_period", "must be > 0")
-    end = scenario.horizon if until is None else until
-    check_times(commands, 0.0, end)
+    end = check_run_args(scenario, until, commands, signal_period, kpi_period)
     bus = EventBus()
     engine = Engine(
         scenario,

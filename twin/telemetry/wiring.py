@@ -103,8 +103,16 @@ def simulate_with_telemetry(
     The engine runs in a worker thread while the pipeline's event loop delivers, so a slow
     database slows the simulation (back-pressure) instead of filling memory.
     """
-    from twin.simulation import run_simulation
+    from twin.simulation import check_run_args, run_simulation
 
+    # a rejected run leaves the outputs of the last one alone: check before the sinks open
+    check_run_args(
+        scenario,
+        run_kwargs.get("until"),
+        run_kwargs.get("commands", ()),
+        run_kwargs.get("signal_period"),
+        kpi_period_s,
+    )
     # the simulation thread sends every full batch itself; a timer flush from the event loop
     # would only cut batches short (and, with all slots busy, spool them needlessly)
     pipeline.flush_interval_s = None
