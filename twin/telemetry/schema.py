@@ -247,16 +247,8 @@ class LineEncoder:
             self._family[ev.args["job"]] = ev.args["product"]
         elif ev.command in _JOB_COMMANDS:  # a job's life cycle: paused, resumed
             job = ev.args["job"]
-            series = self._key(
-                "job_event",
-                {
-                    "cell": self.cell,
-                    "event": _JOB_COMMANDS[ev.command],
-                    "family": self._family.get(job, "none"),
-                    "machine": "none",
-                },
-            )
-            return self._line(series, {"job": job}, ev.t)
+            family = self._family.get(job, "none")
+            return self._job_line(_JOB_COMMANDS[ev.command], family, "none", {"job": job}, ev.t)
         return None
 
     def _fault(self, ev: FaultRaised | FaultCleared) -> str | None:
@@ -297,11 +289,17 @@ class LineEncoder:
             fields["good"] = ev.good
         elif isinstance(ev, InspectionDone):
             fields["good"] = ev.passed
+        return self._job_line(ev.type, family, machine, fields, ev.t)
+
+    def _job_line(
+        self, event: str, family: str, machine: str, fields: dict[str, object], t: float
+    ) -> str | None:
+        """A ``job_event`` line: the job's and its operations' events and commands."""
         series = self._key(
             "job_event",
-            {"cell": self.cell, "event": ev.type, "family": family, "machine": machine},
+            {"cell": self.cell, "event": event, "family": family, "machine": machine},
         )
-        return self._line(series, fields, ev.t)
+        return self._line(series, fields, t)
 
     # -- KPIs ----------------------------------------------------------------------------
     def kpi_lines(self, t: float, report: Mapping[str, Any]) -> list[str]:
