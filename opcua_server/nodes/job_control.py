@@ -68,10 +68,6 @@ class JobOrderControl:
     def _wall(self, sim_t: float) -> datetime:
         raise NotImplementedError
 
-    def _changed(self, job_id: str) -> None:
-        """The job order ``job_id`` changed without changing state (Update)."""
-        raise NotImplementedError
-
     def control_handlers(self) -> dict[str, Callable[..., Any]]:
         return {
             "Store": self._store,
@@ -144,8 +140,7 @@ class JobOrderControl:
         waiting = (isa95.NOT_ALLOWED_TO_START, isa95.ALLOWED_TO_START)
         self._in_state(order.id, waiting, "updated")
         self.ctx.api.update_order(order)
-        self._orders[order.id] = job_order
-        self._changed(order.id)
+        self._orders[order.id] = job_order  # listed with it: the update's event reset the entry
 
     def _start(self, job_order_id: str, comment: Any = None) -> None:
         if job_order_id not in self.ctx.engine.stored:

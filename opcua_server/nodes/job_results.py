@@ -75,16 +75,9 @@ class JobOrderResults:
     def _listed(self) -> Iterator[tuple[Record, isa95.State]]:
         raise NotImplementedError
 
-    def job_responses(self) -> list[Any]:
-        """JobOrderResponseList: a response for every listed order that has started (OPC
-        40001-3: every JobOrderList entry not AllowedToStart or NotAllowedToStart has one),
-        those in the cell in order of release, then the ended ones."""
-        return [self._response(r) for r in (*self._in_cell.values(), *self._ended.values())]
-
-    def _response(self, rec: Record) -> Any:
-        """The job response of ``rec``, cached until its state or its operations change."""
-        state = self.state_of(rec.id)
-        assert state is not None
+    def _response(self, rec: Record, state: isa95.State) -> Any:
+        """The job response of ``rec`` in ``state``, cached until its state or its operations
+        change."""
         if rec.response is not None and rec.response_state == state:
             return rec.response
         response = isa95.structure("ISA95JobResponseDataType")()
@@ -130,14 +123,14 @@ class JobOrderResults:
 
     def _record(self, job_id: str) -> Record | None:
         if job_id in self.ctx.engine.stored:
-            return Record(job_id, state=isa95.NOT_ALLOWED_TO_START)
+            return Record(job_id)
         return self._in_cell.get(job_id) or self._backlog.get(job_id) or self._ended.get(job_id)
 
     def _by_id(self, job_order_id: str) -> list[ua.Variant]:
-        rec = self._record(job_order_id)
-        if rec is None:
+        rec, state = self._record(job_order_id), self.state_of(job_order_id)
+        if rec is None or state is None:
             raise CommandError(f"JobOrderID: no job order {job_order_id!r} in JobOrderList")
-        return [ua.Variant(self._response(rec), ua.VariantType.ExtensionObject), *OK]
+        return [ua.Variant(self._response(rec, state), ua.VariantType.ExtensionObject), *OK]
 
     def _by_state(self, states: Any) -> list[ua.Variant]:
         wanted = states if isinstance(states, list) else [states]
@@ -146,7 +139,7 @@ class JobOrderResults:
         top = int(wanted[0].StateNumber)
         subs = {int(s.StateNumber) for s in wanted[1:]}  # any of them, or any if none given
         matching = [
-            self._response(rec)
+            self._response(rec, (number, sub))
             for rec, (number, sub) in self._listed()
             if number == top and (not subs or sub in subs)
         ]

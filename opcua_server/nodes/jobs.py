@@ -123,6 +123,7 @@ class JobsFamily(JobOrderControl, JobOrderResults):
         self._in_cell: dict[str, Record] = {}  # released and not ended (in order of release)
         self._ended: OrderedDict[str, Record] = OrderedDict()
         self._pending = False
+        self._dirty = False  # a change not written yet
         self._written: dict[ua.NodeId, list[Any]] = {}  # the values last written to each list
         self._unsubscribe: Callable[[], None] | None = None
         self._handlers: dict[type[tev.Event], Callable[[Any], None]] = {
@@ -252,8 +253,7 @@ class JobsFamily(JobOrderControl, JobOrderResults):
             self._touch()
 
     def _on_completed(self, ev: tev.JobCompleted) -> None:
-        rec = self._end(ev.job, ev.t, isa95.ENDED)
-        rec.lead_time, rec.tardiness, rec.good = ev.lead_time, ev.tardiness, ev.good
+        self._end(ev.job, ev.t, isa95.ENDED).good = ev.good
 
     def _on_scrapped(self, ev: tev.JobScrapped) -> None:
         rec = self._end(ev.job, ev.t, isa95.ABORTED)
@@ -298,16 +298,14 @@ class JobsFamily(JobOrderControl, JobOrderResults):
         if job is not None:
             rec.lead_time = t - job.arrival
             rec.tardiness = max(0.0, t - job.due)
-        self._ended[job_id] = rec
-        while len(self._ended) > MAX_ENDED:
-            dropped, _ = self._ended.popitem(last=False)
-            self._orders.pop(dropped, None)
+        self._ended[job_id] = rec  # the oldest drop out when the lists are written
         self._touch()
         return rec
 
     def _touch(self) -> None:
         """Queue one write of both lists unless one is already queued (it will see this
         change too: the lists are built when the write is applied)."""
+        self._dirty = True
         if not self._pending:
             outbox = self.ctx.outbox
             dropped = outbox.dropped
@@ -317,16 +315,21 @@ class JobsFamily(JobOrderControl, JobOrderResults):
 
     async def _flush(self) -> None:
         self._pending = False
-        await self._write_lists()
+        if self._dirty:  # not written since the change already (a method call writes at once)
+            await self._write_lists()
 
     async def _write_lists(self) -> None:
+        self._dirty = False
+        # ended orders beyond the bound drop out here, after a method call is complete (an
+        # ISA-95 Cancel removes its order after the twin ended it: nothing else drops out)
+        while len(self._ended) > MAX_ENDED:
+            dropped, _ = self._ended.popitem(last=False)
+            self._orders.pop(dropped, None)
         ctx = self.ctx
         now = ctx.now()
         ext = ua.VariantType.ExtensionObject
-        for nodeid, values in (
-            (self.job_order_list, self.job_order_entries()),
-            (self.response_list, self.job_responses()),
-        ):
+        lists = zip((self.job_order_list, self.response_list), self._lists(), strict=True)
+        for nodeid, values in lists:
             assert nodeid is not None
             # Entries and responses are cached per record, so an unchanged list holds the same
             # objects: skip it (no encoding for subscribers, the timestamp stays that of the
@@ -409,7 +412,7 @@ class JobsFamily(JobOrderControl, JobOrderResults):
         for job_id in self.ctx.engine.stored:
             rec = self._stored_records.get(job_id)
             if rec is None:
-                rec = Record(job_id, state=isa95.NOT_ALLOWED_TO_START)
+                rec = Record(job_id)
                 self._stored_records[job_id] = rec
             yield rec, _STORED
         for rec in self._in_cell.values():
@@ -422,14 +425,18 @@ class JobsFamily(JobOrderControl, JobOrderResults):
         for rec in self._ended.values():
             yield rec, ended_state(rec)
 
-    def job_order_entries(self) -> list[Any]:
-        """JobOrderList (see the module docstring for what it holds and in which order)."""
-        entries = []
+    def _lists(self) -> tuple[list[Any], list[Any]]:
+        """JobOrderList (see the module docstring for what it holds and in which order) and
+        JobOrderResponseList, in one pass: a response for every listed order that has
+        started (OPC 40001-3), in list order (in the cell by release, then ended)."""
+        entries, responses = [], []
         for rec, state in self._listed():
             if rec.entry is None or rec.key != state:
                 rec.entry, rec.key = self._entry(rec.id, state), state
             entries.append(rec.entry)
-        return entries
+            if state[0] > isa95.ALLOWED_TO_START:
+                responses.append(self._response(rec, state))
+        return entries, responses
 
     # -- methods --------------------------------------------------------------------------------
     def _wrap(self, name: str, handler: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:

@@ -234,6 +234,18 @@ async def test_ended_orders_are_bounded(twin: Twin, monkeypatch: pytest.MonkeyPa
         assert listed == set(ended[-2:])
         in_cell = {j.id for j in twin.engine.jobs.values() if j.state not in NOT_RUNNING}
         assert set(await responses(client, twin)) == set(ended[-2:]) | in_cell
+        # an ISA-95 Cancel with the ended list full removes its order and drops no other
+        async with twin.session("otto") as operator:
+            withdrawn = job_order("MES-EB-1", type="printed_housing", material="pla")
+            await send(operator, twin, "Store", withdrawn)
+            cancel = await control_call(
+                operator, twin, "Cancel", ua.Variant("MES-EB-1"), mes_comment()
+            )
+            assert cancel.StatusCode.is_good()
+        orders = await job_orders(client, twin)
+        assert "MES-EB-1" not in orders
+        still = {i for i, e in orders.items() if e.State[0].StateNumber in (ENDED, ABORTED)}
+        assert still == listed
     finally:
         unsubscribe()
         await client.disconnect()
