@@ -187,6 +187,14 @@ class Twin:
         self.driver.advance()
         await self.server.settle()
 
+    async def refresh_cell(self) -> None:
+        """Refresh the Cell counters (Stored, Backlog, ...) now instead of on their wall-clock
+        period, and apply the writes."""
+        from opcua_server.nodes.cell import CellFamily
+
+        next(f for f in self.server.families if isinstance(f, CellFamily)).refresh()
+        await self.server.settle()
+
     def ns(self, uri: str) -> int:
         assert self.server.ctx is not None
         return self.server.ctx.ns[uri]

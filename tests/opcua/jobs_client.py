@@ -11,6 +11,7 @@ from asyncua import Client, ua
 from opcua_server.nodesets import NS
 from tests.opcua.conftest import Twin, mes_comment, raw_call
 from twin import events as tev
+from twin.engine.jobs import ENDED_STATES
 
 
 async def control_call(client: Client, twin: Twin, method: str, *args: ua.Variant) -> Any:
@@ -23,7 +24,6 @@ NOT_ALLOWED_TO_START, ALLOWED_TO_START, RUNNING, INTERRUPTED, ENDED, ABORTED = 1
 COMPLETED = 1  # ISA95EndedStateMachineType, below EndedSubstates
 HELD, SUSPENDED = 1, 2  # ISA95InterruptedStateMachineType, below InterruptedSubstates
 ENDED_EVENTS = (tev.JobCompleted, tev.JobScrapped, tev.JobCancelled)
-ENDED_STATES = ("done", "scrapped", "cancelled")
 NOT_RUNNING = ("backlog", *ENDED_STATES)
 
 

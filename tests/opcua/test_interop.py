@@ -17,6 +17,16 @@ from cryptography.hazmat.primitives import serialization
 from opcua_server.nodesets import NS
 from tests.conftest import ROOT, missing_service
 from tests.opcua.conftest import USERS, Twin, make_client_cert
+from tests.opcua.jobs_client import (
+    ABORTED,
+    ALLOWED_TO_START,
+    COMPLETED,
+    ENDED,
+    ENDED_EVENTS,
+    RUNNING,
+    Watch,
+    step_until,
+)
 from twin import events as tev
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -133,11 +143,6 @@ async def test_node_opcua_client(twin: Twin) -> None:
     twin.api.set_speed(60.0)
 
 
-# StateNumbers of ISA95JobOrderReceiverObjectType and its EndedSubstates (OPC 10031-4)
-ALLOWED_TO_START, RUNNING, ENDED, ABORTED, COMPLETED = 2, 3, 5, 6, 1
-ENDED_EVENTS = (tev.JobCompleted, tev.JobScrapped, tev.JobCancelled)
-
-
 def _iso(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
@@ -159,13 +164,8 @@ async def test_node_opcua_job_order_to_response(twin: Twin) -> None:
         "endTime": due.isoformat(timespec="milliseconds"),
         "parameters": [["type", "printed_housing"], ["material", "petg"], ["volume_cm3", 12.0]],
     }
-    events: list[tev.Event] = []
-
-    def on_event(ev: tev.Event) -> None:
-        if getattr(ev, "job", None) == job_id:
-            events.append(ev)
-
-    unsubscribe = twin.engine.bus.subscribe(on_event)
+    watch = Watch(twin, job_id)
+    events = watch.events
     proc = await _spawn("jobs.js", work, config)
     try:
         listed = await _line(proc)
@@ -174,11 +174,7 @@ async def test_node_opcua_job_order_to_response(twin: Twin) -> None:
         job = twin.engine.jobs[job_id]
         state_now = ALLOWED_TO_START if job.state == "backlog" else RUNNING
 
-        for _ in range(12 * 24 * 2):  # bounded: two simulated days, five minutes a step
-            if any(isinstance(ev, ENDED_EVENTS) for ev in events):
-                break
-            await twin.step(5.0)
-        end = next(ev for ev in events if isinstance(ev, ENDED_EVENTS))
+        end = await step_until(twin, watch, ENDED_EVENTS)
         await twin.server.settle()
         assert proc.stdin is not None
         proc.stdin.write(b"ended\n")
@@ -188,7 +184,7 @@ async def test_node_opcua_job_order_to_response(twin: Twin) -> None:
         assert result["step"] == "result"
         assert await asyncio.wait_for(proc.wait(), 30) == 0
     finally:
-        unsubscribe()
+        watch.close()
         await _end(proc)
 
     # the job order, encoded by node-opcua from the DataTypeDefinition, reached the twin

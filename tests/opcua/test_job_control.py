@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from asyncua import ua
 
-from opcua_server.nodes.cell import CellFamily
 from opcua_server.nodesets import NS
 from tests.opcua.conftest import Twin, job_order, mes_comment
 from tests.opcua.jobs_client import (
@@ -72,9 +71,7 @@ async def test_store_start_and_cancel_as_operator(
         assert stored.OutputArguments[0].Value == 1  # ReturnStatus bit 0: No Error
         assert "MES-JC-1" not in twin.engine.jobs  # stored, not started
         assert "MES-JC-1" in twin.engine.stored  # by the twin: in its event log
-        cell = next(f for f in twin.server.families if isinstance(f, CellFamily))
-        cell.refresh()  # Cell/Stored is refreshed on a wall-clock period: now instead
-        await twin.server.settle()
+        await twin.refresh_cell()  # Cell/Stored is refreshed on a wall-clock period
         count = client.get_node(ua.NodeId("Cell.Stored", twin.ns(NS.TWIN)))
         assert await count.read_value() == len(twin.engine.stored) >= 1
         again = await control_call(client, twin, "Store", ua.Variant(order), mes_comment())

@@ -9,7 +9,6 @@ import pytest
 from asyncua import ua
 
 from opcua_server.nodes import jobs
-from opcua_server.nodes.cell import CellFamily
 from opcua_server.nodesets import NS
 from tests.opcua.conftest import Twin, job_order, mes_comment
 from tests.opcua.jobs_client import (
@@ -23,6 +22,7 @@ from tests.opcua.jobs_client import (
     NOT_RUNNING,
     RUNNING,
     Watch,
+    by_state,
     control_call,
     job_orders,
     response_data,
@@ -31,7 +31,6 @@ from tests.opcua.jobs_client import (
     send,
     states_of,
     step_until,
-    ua_state,
 )
 from twin import events as tev
 
@@ -104,16 +103,8 @@ async def test_job_order_list_follows_an_order_to_its_response(twin: Twin) -> No
                 assert data["Scrapped"] is isinstance(end, tev.JobScrapped)
 
             assert "MES-JR-1" in await responses(client, twin)
-            state = ua_state(expected[0][0])
-            by_state = await results_call(
-                client, twin, "RequestJobResponseByJobOrderState", ua.Variant([state])
-            )
-            assert by_state.StatusCode.is_good()
-            assert "MES-JR-1" in {r.JobOrderID for r in by_state.OutputArguments[0].Value}
-            running = await results_call(
-                client, twin, "RequestJobResponseByJobOrderState", ua.Variant([ua_state(RUNNING)])
-            )
-            ids = {r.JobOrderID for r in running.OutputArguments[0].Value}
+            assert "MES-JR-1" in await by_state(client, twin, expected[0][0])
+            ids = set(await by_state(client, twin, RUNNING))
             assert "MES-JR-1" not in ids
             assert ids == {j.id for j in twin.engine.jobs.values() if j.state not in NOT_RUNNING}
 
@@ -200,7 +191,8 @@ async def test_viewer_reads_the_lists_but_cannot_clear(twin: Twin) -> None:
         assert entry.JobOrder.EndTime == pytest.approx(
             twin.driver.wall_time(some.due), abs=dt.timedelta(seconds=1e-3)
         )
-        assert isinstance(await responses(client, twin), dict)
+        started = {i for i, e in orders.items() if e.State[0].StateNumber > ALLOWED_TO_START}
+        assert set(await responses(client, twin)) == started
         listed = client.get_node(
             ua.NodeId("Cell.JobManagement.JobOrderResults.JobOrderResponseList", twin.ns(NS.TWIN))
         )
@@ -263,29 +255,27 @@ async def test_job_order_list_bounds_a_large_backlog(twin: Twin) -> None:
     try:
         await client.load_data_type_definitions()
         await twin.step(1.0)
-        # Cell/Backlog is refreshed on a wall-clock period; refresh it now instead of waiting
-        cell = next(f for f in twin.server.families if isinstance(f, CellFamily))
-        cell.refresh()
-        await twin.server.settle()
+        await twin.refresh_cell()  # Cell/Backlog is refreshed on a wall-clock period
         backlog = [job.id for job in twin.engine.backlog]
         assert len(backlog) > bound + 400  # the cell is full: nearly all of them wait
         node = client.get_node(
             ua.NodeId("Cell.JobManagement.JobOrderControl.JobOrderList", twin.ns(NS.TWIN))
         )
         entries = await node.read_value()
-        by_state: dict[int, list[str]] = {}
+        listed: dict[int, list[str]] = {}
         for entry in entries:
-            by_state.setdefault(entry.State[0].StateNumber, []).append(entry.JobOrder.JobOrderID)
+            listed.setdefault(entry.State[0].StateNumber, []).append(entry.JobOrder.JobOrderID)
         # the head of the backlog, in the order the twin will release it
-        assert by_state[ALLOWED_TO_START] == backlog[:bound]
+        assert listed[ALLOWED_TO_START] == backlog[:bound]
         in_cell = {j.id for j in twin.engine.jobs.values() if j.state not in NOT_RUNNING}
-        assert set(by_state[RUNNING]) == in_cell
-        assert len(entries) == sum(len(ids) for ids in by_state.values())
+        assert set(listed[RUNNING]) == in_cell
+        assert len(entries) == sum(len(ids) for ids in listed.values())
         count = client.get_node(ua.NodeId("Cell.Backlog", twin.ns(NS.TWIN)))
-        assert await count.read_value() == len(backlog) > len(by_state[ALLOWED_TO_START])
+        assert await count.read_value() == len(backlog) > len(listed[ALLOWED_TO_START])
 
         # one more order joins the end of the backlog: the list is not written again
         before = await node.read_data_value()
+        twin.clock.advance(0.001)  # a write now would carry a later timestamp
         submitted.append(twin.api.submit_order({"id": "BL-LAST", "product": product}))
         await twin.server.settle()
         after = await node.read_data_value()
@@ -306,14 +296,8 @@ async def test_job_order_list_bounds_a_large_backlog(twin: Twin) -> None:
         assert data["OperationsDone"] == 0
         assert data["Operations"] == len(job.ops)
         assert data["ProductType"] == "printed_housing"
-        waiting = await results_call(
-            client,
-            twin,
-            "RequestJobResponseByJobOrderState",
-            ua.Variant([ua_state(ALLOWED_TO_START)]),
-        )
-        ids = [r.JobOrderID for r in waiting.OutputArguments[0].Value]
-        assert ids == backlog[:bound]  # bounded like the list
+        # bounded like the list
+        assert await by_state(client, twin, ALLOWED_TO_START) == backlog[:bound]
     finally:
         await client.disconnect()
         for job_id in submitted:  # leave the module's twin as it was

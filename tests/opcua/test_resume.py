@@ -19,9 +19,9 @@ from asyncua import Client, Node, ua
 from opcua_server.nodesets import NS
 from tests.conftest import SCENARIOS
 from tests.opcua.conftest import job_order, mes_comment, raw_call, start_cli
+from tests.opcua.jobs_client import ABORTED, ENDED, NOT_ALLOWED_TO_START
 from twin.engine.replay import read_log
 
-NOT_ALLOWED_TO_START, ENDED, ABORTED = 1, 5, 6  # StateNumbers of ISA95JobOrderReceiverObjectType
 SCENARIO = SCENARIOS / "default.toml"
 PLA = {"type": "printed_housing", "material": "pla", "volume_cm3": 9.0}
 
