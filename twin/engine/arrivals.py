@@ -30,10 +30,9 @@ BLOCK = 1024
 
 
 class _Family:
-    __slots__ = ("base", "choices", "cls", "id", "ranges", "type")
+    __slots__ = ("base", "choices", "cls", "ranges", "type")
 
     def __init__(self, entry: CatalogueEntry) -> None:
-        self.id = entry.id
         self.type = entry.family
         self.cls: Any = PRODUCT_FAMILIES[entry.family]
         ints = {n for n, f in self.cls.model_fields.items() if f.annotation is int}

@@ -380,8 +380,7 @@ class Engine:
         now = self.env.now
         if job.cancelled:
             job.state = "cancelled"
-            self.cancelled += 1
-            self.bus.publish(JobCancelled(now, job.id))
+            self.count_cancelled(job.id)
         else:
             job.state = "done"
             self.completed += 1
@@ -391,6 +390,11 @@ class Engine:
                 )
             )
         self._finish(job)
+
+    def count_cancelled(self, job_id: str) -> None:
+        """A job or a stored order is cancelled now: counted and published."""
+        self.cancelled += 1
+        self.bus.publish(JobCancelled(self.env.now, job_id))
 
     def _scrap(self, job: Job) -> None:
         job.state = "scrapped"

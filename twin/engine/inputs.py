@@ -17,6 +17,7 @@ from twin.engine.jobs import Job
 from twin.engine.sequence import check_sequence
 from twin.errors import ConfigError
 from twin.machines import PlanningError
+from twin.planning import plan_orders
 
 if TYPE_CHECKING:
     from twin.engine.cell import Engine
@@ -32,12 +33,7 @@ def plan_scenario_orders(engine: Engine, sequence: dict[str, list[str]] | None) 
     """Plan every order of the scenario (ConfigError naming ``orders[i].product`` for one the
     cell cannot make), apply ``sequence`` and start a process releasing each at its time."""
     sc = engine.scenario
-    planned: list[tuple[OrderConfig, list[PlannedOp]]] = []
-    for i, order in enumerate(sc.orders):
-        try:
-            planned.append((order, engine.planner.plan(order.product)))
-        except PlanningError as exc:
-            raise ConfigError("scenario", f"orders[{i}].product", str(exc)) from exc
+    planned = plan_orders(sc, engine.planner, "scenario")
     if sequence is not None:
         check_sequence(sequence, planned, list(engine.machines))
         for mid, jobs in sequence.items():

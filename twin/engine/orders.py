@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from twin.engine.jobs import ENDED_STATES, Job
 from twin.errors import InvalidStateError, UnknownJobError
-from twin.events import JobCancelled
 from twin.model.scenario import OrderConfig
 
 if TYPE_CHECKING:
@@ -92,8 +91,7 @@ def update(engine: Engine, order: OrderConfig) -> None:
 def cancel(engine: Engine, job_id: str) -> None:
     """Cancel a stored order or a job (a running operation finishes first)."""
     if engine.stored.pop(job_id, None) is not None:  # withdrawn before it started
-        engine.cancelled += 1
-        engine.bus.publish(JobCancelled(engine.now, job_id))
+        engine.count_cancelled(job_id)
         return
     job = engine.jobs.get(job_id)
     if job is None:
@@ -105,8 +103,7 @@ def cancel(engine: Engine, job_id: str) -> None:
     if job.state == "backlog":
         engine.backlog.remove(job)
         job.state = "cancelled"
-        engine.cancelled += 1
-        engine.bus.publish(JobCancelled(engine.now, job.id))
+        engine.count_cancelled(job.id)
         engine._ended_job(job)
         engine._check_all_done()
         return

@@ -188,8 +188,6 @@ class ForkPoint:
     keep_ended: int
     commands: tuple[Command, ...]
     t: float
-    completed: int
-    scrapped: int
 
     @classmethod
     def of(cls, engine: Engine) -> ForkPoint:
@@ -205,8 +203,6 @@ class ForkPoint:
             engine.keep_ended,
             tuple(Command.from_event(e) for e in engine.journal),
             now,
-            engine.completed,
-            engine.scrapped,
         )
 
     def engine(self) -> Engine:
@@ -247,6 +243,7 @@ def forecast_from(point: ForkPoint, ahead: float) -> dict[str, Any]:
     replaces it when scrapped; remakes are listed too).
     """
     twin = point.engine()
+    completed, scrapped = twin.completed, twin.scrapped  # the live engine's at the point
     jobs = {j.id: _forecast_row() for j in twin.jobs.values() if j.state not in ENDED_STATES}
 
     def follow(event: Event) -> None:
@@ -267,8 +264,8 @@ def forecast_from(point: ForkPoint, ahead: float) -> dict[str, Any]:
     return {
         "sim_time": point.t,
         "forecast_time": end,
-        "completed": twin.completed - point.completed,
-        "scrapped": twin.scrapped - point.scrapped,
+        "completed": twin.completed - completed,
+        "scrapped": twin.scrapped - scrapped,
         "jobs": jobs,
     }
 

@@ -22,7 +22,7 @@ from twin.errors import ConfigError
 from twin.machines import REGISTRY, OpRequest, PlanningError
 from twin.model.machines import MachineConfig
 from twin.model.products import PRODUCT_FAMILIES, ProductSpec
-from twin.model.scenario import Scenario
+from twin.model.scenario import OrderConfig, Scenario
 
 __all__ = [
     "ColumnOp",
@@ -33,6 +33,7 @@ __all__ = [
     "check_catalogue",
     "check_plannable",
     "operation_requests",
+    "plan_orders",
 ]
 
 
@@ -189,15 +190,25 @@ class ColumnOp:
         )
 
 
+def plan_orders(
+    scenario: Scenario, planner: Planner, source: str
+) -> list[tuple[OrderConfig, list[PlannedOp]]]:
+    """Every explicit order of ``scenario`` with its routing; raises ConfigError (naming
+    ``source`` and ``orders[i].product``) for one the cell cannot make."""
+    planned = []
+    for i, order in enumerate(scenario.orders):
+        try:
+            planned.append((order, planner.plan(order.product)))
+        except PlanningError as exc:
+            raise ConfigError(source, f"orders[{i}].product", str(exc)) from exc
+    return planned
+
+
 def check_plannable(scenario: Scenario, source: str) -> None:
     """Raise ConfigError (naming ``source`` and the field) unless the cell can make every
     explicit order and the extreme configurations of every catalogue entry."""
     planner = Planner(scenario.cell.machines)
-    for i, order in enumerate(scenario.orders):
-        try:
-            planner.plan(order.product)
-        except PlanningError as exc:
-            raise ConfigError(source, f"orders[{i}].product", str(exc)) from exc
+    plan_orders(scenario, planner, source)
     check_catalogue(scenario, source, planner)
 
 
