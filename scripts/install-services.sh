@@ -5,7 +5,7 @@
 # `influxdb`.
 #
 # Idempotent: does nothing when both binaries are present; runs `apt-get update` only when a
-# package has no install candidate yet. System services are never started (policy-rc.d denies
+# package has no install candidate yet, or once when the install fails on stale package lists. System services are never started (policy-rc.d denies
 # them for the duration of the install).
 set -euo pipefail
 
@@ -73,6 +73,9 @@ install() {
 }
 echo "services: installing ${missing[*]}"
 if ! install; then
+    if [[ $need_update -eq 1 ]]; then
+        exit 1  # the lists were refreshed just now: a retry would fail the same way
+    fi
     # stale package lists (a candidate whose file is gone): refresh them once and retry
     echo "services: install failed; refreshing package lists and retrying"
     "${SUDO[@]}" apt-get update -qq

@@ -27,6 +27,7 @@ async def test_events_signals_and_kpis_with_wall_clock_timestamps(
         sink, LineEncoder(scenario.cell.name, kinds, origin), flush_interval_s=None, clock=clock
     )
     await pipeline.start()
+    driver.on_step.append(engine.sample_signals)  # the run samples, as twin run does
     detach = attach_realtime(
         pipeline, engine, driver, signal_period_s=60.0, kpi_period_s=10.0, clock=clock
     )

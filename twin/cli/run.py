@@ -144,8 +144,7 @@ def run(
         initial: tuple[str, str] | None = None
         if not insecure_dev and not users.exists():
             initial = _initial_user(users)
-        if log_fh is None:
-            out.mkdir(parents=True, exist_ok=True)
+        if log_fh is None:  # ``hold`` made ``out``
             log_fh = (out / EVENTS).open("wb")  # before run.json: never a new record on an old log
             write_info(out, info, driver.wall_time(0.0))
         writer = EventLogWriter(log_fh, durable=DURABLE)
@@ -197,7 +196,6 @@ class _Telemetry:
             driver,
             signal_period_s=self.settings.realtime_signal_period_s,
             kpi_period_s=self.settings.realtime_kpi_period_s,
-            sample=False,  # the run's own step hook samples every step
         )
 
     async def stop(self, console: Console) -> None:

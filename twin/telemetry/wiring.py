@@ -145,12 +145,12 @@ def attach_realtime(
     kpi_period_s: float = 10.0,
     kpi: KpiCollector | None = None,
     clock: Clock | None = None,
-    sample: bool = True,
 ) -> Callable[[], None]:
     """Attach a started pipeline to a real-time run (``twin run``); returns a detach function.
 
-    Events via ``engine.bus``; signals sampled every ``signal_period_s`` simulated seconds
-    and KPIs every ``kpi_period_s`` wall seconds from ``driver.on_step``. Build the pipeline
+    Events via ``engine.bus``; the signals (sampled by the run's own step hook, added before
+    this one) every ``signal_period_s`` simulated seconds and KPIs every ``kpi_period_s`` wall
+    seconds from ``driver.on_step``. Build the pipeline
     with ``origin=driver.wall_time(0.0)`` so timestamps are wall-clock aligned.
     """
     clock = clock or SystemClock()
@@ -167,8 +167,6 @@ def attach_realtime(
     def on_step(t: float) -> None:
         nonlocal next_signal, next_kpi
         if engine.signals_enabled and t >= next_signal:
-            if sample:  # False when another step hook samples already (twin run)
-                engine.sample_signals(t)
             pipeline.on_signals(t, engine.store)
             next_signal = t + signal_period_s
         if clock.monotonic() >= next_kpi:
