@@ -41,18 +41,11 @@ class PhaseKeeper:
         self._cycles: dict[int, float] = {}  # id(isub) -> time of its last cycle
         self._moved: dict[int, float] = {}  # id(isub) -> time of its last restart
         self._tasks: set[asyncio.Task[None]] = set()
-        self._memo: tuple[tuple[int, float, float] | None, float | None] = (None, None)
 
     def period(self) -> float | None:
         """The producer's step period if the recent steps are regular, else None."""
         if len(self._steps) < _HISTORY:
             return None
-        key = (len(self._steps), self._steps[-1], self._steps[0])
-        if self._memo[0] != key:  # once per step, however many subscriptions ask
-            self._memo = (key, self._estimate())
-        return self._memo[1]
-
-    def _estimate(self) -> float | None:
         # 16 numbers: plain Python sorts them faster than numpy's percentile machinery starts
         gaps = sorted(b - a for a, b in itertools.pairwise(self._steps))
         n = len(gaps)
@@ -77,8 +70,11 @@ class PhaseKeeper:
         or the cycles are already at least a quarter period away from the steps.
         """
         p = self.period()
-        if p is None:
-            return None
+        return None if p is None else self._delay(p, interval, cycle, now)
+
+    @staticmethod
+    def _delay(p: float, interval: float, cycle: float, now: float) -> float | None:
+        """``delay`` for a known step period ``p``."""
         k = round(interval / p)
         if k < 1 or abs(interval / p - k) > _MULTIPLE:
             return None
@@ -90,14 +86,16 @@ class PhaseKeeper:
     def step(self, now: float, subs: list[InternalSubscription]) -> None:
         """Record a producer step at ``now`` and move the timers of ``subs`` that collide."""
         self._steps.append(now)
+        p = self.period()  # once per step, however many subscriptions there are
+        if p is None:
+            return
         for isub in subs:
             key = id(isub)
             cycle = self._cycles.get(key)
-            p = self.period()
-            if cycle is None or p is None or now - self._moved.get(key, -np.inf) < _COOLDOWN * p:
+            if cycle is None or now - self._moved.get(key, -np.inf) < _COOLDOWN * p:
                 continue
             interval = isub.data.RevisedPublishingInterval / 1000.0
-            wait = self.delay(interval, cycle, now)
+            wait = self._delay(p, interval, cycle, now)
             if wait is not None and self._restart(isub, wait):
                 self._moved[key] = now
                 self._cycles.pop(key, None)
