@@ -165,8 +165,13 @@ class ClientCertificateValidator:
     def _mtimes(self) -> tuple[float, float]:
         return (self._trusted.stat().st_mtime, self._crl.stat().st_mtime)
 
-    async def _current(self) -> CertificateValidator:
+    async def _current(self) -> CertificateValidator | None:
+        """The validator of the current trust list; None while ``trusted/`` holds nothing (a
+        TrustStore cannot be empty: every certificate is untrusted then)."""
         stamp = self._mtimes()
+        if not any(p.is_file() for p in self._trusted.iterdir()):
+            self._validator, self._stamp = None, stamp
+            return None
         if self._validator is None or stamp != self._stamp:
             store = TrustStore([self._trusted], [self._crl])
             await store.load()
@@ -184,6 +189,8 @@ class ClientCertificateValidator:
     async def __call__(self, cert: x509.Certificate, app: ua.ApplicationDescription) -> None:
         validator = await self._current()
         try:
+            if validator is None:
+                raise ServiceError(ua.StatusCodes.BadCertificateUntrusted)
             await validator.validate(cert, app)
         except ServiceError:
             thumb = cert.fingerprint(hashes.SHA1()).hex()  # noqa: S303 - OPC UA thumbprint
