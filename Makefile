@@ -28,7 +28,7 @@ simulate: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check twin tests bench
+	$(BIN)/ruff format --check twin opcua_server adapters dashboards tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

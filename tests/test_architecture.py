@@ -10,13 +10,19 @@ import pytest
 from tests.conftest import ROOT, assert_public_surface_is_all
 
 
-def test_model_never_imports_runtime() -> None:
+def assert_imports_none(modules: str, forbidden: tuple[str, ...]) -> None:
+    """Importing ``modules`` (comma-separated) in a fresh interpreter loads no module in or
+    under ``forbidden``."""
     code = (
-        "import sys, twin.model; bad = [m for m in ('simpy', 'asyncua', 'twin.engine', "
-        "'twin.machines', 'adapters', 'opcua_server') if m in sys.modules]; "
-        "assert not bad, bad"
+        f"import sys, {modules}; bad = [m for m in sys.modules if m in {forbidden!r} or "
+        f"any(m.startswith(f + '.') for f in {forbidden!r})]; assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_model_never_imports_runtime() -> None:
+    runtime = ("simpy", "asyncua", "twin.engine", "twin.machines", "adapters", "opcua_server")
+    assert_imports_none("twin.model", runtime)
 
 
 @pytest.mark.parametrize(
@@ -40,10 +46,34 @@ def test_model_never_imports_runtime() -> None:
         "twin.engine.inspection",
         "twin.engine.inputs",
         "twin.engine.orders",
+        "adapters",
+        "adapters.base",
+        "adapters.bridge",
+        "adapters.config",
+        "adapters.loader",
+        "adapters.modbus",
+        "adapters.modbus.adapter",
+        "adapters.modbus.config",
+        "adapters.opcua",
     ],
 )
 def test_public_surface_is_all(module: str) -> None:
     assert_public_surface_is_all(module)
+
+
+def test_the_twin_knows_nothing_of_adapters() -> None:
+    """One direction: adapters use the engine and the API, never the other way round."""
+    twin = "twin.api, twin.engine.cell, twin.runtime, twin.simulation, opcua_server"
+    assert_imports_none(twin, ("adapters", "pymodbus"))
+
+
+def test_adapter_registry_names_each_kind_once() -> None:
+    from adapters import KINDS
+
+    assert sorted(KINDS) == ["modbus", "opcua"]
+    for kind, cls in KINDS.items():
+        assert cls.kind == kind
+        assert cls.config_model.model_fields["kind"].annotation.__args__ == (kind,)  # type: ignore[union-attr]
 
 
 def test_machine_registry_covers_every_kind() -> None:

@@ -62,3 +62,18 @@ def test_sampling_needs_signals_enabled(default_scenario_path: Path) -> None:
     engine = Engine(load_scenario(default_scenario_path))
     with pytest.raises(InvalidStateError):
         engine.sample_signals()
+
+
+def test_pinned_signals_keep_their_external_value() -> None:
+    store = SignalStore(capacity=2)
+    block = store.register_block("m", [SignalSpec(n, "", 0, 10) for n in ("a", "b", "c")])
+    store.write_block(block, np.array([1.0, 2.0, 3.0]), 0.0)
+    store.pin(store.index("m.b"))  # an adapter feeds m.b from now on
+    store.write(np.array([store.index("m.b")]), np.array([7.0]), 1.0)
+    v = store.version
+    assert store.write_block(block, np.array([4.0, 5.0, 3.0]), 2.0) == 1  # only m.a changed
+    assert store.values[block].tolist() == [4.0, 7.0, 3.0]
+    batch = store.changes_since(v)
+    assert [store.path(i) for i in batch.indices.tolist()] == ["m.a"]
+    assert store.pinned(store.index("m.b"))
+    assert not store.pinned(store.index("m.a"))

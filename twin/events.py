@@ -19,6 +19,7 @@ import orjson
 
 __all__ = [
     "EVENT_TYPES",
+    "STATE_CODES",
     "CommandApplied",
     "Event",
     "EventBus",
@@ -132,6 +133,11 @@ class InspectionDone(Event):
     passed: bool
     deviation: float
     decision: str  # "pass" | "rework" | "scrap"
+
+
+#: MachineryItemState -> state code (telemetry ``state_code``, adapters' state outputs);
+#: orderable: higher is "more productive".
+STATE_CODES = {"NotAvailable": 0, "OutOfService": 1, "NotExecuting": 2, "Executing": 3}
 
 
 @dataclass

@@ -3,6 +3,9 @@
 Producers write contiguous blocks (one machine's signals at once); consumers call
 ``changes_since(version)`` and get a ``SignalBatch`` of only the signals that changed, never
 one callback per value. Versions are monotonic per store.
+
+A signal can be *pinned* to an external source (an adapter mirroring a PLC tag): block writes
+of the machine models then leave it alone, and only ``write`` by index changes it.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ class SignalStore:
         self.timestamps = np.zeros(capacity, dtype=np.float64)
         self.versions = np.zeros(capacity, dtype=np.int64)
         self.version = 0
+        self._pinned = np.zeros(capacity, dtype=bool)
+        self._any_pinned = False
 
     def __len__(self) -> int:
         return len(self._paths)
@@ -63,7 +68,7 @@ class SignalStore:
             raise ValueError(f"signal {path!r} registered twice")
         n = len(self._paths)
         if n == self.values.size:
-            for name in ("values", "timestamps", "versions"):
+            for name in ("values", "timestamps", "versions", "_pinned"):
                 arr = getattr(self, name)
                 setattr(self, name, np.concatenate([arr, np.zeros_like(arr)]))
         self._paths.append(path)
@@ -98,13 +103,22 @@ class SignalStore:
     def get(self, path: str) -> float:
         return float(self.values[self.index(path)])
 
+    def pin(self, index: int) -> None:
+        """Hand signal ``index`` to an external source: ``write_block`` no longer changes it."""
+        self._pinned[index] = True
+        self._any_pinned = True
+
+    def pinned(self, index: int) -> bool:
+        return bool(self._pinned[index])
+
     def write_block(self, block: slice, values: np.ndarray, t: float) -> int:
         """Write one contiguous block; only entries whose value changed get a new version.
-
-        Returns the number of changed signals.
+        Pinned signals keep their value. Returns the number of changed signals.
         """
         current = self.values[block]
         changed = current != values
+        if self._any_pinned:
+            changed &= ~self._pinned[block]
         n = int(np.count_nonzero(changed))
         if n:
             self.version += 1

@@ -24,7 +24,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # explicit list of command modules (no discovery by reflection)
-    from twin.cli import dashboards, report, run, scenario, simulate, telemetry
+    from twin.cli import adapters, dashboards, report, run, scenario, simulate, telemetry
 
     simulate.register(app)
     scenario.register(app)
@@ -32,6 +32,7 @@ def _register() -> None:
     telemetry.register(app)
     run.register(app)
     report.register(app)
+    adapters.register(app)
 
 
 _register()

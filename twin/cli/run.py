@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from twin.api import TwinAPI
+from twin.cli.adapters import AdaptersOption, LinkedPlcs
 from twin.cli.common import DEFAULT_SCENARIO
 from twin.cli.rundir import DURABLE, EVENTS, hold, previous_run, restore, run_info, write_info
 from twin.cli.telemetry import (
@@ -81,11 +82,13 @@ def run(
     influx_org: InfluxOrgOption = None,
     influx_bucket: InfluxBucketOption = None,
     influx_token: InfluxTokenOption = None,
+    adapters: AdaptersOption = None,
 ) -> None:
     """Run SCENARIO in real time x SPEED and serve it over OPC UA until Ctrl-C.
 
     With --resume, restore the twin from the event log in OUT (same scenario, seed and rule)
-    and continue from its last event; without an event log, start afresh.
+    and continue from its last event; without an event log, start afresh. With --adapters,
+    link the PLCs the file names (Modbus TCP, OPC UA) to the twin.
     """
     from opcua_server import ServerSettings, TwinServer
     from opcua_server.app import preflight
@@ -97,6 +100,7 @@ def run(
     if retention <= 0:
         raise ConfigError("command line", "--retention", "must be > 0")
     sc = load_scenario(scenario)
+    plcs = LinkedPlcs(adapters, insecure_dev)
     info = run_info(scenario, sc)
     tsettings = settings_from_cli(
         telemetry=telemetry,
@@ -140,6 +144,7 @@ def run(
 
         driver.on_step.append(sample)  # before the server's hook: it publishes what was sampled
         api = TwinAPI(engine, driver)
+        plcs.bind(engine, api)
         server = TwinServer(engine, settings, driver=driver, api=api)
         initial: tuple[str, str] | None = None
         if not insecure_dev and not users.exists():
@@ -150,7 +155,8 @@ def run(
         writer = EventLogWriter(log_fh, durable=DURABLE)
         engine.bus.subscribe(writer)
         try:
-            asyncio.run(_serve(server, driver, console, initial, _Telemetry(tsettings, out)))
+            sinks = _Telemetry(tsettings, out)
+            asyncio.run(_serve(server, driver, console, initial, sinks, plcs))
         finally:
             commands.stop(engine)  # logged (durably): a resumed twin goes on from here
             writer.flush()
@@ -213,6 +219,7 @@ async def _serve(
     console: Console,
     initial: tuple[str, str] | None,
     telemetry: _Telemetry,
+    plcs: LinkedPlcs,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -221,6 +228,7 @@ async def _serve(
             loop.add_signal_handler(sig, stop.set)
     await server.start()
     await telemetry.start(driver)
+    await plcs.start(console)
     _banner(server, console, initial)
     runner = asyncio.create_task(driver.run())
     waiter = asyncio.create_task(stop.wait())
@@ -228,6 +236,7 @@ async def _serve(
         await asyncio.wait({runner, waiter}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         console.print("shutting down: closing sessions, flushing history ...")
+        await plcs.stop(console)  # before the driver: no PLC command after the twin stops
         driver.stop()
         waiter.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -3,7 +3,13 @@
 This package never imports the runtime (simpy, asyncua, adapters); a test enforces it.
 """
 
-from twin.model.loader import format_validation_error, load_scenario, load_sequence, parse_scenario
+from twin.model.loader import (
+    format_validation_error,
+    load_scenario,
+    load_sequence,
+    parse_scenario,
+    read_toml,
+)
 from twin.model.machines import (
     MACHINE_KINDS,
     Breakdowns,
@@ -70,4 +76,5 @@ __all__ = [
     "load_sequence",
     "parse_duration",
     "parse_scenario",
+    "read_toml",
 ]

@@ -13,7 +13,13 @@ from twin.errors import ConfigError
 from twin.model.scenario import Scenario
 from twin.model.sequence import MachineSequences
 
-__all__ = ["format_validation_error", "load_scenario", "load_sequence", "parse_scenario"]
+__all__ = [
+    "format_validation_error",
+    "load_scenario",
+    "load_sequence",
+    "parse_scenario",
+    "read_toml",
+]
 
 
 def _loc(loc: tuple[int | str, ...], model: type[BaseModel] | None = None) -> str:
@@ -68,18 +74,22 @@ def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario
         raise format_validation_error(source, exc) from exc
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Load and validate a TOML scenario file; raises ConfigError naming file and field."""
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The parsed TOML file; ConfigError naming the file when unreadable or not TOML."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(p), None, f"cannot read file: {exc.strerror or exc}") from exc
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(p), None, f"invalid TOML: {exc}") from exc
-    return parse_scenario(data, str(p))
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load and validate a TOML scenario file; raises ConfigError naming file and field."""
+    return parse_scenario(read_toml(path), str(path))
 
 
 def load_sequence(path: str | Path) -> MachineSequences:

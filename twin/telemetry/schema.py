@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from twin.events import (
+    STATE_CODES,
     CommandApplied,
     Event,
     FaultCleared,
@@ -55,9 +56,6 @@ __all__ = [
     "SignalLayout",
     "datetime_ns",
 ]
-
-#: MachineryItemState -> ``state_code`` (orderable: higher is "more productive").
-STATE_CODES = {"NotAvailable": 0, "OutOfService": 1, "NotExecuting": 2, "Executing": 3}
 
 #: KPI fields of every scope (machine and cell), with their line-protocol types.
 KPI_FIELDS: dict[str, type] = {

@@ -1,0 +1,149 @@
+"""``Bridge``: the twin's side of one adapter, with no I/O.
+
+It checks an adapter's mappings against the running cell (every signal and machine named must
+exist), pins the signals a PLC feeds, applies what the PLC reports (signal values into the
+SignalStore; fault tags as ``inject_fault``/``clear_fault`` commands through ``twin.api``, so
+they are journaled and replayed like any command) and tells which outputs changed since they
+were last written.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from adapters.config import AdapterConfig, FaultInput
+from twin.errors import CommandError, ConfigError
+from twin.events import STATE_CODES
+
+if TYPE_CHECKING:
+    from twin.api import TwinAPI
+    from twin.engine.cell import Engine
+
+__all__ = ["Bridge", "TagValue"]
+
+#: What a tag read gives: a number or flag, or None when the PLC has no good value for it.
+TagValue = float | int | bool | None
+
+
+class Bridge:
+    """Binds ``cfg`` (the ``where``-th adapter of ``source``) to ``engine`` and ``api``.
+
+    Raises ConfigError naming ``source`` and the mapping's field for a signal or machine the
+    cell does not have. ``pin()`` hands the input signals to the PLC.
+    """
+
+    def __init__(
+        self,
+        cfg: AdapterConfig,
+        engine: Engine,
+        api: TwinAPI,
+        source: str,
+        where: str,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.log = log or logging.getLogger(f"adapters.{cfg.name}")
+        self.engine = engine
+        self.api = api
+        store = engine.store
+
+        def signal(group: str, j: int, path: str) -> int:
+            try:
+                return store.index(path)
+            except KeyError:
+                raise ConfigError(
+                    source,
+                    f"{where}.{group}[{j}].signal",
+                    f"unknown signal {path!r}{_hint(store.paths, path)}",
+                ) from None
+
+        def machine(group: str, j: int, mid: str) -> str:
+            if mid not in engine.machines:
+                known = ", ".join(engine.machines)
+                raise ConfigError(
+                    source,
+                    f"{where}.{group}[{j}].machine",
+                    f"unknown machine {mid!r} (cell: {known})",
+                )
+            return mid
+
+        self.inputs = np.array(
+            [signal("read", j, m.signal) for j, m in enumerate(cfg.read)], dtype=np.int64
+        )
+        self._in_scale = np.array([m.scale for m in cfg.read])
+        self._in_offset = np.array([m.offset for m in cfg.read])
+        self._faults: list[FaultInput] = list(cfg.fault)
+        for j, f in enumerate(self._faults):
+            machine("fault", j, f.machine)
+        self._faulted = [False] * len(self._faults)  # what this adapter has injected
+        self._out_signals = [signal("write", j, m.signal) for j, m in enumerate(cfg.write)]
+        self._out_scale = np.array([m.scale for m in cfg.write])
+        self._out_offset = np.array([m.offset for m in cfg.write])
+        self._out_machines = [machine("state", j, m.machine) for j, m in enumerate(cfg.state)]
+        self._sent = np.full(len(self._out_signals) + len(self._out_machines), np.nan)
+
+    def pin(self) -> None:
+        """The PLC feeds the input signals from now on: the machine models no longer do."""
+        for i in self.inputs.tolist():
+            self.engine.store.pin(i)
+
+    def apply(self, values: Sequence[TagValue]) -> None:
+        """Apply one cycle's input values, in ``cfg.inputs`` order (signals, then faults)."""
+        n = self.inputs.size
+        if n:
+            raw = np.array([math.nan if v is None else float(v) for v in values[:n]])
+            good = ~np.isnan(raw)
+            if good.any():
+                scaled = raw[good] * self._in_scale[good] + self._in_offset[good]
+                self.engine.store.write(self.inputs[good], scaled, self.engine.now)
+        for k, (f, v) in enumerate(zip(self._faults, values[n:], strict=True)):
+            if v is None:
+                continue  # no good value: the machine's state stays as it is
+            active = bool(v) != f.active_low
+            if active == self._faulted[k]:
+                continue
+            try:
+                if active:
+                    self.api.inject_fault(f.machine, f.kind)
+                else:
+                    self.api.clear_fault(f.machine)
+            except CommandError as exc:  # e.g. a machine the twin cannot fault now
+                self.log.warning("fault[%d] on %s: %s", k, f.machine, exc)
+                continue
+            self._faulted[k] = active
+
+    def outputs(self) -> np.ndarray:
+        """Current raw values of ``cfg.outputs``: signals scaled back, then state codes."""
+        store = self.engine.store
+        signals = (store.values[self._out_signals] - self._out_offset) / self._out_scale
+        states = [STATE_CODES.get(self.engine.machines[m].state, -1) for m in self._out_machines]
+        return np.concatenate([signals, np.array(states, dtype=np.float64)])
+
+    def pending(self) -> list[tuple[int, float]]:
+        """Outputs to write: (position in ``cfg.outputs``, raw value) of those that changed since
+        they were last ``sent`` (all of them at first and after ``forget_sent``)."""
+        now = self.outputs()
+        todo = np.flatnonzero(now != self._sent)
+        return list(zip(todo.tolist(), now[todo].tolist(), strict=True))
+
+    def sent(self, items: Sequence[tuple[int, float]]) -> None:
+        """The PLC accepted ``items`` (from ``pending``)."""
+        for pos, value in items:
+            self._sent[pos] = value
+
+    def forget_sent(self) -> None:
+        """The link was lost: nothing is known to be on the PLC any more."""
+        self._sent[:] = np.nan
+
+
+def _hint(paths: list[str], path: str) -> str:
+    machine = path.split(".", 1)[0] + "."
+    same = [p for p in paths if p.startswith(machine)]
+    if same:
+        return f" ({machine[:-1]} has: {', '.join(p.split('.', 1)[1] for p in same)})"
+    return f" (signals are MACHINE.NAME, e.g. {paths[0]})" if paths else ""

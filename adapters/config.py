@@ -1,0 +1,134 @@
+"""Configuration of adapters: what every adapter kind shares (pydantic models only, no I/O).
+
+An adapters file (TOML) lists adapters; each maps tags of one PLC to the twin::
+
+    [[adapter]]
+    name = "plc1"            # unique; in logs and errors
+    kind = "modbus"          # which plugin (adapters.KINDS)
+    period_s = 0.5           # one cycle: read the inputs, write the changed outputs
+
+    [[adapter.read]]         # PLC -> twin: the tag's value replaces the signal's simulated one
+    signal = "printer1.bed_temp"
+    ...                      # the tag's address, in the kind's own terms
+    [[adapter.write]]        # twin -> PLC: the signal's value, written when it changes
+    [[adapter.fault]]        # PLC -> twin: a true tag puts the machine out of service
+    [[adapter.state]]        # twin -> PLC: the machine's state code (twin.events.STATE_CODES)
+
+Engineering values and tag values are related by ``value = raw * scale + offset`` in both
+directions. Each kind subclasses the mappings with its address fields and ``AdapterConfig``
+with its connection fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from twin.model.scenario import FAULT_KINDS
+
+__all__ = [
+    "AdapterConfig",
+    "FaultInput",
+    "Mapping",
+    "SignalInput",
+    "SignalOutput",
+    "StateOutput",
+]
+
+
+class Mapping(BaseModel):
+    """One tag of the PLC and what it means to the twin."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Scaled(Mapping):
+    signal: str = Field(min_length=1, description="SignalStore path, e.g. cnc1.spindle_speed")
+    scale: float = Field(1.0, description="value = raw * scale + offset")
+    offset: float = 0.0
+
+    @field_validator("scale")
+    @classmethod
+    def _scale_not_zero(cls, v: float) -> float:
+        if v == 0:
+            raise ValueError("must not be 0")
+        return v
+
+    def to_value(self, raw: float) -> float:
+        return raw * self.scale + self.offset
+
+    def to_raw(self, value: float) -> float:
+        return (value - self.offset) / self.scale
+
+
+class SignalInput(_Scaled):
+    """PLC -> twin: the tag's value replaces the signal's simulated value (the signal is pinned
+    to the PLC while the twin runs)."""
+
+
+class SignalOutput(_Scaled):
+    """Twin -> PLC: the signal's value, written whenever it changes (and all at a reconnect)."""
+
+
+class FaultInput(Mapping):
+    """PLC -> twin: while the tag is true (non-zero) ``machine`` is out of service with a fault
+    of ``kind``; when it turns false the machine's injected faults are cleared."""
+
+    machine: str = Field(min_length=1)
+    kind: str = "breakdown"
+    active_low: bool = Field(False, description="the machine is faulted while the tag is false")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        if v not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {v!r} (known: {', '.join(FAULT_KINDS)})")
+        return v
+
+
+class StateOutput(Mapping):
+    """Twin -> PLC: ``machine``'s MachineryItemState as a number (0 NotAvailable,
+    1 OutOfService, 2 NotExecuting, 3 Executing)."""
+
+    machine: str = Field(min_length=1)
+
+
+class AdapterConfig(BaseModel):
+    """What every adapter has; a kind adds its connection fields and typed mappings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", max_length=64)
+    kind: str  # each kind narrows this to its own literal
+    enabled: bool = True
+    period_s: float = Field(0.5, gt=0, le=3600, description="wall seconds between two cycles")
+    timeout_s: float = Field(5.0, gt=0, le=600, description="one connect, read or write")
+    refresh_s: float = Field(
+        10.0, ge=0, description="write every output again this often (0: only changes)"
+    )
+    backoff_s: float = Field(1.0, gt=0, description="first wait before reconnecting")
+    backoff_max_s: float = Field(60.0, gt=0, description="longest wait between reconnects")
+    # a kind narrows these to its mappings with addresses (tuples: covariant, immutable)
+    read: tuple[SignalInput, ...] = ()
+    write: tuple[SignalOutput, ...] = ()
+    fault: tuple[FaultInput, ...] = ()
+    state: tuple[StateOutput, ...] = ()
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> AdapterConfig:
+        if self.backoff_max_s < self.backoff_s:
+            raise ValueError("backoff_max_s must be >= backoff_s")
+        if not (self.read or self.write or self.fault or self.state):
+            raise ValueError("maps nothing: give at least one read, write, fault or state")
+        return self
+
+    @property
+    def inputs(self) -> Sequence[SignalInput | FaultInput]:
+        """What one cycle reads, in this order: signal inputs, then fault inputs."""
+        return [*self.read, *self.fault]
+
+    @property
+    def outputs(self) -> Sequence[SignalOutput | StateOutput]:
+        """What one cycle may write, in this order: signal outputs, then state outputs."""
+        return [*self.write, *self.state]

@@ -1,0 +1,109 @@
+"""Adapters files: read and validate (no I/O beyond the file), then bind to a running twin.
+
+Errors are ConfigError naming the file and the field (``adapter[1].write[0].signal``), with
+exit code 2 from the CLI, before the twin starts serving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from adapters.base import Adapter
+from adapters.bridge import Bridge
+from adapters.config import AdapterConfig
+from twin.clock import Clock
+from twin.errors import ConfigError
+from twin.model import format_validation_error, read_toml
+
+if TYPE_CHECKING:
+    from twin.api import TwinAPI
+    from twin.engine.cell import Engine
+
+__all__ = ["AdaptersFile", "build_adapters", "load_adapters", "parse_adapters"]
+
+
+class AdaptersFile:
+    """The validated adapters of one file (``source``), in file order."""
+
+    def __init__(self, source: str, configs: list[AdapterConfig]) -> None:
+        self.source = source
+        self.configs = configs
+
+
+def parse_adapters(
+    data: Mapping[str, Any], source: str, kinds: Mapping[str, type[Adapter]]
+) -> AdaptersFile:
+    """Validate ``{"adapter": [...]}`` (parsed TOML) against each entry's kind."""
+    unknown = sorted(set(data) - {"adapter"})
+    if unknown:
+        raise ConfigError(source, unknown[0], "unknown field (an adapters file has [[adapter]])")
+    entries = data.get("adapter", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ConfigError(source, "adapter", "must be a list of tables ([[adapter]])")
+    configs: list[AdapterConfig] = []
+    names: set[str] = set()
+    for i, entry in enumerate(entries):
+        kind = entry.get("kind")
+        if kind not in kinds:
+            raise ConfigError(
+                source,
+                f"adapter[{i}].kind",
+                f"unknown adapter kind {kind!r} (known: {', '.join(sorted(kinds))})"
+                if kind is not None
+                else f"field required (one of: {', '.join(sorted(kinds))})",
+            )
+        try:
+            cfg = kinds[kind].config_model.model_validate(entry)
+        except ValidationError as exc:
+            raise _in_entry(format_validation_error(source, exc), i) from exc
+        if cfg.name in names:
+            raise ConfigError(source, f"adapter[{i}].name", f"{cfg.name!r} used twice")
+        names.add(cfg.name)
+        configs.append(cfg)
+    return AdaptersFile(source, configs)
+
+
+def _in_entry(err: ConfigError, i: int) -> ConfigError:
+    """``err`` placed in the ``i``-th adapter; a validator's "field: reason" names the field."""
+    field = f"adapter[{i}]" if err.field in (None, "(top level)") else f"adapter[{i}].{err.field}"
+    reason = err.reason
+    head, sep, rest = reason.partition(": ")
+    if sep and head.isidentifier():
+        field, reason = f"{field}.{head}", rest
+    return ConfigError(err.source, field, reason)
+
+
+def load_adapters(path: str | Path, kinds: Mapping[str, type[Adapter]]) -> AdaptersFile:
+    """Read and validate an adapters TOML file; ConfigError naming file and field."""
+    return parse_adapters(read_toml(path), str(path), kinds)
+
+
+def build_adapters(
+    file: AdaptersFile,
+    engine: Engine,
+    api: TwinAPI,
+    kinds: Mapping[str, type[Adapter]],
+    clock: Clock | None = None,
+) -> list[Adapter]:
+    """One adapter per enabled entry, bound to the twin (no I/O). ConfigError for a signal or
+    machine the cell lacks, or a signal fed by two inputs."""
+    adapters: list[Adapter] = []
+    fed: dict[int, str] = {}
+    for i, cfg in enumerate(file.configs):
+        if not cfg.enabled:
+            continue
+        where = f"adapter[{i}]"
+        bridge = Bridge(cfg, engine, api, file.source, where)
+        for j, index in enumerate(bridge.inputs.tolist()):
+            here = f"{where}.read[{j}].signal"
+            if index in fed:
+                raise ConfigError(
+                    file.source, here, f"{cfg.read[j].signal!r} is already fed by {fed[index]}"
+                )
+            fed[index] = here
+        adapters.append(kinds[cfg.kind](cfg, bridge, clock))
+    return adapters

@@ -1,0 +1,162 @@
+"""Configuration of the ``opcua`` adapter kind: the twin as an OPC UA client of a PLC.
+
+Pydantic models only; validated without I/O. Each mapping names its PLC variable by a NodeId
+string, ``ns=2;s=Temp`` or, robust against a server that renumbers its namespaces,
+``nsu=urn:plc:vars;s=Temp`` (resolved through the server's namespace array at connect).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
+
+from asyncua import ua
+from pydantic import AfterValidator, Field, field_validator, model_validator
+
+from adapters.config import AdapterConfig, FaultInput, SignalInput, SignalOutput, StateOutput
+
+__all__ = [
+    "OpcUaConfig",
+    "OpcUaFaultInput",
+    "OpcUaSignalInput",
+    "OpcUaSignalOutput",
+    "OpcUaStateOutput",
+    "SecurityMode",
+    "SecurityPolicy",
+    "parse_node",
+]
+
+#: OPC UA security policies (names as in the specification), strongest last.
+SecurityPolicy = Literal["None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"]
+SecurityMode = Literal["None", "Sign", "SignAndEncrypt"]
+
+# the forms asyncua parses, without its lenient extras (srv=, unknown keys, ns and nsu both)
+_NODE_FORM = re.compile(r"(?:ns=\d+;|nsu=[^;]+;)?[isgb]=.+", re.DOTALL)
+
+
+def parse_node(text: str) -> ua.NodeId:
+    """The NodeId (or ExpandedNodeId, for ``nsu=``) that ``text`` names; ValueError naming
+    ``text`` when it is not one."""
+    if not _NODE_FORM.fullmatch(text):
+        raise ValueError(
+            f"{text!r} is not a NodeId (e.g. 'ns=2;s=Temp', 'ns=3;i=1001', "
+            "'nsu=urn:plc:vars;s=Temp')"
+        )
+    try:
+        return ua.NodeId.from_string(text)
+    except ua.UaStringParsingError as exc:
+        cause = exc.args[1] if len(exc.args) > 1 else exc
+        raise ValueError(f"{text!r} is not a NodeId: {cause}") from None
+
+
+def _node(text: str) -> str:
+    parse_node(text)
+    return text
+
+
+NodeIdText = Annotated[
+    str,
+    AfterValidator(_node),
+    Field(description="NodeId of the PLC variable: 'ns=2;s=Temp' or 'nsu=<uri>;s=Temp'"),
+]
+
+
+class OpcUaSignalInput(SignalInput):
+    node: NodeIdText
+
+
+class OpcUaSignalOutput(SignalOutput):
+    node: NodeIdText
+
+
+class OpcUaFaultInput(FaultInput):
+    node: NodeIdText
+
+
+class OpcUaStateOutput(StateOutput):
+    node: NodeIdText
+
+
+class OpcUaConfig(AdapterConfig):
+    """A PLC's OPC UA server: where it is, how to secure the link, what to map.
+
+    Security None is never a default: it needs ``security_policy = "None"`` and
+    ``security_mode = "None"`` both. The password is read from the environment variable
+    ``password_env`` when connecting (not here: validation needs no environment), so an unset
+    variable shows as a connect failure naming ``password_env``.
+    """
+
+    kind: Literal["opcua"]
+    url: str = Field(description="the PLC's endpoint, e.g. opc.tcp://10.0.0.5:4840")
+    security_policy: SecurityPolicy = "Basic256Sha256"
+    security_mode: SecurityMode = "SignAndEncrypt"
+    certificate: Path | None = Field(None, description="client certificate (DER or PEM)")
+    private_key: Path | None = Field(None, description="its private key (PEM)")
+    server_certificate: Path | None = Field(
+        None, description="the PLC's certificate: pinned, any other is refused"
+    )
+    pki_dir: Path | None = Field(
+        None, description="where a generated client certificate is kept (var/adapters/NAME/pki)"
+    )
+    username: str | None = Field(None, min_length=1)
+    password_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    use_subscription: bool = Field(
+        True, description="inputs by a subscription (publishing interval period_s), else polled"
+    )
+    read: tuple[OpcUaSignalInput, ...] = ()
+    write: tuple[OpcUaSignalOutput, ...] = ()
+    fault: tuple[OpcUaFaultInput, ...] = ()
+    state: tuple[OpcUaStateOutput, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_password(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "password" in data:
+            raise ValueError(
+                "password: never in the file; name an environment variable in password_env"
+            )
+        return data
+
+    @field_validator("url")
+    @classmethod
+    def _opc_tcp(cls, v: str) -> str:
+        try:
+            url = urlparse(v)
+            port = url.port
+        except ValueError as exc:
+            raise ValueError(f"{v!r} is not a URL: {exc}") from None
+        if url.scheme != "opc.tcp" or not url.hostname or port is None:
+            raise ValueError(f"{v!r}: must be opc.tcp://HOST:PORT[/path]")
+        if "@" in url.netloc:
+            raise ValueError("no user or password in the URL: use username and password_env")
+        return v
+
+    @model_validator(mode="after")
+    def _security(self) -> OpcUaConfig:
+        if (self.security_policy == "None") != (self.security_mode == "None"):
+            raise ValueError(
+                f"security_mode: {self.security_mode!r} does not go with security_policy "
+                f'{self.security_policy!r} (no security needs both set to "None")'
+            )
+        if (self.certificate is None) != (self.private_key is None):
+            raise ValueError("certificate: give certificate and private_key together")
+        if self.security_policy == "None":
+            for name in ("certificate", "server_certificate"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f'{name}: not used with security_policy "None"')
+        if self.username is not None and self.password_env is None:
+            raise ValueError(
+                "password_env: required with username (the variable holding the password)"
+            )
+        if self.password_env is not None and self.username is None:
+            raise ValueError("username: required with password_env")
+        return self
+
+    @property
+    def pki_path(self) -> Path:
+        """Folder of the generated client certificate (``own/cert.der``, ``own/key.pem``)."""
+        return (
+            self.pki_dir if self.pki_dir is not None else Path("var/adapters") / self.name / "pki"
+        )

@@ -1,0 +1,270 @@
+"""The Modbus TCP adapter against a real pymodbus server playing the PLC, read back by an
+independent pymodbus client: outputs written (only changes), inputs pinned into the
+SignalStore, fault tags as journaled commands, reconnect after the PLC restarts, and config
+errors naming file and field."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from adapters import Adapter, build_adapters, parse_adapters
+from adapters.modbus import ModbusAdapter
+from adapters.modbus.adapter import _plan_reads
+from adapters.modbus.config import ModbusConfig
+from tests.adapters.conftest import Twin, free_port
+from tests.adapters.modbus.plc import Plc
+from twin.errors import ConfigError
+from twin.events import STATE_CODES
+
+KINDS: dict[str, type[Adapter]] = {"modbus": ModbusAdapter}
+
+
+@pytest.fixture
+async def plc() -> AsyncIterator[Plc]:
+    p = Plc(free_port())
+    await p.start()
+    try:
+        yield p
+    finally:
+        await p.stop()
+
+
+def config(port: int, **maps: Any) -> dict[str, Any]:
+    entry = {"name": "plc1", "kind": "modbus", "host": "127.0.0.1", "port": port}
+    entry |= {"period_s": 0.02, "timeout_s": 1.0, "backoff_s": 0.05, "backoff_max_s": 0.2}
+    return {"adapter": [entry | maps]}
+
+
+def adapter_for(twin: Twin, data: dict[str, Any]) -> ModbusAdapter:
+    (a,) = build_adapters(parse_adapters(data, "plc.toml", KINDS), twin.engine, twin.api, KINDS)
+    assert isinstance(a, ModbusAdapter)
+    return a
+
+
+async def cycles_on(a: Adapter, n: int = 2) -> None:
+    """Wait until ``n`` more cycles have completed (so a change made before was seen)."""
+    done = a.status.cycles
+    await a.wait_until(lambda st: st.cycles >= done + n)
+
+
+OUTPUTS = {
+    "write": [
+        {"signal": "cnc1.spindle_speed", "table": "holding", "address": 0, "type": "float32"},
+        {"signal": "printer1.nozzle_temp", "table": "holding", "address": 2, "scale": 0.1},
+        {"signal": "cnc1.power", "table": "coil", "address": 3},
+    ],
+    "state": [{"machine": "cnc1", "address": 10}, {"machine": "printer1", "address": 11}],
+}
+
+
+async def test_outputs_reach_the_plc_and_only_changes_are_written_again(
+    twin: Twin, plc: Plc
+) -> None:
+    twin.step(3600.0)  # the cell is busy: the cnc's spindle turns, the printer is hot
+    store = twin.engine.store
+    a = adapter_for(twin, config(plc.port, **OUTPUTS))
+    await a.start()
+    try:
+        await a.wait_until(lambda st: st.cycles >= 1)
+        assert a.status.written == 5  # every output once
+        assert await plc.float32(0) == pytest.approx(store.get("cnc1.spindle_speed"), rel=1e-6)
+        assert (await plc.holding(2))[0] == round(store.get("printer1.nozzle_temp") * 10)
+        assert await plc.coil(3) == (store.get("cnc1.power") != 0)
+        states = await plc.holding(10, 2)
+        machines = twin.engine.machines
+        assert states == [STATE_CODES[machines[m].state] for m in ("cnc1", "printer1")]
+        await cycles_on(a, 3)
+        assert a.status.written == 5  # nothing changed, nothing written
+        twin.api.inject_fault("cnc1")  # cnc1's state (and signals) change
+        twin.engine.sample_signals()
+        await cycles_on(a)
+        assert a.status.written > 5
+        assert (await plc.holding(10))[0] == STATE_CODES["OutOfService"]
+        assert await plc.float32(0) == 0.0  # a machine out of service does not turn
+    finally:
+        await a.stop()
+    assert not a.status.connected
+    assert a.status.failures == 0
+
+
+async def test_inputs_are_pinned_and_fault_tags_are_journaled_commands(
+    twin: Twin, plc: Plc
+) -> None:
+    maps = {
+        "read": [
+            {"signal": "printer1.bed_temp", "table": "input", "address": 0, "scale": 0.1},
+            {"signal": "cnc1.coolant_temp", "table": "holding", "address": 20, "type": "int16"},
+        ],
+        "fault": [{"machine": "cnc1", "table": "coil", "address": 0}],
+    }
+    a = adapter_for(twin, config(plc.port, **maps))
+    await plc.set_holding(20, 0xFFFF - 4)  # int16 -5
+    await a.start()
+    try:
+        await a.wait_until(lambda st: st.cycles >= 1)
+        store = twin.engine.store
+        assert store.get("printer1.bed_temp") == pytest.approx(65.5)
+        assert store.get("cnc1.coolant_temp") == -5.0
+        twin.step(3600.0)  # the printer model heats the bed; the PLC's value stays
+        assert store.get("printer1.bed_temp") == pytest.approx(65.5)
+        assert store.get("cnc1.coolant_temp") == -5.0
+        assert twin.engine.machines["cnc1"].state != "OutOfService"
+
+        await plc.set_coil(0, True)
+        await cycles_on(a)
+        assert twin.engine.machines["cnc1"].state == "OutOfService"
+        await plc.set_coil(0, False)
+        await cycles_on(a)
+        twin.step(0.0)  # the repair ends at the twin's next step
+        assert twin.engine.machines["cnc1"].state != "OutOfService"
+    finally:
+        await a.stop()
+    journal = [(c.command, c.args.get("machine")) for c in twin.engine.journal]
+    assert journal == [("inject_fault", "cnc1"), ("clear_fault", "cnc1")]
+
+
+async def test_a_restarted_plc_gets_every_output_again(twin: Twin, plc: Plc) -> None:
+    twin.step(3600.0)
+    a = adapter_for(twin, config(plc.port, **OUTPUTS))
+    await a.start()
+    try:
+        await a.wait_until(lambda st: st.written >= 5)
+        await plc.stop()  # the PLC goes away: its registers with it
+        st = await a.wait_until(lambda st: not st.connected)
+        assert st.failures >= 1
+        assert st.last_error
+        await plc.start()  # a fresh PLC: all registers 0
+        await a.wait_until(lambda st: st.connects == 2 and st.written >= 10)
+        assert (await plc.holding(10))[0] == STATE_CODES[twin.engine.machines["cnc1"].state]
+        assert await plc.float32(0) == pytest.approx(
+            twin.engine.store.get("cnc1.spindle_speed"), rel=1e-6
+        )
+    finally:
+        await a.stop()
+
+
+async def test_an_unreachable_plc_is_retried_with_backoff_and_stops_in_time(twin: Twin) -> None:
+    a = adapter_for(twin, config(free_port(), **OUTPUTS))
+    await a.start()  # does not fail: the twin goes on without its PLC
+    try:
+        st = await a.wait_until(lambda st: st.failures >= 3)
+        assert not st.connected
+        assert st.connects == 0
+        assert "no Modbus TCP server answers" in (st.last_error or "")
+    finally:
+        await a.stop(within_s=2.0)
+
+
+async def test_a_modbus_exception_names_the_request(twin: Twin, plc: Plc) -> None:
+    maps = {"read": [{"signal": "cnc1.power", "table": "input", "address": 5}]}
+    a = adapter_for(twin, config(plc.port, **maps))
+    await a.start()
+    try:
+        st = await a.wait_until(lambda st: st.failures >= 1)
+        assert st.last_error == "ServiceError: read input 5..5: Modbus exception code 2"
+    finally:
+        await a.stop()
+
+
+def test_reads_are_grouped_into_blocks_per_table() -> None:
+    cfg = ModbusConfig.model_validate(
+        config(
+            1,
+            read=[
+                {"signal": "a.x", "table": "holding", "address": 10, "type": "float32"},
+                {"signal": "a.y", "table": "holding", "address": 0},
+                {"signal": "a.z", "table": "holding", "address": 200},
+                {"signal": "a.w", "table": "input", "address": 0},
+            ],
+            fault=[{"machine": "cnc1", "table": "holding", "address": 12}],
+        )["adapter"][0]
+    )
+    blocks = [(b.table, b.start, b.count, sorted(b.tags)) for b in _plan_reads(cfg)]
+    assert blocks == [
+        ("holding", 0, 13, [(0, 10), (1, 0), (4, 12)]),
+        ("holding", 200, 1, [(2, 0)]),
+        ("input", 0, 1, [(3, 0)]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("maps", "field", "reason"),
+    [
+        (
+            {"write": [{"signal": "cnc1.spindle", "table": "holding", "address": 0}]},
+            "adapter[0].write[0].signal",
+            "unknown signal 'cnc1.spindle' (cnc1 has: spindle_speed,",
+        ),
+        (
+            {"fault": [{"machine": "cnc9", "table": "coil", "address": 0}]},
+            "adapter[0].fault[0].machine",
+            "unknown machine 'cnc9' (cell: cnc1, robot1, printer1, vision1)",
+        ),
+        (
+            {"write": [{"signal": "cnc1.power", "table": "input", "address": 0}]},
+            "adapter[0].write[0].table",
+            "an input register is read-only in Modbus",
+        ),
+        (
+            {"read": [{"signal": "cnc1.power", "table": "coil", "address": 0, "type": "int16"}]},
+            "adapter[0].read[0].type",
+            "a coil is one bit; give no type",
+        ),
+        (
+            {
+                "write": [
+                    {"signal": "cnc1.power", "address": 1, "table": "holding", "type": "float32"}
+                ],
+                "state": [{"machine": "cnc1", "address": 2}],
+            },
+            "adapter[0].state[0].address",
+            "holding 2 is also written by write[0]",
+        ),
+        (
+            {
+                "read": [
+                    {"signal": "cnc1.power", "table": "holding", "address": 65535, "type": "int32"}
+                ]
+            },
+            "adapter[0].read[0].address",
+            "65535 + 2 words is beyond 65535",
+        ),
+        (
+            {"write": [{"signal": "cnc1.power", "table": "holding", "address": 0, "scale": 0}]},
+            "adapter[0].write[0].scale",
+            "must not be 0",
+        ),
+        ({}, "adapter[0]", "maps nothing"),
+        (
+            {"read": [{"signal": "cnc1.power", "table": "holding", "address": 0, "bit": 3}]},
+            "adapter[0].read[0].bit",
+            "unknown field",
+        ),
+    ],
+)
+def test_config_errors_name_file_and_field(
+    twin: Twin, maps: dict[str, Any], field: str, reason: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        adapter_for(twin, config(502, **maps))
+    assert err.value.source == "plc.toml"
+    assert err.value.field == field
+    assert reason in err.value.reason
+
+
+def test_file_level_errors(twin: Twin) -> None:
+    base = config(502, read=[{"signal": "cnc1.power", "table": "holding", "address": 0}])
+    entry = base["adapter"][0]
+    cases = [
+        ({"adapter": [entry | {"kind": "profinet"}]}, "adapter[0].kind", "unknown adapter kind"),
+        ({"adapter": [entry, entry]}, "adapter[1].name", "'plc1' used twice"),
+        ({"adapters": []}, "adapters", "unknown field"),
+        ({"adapter": [entry, entry | {"name": "plc2"}]}, "adapter[1].read[0].signal", "fed by"),
+    ]
+    for data, field, reason in cases:
+        with pytest.raises(ConfigError) as err:
+            build_adapters(parse_adapters(data, "plc.toml", KINDS), twin.engine, twin.api, KINDS)
+        assert (err.value.field, reason in err.value.reason) == (field, True), err.value

@@ -1,0 +1,107 @@
+"""``twin run --adapters FILE`` wiring and ``twin adapters check``: PLCs linked to the twin.
+
+The file is read and validated before anything starts (ConfigError naming file and field);
+the adapters are bound to the cell once the engine exists (every signal and machine named
+must be in it), started after the OPC UA server and stopped before it, within a deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from twin.cli.common import DEFAULT_SCENARIO
+from twin.engine.cell import Engine
+from twin.errors import ConfigError
+
+if TYPE_CHECKING:
+    from adapters import Adapter, AdaptersFile
+    from twin.api import TwinAPI
+
+__all__ = ["AdaptersOption", "LinkedPlcs", "register"]
+
+AdaptersOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--adapters",
+        help="adapters file (TOML): PLCs linked to the twin over Modbus TCP or OPC UA",
+    ),
+]
+STOP_WITHIN_S = 5.0
+
+
+class LinkedPlcs:
+    """The adapters of one ``twin run``: none without a file."""
+
+    def __init__(self, path: Path | None, insecure_dev: bool) -> None:
+        self.file: AdaptersFile | None = None
+        self.adapters: list[Adapter] = []
+        if path is None:
+            return
+        from adapters import KINDS, load_adapters
+
+        self.file = load_adapters(path, KINDS)
+        for i, cfg in enumerate(self.file.configs):
+            if getattr(cfg, "security_policy", None) == "None" and not insecure_dev:
+                raise ConfigError(
+                    str(path),
+                    f"adapter[{i}].security_policy",
+                    "None (no encryption) needs --insecure-dev",
+                )
+
+    def bind(self, engine: Engine, api: TwinAPI) -> None:
+        """Check the mappings against the cell and make the adapters (no I/O)."""
+        if self.file is None:
+            return
+        from adapters import KINDS, build_adapters
+
+        self.adapters = build_adapters(self.file, engine, api, KINDS)
+
+    async def start(self, console: Console) -> None:
+        if not self.adapters:
+            return
+        logging.getLogger("adapters").setLevel(logging.INFO)  # connects and losses are news
+        for a in self.adapters:
+            await a.start()
+            console.print(f"adapter {a.name}: {a.cfg.kind} link to {a.endpoint}")
+
+    async def stop(self, console: Console) -> None:
+        for a in self.adapters:
+            await a.stop(STOP_WITHIN_S)
+            st = a.status
+            console.print(
+                f"adapter {a.name}: {st.cycles} cycles, {st.written} values written, "
+                f"{st.connects} connects, {st.failures} failures"
+                + (f" (last: {st.last_error})" if st.last_error else "")
+            )
+
+
+adapters_app = typer.Typer(help="PLCs linked to the twin (Modbus TCP, OPC UA client).")
+
+
+@adapters_app.command("check")
+def check(
+    file: Annotated[Path, typer.Argument(help="adapters file (TOML)")],
+    scenario: Annotated[Path, typer.Argument(help="scenario TOML file")] = DEFAULT_SCENARIO,
+) -> None:
+    """Validate an adapters file against a scenario's cell, without connecting to anything."""
+    from twin.api import TwinAPI
+    from twin.model import load_scenario
+
+    plcs = LinkedPlcs(file, insecure_dev=True)
+    engine = Engine(load_scenario(scenario), signals=True)
+    plcs.bind(engine, TwinAPI(engine))
+    assert plcs.file is not None
+    for cfg in plcs.file.configs:
+        maps = len(cfg.read) + len(cfg.write) + len(cfg.fault) + len(cfg.state)
+        state = "" if cfg.enabled else " (disabled)"
+        print(f"{cfg.name}: {cfg.kind}, {maps} mappings{state}")
+    print(f"{file}: OK against {scenario}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(adapters_app, name="adapters")
