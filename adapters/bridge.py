@@ -4,7 +4,9 @@ It checks an adapter's mappings against the running cell (every signal and machi
 exist), pins the signals a PLC feeds, applies what the PLC reports (signal values into the
 SignalStore; fault tags as ``inject_fault``/``clear_fault`` commands through ``twin.api``, so
 they are journaled and replayed like any command) and tells which outputs changed since they
-were last written.
+were last written. A fault tag owns the faults injected on its machine: what the twin has
+when the adapter starts (restored by ``--resume``) is cleared when the tag reads false, and a
+command the twin refuses (an operator cleared the fault first) is not retried every cycle.
 """
 
 from __future__ import annotations
@@ -88,9 +90,12 @@ class Bridge:
         self._sent = np.full(len(self._out_signals) + len(self._out_machines), np.nan)
 
     def pin(self) -> None:
-        """The PLC feeds the input signals from now on: the machine models no longer do."""
+        """The PLC feeds the input signals from now on (the machine models no longer do), and
+        its fault tags own the faults injected on their machines: one the twin has now (e.g.
+        restored by ``--resume``) is cleared when the tag reads false."""
         for i in self.inputs.tolist():
             self.engine.store.pin(i)
+        self._faulted = [self.engine.injected_faults(f.machine) > 0 for f in self._faults]
 
     def apply(self, values: Sequence[TagValue]) -> None:
         """Apply one cycle's input values, in ``cfg.inputs`` order (signals, then faults)."""
@@ -112,10 +117,9 @@ class Bridge:
                     self.api.inject_fault(f.machine, f.kind)
                 else:
                     self.api.clear_fault(f.machine)
-            except CommandError as exc:  # e.g. a machine the twin cannot fault now
+            except CommandError as exc:  # e.g. an operator cleared the fault already
                 self.log.warning("fault[%d] on %s: %s", k, f.machine, exc)
-                continue
-            self._faulted[k] = active
+            self._faulted[k] = active  # tried once: no retry every cycle
 
     def outputs(self) -> np.ndarray:
         """Current raw values of ``cfg.outputs``: signals scaled back, then state codes."""

@@ -439,6 +439,10 @@ class Engine:
         """Start a fault now; returns the event that clears it early (``clear_fault``)."""
         return self.faults.inject(self.machine(machine), kind, duration)
 
+    def injected_faults(self, machine: str) -> int:
+        """How many faults injected through the API ``machine`` has now (not yet cleared)."""
+        return self.faults.injected(self.machine(machine))
+
     def clear_fault(self, machine: str) -> int:
         """Clear the faults injected through the API on ``machine``; returns how many."""
         return self.faults.clear(self.machine(machine))

@@ -51,6 +51,10 @@ class Faults:
         self._injected.setdefault(m.id, []).append(cleared)
         return cleared
 
+    def injected(self, m: MachineRuntime) -> int:
+        """How many faults injected through the API ``m`` has now (uncleared)."""
+        return sum(not ev.triggered for ev in self._injected.get(m.id, []))
+
     def clear(self, m: MachineRuntime) -> int:
         """Clear the faults injected through the API on ``m``; returns how many."""
         pending = self._injected.pop(m.id, [])

@@ -1,0 +1,92 @@
+"""The twin's side of an adapter, without I/O: outputs pending until sent, inputs pinned,
+fault tags owning the machine's injected faults."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pytest
+
+from adapters import Bridge
+from adapters.modbus import ModbusConfig
+from tests.adapters.conftest import Twin
+
+
+def bridge(twin: Twin, **maps: Any) -> Bridge:
+    cfg = ModbusConfig.model_validate({"name": "plc1", "kind": "modbus", "host": "h", **maps})
+    b = Bridge(cfg, twin.engine, twin.api, "plc.toml", "adapter[0]")
+    b.pin()
+    return b
+
+
+FAULT = {"fault": [{"machine": "cnc1", "table": "coil", "address": 0}]}
+
+
+def test_outputs_are_pending_until_sent_and_again_after_forget(twin: Twin) -> None:
+    b = bridge(
+        twin,
+        write=[{"signal": "cnc1.power", "table": "holding", "address": 0, "scale": 0.5}],
+        state=[{"machine": "cnc1", "address": 1}],
+    )
+    power = twin.engine.store.get("cnc1.power")
+    first = b.pending()
+    assert first == [(0, power / 0.5), (1, 2.0)]  # raw = value / scale; NotExecuting
+    b.sent(first)
+    assert b.pending() == []
+    twin.api.inject_fault("cnc1")
+    assert b.pending() == [(1, 1.0)]  # only the state changed (signals not sampled yet)
+    b.forget_sent()
+    assert [pos for pos, _ in b.pending()] == [0, 1]
+
+
+def test_inputs_skip_values_the_plc_has_no_good_value_for(twin: Twin) -> None:
+    store = twin.engine.store
+    b = bridge(
+        twin,
+        read=[
+            {"signal": "printer1.bed_temp", "table": "holding", "address": 0, "offset": 20},
+            {"signal": "cnc1.power", "table": "holding", "address": 1},
+        ],
+    )
+    before = store.get("cnc1.power")
+    b.apply([40, None])
+    assert store.get("printer1.bed_temp") == 60.0
+    assert store.get("cnc1.power") == before
+    assert store.pinned(store.index("cnc1.power"))  # pinned all the same: the PLC owns it
+    assert np.isfinite(store.values[: len(store)]).all()
+
+
+def test_a_fault_tag_clears_a_fault_restored_before_it_started(twin: Twin) -> None:
+    twin.api.inject_fault("cnc1")  # as a --resume replays it: the PLC's relay was on
+    b = bridge(twin, **FAULT)
+    b.apply([True])  # still on: nothing to do
+    assert [c.command for c in twin.engine.journal] == ["inject_fault"]
+    b.apply([False])  # released while the twin was away: the twin follows the PLC
+    assert [c.command for c in twin.engine.journal] == ["inject_fault", "clear_fault"]
+    assert twin.engine.injected_faults("cnc1") == 0
+
+
+def test_a_refused_command_is_tried_once_not_every_cycle(
+    twin: Twin, caplog: pytest.LogCaptureFixture
+) -> None:
+    b = bridge(twin, **FAULT)
+    b.apply([True])
+    twin.api.clear_fault("cnc1")  # an operator clears it first
+    with caplog.at_level(logging.WARNING, logger="adapters.plc1"):
+        for _ in range(3):
+            b.apply([False])
+    assert len(caplog.records) == 1
+    assert "has no injected fault to clear" in caplog.records[0].getMessage()
+    b.apply([True])  # the relay closes again: the fault comes back
+    assert twin.engine.injected_faults("cnc1") == 1
+
+
+def test_active_low_fault_tags(twin: Twin) -> None:
+    b = bridge(twin, fault=[{"machine": "cnc1", "table": "coil", "address": 0, "active_low": True}])
+    b.apply([True])  # healthy
+    assert twin.engine.injected_faults("cnc1") == 0
+    b.apply([False])  # the "machine ok" contact opened
+    assert twin.engine.injected_faults("cnc1") == 1
+    assert twin.engine.machines["cnc1"].state == "OutOfService"
