@@ -79,3 +79,19 @@ def test_adapters_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> N
     assert main(["adapters", "check", str(bad)]) == 2
     err = capsys.readouterr().err
     assert f"{bad}: adapter[0].read[0].signal: unknown signal 'printer1.bed'" in err
+
+
+def test_twin_run_refuses_an_unencrypted_opcua_plc_without_insecure_dev(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    file = tmp_path / "plc.toml"
+    file.write_text(
+        '[[adapter]]\nname = "plc"\nkind = "opcua"\nurl = "opc.tcp://127.0.0.1:4841"\n'
+        'security_policy = "None"\nsecurity_mode = "None"\n'
+        '[[adapter.state]]\nmachine = "cnc1"\nnode = "ns=2;i=7"\n',
+        encoding="utf-8",
+    )
+    assert main(["run", "--adapters", str(file), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"{file}: adapter[0].security_policy: None (no encryption) needs --insecure-dev" in err
+    assert not (tmp_path / "out").exists()  # refused before anything was made
