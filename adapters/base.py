@@ -9,6 +9,8 @@
   +-20 % jitter, so that many adapters do not retry in step); after a reconnect every output is
   written again, since the PLC may have restarted, and so they are every ``refresh_s``
   (a PLC restarted behind a link that stayed up gets them back too);
+- a failure is logged as a warning once; the same failure again only at debug level, until
+  the link is up again (logged with the number of failed attempts);
 - ``await stop(within_s)``: ends the task and closes the link within ``within_s`` seconds.
 
 A kind implements ``endpoint``, ``_open``, ``_close``, ``_read`` and ``_write``, and may
@@ -66,6 +68,8 @@ class Adapter(ABC):
         self.status = AdapterStatus()
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Condition()
+        self._last_reason: str | None = None  # of the failures since the last connect
+        self._quiet = 0  # failures not logged as warnings (repeats of the last one)
         self._jitter = random.Random()  # retry spreading, not security
 
     @property
@@ -142,7 +146,10 @@ class Adapter(ABC):
                 delay = min(delay * 2, self.cfg.backoff_max_s)
                 continue
             delay = self.cfg.backoff_s
-            self.log.info("connected to %s", self.endpoint)
+            quiet, self._quiet = self._quiet, 0
+            again = f" (after {quiet + 1} failed attempts)" if quiet else ""
+            self.log.info("connected to %s%s", self.endpoint, again)
+            self._last_reason = None
             await self._set(connected=True, connects=self.status.connects + 1)
             try:
                 await self._cycles()
@@ -171,7 +178,12 @@ class Adapter(ABC):
 
     async def _lost(self, what: str, exc: BaseException) -> None:
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        self.log.warning("%s (%s): %s", what, self.endpoint, reason)
+        if reason == self._last_reason:  # the same again: once is news, a repeat is not
+            self._quiet += 1
+            self.log.debug("%s (%s): %s", what, self.endpoint, reason)
+        else:
+            self._last_reason = reason
+            self.log.warning("%s (%s): %s; retrying", what, self.endpoint, reason)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._close(), self.cfg.timeout_s)
         await self._set(connected=False, failures=self.status.failures + 1, last_error=reason)

@@ -65,6 +65,7 @@ class LinkedPlcs:
         if not self.adapters:
             return
         logging.getLogger("adapters").setLevel(logging.INFO)  # connects and losses are news
+        logging.getLogger("pymodbus").setLevel(logging.ERROR)  # the adapters say it, once
         for a in self.adapters:
             await a.start()
             console.print(f"adapter {a.name}: {a.cfg.kind} link to {a.endpoint}")

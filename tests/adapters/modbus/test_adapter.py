@@ -5,6 +5,7 @@ errors naming file and field."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -146,16 +147,33 @@ async def test_a_restarted_plc_gets_every_output_again(twin: Twin, plc: Plc) -> 
         await a.stop()
 
 
-async def test_an_unreachable_plc_is_retried_with_backoff_and_stops_in_time(twin: Twin) -> None:
-    a = adapter_for(twin, config(free_port(), **OUTPUTS))
+async def test_an_unreachable_plc_is_retried_warned_once_and_linked_when_it_comes(
+    twin: Twin, caplog: pytest.LogCaptureFixture
+) -> None:
+    plc = Plc(free_port())
+    a = adapter_for(twin, config(plc.port, **OUTPUTS))
+    caplog.set_level(logging.DEBUG, logger="adapters.plc1")
     await a.start()  # does not fail: the twin goes on without its PLC
     try:
         st = await a.wait_until(lambda st: st.failures >= 3)
         assert not st.connected
         assert st.connects == 0
         assert "no Modbus TCP server answers" in (st.last_error or "")
+        ours = [r for r in caplog.records if r.name == "adapters.plc1"]
+        warnings = [r for r in ours if r.levelno == logging.WARNING]
+        assert len(warnings) == 1  # the same failure again is not news
+        await plc.start()
+        try:
+            st = await a.wait_until(lambda st: st.connected)
+            failed = st.failures
+        finally:
+            await a.stop(within_s=2.0)
+            await plc.stop()
     finally:
         await a.stop(within_s=2.0)
+    ours = [r for r in caplog.records if r.name == "adapters.plc1"]
+    infos = [r.getMessage() for r in ours if r.levelno == logging.INFO]
+    assert infos == [f"connected to {a.endpoint} (after {failed} failed attempts)"]
 
 
 async def test_a_modbus_exception_names_the_request(twin: Twin, plc: Plc) -> None:
