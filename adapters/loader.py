@@ -90,20 +90,24 @@ def build_adapters(
     clock: Clock | None = None,
 ) -> list[Adapter]:
     """One adapter per enabled entry, bound to the twin (no I/O). ConfigError for a signal or
-    machine the cell lacks, or a signal fed by two inputs."""
+    machine the cell lacks, a signal fed by two inputs, or a machine faulted by two tags (the
+    first to clear would clear the other's fault too)."""
     adapters: list[Adapter] = []
-    fed: dict[int, str] = {}
+    owner: dict[tuple[str, str], str] = {}  # (signal | machine, what) -> the field that has it
+
+    def claim(key: str, what: str, field: str) -> None:
+        other = owner.setdefault((key, what), field)
+        if other != field:
+            raise ConfigError(file.source, field, f"{key!r} is already {what} by {other}")
+
     for i, cfg in enumerate(file.configs):
         if not cfg.enabled:
             continue
         where = f"adapter[{i}]"
         bridge = Bridge(cfg, engine, api, file.source, where)
-        for j, index in enumerate(bridge.inputs.tolist()):
-            here = f"{where}.read[{j}].signal"
-            if index in fed:
-                raise ConfigError(
-                    file.source, here, f"{cfg.read[j].signal!r} is already fed by {fed[index]}"
-                )
-            fed[index] = here
+        for j, m in enumerate(cfg.read):
+            claim(m.signal, "fed", f"{where}.read[{j}].signal")
+        for j, f in enumerate(cfg.fault):
+            claim(f.machine, "faulted", f"{where}.fault[{j}].machine")
         adapters.append(kinds[cfg.kind](cfg, bridge, clock))
     return adapters

@@ -273,6 +273,9 @@ def test_config_errors_name_file_and_field(
     assert reason in err.value.reason
 
 
+FAULT_COIL = {"machine": "cnc1", "table": "coil", "address": 0}
+
+
 def test_file_level_errors(twin: Twin) -> None:
     base = config(502, read=[{"signal": "cnc1.power", "table": "holding", "address": 0}])
     entry = base["adapter"][0]
@@ -281,6 +284,11 @@ def test_file_level_errors(twin: Twin) -> None:
         ({"adapter": [entry, entry]}, "adapter[1].name", "'plc1' used twice"),
         ({"adapters": []}, "adapters", "unknown field"),
         ({"adapter": [entry, entry | {"name": "plc2"}]}, "adapter[1].read[0].signal", "fed by"),
+        (
+            config(502, fault=[FAULT_COIL, FAULT_COIL | {"address": 1}]),
+            "adapter[0].fault[1].machine",
+            "'cnc1' is already faulted by adapter[0].fault[0].machine",
+        ),
     ]
     for data, field, reason in cases:
         with pytest.raises(ConfigError) as err:
