@@ -68,13 +68,9 @@ def parse_adapters(
 
 
 def _in_entry(err: ConfigError, i: int) -> ConfigError:
-    """``err`` placed in the ``i``-th adapter; a validator's "field: reason" names the field."""
+    """``err`` (of one entry's model) placed in the ``i``-th adapter."""
     field = f"adapter[{i}]" if err.field in (None, "(top level)") else f"adapter[{i}].{err.field}"
-    reason = err.reason
-    head, sep, rest = reason.partition(": ")
-    if sep and head.isidentifier():
-        field, reason = f"{field}.{head}", rest
-    return ConfigError(err.source, field, reason)
+    return ConfigError(err.source, field, err.reason)
 
 
 def load_adapters(path: str | Path, kinds: Mapping[str, type[Adapter]]) -> AdaptersFile:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,9 @@ def _loc(loc: tuple[int | str, ...], model: type[BaseModel] | None = None) -> st
     return out or "(top level)"
 
 
+_NAMED = re.compile(r"([A-Za-z_][\w]*(?:\[\d+\])*(?:\.[A-Za-z_]\w*(?:\[\d+\])*)*): ")
+
+
 def format_validation_error(source: str, exc: ValidationError) -> ConfigError:
     """Turn the first pydantic error into a ConfigError naming the field; count the rest."""
     errors = exc.errors(include_url=False)
@@ -53,10 +57,10 @@ def format_validation_error(source: str, exc: ValidationError) -> ConfigError:
     msg = str(first["msg"]).removeprefix("Value error, ")
     field = _loc(tuple(first["loc"]))
     # model-level validators name their field in the message ("orders[2].id: ...")
-    if field == "(top level)" or ": " in msg.split(" ")[0]:
-        head, sep, rest = msg.partition(": ")
-        if sep and (" " not in head):
-            field, msg = (head if field == "(top level)" else f"{field}.{head}"), rest
+    named = _NAMED.match(msg)
+    if named:
+        head, msg = named.group(1), msg[named.end() :]
+        field = head if field == "(top level)" else f"{field}.{head}"
     if first["type"] == "extra_forbidden":
         msg = "unknown field"
     if first["type"] == "missing":
