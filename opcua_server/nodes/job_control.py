@@ -143,8 +143,7 @@ class JobOrderControl:
         self._orders[order.id] = job_order  # listed with it: the update's event reset the entry
 
     def _start(self, job_order_id: str, comment: Any = None) -> None:
-        if job_order_id not in self.ctx.engine.stored:
-            raise CommandError(f"JobOrderID: no stored job order {job_order_id!r}")
+        self._in_state(job_order_id, (isa95.NOT_ALLOWED_TO_START,), "started")
         self.ctx.api.start_order(job_order_id)
 
     def _revoke_start(self, job_order_id: str, comment: Any = None) -> None:

@@ -87,6 +87,13 @@ async def test_store_start_and_cancel_as_operator(
             "backlog",
             [(ALLOWED_TO_START, "")],
         )
+        twice = await control_call(client, twin, "Start", ua.Variant("MES-JC-1"), mes_comment())
+        assert twice.StatusCode.value == ua.StatusCodes.BadInvalidState
+        message = twice.InputArgumentDiagnosticInfos[0].AdditionalInfo
+        assert (
+            "'MES-JC-1' is AllowedToStart; only NotAllowedToStart job orders can be started"
+            in message
+        )
         cancelled = await control_call(
             client, twin, "Cancel", ua.Variant("MES-JC-1"), mes_comment()
         )
@@ -124,7 +131,8 @@ async def test_bad_job_orders_are_refused(twin: Twin) -> None:
         assert "MES-JC-3" not in twin.engine.jobs
         start = await control_call(client, twin, "Start", ua.Variant("nope"), mes_comment())
         assert start.StatusCode.value == ua.StatusCodes.BadInvalidArgument
-        assert "no stored job order 'nope'" in start.InputArgumentDiagnosticInfos[0].AdditionalInfo
+        message = start.InputArgumentDiagnosticInfos[0].AdditionalInfo
+        assert "no job order 'nope' in JobOrderList" in message
 
 
 async def test_viewer_cannot_control_jobs(twin: Twin) -> None:
