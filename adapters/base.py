@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import math
 import random
 from abc import ABC, abstractmethod
@@ -59,12 +58,11 @@ class Adapter(ABC):
         cfg: AdapterConfig,
         bridge: Bridge,
         clock: Clock | None = None,
-        log: logging.Logger | None = None,
     ) -> None:
         self.cfg = cfg
         self.bridge = bridge
         self.clock: Clock = clock or SystemClock()
-        self.log = log or logging.getLogger(f"adapters.{cfg.name}")
+        self.log = bridge.log  # one logger per adapter, injected through its bridge
         self.status = AdapterStatus()
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Condition()

@@ -19,14 +19,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from adapters.config import AdapterConfig, FaultInput
-from twin.errors import CommandError, ConfigError
+from twin.errors import CommandError, ConfigError, UnknownMachineError
 from twin.events import STATE_CODES
 
 if TYPE_CHECKING:
     from twin.api import TwinAPI
     from twin.engine.cell import Engine
+    from twin.engine.machine import MachineRuntime
 
-__all__ = ["Bridge", "TagValue"]
+__all__ = ["Bridge", "TagValue", "int_range", "saturate"]
 
 #: What a tag read gives: a number or flag, or None when the PLC has no good value for it.
 TagValue = float | int | bool | None
@@ -64,15 +65,11 @@ class Bridge:
                     f"unknown signal {path!r}{_hint(store.paths, path)}",
                 ) from None
 
-        def machine(group: str, j: int, mid: str) -> str:
-            if mid not in engine.machines:
-                known = ", ".join(engine.machines)
-                raise ConfigError(
-                    source,
-                    f"{where}.{group}[{j}].machine",
-                    f"unknown machine {mid!r} (cell: {known})",
-                )
-            return mid
+        def machine(group: str, j: int, mid: str) -> MachineRuntime:
+            try:
+                return engine.machine(mid)
+            except UnknownMachineError as exc:
+                raise ConfigError(source, f"{where}.{group}[{j}].machine", str(exc)) from None
 
         self.inputs = np.array(
             [signal("read", j, m.signal) for j, m in enumerate(cfg.read)], dtype=np.int64
@@ -83,7 +80,9 @@ class Bridge:
         for j, f in enumerate(self._faults):
             machine("fault", j, f.machine)
         self._faulted = [False] * len(self._faults)  # what this adapter has injected
-        self._out_signals = [signal("write", j, m.signal) for j, m in enumerate(cfg.write)]
+        self._out_signals = np.array(
+            [signal("write", j, m.signal) for j, m in enumerate(cfg.write)], dtype=np.int64
+        )
         self._out_scale = np.array([m.scale for m in cfg.write])
         self._out_offset = np.array([m.offset for m in cfg.write])
         self._out_machines = [machine("state", j, m.machine) for j, m in enumerate(cfg.state)]
@@ -125,14 +124,15 @@ class Bridge:
         """Current raw values of ``cfg.outputs``: signals scaled back, then state codes."""
         store = self.engine.store
         signals = (store.values[self._out_signals] - self._out_offset) / self._out_scale
-        states = [STATE_CODES.get(self.engine.machines[m].state, -1) for m in self._out_machines]
+        states = [STATE_CODES.get(m.state, -1) for m in self._out_machines]
         return np.concatenate([signals, np.array(states, dtype=np.float64)])
 
     def pending(self) -> list[tuple[int, float]]:
         """Outputs to write: (position in ``cfg.outputs``, raw value) of those that changed since
         they were last ``sent`` (all of them at first and after ``forget_sent``)."""
         now = self.outputs()
-        todo = np.flatnonzero(now != self._sent)
+        # NaN has nothing to write (the PLC keeps its last value), and never equals _sent
+        todo = np.flatnonzero((now != self._sent) & ~np.isnan(now))
         return list(zip(todo.tolist(), now[todo].tolist(), strict=True))
 
     def sent(self, items: Sequence[tuple[int, float]]) -> None:
@@ -143,6 +143,20 @@ class Bridge:
     def forget_sent(self) -> None:
         """The link was lost: nothing is known to be on the PLC any more."""
         self._sent[:] = np.nan
+
+
+def int_range(bits: int, signed: bool) -> tuple[int, int]:
+    """Smallest and largest value of an integer tag of ``bits`` bits."""
+    return (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+
+
+def saturate(value: float, bounds: tuple[int, int]) -> int:
+    """``value`` (not NaN: ``pending`` never offers it) rounded and saturated to ``bounds``,
+    as a PLC's conversions do; infinities go to the nearer bound."""
+    lo, hi = bounds
+    if math.isinf(value):
+        return hi if value > 0 else lo
+    return int(min(max(round(value), lo), hi))
 
 
 def _hint(paths: list[str], path: str) -> str:

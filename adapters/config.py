@@ -21,11 +21,12 @@ with its connection fields.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from twin.model.scenario import FAULT_KINDS
+from twin.model.scenario import FaultKind
 
 __all__ = [
     "AdapterConfig",
@@ -55,12 +56,6 @@ class _Scaled(Mapping):
             raise ValueError("must not be 0")
         return v
 
-    def to_value(self, raw: float) -> float:
-        return raw * self.scale + self.offset
-
-    def to_raw(self, value: float) -> float:
-        return (value - self.offset) / self.scale
-
 
 class SignalInput(_Scaled):
     """PLC -> twin: the tag's value replaces the signal's simulated value (the signal is pinned
@@ -76,15 +71,8 @@ class FaultInput(Mapping):
     of ``kind``; when it turns false the machine's injected faults are cleared."""
 
     machine: str = Field(min_length=1)
-    kind: str = "breakdown"
+    kind: FaultKind = "breakdown"
     active_low: bool = Field(False, description="the machine is faulted while the tag is false")
-
-    @field_validator("kind")
-    @classmethod
-    def _known_kind(cls, v: str) -> str:
-        if v not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {v!r} (known: {', '.join(FAULT_KINDS)})")
-        return v
 
 
 class StateOutput(Mapping):
@@ -123,12 +111,12 @@ class AdapterConfig(BaseModel):
             raise ValueError("maps nothing: give at least one read, write, fault or state")
         return self
 
-    @property
+    @functools.cached_property
     def inputs(self) -> Sequence[SignalInput | FaultInput]:
         """What one cycle reads, in this order: signal inputs, then fault inputs."""
         return [*self.read, *self.fault]
 
-    @property
+    @functools.cached_property
     def outputs(self) -> Sequence[SignalOutput | StateOutput]:
         """What one cycle may write, in this order: signal outputs, then state outputs."""
         return [*self.write, *self.state]

@@ -10,8 +10,7 @@ lifecycle reconnects, with backoff.
 
 from __future__ import annotations
 
-import logging
-import math
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, cast
@@ -20,9 +19,8 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.pdu import ModbusPDU
 
 from adapters.base import Adapter
-from adapters.bridge import Bridge, TagValue
+from adapters.bridge import TagValue, int_range, saturate
 from adapters.modbus.config import BIT_TABLES, ModbusConfig, _Tag
-from twin.clock import Clock
 from twin.errors import ServiceError
 
 __all__ = ["ModbusAdapter"]
@@ -31,12 +29,15 @@ _MAX = {"coil": 2000, "discrete": 2000, "holding": 125, "input": 125}
 _GAP = 16  # read across a gap of up to this many unused registers or bits
 _DT = AsyncModbusTcpClient.DATATYPE
 _RANGES = {
-    "int16": (-(2**15), 2**15 - 1),
-    "uint16": (0, 2**16 - 1),
-    "int32": (-(2**31), 2**31 - 1),
-    "uint32": (0, 2**32 - 1),
-    "int64": (-(2**63), 2**63 - 1),
-    "uint64": (0, 2**64 - 1),
+    f"{'' if signed else 'u'}int{bits}": int_range(bits, signed)
+    for bits in (16, 32, 64)
+    for signed in (True, False)
+}
+_READERS = {
+    "holding": "read_holding_registers",
+    "input": "read_input_registers",
+    "coil": "read_coils",
+    "discrete": "read_discrete_inputs",
 }
 
 
@@ -56,16 +57,11 @@ class ModbusAdapter(Adapter):
     config_model: ClassVar[type[ModbusConfig]] = ModbusConfig
     cfg: ModbusConfig
 
-    def __init__(
-        self,
-        cfg: ModbusConfig,
-        bridge: Bridge,
-        clock: Clock | None = None,
-        log: logging.Logger | None = None,
-    ) -> None:
-        super().__init__(cfg, bridge, clock, log)
-        self._client: AsyncModbusTcpClient | None = None
-        self._blocks = _plan_reads(cfg)
+    _client: AsyncModbusTcpClient | None = None
+
+    @functools.cached_property
+    def _blocks(self) -> list[_Block]:
+        return _plan_reads(self.cfg)
 
     @property
     def endpoint(self) -> str:
@@ -99,12 +95,7 @@ class ModbusAdapter(Adapter):
         inputs = cfg.inputs
         values: list[TagValue] = [None] * len(inputs)
         for b in self._blocks:
-            read = {
-                "holding": client.read_holding_registers,
-                "input": client.read_input_registers,
-                "coil": client.read_coils,
-                "discrete": client.read_discrete_inputs,
-            }[b.table]
+            read = getattr(client, _READERS[b.table])
             rr = _ok(await read(b.start, count=b.count, device_id=cfg.unit), "read", b)
             for pos, off in b.tags:
                 tag = inputs[pos]
@@ -161,16 +152,9 @@ def _ok(rr: ModbusPDU, what: str, block: _Block) -> ModbusPDU:
 
 
 def _fit(value: float, data_type: str) -> int | float:
-    """``value`` as the register type takes it: floats as they are, integers rounded and
-    saturated to the type's range (NaN as 0)."""
+    """``value`` as the register type takes it: floats as they are, integers saturated."""
     bounds = _RANGES.get(data_type)
-    if bounds is None:
-        return value
-    if math.isnan(value):
-        return 0
-    if math.isinf(value):
-        return bounds[1] if value > 0 else bounds[0]
-    return int(min(max(round(value), bounds[0]), bounds[1]))
+    return value if bounds is None else saturate(value, bounds)
 
 
 def _plan_reads(cfg: ModbusConfig) -> list[_Block]:

@@ -3,6 +3,7 @@ tables (pydantic only, no I/O)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import ClassVar, Literal, Self
 
@@ -110,11 +111,11 @@ class ModbusConfig(AdapterConfig):
     fault: tuple[ModbusFaultInput, ...] = ()
     state: tuple[ModbusStateOutput, ...] = ()
 
-    @property
+    @functools.cached_property
     def inputs(self) -> Sequence[ModbusSignalInput | ModbusFaultInput]:
         return [*self.read, *self.fault]
 
-    @property
+    @functools.cached_property
     def outputs(self) -> Sequence[ModbusSignalOutput | ModbusStateOutput]:
         return [*self.write, *self.state]
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import math
 import os
 from collections.abc import Sequence
@@ -71,9 +70,8 @@ class OpcUaAdapter(Adapter):
         cfg: OpcUaConfig,
         bridge: Bridge,
         clock: Clock | None = None,
-        log: logging.Logger | None = None,
     ) -> None:
-        super().__init__(cfg, bridge, clock, log)
+        super().__init__(cfg, bridge, clock)
         self._client: Client | None = None
         self._session = False  # connect() succeeded: disconnect (a failed one cleans up itself)
         self._inputs: list[ua.NodeId] = []  # per cfg.inputs
@@ -218,11 +216,7 @@ class OpcUaAdapter(Adapter):
         todo: list[tuple[str, ua.NodeId, ua.DataValue]] = []
         for pos, value in items:
             text, node, vt = self._outputs[pos]
-            dv = encode(value, vt)
-            if dv is not None:
-                todo.append((text, node, dv))
-        if not todo:
-            return
+            todo.append((text, node, encode(value, vt)))
         results = await client.uaclient.write_attributes(
             [node for _, node, _ in todo], [dv for _, _, dv in todo], VALUE
         )

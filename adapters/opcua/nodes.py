@@ -4,12 +4,11 @@ their data types in one Read, convert values both ways. No state.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from asyncua import Client, ua
 
-from adapters.bridge import TagValue
+from adapters.bridge import TagValue, int_range, saturate
 from adapters.opcua.config import parse_node
 from twin.errors import ServiceError
 
@@ -23,7 +22,7 @@ _TYPES[ua.NodeId(ua.ObjectIds.Duration)] = _VT.Double
 _BITS = {"SByte": 8, "Byte": 8, "Int16": 16, "UInt16": 16, "Int32": 32, "UInt32": 32}
 #: integer variant -> (min, max): written values saturate, as a PLC's conversions do
 _INT_RANGES = {
-    _VT[t]: (0, 2**n - 1) if t.startswith(("Byte", "UInt")) else (-(2 ** (n - 1)), 2 ** (n - 1) - 1)
+    _VT[t]: int_range(n, signed=not t.startswith(("Byte", "UInt")))
     for t, n in {**_BITS, "Int64": 64, "UInt64": 64}.items()
 }
 VALUE = ua.AttributeIds.Value
@@ -75,16 +74,14 @@ async def types_of(
     return types
 
 
-def encode(value: float, vt: ua.VariantType) -> ua.DataValue | None:
-    """What to write for ``value`` to a variable of type ``vt``: integers rounded and saturated
-    to the type's range, booleans true for non-zero; None for a non-finite value to an integer
-    or boolean (nothing to write: the PLC keeps its last value)."""
+def encode(value: float, vt: ua.VariantType) -> ua.DataValue:
+    """What to write for ``value`` (never NaN) to a variable of type ``vt``: integers rounded
+    and saturated to the type's range, booleans true for non-zero."""
     raw: float | int | bool = value
-    if vt in _INT_RANGES or vt is _VT.Boolean:
-        if not math.isfinite(value):
-            return None
-        lo, hi = _INT_RANGES.get(vt, (0, 1))
-        raw = value != 0 if vt is _VT.Boolean else min(max(round(value), lo), hi)
+    if vt is _VT.Boolean:
+        raw = value != 0
+    elif vt in _INT_RANGES:
+        raw = saturate(value, _INT_RANGES[vt])
     # the value only: some PLCs refuse writes that carry a status or timestamps
     return ua.DataValue(ua.Variant(raw, vt), StatusCode=None)
 

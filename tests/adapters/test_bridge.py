@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from adapters import Bridge
+from adapters.bridge import int_range, saturate
 from adapters.modbus import ModbusConfig
 from tests.adapters.conftest import Twin
 
@@ -90,3 +91,19 @@ def test_active_low_fault_tags(twin: Twin) -> None:
     b.apply([False])  # the "machine ok" contact opened
     assert twin.engine.injected_faults("cnc1") == 1
     assert twin.engine.machines["cnc1"].state == "OutOfService"
+
+
+def test_a_nan_output_is_not_written_and_integers_saturate(twin: Twin) -> None:
+    b = bridge(twin, write=[{"signal": "cnc1.power", "table": "holding", "address": 0}])
+    b.sent(b.pending())
+    store = twin.engine.store
+    store.write(np.array([store.index("cnc1.power")]), np.array([np.nan]), 1.0)
+    assert b.pending() == []  # nothing to write: the PLC keeps its last value
+    assert int_range(16, signed=True) == (-32768, 32767)
+    assert [saturate(v, (0, 65535)) for v in (-3.0, 2.5, 3.5, 1e9, float("inf"))] == [
+        0,
+        2,
+        4,
+        65535,
+        65535,
+    ]

@@ -219,7 +219,7 @@ def test_reads_are_grouped_into_blocks_per_table() -> None:
         (
             {"fault": [{"machine": "cnc9", "table": "coil", "address": 0}]},
             "adapter[0].fault[0].machine",
-            "unknown machine 'cnc9' (cell: cnc1, robot1, printer1, vision1)",
+            "unknown machine 'cnc9' (cell has: cnc1, robot1, printer1, vision1)",
         ),
         (
             {"write": [{"signal": "cnc1.power", "table": "input", "address": 0}]},
