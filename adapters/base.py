@@ -67,7 +67,7 @@ class Adapter(ABC):
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Condition()
         self._last_reason: str | None = None  # of the failures since the last connect
-        self._quiet = 0  # failures not logged as warnings (repeats of the last one)
+        self._failures_seen = 0  # status.failures at the last connect
         self._jitter = random.Random()  # retry spreading, not security
 
     @property
@@ -111,10 +111,12 @@ class Adapter(ABC):
         if task is None:
             return
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(task, within_s)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._close(), within_s)
+        try:
+            async with asyncio.timeout(within_s):  # one deadline for both steps
+                await asyncio.wait({task})  # a cancel of our caller still reaches the caller
+                await self._close()
+        except TimeoutError:
+            self.log.warning("did not stop within %.1f s", within_s)
         await self._set(connected=False)
 
     async def wait_until(
@@ -144,8 +146,9 @@ class Adapter(ABC):
                 delay = min(delay * 2, self.cfg.backoff_max_s)
                 continue
             delay = self.cfg.backoff_s
-            quiet, self._quiet = self._quiet, 0
-            again = f" (after {quiet + 1} failed attempts)" if quiet else ""
+            failed = self.status.failures - self._failures_seen
+            self._failures_seen = self.status.failures
+            again = f" (after {failed} failed attempts)" if failed > 1 else ""
             self.log.info("connected to %s%s", self.endpoint, again)
             self._last_reason = None
             await self._set(connected=True, connects=self.status.connects + 1)
@@ -177,7 +180,6 @@ class Adapter(ABC):
     async def _lost(self, what: str, exc: BaseException) -> None:
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if reason == self._last_reason:  # the same again: once is news, a repeat is not
-            self._quiet += 1
             self.log.debug("%s (%s): %s", what, self.endpoint, reason)
         else:
             self._last_reason = reason
