@@ -1,9 +1,10 @@
 """``TwinServer``: the twin's address space served over OPC UA (wiring only).
 
-Lifecycle: ``TwinServer(engine, settings, ...)`` validates nothing on disk; ``start()`` loads
-users and certificates, imports the companion specs, lets each node family build its nodes,
-then serves; ``stop()`` closes sessions and flushes history. Signal values move from the
-engine's SignalStore into the address space after each driver step, as batches.
+Lifecycle: ``TwinServer(engine, settings, ...)`` validates nothing on disk; ``start()`` runs
+``preflight`` (unless the caller did and passed the NodeSet2 files), loads users and
+certificates, imports the companion specs, lets each node family build its nodes, then serves;
+``stop()`` closes sessions and flushes history. Signal values move from the engine's
+SignalStore into the address space after each driver step, as batches.
 """
 
 from __future__ import annotations
@@ -101,7 +102,11 @@ class TwinServer:
         driver: RealtimeDriver | None = None,
         api: TwinAPI | None = None,
         clock: Clock | None = None,
+        nodesets: list[Path] | None = None,
     ) -> None:
+        """``nodesets``: the NodeSet2 files ``preflight(settings)`` returned, when the caller
+        ran it before making the engine (``twin run``); ``start`` then neither searches for
+        them nor checks the port again (``settings.port`` is the one preflight returned)."""
         if not settings.insecure_dev and settings.users_file is None:
             raise ConfigError(
                 "settings", "users_file", "a users file is required unless --insecure-dev"
@@ -120,6 +125,7 @@ class TwinServer:
         self.machine_nodes: dict[str, ua.NodeId] = {}
         self.ctx: BuildContext | None = None
         self.port = settings.port
+        self._nodesets = nodesets
         self.certificate_created = False
         self._version = 0
         self._history_version = 0
@@ -149,10 +155,14 @@ class TwinServer:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def preflight(self) -> list[Path]:
-        """``preflight`` of this server's settings and port (chosen now when 0); returns the
-        NodeSet2 files in import order."""
-        files, self.port = preflight(self.settings, self.port)
-        return files
+        """The NodeSet2 files in import order: those given to the constructor (the caller ran
+        the checks), else ``preflight`` of this server's settings and port (chosen now when 0)."""
+        if self._nodesets is None:
+            files, self.port = preflight(self.settings, self.port)
+            return files
+        if self.port == 0:
+            self.port = _free_port(self.settings.host)
+        return self._nodesets
 
     async def start(self) -> None:
         s = self.settings

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from opcua_server import Role, ServerSettings, TwinServer, add_user
+from opcua_server.app import preflight
 from opcua_server.nodesets import find_nodesets
 from tests.conftest import ROOT, SCENARIOS, missing_service
 from twin.api import TwinAPI
@@ -232,7 +233,11 @@ class Twin:
             await client.disconnect()
 
 
-async def start_twin(root: Path, *, insecure: bool = False, **settings: object) -> Twin:
+async def start_twin(
+    root: Path, *, insecure: bool = False, preflighted: bool = False, **settings: object
+) -> Twin:
+    """A twin served on a free port; ``preflighted``: as ``twin run`` does it, the checks run
+    first and the server gets the NodeSet2 files they found."""
     require_nodesets()
     pki = root / "pki"
     users = root / "users.toml"
@@ -260,7 +265,11 @@ async def start_twin(root: Path, *, insecure: bool = False, **settings: object) 
         insecure_dev=insecure,
         **settings,  # type: ignore[arg-type]
     )
-    server = TwinServer(engine, cfg, driver=driver, api=api)
+    nodesets = None
+    if preflighted:
+        nodesets, port = preflight(cfg)
+        cfg = cfg.model_copy(update={"port": port})
+    server = TwinServer(engine, cfg, driver=driver, api=api, nodesets=nodesets)
     await server.start()
     return Twin(server, engine, driver, clock, api, root, cert)
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from asyncua import Client
 
-from opcua_server import Role, load_users
+from opcua_server import Role, app, load_users
 from tests.conftest import SCENARIOS
-from tests.opcua.conftest import POLICY, SIGN_ENCRYPT, make_client_cert, start_cli
+from tests.opcua.conftest import POLICY, SIGN_ENCRYPT, make_client_cert, start_cli, start_twin
 from twin.cli import main
 
 
@@ -31,6 +31,29 @@ def test_users_add_and_list(
     monkeypatch.setattr("sys.stdin", io.StringIO("x\n"))
     assert main([*args[:3], "--role", "boss", "--file", str(path), "--password-stdin"]) == 2
     assert "unknown role 'boss'" in capsys.readouterr().err
+
+
+async def test_a_server_given_the_preflight_files_checks_nothing_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``twin run`` checks the NodeSet2 files and the port before anything is made and hands
+    the files to TwinServer: its start does not search for them (nor check the port) again."""
+    searches: list[object] = []
+    find = app.find_nodesets
+
+    def counted(*args: object) -> list[Path]:
+        searches.append(args)
+        return find(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app, "find_nodesets", counted)
+    twin = await start_twin(tmp_path, insecure=True, preflighted=True)
+    try:
+        assert len(searches) == 1  # preflight's, not start's
+        assert twin.server.port == twin.server.settings.port != 0  # the port preflight chose
+        async with twin.session(None, policy=None):
+            pass  # served there
+    finally:
+        await twin.server.stop()
 
 
 async def test_twin_run_serves_until_ctrl_c(tmp_path: Path) -> None:
