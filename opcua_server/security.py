@@ -167,24 +167,26 @@ class ClientCertificateValidator:
 
     async def _current(self) -> CertificateValidator | None:
         """The validator of the current trust list; None while ``trusted/`` holds nothing (a
-        TrustStore cannot be empty: every certificate is untrusted then)."""
+        TrustStore cannot be empty: every certificate is untrusted then). Both are kept until
+        ``trusted/`` or ``crl/`` change (their mtimes), so a validation lists no folder."""
         stamp = self._mtimes()
-        if not any(p.is_file() for p in self._trusted.iterdir()):
-            self._validator, self._stamp = None, stamp
-            return None
-        if self._validator is None or stamp != self._stamp:
-            store = TrustStore([self._trusted], [self._crl])
-            await store.load()
-            options = (
-                CertificateValidatorOptions.TIME_RANGE
-                | CertificateValidatorOptions.URI
-                | CertificateValidatorOptions.TRUSTED
-                | CertificateValidatorOptions.REVOKED
-                | CertificateValidatorOptions.PEER_CLIENT
-            )
-            self._validator = CertificateValidator(options, store)
+        if stamp != self._stamp:  # the first call too (no stamp yet)
+            trusted = any(p.is_file() for p in self._trusted.iterdir())
+            self._validator = await self._load() if trusted else None
             self._stamp = stamp
         return self._validator
+
+    async def _load(self) -> CertificateValidator:
+        store = TrustStore([self._trusted], [self._crl])
+        await store.load()
+        options = (
+            CertificateValidatorOptions.TIME_RANGE
+            | CertificateValidatorOptions.URI
+            | CertificateValidatorOptions.TRUSTED
+            | CertificateValidatorOptions.REVOKED
+            | CertificateValidatorOptions.PEER_CLIENT
+        )
+        return CertificateValidator(options, store)
 
     async def __call__(self, cert: x509.Certificate, app: ua.ApplicationDescription) -> None:
         validator = await self._current()
