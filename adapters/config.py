@@ -111,6 +111,12 @@ class AdapterConfig(BaseModel):
             raise ValueError("maps nothing: give at least one read, write, fault or state")
         return self
 
+    @property
+    def insecure_by(self) -> str | None:
+        """The field that turns this link's security off (``twin run`` needs --insecure-dev
+        then), or None. A kind that can secure its link says so."""
+        return None
+
     @functools.cached_property
     def inputs(self) -> Sequence[SignalInput | FaultInput]:
         """What one cycle reads, in this order: signal inputs, then fault inputs."""

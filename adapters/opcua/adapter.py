@@ -19,6 +19,7 @@ import contextlib
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -77,6 +78,7 @@ class OpcUaAdapter(Adapter):
         self._inputs: list[ua.NodeId] = []  # per cfg.inputs
         self._outputs: list[tuple[str, ua.NodeId, ua.VariantType]] = []  # per cfg.outputs
         self._latest: _Latest | None = None  # with a subscription
+        self._credentials: _Credentials | None = None
 
     @property
     def endpoint(self) -> str:
@@ -125,32 +127,43 @@ class OpcUaAdapter(Adapter):
     async def _secure(self, client: Client) -> Path:
         """Set the client's security up; returns its certificate's file."""
         cfg = self.cfg
-        if cfg.certificate is not None and cfg.private_key is not None:
-            cert_file, key_file = cfg.certificate, cfg.private_key
-        else:
-            cert_file, key_file = await asyncio.to_thread(
-                self._own_certificate, client.application_uri
+        if self._credentials is None:  # the files are read (or made) once, not per connect
+            self._credentials = await asyncio.to_thread(
+                self._load_credentials, client.application_uri
             )
-        cert, key = await asyncio.to_thread(lambda: (_pki(cert_file), _pki(key_file)))
-        if cfg.certificate is not None:  # the session must name the certificate's URI
-            client.application_uri = _uri(_x509(cert)) or client.application_uri
+        cred = self._credentials
+        client.application_uri = cred.application_uri
         mode = getattr(ua.MessageSecurityMode, cfg.security_mode)
         try:  # asks the server for the endpoint and its certificate
-            await client.set_security(_POLICIES[cfg.security_policy], cert, key, mode=mode)
+            await client.set_security(
+                _POLICIES[cfg.security_policy], cred.cert, cred.key, mode=mode
+            )
         except ua.UaStatusCodeError:
             raise
         except ua.UaError as exc:  # the server offers no such endpoint
             where = f"{cfg.security_policy}/{cfg.security_mode}"
             raise ServiceError(f"the server has no endpoint {where}") from exc
-        if cfg.server_certificate is not None:
+        if cred.pinned is not None and cred.pinned != client.security_policy.peer_certificate:
             # a server with another key could not read the channel anyway, but would only
             # make the connect time out: say why instead
-            pinned = _x509(await asyncio.to_thread(_pki, cfg.server_certificate))
-            if uacrypto.der_from_x509(pinned) != client.security_policy.peer_certificate:
-                raise ServiceError(
-                    f"the server's certificate is not server_certificate {cfg.server_certificate}"
-                )
-        return cert_file
+            raise ServiceError(
+                f"the server's certificate is not server_certificate {cfg.server_certificate}"
+            )
+        return cred.cert_file
+
+    def _load_credentials(self, application_uri: str) -> _Credentials:
+        cfg = self.cfg
+        if cfg.certificate is not None and cfg.private_key is not None:
+            cert_file, key_file = cfg.certificate, cfg.private_key
+        else:
+            cert_file, key_file = self._own_certificate(application_uri)
+        cert, key = _pki(cert_file), _pki(key_file)
+        if cfg.certificate is not None:  # the session must name the certificate's URI
+            application_uri = _uri(_x509(cert)) or application_uri
+        pinned = None
+        if cfg.server_certificate is not None:
+            pinned = uacrypto.der_from_x509(_x509(_pki(cfg.server_certificate)))
+        return _Credentials(cert_file, cert, key, application_uri, pinned)
 
     def _own_certificate(self, application_uri: str) -> tuple[Path, Path]:
         # made once and reused (renewed near its end) by the server's helper: a self-signed
@@ -238,6 +251,18 @@ class OpcUaAdapter(Adapter):
         finally:
             with contextlib.suppress(Exception):
                 client.disconnect_socket()  # a connect cut short by its timeout
+
+
+@dataclass(frozen=True)
+class _Credentials:
+    """The client's certificate and key, the application URI it names, the pinned server
+    certificate (DER)."""
+
+    cert_file: Path
+    cert: uacrypto.CertProperties
+    key: uacrypto.CertProperties
+    application_uri: str
+    pinned: bytes | None
 
 
 class _Latest:

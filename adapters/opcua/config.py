@@ -155,6 +155,10 @@ class OpcUaConfig(AdapterConfig):
         return self
 
     @property
+    def insecure_by(self) -> str | None:
+        return "security_policy" if self.security_policy == "None" else None
+
+    @property
     def pki_path(self) -> Path:
         """Folder of the generated client certificate (``own/cert.der``, ``own/key.pem``)."""
         return (

@@ -47,10 +47,10 @@ class LinkedPlcs:
 
         self.file = load_adapters(path, KINDS)
         for i, cfg in enumerate(self.file.configs):
-            if getattr(cfg, "security_policy", None) == "None" and not insecure_dev:
+            if cfg.insecure_by is not None and not insecure_dev:
                 raise ConfigError(
                     str(path),
-                    f"adapter[{i}].security_policy",
+                    f"adapter[{i}].{cfg.insecure_by}",
                     "None (no encryption) needs --insecure-dev",
                 )
 
@@ -100,7 +100,9 @@ def check(
     assert plcs.file is not None
     for cfg in plcs.file.configs:
         maps = len(cfg.read) + len(cfg.write) + len(cfg.fault) + len(cfg.state)
-        state = "" if cfg.enabled else " (disabled)"
+        state = "" if cfg.enabled else " (disabled: not checked against the cell)"
+        if cfg.insecure_by is not None:
+            state += f" ({cfg.insecure_by} None: needs --insecure-dev)"
         print(f"{cfg.name}: {cfg.kind}, {maps} mappings{state}")
     print(f"{file}: OK against {scenario}")
 
