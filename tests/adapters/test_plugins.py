@@ -28,6 +28,7 @@ def test_plugin_folder_is_complete(kind: str, twin: Twin) -> None:
     cls = KINDS[kind]
     assert cls.__module__ == f"adapters.{kind}.adapter"
     assert cls.config_model.__module__ == f"adapters.{kind}.config"
+    assert cls.config_model.model_fields["kind"].annotation.__args__ == (kind,)  # type: ignore[union-attr]
     package = importlib.import_module(f"adapters.{kind}")
     assert cls.__name__ in package.__all__
     # the example maps the default cell

@@ -21,7 +21,7 @@ from adapters.loader import build_adapters, load_adapters, parse_adapters
 from adapters.opcua import OpcUaAdapter, OpcUaConfig
 from tests.adapters.conftest import Twin, free_port
 from tests.adapters.opcua.plc import URI, USERS, VT, Plc, Relay
-from tests.conftest import ROOT, assert_public_surface_is_all
+from tests.conftest import ROOT
 from twin.errors import ConfigError
 from twin.events import STATE_CODES
 
@@ -81,10 +81,6 @@ def after(adapter: Adapter, cycles: int) -> Callable[[AdapterStatus], bool]:
     """Predicate: ``cycles`` more cycles than now have completed."""
     target = adapter.status.cycles + cycles
     return lambda st: st.cycles >= target
-
-
-async def test_public_surface() -> None:
-    assert_public_surface_is_all("adapters.opcua")
 
 
 async def test_example_file_maps_the_default_cell(twin: Twin) -> None:
