@@ -10,7 +10,6 @@ the remake order). Each record's response is cached until its state or its opera
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,12 +58,6 @@ class JobOrderResults:
     keeps the records and the states)."""
 
     ctx: BuildContext
-    _backlog: dict[str, Record]
-    _in_cell: dict[str, Record]
-    _ended: OrderedDict[str, Record]
-
-    def state_of(self, job_id: str) -> isa95.State | None:
-        raise NotImplementedError
 
     def _states(self, state: isa95.State) -> list[Any]:
         raise NotImplementedError
@@ -73,6 +66,9 @@ class JobOrderResults:
         raise NotImplementedError
 
     def _listed(self) -> Iterator[tuple[Record, isa95.State]]:
+        raise NotImplementedError
+
+    def _find(self, job_id: str) -> tuple[Record, isa95.State] | None:
         raise NotImplementedError
 
     def _response(self, rec: Record, state: isa95.State) -> Any:
@@ -121,16 +117,11 @@ class JobOrderResults:
         rec.response, rec.response_state = response, state
         return response
 
-    def _record(self, job_id: str) -> Record | None:
-        if job_id in self.ctx.engine.stored:
-            return Record(job_id)
-        return self._in_cell.get(job_id) or self._backlog.get(job_id) or self._ended.get(job_id)
-
     def _by_id(self, job_order_id: str) -> list[ua.Variant]:
-        rec, state = self._record(job_order_id), self.state_of(job_order_id)
-        if rec is None or state is None:
+        found = self._find(job_order_id)
+        if found is None:
             raise CommandError(f"JobOrderID: no job order {job_order_id!r} in JobOrderList")
-        return [ua.Variant(self._response(rec, state), ua.VariantType.ExtensionObject), *OK]
+        return [ua.Variant(self._response(*found), ua.VariantType.ExtensionObject), *OK]
 
     def _by_state(self, states: Any) -> list[ua.Variant]:
         wanted = states if isinstance(states, list) else [states]

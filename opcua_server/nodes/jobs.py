@@ -355,14 +355,29 @@ class JobsFamily(JobOrderControl, JobOrderResults):
     def state_of(self, job_id: str) -> isa95.State | None:
         """ISA-95 state (StateNumber and substate) of a job order of the cell (listed, or in
         the backlog beyond the list); None for an unknown or cleared one."""
+        found = self._find(job_id)
+        return found[1] if found is not None else None
+
+    def _find(self, job_id: str) -> tuple[Record, isa95.State] | None:
+        """The record of a job order of the cell with its state (stored, in the cell, in the
+        backlog, ended: where ``_listed`` lists it); None for an unknown or cleared one."""
         if job_id in self.ctx.engine.stored:
-            return _STORED
-        if job_id in self._in_cell:
-            return self._running(job_id)
-        if job_id in self._backlog:
-            return _STARTED
+            return self._stored_record(job_id), _STORED
+        rec = self._in_cell.get(job_id)
+        if rec is not None:
+            return rec, self._running(job_id)
+        rec = self._backlog.get(job_id)
+        if rec is not None:
+            return rec, _STARTED
         rec = self._ended.get(job_id)
-        return ended_state(rec) if rec is not None else None
+        return (rec, ended_state(rec)) if rec is not None else None
+
+    def _stored_record(self, job_id: str) -> Record:
+        """The record of a stored order (made when first needed, dropped when it starts)."""
+        rec = self._stored_records.get(job_id)
+        if rec is None:
+            rec = self._stored_records[job_id] = Record(job_id)
+        return rec
 
     def _running(self, job_id: str) -> isa95.State:
         """Running; Interrupted/Suspended while the twin holds the job paused (ISA-95 Pause);
@@ -410,11 +425,7 @@ class JobsFamily(JobOrderControl, JobOrderResults):
         of release), the first ``MAX_LISTED_BACKLOG`` of the backlog (in the twin's release
         order, urgent orders first), then ended."""
         for job_id in self.ctx.engine.stored:
-            rec = self._stored_records.get(job_id)
-            if rec is None:
-                rec = Record(job_id)
-                self._stored_records[job_id] = rec
-            yield rec, _STORED
+            yield self._stored_record(job_id), _STORED
         for rec in self._in_cell.values():
             yield rec, self._running(rec.id)
         # the twin's backlog is in release order; only the head is walked, whatever its length

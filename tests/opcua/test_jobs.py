@@ -131,6 +131,21 @@ async def test_unknown_job_order_id_is_refused(twin: Twin) -> None:
         assert "no job order 'no-such-order'" in message
 
 
+async def test_a_stored_order_answers_from_its_listed_record(twin: Twin) -> None:
+    """RequestJobResponseByJobOrderID of a stored order answers NotAllowedToStart from the
+    record JobOrderList keeps of it, its response cached like any other's."""
+    family = next(f for f in twin.server.families if isinstance(f, jobs.JobsFamily))
+    product = {"type": "printed_housing", "material": "pla", "volume_cm3": 9.0}
+    twin.api.store_order({"id": "MES-JR-S", "product": product})
+    try:
+        first, again = (family._by_id("MES-JR-S")[0].Value for _ in range(2))
+        assert states_of(first.JobState) == [(NOT_ALLOWED_TO_START, "")]
+        assert again is first
+    finally:
+        twin.api.cancel_order("MES-JR-S")
+    await twin.server.settle()
+
+
 async def test_clear_refuses_a_running_order_and_clears_an_aborted_one(twin: Twin) -> None:
     async with twin.session("otto") as client:
         with Watch(twin, "MES-JR-2") as watch:
