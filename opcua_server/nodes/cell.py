@@ -21,7 +21,7 @@ from typing import Any
 
 from asyncua import Node, ua
 
-from opcua_server.nodes.base import BuildContext
+from opcua_server.nodes.base import BuildContext, refusal_code, refused_call
 from opcua_server.nodesets import NS
 from opcua_server.users import Role
 from twin.aio import cancel_and_wait
@@ -187,12 +187,11 @@ class CellFamily:
         names = [a.Name.lower() for a in inputs]
 
         async def call(parent: ua.NodeId, *args: ua.Variant) -> Any:
-            result = ua.CallMethodResult()
             if len(args) != len(inputs):
-                result.StatusCode = ua.StatusCode(ua.StatusCodes.BadArgumentsMissing)
+                code = ua.StatusCodes.BadArgumentsMissing
                 if len(args) > len(inputs):
-                    result.StatusCode = ua.StatusCode(ua.StatusCodes.BadTooManyArguments)
-                return self._fail(name, result, f"expects {len(inputs)} arguments", None, names)
+                    code = ua.StatusCodes.BadTooManyArguments
+                return self._fail(name, code, f"expects {len(inputs)} arguments", None, names)
             values = []
             for i, (arg, spec) in enumerate(zip(args, inputs, strict=True)):
                 expected = ua.VariantType(spec.DataType.Identifier)
@@ -202,30 +201,19 @@ class CellFamily:
                     and arg.VariantType
                     in (ua.VariantType.Float, ua.VariantType.Int32, ua.VariantType.UInt32)
                 ):
-                    result.StatusCode = ua.StatusCode(ua.StatusCodes.BadTypeMismatch)
-                    return self._fail(
-                        name, result, f"{names[i]}: expected {expected.name}", i, names
-                    )
+                    code = ua.StatusCodes.BadTypeMismatch
+                    return self._fail(name, code, f"{names[i]}: expected {expected.name}", i, names)
                 values.append(value)
             try:
                 out = handler(*values)
                 if inspect.isawaitable(out):
                     out = await out
-            except InvalidStateError as exc:
-                result.StatusCode = ua.StatusCode(ua.StatusCodes.BadInvalidState)
-                return self._fail(name, result, str(exc), None, names)
-            except UnknownMachineError as exc:
-                result.StatusCode = ua.StatusCode(ua.StatusCodes.BadInvalidArgument)
-                idx = names.index("machine") if "machine" in names else None
-                return self._fail(name, result, str(exc), idx, names)
-            except (CommandError, TwinError) as exc:
-                result.StatusCode = ua.StatusCode(ua.StatusCodes.BadInvalidArgument)
+            except TwinError as exc:
                 msg = str(exc)
-                head = msg.split(":", 1)[0].strip().lower()
-                idx = names.index(head) if head in names else (0 if len(names) == 1 else None)
-                return self._fail(name, result, msg, idx, names)
+                return self._fail(name, refusal_code(exc), msg, self._culprit(exc, names), names)
             self._set("Cell.LastCommandResult", f"{name}: ok")
             self.refresh()
+            result = ua.CallMethodResult()
             result.StatusCode = ua.StatusCode()
             result.InputArgumentResults = [ua.StatusCode() for _ in args]
             result.OutputArguments = out
@@ -233,25 +221,24 @@ class CellFamily:
 
         return call
 
+    @staticmethod
+    def _culprit(exc: TwinError, names: list[str]) -> int | None:
+        """The input argument a refusal names: none for a state that does not allow the
+        command; the machine for an unknown machine; else the argument the message starts
+        with ("speed: ..."), or the only one."""
+        if isinstance(exc, InvalidStateError):
+            return None
+        if isinstance(exc, UnknownMachineError):
+            return names.index("machine") if "machine" in names else None
+        head = str(exc).split(":", 1)[0].strip().lower()
+        return names.index(head) if head in names else (0 if len(names) == 1 else None)
+
     def _fail(
-        self,
-        name: str,
-        result: ua.CallMethodResult,
-        message: str,
-        index: int | None,
-        names: list[str],
+        self, name: str, code: int, message: str, index: int | None, names: list[str]
     ) -> ua.CallMethodResult:
         _log.info("%s rejected: %s", name, message)
         self._set("Cell.LastCommandResult", f"{name}: {message}")
-        n = len(names)
-        result.InputArgumentResults = [
-            result.StatusCode if i == index else ua.StatusCode() for i in range(n)
-        ]
-        result.InputArgumentDiagnosticInfos = [
-            ua.DiagnosticInfo(AdditionalInfo=message) if i == index else ua.DiagnosticInfo()
-            for i in range(n)
-        ]
-        return result
+        return refused_call(code, message, index, len(names))
 
     # -- handlers (synchronous: they only touch the engine through the API) ---------------------
     def _submit(self, order: str) -> list[ua.Variant]:

@@ -81,14 +81,20 @@ from typing import Any
 from asyncua import ua
 
 from opcua_server.nodes import isa95
-from opcua_server.nodes.base import BuildContext, child, instantiate_type
+from opcua_server.nodes.base import (
+    BuildContext,
+    child,
+    instantiate_type,
+    refusal_code,
+    refused_call,
+)
 from opcua_server.nodes.job_control import METHODS, JobOrderControl
 from opcua_server.nodes.job_results import OK, JobOrderResults, Record, ended_state
 from opcua_server.nodesets import NS
 from opcua_server.users import Role
 from twin import events as tev
 from twin.engine.jobs import ENDED_STATES
-from twin.errors import InvalidStateError, TwinError
+from twin.errors import TwinError
 
 __all__ = ["MAX_ENDED", "MAX_LISTED_BACKLOG", "JobsFamily"]
 
@@ -456,18 +462,8 @@ class JobsFamily(JobOrderControl, JobOrderResults):
             try:
                 out = handler(*values)
             except (TwinError, TypeError, ValueError) as exc:
-                code = ua.StatusCodes.BadInvalidArgument
-                if isinstance(exc, InvalidStateError):
-                    code = ua.StatusCodes.BadInvalidState
-                result = ua.CallMethodResult()
-                result.StatusCode = ua.StatusCode(code)
-                result.InputArgumentResults = [result.StatusCode] + [
-                    ua.StatusCode() for _ in args[1:]
-                ]
-                result.InputArgumentDiagnosticInfos = [
-                    ua.DiagnosticInfo(AdditionalInfo=f"{name}: {exc}")
-                ] + [ua.DiagnosticInfo() for _ in args[1:]]
-                return result
+                # the first argument is the job order or its id (the Comment is never wrong)
+                return refused_call(refusal_code(exc), f"{name}: {exc}", 0, max(len(args), 1))
             if name in _CHANGES:
                 await self._write_lists()  # a read right after the call sees the change
             return out if out is not None else OK
