@@ -34,12 +34,15 @@ class Outbox:
         await cancel_and_wait(self._task)
         self._task = None
 
-    def put(self, job: Callable[[], Awaitable[object]]) -> None:
+    def put(self, job: Callable[[], Awaitable[object]]) -> bool:
+        """Queue ``job``; False when the outbox is full and drops it (counted in ``dropped``)."""
         try:
             self._queue.put_nowait(job)
         except asyncio.QueueFull:
             # never block the simulation: a stalled address space loses updates, not time
             self.dropped += 1
+            return False
+        return True
 
     async def join(self) -> None:
         await self._queue.join()

@@ -313,11 +313,8 @@ class JobsFamily(JobOrderControl, JobOrderResults):
         change too: the lists are built when the write is applied)."""
         self._dirty = True
         if not self._pending:
-            outbox = self.ctx.outbox
-            dropped = outbox.dropped
-            outbox.put(self._flush)
             # a full outbox drops the write: the next change must queue one again
-            self._pending = outbox.dropped == dropped
+            self._pending = self.ctx.outbox.put(self._flush)
 
     async def _flush(self) -> None:
         self._pending = False
