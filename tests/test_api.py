@@ -3,15 +3,23 @@ nothing."""
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from twin.api import TwinAPI
 from twin.engine.cell import Engine
-from twin.errors import CommandError, InvalidStateError, UnknownJobError, UnknownMachineError
-from twin.events import EventBus, JobCancelled, JobCompleted, OperationStarted
-from twin.model import load_scenario
+from twin.engine.jobs import Job
+from twin.errors import (
+    CommandError,
+    ConfigError,
+    InvalidStateError,
+    UnknownJobError,
+    UnknownMachineError,
+)
+from twin.events import EventBus, JobCancelled, JobCompleted, JobScrapped, OperationStarted
+from twin.model import Scenario, load_scenario, parse_scenario
 
 
 @pytest.fixture
@@ -472,3 +480,77 @@ def test_update_replaces_a_stored_or_waiting_order(
     assert (len(seen), engine.snapshot()) == before
     engine.run(engine.now + 8 * 86400, stop_when_done=False)
     assert engine.jobs["U2"].state == "done"
+
+
+def test_an_order_may_not_take_an_id_the_scenario_will_give(
+    setup: tuple[Engine, TwinAPI, list[object]],
+) -> None:
+    """Ids of the scenario's orders not yet released and of its arrivals are refused: the
+    generated job would replace the accepted one (and dropping it later failed)."""
+    engine, api, seen = setup
+    engine.keep_ended = 5
+    engine.run(60, stop_when_done=False)
+    before = (dict(engine.jobs), dict(engine.stored), len(seen), len(engine.journal))
+    with pytest.raises(InvalidStateError, match="'SO-1002' is reserved for the scenario's order"):
+        api.submit_order({"id": "SO-1002", "product": HOUSING})  # released at 10 min
+    for arrival in ("A000003", "A1234567"):
+        for command in (api.submit_order, api.store_order):
+            with pytest.raises(InvalidStateError, match="reserved for the arrival process"):
+                command({"id": arrival, "product": HOUSING})
+    assert (dict(engine.jobs), dict(engine.stored), len(seen), len(engine.journal)) == before
+    api.submit_order({"id": "A00003", "product": HOUSING})  # not an arrival's id
+    engine.run(5 * 86400, stop_when_done=False)  # ends and drops many jobs
+    assert any(isinstance(e, JobCompleted) and e.job == "A00003" for e in seen)
+    assert engine.received > engine.keep_ended + 10
+
+
+def test_dropping_an_ended_job_keeps_a_newer_job_of_its_id(
+    setup: tuple[Engine, TwinAPI, list[object]],
+) -> None:
+    engine, api, _ = setup
+    engine.keep_ended = 0
+    api.submit_order({"id": "X", "product": HOUSING})
+    live = engine.jobs["X"]
+    engine._ended_job(Job("X", -1, None, None, 0.0, 0.0, 1.0))  # an earlier job named X ends
+    assert engine.jobs["X"] is live
+
+
+def _scrapping_cell(default_scenario_path: Path) -> Scenario:
+    """The default cell without arrivals, faults or rework: every printed part is scrapped."""
+    data = tomllib.loads(default_scenario_path.read_text(encoding="utf-8"))
+    for key in ("arrivals", "orders", "faults"):
+        data.pop(key, None)
+    for m in data["cell"]["machines"]:
+        m.pop("breakdowns", None)
+        if m["kind"] == "printer":
+            m.update(defect_probability=1.0, failure_rate_per_h=0.0)
+        elif m["kind"] == "inspection":
+            m.update(detection_probability=1.0, max_rework=0)
+    return parse_scenario(data)
+
+
+def test_a_remake_is_named_after_its_scrapped_job(default_scenario_path: Path) -> None:
+    """``-R<n>`` at the end of an id counts the remakes; anything else is part of the id, and
+    an id in use is skipped."""
+    bus = EventBus()
+    scrapped: list[JobScrapped] = []
+    bus.subscribe(lambda e: scrapped.append(e) if isinstance(e, JobScrapped) else None)
+    engine = Engine(_scrapping_cell(default_scenario_path), bus=bus)
+    api = TwinAPI(engine)
+    api.submit_order({"id": "PO-RED-1", "product": HOUSING})
+    api.submit_order({"id": "PO-RED-1-R2", "product": HOUSING})
+    engine.run(3 * 86400, stop_when_done=False)
+    remakes = {e.job: e.remake for e in scrapped}
+    assert remakes["PO-RED-1"] == "PO-RED-1-R1"
+    assert remakes["PO-RED-1-R2"] == "PO-RED-1-R3"  # the MES order, scrapped second
+    assert remakes["PO-RED-1-R1"] == "PO-RED-1-R4"  # R2 and R3 are in use
+    assert remakes["PO-RED-1-R3"] == "PO-RED-1-R5"
+
+
+def test_a_scenario_order_may_not_take_an_arrival_id(default_scenario_path: Path) -> None:
+    data = tomllib.loads(default_scenario_path.read_text(encoding="utf-8"))
+    data["orders"][1]["id"] = "A000001"
+    with pytest.raises(ConfigError, match=r"orders\[1\]\.id: 'A000001' is reserved for the arr"):
+        Engine(parse_scenario(data))
+    del data["arrivals"]
+    Engine(parse_scenario(data))  # no arrival process: any id

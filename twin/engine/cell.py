@@ -11,6 +11,7 @@ import contextlib
 import gc
 import itertools
 import math
+import re
 from collections import deque
 from collections.abc import Generator, Iterator
 from typing import Any
@@ -21,7 +22,7 @@ import simpy
 from twin.engine.arbiter import Arbiter
 from twin.engine.dispatch import DispatchRule, make_rule
 from twin.engine.faults import Faults
-from twin.engine.inputs import arrivals, plan_scenario_orders
+from twin.engine.inputs import ARRIVAL_ID, arrivals, plan_scenario_orders
 from twin.engine.inspection import inspect
 from twin.engine.jobs import ENDED_STATES, Job
 from twin.engine.machine import MachineRuntime
@@ -47,6 +48,7 @@ __all__ = ["KEEP_ENDED", "MAX_STORED", "Engine"]
 
 KEEP_ENDED = 100_000
 MAX_STORED = 1000  # orders stored (ISA-95 Store) and not started: MaxDownloadableJobOrders
+_REMAKE_ID = re.compile(r"(.*)-R(\d+)")  # a remake's id: its scrapped job's base id, -R<n>
 
 
 @contextlib.contextmanager
@@ -73,7 +75,8 @@ class Engine:
     ``jobs`` holds every job not ended and the last ``keep_ended`` ended ones (done, scrapped
     or cancelled; older ones are dropped, so a twin running for weeks at high speed keeps a
     bounded memory, ~2.4 kB per job): their results stay available that long, and the id of
-    a dropped job may be used again.
+    a dropped job may be used again. An order from outside may not take an id the scenario
+    will give (``_check_new``): those of its explicit orders and of its arrivals.
 
     ``stored`` holds the orders accepted but not started (ISA-95 Store): planned, so that the
     cell can make them, and kept in the twin (so in its command journal) until started or
@@ -106,6 +109,7 @@ class Engine:
         self._seq = itertools.count()
         self.jobs: dict[str, Job] = {}
         self.stored: dict[str, OrderConfig] = {}
+        self._scenario_ids = frozenset(o.id for o in scenario.orders)
         self.max_stored = MAX_STORED
         # an order without a due date is due this many times its planned work after acceptance
         self.due_factor = scenario.arrivals.due_factor if scenario.arrivals else 3.0
@@ -113,7 +117,7 @@ class Engine:
         self.wip = 0
         self.max_wip: float = scenario.max_wip or math.inf
         self.keep_ended = keep_ended
-        self._ended: deque[str] = deque()
+        self._ended: deque[Job] = deque()
         self.received = 0
         self.completed = 0
         self.scrapped = 0
@@ -372,9 +376,11 @@ class Engine:
 
     def _ended_job(self, job: Job) -> None:
         ended = self._ended
-        ended.append(job.id)
+        ended.append(job)
         if len(ended) > self.keep_ended:
-            del self.jobs[ended.popleft()]
+            old = ended.popleft()
+            if self.jobs.get(old.id) is old:  # not if another job has its id by now
+                del self.jobs[old.id]
 
     def _leave(self, job: Job) -> None:
         now = self.env.now
@@ -399,12 +405,25 @@ class Engine:
     def _scrap(self, job: Job) -> None:
         job.state = "scrapped"
         self.scrapped += 1
-        base, _, n = job.id.partition("-R")
-        remake_id = f"{base}-R{int(n or 0) + 1}"
+        remake_id = self._remake_id(job.id)
         self.bus.publish(JobScrapped(self.env.now, job.id, remake_id))
         ops = self.planner.plan(job.spec)
         self._receive(remake_id, job.spec, ops, job.due, job.weight, "remake", urgent=True)
         self._finish(job)
+
+    def _remake_id(self, job_id: str) -> str:
+        """The id of the job that replaces the scrapped ``job_id``: ``<base>-R<n+1>`` for a
+        remake ``<base>-R<n>``, else ``<job_id>-R1``; the next free ``n`` when an order of
+        that id is in the twin or in the scenario."""
+        match = _REMAKE_ID.fullmatch(job_id)
+        base, n = (match[1], int(match[2]) + 1) if match else (job_id, 1)
+        while (
+            (remake := f"{base}-R{n}") in self.jobs
+            or remake in self.stored
+            or (remake in self._scenario_ids)
+        ):
+            n += 1
+        return remake
 
     # -- commands (called through twin.api) -------------------------------------------------
     def record_command(self, command: str, **args: Any) -> None:
@@ -414,15 +433,23 @@ class Engine:
         self.bus.publish(event)
 
     def _check_new(self, order: OrderConfig) -> list[PlannedOp]:
-        """The order's routing; raises InvalidStateError (duplicate id) or PlanningError (no
+        """The order's routing; raises InvalidStateError (duplicate id, or an id the scenario
+        will give: one of its explicit orders' or of its arrivals') or PlanningError (no
         machine can make it)."""
-        if order.id in self.jobs or order.id in self.stored:
-            raise InvalidStateError(f"order {order.id!r} exists already")
+        oid = order.id
+        if oid in self.jobs or oid in self.stored:
+            raise InvalidStateError(f"order {oid!r} exists already")
+        if oid in self._scenario_ids:
+            raise InvalidStateError(f"order id {oid!r} is reserved for the scenario's order")
+        if self.scenario.arrivals is not None and ARRIVAL_ID.fullmatch(oid):
+            raise InvalidStateError(
+                f"order id {oid!r} is reserved for the arrival process (A and 6 or more digits)"
+            )
         return self.planner.plan(order.product)
 
     def submit(self, order: OrderConfig, source: str = "api") -> Job:
-        """Accept an order now; raises InvalidStateError (duplicate id) or PlanningError (no
-        machine can make it) before anything changes."""
+        """Accept an order now; raises InvalidStateError (duplicate or reserved id) or
+        PlanningError (no machine can make it) before anything changes."""
         return self._accept(order, self._check_new(order), source)
 
     def due_of(self, order: OrderConfig, ops: list[PlannedOp], since: float) -> float:
