@@ -29,12 +29,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from asyncua import ua
-from pydantic import ValidationError
 
 from opcua_server.nodes import isa95
 from opcua_server.nodes.base import BuildContext
+from twin.engine.commands import parse_order
 from twin.errors import CommandError, InvalidStateError
-from twin.model.loader import format_validation_error
 from twin.model.scenario import OrderConfig
 
 __all__ = ["METHODS", "JobOrderControl"]
@@ -94,12 +93,12 @@ class JobOrderControl:
         if isinstance(end, datetime) and end.year > 1601:
             origin = self._wall(0.0)
             data["due"] = max((end.astimezone(UTC) - origin).total_seconds(), 0.0)
-        try:
-            return OrderConfig.model_validate(data)
-        except ValidationError as exc:
-            raise CommandError(str(format_validation_error("JobOrder", exc))) from exc
+        return parse_order(data, label="JobOrder")
 
     def _check_new(self, order: OrderConfig) -> None:
+        # before the twin's own check (Engine._check_new, an InvalidStateError answered
+        # BadInvalidState): an id in use is a bad argument to Store, not a state of an order;
+        # and an ended order not cleared (e.g. a stored one cancelled) is no longer the twin's
         engine = self.ctx.engine
         if order.id in engine.stored or order.id in self._ended or order.id in engine.jobs:
             raise CommandError(f"JobOrder: JobOrderID {order.id!r} already exists")

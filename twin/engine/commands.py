@@ -56,14 +56,15 @@ MAX_SPEED = 1_000_000.0
 
 
 # -- checks without an engine ---------------------------------------------------------------
-def parse_order(order: OrderConfig | Mapping[str, Any]) -> OrderConfig:
-    """The validated order; raises CommandError naming the field."""
+def parse_order(order: OrderConfig | Mapping[str, Any], *, label: str = "order") -> OrderConfig:
+    """The validated order; raises CommandError naming the field (after ``label``, what the
+    caller calls the order, e.g. "JobOrder")."""
     if isinstance(order, OrderConfig):
         return order
     try:
         return OrderConfig.model_validate(dict(order))
     except ValidationError as exc:
-        raise CommandError(str(format_validation_error("order", exc))) from exc
+        raise CommandError(str(format_validation_error(label, exc))) from exc
 
 
 def parse_fault_duration(kind: str, duration: float | str | None) -> float | None:
