@@ -18,7 +18,14 @@ from twin.errors import (
     UnknownJobError,
     UnknownMachineError,
 )
-from twin.events import EventBus, JobCancelled, JobCompleted, JobScrapped, OperationStarted
+from twin.events import (
+    EventBus,
+    JobCancelled,
+    JobCompleted,
+    JobScrapped,
+    OperationStarted,
+    TransferStarted,
+)
 from twin.model import Scenario, load_scenario, parse_scenario
 
 
@@ -335,6 +342,40 @@ def test_pause_job_parks_it_until_resumed(
     assert [e.job for e in seen if isinstance(e, JobCompleted)].count("P") == 1
 
 
+def test_a_job_paused_on_its_way_out_waits_in_the_storage(
+    setup: tuple[Engine, TwinAPI, list[object]],
+) -> None:
+    """Paused during the transfer after its last operation, a job is put in the storage and
+    waits there (not completed) until resumed; then it completes."""
+    engine, api, seen = setup
+    engine.run(1, stop_when_done=False)
+    api.submit_order({"id": "P", "product": HOUSING})
+    job = engine.jobs["P"]
+
+    def leaving() -> bool:
+        return job.op_index == len(job.ops) and any(
+            isinstance(e, TransferStarted) and e.job == "P" and e.target == "storage" for e in seen
+        )
+
+    for _ in range(100_000):
+        if leaving():
+            break
+        engine.env.step()
+    assert leaving()
+    assert job.state == "transfer"
+    api.pause_job("P")
+    engine.run(engine.now + 2 * 86400, stop_when_done=False)
+    assert (job.state, job.location) == ("held", None)
+    assert job.snapshot()["paused"] is True
+    assert not any(isinstance(e, JobCompleted) and e.job == "P" for e in seen)
+    assert engine.wip >= 1
+    api.resume_job("P")
+    engine.run(engine.now + 86400, stop_when_done=False)
+    assert job.state == "done"
+    assert job.held is None
+    assert [e.job for e in seen if isinstance(e, JobCompleted)].count("P") == 1
+
+
 def test_a_fault_on_its_machine_interrupts_a_job(
     setup: tuple[Engine, TwinAPI, list[object]],
 ) -> None:
@@ -554,3 +595,19 @@ def test_a_scenario_order_may_not_take_an_arrival_id(default_scenario_path: Path
         Engine(parse_scenario(data))
     del data["arrivals"]
     Engine(parse_scenario(data))  # no arrival process: any id
+
+
+def test_a_job_paused_while_inspected_and_scrapped_is_not_left_paused(
+    default_scenario_path: Path,
+) -> None:
+    engine = Engine(_scrapping_cell(default_scenario_path))
+    api = TwinAPI(engine)
+    api.submit_order({"id": "S", "product": HOUSING})
+    job = engine.jobs["S"]
+    while not (job.state == "processing" and job.location == "vision1"):
+        engine.env.step()
+    api.pause_job("S")
+    engine.run(engine.now + 3600, stop_when_done=False)
+    assert job.state == "scrapped"
+    assert job.snapshot()["paused"] is False
+    assert engine.jobs["S-R1"].held is None  # its remake goes on

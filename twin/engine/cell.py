@@ -325,6 +325,8 @@ class Engine:
             yield from self._park(job, loc)
             loc = None
         yield from self._move(job, loc, None)
+        if job.held is not None and not job.cancelled:  # paused on its way out: wait there
+            yield from self._park(job, None)
         self._leave(job)
 
     def _park(self, job: Job, loc: MachineRuntime | None) -> _Gen:
@@ -404,6 +406,7 @@ class Engine:
 
     def _scrap(self, job: Job) -> None:
         job.state = "scrapped"
+        job.held = None  # paused while inspected or carried out: it ends here all the same
         self.scrapped += 1
         remake_id = self._remake_id(job.id)
         self.bus.publish(JobScrapped(self.env.now, job.id, remake_id))
