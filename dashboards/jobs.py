@@ -34,7 +34,12 @@ def _family_variable() -> dash.QueryVariable:
 def build() -> dash.Dashboard:
     """The jobs dashboard."""
     return (
-        _new(UID, "cell-twin: jobs", "Lead time, tardiness and the most recent jobs of one cell.")
+        _new(
+            UID,
+            "cell-twin: jobs",
+            "Lead time, tardiness, the most recent jobs, and the jobs paused (ISA-95 Pause) or"
+            " held by a fault on their machine, of one cell.",
+        )
         .with_variable(datasource_variable())
         .with_variable(cell_variable())
         .with_variable(_family_variable())
@@ -110,7 +115,7 @@ def build() -> dash.Dashboard:
             bars(
                 "Operations finished per hour and machine",
                 q(
-                    f'SELECT count("job") FROM "job_event" WHERE {CELL_FILTER} AND {_FAMILY} '
+                    f'SELECT count("job") FROM {_JOBS} '
                     "AND \"event\" = 'operation_finished' AND $timeFilter "
                     'GROUP BY time(1h), "machine" fill(0)'
                 ).alias("$tag_machine"),
@@ -123,7 +128,7 @@ def build() -> dash.Dashboard:
                 "Finished jobs (newest first)",
                 q(
                     'SELECT "job", "family", "event", "lead_time", "tardiness", "late", "good" '
-                    f'FROM "job_event" WHERE {CELL_FILTER} AND {_FAMILY} '
+                    f"FROM {_JOBS} "
                     'AND "event" =~ /^job_(completed|scrapped|cancelled)$/ AND $timeFilter '
                     "ORDER BY time DESC LIMIT 100"
                 ),
@@ -134,7 +139,11 @@ def build() -> dash.Dashboard:
         .with_panel(
             stat_value(
                 "Jobs paused (in range)",
-                q(f'SELECT count("job") FROM {_JOBS} AND "event" = \'job_paused\' AND $timeFilter'),
+                # a job paused twice is one job: count the distinct ids, not the pauses
+                q(
+                    f'SELECT count(distinct("job")) FROM {_JOBS} '
+                    "AND \"event\" = 'job_paused' AND $timeFilter"
+                ),
                 span=6,
                 height=8,
             )

@@ -31,10 +31,13 @@ START = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)  # the default scenario's start
 RANGE = (START, START + timedelta(days=2))
 MACHINES = {"cnc": "cnc1", "robot": "robot1", "printer": "printer1", "inspection": "vision1"}
 ALL = ".*"  # the variables' allValue
-# an operator pauses the first order for two hours (ISA-95 Pause and Resume), as a run's
-# recorded commands are replayed: the paused-jobs panels have data
+# an operator pauses the first order twice, for about an hour each time (ISA-95 Pause and
+# Resume), as a run's recorded commands are replayed: the paused-jobs panels have data, and a
+# count of paused jobs differs from a count of pauses
 PAUSE = [
     '{"type":"command","t":60.0,"command":"pause_job","args":{"job":"SO-1001"}}',
+    '{"type":"command","t":3600.0,"command":"resume_job","args":{"job":"SO-1001"}}',
+    '{"type":"command","t":3660.0,"command":"pause_job","args":{"job":"SO-1001"}}',
     '{"type":"command","t":7200.0,"command":"resume_job","args":{"job":"SO-1001"}}',
 ]
 
@@ -157,14 +160,17 @@ def test_values_are_the_runs(influx: InfluxDB1) -> None:
     _, kpi_completed, kpi_late = kpi["series"][0]["values"][0]
     assert kpi_completed <= n_completed
     assert kpi_late <= n_late
-    # the paused-jobs table lists the operator's pause and resume, newest first
+    # the paused-jobs table lists the operator's pauses and resumes, newest first; the job
+    # paused twice is one paused job
     jobs = {title: q for _, title, q in targets(DASHBOARDS["jobs"])}
     paused = influx.query(substitute(jobs["Pauses and resumes (newest first)"], ALL_VARS), DB)
     rows = [row[1:] for row in paused["series"][0]["values"]]
-    assert rows == [
+    assert rows == 2 * [
         ["SO-1001", "machined_bracket", "job_resumed"],
         ["SO-1001", "machined_bracket", "job_paused"],
     ]
+    n_paused = influx.query(substitute(jobs["Jobs paused (in range)"], ALL_VARS), DB)
+    assert n_paused["series"][0]["values"][0][1] == 1
     # each job held by a fault is on a machine a fault took out of service at that instant
     held = influx.query(substitute(jobs["Jobs held by a fault (newest first)"], ALL_VARS), DB)
     rows = held["series"][0]["values"]
