@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tests.telemetry.fakes import FakeSink
 from tests.telemetry.lp import parse_lines
+from twin.api import TwinAPI
 from twin.clock import ManualClock
 from twin.engine.cell import Engine
 from twin.model import load_scenario
@@ -53,3 +54,53 @@ async def test_events_signals_and_kpis_with_wall_clock_timestamps(
     states = [p for p in points if p.measurement == "machine_state"]
     assert states  # events reach the pipeline through engine.bus
     assert all(o <= p.ts <= o + 1800 * 10**9 for p in points)
+
+
+async def test_attached_to_a_twin_that_ran_it_knows_its_jobs_and_faults(
+    default_scenario_path: Path,
+) -> None:
+    """As after ``twin run --resume``: the pipeline is attached to an engine that ran and
+    has open jobs, a stored order and an active fault; their lines carry their family, and
+    the fault is cleared with its severity and source."""
+    scenario = load_scenario(default_scenario_path)
+    engine = Engine(scenario, signals=True)
+    api = TwinAPI(engine)
+    engine.run(86400, stop_when_done=False)
+    api.inject_fault("cnc1", "breakdown")  # until cleared
+    api.store_order({"id": "ST", "product": {"type": "printed_housing", "volume_cm3": 10}})
+    engine.run(86400 + 3600, stop_when_done=False)
+    open_jobs = {j.id: j.family for j in engine.jobs.values() if j.state == "processing"}
+    assert open_jobs
+    clock = ManualClock()
+    driver = RealtimeDriver(engine, speed=60.0, clock=clock)
+    api.driver = driver
+    kinds = {m.id: m.kind for m in scenario.cell.machines}
+    sink = FakeSink()
+    encoder = LineEncoder(scenario.cell.name, kinds, driver.wall_time(0.0))
+    pipeline = TelemetryPipeline(sink, encoder, flush_interval_s=None, clock=clock)
+    await pipeline.start()
+    detach = attach_realtime(pipeline, engine, driver, clock=clock)
+    for job in open_jobs:
+        api.pause_job(job)
+    api.cancel_order("ST")
+    api.clear_fault("cnc1")
+    clock.advance(1.0)
+    driver.advance()
+    detach()
+    await pipeline.stop(5)
+
+    points = parse_lines("\n".join(sink.lines))
+    paused = {
+        p.fields["job"]: p.tags["family"]
+        for p in points
+        if p.measurement == "job_event" and p.tags["event"] == "job_paused"
+    }
+    assert paused == open_jobs
+    cancelled = [p for p in points if p.tags.get("event") == "job_cancelled"]
+    assert [(p.fields["job"], p.tags["family"]) for p in cancelled] == [("ST", "printed_housing")]
+    cleared = [
+        p
+        for p in points
+        if p.measurement == "fault" and p.tags["machine"] == "cnc1" and p.fields["active"] is False
+    ]
+    assert [(p.fields["severity"], p.fields["source"]) for p in cleared] == [(700, "api")]

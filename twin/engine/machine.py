@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from twin.engine.cell import Engine
     from twin.planning import PlannedOp
 
-__all__ = ["FAULT_SEVERITY", "MachineRuntime"]
+__all__ = ["FAULT_SEVERITY", "MachineRuntime", "fault_severity"]
 
 FAULT_SEVERITY = {
     "breakdown": 700,
@@ -40,6 +40,11 @@ FAULT_SEVERITY = {
     "maintenance": 200,
 }
 _INF = float("inf")
+
+
+def fault_severity(kind: str) -> int:
+    """The OPC UA severity (1..1000) of a fault of ``kind``."""
+    return FAULT_SEVERITY.get(kind, 500)
 
 
 class MachineRuntime:
@@ -159,9 +164,7 @@ class MachineRuntime:
     def fault_begin(self, kind: str, source: str, duration: float | None) -> None:
         now = self.env.now
         self.faults.append((kind, source))
-        self._publish(
-            FaultRaised(now, self.id, kind, FAULT_SEVERITY.get(kind, 500), source, duration)
-        )
+        self._publish(FaultRaised(now, self.id, kind, fault_severity(kind), source, duration))
         if len(self.faults) == 1:
             self._before = (self.state, self.mode, self.job)
             self._up = self.env.event()

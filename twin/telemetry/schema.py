@@ -21,7 +21,7 @@ a batch twice (a retry after a lost acknowledgement) stores it once in InfluxDB.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -214,6 +214,17 @@ class LineEncoder:
         return out
 
     # -- events --------------------------------------------------------------------------
+    def seed(
+        self, families: Mapping[str, str], faults: Iterable[tuple[str, str, int, str]]
+    ) -> None:
+        """Learn what the events before this encoder's first would have told it (an encoder
+        attached to a twin that ran already, e.g. one restored by ``twin run --resume``):
+        ``families`` maps the open jobs and stored orders to their product family, ``faults``
+        lists the active faults as (machine, kind, severity, source)."""
+        self._family.update(families)
+        for machine, kind, severity, source in faults:
+            self._faults[(machine, kind)] = (severity, source)
+
     def event_lines(self, ev: Event) -> list[str]:
         """Lines of one event (none for events outside the schema, e.g. tool changes)."""
         text: str | None = None

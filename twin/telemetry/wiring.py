@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from twin.clock import Clock, SystemClock
+from twin.engine.jobs import ENDED_STATES
+from twin.engine.machine import fault_severity
 from twin.kpi import KpiCollector
 from twin.model.scenario import Scenario
 from twin.telemetry.pipeline import TelemetryPipeline, TelemetryStats
@@ -152,8 +154,13 @@ def attach_realtime(
     this one) every ``signal_period_s`` simulated seconds and KPIs every ``kpi_period_s`` wall
     seconds from ``driver.on_step``. Build the pipeline
     with ``origin=driver.wall_time(0.0)`` so timestamps are wall-clock aligned.
+
+    The encoder first learns what the engine's earlier events told (its open jobs' and stored
+    orders' families, its active faults): a restored twin's jobs keep their ``family`` tag,
+    and a fault active before is cleared with its severity and source.
     """
     clock = clock or SystemClock()
+    _seed(pipeline.encoder, engine)
     if kpi is None:
         kpi = KpiCollector.for_cell(engine.scenario.cell, start=engine.now)
         unsubscribe_kpi = engine.bus.subscribe(kpi)
@@ -184,3 +191,14 @@ def attach_realtime(
             unsubscribe_kpi()
 
     return detach
+
+
+def _seed(encoder: LineEncoder, engine: Engine) -> None:
+    families = {j.id: j.family for j in engine.jobs.values() if j.state not in ENDED_STATES}
+    families.update((oid, order.product.type) for oid, order in engine.stored.items())
+    faults = [
+        (m.id, kind, fault_severity(kind), source)
+        for m in engine.machines.values()
+        for kind, source in m.faults
+    ]
+    encoder.seed(families, faults)
