@@ -4,6 +4,7 @@ watch on one job's events while the test drives the twin."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from asyncua import Client, ua
@@ -89,20 +90,40 @@ class Watch:
         self.close()
 
 
-async def step_until(
-    twin: Twin, watch: Watch, kind: Any, seen: list[int] | None = None, client: Any = None
-) -> Any:
-    """Drive the twin five simulated minutes at a time until ``watch`` sees ``kind``
-    (bounded: two simulated days), recording the job order's state after each step."""
+class StateLog:
+    """The top-level states (StateNumber) one job order went through in JobOrderList, as a
+    client reading the list after each step sees them (each change once)."""
+
+    def __init__(self, client: Client, twin: Twin, job_id: str, seen: list[int]) -> None:
+        self.client, self.twin, self.job_id = client, twin, job_id
+        self.seen = seen  # the states so far, the current one last
+
+    async def record(self) -> None:
+        entry = (await job_orders(self.client, self.twin)).get(self.job_id)
+        if entry is not None and entry.State[0].StateNumber != self.seen[-1]:
+            self.seen.append(entry.State[0].StateNumber)
+
+
+async def drive(
+    twin: Twin, done: Callable[[], bool], what: str, log: StateLog | None = None
+) -> None:
+    """Drive the twin five simulated minutes at a time until ``done()`` (bounded: two
+    simulated days; ``what`` names the awaited change in the failure), then apply every
+    address-space update; ``log`` records the job order's state after each step."""
     for _ in range(12 * 24 * 2):
-        if (ev := watch.first(kind)) is not None:
-            return ev
+        if done():
+            await twin.server.settle()  # also when nothing was stepped
+            return
         await twin.step(5.0)  # 5 wall seconds at speed 60: five simulated minutes
-        if seen is not None:
-            entry = (await job_orders(client, twin)).get(watch.job_id)
-            if entry is not None and entry.State[0].StateNumber != seen[-1]:
-                seen.append(entry.State[0].StateNumber)
-    raise AssertionError(f"{watch.job_id}: no {kind} within two simulated days")
+        if log is not None:
+            await log.record()
+    raise AssertionError(f"{what} not within two simulated days")
+
+
+async def step_until(twin: Twin, watch: Watch, kind: Any, log: StateLog | None = None) -> Any:
+    """``drive`` until ``watch`` sees an event of ``kind``; returns the first one."""
+    await drive(twin, lambda: watch.first(kind) is not None, f"{watch.job_id}: {kind}", log)
+    return watch.first(kind)
 
 
 def response_data(response: Any) -> dict[str, Any]:

@@ -164,28 +164,26 @@ async def test_node_opcua_job_order_to_response(twin: Twin) -> None:
         "endTime": due.isoformat(timespec="milliseconds"),
         "parameters": [["type", "printed_housing"], ["material", "petg"], ["volume_cm3", 12.0]],
     }
-    watch = Watch(twin, job_id)
-    events = watch.events
-    proc = await _spawn("jobs.js", work, config)
-    try:
-        listed = await _line(proc)
-        assert listed["step"] == "listed"
-        # time stands still until this test steps the twin: the list shows the state now
-        job = twin.engine.jobs[job_id]
-        state_now = ALLOWED_TO_START if job.state == "backlog" else RUNNING
+    with Watch(twin, job_id) as watch:
+        proc = await _spawn("jobs.js", work, config)
+        try:
+            listed = await _line(proc)
+            assert listed["step"] == "listed"
+            # time stands still until this test steps the twin: the list shows the state now
+            job = twin.engine.jobs[job_id]
+            state_now = ALLOWED_TO_START if job.state == "backlog" else RUNNING
 
-        end = await step_until(twin, watch, ENDED_EVENTS)
-        await twin.server.settle()
-        assert proc.stdin is not None
-        proc.stdin.write(b"ended\n")
-        await proc.stdin.drain()
-        proc.stdin.close()
-        result = await _line(proc)
-        assert result["step"] == "result"
-        assert await asyncio.wait_for(proc.wait(), 30) == 0
-    finally:
-        watch.close()
-        await _end(proc)
+            end = await step_until(twin, watch, ENDED_EVENTS)
+            assert proc.stdin is not None
+            proc.stdin.write(b"ended\n")
+            await proc.stdin.drain()
+            proc.stdin.close()
+            result = await _line(proc)
+            assert result["step"] == "result"
+            assert await asyncio.wait_for(proc.wait(), 30) == 0
+        finally:
+            await _end(proc)
+    events = watch.events
 
     # the job order, encoded by node-opcua from the DataTypeDefinition, reached the twin
     isa95 = twin.ns(NS.ISA95_JOBCONTROL)

@@ -22,6 +22,7 @@ from tests.opcua.jobs_client import (
     Watch,
     by_state,
     control_call,
+    drive,
     job_orders,
     responses,
     send,
@@ -58,6 +59,7 @@ async def test_store_start_and_cancel_as_operator(
     async with twin.session("otto") as client:
         await client.load_data_type_definitions()
         order = job_order(
+            twin,
             "MES-JC-1",
             type="printed_housing",
             material="petg",
@@ -111,7 +113,7 @@ async def test_store_start_and_cancel_as_operator(
         assert f"{running.id!r} is Running; only NotAllowedToStart or AllowedToStart" in message
         assert "Abort ends a started one" in message
         assert not running.cancelled
-        direct = job_order("MES-JC-2", type="printed_housing", material="pla", volume_cm3=9.0)
+        direct = job_order(twin, "MES-JC-2", type="printed_housing", material="pla", volume_cm3=9.0)
         await send(client, twin, "StoreAndStart", direct)
         assert "MES-JC-2" in twin.engine.jobs
         withdrawn = await control_call(
@@ -123,7 +125,7 @@ async def test_store_start_and_cancel_as_operator(
 async def test_bad_job_orders_are_refused(twin: Twin) -> None:
     async with twin.session("otto") as client:
         await client.load_data_type_definitions()
-        unknown = job_order("MES-JC-3", type="spaceship")
+        unknown = job_order(twin, "MES-JC-3", type="spaceship")
         result = await control_call(
             client, twin, "StoreAndStart", ua.Variant(unknown), mes_comment()
         )
@@ -157,7 +159,9 @@ async def test_pause_resume_and_abort(twin: Twin) -> None:
                 f"{twin.ns(NS.ISA95_JOBCONTROL)}:MaxDownloadableJobOrders"
             )
             assert await limit.read_value() == twin.engine.max_stored > 0
-            order = job_order("MES-PR-1", type="printed_housing", material="pla", volume_cm3=30.0)
+            order = job_order(
+                twin, "MES-PR-1", type="printed_housing", material="pla", volume_cm3=30.0
+            )
             await send(client, twin, "StoreAndStart", order)
             await step_until(twin, watch, tev.JobReleased)
             job = twin.engine.jobs["MES-PR-1"]
@@ -184,9 +188,9 @@ async def test_pause_resume_and_abort(twin: Twin) -> None:
                 "'MES-PR-1' is Interrupted/Suspended; only Running or Interrupted/Held job orders"
                 " can be paused" in message
             )
-            for _ in range(12):  # an hour: the step under way ends, then it waits in the storage
-                await twin.step(5.0)
-            assert (job.state, job.location) == ("held", None)
+            # the step under way ends, then it waits in the storage
+            await drive(twin, lambda: job.state == "held", "MES-PR-1 held")
+            assert job.location is None
             assert await state() == SUSPENDED_STATES
 
             resumed = await control_call(
@@ -205,7 +209,6 @@ async def test_pause_resume_and_abort(twin: Twin) -> None:
             )
             assert aborted.StatusCode.is_good()
             await step_until(twin, watch, tev.JobCancelled)
-            await twin.server.settle()
             assert await state() == [(ABORTED, "")]
             late = await control_call(client, twin, "Abort", ua.Variant("MES-PR-1"), mes_comment())
             assert late.StatusCode.value == ua.StatusCodes.BadInvalidState
@@ -213,7 +216,9 @@ async def test_pause_resume_and_abort(twin: Twin) -> None:
             assert "'MES-PR-1' is Aborted; only NotAllowedToStart or" in message
 
             # a stored order cannot be paused, but can be aborted
-            stored = job_order("MES-PR-2", type="printed_housing", material="pla", volume_cm3=9.0)
+            stored = job_order(
+                twin, "MES-PR-2", type="printed_housing", material="pla", volume_cm3=9.0
+            )
             await send(client, twin, "Store", stored)
             refused = await control_call(
                 client, twin, "Pause", ua.Variant("MES-PR-2"), mes_comment()
@@ -237,7 +242,9 @@ async def test_a_breakdown_holds_the_running_job(twin: Twin) -> None:
     async with twin.session("otto") as client:
         with Watch(twin, "MES-HD-1") as watch:
             await client.load_data_type_definitions()
-            order = job_order("MES-HD-1", type="printed_housing", material="pla", volume_cm3=30.0)
+            order = job_order(
+                twin, "MES-HD-1", type="printed_housing", material="pla", volume_cm3=30.0
+            )
             await send(client, twin, "StoreAndStart", order)
             started = await step_until(twin, watch, tev.OperationStarted)
 
@@ -288,9 +295,11 @@ async def test_update_and_revoke_start(twin: Twin, monkeypatch: pytest.MonkeyPat
             params = {p.ID: p.Value.Value for p in listed.JobOrder.JobOrderParameters}
             return listed.State[0].StateNumber, params
 
-        first = job_order("MES-UR-1", type="printed_housing", material="pla", volume_cm3=9.0)
+        first = job_order(twin, "MES-UR-1", type="printed_housing", material="pla", volume_cm3=9.0)
         await send(client, twin, "Store", first)
-        changed = job_order("MES-UR-1", type="machined_bracket", material="steel")
+        # due 8 h ahead of the twin's clock, however far the tests before drove it
+        assert twin.engine.stored["MES-UR-1"].due == pytest.approx(twin.engine.now + 8 * 3600)
+        changed = job_order(twin, "MES-UR-1", type="machined_bracket", material="steel")
         updated = await control_call(client, twin, "Update", ua.Variant(changed), mes_comment())
         assert updated.StatusCode.is_good()
         assert twin.engine.stored["MES-UR-1"].product.type == "machined_bracket"
@@ -303,10 +312,14 @@ async def test_update_and_revoke_start(twin: Twin, monkeypatch: pytest.MonkeyPat
         await twin.server.settle()
         assert (await entry("MES-UR-1"))[1]["type"] == "module_assembly"
 
-        waiting = job_order("MES-UR-2", type="printed_housing", material="pla", volume_cm3=9.0)
+        waiting = job_order(
+            twin, "MES-UR-2", type="printed_housing", material="pla", volume_cm3=9.0
+        )
         await send(client, twin, "StoreAndStart", waiting)
         assert (await entry("MES-UR-2"))[0] == ALLOWED_TO_START
-        bigger = job_order("MES-UR-2", type="printed_housing", material="petg", volume_cm3=40.0)
+        bigger = job_order(
+            twin, "MES-UR-2", type="printed_housing", material="petg", volume_cm3=40.0
+        )
         assert (
             await control_call(client, twin, "Update", ua.Variant(bigger), mes_comment())
         ).StatusCode.is_good()
@@ -329,7 +342,7 @@ async def test_update_and_revoke_start(twin: Twin, monkeypatch: pytest.MonkeyPat
 
         running = next(j for j in twin.engine.jobs.values() if j.state not in NOT_RUNNING)
         spec, due = running.spec, running.due
-        other = job_order(running.id, type="printed_housing")
+        other = job_order(twin, running.id, type="printed_housing")
         refused = await control_call(client, twin, "Update", ua.Variant(other), mes_comment())
         assert refused.StatusCode.value == ua.StatusCodes.BadInvalidState
         assert "only NotAllowedToStart or AllowedToStart" in (

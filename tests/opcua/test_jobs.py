@@ -21,6 +21,7 @@ from tests.opcua.jobs_client import (
     NOT_ALLOWED_TO_START,
     NOT_RUNNING,
     RUNNING,
+    StateLog,
     Watch,
     by_state,
     control_call,
@@ -41,7 +42,9 @@ async def test_job_order_list_follows_an_order_to_its_response(twin: Twin) -> No
     async with twin.session("otto") as client:
         with Watch(twin, "MES-JR-1") as watch:
             await client.load_data_type_definitions()
-            order = job_order("MES-JR-1", type="printed_housing", material="pla", volume_cm3=9.0)
+            order = job_order(
+                twin, "MES-JR-1", type="printed_housing", material="pla", volume_cm3=9.0
+            )
             await send(client, twin, "Store", order)
             listed = (await job_orders(client, twin))["MES-JR-1"]
             assert states_of(listed.State) == [(NOT_ALLOWED_TO_START, "")]
@@ -55,9 +58,9 @@ async def test_job_order_list_follows_an_order_to_its_response(twin: Twin) -> No
             assert started.StatusCode.is_good()
             now = (await job_orders(client, twin))["MES-JR-1"].State[0].StateNumber
             assert now == (ALLOWED_TO_START if watch.first(tev.JobReleased) is None else RUNNING)
-            seen = [NOT_ALLOWED_TO_START, now]
-            end = await step_until(twin, watch, ENDED_EVENTS, seen, client)
-            await twin.server.settle()
+            log = StateLog(client, twin, "MES-JR-1", [NOT_ALLOWED_TO_START, now])
+            end = await step_until(twin, watch, ENDED_EVENTS, log)
+            seen = log.seen
             job = twin.engine.jobs["MES-JR-1"]
             entry = (await job_orders(client, twin))["MES-JR-1"]
             if isinstance(end, tev.JobCompleted):
@@ -150,13 +153,14 @@ async def test_clear_refuses_a_running_order_and_clears_an_aborted_one(twin: Twi
     async with twin.session("otto") as client:
         with Watch(twin, "MES-JR-2") as watch:
             await client.load_data_type_definitions()
-            order = job_order("MES-JR-2", type="printed_housing", material="petg", volume_cm3=12.0)
+            order = job_order(
+                twin, "MES-JR-2", type="printed_housing", material="petg", volume_cm3=12.0
+            )
             stored = await control_call(
                 client, twin, "StoreAndStart", ua.Variant(order), mes_comment()
             )
             assert stored.StatusCode.is_good()
             await step_until(twin, watch, tev.OperationStarted)
-            await twin.server.settle()
             before = twin.engine.jobs["MES-JR-2"].state
             refused = await control_call(
                 client, twin, "Clear", ua.Variant("MES-JR-2"), mes_comment()
@@ -171,7 +175,9 @@ async def test_clear_refuses_a_running_order_and_clears_an_aborted_one(twin: Twi
 
             # a stored order that is cancelled is withdrawn without reaching the twin's jobs,
             # and removed from the list (Cancel); one aborted is listed Aborted until cleared
-            later = job_order("MES-JR-3", type="printed_housing", material="pla", volume_cm3=9.0)
+            later = job_order(
+                twin, "MES-JR-3", type="printed_housing", material="pla", volume_cm3=9.0
+            )
             await send(client, twin, "Store", later)
             cancel = await control_call(
                 client, twin, "Cancel", ua.Variant("MES-JR-3"), mes_comment()
@@ -180,7 +186,9 @@ async def test_clear_refuses_a_running_order_and_clears_an_aborted_one(twin: Twi
             assert "MES-JR-3" not in twin.engine.jobs
             assert "MES-JR-3" not in twin.engine.stored
             assert "MES-JR-3" not in await job_orders(client, twin)
-            aborted = job_order("MES-JR-4", type="printed_housing", material="pla", volume_cm3=9.0)
+            aborted = job_order(
+                twin, "MES-JR-4", type="printed_housing", material="pla", volume_cm3=9.0
+            )
             await send(client, twin, "Store", aborted)
             assert (
                 await control_call(client, twin, "Abort", ua.Variant("MES-JR-4"), mes_comment())
@@ -243,7 +251,7 @@ async def test_ended_orders_are_bounded(twin: Twin, monkeypatch: pytest.MonkeyPa
         assert set(await responses(client, twin)) == set(ended[-2:]) | in_cell
         # an ISA-95 Cancel with the ended list full removes its order and drops no other
         async with twin.session("otto") as operator:
-            withdrawn = job_order("MES-EB-1", type="printed_housing", material="pla")
+            withdrawn = job_order(twin, "MES-EB-1", type="printed_housing", material="pla")
             await send(operator, twin, "Store", withdrawn)
             cancel = await control_call(
                 operator, twin, "Cancel", ua.Variant("MES-EB-1"), mes_comment()
@@ -330,7 +338,6 @@ async def test_response_list_has_every_started_order(twin: Twin) -> None:
             product = {"type": "hybrid_part", "material": "pa12", "volume_cm3": 20.0}
             twin.api.submit_order({"id": "MES-RL-1", "product": product})
             await step_until(twin, watch, tev.JobReleased)
-            await twin.server.settle()
 
             def done() -> int:
                 finished = (e for e in watch.events if isinstance(e, tev.OperationFinished))
