@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.opcua.conftest import start_cli
 from twin.api import TwinAPI
 from twin.cli import main
 from twin.cli.rundir import (
@@ -18,6 +19,7 @@ from twin.cli.rundir import (
     EVENTS,
     PREVIOUS,
     hold,
+    new_log,
     previous_run,
     restore,
     run_info,
@@ -211,3 +213,41 @@ def test_one_twin_per_run_directory(
     with hold(fresh):
         assert (fresh / ".lock").exists()
     assert not fresh.exists()  # made here and left empty: removed again
+
+
+def test_a_new_log_keeps_the_one_before(tmp_path: Path) -> None:
+    (tmp_path / EVENTS).write_bytes(b"the last run\n")
+    (tmp_path / PREVIOUS).write_bytes(b"the run before it\n")
+    fh, kept = new_log(tmp_path)
+    with fh:
+        fh.write(b"this run\n")
+    assert kept
+    assert (tmp_path / PREVIOUS).read_bytes() == b"the last run\n"
+    assert (tmp_path / EVENTS).read_bytes() == b"this run\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [EVENTS, PREVIOUS]
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    fh, kept = new_log(fresh)
+    fh.close()
+    assert not kept
+    assert [p.name for p in fresh.iterdir()] == [EVENTS]
+
+
+async def test_a_run_without_resume_keeps_the_last_log(
+    default_scenario_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    _killed_run(default_scenario_path, out)
+    old = (out / EVENTS).read_bytes()
+    args = ["--insecure-dev", "--users", str(tmp_path / "users.toml"), "--pki"]
+    args += [str(tmp_path / "pki"), "--history", str(tmp_path / "history.sqlite")]
+    args += ["--out", str(out), "--telemetry", "none", "--port", "0"]
+    twin = await start_cli(str(default_scenario_path), *args)
+    try:
+        assert f"kept the last run's event log as {out / PREVIOUS}\n" in twin.banner
+    finally:
+        await twin.stop()
+    assert (out / PREVIOUS).read_bytes() == old
+    new = (out / EVENTS).read_bytes()
+    assert new != old
+    assert orjson.loads(new.splitlines()[-1])["command"] == "stop"

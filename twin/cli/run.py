@@ -28,7 +28,17 @@ from rich.panel import Panel
 from twin.api import TwinAPI
 from twin.cli.adapters import AdaptersOption, LinkedPlcs
 from twin.cli.common import DEFAULT_SCENARIO
-from twin.cli.rundir import DURABLE, EVENTS, hold, previous_run, restore, run_info, write_info
+from twin.cli.rundir import (
+    DURABLE,
+    EVENTS,
+    PREVIOUS,
+    hold,
+    new_log,
+    previous_run,
+    restore,
+    run_info,
+    write_info,
+)
 from twin.cli.telemetry import (
     InfluxBucketOption,
     InfluxOrgOption,
@@ -150,7 +160,9 @@ def run(
         if not insecure_dev and not users.exists():
             initial = _initial_user(users)
         if log_fh is None:  # ``hold`` made ``out``
-            log_fh = (out / EVENTS).open("wb")  # before run.json: never a new record on an old log
+            log_fh, kept = new_log(out)  # before run.json: never a new record on an old log
+            if kept:
+                console.print(f"kept the last run's event log as {out / PREVIOUS}")
             write_info(out, info, driver.wall_time(0.0))
         writer = EventLogWriter(log_fh, durable=DURABLE)
         engine.bus.subscribe(writer)

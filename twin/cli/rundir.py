@@ -4,7 +4,8 @@
 and ``sim_start``, the wall-clock timestamp of simulated time 0. ``events.jsonl`` is written
 with ``DURABLE``: every accepted command is on disk before its caller hears so. ``--resume``
 checks ``run.json``, replays the log's commands on a fresh engine up to its last event and
-continues from there (``restore``); the old log is kept as ``events.prev.jsonl``.
+continues from there (``restore``); the old log is kept as ``events.prev.jsonl``, as it is
+when a run starts afresh in the directory (``new_log``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "EVENTS",
     "PREVIOUS",
     "hold",
+    "new_log",
     "previous_run",
     "restore",
     "run_info",
@@ -144,15 +146,37 @@ def restore(out: Path, scenario: Scenario, log: RecordedLog) -> tuple[Engine, IO
         fh.close()
         partial.unlink()
         raise
-    previous = out / PREVIOUS
+    _replace_log(out, partial)
+    return engine, fh
+
+
+def new_log(out: Path) -> tuple[IO[bytes], bool]:
+    """A new, empty event log ``out/events.jsonl`` open for writing, and whether there was one
+    already: that one is kept as ``events.prev.jsonl`` (as ``restore`` keeps it), not erased."""
+    events, partial = out / EVENTS, out / _PARTIAL
+    if not events.exists():
+        return events.open("wb"), False
+    fh = partial.open("wb")
+    try:
+        _replace_log(out, partial)
+    except BaseException:
+        fh.close()
+        partial.unlink(missing_ok=True)
+        raise
+    return fh, True
+
+
+def _replace_log(out: Path, new: Path) -> None:
+    """``new`` becomes ``out/events.jsonl`` in one step, the old log ``events.prev.jsonl``
+    (replacing an older one): ``events.jsonl`` holds the old log's commands until then."""
+    events, previous = out / EVENTS, out / PREVIOUS
     previous.unlink(missing_ok=True)
     try:
         os.link(events, previous)
     except OSError:  # a file system without hard links
         shutil.copyfile(events, previous)
-    os.replace(partial, events)
+    os.replace(new, events)
     fsync_dir(out)
-    return engine, fh
 
 
 def _check_prefix(recorded: Path, replayed: Path, size: int) -> None:
