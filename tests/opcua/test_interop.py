@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asyncua import ua
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -172,6 +173,11 @@ async def test_node_opcua_job_order_to_response(twin: Twin) -> None:
             # time stands still until this test steps the twin: the list shows the state now
             job = twin.engine.jobs[job_id]
             state_now = ALLOWED_TO_START if job.state == "backlog" else RUNNING
+            assert twin.server.server is not None
+            job_order_list = ua.NodeId(
+                "Cell.JobManagement.JobOrderControl.JobOrderList", twin.ns(NS.TWIN)
+            )
+            n_listed = len(await twin.server.server.get_node(job_order_list).read_value())
 
             end = await step_until(twin, watch, ENDED_EVENTS)
             assert proc.stdin is not None
@@ -192,6 +198,7 @@ async def test_node_opcua_job_order_to_response(twin: Twin) -> None:
     assert listed["storeStatus"] == "Good"
     assert listed["maxDownloadable"] == {"type": "UInt16", "value": twin.engine.max_stored}
     assert listed["returnStatus"] == 1  # bit 0: No Error
+    assert (listed["listStatus"], listed["listLength"]) == ("Good", n_listed)
     assert job.family == "printed_housing"
     assert (job.spec.material, job.spec.volume_cm3) == ("petg", 12.0)  # not the defaults
     assert job.due == pytest.approx((due - twin.driver.wall_time(0.0)).total_seconds(), abs=1e-3)
@@ -210,6 +217,7 @@ async def test_node_opcua_job_order_to_response(twin: Twin) -> None:
     assert result["returnStatus"] == 1
     response = result["response"]
     assert response["jobOrderID"] == job_id
+    assert response["jobResponseID"] == f"{job_id}.Response"
     if isinstance(end, tev.JobCompleted):
         assert response["jobState"] == [
             {"number": ENDED, "text": "Ended", "path": ""},
