@@ -44,7 +44,7 @@ from twin.errors import ConfigError, ServiceError
 from twin.runtime import RealtimeDriver
 from twin.signals import SignalBatch
 
-__all__ = ["TwinServer", "endpoint_url", "preflight"]
+__all__ = ["TwinServer", "preflight"]
 
 _log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def _free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
-def endpoint_url(settings: ServerSettings, port: int) -> str:
+def _endpoint_url(settings: ServerSettings, port: int) -> str:
     """The URL clients use (the host name when listening on every interface)."""
     host = socket.gethostname() if settings.host in _BIND_ALL else settings.host
     if ":" in host:
@@ -87,7 +87,7 @@ def preflight(settings: ServerSettings, port: int | None = None) -> tuple[list[P
     if port == 0:
         port = _free_port(settings.host)
     else:
-        _check_port(settings.host, port, endpoint_url(settings, port))
+        _check_port(settings.host, port, _endpoint_url(settings, port))
     return files, port
 
 
@@ -139,7 +139,7 @@ class TwinServer:
     @property
     def endpoint(self) -> str:
         """The URL clients use (the host name when listening on every interface)."""
-        return endpoint_url(self.settings, self.port)
+        return _endpoint_url(self.settings, self.port)
 
     @property
     def security_policies(self) -> list[str]:
