@@ -7,11 +7,12 @@ import datetime as dt
 import io
 import os
 from pathlib import Path
+from typing import IO, Any
 
 import orjson
 import pytest
 
-from tests.opcua.conftest import start_cli
+from tests.opcua.conftest import require_nodesets, start_cli
 from twin.api import TwinAPI
 from twin.cli import main
 from twin.cli.rundir import (
@@ -251,3 +252,34 @@ async def test_a_run_without_resume_keeps_the_last_log(
     new = (out / EVENTS).read_bytes()
     assert new != old
     assert orjson.loads(new.splitlines()[-1])["command"] == "stop"
+
+
+def test_a_refused_adapters_file_after_a_restore_closes_the_log(
+    default_scenario_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    require_nodesets()
+    out = tmp_path / "out"
+    _killed_run(default_scenario_path, out)
+    opened: list[IO[bytes]] = []
+
+    def spy(*args: Any) -> tuple[Engine, IO[bytes]]:
+        engine, fh = restore(*args)
+        opened.append(fh)
+        return engine, fh
+
+    monkeypatch.setattr("twin.cli.run.restore", spy)
+    plcs = tmp_path / "plcs.toml"
+    plcs.write_text(
+        '[[adapter]]\nname = "plc"\nkind = "modbus"\nhost = "127.0.0.1"\nport = 5020\n'
+        '[[adapter.write]]\nsignal = "cnc1.nope"\ntable = "holding"\naddress = 0\n'
+    )
+    args = ["run", str(default_scenario_path), "--resume", "--out", str(out), "--port", "0"]
+    args += ["--telemetry", "none", "--adapters", str(plcs), "--insecure-dev"]
+    args += ["--users", str(tmp_path / "users.toml"), "--pki", str(tmp_path / "pki")]
+    assert main([*args, "--history", str(tmp_path / "history.sqlite")]) == 2
+    assert "adapter[0].write[0].signal: unknown signal 'cnc1.nope'" in capsys.readouterr().err
+    assert len(opened) == 1
+    assert opened[0].closed

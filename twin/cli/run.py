@@ -131,8 +131,9 @@ def run(
     # before anything is created or restored: missing NodeSet2 files or a taken port -> one line
     _, port = preflight(settings)
     settings = settings.model_copy(update={"port": port})
-    # one twin per run directory, before anything in it is read or written
-    with hold(out):
+    # one twin per run directory, before anything in it is read or written; the event log
+    # is closed however the run ends (a refused --adapters file after a restore included)
+    with hold(out), contextlib.ExitStack() as closing:
         previous = previous_run(out, info) if resume else None
         log_fh: IO[bytes] | None = None
         if previous is None:
@@ -143,6 +144,7 @@ def run(
         else:
             log, sim_start = previous
             engine, log_fh = restore(out, sc, log)
+            closing.enter_context(log_fh)
             driver = RealtimeDriver(engine, speed=speed, origin=sim_start)
             console.print(
                 f"restored {len(log.commands)} commands from {out / EVENTS}; "
@@ -159,8 +161,9 @@ def run(
         initial: tuple[str, str] | None = None
         if not insecure_dev and not users.exists():
             initial = _initial_user(users)
-        if log_fh is None:  # ``hold`` made ``out``
+        if log_fh is None:  # not restored: a new log
             log_fh, kept = new_log(out)  # before run.json: never a new record on an old log
+            closing.enter_context(log_fh)
             if kept:
                 console.print(f"kept the last run's event log as {out / PREVIOUS}")
             write_info(out, info, driver.wall_time(0.0))
@@ -170,8 +173,9 @@ def run(
             sinks = _Telemetry(tsettings, out)
             asyncio.run(_serve(server, driver, console, initial, sinks, plcs))
         finally:
-            commands.stop(engine)  # logged (durably): a resumed twin goes on from here
-            writer.flush()
+            # logged durably (every line before it written and synced with it): a resumed
+            # twin goes on from here
+            commands.stop(engine)
             log_fh.close()
             (out / "snapshot.json").write_text(
                 json.dumps(engine.snapshot(), indent=1, sort_keys=True, default=str) + "\n",
