@@ -170,12 +170,14 @@ def test_a_replay_that_differs_from_the_log_is_refused(
 def test_resume_refuses_another_scenario_or_no_record(
     default_scenario_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    require_nodesets()  # twin run checks them before the run directory
     scenario, out = tmp_path / "cell.toml", tmp_path / "out"
     scenario.write_bytes(default_scenario_path.read_bytes())
     _killed_run(scenario, out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     scenario.write_bytes(scenario.read_bytes().replace(b"max_wip = ", b"max_wip = 1"))
     args = ["run", str(scenario), "--resume", "--out", str(out), "--telemetry", "none"]
+    args += ["--port", "0"]  # any free port: the check of the port comes first
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {out / 'run.json'}: scenario_sha256: the run was recorded ")
@@ -196,12 +198,14 @@ def test_resume_refuses_another_scenario_or_no_record(
 def test_one_twin_per_run_directory(
     default_scenario_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    require_nodesets()
     out = tmp_path / "out"
     _killed_run(default_scenario_path, out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     with hold(out):  # as a twin run serving from out holds it
         for extra in ([], ["--resume"]):
             args = ["run", str(default_scenario_path), "--out", str(out), "--telemetry", "none"]
+            args += ["--port", "0"]
             assert main([*args, *extra]) == 2
             assert capsys.readouterr().err == (
                 f"error: command line: --out: {out} is in use by another twin run; "
