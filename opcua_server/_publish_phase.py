@@ -63,18 +63,14 @@ class PhaseKeeper:
         self._cycles.pop(id(isub), None)
         self._moved.pop(id(isub), None)
 
-    def delay(self, interval: float, cycle: float, now: float) -> float | None:
-        """Seconds from ``now`` (a step) to restart a timer last fired at ``cycle``, or None.
-
-        None when the steps are irregular, ``interval`` is not a multiple of the step period,
-        or the cycles are already at least a quarter period away from the steps.
-        """
-        p = self.period()
-        return None if p is None else self._delay(p, interval, cycle, now)
-
     @staticmethod
-    def _delay(p: float, interval: float, cycle: float, now: float) -> float | None:
-        """``delay`` for a known step period ``p``."""
+    def delay(p: float, interval: float, cycle: float, now: float) -> float | None:
+        """Seconds from ``now`` (a step) to restart a timer of ``interval`` last fired at
+        ``cycle``, for steps every ``p`` seconds (``period()``), or None.
+
+        None when ``interval`` is not a multiple of the step period or the cycles are already
+        at least a quarter period away from the steps.
+        """
         k = round(interval / p)
         if k < 1 or abs(interval / p - k) > _MULTIPLE:
             return None
@@ -86,6 +82,8 @@ class PhaseKeeper:
     def step(self, now: float, subs: list[InternalSubscription]) -> None:
         """Record a producer step at ``now`` and move the timers of ``subs`` that collide."""
         self._steps.append(now)
+        if not subs:  # the step is learnt; there is nothing to move
+            return
         p = self.period()  # once per step, however many subscriptions there are
         if p is None:
             return
@@ -95,7 +93,7 @@ class PhaseKeeper:
             if cycle is None or now - self._moved.get(key, -np.inf) < _COOLDOWN * p:
                 continue
             interval = isub.data.RevisedPublishingInterval / 1000.0
-            wait = self._delay(p, interval, cycle, now)
+            wait = self.delay(p, interval, cycle, now)
             if wait is not None and self._restart(isub, wait):
                 self._moved[key] = now
                 self._cycles.pop(key, None)

@@ -303,16 +303,31 @@ def keeper_with_steps(period: float, n: int = 17, jitter: float = 0.0) -> PhaseK
 
 
 def test_phase_keeper_moves_only_cycles_that_fall_on_the_steps() -> None:
-    keeper = keeper_with_steps(0.1)
+    p = keeper_with_steps(0.1).period()
+    assert p == pytest.approx(0.1)
+    assert p is not None
     step = 100.0 + 17 * 0.1
-    assert keeper.period() == pytest.approx(0.1)
-    assert keeper.delay(0.1, cycle=step - 0.005, now=step) == pytest.approx(0.05)  # just before
-    assert keeper.delay(0.1, cycle=step - 0.095, now=step) == pytest.approx(0.05)  # just after
-    assert keeper.delay(0.1, cycle=step - 0.05, now=step) is None  # half a period away: fine
-    assert keeper.delay(0.2, cycle=step - 0.005, now=step) == pytest.approx(0.05)  # 2 steps/cycle
-    assert keeper.delay(0.15, cycle=step - 0.005, now=step) is None  # not a multiple: drifts
-    assert keeper_with_steps(0.1, jitter=0.03).delay(0.1, step - 0.005, step) is None  # irregular
-    assert keeper_with_steps(0.1, n=5).delay(0.1, step - 0.005, step) is None  # not learnt yet
+    delay = PhaseKeeper.delay
+    assert delay(p, 0.1, cycle=step - 0.005, now=step) == pytest.approx(0.05)  # just before
+    assert delay(p, 0.1, cycle=step - 0.095, now=step) == pytest.approx(0.05)  # just after
+    assert delay(p, 0.1, cycle=step - 0.05, now=step) is None  # half a period away: fine
+    assert delay(p, 0.2, cycle=step - 0.005, now=step) == pytest.approx(0.05)  # 2 steps/cycle
+    assert delay(p, 0.15, cycle=step - 0.005, now=step) is None  # not a multiple: drifts
+    assert keeper_with_steps(0.1, jitter=0.03).period() is None  # irregular: nothing moves
+    assert keeper_with_steps(0.1, n=5).period() is None  # not learnt yet: nothing moves
+
+
+def test_phase_keeper_learns_steps_without_estimating_when_nothing_subscribes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    keeper = keeper_with_steps(0.1)
+
+    def estimated() -> float | None:
+        raise AssertionError("period estimated for no subscription")
+
+    monkeypatch.setattr(keeper, "period", estimated)
+    keeper.step(101.8, [])
+    assert keeper._steps[-1] == 101.8
 
 
 class FakeSubscription:
