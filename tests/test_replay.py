@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -304,16 +305,28 @@ async def test_forecast_async_forks_in_a_worker_thread(
     expected = api.forecast("8h")
     built_in: list[int] = []
     build = ForkPoint.engine
+    counting = threading.Lock()
+    running = most = 0
 
     def spy(point: ForkPoint) -> Engine:
+        nonlocal running, most
         built_in.append(threading.get_ident())
-        return build(point)
+        with counting:
+            running += 1
+            most = max(most, running)
+        try:
+            time.sleep(0.05)  # a forecast under way long enough for another to overlap it
+            return build(point)
+        finally:
+            with counting:
+                running -= 1
 
     monkeypatch.setattr(ForkPoint, "engine", spy)
     # two at once: one after the other, each forks the twin as it is when its turn comes
     first, second = await asyncio.gather(api.forecast_async("8h"), api.forecast_async("8h"))
     assert first == second == expected
     assert len(built_in) == 2
+    assert most == 1  # never two forks at once
     assert threading.get_ident() not in built_in  # not on the event loop's thread
     with pytest.raises(CommandError, match=r"^until: "):
         await api.forecast_async("soon")
