@@ -132,6 +132,8 @@ def test_restore_continues_a_killed_run(default_scenario_path: Path, tmp_path: P
     assert old[len(complete) :] == b'{"type":"machine_st'
 
     sc = load_scenario(default_scenario_path)
+    recorded = orjson.loads((out / "run.json").read_bytes())
+    assert (recorded["seed"], recorded["rule"]) == (sc.seed, sc.rule)  # for readers
     previous = previous_run(out, run_info(default_scenario_path, sc))
     assert previous is not None
     log = previous[0]

@@ -77,7 +77,8 @@ def hold(out: Path) -> Iterator[None]:
 
 
 def run_info(path: Path, scenario: Scenario) -> dict[str, Any]:
-    """What identifies a run: the scenario file and the SHA-256 of its bytes, seed and rule."""
+    """What identifies a run: the scenario file and the SHA-256 of its bytes; its seed and
+    rule, for readers (the scenario sets them: the same bytes, the same seed and rule)."""
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return {
         "scenario": str(path),
@@ -98,7 +99,8 @@ def previous_run(out: Path, info: dict[str, Any]) -> tuple[RecordedLog, datetime
     ``sim_start``; None when there is no event log.
 
     Raises ConfigError when ``run.json`` is missing or unreadable, or names another scenario
-    content, seed or rule than ``info``, and when a line of the log is bad (naming it).
+    content than ``info`` (its seed and rule come with it: ``twin run`` has no options for
+    them), and when a line of the log is bad (naming it).
     """
     path = out / INFO
     if not (out / EVENTS).exists():
@@ -112,14 +114,12 @@ def previous_run(out: Path, info: dict[str, Any]) -> tuple[RecordedLog, datetime
         ) from exc
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(str(path), None, f"unreadable ({exc}); {_FRESH}") from exc
-    for key in ("scenario_sha256", "seed", "rule"):
-        if recorded.get(key) != info[key]:
-            was, now = recorded.get(key), info[key]
-            if key == "scenario_sha256":
-                was = f"the contents of {recorded.get('scenario')} (sha256 {was})"
-                now = f"those of {info['scenario']} (sha256 {now})"
-            reason = f"the run was recorded with {was}, not {now}; resume with the same scenario"
-            raise ConfigError(str(path), key, f"{reason}, or {_FRESH}")
+    key = "scenario_sha256"
+    if recorded.get(key) != info[key]:
+        was = f"the contents of {recorded.get('scenario')} (sha256 {recorded.get(key)})"
+        now = f"those of {info['scenario']} (sha256 {info[key]})"
+        reason = f"the run was recorded with {was}, not {now}; resume with the same scenario"
+        raise ConfigError(str(path), key, f"{reason}, or {_FRESH}")
     return read_log(out / EVENTS, torn_tail=True), sim_start
 
 
