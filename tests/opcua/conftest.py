@@ -98,13 +98,15 @@ async def raw_call(
     return result
 
 
-def job_order(twin: Twin, job_id: str, **product: Any) -> Any:
+def job_order(twin: Twin | None, job_id: str, **product: Any) -> Any:
     """An ISA-95 job order due 8 h after the twin's current time (its simulated clock runs
-    ahead of the wall clock), the product's fields as its parameters (a client must have
-    loaded the server's data type definitions)."""
+    ahead of the wall clock; None: a ``twin run`` subprocess, 8 h after the wall clock), the
+    product's fields as its parameters (a client must have loaded the server's data type
+    definitions)."""
     order = ua.ISA95JobOrderDataType()
     order.JobOrderID = job_id
-    order.EndTime = twin.driver.wall_time(twin.engine.now) + dt.timedelta(hours=8)
+    now = dt.datetime.now(dt.UTC) if twin is None else twin.driver.wall_time(twin.engine.now)
+    order.EndTime = now + dt.timedelta(hours=8)
     order.JobOrderParameters = [
         ua.ISA95ParameterDataType(ID=key, Value=ua.Variant(value)) for key, value in product.items()
     ]

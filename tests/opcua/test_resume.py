@@ -74,7 +74,7 @@ async def test_orders_survive_a_kill(tmp_path: Path) -> None:
             assert submitted.StatusCode.is_good()
             assert [c["args"]["job"] for c in _commands(out)] == ["MES-K1"]  # on disk already
             for method, job in (("StoreAndStart", "MES-K2"), ("Store", "MES-K3")):
-                isa = ua.Variant(job_order(job, **PLA))
+                isa = ua.Variant(job_order(None, job, **PLA))
                 result = await raw_call(client, control, f"{isa95}:{method}", isa, mes_comment())
                 assert result.StatusCode.is_good(), method
         commands = [(c["command"], c["args"]["job"]) for c in _commands(out)]
