@@ -24,6 +24,7 @@ from twin.events import CommandApplied, Event, EventBus, EventLogWriter, JobComp
 from twin.model import load_scenario
 from twin.model.scenario import OrderConfig
 from twin.runtime import RealtimeDriver
+from twin.simulation import run_simulation
 
 EVERY_KIND = {"submit_order", "cancel_order", "inject_fault", "clear_fault"}
 EVERY_KIND |= {"pause", "resume", "set_speed", "store_order", "start_order"}
@@ -415,3 +416,18 @@ def test_ended_jobs_beyond_keep_ended_are_dropped(default_scenario_path: Path) -
     # a forecast still reports jobs that end and are dropped in the fork
     predicted = TwinAPI(small).forecast("30d")
     assert predicted == TwinAPI(full).forecast("30d")
+
+
+def test_simulate_refuses_commands_out_of_order_before_it_writes(
+    default_scenario_path: Path, tmp_path: Path
+) -> None:
+    """run_simulation checks the commands' times once, before anything is made."""
+    sc = load_scenario(default_scenario_path)
+    late = [Command(10.0, "pause", {}), Command(5.0, "resume", {})]
+    with pytest.raises(ConfigError, match=r"command 1 \(resume at t=5.0\): earlier than"):
+        run_simulation(sc, commands=late, out_dir=tmp_path / "out", plots=False)
+    with pytest.raises(ConfigError, match=r"command 0 \(pause at t=10.0\): later than the end"):
+        run_simulation(sc, until=5, commands=late[:1], out_dir=tmp_path / "out", plots=False)
+    assert not (tmp_path / "out").exists()
+    result = run_simulation(sc, until=3600, commands=late[:1], plots=False)
+    assert [e.command for e in result.engine.journal] == ["pause"]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from twin.engine.cell import Engine
-from twin.engine.replay import Command, apply_commands, check_times
+from twin.engine.replay import Command, apply_checked, check_times
 from twin.errors import ConfigError
 from twin.events import Event, EventBus, EventLogWriter
 from twin.kpi import KpiCollector
@@ -166,7 +166,7 @@ def run_simulation(
     if kpi_period is not None and kpi_consumers:
         engine.env.process(_kpi_reporter(engine, kpi, kpi_period, kpi_consumers))
     try:
-        apply_commands(engine, commands, end)
+        apply_checked(engine, commands)  # their times were checked above
         t_end = engine.run(end) if progress is None else _run_with_progress(engine, end, progress)
     finally:
         if writer is not None and log_fh is not None:

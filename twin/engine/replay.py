@@ -31,6 +31,7 @@ __all__ = [
     "Command",
     "ForkPoint",
     "RecordedLog",
+    "apply_checked",
     "apply_commands",
     "check_times",
     "forecast",
@@ -153,6 +154,13 @@ def apply_commands(engine: Engine, commands: Sequence[Command], until: float) ->
     is later than ``until`` or earlier than the engine's time, or when it does not apply.
     """
     check_times(commands, engine.now, until)
+    apply_checked(engine, commands)
+
+
+def apply_checked(engine: Engine, commands: Sequence[Command]) -> None:
+    """``apply_commands`` for commands whose times were checked already (``check_times``
+    from the engine's time, as ``twin.simulation.check_run_args`` does before anything is
+    built). Raises ConfigError naming a command that does not apply."""
     for i, c in enumerate(commands):
         engine.run_through(c.t)
         try:
@@ -191,9 +199,9 @@ class ForkPoint:
 
     @classmethod
     def of(cls, engine: Engine) -> ForkPoint:
-        """The point of ``engine`` now, after it processed its events due now (as it does
-        before any command); it is otherwise untouched."""
-        now = engine.run_through(engine.now)
+        """The point of ``engine`` now; ``engine`` is untouched. The fork processes every
+        event due at or before now, as the live engine does before a command (``TwinAPI``
+        brings it there first; ``fork`` does for other callers)."""
         return cls(
             engine.scenario,
             engine.seed,
@@ -202,7 +210,7 @@ class ForkPoint:
             engine.signals_enabled,
             engine.keep_ended,
             tuple(Command.from_event(e) for e in engine.journal),
-            now,
+            engine.now,
         )
 
     def engine(self) -> Engine:
@@ -221,8 +229,10 @@ class ForkPoint:
 
 
 def fork(engine: Engine) -> Engine:
-    """An independent engine in the state of ``engine`` at its current time, with its own
-    event bus (no subscribers). Costs a run from 0 to now (see ``ForkPoint``)."""
+    """An independent engine in the state of ``engine`` at its current time (which first
+    processes its events due now, as before a command), with its own event bus (no
+    subscribers). Costs a run from 0 to now (see ``ForkPoint``)."""
+    engine.run_through(engine.now)
     return ForkPoint.of(engine).engine()
 
 
