@@ -31,7 +31,7 @@ from typing import Any
 from asyncua import ua
 
 from opcua_server.nodes import isa95
-from opcua_server.nodes.base import BuildContext
+from opcua_server.nodes.job_results import JobOrderRecords
 from twin.engine.commands import parse_order
 from twin.errors import CommandError, InvalidStateError
 from twin.model.scenario import OrderConfig
@@ -53,19 +53,12 @@ METHODS = {
 }
 
 
-class JobOrderControl:
+class JobOrderControl(JobOrderRecords):
     """Handlers of the JobOrderControl methods (a base of ``JobsFamily``, which keeps the
     lists: ``_orders``, the job orders received here, and ``_ended``)."""
 
-    ctx: BuildContext
     _orders: dict[str, Any]
     _ended: OrderedDict[str, Any]
-
-    def state_of(self, job_id: str) -> isa95.State | None:
-        raise NotImplementedError
-
-    def _wall(self, sim_t: float) -> datetime:
-        raise NotImplementedError
 
     def control_handlers(self) -> dict[str, Callable[..., Any]]:
         return {

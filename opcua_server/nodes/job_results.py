@@ -12,16 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from asyncua import ua
 
 from opcua_server.nodes import isa95
 from opcua_server.nodes.base import BuildContext, eu_information
+from opcua_server.nodesets import NS
 from twin.errors import CommandError
 
-__all__ = ["OK", "JobOrderResults", "Record", "ended_state"]
+__all__ = ["OK", "JobOrderRecords", "JobOrderResults", "Record", "ended_state"]
 
 # ReturnStatus of a successful call: bit 0, No Error (OPC 10031-4 B.2). A refused call answers
 # a Bad status code instead, which B.2 allows (a Bad call result carries no output arguments).
@@ -53,23 +54,40 @@ def ended_state(rec: Record) -> isa95.State:
     return (rec.state, isa95.COMPLETED if rec.state == isa95.ENDED else None)
 
 
-class JobOrderResults:
-    """Handlers of JobOrderResults and the response list (a base of ``JobsFamily``, which
-    keeps the records and the states)."""
+class JobOrderRecords:
+    """What the JobOrderControl and JobOrderResults handlers share: the lookups of the job
+    orders' records (``JobsFamily``, which keeps the records, implements ``_find`` and
+    ``_listed``), their states and timestamps."""
 
     ctx: BuildContext
 
-    def _states(self, state: isa95.State) -> list[Any]:
-        raise NotImplementedError
-
-    def _wall(self, sim_t: float) -> datetime:
+    def _find(self, job_id: str) -> tuple[Record, isa95.State] | None:
+        """The record of a job order of the cell with its state; None for an unknown or
+        cleared one."""
         raise NotImplementedError
 
     def _listed(self) -> Iterator[tuple[Record, isa95.State]]:
+        """The records of JobOrderList with their state, in list order."""
         raise NotImplementedError
 
-    def _find(self, job_id: str) -> tuple[Record, isa95.State] | None:
-        raise NotImplementedError
+    def state_of(self, job_id: str) -> isa95.State | None:
+        """ISA-95 state (StateNumber and substate) of a job order of the cell (listed, or in
+        the backlog beyond the list); None for an unknown or cleared one."""
+        found = self._find(job_id)
+        return found[1] if found is not None else None
+
+    def _states(self, state: isa95.State) -> list[Any]:
+        return isa95.states(state, self.ctx.ns[NS.ISA95_JOBCONTROL])
+
+    def _wall(self, sim_t: float) -> datetime:
+        driver = self.ctx.api.driver
+        if driver is not None:
+            return driver.wall_time(sim_t)
+        return self.ctx.engine.scenario.start + timedelta(seconds=sim_t)
+
+
+class JobOrderResults(JobOrderRecords):
+    """Handlers of JobOrderResults and the response list (a base of ``JobsFamily``)."""
 
     def _response(self, rec: Record, state: isa95.State) -> Any:
         """The job response of ``rec`` in ``state``, cached until its state or its operations

@@ -46,9 +46,9 @@ Suspended); once resumed it is Held again until the repair, then Running.
 Store keeps the order in the twin until Start (``TwinAPI.store_order``: planned at once, in the
 event log, so ``twin run --resume`` keeps it); StoreAndStart releases it at once; Cancel
 withdraws an order not started yet (NotAllowedToStart or AllowedToStart) and removes it from
-the lists, as OPC 10031-4 says; Abort ends an order in any state but Ended (a running one
-finishes its current operation first) and lists it as Aborted; Clear removes an Ended or
-Aborted order from the list and refuses any other. An order cancelled through ``twin.api``
+the lists, as OPC 10031-4 says; Abort ends an order in any state but Ended and Aborted (a
+running one finishes its current operation first) and lists it as Aborted; Clear removes an
+Ended or Aborted order from the list and refuses any other. An order cancelled through ``twin.api``
 (not this interface) is listed as Aborted until cleared. ``JobOrderResults``
 (ISA95JobResponseProviderObjectType) answers ``RequestJobResponseByJobOrderID`` for every job
 order of the cell (backlog jobs beyond the list included) and
@@ -74,7 +74,6 @@ from __future__ import annotations
 import operator
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
@@ -102,7 +101,6 @@ MAX_ENDED = 1000  # ended job orders kept for the MES until cleared (oldest drop
 MAX_LISTED_BACKLOG = 1000  # backlog jobs in JobOrderList: the next ones to be released
 
 _JOB_MANAGEMENT_TYPE = 1003  # Machinery Jobs: JobManagementType
-_CHANGES = set(METHODS)  # methods after which the lists are written at once
 _RESPONSE_PROVIDER_TYPE = 1003  # ISA-95: ISA95JobResponseProviderObjectType
 _RESPONSE_LIST = 6050  # its JobOrderResponseList (optional, so not instantiated with the type)
 _STORED: isa95.State = (isa95.NOT_ALLOWED_TO_START, None)
@@ -349,18 +347,6 @@ class JobsFamily(JobOrderControl, JobOrderResults):
             self._written[nodeid] = values
 
     # -- building the structures ----------------------------------------------------------------
-    def _wall(self, sim_t: float) -> datetime:
-        driver = self.ctx.api.driver
-        if driver is not None:
-            return driver.wall_time(sim_t)
-        return self.ctx.engine.scenario.start + timedelta(seconds=sim_t)
-
-    def state_of(self, job_id: str) -> isa95.State | None:
-        """ISA-95 state (StateNumber and substate) of a job order of the cell (listed, or in
-        the backlog beyond the list); None for an unknown or cleared one."""
-        found = self._find(job_id)
-        return found[1] if found is not None else None
-
     def _find(self, job_id: str) -> tuple[Record, isa95.State] | None:
         """The record of a job order of the cell with its state (stored, in the cell, in the
         backlog, ended: where ``_listed`` lists it); None for an unknown or cleared one."""
@@ -392,9 +378,6 @@ class JobsFamily(JobOrderControl, JobOrderResults):
         if job.held is not None:
             return _SUSPENDED
         return _HELD if engine.interrupted(job) else _RUNNING
-
-    def _states(self, state: isa95.State) -> list[Any]:
-        return isa95.states(state, self.ctx.ns[NS.ISA95_JOBCONTROL])
 
     def _job_order(self, job_id: str) -> Any:
         """The job order as received here, or else what the twin knows of it: its id, due
@@ -461,8 +444,8 @@ class JobsFamily(JobOrderControl, JobOrderResults):
             except (TwinError, TypeError, ValueError) as exc:
                 # the first argument is the job order or its id (the Comment is never wrong)
                 return refused_call(refusal_code(exc), f"{name}: {exc}", 0, max(len(args), 1))
-            if name in _CHANGES:
-                await self._write_lists()  # a read right after the call sees the change
+            if name in METHODS:  # a control method: a read right after the call sees the change
+                await self._write_lists()
             return out if out is not None else OK
 
         return call
