@@ -290,8 +290,13 @@ def test_timed_fault_over_leaves_nothing_to_clear(
     engine, api, _ = setup
     engine.run(10, stop_when_done=False)
     api.inject_fault("cnc1", "breakdown", "5m")
+    api.inject_fault("cnc1", "maintenance", "1m")
+    assert engine.injected_faults("cnc1") == 2
+    engine.run(100, stop_when_done=False)
+    assert engine.injected_faults("cnc1") == 1
     engine.run(400, stop_when_done=False)
     assert engine.machines["cnc1"].faults == []
+    assert engine.injected_faults("cnc1") == 0
     with pytest.raises(InvalidStateError, match="no injected fault"):
         api.clear_fault("cnc1")
 

@@ -52,8 +52,9 @@ class Faults:
         return cleared
 
     def injected(self, m: MachineRuntime) -> int:
-        """How many faults injected through the API ``m`` has now (uncleared)."""
-        return sum(not ev.triggered for ev in self._injected.get(m.id, []))
+        """How many faults injected through the API ``m`` has now (uncleared): one over or
+        cleared leaves the list (``_outage``, ``clear``)."""
+        return len(self._injected.get(m.id, ()))
 
     def clear(self, m: MachineRuntime) -> int:
         """Clear the faults injected through the API on ``m``; returns how many."""
