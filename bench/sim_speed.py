@@ -189,7 +189,7 @@ def engine_run(sc: Scenario, days: float, signal_period: float | None) -> dict[s
         "events_per_s": events / wall,
         "domain_events": sink.lines,
         "sim_s_per_wall_s": engine.now / wall,
-        "orders": len(engine.jobs),
+        "orders": engine.received,  # engine.jobs drops ended jobs (keep_ended)
         "completed": engine.completed,
     }
 
