@@ -6,7 +6,8 @@ argument marked in InputArgumentResults, the twin's message in the diagnostic in
 an operator; SetSpeed, Pause, Resume, InjectFault and ClearFault need an engineer. Forecast
 (operator: it costs a run of the twin from time 0) answers, as JSON, what a fork of the twin
 predicts ``Until`` ahead for every job not finished (``TwinAPI.forecast``), without blocking
-the server: the fork runs in a worker thread.
+the server: the fork runs in a worker thread; a Forecast answered leaves LastCommandResult as
+it was.
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ def _arg(name: str, dtype: int, description: str) -> ua.Argument:
 
 
 _Handler = Callable[..., Any]
+# methods that change nothing in the twin: LastCommandResult keeps the last command's result
+# (a refused query is still reported there, like a refused command)
+_QUERIES = frozenset({"Forecast"})
 
 
 class CellFamily:
@@ -211,8 +215,9 @@ class CellFamily:
             except TwinError as exc:
                 msg = str(exc)
                 return self._fail(name, refusal_code(exc), msg, self._culprit(exc, names), names)
-            self._set("Cell.LastCommandResult", f"{name}: ok")
-            self.refresh()
+            if name not in _QUERIES:  # a query changed nothing: no result, nothing to refresh
+                self._set("Cell.LastCommandResult", f"{name}: ok")
+                self.refresh()
             result = ua.CallMethodResult()
             result.StatusCode = ua.StatusCode()
             result.InputArgumentResults = [ua.StatusCode() for _ in args]
@@ -240,7 +245,7 @@ class CellFamily:
         self._set("Cell.LastCommandResult", f"{name}: {message}")
         return refused_call(code, message, index, len(names))
 
-    # -- handlers (synchronous: they only touch the engine through the API) ---------------------
+    # -- handlers (through the API; a coroutine, Forecast's, is awaited) -------------------------
     def _submit(self, order: str) -> list[ua.Variant]:
         try:
             data = json.loads(order)

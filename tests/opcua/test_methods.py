@@ -156,6 +156,8 @@ async def test_operator_forecasts_without_changing_the_twin(twin: Twin) -> None:
         assert row["state"] == "done"
         assert twin.engine.now < row["completed_at"] <= predicted["forecast_time"]
         assert json.dumps(twin.engine.snapshot()) == before  # a fork ran, not the twin
+        await twin.server.settle()
+        assert await _last_result(client, twin) == "SubmitOrder: ok"  # a query: no command
         bad = await _call(client, twin, "Forecast", _s("soon"))
         assert bad.StatusCode.value == ua.StatusCodes.BadInvalidArgument
         assert "until:" in bad.InputArgumentDiagnosticInfos[0].AdditionalInfo
