@@ -5,8 +5,8 @@
 # `influxdb`.
 #
 # Idempotent: does nothing when both binaries are present; runs `apt-get update` only when a
-# package has no install candidate yet, or once when the install fails on stale package lists. System services are never started (policy-rc.d denies
-# them for the duration of the install).
+# package has no install candidate yet, or once when the install fails on stale package lists.
+# System services are never started (policy-rc.d denies them for the duration of the install).
 set -euo pipefail
 
 declare -A BINARIES=(
@@ -74,12 +74,17 @@ install() {
 echo "services: installing ${missing[*]}"
 if ! install; then
     if [[ $need_update -eq 1 ]]; then
-        exit 1  # the lists were refreshed just now: a retry would fail the same way
+        # the lists were refreshed just now: a retry would fail the same way
+        echo "services: apt-get install ${missing[*]} failed" >&2
+        exit 1
     fi
     # stale package lists (a candidate whose file is gone): refresh them once and retry
     echo "services: install failed; refreshing package lists and retrying"
     "${SUDO[@]}" apt-get update -qq
-    install
+    if ! install; then
+        echo "services: apt-get install ${missing[*]} failed again after the refresh" >&2
+        exit 1
+    fi
 fi
 
 for pkg in "${missing[@]}"; do
