@@ -129,7 +129,7 @@ def run(
         insecure_dev=insecure_dev,
     )
     # before anything is created or restored: missing NodeSet2 files or a taken port -> one line
-    _, port = preflight(settings)
+    nodesets, port = preflight(settings)
     settings = settings.model_copy(update={"port": port})
     # one twin per run directory, before anything in it is read or written; the event log
     # is closed however the run ends (a refused --adapters file after a restore included)
@@ -157,7 +157,7 @@ def run(
         driver.on_step.append(sample)  # before the server's hook: it publishes what was sampled
         api = TwinAPI(engine, driver)
         plcs.bind(engine, api)
-        server = TwinServer(engine, settings, driver=driver, api=api)
+        server = TwinServer(engine, settings, driver=driver, api=api, nodesets=nodesets)
         initial: tuple[str, str] | None = None
         if not insecure_dev and not users.exists():
             initial = _initial_user(users)
