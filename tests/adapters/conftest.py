@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 
 import pytest
@@ -29,10 +28,3 @@ def twin() -> Twin:
     engine = Engine(load_scenario(SCENARIOS / "default.toml"), signals=True)
     engine.sample_signals()
     return Twin(engine, TwinAPI(engine))
-
-
-def free_port() -> int:
-    """A loopback TCP port nobody listens on (now)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

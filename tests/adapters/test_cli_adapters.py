@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.adapters.conftest import free_port
 from tests.adapters.modbus.plc import Plc
-from tests.conftest import ROOT, SCENARIOS
+from tests.conftest import ROOT, SCENARIOS, free_port
 from tests.opcua.conftest import start_cli
 from twin.cli import main
 from twin.events import STATE_CODES

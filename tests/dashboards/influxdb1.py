@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -18,7 +17,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["InfluxDB1", "find_influxd", "free_port"]
+from tests.conftest import free_port
+
+__all__ = ["InfluxDB1", "find_influxd"]
 
 INFLUXD = "/usr/bin/influxd"
 
@@ -67,13 +68,6 @@ bind-address = "127.0.0.1:{rpc_port}"
 [continuous_queries]
   enabled = false
 """
-
-
-def free_port() -> int:
-    """A currently free TCP port on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def find_influxd() -> str | None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from dashboards import load_dashboards
-from tests.dashboards.influxdb1 import free_port
+from tests.conftest import free_port
 from twin.cli import main
 
 TOKEN = "stand-in-token"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -19,16 +18,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-__all__ = ["VictoriaMetrics", "find_victoria_metrics", "free_port"]
+from tests.conftest import free_port
+
+__all__ = ["VictoriaMetrics", "find_victoria_metrics"]
 
 BINARY = "/usr/bin/victoria-metrics"
-
-
-def free_port() -> int:
-    """A currently free TCP port on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def find_victoria_metrics() -> str | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tests.telemetry.servers import free_port
+from tests.conftest import free_port
 from twin.cli import main
 from twin.telemetry import InfluxSink, LineEncoder, Spool, TelemetryPipeline
 

@@ -152,7 +152,7 @@ def test_spool_of_a_run_without_database_is_replayed_later(
 ) -> None:
     import json
 
-    from tests.telemetry.servers import free_port
+    from tests.conftest import free_port
     from twin.cli import main
 
     run = tmp_path / "influx-run"

@@ -15,8 +15,9 @@ from adapters import Adapter, build_adapters, parse_adapters
 from adapters.modbus import ModbusAdapter
 from adapters.modbus.adapter import _plan_reads
 from adapters.modbus.config import ModbusConfig
-from tests.adapters.conftest import Twin, free_port
+from tests.adapters.conftest import Twin
 from tests.adapters.modbus.plc import Plc
+from tests.conftest import free_port
 from twin.errors import ConfigError
 from twin.events import STATE_CODES
 

@@ -19,9 +19,9 @@ from asyncua import ua
 from adapters.base import Adapter, AdapterStatus
 from adapters.loader import build_adapters, load_adapters, parse_adapters
 from adapters.opcua import OpcUaAdapter, OpcUaConfig
-from tests.adapters.conftest import Twin, free_port
+from tests.adapters.conftest import Twin
 from tests.adapters.opcua.plc import URI, USERS, VT, Plc, Relay
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 from twin.errors import ConfigError
 from twin.events import STATE_CODES
 
