@@ -8,8 +8,12 @@ OPC 10000-6 5.2.2.17 (DataValue) and 5.2.2.16 (Variant):
     ClientHandle  UInt32
     DataValue     Byte mask = Value | SourceTimestamp | ServerTimestamp (StatusCode Good omitted)
       Variant     Byte type id, then the value in its little-endian encoding
+      StatusCode  UInt32, only in lists with a status other than Good (mask | StatusCode)
       SourceTimestamp  Int64 (100 ns ticks since 1601-01-01 UTC)
       ServerTimestamp  Int64
+
+A list where every item is Good (the usual case) leaves the status out; a list with any other
+status carries it in every item (an explicit Good is valid and keeps the records one size).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ _TICKS_PER_S = 10_000_000
 _UA_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 
 _DV_MASK = 0x01 | 0x04 | 0x08
+_DV_STATUS = 0x02
 _EMPTY_ARRAY = struct.pack("<i", 0)
 
 # Built-in scalar types the fast path encodes, with their numpy wire type.
@@ -59,18 +64,18 @@ ENCODABLE: dict[ua.VariantType, np.dtype] = {
     ua.VariantType.Double: np.dtype("<f8"),
 }
 
-_ITEM_DTYPES: dict[ua.VariantType, np.dtype] = {
-    vt: np.dtype(
-        [  # a list of fields without align=True is packed: exactly the wire layout
-            ("handle", "<u4"),
-            ("mask", "u1"),
-            ("vtype", "u1"),
-            ("value", wire),
-            ("source", "<i8"),
-            ("server", "<i8"),
-        ]
-    )
+
+def _item_dtype(wire: np.dtype, status: bool) -> np.dtype:
+    # a list of fields without align=True is packed: exactly the wire layout
+    head = [("handle", "<u4"), ("mask", "u1"), ("vtype", "u1"), ("value", wire)]
+    return np.dtype([*head, *([("status", "<u4")] if status else []), *_STAMPS])
+
+
+_STAMPS = [("source", "<i8"), ("server", "<i8")]
+_ITEM_DTYPES: dict[tuple[ua.VariantType, bool], np.dtype] = {
+    (vt, status): _item_dtype(wire, status)
     for vt, wire in ENCODABLE.items()
+    for status in (False, True)
 }
 
 
@@ -115,16 +120,21 @@ def encode_items(
     values: np.ndarray,
     source_ticks: np.ndarray,
     server_ticks: np.ndarray,
+    status: np.ndarray | None = None,
 ) -> bytes:
     """Encode parallel arrays as consecutive MonitoredItemNotifications of one variant type.
 
-    ``values`` must already be in the wire type of ``vtype`` (see ``cast_values``).
+    ``values`` must already be in the wire type of ``vtype`` (see ``cast_values``);
+    ``status``: StatusCode values (uint32), None or all 0 when every item is Good.
     """
-    out = np.empty(handles.size, dtype=_ITEM_DTYPES[vtype])
+    with_status = status is not None and bool(status.any())
+    out = np.empty(handles.size, dtype=_ITEM_DTYPES[vtype, with_status])
     out["handle"] = handles
-    out["mask"] = _DV_MASK
+    out["mask"] = _DV_MASK | (_DV_STATUS if with_status else 0)
     out["vtype"] = int(vtype)
     out["value"] = values
+    if with_status:
+        out["status"] = status
     out["source"] = source_ticks
     out["server"] = server_ticks
     return out.tobytes()
@@ -154,6 +164,7 @@ class Columns:
     source: np.ndarray  # int64 OPC UA ticks
     server: np.ndarray  # int64 OPC UA ticks
     seq: np.ndarray  # int64: publish sequence number of the last change, 0 = never
+    status: np.ndarray  # uint32 StatusCode values, 0 = Good
     seqno: int = 0
 
 
@@ -169,6 +180,7 @@ def datavalue_at(cols: Columns, p: int) -> ua.DataValue:
     value: object = bool(raw) if vt == ua.VariantType.Boolean else raw.item()
     return ua.DataValue(
         Value=ua.Variant(value, vt),
+        StatusCode=ua.StatusCode(int(cols.status[p])),
         SourceTimestamp=cast("ua.DateTime", ticks_to_datetime(int(cols.source[p]))),
         ServerTimestamp=cast("ua.DateTime", ticks_to_datetime(int(cols.server[p]))),
     )

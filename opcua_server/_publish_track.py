@@ -59,12 +59,14 @@ class _Items:
     isub: InternalSubscription
     pos: np.ndarray  # int64 positions
     handles: np.ndarray  # uint32 client handles
-    active: np.ndarray  # bool: Reporting mode and a trigger that reports value changes
+    active: np.ndarray  # bool: Reporting mode
     deadband: np.ndarray  # float64 absolute deadband, NaN = none
+    status_only: np.ndarray  # bool: DataChangeTrigger Status (status changes only)
     last_seq: np.ndarray  # int64 sequence number considered up to
     last_sent: np.ndarray  # float64 last reported value (for deadbands)
+    last_status: np.ndarray  # uint32 last reported status (for deadbands and Status triggers)
     mids: list[int] = field(default_factory=list)
-    has_deadband: bool = False
+    filtered: bool = False  # some item has a deadband or a Status trigger
     single: ua.VariantType | None = None  # the variant type of all items, if they share one
 
 
@@ -185,13 +187,14 @@ class SubscriptionTracker:
         handles = np.fromiter((r[2].client_handle for r in rows), dtype=np.uint32, count=n)
         active = np.ones(n, dtype=bool)
         deadband = np.full(n, np.nan)
+        status_only = np.zeros(n, dtype=bool)
         for i, (_p, _mid, mdata) in enumerate(rows):
             flt = mdata.filter
             if mdata.mode != ua.MonitoringMode.Reporting:
                 active[i] = False
             elif isinstance(flt, uaprotocol_auto.DataChangeFilter):  # decoded: the auto class
                 if flt.Trigger == ua.DataChangeTrigger.Status:
-                    active[i] = False  # published values are always Good: nothing to report
+                    status_only[i] = True  # e.g. a SCADA watching the link, not the value
                 elif flt.DeadbandType == ua.DeadbandType.Absolute:
                     deadband[i] = float(flt.DeadbandValue)
         cols = self._cols
@@ -199,6 +202,7 @@ class SubscriptionTracker:
         last_seq = np.full(n, cols.seqno, dtype=np.int64)
         last_sent = cols.values[pos].copy()
         last_sent[cols.seq[pos] == 0] = np.nan
+        last_status = cols.status[pos].copy()
         mids = [r[1] for r in rows]
         codes = np.unique(cols.vcodes[pos])
         single = ua.VariantType(int(codes[0])) if codes.size == 1 else None
@@ -209,16 +213,19 @@ class SubscriptionTracker:
                 if j is not None:
                     last_seq[i] = prev.last_seq[j]
                     last_sent[i] = prev.last_sent[j]
+                    last_status[i] = prev.last_status[j]
         return _Items(
             isub,
             pos,
             handles,
             active,
             deadband,
+            status_only,
             last_seq,
             last_sent,
+            last_status,
             mids,
-            bool(np.any(~np.isnan(deadband))),
+            bool(np.any(~np.isnan(deadband)) or status_only.any()),
             single,
         )
 
@@ -303,12 +310,16 @@ class SubscriptionTracker:
         cols = self._cols
         changed = (cols.seq[items.pos] > items.last_seq) & items.active
         items.last_seq[:] = cols.seqno
-        if items.has_deadband:
+        if items.filtered:
+            # a new status is always reported; a value only beyond its deadband, and never to
+            # an item whose trigger is the status alone
             v = cols.values[items.pos]
+            st = cols.status[items.pos]
             db = items.deadband
-            ok = np.isnan(db) | np.isnan(items.last_sent) | (np.abs(v - items.last_sent) > db)
-            changed &= ok
+            moved = np.isnan(db) | np.isnan(items.last_sent) | (np.abs(v - items.last_sent) > db)
+            changed &= (moved & ~items.status_only) | (st != items.last_status)
             items.last_sent[changed] = v[changed]
+            items.last_status[changed] = st[changed]
         sel = np.flatnonzero(changed)
         return sel if sel.size else None
 
@@ -320,7 +331,9 @@ class SubscriptionTracker:
             vt = items.single
             values = cast_values(vt, cols.values[pos])
             return int(sel.size), [
-                encode_items(vt, handles, values, cols.source[pos], cols.server[pos])
+                encode_items(
+                    vt, handles, values, cols.source[pos], cols.server[pos], cols.status[pos]
+                )
             ]
         codes = cols.vcodes[pos]
         parts = []
@@ -328,8 +341,9 @@ class SubscriptionTracker:
             m = codes == code
             p, h = (pos, handles) if m.all() else (pos[m], handles[m])
             vt = ua.VariantType(int(code))
+            values = cast_values(vt, cols.values[p])
             parts.append(
-                encode_items(vt, h, cast_values(vt, cols.values[p]), cols.source[p], cols.server[p])
+                encode_items(vt, h, values, cols.source[p], cols.server[p], cols.status[p])
             )
         return int(sel.size), parts
 

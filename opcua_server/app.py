@@ -28,7 +28,7 @@ from opcua_server.history import SqliteHistory
 from opcua_server.nodes import FAMILIES, BuildContext, NodeFamily
 from opcua_server.nodesets import NS, find_nodesets, import_nodesets
 from opcua_server.outbox import Outbox
-from opcua_server.publisher import Publisher
+from opcua_server.publisher import STATUS_OF_QUALITY, Publisher
 from opcua_server.security import (
     SECURE_POLICIES,
     ClientCertificateValidator,
@@ -344,9 +344,13 @@ class TwinServer:
         blobs = np.empty((idx.size, 9), dtype=np.uint8)
         blobs[:, 0] = ua.VariantType.Double.value
         blobs[:, 1:] = values.astype("<f8").view(np.uint8).reshape(-1, 8)
-        self.history.record_values(
-            list(zip(ids[idx].tolist(), stamps.tolist(), map(bytes, blobs), strict=True))
+        # a stale signal is recorded with its status at the time of its last good value, as
+        # the address space shows it
+        status = STATUS_OF_QUALITY[batch.quality[keep][mapped]]
+        rows = zip(
+            ids[idx].tolist(), stamps.tolist(), map(bytes, blobs), status.tolist(), strict=True
         )
+        self.history.record_values(list(rows))
 
     def load(self) -> dict[str, int]:
         """Open sessions, TCP connections and subscriptions (diagnostics, tests)."""

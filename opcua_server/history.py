@@ -116,9 +116,10 @@ class SqliteHistory(HistoryStorageInterface):
         t = source.timestamp()
         self._values.append((node.to_string(), t, t, 0, variant_to_binary(value)))
 
-    def record_values(self, rows: list[tuple[str, float, bytes]]) -> None:
-        """Buffer many values: (node id string, source timestamp seconds, variant binary)."""
-        self._values.extend((n, t, t, 0, b) for n, t, b in rows)
+    def record_values(self, rows: list[tuple[str, float, bytes, int]]) -> None:
+        """Buffer many values: (node id string, source timestamp seconds, variant binary,
+        StatusCode value)."""
+        self._values.extend((n, t, t, status, b) for n, t, b, status in rows)
 
     def record_event(self, source: ua.NodeId, event: Event) -> None:
         fields = {

@@ -17,6 +17,10 @@ With ``align_cycles`` (the default) a subscription whose publishing cycle falls 
 producer's regular steps gets its cycle moved half a step away (see ``_publish_phase``): no
 value lost to aliasing, latency near half a step.
 
+A signal's quality becomes the StatusCode: ``GOOD`` is Good, ``STALE`` (its PLC link is down)
+is UncertainLastUsableValue with the value and source timestamp of the last good value. A
+change of status alone is a data change: subscriptions are notified.
+
 Source timestamps are ``epoch + signal timestamp`` (signal timestamps are simulation seconds;
 ``epoch`` is the Unix time of simulation time 0, or a datetime); server timestamps come from
 the injected clock, once per batch.
@@ -47,9 +51,14 @@ from opcua_server._publish_encode import (
 from opcua_server._publish_phase import PhaseKeeper
 from opcua_server._publish_track import SubscriptionTracker
 from twin.clock import Clock, SystemClock
-from twin.signals import SignalBatch, SignalStore
+from twin.signals import GOOD, STALE, SignalBatch, SignalStore
 
-__all__ = ["Publisher"]
+__all__ = ["STATUS_OF_QUALITY", "Publisher"]
+
+#: Signal quality -> StatusCode value, indexed by the quality code (``twin.signals``).
+STATUS_OF_QUALITY = np.zeros(max(GOOD, STALE) + 1, dtype=np.uint32)
+STATUS_OF_QUALITY[GOOD] = ua.StatusCodes.Good
+STATUS_OF_QUALITY[STALE] = ua.StatusCodes.UncertainLastUsableValue
 
 
 class Publisher:
@@ -59,9 +68,10 @@ class Publisher:
     built-in or Boolean (values are converted from float64: integers rounded and clipped,
     booleans as ``!= 0``). ``start`` raises ValueError naming a node that is missing or of
     another type. Invariant while started: a read of a mapped node returns the last published
-    value with its timestamps, and every subscription monitoring it receives that value (or a
-    later one) in its next publishing cycle. ``publish`` must be called on the server's event
-    loop thread (it is synchronous and never awaits).
+    value with its status and timestamps, and every subscription monitoring it receives that
+    value (or a later one) in its next publishing cycle, also when only the status changed.
+    ``publish`` must be called on the server's event loop thread (it is synchronous and never
+    awaits).
     """
 
     def __init__(
@@ -100,6 +110,7 @@ class Publisher:
             source=np.zeros(n, dtype=np.int64),
             server=np.zeros(n, dtype=np.int64),
             seq=np.zeros(n, dtype=np.int64),
+            status=np.zeros(n, dtype=np.uint32),
         )
         self._initial: list[ua.DataValue | None] = [None] * n
         self._pos_of = {nid: p for p, nid in enumerate(self._nodeids)}
@@ -173,6 +184,7 @@ class Publisher:
         cols.values[pos] = batch.values[sel]
         cols.source[pos] = self._epoch_ticks + seconds_to_ticks(batch.timestamps[sel])
         cols.server[pos] = datetime_to_ticks(self._clock.wall())
+        cols.status[pos] = STATUS_OF_QUALITY[batch.quality[sel]]
         cols.seq[pos] = cols.seqno
         if tracker is None:
             return

@@ -10,7 +10,7 @@ import pytest
 from twin.engine.cell import Engine
 from twin.errors import InvalidStateError
 from twin.model import load_scenario
-from twin.signals import SignalSpec, SignalStore
+from twin.signals import GOOD, STALE, SignalSpec, SignalStore
 
 
 def test_store_batches_only_changes() -> None:
@@ -77,3 +77,28 @@ def test_pinned_signals_keep_their_external_value() -> None:
     assert [store.path(i) for i in batch.indices.tolist()] == ["m.a"]
     assert store.pinned(store.index("m.b"))
     assert not store.pinned(store.index("m.a"))
+
+
+def test_quality_changes_are_versioned_and_keep_the_last_good_timestamp() -> None:
+    store = SignalStore(capacity=2)
+    block = store.register_block("m", [SignalSpec(n, "", 0, 10) for n in ("a", "b", "c")])
+    store.write_block(block, np.array([1.0, 2.0, 3.0]), 5.0)
+    v = store.version
+    assert store.changes_since(0).quality.tolist() == [GOOD, GOOD, GOOD]
+    fed = np.array([store.index("m.b"), store.index("m.c")])
+    assert store.set_quality(fed, STALE) == 2  # the source is lost: no new value, a new version
+    batch = store.changes_since(v)
+    assert [store.path(i) for i in batch.indices.tolist()] == ["m.b", "m.c"]
+    assert batch.quality.tolist() == [STALE, STALE]
+    assert batch.values.tolist() == [2.0, 3.0]  # the last usable values
+    assert batch.timestamps.tolist() == [5.0, 5.0]  # of the last good value
+    assert store.set_quality(fed, STALE) == 0  # no change: no version
+    assert store.version == batch.version
+    assert store.set_quality(fed[:1], GOOD, t=9.0) == 1  # confirmed again: current as of t
+    batch = store.changes_since(batch.version)
+    assert batch.indices.tolist() == [store.index("m.b")]
+    assert batch.quality.tolist() == [GOOD]
+    assert batch.timestamps.tolist() == [9.0]
+    for name in ("d", "e"):  # the arrays grow (capacity 4 -> 8) with the qualities kept
+        store.register(f"m.{name}", SignalSpec(name, "", 0, 1))
+    assert store.quality[: len(store)].tolist() == [GOOD, GOOD, STALE, GOOD, GOOD]

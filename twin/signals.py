@@ -6,6 +6,11 @@ one callback per value. Versions are monotonic per store.
 
 A signal can be *pinned* to an external source (an adapter mirroring a PLC tag): block writes
 of the machine models then leave it alone, and only ``write`` by index changes it.
+
+Each signal also has a *quality*: ``GOOD``, or ``STALE`` when its source is known to be lost
+(a PLC link down) and the value is only the last usable one. Only ``set_quality`` changes it
+(a change is versioned like a value change, so consumers see it in their next batch);
+``write_block`` never looks at it, since simulated signals are always good.
 """
 
 from __future__ import annotations
@@ -14,7 +19,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SignalBatch", "SignalSpec", "SignalStore"]
+__all__ = ["GOOD", "STALE", "SignalBatch", "SignalSpec", "SignalStore"]
+
+#: Quality of a signal: its source delivers it.
+GOOD = 0
+#: Quality of a signal: its source is lost; the value is the last usable one, and its
+#: timestamp that of the last good value.
+STALE = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +41,14 @@ class SignalSpec:
 
 @dataclass(frozen=True, slots=True)
 class SignalBatch:
-    """Changed signals: parallel arrays of store indices, values and timestamps (sim seconds)."""
+    """Changed signals: parallel arrays of store indices, values, timestamps (sim seconds) and
+    qualities (``GOOD``, ``STALE``)."""
 
     indices: np.ndarray
     values: np.ndarray
     timestamps: np.ndarray
     version: int
+    quality: np.ndarray
 
     def __len__(self) -> int:
         return int(self.indices.size)
@@ -45,7 +58,7 @@ class SignalStore:
     """Registry and current values of all signals.
 
     Invariant: ``versions[i] <= version`` for every signal ``i``; a signal's version is the
-    store version of the write that last changed its value.
+    store version of the write that last changed its value or its quality.
     """
 
     def __init__(self, capacity: int = 256) -> None:
@@ -55,6 +68,7 @@ class SignalStore:
         self.values = np.zeros(capacity, dtype=np.float64)
         self.timestamps = np.zeros(capacity, dtype=np.float64)
         self.versions = np.zeros(capacity, dtype=np.int64)
+        self.quality = np.zeros(capacity, dtype=np.uint8)  # GOOD
         self.version = 0
         self._pinned = np.zeros(capacity, dtype=bool)
         self._any_pinned = False
@@ -68,7 +82,7 @@ class SignalStore:
             raise ValueError(f"signal {path!r} registered twice")
         n = len(self._paths)
         if n == self.values.size:
-            for name in ("values", "timestamps", "versions", "_pinned"):
+            for name in ("values", "timestamps", "versions", "quality", "_pinned"):
                 arr = getattr(self, name)
                 setattr(self, name, np.concatenate([arr, np.zeros_like(arr)]))
         self._paths.append(path)
@@ -139,8 +153,30 @@ class SignalStore:
             self.versions[idx] = self.version
         return n
 
+    def set_quality(self, indices: np.ndarray, quality: int, t: float | None = None) -> int:
+        """Set the quality of signals ``indices`` (``GOOD`` or ``STALE``); those whose quality
+        changes get a new version, and with ``t`` also that timestamp (a value confirmed good
+        again is current as of ``t``; a value going stale keeps the time it was last good).
+        Returns the number of changed signals."""
+        changed = self.quality[indices] != quality
+        n = int(np.count_nonzero(changed))
+        if n:
+            self.version += 1
+            idx = indices[changed]
+            self.quality[idx] = quality
+            self.versions[idx] = self.version
+            if t is not None:
+                self.timestamps[idx] = t
+        return n
+
     def changes_since(self, version: int) -> SignalBatch:
         """Signals changed after ``version`` (use the returned batch's version next time)."""
         n = len(self._paths)
         idx = np.flatnonzero(self.versions[:n] > version)
-        return SignalBatch(idx, self.values[idx].copy(), self.timestamps[idx].copy(), self.version)
+        return SignalBatch(
+            idx,
+            self.values[idx].copy(),
+            self.timestamps[idx].copy(),
+            self.version,
+            self.quality[idx],  # fancy indexing: already a copy
+        )

@@ -22,7 +22,7 @@ from opcua_server._publish_encode import ENCODABLE, cast_values, encode_items, u
 from opcua_server._publish_phase import PhaseKeeper
 from opcua_server.publisher import Publisher
 from twin.clock import ManualClock
-from twin.signals import SignalSpec, SignalStore
+from twin.signals import GOOD, STALE, SignalSpec, SignalStore
 
 EPOCH = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 TYPES = [ua.VariantType.Double] * 4 + [ua.VariantType.Int32, ua.VariantType.Boolean]
@@ -101,6 +101,18 @@ def publish(rig: Rig, values: list[float], t: float) -> int:
     batch = rig.store.changes_since(version)
     rig.publisher.publish(batch)
     return len(batch)
+
+
+def publish_quality(rig: Rig, positions: list[int], quality: int, t: float | None = None) -> int:
+    """Set the quality of block signals ``positions`` and publish what changed."""
+    version = rig.store.version
+    rig.store.set_quality(np.array(positions) + rig.block.start, quality, t)
+    batch = rig.store.changes_since(version)
+    rig.publisher.publish(batch)
+    return len(batch)
+
+
+UNCERTAIN = ua.StatusCodes.UncertainLastUsableValue
 
 
 def expected(vt: ua.VariantType, value: float) -> Any:
@@ -244,27 +256,97 @@ async def test_stop_leaves_last_values_as_plain_attributes(rig: Rig) -> None:
     assert await node.read_value() == 4.0
 
 
+async def test_a_stale_signal_is_uncertain_with_its_last_value_and_notified(rig: Rig) -> None:
+    publish(rig, [1.5, 2.5, 0.0, 0.0, 7.0, 1.0], t=10.0)
+    async with Client(rig.url) as client:
+        handler, _ = await subscribe(client, rig.nodes)
+        await handler.take(len(rig.nodes))
+
+        rig.clock.advance(3.0)
+        assert publish_quality(rig, [0, 4, 5], STALE) == 3  # the PLC link is lost
+        got = await handler.take(3)
+        assert set(got) == {rig.nodes[0], rig.nodes[4], rig.nodes[5]}  # status alone changed
+        for p, value in ((0, 1.5), (4, 7), (5, True)):
+            dv = got[rig.nodes[p]]
+            assert dv.StatusCode == ua.StatusCode(UNCERTAIN)
+            assert dv.Value is not None
+            assert dv.Value.Value == value  # the last usable value ...
+            assert dv.SourceTimestamp == EPOCH + timedelta(seconds=10.0)  # ... as it was then
+            assert dv.ServerTimestamp == rig.clock.wall()
+        read = await client.get_node(rig.nodes[0]).read_data_value(raise_on_bad_status=False)
+        assert read.StatusCode == ua.StatusCode(UNCERTAIN)
+        assert read.SourceTimestamp == EPOCH + timedelta(seconds=10.0)
+        assert (await client.get_node(rig.nodes[1]).read_data_value()).StatusCode.is_good()
+
+        # a Good item and a stale one change in the same cycle: one list, each its status
+        publish(rig, [1.5, 3.5, 0.0, 0.0, 7.0, 1.0], t=11.0)
+        assert publish_quality(rig, [0], STALE) == 0  # still stale: nothing new
+        got = await handler.take(1)
+        assert list(got) == [rig.nodes[1]]
+        assert got[rig.nodes[1]].StatusCode.is_good()
+
+        assert publish_quality(rig, [0, 4, 5], GOOD, t=12.0) == 3  # the link is back
+        got = await handler.take(3)
+        for p in (0, 4, 5):
+            dv = got[rig.nodes[p]]
+            assert dv.StatusCode.is_good()
+            assert dv.SourceTimestamp == EPOCH + timedelta(seconds=12.0)  # read again then
+        assert handler.queue.empty()
+
+
+async def test_status_trigger_and_deadband_items_see_status_changes(rig: Rig) -> None:
+    publish(rig, [10.0, 0.0, 0.0, 0.0, 0.0, 0.0], t=1.0)
+    async with Client(rig.url) as client:
+        handler = Collector()
+        sub = await client.create_subscription(50, handler)
+        node = client.get_node
+        await sub.deadband_monitor(node(rig.nodes[0]), 5.0, queuesize=1)
+        status_only = ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.Status)
+        await sub._subscribe(node(rig.nodes[1]), mfilter=status_only, queuesize=1)
+        await sub.subscribe_data_change(node(rig.nodes[2]), queuesize=1)
+        await handler.take(3)
+
+        publish(rig, [11.0, 4.0, 1.0, 0.0, 0.0, 0.0], t=2.0)  # within the deadband; a value
+        assert list(await handler.take(1)) == [rig.nodes[2]]  # only the plain item reports
+        assert publish_quality(rig, [0, 1], STALE) == 2
+        got = await handler.take(2)  # a new status passes the deadband and the Status trigger
+        assert set(got) == {rig.nodes[0], rig.nodes[1]}
+        assert all(dv.StatusCode == ua.StatusCode(UNCERTAIN) for dv in got.values())
+        assert got[rig.nodes[0]].Value.Value == 11.0  # type: ignore[union-attr]
+        publish_quality(rig, [0, 1], GOOD, t=3.0)
+        got = await handler.take(2)
+        assert all(dv.StatusCode.is_good() for dv in got.values())
+        publish(rig, [11.0, 5.0, 2.0, 0.0, 0.0, 0.0], t=4.0)
+        assert list(await handler.take(1)) == [rig.nodes[2]]
+        assert handler.queue.empty()
+
+
+@pytest.mark.parametrize("status", [None, [0, UNCERTAIN, 0, ua.StatusCodes.BadNoCommunication]])
 @pytest.mark.parametrize("vt", list(ENCODABLE))
-def test_vectorised_encoding_matches_asyncua(vt: ua.VariantType) -> None:
+def test_vectorised_encoding_matches_asyncua(vt: ua.VariantType, status: list[int] | None) -> None:
     raw = np.array([0.0, 1.0, 100.4, -3.0 if vt.name[0] != "U" and vt.name != "Byte" else 3.0])
     values = cast_values(vt, raw)
     source = np.array([1.7e9, 1.7e9 + 0.5, 1.8e9, 1.9e9])
     server = source + 0.25  # exact in binary: the test compares encodings, not rounding
     handles = np.array([1, 2, 3, 4_000_000_000], dtype=np.uint32)
-    got = encode_items(vt, handles, values, unix_to_ticks(source), unix_to_ticks(server))
+    codes = None if status is None else np.array(status, dtype=np.uint32)
+    got = encode_items(vt, handles, values, unix_to_ticks(source), unix_to_ticks(server), codes)
     want = b"".join(
         struct_to_binary(
             ua.MonitoredItemNotification(
                 ClientHandle=int(h),
                 Value=ua.DataValue(
                     Value=ua.Variant(bool(v) if vt == ua.VariantType.Boolean else v.item(), vt),
-                    StatusCode=None,
+                    # asyncua leaves out a None status; a list with a status has it in each item
+                    StatusCode=None if status is None else ua.StatusCode(int(code)),
                     SourceTimestamp=datetime.fromtimestamp(float(s), UTC),  # type: ignore[arg-type]
                     ServerTimestamp=datetime.fromtimestamp(float(sv), UTC),  # type: ignore[arg-type]
                 ),
             )
         )
-        for h, v, s, sv in zip(handles, values, source, server, strict=True)
+        for h, v, s, sv, code in zip(
+            handles, values, source, server, status or [0] * 4, strict=True
+        )
     )
     assert got == want
 
