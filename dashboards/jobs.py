@@ -129,7 +129,7 @@ def build() -> dash.Dashboard:
                 q(
                     'SELECT "job", "family", "event", "lead_time", "tardiness", "late", "good" '
                     f"FROM {_JOBS} "
-                    'AND "event" =~ /^job_(completed|scrapped|cancelled)$/ AND $timeFilter '
+                    'AND "event" =~ /^job_(completed|scrapped|cancelled|stopped)$/ AND $timeFilter '
                     "ORDER BY time DESC LIMIT 100"
                 ),
                 height=12,

@@ -5,14 +5,19 @@ from __future__ import annotations
 import importlib
 import os
 import socket
+import tomllib
 from pathlib import Path
 
 import pytest
+
+from twin.engine.cell import Engine
+from twin.model import Scenario, parse_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
 SHARED = ROOT.parent / "shared"
 JSP_DIR = SHARED / "benchmarks" / "jsp"
+HOUSING = {"type": "printed_housing", "volume_cm3": 10}
 
 
 def free_port() -> int:
@@ -62,3 +67,35 @@ def jsp_dir() -> Path:
     if not JSP_DIR.is_dir():
         missing_service(f"shared benchmarks not found at {JSP_DIR} (clone beside ../shared)")
     return JSP_DIR
+
+
+def step_until(engine: Engine, job_id: str, state: str) -> None:
+    """Step the engine until job ``job_id`` is in ``state``."""
+    job = engine.jobs[job_id]
+    for _ in range(100_000):
+        if job.state == state:
+            return
+        engine.env.step()
+    raise AssertionError(f"job {job_id} never reached {state!r} (is {job.state!r})")
+
+
+def quiet_cell(default_scenario_path: Path, *, scrapping: bool = False) -> Scenario:
+    """The default cell without arrivals, orders, faults or breakdowns: only the orders a test
+    gives run; ``scrapping``: without rework either, every printed part is scrapped."""
+    data = tomllib.loads(default_scenario_path.read_text(encoding="utf-8"))
+    for key in ("arrivals", "orders", "faults"):
+        data.pop(key, None)
+    for m in data["cell"]["machines"]:
+        m.pop("breakdowns", None)
+        if m["kind"] == "printer":
+            m.update(failure_rate_per_h=0.0)
+            if scrapping:
+                m.update(defect_probability=1.0)
+        elif m["kind"] == "inspection" and scrapping:
+            m.update(detection_probability=1.0, max_rework=0)
+    return parse_scenario(data)
+
+
+def scrapping_cell(default_scenario_path: Path) -> Scenario:
+    """The default cell without arrivals, faults or rework: every printed part is scrapped."""
+    return quiet_cell(default_scenario_path, scrapping=True)

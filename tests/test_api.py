@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import HOUSING, scrapping_cell, step_until
 from twin.api import TwinAPI
 from twin.engine.cell import Engine
 from twin.engine.jobs import Job
@@ -26,7 +27,7 @@ from twin.events import (
     OperationStarted,
     TransferStarted,
 )
-from twin.model import Scenario, load_scenario, parse_scenario
+from twin.model import load_scenario, parse_scenario
 
 
 @pytest.fixture
@@ -120,9 +121,6 @@ def test_cancel(setup: tuple[Engine, TwinAPI, list[object]]) -> None:
         api.cancel_order("C1")
     with pytest.raises(UnknownJobError):
         api.cancel_order("nope")
-
-
-HOUSING = {"type": "printed_housing", "volume_cm3": 10}
 
 
 def test_stored_order_waits_for_start(setup: tuple[Engine, TwinAPI, list[object]]) -> None:
@@ -274,7 +272,7 @@ def test_cancel_while(state: str, setup: tuple[Engine, TwinAPI, list[object]]) -
         api.inject_fault("printer1", "breakdown")
     api.submit_order({"id": "Y", "product": {"type": "printed_housing"}})
     job = engine.jobs["Y"]
-    _step_until(engine, "Y", state)
+    step_until(engine, "Y", state)
     api.cancel_order("Y")
     if state == "waiting":
         api.clear_fault("printer1")
@@ -301,15 +299,6 @@ def test_timed_fault_over_leaves_nothing_to_clear(
         api.clear_fault("cnc1")
 
 
-def _step_until(engine: Engine, job_id: str, state: str) -> None:
-    job = engine.jobs[job_id]
-    for _ in range(100_000):
-        if job.state == state:
-            return
-        engine.env.step()
-    raise AssertionError(f"job {job_id} never reached {state!r} (is {job.state!r})")
-
-
 @pytest.mark.parametrize("state", ["transfer", "queued", "processing", "waiting"])
 def test_pause_job_parks_it_until_resumed(
     state: str, setup: tuple[Engine, TwinAPI, list[object]]
@@ -323,7 +312,7 @@ def test_pause_job_parks_it_until_resumed(
     if state == "queued":  # one ahead of it on the printer
         api.submit_order({"id": "AHEAD", "product": HOUSING})
     api.submit_order({"id": "P", "product": HOUSING})
-    _step_until(engine, "P", state)
+    step_until(engine, "P", state)
     api.pause_job("P")
     assert engine.jobs["P"].snapshot()["paused"] is True
     if state == "waiting":  # held where it waits; resumed and paused while it still waits
@@ -389,7 +378,7 @@ def test_a_fault_on_its_machine_interrupts_a_job(
     engine, api, _ = setup
     engine.run(1, stop_when_done=False)
     api.submit_order({"id": "P", "product": HOUSING})
-    _step_until(engine, "P", "processing")
+    step_until(engine, "P", "processing")
     job = engine.jobs["P"]
     machine = job.location
     assert machine is not None
@@ -410,7 +399,7 @@ def test_a_fault_on_its_machine_interrupts_a_job(
     api.clear_fault(machine)
     engine.run_through(engine.now)  # the repair takes effect at once, in simulated time
     assert not interrupted()
-    _step_until(engine, "P", "transfer")  # its operation ended: it left the machine
+    step_until(engine, "P", "transfer")  # its operation ended: it left the machine
     api.inject_fault(machine, "breakdown")
     assert not engine.interrupted(job)
 
@@ -420,7 +409,7 @@ def test_pause_job_refusals_change_nothing(setup: tuple[Engine, TwinAPI, list[ob
     engine.run(60, stop_when_done=False)
     api.store_order({"id": "S", "product": HOUSING})
     api.submit_order({"id": "R", "product": HOUSING})
-    _step_until(engine, "R", "processing")
+    step_until(engine, "R", "processing")
     for n in range(engine.max_wip + 1):  # enough to fill the WIP: the last waits for release
         api.submit_order({"id": f"B{n}", "product": HOUSING})
     waiting = engine.backlog[-1]
@@ -561,27 +550,13 @@ def test_dropping_an_ended_job_keeps_a_newer_job_of_its_id(
     assert engine.jobs["X"] is live
 
 
-def _scrapping_cell(default_scenario_path: Path) -> Scenario:
-    """The default cell without arrivals, faults or rework: every printed part is scrapped."""
-    data = tomllib.loads(default_scenario_path.read_text(encoding="utf-8"))
-    for key in ("arrivals", "orders", "faults"):
-        data.pop(key, None)
-    for m in data["cell"]["machines"]:
-        m.pop("breakdowns", None)
-        if m["kind"] == "printer":
-            m.update(defect_probability=1.0, failure_rate_per_h=0.0)
-        elif m["kind"] == "inspection":
-            m.update(detection_probability=1.0, max_rework=0)
-    return parse_scenario(data)
-
-
 def test_a_remake_is_named_after_its_scrapped_job(default_scenario_path: Path) -> None:
     """``-R<n>`` at the end of an id counts the remakes; anything else is part of the id, and
     an id in use is skipped."""
     bus = EventBus()
     scrapped: list[JobScrapped] = []
     bus.subscribe(lambda e: scrapped.append(e) if isinstance(e, JobScrapped) else None)
-    engine = Engine(_scrapping_cell(default_scenario_path), bus=bus)
+    engine = Engine(scrapping_cell(default_scenario_path), bus=bus)
     api = TwinAPI(engine)
     api.submit_order({"id": "PO-RED-1", "product": HOUSING})
     api.submit_order({"id": "PO-RED-1-R2", "product": HOUSING})
@@ -600,19 +575,3 @@ def test_a_scenario_order_may_not_take_an_arrival_id(default_scenario_path: Path
         Engine(parse_scenario(data))
     del data["arrivals"]
     Engine(parse_scenario(data))  # no arrival process: any id
-
-
-def test_a_job_paused_while_inspected_and_scrapped_is_not_left_paused(
-    default_scenario_path: Path,
-) -> None:
-    engine = Engine(_scrapping_cell(default_scenario_path))
-    api = TwinAPI(engine)
-    api.submit_order({"id": "S", "product": HOUSING})
-    job = engine.jobs["S"]
-    while not (job.state == "processing" and job.location == "vision1"):
-        engine.env.step()
-    api.pause_job("S")
-    engine.run(engine.now + 3600, stop_when_done=False)
-    assert job.state == "scrapped"
-    assert job.snapshot()["paused"] is False
-    assert engine.jobs["S-R1"].held is None  # its remake goes on

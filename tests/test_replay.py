@@ -28,7 +28,7 @@ from twin.simulation import run_simulation
 
 EVERY_KIND = {"submit_order", "cancel_order", "inject_fault", "clear_fault"}
 EVERY_KIND |= {"pause", "resume", "set_speed", "store_order", "start_order"}
-EVERY_KIND |= {"pause_job", "resume_job", "update_order", "revoke_start"}
+EVERY_KIND |= {"pause_job", "resume_job", "update_order", "revoke_start", "stop_job"}
 
 
 def _order(job: str, product: dict[str, Any], due: str | None = None) -> dict[str, Any]:
@@ -72,6 +72,7 @@ def _session(engine: Engine) -> TwinAPI:
     api.pause_job(in_cell[-1])
     wall(15)
     api.resume_job(in_cell[0])
+    api.stop_job(in_cell[-1])  # paused: it leaves from the storage
     api.update_order(_order("MES-6", {"type": "machined_bracket", "holes": 6}, "3d"))
     for n in range(int(engine.max_wip)):  # a full WIP: the last ones wait for release
         api.submit_order(_order(f"MES-F{n}", {"type": "printed_housing", "volume_cm3": 4}))
@@ -109,7 +110,7 @@ def test_replayed_log_is_byte_identical(default_scenario_path: Path, tmp_path: P
     live = _recorded(default_scenario_path, tmp_path / "live.jsonl")
     commands = read_commands(tmp_path / "live.jsonl")
     assert {c.name for c in commands} == EVERY_KIND
-    assert len(commands) == len(live.journal) == 39
+    assert len(commands) == len(live.journal) == 40
     with (tmp_path / "replay.jsonl").open("wb") as fh:
         bus = EventBus()
         writer = EventLogWriter(fh)

@@ -93,6 +93,15 @@ class TwinAPI:
         self._sync()
         commands.resume_job(self.engine, job_id)
 
+    def stop_job(self, job_id: str) -> None:
+        """End a job in the cell early (ISA-95 Stop): the operation or transfer under way
+        ends, then the part leaves the cell with the operations done so far, and the job ends
+        as stopped (Ended, not a finished product: it is not counted in ``jobs_completed``).
+        A paused job leaves from the storage. Only a released job that has not ended can be
+        stopped; ``cancel_order`` withdraws one not released yet."""
+        self._sync()
+        commands.stop_job(self.engine, job_id)
+
     def inject_fault(
         self, machine: str, kind: str = "breakdown", duration: float | str | None = None
     ) -> None:
@@ -166,6 +175,7 @@ class TwinAPI:
             "completed": e.completed,
             "scrapped": e.scrapped,
             "cancelled": e.cancelled,
+            "stopped": e.stopped,
             "machines": {
                 m.id: {
                     "state": m.state,

@@ -31,6 +31,7 @@ __all__ = [
     "JobCompleted",
     "JobReleased",
     "JobScrapped",
+    "JobStopped",
     "MachineStateChanged",
     "OperationFinished",
     "OperationStarted",
@@ -99,6 +100,17 @@ class JobScrapped(Event):
 class JobCancelled(Event):
     type: ClassVar[str] = "job_cancelled"
     job: str
+
+
+@dataclass
+class JobStopped(Event):
+    """A job ended early by a command (ISA-95 Stop) after its step under way: ``operations``
+    of its routing were done; it is not a finished product."""
+
+    type: ClassVar[str] = "job_stopped"
+    job: str
+    lead_time: float
+    operations: int
 
 
 @dataclass
@@ -209,6 +221,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         JobCompleted,
         JobScrapped,
         JobCancelled,
+        JobStopped,
         OperationStarted,
         OperationFinished,
         InspectionDone,

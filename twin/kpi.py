@@ -30,6 +30,7 @@ from twin.events import (
     JobCompleted,
     JobReleased,
     JobScrapped,
+    JobStopped,
     MachineStateChanged,
     OperationFinished,
     TransferFinished,
@@ -89,6 +90,7 @@ class KpiCollector:
     completed_good: int = 0
     scrapped: int = 0
     cancelled: int = 0
+    stopped: int = 0
     late: int = 0
     lead_times: list[float] = field(default_factory=list)
     tardiness: list[float] = field(default_factory=list)
@@ -118,6 +120,7 @@ class KpiCollector:
             JobCompleted: self._completed,
             JobScrapped: self._scrapped,
             JobCancelled: self._cancelled,
+            JobStopped: self._stopped,
         }
 
     def _wip(self, t: float, delta: int) -> None:
@@ -172,6 +175,12 @@ class KpiCollector:
         self._leave(ev.job, ev.t)  # a job cancelled in the backlog never entered
         self.cancelled += 1
 
+    def _stopped(self, ev: JobStopped) -> None:
+        # ended early: not a finished product (no throughput, lead time or job quality); its
+        # operations done count as the machines' production
+        self._leave(ev.job, ev.t)
+        self.stopped += 1
+
     def _leave(self, job: str, t: float) -> None:
         if job in self._in_cell:
             self._in_cell.discard(job)
@@ -213,6 +222,7 @@ class KpiCollector:
             jobs_good=self.completed_good,
             jobs_scrapped=self.scrapped,
             jobs_cancelled=self.cancelled,
+            jobs_stopped=self.stopped,
             jobs_late=self.late,
             throughput_per_h=_ratio(self.completed, period / 3600.0),
             lead_time_mean_s=_ratio(sum(lead), len(lead)),

@@ -185,6 +185,7 @@ def run_simulation(
         "jobs_completed": engine.completed,
         "jobs_scrapped": engine.scrapped,
         "jobs_cancelled": engine.cancelled,
+        "jobs_stopped": engine.stopped,
         "jobs_in_progress": engine.wip,
         "jobs_backlog": len(engine.backlog),
         "simpy_events": engine.event_count(),

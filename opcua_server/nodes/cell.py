@@ -57,6 +57,7 @@ _STATUS: tuple[tuple[str, str, ua.VariantType], ...] = (
     ("Completed", "completed", _U),
     ("Scrapped", "scrapped", _U),
     ("Cancelled", "cancelled", _U),
+    ("Stopped", "stopped", _U),
 )
 
 

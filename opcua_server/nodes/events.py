@@ -8,7 +8,7 @@ MachineFaultEventType          DeviceFailureEventType fault raised (Severity fro
 FaultClearedEventType          SystemEventType        fault cleared
 OperationEventType             BaseEventType          operation started / finished / aborted
 JobEventType                   BaseEventType          order received, job released, completed,
-                                                      scrapped, cancelled
+                                                      scrapped, cancelled, stopped
 =============================  =====================  =======================================
 
 Each event is sent from the Server object (subscribe there for all) and from the machine it
@@ -135,6 +135,7 @@ def _describe(ev: tev.Event) -> tuple[str, str | None, int, dict[str, Any], str]
         tev.JobCompleted: "completed",
         tev.JobScrapped: "scrapped",
         tev.JobCancelled: "cancelled",
+        tev.JobStopped: "stopped",
     }
     job_milestone = job_milestones.get(type(ev))
     if job_milestone is not None:

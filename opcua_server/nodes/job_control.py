@@ -12,6 +12,8 @@ RevokeStart     AllowedToStart                                 NotAllowedToStart
 Pause           Running, Interrupted/Held                      Interrupted/Suspended
 Resume          Interrupted/Suspended                          Running (Held if its machine
                                                                is still down)
+Stop            Running, Interrupted                           Ended/Completed, once the step
+                                                               under way ends (with Stopped)
 Abort           NotAllowedToStart ... Interrupted              Aborted
 Cancel          NotAllowedToStart, AllowedToStart              (removed from the lists)
 Clear           Ended, Aborted                                 (removed from the lists)
@@ -43,6 +45,7 @@ METHODS = {
     "Store": 7001,
     "StoreAndStart": 7004,
     "Start": 7005,
+    "Stop": 7006,
     "Pause": 7007,
     "Resume": 7008,
     "Update": 7009,
@@ -65,6 +68,7 @@ class JobOrderControl(JobOrderRecords):
             "Store": self._store,
             "StoreAndStart": self._store_and_start,
             "Start": self._start,
+            "Stop": self._stop,
             "Pause": self._pause,
             "Resume": self._resume,
             "Update": self._update,
@@ -153,6 +157,12 @@ class JobOrderControl(JobOrderRecords):
         suspended = (isa95.INTERRUPTED, isa95.SUSPENDED)
         self._in_state(job_order_id, (suspended,), "resumed")
         self.ctx.api.resume_job(job_order_id)
+
+    def _stop(self, job_order_id: str, comment: Any = None) -> None:
+        # Running or Interrupted -> Ended (OPC 10031-4 FromRunningToEnded,
+        # FromInterruptedToEnded): ended early but normally, its response says what was done
+        self._in_state(job_order_id, (isa95.RUNNING, isa95.INTERRUPTED), "stopped")
+        self.ctx.api.stop_job(job_order_id)
 
     def _abort(self, job_order_id: str, comment: Any = None) -> None:
         # from every state but Ended and Aborted (OPC 10031-4 transitions to Aborted)

@@ -4,8 +4,9 @@ methods, built from the records the jobs family keeps of each job order (``Recor
 
 A job response (ISA95JobResponseDataType) has ``StartTime`` (release into the cell),
 ``EndTime``, ``JobState`` and ``JobResponseData``: ProductType, Operations, OperationsDone,
-Reworks and, once ended, LeadTime and Tardiness (seconds), Good, Scrapped and Remake (the id of
-the remake order). Each record's response is cached until its state or its operations change.
+Reworks and, once ended, LeadTime and Tardiness (seconds), Good, Scrapped, Stopped (ended early
+by Stop: Ended with fewer OperationsDone than Operations) and Remake (the id of the remake
+order). Each record's response is cached until its state or its operations change.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Record:
     tardiness: float = 0.0
     good: bool = False
     scrapped: bool = False
+    stopped: bool = False
     remake: str = ""
     entry: Any = None  # cached ISA95JobOrderAndStateDataType (rebuilt when the state changes)
     response: Any = None  # cached ISA95JobResponseDataType (rebuilt when it changes)
@@ -128,6 +130,7 @@ class JobOrderResults(JobOrderRecords):
                 ),
                 param(ID="Good", Value=ua.Variant(rec.good, b)),
                 param(ID="Scrapped", Value=ua.Variant(rec.scrapped, b)),
+                param(ID="Stopped", Value=ua.Variant(rec.stopped, b)),
             ]
             if rec.remake:
                 data.append(param(ID="Remake", Value=ua.Variant(rec.remake, s)))

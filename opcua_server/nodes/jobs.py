@@ -137,6 +137,7 @@ class JobsFamily(JobOrderControl, JobOrderResults):
             tev.JobCompleted: self._on_completed,
             tev.JobScrapped: self._on_scrapped,
             tev.JobCancelled: self._on_cancelled,
+            tev.JobStopped: self._on_stopped,
             tev.CommandApplied: self._on_command,
             tev.MachineStateChanged: self._on_machine,
         }
@@ -266,6 +267,9 @@ class JobsFamily(JobOrderControl, JobOrderResults):
     def _on_cancelled(self, ev: tev.JobCancelled) -> None:
         self._stored_records.pop(ev.job, None)
         self._end(ev.job, ev.t, isa95.ABORTED)
+
+    def _on_stopped(self, ev: tev.JobStopped) -> None:
+        self._end(ev.job, ev.t, isa95.ENDED).stopped = True
 
     def _on_command(self, ev: tev.CommandApplied) -> None:
         if ev.command in ("pause_job", "resume_job"):  # Running <-> Interrupted

@@ -24,7 +24,7 @@ async def control_call(client: Client, twin: Twin, method: str, *args: ua.Varian
 NOT_ALLOWED_TO_START, ALLOWED_TO_START, RUNNING, INTERRUPTED, ENDED, ABORTED = 1, 2, 3, 4, 5, 6
 COMPLETED = 1  # ISA95EndedStateMachineType, below EndedSubstates
 HELD, SUSPENDED = 1, 2  # ISA95InterruptedStateMachineType, below InterruptedSubstates
-ENDED_EVENTS = (tev.JobCompleted, tev.JobScrapped, tev.JobCancelled)
+ENDED_EVENTS = (tev.JobCompleted, tev.JobScrapped, tev.JobCancelled, tev.JobStopped)
 NOT_RUNNING = ("backlog", *ENDED_STATES)
 
 

@@ -13,6 +13,8 @@ from tests.opcua.conftest import Twin, job_order, mes_comment
 from tests.opcua.jobs_client import (
     ABORTED,
     ALLOWED_TO_START,
+    COMPLETED,
+    ENDED,
     HELD,
     INTERRUPTED,
     NOT_ALLOWED_TO_START,
@@ -24,6 +26,7 @@ from tests.opcua.jobs_client import (
     control_call,
     drive,
     job_orders,
+    response_data,
     responses,
     send,
     states_of,
@@ -112,7 +115,7 @@ async def test_store_start_and_cancel_as_operator(
         message = refused.InputArgumentDiagnosticInfos[0].AdditionalInfo
         assert f"{running.id!r} is Running; only NotAllowedToStart or AllowedToStart" in message
         assert "Abort ends a started one" in message
-        assert not running.cancelled
+        assert running.leaving is None
         direct = job_order(twin, "MES-JC-2", type="printed_housing", material="pla", volume_cm3=9.0)
         await send(client, twin, "StoreAndStart", direct)
         assert "MES-JC-2" in twin.engine.jobs
@@ -353,3 +356,64 @@ async def test_update_and_revoke_start(twin: Twin, monkeypatch: pytest.MonkeyPat
             assert (
                 await control_call(client, twin, "Abort", ua.Variant(job_id), mes_comment())
             ).StatusCode.is_good()
+
+
+async def test_stop_ends_a_running_or_interrupted_order(twin: Twin) -> None:
+    """ISA-95 Stop: Running (after the operation under way) or Interrupted -> Ended/Completed,
+    the response saying Stopped with the operations done; refused in any other state."""
+    ended = [(ENDED, ""), (COMPLETED, "EndedSubstates")]
+    async with twin.session("otto") as client:
+        await client.load_data_type_definitions()
+
+        async def call(method: str, job_id: str) -> Any:
+            return await control_call(client, twin, method, ua.Variant(job_id), mes_comment())
+
+        stored = job_order(twin, "MES-STOP-0", type="printed_housing", volume_cm3=9.0)
+        await send(client, twin, "Store", stored)
+        refused = await call("Stop", "MES-STOP-0")
+        assert refused.StatusCode.value == ua.StatusCodes.BadInvalidState
+        message = refused.InputArgumentDiagnosticInfos[0].AdditionalInfo
+        assert (
+            "'MES-STOP-0' is NotAllowedToStart; only Running or Interrupted job orders can be"
+            " stopped" in message
+        )
+        assert "MES-STOP-0" in twin.engine.stored
+
+        with Watch(twin, "MES-STOP-1") as watch:
+            order = job_order(twin, "MES-STOP-1", type="printed_housing", volume_cm3=20.0)
+            await send(client, twin, "StoreAndStart", order)
+            started = await step_until(twin, watch, tev.OperationStarted)
+            stop = await call("Stop", "MES-STOP-1")
+            assert stop.StatusCode.is_good()
+            assert [v.Value for v in stop.OutputArguments] == [1]  # ReturnStatus: no error
+            entry = (await job_orders(client, twin))["MES-STOP-1"]
+            assert states_of(entry.State) == [(RUNNING, "")]  # its operation goes on
+            end = await step_until(twin, watch, tev.JobStopped)
+            assert watch.first(tev.OperationFinished).op == started.op
+            assert watch.first(tev.JobCompleted) is None
+            entry = (await job_orders(client, twin))["MES-STOP-1"]
+            assert states_of(entry.State) == ended
+            data = response_data((await responses(client, twin))["MES-STOP-1"])
+            assert data["Stopped"] is True
+            assert data["Good"] is False
+            assert data["OperationsDone"] == end.operations == 1 < data["Operations"]
+            again = await call("Stop", "MES-STOP-1")
+            assert again.StatusCode.value == ua.StatusCodes.BadInvalidState
+            assert "is Ended/Completed" in again.InputArgumentDiagnosticInfos[0].AdditionalInfo
+
+        with Watch(twin, "MES-STOP-2") as watch:
+            order = job_order(twin, "MES-STOP-2", type="printed_housing", volume_cm3=8.0)
+            await send(client, twin, "StoreAndStart", order)
+            await step_until(twin, watch, tev.JobReleased)
+            paused = await call("Pause", "MES-STOP-2")
+            assert paused.StatusCode.is_good()
+            job = twin.engine.jobs["MES-STOP-2"]
+            await drive(twin, lambda: job.state == "held", "MES-STOP-2 held")
+            stop = await call("Stop", "MES-STOP-2")
+            assert stop.StatusCode.is_good()
+            t = twin.engine.now
+            end = await step_until(twin, watch, tev.JobStopped)
+            assert end.t == t  # from the storage, at once
+            entry = (await job_orders(client, twin))["MES-STOP-2"]
+            assert states_of(entry.State) == ended
+        assert twin.engine.stopped == 2

@@ -34,6 +34,7 @@ from twin.events import (
     JobCompleted,
     JobReleased,
     JobScrapped,
+    JobStopped,
     OrderReceived,
     TransferFinished,
     TransferStarted,
@@ -122,6 +123,7 @@ class Engine:
         self.completed = 0
         self.scrapped = 0
         self.cancelled = 0
+        self.stopped = 0
         self.makespan = 0.0
         self._open_inputs = 0  # scenario orders and arrival streams still to come (inputs)
         self._job_index = itertools.count()
@@ -282,7 +284,7 @@ class Engine:
     def _flow(self, job: Job) -> _Gen:
         env = self.env
         loc: MachineRuntime | None = None
-        while job.op_index < len(job.ops) and not job.cancelled:
+        while job.op_index < len(job.ops) and job.leaving is None:
             if job.held is not None:  # paused: wait in the storage
                 yield from self._park(job, loc)
                 loc = None
@@ -293,22 +295,22 @@ class Engine:
                 # no room downstream: clear the machine's output via the central storage
                 yield from self._move(job, loc, None)
                 loc = None
-            while target is None and not job.cancelled:
+            while target is None and job.leaving is None:
                 job.state = "waiting" if job.held is None else "held"  # in the storage
                 events = [self.machines[m].space_event() for m in op.durations]
                 yield events[0] if len(events) == 1 else env.any_of(events)
                 target = self._pick(op)
-            if target is None:
+            if target is None or job.leaving is not None:
                 break
             if job.held is not None:  # paused while it waited for room
                 continue
             target.reserved += 1
             yield from self._move(job, loc, target)
             loc = target
-            if job.cancelled or job.held is not None:
+            if job.leaving is not None or job.held is not None:
                 # cancelled or paused on the way: hand the slot back, leave or park from here
                 target.release_reservation(job)
-                if job.cancelled:
+                if job.leaving is not None:
                     break
                 continue
             target.enqueue(job, op)
@@ -321,11 +323,11 @@ class Engine:
                 self._scrap(job)
                 return
             job.op_index += 1
-        if job.held is not None and not job.cancelled:  # paused after its last operation
+        if job.held is not None and job.leaving is None:  # paused after its last operation
             yield from self._park(job, loc)
             loc = None
         yield from self._move(job, loc, None)
-        if job.held is not None and not job.cancelled:  # paused on its way out: wait there
+        if job.held is not None and job.leaving is None:  # paused on its way out: wait there
             yield from self._park(job, None)
         self._leave(job)
 
@@ -386,9 +388,13 @@ class Engine:
 
     def _leave(self, job: Job) -> None:
         now = self.env.now
-        if job.cancelled:
+        if job.leaving == "cancelled":
             job.state = "cancelled"
             self.count_cancelled(job.id)
+        elif job.leaving == "stopped":  # ended early: what is done stays done
+            job.state = "stopped"
+            self.stopped += 1
+            self.bus.publish(JobStopped(now, job.id, now - job.arrival, job.op_index))
         else:
             job.state = "done"
             self.completed += 1
@@ -408,6 +414,10 @@ class Engine:
         job.state = "scrapped"
         job.held = None  # paused while inspected or carried out: it ends here all the same
         self.scrapped += 1
+        if job.leaving is not None:  # cancelled or stopped meanwhile: the order wants no remake
+            self.bus.publish(JobScrapped(self.env.now, job.id, None))
+            self._finish(job)
+            return
         remake_id = self._remake_id(job.id)
         self.bus.publish(JobScrapped(self.env.now, job.id, remake_id))
         ops = self.planner.plan(job.spec)
@@ -522,6 +532,7 @@ class Engine:
             "completed": self.completed,
             "scrapped": self.scrapped,
             "cancelled": self.cancelled,
+            "stopped": self.stopped,
             "machines": [m.snapshot() for m in self.machines.values()],
             "jobs": [
                 {**j.snapshot(), "interrupted": self.interrupted(j)}

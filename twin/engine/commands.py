@@ -47,6 +47,7 @@ __all__ = [
     "set_speed",
     "start_order",
     "stop",
+    "stop_job",
     "store_order",
     "submit_order",
     "update_order",
@@ -171,6 +172,12 @@ def resume_job(engine: Engine, job: str) -> None:
     engine.record_command("resume_job", job=job)
 
 
+def stop_job(engine: Engine, job: str) -> None:
+    """End ``job`` early (ISA-95 Stop): after the step under way it leaves the cell."""
+    orders.stop(engine, job)
+    engine.record_command("stop_job", job=job)
+
+
 def inject_fault(engine: Engine, machine: str, kind: str, duration: float | None) -> None:
     """Put ``machine`` out of service now, for ``duration`` seconds or until cleared."""
     engine.inject_fault(machine, kind, duration)
@@ -234,6 +241,7 @@ _COMMANDS: dict[str, tuple[_Check, Callable[..., Any]]] = {
     "cancel_order": (lambda a: {"job": _arg(a, "job", str)}, cancel_order),
     "pause_job": (lambda a: {"job": _arg(a, "job", str)}, pause_job),
     "resume_job": (lambda a: {"job": _arg(a, "job", str)}, resume_job),
+    "stop_job": (lambda a: {"job": _arg(a, "job", str)}, stop_job),
     "inject_fault": (_fault_args, inject_fault),
     "clear_fault": (lambda a: {"machine": _arg(a, "machine", str)}, clear_fault),
     "pause": (lambda a: {}, pause),

@@ -14,14 +14,16 @@ if TYPE_CHECKING:
 
 __all__ = ["ENDED_STATES", "Job", "QueueEntry"]
 
-ENDED_STATES = frozenset({"done", "scrapped", "cancelled"})  # a job in these has left
+ENDED_STATES = frozenset({"done", "scrapped", "cancelled", "stopped"})  # a job in these has left
 
 
 class Job:
     """One order in the cell: a unique product and its (possibly extended) routing.
 
     ``state`` is one of backlog, released, waiting, transfer, queued, processing, held, done,
-    scrapped, cancelled. ``defects`` lists machines whose operation left a hidden defect.
+    scrapped, cancelled, stopped. ``leaving`` is set when a command ends the job early
+    ("cancelled" or "stopped"): the step under way ends, then the part leaves the cell.
+    ``defects`` lists machines whose operation left a hidden defect.
     ``held`` is set while the job is paused (``Engine.pause_job``): the event that resumes it.
 
     A drawn arrival (``Job.drawn``) gets its validated spec and routing on first use: most
@@ -33,7 +35,6 @@ class Job:
         "_ops",
         "_spec",
         "arrival",
-        "cancelled",
         "defects",
         "done",
         "due",
@@ -42,6 +43,7 @@ class Job:
         "id",
         "index",
         "last",
+        "leaving",
         "location",
         "op_index",
         "reworks",
@@ -74,7 +76,7 @@ class Job:
         self.location: str | None = None
         self.defects: list[str] = []
         self.reworks = 0
-        self.cancelled = False
+        self.leaving: str | None = None
         self.done: simpy.Event | None = None
         self.held: simpy.Event | None = None
         self.last: Outcome | None = None

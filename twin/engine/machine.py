@@ -96,7 +96,8 @@ class MachineRuntime:
             self._space = self.env.event()
         return self._space
 
-    def _notify_space(self) -> None:
+    def notify_space(self) -> None:
+        """Wake the jobs waiting for room here (they look again, and wait on if none)."""
         ev = self._space
         if ev is not None:
             self._space = None
@@ -126,14 +127,14 @@ class MachineRuntime:
         self.reserved -= 1
         job.location = self.id
         self.output.append(job)
-        self._notify_space()
+        self.notify_space()
 
     def remove(self, job: Job) -> bool:
         """Take a waiting job out of the queue (cancel); True if it was there."""
         for i, e in enumerate(self.queue):
             if e.job is job:
                 del self.queue[i]
-                self._notify_space()
+                self.notify_space()
                 return True
         return False
 
@@ -183,7 +184,7 @@ class MachineRuntime:
             if up is not None:
                 up.succeed()
             self.wake()
-            self._notify_space()
+            self.notify_space()
 
     # -- the process --------------------------------------------------------------------------
     def _next(self) -> int | None:
@@ -230,7 +231,7 @@ class MachineRuntime:
             entry = self.queue.pop(i)
             if self.sequence is not None:
                 self.sequence.popleft()
-            self._notify_space()
+            self.notify_space()
             job, op, planned = entry.job, entry.op, entry.planned
             job.state = "processing"
             robot_req = None

@@ -1,10 +1,10 @@
 """An order's life cycle by command (``twin.engine.commands`` records each): store, start,
-revoke the start, update, cancel, and pause or resume a job in the cell.
+revoke the start, update, cancel, and pause, resume or stop a job in the cell.
 
 The ISA-95 Job Control states follow: a stored order is NotAllowedToStart, a job in the
 backlog AllowedToStart, a released one Running (Interrupted while paused), an ended one Ended
-or Aborted. Each function raises before it changes anything (UnknownJobError,
-InvalidStateError naming the state, or the planner's PlanningError).
+(done or stopped) or Aborted (scrapped or cancelled). Each function raises before it changes
+anything (UnknownJobError, InvalidStateError naming the state, or the planner's PlanningError).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from twin.model.scenario import OrderConfig
 if TYPE_CHECKING:
     from twin.engine.cell import Engine
 
-__all__ = ["cancel", "pause", "resume", "revoke_start", "start", "store", "update"]
+__all__ = ["cancel", "pause", "resume", "revoke_start", "start", "stop", "store", "update"]
 
 
 def _room(engine: Engine) -> None:
@@ -54,9 +54,9 @@ def _waiting(engine: Engine, job_id: str, verb: str) -> Job:
     if job is None:
         raise UnknownJobError(f"unknown job {job_id!r}")
     if job.state != "backlog":
-        state = "cancelled" if job.cancelled else job.state
         raise InvalidStateError(
-            f"job {job_id!r} is {state}; only an order waiting for release can be {verb}"
+            f"job {job_id!r} is {job.leaving or job.state}; only an order waiting for release"
+            f" can be {verb}"
         )
     return job
 
@@ -96,10 +96,11 @@ def cancel(engine: Engine, job_id: str) -> None:
     job = engine.jobs.get(job_id)
     if job is None:
         raise UnknownJobError(f"unknown job {job_id!r}")
-    if job.state in ENDED_STATES or job.cancelled:
-        raise InvalidStateError(f"job {job_id!r} is {job.state}; it cannot be cancelled")
-    job.cancelled = True
-    _unhold(job)  # paused: it leaves from where it waits
+    if job.state in ENDED_STATES or job.leaving is not None:
+        raise InvalidStateError(
+            f"job {job_id!r} is {job.leaving or job.state}; it cannot be cancelled"
+        )
+    job.leaving = "cancelled"
     if job.state == "backlog":
         engine.backlog.remove(job)
         job.state = "cancelled"
@@ -107,7 +108,19 @@ def cancel(engine: Engine, job_id: str) -> None:
         engine._ended_job(job)
         engine._check_all_done()
         return
+    _leave_now(engine, job)
+
+
+def _leave_now(engine: Engine, job: Job) -> None:
+    """A job told to leave (cancel, stop) goes once its step under way ends: paused, from
+    the storage; queued at a machine, taken out of the queue; waiting in the storage for room
+    at a machine, at once (the other jobs waiting for that room look again and wait on)."""
+    waiting = job.state in ("waiting", "held")  # held: parked, or paused waiting for room
+    _unhold(job)
     _unqueue(engine, job)
+    if waiting and job.op_index < len(job.ops):
+        for machine in job.ops[job.op_index].durations:
+            engine.machines[machine].notify_space()
 
 
 def _unqueue(engine: Engine, job: Job) -> None:
@@ -129,8 +142,8 @@ def _in_cell(engine: Engine, job_id: str, verb: str) -> Job:
         if job_id in engine.stored:
             raise InvalidStateError(f"order {job_id!r} is stored, not started; it cannot be {verb}")
         raise UnknownJobError(f"unknown job {job_id!r}")
-    if job.state in ENDED_STATES or job.cancelled:
-        state = "cancelled" if job.cancelled else job.state
+    if job.state in ENDED_STATES or job.leaving is not None:
+        state = job.leaving or job.state
         raise InvalidStateError(f"job {job_id!r} is {state}; it cannot be {verb}")
     if job.state == "backlog":
         raise InvalidStateError(
@@ -168,3 +181,13 @@ def _unhold(job: Job) -> None:
         if job.state == "held":  # in the storage: waits for its next step (or room) again
             job.state = "waiting"
         held.succeed()
+
+
+def stop(engine: Engine, job_id: str) -> None:
+    """End a job in the cell early (ISA-95 Stop): the step under way (an operation, a
+    transfer) ends, then the part leaves the cell with the operations done so far and the job
+    ends as stopped, not as a finished product. A paused job leaves from the storage; an order
+    not released yet is cancelled instead (``cancel``)."""
+    job = _in_cell(engine, job_id, "stopped")
+    job.leaving = "stopped"
+    _leave_now(engine, job)

@@ -24,7 +24,15 @@ from twin.engine import commands as cmd
 from twin.engine.cell import Engine
 from twin.engine.jobs import ENDED_STATES
 from twin.errors import CommandError, ConfigError
-from twin.events import CommandApplied, Event, EventBus, JobCompleted, JobScrapped
+from twin.events import (
+    CommandApplied,
+    Event,
+    EventBus,
+    JobCancelled,
+    JobCompleted,
+    JobScrapped,
+    JobStopped,
+)
 from twin.model.scenario import Scenario
 
 __all__ = [
@@ -257,10 +265,15 @@ def forecast_from(point: ForkPoint, ahead: float) -> dict[str, Any]:
     jobs = {j.id: _forecast_row() for j in twin.jobs.values() if j.state not in ENDED_STATES}
 
     def follow(event: Event) -> None:
-        if isinstance(event, JobCompleted) and event.job in jobs:
-            jobs[event.job].update(completed_at=event.t, tardiness=event.tardiness)
-        elif isinstance(event, JobScrapped) and event.job in jobs and event.remake:
-            jobs[event.job]["remake"] = event.remake
+        state = _ENDS.get(type(event))
+        row = jobs.get(getattr(event, "job", "")) if state is not None else None
+        if row is None:
+            return
+        row["state"] = state  # kept if the job is dropped since (Engine.keep_ended)
+        if isinstance(event, JobCompleted):
+            row.update(completed_at=event.t, tardiness=event.tardiness)
+        elif isinstance(event, JobScrapped) and event.remake:
+            row["remake"] = event.remake
             jobs[event.remake] = _forecast_row()
 
     twin.bus.subscribe(follow)
@@ -269,8 +282,6 @@ def forecast_from(point: ForkPoint, ahead: float) -> dict[str, Any]:
         job = twin.jobs.get(job_id)
         if job is not None:
             row["state"] = job.state
-        else:  # ended and dropped since (Engine.keep_ended): what ended it was followed
-            row["state"] = "done" if row["completed_at"] is not None else "scrapped"
     return {
         "sim_time": point.t,
         "forecast_time": end,
@@ -278,6 +289,15 @@ def forecast_from(point: ForkPoint, ahead: float) -> dict[str, Any]:
         "scrapped": twin.scrapped - scrapped,
         "jobs": jobs,
     }
+
+
+# the events that end a job, with the state it ends in
+_ENDS: dict[type[Event], str] = {
+    JobCompleted: "done",
+    JobScrapped: "scrapped",
+    JobCancelled: "cancelled",
+    JobStopped: "stopped",
+}
 
 
 def _forecast_row() -> dict[str, Any]:

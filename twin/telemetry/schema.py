@@ -38,6 +38,7 @@ from twin.events import (
     JobCompleted,
     JobReleased,
     JobScrapped,
+    JobStopped,
     MachineStateChanged,
     OperationFinished,
     OperationStarted,
@@ -84,6 +85,7 @@ _JOB_EVENTS = (
     JobCompleted,
     JobScrapped,
     JobCancelled,
+    JobStopped,
     OperationStarted,
     OperationFinished,
     InspectionDone,
@@ -283,7 +285,7 @@ class LineEncoder:
         if isinstance(ev, OrderReceived):
             self._family[job] = ev.product
         family = self._family.get(job, "none")
-        if isinstance(ev, JobCompleted | JobScrapped | JobCancelled):
+        if isinstance(ev, JobCompleted | JobScrapped | JobCancelled | JobStopped):
             self._family.pop(job, None)  # the job is finished: keep the map bounded
         machine = getattr(ev, "machine", None) or getattr(ev, "robot", None) or "none"
         fields: dict[str, object] = {"job": job}
@@ -294,6 +296,9 @@ class LineEncoder:
             fields["tardiness"] = float(ev.tardiness)
             fields["late"] = ev.tardiness > 0
             fields["good"] = ev.good
+        elif isinstance(ev, JobStopped):
+            fields["lead_time"] = float(ev.lead_time)
+            fields["operations"] = ev.operations
         elif isinstance(ev, OperationFinished):
             fields["good"] = ev.good
         elif isinstance(ev, InspectionDone):
