@@ -11,7 +11,11 @@
   (a PLC restarted behind a link that stayed up gets them back too);
 - a failure is logged as a warning once; the same failure again only at debug level, until
   the link is up again (logged with the number of failed attempts);
-- ``await stop(within_s)``: ends the task and closes the link within ``within_s`` seconds.
+- the input signals are ``STALE`` from ``start()`` until first read and from each failure
+  until read again (``Bridge``); the link's state (connected, failures since the last connect,
+  last error, since when) is reported to the twin's ``LinkRegistry`` at each change;
+- ``await stop(within_s)``: ends the task and closes the link within ``within_s`` seconds
+  (its inputs are then ``STALE``: nothing feeds them any more).
 
 A kind implements ``endpoint``, ``_open``, ``_close``, ``_read`` and ``_write``, and may
 implement ``_check`` (a cycle that read and wrote nothing asks it whether the link is up).
@@ -33,6 +37,9 @@ from adapters.config import AdapterConfig
 from twin.clock import Clock, SystemClock
 
 __all__ = ["Adapter", "AdapterStatus"]
+
+# AdapterStatus fields the twin's LinkRegistry shows
+_LINK_FIELDS = frozenset({"connected", "failures", "last_error"})
 
 
 @dataclass
@@ -69,6 +76,7 @@ class Adapter(ABC):
         self._last_reason: str | None = None  # of the failures since the last connect
         self._failures_seen = 0  # status.failures at the last connect
         self._jitter = random.Random()  # retry spreading, not security
+        bridge.add_link(self.kind, self.endpoint, self.clock.wall())
 
     @property
     def name(self) -> str:
@@ -117,6 +125,7 @@ class Adapter(ABC):
                 await self._close()
         except TimeoutError:
             self.log.warning("did not stop within %.1f s", within_s)
+        self.bridge.stale()
         await self._set(connected=False)
 
     async def wait_until(
@@ -131,6 +140,15 @@ class Adapter(ABC):
     async def _set(self, **changes: object) -> None:
         for k, v in changes.items():
             setattr(self.status, k, v)
+        if changes.keys() & _LINK_FIELDS:
+            st = self.status
+            self.bridge.report_link(
+                self.clock.wall(),
+                connected=st.connected,
+                failures=st.failures - self._failures_seen,
+                total_failures=st.failures,
+                last_error=st.last_error,
+            )
         async with self._changed:
             self._changed.notify_all()
 
@@ -186,6 +204,7 @@ class Adapter(ABC):
             self.log.warning("%s (%s): %s; retrying", what, self.endpoint, reason)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._close(), self.cfg.timeout_s)
+        self.bridge.stale()  # before the status: who waits for the loss sees the signals stale
         await self._set(connected=False, failures=self.status.failures + 1, last_error=reason)
 
     async def _sleep_backoff(self, delay: float) -> None:

@@ -7,6 +7,11 @@ they are journaled and replayed like any command) and tells which outputs change
 were last written. A fault tag owns the faults injected on its machine: what the twin has
 when the adapter starts (restored by ``--resume``) is cleared when the tag reads false, and a
 command the twin refuses (an operator cleared the fault first) is not retried every cycle.
+
+It also tells the twin how the link is: the input signals are ``STALE`` (their last usable
+value) from ``pin()`` until read, again once the link is lost (``stale()``), and one by one
+while the PLC has no good value for a tag; and the link's state goes to the twin's
+``LinkRegistry`` (``report_link``), where the OPC UA server shows it.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,6 +27,8 @@ import numpy as np
 from adapters.config import AdapterConfig, FaultInput
 from twin.errors import CommandError, ConfigError, UnknownMachineError
 from twin.events import STATE_CODES
+from twin.links import LinkRegistry
+from twin.signals import GOOD, STALE
 
 if TYPE_CHECKING:
     from twin.api import TwinAPI
@@ -37,7 +45,8 @@ class Bridge:
     """Binds ``cfg`` (the ``where``-th adapter of ``source``) to ``engine`` and ``api``.
 
     Raises ConfigError naming ``source`` and the mapping's field for a signal or machine the
-    cell does not have. ``pin()`` hands the input signals to the PLC.
+    cell does not have. ``pin()`` hands the input signals to the PLC. ``links``: where the
+    link's state is reported (a registry of its own when not given).
     """
 
     def __init__(
@@ -48,11 +57,13 @@ class Bridge:
         source: str,
         where: str,
         log: logging.Logger | None = None,
+        links: LinkRegistry | None = None,
     ) -> None:
         self.cfg = cfg
         self.log = log or logging.getLogger(f"adapters.{cfg.name}")
         self.engine = engine
         self.api = api
+        self.links = links if links is not None else LinkRegistry()
         store = engine.store
 
         def signal(group: str, j: int, path: str) -> int:
@@ -94,17 +105,51 @@ class Bridge:
         restored by ``--resume``) is cleared when the tag reads false."""
         for i in self.inputs.tolist():
             self.engine.store.pin(i)
+        self.stale()  # nothing read yet: what the twin has is only the last usable value
         self._faulted = [self.engine.injected_faults(f.machine) > 0 for f in self._faults]
 
+    def stale(self) -> None:
+        """The link is down: every input signal keeps its value, as ``STALE``."""
+        self.engine.store.set_quality(self.inputs, STALE)
+
+    def add_link(self, kind: str, endpoint: str, at: datetime) -> None:
+        """Register this adapter's link (not connected) in ``links``."""
+        self.links.add(self.cfg.name, kind, endpoint, at)
+
+    def report_link(
+        self,
+        at: datetime,
+        *,
+        connected: bool,
+        failures: int,
+        total_failures: int,
+        last_error: str | None,
+    ) -> None:
+        """The link's state at wall time ``at`` (see ``LinkState``)."""
+        self.links.report(
+            self.cfg.name,
+            at,
+            connected=connected,
+            failures=failures,
+            total_failures=total_failures,
+            last_error=last_error,
+        )
+
     def apply(self, values: Sequence[TagValue]) -> None:
-        """Apply one cycle's input values, in ``cfg.inputs`` order (signals, then faults)."""
+        """Apply one cycle's input values, in ``cfg.inputs`` order (signals, then faults).
+        A signal read is ``GOOD`` (current as of now if it was stale); one without a good value
+        (None) keeps its value as ``STALE``."""
         n = self.inputs.size
         if n:
+            store, now = self.engine.store, self.engine.now
             raw = np.array([math.nan if v is None else float(v) for v in values[:n]])
             good = ~np.isnan(raw)
             if good.any():
                 scaled = raw[good] * self._in_scale[good] + self._in_offset[good]
-                self.engine.store.write(self.inputs[good], scaled, self.engine.now)
+                store.write(self.inputs[good], scaled, now)
+                store.set_quality(self.inputs[good], GOOD, now)
+            if not good.all():
+                store.set_quality(self.inputs[~good], STALE)
         for k, (f, v) in enumerate(zip(self._faults, values[n:], strict=True)):
             if v is None:
                 continue  # no good value: the machine's state stays as it is

@@ -17,6 +17,7 @@ from adapters.bridge import Bridge
 from adapters.config import AdapterConfig
 from twin.clock import Clock
 from twin.errors import ConfigError
+from twin.links import LinkRegistry
 from twin.model import format_validation_error, read_toml
 
 if TYPE_CHECKING:
@@ -84,10 +85,13 @@ def build_adapters(
     api: TwinAPI,
     kinds: Mapping[str, type[Adapter]],
     clock: Clock | None = None,
+    links: LinkRegistry | None = None,
 ) -> list[Adapter]:
-    """One adapter per enabled entry, bound to the twin (no I/O). ConfigError for a signal or
-    machine the cell lacks, a signal fed by two inputs, or a machine faulted by two tags (the
-    first to clear would clear the other's fault too)."""
+    """One adapter per enabled entry, bound to the twin (no I/O) and registered in ``links``
+    (a new registry when not given). ConfigError for a signal or machine the cell lacks, a
+    signal fed by two inputs, or a machine faulted by two tags (the first to clear would clear
+    the other's fault too)."""
+    links = links if links is not None else LinkRegistry()
     adapters: list[Adapter] = []
     owner: dict[tuple[str, str], str] = {}  # (signal | machine, what) -> the field that has it
 
@@ -100,7 +104,7 @@ def build_adapters(
         if not cfg.enabled:
             continue
         where = f"adapter[{i}]"
-        bridge = Bridge(cfg, engine, api, file.source, where)
+        bridge = Bridge(cfg, engine, api, file.source, where, links=links)
         for j, m in enumerate(cfg.read):
             claim(m.signal, "fed", f"{where}.read[{j}].signal")
         for j, f in enumerate(cfg.fault):

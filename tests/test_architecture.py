@@ -41,6 +41,7 @@ def test_model_never_imports_runtime() -> None:
         "twin.simulation",
         "twin.aio",
         "twin.files",
+        "twin.links",
         "twin.engine.commands",
         "twin.engine.replay",
         "twin.engine.inspection",

@@ -13,6 +13,7 @@ from adapters import Bridge
 from adapters.bridge import int_range, saturate
 from adapters.modbus import ModbusConfig
 from tests.adapters.conftest import Twin
+from twin.signals import GOOD, STALE
 
 
 def bridge(twin: Twin, **maps: Any) -> Bridge:
@@ -57,6 +58,34 @@ def test_inputs_skip_values_the_plc_has_no_good_value_for(twin: Twin) -> None:
     assert store.get("cnc1.power") == before
     assert store.pinned(store.index("cnc1.power"))  # pinned all the same: the PLC owns it
     assert np.isfinite(store.values[: len(store)]).all()
+
+
+def test_inputs_are_stale_until_read_without_a_good_value_and_when_the_link_is_lost(
+    twin: Twin,
+) -> None:
+    store = twin.engine.store
+    b = bridge(
+        twin,
+        read=[
+            {"signal": "printer1.bed_temp", "table": "holding", "address": 0},
+            {"signal": "cnc1.power", "table": "holding", "address": 1},
+        ],
+    )
+    bed, power = store.index("printer1.bed_temp"), store.index("cnc1.power")
+    quality = lambda: [int(store.quality[bed]), int(store.quality[power])]  # noqa: E731
+    assert quality() == [STALE, STALE]  # pinned, nothing read yet
+    others = np.ones(len(store), dtype=bool)
+    others[[bed, power]] = False
+    assert (store.quality[: len(store)][others] == GOOD).all()  # simulated: always good
+    twin.step(10.0)
+    b.apply([40, None])
+    assert quality() == [GOOD, STALE]  # no good value for cnc1.power: its last usable one
+    assert store.timestamps[bed] == twin.engine.now
+    b.apply([40, 3])
+    assert quality() == [GOOD, GOOD]
+    b.stale()  # the link is lost
+    assert quality() == [STALE, STALE]
+    assert store.values[bed] == 40.0
 
 
 def test_a_fault_tag_clears_a_fault_restored_before_it_started(twin: Twin) -> None:
