@@ -41,6 +41,7 @@ from twin.api import TwinAPI
 from twin.clock import Clock, SystemClock
 from twin.engine.cell import Engine
 from twin.errors import ConfigError, ServiceError
+from twin.links import LinkRegistry
 from twin.runtime import RealtimeDriver
 from twin.signals import SignalBatch
 
@@ -103,10 +104,12 @@ class TwinServer:
         api: TwinAPI | None = None,
         clock: Clock | None = None,
         nodesets: list[Path] | None = None,
+        links: LinkRegistry | None = None,
     ) -> None:
         """``nodesets``: the NodeSet2 files ``preflight(settings)`` returned, when the caller
         ran it before making the engine (``twin run``); ``start`` then neither searches for
-        them nor checks the port again (``settings.port`` is the one preflight returned)."""
+        them nor checks the port again (``settings.port`` is the one preflight returned).
+        ``links``: the PLC links shown under ``Cell/Adapters`` (registered before ``start``)."""
         if not settings.insecure_dev and settings.users_file is None:
             raise ConfigError(
                 "settings", "users_file", "a users file is required unless --insecure-dev"
@@ -115,6 +118,7 @@ class TwinServer:
         self.settings = settings
         self.driver = driver
         self.api = api or TwinAPI(engine, driver)
+        self.links = links if links is not None else LinkRegistry()
         self.clock: Clock = clock or (driver.clock if driver else SystemClock())
         self.server: Server | None = None
         self.history: SqliteHistory | None = None
@@ -221,6 +225,7 @@ class TwinServer:
             clock=self.clock,
             machine_nodes=self.machine_nodes,
             signal_nodes=self.signal_nodes,
+            links=self.links,
         )
         self.ctx = ctx
         self.families = [family(ctx) for family in FAMILIES]

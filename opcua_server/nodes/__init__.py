@@ -10,10 +10,17 @@ from opcua_server.nodes.base import BuildContext, NodeFamily
 from opcua_server.nodes.cell import CellFamily
 from opcua_server.nodes.events import EventsFamily
 from opcua_server.nodes.jobs import JobsFamily
+from opcua_server.nodes.links import LinksFamily
 from opcua_server.nodes.machines import MachinesFamily
 
 __all__ = ["FAMILIES", "BuildContext", "NodeFamily"]
 
-# build order matters: machines first (events and the cell refer to machine nodes), jobs
-# after the cell (JobManagement lives below it)
-FAMILIES: tuple[type[NodeFamily], ...] = (MachinesFamily, EventsFamily, CellFamily, JobsFamily)
+# build order matters: machines first (events and the cell refer to machine nodes), jobs and
+# links after the cell (JobManagement and Adapters live below it)
+FAMILIES: tuple[type[NodeFamily], ...] = (
+    MachinesFamily,
+    EventsFamily,
+    CellFamily,
+    JobsFamily,
+    LinksFamily,
+)

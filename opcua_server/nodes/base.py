@@ -13,6 +13,7 @@ from asyncua.common.instantiate_util import instantiate
 
 from opcua_server.nodesets import NS
 from twin.errors import InvalidStateError
+from twin.links import LinkRegistry
 from twin.signals import SignalSpec
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class BuildContext:
     machine_nodes: dict[str, ua.NodeId] = field(default_factory=dict)
     signal_nodes: dict[int, ua.NodeId] = field(default_factory=dict)
     event_types: dict[str, ua.NodeId] = field(default_factory=dict)
+    links: LinkRegistry = field(default_factory=LinkRegistry)  # the PLC links (adapters)
 
     @property
     def twin(self) -> int:

@@ -14,7 +14,7 @@ import re
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from twin.api import TwinAPI
 from twin.clock import ManualClock
 from twin.engine.cell import Engine
 from twin.errors import ConfigError
+from twin.links import LinkRegistry
 from twin.model import load_scenario
 from twin.runtime import RealtimeDriver
 
@@ -237,10 +238,16 @@ class Twin:
 
 
 async def start_twin(
-    root: Path, *, insecure: bool = False, preflighted: bool = False, **settings: object
+    root: Path,
+    *,
+    insecure: bool = False,
+    preflighted: bool = False,
+    bind: Callable[[Engine, TwinAPI], LinkRegistry] | None = None,
+    **settings: object,
 ) -> Twin:
     """A twin served on a free port; ``preflighted``: as ``twin run`` does it, the checks run
-    first and the server gets the NodeSet2 files they found."""
+    first and the server gets the NodeSet2 files they found; ``bind``: binds adapters to the
+    twin before it serves (as ``twin run --adapters`` does) and returns their link registry."""
     require_nodesets()
     pki = root / "pki"
     users = root / "users.toml"
@@ -272,7 +279,8 @@ async def start_twin(
     if preflighted:
         nodesets, port = preflight(cfg)
         cfg = cfg.model_copy(update={"port": port})
-    server = TwinServer(engine, cfg, driver=driver, api=api, nodesets=nodesets)
+    links = bind(engine, api) if bind is not None else None
+    server = TwinServer(engine, cfg, driver=driver, api=api, nodesets=nodesets, links=links)
     await server.start()
     return Twin(server, engine, driver, clock, api, root, cert)
 

@@ -24,6 +24,7 @@ MODULES = [
     "opcua_server.nodes.job_control",
     "opcua_server.nodes.job_results",
     "opcua_server.nodes.jobs",
+    "opcua_server.nodes.links",
     "opcua_server.nodes.machines",
     "opcua_server.nodes.placement",
 ]

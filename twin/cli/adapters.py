@@ -18,6 +18,7 @@ from rich.console import Console
 from twin.cli.common import DEFAULT_SCENARIO
 from twin.engine.cell import Engine
 from twin.errors import ConfigError
+from twin.links import LinkRegistry
 
 if TYPE_CHECKING:
     from adapters import Adapter, AdaptersFile
@@ -36,11 +37,13 @@ STOP_WITHIN_S = 5.0
 
 
 class LinkedPlcs:
-    """The adapters of one ``twin run``: none without a file."""
+    """The adapters of one ``twin run``: none without a file. ``links`` is where they report
+    their link state (the OPC UA server shows it)."""
 
     def __init__(self, path: Path | None, insecure_dev: bool) -> None:
         self.file: AdaptersFile | None = None
         self.adapters: list[Adapter] = []
+        self.links = LinkRegistry()
         if path is None:
             return
         from adapters import KINDS, load_adapters
@@ -60,7 +63,7 @@ class LinkedPlcs:
             return
         from adapters import KINDS, build_adapters
 
-        self.adapters = build_adapters(self.file, engine, api, KINDS)
+        self.adapters = build_adapters(self.file, engine, api, KINDS, links=self.links)
 
     async def start(self, console: Console) -> None:
         if not self.adapters:

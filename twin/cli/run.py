@@ -157,7 +157,9 @@ def run(
         driver.on_step.append(sample)  # before the server's hook: it publishes what was sampled
         api = TwinAPI(engine, driver)
         plcs.bind(engine, api)
-        server = TwinServer(engine, settings, driver=driver, api=api, nodesets=nodesets)
+        server = TwinServer(
+            engine, settings, driver=driver, api=api, nodesets=nodesets, links=plcs.links
+        )
         initial: tuple[str, str] | None = None
         if not insecure_dev and not users.exists():
             initial = _initial_user(users)
