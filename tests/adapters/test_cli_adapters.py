@@ -7,7 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from asyncua import Client, ua
 
+from opcua_server.nodesets import NS
+from tests.adapters.conftest import UNCERTAIN, Watch, link_values
 from tests.adapters.modbus.plc import Plc
 from tests.conftest import ROOT, SCENARIOS, free_port
 from tests.opcua.conftest import start_cli
@@ -94,3 +97,49 @@ def test_twin_run_refuses_an_unencrypted_opcua_plc_without_insecure_dev(
     err = capsys.readouterr().err
     assert f"{file}: adapter[0].security_policy: None (no encryption) needs --insecure-dev" in err
     assert not (tmp_path / "out").exists()  # refused before anything was made
+
+
+async def test_twin_run_shows_a_lost_plc_to_opcua_clients(tmp_path: Path) -> None:
+    plc = Plc(free_port())
+    await plc.start()
+    file = tmp_path / "plc.toml"
+    read = '[[adapter.read]]\nsignal = "printer1.bed_temp"\ntable = "input"\naddress = 0\n'
+    file.write_text(ADAPTERS.format(port=plc.port) + read + "scale = 0.1\n", encoding="utf-8")
+    try:
+        twin = await start_cli(
+            str(SCENARIOS / "default.toml"),
+            *("--port", "0", "--speed", "60", "--adapters", str(file), "--insecure-dev"),
+            *("--users", str(tmp_path / "users.toml"), "--pki", str(tmp_path / "pki")),
+            *("--history", str(tmp_path / "h.sqlite"), "--out", str(tmp_path / "out")),
+        )
+        try:
+            async with Client(twin.url, timeout=10) as client:  # anonymous: --insecure-dev
+                ns = await client.get_namespace_index(NS.TWIN)
+                bed = ua.NodeId("printer1.Monitoring.BuildPlatform.Temperature", ns)
+                connected = ua.NodeId("Cell.Adapters.cell-plc.Connected", ns)
+                watch = Watch()
+                sub = await client.create_subscription(50, watch)
+                await sub.subscribe_data_change([client.get_node(bed), client.get_node(connected)])
+                good = await watch.until(bed, lambda dv: dv.StatusCode.is_good())
+                assert good.Value is not None
+                assert good.Value.Value == pytest.approx(65.5)  # the PLC's, not the model's
+                await watch.until(connected, lambda dv: dv.Value.Value is True)
+
+                await plc.stop()  # the PLC goes away
+                lost = await watch.until(bed, lambda dv: dv.StatusCode == UNCERTAIN)
+                assert lost.Value is not None
+                assert lost.Value.Value == pytest.approx(65.5)
+                await watch.until(connected, lambda dv: dv.Value.Value is False)
+                link = await link_values(client, ns, "cell-plc")
+                assert link["ConsecutiveFailures"] >= 1
+                assert link["LastError"]
+
+                await plc.start()
+                await watch.until(bed, lambda dv: dv.StatusCode.is_good())
+                await watch.until(connected, lambda dv: dv.Value.Value is True)
+            rest = await twin.stop()
+        finally:
+            await twin.kill()
+    finally:
+        await plc.stop()
+    assert "2 connects" in rest

@@ -9,18 +9,17 @@ Tests wait on the adapter's status and on the notifications themselves, never on
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from asyncua import Client, ua
+from asyncua import ua
 
 from adapters import Adapter, build_adapters, parse_adapters
 from adapters.modbus import ModbusAdapter
 from opcua_server.nodesets import NS
+from tests.adapters.conftest import UNCERTAIN, Watch, link_values
 from tests.adapters.modbus.plc import Plc
 from tests.conftest import free_port
 from tests.opcua.conftest import start_twin
@@ -29,32 +28,6 @@ from twin.engine.cell import Engine
 from twin.links import LinkRegistry
 
 KINDS: dict[str, type[Adapter]] = {"modbus": ModbusAdapter}
-UNCERTAIN = ua.StatusCode(ua.StatusCodes.UncertainLastUsableValue)
-FAILSAFE = 20.0  # seconds: only bounds a failing wait
-
-
-class Watch:
-    """Subscription handler keeping each node's latest DataValue; ``until`` waits for one."""
-
-    def __init__(self) -> None:
-        self.latest: dict[ua.NodeId, ua.DataValue] = {}
-        self._changed = asyncio.Condition()
-
-    async def datachange_notification(self, node: Any, val: Any, data: Any) -> None:
-        async with self._changed:
-            self.latest[node.nodeid] = data.monitored_item.Value
-            self._changed.notify_all()
-
-    async def until(
-        self, node: ua.NodeId, predicate: Callable[[ua.DataValue], bool]
-    ) -> ua.DataValue:
-        def seen() -> bool:
-            dv = self.latest.get(node)
-            return dv is not None and predicate(dv)
-
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(seen), FAILSAFE)
-        return self.latest[node]
 
 
 def binder(port: int, adapters: list[Adapter]) -> Callable[[Engine, TwinAPI], LinkRegistry]:
@@ -72,15 +45,6 @@ def binder(port: int, adapters: list[Adapter]) -> Callable[[Engine, TwinAPI], Li
         return links
 
     return bind
-
-
-async def link_values(client: Client, ns: int) -> dict[str, Any]:
-    """The adapter object's variables by browse name, browsed as a SCADA would."""
-    obj = await client.nodes.objects.get_child([f"{ns}:Cell", f"{ns}:Adapters", f"{ns}:plc1"])
-    return {
-        (await var.read_browse_name()).Name: await var.read_value()
-        for var in await obj.get_variables()
-    }
 
 
 async def test_a_lost_plc_is_uncertain_and_shown_disconnected_until_it_is_back(
