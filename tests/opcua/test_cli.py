@@ -33,6 +33,29 @@ def test_users_add_and_list(
     assert "unknown role 'boss'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--port", "99999", "--port: must be in [0, 65535]"),
+        ("--port", "-1", "--port: must be in [0, 65535]"),
+        ("--speed", "0", "--speed: must be in (0, 1e6]"),
+        ("--retention", "-5", "--retention: must be > 0"),
+    ],
+)
+def test_twin_run_bad_option_is_one_line_and_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, message: str
+) -> None:
+    users, out = tmp_path / "users.toml", tmp_path / "out"
+    args = ["run", option, value, "--users", str(users), "--out", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: command line: "), err
+    assert message in err
+    assert len(err.splitlines()) == 1
+    assert not users.exists()
+    assert not out.exists()
+
+
 async def test_a_server_given_the_preflight_files_checks_nothing_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

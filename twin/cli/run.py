@@ -109,6 +109,8 @@ def run(
         raise ConfigError("command line", "--speed", "must be in (0, 1e6]")
     if retention <= 0:
         raise ConfigError("command line", "--retention", "must be > 0")
+    if not 0 <= port <= 65535:  # before ServerSettings: one line, not pydantic's traceback
+        raise ConfigError("command line", "--port", "must be in [0, 65535] (0: any free port)")
     sc = load_scenario(scenario)
     plcs = LinkedPlcs(adapters, insecure_dev)
     info = run_info(scenario, sc)
