@@ -147,15 +147,19 @@ class CliTwin:
             await self.proc.wait()
 
 
-async def start_cli(*args: str) -> CliTwin:
-    """Start ``twin run ARGS`` (from the repository root) and wait until it serves."""
+async def start_cli(*args: str, columns: int | None = 200) -> CliTwin:
+    """Start ``twin run ARGS`` (from the repository root) and wait until it serves; its
+    output is a pipe, ``columns`` wide (None: no COLUMNS, rich's default of 80 columns)."""
     require_nodesets()
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    if columns is not None:
+        env["COLUMNS"] = str(columns)
     proc = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).parent / "twin"),
         "run",
         *args,
         cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
+        env={**env, "PYTHONUNBUFFERED": "1"},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from asyncua import Client
+from rich.console import Console
 
 from opcua_server import Role, app, load_users
 from tests.conftest import SCENARIOS
@@ -79,7 +80,39 @@ async def test_a_server_given_the_preflight_files_checks_nothing_again(
         await twin.server.stop()
 
 
+_FIRST_PASSWORD = re.compile(r"password of admin \(shown once\): (\S+)$", re.MULTILINE)
+
+
+@pytest.mark.parametrize("width", [12, 80])
+def test_first_run_password_is_printed_whole_at_any_width(tmp_path: Path, width: int) -> None:
+    """On a narrow terminal or none (a log file: rich assumes 80 columns) the first-run
+    password is printed whole: it is the one the users file holds."""
+    import io
+    from types import SimpleNamespace
+
+    from opcua_server import ServerSettings
+    from opcua_server.users import verify_password
+    from twin.cli.run import _banner, _initial_user
+
+    users = tmp_path / "a-users-directory-with-a-long-name" / "users.toml"
+    initial = _initial_user(users)
+    server = SimpleNamespace(
+        settings=ServerSettings(users_file=users, pki_dir=tmp_path / "pki"),
+        endpoint="opc.tcp://127.0.0.1:4840/cell-twin",
+        security_policies=["Basic256Sha256 (SignAndEncrypt)"],
+        certificate_created=True,
+        users=load_users(users),
+    )
+    out = io.StringIO()
+    _banner(server, Console(soft_wrap=True, file=out, width=width), initial)  # as twin run's
+    printed = _FIRST_PASSWORD.search(out.getvalue())
+    assert printed is not None, out.getvalue()
+    assert printed.group(1) == initial[1]
+    assert verify_password(printed.group(1), load_users(users)["admin"].password_hash)
+
+
 async def test_twin_run_serves_until_ctrl_c(tmp_path: Path) -> None:
+    # output to a pipe without COLUMNS (``make run > log``): nothing the user needs is cropped
     twin = await start_cli(
         str(SCENARIOS / "default.toml"),
         "--port",
@@ -94,12 +127,13 @@ async def test_twin_run_serves_until_ctrl_c(tmp_path: Path) -> None:
         str(tmp_path / "history.sqlite"),
         "--out",
         str(tmp_path / "out"),
+        columns=None,
     )
     try:
         text = twin.banner
         assert "Basic256Sha256 (SignAndEncrypt)" in text
         assert "Aes256Sha256RsaPss (Sign)" in text
-        password = re.search(r"password (\S+)", text)
+        password = _FIRST_PASSWORD.search(text)
         assert password is not None, text  # first run: an engineer user is created
         cert = make_client_cert(tmp_path / "client")
         (tmp_path / "pki" / "trusted" / "client.der").write_bytes(cert.cert.read_bytes())

@@ -283,14 +283,7 @@ def _banner(server: Any, console: Console, initial: tuple[str, str] | None) -> N
         f"move one to {s.pki_dir / 'trusted'} to trust it"
     )
     if initial is not None:
-        console.print(
-            Panel(
-                f"created {s.users_file} with user [bold]{initial[0]}[/bold] (engineer), "
-                f"password [bold]{initial[1]}[/bold]\nshown once; change it with "
-                f"`twin users add {initial[0]} --role engineer`",
-                title="first run",
-            )
-        )
+        _first_run(console, s.users_file, *initial)
     roles = ", ".join(f"{n} ({u.role.name.lower()})" for n, u in server.users.items())
     console.print(
         "log in with user name and password"
@@ -309,6 +302,25 @@ def _banner(server: Any, console: Console, initial: tuple[str, str] | None) -> N
             )
         )
     console.print("press Ctrl-C to stop")
+
+
+def _first_run(console: Console, users_file: Path, name: str, password: str) -> None:
+    """Say which user the first run created and print its password once, on a line of its
+    own that nothing crops: no panel, no wrapping, whatever the terminal's width or none (a
+    log file, ``docker compose logs``: rich assumes 80 columns there)."""
+    console.print(
+        f"[bold yellow]first run:[/bold yellow] created {users_file} with user "
+        f"[bold]{name}[/bold] (engineer); change its password with "
+        f"`twin users add {name} --role engineer`",
+        soft_wrap=True,
+    )
+    console.print(
+        f"password of {name} (shown once): {password}",
+        soft_wrap=True,
+        crop=False,
+        markup=False,
+        highlight=False,
+    )
 
 
 @users_app.command("add")
