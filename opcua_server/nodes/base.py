@@ -106,6 +106,16 @@ class BuildContext:
         return self.server.get_node(nodeid)
 
     def now(self) -> datetime:
+        """The twin's time now on the run's time axis (``at``)."""
+        return self.at(self.engine.now)
+
+    def at(self, sim_t: float) -> datetime:
+        """Simulated time ``sim_t`` on the run's time axis, as the signals' source timestamps:
+        the wall time aligned to simulated time 0 plus ``sim_t`` (``RealtimeDriver.wall_time``);
+        the wall clock when no real-time driver runs the twin."""
+        driver = self.api.driver
+        if driver is not None:
+            return driver.wall_time(sim_t).astimezone(UTC)
         return self.clock.wall().astimezone(UTC)
 
     def write(self, nodeid: ua.NodeId, value: Any, vtype: ua.VariantType) -> None:

@@ -314,8 +314,11 @@ class CellFamily:
         for name, key, vtype in _STATUS:
             value = status[key]
             self._set(f"Cell.{name}", float(value) if vtype == _D else value)
-        start = ctx.engine.scenario.start
-        self._set("Cell.SimDateTime", start + timedelta(seconds=ctx.engine.now))
+        if ctx.api.driver is not None:  # the run's time axis, as every source timestamp
+            self._set("Cell.SimDateTime", ctx.now())
+        else:
+            start = ctx.engine.scenario.start
+            self._set("Cell.SimDateTime", start + timedelta(seconds=ctx.engine.now))
         report = self.kpi.report(ctx.engine.now)
         for owner, values in (("Cell", report["cell"]), *report["machines"].items()):
             for name, key, vtype in _KPIS:

@@ -239,7 +239,7 @@ class EventsFamily:
             event.MachineId = machine
         for key, value in fields.items():
             setattr(event, key, value)
-        now = ctx.now()
+        now = ctx.at(sim_t)  # when it happened (the outbox may apply it later)
         event.emitting_node = _SERVER
         await gen.trigger(time_attr=now, message=message)
         if ctx.history is not None:
@@ -280,4 +280,4 @@ class EventsFamily:
         event.SourceName = machine
         event.Severity = severity
         state = "active" if active else "cleared"
-        await gen.trigger(time_attr=ctx.now(), message=f"{machine}: {kind} {state}")
+        await gen.trigger(time_attr=ctx.at(sim_t), message=f"{machine}: {kind} {state}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 import pytest
 from asyncua import Client, Node, ua
@@ -243,3 +244,29 @@ async def test_machine_tool_production_and_operation_mode(twin: Twin) -> None:
         powered = await (await counters.get_child(f"{di}:PowerOnDuration")).read_value()
         working = await (await counters.get_child(f"{di}:OperationDuration")).read_value()
         assert 0 < working <= powered <= twin.engine.now * 1000.0
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
+
+
+async def test_source_timestamps_are_on_the_run_time_axis(twin: Twin) -> None:
+    """Cell values, like signals and events, are stamped on the run's time axis (the wall
+    time aligned to simulated time 0, plus simulated time) and SimDateTime is that time; not
+    the wall clock, which at speed 60 falls behind by 59 s every wall second."""
+    await twin.step(60.0)  # one wall minute, one simulated hour
+    await twin.refresh_cell()
+    async with twin.session() as client:
+        ns = twin.ns(NS.TWIN)
+        sim = await client.get_node(ua.NodeId("Cell.SimTime", ns)).read_data_value()
+        when = await client.get_node(ua.NodeId("Cell.SimDateTime", ns)).read_value()
+        index = twin.engine.store.index("cnc1.coolant_temp")
+        signal = await client.get_node(twin.server.signal_nodes[index]).read_data_value()
+    assert sim.SourceTimestamp is not None
+    assert sim.Value.Value == twin.engine.now
+    axis = twin.driver.wall_time(sim.Value.Value)
+    assert abs(_utc(sim.SourceTimestamp) - axis) < dt.timedelta(milliseconds=1)
+    assert abs(_utc(when) - axis) < dt.timedelta(milliseconds=1)
+    assert _utc(twin.clock.wall()) < axis - dt.timedelta(minutes=30)
+    assert signal.SourceTimestamp is not None
+    assert _utc(signal.SourceTimestamp) <= axis

@@ -44,6 +44,9 @@ async def test_fault_events_derive_from_standard_types_and_carry_severity(twin: 
         assert event.FaultKind == "emergency_stop"
         assert event.Severity == 900
         assert event.FaultDuration == 600.0
+        # on the run's time axis, as the values' source timestamps
+        at = twin.driver.wall_time(event.SimTime).replace(tzinfo=None)
+        assert abs(event.Time.replace(tzinfo=None) - at) < dt.timedelta(milliseconds=1)
         assert event.SourceNode == twin.server.machine_nodes["robot1"]
         await sub.delete()
         twin.api.clear_fault("robot1")
