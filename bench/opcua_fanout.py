@@ -30,6 +30,7 @@ import contextlib
 import json
 import logging
 import os
+import queue
 import signal
 import socket
 import subprocess
@@ -43,6 +44,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBSCRIBER = ROOT / "bench" / "node" / "subscriber.js"
+NODE_CLIENT = ROOT / "node" / "node_modules" / "node-opcua-client"  # installed by make deps
 KINDS = ("baseline", "twin")
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -171,7 +173,7 @@ def _run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         sub_cmd = ["node", str(SUBSCRIBER), "--url", f"opc.tcp://127.0.0.1:{port}", "--sync", "1"]
         sub_cmd += ["--ns", str(ready["ns"]), "--first", "1", "--count", str(args.signals)]
         sub_cmd += ["--seconds", str(args.seconds)]
-        subscribed: list[threading.Event] = []
+        said: queue.Queue[str] = queue.Queue()  # "subscribed" or "ended", from each watcher
         for i in range(args.clients):
             sub = subprocess.Popen(
                 sub_cmd,
@@ -181,13 +183,16 @@ def _run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
                 text=True,
             )
             subs.append(sub)
-            subscribed.append(threading.Event())
             threading.Thread(
-                target=_watch, args=(sub, subscribed[i], f"{kind} subscriber {i}"), daemon=True
+                target=_watch, args=(sub, said, f"{kind} subscriber {i}"), daemon=True
             ).start()
-        for event in subscribed:
-            if not event.wait(timeout=600):
-                raise RuntimeError(f"{kind}: a subscriber did not finish subscribing")
+        for _ in subs:
+            try:
+                what = said.get(timeout=600)
+            except queue.Empty:
+                raise RuntimeError(f"{kind}: a subscriber did not finish subscribing") from None
+            if what != "subscribed":  # it exited first: its stderr was relayed above
+                raise RuntimeError(f"{kind}: a subscriber exited before it subscribed")
         time.sleep(args.warmup)
         cpu0, t0 = _cpu_seconds(server.pid), time.monotonic()
         if args.profile:
@@ -232,14 +237,19 @@ def _run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def _watch(sub: subprocess.Popen[str], subscribed: threading.Event, name: str) -> None:
-    """Relay a subscriber's stderr; set ``subscribed`` when it has created its items."""
+def _watch(sub: subprocess.Popen[str], said: queue.Queue[str], name: str) -> None:
+    """Relay a subscriber's stderr; say "subscribed" when it has created its items, and
+    "ended" if its stderr ends before (it exited, e.g. node-opcua missing)."""
     assert sub.stderr is not None
+    subscribed = False
     for line in sub.stderr:
         if line.startswith("subscribed"):
-            subscribed.set()
+            subscribed = True
+            said.put("subscribed")
         elif not line.startswith("window-"):
             sys.stderr.write(f"[{name}] {line}")
+    if not subscribed:
+        said.put("ended")
 
 
 def _line(kind: str, r: dict[str, Any]) -> str:
@@ -269,6 +279,11 @@ def main() -> None:
         asyncio.run(_serve(args.serve, args.port, args.signals, args.hz, args.profile_out))
         return
 
+    if not NODE_CLIENT.is_dir():
+        sys.exit(
+            f"bench/opcua_fanout.py: the node-opcua subscriber needs "
+            f"{NODE_CLIENT.relative_to(ROOT)}: run `make deps` (or `cd node && npm ci`) first"
+        )
     results = {kind: _run_one(kind, args) for kind in KINDS if args.only in (None, kind)}
     if args.json:
         print(json.dumps({"signals": args.signals, "hz": args.hz, **results}))
