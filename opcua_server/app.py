@@ -177,7 +177,8 @@ class TwinServer:
             # development only: anonymous sessions; full rights when there are no users at all
             anonymous = Role.VIEWER if self._users else Role.ENGINEER
         files = self.preflight()
-        server = Server(user_manager=TwinUserManager(self._users, anonymous))
+        manager = TwinUserManager(self._users, anonymous, s.users_file)  # follows the file
+        server = Server(user_manager=manager)
         self.server = server
         await server.init()
         self._limits(server)

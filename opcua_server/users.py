@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import tomllib
@@ -42,6 +43,8 @@ __all__ = [
     "load_users",
     "verify_password",
 ]
+
+_log = logging.getLogger(__name__)
 
 _N, _R, _P = 2**14, 8, 1  # scrypt cost: ~16 MiB, tens of ms per check
 _NAME_MAX = 64
@@ -169,15 +172,55 @@ def add_user(path: Path, name: str, role: Role, password: str) -> bool:
 class TwinUserManager:
     """asyncua user manager: username/password against the users file; anonymous if allowed.
 
+    With ``path``, the file is re-read when it changes (its mtime, size or inode, checked at
+    each username login: one ``stat``), so users added, changed or removed with ``twin users
+    add`` or by hand apply from the next session on, without a restart. A missing or invalid
+    file allows no user at all (logged) until it is fixed: a broken edit never keeps a user
+    someone meant to remove.
+
     A successful check is remembered as an HMAC of the password under a per-process key, so
     reconnecting clients do not pay the scrypt cost each time (the hash stays the authority).
     """
 
-    def __init__(self, users: dict[str, UserRecord], anonymous_role: Role | None) -> None:
+    def __init__(
+        self,
+        users: dict[str, UserRecord],
+        anonymous_role: Role | None,
+        path: Path | None = None,
+    ) -> None:
+        """``users``: the users to start with; with ``path`` (None: ``users`` are fixed) the
+        file is read again at the first username login, so a change made after ``users`` were
+        loaded is never missed."""
         self._users = users
         self._anonymous = anonymous_role
+        self._path = path
+        self._stamp: tuple[int, int, int] | None = (0, 0, 0)  # no file's: read at first use
         self._key = secrets.token_bytes(32)
         self._verified: dict[str, bytes] = {}
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        if self._path is None:
+            return None
+        try:
+            st = self._path.stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def _current(self) -> dict[str, UserRecord]:
+        """The users, re-read first if the file changed since they were read."""
+        if self._path is None:
+            return self._users
+        stamp = self._stat()
+        if stamp != self._stamp:
+            self._stamp = stamp
+            try:
+                self._users = load_users(self._path)
+            except ConfigError as exc:
+                _log.error("users file unusable, no user can log in until it is fixed: %s", exc)
+                self._users = {}
+            self._verified = {n: m for n, m in self._verified.items() if n in self._users}
+        return self._users
 
     def get_user(
         self,
@@ -192,7 +235,7 @@ class TwinUserManager:
             if self._anonymous is not None:
                 return TwinUser(role=UserRole.User, name="anonymous", twin_role=self._anonymous)
             return None
-        record = self._users.get(username)
+        record = self._current().get(username)
         if record is None or password is None:
             return None
         mac = hmac.new(self._key, f"{record.password_hash}\0{password}".encode(), "sha256").digest()

@@ -10,7 +10,7 @@ from cryptography import x509
 
 from opcua_server import Role, add_user, load_users
 from opcua_server.security import ensure_certificate
-from opcua_server.users import verify_password
+from opcua_server.users import TwinUserManager, UserRecord, verify_password
 from twin.errors import ConfigError
 
 
@@ -48,6 +48,33 @@ def test_users_file_stores_only_scrypt_hashes(tmp_path: Path) -> None:
     path.write_text('[users.bob]\nrole = "viewer"\npassword = "plain"\n')
     with pytest.raises(ConfigError, match=r"users\.bob\.password"):
         load_users(path)
+
+
+def test_users_file_is_read_again_only_when_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A login costs a ``stat`` of the users file; it is parsed again only after it changed."""
+    from opcua_server import users as users_module
+
+    path = tmp_path / "users.toml"
+    add_user(path, "vera", Role.VIEWER, "vera-pass")
+    reads: list[Path] = []
+    load = users_module.load_users
+
+    def counted(p: Path) -> dict[str, UserRecord]:
+        reads.append(p)
+        return load(p)
+
+    monkeypatch.setattr(users_module, "load_users", counted)
+    manager = TwinUserManager(load(path), None, path)
+    for _ in range(3):
+        assert manager.get_user(None, "vera", "vera-pass") is not None  # type: ignore[arg-type]
+    assert len(reads) == 1  # the first login: the file may have changed since it was loaded
+    add_user(path, "vera", Role.VIEWER, "other")
+    reads.clear()  # add_user's own read
+    assert manager.get_user(None, "vera", "vera-pass") is None  # type: ignore[arg-type]
+    assert manager.get_user(None, "vera", "other") is not None  # type: ignore[arg-type]
+    assert len(reads) == 1
 
 
 def test_missing_nodesets_say_how_to_get_them(

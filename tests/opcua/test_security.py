@@ -13,14 +13,16 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+import tomli_w
 from asyncua import Client, ua
 from asyncua.crypto import security_policies as sp
 from asyncua.server.internal_session import InternalSession, ServiceError
 from cryptography import x509
 
-from opcua_server import Limits
+from opcua_server import Limits, Role, add_user, load_users
 from opcua_server.nodesets import NS
 from opcua_server.security import ClientCertificateValidator
+from opcua_server.users import UserRecord
 from tests.opcua.conftest import Twin, make_client_cert, start_twin
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -97,13 +99,61 @@ async def test_no_security_and_anonymous_are_refused(twin: Twin) -> None:
     )
 
 
+async def _denied(twin: Twin, user: str, password: str) -> None:
+    with pytest.raises(ua.UaStatusCodeError) as err:
+        await twin.client(user, password=password)  # type: ignore[arg-type]
+    assert err.value.code == ua.StatusCodes.BadUserAccessDenied
+
+
+async def _allowed(twin: Twin, user: str, password: str) -> None:
+    client = await twin.client(user, password=password)  # type: ignore[arg-type]
+    await client.disconnect()
+
+
 async def test_wrong_password_is_denied(twin: Twin) -> None:
-    with pytest.raises(ua.UaStatusCodeError) as err:
-        await twin.client("erin", password="guess")
-    assert err.value.code == ua.StatusCodes.BadUserAccessDenied
-    with pytest.raises(ua.UaStatusCodeError) as err:
-        await twin.client("mallory", password="x")  # type: ignore[arg-type]
-    assert err.value.code == ua.StatusCodes.BadUserAccessDenied
+    await _denied(twin, "erin", "guess")
+    await _denied(twin, "mallory", "x")
+
+
+async def test_users_changes_apply_to_the_next_session_without_restart(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``twin users add`` while the server runs: a new user logs in, a changed password
+    replaces the old one, a removed user is refused; a broken file lets nobody in (logged)
+    until it is fixed."""
+    twin = await start_twin(tmp_path)
+    users = tmp_path / "users.toml"
+    try:
+        await _denied(twin, "alice", "alice-pass")
+        add_user(users, "alice", Role.OPERATOR, "alice-pass")
+        await _allowed(twin, "alice", "alice-pass")
+        add_user(users, "vera", Role.VIEWER, "vera-new")  # the banner's advice for admin
+        await _denied(twin, "vera", "vera-pass")
+        await _allowed(twin, "vera", "vera-new")
+        kept = {n: r for n, r in load_users(users).items() if n != "alice"}
+        _write_users(users, kept)  # alice removed by hand
+        await _denied(twin, "alice", "alice-pass")
+        await _allowed(twin, "vera", "vera-new")
+        good = users.read_bytes()
+        users.write_text("[users.vera\n")
+        await _denied(twin, "vera", "vera-new")
+        assert "users file unusable" in caplog.text
+        users.write_bytes(good)
+        await _allowed(twin, "vera", "vera-new")
+    finally:
+        await twin.server.stop()
+
+
+def _write_users(path: Path, users: dict[str, UserRecord]) -> None:
+    """The users file as a hand edit leaves it: same inode, mtime set explicitly (a coarse
+    file-system clock could otherwise show no change)."""
+    before = path.stat().st_mtime_ns
+    with path.open("wb") as fh:
+        doc = {
+            n: {"role": r.role.name.lower(), "password": r.password_hash} for n, r in users.items()
+        }
+        tomli_w.dump({"users": doc}, fh)
+    os.utime(path, ns=(before + 10**9, before + 10**9))
 
 
 async def test_untrusted_client_certificate_until_moved_to_trusted(twin: Twin) -> None:
