@@ -211,7 +211,7 @@ def test_one_twin_per_run_directory(
             assert main([*args, *extra]) == 2
             assert capsys.readouterr().err == (
                 f"error: command line: --out: {out} is in use by another twin run; "
-                "stop it or use another\n"
+                "stop it or use another --out directory\n"
             )
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before | {".lock": b""}
     with hold(out):  # free again once the holder is gone

@@ -66,7 +66,7 @@ def hold(out: Path) -> Iterator[None]:
             raise ConfigError(
                 "command line",
                 "--out",
-                f"{out} is in use by another twin run; stop it or use another",
+                f"{out} is in use by another twin run; stop it or use another --out directory",
             ) from None
         yield
     finally:
