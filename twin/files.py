@@ -1,11 +1,16 @@
-"""Durable file writes: after a crash a file is either wholly present or absent."""
+"""Durable file writes: after a crash a file is either wholly present or absent; a set of
+outputs written aside and moved into place only when it is complete (``staged``)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import uuid
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
-__all__ = ["fsync_dir", "write_durably"]
+__all__ = ["fsync_dir", "staged", "write_durably"]
 
 
 def write_durably(path: Path, data: bytes) -> None:
@@ -27,3 +32,61 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def staged(out: Path, products: Collection[str], carry: Collection[str] = ()) -> Iterator[Path]:
+    """A new hidden directory beside ``out`` (``.<name>.partial-<random>``) for the block to
+    write the outputs ``products`` (names of files or directories) into; they replace those of
+    ``out`` only when the block is done.
+
+    When the block ends normally or by KeyboardInterrupt (an interrupted run keeps what it
+    wrote), every product of the stage replaces its namesake in ``out`` (created if missing)
+    and a product the stage lacks is removed from ``out``: it belonged to an older run. Files
+    of ``out`` that are not products stay. When the block raises anything else, the stage is
+    removed: ``out`` is untouched, and not created when it did not exist.
+
+    ``carry`` names directories among the products that the block continues rather than
+    replaces (a telemetry spool): they are copied into the stage first, as hard links.
+    """
+    base = next(p for p in out.absolute().parents if p.is_dir())
+    stage = base / f".{out.name}.partial-{uuid.uuid4().hex[:12]}"
+    stage.mkdir()
+    try:
+        for name in carry:
+            if (out / name).is_dir():
+                _link_tree(out / name, stage / name)
+        yield stage
+    except Exception:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    except BaseException:
+        _commit(stage, out, products)
+        raise
+    _commit(stage, out, products)
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    try:
+        shutil.copytree(src, dst, copy_function=os.link)
+    except OSError:  # a file system without hard links
+        shutil.rmtree(dst, ignore_errors=True)
+        shutil.copytree(src, dst)
+
+
+def _commit(stage: Path, out: Path, products: Collection[str]) -> None:
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        stage.replace(out)
+        fsync_dir(out.parent)
+        return
+    for name in products:
+        new, old = stage / name, out / name
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old)
+        elif old.exists() or old.is_symlink():
+            old.unlink()
+        if new.exists():
+            new.replace(old)
+    shutil.rmtree(stage, ignore_errors=True)
+    fsync_dir(out)

@@ -21,7 +21,10 @@ from twin.model.scenario import Scenario
 from twin.model.sequence import MachineSequences
 from twin.signals import SignalStore
 
-__all__ = ["RunResult", "check_run_args", "resolve_sequence", "run_simulation"]
+__all__ = ["RUN_FILES", "RunResult", "check_run_args", "resolve_sequence", "run_simulation"]
+
+RUN_FILES = ("events.jsonl", "summary.json", "snapshot.json", "gantt.png", "kpis.png")
+"""What ``run_simulation`` writes to its ``out_dir`` (the plots with ``plots`` only)."""
 
 SignalConsumer = Callable[[float, SignalStore], None]
 KpiConsumer = Callable[[float, dict[str, Any]], None]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,9 +26,12 @@ from twin.cli.telemetry import (
 from twin.engine.dispatch import RULES
 from twin.engine.replay import Command, read_commands
 from twin.errors import ConfigError
+from twin.files import staged
 from twin.model import load_scenario, load_sequence
 from twin.model.scenario import Scenario
-from twin.simulation import RunResult, resolve_sequence, run_simulation
+from twin.simulation import RUN_FILES, RunResult, resolve_sequence, run_simulation
+from twin.telemetry import FILE_NAME, SPOOL_DIR
+from twin.telemetry.wiring import STATUS_FILE
 
 __all__ = ["kpi_table", "register"]
 
@@ -108,15 +113,26 @@ def simulate(
         influx_bucket=influx_bucket,
         influx_token=influx_token,
     )
-    runner = simulation_runner(tsettings, sc, out, console)
-    try:
-        result = _run(
-            sc, horizon, seed, rule, seq, commands, out, period, plots, quiet, console, runner
-        )
-    except ConfigError as exc:
-        if exc.source == "scenario":  # planning errors name the scenario file too
-            raise ConfigError(str(scenario), exc.field, exc.reason) from exc
-        raise
+    if out.exists() and not out.is_dir():
+        raise ConfigError("command line", "--out", f"{out} is not a directory")
+    # the run is written beside --out and moved into it only when it succeeded: a rejected
+    # run (even one found mid-run, like a replayed command that does not apply) leaves the
+    # directory as it was; Ctrl-C keeps what the run wrote so far
+    spool = () if tsettings.spool_dir else (SPOOL_DIR,)
+    with staged(out, (*RUN_FILES, FILE_NAME, SPOOL_DIR), carry=spool) as stage:
+        try:
+            runner = simulation_runner(tsettings, sc, stage, console)
+            result = _run(
+                sc, horizon, seed, rule, seq, commands, stage, period, plots, quiet, console, runner
+            )
+        except ConfigError as exc:
+            named = {"scenario": scenario, "sequence": sequence}  # planning, --sequence errors
+            path = named.get(exc.source)
+            if path is not None:
+                raise ConfigError(str(path), exc.field, exc.reason) from exc
+            raise
+        finally:
+            _point_status_at(out, stage)
     s = result.summary
     console.print(kpi_table(result.kpis))
     cell = result.kpis["cell"]
@@ -165,6 +181,17 @@ def _run(
     ) as bar:
         task = bar.add_task(sc.name, total=1.0)
         return runner(sc, progress=lambda t, end: bar.update(task, completed=t / end), **kwargs)
+
+
+def _point_status_at(out: Path, stage: Path) -> None:
+    """The telemetry status written in ``stage`` names the spool where it ends up."""
+    path = stage / SPOOL_DIR / STATUS_FILE
+    with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+        status = json.loads(path.read_text(encoding="utf-8"))
+        if status.get("spool_dir") == str(stage / SPOOL_DIR):
+            status["spool_dir"] = str(out / SPOOL_DIR)
+            text = json.dumps(status, indent=1, sort_keys=True) + "\n"
+            path.write_text(text, encoding="utf-8")
 
 
 def register(app: typer.Typer) -> None:

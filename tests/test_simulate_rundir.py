@@ -1,0 +1,145 @@
+"""``twin simulate --out DIR``: a rejected run leaves DIR as it was (and makes none); a
+finished or interrupted one replaces the outputs of the run before."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import twin.simulation
+from twin.cli import main
+from twin.telemetry import SPOOL_DIR
+
+BAD_COMMAND = {"type": "command", "t": 3600, "command": "cancel_order", "args": {"job": "NOPE"}}
+
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    """Every file and directory under ``root`` with its bytes (None for a directory)."""
+    return {
+        str(p.relative_to(root)): None if p.is_dir() else p.read_bytes()
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def _bad_replay(tmp_path: Path) -> Path:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(BAD_COMMAND) + "\n", encoding="utf-8")
+    return path
+
+
+def _ft06(jsp_dir: Path, tmp_path: Path, bad: str) -> tuple[Path, Path]:
+    """The ft06 scenario and a sequence file contradicting its routings: ``cycle`` (every
+    machine's list reversed, found deadlocking) or ``short`` (a job left out of m0's list)."""
+    scenario = tmp_path / "ft06.toml"
+    assert main(["scenario", "from-jsp", str(jsp_dir / "ft06.txt"), "-o", str(scenario)]) == 0
+    seq = json.loads((jsp_dir / "ft06.sequence.json").read_text())
+    if bad == "cycle":
+        for jobs in seq["machine_sequences"].values():
+            jobs.reverse()
+    else:
+        seq["machine_sequences"]["0"] = seq["machine_sequences"]["0"][:-1]
+    path = tmp_path / f"{bad}.json"
+    path.write_text(json.dumps(seq), encoding="utf-8")
+    return scenario, path
+
+
+def _assert_rejected(argv: list[str], capsys: pytest.CaptureFixture[str], start: str) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {start}"), err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_rejected_replay_leaves_the_run_directory_alone(
+    default_scenario_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command fails only when applied at t=3600, with the event log and the telemetry
+    file open: the run before in --out keeps every byte, a new --out is not made."""
+    out = tmp_path / "runs" / "example"
+    args = ["simulate", str(default_scenario_path), "--until", "2d", "-q", "--telemetry", "file"]
+    assert main([*args, "--out", str(out)]) == 0
+    before = _tree(tmp_path / "runs")
+    made = {"events.jsonl", "summary.json", "gantt.png", "telemetry.lp.gz"}
+    assert {f"example/{name}" for name in made} <= set(before)
+    capsys.readouterr()
+    bad = _bad_replay(tmp_path)
+    start = f"{bad}: line 1: command 0 (cancel_order at t=3600): unknown job 'NOPE'"
+    _assert_rejected([*args, "--replay", str(bad), "--out", str(out)], capsys, start)
+    assert _tree(tmp_path / "runs") == before
+    _assert_rejected([*args, "--replay", str(bad), "--out", str(tmp_path / "a" / "b")], capsys, "")
+    assert not (tmp_path / "a").exists()
+    assert _tree(tmp_path / "runs") == before
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("cycle", "machine_sequences: inconsistent with the routings: job J0 operation 0 waits"),
+        ("short", "machine_sequences.m0: lists jobs ['J0', 'J1', 'J2', 'J3', 'J5'] but"),
+    ],
+)
+def test_rejected_sequence_leaves_the_run_directory_alone_and_names_the_file(
+    jsp_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: str, message: str
+) -> None:
+    scenario, seq = _ft06(jsp_dir, tmp_path, bad)
+    good = str(jsp_dir / "ft06.sequence.json")
+    args = ["simulate", str(scenario), "-q", "--no-plots", "--telemetry", "file"]
+    out = tmp_path / "runs" / "ft06"
+    assert main([*args, "--sequence", good, "--out", str(out)]) == 0
+    before = _tree(tmp_path / "runs")
+    assert (out / "telemetry.lp.gz").stat().st_size > 0
+    capsys.readouterr()
+    _assert_rejected(
+        [*args, "--sequence", str(seq), "--out", str(out)], capsys, f"{seq}: {message}"
+    )
+    assert _tree(tmp_path / "runs") == before
+    new = tmp_path / "runs" / "new"
+    _assert_rejected([*args, "--sequence", str(seq), "--out", str(new)], capsys, f"{seq}: ")
+    assert _tree(tmp_path / "runs") == before
+
+
+def test_a_run_replaces_the_outputs_of_the_run_before(
+    default_scenario_path: Path, tmp_path: Path
+) -> None:
+    """Outputs this run does not make (plots, telemetry) go: none is left from an older run;
+    files that are not a run's outputs stay."""
+    out = tmp_path / "out"
+    args = ["simulate", str(default_scenario_path), "--until", "1d", "-q", "--out", str(out)]
+    assert main([*args, "--telemetry", "file"]) == 0
+    (out / "notes.txt").write_text("mine\n", encoding="utf-8")
+    assert main([*args, "--no-plots", "--telemetry", "none"]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert names == {"events.jsonl", "summary.json", "snapshot.json", "notes.txt", SPOOL_DIR}
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no stage left beside it
+
+
+def test_an_interrupted_run_keeps_what_it_wrote(
+    default_scenario_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C: exit code 130, the event log so far is in --out, the older run's summary and
+    plots are gone (they would not describe it)."""
+    out = tmp_path / "out"
+    args = ["simulate", str(default_scenario_path), "--until", "1d", "-q", "--out", str(out)]
+    args += ["--telemetry", "none"]
+    assert main(args) == 0
+    run = twin.simulation.run_simulation
+    seen: list[Any] = []
+
+    def interrupt_after_100(event: Any) -> None:
+        seen.append(event)
+        if len(seen) == 100:
+            raise KeyboardInterrupt
+
+    def interrupted(*a: Any, **kw: Any) -> Any:
+        return run(*a, subscribers=[interrupt_after_100], **kw)
+
+    monkeypatch.setattr(twin.simulation, "run_simulation", interrupted)
+    assert main(args) == 130
+    assert len((out / "events.jsonl").read_text().splitlines()) in (99, 100)
+    assert not (out / "summary.json").exists()
+    assert not (out / "gantt.png").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
