@@ -6,12 +6,14 @@ import asyncio
 import gzip
 import json
 import logging
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tests.telemetry.fakes import FakeSink
+from twin.cli.telemetry import read_status
 from twin.telemetry import LineEncoder, Spool, TelemetryPipeline
 
 ORIGIN = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
@@ -63,6 +65,11 @@ async def test_outage_spools_then_replays_every_line_once(tmp_path: Path) -> Non
     assert len(p.spool or []) == 3
     status = json.loads((tmp_path / "spool" / "status.json").read_text())
     assert status["spool_lines"] == 30
+    # kept in its spool, the status names no directory: a moved run directory (twin simulate
+    # writes aside, then moves in) is still read right
+    assert "spool_dir" not in status
+    shutil.copytree(tmp_path / "spool", tmp_path / "moved" / "telemetry-spool")
+    assert read_status(tmp_path / "moved")["spool_batches"] == 3
     sink.mode = "ok"
     p.write_lines(lines(50, 10))
     stats = await p.stop(5)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,7 +29,6 @@ from twin.model import load_scenario, load_sequence
 from twin.model.scenario import Scenario
 from twin.simulation import RUN_FILES, RunResult, resolve_sequence, run_simulation
 from twin.telemetry import FILE_NAME, SPOOL_DIR
-from twin.telemetry.wiring import STATUS_FILE
 
 __all__ = ["kpi_table", "register"]
 
@@ -131,8 +128,6 @@ def simulate(
             if path is not None:
                 raise ConfigError(str(path), exc.field, exc.reason) from exc
             raise
-        finally:
-            _point_status_at(out, stage)
     s = result.summary
     console.print(kpi_table(result.kpis))
     cell = result.kpis["cell"]
@@ -181,17 +176,6 @@ def _run(
     ) as bar:
         task = bar.add_task(sc.name, total=1.0)
         return runner(sc, progress=lambda t, end: bar.update(task, completed=t / end), **kwargs)
-
-
-def _point_status_at(out: Path, stage: Path) -> None:
-    """The telemetry status written in ``stage`` names the spool where it ends up."""
-    path = stage / SPOOL_DIR / STATUS_FILE
-    with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
-        status = json.loads(path.read_text(encoding="utf-8"))
-        if status.get("spool_dir") == str(stage / SPOOL_DIR):
-            status["spool_dir"] = str(out / SPOOL_DIR)
-            text = json.dumps(status, indent=1, sort_keys=True) + "\n"
-            path.write_text(text, encoding="utf-8")
 
 
 def register(app: typer.Typer) -> None:

@@ -490,7 +490,10 @@ class TelemetryPipeline:
             return
         data = {"sink": self.sink.name, **self.stats.as_dict()}
         if self.spool is not None:
-            data["spool_dir"] = str(self.spool.directory)
+            if self.spool.directory != self.status_path.parent:
+                # named only when elsewhere: a status kept in its spool stays right when the
+                # directory is moved (twin simulate writes a run aside, then moves it in)
+                data["spool_dir"] = str(self.spool.directory)
             data["spool_max_bytes"] = self.spool.max_bytes
         tmp = self.status_path.with_suffix(".tmp")
         try:
