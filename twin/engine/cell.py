@@ -414,14 +414,12 @@ class Engine:
         job.state = "scrapped"
         job.held = None  # paused while inspected or carried out: it ends here all the same
         self.scrapped += 1
-        if job.leaving is not None:  # cancelled or stopped meanwhile: the order wants no remake
-            self.bus.publish(JobScrapped(self.env.now, job.id, None))
-            self._finish(job)
-            return
-        remake_id = self._remake_id(job.id)
+        # cancelled or stopped meanwhile: the order wants no remake
+        remake_id = self._remake_id(job.id) if job.leaving is None else None
         self.bus.publish(JobScrapped(self.env.now, job.id, remake_id))
-        ops = self.planner.plan(job.spec)
-        self._receive(remake_id, job.spec, ops, job.due, job.weight, "remake", urgent=True)
+        if remake_id is not None:
+            ops = self.planner.plan(job.spec)
+            self._receive(remake_id, job.spec, ops, job.due, job.weight, "remake", urgent=True)
         self._finish(job)
 
     def _remake_id(self, job_id: str) -> str:
