@@ -36,7 +36,7 @@ from opcua_server.security import (
     ensure_certificate,
 )
 from opcua_server.settings import ServerSettings
-from opcua_server.users import Role, TwinUserManager, UserRecord, load_users
+from opcua_server.users import TwinUserManager, UserRecord
 from twin.api import TwinAPI
 from twin.clock import Clock, SystemClock
 from twin.engine.cell import Engine
@@ -78,13 +78,13 @@ def _endpoint_url(settings: ServerSettings, port: int) -> str:
     return f"opc.tcp://{host}:{port}{settings.path}"
 
 
-def preflight(settings: ServerSettings, port: int | None = None) -> tuple[list[Path], int]:
+def preflight(settings: ServerSettings) -> tuple[list[Path], int]:
     """Checks that need no engine and no set-up, so failures come before anything is
     created or restored: the NodeSet2 files (ConfigError saying how to get them) and the
     port (ServiceError). Returns the NodeSet2 files in import order and the port to listen
-    on (a free one for port 0). ``port`` overrides ``settings.port``."""
+    on (a free one for port 0)."""
     files = find_nodesets(settings.nodesets_dir)
-    port = settings.port if port is None else port
+    port = settings.port
     if port == 0:
         port = _free_port(settings.host)
     else:
@@ -138,7 +138,7 @@ class TwinServer:
         self._publisher: Publisher | None = None
         # source timestamps of signals: the wall time aligned to simulated time 0
         self.epoch: datetime = driver.wall_time(0.0) if driver is not None else self.clock.wall()
-        self._users: dict[str, UserRecord] = {}
+        self._user_manager: TwinUserManager | None = None
 
     @property
     def endpoint(self) -> str:
@@ -155,29 +155,25 @@ class TwinServer:
 
     @property
     def users(self) -> Mapping[str, UserRecord]:
-        return self._users
+        """The users who can log in now (none before ``start``)."""
+        return self._user_manager.users if self._user_manager is not None else {}
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def preflight(self) -> list[Path]:
+    def _preflight(self) -> list[Path]:
         """The NodeSet2 files in import order: those given to the constructor (the caller ran
-        the checks), else ``preflight`` of this server's settings and port (chosen now when 0)."""
-        if self._nodesets is None:
-            files, self.port = preflight(self.settings, self.port)
-            return files
-        if self.port == 0:
-            self.port = _free_port(self.settings.host)
-        return self._nodesets
+        the checks), else ``preflight`` of this server's settings (a free port chosen now when
+        it is 0)."""
+        if self._nodesets is not None:
+            return self._nodesets
+        files, self.port = preflight(self.settings)
+        return files
 
     async def start(self) -> None:
         s = self.settings
-        if s.users_file is not None and (not s.insecure_dev or s.users_file.exists()):
-            self._users = load_users(s.users_file)
-        anonymous = None
-        if s.insecure_dev:
-            # development only: anonymous sessions; full rights when there are no users at all
-            anonymous = Role.VIEWER if self._users else Role.ENGINEER
-        files = self.preflight()
-        manager = TwinUserManager(self._users, anonymous, s.users_file)  # follows the file
+        # follows the users file; development only: anonymous sessions (see TwinUserManager)
+        manager = TwinUserManager(path=s.users_file, insecure_dev=s.insecure_dev)
+        self._user_manager = manager
+        files = self._preflight()
         server = Server(user_manager=manager)
         self.server = server
         await server.init()

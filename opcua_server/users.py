@@ -20,6 +20,7 @@ import logging
 import os
 import secrets
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -172,11 +173,15 @@ def add_user(path: Path, name: str, role: Role, password: str) -> bool:
 class TwinUserManager:
     """asyncua user manager: username/password against the users file; anonymous if allowed.
 
-    With ``path``, the file is re-read when it changes (its mtime, size or inode, checked at
-    each username login: one ``stat``), so users added, changed or removed with ``twin users
-    add`` or by hand apply from the next session on, without a restart. A missing or invalid
-    file allows no user at all (logged) until it is fixed: a broken edit never keeps a user
-    someone meant to remove.
+    With ``path`` the users are the file's: read when the manager is made (ConfigError when it
+    is missing or invalid) and again when it changes (its mtime, size or inode, checked at each
+    login: one ``stat``), so users added, changed or removed with ``twin users add`` or by hand
+    apply from the next session on, without a restart. A file that becomes invalid allows no
+    user at all (logged) until it is fixed: a broken edit never keeps a user someone meant to
+    remove. Without ``path`` the ``users`` given are fixed.
+
+    ``insecure_dev`` allows anonymous sessions (development only): engineers while there are
+    no users at all, viewers once there are; a missing file is then no users, not an error.
 
     A successful check is remembered as an HMAC of the password under a per-process key, so
     reconnecting clients do not pay the scrypt cost each time (the hash stays the authority).
@@ -184,19 +189,35 @@ class TwinUserManager:
 
     def __init__(
         self,
-        users: dict[str, UserRecord],
-        anonymous_role: Role | None,
+        users: dict[str, UserRecord] | None = None,
+        *,
         path: Path | None = None,
+        insecure_dev: bool = False,
     ) -> None:
-        """``users``: the users to start with; with ``path`` (None: ``users`` are fixed) the
-        file is read again at the first username login, so a change made after ``users`` were
-        loaded is never missed."""
-        self._users = users
-        self._anonymous = anonymous_role
         self._path = path
-        self._stamp: tuple[int, int, int] | None = (0, 0, 0)  # no file's: read at first use
+        self._insecure = insecure_dev
         self._key = secrets.token_bytes(32)
         self._verified: dict[str, bytes] = {}
+        self._users = dict(users or {})
+        self._stamp = self._stat()  # before the read: a change after it is read again
+        if path is not None:
+            self._users = self._load(path)
+
+    @property
+    def users(self) -> Mapping[str, UserRecord]:
+        """The users now (the file re-read if it changed)."""
+        return self._current()
+
+    def anonymous_role(self) -> Role | None:
+        """The role of an anonymous session; None when anonymous sessions are refused."""
+        if not self._insecure:
+            return None
+        return Role.VIEWER if self._current() else Role.ENGINEER
+
+    def _load(self, path: Path) -> dict[str, UserRecord]:
+        if self._insecure and not path.exists():
+            return {}
+        return load_users(path)
 
     def _stat(self) -> tuple[int, int, int] | None:
         if self._path is None:
@@ -215,7 +236,7 @@ class TwinUserManager:
         if stamp != self._stamp:
             self._stamp = stamp
             try:
-                self._users = load_users(self._path)
+                self._users = self._load(self._path)
             except ConfigError as exc:
                 _log.error("users file unusable, no user can log in until it is fixed: %s", exc)
                 self._users = {}
@@ -232,8 +253,9 @@ class TwinUserManager:
         # ``certificate`` is the secure channel's client certificate, present for any token;
         # X509 identity tokens are not offered, so no username means an anonymous token
         if username is None:
-            if self._anonymous is not None:
-                return TwinUser(role=UserRole.User, name="anonymous", twin_role=self._anonymous)
+            anonymous = self.anonymous_role()
+            if anonymous is not None:
+                return TwinUser(role=UserRole.User, name="anonymous", twin_role=anonymous)
             return None
         record = self._current().get(username)
         if record is None or password is None:

@@ -272,12 +272,11 @@ async def start_twin(
     driver.on_step.append(sample)
     api = TwinAPI(engine, driver)
     cfg = ServerSettings(
-        port=0,
         pki_dir=pki,
         users_file=users,
         history_db=root / "history.sqlite",
         insecure_dev=insecure,
-        **settings,  # type: ignore[arg-type]
+        **{"port": 0, **settings},  # type: ignore[arg-type]
     )
     nodesets = None
     if preflighted:

@@ -11,7 +11,7 @@ from asyncua import Client
 from rich.console import Console
 
 from opcua_server import Role, app, load_users
-from tests.conftest import SCENARIOS
+from tests.conftest import SCENARIOS, free_port
 from tests.opcua.conftest import POLICY, SIGN_ENCRYPT, make_client_cert, start_cli, start_twin
 from twin.cli import main
 
@@ -62,18 +62,23 @@ async def test_a_server_given_the_preflight_files_checks_nothing_again(
 ) -> None:
     """``twin run`` checks the NodeSet2 files and the port before anything is made and hands
     the files to TwinServer: its start does not search for them (nor check the port) again."""
-    searches: list[object] = []
-    find = app.find_nodesets
+    calls: list[str] = []
+    find, check = app.find_nodesets, app._check_port
 
-    def counted(*args: object) -> list[Path]:
-        searches.append(args)
+    def counted_find(*args: object) -> list[Path]:
+        calls.append("find_nodesets")
         return find(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(app, "find_nodesets", counted)
-    twin = await start_twin(tmp_path, insecure=True, preflighted=True)
+    def counted_check(*args: object) -> None:
+        calls.append("check_port")
+        check(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app, "find_nodesets", counted_find)
+    monkeypatch.setattr(app, "_check_port", counted_check)
+    twin = await start_twin(tmp_path, insecure=True, preflighted=True, port=free_port())
     try:
-        assert len(searches) == 1  # preflight's, not start's
-        assert twin.server.port == twin.server.settings.port != 0  # the port preflight chose
+        assert calls == ["find_nodesets", "check_port"]  # preflight's, not start's
+        assert twin.server.port == twin.server.settings.port  # the port preflight checked
         async with twin.session(None, policy=None):
             pass  # served there
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from cryptography import x509
 
 from opcua_server import Role, add_user, load_users
 from opcua_server.security import ensure_certificate
-from opcua_server.users import TwinUserManager, UserRecord, verify_password
+from opcua_server.users import TwinUser, TwinUserManager, UserRecord, verify_password
 from twin.errors import ConfigError
 
 
@@ -66,10 +67,10 @@ def test_users_file_is_read_again_only_when_it_changes(
         return load(p)
 
     monkeypatch.setattr(users_module, "load_users", counted)
-    manager = TwinUserManager(load(path), None, path)
+    manager = TwinUserManager(path=path)
     for _ in range(3):
         assert manager.get_user(None, "vera", "vera-pass") is not None  # type: ignore[arg-type]
-    assert len(reads) == 1  # the first login: the file may have changed since it was loaded
+    assert len(reads) == 1  # once, when the manager was made: logins only stat it
     add_user(path, "vera", Role.VIEWER, "other")
     reads.clear()  # add_user's own read
     assert manager.get_user(None, "vera", "vera-pass") is None  # type: ignore[arg-type]
@@ -116,3 +117,26 @@ def test_taken_port_is_one_line_and_creates_nothing(
     )
     assert not users.exists()
     assert not (tmp_path / "o").exists()
+
+
+def test_insecure_dev_without_users_file_follows_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """--insecure-dev: a missing users file is no users, not an error; anonymous sessions are
+    engineers until a user is added, viewers from then on. Secure: refused at start."""
+    path = tmp_path / "users.toml"
+    with pytest.raises(ConfigError, match=r"users\.toml"):
+        TwinUserManager(path=path)
+    manager = TwinUserManager(path=path, insecure_dev=True)
+    with caplog.at_level(logging.ERROR):
+        assert manager.get_user(None, "vera", "vera-pass") is None  # type: ignore[arg-type]
+    assert caplog.text == ""
+    anonymous = manager.get_user(None)  # type: ignore[arg-type]
+    assert isinstance(anonymous, TwinUser)
+    assert anonymous.twin_role == Role.ENGINEER
+    add_user(path, "vera", Role.VIEWER, "vera-pass")
+    anonymous = manager.get_user(None)  # type: ignore[arg-type]
+    assert isinstance(anonymous, TwinUser)
+    assert anonymous.twin_role == Role.VIEWER
+    assert manager.get_user(None, "vera", "vera-pass") is not None  # type: ignore[arg-type]
+    assert set(manager.users) == {"vera"}
