@@ -220,6 +220,7 @@ class TwinServer:
             permissions=self.permissions,
             history=self.history,
             clock=self.clock,
+            origin=self.epoch,
             machine_nodes=self.machine_nodes,
             signal_nodes=self.signal_nodes,
             links=self.links,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from asyncua import Node, Server, ua
@@ -87,6 +87,7 @@ class BuildContext:
     permissions: RolePermissions
     history: SqliteHistory | None
     clock: Clock
+    origin: datetime  # simulated time 0 on the run's time axis (TwinServer.epoch)
     machine_nodes: dict[str, ua.NodeId] = field(default_factory=dict)
     signal_nodes: dict[int, ua.NodeId] = field(default_factory=dict)
     event_types: dict[str, ua.NodeId] = field(default_factory=dict)
@@ -110,13 +111,9 @@ class BuildContext:
         return self.at(self.engine.now)
 
     def at(self, sim_t: float) -> datetime:
-        """Simulated time ``sim_t`` on the run's time axis, as the signals' source timestamps:
-        the wall time aligned to simulated time 0 plus ``sim_t`` (``RealtimeDriver.wall_time``);
-        the wall clock when no real-time driver runs the twin."""
-        driver = self.api.driver
-        if driver is not None:
-            return driver.wall_time(sim_t).astimezone(UTC)
-        return self.clock.wall().astimezone(UTC)
+        """Simulated time ``sim_t`` on the run's time axis, as every source timestamp:
+        ``origin`` plus ``sim_t``."""
+        return (self.origin + timedelta(seconds=sim_t)).astimezone(UTC)
 
     def write(self, nodeid: ua.NodeId, value: Any, vtype: ua.VariantType) -> None:
         """Queue a value write (applied in order by the outbox worker)."""

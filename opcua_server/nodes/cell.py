@@ -17,7 +17,6 @@ import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any
 
 from asyncua import Node, ua
@@ -121,7 +120,7 @@ class CellFamily:
             _U: 0,
             _B: False,
             _S: "",
-            ua.VariantType.DateTime: ctx.engine.scenario.start,
+            ua.VariantType.DateTime: ctx.now(),
         }[vtype]
         var = await parent.add_variable(ctx.nid(ident), ctx.qn(NS.TWIN, name), initial, vtype)
         self._values[ident] = (var.nodeid, vtype)
@@ -314,11 +313,7 @@ class CellFamily:
         for name, key, vtype in _STATUS:
             value = status[key]
             self._set(f"Cell.{name}", float(value) if vtype == _D else value)
-        if ctx.api.driver is not None:  # the run's time axis, as every source timestamp
-            self._set("Cell.SimDateTime", ctx.now())
-        else:
-            start = ctx.engine.scenario.start
-            self._set("Cell.SimDateTime", start + timedelta(seconds=ctx.engine.now))
+        self._set("Cell.SimDateTime", ctx.now())  # the run's time axis, as every timestamp
         report = self.kpi.report(ctx.engine.now)
         for owner, values in (("Cell", report["cell"]), *report["machines"].items()):
             for name, key, vtype in _KPIS:

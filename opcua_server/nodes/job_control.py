@@ -88,7 +88,7 @@ class JobOrderControl(JobOrderRecords):
         data: dict[str, Any] = {"id": job_order.JobOrderID, "product": product}
         end = getattr(job_order, "EndTime", None)
         if isinstance(end, datetime) and end.year > 1601:
-            origin = self._wall(0.0)
+            origin = self.ctx.at(0.0)
             data["due"] = max((end.astimezone(UTC) - origin).total_seconds(), 0.0)
         return parse_order(data, label="JobOrder")
 
@@ -115,6 +115,13 @@ class JobOrderControl(JobOrderRecords):
             raise InvalidStateError(
                 f"JobOrderID: job order {job_order_id!r} is {isa95.state_text(state)}; only"
                 f" {names} job orders can be {what}"
+            )
+        job = self.ctx.engine.jobs.get(job_order_id)
+        if job is not None and job.leaving is not None:  # Running until its step ends
+            by = "Stop" if job.leaving == "stopped" else "Abort"
+            raise InvalidStateError(
+                f"JobOrderID: job order {job_order_id!r} is {isa95.state_text(state)} until its"
+                f" step under way ends ({by}); it can no longer be {what}"
             )
 
     def _store(self, job_order: Any, comment: Any = None) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 from asyncua import ua
@@ -81,12 +80,6 @@ class JobOrderRecords:
     def _states(self, state: isa95.State) -> list[Any]:
         return isa95.states(state, self.ctx.ns[NS.ISA95_JOBCONTROL])
 
-    def _wall(self, sim_t: float) -> datetime:
-        driver = self.ctx.api.driver
-        if driver is not None:
-            return driver.wall_time(sim_t)
-        return self.ctx.engine.scenario.start + timedelta(seconds=sim_t)
-
 
 class JobOrderResults(JobOrderRecords):
     """Handlers of JobOrderResults and the response list (a base of ``JobsFamily``)."""
@@ -100,9 +93,9 @@ class JobOrderResults(JobOrderRecords):
         response.JobResponseID = f"{rec.id}.Response"
         response.JobOrderID = rec.id
         if rec.started is not None:
-            response.StartTime = self._wall(rec.started)
+            response.StartTime = self.ctx.at(rec.started)
         if rec.ended is not None:
-            response.EndTime = self._wall(rec.ended)
+            response.EndTime = self.ctx.at(rec.ended)
         response.JobState = self._states(state)
         param = isa95.structure("ISA95ParameterDataType")
         seconds = eu_information("s")

@@ -2,7 +2,7 @@
 (OPC 40001-3): ``Objects/Cell/JobManagement`` (JobManagementType).
 
 ``JobOrderControl`` (ISA95JobOrderReceiverObjectType) offers Store, StoreAndStart, Update,
-Start, RevokeStart, Pause, Resume, Abort, Cancel and Clear (``job_control``, delegating to
+Start, RevokeStart, Pause, Resume, Stop, Abort, Cancel and Clear (``job_control``, delegating to
 ``twin.api``), and lists in ``JobOrderList``, in this order,
 the stored job orders, every twin job released into the cell (whatever its source, in order
 of release), the first ``MAX_LISTED_BACKLOG`` jobs of the backlog (in the order they will be
@@ -34,7 +34,7 @@ Interrupted (4) + Held     its machine is down (breakdown,         processing, w
                            repaired                                 (``Engine.interrupted``)
 Interrupted (4) +          paused (Pause), until Resume            held (``Job.held`` set)
 Suspended (2)
-Ended (5) + Completed (1)  finished                                done
+Ended (5) + Completed (1)  finished, or stopped early (Stop)       done, stopped
 Aborted (6)                cancelled, or scrapped at inspection    cancelled, scrapped
 =========================  ======================================  ==========================
 
@@ -47,7 +47,8 @@ Store keeps the order in the twin until Start (``TwinAPI.store_order``: planned 
 event log, so ``twin run --resume`` keeps it); StoreAndStart releases it at once; Cancel
 withdraws an order not started yet (NotAllowedToStart or AllowedToStart) and removes it from
 the lists, as OPC 10031-4 says; Abort ends an order in any state but Ended and Aborted (a
-running one finishes its current operation first) and lists it as Aborted; Clear removes an
+running one finishes its current operation first) and lists it as Aborted; Stop ends a Running
+or Interrupted order after its step under way, listed as Ended; Clear removes an
 Ended or Aborted order from the list and refuses any other. An order cancelled through ``twin.api``
 (not this interface) is listed as Aborted until cleared. ``JobOrderResults``
 (ISA95JobResponseProviderObjectType) answers ``RequestJobResponseByJobOrderID`` for every job
@@ -56,12 +57,11 @@ order of the cell (backlog jobs beyond the list included) and
 bounded like the list), and lists in ``JobOrderResponseList`` a response for every listed
 order that has started (Running, Interrupted, Ended, Aborted), as OPC 40001-3 asks. A response
 (ISA95JobResponseDataType) has ``StartTime`` (release into the cell), ``EndTime``, ``JobState``
-and ``JobResponseData``: ProductType, Operations, OperationsDone, Reworks and, once ended,
-LeadTime and Tardiness (seconds), Good, Scrapped and Remake (the id of the remake order).
+and ``JobResponseData`` (the parameters ``job_results`` lists).
 
 The lists follow the engine's events (order received, released, operation finished, job
-completed, scrapped, cancelled, a fault holding a job): each event updates one record, and one
-coalesced write of both lists is queued through the outbox, so a burst of events costs one
+completed, scrapped, cancelled, stopped, a fault holding a job): each event updates one record,
+and one coalesced write of both lists is queued through the outbox, so a burst of events costs one
 rebuild (and a list that did not change, e.g. after an order joined the backlog behind the
 listed ones, is not written again, so subscribers get nothing to encode). ReturnStatus is 1 on
 success (bit 0, No Error, OPC 10031-4 B.2); a rejected call answers a Bad status code with the
@@ -397,10 +397,10 @@ class JobsFamily(JobOrderControl, JobOrderResults):
         job = engine.jobs.get(job_id)
         if stored is not None:
             if stored.due is not None:
-                order.EndTime = self._wall(stored.due)
+                order.EndTime = self.ctx.at(stored.due)
             order.JobOrderParameters = isa95.parameters(stored.product)
         elif job is not None:
-            order.EndTime = self._wall(job.due)
+            order.EndTime = self.ctx.at(job.due)
             order.JobOrderParameters = isa95.parameters(job.spec)
         return order
 

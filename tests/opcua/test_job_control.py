@@ -388,6 +388,13 @@ async def test_stop_ends_a_running_or_interrupted_order(twin: Twin) -> None:
             assert [v.Value for v in stop.OutputArguments] == [1]  # ReturnStatus: no error
             entry = (await job_orders(client, twin))["MES-STOP-1"]
             assert states_of(entry.State) == [(RUNNING, "")]  # its operation goes on
+            for method in ("Stop", "Pause", "Abort"):  # it is ending: refused in ISA-95 terms
+                refused = await call(method, "MES-STOP-1")
+                assert refused.StatusCode.value == ua.StatusCodes.BadInvalidState
+                assert (
+                    "'MES-STOP-1' is Running until its step under way ends (Stop); it can no"
+                    " longer be" in refused.InputArgumentDiagnosticInfos[0].AdditionalInfo
+                )
             end = await step_until(twin, watch, tev.JobStopped)
             assert watch.first(tev.OperationFinished).op == started.op
             assert watch.first(tev.JobCompleted) is None
