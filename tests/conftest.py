@@ -5,13 +5,12 @@ from __future__ import annotations
 import importlib
 import os
 import socket
-import tomllib
 from pathlib import Path
 
 import pytest
 
 from twin.engine.cell import Engine
-from twin.model import Scenario, parse_scenario
+from twin.model import Scenario, parse_scenario, read_toml
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -82,7 +81,7 @@ def step_until(engine: Engine, job_id: str, state: str) -> None:
 def quiet_cell(default_scenario_path: Path, *, scrapping: bool = False) -> Scenario:
     """The default cell without arrivals, orders, faults or breakdowns: only the orders a test
     gives run; ``scrapping``: without rework either, every printed part is scrapped."""
-    data = tomllib.loads(default_scenario_path.read_text(encoding="utf-8"))
+    data = read_toml(default_scenario_path)
     for key in ("arrivals", "orders", "faults"):
         data.pop(key, None)
     for m in data["cell"]["machines"]:

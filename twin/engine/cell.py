@@ -22,7 +22,7 @@ import simpy
 from twin.engine.arbiter import Arbiter
 from twin.engine.dispatch import DispatchRule, make_rule
 from twin.engine.faults import Faults
-from twin.engine.inputs import ARRIVAL_ID, arrivals, plan_scenario_orders
+from twin.engine.inputs import arrivals, plan_scenario_orders
 from twin.engine.inspection import inspect
 from twin.engine.jobs import ENDED_STATES, Job
 from twin.engine.machine import MachineRuntime
@@ -41,7 +41,7 @@ from twin.events import (
 )
 from twin.machines import Segment, travel_time
 from twin.model.products import ProductSpec
-from twin.model.scenario import OrderConfig, Scenario
+from twin.model.scenario import ARRIVAL_ID, OrderConfig, Scenario
 from twin.planning import PlannedOp, Planner, check_catalogue
 from twin.signals import SignalStore
 

@@ -6,7 +6,6 @@ product configurations (drawn in blocks; a drawn job gets its spec and routing o
 from __future__ import annotations
 
 import math
-import re
 from collections import deque
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
@@ -25,26 +24,17 @@ if TYPE_CHECKING:
     from twin.model.scenario import OrderConfig
     from twin.planning import PlannedOp
 
-__all__ = ["ARRIVAL_ID", "arrivals", "plan_scenario_orders"]
+__all__ = ["arrivals", "plan_scenario_orders"]
 
-ARRIVAL_ID = re.compile(r"A\d{6,}")  # the ids the arrival process gives: A000001, A000002, ...
 
 _Gen = Generator[simpy.Event, Any, None]
 
 
 def plan_scenario_orders(engine: Engine, sequence: dict[str, list[str]] | None) -> None:
     """Plan every order of the scenario (ConfigError naming ``orders[i].product`` for one the
-    cell cannot make, or ``orders[i].id`` for an id of the arrival process), apply
+    cell cannot make), apply
     ``sequence`` and start a process releasing each at its time."""
     sc = engine.scenario
-    if sc.arrivals is not None:
-        for i, order in enumerate(sc.orders):
-            if ARRIVAL_ID.fullmatch(order.id):
-                raise ConfigError(
-                    "scenario",
-                    f"orders[{i}].id",
-                    f"{order.id!r} is reserved for the arrival process (A and 6 or more digits)",
-                )
     planned = plan_orders(sc, engine.planner, "scenario")
     if sequence is not None:
         check_sequence(sequence, planned, list(engine.machines))

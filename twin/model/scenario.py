@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -12,6 +13,7 @@ from twin.model.products import PRODUCT_FAMILIES, ExplicitSpec, ProductSpec
 from twin.model.units import Duration, NonNegDuration
 
 __all__ = [
+    "ARRIVAL_ID",
     "DISPATCH_RULES",
     "FAULT_KINDS",
     "Arrivals",
@@ -23,6 +25,7 @@ __all__ = [
 ]
 
 DISPATCH_RULES = ("FIFO", "SPT", "EDD", "ATC", "CR")
+ARRIVAL_ID = re.compile(r"A\d{6,}")  # the ids the arrival process gives: A000001, A000002, ...
 FAULT_KINDS = ("breakdown", "tool_breakage", "emergency_stop", "print_failure", "maintenance")
 RuleName = Literal["FIFO", "SPT", "EDD", "ATC", "CR"]
 FaultKind = Literal["breakdown", "tool_breakage", "emergency_stop", "print_failure", "maintenance"]
@@ -184,6 +187,11 @@ class Scenario(_Strict):
         for i, order in enumerate(self.orders):
             if order.id in seen:
                 raise ValueError(f"orders[{i}].id: duplicate order id {order.id!r}")
+            if self.arrivals is not None and ARRIVAL_ID.fullmatch(order.id):
+                raise ValueError(
+                    f"orders[{i}].id: {order.id!r} is reserved for the arrival process (A and"
+                    " 6 or more digits)"
+                )
             seen.add(order.id)
             if isinstance(order.product, ExplicitSpec):
                 for j, op in enumerate(order.product.operations):
