@@ -45,7 +45,7 @@ from twin.model.scenario import ARRIVAL_ID, OrderConfig, Scenario
 from twin.planning import PlannedOp, Planner, check_catalogue
 from twin.signals import SignalStore
 
-__all__ = ["KEEP_ENDED", "MAX_STORED", "Engine"]
+__all__ = ["KEEP_ENDED", "MAX_STORED", "Engine", "relaxed_gc"]
 
 KEEP_ENDED = 100_000
 MAX_STORED = 1000  # orders stored (ISA-95 Store) and not started: MaxDownloadableJobOrders
@@ -53,7 +53,7 @@ _REMAKE_ID = re.compile(r"(.*)-R(\d+)")  # a remake's id: its scrapped job's bas
 
 
 @contextlib.contextmanager
-def _relaxed_gc() -> Iterator[None]:
+def relaxed_gc() -> Iterator[None]:
     """Collect the young generation less often while running: a long run keeps many live
     jobs, and frequent collections re-scan them (profiled: ~35 % of a 30-day run)."""
     old = gc.get_threshold()
@@ -493,7 +493,7 @@ class Engine:
         if end <= self.env.now:
             return self.env.now
         stop = self.env.timeout(end - self.env.now)
-        with _relaxed_gc():
+        with relaxed_gc():
             if stop_when_done:
                 self.env.run(until=self.env.any_of([stop, self.all_done]))
             else:

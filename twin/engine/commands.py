@@ -231,17 +231,25 @@ def _fault_args(args: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _order_args(args: Mapping[str, Any]) -> dict[str, Any]:
+    return {"order": parse_order(_arg(args, "order", dict))}
+
+
+def _job_args(args: Mapping[str, Any]) -> dict[str, Any]:
+    return {"job": _arg(args, "job", str)}
+
+
 _Check = Callable[[Mapping[str, Any]], dict[str, Any]]
 _COMMANDS: dict[str, tuple[_Check, Callable[..., Any]]] = {
-    "submit_order": (lambda a: {"order": parse_order(_arg(a, "order", dict))}, submit_order),
-    "store_order": (lambda a: {"order": parse_order(_arg(a, "order", dict))}, store_order),
-    "update_order": (lambda a: {"order": parse_order(_arg(a, "order", dict))}, update_order),
-    "start_order": (lambda a: {"job": _arg(a, "job", str)}, start_order),
-    "revoke_start": (lambda a: {"job": _arg(a, "job", str)}, revoke_start),
-    "cancel_order": (lambda a: {"job": _arg(a, "job", str)}, cancel_order),
-    "pause_job": (lambda a: {"job": _arg(a, "job", str)}, pause_job),
-    "resume_job": (lambda a: {"job": _arg(a, "job", str)}, resume_job),
-    "stop_job": (lambda a: {"job": _arg(a, "job", str)}, stop_job),
+    "submit_order": (_order_args, submit_order),
+    "store_order": (_order_args, store_order),
+    "update_order": (_order_args, update_order),
+    "start_order": (_job_args, start_order),
+    "revoke_start": (_job_args, revoke_start),
+    "cancel_order": (_job_args, cancel_order),
+    "pause_job": (_job_args, pause_job),
+    "resume_job": (_job_args, resume_job),
+    "stop_job": (_job_args, stop_job),
     "inject_fault": (_fault_args, inject_fault),
     "clear_fault": (lambda a: {"machine": _arg(a, "machine", str)}, clear_fault),
     "pause": (lambda a: {}, pause),

@@ -21,7 +21,7 @@ from typing import Any, TypeGuard
 import orjson
 
 from twin.engine import commands as cmd
-from twin.engine.cell import Engine
+from twin.engine.cell import Engine, relaxed_gc
 from twin.engine.jobs import ENDED_STATES
 from twin.errors import CommandError, ConfigError
 from twin.events import (
@@ -181,8 +181,9 @@ def replay(engine: Engine, commands: Iterable[Command], until: float) -> Engine:
     """``engine`` (fresh: built from the recorded run's scenario, seed, rule and sequence)
     with ``commands`` applied, run through ``until`` (every event due at or before it
     processed). Raises ConfigError as ``apply_commands``."""
-    apply_commands(engine, list(commands), until)
-    engine.run_through(until)
+    with relaxed_gc():  # as Engine.run: a restore or a fork replays a long run
+        apply_commands(engine, list(commands), until)
+        engine.run_through(until)
     return engine
 
 
