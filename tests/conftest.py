@@ -5,11 +5,13 @@ from __future__ import annotations
 import importlib
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from twin.engine.cell import Engine
+from twin.engine.jobs import Job
 from twin.model import Scenario, parse_scenario, read_toml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,11 +70,13 @@ def jsp_dir() -> Path:
     return JSP_DIR
 
 
-def step_until(engine: Engine, job_id: str, state: str) -> None:
-    """Step the engine until job ``job_id`` is in ``state``."""
+def step_until(engine: Engine, job_id: str, state: str | Callable[[Job], bool]) -> None:
+    """Step the engine until job ``job_id`` is in ``state`` (or ``state(job)`` holds);
+    bounded: fails after 100,000 steps."""
     job = engine.jobs[job_id]
+    reached = state if callable(state) else (lambda j: j.state == state)
     for _ in range(100_000):
-        if job.state == state:
+        if reached(job):
             return
         engine.env.step()
     raise AssertionError(f"job {job_id} never reached {state!r} (is {job.state!r})")

@@ -345,16 +345,12 @@ def test_a_job_paused_on_its_way_out_waits_in_the_storage(
     api.submit_order({"id": "P", "product": HOUSING})
     job = engine.jobs["P"]
 
-    def leaving() -> bool:
+    def leaving(job: Job) -> bool:
         return job.op_index == len(job.ops) and any(
             isinstance(e, TransferStarted) and e.job == "P" and e.target == "storage" for e in seen
         )
 
-    for _ in range(100_000):
-        if leaving():
-            break
-        engine.env.step()
-    assert leaving()
+    step_until(engine, "P", leaving)
     assert job.state == "transfer"
     api.pause_job("P")
     engine.run(engine.now + 2 * 86400, stop_when_done=False)

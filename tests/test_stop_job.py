@@ -147,8 +147,7 @@ def test_a_job_scrapped_at_inspection_meanwhile(command: str, default_scenario_p
     api = TwinAPI(engine)
     api.submit_order({"id": "S", "product": HOUSING})
     job = engine.jobs["S"]
-    while not (job.state == "processing" and job.location == "vision1"):
-        engine.env.step()
+    step_until(engine, "S", lambda j: j.state == "processing" and j.location == "vision1")
     getattr(api, command)("S")
     engine.run(engine.now + 3600, stop_when_done=False)
     (end,) = _of(seen, JobScrapped, "S")

@@ -43,9 +43,6 @@ class LinkRegistry:
         self._links: dict[str, LinkState] = {}
         self._listeners: list[Callable[[LinkState], None]] = []
 
-    def __len__(self) -> int:
-        return len(self._links)
-
     def __iter__(self) -> Iterator[LinkState]:
         return iter(list(self._links.values()))
 

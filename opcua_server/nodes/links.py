@@ -45,7 +45,6 @@ class LinksFamily:
     def __init__(self, ctx: BuildContext) -> None:
         self.ctx = ctx
         self.nodes: list[ua.NodeId] = []
-        self.folder: ua.NodeId | None = None
         self._unsubscribe: Callable[[], None] | None = None
 
     async def build(self) -> None:
@@ -55,7 +54,6 @@ class LinksFamily:
         )
         cell = ctx.node(ctx.nid("Cell"))
         folder = await cell.add_folder(ctx.nid("Cell.Adapters"), ctx.qn(NS.TWIN, "Adapters"))
-        self.folder = folder.nodeid
         self.nodes.append(folder.nodeid)
         for state in ctx.links:
             obj = await folder.add_object(

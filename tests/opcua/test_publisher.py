@@ -386,8 +386,8 @@ def keeper_with_steps(period: float, n: int = 17, jitter: float = 0.0) -> PhaseK
 
 def test_phase_keeper_moves_only_cycles_that_fall_on_the_steps() -> None:
     p = keeper_with_steps(0.1).period()
-    assert p == pytest.approx(0.1)
     assert p is not None
+    assert p == pytest.approx(0.1)
     step = 100.0 + 17 * 0.1
     delay = PhaseKeeper.delay
     assert delay(p, 0.1, cycle=step - 0.005, now=step) == pytest.approx(0.05)  # just before
