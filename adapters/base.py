@@ -76,7 +76,7 @@ class Adapter(ABC):
         self._last_reason: str | None = None  # of the failures since the last connect
         self._failures_seen = 0  # status.failures at the last connect
         self._jitter = random.Random()  # retry spreading, not security
-        bridge.add_link(self.kind, self.endpoint, self.clock.wall())
+        bridge.links.add(self.name, self.kind, self.endpoint, self.clock.wall())
 
     @property
     def name(self) -> str:
@@ -142,7 +142,8 @@ class Adapter(ABC):
             setattr(self.status, k, v)
         if changes.keys() & _LINK_FIELDS:
             st = self.status
-            self.bridge.report_link(
+            self.bridge.links.report(
+                self.name,
                 self.clock.wall(),
                 connected=st.connected,
                 failures=st.failures - self._failures_seen,

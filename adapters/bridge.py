@@ -11,7 +11,7 @@ command the twin refuses (an operator cleared the fault first) is not retried ev
 It also tells the twin how the link is: the input signals are ``STALE`` (their last usable
 value) from ``pin()`` until read, again once the link is lost (``stale()``), and one by one
 while the PLC has no good value for a tag; and the link's state goes to the twin's
-``LinkRegistry`` (``report_link``), where the OPC UA server shows it.
+``LinkRegistry`` (``links``, reported to by the adapter), where the OPC UA server shows it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -111,29 +110,6 @@ class Bridge:
     def stale(self) -> None:
         """The link is down: every input signal keeps its value, as ``STALE``."""
         self.engine.store.set_quality(self.inputs, STALE)
-
-    def add_link(self, kind: str, endpoint: str, at: datetime) -> None:
-        """Register this adapter's link (not connected) in ``links``."""
-        self.links.add(self.cfg.name, kind, endpoint, at)
-
-    def report_link(
-        self,
-        at: datetime,
-        *,
-        connected: bool,
-        failures: int,
-        total_failures: int,
-        last_error: str | None,
-    ) -> None:
-        """The link's state at wall time ``at`` (see ``LinkState``)."""
-        self.links.report(
-            self.cfg.name,
-            at,
-            connected=connected,
-            failures=failures,
-            total_failures=total_failures,
-            last_error=last_error,
-        )
 
     def apply(self, values: Sequence[TagValue]) -> None:
         """Apply one cycle's input values, in ``cfg.inputs`` order (signals, then faults).
