@@ -25,6 +25,7 @@ from tests.opcua.jobs_client import (
     Watch,
     by_state,
     control_call,
+    drive,
     job_orders,
     response_data,
     responses,
@@ -156,10 +157,7 @@ async def test_clear_refuses_a_running_order_and_clears_an_aborted_one(twin: Twi
             order = job_order(
                 twin, "MES-JR-2", type="printed_housing", material="petg", volume_cm3=12.0
             )
-            stored = await control_call(
-                client, twin, "StoreAndStart", ua.Variant(order), mes_comment()
-            )
-            assert stored.StatusCode.is_good()
+            await send(client, twin, "StoreAndStart", order)
             await step_until(twin, watch, tev.OperationStarted)
             before = twin.engine.jobs["MES-JR-2"].state
             refused = await control_call(
@@ -357,8 +355,5 @@ async def test_response_list_has_every_started_order(twin: Twin) -> None:
                 return done()
 
             assert await check() == 0  # running, before its first operation ends
-            for _ in range(12 * 24):  # bounded: a simulated day
-                await twin.step(5.0)
-                if done():
-                    break
+            await drive(twin, lambda: done() > 0, "MES-RL-1: an operation done")
             assert await check() >= 1  # the list was written again with the operation done
