@@ -110,7 +110,10 @@ def cast_values(vtype: ua.VariantType, values: np.ndarray) -> np.ndarray:
     wire = ENCODABLE[vtype]
     if wire.kind in "iu":
         info = np.iinfo(wire)
-        return np.clip(np.rint(values), info.min, info.max).astype(wire)
+        high = float(info.max)
+        if high > info.max:  # 64 bits: the float rounds up past the range, and would wrap
+            high = float(np.nextafter(high, 0.0))
+        return np.clip(np.rint(values), info.min, high).astype(wire)
     return values.astype(wire)
 
 

@@ -452,3 +452,17 @@ async def test_phase_keeper_restarts_the_publishing_timer() -> None:
     new.cancel()  # what InternalSubscription.stop() does
     with pytest.raises(asyncio.CancelledError):
         await new
+
+
+def test_cast_values_saturate_at_every_integer_width() -> None:
+    """Out-of-range values saturate; a 64-bit bound as a float rounds up past the range and
+    used to wrap (Int64 1e30 became the most negative value, UInt64 1e30 became 0)."""
+    huge = np.array([1e30, -1e30, 7.4])
+    for vt, wire in ENCODABLE.items():
+        if wire.kind not in "iu" or vt == ua.VariantType.Boolean:
+            continue
+        info = np.iinfo(wire)
+        got = cast_values(vt, huge)
+        assert int(got[0]) > info.max // 2, vt
+        assert int(got[1]) == info.min, vt
+        assert int(got[2]) == 7, vt
