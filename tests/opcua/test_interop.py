@@ -37,9 +37,10 @@ NODE_MODULES = ROOT / "node" / "node_modules"
 NODE_URI = "urn:cell-twin:node-interop"
 
 
-async def _line(proc: asyncio.subprocess.Process) -> dict[str, Any]:
-    """The script's next protocol line (a JSON object); node-opcua's own log lines, which it
-    also writes to stdout (e.g. a warning about the node version), are skipped."""
+async def _line(proc: asyncio.subprocess.Process, step: str) -> dict[str, Any]:
+    """The script's next protocol line (a JSON object), which must be ``step``; node-opcua's
+    own log lines, which it also writes to stdout (e.g. a warning about the node version), are
+    skipped."""
     assert proc.stdout is not None
     raw = b""
     while not raw.startswith(b"{"):
@@ -50,6 +51,7 @@ async def _line(proc: asyncio.subprocess.Process) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(raw)
     if data.get("step") == "error":
         pytest.fail(f"node client failed: {data['message']}")
+    assert data["step"] == step, data
     return data
 
 
@@ -120,12 +122,11 @@ async def test_node_opcua_client(twin: Twin) -> None:
     }
     proc = await _spawn("client.js", work, config)
     try:
-        first = await _line(proc)
-        assert first["step"] == "subscribed"
+        await _line(proc, "subscribed")
         # make the monitored value change: the CNC goes out of service (standby power)
         twin.api.inject_fault("cnc1", "breakdown", None)
         await twin.step(1.0)
-        result = await _line(proc)
+        result = await _line(proc, "result")
         assert await asyncio.wait_for(proc.wait(), 30) == 0
     finally:
         await _end(proc)
@@ -148,13 +149,15 @@ def _iso(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-async def test_node_opcua_job_order_to_response(twin: Twin) -> None:
-    """node-opcua, as an operator, sends an ISA-95 job order built from the server's data type
-    definitions, finds it in JobOrderList and reads its job response once the twin is done."""
-    job_id = "NODE-JO-1"
+def _job_config(
+    twin: Twin, name: str, job_id: str, parameters: list[tuple[str, str | float]]
+) -> tuple[Path, dict[str, Any], dt.datetime]:
+    """The connection (as the operator otto) and job order part of a job script's config: the
+    order ``job_id`` of ``parameters``, due 8 h after the twin's simulated now; and that due
+    time (in milliseconds, as JavaScript has it)."""
     due = twin.driver.wall_time(twin.engine.now) + dt.timedelta(hours=8)
-    due = due.replace(microsecond=due.microsecond // 1000 * 1000)  # JavaScript: milliseconds
-    work, config = _connection(twin, "node-jobs", "otto")
+    due = due.replace(microsecond=due.microsecond // 1000 * 1000)
+    work, config = _connection(twin, name, "otto")
     config |= {
         "namespaces": {
             "twin": NS.TWIN,
@@ -163,13 +166,30 @@ async def test_node_opcua_job_order_to_response(twin: Twin) -> None:
         },
         "jobOrderId": job_id,
         "endTime": due.isoformat(timespec="milliseconds"),
-        "parameters": [["type", "printed_housing"], ["material", "petg"], ["volume_cm3", 12.0]],
+        "parameters": parameters,
     }
+    return work, config, due
+
+
+async def _go(proc: asyncio.subprocess.Process, step: str) -> dict[str, Any]:
+    """Let the script go on (the twin has been driven to the point it waits for) and return
+    its next protocol line, which must be ``step``."""
+    assert proc.stdin is not None
+    proc.stdin.write(b"go\n")
+    await proc.stdin.drain()
+    return await _line(proc, step)
+
+
+async def test_node_opcua_job_order_to_response(twin: Twin) -> None:
+    """node-opcua, as an operator, sends an ISA-95 job order built from the server's data type
+    definitions, finds it in JobOrderList and reads its job response once the twin is done."""
+    job_id = "NODE-JO-1"
+    parameters = [("type", "printed_housing"), ("material", "petg"), ("volume_cm3", 12.0)]
+    work, config, due = _job_config(twin, "node-jobs", job_id, parameters)
     with Watch(twin, job_id) as watch:
         proc = await _spawn("jobs.js", work, config)
         try:
-            listed = await _line(proc)
-            assert listed["step"] == "listed"
+            listed = await _line(proc, "listed")
             # time stands still until this test steps the twin: the list shows the state now
             job = twin.engine.jobs[job_id]
             state_now = ALLOWED_TO_START if job.state == "backlog" else RUNNING
@@ -180,12 +200,7 @@ async def test_node_opcua_job_order_to_response(twin: Twin) -> None:
             n_listed = len(await twin.server.server.get_node(job_order_list).read_value())
 
             end = await step_until(twin, watch, ENDED_EVENTS)
-            assert proc.stdin is not None
-            proc.stdin.write(b"ended\n")
-            await proc.stdin.drain()
-            proc.stdin.close()
-            result = await _line(proc)
-            assert result["step"] == "result"
+            result = await _go(proc, "result")
             assert await asyncio.wait_for(proc.wait(), 30) == 0
         finally:
             await _end(proc)
@@ -193,11 +208,13 @@ async def test_node_opcua_job_order_to_response(twin: Twin) -> None:
 
     # the job order, encoded by node-opcua from the DataTypeDefinition, reached the twin
     isa95 = twin.ns(NS.ISA95_JOBCONTROL)
-    assert listed["jobOrderType"] == f"ns={isa95};i=3008"  # ISA95JobOrderDataType
-    assert listed["jobOrderClass"] == "ISA95JobOrderDataType"  # built from its definition
-    assert listed["storeStatus"] == "Good"
+    assert listed["store"] == {
+        "jobOrderType": f"ns={isa95};i=3008",  # ISA95JobOrderDataType
+        "jobOrderClass": "ISA95JobOrderDataType",  # built from its definition
+        "status": "Good",
+        "returnStatus": 1,  # bit 0: No Error
+    }
     assert listed["maxDownloadable"] == {"type": "UInt16", "value": twin.engine.max_stored}
-    assert listed["returnStatus"] == 1  # bit 0: No Error
     assert (listed["listStatus"], listed["listLength"]) == ("Good", n_listed)
     assert job.family == "printed_housing"
     assert (job.spec.material, job.spec.volume_cm3) == ("petg", 12.0)  # not the defaults
@@ -213,7 +230,7 @@ async def test_node_opcua_job_order_to_response(twin: Twin) -> None:
     text = {ALLOWED_TO_START: "AllowedToStart", RUNNING: "Running"}[state_now]
     assert entry["states"] == [{"number": state_now, "text": text, "path": ""}]
 
-    assert result["byIdStatus"] == "Good"
+    assert result["status"] == "Good"
     assert result["returnStatus"] == 1
     response = result["response"]
     assert response["jobOrderID"] == job_id
@@ -241,3 +258,64 @@ async def test_node_opcua_job_order_to_response(twin: Twin) -> None:
     if isinstance(end, tev.JobCompleted):
         assert data["Good"] is end.good
         assert data["OperationsDone"] == len(job.ops)
+
+
+async def test_node_opcua_stop(twin: Twin) -> None:
+    """node-opcua, as an MES, stops a running job order (ISA-95 Stop): Good with ReturnStatus 1,
+    the order Running until its operation under way ends, then Ended/Completed with a response
+    saying Stopped; a second Stop is refused by state, a Stop of an unknown order as a bad
+    argument, changing nothing."""
+    job_id, unknown = "NODE-STOP-1", "NODE-STOP-NONE"
+    parameters = [("type", "printed_housing"), ("volume_cm3", 20.0)]
+    work, config, _ = _job_config(twin, "node-stop", job_id, parameters)
+    config["unknownId"] = unknown
+    stopped = twin.engine.stopped
+    with Watch(twin, job_id) as watch:
+        proc = await _spawn("stop.js", work, config)
+        try:
+            started = await _line(proc, "started")
+            begun = await step_until(twin, watch, tev.OperationStarted)
+            stopping = await _go(proc, "stopping")
+            end = await step_until(twin, watch, tev.JobStopped)
+            result = await _go(proc, "result")
+            assert await asyncio.wait_for(proc.wait(), 30) == 0
+        finally:
+            await _end(proc)
+
+    assert (started["store"]["status"], started["store"]["returnStatus"]) == ("Good", 1)
+    assert stopping["unknown"] == {
+        "status": "BadInvalidArgument",
+        "argStatus": "BadInvalidArgument",
+        "message": f"Stop: JobOrderID: no job order {unknown!r} in JobOrderList",
+    }
+    assert stopping["listUnchanged"] is True
+    assert unknown not in twin.engine.jobs
+    assert unknown not in twin.engine.stored
+    assert stopping["stop"] == {"status": "Good", "returnStatus": 1}  # bit 0: No Error
+    assert stopping["states"] == [{"number": RUNNING, "text": "Running", "path": ""}]
+    assert stopping["again"] == {
+        "status": "BadInvalidState",
+        "argStatus": "BadInvalidState",
+        "message": f"Stop: JobOrderID: job order {job_id!r} is Running until its step under way"
+        " ends (Stop); it can no longer be stopped",
+    }
+
+    # the operation under way ended, then the job did, with nothing more done
+    assert watch.first(tev.OperationFinished).op == begun.op
+    assert watch.first(tev.JobCompleted) is None
+    assert twin.engine.stopped == stopped + 1
+    ended = [
+        {"number": ENDED, "text": "Ended", "path": ""},
+        {"number": COMPLETED, "text": "Completed", "path": "EndedSubstates"},
+    ]
+    assert result["states"] == ended
+    assert (result["response"]["status"], result["response"]["returnStatus"]) == ("Good", 1)
+    response = result["response"]["response"]
+    assert response["jobOrderID"] == job_id
+    assert response["jobState"] == ended
+    assert response["data"]["Stopped"] is True
+    assert response["data"]["Good"] is False
+    assert response["data"]["OperationsDone"] == end.operations == 1
+    assert response["data"]["Operations"] > 1
+    assert result["late"]["status"] == "BadInvalidState"
+    assert f"{job_id!r} is Ended/Completed" in result["late"]["message"]
