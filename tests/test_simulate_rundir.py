@@ -3,7 +3,12 @@ finished or interrupted one replaces the outputs of the run before."""
 
 from __future__ import annotations
 
+import gzip
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +16,7 @@ import pytest
 
 import twin.simulation
 from twin.cli import main
-from twin.telemetry import SPOOL_DIR
+from twin.telemetry import FILE_NAME, SPOOL_DIR
 
 BAD_COMMAND = {"type": "command", "t": 3600, "command": "cancel_order", "args": {"job": "NOPE"}}
 
@@ -143,3 +148,39 @@ def test_an_interrupted_run_keeps_what_it_wrote(
     assert not (out / "summary.json").exists()
     assert not (out / "gantt.png").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_ctrl_c_stops_a_run_with_telemetry_at_once(
+    default_scenario_path: Path, tmp_path: Path
+) -> None:
+    """A real SIGINT to ``twin simulate`` with the default file telemetry: the simulation
+    thread stops (the run would take minutes), exit code 130 with no traceback, and --out
+    holds the event log and the telemetry of what was simulated, both complete."""
+    out = tmp_path / "out"
+    args = ["simulate", str(default_scenario_path), "--until", "400d", "--signals", "1s"]
+    args += ["-q", "--no-plots", "--telemetry", "file", "--out", str(out)]
+    cmd = [sys.executable, "-c", "from twin.cli import console_main; console_main()", *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.stat().st_size for p in tmp_path.glob(f".out.partial-*/{FILE_NAME}")):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the run did not start"
+            time.sleep(0.05)  # another process's file: nothing to await
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr, stderr
+    assert "Error" not in stderr, stderr
+    assert f"interrupted: {out} keeps what the run wrote so far" in stdout
+    assert "telemetry (file):" in stdout
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # the stage moved into --out
+    assert not (out / "summary.json").exists()
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert 0 < events[-1]["t"] < 400 * 86400
+    with gzip.open(out / FILE_NAME, "rt") as fh:  # a whole gzip stream: the file was closed
+        lines = fh.read().splitlines()
+    ended = [ln for ln in lines if ln.startswith("job_event") and "event=job_completed" in ln]
+    assert len(ended) == sum(ev["type"] == "job_completed" for ev in events) > 0

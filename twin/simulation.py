@@ -213,7 +213,7 @@ def run_simulation(
 def _run_with_progress(
     engine: Engine, end: float, progress: Callable[[float, float], None]
 ) -> float:
-    steps = 200
+    steps = 1000  # also how often a run in a worker thread can be stopped (Ctrl-C)
     for k in range(1, steps + 1):
         stop = end * k / steps
         if stop <= engine.now:

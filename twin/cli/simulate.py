@@ -128,6 +128,11 @@ def simulate(
             if path is not None:
                 raise ConfigError(str(path), exc.field, exc.reason) from exc
             raise
+        except KeyboardInterrupt:  # the stage still moves into --out
+            console.print(
+                f"interrupted: {out} keeps what the run wrote so far (no summary)", soft_wrap=True
+            )
+            raise
     s = result.summary
     console.print(kpi_table(result.kpis))
     cell = result.kpis["cell"]

@@ -87,13 +87,17 @@ def simulation_runner(
         return run_simulation
 
     def run(sc: Scenario, **kwargs: Any) -> Any:
-        result, stats = simulate_with_telemetry(
-            pipeline,
-            sc,
-            kpi_period_s=settings.kpi_period_s,
-            stop_timeout_s=settings.stop_timeout_s,
-            **kwargs,
-        )
+        try:
+            result, stats = simulate_with_telemetry(
+                pipeline,
+                sc,
+                kpi_period_s=settings.kpi_period_s,
+                stop_timeout_s=settings.stop_timeout_s,
+                **kwargs,
+            )
+        except KeyboardInterrupt:  # what the interrupted run produced was still delivered
+            console.print(_summary(settings.telemetry, pipeline.stats))
+            raise
         console.print(_summary(settings.telemetry, stats))
         return result
 

@@ -6,7 +6,10 @@ Only wires; all behaviour is in the pipeline, the encoder and the sinks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -103,7 +106,9 @@ def simulate_with_telemetry(
     run's result and the telemetry counters.
 
     The engine runs in a worker thread while the pipeline's event loop delivers, so a slow
-    database slows the simulation (back-pressure) instead of filling memory.
+    database slows the simulation (back-pressure) instead of filling memory. Ctrl-C stops
+    the thread at its next progress step and still delivers what it produced, then raises
+    KeyboardInterrupt (as ``run_simulation`` does without telemetry).
     """
     from twin.simulation import check_run_args, run_simulation
 
@@ -119,23 +124,49 @@ def simulate_with_telemetry(
     # would only cut batches short (and, with all slots busy, spool them needlessly)
     pipeline.flush_interval_s = None
 
+    interrupt = threading.Event()
+    progress = run_kwargs.pop("progress", None)
+
+    def checkpoint(t: float, end: float) -> None:
+        # the worker thread cannot get KeyboardInterrupt: it stops here, between chunks
+        if interrupt.is_set():
+            raise _Interrupted
+        if progress is not None:
+            progress(t, end)
+
+    run = functools.partial(
+        run_simulation,
+        scenario,
+        subscribers=[*run_kwargs.pop("subscribers", ()), pipeline.on_event],
+        signal_consumers=[*run_kwargs.pop("signal_consumers", ()), pipeline.on_signals],
+        kpi_period=kpi_period_s,
+        kpi_consumers=[pipeline.on_kpis],
+        progress=checkpoint,
+        **run_kwargs,
+    )
+
     async def main() -> tuple[RunResult, TelemetryStats]:
         await pipeline.start()
         try:
-            result = await asyncio.to_thread(
-                run_simulation,
-                scenario,
-                subscribers=[*run_kwargs.pop("subscribers", ()), pipeline.on_event],
-                signal_consumers=[*run_kwargs.pop("signal_consumers", ()), pipeline.on_signals],
-                kpi_period=kpi_period_s,
-                kpi_consumers=[pipeline.on_kpis],
-                **run_kwargs,
-            )
+            work = asyncio.get_running_loop().run_in_executor(None, run)
+            try:
+                result = await asyncio.shield(work)
+            except asyncio.CancelledError:
+                # Ctrl-C (asyncio.run cancels this task, then raises KeyboardInterrupt): stop
+                # the simulation thread at its next chunk; what it produced is still delivered
+                interrupt.set()
+                with contextlib.suppress(_Interrupted):
+                    await work
+                raise
         finally:
             stats = await pipeline.stop(stop_timeout_s)
         return result, stats
 
     return asyncio.run(main())
+
+
+class _Interrupted(Exception):
+    """Raised in the simulation thread to stop it after Ctrl-C."""
 
 
 def attach_realtime(
