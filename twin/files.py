@@ -4,6 +4,8 @@ outputs written aside and moved into place only when it is complete (``staged``)
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import glob
 import os
 import shutil
 import uuid
@@ -48,11 +50,18 @@ def staged(out: Path, products: Collection[str], carry: Collection[str] = ()) ->
 
     ``carry`` names directories among the products that the block continues rather than
     replaces (a telemetry spool): they are copied into the stage first, as hard links.
+
+    A stage left by a killed run (kill -9: nothing could move or remove it) is removed by
+    the next run on ``out``; a stage of a run still going is held by it (flock) and stays.
     """
     base = next(p for p in out.absolute().parents if p.is_dir())
-    stage = base / f".{out.name}.partial-{uuid.uuid4().hex[:12]}"
-    stage.mkdir()
+    key = uuid.uuid4().hex[:12]
+    stage, fresh = base / f"{_stage_prefix(out)}{key}", base / f".{out.name}.new-{key}"
+    fresh.mkdir()
+    held = _hold(fresh)  # held until the process ends: a stage nobody holds is left over
+    fresh.replace(stage)  # appears held, never free for another run to take as left over
     try:
+        _remove_left_over(base, out)
         for name in carry:
             if (out / name).is_dir():
                 _link_tree(out / name, stage / name)
@@ -63,7 +72,40 @@ def staged(out: Path, products: Collection[str], carry: Collection[str] = ()) ->
     except BaseException:
         _commit(stage, out, products)
         raise
-    _commit(stage, out, products)
+    else:
+        _commit(stage, out, products)
+    finally:
+        os.close(held)
+
+
+def _stage_prefix(out: Path) -> str:
+    return f".{out.name}.partial-"
+
+
+def _hold(directory: Path, wait: bool = True) -> int:
+    """An open descriptor of ``directory`` with an exclusive lock on it (BlockingIOError
+    when another process holds it and not ``wait``)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _remove_left_over(base: Path, out: Path) -> None:
+    """Remove the stages of ``out`` that no process holds: runs killed before they could
+    move them into place (kill -9, a power cut). Stages of runs still going are kept."""
+    for stage in base.glob(glob.escape(_stage_prefix(out)) + "*"):
+        try:
+            fd = _hold(stage, wait=False)
+        except (BlockingIOError, FileNotFoundError, NotADirectoryError):
+            continue  # in use, or gone meanwhile
+        try:
+            shutil.rmtree(stage, ignore_errors=True)
+        finally:
+            os.close(fd)
 
 
 def _link_tree(src: Path, dst: Path) -> None:
