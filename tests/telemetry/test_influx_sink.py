@@ -13,7 +13,7 @@ from aiohttp import web
 
 from tests.conftest import free_port
 from twin.cli import main
-from twin.telemetry import InfluxSink, LineEncoder, Spool, TelemetryPipeline
+from twin.telemetry import SPOOL_DIR, InfluxSink, LineEncoder, Spool, TelemetryPipeline
 
 
 class Scripted:
@@ -100,7 +100,10 @@ async def test_status_codes(
 
 
 def test_spool_bound_hit_is_counted_and_reported(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv("TWIN_SPOOL_MAX_BYTES", "20000")
     monkeypatch.setenv("TWIN_BATCH_LINES", "500")
@@ -112,7 +115,14 @@ def test_spool_bound_hit_is_counted_and_reported(
         main([*args, "--no-plots", "--telemetry", "influx", "--influx-url", url, "--out", str(run)])
         == 0
     )
-    assert "DROPPED" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "DROPPED" in out
+    # the spool is named where it is after the run (it was written aside, then moved)
+    spool = run / SPOOL_DIR
+    assert f"lines in spool {spool}," in out
+    assert f"); send them with: twin telemetry replay {spool}\n" in out
+    assert f"left in spool {spool} for the next run" in caplog.text
+    assert ".partial-" not in out + caplog.text
     assert main(["telemetry", "status", str(run), "--json"]) == 1  # exit 1: something was lost
     status = json.loads(capsys.readouterr().out)
     assert status["lines_dropped"] > 0

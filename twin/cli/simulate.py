@@ -118,7 +118,7 @@ def simulate(
     spool = () if tsettings.spool_dir else (SPOOL_DIR,)
     with staged(out, (*RUN_FILES, FILE_NAME, SPOOL_DIR), carry=spool) as stage:
         try:
-            runner = simulation_runner(tsettings, sc, stage, console)
+            runner = simulation_runner(tsettings, sc, stage, console, moved_to=out)
             result = _run(
                 sc, horizon, seed, rule, seq, commands, stage, period, plots, quiet, console, runner
             )
@@ -142,7 +142,7 @@ def simulate(
         f"{s['jobs_backlog']}) | throughput {cell['throughput_per_h']:.2f}/h | "
         f"lead time {cell['lead_time_mean_s'] / 3600:.2f} h | late {cell['jobs_late']}"
     )
-    console.print(f"run directory: {out}")
+    console.print(f"run directory: {out}", soft_wrap=True)
 
 
 def _run(

@@ -77,14 +77,20 @@ def settings_from_cli(**overrides: Any) -> TelemetrySettings:
 
 
 def simulation_runner(
-    settings: TelemetrySettings, scenario: Scenario, out: Path, console: Console
+    settings: TelemetrySettings,
+    scenario: Scenario,
+    out: Path,
+    console: Console,
+    moved_to: Path | None = None,
 ) -> Callable[..., Any]:
-    """A drop-in for ``run_simulation`` that streams telemetry as ``settings`` ask."""
+    """A drop-in for ``run_simulation`` that streams telemetry as ``settings`` ask, into
+    ``out`` (moved to ``moved_to`` when the run is done)."""
     from twin.simulation import run_simulation
 
-    pipeline = build_pipeline(settings, scenario, out, scenario.start)
+    pipeline = build_pipeline(settings, scenario, out, scenario.start, moved_to=moved_to)
     if pipeline is None:
         return run_simulation
+    spool = pipeline.spool.name if pipeline.spool is not None else None
 
     def run(sc: Scenario, **kwargs: Any) -> Any:
         try:
@@ -96,31 +102,33 @@ def simulation_runner(
                 **kwargs,
             )
         except KeyboardInterrupt:  # what the interrupted run produced was still delivered
-            console.print(_summary(settings.telemetry, pipeline.stats))
+            console.print(
+                telemetry_summary(settings.telemetry, pipeline.stats, spool), soft_wrap=True
+            )
             raise
-        console.print(_summary(settings.telemetry, stats))
+        console.print(telemetry_summary(settings.telemetry, stats, spool), soft_wrap=True)
         return result
 
     return run
 
 
-def telemetry_summary(sink: str, stats: TelemetryStats) -> str:
-    """One line saying what the pipeline delivered (and what it could not)."""
-    return _summary(sink, stats)
-
-
-def _summary(sink: str, stats: TelemetryStats) -> str:
+def telemetry_summary(sink: str, stats: TelemetryStats, spool: str | None = None) -> str:
+    """One line saying what the pipeline delivered (and what it could not): lines left in
+    the spool (named ``spool``) and the command that sends them."""
     text = f"telemetry ({sink}): {stats.lines_written} lines written"
     extra = [
         f"{n} {what}"
         for n, what in (
-            (stats.spool_lines, "lines in spool"),
+            (stats.spool_lines, f"lines in spool {spool}" if spool else "lines in spool"),
             (stats.lines_rejected, "rejected"),
             (stats.lines_dropped, "DROPPED (spool full)"),
         )
         if n
     ]
-    return text + (f" ({', '.join(extra)})" if extra else "")
+    text += f" ({', '.join(extra)})" if extra else ""
+    if stats.spool_lines and spool is not None:
+        text += f"; send them with: twin telemetry replay {spool}"
+    return text
 
 
 def read_status(path: Path) -> dict[str, Any]:

@@ -251,7 +251,7 @@ class TelemetryPipeline:
                 "telemetry: %d batches (%d lines) left in spool %s for the next run",
                 len(self.spool),
                 self.spool.lines,
-                self.spool.directory,
+                self.spool.name,
             )
         return self.stats
 

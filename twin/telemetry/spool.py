@@ -47,10 +47,12 @@ class Spool:
     earlier run left behind.
     """
 
-    def __init__(self, directory: Path, max_bytes: int) -> None:
+    def __init__(self, directory: Path, max_bytes: int, *, name: str | None = None) -> None:
         if max_bytes <= 0:
             raise ValueError("spool max_bytes must be > 0")
         self.directory = directory
+        #: how messages name it: where it will be (``twin simulate`` writes a run aside)
+        self.name = str(directory) if name is None else name
         self.max_bytes = max_bytes
         self._entries: list[SpoolEntry] = []
         self._bytes = 0

@@ -53,11 +53,13 @@ def build_pipeline(
     *,
     logger: logging.Logger | None = None,
     clock: Clock | None = None,
+    moved_to: Path | None = None,
 ) -> TelemetryPipeline | None:
     """The pipeline ``settings`` ask for (None for ``telemetry = "none"``); no I/O yet.
 
     ``origin`` is the timestamp of simulated time 0 (scenario start in simulate, the wall
-    clock anchor in real time). Raises ConfigError for bad settings.
+    clock anchor in real time). ``moved_to`` is where ``run_dir`` goes once the run is done
+    (messages name the spool there). Raises ConfigError for bad settings.
     """
     if settings.telemetry == "none":
         return None
@@ -76,7 +78,8 @@ def build_pipeline(
             settings.influx_bucket,
             settings.write_timeout_s,
         )
-        spool = Spool(spool_dir, settings.spool_max_bytes)
+        shown = None if settings.spool_dir or moved_to is None else str(moved_to / SPOOL_DIR)
+        spool = Spool(spool_dir, settings.spool_max_bytes, name=shown)
     pipeline = TelemetryPipeline(
         sink,
         encoder,
