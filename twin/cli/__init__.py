@@ -9,6 +9,7 @@ import sys
 
 import typer
 
+from twin.cli.common import usage_error
 from twin.errors import TwinError
 
 __all__ = ["app", "main"]
@@ -41,15 +42,30 @@ _register()
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     try:
-        app(args=argv, prog_name="twin")
+        # not standalone: click's usage errors come here (instead of typer's boxed panel) to
+        # be printed like every other bad input; typer.Exit comes back as its exit code
+        code = app(args=argv, prog_name="twin", standalone_mode=False)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except TwinError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _bad_input(exc)
+    except typer.TyperException as exc:  # click's errors: typer vendors click
+        # the help of a group called without a command is already printed (typer's own
+        # test, by name: click's class is not exported)
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            return 2
+        return _bad_input(usage_error(exc))
+    except typer.Abort:  # end of input at a prompt
+        print("aborted", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
-    return 0
+    return code if isinstance(code, int) else 0
+
+
+def _bad_input(exc: TwinError) -> int:
+    print(f"error: {exc}", file=sys.stderr)
+    return 2
 
 
 def console_main() -> None:

@@ -1,0 +1,65 @@
+"""Bad command lines get one plain line ``error: command line: <option>: <reason>`` and exit
+code 2, like every other bad input (no usage box, no traceback); ``--help`` still works."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import SCENARIOS
+from twin.cli import main
+
+DEFAULT = str(SCENARIOS / "default.toml")
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["simulate", DEFAULT, "--seed", "x"],
+            "error: command line: --seed: expected a valid integer, got 'x'"
+            " (see 'twin simulate --help')",
+        ),
+        (
+            ["simulate", DEFAULT, "--seed"],
+            "error: command line: --seed: requires an argument",
+        ),
+        (
+            ["simulate", DEFAULT, "--no-such-option"],
+            "error: command line: --no-such-option: no such option",
+        ),
+        (
+            ["simulate"],
+            "error: command line: SCENARIO: missing argument (see 'twin simulate --help')",
+        ),
+        (
+            ["scenario", "show"],
+            "error: command line: SCENARIO: missing argument (see 'twin scenario show --help')",
+        ),
+        (["nosuch"], "error: command line: no such command 'nosuch' (see 'twin --help')"),
+        (
+            ["simulate", DEFAULT, "extra"],
+            "error: command line: got unexpected extra argument(s) (extra)",
+        ),
+    ],
+)
+def test_usage_error_is_one_line(
+    argv: list[str], line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(line), captured.err
+    assert captured.err.count("\n") == 1, captured.err
+    assert "Usage:" not in captured.err
+    assert "╭" not in captured.err + captured.out
+
+
+def test_help_still_works(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--seed" in out
+    assert "override the scenario seed" in out
+
+
+def test_group_without_command_prints_its_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scenario"]) == 2
+    assert "validate" in capsys.readouterr().out
