@@ -1,7 +1,12 @@
 """Bad command lines get one plain line ``error: command line: <option>: <reason>`` and exit
-code 2, like every other bad input (no usage box, no traceback); ``--help`` still works."""
+code 2, like every other bad input (no usage box, no traceback); ``--help`` still works.
+A password no terminal can be asked for is an error, not an abort."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +68,27 @@ def test_help_still_works(capsys: pytest.CaptureFixture[str]) -> None:
 def test_group_without_command_prints_its_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scenario"]) == 2
     assert "validate" in capsys.readouterr().out
+
+
+def test_users_add_without_a_terminal_says_to_use_password_stdin(tmp_path: Path) -> None:
+    users = tmp_path / "users.toml"
+    twin = Path(sys.executable).with_name("twin")  # the console script
+    add = [str(twin), "users", "add", "alice", "--file", str(users)]
+    subprocess.run([*add, "--password-stdin"], input="pa55word\n", text=True, check=True)
+    before = users.read_bytes()
+    # a session of its own: no controlling terminal for getpass to open
+    done = subprocess.run(
+        [*add, "--role", "engineer"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        start_new_session=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: command line: password: no terminal to ask it on; give it on standard input"
+        " with --password-stdin\n"
+    )
+    assert users.read_bytes() == before

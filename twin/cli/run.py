@@ -17,6 +17,7 @@ import logging
 import secrets
 import signal
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Annotated, Any
@@ -339,11 +340,26 @@ def users_add(
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = getpass.getpass(f"password for {name}: ")
-        if getpass.getpass("repeat: ") != password:
+        password = _ask_password(f"password for {name}: ")
+        if _ask_password("repeat: ") != password:
             raise ConfigError("command line", "password", "the two entries differ")
     existed = add_user(file, name, parsed, password)
     print(f"{'updated' if existed else 'added'} {name} ({parsed.name.lower()}) in {file}")
+
+
+def _ask_password(prompt: str) -> str:
+    """The password typed at the terminal; raises ConfigError when there is none to ask on
+    (getpass would read it, echoed, from a pipe or give up at its end)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", getpass.GetPassWarning)
+        try:
+            return getpass.getpass(prompt)
+        except getpass.GetPassWarning as exc:
+            raise ConfigError(
+                "command line",
+                "password",
+                "no terminal to ask it on; give it on standard input with --password-stdin",
+            ) from exc
 
 
 @users_app.command("list")
