@@ -1,6 +1,7 @@
 """Bad command lines get one plain line ``error: command line: <option>: <reason>`` and exit
 code 2, like every other bad input (no usage box, no traceback); ``--help`` still works.
-A password no terminal can be asked for is an error, not an abort."""
+Options read from the environment are named as such; a password no terminal can be asked for
+is an error, not an abort."""
 
 from __future__ import annotations
 
@@ -92,3 +93,19 @@ def test_users_add_without_a_terminal_says_to_use_password_stdin(tmp_path: Path)
         " with --password-stdin\n"
     )
     assert users.read_bytes() == before
+
+
+def test_bad_telemetry_option_names_the_option_and_the_allowed_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "run"
+    assert main(["simulate", DEFAULT, "--telemetry", "foo", "--out", str(out), "-q"]) == 2
+    assert capsys.readouterr().err == (
+        "error: command line: --telemetry: must be one of file, influx, none (got 'foo')\n"
+    )
+    monkeypatch.setenv("TWIN_TELEMETRY", "bar")  # from the environment: named as such
+    assert main(["simulate", DEFAULT, "--out", str(out), "-q"]) == 2
+    assert capsys.readouterr().err == (
+        "error: environment: TWIN_TELEMETRY: must be one of file, influx, none (got 'bar')\n"
+    )
+    assert not out.exists()

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 from pydantic import ValidationError
@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from twin.errors import ConfigError
+from twin.model import format_validation_error
 from twin.model.scenario import Scenario
 from twin.telemetry import (
     SPOOL_DIR,
@@ -65,15 +66,26 @@ InfluxTokenOption = Annotated[
 def settings_from_cli(**overrides: Any) -> TelemetrySettings:
     """Settings from the environment with the given (non-None) command-line values on top.
 
-    Raises ConfigError naming the option for an invalid value.
+    Raises ConfigError naming the option, or the environment variable, of an invalid value
+    (and the allowed values of a choice).
     """
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
         return TelemetrySettings(**given)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise ConfigError("telemetry settings", field, err["msg"]) from exc
+        first = exc.errors(include_url=False)[0]
+        name = str(first["loc"][0]) if first["loc"] else ""
+        source, field = (
+            ("command line", "--" + name.replace("_", "-"))
+            if name in given
+            else ("environment", f"TWIN_{name.upper()}")  # pydantic-settings' env_prefix
+        )
+        reason = format_validation_error(source, exc).reason
+        field_info = TelemetrySettings.model_fields.get(name)
+        allowed = get_args(field_info.annotation) if field_info else ()
+        if first["type"] == "literal_error" and allowed:
+            reason = f"must be one of {', '.join(map(str, allowed))} (got {first['input']!r})"
+        raise ConfigError(source, field, reason) from exc
 
 
 def simulation_runner(
