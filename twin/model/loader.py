@@ -8,9 +8,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from twin.errors import ConfigError
+from twin.model.machines import MACHINE_KINDS
+from twin.model.products import PRODUCT_FAMILIES
 from twin.model.scenario import Scenario
 from twin.model.sequence import MachineSequences
 
@@ -23,28 +25,38 @@ __all__ = [
 ]
 
 
-def _loc(loc: tuple[int | str, ...], model: type[BaseModel] | None = None) -> str:
+# the discriminated unions' tag fields and tags: pydantic puts the tag in an error's location
+# after the item, and its error for a missing tag does not list them
+_UNION_TAGS: dict[str, tuple[str, ...]] = {"kind": MACHINE_KINDS, "type": (*PRODUCT_FAMILIES,)}
+_TAGS = frozenset(tag for tags in _UNION_TAGS.values() for tag in tags)
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
     out = ""
-    tags = {
-        "cnc",
-        "robot",
-        "printer",
-        "inspection",
-        "generic",
-        "machined_bracket",
-        "printed_housing",
-        "hybrid_part",
-        "module_assembly",
-        "explicit",
-    }
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in tags or part.startswith("function-"):
+        elif part in _TAGS or part.startswith("function-"):
             continue  # union tag pydantic inserts: not a field the user wrote
         else:
             out += ("." if out else "") + part
     return out or "(top level)"
+
+
+def _tag_error(field: str, err: Any) -> tuple[str, str]:
+    """Field and reason for a discriminated union's tag (a machine's ``kind``, a product's
+    ``type``) that is missing or unknown: the item named by its id when it has one, the known
+    tags listed."""
+    ctx = err.get("ctx", {})
+    key = str(ctx.get("discriminator", "tag")).strip("'")
+    item = err["input"]
+    if isinstance(item, dict) and isinstance(item.get("id"), str):
+        field += f" (id {item['id']!r})"
+    if err["type"] == "union_tag_not_found":
+        known = _UNION_TAGS.get(key)
+        return field, f"{key} required" + (f" (one of: {', '.join(known)})" if known else "")
+    known_tags = ", ".join(tag.strip("'") for tag in str(ctx["expected_tags"]).split(", "))
+    return field, f"unknown {key} {ctx['tag']!r} (known: {known_tags})"
 
 
 _NAMED = re.compile(r"([A-Za-z_][\w]*(?:\[\d+\])*(?:\.[A-Za-z_]\w*(?:\[\d+\])*)*): ")
@@ -65,6 +77,8 @@ def format_validation_error(source: str, exc: ValidationError) -> ConfigError:
         msg = "unknown field"
     if first["type"] == "missing":
         msg = "field required"
+    if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        field, msg = _tag_error(field, first)
     if len(errors) > 1:
         msg += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
     return ConfigError(source, field, msg)

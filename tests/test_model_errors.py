@@ -1,0 +1,53 @@
+"""A discriminated union's tag (a machine's ``kind``, a product's ``type``) that is unknown or
+missing is named in the user's words: the item (by id when it has one) and the known tags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from twin.errors import ConfigError
+from twin.model import MACHINE_KINDS, PRODUCT_FAMILIES, parse_scenario
+
+KINDS = ", ".join(MACHINE_KINDS)
+FAMILIES = ", ".join(PRODUCT_FAMILIES)
+GENERIC = {"id": "g1", "kind": "generic"}
+
+
+@pytest.mark.parametrize(
+    ("data", "line"),
+    [
+        (
+            {"cell": {"machines": [GENERIC, {"id": "cnc1", "kind": "laser"}]}},
+            f"s.toml: cell.machines[1] (id 'cnc1'): unknown kind 'laser' (known: {KINDS})",
+        ),
+        (
+            {"cell": {"machines": [{"kind": "laser"}]}},
+            f"s.toml: cell.machines[0]: unknown kind 'laser' (known: {KINDS})",
+        ),
+        (
+            {"cell": {"machines": [{"id": "cnc1"}]}},
+            f"s.toml: cell.machines[0] (id 'cnc1'): kind required (one of: {KINDS})",
+        ),
+        (
+            {"cell": {"machines": [GENERIC]}, "orders": [{"id": "o1", "product": {"type": "x"}}]},
+            f"s.toml: orders[0].product: unknown type 'x' (known: {FAMILIES})",
+        ),
+        (
+            {"cell": {"machines": [GENERIC]}, "orders": [{"id": "o1", "product": {}}]},
+            f"s.toml: orders[0].product: type required (one of: {FAMILIES})",
+        ),
+    ],
+)
+def test_union_tag_errors_name_the_item_and_the_known_tags(data: dict[str, Any], line: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_scenario(data, "s.toml")
+    assert str(caught.value) == line
+
+
+def test_a_tag_in_the_location_is_not_named_as_a_field() -> None:
+    data = {"cell": {"machines": [{"id": "cnc1", "kind": "cnc", "axes": 4}]}}
+    with pytest.raises(ConfigError) as caught:
+        parse_scenario(data, "s.toml")
+    assert caught.value.field == "cell.machines[0].axes"
