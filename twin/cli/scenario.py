@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import tomli_w
 import typer
@@ -11,8 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from twin.jsp import jsp_scenario
-from twin.model import load_scenario, parse_scenario
-from twin.planning import Planner, check_plannable
+from twin.model import PRODUCT_FAMILIES, load_scenario, parse_scenario
+from twin.model.scenario import Scenario
+from twin.planning import PlannedOp, Planner, check_catalogue, check_plannable, plan_orders
 
 __all__ = ["register"]
 
@@ -35,8 +36,10 @@ def validate(scenario: Annotated[Path, typer.Argument(help="scenario TOML file")
 
 @scenario_app.command("show")
 def show(scenario: Annotated[Path, typer.Argument(help="scenario TOML file")]) -> None:
-    """Print the cell, catalogue and the routings of the explicit orders."""
+    """Print the cell, the catalogue and the routings of its products and of the explicit
+    orders (eligible machines and planned seconds per operation)."""
     sc = load_scenario(scenario)
+    routings = _routings(sc, str(scenario))
     console = Console()
     console.print(f"[bold]{sc.name}[/bold]: {sc.description}")
     console.print(
@@ -68,17 +71,54 @@ def show(scenario: Annotated[Path, typer.Argument(help="scenario TOML file")]) -
             f"arrivals: every {sc.arrivals.mean_interarrival:.0f} s "
             f"({sc.arrivals.distribution}), due factor {sc.arrivals.due_factor}"
         )
-    planner = Planner(sc.cell.machines)
-    for o in sc.orders[:50]:
-        route = " -> ".join(
-            f"{op.req.name}[{', '.join(f'{m} {d:.0f}s' for m, d in op.durations.items())}]"
-            for op in planner.plan(o.product)
+    if routings:
+        console.print(
+            "routings: operation (planned seconds on each machine that can run it; for a"
+            " catalogue product, their range over its extreme configurations)",
+            soft_wrap=True,
         )
-        console.print(f"order {o.id} ({o.product.type}): {route}")
-    if len(sc.orders) > 50:
-        console.print(f"... and {len(sc.orders) - 50} more orders")
+    shown = len(sc.catalogue) + 50
+    for label, plans in routings[:shown]:
+        _print_route(console, label, plans)
+    if len(routings) > shown:
+        console.print(f"... and {len(routings) - shown} more orders")
     for f in sc.faults:
         console.print(f"fault: {f.machine} {f.kind} at {f.at:.0f} s for {f.duration:.0f} s")
+
+
+def _routings(sc: Scenario, source: str) -> list[tuple[str, list[list[PlannedOp]]]]:
+    """The routings of each catalogue product (one per extreme configuration) and of each
+    explicit order, labelled; raises ConfigError for one the cell cannot make."""
+    planner = Planner(sc.cell.machines)
+    check_catalogue(sc, source, planner)
+    out = []
+    for entry in sc.catalogue:
+        specs: list[Any] = [
+            PRODUCT_FAMILIES[entry.family].model_validate(c) for c in entry.corners()
+        ]
+        out.append((f"product {entry.id} ({entry.family})", [planner.plan(s) for s in specs]))
+    for order, plan in plan_orders(sc, planner, source):
+        out.append((f"order {order.id} ({order.product.type})", [plan]))
+    return out
+
+
+def _print_route(console: Console, label: str, plans: list[list[PlannedOp]]) -> None:
+    """One line: the operations of ``plans`` (routings of one product, differing only in
+    durations and maybe in machines) with each machine's planned seconds, or their range."""
+    steps = []
+    for ops in zip(*plans, strict=True):
+        seconds: dict[str, list[float]] = {}
+        for op in ops:
+            for machine, duration in op.durations.items():
+                seconds.setdefault(machine, []).append(duration)
+        machines = ", ".join(f"{m} {_seconds(min(d), max(d))}" for m, d in seconds.items())
+        steps.append(f"{ops[0].req.name} ({machines})")
+    # no markup: an explicit operation's name is the user's text; no wrapping inside a step
+    console.print(f"{label}: {' -> '.join(steps)}", markup=False, soft_wrap=True)
+
+
+def _seconds(low: float, high: float) -> str:
+    return f"{low:.0f} s" if round(low) == round(high) else f"{low:.0f}-{high:.0f} s"
 
 
 @scenario_app.command("from-jsp")
