@@ -34,18 +34,15 @@ __all__ = ["kpi_table", "register"]
 
 
 def kpi_table(kpis: dict[str, Any]) -> Table:
-    """A rich table of the per-machine and cell KPIs."""
-    table = Table(title="ISO 22400 KPIs")
-    for col in (
-        "machine",
-        "availability",
-        "effectiveness",
-        "quality",
-        "OEE",
-        "utilisation",
-        "produced",
-    ):
-        table.add_column(col, justify="right" if col != "machine" else "left")
+    """A rich table of the per-machine and cell KPIs, readable at 80 columns (a log file):
+    short headers, explained in the caption; values never wrap, long machine ids may."""
+    table = Table(
+        title="ISO 22400 KPIs",
+        caption="avail. = availability, effect. = effectiveness, util. = utilisation",
+    )
+    table.add_column("machine", overflow="fold")
+    for col in ("avail.", "effect.", "quality", "OEE", "util.", "produced"):
+        table.add_column(col, justify="right", no_wrap=True)
     rows = [*kpis["machines"].items(), ("cell", kpis["cell"])]
     for name, k in rows:
         table.add_row(
