@@ -142,18 +142,19 @@ def test_a_second_run_into_the_same_directory_replaces_the_file(tmp_path: Path) 
 
 
 @pytest.mark.parametrize(
-    ("extra", "message"),
+    ("extra", "start"),
     [
-        (["--telemetry", "bogus"], "telemetry"),
-        (["--telemetry", "influx", "--influx-url", "ftp://x"], "influx_url"),
+        (["--telemetry", "bogus"], "error: command line: --telemetry: must be one of file,"),
+        (["--telemetry", "influx", "--influx-url", "ftp://x"], "error: command line: --influx-url"),
     ],
 )
 def test_bad_telemetry_options_are_one_line_errors(
-    tmp_path: Path, extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, extra: list[str], start: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Named as the option given, nothing written."""
     args = ["simulate", "scenarios/default.toml", "--until", "1h", "-q", "--out", str(tmp_path)]
     assert main([*args, *extra]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: telemetry")
-    assert message in err
+    assert err.startswith(start)
     assert len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []

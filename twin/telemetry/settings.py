@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["SinkKind", "TelemetrySettings"]
@@ -31,7 +31,7 @@ class TelemetrySettings(BaseSettings):
     influx_url: str = "http://127.0.0.1:8086"
     influx_token: SecretStr = SecretStr("")
     influx_org: str = "celltwin"
-    influx_bucket: str = "celltwin"
+    influx_bucket: str = Field("celltwin", min_length=1)
     batch_lines: int = Field(5000, ge=1, description="lines per write batch")
     max_in_flight: int = Field(4, ge=1, description="batches being compressed or sent at once")
     flush_interval_s: float = Field(1.0, gt=0, description="send a partial batch after this")
@@ -44,3 +44,10 @@ class TelemetrySettings(BaseSettings):
     kpi_period_s: float = Field(3600.0, gt=0, description="simulate: KPI point every (sim s)")
     realtime_kpi_period_s: float = Field(10.0, gt=0, description="twin run: KPIs every (wall s)")
     realtime_signal_period_s: float = Field(1.0, gt=0, description="twin run: signals (sim s)")
+
+    @field_validator("influx_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"{url!r} is not an http(s) URL")
+        return url
