@@ -35,7 +35,7 @@ from asyncua.server.event_generator import EventGenerator
 from opcua_server.nodes.base import BuildContext
 from twin import events as tev
 
-__all__ = ["EVENT_TYPES", "EventsFamily"]
+__all__ = ["EVENT_TYPES", "NOTIFIER", "SERVER", "EventsFamily", "trigger_on"]
 
 _S, _D, _U, _B = (
     ua.VariantType.String,
@@ -75,8 +75,8 @@ EVENT_TYPES: dict[str, tuple[int, list[tuple[str, ua.VariantType]]]] = {
 }
 
 ALARM_TYPE = "MachineFaultAlarmType"
-_SERVER = ua.NodeId(ua.ObjectIds.Server)
-_NOTIFIER = ua.EventNotifier.SubscribeToEvents.mask | ua.EventNotifier.HistoryRead.mask
+SERVER = ua.NodeId(ua.ObjectIds.Server)
+NOTIFIER = ua.EventNotifier.SubscribeToEvents.mask | ua.EventNotifier.HistoryRead.mask
 
 
 def _describe(ev: tev.Event) -> tuple[str, str | None, int, dict[str, Any], str] | None:
@@ -151,6 +151,22 @@ def _describe(ev: tev.Event) -> tuple[str, str | None, int, dict[str, Any], str]
     return None
 
 
+async def trigger_on(
+    ctx: BuildContext, gen: EventGenerator, source: ua.NodeId | None, sim_t: float, message: str
+) -> None:
+    """Send ``gen``'s event (its fields set) from the Server object and from ``source``, timed
+    when it happened on the run's time axis, and record it in the history."""
+    event = gen.event
+    now = ctx.at(sim_t)  # when it happened (the outbox may apply it later)
+    event.emitting_node = SERVER
+    await gen.trigger(time_attr=now, message=message)
+    if ctx.history is not None:
+        ctx.history.record_event(event.SourceNode, event)
+    if source is not None:
+        event.emitting_node = source
+        await gen.trigger(time_attr=now, message=message)
+
+
 class EventsFamily:
     """Event types, their generators, and the bridge from the twin's EventBus."""
 
@@ -171,7 +187,7 @@ class EventsFamily:
             )
             ctx.event_types[name] = etype.nodeid
             self.nodes.append(etype.nodeid)
-            self._generators[name] = await server.get_event_generator(etype, _SERVER)
+            self._generators[name] = await server.get_event_generator(etype, SERVER)
         alarm = await server.create_custom_event_type(
             ctx.twin,
             ALARM_TYPE,
@@ -180,25 +196,25 @@ class EventsFamily:
         )
         ctx.event_types[ALARM_TYPE] = alarm.nodeid
         self.nodes.append(alarm.nodeid)
-        self._alarm = await server.get_event_generator(alarm, _SERVER)
+        self._alarm = await server.get_event_generator(alarm, SERVER)
         self._alarm_template = copy.deepcopy(self._alarm.event)
         # ConditionRefresh (and the RefreshStart/End events) for clients with an alarm view
         server.iserver.bind_condition_methods = 100
         await server.iserver.setup_condition_methods()
-        server_node = server.get_node(_SERVER)
+        server_node = server.get_node(SERVER)
         await server_node.write_attribute(
-            ua.AttributeIds.EventNotifier, ua.DataValue(ua.Variant(_NOTIFIER, ua.VariantType.Byte))
+            ua.AttributeIds.EventNotifier, ua.DataValue(ua.Variant(NOTIFIER, ua.VariantType.Byte))
         )
         for nodeid in ctx.machine_nodes.values():
             await server.get_node(nodeid).write_attribute(
                 ua.AttributeIds.EventNotifier,
-                ua.DataValue(ua.Variant(_NOTIFIER, ua.VariantType.Byte)),
+                ua.DataValue(ua.Variant(NOTIFIER, ua.VariantType.Byte)),
             )
             await server_node.add_reference(nodeid, ua.ObjectIds.HasNotifier)
             if ctx.history is not None:
                 ctx.history.set_event_scope(nodeid, nodeid)
         if ctx.history is not None:
-            ctx.history.set_event_scope(_SERVER, None)
+            ctx.history.set_event_scope(SERVER, None)
 
     def start(self) -> None:
         self._unsubscribe = self.ctx.engine.bus.subscribe(self._on_event)
@@ -231,7 +247,7 @@ class EventsFamily:
         gen = self._generators[name]
         event: BaseEvent = gen.event
         source = ctx.machine_nodes.get(machine) if machine else None
-        event.SourceNode = source or _SERVER
+        event.SourceNode = source or SERVER
         event.SourceName = machine or "cell"
         event.Severity = severity
         event.SimTime = sim_t
@@ -239,14 +255,7 @@ class EventsFamily:
             event.MachineId = machine
         for key, value in fields.items():
             setattr(event, key, value)
-        now = ctx.at(sim_t)  # when it happened (the outbox may apply it later)
-        event.emitting_node = _SERVER
-        await gen.trigger(time_attr=now, message=message)
-        if ctx.history is not None:
-            ctx.history.record_event(event.SourceNode, event)
-        if source is not None:
-            event.emitting_node = source
-            await gen.trigger(time_attr=now, message=message)
+        await trigger_on(ctx, gen, source, sim_t, message)
 
     async def _send_alarm(
         self, machine: str, kind: str, active: bool, severity: int, sim_t: float

@@ -48,6 +48,7 @@ class Record:
     entry: Any = None  # cached ISA95JobOrderAndStateDataType (rebuilt when the state changes)
     response: Any = None  # cached ISA95JobResponseDataType (rebuilt when it changes)
     response_state: isa95.State | None = None  # the state of the cached response
+    told: isa95.State | None = None  # the state its last status event told
 
 
 def ended_state(rec: Record) -> isa95.State:

@@ -88,6 +88,7 @@ from opcua_server.nodes.base import (
     refused_call,
 )
 from opcua_server.nodes.job_control import METHODS, JobOrderControl
+from opcua_server.nodes.job_events import JobStatusEvents
 from opcua_server.nodes.job_results import OK, JobOrderResults, Record, ended_state
 from opcua_server.nodesets import NS
 from opcua_server.users import Role
@@ -110,7 +111,7 @@ _HELD: isa95.State = (isa95.INTERRUPTED, isa95.HELD)
 _SUSPENDED: isa95.State = (isa95.INTERRUPTED, isa95.SUSPENDED)
 
 
-class JobsFamily(JobOrderControl, JobOrderResults):
+class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
     """JobManagement of the cell: stored job orders, the list of orders and their results."""
 
     def __init__(self, ctx: BuildContext) -> None:
@@ -178,6 +179,7 @@ class JobsFamily(JobOrderControl, JobOrderResults):
         assert limit is not None
         await limit.write_value(ua.Variant(ctx.engine.max_stored, ua.VariantType.UInt16))
         await self._build_results(created[0], isa95)
+        await self._build_status_events()
 
     async def _build_results(self, management: Any, isa95: int) -> None:
         """JobOrderResults is mandatory in JobManagementType (with both request methods);
@@ -225,6 +227,7 @@ class JobsFamily(JobOrderControl, JobOrderResults):
                 self._backlog[job.id] = Record(job.id)
             elif job.state not in ENDED_STATES:
                 self._in_cell[job.id] = Record(job.id, ops_done=job.op_index)
+        self._know_states([*engine.stored, *self._backlog, *self._in_cell])
         self._unsubscribe = engine.bus.subscribe(self._on_event)
         self._touch()
 
@@ -238,6 +241,13 @@ class JobsFamily(JobOrderControl, JobOrderResults):
         handler = self._handlers.get(type(ev))
         if handler is not None:
             handler(ev)
+            # the job order it concerns may have changed state: a status event if so
+            if isinstance(ev, tev.CommandApplied):
+                job = ev.args.get("job")
+            else:
+                job = getattr(ev, "job", None)
+            if job is not None:
+                self._tell(job)
 
     def _on_received(self, ev: tev.OrderReceived) -> None:
         self._backlog[ev.job] = Record(ev.job)

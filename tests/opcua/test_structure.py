@@ -10,6 +10,7 @@ from tests.conftest import ROOT, assert_public_surface_is_all
 MODULES = [
     "opcua_server",
     "opcua_server.app",
+    "opcua_server.event_filter",
     "opcua_server.history",
     "opcua_server.nodesets",
     "opcua_server.outbox",
@@ -22,6 +23,7 @@ MODULES = [
     "opcua_server.nodes.events",
     "opcua_server.nodes.isa95",
     "opcua_server.nodes.job_control",
+    "opcua_server.nodes.job_events",
     "opcua_server.nodes.job_results",
     "opcua_server.nodes.jobs",
     "opcua_server.nodes.links",
@@ -38,7 +40,15 @@ def test_public_surface_is_all(module: str) -> None:
 def test_node_families_are_listed_explicitly() -> None:
     from opcua_server.nodes import FAMILIES
 
-    helpers = {"__init__", "base", "isa95", "job_control", "job_results", "placement"}
+    helpers = {
+        "__init__",
+        "base",
+        "isa95",
+        "job_control",
+        "job_events",
+        "job_results",
+        "placement",
+    }
     modules = {p.stem for p in (ROOT / "opcua_server" / "nodes").glob("*.py")} - helpers
     assert {f.__module__.rsplit(".", 1)[1] for f in FAMILIES} == modules
     for family in FAMILIES:
