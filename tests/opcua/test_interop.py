@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import json
 import os
 import shutil
@@ -319,3 +320,36 @@ async def test_node_opcua_stop(twin: Twin) -> None:
     assert response["data"]["Operations"] > 1
     assert result["late"]["status"] == "BadInvalidState"
     assert f"{job_id!r} is Ended/Completed" in result["late"]["message"]
+
+
+async def test_node_opcua_job_status_events(twin: Twin) -> None:
+    """node-opcua, as an MES, subscribes on JobOrderResults with OfType the abstract ISA-95
+    ISA95JobOrderStatusEventType and hears every change of its order's state, of the twin's
+    subtype, with the ISA-95 structures decoded from the server's definitions."""
+    job_id = "NODE-EV-1"
+    work, config, _ = _job_config(twin, "node-status", job_id, [("type", "printed_housing")])
+    assert twin.server.server is not None
+    isa95 = twin.server.server.get_node(ua.NodeId(1006, twin.ns(NS.ISA95_JOBCONTROL)))
+    ours = await isa95.get_child(f"{twin.ns(NS.TWIN)}:JobOrderStatusEventType")
+    with Watch(twin, job_id) as watch:
+        proc = await _spawn("status.js", work, config)
+        try:
+            started = await _line(proc, "started")
+            await step_until(twin, watch, tev.JobCompleted)
+            result = await _go(proc, "result")
+            assert await asyncio.wait_for(proc.wait(), 30) == 0
+        finally:
+            await _end(proc)
+
+    assert (started["store"]["status"], started["store"]["returnStatus"]) == ("Good", 1)
+    events = result["events"]
+    told = [[(s["number"], s["path"]) for s in ev["states"]] for ev in events]
+    assert told[:2] == [[(ALLOWED_TO_START, "")], [(RUNNING, "")]]
+    assert told[-1] == [(ENDED, ""), (COMPLETED, "EndedSubstates")]
+    assert all(a != b for a, b in itertools.pairwise(told))  # each change once
+    results = ua.NodeId("Cell.JobManagement.JobOrderResults", twin.ns(NS.TWIN))
+    for ev in events:
+        assert ev["eventType"] == ours.nodeid.to_string() != isa95.nodeid.to_string()
+        assert ev["sourceNode"] == results.to_string()
+        assert ev["jobOrderID"] == ev["response"]["jobOrderID"] == job_id
+        assert ev["response"]["states"] == ev["states"]

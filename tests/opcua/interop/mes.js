@@ -121,6 +121,11 @@ async function jobControl(session, namespaces) {
   }
 
   return {
+    ns, // namespace indexes by the keys of ``namespaces``
+
+    // the JobOrderResults object (the job response provider, source of status events)
+    results: () => node(results),
+
     // a JobOrderControl method that takes a JobOrderID (Start, Stop, Pause, Abort, ...)
     control(method, jobOrderId) {
       return call(method, { dataType: DataType.String, value: jobOrderId });
@@ -187,4 +192,4 @@ async function jobControl(session, namespaces) {
   };
 }
 
-module.exports = { jobControl, stdinLines };
+module.exports = { jobControl, states, stdinLines };
