@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import tomli_w
 import typer
@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from twin.jsp import jsp_scenario
-from twin.model import PRODUCT_FAMILIES, load_scenario, parse_scenario
+from twin.model import load_scenario, parse_scenario
 from twin.model.scenario import Scenario
-from twin.planning import PlannedOp, Planner, check_catalogue, check_plannable, plan_orders
+from twin.planning import PlannedOp, Planner, check_plannable, plan_catalogue, plan_orders
 
 __all__ = ["register"]
 
@@ -90,13 +90,10 @@ def _routings(sc: Scenario, source: str) -> list[tuple[str, list[list[PlannedOp]
     """The routings of each catalogue product (one per extreme configuration) and of each
     explicit order, labelled; raises ConfigError for one the cell cannot make."""
     planner = Planner(sc.cell.machines)
-    check_catalogue(sc, source, planner)
-    out = []
-    for entry in sc.catalogue:
-        specs: list[Any] = [
-            PRODUCT_FAMILIES[entry.family].model_validate(c) for c in entry.corners()
-        ]
-        out.append((f"product {entry.id} ({entry.family})", [planner.plan(s) for s in specs]))
+    out = [
+        (f"product {entry.id} ({entry.family})", plans)
+        for entry, plans in plan_catalogue(sc, planner, source)
+    ]
     for order, plan in plan_orders(sc, planner, source):
         out.append((f"order {order.id} ({order.product.type})", [plan]))
     return out

@@ -22,7 +22,7 @@ from twin.errors import ConfigError
 from twin.machines import REGISTRY, OpRequest, PlanningError
 from twin.model.machines import MachineConfig
 from twin.model.products import PRODUCT_FAMILIES, ProductSpec
-from twin.model.scenario import OrderConfig, Scenario
+from twin.model.scenario import CatalogueEntry, OrderConfig, Scenario
 
 __all__ = [
     "ColumnOp",
@@ -33,6 +33,7 @@ __all__ = [
     "check_catalogue",
     "check_plannable",
     "operation_requests",
+    "plan_catalogue",
     "plan_orders",
 ]
 
@@ -212,21 +213,32 @@ def check_plannable(scenario: Scenario, source: str) -> None:
     check_catalogue(scenario, source, planner)
 
 
-def check_catalogue(scenario: Scenario, source: str, planner: Planner | None = None) -> None:
-    """Raise ConfigError unless the cell can make the extreme configurations of every
-    catalogue entry the arrivals draw from (checked once, before a run)."""
-    planner = planner or Planner(scenario.cell.machines)
+def plan_catalogue(
+    scenario: Scenario, planner: Planner, source: str
+) -> list[tuple[CatalogueEntry, list[list[PlannedOp]]]]:
+    """Every catalogue entry with the routings of its extreme configurations; raises
+    ConfigError (naming ``source`` and ``catalogue[i]``) for one the cell cannot make."""
+    planned = []
     for i, entry in enumerate(scenario.catalogue):
+        routings = []
         for corner in entry.corners():
             spec: Any = PRODUCT_FAMILIES[entry.family].model_validate(corner)
             try:
-                planner.plan(spec)
+                routings.append(planner.plan(spec))
             except PlanningError as exc:
                 raise ConfigError(
                     source,
                     f"catalogue[{i}]",
                     f"{entry.id!r} can draw a part the cell cannot make: {exc}",
                 ) from exc
+        planned.append((entry, routings))
+    return planned
+
+
+def check_catalogue(scenario: Scenario, source: str, planner: Planner | None = None) -> None:
+    """Raise ConfigError unless the cell can make the extreme configurations of every
+    catalogue entry the arrivals draw from (checked once, before a run)."""
+    plan_catalogue(scenario, planner or Planner(scenario.cell.machines), source)
 
 
 class Planner:
