@@ -48,11 +48,24 @@ def start(engine: Engine, order_id: str, source: str = "api") -> Job:
     return engine._accept(order, ops, source)
 
 
-def _waiting(engine: Engine, job_id: str, verb: str) -> Job:
-    """The job ``job_id`` waiting in the backlog for release."""
+def _job(engine: Engine, job_id: str) -> Job:
     job = engine.jobs.get(job_id)
     if job is None:
         raise UnknownJobError(f"unknown job {job_id!r}")
+    return job
+
+
+def _going_on(job: Job, verb: str) -> None:
+    """Raise unless ``job`` has neither ended nor been told to leave."""
+    if job.state in ENDED_STATES or job.leaving is not None:
+        raise InvalidStateError(
+            f"job {job.id!r} is {job.leaving or job.state}; it cannot be {verb}"
+        )
+
+
+def _waiting(engine: Engine, job_id: str, verb: str) -> Job:
+    """The job ``job_id`` waiting in the backlog for release."""
+    job = _job(engine, job_id)
     if job.state != "backlog":
         raise InvalidStateError(
             f"job {job_id!r} is {job.leaving or job.state}; only an order waiting for release"
@@ -93,13 +106,8 @@ def cancel(engine: Engine, job_id: str) -> None:
     if engine.stored.pop(job_id, None) is not None:  # withdrawn before it started
         engine.count_cancelled(job_id)
         return
-    job = engine.jobs.get(job_id)
-    if job is None:
-        raise UnknownJobError(f"unknown job {job_id!r}")
-    if job.state in ENDED_STATES or job.leaving is not None:
-        raise InvalidStateError(
-            f"job {job_id!r} is {job.leaving or job.state}; it cannot be cancelled"
-        )
+    job = _job(engine, job_id)
+    _going_on(job, "cancelled")
     job.leaving = "cancelled"
     if job.state == "backlog":
         engine.backlog.remove(job)
@@ -137,14 +145,10 @@ def _unqueue(engine: Engine, job: Job) -> None:
 def _in_cell(engine: Engine, job_id: str, verb: str) -> Job:
     """The job ``job_id``, released and not ended (``verb``: what was asked, for the
     message)."""
-    job = engine.jobs.get(job_id)
-    if job is None:
-        if job_id in engine.stored:
-            raise InvalidStateError(f"order {job_id!r} is stored, not started; it cannot be {verb}")
-        raise UnknownJobError(f"unknown job {job_id!r}")
-    if job.state in ENDED_STATES or job.leaving is not None:
-        state = job.leaving or job.state
-        raise InvalidStateError(f"job {job_id!r} is {state}; it cannot be {verb}")
+    if job_id in engine.stored:
+        raise InvalidStateError(f"order {job_id!r} is stored, not started; it cannot be {verb}")
+    job = _job(engine, job_id)
+    _going_on(job, verb)
     if job.state == "backlog":
         raise InvalidStateError(
             f"job {job_id!r} waits for release into the cell; only a released job can be {verb}"
