@@ -41,7 +41,7 @@ __all__ = [
 class Mapping(BaseModel):
     """One tag of the PLC and what it means to the twin."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class _Scaled(Mapping):
@@ -85,7 +85,7 @@ class StateOutput(Mapping):
 class AdapterConfig(BaseModel):
     """What every adapter has; a kind adds its connection fields and typed mappings."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", max_length=64)
     kind: str  # each kind narrows this to its own literal

@@ -17,7 +17,7 @@ DEFAULT_STATE_DIR = Path("var/opcua")
 class Limits(BaseModel):
     """Resource limits so a misbehaving client cannot exhaust the server."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     max_sessions: int = Field(100, ge=1, description="concurrent activated sessions")
     max_connections: int = Field(200, ge=1, description="TCP connections, pre-activation included")
@@ -38,7 +38,7 @@ class ServerSettings(BaseModel):
     adds security mode None and anonymous access (development only).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     host: str = "127.0.0.1"
     port: int = Field(4840, ge=0, le=65535, description="0 picks a free port")

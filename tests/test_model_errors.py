@@ -3,6 +3,7 @@ missing is named in the user's words: the item (by id when it has one) and the k
 
 from __future__ import annotations
 
+import tomllib
 from typing import Any
 
 import pytest
@@ -51,3 +52,34 @@ def test_a_tag_in_the_location_is_not_named_as_a_field() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_scenario(data, "s.toml")
     assert caught.value.field == "cell.machines[0].axes"
+
+
+@pytest.mark.parametrize(
+    ("toml", "line"),
+    [
+        # TOML has inf and nan; JSON (the event log, the OPC UA answers) has neither
+        (
+            'orders = [{ id = "o1", product = { type = "printed_housing" }, weight = inf }]',
+            "s.toml: orders[0].weight: Input should be a finite number",
+        ),
+        (
+            'orders = [{ id = "o1", product = { type = "printed_housing" }, due = nan }]',
+            "s.toml: orders[0].due: duration must be a finite number, got nan",
+        ),
+        # beyond every timestamp the run's time axis can carry
+        (
+            'horizon = "500000d"',
+            "s.toml: horizon: duration must be at most 1000 years (31557600000 s), got '500000d'",
+        ),
+        (
+            "[cell]\nstorage_position = [0.0, inf]",
+            "s.toml: cell.storage_position[1]: Input should be a finite number",
+        ),
+    ],
+)
+def test_numbers_off_the_scale_are_named(toml: str, line: str) -> None:
+    data = tomllib.loads(toml)
+    data.setdefault("cell", {})["machines"] = [GENERIC]
+    with pytest.raises(ConfigError) as caught:
+        parse_scenario(data, "s.toml")
+    assert str(caught.value) == line

@@ -49,7 +49,7 @@ class _Tag(BaseModel):
     """Where a value sits: ``table`` and 0-based ``address``; registers hold ``type``
     (big-endian bytes; word order per adapter), coils and discrete inputs one bit."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     writable: ClassVar[bool] = False  # outputs: holding registers and coils only
 
     table: Table = Field(description="holding, input (registers), coil, discrete (bits)")

@@ -3,7 +3,8 @@ answer to a refused method call."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from twin.api import TwinAPI
     from twin.clock import Clock
     from twin.engine.cell import Engine
+    from twin.events import Event
 
 __all__ = [
     "BuildContext",
@@ -38,6 +40,8 @@ __all__ = [
     "refused_call",
     "remove_subtrees",
 ]
+
+_log = logging.getLogger(__name__)
 
 # UNECE Recommendation 20 common codes for the units the machine models use
 _UNECE = {
@@ -114,6 +118,27 @@ class BuildContext:
         """Simulated time ``sim_t`` on the run's time axis, as every source timestamp:
         ``origin`` plus ``sim_t``."""
         return (self.origin + timedelta(seconds=sim_t)).astimezone(UTC)
+
+    def follow(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Subscribe ``callback`` to the twin's events; returns the function that ends it.
+
+        Guarded: the server's view of an event failing is logged with its traceback and does
+        not reach the engine, whose change and its record in the event log go on (a command
+        half-applied and not recorded would make the log unreplayable).
+        """
+
+        def guarded(ev: Event) -> None:
+            try:
+                callback(ev)
+            except Exception:
+                _log.exception(
+                    "OPC UA server: following the twin's %s event at t=%.3f s failed; the twin"
+                    " goes on, the address space may not show it",
+                    ev.type,
+                    ev.t,
+                )
+
+        return self.engine.bus.subscribe(guarded)
 
     def write(self, nodeid: ua.NodeId, value: Any, vtype: ua.VariantType) -> None:
         """Queue a value write (applied in order by the outbox worker)."""

@@ -285,7 +285,7 @@ class CellFamily:
 
     # -- run ------------------------------------------------------------------------------------
     def start(self) -> None:
-        self._unsubscribe = self.ctx.engine.bus.subscribe(self.kpi)
+        self._unsubscribe = self.ctx.follow(self.kpi)
         self.refresh()
         self._task = asyncio.create_task(self._run(), name="opcua-cell-refresh")
 

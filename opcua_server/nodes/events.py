@@ -217,7 +217,7 @@ class EventsFamily:
             ctx.history.set_event_scope(SERVER, None)
 
     def start(self) -> None:
-        self._unsubscribe = self.ctx.engine.bus.subscribe(self._on_event)
+        self._unsubscribe = self.ctx.follow(self._on_event)
 
     async def stop(self) -> None:
         if self._unsubscribe is not None:

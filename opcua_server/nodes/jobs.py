@@ -228,7 +228,7 @@ class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
             elif job.state not in ENDED_STATES:
                 self._in_cell[job.id] = Record(job.id, ops_done=job.op_index)
         self._know_states([*engine.stored, *self._backlog, *self._in_cell])
-        self._unsubscribe = engine.bus.subscribe(self._on_event)
+        self._unsubscribe = self.ctx.follow(self._on_event)
         self._touch()
 
     async def stop(self) -> None:

@@ -357,7 +357,7 @@ class MachinesFamily:
             nodes = self.machines[m.id]
             nodes.since = self.ctx.engine.now
             nodes.executing = m.state == "Executing"
-        self._unsubscribe = self.ctx.engine.bus.subscribe(self._on_event)
+        self._unsubscribe = self.ctx.follow(self._on_event)
 
     async def stop(self) -> None:
         if self._unsubscribe is not None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
+from pydantic import Field, PositiveFloat
 
-from twin.model.units import NonNegDuration
+from twin.model.units import NonNegDuration, StrictModel
 
 __all__ = [
     "MACHINE_KINDS",
@@ -26,11 +26,7 @@ __all__ = [
 MACHINE_KINDS = ("cnc", "robot", "printer", "inspection", "generic")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Breakdowns(_Strict):
+class Breakdowns(StrictModel):
     """Random breakdowns: time between failures and time to repair (calendar time)."""
 
     mtbf: NonNegDuration = Field(gt=0, description="mean time between failures, seconds")
@@ -41,7 +37,7 @@ class Breakdowns(_Strict):
     mttr_cv: float = Field(0.5, ge=0, description="coefficient of variation of repair time")
 
 
-class _MachineBase(_Strict):
+class _MachineBase(StrictModel):
     id: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$", max_length=64)
     name: str = ""
     manufacturer: str = "cell-twin"

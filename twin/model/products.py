@@ -10,9 +10,9 @@ import math
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from twin.model.units import NonNegDuration
+from twin.model.units import NonNegDuration, StrictModel
 
 __all__ = [
     "PRODUCT_FAMILIES",
@@ -36,9 +36,7 @@ def layer_count(height_mm: Any, layer_height_mm: Any) -> Any:
     return np.ceil(n).astype(np.int64) if isinstance(n, np.ndarray) else math.ceil(n)
 
 
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class _Spec(StrictModel):
     def feature_count(self) -> int:
         """Number of features the inspection station checks."""
         raise NotImplementedError

@@ -6,11 +6,11 @@ import re
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from twin.model.machines import MachineConfig
 from twin.model.products import PRODUCT_FAMILIES, ExplicitSpec, ProductSpec
-from twin.model.units import Duration, NonNegDuration
+from twin.model.units import Duration, NonNegDuration, StrictModel
 
 __all__ = [
     "ARRIVAL_ID",
@@ -31,11 +31,7 @@ RuleName = Literal["FIFO", "SPT", "EDD", "ATC", "CR"]
 FaultKind = Literal["breakdown", "tool_breakage", "emergency_stop", "print_failure", "maintenance"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class CellConfig(_Strict):
+class CellConfig(StrictModel):
     """The cell: its machines (with their buffers) and which robot serves transfers.
 
     ``transport`` names the robot that moves every part; without one (e.g. a converted job-shop
@@ -77,7 +73,7 @@ class CellConfig(_Strict):
         return next((m.id for m in self.machines if m.kind == "robot"), None)
 
 
-class CatalogueEntry(_Strict):
+class CatalogueEntry(StrictModel):
     """A product family with how its unique configurations vary.
 
     ``fixed`` values are the same for every order, ``ranges`` are drawn uniformly (integers
@@ -133,7 +129,7 @@ class CatalogueEntry(_Strict):
         return self
 
 
-class Arrivals(_Strict):
+class Arrivals(StrictModel):
     """A seeded arrival process of random product configurations from the catalogue."""
 
     mean_interarrival: NonNegDuration = Field(gt=0)
@@ -144,7 +140,7 @@ class Arrivals(_Strict):
     mix: dict[str, float] = Field(default_factory=dict, description="catalogue id -> weight")
 
 
-class OrderConfig(_Strict):
+class OrderConfig(StrictModel):
     """One explicit order: a unique product configuration, release time and due date."""
 
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)
@@ -154,7 +150,7 @@ class OrderConfig(_Strict):
     weight: float = Field(1.0, gt=0)
 
 
-class FaultConfig(_Strict):
+class FaultConfig(StrictModel):
     """A scheduled fault: the machine goes out of service at ``at`` for ``duration``."""
 
     machine: str
@@ -163,7 +159,7 @@ class FaultConfig(_Strict):
     kind: FaultKind = "breakdown"
 
 
-class Scenario(_Strict):
+class Scenario(StrictModel):
     """Everything one run needs; pure data, validated on load."""
 
     name: str = "scenario"

@@ -25,7 +25,7 @@ class TelemetrySettings(BaseSettings):
     for InfluxDB 3 Core the bucket is the database name.
     """
 
-    model_config = SettingsConfigDict(env_prefix="TWIN_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TWIN_", extra="ignore", allow_inf_nan=False)
 
     telemetry: SinkKind = "file"
     influx_url: str = "http://127.0.0.1:8086"
