@@ -228,11 +228,12 @@ class CellFamily:
 
     @staticmethod
     def _culprit(exc: TwinError, names: list[str]) -> int | None:
-        """The input argument a refusal names: none for a state that does not allow the
-        command; the machine for an unknown machine; else the argument the message starts
-        with ("speed: ..."), or the only one."""
+        """The input argument a refusal names: for a state that does not allow the command,
+        the first (what the command is about: the order, the job, the machine), so that the
+        message is in its diagnostic info; the machine for an unknown machine; else the
+        argument the message starts with ("speed: ..."), or the only one."""
         if isinstance(exc, InvalidStateError):
-            return None
+            return 0 if names else None
         if isinstance(exc, UnknownMachineError):
             return names.index("machine") if "machine" in names else None
         head = str(exc).split(":", 1)[0].strip().lower()

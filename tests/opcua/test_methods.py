@@ -97,6 +97,15 @@ async def test_inject_and_clear_fault(twin: Twin) -> None:
             "duration: duration must be at most 1000 years",
         ),
         ("SetSpeed", [_s("fast")], ua.StatusCodes.BadTypeMismatch, 0, "expected Double"),
+        # a state that does not allow it: the message is on what the command is about
+        ("ClearFault", [_s("cnc1")], ua.StatusCodes.BadInvalidState, 0, "no injected fault"),
+        (
+            "SubmitOrder",
+            [_s('{"id": "A123456", "product": {"type": "printed_housing"}}')],
+            ua.StatusCodes.BadInvalidState,
+            0,
+            "'A123456' is reserved for the arrival process",
+        ),
         ("ClearFault", [], ua.StatusCodes.BadArgumentsMissing, None, "expects 1 argument"),
     ],
 )
