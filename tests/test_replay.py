@@ -13,12 +13,21 @@ from typing import Any
 
 import pytest
 
+import twin.api
 from twin.api import TwinAPI
 from twin.cli import main
 from twin.clock import ManualClock
 from twin.engine.cell import Engine
 from twin.engine.jobs import ENDED_STATES
-from twin.engine.replay import Command, ForkPoint, fork, read_commands, replay
+from twin.engine.replay import (
+    Command,
+    ForecastCancelled,
+    ForkPoint,
+    forecast_from,
+    fork,
+    read_commands,
+    replay,
+)
 from twin.errors import CommandError, ConfigError
 from twin.events import CommandApplied, Event, EventBus, EventLogWriter, JobCompleted
 from twin.model import load_scenario
@@ -310,7 +319,7 @@ async def test_forecast_async_forks_in_a_worker_thread(
     counting = threading.Lock()
     running = most = 0
 
-    def spy(point: ForkPoint) -> Engine:
+    def spy(point: ForkPoint, cancel: threading.Event | None = None) -> Engine:
         nonlocal running, most
         built_in.append(threading.get_ident())
         with counting:
@@ -318,7 +327,7 @@ async def test_forecast_async_forks_in_a_worker_thread(
             most = max(most, running)
         try:
             time.sleep(0.05)  # a forecast under way long enough for another to overlap it
-            return build(point)
+            return build(point, cancel)
         finally:
             with counting:
                 running -= 1
@@ -334,7 +343,7 @@ async def test_forecast_async_forks_in_a_worker_thread(
         await api.forecast_async("soon")
 
 
-@pytest.mark.parametrize("until", ["soon", -5, 0, float("inf"), True])
+@pytest.mark.parametrize("until", ["soon", -5, 0, float("inf"), True, "367d", 1e300])
 def test_forecast_rejects_bad_until(default_scenario_path: Path, until: Any) -> None:
     seen: list[Event] = []
     engine = Engine(load_scenario(default_scenario_path))
@@ -345,6 +354,47 @@ def test_forecast_rejects_bad_until(default_scenario_path: Path, until: Any) -> 
         TwinAPI(engine).forecast(until)
     assert _json(engine.snapshot()) == before
     assert len(seen) == n
+
+
+async def test_a_cancelled_forecast_stops_its_fork(
+    default_scenario_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread cannot be stopped from outside: a forecast whose caller is cancelled (a client
+    gone, the server shutting down) tells its fork, which stops at its next event instead of
+    running on for the rest of a year and holding up the server's shutdown."""
+    engine = Engine(load_scenario(default_scenario_path))
+    api = TwinAPI(engine)
+    engine.run(3600, stop_when_done=False)
+    started, ended = threading.Event(), threading.Event()
+    outcome: list[BaseException | None] = []
+    run = forecast_from
+
+    def watched(point: ForkPoint, ahead: float, cancel: threading.Event | None = None) -> Any:
+        started.set()
+        assert cancel is not None
+        assert cancel.wait(30)  # the fork starts once the caller is cancelled: it must stop
+        try:
+            result = run(point, ahead, cancel)
+            outcome.append(None)
+            return result
+        except BaseException as exc:
+            outcome.append(exc)
+            raise
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(twin.api, "forecast_from", watched)
+    task = asyncio.create_task(api.forecast_async("366d"))
+    assert await asyncio.to_thread(started.wait, 30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await asyncio.to_thread(ended.wait, 30)
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], ForecastCancelled)
+    # the lock is free again and a forecast runs whole
+    monkeypatch.undo()
+    assert (await api.forecast_async("1h"))["sim_time"] == engine.now
 
 
 def test_cli_replay_reproduces_a_recorded_run(default_scenario_path: Path, tmp_path: Path) -> None:

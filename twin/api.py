@@ -10,12 +10,13 @@ commands (``twin.engine.replay``).
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Mapping
 from typing import Any
 
 from twin.engine import commands
 from twin.engine.cell import Engine
-from twin.engine.replay import ForkPoint, forecast, forecast_from
+from twin.engine.replay import MAX_FORECAST, ForkPoint, forecast, forecast_from
 from twin.errors import InvalidStateError
 from twin.model.scenario import OrderConfig
 from twin.runtime import RealtimeDriver
@@ -145,22 +146,28 @@ class TwinAPI:
 
     def forecast(self, until: float | str) -> dict[str, Any]:
         """Predict the jobs not finished now by running a fork of the twin ``until`` ahead
-        (seconds or a duration such as "8h") or until all work is done; the twin is unaffected.
-        Returns plain data (``twin.engine.replay.forecast``); raises CommandError naming
-        ``until``."""
-        ahead = commands.parse_seconds("until", until)
+        (seconds or a duration such as "8h", at most ``MAX_FORECAST``) or until all work is
+        done; the twin is unaffected. Returns plain data (``twin.engine.replay.forecast``);
+        raises CommandError naming ``until``."""
+        ahead = commands.parse_seconds("until", until, MAX_FORECAST)
         self._sync()
         return forecast(self.engine, ahead)
 
     async def forecast_async(self, until: float | str) -> dict[str, Any]:
         """``forecast`` with the fork run in a worker thread, so that the event loop (the
         OPC UA server, the real-time clock) goes on serving meanwhile. One forecast runs at a
-        time; the next waits for it, then forks the twin as it is then."""
-        ahead = commands.parse_seconds("until", until)
+        time; the next waits for it, then forks the twin as it is then. Cancelled (a client
+        gone, the server shutting down), the fork stops at its next event."""
+        ahead = commands.parse_seconds("until", until, MAX_FORECAST)
         async with self._forecasting:
             self._sync()
             point = ForkPoint.of(self.engine)
-            return await asyncio.to_thread(forecast_from, point, ahead)
+            cancel = threading.Event()
+            try:
+                return await asyncio.to_thread(forecast_from, point, ahead, cancel)
+            except asyncio.CancelledError:
+                cancel.set()
+                raise
 
     def status(self) -> dict[str, Any]:
         """Time, speed, pause state and job counters."""

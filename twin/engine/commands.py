@@ -78,15 +78,18 @@ def parse_fault_duration(kind: str, duration: float | str | None) -> float | Non
     return parse_seconds("duration", duration)
 
 
-def parse_seconds(name: str, value: object) -> float:
-    """Seconds > 0 from a number or a duration such as "8h"; raises CommandError naming the
-    argument ``name``."""
+def parse_seconds(name: str, value: object, most: float | None = None) -> float:
+    """Seconds > 0 (and at most ``most``) from a number or a duration such as "8h"; raises
+    CommandError naming the argument ``name``."""
     try:
         seconds = parse_duration(value)
     except ValueError as exc:
         raise CommandError(f"{name}: {exc}") from exc
     if seconds <= 0 or not math.isfinite(seconds):
         raise CommandError(f"{name}: must be > 0 seconds, got {value!r}")
+    if most is not None and seconds > most:
+        limit = f"{most:g} s ({most / 86400:g} d)"
+        raise CommandError(f"{name}: must be at most {limit}, got {value!r}")
     return seconds
 
 

@@ -13,6 +13,7 @@ the command's index otherwise.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,9 @@ from twin.events import (
 from twin.model.scenario import Scenario
 
 __all__ = [
+    "MAX_FORECAST",
     "Command",
+    "ForecastCancelled",
     "ForkPoint",
     "RecordedLog",
     "apply_checked",
@@ -49,6 +52,15 @@ __all__ = [
     "read_log",
     "replay",
 ]
+
+
+#: the furthest a forecast looks ahead: a year (a fork runs as fast as possible, a year of a
+#: busy cell in seconds; further ahead an answer would come late and say little)
+MAX_FORECAST = 366 * 86400.0
+
+
+class ForecastCancelled(Exception):
+    """A forecast's fork was told to stop (``forecast_from``'s ``cancel``) before its end."""
 
 
 @dataclass(frozen=True)
@@ -222,15 +234,26 @@ class ForkPoint:
             engine.now,
         )
 
-    def engine(self) -> Engine:
+    def engine(self, cancel: threading.Event | None = None) -> Engine:
         """A fresh engine in the state of the live one at ``t``, with its own event bus (no
-        subscribers): the journal replayed from time 0."""
+        subscribers but ``cancel``'s watch): the journal replayed from time 0.
+
+        With ``cancel``, the fork raises ForecastCancelled at its next event once ``cancel``
+        is set, here and later when it runs on (a thread cannot be stopped from outside)."""
+        bus = EventBus()
+        if cancel is not None:
+
+            def watch(_: Event) -> None:
+                if cancel.is_set():
+                    raise ForecastCancelled
+
+            bus.subscribe(watch)
         twin = Engine(
             self.scenario,
             seed=self.seed,
             rule=self.rule,
             sequence=dict(self.sequence) if self.sequence is not None else None,
-            bus=EventBus(),
+            bus=bus,
             signals=self.signals,
             keep_ended=self.keep_ended,
         )
@@ -251,9 +274,12 @@ def forecast(engine: Engine, ahead: float) -> dict[str, Any]:
     return forecast_from(ForkPoint.of(engine), ahead)
 
 
-def forecast_from(point: ForkPoint, ahead: float) -> dict[str, Any]:
+def forecast_from(
+    point: ForkPoint, ahead: float, cancel: threading.Event | None = None
+) -> dict[str, Any]:
     """Run a fork from ``point`` ``ahead`` seconds (or until all work is done) and predict the
-    jobs not finished at the point; touches no live engine (any thread may run it).
+    jobs not finished at the point; touches no live engine (any thread may run it). Once
+    ``cancel`` is set, the fork stops at its next event with ForecastCancelled.
 
     Returns plain data: ``sim_time`` (the point's time), ``forecast_time`` (where the fork
     stopped), ``completed`` and ``scrapped`` (jobs finished between the two) and ``jobs``: for
@@ -261,7 +287,7 @@ def forecast_from(point: ForkPoint, ahead: float) -> dict[str, Any]:
     ``tardiness`` (None when not completed by the forecast time) and ``remake`` (the job that
     replaces it when scrapped; remakes are listed too).
     """
-    twin = point.engine()
+    twin = point.engine(cancel)
     completed, scrapped = twin.completed, twin.scrapped  # the live engine's at the point
     jobs = {j.id: _forecast_row() for j in twin.jobs.values() if j.state not in ENDED_STATES}
 
