@@ -35,6 +35,7 @@ from asyncua import ua
 from opcua_server.nodes import isa95
 from opcua_server.nodes.job_results import JobOrderRecords
 from twin.engine.commands import parse_order
+from twin.engine.jobs import ENDED_STATES
 from twin.errors import CommandError, InvalidStateError
 from twin.model.scenario import OrderConfig
 
@@ -117,7 +118,9 @@ class JobOrderControl(JobOrderRecords):
                 f" {names} job orders can be {what}"
             )
         job = self.ctx.engine.jobs.get(job_order_id)
-        if job is not None and job.leaving is not None:  # Running until its step ends
+        # told to leave (Stop, Abort) and Running until its step ends; once it has left, it
+        # is Ended or Aborted like any other (and can be cleared)
+        if job is not None and job.leaving is not None and job.state not in ENDED_STATES:
             by = "Stop" if job.leaving == "stopped" else "Abort"
             raise InvalidStateError(
                 f"JobOrderID: job order {job_order_id!r} is {isa95.state_text(state)} until its"

@@ -426,3 +426,39 @@ async def test_stop_ends_a_running_or_interrupted_order(twin: Twin) -> None:
             entry = (await job_orders(client, twin))["MES-STOP-2"]
             assert states_of(entry.State) == ended
         assert twin.engine.stopped == 2
+
+
+async def test_clear_removes_an_order_ended_by_stop_or_abort(twin: Twin) -> None:
+    """An order told to Stop or Abort while Running cannot be cleared while its step under
+    way goes on; once it has ended (Ended/Completed, Aborted) Clear removes it like any other
+    ended order (it was refused as 'Running until its step under way ends' for good)."""
+    async with twin.session("otto") as client:
+        await client.load_data_type_definitions()
+
+        async def call(method: str, job_id: str) -> Any:
+            return await control_call(client, twin, method, ua.Variant(job_id), mes_comment())
+
+        ends = (("Stop", tev.JobStopped, ENDED), ("Abort", tev.JobCancelled, ABORTED))
+        for method, ending, state in ends:
+            job_id = f"MES-CLR-{method}"
+            with Watch(twin, job_id) as watch:
+                order = job_order(twin, job_id, type="printed_housing", volume_cm3=20.0)
+                await send(client, twin, "StoreAndStart", order)
+                await step_until(twin, watch, tev.OperationStarted)
+                assert (await call(method, job_id)).StatusCode.is_good()
+                early = await call("Clear", job_id)
+                assert early.StatusCode.value == ua.StatusCodes.BadInvalidState
+                assert (
+                    f"{job_id!r} is Running; only Ended or Aborted job orders can be cleared"
+                    in early.InputArgumentDiagnosticInfos[0].AdditionalInfo
+                )
+                assert job_id in await job_orders(client, twin)
+                await step_until(twin, watch, ending)
+                entry = (await job_orders(client, twin))[job_id]
+                assert entry.State[0].StateNumber == state
+                cleared = await call("Clear", job_id)
+                assert cleared.StatusCode.is_good(), cleared.InputArgumentDiagnosticInfos
+                assert job_id not in await job_orders(client, twin)
+                assert job_id not in await responses(client, twin)
+                again = await call("Clear", job_id)
+                assert again.StatusCode.value == ua.StatusCodes.BadInvalidArgument
