@@ -87,6 +87,11 @@ def test_order_after_all_work_is_done_runs(tmp_path: Path) -> None:
         ),
         ({"product": {"type": "printed_housing"}}, "id: field required"),
         ({"id": "SO-1001", "product": {"type": "printed_housing"}}, "exists already"),
+        # once accepted and logged, but never read: the order ran at once
+        (
+            {"id": "X", "product": {"type": "printed_housing"}, "release": "100d"},
+            r"^order X: release: 8,640,000 s is later than now \(60 s\); the twin releases",
+        ),
         (
             {
                 "id": "X",

@@ -108,7 +108,16 @@ def parse_speed(speed: object) -> float:
 # -- appliers: change the engine now, then record -------------------------------------------
 def _accepted(engine: Engine, command: str, order: OrderConfig, accept: Callable[..., Any]) -> None:
     """``accept(order)`` (the engine's submit or store), then record ``command`` with the
-    whole order; PlanningError and ConfigError become a CommandError naming the order."""
+    whole order; PlanningError and ConfigError become a CommandError naming the order.
+
+    A ``release`` later than now is refused: the running twin releases an order when it is
+    started (submitted, or stored and started), and would otherwise keep the field unread."""
+    if order.release > engine.now:
+        raise CommandError(
+            f"order {order.id}: release: {order.release:,.0f} s is later than now"
+            f" ({engine.now:,.0f} s); the twin releases an order when it starts it: store it now"
+            " and start it then"
+        )
     try:
         accept(order)
     except PlanningError as exc:
