@@ -41,7 +41,8 @@ def test_a_failing_view_is_logged_and_the_command_is_still_applied_and_recorded(
     assert any(isinstance(ev, CommandApplied) and ev.args["job"] == "MES-V1" for ev in seen)
     (record,) = caplog.records
     assert "order_received event" in record.getMessage()
-    assert record.exc_info is not None and record.exc_info[0] is OverflowError
+    assert record.exc_info is not None
+    assert record.exc_info[0] is OverflowError
     stop()
     api.submit_order({"id": "MES-V2", "product": {"type": "printed_housing"}})
     assert len(caplog.records) == 1  # unsubscribed
