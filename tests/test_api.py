@@ -216,6 +216,12 @@ def test_timed_fault_on_robot_ends_by_itself(setup: tuple[Engine, TwinAPI, list[
             "duration: duration must not be negative|duration: must be > 0",
         ),
         (("cnc1", "breakdown", "soon"), CommandError, "duration: invalid duration"),
+        (
+            ("printer1", "tool_breakage"),
+            CommandError,
+            "^kind: a tool_breakage happens on a cnc machine only; 'printer1' is of kind printer$",
+        ),
+        (("vision1", "print_failure"), CommandError, "^kind: a print_failure happens on a printer"),
     ],
 )
 def test_bad_fault_arguments(
@@ -229,7 +235,7 @@ def test_bad_fault_arguments(
     with pytest.raises(error, match=message):
         api.inject_fault(*args)  # type: ignore[arg-type]
     engine.run(10, stop_when_done=False)
-    assert not engine.machines["cnc1"].faults
+    assert not any(m.faults for m in engine.machines.values())
     assert not any(getattr(e, "type", "") == "command" for e in seen[n:])
 
 

@@ -83,3 +83,19 @@ def test_numbers_off_the_scale_are_named(toml: str, line: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_scenario(data, "s.toml")
     assert str(caught.value) == line
+
+
+def test_a_fault_the_machine_cannot_have_is_named() -> None:
+    data = {
+        "cell": {"machines": [GENERIC, {"id": "vision1", "kind": "inspection"}]},
+        "faults": [
+            {"machine": "g1", "at": 60, "duration": 60},
+            {"machine": "vision1", "at": 60, "duration": 60, "kind": "print_failure"},
+        ],
+    }
+    with pytest.raises(ConfigError) as caught:
+        parse_scenario(data, "s.toml")
+    assert str(caught.value) == (
+        "s.toml: faults[1].kind: a print_failure happens on a printer machine only; 'vision1'"
+        " is of kind inspection"
+    )

@@ -26,7 +26,7 @@ from twin.engine.inputs import arrivals, plan_scenario_orders
 from twin.engine.inspection import inspect
 from twin.engine.jobs import ENDED_STATES, Job
 from twin.engine.machine import MachineRuntime
-from twin.errors import InvalidStateError, UnknownMachineError
+from twin.errors import CommandError, InvalidStateError, UnknownMachineError
 from twin.events import (
     CommandApplied,
     EventBus,
@@ -41,7 +41,7 @@ from twin.events import (
 )
 from twin.machines import Segment, travel_time
 from twin.model.products import ProductSpec
-from twin.model.scenario import ARRIVAL_ID, OrderConfig, Scenario
+from twin.model.scenario import ARRIVAL_ID, OrderConfig, Scenario, fault_misfit
 from twin.planning import PlannedOp, Planner, check_catalogue
 from twin.signals import SignalStore
 
@@ -474,8 +474,14 @@ class Engine:
         return self._receive(order.id, order.product, ops, due, order.weight, source)
 
     def inject_fault(self, machine: str, kind: str, duration: float | None) -> simpy.Event:
-        """Start a fault now; returns the event that clears it early (``clear_fault``)."""
-        return self.faults.inject(self.machine(machine), kind, duration)
+        """Start a fault now; returns the event that clears it early (``clear_fault``).
+        Raises UnknownMachineError, or CommandError naming ``kind`` when the machine cannot
+        have such a fault."""
+        m = self.machine(machine)
+        misfit = fault_misfit(kind, m.cfg)
+        if misfit is not None:
+            raise CommandError(f"kind: {misfit}")
+        return self.faults.inject(m, kind, duration)
 
     def injected_faults(self, machine: str) -> int:
         """How many faults injected through the API ``machine`` has now (not yet cleared)."""

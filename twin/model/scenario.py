@@ -22,6 +22,7 @@ __all__ = [
     "FaultConfig",
     "OrderConfig",
     "Scenario",
+    "fault_misfit",
 ]
 
 DISPATCH_RULES = ("FIFO", "SPT", "EDD", "ATC", "CR")
@@ -29,6 +30,17 @@ ARRIVAL_ID = re.compile(r"A\d{6,}")  # the ids the arrival process gives: A00000
 FAULT_KINDS = ("breakdown", "tool_breakage", "emergency_stop", "print_failure", "maintenance")
 RuleName = Literal["FIFO", "SPT", "EDD", "ATC", "CR"]
 FaultKind = Literal["breakdown", "tool_breakage", "emergency_stop", "print_failure", "maintenance"]
+#: the fault kinds that only one machine kind can have
+_FAULT_MACHINE_KIND = {"tool_breakage": "cnc", "print_failure": "printer"}
+
+
+def fault_misfit(kind: str, machine: MachineConfig) -> str | None:
+    """Why a fault of ``kind`` cannot happen on ``machine`` (a tool breakage on a machine
+    without a cutting tool, a print failure on one that does not print), or None."""
+    needs = _FAULT_MACHINE_KIND.get(kind)
+    if needs is None or machine.kind == needs:
+        return None
+    return f"a {kind} happens on a {needs} machine only; {machine.id!r} is of kind {machine.kind}"
 
 
 class CellConfig(StrictModel):
@@ -196,9 +208,13 @@ class Scenario(StrictModel):
                             f"orders[{i}].product.operations[{j}].machine: unknown machine "
                             f"{op.machine!r} (cell has: {', '.join(sorted(ids))})"
                         )
+        machines = {m.id: m for m in self.cell.machines}
         for i, fault in enumerate(self.faults):
-            if fault.machine not in ids:
+            if fault.machine not in machines:
                 raise ValueError(f"faults[{i}].machine: unknown machine {fault.machine!r}")
+            misfit = fault_misfit(fault.kind, machines[fault.machine])
+            if misfit is not None:
+                raise ValueError(f"faults[{i}].kind: {misfit}")
         cat = {c.id for c in self.catalogue}
         if len(cat) != len(self.catalogue):
             raise ValueError("catalogue: duplicate catalogue id")
