@@ -150,14 +150,17 @@ def test_an_interrupted_run_keeps_what_it_wrote(
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
+# 45000w (~860 years): the thread was once only told between thousandths of the run, here
+# ~45 weeks of simulated time with signals each second: minutes
+@pytest.mark.parametrize("until", ["400d", "45000w"])
 def test_ctrl_c_stops_a_run_with_telemetry_at_once(
-    default_scenario_path: Path, tmp_path: Path
+    default_scenario_path: Path, tmp_path: Path, until: str
 ) -> None:
     """A real SIGINT to ``twin simulate`` with the default file telemetry: the simulation
     thread stops (the run would take minutes), exit code 130 with no traceback, and --out
     holds the event log and the telemetry of what was simulated, both complete."""
     out = tmp_path / "out"
-    args = ["simulate", str(default_scenario_path), "--until", "400d", "--signals", "1s"]
+    args = ["simulate", str(default_scenario_path), "--until", until, "--signals", "1s"]
     args += ["-q", "--no-plots", "--telemetry", "file", "--out", str(out)]
     cmd = [sys.executable, "-c", "from twin.cli import console_main; console_main()", *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

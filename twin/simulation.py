@@ -213,15 +213,14 @@ def run_simulation(
 def _run_with_progress(
     engine: Engine, end: float, progress: Callable[[float, float], None]
 ) -> float:
-    steps = 1000  # also how often a run in a worker thread can be stopped (Ctrl-C)
-    for k in range(1, steps + 1):
-        stop = end * k / steps
-        if stop <= engine.now:
-            continue
-        t = engine.run(stop)
+    # steps of a thousandth of the run, at most an hour of simulated time: how often progress
+    # is told, and how soon a run in a worker thread can be stopped (Ctrl-C), whatever the
+    # horizon (a thousandth of centuries is months: minutes of wall time with signals)
+    step = min(end / 1000, 3600.0)
+    t = engine.now
+    while t < end and not engine.all_done.triggered:
+        t = engine.run(min(t + step, end))
         progress(t, end)
-        if engine.all_done.triggered:
-            break
     return engine.now
 
 
