@@ -99,6 +99,13 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(p), None, f"cannot read file: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:  # e.g. saved as UTF-16 or Latin-1
+        bad = exc.object[exc.start]
+        raise ConfigError(
+            str(p),
+            None,
+            f"not UTF-8 text (byte 0x{bad:02x} at offset {exc.start}): save it as UTF-8",
+        ) from exc
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
