@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from twin.errors import ConfigError
+from twin.model.loader import read_text
 
 __all__ = ["jsp_scenario", "parse_jsp"]
 
@@ -13,10 +14,7 @@ __all__ = ["jsp_scenario", "parse_jsp"]
 def parse_jsp(path: str | Path) -> list[list[tuple[int, int]]]:
     """Jobs as lists of (machine, duration); raises ConfigError naming the line."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(p), None, f"cannot read file: {exc.strerror or exc}") from exc
+    text = read_text(p)
     lines = [
         (n, ln.split())
         for n, ln in enumerate(text.splitlines(), 1)

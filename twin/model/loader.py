@@ -21,6 +21,7 @@ __all__ = [
     "load_scenario",
     "load_sequence",
     "parse_scenario",
+    "read_text",
     "read_toml",
 ]
 
@@ -92,20 +93,23 @@ def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario
         raise format_validation_error(source, exc) from exc
 
 
+def read_text(path: str | Path) -> str:
+    """The text of a UTF-8 file a user gives; ConfigError naming the file when it cannot be
+    read or is not UTF-8 (e.g. saved as UTF-16 or Latin-1)."""
+    p = Path(path)
+    try:
+        return p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(p), None, f"cannot read file: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        where = f"byte 0x{exc.object[exc.start]:02x} at offset {exc.start}"
+        raise ConfigError(str(p), None, f"not UTF-8 text ({where}): save it as UTF-8") from exc
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
     """The parsed TOML file; ConfigError naming the file when unreadable or not TOML."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(p), None, f"cannot read file: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:  # e.g. saved as UTF-16 or Latin-1
-        bad = exc.object[exc.start]
-        raise ConfigError(
-            str(p),
-            None,
-            f"not UTF-8 text (byte 0x{bad:02x} at offset {exc.start}): save it as UTF-8",
-        ) from exc
+    text = read_text(p)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -121,9 +125,7 @@ def load_sequence(path: str | Path) -> MachineSequences:
     """Load a ``{"machine_sequences": {"<machine index>": [job indices]}}`` file."""
     p = Path(path)
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(str(p), None, f"cannot read file: {exc.strerror or exc}") from exc
+        data = json.loads(read_text(p))
     except json.JSONDecodeError as exc:
         raise ConfigError(str(p), None, f"invalid JSON: {exc}") from exc
     try:
