@@ -107,6 +107,30 @@ def test_rejected_sequence_leaves_the_run_directory_alone_and_names_the_file(
     assert _tree(tmp_path / "runs") == before
 
 
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [
+        # a file on the way: found only when the finished run was moved in, leaving its
+        # stage beside the file
+        ("a-file/run", "command line: --out: {tmp}/a-file is not a directory"),
+        ("/proc/cell-twin-run", "command line: --out: cannot create /proc/cell-twin-run: /proc: "),
+    ],
+)
+def test_an_out_that_cannot_be_made_is_refused_before_the_run(
+    default_scenario_path: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    out: str,
+    message: str,
+) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    before = _tree(tmp_path)
+    args = ["simulate", str(default_scenario_path), "--until", "1h", "-q", "--no-plots"]
+    target = tmp_path / out if not out.startswith("/") else Path(out)
+    _assert_rejected([*args, "--out", str(target)], capsys, message.format(tmp=tmp_path))
+    assert _tree(tmp_path) == before
+
+
 def test_a_run_replaces_the_outputs_of_the_run_before(
     default_scenario_path: Path, tmp_path: Path
 ) -> None:

@@ -8,11 +8,12 @@ import fcntl
 import glob
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Collection, Iterator
 from pathlib import Path
 
-__all__ = ["fsync_dir", "staged", "write_durably"]
+__all__ = ["fsync_dir", "stage_problem", "staged", "write_durably"]
 
 
 def write_durably(path: Path, data: bytes) -> None:
@@ -34,6 +35,22 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def stage_problem(out: Path) -> str | None:
+    """Why ``staged(out, ...)`` could not create or fill ``out``, or None: ``out`` or the
+    nearest existing directory above it is a file, or that directory refuses a new entry
+    (read-only file system, no permission, /proc). Checked before a run, not after it."""
+    if out.exists() and not out.is_dir():
+        return f"{out} is not a directory"
+    base = next(p for p in out.absolute().parents if p.exists())
+    if not base.is_dir():
+        return f"{base} is not a directory"
+    try:
+        Path(tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=base)).rmdir()
+    except OSError as exc:
+        return f"cannot create {out}: {base}: {exc.strerror or exc}"
+    return None
 
 
 @contextlib.contextmanager

@@ -24,7 +24,7 @@ from twin.cli.telemetry import (
 from twin.engine.dispatch import RULES
 from twin.engine.replay import Command, read_commands
 from twin.errors import ConfigError
-from twin.files import staged
+from twin.files import stage_problem, staged
 from twin.model import load_scenario, load_sequence
 from twin.model.scenario import Scenario
 from twin.simulation import RUN_FILES, RunResult, resolve_sequence, run_simulation
@@ -107,8 +107,9 @@ def simulate(
         influx_bucket=influx_bucket,
         influx_token=influx_token,
     )
-    if out.exists() and not out.is_dir():
-        raise ConfigError("command line", "--out", f"{out} is not a directory")
+    problem = stage_problem(out)
+    if problem is not None:
+        raise ConfigError("command line", "--out", problem)
     # the run is written beside --out and moved into it only when it succeeded: a rejected
     # run (even one found mid-run, like a replayed command that does not apply) leaves the
     # directory as it was; Ctrl-C keeps what the run wrote so far
@@ -140,6 +141,8 @@ def simulate(
         f"lead time {cell['lead_time_mean_s'] / 3600:.2f} h | late {cell['jobs_late']}"
     )
     console.print(f"run directory: {out}", soft_wrap=True)
+    if runner.undelivered:  # telemetry lost or refused: its line above says what and why
+        raise typer.Exit(1)
 
 
 def _run(
