@@ -1,5 +1,5 @@
-"""What node families share: the build context, the family interface, batch helpers and the
-answer to a refused method call."""
+"""What node families share: the build context, the family interface and batch helpers (what
+their methods share is in ``calls``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from asyncua import Node, Server, ua
 from asyncua.common.instantiate_util import instantiate
 
 from opcua_server.nodesets import NS
-from twin.errors import InvalidStateError
 from twin.links import LinkRegistry
 from twin.signals import SignalSpec
 
@@ -36,8 +35,6 @@ __all__ = [
     "eu_information",
     "instantiate_type",
     "property_item",
-    "refusal_code",
-    "refused_call",
     "remove_subtrees",
 ]
 
@@ -166,32 +163,6 @@ class NodeFamily(Protocol):
     async def stop(self) -> None:
         """Detach from the twin."""
         ...
-
-
-def refusal_code(exc: Exception) -> int:
-    """The Bad status code answering a command the twin refused with ``exc``:
-    BadInvalidState when the command does not apply in the current state
-    (``InvalidStateError``), else BadInvalidArgument (a bad or unknown argument)."""
-    if isinstance(exc, InvalidStateError):
-        return ua.StatusCodes.BadInvalidState
-    return ua.StatusCodes.BadInvalidArgument
-
-
-def refused_call(code: int, message: str, index: int | None, inputs: int) -> ua.CallMethodResult:
-    """A Bad Call result (a refused call changes nothing and has no output arguments):
-    ``code`` for the call and for input argument ``index``, with ``message`` in that
-    argument's diagnostic info; the other ``inputs`` arguments Good. ``index`` None: no
-    argument is singled out."""
-    result = ua.CallMethodResult()
-    result.StatusCode = ua.StatusCode(code)
-    result.InputArgumentResults = [
-        result.StatusCode if i == index else ua.StatusCode() for i in range(inputs)
-    ]
-    result.InputArgumentDiagnosticInfos = [
-        ua.DiagnosticInfo(AdditionalInfo=message) if i == index else ua.DiagnosticInfo()
-        for i in range(inputs)
-    ]
-    return result
 
 
 def property_item(

@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asyncua import Node, ua
 
-from opcua_server.nodes.base import BuildContext, refusal_code, refused_call
+from opcua_server.nodes.base import BuildContext
+from opcua_server.nodes.calls import LAST_COMMAND_RESULT, refusal_code, refuse, report_result
 from opcua_server.nodesets import NS
 from opcua_server.users import Role
 from twin.aio import cancel_and_wait
@@ -30,7 +30,6 @@ from twin.kpi import KpiCollector
 
 __all__ = ["CellFamily"]
 
-_log = logging.getLogger(__name__)
 _D, _S, _U, _B = (
     ua.VariantType.Double,
     ua.VariantType.String,
@@ -105,7 +104,7 @@ class CellFamily:
         for name, _, vtype in _STATUS:
             await self._variable(cell, f"Cell.{name}", name, vtype)
         await self._variable(cell, "Cell.SimDateTime", "SimDateTime", ua.VariantType.DateTime)
-        await self._variable(cell, "Cell.LastCommandResult", "LastCommandResult", _S)
+        await self._variable(cell, LAST_COMMAND_RESULT, "LastCommandResult", _S)
         kpis = await cell.add_folder(ctx.nid("Cell.KPIs"), ctx.qn(NS.TWIN, "KPIs"))
         for owner in ("Cell", *ctx.engine.machines):
             obj = await kpis.add_object(ctx.nid(f"Cell.KPIs.{owner}"), ctx.qn(NS.TWIN, owner))
@@ -216,7 +215,7 @@ class CellFamily:
                 msg = str(exc)
                 return self._fail(name, refusal_code(exc), msg, self._culprit(exc, names), names)
             if name not in _QUERIES:  # a query changed nothing: no result, nothing to refresh
-                self._set("Cell.LastCommandResult", f"{name}: ok")
+                report_result(self.ctx, f"{name}: ok")
                 self.refresh()
             result = ua.CallMethodResult()
             result.StatusCode = ua.StatusCode()
@@ -242,9 +241,7 @@ class CellFamily:
     def _fail(
         self, name: str, code: int, message: str, index: int | None, names: list[str]
     ) -> ua.CallMethodResult:
-        _log.info("%s rejected: %s", name, message)
-        self._set("Cell.LastCommandResult", f"{name}: {message}")
-        return refused_call(code, message, index, len(names))
+        return refuse(self.ctx, name, code, message, index, len(names))
 
     # -- handlers (through the API; a coroutine, Forecast's, is awaited) -------------------------
     def _submit(self, order: str) -> list[ua.Variant]:

@@ -65,8 +65,10 @@ and one coalesced write of both lists is queued through the outbox, so a burst o
 rebuild (and a list that did not change, e.g. after an order joined the backlog behind the
 listed ones, is not written again, so subscribers get nothing to encode). ReturnStatus is 1 on
 success (bit 0, No Error, OPC 10031-4 B.2); a rejected call answers a Bad status code with the
-twin's message in the diagnostic info, and changes nothing. The control methods need an
-operator; reading the lists and requesting responses needs a viewer.
+twin's message in the diagnostic info and in ``Cell/LastCommandResult`` (as the Cell methods'),
+and changes nothing. A control method's success is reported in LastCommandResult too; an
+answered request for responses is no command. The control methods need an operator; reading
+the lists and requesting responses needs a viewer.
 """
 
 from __future__ import annotations
@@ -80,13 +82,8 @@ from typing import Any
 from asyncua import ua
 
 from opcua_server.nodes import isa95
-from opcua_server.nodes.base import (
-    BuildContext,
-    child,
-    instantiate_type,
-    refusal_code,
-    refused_call,
-)
+from opcua_server.nodes.base import BuildContext, child, instantiate_type
+from opcua_server.nodes.calls import refusal_code, refuse, report_result
 from opcua_server.nodes.job_control import METHODS, JobOrderControl
 from opcua_server.nodes.job_events import JobStatusEvents
 from opcua_server.nodes.job_results import OK, JobOrderResults, Record, ended_state
@@ -457,9 +454,17 @@ class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
                 out = handler(*values)
             except (TwinError, TypeError, ValueError) as exc:
                 # the first argument is the job order or its id (the Comment is never wrong)
-                return refused_call(refusal_code(exc), f"{name}: {exc}", 0, max(len(args), 1))
+                return self._refuse(name, refusal_code(exc), str(exc), 0, max(len(args), 1))
             if name in METHODS:  # a control method: a read right after the call sees the change
+                report_result(self.ctx, f"{name}: ok")  # a request for responses is no command
                 await self._write_lists()
             return out if out is not None else OK
 
         return call
+
+    def _refuse(
+        self, name: str, code: int, message: str, index: int | None, given: int
+    ) -> ua.CallMethodResult:
+        # the diagnostic info names the method too (what an MES logs of a refused call)
+        diagnostic = f"{name}: {message}"
+        return refuse(self.ctx, name, code, message, index, given, diagnostic=diagnostic)

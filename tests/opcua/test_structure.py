@@ -19,6 +19,7 @@ MODULES = [
     "opcua_server.users",
     "opcua_server.nodes",
     "opcua_server.nodes.base",
+    "opcua_server.nodes.calls",
     "opcua_server.nodes.cell",
     "opcua_server.nodes.events",
     "opcua_server.nodes.isa95",
@@ -43,6 +44,7 @@ def test_node_families_are_listed_explicitly() -> None:
     helpers = {
         "__init__",
         "base",
+        "calls",
         "isa95",
         "job_control",
         "job_events",
