@@ -220,6 +220,14 @@ def test_one_twin_per_run_directory(
     with hold(fresh):
         assert (fresh / ".lock").exists()
     assert not fresh.exists()  # made here and left empty: removed again
+    (tmp_path / "a-file").write_text("")
+    for bad, why in [("a-file/run", f"{tmp_path}/a-file is not a directory"), ("/proc/x", "")]:
+        with (
+            pytest.raises(ConfigError, match=r"^command line: --out: ") as caught,
+            hold(tmp_path / bad),
+        ):
+            pass
+        assert why in str(caught.value)
 
 
 def test_a_new_log_keeps_the_one_before(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Collection, Iterator
 from pathlib import Path
 
-__all__ = ["fsync_dir", "stage_problem", "staged", "write_durably"]
+__all__ = ["directory_problem", "fsync_dir", "staged", "write_durably"]
 
 
 def write_durably(path: Path, data: bytes) -> None:
@@ -37,10 +37,11 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def stage_problem(out: Path) -> str | None:
-    """Why ``staged(out, ...)`` could not create or fill ``out``, or None: ``out`` or the
-    nearest existing directory above it is a file, or that directory refuses a new entry
-    (read-only file system, no permission, /proc). Checked before a run, not after it."""
+def directory_problem(out: Path) -> str | None:
+    """Why the directory ``out`` could not be made or filled (``staged``, a run directory),
+    or None: ``out`` or the nearest existing directory above it is a file, or that directory
+    refuses a new entry (read-only file system, no permission, /proc). Checked before a run,
+    not after it."""
     if out.exists() and not out.is_dir():
         return f"{out} is not a directory"
     base = next(p for p in out.absolute().parents if p.exists())

@@ -25,7 +25,7 @@ from twin.engine.cell import Engine
 from twin.engine.replay import RecordedLog, read_log, replay
 from twin.errors import ConfigError
 from twin.events import EventBus, EventLogWriter
-from twin.files import fsync_dir, write_durably
+from twin.files import directory_problem, fsync_dir, write_durably
 from twin.model.scenario import Scenario
 
 __all__ = [
@@ -55,10 +55,16 @@ def hold(out: Path) -> Iterator[None]:
     Raises ConfigError when another ``twin run`` holds it: two twins writing one event log
     would corrupt it.
     """
+    problem = directory_problem(out)
+    if problem is not None:
+        raise ConfigError("command line", "--out", problem)
     created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fh = (out / LOCK).open("ab")
+    except OSError as exc:  # e.g. a directory that refuses new files but not new directories
+        raise ConfigError("command line", "--out", f"{out}: {exc.strerror or exc}") from exc
     lock = out / LOCK
-    fh = lock.open("ab")
     try:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -24,7 +24,7 @@ from twin.cli.telemetry import (
 from twin.engine.dispatch import RULES
 from twin.engine.replay import Command, read_commands
 from twin.errors import ConfigError
-from twin.files import stage_problem, staged
+from twin.files import directory_problem, staged
 from twin.model import load_scenario, load_sequence
 from twin.model.scenario import Scenario
 from twin.simulation import RUN_FILES, RunResult, resolve_sequence, run_simulation
@@ -107,7 +107,7 @@ def simulate(
         influx_bucket=influx_bucket,
         influx_token=influx_token,
     )
-    problem = stage_problem(out)
+    problem = directory_problem(out)
     if problem is not None:
         raise ConfigError("command line", "--out", problem)
     # the run is written beside --out and moved into it only when it succeeded: a rejected
