@@ -44,3 +44,15 @@ def test_long_machine_ids_fold_but_values_stay_whole() -> None:
     assert out.count("100.0%") == 5
     assert out.count("12345") == 2
     assert all(h in out for h in HEADERS)
+
+
+def test_nothing_produced_is_not_rated() -> None:
+    """The robot produces nothing itself: its quality and OEE are not 0 %, there is nothing
+    to rate; availability, effectiveness and utilisation still are rated."""
+    kpis = {"machines": {"robot1": _kpis(0.25, 0)}, "cell": _kpis(0.5, 3)}
+    console = Console(file=io.StringIO(), width=80)
+    console.print(kpi_table(kpis))
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    robot = next(line for line in out.splitlines() if "robot1" in line)
+    assert [c.strip() for c in robot.split("│")[2:7]] == ["25.0%", "25.0%", "-", "-", "25.0%"]
+    assert out.count("50.0%") == 5  # the cell, which produced

@@ -38,19 +38,23 @@ def kpi_table(kpis: dict[str, Any]) -> Table:
     short headers, explained in the caption; values never wrap, long machine ids may."""
     table = Table(
         title="ISO 22400 KPIs",
-        caption="avail. = availability, effect. = effectiveness, util. = utilisation",
+        caption="avail. = availability, effect. = effectiveness, util. = utilisation;"
+        " - = nothing produced to rate",
     )
     table.add_column("machine", overflow="fold")
     for col in ("avail.", "effect.", "quality", "OEE", "util.", "produced"):
         table.add_column(col, justify="right", no_wrap=True)
     rows = [*kpis["machines"].items(), ("cell", kpis["cell"])]
     for name, k in rows:
+        # quality (good / produced) and with it OEE rate what was produced: with nothing
+        # (the robot, a machine still on its first part) there is nothing to rate, not 0 %
+        rated = k["produced"] > 0
         table.add_row(
             name,
             f"{k['availability']:.1%}",
             f"{k['effectiveness']:.1%}",
-            f"{k['quality_ratio']:.1%}",
-            f"{k['oee']:.1%}",
+            f"{k['quality_ratio']:.1%}" if rated else "-",
+            f"{k['oee']:.1%}" if rated else "-",
             f"{k['utilisation']:.1%}",
             str(k["produced"]),
         )
