@@ -1,9 +1,17 @@
-"""What the families' methods share: the answer to a refused call, reported in
-``Cell/LastCommandResult`` like the result of every command."""
+"""What the families' methods share: the input arguments checked against their declaration
+(count, DataType and ValueRank), and the answer to a refused call, reported in
+``Cell/LastCommandResult`` like the result of every command.
+
+A method's handler is only called with arguments that fit its declared ``InputArguments``:
+a missing or surplus argument is answered BadArgumentsMissing or BadTooManyArguments, an
+argument of another type (or an array for a scalar, a scalar for an array) BadTypeMismatch
+naming the argument and the type expected, before the twin hears of the call.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from asyncua import ua
@@ -15,15 +23,22 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LAST_COMMAND_RESULT",
+    "argument_error",
     "refusal_code",
     "refuse",
     "refused_call",
     "report_result",
+    "variant_text",
 ]
 
 _log = logging.getLogger(__name__)
 
 LAST_COMMAND_RESULT = "Cell.LastCommandResult"  # its NodeId's identifier (twin namespace)
+
+_V = ua.VariantType
+# a Double argument also takes these (an integer or a single-precision number typed by hand)
+_WIDENS = {_V.Double: (_V.Float, _V.Int32, _V.UInt32)}
+_STRUCTURE, _BASE_DATA_TYPE = ua.ObjectIds.Structure, ua.ObjectIds.BaseDataType
 
 
 def report_result(ctx: BuildContext, text: str) -> None:
@@ -75,3 +90,108 @@ def refuse(
     _log.info("%s rejected: %s", method, message)
     report_result(ctx, f"{method}: {message}")
     return refused_call(code, diagnostic if diagnostic is not None else message, index, inputs)
+
+
+def argument_error(
+    args: Sequence[ua.Variant],
+    inputs: Sequence[ua.Argument],
+    names: Sequence[str],
+    *,
+    optional: int = 0,
+) -> tuple[int, str, int | None] | None:
+    """What is wrong with ``args`` for a method declaring ``inputs`` (their ``names`` as the
+    messages call them; the last ``optional`` ones may be left out): None if they fit, else
+    the status code, the message and the index of the argument to mark (None: none, e.g. a
+    missing one)."""
+    required = len(inputs) - optional
+    if not required <= len(args) <= len(inputs):
+        code = ua.StatusCodes.BadArgumentsMissing
+        surplus = None
+        if len(args) > len(inputs):
+            code, surplus = ua.StatusCodes.BadTooManyArguments, len(inputs)
+        return code, f"{_expects(names, required)}, got {len(args)}", surplus
+    for i, (arg, spec) in enumerate(zip(args, inputs, strict=False)):
+        if not _fits(arg, spec):
+            message = f"{names[i]}: expected {_type_text(spec)}, got {variant_text(arg)}"
+            return ua.StatusCodes.BadTypeMismatch, message, i
+    return None
+
+
+def _expects(names: Sequence[str], required: int) -> str:
+    """ "expects 2 arguments (machine, kind)", "expects 1 or 2 arguments (JobOrderID,
+    optional Comment)"."""
+    if not names:
+        return "expects no arguments"
+    listed = [*names[:required], *(f"optional {n}" for n in names[required:])]
+    count = str(required)
+    if required < len(names):
+        count += f" {'or' if len(names) == required + 1 else 'to'} {len(names)}"
+    plural = "" if count == "1" else "s"
+    return f"expects {count} argument{plural} ({', '.join(listed)})"
+
+
+def _fits(arg: ua.Variant, spec: ua.Argument) -> bool:
+    """Whether ``arg`` is of the argument's DataType and ValueRank: a built-in type exactly (a
+    Double also from Float, Int32, UInt32), a structure as the decoded class of that data type
+    (the server decodes only the structures it knows, so a subtype sent by a client could not
+    be decoded either); abstract and other data types are not checked. A Null variant is an
+    absent array, so it fits an array argument only."""
+    rank = spec.ValueRank
+    if arg.VariantType == _V.Null:
+        return rank != ua.ValueRank.Scalar
+    dims = arg.Dimensions or []
+    if arg.is_array or dims:
+        if rank == ua.ValueRank.Scalar or (rank > 0 and len(dims or [0]) != rank):
+            return False
+        if rank == ua.ValueRank.ScalarOrOneDimension and len(dims) > 1:
+            return False
+        elements = _flat(arg.Value)
+    elif rank >= ua.ValueRank.OneOrMoreDimensions:
+        return False
+    else:
+        elements = [arg.Value]
+    dtype = spec.DataType
+    if dtype.NamespaceIndex == 0 and isinstance(dtype.Identifier, int):
+        if dtype.Identifier == _BASE_DATA_TYPE:
+            return True
+        if dtype.Identifier == _STRUCTURE:
+            return arg.VariantType == _V.ExtensionObject
+        if dtype.Identifier <= _V.DiagnosticInfo.value:
+            expected = _V(dtype.Identifier)
+            return arg.VariantType == expected or arg.VariantType in _WIDENS.get(expected, ())
+    if dtype in ua.extension_objects_by_datatype:
+        return arg.VariantType == _V.ExtensionObject and all(
+            ua.datatype_by_extension_object.get(type(e)) == dtype for e in elements
+        )
+    return True
+
+
+def _flat(value: object) -> list[object]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [e for v in value for e in _flat(v)]
+    return [value]
+
+
+def _type_text(spec: ua.Argument) -> str:
+    """ "Double", "ISA95JobOrderDataType", "ISA95StateDataType[]"."""
+    dtype = spec.DataType
+    cls = ua.extension_objects_by_datatype.get(dtype)
+    if cls is not None:
+        name = cls.__name__
+    elif dtype.NamespaceIndex == 0 and isinstance(dtype.Identifier, int):
+        name = ua.ObjectIdNames.get(dtype.Identifier, dtype.to_string())
+    else:
+        name = dtype.to_string()
+    return f"{name}[]" if spec.ValueRank >= ua.ValueRank.OneOrMoreDimensions else name
+
+
+def variant_text(arg: ua.Variant) -> str:
+    """What a client sent in a variant: "Int32", "String[]", "ExtensionObject" (a structure
+    the server cannot decode), "ISA95StateDataType" (one it can), "Null"."""
+    name = arg.VariantType.name
+    elements = _flat(arg.Value) if arg.VariantType == _V.ExtensionObject else []
+    if elements and not isinstance(elements[0], ua.ExtensionObject):
+        name = type(elements[0]).__name__
+    return f"{name}[]" if arg.is_array or arg.Dimensions else name

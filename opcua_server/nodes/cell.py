@@ -21,7 +21,13 @@ from typing import Any
 from asyncua import Node, ua
 
 from opcua_server.nodes.base import BuildContext
-from opcua_server.nodes.calls import LAST_COMMAND_RESULT, refusal_code, refuse, report_result
+from opcua_server.nodes.calls import (
+    LAST_COMMAND_RESULT,
+    argument_error,
+    refusal_code,
+    refuse,
+    report_result,
+)
 from opcua_server.nodesets import NS
 from opcua_server.users import Role
 from twin.aio import cancel_and_wait
@@ -190,23 +196,10 @@ class CellFamily:
         names = [a.Name.lower() for a in inputs]
 
         async def call(parent: ua.NodeId, *args: ua.Variant) -> Any:
-            if len(args) != len(inputs):
-                code = ua.StatusCodes.BadArgumentsMissing
-                if len(args) > len(inputs):
-                    code = ua.StatusCodes.BadTooManyArguments
-                return self._fail(name, code, f"expects {len(inputs)} arguments", None, names)
-            values = []
-            for i, (arg, spec) in enumerate(zip(args, inputs, strict=True)):
-                expected = ua.VariantType(spec.DataType.Identifier)
-                value = arg.Value
-                if arg.VariantType != expected and not (
-                    expected == ua.VariantType.Double
-                    and arg.VariantType
-                    in (ua.VariantType.Float, ua.VariantType.Int32, ua.VariantType.UInt32)
-                ):
-                    code = ua.StatusCodes.BadTypeMismatch
-                    return self._fail(name, code, f"{names[i]}: expected {expected.name}", i, names)
-                values.append(value)
+            bad = argument_error(args, inputs, names)
+            if bad is not None:
+                return self._fail(name, *bad, names)
+            values = [arg.Value for arg in args]
             try:
                 out = handler(*values)
                 if inspect.isawaitable(out):

@@ -138,12 +138,12 @@ class JobOrderResults(JobOrderRecords):
             raise CommandError(f"JobOrderID: no job order {job_order_id!r} in JobOrderList")
         return [ua.Variant(self._response(*found), ua.VariantType.ExtensionObject), *OK]
 
-    def _by_state(self, states: Any) -> list[ua.Variant]:
-        wanted = states if isinstance(states, list) else [states]
-        if not wanted or wanted[0] is None:
-            raise CommandError("JobOrderState: give at least the top-level state")
-        top = int(wanted[0].StateNumber)
-        subs = {int(s.StateNumber) for s in wanted[1:]}  # any of them, or any if none given
+    def _by_state(self, states: list[Any] | None) -> list[ua.Variant]:
+        # an ISA95StateDataType[] (the call checked it against the declaration), maybe empty
+        if not states:
+            raise CommandError("JobOrderState: give at least the top-level state (got none)")
+        top = int(states[0].StateNumber)
+        subs = {int(s.StateNumber) for s in states[1:]}  # any of them, or any if none given
         matching = [
             self._response(rec, (number, sub))
             for rec, (number, sub) in self._listed()

@@ -66,9 +66,10 @@ rebuild (and a list that did not change, e.g. after an order joined the backlog 
 listed ones, is not written again, so subscribers get nothing to encode). ReturnStatus is 1 on
 success (bit 0, No Error, OPC 10031-4 B.2); a rejected call answers a Bad status code with the
 twin's message in the diagnostic info and in ``Cell/LastCommandResult`` (as the Cell methods'),
-and changes nothing. A control method's success is reported in LastCommandResult too; an
-answered request for responses is no command. The control methods need an operator; reading
-the lists and requesting responses needs a viewer.
+and changes nothing. The arguments are checked against each method's declared InputArguments
+first (``calls.argument_error``; the Comment may be left out). A control method's success is
+reported in LastCommandResult too; an answered request for responses is no command. The
+control methods need an operator; reading the lists and requesting responses needs a viewer.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ from asyncua import ua
 
 from opcua_server.nodes import isa95
 from opcua_server.nodes.base import BuildContext, child, instantiate_type
-from opcua_server.nodes.calls import refusal_code, refuse, report_result
+from opcua_server.nodes.calls import argument_error, refusal_code, refuse, report_result
 from opcua_server.nodes.job_control import METHODS, JobOrderControl
 from opcua_server.nodes.job_events import JobStatusEvents
 from opcua_server.nodes.job_results import OK, JobOrderResults, Record, ended_state
@@ -168,7 +169,7 @@ class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
                 ua.QualifiedName(name, isa95),
             )
             method = made[0]
-            ctx.server.link_method(method, self._wrap(name, handlers[name]))
+            ctx.server.link_method(method, await self._wrapped(method, name, handlers[name]))
             ctx.permissions.require(method.nodeid, Role.OPERATOR)
             self.methods[name] = method.nodeid
             self.nodes.extend(n.nodeid for n in made)
@@ -214,7 +215,7 @@ class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
         for name, handler in requests.items():
             method = await child(results, ua.QualifiedName(name, isa95))
             assert method is not None, name
-            ctx.server.link_method(method, self._wrap(name, handler))
+            ctx.server.link_method(method, await self._wrapped(method, name, handler))
             self.methods[name] = method.nodeid
 
     def start(self) -> None:
@@ -447,14 +448,31 @@ class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
         return entries, responses
 
     # -- methods --------------------------------------------------------------------------------
-    def _wrap(self, name: str, handler: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
-        async def call(parent: ua.NodeId, *args: Any) -> Any:
-            values = [a.Value if isinstance(a, ua.Variant) else a for a in args]
+    async def _wrapped(
+        self, method: Any, name: str, handler: Callable[..., Any]
+    ) -> Callable[..., Awaitable[Any]]:
+        """The handler of ``method`` (its node), checked against its InputArguments."""
+        declared = await child(method, ua.QualifiedName("InputArguments", 0))
+        assert declared is not None, name
+        return self._wrap(name, handler, await declared.read_value())
+
+    def _wrap(
+        self, name: str, handler: Callable[..., Any], inputs: list[ua.Argument]
+    ) -> Callable[..., Awaitable[Any]]:
+        names = [a.Name for a in inputs]
+        # the Comment of the control methods may be left out (the twin does not keep it)
+        optional = 1 if names[-1:] == ["Comment"] else 0
+
+        async def call(parent: ua.NodeId, *args: ua.Variant) -> Any:
+            bad = argument_error(args, inputs, names, optional=optional)
+            if bad is not None:
+                code, message, index = bad
+                return self._refuse(name, code, message, index, len(args))
             try:
-                out = handler(*values)
-            except (TwinError, TypeError, ValueError) as exc:
+                out = handler(*(a.Value for a in args))
+            except TwinError as exc:
                 # the first argument is the job order or its id (the Comment is never wrong)
-                return self._refuse(name, refusal_code(exc), str(exc), 0, max(len(args), 1))
+                return self._refuse(name, refusal_code(exc), str(exc), 0, len(args))
             if name in METHODS:  # a control method: a read right after the call sees the change
                 report_result(self.ctx, f"{name}: ok")  # a request for responses is no command
                 await self._write_lists()

@@ -1,20 +1,31 @@
-"""ISA-95 JobOrderControl and JobOrderResults calls a client gets wrong. Each is refused with a
-status code and a message naming the method, the argument and what was expected, reported in
+"""ISA-95 JobOrderControl and JobOrderResults calls a client gets wrong: too few or too many
+arguments, arguments of another type than declared. Each is refused with a status code and a
+message naming the method, the argument and what was expected, reported in
 Cell/LastCommandResult like the Cell methods' refusals; the twin is unchanged and the server
 logs no traceback."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 from asyncua import Client, ua
 
 from opcua_server.nodesets import NS
 from tests.opcua.conftest import Twin, job_order, mes_comment
-from tests.opcua.jobs_client import control_call, results_call, send
+from tests.opcua.jobs_client import (
+    RUNNING,
+    control_call,
+    results_call,
+    send,
+    ua_state,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+_S = ua.VariantType.String
+_EXT = ua.VariantType.ExtensionObject
 
 
 async def last_result(client: Client, twin: Twin) -> str:
@@ -59,3 +70,143 @@ async def test_refusals_and_commands_are_reported_in_last_command_result(twin: T
         )
         assert cancelled.StatusCode.is_good()
         assert await last_result(client, twin) == "Cancel: ok"
+
+
+async def _stored(client: Client, twin: Twin, job_id: str) -> None:
+    if job_id not in twin.engine.stored:
+        await send(client, twin, "Store", job_order(twin, job_id, type="printed_housing"))
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "status", "bad_arg", "message"),
+    [
+        pytest.param(
+            "Start",
+            [],
+            ua.StatusCodes.BadArgumentsMissing,
+            None,
+            "Start: expects 1 or 2 arguments (JobOrderID, optional Comment), got 0",
+            id="no-arguments",
+        ),
+        pytest.param(
+            "Start",
+            [ua.Variant("MES-ARG-1"), mes_comment(), ua.Variant(1, ua.VariantType.Int32)],
+            ua.StatusCodes.BadTooManyArguments,
+            2,
+            "Start: expects 1 or 2 arguments (JobOrderID, optional Comment), got 3",
+            id="too-many",
+        ),
+        pytest.param(
+            "Store",
+            [ua.Variant("not an order")],
+            ua.StatusCodes.BadTypeMismatch,
+            0,
+            "Store: JobOrder: expected ISA95JobOrderDataType, got String",
+            id="string-for-the-order",
+        ),
+        pytest.param(
+            "Store",
+            [ua.Variant(42)],
+            ua.StatusCodes.BadTypeMismatch,
+            0,
+            "Store: JobOrder: expected ISA95JobOrderDataType, got Int64",
+            id="number-for-the-order",
+        ),
+        pytest.param(
+            "Start",
+            [ua.Variant(42, ua.VariantType.Int32)],
+            ua.StatusCodes.BadTypeMismatch,
+            0,
+            "Start: JobOrderID: expected String, got Int32",
+            id="number-for-the-id",
+        ),
+        pytest.param(
+            "Start",
+            [ua.Variant(["MES-ARG-1"], _S), mes_comment()],
+            ua.StatusCodes.BadTypeMismatch,
+            0,
+            "Start: JobOrderID: expected String, got String[]",
+            id="array-for-the-id",
+        ),
+        pytest.param(
+            "Start",
+            [ua.Variant("MES-ARG-1"), ua.Variant("a comment")],
+            ua.StatusCodes.BadTypeMismatch,
+            1,
+            "Start: Comment: expected LocalizedText[], got String",
+            id="string-for-the-comment",
+        ),
+    ],
+)
+async def test_control_calls_with_bad_arguments_are_refused(
+    twin: Twin,
+    caplog: pytest.LogCaptureFixture,
+    method: str,
+    args: list[ua.Variant],
+    status: int,
+    bad_arg: int | None,
+    message: str,
+) -> None:
+    async with twin.session("otto") as client:
+        await client.load_data_type_definitions()
+        await _stored(client, twin, "MES-ARG-1")
+        stored, received = dict(twin.engine.stored), twin.engine.received
+        result = await control_call(client, twin, method, *args)
+        assert result.StatusCode.value == status
+        assert len(result.InputArgumentResults) == len(args)
+        marked = [i for i, r in enumerate(result.InputArgumentResults) if not r.is_good()]
+        assert marked == ([] if bad_arg is None else [bad_arg])
+        if bad_arg is not None:
+            assert result.InputArgumentResults[bad_arg].value == status
+            assert result.InputArgumentDiagnosticInfos[bad_arg].AdditionalInfo == message
+        assert await last_result(client, twin) == message
+        assert (twin.engine.stored, twin.engine.received) == (stored, received)
+        no_tracebacks(caplog)
+
+
+async def test_the_comment_may_be_left_out(twin: Twin) -> None:
+    """An MES that sends no Comment (node-opcua's does not) is not refused for it."""
+    async with twin.session("otto") as client:
+        await client.load_data_type_definitions()
+        await _stored(client, twin, "MES-ARG-2")
+        result = await control_call(client, twin, "Cancel", ua.Variant("MES-ARG-2"))
+        assert result.StatusCode.is_good()
+        assert "MES-ARG-2" not in twin.engine.stored
+
+
+@pytest.mark.parametrize(
+    ("states", "status", "message"),
+    [
+        pytest.param(
+            ua.Variant("Running"),
+            ua.StatusCodes.BadTypeMismatch,
+            "JobOrderState: expected ISA95StateDataType[], got String",
+            id="string",
+        ),
+        pytest.param(
+            lambda: ua.Variant(ua_state(RUNNING), _EXT),
+            ua.StatusCodes.BadTypeMismatch,
+            "JobOrderState: expected ISA95StateDataType[], got ISA95StateDataType",
+            id="one-state-not-an-array",
+        ),
+        pytest.param(
+            ua.Variant([], _EXT),
+            ua.StatusCodes.BadInvalidArgument,
+            "JobOrderState: give at least the top-level state (got none)",
+            id="empty-array",
+        ),
+    ],
+)
+async def test_a_request_by_state_of_no_state_is_refused(
+    twin: Twin, caplog: pytest.LogCaptureFixture, states: Any, status: int, message: str
+) -> None:
+    async with twin.session("vera") as client:
+        await client.load_data_type_definitions()
+        arg = states() if callable(states) else states
+        result = await results_call(client, twin, "RequestJobResponseByJobOrderState", arg)
+        assert result.StatusCode.value == status
+        assert result.InputArgumentResults[0].value == status
+        method = "RequestJobResponseByJobOrderState"
+        assert result.InputArgumentDiagnosticInfos[0].AdditionalInfo == f"{method}: {message}"
+        assert await last_result(client, twin) == f"{method}: {message}"
+        no_tracebacks(caplog)
