@@ -7,17 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import missing_service
-from tests.telemetry.servers import VictoriaMetrics, find_victoria_metrics
+from tests.telemetry.servers import VictoriaMetrics, victoria_metrics
 
 
 @pytest.fixture
 def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
-    binary = find_victoria_metrics()
-    if binary is None:
-        missing_service("victoria-metrics not installed (make services)")
-    assert binary is not None
-    vm = VictoriaMetrics(binary, tmp_path / "vm")
+    vm = victoria_metrics(tmp_path / "vm")
     vm.start()
     try:
         yield vm

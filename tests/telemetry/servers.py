@@ -18,9 +18,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import free_port
+from tests.conftest import free_port, missing_service
 
-__all__ = ["VictoriaMetrics", "find_victoria_metrics"]
+__all__ = ["VictoriaMetrics", "find_victoria_metrics", "victoria_metrics"]
 
 BINARY = "/usr/bin/victoria-metrics"
 
@@ -32,14 +32,30 @@ def find_victoria_metrics() -> str | None:
     return shutil.which("victoria-metrics")
 
 
+def victoria_metrics(
+    root: Path, port: int | None = None, args: tuple[str, ...] = ()
+) -> VictoriaMetrics:
+    """A VictoriaMetrics to start (skips the test, or fails it under TWIN_REQUIRE_SERVICES,
+    when it is not installed)."""
+    binary = find_victoria_metrics()
+    if binary is None:
+        missing_service("victoria-metrics not installed (make services)")
+    assert binary is not None
+    return VictoriaMetrics(binary, root, port, args)
+
+
 class VictoriaMetrics:
     """One VictoriaMetrics process; ``url`` is its HTTP base (InfluxDB v2 write API at
     ``/api/v2/write``, export at ``/api/v1/export``)."""
 
-    def __init__(self, binary: str, root: Path, port: int | None = None) -> None:
+    def __init__(
+        self, binary: str, root: Path, port: int | None = None, args: tuple[str, ...] = ()
+    ) -> None:
         self.binary = binary
         self.root = root
         self.port = port or free_port()
+        #: further command-line flags (``start`` after changing them restarts with them)
+        self.args = args
         self.url = f"http://127.0.0.1:{self.port}"
         self._proc: subprocess.Popen[bytes] | None = None
         self._log = root / "victoria-metrics.log"
@@ -60,6 +76,7 @@ class VictoriaMetrics:
                     "-retentionPeriod=100y",
                     "-search.disableCache",
                     "-loggerLevel=ERROR",
+                    *self.args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

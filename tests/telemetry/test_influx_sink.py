@@ -99,6 +99,59 @@ async def test_status_codes(
     }
 
 
+@pytest.mark.parametrize("status", [401, 403, 404, 405, 413, 418])
+async def test_a_write_refused_for_url_token_or_size_keeps_the_batch(
+    server: tuple[Scripted, str], tmp_path: Path, caplog: pytest.LogCaptureFixture, status: int
+) -> None:
+    scripted, url = server
+    scripted.script = [status] * 1000  # refused until the end
+    p = pipeline(url, tmp_path)
+    await p.start()
+    with caplog.at_level(logging.ERROR, logger="twin.telemetry"):
+        p.write_lines(lines(0, 10))
+        await p.flush()
+        p.write_lines(lines(10, 10))  # waits in the spool behind the first
+        stats = await p.stop(10)
+    assert stats.lines_rejected == 0
+    assert stats.spool_lines == 20
+    assert stats.balanced()
+    assert stats.refused.startswith(f"HTTP {status} from {url}/api/v2/write: ")
+    assert caplog.text.count("refused the write, keeping the batches") == 1
+
+
+async def test_refused_batches_are_sent_once_the_server_takes_them(
+    server: tuple[Scripted, str], tmp_path: Path
+) -> None:
+    scripted, url = server
+    scripted.script = [404, 401]  # the first write and the first replay
+    p = pipeline(url, tmp_path)
+    await p.start()
+    p.write_lines(lines(0, 10))
+    await p.flush()
+    stats = await p.stop(10)
+    assert scripted.accepted == lines(0, 10)
+    assert stats.lines_replayed == 10
+    assert stats.refused == ""
+    assert stats.balanced()
+
+
+@pytest.mark.parametrize(("status", "outcome"), [(400, "rejected"), (422, "rejected"), (408, "")])
+async def test_bad_data_is_rejected_and_a_timeout_retried(
+    server: tuple[Scripted, str], tmp_path: Path, status: int, outcome: str
+) -> None:
+    scripted, url = server
+    scripted.script = [status]
+    p = pipeline(url, tmp_path)
+    await p.start()
+    p.write_lines(lines(0, 10))
+    await p.flush()
+    stats = await p.stop(10)
+    assert stats.lines_rejected == (10 if outcome else 0)
+    assert stats.lines_written == (0 if outcome else 10)
+    assert stats.refused == ""
+    assert stats.balanced()
+
+
 def test_spool_bound_hit_is_counted_and_reported(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -111,16 +164,14 @@ def test_spool_bound_hit_is_counted_and_reported(
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     run = tmp_path / "run"
     args = ["simulate", "scenarios/default.toml", "--until", "6h", "--signals", "10s", "-q"]
-    assert (
-        main([*args, "--no-plots", "--telemetry", "influx", "--influx-url", url, "--out", str(run)])
-        == 0
-    )
+    argv = [*args, "--no-plots", "--telemetry", "influx", "--influx-url", url, "--out", str(run)]
+    assert main(argv) == 1  # exit 1: something was lost
     out = capsys.readouterr().out
     assert "DROPPED" in out
     # the spool is named where it is after the run (it was written aside, then moved)
     spool = run / SPOOL_DIR
     assert f"lines in spool {spool}," in out
-    assert f"); send them with: twin telemetry replay {spool}\n" in out
+    assert f"); send them with: twin telemetry replay {spool} --influx-url {url}\n" in out
     assert f"left in spool {spool} for the next run" in caplog.text
     assert ".partial-" not in out + caplog.text
     assert main(["telemetry", "status", str(run), "--json"]) == 1  # exit 1: something was lost

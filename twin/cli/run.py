@@ -231,7 +231,9 @@ class _Telemetry:
         if self.detach is not None:
             self.detach()
         stats = await self.pipeline.stop(self.settings.stop_timeout_s)
-        console.print(telemetry_summary(self.settings.telemetry, stats))
+        spool = self.pipeline.spool.name if self.pipeline.spool is not None else None
+        text = telemetry_summary(self.settings.telemetry, stats, spool, self.settings)
+        console.print(text, soft_wrap=True)
 
 
 async def _serve(

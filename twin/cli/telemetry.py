@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable
+import shlex
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, get_args
@@ -38,12 +39,15 @@ from twin.telemetry import (
 from twin.telemetry.wiring import STATUS_FILE
 
 __all__ = [
+    "TelemetryRunner",
     "read_status",
     "register",
     "replay",
+    "replay_command",
     "settings_from_cli",
     "simulation_runner",
     "status",
+    "undelivered",
 ]
 
 TelemetryOption = Annotated[
@@ -88,45 +92,93 @@ def settings_from_cli(**overrides: Any) -> TelemetrySettings:
         raise ConfigError(source, field, reason) from exc
 
 
+class TelemetryRunner:
+    """A drop-in for ``run_simulation`` that streams telemetry as ``settings`` ask and prints
+    what it delivered; ``undelivered`` tells the command to exit 1 afterwards."""
+
+    def __init__(
+        self,
+        settings: TelemetrySettings,
+        pipeline: TelemetryPipeline | None,
+        console: Console,
+    ) -> None:
+        self.settings = settings
+        self.pipeline = pipeline
+        self.console = console
+        self.undelivered = False
+
+    def __call__(self, sc: Scenario, **kwargs: Any) -> Any:
+        from twin.simulation import run_simulation
+
+        pipeline = self.pipeline
+        if pipeline is None:
+            return run_simulation(sc, **kwargs)
+        try:
+            result, stats = simulate_with_telemetry(
+                pipeline,
+                sc,
+                kpi_period_s=self.settings.kpi_period_s,
+                stop_timeout_s=self.settings.stop_timeout_s,
+                **kwargs,
+            )
+        except KeyboardInterrupt:  # what the interrupted run produced was still delivered
+            self._report(pipeline.stats)
+            raise
+        self._report(stats)
+        return result
+
+    def _report(self, stats: TelemetryStats) -> None:
+        assert self.pipeline is not None
+        spool = self.pipeline.spool.name if self.pipeline.spool is not None else None
+        text = telemetry_summary(self.settings.telemetry, stats, spool, self.settings)
+        self.console.print(text, soft_wrap=True)
+        self.undelivered = undelivered(stats.as_dict())
+
+
 def simulation_runner(
     settings: TelemetrySettings,
     scenario: Scenario,
     out: Path,
     console: Console,
     moved_to: Path | None = None,
-) -> Callable[..., Any]:
-    """A drop-in for ``run_simulation`` that streams telemetry as ``settings`` ask, into
-    ``out`` (moved to ``moved_to`` when the run is done)."""
-    from twin.simulation import run_simulation
-
+) -> TelemetryRunner:
+    """The runner of a simulation streaming telemetry into ``out`` (moved to ``moved_to``
+    when the run is done); raises ConfigError for bad settings."""
     pipeline = build_pipeline(settings, scenario, out, scenario.start, moved_to=moved_to)
-    if pipeline is None:
-        return run_simulation
-    spool = pipeline.spool.name if pipeline.spool is not None else None
-
-    def run(sc: Scenario, **kwargs: Any) -> Any:
-        try:
-            result, stats = simulate_with_telemetry(
-                pipeline,
-                sc,
-                kpi_period_s=settings.kpi_period_s,
-                stop_timeout_s=settings.stop_timeout_s,
-                **kwargs,
-            )
-        except KeyboardInterrupt:  # what the interrupted run produced was still delivered
-            console.print(
-                telemetry_summary(settings.telemetry, pipeline.stats, spool), soft_wrap=True
-            )
-            raise
-        console.print(telemetry_summary(settings.telemetry, stats, spool), soft_wrap=True)
-        return result
-
-    return run
+    return TelemetryRunner(settings, pipeline, console)
 
 
-def telemetry_summary(sink: str, stats: TelemetryStats, spool: str | None = None) -> str:
+def undelivered(status: Mapping[str, Any]) -> bool:
+    """True when telemetry needs the user: lines lost (dropped, rejected) or kept in the
+    spool because the server refuses the writes (URL, token, size limit). Lines waiting for
+    a database that is away are not: the next run or a replay sends them."""
+    refused = bool(status.get("refused")) and bool(status.get("spool_lines", 0))
+    return bool(status.get("lines_dropped", 0) or status.get("lines_rejected", 0) or refused)
+
+
+def replay_command(settings: TelemetrySettings, spool: str) -> str:
+    """The ``twin telemetry replay`` command sending ``spool`` where ``settings`` sent: the
+    URL, and the bucket and org when not the defaults; never the token (named instead)."""
+    args = ["twin", "telemetry", "replay", spool, "--influx-url", settings.influx_url]
+    for name in ("influx_bucket", "influx_org"):
+        value = getattr(settings, name)
+        if value != TelemetrySettings.model_fields[name].default:
+            args += ["--" + name.replace("_", "-"), value]
+    text = shlex.join(args)
+    if settings.influx_token.get_secret_value():
+        text += " (with TWIN_INFLUX_TOKEN set to the token)"
+    return text
+
+
+def telemetry_summary(
+    sink: str,
+    stats: TelemetryStats,
+    spool: str | None = None,
+    settings: TelemetrySettings | None = None,
+) -> str:
     """One line saying what the pipeline delivered (and what it could not): lines left in
-    the spool (named ``spool``) and the command that sends them."""
+    the spool (named ``spool``), why the server refused them, and the command that sends
+    them (with the URL, bucket and org of ``settings``)."""
     text = f"telemetry ({sink}): {stats.lines_written} lines written"
     extra = [
         f"{n} {what}"
@@ -138,8 +190,15 @@ def telemetry_summary(sink: str, stats: TelemetryStats, spool: str | None = None
         if n
     ]
     text += f" ({', '.join(extra)})" if extra else ""
+    if stats.spool_lines and stats.refused:
+        text += f"; NOT DELIVERED: {stats.refused}"
     if stats.spool_lines and spool is not None:
-        text += f"; send them with: twin telemetry replay {spool}"
+        send = (
+            f"twin telemetry replay {spool}"
+            if settings is None
+            else replay_command(settings, spool)
+        )
+        text += f"; {'once fixed, ' if stats.refused else ''}send them with: {send}"
     return text
 
 
@@ -169,7 +228,8 @@ def status(
     ),
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """Show spool depth and delivery counters of a run (exit code 1 if anything was lost)."""
+    """Show spool depth and delivery counters of a run (exit code 1 if anything was lost,
+    or is kept because the server refused the writes)."""
     st = read_status(path)
     console = Console()
     if as_json:
@@ -181,7 +241,7 @@ def status(
         for key in sorted(st):
             table.add_row(key, str(st[key]))
         console.print(table)
-    if st.get("lines_dropped", 0):
+    if undelivered(st):
         raise typer.Exit(1)
 
 

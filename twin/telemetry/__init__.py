@@ -13,6 +13,7 @@ from twin.telemetry.settings import TelemetrySettings
 from twin.telemetry.sinks import (
     FileSink,
     InfluxSink,
+    RefusedWriteError,
     RejectedWriteError,
     Sink,
     TransientWriteError,
@@ -33,6 +34,7 @@ __all__ = [
     "FileSink",
     "InfluxSink",
     "LineEncoder",
+    "RefusedWriteError",
     "RejectedWriteError",
     "Sink",
     "Spool",

@@ -14,8 +14,10 @@
                                                                    ▼ with backoff
 
 Accounting invariant (``TelemetryStats``): every line produced is, at any quiet moment,
-written, rejected (4xx, logged with a sample line), dropped (spool bound hit, logged) or in
-the spool: ``lines_produced == lines_written + lines_rejected + lines_dropped + spool_lines``.
+written, rejected (400/422, logged with a sample line), dropped (spool bound hit, logged) or
+in the spool: ``lines_produced == lines_written + lines_rejected + lines_dropped + spool_lines``.
+A write the server refuses for its URL, token or size limit (``RefusedWriteError``) keeps
+its batch in the spool like an outage, and ``stats.refused`` says why until a write succeeds.
 
 Lifecycle: the constructor only stores (no I/O); ``await start()`` opens sink and spool and
 must run on the event loop that will own the pipeline; ``await stop(timeout)`` flushes,
@@ -45,7 +47,12 @@ from twin.errors import ServiceError
 from twin.events import Event
 from twin.signals import SignalStore
 from twin.telemetry.schema import LineEncoder, SignalLayout
-from twin.telemetry.sinks import RejectedWriteError, Sink, TransientWriteError
+from twin.telemetry.sinks import (
+    RefusedWriteError,
+    RejectedWriteError,
+    Sink,
+    TransientWriteError,
+)
 from twin.telemetry.spool import Spool, SpoolEntry
 
 __all__ = ["TelemetryPipeline", "TelemetryStats"]
@@ -77,6 +84,8 @@ class TelemetryStats:
     spool_bytes: int = 0
     last_error: str = ""
     last_rejected_sample: str = ""
+    #: why the server refuses the writes (URL, token, size limit) until one succeeds
+    refused: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -372,6 +381,18 @@ class TelemetryPipeline:
         except RejectedWriteError as exc:
             self._rejected(payload, lines, exc)
             return True
+        except RefusedWriteError as exc:
+            self.stats.write_errors += 1
+            self.stats.last_error = str(exc)[:500]
+            if self.stats.refused != self.stats.last_error:
+                self.log.error(
+                    "telemetry: %s refused the write, keeping the batches: %s", self.sink.name, exc
+                )
+            self.stats.refused = self.stats.last_error
+            self._down = True  # later batches wait in the spool; the replay loop retries
+            if not replay:
+                self._to_spool(payload, lines, str(exc))
+            return False
         except (TransientWriteError, ServiceError) as exc:
             self.stats.write_errors += 1
             self.stats.last_error = str(exc)[:500]
@@ -384,6 +405,7 @@ class TelemetryPipeline:
         if self._down:
             self.log.info("telemetry: %s is back; replaying spool", self.sink.name)
             self._down = False
+            self.stats.refused = ""
             self._spool_kick.set()
         self.stats.lines_written += lines
         self.stats.batches_written += 1
@@ -473,6 +495,8 @@ class TelemetryPipeline:
                 ok = await asyncio.wait_for(self._replay_one(entry), timeout=max(left, 0.001))
             except TimeoutError:
                 return
+            if not ok and self.stats.refused:
+                return  # the same request would be refused again: the user has to act
             failures = 0 if ok else failures + 1
             delay = 0.0 if ok else self._backoff(delay)
 

@@ -1,9 +1,15 @@
 """Sinks: where gzip'd line-protocol batches go. One small interface, two implementations.
 
 A sink only delivers; batching, back-pressure, spooling and counting are the pipeline's.
-``write`` raises ``TransientWriteError`` when trying again later may succeed (unreachable,
-timeout, 5xx, 429) and ``RejectedWriteError`` when the server refused the data for good
-(other 4xx); both are ``twin.errors.ServiceError``.
+``write`` raises, all three being ``twin.errors.ServiceError``:
+
+- ``TransientWriteError`` when trying again later may succeed (unreachable, timeout, 5xx,
+  408, 425, 429);
+- ``RefusedWriteError`` when the server refused the request, not the batch: wrong URL (404,
+  405), token (401, 403), a batch above the server's size limit (413) and every other
+  answer not known to mean "bad data"; the batch is kept and sent once that is fixed;
+- ``RejectedWriteError`` when the server refused the data for good (400 bad line protocol,
+  422 unprocessable, e.g. points beyond the retention).
 """
 
 from __future__ import annotations
@@ -19,9 +25,11 @@ from twin.errors import ConfigError, ServiceError
 __all__ = [
     "FileSink",
     "InfluxSink",
+    "RefusedWriteError",
     "RejectedWriteError",
     "Sink",
     "TransientWriteError",
+    "write_error",
 ]
 
 
@@ -29,12 +37,50 @@ class TransientWriteError(ServiceError):
     """The batch was not stored but may be later: keep it (spool) and retry."""
 
 
+class RefusedWriteError(ServiceError):
+    """The server refused the request, not its data (endpoint, credentials, size limit):
+    keep the batch; it is stored once the configuration is fixed. The message says what to
+    fix."""
+
+
 class RejectedWriteError(ServiceError):
-    """The server refused the batch (4xx other than 429): retrying cannot help."""
+    """The server refused the batch's data (400, 422): retrying cannot help."""
 
     def __init__(self, status: int, message: str) -> None:
         self.status = status
         super().__init__(f"HTTP {status}: {message}")
+
+
+#: answers that blame the batch's data: the batch is rejected for good
+_BAD_DATA = frozenset({400, 422})
+#: answers that may go away by themselves: the batch is kept and retried
+_TRANSIENT = frozenset({0, 408, 425, 429})
+#: what to fix, for the answers that blame the request (any other status: its text only)
+_FIX = {
+    401: "the token is refused (TWIN_INFLUX_TOKEN; user:password for InfluxDB 1.8)",
+    403: "the token may not write to bucket {bucket}",
+    404: "no /api/v2/write or no bucket {bucket} here"
+    " (wrong URL or bucket, or InfluxDB older than 1.8?)",
+    405: "no write API here (wrong URL?)",
+    413: "a batch of {lines} lines ({size} bytes gzip'd) is above the server's request"
+    " size limit (raise the limit; lower TWIN_BATCH_LINES)",
+}
+
+
+def write_error(
+    status: int, message: str, endpoint: str, bucket: str, lines: int, size: int
+) -> ServiceError:
+    """The error of a write that got HTTP ``status`` (0: none) with body ``message``.
+
+    Unknown answers count as the request's fault: the batch is kept, never thrown away.
+    """
+    if status in _TRANSIENT or status >= 500:
+        return TransientWriteError(f"HTTP {status}: {message}")
+    if status in _BAD_DATA:
+        return RejectedWriteError(status, message[:500])
+    fix = _FIX.get(status, "").format(bucket=repr(bucket), lines=lines, size=size)
+    said = f"; the server said: {message[:200]}" if message else ""
+    return RefusedWriteError(f"HTTP {status} from {endpoint}: {fix or 'refused'}{said}")
 
 
 class Sink(Protocol):
@@ -159,9 +205,8 @@ class InfluxSink:
             status = int(exc.status or 0)
             body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else exc.body
             message = str(body or exc.reason or "").strip()
-            if status == 429 or status >= 500 or status == 0:
-                raise TransientWriteError(f"HTTP {status}: {message}") from exc
-            raise RejectedWriteError(status, message[:500]) from exc
+            endpoint = self.url.rstrip("/") + "/api/v2/write"
+            raise write_error(status, message, endpoint, self.bucket, lines, len(payload)) from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TransientWriteError(f"{type(exc).__name__}: {exc}") from exc
 

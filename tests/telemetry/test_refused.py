@@ -1,0 +1,147 @@
+"""A server that refuses the writes themselves (InfluxDB 1.6 without /api/v2/write, a bad
+token): the lines are kept in the spool, the run says why and exits 1, and the replay command
+it prints sends them where the run sent once that is fixed. Real servers throughout."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import free_port, missing_service
+from tests.dashboards.influxdb1 import InfluxDB1, find_influxd
+from tests.telemetry.servers import victoria_metrics
+from tests.telemetry.test_victoria_metrics import (
+    DAY,
+    assert_same_samples,
+    exported,
+    file_run,
+    vm_samples,
+)
+from twin.cli import main
+
+RUN = ["simulate", "scenarios/default.toml", "--until", "1d", "--signals", "60s", "-q"]
+INFLUX = [*RUN, "--no-plots", "--telemetry", "influx"]
+
+
+@pytest.fixture
+def influxdb1(tmp_path: Path) -> Iterator[InfluxDB1]:
+    binary = find_influxd()
+    if binary is None:
+        missing_service("InfluxDB 1.x (influxd) not installed: apt-get install influxdb")
+    assert binary is not None
+    (tmp_path / "influxdb1").mkdir()
+    server = InfluxDB1(binary, tmp_path / "influxdb1")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def status(run: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
+    capsys.readouterr()
+    code = main(["telemetry", "status", str(run), "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def replay_hint(out: str) -> list[str]:
+    """The command the run printed to send its spool, as arguments of ``main``."""
+    command = out.split("send them with: ", 1)[1].splitlines()[0]
+    command = command.partition(" (with TWIN_INFLUX_TOKEN")[0]
+    argv = shlex.split(command)
+    assert argv[:3] == ["twin", "telemetry", "replay"]
+    return argv[1:]
+
+
+@pytest.mark.services
+def test_influxdb_1_6_without_v2_write_keeps_the_lines_and_fails_the_run(
+    influxdb1: InfluxDB1, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    argv = [*INFLUX, "--influx-url", influxdb1.url, "--influx-bucket", "celltwin/autogen"]
+    assert main([*argv, "--out", str(run)]) == 1
+    out = capsys.readouterr().out
+    assert f"NOT DELIVERED: HTTP 404 from {influxdb1.url}/api/v2/write: no /api/v2/write" in out
+    assert "InfluxDB older than 1.8?" in out
+    assert "rejected" not in out
+    code, st = status(run, capsys)
+    assert code == 1  # kept, but nothing will deliver them until the URL is fixed
+    assert st["lines_rejected"] == st["lines_written"] == 0
+    assert st["spool_lines"] == st["lines_produced"] > 1000
+    assert st["refused"].startswith(f"HTTP 404 from {influxdb1.url}/api/v2/write")
+
+
+@pytest.mark.services
+def test_a_refused_token_keeps_the_lines_for_the_printed_replay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth = ("-httpAuth.username=twin", "-httpAuth.password=secret")
+    vm = victoria_metrics(tmp_path / "vm", args=auth)  # answers 401 to a token
+    vm.start()
+    try:
+        monkeypatch.setenv("TWIN_INFLUX_TOKEN", "not-the-token")
+        run = tmp_path / "run"
+        argv = [*INFLUX, "--influx-url", vm.url, "--influx-bucket", "cell one"]
+        assert main([*argv, "--out", str(run)]) == 1
+        out = capsys.readouterr().out
+        assert f"NOT DELIVERED: HTTP 401 from {vm.url}/api/v2/write: the token is refused" in out
+        assert "once fixed, send them with: twin telemetry replay" in out
+        assert "(with TWIN_INFLUX_TOKEN set to the token)" in out
+        assert "not-the-token" not in out
+        code, before = status(run, capsys)
+        assert code == 1
+        assert before["spool_lines"] == before["lines_produced"] > 1000
+        vm.stop()
+        vm.args = ()  # the credentials are fixed
+        vm.start()
+        hint = replay_hint(out)
+        assert hint[-2:] == ["--influx-bucket", "cell one"]
+        assert main(hint) == 0
+        code, after = status(run, capsys)
+        assert code == 0
+        assert after["spool_lines"] == 0
+        assert after["refused"] == ""
+        assert after["lines_written"] == after["lines_replayed"] == before["lines_produced"]
+        want = vm_samples(file_run(tmp_path, DAY, 60.0))
+        assert_same_samples(want, exported(vm, sum(map(len, want.values()))))
+    finally:
+        vm.stop()
+
+
+@pytest.mark.services
+def test_the_printed_replay_command_sends_where_the_run_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = free_port()  # the run's database is away: nothing listens there yet
+    url = f"http://127.0.0.1:{port}"
+    run = tmp_path / "run"
+    argv = [*INFLUX, "--influx-url", url, "--influx-bucket", "db/rp", "--influx-org", "plant"]
+    assert main([*argv, "--out", str(run)]) == 0  # waiting for a database is no failure
+    out = capsys.readouterr().out
+    assert "NOT DELIVERED" not in out
+    assert "TWIN_INFLUX_TOKEN" not in out  # no token was used
+    hint = replay_hint(out)
+    assert hint == [
+        "telemetry",
+        "replay",
+        str(run / "telemetry-spool"),
+        "--influx-url",
+        url,
+        "--influx-bucket",
+        "db/rp",
+        "--influx-org",
+        "plant",
+    ]
+    vm = victoria_metrics(tmp_path / "vm", port)
+    vm.start()
+    try:
+        assert main(hint) == 0
+        want = vm_samples(file_run(tmp_path, DAY, 60.0))
+        assert_same_samples(want, exported(vm, sum(map(len, want.values()))))
+    finally:
+        vm.stop()
