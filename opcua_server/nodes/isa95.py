@@ -1,16 +1,18 @@
 """ISA-95 Job Control (OPC 10031-4) structures built for the job management of the cell:
 state numbers and texts of ISA95JobOrderReceiverObjectType, ISA95StateDataType[] and the
-product parameters of a job order (ISA95ParameterDataType[]).
+product parameters of a job order (ISA95ParameterDataType[]), both ways.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 from asyncua import ua
 
-from twin.model.products import ProductSpec
+from opcua_server.nodes.calls import variant_text
+from twin.errors import CommandError
+from twin.model.products import PRODUCT_FAMILIES, ProductSpec
 
 __all__ = [
     "ABORTED",
@@ -26,6 +28,7 @@ __all__ = [
     "SUSPENDED",
     "State",
     "parameters",
+    "product_fields",
     "state_text",
     "states",
     "structure",
@@ -120,3 +123,66 @@ _VARIANT_TYPES = {
     float: ua.VariantType.Double,
     str: ua.VariantType.String,
 }
+
+
+_V = ua.VariantType
+_NUMBERS = frozenset(
+    {_V.SByte, _V.Byte, _V.Int16, _V.UInt16, _V.Int32, _V.UInt32, _V.Int64, _V.UInt64}
+    | {_V.Float, _V.Double}
+)
+# what a product field takes, by its type: the text of the refusal and the variant types; a
+# whole number also for an integer field (JavaScript MES clients send every number as a
+# Double; the model refuses one with a fraction, naming the field)
+_FIELD_TYPES: dict[object, tuple[str, frozenset[ua.VariantType]]] = {
+    float: ("a number (Double or an integer type)", _NUMBERS),
+    int: ("an integer (an integer type, or a Double with no fraction)", _NUMBERS),
+    bool: ("Boolean", frozenset({_V.Boolean})),
+    str: ("String", frozenset({_V.String})),
+}
+
+
+def product_fields(params: list[Any] | None) -> dict[str, Any]:
+    """The product fields of a job order's ``JobOrderParameters``, by parameter ID; raises
+    CommandError naming the parameter for an ID missing or given twice, and for a value
+    whose variant type does not fit the field of the product family (``type``): a Boolean
+    or a String for a number, a number for a text. Parameters that are no field of the
+    family, and the values themselves, are left to the model to check."""
+    given: dict[str, tuple[int, ua.Variant]] = {}
+    for i, p in enumerate(params or []):
+        where = f"JobOrder: JobOrderParameters[{i}]"
+        if not p.ID:
+            raise CommandError(f"{where}: ID is required")
+        if p.ID in given:
+            first = given[p.ID][0]
+            raise CommandError(
+                f"{where}: ID {p.ID!r} given twice (also JobOrderParameters[{first}])"
+            )
+        given[p.ID] = (i, p.Value)
+    fields: dict[str, Any] = {}
+    if "type" in given:  # the product family: its fields' types
+        _check(*given["type"], "type", _FIELD_TYPES[str])
+        family = PRODUCT_FAMILIES.get(given["type"][1].Value)
+        fields = family.model_fields if family is not None else {}
+    for key, (i, value) in given.items():
+        expected = _field_type(fields[key].annotation) if key in fields else None
+        if expected is not None:
+            _check(i, value, key, expected)
+    return {key: value.Value for key, (_, value) in given.items()}
+
+
+def _check(
+    i: int, value: ua.Variant, key: str, expected: tuple[str, frozenset[ua.VariantType]]
+) -> None:
+    if value.VariantType not in expected[1] or value.is_array or value.Dimensions:
+        raise CommandError(
+            f"JobOrder: JobOrderParameters[{i}] ({key}): expected {expected[0]},"
+            f" got {variant_text(value)}"
+        )
+
+
+def _field_type(annotation: Any) -> tuple[str, frozenset[ua.VariantType]] | None:
+    """What a field of this type takes; None for a field of another type (an explicit
+    routing's operations), left to the model."""
+    if get_origin(annotation) is Literal and all(isinstance(a, str) for a in get_args(annotation)):
+        return _FIELD_TYPES[str]
+    return _FIELD_TYPES.get(annotation)

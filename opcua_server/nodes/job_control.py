@@ -20,7 +20,9 @@ Clear           Ended, Aborted                                 (removed from the
 ==============  =============================================  ===============================
 
 A call in another state is refused with BadInvalidState naming the order's state; an unknown
-order or a bad job order with BadInvalidArgument. Nothing changes on a refused call.
+order or a bad job order with BadInvalidArgument (also a JobOrderParameters ID given twice, or
+a parameter whose variant type does not fit its product field: ``isa95.product_fields``).
+Nothing changes on a refused call.
 """
 
 from __future__ import annotations
@@ -29,8 +31,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-
-from asyncua import ua
 
 from opcua_server.nodes import isa95
 from opcua_server.nodes.job_results import JobOrderRecords
@@ -80,14 +80,12 @@ class JobOrderControl(JobOrderRecords):
         }
 
     def _order(self, job_order: Any) -> OrderConfig:
-        if job_order is None or not getattr(job_order, "JobOrderID", None):
+        # an ISA95JobOrderDataType (the call checked it against the declaration)
+        if not job_order.JobOrderID:
             raise CommandError("JobOrder: JobOrderID is required")
-        product: dict[str, Any] = {}
-        for p in getattr(job_order, "JobOrderParameters", None) or []:
-            value = p.Value.Value if isinstance(p.Value, ua.Variant) else p.Value
-            product[str(p.ID)] = value
+        product = isa95.product_fields(job_order.JobOrderParameters)
         data: dict[str, Any] = {"id": job_order.JobOrderID, "product": product}
-        end = getattr(job_order, "EndTime", None)
+        end = job_order.EndTime
         if isinstance(end, datetime) and end.year > 1601:
             origin = self.ctx.at(0.0)
             data["due"] = max((end.astimezone(UTC) - origin).total_seconds(), 0.0)

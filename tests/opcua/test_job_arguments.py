@@ -210,3 +210,99 @@ async def test_a_request_by_state_of_no_state_is_refused(
         assert result.InputArgumentDiagnosticInfos[0].AdditionalInfo == f"{method}: {message}"
         assert await last_result(client, twin) == f"{method}: {message}"
         no_tracebacks(caplog)
+
+
+def _order(twin: Twin, job_id: str, params: list[tuple[str, ua.Variant]]) -> Any:
+    order = job_order(twin, job_id)
+    order.JobOrderParameters = [ua.ISA95ParameterDataType(ID=k, Value=v) for k, v in params]
+    return order
+
+
+_HOUSING = ("type", ua.Variant("printed_housing"))
+_NUMBER = "expected a number (Double or an integer type)"
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        pytest.param(
+            [_HOUSING, ("material", ua.Variant("pla")), ("material", ua.Variant("abs"))],
+            "JobOrderParameters[2]: ID 'material' given twice (also JobOrderParameters[1])",
+            id="duplicate",
+        ),
+        pytest.param(
+            [_HOUSING, ("volume_cm3", ua.Variant(True))],
+            f"JobOrderParameters[1] (volume_cm3): {_NUMBER}, got Boolean",
+            id="boolean-for-a-number",
+        ),
+        pytest.param(
+            [("volume_cm3", ua.Variant("20")), _HOUSING],
+            f"JobOrderParameters[0] (volume_cm3): {_NUMBER}, got String",
+            id="string-for-a-number",
+        ),
+        pytest.param(
+            [_HOUSING, ("openings", ua.Variant([1, 2]))],
+            "JobOrderParameters[1] (openings): expected an integer (an integer type, or a"
+            " Double with no fraction), got Int64[]",
+            id="array-for-an-integer",
+        ),
+        pytest.param(
+            [_HOUSING, ("material", ua.Variant(3))],
+            "JobOrderParameters[1] (material): expected String, got Int64",
+            id="number-for-a-text",
+        ),
+        pytest.param(
+            [("type", ua.Variant(7, ua.VariantType.Int32))],
+            "JobOrderParameters[0] (type): expected String, got Int32",
+            id="number-for-the-type",
+        ),
+        pytest.param(
+            [_HOUSING, ("", ua.Variant("pla"))],
+            "JobOrderParameters[1]: ID is required",
+            id="no-id",
+        ),
+        pytest.param(
+            [_HOUSING, ("openings", ua.Variant(2.5))],
+            "product.openings: Input should be a valid integer, got a number with a fractional",
+            id="fraction-for-an-integer",
+        ),
+    ],
+)
+async def test_job_order_parameters_that_do_not_fit_are_refused(
+    twin: Twin, request: pytest.FixtureRequest, params: list[tuple[str, ua.Variant]], message: str
+) -> None:
+    """A parameter given twice (the last one won) or of a variant type that does not fit its
+    product field (a Boolean was taken as a number, a String parsed as one) is refused,
+    naming the parameter; the order is neither stored nor started."""
+    async with twin.session("otto") as client:
+        await client.load_data_type_definitions()
+        received = twin.engine.received
+        for method in ("Store", "StoreAndStart"):
+            order = _order(twin, f"MES-PAR-{method}-{request.node.callspec.id}", params)
+            result = await control_call(client, twin, method, ua.Variant(order), mes_comment())
+            assert result.StatusCode.value == ua.StatusCodes.BadInvalidArgument
+            expected = f"{method}: JobOrder: {message}"
+            assert result.InputArgumentDiagnosticInfos[0].AdditionalInfo.startswith(expected)
+            assert order.JobOrderID not in twin.engine.stored
+            assert order.JobOrderID not in twin.engine.jobs
+        assert twin.engine.received == received
+
+
+async def test_job_order_parameters_of_any_number_type_are_taken(twin: Twin) -> None:
+    """Numbers as an MES may send them: an integer type or a Float for a real field, a whole
+    Double for an integer field (a JavaScript client sends every number as a Double)."""
+    async with twin.session("otto") as client:
+        await client.load_data_type_definitions()
+        params = [
+            _HOUSING,
+            ("material", ua.Variant("petg")),
+            ("volume_cm3", ua.Variant(20, ua.VariantType.UInt16)),
+            ("layer_height_mm", ua.Variant(0.25, ua.VariantType.Float)),
+            ("openings", ua.Variant(3.0, ua.VariantType.Double)),
+        ]
+        await send(client, twin, "Store", _order(twin, "MES-PAR-OK", params))
+        product = twin.engine.stored["MES-PAR-OK"].product
+        assert (product.material, product.volume_cm3, product.openings) == ("petg", 20.0, 3)
+        assert product.layer_height_mm == 0.25
+        cancelled = await control_call(client, twin, "Cancel", ua.Variant("MES-PAR-OK"))
+        assert cancelled.StatusCode.is_good()
