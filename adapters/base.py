@@ -4,21 +4,32 @@
 - ``await start()``: pins the input signals and starts the link task; never fails for an
   unreachable PLC (the twin goes on and the adapter keeps trying);
 - the link task: connect (within ``timeout_s``), then one cycle every ``period_s``: read the
-  inputs, apply them, write the outputs that changed. Any failure closes the link and
-  reconnects after a backoff that doubles from ``backoff_s`` up to ``backoff_max_s`` (with
-  +-20 % jitter, so that many adapters do not retry in step); after a reconnect every output is
-  written again, since the PLC may have restarted, and so they are every ``refresh_s``
-  (a PLC restarted behind a link that stayed up gets them back too);
+  inputs, apply them, write the outputs that changed. A failure of the link (raised by a kind's
+  I/O) closes it and reconnects after a backoff that doubles from ``backoff_s`` up to
+  ``backoff_max_s`` (with +-20 % jitter, so that many adapters do not retry in step); the
+  backoff starts again from ``backoff_s`` only once a cycle has completed, so a PLC that
+  accepts the connection and then fails every cycle is retried ever more slowly, not every
+  ``backoff_s``. After a reconnect every output is written again, since the PLC may have
+  restarted, and so they are every ``refresh_s`` (a PLC restarted behind a link that stayed up
+  gets them back too);
+- a tag the PLC refuses (an answer, not a lost link: e.g. a Modbus exception response, an OPC
+  UA Bad status on one node) is reported by the kind (``_tag_failed``/``_tag_ok``): that
+  mapping is bad (an input keeps its value, ``STALE``; an output is tried again next cycle)
+  and every other mapping goes on; it is logged once when it turns bad or its reason
+  changes, and once when it is good again;
 - a failure is logged as a warning once; the same failure again only at debug level, until
-  the link is up again (logged with the number of failed attempts);
+  the link works again (a cycle completed); a connect is logged once per such streak, and a
+  link that works after more than one connect says so with the number of failed attempts;
 - the input signals are ``STALE`` from ``start()`` until first read and from each failure
-  until read again (``Bridge``); the link's state (connected, failures since the last connect,
-  last error, since when) is reported to the twin's ``LinkRegistry`` at each change;
+  until read again (``Bridge``); the link's state (connected, failures since the link last
+  worked, last error, since when, the bad tags) is reported to the twin's ``LinkRegistry`` at
+  each change;
 - ``await stop(within_s)``: ends the task and closes the link within ``within_s`` seconds
   (its inputs are then ``STALE``: nothing feeds them any more).
 
 A kind implements ``endpoint``, ``_open``, ``_close``, ``_read`` and ``_write``, and may
 implement ``_check`` (a cycle that read and wrote nothing asks it whether the link is up).
+``_read`` and ``_write`` raise only for a lost link; a refused tag is reported and left out.
 """
 
 from __future__ import annotations
@@ -29,7 +40,7 @@ import math
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from adapters.bridge import Bridge, TagValue
@@ -39,7 +50,7 @@ from twin.clock import Clock, SystemClock
 __all__ = ["Adapter", "AdapterStatus"]
 
 # AdapterStatus fields the twin's LinkRegistry shows
-_LINK_FIELDS = frozenset({"connected", "failures", "last_error"})
+_LINK_FIELDS = frozenset({"connected", "failures", "last_error", "bad_tags"})
 
 
 @dataclass
@@ -51,7 +62,8 @@ class AdapterStatus:
     failures: int = 0  # connects that failed and links lost
     cycles: int = 0  # read-apply-write cycles completed
     written: int = 0  # tag values written
-    last_error: str | None = None
+    last_error: str | None = None  # of the link or of a tag
+    bad_tags: dict[str, str] = field(default_factory=dict)  # mapping (read[1] ...) -> reason
 
 
 class Adapter(ABC):
@@ -73,9 +85,12 @@ class Adapter(ABC):
         self.status = AdapterStatus()
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Condition()
-        self._last_reason: str | None = None  # of the failures since the last connect
-        self._failures_seen = 0  # status.failures at the last connect
+        self._last_reason: str | None = None  # of the failures since the link last worked
+        self._failures_seen = 0  # status.failures when the link last worked
+        self._connects_unproven = 0  # connects since the link last worked
+        self._delay = cfg.backoff_s  # the next backoff
         self._jitter = random.Random()  # retry spreading, not security
+        self._bad: dict[str, str] = {}  # mapping -> why the PLC refuses it
         bridge.links.add(self.name, self.kind, self.endpoint, self.clock.wall())
 
     @property
@@ -100,8 +115,9 @@ class Adapter(ABC):
         """Current values of ``cfg.inputs``, in that order (None: no good value)."""
 
     @abstractmethod
-    async def _write(self, items: Sequence[tuple[int, float]]) -> None:
-        """Write raw values to ``cfg.outputs[position]`` for each (position, value)."""
+    async def _write(self, items: Sequence[tuple[int, float]]) -> Sequence[tuple[int, float]]:
+        """Write raw values to ``cfg.outputs[position]`` for each (position, value); returns
+        the items the PLC accepted (one it refused is reported with ``_tag_failed``)."""
 
     def _check(self) -> None:  # noqa: B027  # optional: most links fail on their own I/O
         """Raise if the link is known to be down (no I/O)."""
@@ -149,33 +165,53 @@ class Adapter(ABC):
                 failures=st.failures - self._failures_seen,
                 total_failures=st.failures,
                 last_error=st.last_error,
+                bad_tags=tuple(f"{k}: {v}" for k, v in st.bad_tags.items()),
             )
         async with self._changed:
             self._changed.notify_all()
 
     # -- the link task --------------------------------------------------------------------------
     async def _run(self) -> None:
-        delay = self.cfg.backoff_s
         while True:
             try:
                 await asyncio.wait_for(self._open(), self.cfg.timeout_s)
             except Exception as exc:  # whatever the PLC does, the twin goes on
                 await self._lost("cannot connect", exc)
-                await self._sleep_backoff(delay)
-                delay = min(delay * 2, self.cfg.backoff_max_s)
-                continue
-            delay = self.cfg.backoff_s
+            else:
+                await self._on_connect()
+                try:
+                    await self._cycles()
+                except Exception as exc:
+                    await self._lost("link lost", exc)
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # stop() during a failing request:
+                raise asyncio.CancelledError  # Python 3.11's wait_for may swallow the cancel
+            # reset by a completed cycle only: a PLC that takes the connection and fails each
+            # cycle is not hammered every backoff_s
+            delay, self._delay = self._delay, min(self._delay * 2, self.cfg.backoff_max_s)
+            await self._sleep_backoff(delay)
+
+    async def _on_connect(self) -> None:
+        self._connects_unproven += 1
+        if self._connects_unproven == 1:  # once per streak: a connect-then-fail loop is no news
             failed = self.status.failures - self._failures_seen
-            self._failures_seen = self.status.failures
             again = f" (after {failed} failed attempts)" if failed > 1 else ""
             self.log.info("connected to %s%s", self.endpoint, again)
-            self._last_reason = None
-            await self._set(connected=True, connects=self.status.connects + 1)
-            try:
-                await self._cycles()
-            except Exception as exc:
-                await self._lost("link lost", exc)
-                await self._sleep_backoff(delay)
+        else:
+            self.log.debug("connected to %s", self.endpoint)
+        await self._set(connected=True, connects=self.status.connects + 1)
+
+    def _works(self) -> None:
+        """A cycle completed: the link works (the failures and the backoff start again)."""
+        if not self._connects_unproven:
+            return
+        if self._connects_unproven > 1:
+            failed = self.status.failures - self._failures_seen
+            self.log.info("link to %s works (after %d failed attempts)", self.endpoint, failed)
+        self._connects_unproven = 0
+        self._failures_seen = self.status.failures
+        self._last_reason = None
+        self._delay = self.cfg.backoff_s
 
     async def _cycles(self) -> None:
         cfg, bridge, timeout = self.cfg, self.bridge, self.cfg.timeout_s
@@ -188,13 +224,43 @@ class Adapter(ABC):
             if cfg.inputs:
                 bridge.apply(await asyncio.wait_for(self._read(), timeout))
             items = bridge.pending()
+            done: Sequence[tuple[int, float]] = ()
             if items:
-                await asyncio.wait_for(self._write(items), timeout)
-                bridge.sent(items)
+                done = await asyncio.wait_for(self._write(items), timeout)
+                bridge.sent(done)
             elif not cfg.inputs:
                 self._check()
-            await self._set(cycles=self.status.cycles + 1, written=self.status.written + len(items))
+            self._works()
+            await self._set(
+                cycles=self.status.cycles + 1,
+                written=self.status.written + len(done),
+                bad_tags=dict(self._bad),
+            )
             await self.clock.sleep(cfg.period_s - (self.clock.monotonic() - started))
+
+    # -- tags the PLC refuses -------------------------------------------------------------------
+    def _tag_name(self, output: bool, pos: int) -> str:
+        """``cfg.inputs[pos]`` (or ``outputs``) as the file names it, e.g.
+        ``read[1] (printer1.bed_temp)``."""
+        groups = ("write", "state") if output else ("read", "fault")
+        first = getattr(self.cfg, groups[0])
+        group, j = (groups[0], pos) if pos < len(first) else (groups[1], pos - len(first))
+        m = getattr(self.cfg, group)[j]
+        return f"{group}[{j}] ({getattr(m, 'signal', None) or m.machine})"
+
+    def _tag_failed(self, output: bool, pos: int, reason: str) -> None:
+        """The PLC refused ``cfg.inputs[pos]`` (or ``outputs``) for ``reason``: the mapping is
+        bad (logged when it turns bad or the reason changes); the link goes on."""
+        name = self._tag_name(output, pos)
+        if self._bad.get(name) != reason:
+            self._bad[name] = reason
+            self.log.warning("%s: %s", name, reason)
+            self.status.last_error = f"{name}: {reason}"
+
+    def _tag_ok(self, output: bool, pos: int) -> None:
+        """The PLC served ``cfg.inputs[pos]`` (or ``outputs``): good (again)."""
+        if self._bad and self._bad.pop(self._tag_name(output, pos), None) is not None:
+            self.log.info("%s: good again", self._tag_name(output, pos))
 
     async def _lost(self, what: str, exc: BaseException) -> None:
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -20,10 +20,12 @@ __all__ = ["LinkRegistry", "LinkState"]
 class LinkState:
     """One link as last reported.
 
-    ``failures`` counts failed connects and lost links since the last successful connect
-    (0 while connected); ``total_failures`` since the twin started. ``last_error`` is the last
-    failure's reason ("" if none) and stays after a reconnect. ``since`` is the wall time
-    ``connected`` last changed (the registration time until then).
+    ``failures`` counts failed connects and lost links since the link last worked (a cycle
+    completed: a link that connects and then fails each time counts up); ``total_failures``
+    since the twin started. ``last_error`` is the last failure's reason, of the link or of a
+    tag ("" if none), and stays after a reconnect. ``since`` is the wall time ``connected``
+    last changed (the registration time until then). ``bad_tags``: one ``mapping: reason``
+    per tag the PLC refuses now (the link goes on for the others).
     """
 
     name: str
@@ -34,6 +36,7 @@ class LinkState:
     failures: int = 0
     total_failures: int = 0
     last_error: str = ""
+    bad_tags: tuple[str, ...] = ()
 
 
 class LinkRegistry:
@@ -70,6 +73,7 @@ class LinkRegistry:
         failures: int,
         total_failures: int,
         last_error: str | None,
+        bad_tags: tuple[str, ...] = (),
     ) -> LinkState:
         """Record link ``name``'s state at wall time ``at``; listeners hear of it when anything
         changed. KeyError for a link never added."""
@@ -80,6 +84,7 @@ class LinkRegistry:
             failures=failures,
             total_failures=total_failures,
             last_error=last_error or "",
+            bad_tags=bad_tags,
             since=at if connected != old.connected else old.since,
         )
         if new != old:

@@ -10,6 +10,9 @@ one Write per cycle.
 A dead link is noticed within about ``timeout_s``: requests time out after ``timeout_s``, and
 asyncua's watchdog probes the server every ``timeout_s / 2`` (a closed socket is noticed at
 once); once it has marked the link lost, the next cycle raises and the base class reconnects.
+A Bad status in a Write's results is that node's (e.g. BadOutOfRange, BadNotWritable): the
+output is bad and tried again next cycle, the other nodes and the link go on. An input node
+with a Bad status keeps its last value, ``STALE``.
 """
 
 from __future__ import annotations
@@ -224,18 +227,24 @@ class OpcUaAdapter(Adapter):
             return [self._latest.values.get(node) for node in self._inputs]
         return [decode(dv) for dv in await client.uaclient.read_attributes(self._inputs, VALUE)]
 
-    async def _write(self, items: Sequence[tuple[int, float]]) -> None:
+    async def _write(self, items: Sequence[tuple[int, float]]) -> Sequence[tuple[int, float]]:
         client = self._live()
-        todo: list[tuple[str, ua.NodeId, ua.DataValue]] = []
+        nodes: list[ua.NodeId] = []
+        values: list[ua.DataValue] = []
         for pos, value in items:
-            text, node, vt = self._outputs[pos]
-            todo.append((text, node, encode(value, vt)))
-        results = await client.uaclient.write_attributes(
-            [node for _, node, _ in todo], [dv for _, _, dv in todo], VALUE
-        )
-        for (text, _, _), status in zip(todo, results, strict=True):
-            if not status.is_good():
-                raise ServiceError(f"writing node {text!r}: {status.name}")
+            _, node, vt = self._outputs[pos]
+            nodes.append(node)
+            values.append(encode(value, vt))
+        results = await client.uaclient.write_attributes(nodes, values, VALUE)
+        done: list[tuple[int, float]] = []
+        for (pos, value), status in zip(items, results, strict=True):
+            if status.is_good():  # a Bad status is this node's, not the link's: the rest go on
+                done.append((pos, value))
+                self._tag_ok(True, pos)
+            else:
+                text = self._outputs[pos][0]
+                self._tag_failed(True, pos, f"write node {text!r}: the PLC answers {status.name}")
+        return done
 
     # -- disconnect -----------------------------------------------------------------------------
     async def _close(self) -> None:

@@ -1,9 +1,11 @@
 """``Cell/Adapters``: one read-only object per PLC link, so SCADA can alarm on a lost link.
 
 Each object (``AdapterLinkType``) has ``Connected`` (Boolean), ``ConsecutiveFailures`` (UInt32:
-failed connects and lost links since the last connect), ``Failures`` (UInt32, since the twin
-started), ``LastError`` (String, kept after a reconnect), ``LastChange`` (DateTime: when
-``Connected`` last changed), ``Kind`` and ``Endpoint`` (String). The values come from the
+failed connects and lost links since the link last worked), ``Failures`` (UInt32, since the
+twin started), ``LastError`` (String, of the link or a tag, kept after a reconnect),
+``LastChange`` (DateTime: when ``Connected`` last changed), ``BadTags`` (UInt32: mappings the
+PLC refuses now, while the link serves the others) and ``TagErrors`` (String array: one
+``mapping: reason`` each), ``Kind`` and ``Endpoint`` (String). The values come from the
 twin's ``LinkRegistry`` (adapters report into it; this family never imports an adapter) and
 follow each change. The folder is there, empty, when the twin has no adapters.
 """
@@ -34,6 +36,8 @@ _FIELDS: tuple[tuple[str, ua.VariantType, Callable[[LinkState], Any]], ...] = (
     ("Failures", _U, lambda s: s.total_failures),
     ("LastError", _S, lambda s: s.last_error),
     ("LastChange", _T, lambda s: s.since),
+    ("BadTags", _U, lambda s: len(s.bad_tags)),
+    ("TagErrors", _S, lambda s: list(s.bad_tags)),
     ("Kind", _S, lambda s: s.kind),
     ("Endpoint", _S, lambda s: s.endpoint),
 )
@@ -84,7 +88,7 @@ class LinksFamily:
     def _changed(self, state: LinkState) -> None:
         ctx = self.ctx
         base = _ident(state.name)
-        for name, vtype, get in _FIELDS[:5]:  # Kind and Endpoint never change
+        for name, vtype, get in _FIELDS[:-2]:  # Kind and Endpoint never change
             ctx.write(ctx.nid(f"{base}.{name}"), get(state), vtype)
 
 

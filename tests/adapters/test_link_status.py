@@ -30,14 +30,18 @@ from twin.links import LinkRegistry
 KINDS: dict[str, type[Adapter]] = {"modbus": ModbusAdapter}
 
 
-def binder(port: int, adapters: list[Adapter]) -> Callable[[Engine, TwinAPI], LinkRegistry]:
-    """Binds one Modbus adapter (input register 0 -> printer1.bed_temp) to the twin."""
+def binder(
+    port: int, adapters: list[Adapter], *more: dict[str, object]
+) -> Callable[[Engine, TwinAPI], LinkRegistry]:
+    """Binds one Modbus adapter (input register 0 -> printer1.bed_temp, and ``more`` reads)
+    to the twin."""
 
     def bind(engine: Engine, api: TwinAPI) -> LinkRegistry:
         entry = {"name": "plc1", "kind": "modbus", "host": "127.0.0.1", "port": port}
         entry |= {"period_s": 0.02, "timeout_s": 1.0, "backoff_s": 0.05, "backoff_max_s": 0.2}
         entry["read"] = [
-            {"signal": "printer1.bed_temp", "table": "input", "address": 0, "scale": 0.1}
+            {"signal": "printer1.bed_temp", "table": "input", "address": 0, "scale": 0.1},
+            *more,
         ]
         file = parse_adapters({"adapter": [entry]}, "plc.toml", KINDS)
         links = LinkRegistry()
@@ -111,6 +115,41 @@ async def test_a_lost_plc_is_uncertain_and_shown_disconnected_until_it_is_back(
             assert good.SourceTimestamp is not None
             assert again.SourceTimestamp - good.SourceTimestamp >= timedelta(seconds=1)
             await watch.until(connected, lambda dv: dv.Value.Value is True)
+    finally:
+        await adapter.stop()
+        await plc.stop()
+        await twin.server.stop()
+
+
+async def test_a_tag_the_plc_refuses_is_shown_and_the_link_stays_up(tmp_path: Path) -> None:
+    plc = Plc(free_port())
+    adapters: list[Adapter] = []
+    wrong = {"signal": "cnc1.coolant_temp", "table": "input", "address": 50}
+    twin = await start_twin(tmp_path, bind=binder(plc.port, adapters, wrong))
+    (adapter,) = adapters
+    ns = twin.ns(NS.TWIN)
+    signal = twin.server.signal_nodes[twin.engine.store.index("printer1.bed_temp")]
+    bad = ua.NodeId("Cell.Adapters.plc1.BadTags", ns)
+    refused = (
+        "read[1] (cnc1.coolant_temp): read input register 50: the PLC answers illegal data "
+        "address (exception 2): check the address"
+    )
+    try:
+        await plc.start()
+        await adapter.start()
+        await adapter.wait_until(lambda st: st.cycles >= 3)
+        await twin.step(1.0)
+        async with twin.session() as client:
+            watch = Watch()
+            sub = await client.create_subscription(50, watch)
+            await sub.subscribe_data_change([client.get_node(signal), client.get_node(bad)])
+            await watch.until(signal, lambda dv: dv.StatusCode.is_good())  # the others go on
+            await watch.until(bad, lambda dv: dv.Value.Value == 1)
+            link = await link_values(client, ns)
+            assert link["Connected"] is True
+            assert (link["ConsecutiveFailures"], link["Failures"]) == (0, 0)
+            assert link["TagErrors"] == [refused]
+            assert link["LastError"] == refused
     finally:
         await adapter.stop()
         await plc.stop()

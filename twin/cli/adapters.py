@@ -81,6 +81,7 @@ class LinkedPlcs:
             console.print(
                 f"adapter {a.name}: {st.cycles} cycles, {st.written} values written, "
                 f"{st.connects} connects, {st.failures} failures"
+                + (f", {len(st.bad_tags)} bad tags" if st.bad_tags else "")
                 + (f" (last: {st.last_error})" if st.last_error else "")
             )
 

@@ -20,6 +20,7 @@ from tests.adapters.modbus.plc import Plc
 from tests.conftest import free_port
 from twin.errors import ConfigError
 from twin.events import STATE_CODES
+from twin.signals import GOOD, STALE
 
 KINDS: dict[str, type[Adapter]] = {"modbus": ModbusAdapter}
 
@@ -177,15 +178,112 @@ async def test_an_unreachable_plc_is_retried_warned_once_and_linked_when_it_come
     assert infos == [f"connected to {a.endpoint} (after {failed} failed attempts)"]
 
 
-async def test_a_modbus_exception_names_the_request(twin: Twin, plc: Plc) -> None:
-    maps = {"read": [{"signal": "cnc1.power", "table": "input", "address": 5}]}
+ADDRESS = "the PLC answers illegal data address (exception 2): check the address"
+
+
+async def test_a_wrong_address_is_a_bad_tag_and_the_others_go_on(
+    twin: Twin, plc: Plc, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The PLC has 2 input and 100 holding registers: input 5 (read with input 0 as one
+    block) and holding 100 (written with holding 99 as one run) are refused, the rest is
+    served, the link stays up and each refusal is logged once."""
+    twin.step(3600.0)
+    maps = {
+        "read": [
+            {"signal": "printer1.bed_temp", "table": "input", "address": 0, "scale": 0.1},
+            {"signal": "cnc1.coolant_temp", "table": "input", "address": 5},
+        ],
+        "write": [
+            {"signal": "cnc1.spindle_speed", "table": "holding", "address": 0, "type": "float32"},
+            {"signal": "printer1.nozzle_temp", "table": "holding", "address": 100},
+        ],
+        "state": [{"machine": "cnc1", "address": 99}, {"machine": "printer1", "address": 200}],
+    }
     a = adapter_for(twin, config(plc.port, **maps))
+    caplog.set_level(logging.INFO, logger="adapters.plc1")
     await a.start()
     try:
-        st = await a.wait_until(lambda st: st.failures >= 1)
-        assert st.last_error == "ServiceError: read input 5..5: Modbus exception code 2"
+        await a.wait_until(lambda st: st.cycles >= 1)
+        await cycles_on(a, 5)
+        st = a.status
+        store = twin.engine.store
+        assert store.get("printer1.bed_temp") == pytest.approx(65.5)
+        assert store.quality[store.index("printer1.bed_temp")] == GOOD
+        assert store.quality[store.index("cnc1.coolant_temp")] == STALE
+        assert await plc.float32(0) == pytest.approx(store.get("cnc1.spindle_speed"), rel=1e-6)
+        assert (await plc.holding(99))[0] == STATE_CODES[twin.engine.machines["cnc1"].state]
+        assert st.bad_tags == {
+            "read[1] (cnc1.coolant_temp)": f"read input register 5: {ADDRESS}",
+            "write[1] (printer1.nozzle_temp)": f"write holding register 100: {ADDRESS}",
+            "state[1] (printer1)": f"write holding register 200: {ADDRESS}",
+        }
+        assert (st.connected, st.connects, st.failures) == (True, 1, 0)
+        assert st.written == 2  # the good outputs once (nothing changed since); none else
+        link = a.bridge.links.get("plc1")
+        assert link.connected
+        assert link.failures == 0
+        assert set(link.bad_tags) == {f"{k}: {v}" for k, v in st.bad_tags.items()}
+        assert link.last_error.endswith(ADDRESS)
     finally:
         await a.stop()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert sorted(warnings) == sorted(f"{k}: {v}" for k, v in st.bad_tags.items())
+
+
+async def test_a_wrong_unit_fails_every_tag_but_not_the_link(twin: Twin, plc: Plc) -> None:
+    maps = {
+        "read": [{"signal": "printer1.bed_temp", "table": "input", "address": 0}],
+        "state": [{"machine": "cnc1", "address": 10}],
+    }
+    a = adapter_for(twin, config(plc.port, unit=5, **maps))
+    await a.start()
+    try:
+        await a.wait_until(lambda st: st.cycles >= 1)
+        await cycles_on(a, 3)
+        st = a.status
+        assert (st.connected, st.connects, st.failures, st.written) == (True, 1, 0, 0)
+        refused = "the PLC answers server device failure (exception 4): check unit"
+        assert st.bad_tags == {
+            "read[0] (printer1.bed_temp)": f"read input register 0: {refused} (the device "
+            "id) and the PLC",
+            "state[0] (cnc1)": f"write holding register 10: {refused} (the device id) and the PLC",
+        }
+    finally:
+        await a.stop()
+
+
+async def test_a_tag_good_again_is_logged_once(
+    twin: Twin, plc: Plc, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A tag refused for a while (the PLC busy, a program download) is good again without a
+    reconnect."""
+    maps = {"read": [{"signal": "printer1.bed_temp", "table": "input", "address": 0}]}
+    a = adapter_for(twin, config(plc.port, **maps))
+    caplog.set_level(logging.INFO, logger="adapters.plc1")
+    refusing = True
+    real = a._tag_ok
+
+    def tag_ok(output: bool, pos: int) -> None:
+        if refusing:
+            a._tag_failed(output, pos, "busy")
+        else:
+            real(output, pos)
+
+    a._tag_ok = tag_ok  # type: ignore[method-assign]
+    await a.start()
+    try:
+        await a.wait_until(lambda st: st.bad_tags == {"read[0] (printer1.bed_temp)": "busy"})
+        await cycles_on(a, 3)
+        refusing = False
+        await a.wait_until(lambda st: not st.bad_tags)
+        assert a.bridge.links.get("plc1").bad_tags == ()
+    finally:
+        await a.stop()
+    ours = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "adapters.plc1"]
+    assert ours[1:] == [
+        ("WARNING", "read[0] (printer1.bed_temp): busy"),
+        ("INFO", "read[0] (printer1.bed_temp): good again"),
+    ]
 
 
 def test_reads_are_grouped_into_blocks_per_table() -> None:

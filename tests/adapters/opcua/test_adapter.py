@@ -129,6 +129,45 @@ async def test_outputs_are_written_with_the_server_types_and_only_when_changed(
         assert adapter.status.failures == 0
 
 
+async def test_a_write_the_plc_refuses_is_a_bad_tag_and_the_link_goes_on(
+    plc: Plc, twin: Twin
+) -> None:
+    """A Bad status for one node of a Write (here: made read-only after the connect) fails
+    that output only; once the PLC takes it again it is written."""
+    twin.step(100.0)
+    store, state = twin.engine.store, plc.nodes["CncState"]
+    (adapter,) = build(
+        twin,
+        entry(
+            plc.url,
+            write=[{"signal": "cnc1.spindle_speed", "node": f"ns={plc.ns};s=Speed"}],
+            state=[{"machine": "cnc1", "node": f"ns={plc.ns};s=CncState"}],
+        ),
+    )
+    name = "state[0] (cnc1)"
+    try:
+        async with running(adapter):
+            await adapter.wait_until(lambda st: st.written >= 2)
+            await state.set_writable(False)
+            twin.api.inject_fault("cnc1")  # the state and the speed change
+            twin.engine.sample_signals()
+            st = await adapter.wait_until(lambda st: name in st.bad_tags)
+            assert st.bad_tags[name].startswith(
+                f"write node 'ns={plc.ns};s=CncState': the PLC answers Bad"
+            )
+            await adapter.wait_until(after(adapter, 2))
+            assert await plc.get("Speed") == 0.0  # the other output went on
+            assert await plc.get("CncState") == STATE_CODES["Executing"]
+            assert (adapter.status.connects, adapter.status.failures) == (1, 0)
+
+            await state.set_writable(True)
+            await adapter.wait_until(lambda st: not st.bad_tags)
+            assert await plc.get("CncState") == STATE_CODES["OutOfService"]
+            assert store.get("cnc1.spindle_speed") == 0.0
+    finally:
+        await state.set_writable(True)
+
+
 @pytest.mark.parametrize("subscription", [True, False], ids=["subscription", "polling"])
 async def test_input_pins_the_signal_to_the_plc_value(
     plc: Plc, twin: Twin, subscription: bool
