@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 from collections.abc import Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,6 @@ from asyncua.crypto.permission_rules import PermissionRuleset
 from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 from asyncua.server.internal_session import ServiceError
-from asyncua.ua.ua_binary import struct_from_binary
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -39,6 +39,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from opcua_server.users import Role, TwinUser
 
 __all__ = [
+    "CALLER_ROLE",
     "SECURE_POLICIES",
     "CertificateFiles",
     "ClientCertificateValidator",
@@ -244,14 +245,20 @@ _READ_SERVICES = {
 _CALL = ua.NodeId(ua.ObjectIds.CallRequest_Encoding_DefaultBinary)
 
 
+#: the role of the session whose Call request is being handled (None: a call from inside
+#: the server, which no session makes); the methods check it (``calls.access_denied``)
+CALLER_ROLE: ContextVar[Role | None] = ContextVar("CALLER_ROLE", default=None)
+
+
 class RolePermissions(PermissionRuleset):
     """Which role may use which service and call which method.
 
-    Every authenticated user may browse, read, subscribe and read history. A Call is allowed
-    only if the user's role is at least the one required for each method in it (methods
-    registered with ``require``; unregistered methods, e.g. standard ones like
-    GetMonitoredItems, need a viewer). Writes, node management and history updates are not
-    offered to any client: the twin's state only changes through its methods.
+    Every authenticated user may browse, read, subscribe and read history. A Call needs the
+    role registered for each method in it (``require``; unregistered methods, e.g. standard
+    ones like GetMonitoredItems, need a viewer), checked by each method itself against
+    ``CALLER_ROLE``, so that one method denied does not refuse the others in the request.
+    Writes, node management and history updates are not offered to any client: the twin's
+    state only changes through its methods.
     """
 
     def __init__(self) -> None:
@@ -268,11 +275,10 @@ class RolePermissions(PermissionRuleset):
         if not isinstance(user, TwinUser) or action_type_id not in self._services:
             return False
         if action_type_id == _CALL:
-            try:
-                params = struct_from_binary(ua.CallParameters, body.copy())
-            except Exception:  # malformed request: the service itself will answer it
-                return True
-            return all(user.twin_role >= self.required(m.MethodId) for m in params.MethodsToCall)
+            # each method answers for itself (OPC 10000-4: a method the role may not call is
+            # BadUserAccessDenied in its own result; the others in the request go on): the
+            # request is handled next in this task, and its methods read the caller's role
+            CALLER_ROLE.set(user.twin_role)
         return True
 
     def methods(self) -> Iterable[tuple[ua.NodeId, Role]]:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 from asyncua import ua
 
+from opcua_server.security import CALLER_ROLE
+from opcua_server.users import Role
 from twin.errors import InvalidStateError
 
 if TYPE_CHECKING:
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LAST_COMMAND_RESULT",
+    "access_denied",
     "argument_error",
     "refusal_code",
     "refuse",
@@ -34,6 +37,27 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 LAST_COMMAND_RESULT = "Cell.LastCommandResult"  # its NodeId's identifier (twin namespace)
+
+
+def access_denied(
+    name: str, role: Role, given: int, parent: ua.NodeId, owner: ua.NodeId
+) -> ua.CallMethodResult | None:
+    """The refusal of a call of method ``name`` on object ``parent`` before its arguments
+    are looked at, or None: BadMethodInvalid when ``parent`` is not the method's ``owner``
+    (OPC 10000-4: the method must be a component of the object), BadUserAccessDenied when
+    the calling session's role is below ``role``. In the method's own result, so that the
+    other methods of the same Call request go on; nothing of the twin changes,
+    LastCommandResult included (a viewer leaves no trace in what everyone reads)."""
+    if parent != owner:
+        message = f"{name}: is a method of {owner.to_string()}, not of {parent.to_string()}"
+        return refused_call(ua.StatusCodes.BadMethodInvalid, message, None, given)
+    caller = CALLER_ROLE.get()
+    if caller is None or caller >= role:
+        return None
+    message = f"{name}: needs the {role.name.lower()} role; this session is {caller.name.lower()}"
+    _log.info("%s denied", message)
+    return refused_call(ua.StatusCodes.BadUserAccessDenied, message, None, given)
+
 
 _V = ua.VariantType
 # a Double argument also takes these (an integer or a single-precision number typed by hand)

@@ -23,6 +23,7 @@ from asyncua import Node, ua
 from opcua_server.nodes.base import BuildContext
 from opcua_server.nodes.calls import (
     LAST_COMMAND_RESULT,
+    access_denied,
     argument_error,
     refusal_code,
     refuse,
@@ -182,7 +183,7 @@ class CellFamily:
             method = await cell.add_method(
                 ctx.nid(f"Cell.{name}"),
                 ctx.qn(NS.TWIN, name),
-                self._wrap(name, handler, inputs),
+                self._wrap(name, handler, inputs, role, cell.nodeid),
                 inputs,
                 outputs,
             )
@@ -191,11 +192,14 @@ class CellFamily:
             ctx.permissions.require(method.nodeid, role)
 
     def _wrap(
-        self, name: str, handler: _Handler, inputs: list[ua.Argument]
+        self, name: str, handler: _Handler, inputs: list[ua.Argument], role: Role, owner: ua.NodeId
     ) -> Callable[..., Awaitable[Any]]:
         names = [a.Name.lower() for a in inputs]
 
         async def call(parent: ua.NodeId, *args: ua.Variant) -> Any:
+            denied = access_denied(name, role, len(args), parent, owner)
+            if denied is not None:
+                return denied
             bad = argument_error(args, inputs, names)
             if bad is not None:
                 return self._fail(name, *bad, names)

@@ -84,7 +84,13 @@ from asyncua import ua
 
 from opcua_server.nodes import isa95
 from opcua_server.nodes.base import BuildContext, child, instantiate_type
-from opcua_server.nodes.calls import argument_error, refusal_code, refuse, report_result
+from opcua_server.nodes.calls import (
+    access_denied,
+    argument_error,
+    refusal_code,
+    refuse,
+    report_result,
+)
 from opcua_server.nodes.job_control import METHODS, JobOrderControl
 from opcua_server.nodes.job_events import JobStatusEvents
 from opcua_server.nodes.job_results import OK, JobOrderResults, Record, ended_state
@@ -169,8 +175,8 @@ class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
                 ua.QualifiedName(name, isa95),
             )
             method = made[0]
-            ctx.server.link_method(method, await self._wrapped(method, name, handlers[name]))
             ctx.permissions.require(method.nodeid, Role.OPERATOR)
+            ctx.server.link_method(method, await self._wrapped(method, name, handlers[name]))
             self.methods[name] = method.nodeid
             self.nodes.extend(n.nodeid for n in made)
         limit = await child(control, ua.QualifiedName("MaxDownloadableJobOrders", isa95))
@@ -454,16 +460,26 @@ class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
         """The handler of ``method`` (its node), checked against its InputArguments."""
         declared = await child(method, ua.QualifiedName("InputArguments", 0))
         assert declared is not None, name
-        return self._wrap(name, handler, await declared.read_value())
+        role = self.ctx.permissions.required(method.nodeid)
+        owner = (await method.get_parent()).nodeid
+        return self._wrap(name, handler, await declared.read_value(), role, owner)
 
     def _wrap(
-        self, name: str, handler: Callable[..., Any], inputs: list[ua.Argument]
+        self,
+        name: str,
+        handler: Callable[..., Any],
+        inputs: list[ua.Argument],
+        role: Role,
+        owner: ua.NodeId,
     ) -> Callable[..., Awaitable[Any]]:
         names = [a.Name for a in inputs]
         # the Comment of the control methods may be left out (the twin does not keep it)
         optional = 1 if names[-1:] == ["Comment"] else 0
 
         async def call(parent: ua.NodeId, *args: ua.Variant) -> Any:
+            denied = access_denied(name, role, len(args), parent, owner)
+            if denied is not None:
+                return denied
             bad = argument_error(args, inputs, names, optional=optional)
             if bad is not None:
                 code, message, index = bad

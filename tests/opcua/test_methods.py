@@ -221,13 +221,47 @@ async def test_roles_deny_with_bad_user_access_denied(
 ) -> None:
     async with twin.session(user) as client:
         before = twin.api.status()
-        with pytest.raises(ua.UaStatusCodeError) as err:
-            await _call(client, twin, method, *args)
-        assert err.value.code == ua.StatusCodes.BadUserAccessDenied
+        last = await _last_result(client, twin)
+        result = await _call(client, twin, method, *args)
+        assert result.StatusCode.value == ua.StatusCodes.BadUserAccessDenied
         assert twin.api.status()["machines"] == before["machines"]
         assert twin.driver.speed == before["speed"]
+        assert await _last_result(client, twin) == last  # a denied call leaves no trace
         # the session stays usable for what the role allows
         assert await (await _cell(client, twin)).read_browse_name()
+
+
+async def test_each_method_of_a_call_request_answers_for_itself(twin: Twin) -> None:
+    """OPC 10000-4: a Call request is a list of method calls, each with its own result. One
+    the role may not make is BadUserAccessDenied in its result, the others run (a denied
+    method once refused the whole request, a ServiceFault logged as a server ERROR); a
+    method called on an object it is not a component of is BadMethodInvalid."""
+    async with twin.session("otto") as client:
+        cell = await _cell(client, twin)
+        ns = twin.ns(NS.TWIN)
+        speed = twin.driver.speed
+
+        def call(obj: Node, method: Node, *args: ua.Variant) -> ua.CallMethodRequest:
+            request = ua.CallMethodRequest()
+            request.ObjectId, request.MethodId = obj.nodeid, method.nodeid
+            request.InputArguments = list(args)
+            return request
+
+        order = _s('{"id": "MES-MIX-1", "product": {"type": "printed_housing"}}')
+        requests = [
+            call(cell, await cell.get_child(f"{ns}:SetSpeed"), _d(speed * 2)),  # engineer's
+            call(cell, await cell.get_child(f"{ns}:SubmitOrder"), order),  # operator's
+            # a method of the Cell called on the Objects folder
+            call(client.nodes.objects, await cell.get_child(f"{ns}:CancelOrder"), _s("MES-MIX-1")),
+        ]
+        denied, submitted, misdirected = await client.uaclient.call(requests)
+        assert denied.StatusCode.value == ua.StatusCodes.BadUserAccessDenied
+        assert twin.driver.speed == speed
+        assert submitted.StatusCode.is_good()
+        assert submitted.OutputArguments[0].Value == "MES-MIX-1"
+        assert misdirected.StatusCode.value == ua.StatusCodes.BadMethodInvalid
+        assert twin.engine.jobs["MES-MIX-1"].state not in ("cancelled",)
+        assert twin.engine.jobs["MES-MIX-1"].leaving is None
 
 
 async def test_viewer_cannot_write(twin: Twin) -> None:
