@@ -381,24 +381,8 @@ class TelemetryPipeline:
         except RejectedWriteError as exc:
             self._rejected(payload, lines, exc)
             return True
-        except RefusedWriteError as exc:
-            self.stats.write_errors += 1
-            self.stats.last_error = str(exc)[:500]
-            if self.stats.refused != self.stats.last_error:
-                self.log.error(
-                    "telemetry: %s refused the write, keeping the batches: %s", self.sink.name, exc
-                )
-            self.stats.refused = self.stats.last_error
-            self._down = True  # later batches wait in the spool; the replay loop retries
-            if not replay:
-                self._to_spool(payload, lines, str(exc))
-            return False
-        except (TransientWriteError, ServiceError) as exc:
-            self.stats.write_errors += 1
-            self.stats.last_error = str(exc)[:500]
-            if not self._down:
-                self.log.warning("telemetry: %s unavailable (%s); spooling", self.sink.name, exc)
-            self._down = isinstance(exc, TransientWriteError)
+        except ServiceError as exc:  # refused, unavailable or else: kept for later
+            self._failed(exc)
             if not replay:
                 self._to_spool(payload, lines, str(exc))
             return False
@@ -413,6 +397,23 @@ class TelemetryPipeline:
             self.stats.lines_replayed += lines
             self.stats.batches_replayed += 1
         return True
+
+    def _failed(self, exc: ServiceError) -> None:
+        """Count a write that failed for now and say so once: a refusal (logged again when
+        its reason changes) or an outage."""
+        self.stats.write_errors += 1
+        self.stats.last_error = str(exc)[:500]
+        if isinstance(exc, RefusedWriteError):
+            if self.stats.refused != self.stats.last_error:
+                self.log.error(
+                    "telemetry: %s refused the write, keeping the batches: %s", self.sink.name, exc
+                )
+            self.stats.refused = self.stats.last_error
+            self._down = True  # later batches wait in the spool; the replay loop retries
+            return
+        if not self._down:
+            self.log.warning("telemetry: %s unavailable (%s); spooling", self.sink.name, exc)
+        self._down = isinstance(exc, TransientWriteError)
 
     def _rejected(self, payload: bytes, lines: int, exc: RejectedWriteError) -> None:
         sample = _first_line(payload)
