@@ -230,10 +230,8 @@ class _Telemetry:
             return
         if self.detach is not None:
             self.detach()
-        stats = await self.pipeline.stop(self.settings.stop_timeout_s)
-        spool = self.pipeline.spool.name if self.pipeline.spool is not None else None
-        text = telemetry_summary(self.settings.telemetry, stats, spool, self.settings)
-        console.print(text, soft_wrap=True)
+        await self.pipeline.stop(self.settings.stop_timeout_s)
+        console.print(telemetry_summary(self.settings, self.pipeline), soft_wrap=True)
 
 
 async def _serve(

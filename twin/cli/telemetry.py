@@ -114,7 +114,7 @@ class TelemetryRunner:
         if pipeline is None:
             return run_simulation(sc, **kwargs)
         try:
-            result, stats = simulate_with_telemetry(
+            result, _ = simulate_with_telemetry(
                 pipeline,
                 sc,
                 kpi_period_s=self.settings.kpi_period_s,
@@ -122,17 +122,14 @@ class TelemetryRunner:
                 **kwargs,
             )
         except KeyboardInterrupt:  # what the interrupted run produced was still delivered
-            self._report(pipeline.stats)
+            self._report(pipeline)
             raise
-        self._report(stats)
+        self._report(pipeline)
         return result
 
-    def _report(self, stats: TelemetryStats) -> None:
-        assert self.pipeline is not None
-        spool = self.pipeline.spool.name if self.pipeline.spool is not None else None
-        text = telemetry_summary(self.settings.telemetry, stats, spool, self.settings)
-        self.console.print(text, soft_wrap=True)
-        self.undelivered = undelivered(stats.as_dict())
+    def _report(self, pipeline: TelemetryPipeline) -> None:
+        self.console.print(telemetry_summary(self.settings, pipeline), soft_wrap=True)
+        self.undelivered = undelivered(pipeline.stats.as_dict())
 
 
 def simulation_runner(
@@ -170,16 +167,13 @@ def replay_command(settings: TelemetrySettings, spool: str) -> str:
     return text
 
 
-def telemetry_summary(
-    sink: str,
-    stats: TelemetryStats,
-    spool: str | None = None,
-    settings: TelemetrySettings | None = None,
-) -> str:
-    """One line saying what the pipeline delivered (and what it could not): lines left in
-    the spool (named ``spool``), why the server refused them, and the command that sends
-    them (with the URL, bucket and org of ``settings``)."""
-    text = f"telemetry ({sink}): {stats.lines_written} lines written"
+def telemetry_summary(settings: TelemetrySettings, pipeline: TelemetryPipeline) -> str:
+    """One line saying what ``pipeline`` (built from ``settings``) delivered and what it
+    could not: lines left in its spool, why the server refused them, and the command that
+    sends them (with the URL, bucket and org of ``settings``)."""
+    stats = pipeline.stats
+    spool = pipeline.spool.name if pipeline.spool is not None else None
+    text = f"telemetry ({settings.telemetry}): {stats.lines_written} lines written"
     extra = [
         f"{n} {what}"
         for n, what in (
@@ -193,11 +187,7 @@ def telemetry_summary(
     if stats.spool_lines and stats.refused:
         text += f"; NOT DELIVERED: {stats.refused}"
     if stats.spool_lines and spool is not None:
-        send = (
-            f"twin telemetry replay {spool}"
-            if settings is None
-            else replay_command(settings, spool)
-        )
+        send = replay_command(settings, spool)
         text += f"; {'once fixed, ' if stats.refused else ''}send them with: {send}"
     return text
 
