@@ -123,7 +123,6 @@ class TwinServer:
         self.clock: Clock = clock or (driver.clock if driver else SystemClock())
         self.server: Server | None = None
         self.history: SqliteHistory | None = None
-        self.permissions = RolePermissions()
         self.outbox = Outbox()
         self.families: list[NodeFamily] = []
         self.signal_nodes: dict[int, ua.NodeId] = {}
@@ -195,7 +194,7 @@ class TwinServer:
         if s.insecure_dev:
             policies.append(ua.SecurityPolicyType.NoSecurity)
             tokens.append(ua.AnonymousIdentityToken)
-        server.set_security_policy(policies, permission_ruleset=self.permissions)
+        server.set_security_policy(policies, permission_ruleset=RolePermissions())
         server.set_identity_tokens(tokens)
         server.set_certificate_validator(ClientCertificateValidator(s.pki_dir))
         await import_nodesets(server, files)
@@ -219,7 +218,6 @@ class TwinServer:
             settings=s,
             ns=ns,
             outbox=self.outbox,
-            permissions=self.permissions,
             history=self.history,
             clock=self.clock,
             origin=self.epoch,

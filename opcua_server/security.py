@@ -17,7 +17,6 @@ import ipaddress
 import logging
 import os
 import socket
-from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -251,35 +250,24 @@ CALLER_ROLE: ContextVar[Role | None] = ContextVar("CALLER_ROLE", default=None)
 
 
 class RolePermissions(PermissionRuleset):
-    """Which role may use which service and call which method.
+    """Which role may use which service.
 
-    Every authenticated user may browse, read, subscribe and read history. A Call needs the
-    role registered for each method in it (``require``; unregistered methods, e.g. standard
-    ones like GetMonitoredItems, need a viewer), checked by each method itself against
-    ``CALLER_ROLE``, so that one method denied does not refuse the others in the request.
-    Writes, node management and history updates are not offered to any client: the twin's
-    state only changes through its methods.
+    Every authenticated user may browse, read, subscribe, read history and make Call
+    requests; each method of a Call checks the role it needs itself against ``CALLER_ROLE``
+    (``calls.access_denied``), so that one method denied does not refuse the others in the
+    request (a method that checks nothing, e.g. a standard one like GetMonitoredItems, is a
+    viewer's). Writes, node management and history updates are not offered to any client:
+    the twin's state only changes through its methods.
     """
 
     def __init__(self) -> None:
         self._services = {ua.NodeId(i) for i in _READ_SERVICES}
-        self._methods: dict[ua.NodeId, Role] = {}
-
-    def require(self, method: ua.NodeId, role: Role) -> None:
-        self._methods[method] = role
-
-    def required(self, method: ua.NodeId) -> Role:
-        return self._methods.get(method, Role.VIEWER)
 
     def check_validity(self, user: Any, action_type_id: ua.NodeId, body: Buffer) -> bool:
         if not isinstance(user, TwinUser) or action_type_id not in self._services:
             return False
         if action_type_id == _CALL:
-            # each method answers for itself (OPC 10000-4: a method the role may not call is
-            # BadUserAccessDenied in its own result; the others in the request go on): the
-            # request is handled next in this task, and its methods read the caller's role
+            # OPC 10000-4: a method the role may not call is BadUserAccessDenied in its own
+            # result; the request is handled next in this task, its methods read the role
             CALLER_ROLE.set(user.twin_role)
         return True
-
-    def methods(self) -> Iterable[tuple[ua.NodeId, Role]]:
-        return self._methods.items()

@@ -19,7 +19,6 @@ from twin.signals import SignalSpec
 if TYPE_CHECKING:
     from opcua_server.history import SqliteHistory
     from opcua_server.outbox import Outbox
-    from opcua_server.security import RolePermissions
     from opcua_server.settings import ServerSettings
     from twin.api import TwinAPI
     from twin.clock import Clock
@@ -85,7 +84,6 @@ class BuildContext:
     settings: ServerSettings
     ns: dict[str, int]
     outbox: Outbox
-    permissions: RolePermissions
     history: SqliteHistory | None
     clock: Clock
     origin: datetime  # simulated time 0 on the run's time axis (TwinServer.epoch)

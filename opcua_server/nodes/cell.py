@@ -189,7 +189,6 @@ class CellFamily:
             )
             self.methods[name] = method.nodeid
             self.nodes.append(method.nodeid)
-            ctx.permissions.require(method.nodeid, role)
 
     def _wrap(
         self, name: str, handler: _Handler, inputs: list[ua.Argument], role: Role, owner: ua.NodeId

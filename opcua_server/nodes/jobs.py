@@ -175,8 +175,8 @@ class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
                 ua.QualifiedName(name, isa95),
             )
             method = made[0]
-            ctx.permissions.require(method.nodeid, Role.OPERATOR)
-            ctx.server.link_method(method, await self._wrapped(method, name, handlers[name]))
+            handler = await self._wrapped(method, name, handlers[name], Role.OPERATOR)
+            ctx.server.link_method(method, handler)
             self.methods[name] = method.nodeid
             self.nodes.extend(n.nodeid for n in made)
         limit = await child(control, ua.QualifiedName("MaxDownloadableJobOrders", isa95))
@@ -221,7 +221,7 @@ class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
         for name, handler in requests.items():
             method = await child(results, ua.QualifiedName(name, isa95))
             assert method is not None, name
-            ctx.server.link_method(method, await self._wrapped(method, name, handler))
+            ctx.server.link_method(method, await self._wrapped(method, name, handler, Role.VIEWER))
             self.methods[name] = method.nodeid
 
     def start(self) -> None:
@@ -455,12 +455,12 @@ class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
 
     # -- methods --------------------------------------------------------------------------------
     async def _wrapped(
-        self, method: Any, name: str, handler: Callable[..., Any]
+        self, method: Any, name: str, handler: Callable[..., Any], role: Role
     ) -> Callable[..., Awaitable[Any]]:
-        """The handler of ``method`` (its node), checked against its InputArguments."""
+        """The handler of ``method`` (its node) for sessions of ``role`` and above, checked
+        against its InputArguments and its object."""
         declared = await child(method, ua.QualifiedName("InputArguments", 0))
         assert declared is not None, name
-        role = self.ctx.permissions.required(method.nodeid)
         owner = (await method.get_parent()).nodeid
         return self._wrap(name, handler, await declared.read_value(), role, owner)
 
