@@ -85,7 +85,7 @@ def parse_seconds(name: str, value: object, most: float | None = None) -> float:
         seconds = parse_duration(value)
     except ValueError as exc:
         raise CommandError(f"{name}: {exc}") from exc
-    if seconds <= 0 or not math.isfinite(seconds):
+    if seconds <= 0:  # parse_duration refuses infinity and NaN
         raise CommandError(f"{name}: must be > 0 seconds, got {value!r}")
     if most is not None and seconds > most:
         limit = f"{most:g} s ({most / 86400:g} d)"

@@ -190,7 +190,7 @@ class Scenario(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> Scenario:
-        ids = {m.id for m in self.cell.machines}
+        machines = {m.id: m for m in self.cell.machines}
         seen: set[str] = set()
         for i, order in enumerate(self.orders):
             if order.id in seen:
@@ -203,12 +203,11 @@ class Scenario(StrictModel):
             seen.add(order.id)
             if isinstance(order.product, ExplicitSpec):
                 for j, op in enumerate(order.product.operations):
-                    if op.machine not in ids:
+                    if op.machine not in machines:
                         raise ValueError(
                             f"orders[{i}].product.operations[{j}].machine: unknown machine "
-                            f"{op.machine!r} (cell has: {', '.join(sorted(ids))})"
+                            f"{op.machine!r} (cell has: {', '.join(sorted(machines))})"
                         )
-        machines = {m.id: m for m in self.cell.machines}
         for i, fault in enumerate(self.faults):
             if fault.machine not in machines:
                 raise ValueError(f"faults[{i}].machine: unknown machine {fault.machine!r}")

@@ -1,4 +1,5 @@
-"""Duration parsing shared by every model: numbers are seconds, strings carry a unit."""
+"""What every scenario model shares: its base (``StrictModel``) and duration parsing
+(numbers are seconds, strings carry a unit)."""
 
 from __future__ import annotations
 
