@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import random
 from abc import ABC, abstractmethod
@@ -239,19 +240,24 @@ class Adapter(ABC):
             await self.clock.sleep(cfg.period_s - (self.clock.monotonic() - started))
 
     # -- tags the PLC refuses -------------------------------------------------------------------
-    def _tag_name(self, output: bool, pos: int) -> str:
-        """``cfg.inputs[pos]`` (or ``outputs``) as the file names it, e.g.
-        ``read[1] (printer1.bed_temp)``."""
-        groups = ("write", "state") if output else ("read", "fault")
-        first = getattr(self.cfg, groups[0])
-        group, j = (groups[0], pos) if pos < len(first) else (groups[1], pos - len(first))
-        m = getattr(self.cfg, group)[j]
-        return f"{group}[{j}] ({getattr(m, 'signal', None) or m.machine})"
+    @functools.cached_property
+    def _tag_names(self) -> dict[bool, list[str]]:
+        """``cfg.inputs`` (key False) and ``cfg.outputs`` (True) as the file names them, e.g.
+        ``read[1] (printer1.bed_temp)``, in their order."""
+
+        def names(*groups: str) -> list[str]:
+            return [
+                f"{group}[{j}] ({getattr(m, 'signal', None) or m.machine})"
+                for group in groups
+                for j, m in enumerate(getattr(self.cfg, group))
+            ]
+
+        return {False: names("read", "fault"), True: names("write", "state")}
 
     def _tag_failed(self, output: bool, pos: int, reason: str) -> None:
         """The PLC refused ``cfg.inputs[pos]`` (or ``outputs``) for ``reason``: the mapping is
         bad (logged when it turns bad or the reason changes); the link goes on."""
-        name = self._tag_name(output, pos)
+        name = self._tag_names[output][pos]
         if self._bad.get(name) != reason:
             self._bad[name] = reason
             self.log.warning("%s: %s", name, reason)
@@ -259,8 +265,11 @@ class Adapter(ABC):
 
     def _tag_ok(self, output: bool, pos: int) -> None:
         """The PLC served ``cfg.inputs[pos]`` (or ``outputs``): good (again)."""
-        if self._bad and self._bad.pop(self._tag_name(output, pos), None) is not None:
-            self.log.info("%s: good again", self._tag_name(output, pos))
+        if not self._bad:
+            return
+        name = self._tag_names[output][pos]
+        if self._bad.pop(name, None) is not None:
+            self.log.info("%s: good again", name)
 
     async def _lost(self, what: str, exc: BaseException) -> None:
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
