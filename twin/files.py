@@ -39,18 +39,21 @@ def fsync_dir(path: Path) -> None:
 
 def directory_problem(out: Path) -> str | None:
     """Why the directory ``out`` could not be made or filled (``staged``, a run directory),
-    or None: ``out`` or the nearest existing directory above it is a file, or that directory
-    refuses a new entry (read-only file system, no permission, /proc). Checked before a run,
-    not after it."""
+    or None: ``out`` or the nearest existing directory above it is a file, or one of them
+    refuses a new entry (read-only file system, no permission, /proc): the one above for
+    ``out`` or a stage beside it, ``out`` itself, when it exists, for what goes in it.
+    Checked before a run, not after it."""
     if out.exists() and not out.is_dir():
         return f"{out} is not a directory"
     base = next(p for p in out.absolute().parents if p.exists())
     if not base.is_dir():
         return f"{base} is not a directory"
-    try:
-        Path(tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=base)).rmdir()
-    except OSError as exc:
-        return f"cannot create {out}: {base}: {exc.strerror or exc}"
+    for where in (base, out) if out.exists() else (base,):
+        try:
+            Path(tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=where)).rmdir()
+        except OSError as exc:
+            what = f"cannot create {out}: {where}" if where is base else f"cannot write in {out}"
+            return f"{what}: {exc.strerror or exc}"
     return None
 
 

@@ -59,12 +59,9 @@ def hold(out: Path) -> Iterator[None]:
     if problem is not None:
         raise ConfigError("command line", "--out", problem)
     created = not out.exists()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fh = (out / LOCK).open("ab")
-    except OSError as exc:  # e.g. a directory that refuses new files but not new directories
-        raise ConfigError("command line", "--out", f"{out}: {exc.strerror or exc}") from exc
+    out.mkdir(parents=True, exist_ok=True)
     lock = out / LOCK
+    fh = lock.open("ab")
     try:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
