@@ -17,9 +17,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from tests.conftest import free_port
+from tests.conftest import free_port, missing_service
 
-__all__ = ["InfluxDB1", "find_influxd"]
+__all__ = ["InfluxDB1", "find_influxd", "influxdb1"]
 
 INFLUXD = "/usr/bin/influxd"
 
@@ -75,6 +75,16 @@ def find_influxd() -> str | None:
     if Path(INFLUXD).is_file():
         return INFLUXD
     return shutil.which("influxd")
+
+
+def influxdb1(root: Path) -> InfluxDB1:
+    """An influxd to start in ``root`` (skips the test, or fails it under
+    TWIN_REQUIRE_SERVICES, when InfluxDB 1.x is not installed)."""
+    binary = find_influxd()
+    if binary is None:
+        missing_service("InfluxDB 1.x (influxd) not installed: apt-get install influxdb")
+    assert binary is not None
+    return InfluxDB1(binary, root)
 
 
 class InfluxDB1:

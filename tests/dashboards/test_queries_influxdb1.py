@@ -19,8 +19,8 @@ import pytest
 
 from dashboards import load_dashboards
 from dashboards.machine_detail import KIND_ROWS
-from tests.conftest import SCENARIOS, missing_service
-from tests.dashboards.influxdb1 import InfluxDB1, find_influxd
+from tests.conftest import SCENARIOS
+from tests.dashboards.influxdb1 import InfluxDB1, influxdb1
 from tests.dashboards.telemetry_lines import sink_lines
 
 pytestmark = pytest.mark.services
@@ -44,11 +44,7 @@ PAUSE = [
 
 @pytest.fixture(scope="module")
 def influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB1]:
-    binary = find_influxd()
-    if binary is None:
-        missing_service("InfluxDB 1.x (influxd) not installed: apt-get install influxdb")
-    assert binary is not None
-    server = InfluxDB1(binary, tmp_path_factory.mktemp("influxdb1"))
+    server = influxdb1(tmp_path_factory.mktemp("influxdb1"))
     server.start()
     try:
         server.create_database(DB)

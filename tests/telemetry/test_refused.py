@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port, missing_service
-from tests.dashboards.influxdb1 import InfluxDB1, find_influxd
+from tests.conftest import free_port
+from tests.dashboards.influxdb1 import InfluxDB1, influxdb1
 from tests.telemetry.servers import victoria_metrics
 from tests.telemetry.test_victoria_metrics import (
     DAY,
@@ -29,13 +29,9 @@ INFLUX = [*RUN, "--no-plots", "--telemetry", "influx"]
 
 
 @pytest.fixture
-def influxdb1(tmp_path: Path) -> Iterator[InfluxDB1]:
-    binary = find_influxd()
-    if binary is None:
-        missing_service("InfluxDB 1.x (influxd) not installed: apt-get install influxdb")
-    assert binary is not None
+def influx(tmp_path: Path) -> Iterator[InfluxDB1]:
     (tmp_path / "influxdb1").mkdir()
-    server = InfluxDB1(binary, tmp_path / "influxdb1")
+    server = influxdb1(tmp_path / "influxdb1")
     server.start()
     try:
         yield server
@@ -60,20 +56,20 @@ def replay_hint(out: str) -> list[str]:
 
 @pytest.mark.services
 def test_influxdb_1_6_without_v2_write_keeps_the_lines_and_fails_the_run(
-    influxdb1: InfluxDB1, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    influx: InfluxDB1, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run = tmp_path / "run"
-    argv = [*INFLUX, "--influx-url", influxdb1.url, "--influx-bucket", "celltwin/autogen"]
+    argv = [*INFLUX, "--influx-url", influx.url, "--influx-bucket", "celltwin/autogen"]
     assert main([*argv, "--out", str(run)]) == 1
     out = capsys.readouterr().out
-    assert f"NOT DELIVERED: HTTP 404 from {influxdb1.url}/api/v2/write: no /api/v2/write" in out
+    assert f"NOT DELIVERED: HTTP 404 from {influx.url}/api/v2/write: no /api/v2/write" in out
     assert "InfluxDB older than 1.8?" in out
     assert "rejected" not in out
     code, st = status(run, capsys)
     assert code == 1  # kept, but nothing will deliver them until the URL is fixed
     assert st["lines_rejected"] == st["lines_written"] == 0
     assert st["spool_lines"] == st["lines_produced"] > 1000
-    assert st["refused"].startswith(f"HTTP 404 from {influxdb1.url}/api/v2/write")
+    assert st["refused"].startswith(f"HTTP 404 from {influx.url}/api/v2/write")
 
 
 @pytest.mark.services
