@@ -109,3 +109,19 @@ def test_bad_telemetry_option_names_the_option_and_the_allowed_values(
         "error: environment: TWIN_TELEMETRY: must be one of file, influx, none (got 'bar')\n"
     )
     assert not out.exists()
+
+
+def test_what_cannot_happen_in_the_run_is_noted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the default scenario's tool breakage comes at 30 h: a 1-day run does not reach it
+    assert main(["scenario", "validate", DEFAULT]) == 0
+    assert "note:" not in capsys.readouterr().out
+    out = tmp_path / "r"
+    assert main(["simulate", DEFAULT, "--until", "1d", "--out", str(out), "--no-plots"]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if ": note: " in line]
+    assert notes == [
+        f"{DEFAULT}: note: faults[0].at: 108000 s is not before the end of the run (86400 s);"
+        " this fault does not happen"
+    ]
+    assert (out / "summary.json").exists()  # a note is not an error

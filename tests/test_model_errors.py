@@ -1,5 +1,7 @@
-"""A discriminated union's tag (a machine's ``kind``, a product's ``type``) that is unknown or
-missing is named in the user's words: the item (by id when it has one) and the known tags."""
+"""Scenario errors name the item and the field in the user's words. A discriminated union's
+tag (a machine's ``kind``, a product's ``type``) that is unknown or missing is named with the
+item (by id when it has one) and the known tags; numbers off the scale and failure settings
+that would stall the clock are refused; what cannot happen in the run is noted."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import pytest
 
 from twin.errors import ConfigError
 from twin.model import MACHINE_KINDS, PRODUCT_FAMILIES, parse_scenario
+from twin.model.scenario import scenario_notes
 
 KINDS = ", ".join(MACHINE_KINDS)
 FAMILIES = ", ".join(PRODUCT_FAMILIES)
@@ -99,3 +102,54 @@ def test_a_fault_the_machine_cannot_have_is_named() -> None:
         "s.toml: faults[1].kind: a print_failure happens on a printer machine only; 'vision1'"
         " is of kind inspection"
     )
+
+
+@pytest.mark.parametrize(
+    ("machine", "line"),
+    [
+        # a print failing every microsecond, restarted with no clearing time, never let the
+        # clock reach the end of the run (twin simulate hung, deaf to Ctrl-C)
+        (
+            {"id": "p1", "kind": "printer", "failure_rate_per_h": 1e9, "clear_time": 0},
+            "s.toml: cell.machines[0].failure_rate_per_h: Input should be less than or equal"
+            " to 3600",
+        ),
+        (
+            {"id": "g1", "kind": "generic", "breakdowns": {"mtbf": "1ms", "mttr": "1ms"}},
+            "s.toml: cell.machines[0].breakdowns.mtbf: Input should be greater than or equal to 1",
+        ),
+    ],
+)
+def test_failure_rates_that_would_stall_the_clock_are_named(
+    machine: dict[str, Any], line: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_scenario({"cell": {"machines": [machine]}}, "s.toml")
+    assert str(caught.value) == line
+
+
+def test_what_cannot_happen_in_the_run_is_noted() -> None:
+    data = {
+        "horizon": "1d",
+        "cell": {"machines": [GENERIC]},
+        "orders": [
+            {"id": "o1", "product": {"type": "printed_housing"}, "release": "2h", "due": "1h"},
+            {"id": "o2", "product": {"type": "printed_housing"}, "release": "1d"},
+            {"id": "o3", "product": {"type": "printed_housing"}, "release": "1h", "due": "2h"},
+        ],
+        "faults": [
+            {"machine": "g1", "at": "30h", "duration": 60},
+            {"machine": "g1", "at": "1h", "duration": 60},
+        ],
+    }
+    sc = parse_scenario(data, "s.toml")
+    assert scenario_notes(sc) == [
+        "faults[0].at: 108000 s is not before the end of the run (86400 s); this fault does"
+        " not happen",
+        "orders[0].due: 'o1' is due at 3600 s, before its release (7200 s): it is late from"
+        " the start (due is a time from the scenario start, not from the release)",
+        "orders[1].release: 'o2' is released at 86400 s, not before the end of the run"
+        " (86400 s); it does not start",
+    ]
+    # a longer run reaches them
+    assert scenario_notes(sc, until=2 * 86400.0) == [scenario_notes(sc)[1]]

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from twin.jsp import jsp_scenario
 from twin.model import load_scenario, parse_scenario
-from twin.model.scenario import Scenario
+from twin.model.scenario import Scenario, scenario_notes
 from twin.planning import PlannedOp, Planner, check_plannable, plan_catalogue, plan_orders
 
 __all__ = ["register"]
@@ -32,6 +32,8 @@ def validate(scenario: Annotated[Path, typer.Argument(help="scenario TOML file")
         f"{scenario}: ok ({len(sc.cell.machines)} machines, {len(sc.orders)} orders, "
         f"{len(sc.catalogue)} catalogue entries)"
     )
+    for note in scenario_notes(sc):
+        print(f"{scenario}: note: {note}")
 
 
 @scenario_app.command("show")

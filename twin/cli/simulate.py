@@ -26,7 +26,7 @@ from twin.engine.replay import Command, read_commands
 from twin.errors import ConfigError
 from twin.files import directory_problem, staged
 from twin.model import load_scenario, load_sequence
-from twin.model.scenario import Scenario
+from twin.model.scenario import Scenario, scenario_notes
 from twin.simulation import RUN_FILES, RunResult, resolve_sequence, run_simulation
 from twin.telemetry import FILE_NAME, SPOOL_DIR
 
@@ -114,6 +114,8 @@ def simulate(
     problem = directory_problem(out)
     if problem is not None:
         raise ConfigError("command line", "--out", problem)
+    for note in scenario_notes(sc, horizon):
+        console.print(f"{scenario}: note: {note}", style="yellow", soft_wrap=True, markup=False)
     # the run is written beside --out and moved into it only when it succeeded: a rejected
     # run (even one found mid-run, like a replayed command that does not apply) leaves the
     # directory as it was; Ctrl-C keeps what the run wrote so far

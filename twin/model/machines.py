@@ -29,7 +29,8 @@ MACHINE_KINDS = ("cnc", "robot", "printer", "inspection", "generic")
 class Breakdowns(StrictModel):
     """Random breakdowns: time between failures and time to repair (calendar time)."""
 
-    mtbf: NonNegDuration = Field(gt=0, description="mean time between failures, seconds")
+    # at least a second: shorter would be a breakdown loop that hardly moves the clock
+    mtbf: NonNegDuration = Field(ge=1, description="mean time between failures, seconds")
     mttr: NonNegDuration = Field(gt=0, description="mean time to repair, seconds")
     mtbf_distribution: Literal["exponential", "weibull"] = "exponential"
     weibull_shape: PositiveFloat = 1.5
@@ -120,7 +121,10 @@ class PrinterConfig(_MachineBase):
         default_factory=lambda: {"pla": 60.0, "petg": 80.0, "abs": 100.0, "pa12": 90.0}
     )
     material_change_setup: NonNegDuration = 300.0
-    failure_rate_per_h: float = Field(0.01, ge=0, description="print failures per print hour")
+    # at most one a second: more would be a failure loop that hardly moves the clock
+    failure_rate_per_h: float = Field(
+        0.01, ge=0, le=3600, description="print failures per print hour"
+    )
     clear_time: NonNegDuration = 600.0
     defect_probability: float = Field(0.02, ge=0, le=1)
     rework_factor: float = Field(0.2, gt=0, le=1)

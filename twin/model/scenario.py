@@ -23,6 +23,7 @@ __all__ = [
     "OrderConfig",
     "Scenario",
     "fault_misfit",
+    "scenario_notes",
 ]
 
 DISPATCH_RULES = ("FIFO", "SPT", "EDD", "ATC", "CR")
@@ -226,3 +227,29 @@ class Scenario(StrictModel):
         if self.start.tzinfo is None:
             raise ValueError("start: give a time zone, e.g. 2026-01-05T06:00:00Z")
         return self
+
+
+def scenario_notes(sc: Scenario, until: float | None = None) -> list[str]:
+    """What is valid in ``sc`` but probably not meant, for a run to ``until`` (default: the
+    horizon): things that cannot happen in the run, and orders late before they start."""
+    end = sc.horizon if until is None else until
+    notes = []
+    for i, fault in enumerate(sc.faults):
+        if fault.at >= end:
+            notes.append(
+                f"faults[{i}].at: {fault.at:g} s is not before the end of the run ({end:g} s);"
+                " this fault does not happen"
+            )
+    for i, order in enumerate(sc.orders):
+        if order.release >= end:
+            notes.append(
+                f"orders[{i}].release: {order.id!r} is released at {order.release:g} s, not"
+                f" before the end of the run ({end:g} s); it does not start"
+            )
+        if order.due is not None and order.due < order.release:
+            notes.append(
+                f"orders[{i}].due: {order.id!r} is due at {order.due:g} s, before its release"
+                f" ({order.release:g} s): it is late from the start (due is a time from the"
+                " scenario start, not from the release)"
+            )
+    return notes
