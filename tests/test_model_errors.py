@@ -105,26 +105,32 @@ def test_a_fault_the_machine_cannot_have_is_named() -> None:
 
 
 @pytest.mark.parametrize(
-    ("machine", "line"),
+    ("data", "line"),
     [
         # a print failing every microsecond, restarted with no clearing time, never let the
         # clock reach the end of the run (twin simulate hung, deaf to Ctrl-C)
         (
-            {"id": "p1", "kind": "printer", "failure_rate_per_h": 1e9, "clear_time": 0},
+            {"cell": {"machines": [{"id": "p1", "kind": "printer", "failure_rate_per_h": 1e9}]}},
             "s.toml: cell.machines[0].failure_rate_per_h: Input should be less than or equal"
             " to 3600",
         ),
         (
-            {"id": "g1", "kind": "generic", "breakdowns": {"mtbf": "1ms", "mttr": "1ms"}},
+            {"cell": {"machines": [{**GENERIC, "breakdowns": {"mtbf": "1ms", "mttr": "1ms"}}]}},
             "s.toml: cell.machines[0].breakdowns.mtbf: Input should be greater than or equal to 1",
+        ),
+        (
+            {
+                "cell": {"machines": [GENERIC]},
+                "catalogue": [{"id": "h", "family": "printed_housing"}],
+                "arrivals": {"mean_interarrival": "1ms"},
+            },
+            "s.toml: arrivals.mean_interarrival: Input should be greater than or equal to 1",
         ),
     ],
 )
-def test_failure_rates_that_would_stall_the_clock_are_named(
-    machine: dict[str, Any], line: str
-) -> None:
+def test_rates_that_would_stall_the_clock_are_named(data: dict[str, Any], line: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_scenario({"cell": {"machines": [machine]}}, "s.toml")
+        parse_scenario(data, "s.toml")
     assert str(caught.value) == line
 
 

@@ -145,7 +145,8 @@ class CatalogueEntry(StrictModel):
 class Arrivals(StrictModel):
     """A seeded arrival process of random product configurations from the catalogue."""
 
-    mean_interarrival: NonNegDuration = Field(gt=0)
+    # at least a second: an order every microsecond would keep the clock from moving
+    mean_interarrival: NonNegDuration = Field(ge=1)
     distribution: Literal["exponential", "fixed", "uniform"] = "exponential"
     count: int | None = Field(None, ge=0, description="stop after this many orders")
     until: NonNegDuration | None = Field(None, description="no arrivals after this time")
