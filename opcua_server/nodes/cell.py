@@ -31,6 +31,7 @@ from opcua_server.nodes.calls import (
 )
 from opcua_server.nodesets import NS
 from opcua_server.users import Role
+from twin import events as tev
 from twin.aio import cancel_and_wait
 from twin.errors import CommandError, InvalidStateError, TwinError, UnknownMachineError
 from twin.kpi import KpiCollector
@@ -91,7 +92,8 @@ class CellFamily:
         self.methods: dict[str, ua.NodeId] = {}
         self._values: dict[str, tuple[ua.NodeId, ua.VariantType]] = {}
         self._task: asyncio.Task[None] | None = None
-        self._unsubscribe: Callable[[], None] | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._stored = -1  # Cell/Stored as last written
         engine = ctx.engine
         self.kpi = KpiCollector.for_cell(engine.scenario.cell, start=engine.now)
 
@@ -279,16 +281,26 @@ class CellFamily:
 
     # -- run ------------------------------------------------------------------------------------
     def start(self) -> None:
-        self._unsubscribe = self.ctx.follow(self.kpi)
+        self._unsubscribe = [self.ctx.follow(self.kpi), self.ctx.follow(self._on_command)]
         self.refresh()
         self._task = asyncio.create_task(self._run(), name="opcua-cell-refresh")
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
         self._task = None
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
+
+    def _on_command(self, ev: tev.Event) -> None:
+        # Stored changes by command only (Store, Start, RevokeStart, Cancel, from any
+        # source): written at once, so a burst of ISA-95 Stores is counted right after it,
+        # not at the next periodic refresh (a count, so cheap at any rate of commands)
+        if isinstance(ev, tev.CommandApplied):
+            stored = len(self.ctx.engine.stored)
+            if stored != self._stored:
+                self._stored = stored
+                self._set("Cell.Stored", stored)
 
     async def _run(self) -> None:
         while True:
@@ -304,6 +316,7 @@ class CellFamily:
         ctx = self.ctx
         status = ctx.api.status()
         status["speed"] = status["speed"] or 0.0
+        self._stored = status["stored"]
         for name, key, vtype in _STATUS:
             value = status[key]
             self._set(f"Cell.{name}", float(value) if vtype == _D else value)

@@ -3,13 +3,14 @@ resumes, aborts and cancels job orders; each method refuses the states it does n
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
-from asyncua import ua
+from asyncua import Client, ua
 
 from opcua_server.nodesets import NS
-from tests.opcua.conftest import Twin, job_order, mes_comment
+from tests.opcua.conftest import Twin, job_order, mes_comment, start_twin
 from tests.opcua.jobs_client import (
     ABORTED,
     ALLOWED_TO_START,
@@ -76,9 +77,7 @@ async def test_store_start_and_cancel_as_operator(
         assert stored.OutputArguments[0].Value == 1  # ReturnStatus bit 0: No Error
         assert "MES-JC-1" not in twin.engine.jobs  # stored, not started
         assert "MES-JC-1" in twin.engine.stored  # by the twin: in its event log
-        await twin.refresh_cell()  # Cell/Stored is refreshed on a wall-clock period
-        count = client.get_node(ua.NodeId("Cell.Stored", twin.ns(NS.TWIN)))
-        assert await count.read_value() == len(twin.engine.stored) >= 1
+        assert await stored_count(client, twin) == len(twin.engine.stored) >= 1
         again = await control_call(client, twin, "Store", ua.Variant(order), mes_comment())
         assert again.StatusCode.value == ua.StatusCodes.BadInvalidArgument
         assert "already exists" in again.InputArgumentDiagnosticInfos[0].AdditionalInfo
@@ -123,6 +122,41 @@ async def test_store_start_and_cancel_as_operator(
             client, twin, "Cancel", ua.Variant("MES-JC-2"), mes_comment()
         )
         assert withdrawn.StatusCode.is_good()
+
+
+async def stored_count(client: Client, twin: Twin) -> int:
+    """Cell/Stored once every queued write is applied."""
+    await twin.server.settle()
+    value: int = await client.get_node(ua.NodeId("Cell.Stored", twin.ns(NS.TWIN))).read_value()
+    return value
+
+
+async def test_cell_stored_follows_the_stored_orders_at_once(tmp_path: Path) -> None:
+    """Cell/Stored changes with the stored orders, not at the periodic refresh of the cell's
+    counters (an hour here): right after a burst of Stores, a Start, a RevokeStart and a
+    Cancel, and an order stored through ``twin.api``."""
+    twin = await start_twin(tmp_path, kpi_interval_s=3600.0)
+    twin.engine.max_wip = twin.engine.wip  # a started order waits (RevokeStart applies)
+    try:
+        async with twin.session("otto") as client:
+            await client.load_data_type_definitions()
+            assert await stored_count(client, twin) == 0
+            for i in range(5):
+                order = job_order(twin, f"MES-BURST-{i}", type="printed_housing")
+                await send(client, twin, "Store", order)
+            assert await stored_count(client, twin) == 5
+            for method, job_id, count in (
+                ("Start", "MES-BURST-0", 4),
+                ("RevokeStart", "MES-BURST-0", 5),
+                ("Cancel", "MES-BURST-1", 4),
+            ):
+                result = await control_call(client, twin, method, ua.Variant(job_id))
+                assert result.StatusCode.is_good(), method
+                assert await stored_count(client, twin) == count, method
+            twin.api.store_order({"id": "API-BURST", "product": {"type": "printed_housing"}})
+            assert await stored_count(client, twin) == 5
+    finally:
+        await twin.server.stop()
 
 
 async def test_bad_job_orders_are_refused(twin: Twin) -> None:
