@@ -3,12 +3,15 @@ finished or interrupted one replaces the outputs of the run before."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +132,45 @@ def test_an_out_that_cannot_be_made_is_refused_before_the_run(
     target = tmp_path / out if not out.startswith("/") else Path(out)
     _assert_rejected([*args, "--out", str(target)], capsys, message.format(tmp=tmp_path))
     assert _tree(tmp_path) == before
+
+
+@contextlib.contextmanager
+def _refusing_entries(directory: Path) -> Iterator[None]:
+    """``directory`` refuses new entries while the block runs: immutable for root (which
+    permissions do not stop), read-only for anyone else."""
+    if os.geteuid() == 0:
+        made = subprocess.run(
+            ["chattr", "+i", str(directory)], check=False, capture_output=True, text=True
+        )
+        if made.returncode != 0:
+            pytest.fail(f"chattr +i {directory} failed: {made.stderr.strip()}")
+        try:
+            yield
+        finally:
+            subprocess.run(["chattr", "-i", str(directory)], check=True)
+    else:
+        directory.chmod(0o555)
+        try:
+            yield
+        finally:
+            directory.chmod(0o755)
+
+
+def test_an_existing_out_that_refuses_new_files_is_refused_before_the_run(
+    default_scenario_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The stage is made beside --out, which can be writable when --out is not: found only
+    when the finished run was moved in."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine\n", encoding="utf-8")
+    args = ["simulate", str(default_scenario_path), "--until", "1h", "-q", "--no-plots"]
+    with _refusing_entries(out):
+        before = _tree(tmp_path)
+        _assert_rejected(
+            [*args, "--out", str(out)], capsys, f"command line: --out: cannot write in {out}: "
+        )
+        assert _tree(tmp_path) == before
 
 
 def test_a_run_replaces_the_outputs_of_the_run_before(
