@@ -1,18 +1,23 @@
 """ISA-95 Job Control (OPC 10031-4) structures built for the job management of the cell:
 state numbers and texts of ISA95JobOrderReceiverObjectType, ISA95StateDataType[] and the
-product parameters of a job order (ISA95ParameterDataType[]), both ways.
+product parameters of a job order (ISA95ParameterDataType[]), both ways: what ``parameters``
+lists for a product, ``product_fields`` takes back as the same product (an explicit routing's
+``operations`` as the JSON text it is listed as).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any, Literal, get_args, get_origin
 
 from asyncua import ua
+from pydantic import ValidationError
 
 from opcua_server.nodes.calls import variant_text
 from twin.errors import CommandError
-from twin.model.products import PRODUCT_FAMILIES, ProductSpec
+from twin.model.loader import format_validation_error
+from twin.model.products import PRODUCT_FAMILIES, ExplicitSpec, ProductSpec
 
 __all__ = [
     "ABORTED",
@@ -141,12 +146,14 @@ _FIELD_TYPES: dict[object, tuple[str, frozenset[ua.VariantType]]] = {
 }
 
 
-def product_fields(params: list[Any] | None) -> dict[str, Any]:
+def product_fields(params: list[Any] | None, machines: Collection[str]) -> dict[str, Any]:
     """The product fields of a job order's ``JobOrderParameters``, by parameter ID; raises
-    CommandError naming the parameter for an ID missing or given twice, and for a value
+    CommandError naming the parameter for an ID missing or given twice, for a value
     whose variant type does not fit the field of the product family (``type``): a Boolean
-    or a String for a number, a number for a text. Parameters that are no field of the
-    family, and the values themselves, are left to the model to check."""
+    or a String for a number, a number for a text, and for an explicit routing's
+    ``operations`` that is no JSON text of operations on ``machines`` (the cell's ids).
+    Parameters that are no field of the family, and the other values themselves, are left
+    to the model to check."""
     given: dict[str, tuple[int, ua.Variant]] = {}
     for i, p in enumerate(params or []):
         where = f"JobOrder: JobOrderParameters[{i}]"
@@ -159,6 +166,7 @@ def product_fields(params: list[Any] | None) -> dict[str, Any]:
             )
         given[p.ID] = (i, p.Value)
     fields: dict[str, Any] = {}
+    family = None
     if "type" in given:  # the product family: its fields' types
         _check(*given["type"], "type", _FIELD_TYPES[str])
         family = PRODUCT_FAMILIES.get(given["type"][1].Value)
@@ -167,7 +175,46 @@ def product_fields(params: list[Any] | None) -> dict[str, Any]:
         expected = _field_type(fields[key].annotation) if key in fields else None
         if expected is not None:
             _check(i, value, key, expected)
-    return {key: value.Value for key, (_, value) in given.items()}
+    out = {key: value.Value for key, (_, value) in given.items()}
+    if family is ExplicitSpec and "operations" in given:
+        out["operations"] = _routing(given["operations"][0], out["operations"], machines)
+    return out
+
+
+# an explicit routing as JobOrderList shows it (``parameters``)
+_ROUTING_TEXT = (
+    'a JSON array of operations, each {"machine": "<machine id>", "duration": <seconds, or'
+    ' a duration such as "5m">}'
+)
+
+
+def _routing(i: int, text: str, machines: Collection[str]) -> Any:
+    """The operations of an explicit routing from their JSON text (JobOrderParameters[i]);
+    raises CommandError naming the parameter, and the operation and its field, for text
+    that is not JSON, not operations (wrong shape, a negative or non-finite duration), or
+    names a machine not in ``machines``."""
+    where = f"JobOrder: JobOrderParameters[{i}]"
+    try:
+        operations = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CommandError(
+            f"{where} (operations): not valid JSON ({exc.msg} at {exc.pos}); expected"
+            f" {_ROUTING_TEXT}"
+        ) from exc
+    try:
+        # the routing is the whole of an explicit product: its errors name operations[0]...
+        steps = ExplicitSpec.model_validate({"operations": operations}).operations
+    except ValidationError as exc:
+        error = format_validation_error(where, exc)
+        shape = "" if "." in (error.field or "") else f"; expected {_ROUTING_TEXT}"
+        raise CommandError(f"{where} ({error.field}): {error.reason}{shape}") from exc
+    for j, step in enumerate(steps):
+        if step.machine not in machines:
+            raise CommandError(
+                f"{where} (operations[{j}].machine): unknown machine {step.machine!r} (cell"
+                f" has: {', '.join(sorted(machines))})"
+            )
+    return operations
 
 
 def _check(
@@ -181,8 +228,10 @@ def _check(
 
 
 def _field_type(annotation: Any) -> tuple[str, frozenset[ua.VariantType]] | None:
-    """What a field of this type takes; None for a field of another type (an explicit
-    routing's operations), left to the model."""
+    """What a field of this type takes (a list, an explicit routing's operations: its JSON
+    text); None for a field of another type, left to the model."""
+    if get_origin(annotation) is list:
+        return f"String ({_ROUTING_TEXT})", _FIELD_TYPES[str][1]
     if get_origin(annotation) is Literal and all(isinstance(a, str) for a in get_args(annotation)):
         return _FIELD_TYPES[str]
     return _FIELD_TYPES.get(annotation)

@@ -20,9 +20,11 @@ Clear           Ended, Aborted                                 (removed from the
 ==============  =============================================  ===============================
 
 A call in another state is refused with BadInvalidState naming the order's state; an unknown
-order or a bad job order with BadInvalidArgument (also a JobOrderParameters ID given twice, or
-a parameter whose variant type does not fit its product field: ``isa95.product_fields``).
-Nothing changes on a refused call.
+order or a bad job order with BadInvalidArgument (also a JobOrderParameters ID given twice, a
+parameter whose variant type does not fit its product field, an explicit routing's
+``operations`` that are no JSON text of operations on the cell's machines:
+``isa95.product_fields``). Nothing changes on a refused call. Update keeps the order's
+weight (a job order carries none).
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ class JobOrderControl(JobOrderRecords):
         # an ISA95JobOrderDataType (the call checked it against the declaration)
         if not job_order.JobOrderID:
             raise CommandError("JobOrder: JobOrderID is required")
-        product = isa95.product_fields(job_order.JobOrderParameters)
+        product = isa95.product_fields(job_order.JobOrderParameters, self.ctx.engine.machines)
         data: dict[str, Any] = {"id": job_order.JobOrderID, "product": product}
         end = job_order.EndTime
         if isinstance(end, datetime) and end.year > 1601:
@@ -143,7 +145,12 @@ class JobOrderControl(JobOrderRecords):
         order = self._order(job_order)
         waiting = (isa95.NOT_ALLOWED_TO_START, isa95.ALLOWED_TO_START)
         self._in_state(order.id, waiting, "updated")
-        self.ctx.api.update_order(order)
+        # an ISA-95 job order carries no weight (the dispatching rules'): the order keeps its
+        # own, so a job order read from JobOrderList and sent back is the same order
+        engine = self.ctx.engine
+        stored = engine.stored.get(order.id)
+        weight = stored.weight if stored is not None else engine.jobs[order.id].weight
+        self.ctx.api.update_order(order.model_copy(update={"weight": weight}))
         self._orders[order.id] = job_order  # listed with it: the update's event reset the entry
 
     def _start(self, job_order_id: str, comment: Any = None) -> None:

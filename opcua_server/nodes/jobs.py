@@ -16,8 +16,9 @@ in the cell, listed or not. (``MaxDownloadableJobOrders`` is not used for this: 
 many job orders can be stored, ``engine.max_stored``, not how many are listed.) A job order
 (ISA95JobOrderDataType) becomes a twin order: ``JobOrderID`` is the order id,
 ``JobOrderParameters`` are the product fields (``type`` names the product family, the other
-IDs its parameters, e.g. ``material``, ``volume_cm3``), ``EndTime`` is the due date (mapped
-to simulated time like every timestamp of the twin: wall origin + simulated seconds). Orders
+IDs its parameters, e.g. ``material``, ``volume_cm3``; an explicit routing's ``operations`` as
+JSON text), ``EndTime`` is the due date (mapped to simulated time like every timestamp of the
+twin: wall origin + simulated seconds). Orders
 that did not come through this interface (or came before a restart) are listed with their
 id, due date and product parameters.
 
