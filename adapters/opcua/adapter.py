@@ -3,16 +3,18 @@
 One link is one client session. At connect the mapped nodes are resolved (``nsu=`` through the
 server's namespace array) and checked in one Read: each must be a number or boolean variable,
 each output writable by this user; the outputs' data types are kept so that writes send the
-type the server expects. Inputs come from a subscription (publishing interval ``period_s``;
-the latest value of each node is kept) or from one Read per cycle; the changed outputs go in
-one Write per cycle.
+type the server expects. A node that fails the check (unknown, of another type, read-only) is
+that mapping's problem, not the link's: the mapping is a bad tag (named with the node and the
+reason), the others go on, and it is checked again each cycle until it passes. Inputs come
+from a subscription (publishing interval ``period_s``; the latest value of each node is kept)
+or from one Read per cycle; the changed outputs go in one Write per cycle.
 
 A dead link is noticed within about ``timeout_s``: requests time out after ``timeout_s``, and
 asyncua's watchdog probes the server every ``timeout_s / 2`` (a closed socket is noticed at
 once); once it has marked the link lost, the next cycle raises and the base class reconnects.
 A Bad status in a Write's results is that node's (e.g. BadOutOfRange, BadNotWritable): the
 output is bad and tried again next cycle, the other nodes and the link go on. An input node
-with a Bad status keeps its last value, ``STALE``.
+with a Bad status is a bad tag too, and keeps its last value, ``STALE``.
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ from typing import Any, ClassVar
 
 from asyncua import Client, Node, ua
 from asyncua.client.ua_client import UaClientState
+from asyncua.common.subscription import Subscription
 from asyncua.crypto import security_policies, uacrypto
 from cryptography import x509
 
 from adapters.base import Adapter
 from adapters.bridge import Bridge, TagValue
 from adapters.opcua.config import OpcUaConfig
-from adapters.opcua.nodes import VALUE, decode, encode, resolve, types_of
+from adapters.opcua.nodes import VALUE, Usable, check_nodes, decode, encode, refused
 from twin.clock import Clock
 from twin.errors import ConfigError, ServiceError
 
@@ -78,9 +81,15 @@ class OpcUaAdapter(Adapter):
         super().__init__(cfg, bridge, clock)
         self._client: Client | None = None
         self._session = False  # connect() succeeded: disconnect (a failed one cleans up itself)
-        self._inputs: list[ua.NodeId] = []  # per cfg.inputs
-        self._outputs: list[tuple[str, ua.NodeId, ua.VariantType]] = []  # per cfg.outputs
+        self._in_nodes = [m.node for m in cfg.read] + [m.node for m in cfg.fault]
+        self._out_nodes = [m.node for m in cfg.write] + [m.node for m in cfg.state]
+        # per cfg.inputs and cfg.outputs, as this link's server has them; None: unusable
+        self._inputs: list[ua.NodeId | None] = [None] * len(self._in_nodes)
+        self._outputs: list[Usable | None] = [None] * len(self._out_nodes)
+        self._unusable: set[tuple[bool, int]] = set()  # (output, position) failing the check
+        self._checked = -1  # status.cycles when the unusable nodes were last checked
         self._latest: _Latest | None = None  # with a subscription
+        self._sub: Subscription | None = None
         self._credentials: _Credentials | None = None
 
     @property
@@ -115,17 +124,14 @@ class OpcUaAdapter(Adapter):
                     f"connect refused ({status}): does the PLC trust the certificate {cert}?"
                 ) from exc
             raise ServiceError(f"connect refused: {status}") from exc
-        inputs = [m.node for m in cfg.read] + [m.node for m in cfg.fault]
-        outputs = [m.node for m in cfg.write] + [m.node for m in cfg.state]
-        nodes = await resolve(client, [*inputs, *outputs])
-        types = await types_of(client, nodes, inputs, outputs)
-        self._inputs = [nodes[t] for t in inputs]
-        self._outputs = [(t, nodes[t], types[t]) for t in outputs]
-        self._latest = (
-            await self._subscribe(client, nodes, inputs)
-            if inputs and cfg.use_subscription
-            else None
-        )
+        self._latest = self._sub = None
+        if self._in_nodes and cfg.use_subscription:
+            self._latest = _Latest()
+            self._sub = await client.create_subscription(self._subscription(), self._latest)
+        self._inputs = [None] * len(self._inputs)
+        self._outputs = [None] * len(self._outputs)
+        await self._check_nodes(client, everything=True)
+        self._checked = self.status.cycles
 
     async def _secure(self, client: Client) -> Path:
         """Set the client's security up; returns its certificate's file."""
@@ -187,27 +193,81 @@ class OpcUaAdapter(Adapter):
             raise ConfigError(f"adapter {self.name}", "password_env", reason)
         return password
 
-    async def _subscribe(
-        self, client: Client, nodes: dict[str, ua.NodeId], inputs: list[str]
-    ) -> _Latest:
-        period_ms = self.cfg.period_s * 1000
+    def _subscription(self) -> ua.CreateSubscriptionParameters:
         params = ua.CreateSubscriptionParameters(
-            RequestedPublishingInterval=period_ms,
+            RequestedPublishingInterval=self.cfg.period_s * 1000,
             # a keep-alive about every timeout_s: asyncua notices a subscription gone silent
             RequestedMaxKeepAliveCount=max(1, math.ceil(self.cfg.timeout_s / self.cfg.period_s)),
             PublishingEnabled=True,
         )
         params.RequestedLifetimeCount = 3 * params.RequestedMaxKeepAliveCount
-        latest = _Latest()
-        sub = await client.create_subscription(params, latest)
-        distinct = list(dict.fromkeys(inputs))
-        handles = await sub.subscribe_data_change(
-            [client.get_node(nodes[t]) for t in distinct], sampling_interval=period_ms
+        return params
+
+    # -- the mapped nodes -----------------------------------------------------------------------
+    async def _check_nodes(self, client: Client, everything: bool) -> None:
+        """Check the mapped nodes (all of them at a connect, else those failing so far): one
+        that passes is used from now on (an input subscribed to), one that fails is a bad
+        tag; the link goes on either way."""
+        ins = [p for p, n in enumerate(self._inputs) if everything or n is None]
+        outs = [p for p, o in enumerate(self._outputs) if everything or o is None]
+        if not ins and not outs:
+            return
+        got_in, got_out = await check_nodes(
+            client, [self._in_nodes[p] for p in ins], [self._out_nodes[p] for p in outs]
         )
-        for text, handle in zip(distinct, handles, strict=True):
-            if isinstance(handle, ua.StatusCode):
-                raise ServiceError(f"node {text!r}: cannot subscribe: {handle.name}")
-        return latest
+        for p, got in zip(ins, got_in, strict=True):
+            usable = self._passed(False, p, got)
+            self._inputs[p] = usable[0] if usable is not None else None
+        for p, got in zip(outs, got_out, strict=True):
+            self._outputs[p] = self._passed(True, p, got)
+        await self._watch(client, ins)
+
+    def _passed(self, output: bool, pos: int, got: Usable | str) -> Usable | None:
+        """The mapping's node if it passed the check (``got``), else None once the mapping is
+        reported a bad tag. One that failed before is good again when it is first read or
+        written, not here: a node that passes may still be refused (not monitored, a Bad
+        status), and the tag would flap."""
+        if isinstance(got, str):
+            self._unusable.add((output, pos))
+            self._tag_failed(output, pos, got)
+            return None
+        self._unusable.discard((output, pos))
+        return got
+
+    async def _watch(self, client: Client, positions: list[int]) -> None:
+        """Subscribe to the nodes of the inputs at ``positions`` not subscribed to yet; a
+        node the server will not monitor makes its mappings bad tags."""
+        latest, sub = self._latest, self._sub
+        if latest is None or sub is None:
+            return
+        new = list(
+            dict.fromkeys(
+                node
+                for p in positions
+                if (node := self._inputs[p]) is not None and node not in latest.watched
+            )
+        )
+        if not new:
+            return
+        handles = await sub.subscribe_data_change(
+            [client.get_node(n) for n in new], sampling_interval=self.cfg.period_s * 1000
+        )
+        for node, handle in zip(new, handles, strict=True):
+            if not isinstance(handle, ua.StatusCode):
+                latest.watched.add(node)
+                continue
+            for p in positions:
+                if self._inputs[p] == node:
+                    self._inputs[p] = None
+                    self._unusable.add((False, p))
+                    what = f"node {self._in_nodes[p]!r}: cannot subscribe"
+                    self._tag_failed(False, p, refused(what, handle))
+
+    async def _recheck(self, client: Client) -> None:
+        """Once a cycle, check again the nodes failing the check (a PLC program changed)."""
+        if self._unusable and self._checked != self.status.cycles:
+            self._checked = self.status.cycles
+            await self._check_nodes(client, everything=False)
 
     # -- cycles ---------------------------------------------------------------------------------
     def _check(self) -> None:
@@ -223,27 +283,58 @@ class OpcUaAdapter(Adapter):
 
     async def _read(self) -> Sequence[TagValue]:
         client = self._live()
+        await self._recheck(client)
+        values: list[TagValue] = [None] * len(self._inputs)
+        usable = [(p, n) for p, n in enumerate(self._inputs) if n is not None]
         if self._latest is not None:
-            return [self._latest.values.get(node) for node in self._inputs]
-        return [decode(dv) for dv in await client.uaclient.read_attributes(self._inputs, VALUE)]
+            dvs = [self._latest.values.get(n) for _, n in usable]
+        elif usable:  # (an empty Read is refused: BadNothingToDo)
+            dvs = await client.uaclient.read_attributes([n for _, n in usable], VALUE)
+        else:
+            dvs = []
+        for (pos, _), dv in zip(usable, dvs, strict=True):
+            values[pos] = self._input(pos, dv)
+        return values
+
+    def _input(self, pos: int, dv: ua.DataValue | None) -> TagValue:
+        """The value of ``cfg.inputs[pos]`` in ``dv`` (None: no notification yet); a Bad
+        status or a value that is no number makes it a bad tag."""
+        if dv is None:
+            return None
+        value = decode(dv)
+        if dv.StatusCode is not None and dv.StatusCode.is_bad():
+            self._tag_failed(
+                False, pos, refused(f"read node {self._in_nodes[pos]!r}", dv.StatusCode)
+            )
+        elif value is None:
+            vt = dv.Value.VariantType.name if dv.Value is not None else "no value"
+            why = f"read node {self._in_nodes[pos]!r}: {vt} is not a number or boolean"
+            self._tag_failed(False, pos, why)
+        else:
+            self._tag_ok(False, pos)
+        return value
 
     async def _write(self, items: Sequence[tuple[int, float]]) -> Sequence[tuple[int, float]]:
         client = self._live()
+        await self._recheck(client)
+        todo: list[tuple[int, float]] = []
         nodes: list[ua.NodeId] = []
         values: list[ua.DataValue] = []
         for pos, value in items:
-            _, node, vt = self._outputs[pos]
-            nodes.append(node)
-            values.append(encode(value, vt))
-        results = await client.uaclient.write_attributes(nodes, values, VALUE)
+            out = self._outputs[pos]
+            if out is not None:  # else a bad tag already: written once the node passes
+                todo.append((pos, value))
+                nodes.append(out[0])
+                values.append(encode(value, out[1]))
+        results = await client.uaclient.write_attributes(nodes, values, VALUE) if nodes else []
         done: list[tuple[int, float]] = []
-        for (pos, value), status in zip(items, results, strict=True):
+        for (pos, value), status in zip(todo, results, strict=True):
             if status.is_good():  # a Bad status is this node's, not the link's: the rest go on
                 done.append((pos, value))
                 self._tag_ok(True, pos)
             else:
-                text = self._outputs[pos][0]
-                self._tag_failed(True, pos, f"write node {text!r}: the PLC answers {status.name}")
+                what = f"write node {self._out_nodes[pos]!r}"
+                self._tag_failed(True, pos, refused(what, status))
         return done
 
     # -- disconnect -----------------------------------------------------------------------------
@@ -275,14 +366,15 @@ class _Credentials:
 
 
 class _Latest:
-    """asyncua subscription handler: the last value of each node (None after a bad status)."""
+    """asyncua subscription handler: the last DataValue of each node (``watched``)."""
 
     def __init__(self) -> None:
-        self.values: dict[ua.NodeId, TagValue] = {}
+        self.watched: set[ua.NodeId] = set()
+        self.values: dict[ua.NodeId, ua.DataValue] = {}
         self.error: str | None = None  # the server ended the subscription
 
     def datachange_notification(self, node: Node, val: Any, data: Any) -> None:
-        self.values[node.nodeid] = decode(data.monitored_item.Value)
+        self.values[node.nodeid] = data.monitored_item.Value
 
     def status_change_notification(self, status: ua.StatusChangeNotification) -> None:
         if status.Status.is_bad():

@@ -7,6 +7,7 @@ security tests start their own. Tests wait on the adapter's status, never on the
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -192,8 +193,14 @@ async def test_input_pins_the_signal_to_the_plc_value(
         bed = store.index("printer1.bed_temp")
         await adapter.wait_until(lambda st: store.quality[bed] == STALE)  # the bad value came
         assert store.get("printer1.bed_temp") == pytest.approx(60.3)  # and was not taken
+        st = await adapter.wait_until(lambda st: bool(st.bad_tags))  # and is a bad tag
+        assert st.bad_tags == {
+            "read[0] (printer1.bed_temp)": f"read node 'ns={plc.ns};s=BedTemp': the PLC "
+            "answers BadSensorFailure"
+        }
         await plc.set("BedTemp", 615)
         await adapter.wait_until(lambda st: store.get("printer1.bed_temp") == pytest.approx(61.5))
+        await adapter.wait_until(lambda st: not st.bad_tags)
         assert adapter.status.failures == 0
 
 
@@ -353,27 +360,104 @@ async def test_secure_link_with_a_trusted_certificate_user_and_password(
         await plc.stop()
 
 
+NO_NODE = "the PLC answers BadNodeIdUnknown: no such node: check the NodeId"
+
+
 @pytest.mark.parametrize(
-    ("group", "node", "error"),
+    ("group", "mapping", "reason"),
     [
-        ("write", "ns={ns};s=Label", "data type String (i=12) is not a number or boolean"),
-        ("write", "ns={ns};s=Locked", "not writable"),
-        ("read", "ns={ns};s=Nope", "BadNodeIdUnknown"),
-        ("read", "nsu=urn:x;s=Speed", "the server has no namespace 'urn:x'"),
+        (
+            "write",
+            {"signal": "cnc1.power", "node": "ns={ns};s=Label"},
+            "data type String (i=12) is not a number or boolean",
+        ),
+        ("write", {"signal": "cnc1.power", "node": "ns={ns};s=Locked"}, "not writable"),
+        ("read", {"signal": "cnc1.power", "node": "ns={ns};s=Nope"}, NO_NODE),
+        ("read", {"signal": "cnc1.power", "node": "nsu=urn:x;s=Speed"}, "no namespace 'urn:x'"),
+        (  # the Objects folder
+            "fault",
+            {"machine": "printer1", "node": "i=85"},
+            "the PLC answers BadAttributeIdInvalid: not a variable: check the NodeId",
+        ),
     ],
-    ids=["text-node", "read-only", "unknown-node", "unknown-namespace"],
+    ids=["text-node", "read-only", "unknown-node", "unknown-namespace", "not-a-variable"],
 )
-async def test_unusable_node_fails_the_connect_naming_it(
-    plc: Plc, twin: Twin, group: str, node: str, error: str
+async def test_an_unusable_node_is_a_bad_tag_and_the_others_go_on(
+    plc: Plc,
+    twin: Twin,
+    caplog: pytest.LogCaptureFixture,
+    group: str,
+    mapping: dict[str, str],
+    reason: str,
 ) -> None:
-    node = node.format(ns=plc.ns)
-    (adapter,) = build(twin, entry(plc.url, **{group: [{"signal": "cnc1.power", "node": node}]}))
+    """A node that is unknown, of another type or read-only at connect fails its own
+    mapping, named with the node and why, logged once; the link is up and the other
+    mappings are served."""
+    twin.step(100.0)
+    node = mapping["node"].format(ns=plc.ns)
+    good: dict[str, list[dict[str, str]]] = {
+        "read": [{"signal": "printer1.bed_temp", "node": f"ns={plc.ns};s=BedTemp"}],
+        "state": [{"machine": "cnc1", "node": f"nsu={URI};s=CncState"}],
+    }
+    maps = {**good, group: [*good.get(group, []), {**mapping, "node": node}]}
+    (adapter,) = build(twin, entry(plc.url, **maps))
+    name = f"{group}[{len(maps[group]) - 1}] ({mapping.get('signal') or mapping['machine']})"
+    caplog.set_level(logging.INFO, logger="adapters.plc1")
+    store = twin.engine.store
     async with running(adapter):
-        status = await adapter.wait_until(lambda st: st.failures >= 1)
-    assert status.last_error is not None
-    assert f"node {node!r}: " in status.last_error
-    assert error in status.last_error
-    assert status.connects == 0
+        await plc.set("BedTemp", 603)
+        st = await adapter.wait_until(lambda st: st.written >= 1 and st.cycles >= 1)
+        await adapter.wait_until(lambda st: store.get("printer1.bed_temp") == 603)
+        st = await adapter.wait_until(after(adapter, 3))
+        assert st.bad_tags.keys() == {name}
+        assert st.bad_tags[name].startswith(f"node {node!r}: ")
+        assert reason in st.bad_tags[name]
+        assert (st.connected, st.connects, st.failures) == (True, 1, 0)
+        assert await plc.get("CncState") == STATE_CODES[twin.engine.machines["cnc1"].state]
+        assert adapter.bridge.links.get("plc1").bad_tags == (f"{name}: {st.bad_tags[name]}",)
+        assert st.last_error == f"{name}: {st.bad_tags[name]}"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [f"{name}: {st.bad_tags[name]}"]  # checked each cycle, said once
+
+
+@pytest.mark.parametrize("subscription", [True, False], ids=["subscription", "polling"])
+async def test_a_node_fixed_on_the_plc_is_used_without_a_reconnect(
+    plc: Plc, twin: Twin, subscription: bool
+) -> None:
+    """A program download adds the missing input node and makes the read-only output
+    writable: both are checked again each cycle and used once they pass."""
+    twin.step(100.0)
+    store = twin.engine.store
+    late, locked = f"ns={plc.ns};s=Late", plc.nodes["Locked"]
+    (adapter,) = build(
+        twin,
+        entry(
+            plc.url,
+            use_subscription=subscription,
+            read=[{"signal": "printer1.bed_temp", "node": late}],
+            write=[{"signal": "cnc1.spindle_speed", "node": f"ns={plc.ns};s=Locked"}],
+        ),
+    )
+    added = None
+    try:
+        async with running(adapter):
+            st = await adapter.wait_until(lambda st: len(st.bad_tags) == 2)
+            assert st.bad_tags["read[0] (printer1.bed_temp)"] == f"node {late!r}: {NO_NODE}"
+            folder = await plc.server.nodes.objects.get_child(f"{plc.ns}:PLC")
+            added = await folder.add_variable(
+                ua.NodeId("Late", plc.ns), "Late", ua.Variant(612, VT.Int16)
+            )
+            await locked.set_writable(True)
+            st = await adapter.wait_until(lambda st: not st.bad_tags)
+            assert store.get("printer1.bed_temp") == 612
+            speed = store.get("cnc1.spindle_speed")
+            assert await plc.get("Locked") == pytest.approx(speed)
+            assert (st.connects, st.failures) == (1, 0)
+    finally:
+        await locked.set_writable(False)
+        await plc.set("Locked", 0.0)
+        if added is not None:
+            await plc.server.delete_nodes([added])
 
 
 @pytest.mark.parametrize(
