@@ -104,11 +104,21 @@ class AdapterConfig(BaseModel):
     state: tuple[StateOutput, ...] = ()
 
     @model_validator(mode="after")
-    def _backoff_order(self) -> AdapterConfig:
+    def _consistent(self) -> AdapterConfig:
         if self.backoff_max_s < self.backoff_s:
             raise ValueError("backoff_max_s must be >= backoff_s")
         if not (self.read or self.write or self.fault or self.state):
             raise ValueError("maps nothing: give at least one read, write, fault or state")
+        # a signal the PLC feeds, written back to it: the PLC's own value a cycle late (the
+        # twin models nothing there). To another PLC it is fine: the twin passes it on.
+        read = {m.signal: j for j, m in enumerate(self.read)}
+        for j, m in enumerate(self.write):
+            if m.signal in read:
+                raise ValueError(
+                    f"write[{j}].signal: {m.signal!r} is read from this PLC "
+                    f"(read[{read[m.signal]}]): writing it back would only echo the PLC's "
+                    "own value a cycle late"
+                )
         return self
 
     @property

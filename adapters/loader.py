@@ -45,6 +45,8 @@ def parse_adapters(
     entries = data.get("adapter", [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise ConfigError(source, "adapter", "must be a list of tables ([[adapter]])")
+    if not entries:  # a file saved empty or all commented out: not "OK", nothing is linked
+        raise ConfigError(source, "adapter", "no adapters: give at least one [[adapter]] table")
     configs: list[AdapterConfig] = []
     names: set[str] = set()
     for i, entry in enumerate(entries):

@@ -83,6 +83,52 @@ def test_adapters_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> N
     assert f"{bad}: adapter[0].read[0].signal: unknown signal 'printer1.bed'" in err
 
 
+ECHO = """
+[[adapter.write]]
+signal = "printer1.bed_temp"
+table = "holding"
+address = 20
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "reason"),
+    [
+        ("", "adapter", "no adapters: give at least one [[adapter]] table"),
+        ("# [[adapter]]\n# kind = 'modbus'\n", "adapter", "no adapters"),
+        (
+            (ROOT / "adapters" / "modbus" / "example.toml").read_text() + ECHO,
+            "adapter[0].write[3].signal",
+            "'printer1.bed_temp' is read from this PLC (read[0]): writing it back would only "
+            "echo the PLC's own value a cycle late",
+        ),
+    ],
+    ids=["empty", "all-commented-out", "read-and-written"],
+)
+def test_adapters_check_refuses_a_file_that_links_nothing_or_echoes_a_signal(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, field: str, reason: str
+) -> None:
+    file = tmp_path / "plc.toml"
+    file.write_text(text, encoding="utf-8")
+    assert main(["adapters", "check", str(file)]) == 2
+    out, err = capsys.readouterr()
+    assert "OK" not in out
+    assert err.startswith(f"error: {file}: {field}: {reason}")
+    assert err.count("\n") == 1  # one line, no traceback
+
+
+def test_a_signal_read_from_one_plc_may_be_written_to_another(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The twin passes a value one PLC measures on to another PLC."""
+    file = tmp_path / "plcs.toml"
+    line_plc = '[[adapter]]\nname = "line-plc"\nkind = "modbus"\nhost = "127.0.0.1"\n' + ECHO
+    example = (ROOT / "adapters" / "modbus" / "example.toml").read_text()
+    file.write_text(example + line_plc, encoding="utf-8")
+    assert main(["adapters", "check", str(file)]) == 0
+    assert f"{file}: OK" in capsys.readouterr().out
+
+
 def test_twin_run_refuses_an_unencrypted_opcua_plc_without_insecure_dev(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
