@@ -23,8 +23,8 @@ A call in another state is refused with BadInvalidState naming the order's state
 order or a bad job order with BadInvalidArgument (also a JobOrderParameters ID given twice, a
 parameter whose variant type does not fit its product field, an explicit routing's
 ``operations`` that are no JSON text of operations on the cell's machines:
-``isa95.product_fields``). Nothing changes on a refused call. Update keeps the order's
-weight (a job order carries none).
+``isa95.product_fields``; an EndTime before the twin's simulated start). Nothing changes on a
+refused call. Update keeps the order's weight (a job order carries none).
 """
 
 from __future__ import annotations
@@ -42,6 +42,12 @@ from twin.errors import CommandError, InvalidStateError
 from twin.model.scenario import OrderConfig
 
 __all__ = ["METHODS", "JobOrderControl"]
+
+
+def _iso(t: datetime) -> str:
+    """2026-01-05T05:59:59.5Z: a DateTime as an MES developer compares it with the one sent."""
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
 
 # ISA95JobOrderReceiverObjectType methods (instance declarations in the ISA-95 namespace)
 METHODS = {
@@ -88,10 +94,23 @@ class JobOrderControl(JobOrderRecords):
         product = isa95.product_fields(job_order.JobOrderParameters, self.ctx.engine.machines)
         data: dict[str, Any] = {"id": job_order.JobOrderID, "product": product}
         end = job_order.EndTime
-        if isinstance(end, datetime) and end.year > 1601:
-            origin = self.ctx.at(0.0)
-            data["due"] = max((end.astimezone(UTC) - origin).total_seconds(), 0.0)
+        if isinstance(end, datetime) and end.year > 1601:  # not the null DateTime (no due)
+            data["due"] = self._due(end.astimezone(UTC))
         return parse_order(data, label="JobOrder")
+
+    def _due(self, end: datetime) -> float:
+        """The due date (simulated seconds) of an EndTime; refused before the twin's
+        simulated start, which no due date can be (taking it as the start would make the
+        order late at once without a word). An EndTime already past, but after the start,
+        is a late order, as the twin takes it."""
+        start = self.ctx.at(0.0)
+        if end < start:
+            raise CommandError(
+                f"JobOrder: EndTime: {_iso(end)} is before the twin's simulated start"
+                f" ({_iso(start)}, simulated time 0); give a later EndTime, or none for a"
+                " due date from the order's planned work"
+            )
+        return (end - start).total_seconds()
 
     def _check_new(self, order: OrderConfig) -> None:
         # before the twin's own check (Engine._check_new, an InvalidStateError answered

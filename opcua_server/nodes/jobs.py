@@ -18,7 +18,7 @@ many job orders can be stored, ``engine.max_stored``, not how many are listed.) 
 ``JobOrderParameters`` are the product fields (``type`` names the product family, the other
 IDs its parameters, e.g. ``material``, ``volume_cm3``; an explicit routing's ``operations`` as
 JSON text), ``EndTime`` is the due date (mapped to simulated time like every timestamp of the
-twin: wall origin + simulated seconds). Orders
+twin: wall origin + simulated seconds; refused before simulated time 0). Orders
 that did not come through this interface (or came before a restart) are listed with their
 id, due date and product parameters.
 

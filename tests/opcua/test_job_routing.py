@@ -2,11 +2,12 @@
 routing (machine and duration per operation, listed as JSON text in ``operations``) stored,
 updated and echoed through ISA-95 Job Control is the same order; a routing that is no JSON, of
 the wrong shape, on a machine the cell does not have or with a negative or non-finite duration
-is refused naming the parameter."""
+is refused naming the parameter, as is an EndTime before the twin's simulated start."""
 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 from typing import Any
 
@@ -213,3 +214,52 @@ async def test_a_bad_routing_is_refused_naming_the_parameter(
             assert f"MES-EXP-BAD-{case}" not in twin.engine.jobs
         cancelled = await control_call(client, twin, "Cancel", ua.Variant(kept.JobOrderID))
         assert cancelled.StatusCode.is_good()
+
+
+async def test_an_end_time_before_the_simulated_start_is_refused(twin: Twin) -> None:
+    """An EndTime before simulated time 0 (an MES clock or time zone off: the twin's
+    simulated clock runs ahead of the wall clock) is refused naming EndTime, for Store,
+    StoreAndStart and Update, instead of becoming due at the start without a word; at the
+    start it is due 0, after it a late order as the twin takes one."""
+    start = twin.driver.wall_time(0.0)
+    async with twin.session("otto") as client:
+        await client.load_data_type_definitions()
+        kept = job_order(twin, "MES-END-KEPT", type="printed_housing")
+        await send(client, twin, "Store", kept)
+        due = twin.engine.stored["MES-END-KEPT"].due
+        stored, received = dict(twin.engine.stored), twin.engine.received
+        early = start - dt.timedelta(hours=1, milliseconds=500)
+        shown = early.isoformat(timespec="milliseconds")
+        message = (
+            f"JobOrder: EndTime: {shown.replace('+00:00', 'Z')} is before the twin's simulated"
+            f" start ({start.isoformat(timespec='milliseconds').replace('+00:00', 'Z')},"
+            " simulated time 0); give a later EndTime, or none for a due date from the"
+            " order's planned work"
+        )
+        for method, job_id in (
+            ("Store", "MES-END-EARLY"),
+            ("StoreAndStart", "MES-END-EARLY"),
+            ("Update", "MES-END-KEPT"),
+        ):
+            order = job_order(twin, job_id, type="printed_housing")
+            order.EndTime = early
+            result = await control_call(client, twin, method, ua.Variant(order), mes_comment())
+            assert result.StatusCode.value == ua.StatusCodes.BadInvalidArgument, method
+            diagnostic = result.InputArgumentDiagnosticInfos[0].AdditionalInfo
+            assert diagnostic == f"{method}: {message}"
+            assert await last_result(client, twin) == f"{method}: {message}"
+            assert (twin.engine.stored, twin.engine.received) == (stored, received)
+        assert twin.engine.stored["MES-END-KEPT"].due == due
+
+        at_start = job_order(twin, "MES-END-ZERO", type="printed_housing")
+        at_start.EndTime = start
+        await send(client, twin, "Store", at_start)
+        assert twin.engine.stored["MES-END-ZERO"].due == 0.0
+        assert twin.engine.now > 30.0
+        late = job_order(twin, "MES-END-LATE", type="printed_housing")
+        late.EndTime = start + dt.timedelta(seconds=30)
+        await send(client, twin, "Store", late)
+        assert twin.engine.stored["MES-END-LATE"].due == 30.0
+        for job_id in ("MES-END-KEPT", "MES-END-ZERO", "MES-END-LATE"):
+            cancelled = await control_call(client, twin, "Cancel", ua.Variant(job_id))
+            assert cancelled.StatusCode.is_good()
