@@ -9,6 +9,7 @@ the bearer token and records every request, so the tests can assert what was sen
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -165,23 +166,126 @@ def test_token_from_environment(
     assert state.dashboards
 
 
+CHECK_URL = "check the URL (--url or GRAFANA_URL: Grafana's base URL, e.g. http://localhost:3000)"
+
+
+def push_error(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """What ``twin dashboards push ARGS`` says on failing: one line, no traceback, no
+    urllib3 text."""
+    assert main(["dashboards", "push", *args]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.count("\n") == 0, err
+    assert "pushed" not in captured.out
+    for raw in ("urllib3", "HTTPConnectionPool", "Max retries", "Traceback"):
+        assert raw not in err
+    return err
+
+
 def test_wrong_token_is_one_line_error(
     grafana: tuple[str, StandIn], capsys: pytest.CaptureFixture[str]
 ) -> None:
     url, state = grafana
-    assert main(["dashboards", "push", "--url", url, "--token", "wrong"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0
-    assert "rejected the credentials (401)" in err
+    assert push_error(capsys, "--url", url, "--token", "wrong") == (
+        f"error: Grafana at {url} rejected the token (HTTP 401): check GRAFANA_TOKEN or "
+        "--token (a service-account token of this Grafana, not expired)"
+    )
     assert not state.dashboards
 
 
-def test_unreachable_grafana_is_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_token_says_which_variable_to_set(
+    grafana: tuple[str, StandIn],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url, state = grafana
+    monkeypatch.delenv("GRAFANA_TOKEN", raising=False)
+    assert push_error(capsys, "--url", url) == (
+        f"error: Grafana at {url} asks for credentials (HTTP 401): set GRAFANA_TOKEN to a "
+        "service-account token (or give --token, or user:password in the URL)"
+    )
+    assert state.calls[0].auth is None
+    assert not state.dashboards
+
+
+def test_a_password_in_the_url_is_not_shown(
+    grafana: tuple[str, StandIn], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, _ = grafana
+    secret = url.replace("http://", "http://admin:s3cret@")
+    err = push_error(capsys, "--url", secret)
+    assert err == f"error: Grafana at {url} rejected the user and password in the URL (HTTP 401)"
+
+
+@pytest.mark.parametrize("token", [[], ["--token", TOKEN]], ids=["no-token", "token"])
+def test_unreachable_grafana_is_one_line_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, token: list[str]
+) -> None:
+    monkeypatch.delenv("GRAFANA_TOKEN", raising=False)
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    assert main(["dashboards", "push", "--url", url, "--token", TOKEN, "--timeout", "2"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith(f"error: cannot reach Grafana at {url}")
-    assert err.count("\n") == 0
+    assert push_error(capsys, "--url", url, *token, "--timeout", "2") == (
+        f"error: cannot reach Grafana at {url}: connection refused: {CHECK_URL} and that "
+        "Grafana is running"
+    )
+
+
+def test_a_grafana_that_does_not_answer_is_one_line_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        err = push_error(capsys, "--url", url, "--token", TOKEN, "--timeout", "0.3")
+    assert err == (
+        f"error: cannot reach Grafana at {url}: no answer within 0.3 s: {CHECK_URL} and "
+        "that Grafana is running"
+    )
+
+
+class WebSite(BaseHTTPRequestHandler):
+    """Another web server than Grafana: a page for every GET, no POST."""
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:
+        page = b"<html><body>intranet</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+
+
+class WebApp(WebSite):
+    """Another web server that answers a POST with a page too."""
+
+    def do_POST(self) -> None:
+        self.do_GET()
+
+
+@pytest.mark.parametrize(
+    ("site", "answer"),
+    [
+        (WebSite, "has no such API (HTTP 501)"),
+        (WebApp, "the server answers '<html><body>intranet</body></html>' instead of JSON"),
+    ],
+    ids=["no-post", "page-for-post"],
+)
+def test_another_web_server_at_the_url_is_one_line_error(
+    capsys: pytest.CaptureFixture[str], site: type[BaseHTTPRequestHandler], answer: str
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), site)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        err = push_error(capsys, "--url", url, "--token", TOKEN)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    sep = " " if answer.startswith("has") else ": "
+    assert err == f"error: Grafana at {url}{sep}{answer}: {CHECK_URL}"
 
 
 def test_bad_url_and_empty_directory_are_config_errors(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -18,7 +19,7 @@ from rich.console import Console
 from dashboards import JSON_DIR, load_dashboards
 from twin.errors import ConfigError, ServiceError
 
-__all__ = ["PushResult", "push_dashboards", "register"]
+__all__ = ["NotGrafanaError", "PushResult", "push_dashboards", "register"]
 
 app = typer.Typer(
     name="dashboards",
@@ -37,8 +38,66 @@ class PushResult:
     version: int
 
 
+#: what to check when the URL does not lead to Grafana's API
+_CHECK_URL = "check the URL (--url or GRAFANA_URL: Grafana's base URL, e.g. http://localhost:3000)"
+
+
+class NotGrafanaError(Exception):
+    """The server at the URL answered, but not as Grafana's HTTP API does."""
+
+
 def _status(exc: Exception) -> int:
     return int(getattr(exc, "status_code", 0) or 0)
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` as messages show it: without a user and password."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+def _unreachable(where: str, exc: BaseException, timeout: float) -> str:
+    """Why a request got no answer, in a few words (the innermost cause, e.g. 'connection
+    refused'), instead of urllib3's text about connection pools and retries."""
+    import niquests
+
+    chain = [exc]
+    while len(chain) < 20 and (nxt := chain[-1].__cause__ or chain[-1].__context__) is not None:
+        chain.append(nxt)  # (bounded: a chain may loop)
+    root = chain[-1]
+    if any(isinstance(e, niquests.exceptions.Timeout | TimeoutError) for e in chain):
+        reason = f"no answer within {timeout:g} s"
+    elif isinstance(root, OSError) and root.strerror:
+        reason = root.strerror[:1].lower() + root.strerror[1:]
+    else:
+        reason = str(root) or type(root).__name__
+    return f"cannot reach {where}: {reason}: {_CHECK_URL} and that Grafana is running"
+
+
+def _refused(exc: Exception, where: str, token: str | None, url: str) -> str:
+    """What Grafana's HTTP error answer means and what to do about it."""
+    code = _status(exc)
+    if code == 401 and token:
+        return (
+            f"{where} rejected the token (HTTP 401): check GRAFANA_TOKEN or --token "
+            "(a service-account token of this Grafana, not expired)"
+        )
+    if code == 401 and urlsplit(url).username is not None:
+        return f"{where} rejected the user and password in the URL (HTTP 401)"
+    if code == 401:
+        return (
+            f"{where} asks for credentials (HTTP 401): set GRAFANA_TOKEN to a service-account "
+            "token (or give --token, or user:password in the URL)"
+        )
+    if code == 403:
+        return (
+            f"{where} refused the upload (HTTP 403): the token's service account needs the "
+            "Editor role"
+        )
+    if code in (404, 405, 501):  # another web server (or a path) at that URL
+        return f"{where} has no such API (HTTP {code}): {_CHECK_URL}"
+    message = getattr(exc, "message", "") or str(exc)
+    return f"{where} refused the upload (HTTP {code}): {message}"
 
 
 def push_dashboards(
@@ -46,7 +105,8 @@ def push_dashboards(
 ) -> list[PushResult]:
     """Create the folder if missing, then save each dashboard into it (overwriting).
 
-    ``api`` is a ``grafana_client.GrafanaApi``; its errors propagate (the CLI translates them).
+    ``api`` is a ``grafana_client.GrafanaApi``; its errors propagate (the CLI translates them),
+    and an answer that is not Grafana's JSON raises NotGrafanaError.
     """
     from grafana_client.client import GrafanaClientError
 
@@ -67,6 +127,8 @@ def push_dashboards(
                 "message": "twin dashboards push",
             }
         )
+        if not isinstance(answer, dict):  # e.g. a web page: another server at that URL
+            raise NotGrafanaError(f"{str(answer)[:40]!r} instead of JSON")
         results.append(
             PushResult(
                 name=name,
@@ -106,20 +168,24 @@ def push(
         dashboards = load_dashboards(directory)
     except (OSError, ValueError) as exc:
         raise ConfigError(str(directory), None, f"cannot read dashboards: {exc}") from exc
+    shown = _without_credentials(url)
     if not url.startswith(("http://", "https://")):
-        raise ConfigError("command line", "--url", f"not an http(s) URL: {url!r}")
+        raise ConfigError("command line", "--url", f"not an http(s) URL: {shown!r}")
     api = GrafanaApi.from_url(url, credential=token, timeout=timeout)
+    where = f"Grafana at {shown}"
     try:
         results = push_dashboards(api, dashboards, folder, folder_uid)
     except GrafanaException as exc:
-        code = _status(exc)
-        what = "rejected the credentials" if code in (401, 403) else "refused the upload"
-        raise ServiceError(f"Grafana at {url} {what} ({code}): {exc.message}") from exc
+        if not _status(exc):  # no HTTP answer: a timeout, a broken exchange
+            raise ServiceError(_unreachable(where, exc, timeout)) from exc
+        raise ServiceError(_refused(exc, where, token, url)) from exc
+    except NotGrafanaError as exc:
+        raise ServiceError(f"{where}: the server answers {exc}: {_CHECK_URL}") from exc
     except niquests.exceptions.RequestException as exc:
-        raise ServiceError(f"cannot reach Grafana at {url}: {exc}") from exc
+        raise ServiceError(_unreachable(where, exc, timeout)) from exc
     console = Console()
     for r in results:
-        console.print(f"pushed {r.name} -> {url.rstrip('/')}{r.url} (version {r.version})")
+        console.print(f"pushed {r.name} -> {shown.rstrip('/')}{r.url} (version {r.version})")
 
 
 @app.command()
