@@ -132,12 +132,12 @@ class CliTwin:
         assert found is not None, self.banner
         return found.group(0)
 
-    async def stop(self) -> str:
-        """Ctrl-C; returns what it printed after the banner (it must exit with code 0)."""
+    async def stop(self, code: int = 0) -> str:
+        """Ctrl-C; returns what it printed after the banner (it must exit with ``code``)."""
         assert self.proc.stdout is not None
         self.proc.send_signal(signal.SIGINT)
         rest = (await asyncio.wait_for(self.proc.stdout.read(), 60)).decode()
-        assert await asyncio.wait_for(self.proc.wait(), 30) == 0, rest
+        assert await asyncio.wait_for(self.proc.wait(), 30) == code, rest
         return rest
 
     async def kill(self) -> None:

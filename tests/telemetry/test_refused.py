@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import free_port
 from tests.dashboards.influxdb1 import InfluxDB1, influxdb1
+from tests.opcua.conftest import start_cli
 from tests.telemetry.servers import victoria_metrics
 from tests.telemetry.test_victoria_metrics import (
     DAY,
@@ -26,6 +27,7 @@ from twin.cli import main
 
 RUN = ["simulate", "scenarios/default.toml", "--until", "1d", "--signals", "60s", "-q"]
 INFLUX = [*RUN, "--no-plots", "--telemetry", "influx"]
+AUTH = ("-httpAuth.username=twin", "-httpAuth.password=secret")  # VictoriaMetrics: a token is 401
 
 
 @pytest.fixture
@@ -76,8 +78,7 @@ def test_influxdb_1_6_without_v2_write_keeps_the_lines_and_fails_the_run(
 def test_a_refused_token_keeps_the_lines_for_the_printed_replay(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    auth = ("-httpAuth.username=twin", "-httpAuth.password=secret")
-    vm = victoria_metrics(tmp_path / "vm", args=auth)  # answers 401 to a token
+    vm = victoria_metrics(tmp_path / "vm", args=AUTH)  # answers 401 to a token
     vm.start()
     try:
         monkeypatch.setenv("TWIN_INFLUX_TOKEN", "not-the-token")
@@ -141,3 +142,37 @@ def test_the_printed_replay_command_sends_where_the_run_sent(
         assert_same_samples(want, exported(vm, sum(map(len, want.values()))))
     finally:
         vm.stop()
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("refused", [True, False], ids=["token-refused", "database-away"])
+async def test_twin_run_exits_1_when_it_stops_with_refused_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused: bool
+) -> None:
+    """As ``twin simulate``: lines kept because the server refuses them fail the run; lines
+    waiting for a database that is away do not."""
+    vm = victoria_metrics(tmp_path / "vm", args=AUTH)  # answers 401 to a token
+    if refused:
+        vm.start()
+    monkeypatch.setenv("TWIN_INFLUX_TOKEN", "not-the-token")
+    monkeypatch.setenv("TWIN_STOP_TIMEOUT_S", "5")
+    try:
+        twin = await start_cli(
+            "scenarios/default.toml",
+            *("--port", "0", "--insecure-dev", "--out", str(tmp_path / "run")),
+            *("--users", str(tmp_path / "users.toml"), "--pki", str(tmp_path / "pki")),
+            *("--history", str(tmp_path / "h.sqlite")),
+            *("--telemetry", "influx", "--influx-url", vm.url),
+        )
+        try:
+            rest = await twin.stop(1 if refused else 0)
+        finally:
+            await twin.kill()
+    finally:
+        vm.stop()
+    line = next(t for t in rest.splitlines() if t.startswith("telemetry (influx): "))
+    assert "lines in spool" in line
+    if refused:
+        assert f"NOT DELIVERED: HTTP 401 from {vm.url}/api/v2/write: the token is refused" in line
+    else:
+        assert "NOT DELIVERED" not in line

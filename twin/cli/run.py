@@ -48,6 +48,7 @@ from twin.cli.telemetry import (
     TelemetryOption,
     settings_from_cli,
     telemetry_summary,
+    undelivered,
 )
 from twin.engine import commands
 from twin.engine.cell import Engine
@@ -99,7 +100,8 @@ def run(
 
     With --resume, restore the twin from the event log in OUT (same scenario, seed and rule)
     and continue from its last event; without an event log, start afresh. With --adapters,
-    link the PLCs the file names (Modbus TCP, OPC UA) to the twin.
+    link the PLCs the file names (Modbus TCP, OPC UA) to the twin. Exit code 1 when telemetry
+    lines were lost, or are kept because the server refused them (as twin simulate).
     """
     from opcua_server import ServerSettings, TwinServer
     from opcua_server.app import preflight
@@ -189,6 +191,8 @@ def run(
         console.print(
             f"stopped at simulated time {engine.now:.1f} s; event log and snapshot in {out}"
         )
+    if sinks.undelivered:  # telemetry lost or refused: its line above says what and why
+        raise typer.Exit(1)
 
 
 def _initial_user(path: Path) -> tuple[str, str]:
@@ -201,13 +205,15 @@ def _initial_user(path: Path) -> tuple[str, str]:
 
 class _Telemetry:
     """Telemetry of a real-time run: started after the server, stopped (drained or spooled
-    within its deadline) after the driver."""
+    within its deadline) after the driver. ``undelivered`` once stopped: lines were lost or
+    are kept because the server refuses them (the run exits 1, as ``twin simulate`` does)."""
 
     def __init__(self, settings: TelemetrySettings, out: Path) -> None:
         self.settings = settings
         self.out = out
         self.pipeline: TelemetryPipeline | None = None
         self.detach: Callable[[], None] | None = None
+        self.undelivered = False
 
     async def start(self, driver: RealtimeDriver) -> None:
         engine = driver.engine
@@ -232,6 +238,7 @@ class _Telemetry:
             self.detach()
         await self.pipeline.stop(self.settings.stop_timeout_s)
         console.print(telemetry_summary(self.settings, self.pipeline), soft_wrap=True)
+        self.undelivered = undelivered(self.pipeline.stats.as_dict())
 
 
 async def _serve(
