@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the real servers the tests start themselves (on free loopback ports, with temporary
-# data directories): VictoriaMetrics (accepts the InfluxDB v2 write API) and InfluxDB 1.x
-# (runs the dashboards' InfluxQL queries), from the Debian packages `victoria-metrics` and
-# `influxdb`.
+# data directories): VictoriaMetrics (accepts the InfluxDB v2 write API), InfluxDB 1.x (runs
+# the dashboards' InfluxQL queries) and nginx (a reverse proxy with a request size limit in
+# front of the database), from the Debian packages `victoria-metrics`, `influxdb` and
+# `nginx-light`.
 #
 # Idempotent: does nothing when both binaries are present; runs `apt-get update` only when a
 # package has no install candidate yet, or once when the install fails on stale package lists.
@@ -12,6 +13,7 @@ set -euo pipefail
 declare -A BINARIES=(
     [victoria-metrics]=/usr/bin/victoria-metrics
     [influxdb]=/usr/bin/influxd
+    [nginx-light]=/usr/sbin/nginx
 )
 
 missing=()
@@ -19,7 +21,7 @@ for pkg in "${!BINARIES[@]}"; do
     [[ -x "${BINARIES[$pkg]}" ]] || missing+=("$pkg")
 done
 if [[ ${#missing[@]} -eq 0 ]]; then
-    echo "services: victoria-metrics and influxdb already installed"
+    echo "services: victoria-metrics, influxdb and nginx already installed"
     exit 0
 fi
 

@@ -1,4 +1,5 @@
-"""A real VictoriaMetrics (Debian package ``victoria-metrics``) on a free loopback port.
+"""A real VictoriaMetrics (Debian package ``victoria-metrics``) on a free loopback port, and a
+real nginx (``nginx-light``) to put in front of it as a reverse proxy.
 
 Started with a temporary data directory and ``-retentionPeriod=100y`` (simulated runs are
 stamped with the scenario start, which may be long ago). ``stop`` ends it gracefully (SIGTERM:
@@ -15,12 +16,19 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import free_port, missing_service
 
-__all__ = ["VictoriaMetrics", "find_victoria_metrics", "victoria_metrics"]
+__all__ = [
+    "NginxProxy",
+    "VictoriaMetrics",
+    "find_victoria_metrics",
+    "nginx_proxy",
+    "victoria_metrics",
+]
 
 BINARY = "/usr/bin/victoria-metrics"
 
@@ -81,31 +89,14 @@ class VictoriaMetrics:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"victoria-metrics exited: {self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"victoria-metrics not healthy after {timeout}s: {self.log_tail()}")
+        if not _answers(self._proc, f"{self.url}/health", timeout, self.log_tail):
+            self.stop()
+            raise RuntimeError(f"victoria-metrics not healthy after {timeout}s: {self.log_tail()}")
 
     def stop(self, timeout: float = 20.0) -> None:
         """Graceful stop (SIGTERM; acknowledged data is flushed to disk), kill on timeout."""
-        if self._proc is None:
-            return
-        if self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        if self._proc is not None:
+            _terminate(self._proc, timeout)
         self._proc = None
 
     def log_tail(self, n: int = 2000) -> str:
@@ -157,3 +148,117 @@ class VictoriaMetrics:
         for values in out.values():
             values.sort()
         return out
+
+
+NGINX = "/usr/sbin/nginx"
+
+_NGINX_CONF = """\
+daemon off;
+master_process off;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        client_max_body_size {max_body};
+        location / {{ proxy_pass {upstream}; }}
+    }}
+}}
+"""
+
+
+def nginx_proxy(root: Path, upstream: str, max_body: str) -> NginxProxy:
+    """An nginx reverse proxy to ``upstream`` that refuses request bodies above ``max_body``
+    (413), as one in front of a database does (skips the test, or fails it under
+    TWIN_REQUIRE_SERVICES, when nginx is not installed)."""
+    binary = NGINX if Path(NGINX).is_file() else shutil.which("nginx")
+    if binary is None:
+        missing_service("nginx not installed (make services)")
+    assert binary is not None
+    return NginxProxy(binary, root, upstream, max_body)
+
+
+class NginxProxy:
+    """One nginx process (no master, no daemon) with its config, logs and temporary files
+    under ``root``; ``url`` is its HTTP base."""
+
+    def __init__(self, binary: str, root: Path, upstream: str, max_body: str) -> None:
+        self.binary = binary
+        self.root = root
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = _NGINX_CONF.format(
+            root=root, port=self.port, max_body=max_body, upstream=upstream
+        )
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 20.0) -> None:
+        """Start and wait until the port answers (bounded poll: process readiness)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        conf = self.root / "nginx.conf"
+        conf.write_text(self.config, encoding="utf-8")
+        self._proc = subprocess.Popen(
+            [
+                self.binary,
+                "-p",
+                str(self.root),
+                "-e",
+                str(self.root / "error.log"),
+                "-c",
+                str(conf),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        # /health through the proxy: VictoriaMetrics' answer
+        if not _answers(self._proc, f"{self.url}/health", timeout, self.log_tail):
+            self.stop()
+            raise RuntimeError(f"nginx not answering after {timeout}s: {self.log_tail()}")
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            _terminate(self._proc, 10.0)
+        self._proc = None
+
+    def log_tail(self, n: int = 2000) -> str:
+        try:
+            return (self.root / "error.log").read_text(errors="replace")[-n:]
+        except FileNotFoundError:
+            return ""
+
+
+def _answers(
+    proc: subprocess.Popen[bytes], url: str, timeout: float, log_tail: Callable[[], str]
+) -> bool:
+    """Poll ``url`` until it answers 200 (True) or ``timeout`` passes (False): process
+    readiness. Raises RuntimeError with the end of its log when the process exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}: {log_tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return True
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.05)
+    return False
+
+
+def _terminate(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Graceful stop (SIGTERM), kill on timeout."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

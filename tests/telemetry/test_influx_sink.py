@@ -99,8 +99,8 @@ async def test_status_codes(
     }
 
 
-@pytest.mark.parametrize("status", [401, 403, 404, 405, 413, 418])
-async def test_a_write_refused_for_url_token_or_size_keeps_the_batch(
+@pytest.mark.parametrize("status", [401, 403, 404, 405, 418])
+async def test_a_write_refused_for_url_or_token_keeps_the_batch(
     server: tuple[Scripted, str], tmp_path: Path, caplog: pytest.LogCaptureFixture, status: int
 ) -> None:
     scripted, url = server
@@ -117,6 +117,26 @@ async def test_a_write_refused_for_url_token_or_size_keeps_the_batch(
     assert stats.balanced()
     assert stats.refused.startswith(f"HTTP {status} from {url}/api/v2/write: ")
     assert caplog.text.count("refused the write, keeping the batches") == 1
+
+
+async def test_a_batch_too_large_goes_in_halves_down_to_single_lines(
+    server: tuple[Scripted, str], tmp_path: Path
+) -> None:
+    scripted, url = server
+    # 8 lines: too large, then its first half (4) too, whose halves (2, 2) are taken; the
+    # second half (4) is too large down to its lines, of which only the last is taken
+    scripted.script = [413, 413, 204, 204, 413, 413, 413, 413, 413, 413, 204]
+    p = pipeline(url, tmp_path)
+    await p.start()
+    p.write_lines(lines(0, 8))
+    stats = await p.stop(10)
+    assert scripted.accepted == lines(0, 4) + lines(7, 1)
+    assert stats.lines_written == 5
+    assert stats.lines_rejected == 3
+    assert stats.batches_split == 5  # 8, 4 (first), 4 (second), 2, 2
+    assert stats.spool_lines == 0
+    assert stats.refused == ""
+    assert stats.balanced()
 
 
 async def test_refused_batches_are_sent_once_the_server_takes_them(

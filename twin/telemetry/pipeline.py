@@ -16,8 +16,11 @@
 Accounting invariant (``TelemetryStats``): every line produced is, at any quiet moment,
 written, rejected (400/422, logged with a sample line), dropped (spool bound hit, logged) or
 in the spool: ``lines_produced == lines_written + lines_rejected + lines_dropped + spool_lines``.
-A write the server refuses for its URL, token or size limit (``RefusedWriteError``) keeps
-its batch in the spool like an outage, and ``stats.refused`` says why until a write succeeds.
+A write the server refuses for its URL or token (``RefusedWriteError``) keeps its batch in
+the spool like an outage, and ``stats.refused`` says why until a write succeeds. A batch above
+the server's or a proxy's size limit (``TooLargeError``, 413) goes in halves, halved again
+while too large (a spooled one is split in the spool); only a single line too large is
+rejected.
 
 Lifecycle: the constructor only stores (no I/O); ``await start()`` opens sink and spool and
 must run on the event loop that will own the pipeline; ``await stop(timeout)`` flushes,
@@ -51,6 +54,7 @@ from twin.telemetry.sinks import (
     RefusedWriteError,
     RejectedWriteError,
     Sink,
+    TooLargeError,
     TransientWriteError,
 )
 from twin.telemetry.spool import Spool, SpoolEntry
@@ -78,6 +82,8 @@ class TelemetryStats:
     batches_rejected: int = 0
     lines_dropped: int = 0
     batches_dropped: int = 0
+    #: batches above the server's size limit, sent (or spooled) in halves instead
+    batches_split: int = 0
     write_errors: int = 0
     spool_batches: int = 0
     spool_lines: int = 0
@@ -100,6 +106,14 @@ class TelemetryStats:
 def _gzip(raw: bytes, level: int) -> bytes:
     c = zlib.compressobj(level, zlib.DEFLATED, 31)  # wbits 31: gzip container
     return c.compress(raw) + c.flush()
+
+
+def _halves(payload: bytes, level: int) -> list[tuple[bytes, int]]:
+    """The gzip'd batch ``payload`` as two gzip'd batches of half its lines each, with their
+    line counts."""
+    lines = zlib.decompress(payload, 31).splitlines(keepends=True)
+    half = len(lines) // 2
+    return [(_gzip(b"".join(part), level), len(part)) for part in (lines[:half], lines[half:])]
 
 
 def _first_line(payload: bytes) -> str:
@@ -381,6 +395,17 @@ class TelemetryPipeline:
         except RejectedWriteError as exc:
             self._rejected(payload, lines, exc)
             return True
+        except TooLargeError as exc:
+            if lines == 1:
+                too_large = f"a single line ({len(payload)} bytes gzip'd) is above the request size"
+                self._rejected(payload, lines, RejectedWriteError(413, f"{too_large} limit"))
+                return True
+            self._split(lines, exc)
+            if replay:
+                raise  # the spooled batch is split where it is (_replay_one)
+            for part, n in _halves(payload, self.compress_level):
+                await self._send(part, n, replay=False)
+            return True
         except ServiceError as exc:  # refused, unavailable or else: kept for later
             self._failed(exc)
             if not replay:
@@ -414,6 +439,17 @@ class TelemetryPipeline:
         if not self._down:
             self.log.warning("telemetry: %s unavailable (%s); spooling", self.sink.name, exc)
         self._down = isinstance(exc, TransientWriteError)
+
+    def _split(self, lines: int, exc: TooLargeError) -> None:
+        self.stats.batches_split += 1
+        if self.stats.batches_split == 1:
+            self.log.warning(
+                "telemetry: %s refused a batch of %d lines as too large, sending it in halves"
+                " (lower TWIN_BATCH_LINES to save the round trips): %s",
+                self.sink.name,
+                lines,
+                exc,
+            )
 
     def _rejected(self, payload: bytes, lines: int, exc: RejectedWriteError) -> None:
         sample = _first_line(payload)
@@ -450,7 +486,12 @@ class TelemetryPipeline:
     async def _replay_one(self, entry: SpoolEntry) -> bool:
         assert self.spool is not None
         payload = self.spool.read(entry)
-        settled = await self._send(payload, entry.lines, replay=True)
+        try:
+            settled = await self._send(payload, entry.lines, replay=True)
+        except TooLargeError:  # its halves take its place, and are sent next
+            self.spool.replace(entry, _halves(payload, self.compress_level))
+            self._save_status()
+            return True
         if settled:
             self.spool.remove(entry)
             self._save_status()

@@ -6,8 +6,9 @@ A sink only delivers; batching, back-pressure, spooling and counting are the pip
 - ``TransientWriteError`` when trying again later may succeed (unreachable, timeout, 5xx,
   408, 425, 429);
 - ``RefusedWriteError`` when the server refused the request, not the batch: wrong URL (404,
-  405), token (401, 403), a batch above the server's size limit (413) and every other
-  answer not known to mean "bad data"; the batch is kept and sent once that is fixed;
+  405), token (401, 403) and every other answer not known to mean "bad data"; the batch is
+  kept and sent once that is fixed; ``TooLargeError``, one of them, for a batch above the
+  server's (or a proxy's) request size limit (413): it goes in smaller batches;
 - ``RejectedWriteError`` when the server refused the data for good (400 bad line protocol,
   422 unprocessable, e.g. points beyond the retention).
 """
@@ -28,6 +29,7 @@ __all__ = [
     "RefusedWriteError",
     "RejectedWriteError",
     "Sink",
+    "TooLargeError",
     "TransientWriteError",
     "write_error",
 ]
@@ -41,6 +43,11 @@ class RefusedWriteError(ServiceError):
     """The server refused the request, not its data (endpoint, credentials, size limit):
     keep the batch; it is stored once the configuration is fixed. The message says what to
     fix."""
+
+
+class TooLargeError(RefusedWriteError):
+    """The request was above the server's (or a proxy's) size limit (413): the batch goes in
+    smaller parts; a single line that is too large is rejected."""
 
 
 class RejectedWriteError(ServiceError):
@@ -63,7 +70,7 @@ _FIX = {
     " (wrong URL or bucket, or InfluxDB older than 1.8?)",
     405: "no write API here (wrong URL?)",
     413: "a batch of {lines} lines ({size} bytes gzip'd) is above the server's request"
-    " size limit (raise the limit; lower TWIN_BATCH_LINES)",
+    " size limit (it is sent in smaller parts; lower TWIN_BATCH_LINES or raise the limit)",
 }
 
 
@@ -80,7 +87,8 @@ def write_error(
         return RejectedWriteError(status, message[:500])
     fix = _FIX.get(status, "").format(bucket=repr(bucket), lines=lines, size=size)
     said = f"; the server said: {message[:200]}" if message else ""
-    return RefusedWriteError(f"HTTP {status} from {endpoint}: {fix or 'refused'}{said}")
+    refused = TooLargeError if status == 413 else RefusedWriteError
+    return refused(f"HTTP {status} from {endpoint}: {fix or 'refused'}{said}")
 
 
 class Sink(Protocol):

@@ -84,6 +84,10 @@ class Spool:
         """Store one batch durably; False (nothing written) when it would exceed the bound."""
         if self._bytes + len(payload) > self.max_bytes:
             return False
+        self._append(payload, lines)
+        return True
+
+    def _append(self, payload: bytes, lines: int) -> None:
         seq = self._next_seq
         self._next_seq += 1
         path = self.directory / f"{seq:012d}-{lines}{_SUFFIX}"
@@ -91,7 +95,14 @@ class Spool:
         self._entries.append(SpoolEntry(path, seq, lines, len(payload)))
         self._bytes += len(payload)
         self._lines += lines
-        return True
+
+    def replace(self, entry: SpoolEntry, parts: list[tuple[bytes, int]]) -> None:
+        """Store the batches ``parts`` (payload, lines) in place of ``entry``, whatever the
+        bound (they hold its lines): the parts first, so a crash between leaves a batch twice,
+        never none."""
+        for payload, lines in parts:
+            self._append(payload, lines)
+        self.remove(entry)
 
     def oldest(self) -> SpoolEntry | None:
         return self._entries[0] if self._entries else None
