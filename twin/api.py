@@ -5,23 +5,49 @@ argument without touching state; an accepted command is applied at the current s
 time, after every event due by then, and recorded as a ``command`` event with what a replay
 needs (``twin.engine.commands`` does both), so a run can be restored or forked by replaying its
 commands (``twin.engine.replay``).
+
+A command sent while the engine processes events (from an ``EventBus`` subscriber: an MES
+that answers a completed job with the next order) is applied at the end of that instant,
+after every event due then, in the order sent: where a replay applies it. Its arguments are
+checked at once; what depends on the state is checked when it is applied (a refusal then is
+logged, and nothing is recorded).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import simpy
+from simpy.events import EventPriority
 
 from twin.engine import commands
 from twin.engine.cell import Engine
 from twin.engine.replay import MAX_FORECAST, ForkPoint, forecast, forecast_from
-from twin.errors import InvalidStateError
+from twin.errors import CommandError, InvalidStateError
 from twin.model.scenario import OrderConfig
 from twin.runtime import RealtimeDriver
 
 __all__ = ["TwinAPI"]
+
+log = logging.getLogger("twin.api")
+_T = TypeVar("_T")
+# a SimPy priority after URGENT (0) and NORMAL (1): the end of an instant
+_AFTER_NORMAL = EventPriority(2)
+
+
+class _EndOfInstant(simpy.Event):
+    """An event that fires at the current time after every other event due then, including
+    those scheduled meanwhile."""
+
+    def __init__(self, env: simpy.Environment) -> None:
+        super().__init__(env)
+        self._ok = True
+        self._value = None
+        env.schedule(self, _AFTER_NORMAL)
 
 
 class TwinAPI:
@@ -30,7 +56,8 @@ class TwinAPI:
     def __init__(self, engine: Engine, driver: RealtimeDriver | None = None) -> None:
         self.engine = engine
         self.driver = driver
-        self._forecasting = asyncio.Lock()
+        self._forecasting: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._later: list[Callable[[], object]] = []
 
     def _sync(self) -> None:
         # apply the command at "now", after every event due by then (as a replay does)
@@ -39,60 +66,76 @@ class TwinAPI:
         else:
             self.engine.run_through(self.engine.now)
 
+    def _apply(self, command: Callable[[], _T], meanwhile: _T) -> _T:
+        """``command()`` now, after every event due by now; while the engine processes
+        events, at the end of the instant instead (see the module), returning ``meanwhile``."""
+        if not self.engine.processing:
+            self._sync()
+            return command()
+        self._later.append(command)
+        if len(self._later) == 1:
+            _EndOfInstant(self.engine.env).callbacks.append(self._apply_later)
+        return meanwhile
+
+    def _apply_later(self, _: simpy.Event) -> None:
+        later, self._later = self._later, []
+        for command in later:
+            try:
+                command()
+            except CommandError as exc:
+                log.warning(
+                    "a command sent during the events at t=%g was refused at the end of that"
+                    " instant: %s",
+                    self.engine.now,
+                    exc,
+                )
+
     def submit_order(self, order: OrderConfig | Mapping[str, Any]) -> str:
         """Accept a job order (``OrderConfig`` or its mapping); returns the job id.
 
         Raises CommandError naming the field when the order is invalid or cannot be planned.
         """
-        order = commands.parse_order(order)
-        self._sync()
-        return commands.submit_order(self.engine, order)
+        parsed = commands.parse_order(order)
+        return self._apply(lambda: commands.submit_order(self.engine, parsed), parsed.id)
 
     def store_order(self, order: OrderConfig | Mapping[str, Any]) -> str:
         """Keep a job order in the twin without starting it (ISA-95 Store); returns its id.
         It is planned now (refused like ``submit_order``) and recorded, so a twin resumed
         from its event log still has it; ``start_order`` starts it, ``cancel_order``
         withdraws it."""
-        order = commands.parse_order(order)
-        self._sync()
-        return commands.store_order(self.engine, order)
+        parsed = commands.parse_order(order)
+        return self._apply(lambda: commands.store_order(self.engine, parsed), parsed.id)
 
     def start_order(self, job_id: str) -> str:
         """Start a stored order now (a due date not given counts from now); returns its id."""
-        self._sync()
-        return commands.start_order(self.engine, job_id)
+        return self._apply(lambda: commands.start_order(self.engine, job_id), job_id)
 
     def update_order(self, order: OrderConfig | Mapping[str, Any]) -> str:
         """Replace a stored order, or the order of a job waiting for release (it keeps its
         place in the backlog), by ``order`` with the same id (ISA-95 Update); refused like
         ``submit_order``, and for an order already released."""
-        order = commands.parse_order(order)
-        self._sync()
-        return commands.update_order(self.engine, order)
+        parsed = commands.parse_order(order)
+        return self._apply(lambda: commands.update_order(self.engine, parsed), parsed.id)
 
     def revoke_start(self, job_id: str) -> str:
         """Take a started order that still waits for release back to the stored orders
         (ISA-95 RevokeStart); ``start_order`` starts it again."""
-        self._sync()
-        return commands.revoke_start(self.engine, job_id)
+        return self._apply(lambda: commands.revoke_start(self.engine, job_id), job_id)
 
     def cancel_order(self, job_id: str) -> None:
         """Cancel a stored order or a job: stored orders and waiting jobs leave at once, a
         running operation finishes first."""
-        self._sync()
-        commands.cancel_order(self.engine, job_id)
+        self._apply(lambda: commands.cancel_order(self.engine, job_id), None)
 
     def pause_job(self, job_id: str) -> None:
         """Pause a job in the cell (ISA-95 Pause): the operation or transfer under way ends,
         then the part waits in the central storage, keeping its place in the WIP, until
         ``resume_job``. Only a released job that has not ended can be paused."""
-        self._sync()
-        commands.pause_job(self.engine, job_id)
+        self._apply(lambda: commands.pause_job(self.engine, job_id), None)
 
     def resume_job(self, job_id: str) -> None:
         """Let a paused job go on with its routing (ISA-95 Resume)."""
-        self._sync()
-        commands.resume_job(self.engine, job_id)
+        self._apply(lambda: commands.resume_job(self.engine, job_id), None)
 
     def stop_job(self, job_id: str) -> None:
         """End a job in the cell early (ISA-95 Stop): the operation or transfer under way
@@ -100,8 +143,7 @@ class TwinAPI:
         as stopped (Ended, not a finished product: it is not counted in ``jobs_completed``).
         A paused job leaves from the storage. Only a released job that has not ended can be
         stopped; ``cancel_order`` withdraws one not released yet."""
-        self._sync()
-        commands.stop_job(self.engine, job_id)
+        self._apply(lambda: commands.stop_job(self.engine, job_id), None)
 
     def inject_fault(
         self, machine: str, kind: str = "breakdown", duration: float | str | None = None
@@ -109,13 +151,21 @@ class TwinAPI:
         """Put ``machine`` out of service now, for ``duration`` or until ``clear_fault``."""
         self.engine.machine(machine)  # raises UnknownMachineError
         seconds = commands.parse_fault_duration(kind, duration)
-        self._sync()
-        commands.inject_fault(self.engine, machine, kind, seconds)
+        self._apply(lambda: commands.inject_fault(self.engine, machine, kind, seconds), None)
 
     def clear_fault(self, machine: str) -> int:
-        """Clear the faults injected on ``machine``; returns how many were cleared."""
-        self._sync()
-        return commands.clear_fault(self.engine, machine)
+        """Clear the faults injected on ``machine``; returns how many were cleared (the
+        machine's state shows it at once)."""
+        on = self.engine.faults.injected(self.engine.machine(machine))  # or UnknownMachineError
+        if not on:
+            raise InvalidStateError(f"machine {machine!r} has no injected fault to clear")
+
+        def clear() -> int:
+            n = commands.clear_fault(self.engine, machine)
+            self.engine.run_through(self.engine.now)  # the repair, due now (as in a replay)
+            return n
+
+        return self._apply(clear, on)
 
     def _driver(self) -> RealtimeDriver:
         if self.driver is None:
@@ -150,7 +200,8 @@ class TwinAPI:
         done; the twin is unaffected. Returns plain data (``twin.engine.replay.forecast``);
         raises CommandError naming ``until``."""
         ahead = commands.parse_seconds("until", until, MAX_FORECAST)
-        self._sync()
+        if not self.engine.processing:  # from a subscriber: the fork starts at the instant
+            self._sync()
         return forecast(self.engine, ahead)
 
     async def forecast_async(self, until: float | str) -> dict[str, Any]:
@@ -159,7 +210,10 @@ class TwinAPI:
         time; the next waits for it, then forks the twin as it is then. Cancelled (a client
         gone, the server shutting down), the fork stops at its next event."""
         ahead = commands.parse_seconds("until", until, MAX_FORECAST)
-        async with self._forecasting:
+        loop = asyncio.get_running_loop()
+        if self._forecasting is None or self._forecasting[0] is not loop:
+            self._forecasting = (loop, asyncio.Lock())  # a lock serves one event loop
+        async with self._forecasting[1]:
             self._sync()
             point = ForkPoint.of(self.engine)
             cancel = threading.Event()

@@ -16,6 +16,7 @@ from typing import Any
 from twin.aio import cancel_and_wait
 from twin.clock import Clock, SystemClock
 from twin.engine.cell import Engine
+from twin.engine.commands import parse_speed
 
 __all__ = ["RealtimeDriver"]
 
@@ -37,8 +38,7 @@ class RealtimeDriver:
         tick: float = 0.1,
         origin: datetime | None = None,
     ) -> None:
-        if speed <= 0:
-            raise ValueError("speed must be > 0")
+        speed = parse_speed(speed)  # CommandError naming speed, as set_speed
         self.engine = engine
         self.clock: Clock = clock or SystemClock()
         self.tick = tick
@@ -76,8 +76,7 @@ class RealtimeDriver:
         self._anchor_wall = self.clock.monotonic()
 
     def set_speed(self, speed: float) -> None:
-        if speed <= 0:
-            raise ValueError("speed must be > 0")
+        speed = parse_speed(speed)
         self.advance()
         self._reanchor()
         self._speed = speed

@@ -42,6 +42,7 @@ from twin.events import (
 from twin.machines import Segment, travel_time
 from twin.model.products import ProductSpec
 from twin.model.scenario import ARRIVAL_ID, OrderConfig, Scenario, fault_misfit
+from twin.model.units import parse_duration
 from twin.planning import PlannedOp, Planner, check_catalogue
 from twin.signals import SignalStore
 
@@ -129,6 +130,10 @@ class Engine:
         self._job_index = itertools.count()
         self.all_done = self.env.event()
         self.faults = Faults(self)
+        #: True while run / run_through process events: a command then waits for the end of
+        #: the instant (``twin.api``), as a replay applies it
+        self.processing = False
+        self._broken: str | None = None  # why the state is not whole (an exception mid-step)
 
         root = np.random.SeedSequence(self.seed)
         machine_ss, arrival_ss, quality_ss = root.spawn(3)
@@ -492,31 +497,62 @@ class Engine:
         return self.faults.clear(self.machine(machine))
 
     # -- running ----------------------------------------------------------------------------
-    def run(self, until: float | None = None, stop_when_done: bool = True) -> float:
-        """Run as fast as possible to ``until`` (default: the horizon); with
-        ``stop_when_done``, stop earlier once every order is finished and none can come."""
-        end = self.scenario.horizon if until is None else until
+    def run(self, until: float | str | None = None, stop_when_done: bool = True) -> float:
+        """Run as fast as possible to ``until`` (seconds or a duration such as "8h"; default:
+        the horizon); with ``stop_when_done``, stop earlier once every order is finished and
+        none can come. Raises ValueError naming ``until`` when it is not a finite duration."""
+        try:
+            end = self.scenario.horizon if until is None else parse_duration(until)
+        except ValueError as exc:
+            raise ValueError(f"until: {exc}") from None
+        if isinstance(until, int):  # kept: an int time stays an int in the log (3600, not 3600.0)
+            end = until
         if end <= self.env.now:
             return self.env.now
-        stop = self.env.timeout(end - self.env.now)
-        with relaxed_gc():
-            if stop_when_done:
-                self.env.run(until=self.env.any_of([stop, self.all_done]))
-            else:
-                self.env.run(until=stop)
+        with self._processing():
+            stop = self.env.timeout(end - self.env.now)
+            with relaxed_gc():
+                if stop_when_done:
+                    self.env.run(until=self.env.any_of([stop, self.all_done]))
+                else:
+                    self.env.run(until=stop)
         return self.env.now
 
     def run_through(self, t: float) -> float:
         """Process every event due at or before ``t`` (``run`` stops before the events due at
         its end); commands apply at this point, live and in a replay. Returns the new time."""
         env = self.env
-        while env.peek() <= t:
-            env.step()
+        with self._processing():
+            while env.peek() <= t:
+                env.step()
         if t > env.now:
             # nothing is due before t: the clock goes exactly to t (env.run(until=t) adds
             # t - now to now, which can round, and a replay must reach a command's exact time)
             env._now = t
         return env.now
+
+    @contextlib.contextmanager
+    def _processing(self) -> Iterator[None]:
+        """Marks the engine as processing events. An exception out of a step (Ctrl-C, a
+        subscriber's error) leaves the step half done: the engine then refuses to go on."""
+        if self._broken is not None:
+            raise InvalidStateError(self._broken)
+        if self.processing:
+            raise InvalidStateError(
+                "the engine is processing events already (run called from a subscriber?)"
+            )
+        self.processing = True
+        try:
+            yield
+        except BaseException as exc:
+            self._broken = (
+                f"the engine was interrupted while processing the events at t={self.env.now:g}"
+                f" ({type(exc).__name__}): its state is not whole, so it cannot go on; start"
+                " a new one, or restore this one from its event log (--resume, --replay)"
+            )
+            raise
+        finally:
+            self.processing = False
 
     def interrupted(self, job: Job) -> bool:
         """True while a fault on its machine (breakdown, maintenance, a failed print being
