@@ -102,3 +102,30 @@ def test_a_driver_starts_at_the_engines_time(engine: Engine) -> None:
     clock.advance(10.0)
     assert driver.advance() == 7200 + 600
     assert driver.wall_time(0.0) == origin
+
+
+def test_pause_and_stop_hold_the_clock_where_the_engine_got_to(engine: Engine) -> None:
+    """The advance before a pause or a stop takes wall time (here 0.1 ms per event, 100
+    simulated seconds at 1e6): the clock stands still at the time the engine got to, the one
+    the pause is recorded at, so a command sent meanwhile applies there too."""
+    clock = ManualClock()
+    driver = RealtimeDriver(engine, speed=1e6, clock=clock)
+    api = TwinAPI(engine, driver)
+    engine.bus.subscribe(lambda _: clock.advance(1e-4))
+    order = {"product": {"type": "printed_housing"}}
+    clock.advance(0.5)
+    api.pause()
+    paused_at = engine.now
+    assert engine.journal[-1].t == paused_at
+    api.submit_order({"id": "WHILE-PAUSED", **order})
+    assert engine.journal[-1].t == paused_at
+    assert driver.target() == paused_at
+    api.resume()
+    clock.advance(0.5)
+    driver.stop()
+    stopped_at = engine.now
+    assert stopped_at > paused_at
+    clock.advance(10.0)  # a server still shutting down
+    api.submit_order({"id": "AFTER-STOP", **order})
+    assert engine.journal[-1].t == stopped_at
+    assert driver.target() == stopped_at == engine.now

@@ -62,8 +62,9 @@ class RealtimeDriver:
         return self._paused
 
     def target(self) -> float:
-        """Simulated time that corresponds to now."""
-        if self._paused:
+        """Simulated time that corresponds to now (paused or stopped: the time it stood
+        still at)."""
+        if self._paused or self._stopped:
             return self._anchor_sim
         return self._anchor_sim + (self.clock.monotonic() - self._anchor_wall) * self._speed
 
@@ -83,10 +84,16 @@ class RealtimeDriver:
         self._kick.set()
 
     def pause(self) -> None:
-        self.advance()
-        self._reanchor()
+        self._hold()
         self._paused = True
         self._kick.set()
+
+    def _hold(self) -> None:
+        # the clock stands still where the engine got to (the pause's recorded time), not at
+        # the target a moment later: the advance itself takes wall time (at speed 1e6, a
+        # millisecond is 1000 simulated seconds)
+        self._anchor_sim = self.advance()
+        self._anchor_wall = self.clock.monotonic()
 
     def resume(self) -> None:
         self._paused = False
@@ -94,7 +101,12 @@ class RealtimeDriver:
         self._kick.set()
 
     def stop(self) -> None:
-        self._stopped = True
+        """Stop driving; the clock stands still from now, so a command still coming (a
+        server being shut down) applies at the time the twin stopped."""
+        if not self._stopped:
+            if not self._paused:
+                self._hold()
+            self._stopped = True
         self._kick.set()
 
     def advance(self, limit: float | None = None) -> float:
