@@ -25,7 +25,7 @@ from twin.errors import CommandError, ConfigError
 from twin.machines import PlanningError
 from twin.model.loader import format_validation_error
 from twin.model.scenario import FAULT_KINDS, OrderConfig
-from twin.model.units import parse_duration
+from twin.model.units import as_real, parse_duration
 
 __all__ = [
     "COMMANDS",
@@ -36,6 +36,7 @@ __all__ = [
     "clear_fault",
     "inject_fault",
     "parse_fault_duration",
+    "parse_id",
     "parse_order",
     "parse_seconds",
     "parse_speed",
@@ -62,6 +63,11 @@ def parse_order(order: OrderConfig | Mapping[str, Any], *, label: str = "order")
     caller calls the order, e.g. "JobOrder")."""
     if isinstance(order, OrderConfig):
         return order
+    if not isinstance(order, Mapping):
+        raise CommandError(
+            f"{label}: expected a mapping of the order's fields (id, product, due, ...) or an"
+            f" OrderConfig, got {_kind(order)}"
+        )
     try:
         return OrderConfig.model_validate(dict(order))
     except ValidationError as exc:
@@ -73,7 +79,7 @@ def parse_fault_duration(kind: str, duration: float | str | None) -> float | Non
     naming ``kind`` or ``duration``."""
     if kind not in FAULT_KINDS:
         raise CommandError(f"kind: unknown fault kind {kind!r} (known: {', '.join(FAULT_KINDS)})")
-    if duration is None or duration in (0, ""):  # a tuple: a recorded value may be unhashable
+    if duration is None or (isinstance(duration, str) and not duration) or as_real(duration) == 0:
         return None
     return parse_seconds("duration", duration)
 
@@ -94,15 +100,28 @@ def parse_seconds(name: str, value: object, most: float | None = None) -> float:
 
 
 def parse_speed(speed: object) -> float:
-    """A speed factor in (0, MAX_SPEED]; raises CommandError naming ``speed``."""
-    if (
-        isinstance(speed, bool)
-        or not isinstance(speed, int | float)
-        or not math.isfinite(speed)
-        or not 0 < speed <= MAX_SPEED
-    ):
+    """A speed factor in (0, MAX_SPEED], any real number (``as_real``); raises CommandError
+    naming ``speed``."""
+    factor = as_real(speed)
+    if factor is None or not math.isfinite(factor) or not 0 < factor <= MAX_SPEED:
         raise CommandError(f"speed: must be a number in (0, {MAX_SPEED:g}], got {speed!r}")
-    return float(speed)
+    return factor
+
+
+def parse_id(name: str, value: object) -> str:
+    """``value``, the id of a job, order or machine (a string); raises CommandError naming
+    the argument ``name`` and the type expected."""
+    if not isinstance(value, str):
+        raise CommandError(f"{name}: expected a string (the {name} id), got {_kind(value)}")
+    return value
+
+
+def _kind(value: object) -> str:
+    """A value given where another type was expected, for a message: its type and repr."""
+    if value is None:
+        return "None"
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
 
 
 # -- appliers: change the engine now, then record -------------------------------------------
@@ -152,7 +171,7 @@ def update_order(engine: Engine, order: OrderConfig) -> str:
 
 def start_order(engine: Engine, job: str) -> str:
     """Start the stored order ``job`` now: it joins the backlog. Raises UnknownJobError."""
-    orders.start(engine, job)
+    orders.start(engine, parse_id("job", job))
     engine.record_command("start_order", job=job)
     return job
 
@@ -160,7 +179,7 @@ def start_order(engine: Engine, job: str) -> str:
 def revoke_start(engine: Engine, job: str) -> str:
     """Take ``job``, started and waiting for release, back to the stored orders (ISA-95
     RevokeStart)."""
-    orders.revoke_start(engine, job)
+    orders.revoke_start(engine, parse_id("job", job))
     engine.record_command("revoke_start", job=job)
     return job
 
@@ -168,37 +187,37 @@ def revoke_start(engine: Engine, job: str) -> str:
 def cancel_order(engine: Engine, job: str) -> None:
     """Cancel ``job``: a stored order or a waiting job leaves at once, a running operation
     finishes first."""
-    orders.cancel(engine, job)
+    orders.cancel(engine, parse_id("job", job))
     engine.record_command("cancel_order", job=job)
 
 
 def pause_job(engine: Engine, job: str) -> None:
     """Pause ``job`` in the cell: after the step under way it waits in the storage."""
-    orders.pause(engine, job)
+    orders.pause(engine, parse_id("job", job))
     engine.record_command("pause_job", job=job)
 
 
 def resume_job(engine: Engine, job: str) -> None:
     """Let the paused ``job`` go on."""
-    orders.resume(engine, job)
+    orders.resume(engine, parse_id("job", job))
     engine.record_command("resume_job", job=job)
 
 
 def stop_job(engine: Engine, job: str) -> None:
     """End ``job`` early (ISA-95 Stop): after the step under way it leaves the cell."""
-    orders.stop(engine, job)
+    orders.stop(engine, parse_id("job", job))
     engine.record_command("stop_job", job=job)
 
 
 def inject_fault(engine: Engine, machine: str, kind: str, duration: float | None) -> None:
     """Put ``machine`` out of service now, for ``duration`` seconds or until cleared."""
-    engine.inject_fault(machine, kind, duration)
+    engine.inject_fault(parse_id("machine", machine), kind, duration)
     engine.record_command("inject_fault", machine=machine, kind=kind, duration=duration)
 
 
 def clear_fault(engine: Engine, machine: str) -> int:
     """Clear the faults injected on ``machine``; returns how many were cleared."""
-    n = engine.clear_fault(machine)
+    n = engine.clear_fault(parse_id("machine", machine))
     engine.record_command("clear_fault", machine=machine)
     return n
 

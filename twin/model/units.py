@@ -4,12 +4,23 @@
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 import re
+import sys
+from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
-__all__ = ["MAX_DURATION", "Duration", "NonNegDuration", "StrictModel", "parse_duration"]
+__all__ = [
+    "MAX_DURATION",
+    "Duration",
+    "NonNegDuration",
+    "StrictModel",
+    "as_real",
+    "parse_duration",
+]
 
 #: the longest duration (and time from scenario start) the twin takes: 1,000 years, so that
 #: every time on the run's axis is a valid timestamp (OPC UA DateTime, datetime)
@@ -27,16 +38,34 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400
 _RE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d|w)?\s*$")
 
 
+def as_real(value: object) -> float | None:
+    """``value`` as a float when it is a real number: any ``numbers.Real`` but a bool (int,
+    float, numpy's integer and floating types, Fraction) or a Decimal; None otherwise.
+
+    Infinity and NaN come back as they are (the caller refuses them); a number too large for
+    a float comes back as the largest float of its sign."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real | Decimal):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an int or Fraction beyond 1.8e308
+        return -sys.float_info.max if operator.lt(value, 0) else sys.float_info.max
+    except ValueError:  # Decimal("sNaN")
+        return math.nan
+
+
 def parse_duration(value: object) -> float:
-    """Return seconds for ``value``: a number (seconds) or a string like ``"90s"``, ``"2.5h"``,
-    ``"30d"``, or several parts such as ``"1h30m"``.
+    """Return seconds for ``value``: a real number (seconds; int, float, numpy's, Fraction,
+    Decimal: ``as_real``) or a string like ``"90s"``, ``"2.5h"``, ``"30d"``, or several parts
+    such as ``"1h30m"``.
 
     Raises ``ValueError`` with the accepted forms when the value cannot be read.
     """
     if isinstance(value, bool):
         raise ValueError("expected a duration, got a boolean")
-    if isinstance(value, int | float):
-        return _bounded(float(value), value)
+    seconds = as_real(value)
+    if seconds is not None:
+        return _bounded(seconds, value)
     if isinstance(value, str):
         text = value.strip()
         m = _RE.match(text)
