@@ -15,7 +15,9 @@ from twin.model.units import Duration, NonNegDuration, StrictModel
 __all__ = [
     "ARRIVAL_ID",
     "DISPATCH_RULES",
+    "EARLIEST_START",
     "FAULT_KINDS",
+    "LATEST_START",
     "Arrivals",
     "CatalogueEntry",
     "CellConfig",
@@ -28,6 +30,10 @@ __all__ = [
 
 DISPATCH_RULES = ("FIFO", "SPT", "EDD", "ATC", "CR")
 ARRIVAL_ID = re.compile(r"A\d{6,}")  # the ids the arrival process gives: A000001, A000002, ...
+#: the range of a scenario's ``start``: telemetry timestamps are int64 nanoseconds since the
+#: Unix epoch, from 1970 up to 2262-04-11T23:47:16Z; a run's end is checked against that
+EARLIEST_START = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_START = datetime(2262, 1, 1, tzinfo=UTC)
 FAULT_KINDS = ("breakdown", "tool_breakage", "emergency_stop", "print_failure", "maintenance")
 RuleName = Literal["FIFO", "SPT", "EDD", "ATC", "CR"]
 FaultKind = Literal["breakdown", "tool_breakage", "emergency_stop", "print_failure", "maintenance"]
@@ -227,6 +233,12 @@ class Scenario(StrictModel):
                     raise ValueError(f"arrivals.mix: unknown catalogue id {name!r}")
         if self.start.tzinfo is None:
             raise ValueError("start: give a time zone, e.g. 2026-01-05T06:00:00Z")
+        if not EARLIEST_START <= self.start < LATEST_START:
+            raise ValueError(
+                f"start: {self.start.isoformat()} is out of range: give a time from"
+                f" {EARLIEST_START:%Y-%m-%d} and before {LATEST_START:%Y-%m-%d} (telemetry"
+                " timestamps are nanoseconds since 1970 in 64 bits, which end on 2262-04-11)"
+            )
         return self
 
 

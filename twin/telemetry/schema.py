@@ -21,8 +21,9 @@ a batch twice (a retry after a lost acknowledgement) stores it once in InfluxDB.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,7 @@ from twin.telemetry.lineprotocol import frame_lines, line, series_key
 __all__ = [
     "CELL_KPI_FIELDS",
     "KPI_FIELDS",
+    "LAST_TIMESTAMP",
     "STATE_CODES",
     "LineEncoder",
     "SignalLayout",
@@ -94,12 +96,17 @@ _JOB_EVENTS = (
 )
 
 
+#: the last whole second that line protocol's timestamps (int64 nanoseconds since 1970) hold;
+#: the 0.85 s after it leave room for the 1 ns steps that keep a series' timestamps unique
+LAST_TIMESTAMP = datetime(2262, 4, 11, 23, 47, 16, tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def datetime_ns(value: datetime) -> int:
     """Nanoseconds since the Unix epoch of a time-zone aware datetime (exact, no float)."""
     if value.tzinfo is None:
         raise ValueError("timestamp origin must be time-zone aware")
-    epoch = datetime(1970, 1, 1, tzinfo=value.tzinfo).astimezone(value.tzinfo)
-    delta = value - epoch
+    delta = value - _EPOCH  # aware datetimes: the offset of ``value`` counts
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
 
 
@@ -143,6 +150,7 @@ class LineEncoder:
         self.cell = cell
         self.tags = dict(tags or {})
         self.kinds = dict(kinds)
+        self.origin = origin
         self.origin_ns = datetime_ns(origin)
         self._family: dict[str, str] = {}
         self._faults: dict[tuple[str, str], tuple[int, str]] = {}
@@ -163,6 +171,21 @@ class LineEncoder:
     def ts(self, t: float) -> int:
         """Nanosecond timestamp of simulated time ``t``."""
         return self.origin_ns + round(t * 1e9)
+
+    def stamp_limit(self, end: float) -> str | None:
+        """Why a run to simulated time ``end`` cannot be stamped (its end is after
+        ``LAST_TIMESTAMP``), or None when it can."""
+        last = (datetime_ns(LAST_TIMESTAMP) - self.origin_ns) / 1e9
+        if end <= last:
+            return None
+        start = self.origin.astimezone(UTC)
+        return (
+            f"the run would end at {start + timedelta(seconds=end):%Y-%m-%dT%H:%M:%SZ}, after"
+            f" {LAST_TIMESTAMP:%Y-%m-%dT%H:%M:%SZ}, the last time telemetry timestamps"
+            " (nanoseconds since 1970 in 64 bits) can hold: end it at most"
+            f" {math.floor(last):,} s after the start ({start:%Y-%m-%dT%H:%M:%SZ}), or run"
+            " without telemetry (--telemetry none)"
+        )
 
     def ts_array(self, t: np.ndarray) -> np.ndarray:
         """Vectorised ``ts``: int64 nanoseconds."""

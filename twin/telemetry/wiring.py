@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from twin.clock import Clock, SystemClock
 from twin.engine.jobs import ENDED_STATES
 from twin.engine.machine import fault_severity
+from twin.errors import ConfigError
 from twin.kpi import KpiCollector
 from twin.model.scenario import Scenario
 from twin.telemetry.pipeline import TelemetryPipeline, TelemetryStats
@@ -111,18 +112,25 @@ def simulate_with_telemetry(
     The engine runs in a worker thread while the pipeline's event loop delivers, so a slow
     database slows the simulation (back-pressure) instead of filling memory. Ctrl-C stops
     the thread at its next progress step and still delivers what it produced, then raises
-    KeyboardInterrupt (as ``run_simulation`` does without telemetry).
+    KeyboardInterrupt (as ``run_simulation`` does without telemetry). A run ending after
+    the last time line protocol can stamp (``LAST_TIMESTAMP``) is refused first with a
+    ConfigError naming ``--until`` (or the scenario's ``horizon`` when no ``until`` is given).
     """
     from twin.simulation import check_run_args, run_simulation
 
     # a rejected run leaves the outputs of the last one alone: check before the sinks open
-    check_run_args(
+    until = run_kwargs.get("until")
+    end = check_run_args(
         scenario,
-        run_kwargs.get("until"),
+        until,
         run_kwargs.get("commands", ()),
         run_kwargs.get("signal_period"),
         kpi_period_s,
     )
+    unstampable = pipeline.encoder.stamp_limit(end)
+    if unstampable is not None:  # named as the CLI names it: --until, else the horizon
+        where = ("command line", "--until") if until is not None else ("scenario", "horizon")
+        raise ConfigError(*where, unstampable)
     # the simulation thread sends every full batch itself; a timer flush from the event loop
     # would only cut batches short (and, with all slots busy, spool them needlessly)
     pipeline.flush_interval_s = None
