@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -193,3 +194,33 @@ def test_a_cleared_fault_shows_at_once(default_scenario_path: Path) -> None:
     assert [type(e) for e in seen if isinstance(e, FaultCleared)] == [FaultCleared]
     with pytest.raises(InvalidStateError, match="no injected fault to clear"):
         api.clear_fault("cnc1")
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda api: api.inject_fault(["cnc1"]), "machine: expected a string (the machine id)"),
+        (lambda api: api.clear_fault(["cnc1"]), "machine: expected a string (the machine id)"),
+        (lambda api: api.pause_job(["x"]), "job: expected a string (the job id)"),
+    ],
+)
+def test_an_id_of_another_type_is_named_at_once_even_from_a_subscriber(
+    default_scenario_path: Path, call: Any, message: str
+) -> None:
+    bus = EventBus()
+    engine = Engine(load_scenario(default_scenario_path), bus=bus)
+    api = TwinAPI(engine)
+    caught: list[CommandError] = []
+
+    def mes(ev: Any) -> None:
+        if isinstance(ev, JobReleased) and not caught:
+            with pytest.raises(CommandError, match=re.escape(message)) as exc:
+                call(api)
+            caught.append(exc.value)
+
+    bus.subscribe(mes)
+    engine.run(3600)
+    assert caught
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call(api)
+    assert engine.journal == []

@@ -108,6 +108,7 @@ class TwinAPI:
 
     def start_order(self, job_id: str) -> str:
         """Start a stored order now (a due date not given counts from now); returns its id."""
+        job_id = commands.parse_id("job", job_id)
         return self._apply(lambda: commands.start_order(self.engine, job_id), job_id)
 
     def update_order(self, order: OrderConfig | Mapping[str, Any]) -> str:
@@ -120,21 +121,25 @@ class TwinAPI:
     def revoke_start(self, job_id: str) -> str:
         """Take a started order that still waits for release back to the stored orders
         (ISA-95 RevokeStart); ``start_order`` starts it again."""
+        job_id = commands.parse_id("job", job_id)
         return self._apply(lambda: commands.revoke_start(self.engine, job_id), job_id)
 
     def cancel_order(self, job_id: str) -> None:
         """Cancel a stored order or a job: stored orders and waiting jobs leave at once, a
         running operation finishes first."""
+        job_id = commands.parse_id("job", job_id)
         self._apply(lambda: commands.cancel_order(self.engine, job_id), None)
 
     def pause_job(self, job_id: str) -> None:
         """Pause a job in the cell (ISA-95 Pause): the operation or transfer under way ends,
         then the part waits in the central storage, keeping its place in the WIP, until
         ``resume_job``. Only a released job that has not ended can be paused."""
+        job_id = commands.parse_id("job", job_id)
         self._apply(lambda: commands.pause_job(self.engine, job_id), None)
 
     def resume_job(self, job_id: str) -> None:
         """Let a paused job go on with its routing (ISA-95 Resume)."""
+        job_id = commands.parse_id("job", job_id)
         self._apply(lambda: commands.resume_job(self.engine, job_id), None)
 
     def stop_job(self, job_id: str) -> None:
@@ -143,12 +148,14 @@ class TwinAPI:
         as stopped (Ended, not a finished product: it is not counted in ``jobs_completed``).
         A paused job leaves from the storage. Only a released job that has not ended can be
         stopped; ``cancel_order`` withdraws one not released yet."""
+        job_id = commands.parse_id("job", job_id)
         self._apply(lambda: commands.stop_job(self.engine, job_id), None)
 
     def inject_fault(
         self, machine: str, kind: str = "breakdown", duration: float | str | None = None
     ) -> None:
         """Put ``machine`` out of service now, for ``duration`` or until ``clear_fault``."""
+        machine = commands.parse_id("machine", machine)
         self.engine.machine(machine)  # raises UnknownMachineError
         seconds = commands.parse_fault_duration(kind, duration)
         self._apply(lambda: commands.inject_fault(self.engine, machine, kind, seconds), None)
@@ -156,6 +163,7 @@ class TwinAPI:
     def clear_fault(self, machine: str) -> int:
         """Clear the faults injected on ``machine``; returns how many were cleared (the
         machine's state shows it at once)."""
+        machine = commands.parse_id("machine", machine)
         on = self.engine.faults.injected(self.engine.machine(machine))  # or UnknownMachineError
         if not on:
             raise InvalidStateError(f"machine {machine!r} has no injected fault to clear")
