@@ -199,13 +199,11 @@ def test_a_job_id_not_a_string_is_named(
 def test_a_machine_id_not_a_string_is_named(
     twin: tuple[Engine, TwinAPI, list[Event]], machine: Any
 ) -> None:
-    # the appliers twin.api calls; TwinAPI.inject_fault and clear_fault look the machine up
-    # in the engine first, which needs commands.parse_id before it (twin/api.py)
-    engine, _, seen = twin
+    engine, api, seen = twin
     before = (len(seen), engine.snapshot())
     expected = r"^machine: expected a string \(the machine id\), got "
     with pytest.raises(CommandError, match=expected):
-        commands.inject_fault(engine, machine, "breakdown", None)
+        api.inject_fault(machine, "breakdown", None)
     with pytest.raises(CommandError, match=expected):
-        commands.clear_fault(engine, machine)
+        api.clear_fault(machine)
     assert (len(seen), engine.snapshot()) == before

@@ -171,7 +171,7 @@ def update_order(engine: Engine, order: OrderConfig) -> str:
 
 def start_order(engine: Engine, job: str) -> str:
     """Start the stored order ``job`` now: it joins the backlog. Raises UnknownJobError."""
-    orders.start(engine, parse_id("job", job))
+    orders.start(engine, job)
     engine.record_command("start_order", job=job)
     return job
 
@@ -179,7 +179,7 @@ def start_order(engine: Engine, job: str) -> str:
 def revoke_start(engine: Engine, job: str) -> str:
     """Take ``job``, started and waiting for release, back to the stored orders (ISA-95
     RevokeStart)."""
-    orders.revoke_start(engine, parse_id("job", job))
+    orders.revoke_start(engine, job)
     engine.record_command("revoke_start", job=job)
     return job
 
@@ -187,37 +187,37 @@ def revoke_start(engine: Engine, job: str) -> str:
 def cancel_order(engine: Engine, job: str) -> None:
     """Cancel ``job``: a stored order or a waiting job leaves at once, a running operation
     finishes first."""
-    orders.cancel(engine, parse_id("job", job))
+    orders.cancel(engine, job)
     engine.record_command("cancel_order", job=job)
 
 
 def pause_job(engine: Engine, job: str) -> None:
     """Pause ``job`` in the cell: after the step under way it waits in the storage."""
-    orders.pause(engine, parse_id("job", job))
+    orders.pause(engine, job)
     engine.record_command("pause_job", job=job)
 
 
 def resume_job(engine: Engine, job: str) -> None:
     """Let the paused ``job`` go on."""
-    orders.resume(engine, parse_id("job", job))
+    orders.resume(engine, job)
     engine.record_command("resume_job", job=job)
 
 
 def stop_job(engine: Engine, job: str) -> None:
     """End ``job`` early (ISA-95 Stop): after the step under way it leaves the cell."""
-    orders.stop(engine, parse_id("job", job))
+    orders.stop(engine, job)
     engine.record_command("stop_job", job=job)
 
 
 def inject_fault(engine: Engine, machine: str, kind: str, duration: float | None) -> None:
     """Put ``machine`` out of service now, for ``duration`` seconds or until cleared."""
-    engine.inject_fault(parse_id("machine", machine), kind, duration)
+    engine.inject_fault(machine, kind, duration)
     engine.record_command("inject_fault", machine=machine, kind=kind, duration=duration)
 
 
 def clear_fault(engine: Engine, machine: str) -> int:
     """Clear the faults injected on ``machine``; returns how many were cleared."""
-    n = engine.clear_fault(parse_id("machine", machine))
+    n = engine.clear_fault(machine)
     engine.record_command("clear_fault", machine=machine)
     return n
 
