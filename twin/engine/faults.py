@@ -56,14 +56,20 @@ class Faults:
         cleared leaves the list (``_outage``, ``clear``)."""
         return len(self._injected.get(m.id, ()))
 
+    def clearable(self, m: MachineRuntime) -> int:
+        """How many faults ``clear`` would clear on ``m``; raises InvalidStateError when
+        there is none (checked before ``clear`` by a command that waits, ``twin.api``)."""
+        n = self.injected(m)
+        if not n:
+            raise InvalidStateError(f"machine {m.id!r} has no injected fault to clear")
+        return n
+
     def clear(self, m: MachineRuntime) -> int:
         """Clear the faults injected through the API on ``m``; returns how many."""
-        pending = self._injected.pop(m.id, [])
-        if not pending:
-            raise InvalidStateError(f"machine {m.id!r} has no injected fault to clear")
-        for ev in pending:
+        n = self.clearable(m)
+        for ev in self._injected.pop(m.id):
             ev.succeed()
-        return len(pending)
+        return n
 
     def _breakdowns(self, m: MachineRuntime) -> _Gen:
         b = m.cfg.breakdowns
