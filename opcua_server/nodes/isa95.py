@@ -203,17 +203,14 @@ def _routing(i: int, text: str, machines: Collection[str]) -> Any:
         ) from exc
     try:
         # the routing is the whole of an explicit product: its errors name operations[0]...
-        steps = ExplicitSpec.model_validate({"operations": operations}).operations
+        spec = ExplicitSpec.model_validate({"operations": operations})
     except ValidationError as exc:
         error = format_validation_error(where, exc)
         shape = "" if "." in (error.field or "") else f"; expected {_ROUTING_TEXT}"
         raise CommandError(f"{where} ({error.field}): {error.reason}{shape}") from exc
-    for j, step in enumerate(steps):
-        if step.machine not in machines:
-            raise CommandError(
-                f"{where} (operations[{j}].machine): unknown machine {step.machine!r} (cell"
-                f" has: {', '.join(sorted(machines))})"
-            )
+    unknown = spec.unknown_machine(machines)
+    if unknown is not None:
+        raise CommandError(f"{where} ({unknown[0]}): {unknown[1]}")
     return operations
 
 

@@ -7,6 +7,7 @@ inspection station measures.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -150,6 +151,18 @@ class ExplicitSpec(_Spec):
 
     def feature_count(self) -> int:
         return len(self.operations)
+
+    def unknown_machine(self, machines: Collection[str]) -> tuple[str, str] | None:
+        """The first operation on a machine not in ``machines`` (a cell's ids): its field
+        (``operations[j].machine``) and why; None when every machine is in the cell."""
+        for j, op in enumerate(self.operations):
+            if op.machine not in machines:
+                cell = ", ".join(sorted(machines))
+                return (
+                    f"operations[{j}].machine",
+                    f"unknown machine {op.machine!r} (cell has: {cell})",
+                )
+        return None
 
 
 ProductSpec = Annotated[

@@ -209,13 +209,13 @@ class Scenario(StrictModel):
                     " 6 or more digits)"
                 )
             seen.add(order.id)
-            if isinstance(order.product, ExplicitSpec):
-                for j, op in enumerate(order.product.operations):
-                    if op.machine not in machines:
-                        raise ValueError(
-                            f"orders[{i}].product.operations[{j}].machine: unknown machine "
-                            f"{op.machine!r} (cell has: {', '.join(sorted(machines))})"
-                        )
+            unknown = (
+                order.product.unknown_machine(machines)
+                if isinstance(order.product, ExplicitSpec)
+                else None
+            )
+            if unknown is not None:
+                raise ValueError(f"orders[{i}].product.{unknown[0]}: {unknown[1]}")
         for i, fault in enumerate(self.faults):
             if fault.machine not in machines:
                 raise ValueError(f"faults[{i}].machine: unknown machine {fault.machine!r}")
