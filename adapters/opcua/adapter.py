@@ -83,10 +83,10 @@ class OpcUaAdapter(Adapter):
         self._session = False  # connect() succeeded: disconnect (a failed one cleans up itself)
         self._in_nodes = [m.node for m in cfg.read] + [m.node for m in cfg.fault]
         self._out_nodes = [m.node for m in cfg.write] + [m.node for m in cfg.state]
-        # per cfg.inputs and cfg.outputs, as this link's server has them; None: unusable
+        # per cfg.inputs and cfg.outputs, as this link's server has them; None: not checked
+        # on this link yet, or failing the check (a bad tag)
         self._inputs: list[ua.NodeId | None] = [None] * len(self._in_nodes)
         self._outputs: list[Usable | None] = [None] * len(self._out_nodes)
-        self._unusable: set[tuple[bool, int]] = set()  # (output, position) failing the check
         self._checked = -1  # status.cycles when the unusable nodes were last checked
         self._latest: _Latest | None = None  # with a subscription
         self._sub: Subscription | None = None
@@ -128,9 +128,9 @@ class OpcUaAdapter(Adapter):
         if self._in_nodes and cfg.use_subscription:
             self._latest = _Latest()
             self._sub = await client.create_subscription(self._subscription(), self._latest)
-        self._inputs = [None] * len(self._inputs)
+        self._inputs = [None] * len(self._inputs)  # a new link: every node checked again
         self._outputs = [None] * len(self._outputs)
-        await self._check_nodes(client, everything=True)
+        await self._check_nodes(client)
         self._checked = self.status.cycles
 
     async def _secure(self, client: Client) -> Path:
@@ -204,12 +204,12 @@ class OpcUaAdapter(Adapter):
         return params
 
     # -- the mapped nodes -----------------------------------------------------------------------
-    async def _check_nodes(self, client: Client, everything: bool) -> None:
-        """Check the mapped nodes (all of them at a connect, else those failing so far): one
-        that passes is used from now on (an input subscribed to), one that fails is a bad
-        tag; the link goes on either way."""
-        ins = [p for p, n in enumerate(self._inputs) if everything or n is None]
-        outs = [p for p, o in enumerate(self._outputs) if everything or o is None]
+    async def _check_nodes(self, client: Client) -> None:
+        """Check the mapped nodes not in use (all of them at a connect, else those failing so
+        far): one that passes is used from now on (an input subscribed to), one that fails is
+        a bad tag; the link goes on either way."""
+        ins = [p for p, n in enumerate(self._inputs) if n is None]
+        outs = [p for p, o in enumerate(self._outputs) if o is None]
         if not ins and not outs:
             return
         got_in, got_out = await check_nodes(
@@ -228,10 +228,8 @@ class OpcUaAdapter(Adapter):
         written, not here: a node that passes may still be refused (not monitored, a Bad
         status), and the tag would flap."""
         if isinstance(got, str):
-            self._unusable.add((output, pos))
             self._tag_failed(output, pos, got)
             return None
-        self._unusable.discard((output, pos))
         return got
 
     async def _watch(self, client: Client, positions: list[int]) -> None:
@@ -259,15 +257,14 @@ class OpcUaAdapter(Adapter):
             for p in positions:
                 if self._inputs[p] == node:
                     self._inputs[p] = None
-                    self._unusable.add((False, p))
                     what = f"node {self._in_nodes[p]!r}: cannot subscribe"
                     self._tag_failed(False, p, refused(what, handle))
 
     async def _recheck(self, client: Client) -> None:
         """Once a cycle, check again the nodes failing the check (a PLC program changed)."""
-        if self._unusable and self._checked != self.status.cycles:
+        if self._checked != self.status.cycles:
             self._checked = self.status.cycles
-            await self._check_nodes(client, everything=False)
+            await self._check_nodes(client)
 
     # -- cycles ---------------------------------------------------------------------------------
     def _check(self) -> None:
