@@ -8,6 +8,7 @@ the bearer token and records every request, so the tests can assert what was sen
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -104,18 +105,25 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def grafana() -> Iterator[tuple[str, StandIn]]:
-    state = StandIn()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """An HTTP server of ``handler`` on a free loopback port, for the block; its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", state
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def grafana() -> Iterator[tuple[str, StandIn]]:
+    state = StandIn()
+    with serving(_handler(state)) as url:
+        yield url, state
 
 
 def test_push_creates_folder_and_uploads_every_dashboard(
@@ -274,16 +282,8 @@ class WebApp(WebSite):
 def test_another_web_server_at_the_url_is_one_line_error(
     capsys: pytest.CaptureFixture[str], site: type[BaseHTTPRequestHandler], answer: str
 ) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), site)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
+    with serving(site) as url:
         err = push_error(capsys, "--url", url, "--token", TOKEN)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
     sep = " " if answer.startswith("has") else ": "
     assert err == f"error: Grafana at {url}{sep}{answer}: {CHECK_URL}"
 
