@@ -118,9 +118,9 @@ def encode(value: float, vt: ua.VariantType) -> ua.DataValue:
     return ua.DataValue(ua.Variant(raw, vt), StatusCode=None)
 
 
-def decode(dv: ua.DataValue | None) -> TagValue:
+def decode(dv: ua.DataValue) -> TagValue:
     """A number or flag from a DataValue; None for a bad status or another type."""
-    if dv is None or (dv.StatusCode is not None and dv.StatusCode.is_bad()) or dv.Value is None:
+    if (dv.StatusCode is not None and dv.StatusCode.is_bad()) or dv.Value is None:
         return None
     v = dv.Value.Value
     return v if isinstance(v, bool | int | float) else None
