@@ -17,6 +17,8 @@ from tests.opcua.conftest import start_cli
 from twin.cli import main
 from twin.events import STATE_CODES
 
+MODBUS_EXAMPLE = ROOT / "adapters" / "modbus" / "example.toml"
+
 ADAPTERS = """
 [[adapter]]
 name = "cell-plc"
@@ -73,11 +75,10 @@ async def test_twin_run_links_a_plc_that_sees_states_and_faults_the_cnc(tmp_path
 
 
 def test_adapters_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    example = ROOT / "adapters" / "modbus" / "example.toml"
-    assert main(["adapters", "check", str(example), str(SCENARIOS / "default.toml")]) == 0
+    assert main(["adapters", "check", str(MODBUS_EXAMPLE), str(SCENARIOS / "default.toml")]) == 0
     assert "cell-plc: modbus, 7 mappings" in capsys.readouterr().out
     bad = tmp_path / "bad.toml"
-    bad.write_text(example.read_text().replace('"printer1.bed_temp"', '"printer1.bed"'))
+    bad.write_text(MODBUS_EXAMPLE.read_text().replace('"printer1.bed_temp"', '"printer1.bed"'))
     assert main(["adapters", "check", str(bad)]) == 2
     err = capsys.readouterr().err
     assert f"{bad}: adapter[0].read[0].signal: unknown signal 'printer1.bed'" in err
@@ -97,7 +98,7 @@ address = 20
         ("", "adapter", "no adapters: give at least one [[adapter]] table"),
         ("# [[adapter]]\n# kind = 'modbus'\n", "adapter", "no adapters"),
         (
-            (ROOT / "adapters" / "modbus" / "example.toml").read_text() + ECHO,
+            MODBUS_EXAMPLE.read_text() + ECHO,
             "adapter[0].write[3].signal",
             "'printer1.bed_temp' is read from this PLC (read[0]): writing it back would only "
             "echo the PLC's own value a cycle late",
@@ -123,8 +124,7 @@ def test_a_signal_read_from_one_plc_may_be_written_to_another(
     """The twin passes a value one PLC measures on to another PLC."""
     file = tmp_path / "plcs.toml"
     line_plc = '[[adapter]]\nname = "line-plc"\nkind = "modbus"\nhost = "127.0.0.1"\n' + ECHO
-    example = (ROOT / "adapters" / "modbus" / "example.toml").read_text()
-    file.write_text(example + line_plc, encoding="utf-8")
+    file.write_text(MODBUS_EXAMPLE.read_text() + line_plc, encoding="utf-8")
     assert main(["adapters", "check", str(file)]) == 0
     assert f"{file}: OK" in capsys.readouterr().out
 
