@@ -406,7 +406,7 @@ async def test_an_unusable_node_is_a_bad_tag_and_the_others_go_on(
     store = twin.engine.store
     async with running(adapter):
         await plc.set("BedTemp", 603)
-        st = await adapter.wait_until(lambda st: st.written >= 1 and st.cycles >= 1)
+        await adapter.wait_until(lambda st: st.written >= 1 and st.cycles >= 1)
         await adapter.wait_until(lambda st: store.get("printer1.bed_temp") == 603)
         st = await adapter.wait_until(after(adapter, 3))
         assert st.bad_tags.keys() == {name}
