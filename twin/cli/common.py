@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from twin.errors import ConfigError
 from twin.model.units import parse_duration
 
-__all__ = ["DEFAULT_SCENARIO", "parse_until", "usage_error"]
+__all__ = ["DEFAULT_SCENARIO", "parse_until", "sentence", "usage_error"]
 
 DEFAULT_SCENARIO = Path("scenarios/default.toml")
 
@@ -50,9 +50,9 @@ def usage_error(exc: typer.TyperException) -> ConfigError:
             if exc.possibilities:
                 reason += f"; did you mean {' or '.join(sorted(exc.possibilities))}?"
         else:  # "Option '--seed' requires an argument."
-            reason = _sentence(exc.format_message().removeprefix(f"Option '{option}' "))
+            reason = sentence(exc.format_message().removeprefix(f"Option '{option}' "))
     else:
-        field, reason = None, _sentence(exc.format_message())
+        field, reason = None, sentence(exc.format_message())
     ctx = getattr(exc, "ctx", None)
     if ctx is not None:
         reason += f" (see '{ctx.command_path} --help')"
@@ -67,11 +67,12 @@ def _value_reason(exc: typer.TyperException) -> str:
         msg = str(err["msg"])
         if msg.startswith("Input should be "):  # "... a valid integer, unable to parse ..."
             msg = "expected " + msg.removeprefix("Input should be ").split(",")[0]
-        return f"{_sentence(msg)}, got {err['input']!r}"
-    return _sentence(exc.message)
+        return f"{sentence(msg)}, got {err['input']!r}"
+    return sentence(exc.message)
 
 
-def _sentence(message: str) -> str:
-    """click's sentence as a reason after 'field: ' (lower case, no full stop)."""
+def sentence(message: str) -> str:
+    """A sentence (click's, an OS error's) as a reason after 'field: ' (lower case, no full
+    stop)."""
     message = message.strip().rstrip(".")
     return message[:1].lower() + message[1:]

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from dashboards import JSON_DIR, load_dashboards
+from twin.cli.common import sentence
 from twin.errors import ConfigError, ServiceError
 
 __all__ = ["NotGrafanaError", "PushResult", "push_dashboards", "register"]
@@ -68,7 +69,7 @@ def _unreachable(where: str, exc: BaseException, timeout: float) -> str:
     if any(isinstance(e, niquests.exceptions.Timeout | TimeoutError) for e in chain):
         reason = f"no answer within {timeout:g} s"
     elif isinstance(root, OSError) and root.strerror:
-        reason = root.strerror[:1].lower() + root.strerror[1:]
+        reason = sentence(root.strerror)
     else:
         reason = str(root) or type(root).__name__
     return f"cannot reach {where}: {reason}: {_CHECK_URL} and that Grafana is running"
