@@ -9,12 +9,13 @@ import asyncio
 import io
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from twin.api import TwinAPI
+from twin.api import Refusal, TwinAPI
 from twin.engine.cell import Engine
 from twin.engine.replay import read_commands, replay
 from twin.errors import CommandError, InvalidStateError
@@ -32,18 +33,24 @@ from twin.model.scenario import Scenario
 from twin.runtime import RealtimeDriver
 
 DAY = 86400
+CASES = Path(__file__).parent / "cases"
 
 HOUSING = {"type": "printed_housing", "material": "petg", "volume_cm3": 10}
 
 
-def _recorded(sc: Scenario, mes: Any, until: float) -> bytes:
-    """The event log of a run to ``until`` with ``mes(api, event)`` subscribed after the log."""
+def _recorded(
+    sc: Scenario, mes: Any, until: float, refused: Callable[[Refusal], None] | None = None
+) -> bytes:
+    """The event log of a run to ``until`` with ``mes(api, event)`` subscribed after the log
+    (and ``refused`` given the refusals)."""
     out = io.BytesIO()
     bus = EventBus()
     writer = EventLogWriter(out)
     bus.subscribe(writer)
     engine = Engine(sc, bus=bus)
     api = TwinAPI(engine)
+    if refused is not None:
+        api.on_refused(refused)
     bus.subscribe(lambda ev: mes(api, ev))
     engine.run(until, stop_when_done=False)
     writer.flush()
@@ -112,10 +119,45 @@ def test_a_command_refused_at_the_end_of_its_instant_is_logged_not_recorded(
         if isinstance(ev, JobCompleted):
             api.cancel_order(ev.job)
 
-    log = _recorded(sc, mes, DAY)
+    refusals: list[Refusal] = []
+
+    log = _recorded(sc, mes, DAY, refusals.append)
     assert b'"type":"command"' not in log
     assert "was refused at the end of that instant: " in caplog.text
     assert "cannot be cancelled" in caplog.text
+    completed = re.findall(rb'"type":"job_completed","t":([^,]+),"job":"([^"]+)"', log)
+    assert len(refusals) == len(completed) > 5  # the handler hears each one
+    for refusal, (t, job) in zip(refusals, completed, strict=True):
+        assert (refusal.t, refusal.command, refusal.target) == (
+            float(t),
+            "cancel_order",
+            job.decode(),
+        )
+        assert "cannot be cancelled" in str(refusal.error)
+
+
+def test_an_order_sent_as_the_last_job_ends_is_made_by_the_same_run() -> None:
+    # the cell runs until all work is done; a closed-loop MES answers the last job with one
+    # more order, sent during that instant: the same run must make it (it used to stop first)
+    sc = load_scenario(CASES / "two_jobs_one_machine" / "scenario.toml")
+    one_op = {"type": "explicit", "operations": [{"machine": "m0", "duration": 60}]}
+    bus = EventBus()
+    engine = Engine(sc, bus=bus)
+    api = TwinAPI(engine)
+    done: list[str] = []
+
+    def mes(ev: Any) -> None:
+        if isinstance(ev, JobCompleted):
+            done.append(ev.job)
+            if len(done) == len(sc.orders):
+                api.submit_order({"id": "NEXT", "product": one_op})
+
+    bus.subscribe(mes)
+    api.on_refused(lambda refusal: pytest.fail(str(refusal)))
+    end = engine.run(30 * DAY)
+    assert done[-1] == "NEXT"
+    assert engine.completed == len(sc.orders) + 1
+    assert end < 30 * DAY  # and it still stops early, once that one is done too
 
 
 def test_an_engine_interrupted_mid_step_refuses_to_go_on(default_scenario_path: Path) -> None:

@@ -9,8 +9,8 @@ commands (``twin.engine.replay``).
 A command sent while the engine processes events (from an ``EventBus`` subscriber: an MES
 that answers a completed job with the next order) is applied at the end of that instant,
 after every event due then, in the order sent: where a replay applies it. Its arguments are
-checked at once; what depends on the state is checked when it is applied (a refusal then is
-logged, and nothing is recorded).
+checked at once; what depends on the state is checked when it is applied: a refusal then is
+logged, goes to the handlers given to ``on_refused``, and nothing is recorded.
 """
 
 from __future__ import annotations
@@ -19,10 +19,8 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
-
-import simpy
-from simpy.events import EventPriority
 
 from twin.engine import commands
 from twin.engine.cell import Engine
@@ -31,23 +29,21 @@ from twin.errors import CommandError, InvalidStateError
 from twin.model.scenario import OrderConfig
 from twin.runtime import RealtimeDriver
 
-__all__ = ["TwinAPI"]
+__all__ = ["Refusal", "TwinAPI"]
 
 log = logging.getLogger("twin.api")
 _T = TypeVar("_T")
-# a SimPy priority after URGENT (0) and NORMAL (1): the end of an instant
-_AFTER_NORMAL = EventPriority(2)
 
 
-class _EndOfInstant(simpy.Event):
-    """An event that fires at the current time after every other event due then, including
-    those scheduled meanwhile."""
+@dataclass(frozen=True)
+class Refusal:
+    """A command sent from a subscriber and refused at the end of its instant (``t``):
+    ``command`` is the API method's name, ``target`` the order, job or machine id."""
 
-    def __init__(self, env: simpy.Environment) -> None:
-        super().__init__(env)
-        self._ok = True
-        self._value = None
-        env.schedule(self, _AFTER_NORMAL)
+    t: float
+    command: str
+    target: str
+    error: CommandError
 
 
 class TwinAPI:
@@ -57,7 +53,7 @@ class TwinAPI:
         self.engine = engine
         self.driver = driver
         self._forecasting: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
-        self._later: list[Callable[[], object]] = []
+        self._refusal_handlers: list[Callable[[Refusal], None]] = []
 
     def _sync(self) -> None:
         # apply the command at "now", after every event due by then (as a replay does)
@@ -66,29 +62,40 @@ class TwinAPI:
         else:
             self.engine.run_through(self.engine.now)
 
-    def _apply(self, command: Callable[[], _T], meanwhile: _T) -> _T:
+    def _apply(self, name: str, target: str, command: Callable[[], _T], meanwhile: _T) -> _T:
         """``command()`` now, after every event due by now; while the engine processes
-        events, at the end of the instant instead (see the module), returning ``meanwhile``."""
+        events, at the end of the instant instead (see the module), returning ``meanwhile``.
+        ``name`` and ``target`` (an order, job or machine id) describe a refusal then."""
         if not self.engine.processing:
             self._sync()
             return command()
-        self._later.append(command)
-        if len(self._later) == 1:
-            _EndOfInstant(self.engine.env).callbacks.append(self._apply_later)
-        return meanwhile
 
-    def _apply_later(self, _: simpy.Event) -> None:
-        later, self._later = self._later, []
-        for command in later:
+        def later() -> None:
             try:
                 command()
             except CommandError as exc:
-                log.warning(
-                    "a command sent during the events at t=%g was refused at the end of that"
-                    " instant: %s",
-                    self.engine.now,
-                    exc,
-                )
+                self._refused(Refusal(self.engine.now, name, target, exc))
+
+        self.engine.end_of_instant.defer(later)
+        return meanwhile
+
+    def on_refused(self, handler: Callable[[Refusal], None]) -> Callable[[], None]:
+        """Call ``handler`` with a ``Refusal`` when a command sent from a subscriber is
+        refused at the end of its instant (it returned at once); returns the unsubscribe
+        function. Refusals are logged (logger ``twin.api``) in any case."""
+        self._refusal_handlers.append(handler)
+        return lambda: self._refusal_handlers.remove(handler)
+
+    def _refused(self, refusal: Refusal) -> None:
+        log.warning(
+            "%s(%r), sent during the events at t=%g, was refused at the end of that instant: %s",
+            refusal.command,
+            refusal.target,
+            refusal.t,
+            refusal.error,
+        )
+        for handler in list(self._refusal_handlers):
+            handler(refusal)
 
     def submit_order(self, order: OrderConfig | Mapping[str, Any]) -> str:
         """Accept a job order (``OrderConfig`` or its mapping); returns the job id.
@@ -96,7 +103,9 @@ class TwinAPI:
         Raises CommandError naming the field when the order is invalid or cannot be planned.
         """
         parsed = commands.parse_order(order)
-        return self._apply(lambda: commands.submit_order(self.engine, parsed), parsed.id)
+        return self._apply(
+            "submit_order", parsed.id, lambda: commands.submit_order(self.engine, parsed), parsed.id
+        )
 
     def store_order(self, order: OrderConfig | Mapping[str, Any]) -> str:
         """Keep a job order in the twin without starting it (ISA-95 Store); returns its id.
@@ -104,43 +113,53 @@ class TwinAPI:
         from its event log still has it; ``start_order`` starts it, ``cancel_order``
         withdraws it."""
         parsed = commands.parse_order(order)
-        return self._apply(lambda: commands.store_order(self.engine, parsed), parsed.id)
+        return self._apply(
+            "store_order", parsed.id, lambda: commands.store_order(self.engine, parsed), parsed.id
+        )
 
     def start_order(self, job_id: str) -> str:
         """Start a stored order now (a due date not given counts from now); returns its id."""
         job_id = commands.parse_id("job", job_id)
-        return self._apply(lambda: commands.start_order(self.engine, job_id), job_id)
+        return self._apply(
+            "start_order", job_id, lambda: commands.start_order(self.engine, job_id), job_id
+        )
 
     def update_order(self, order: OrderConfig | Mapping[str, Any]) -> str:
         """Replace a stored order, or the order of a job waiting for release (it keeps its
         place in the backlog), by ``order`` with the same id (ISA-95 Update); refused like
         ``submit_order``, and for an order already released."""
         parsed = commands.parse_order(order)
-        return self._apply(lambda: commands.update_order(self.engine, parsed), parsed.id)
+        return self._apply(
+            "update_order", parsed.id, lambda: commands.update_order(self.engine, parsed), parsed.id
+        )
 
     def revoke_start(self, job_id: str) -> str:
         """Take a started order that still waits for release back to the stored orders
         (ISA-95 RevokeStart); ``start_order`` starts it again."""
         job_id = commands.parse_id("job", job_id)
-        return self._apply(lambda: commands.revoke_start(self.engine, job_id), job_id)
+        return self._apply(
+            "revoke_start", job_id, lambda: commands.revoke_start(self.engine, job_id), job_id
+        )
 
     def cancel_order(self, job_id: str) -> None:
         """Cancel a stored order or a job: stored orders and waiting jobs leave at once, a
         running operation finishes first."""
         job_id = commands.parse_id("job", job_id)
-        self._apply(lambda: commands.cancel_order(self.engine, job_id), None)
+        self._apply(
+            "cancel_order", job_id, lambda: commands.cancel_order(self.engine, job_id), None
+        )
 
     def pause_job(self, job_id: str) -> None:
         """Pause a job in the cell (ISA-95 Pause): the operation or transfer under way ends,
         then the part waits in the central storage, keeping its place in the WIP, until
         ``resume_job``. Only a released job that has not ended can be paused."""
         job_id = commands.parse_id("job", job_id)
-        self._apply(lambda: commands.pause_job(self.engine, job_id), None)
+        self._apply("pause_job", job_id, lambda: commands.pause_job(self.engine, job_id), None)
 
     def resume_job(self, job_id: str) -> None:
         """Let a paused job go on with its routing (ISA-95 Resume)."""
         job_id = commands.parse_id("job", job_id)
-        self._apply(lambda: commands.resume_job(self.engine, job_id), None)
+        self._apply("resume_job", job_id, lambda: commands.resume_job(self.engine, job_id), None)
 
     def stop_job(self, job_id: str) -> None:
         """End a job in the cell early (ISA-95 Stop): the operation or transfer under way
@@ -149,16 +168,22 @@ class TwinAPI:
         A paused job leaves from the storage. Only a released job that has not ended can be
         stopped; ``cancel_order`` withdraws one not released yet."""
         job_id = commands.parse_id("job", job_id)
-        self._apply(lambda: commands.stop_job(self.engine, job_id), None)
+        self._apply("stop_job", job_id, lambda: commands.stop_job(self.engine, job_id), None)
 
     def inject_fault(
         self, machine: str, kind: str = "breakdown", duration: float | str | None = None
     ) -> None:
-        """Put ``machine`` out of service now, for ``duration`` or until ``clear_fault``."""
+        """Put ``machine`` out of service now, for ``duration`` (seconds or a duration such
+        as "10m"), or until ``clear_fault`` when it is None or 0 ("0s")."""
         machine = commands.parse_id("machine", machine)
         self.engine.machine(machine)  # raises UnknownMachineError
         seconds = commands.parse_fault_duration(kind, duration)
-        self._apply(lambda: commands.inject_fault(self.engine, machine, kind, seconds), None)
+        self._apply(
+            "inject_fault",
+            machine,
+            lambda: commands.inject_fault(self.engine, machine, kind, seconds),
+            None,
+        )
 
     def clear_fault(self, machine: str) -> int:
         """Clear the faults injected on ``machine``; returns how many were cleared (the
@@ -171,7 +196,7 @@ class TwinAPI:
             self.engine.run_through(self.engine.now)  # the repair, due now (as in a replay)
             return n
 
-        return self._apply(clear, on)
+        return self._apply("clear_fault", machine, clear, on)
 
     def _driver(self) -> RealtimeDriver:
         if self.driver is None:

@@ -8,7 +8,6 @@ publishes typed events on its EventBus and writes process signals into its Signa
 from __future__ import annotations
 
 import contextlib
-import gc
 import itertools
 import math
 import re
@@ -24,6 +23,7 @@ from twin.engine.dispatch import DispatchRule, make_rule
 from twin.engine.faults import Faults
 from twin.engine.inputs import arrivals, plan_scenario_orders
 from twin.engine.inspection import inspect
+from twin.engine.instant import EndOfInstant, relaxed_gc
 from twin.engine.jobs import ENDED_STATES, Job
 from twin.engine.machine import MachineRuntime
 from twin.errors import CommandError, InvalidStateError, UnknownMachineError
@@ -46,23 +46,11 @@ from twin.model.units import parse_duration
 from twin.planning import PlannedOp, Planner, check_catalogue
 from twin.signals import SignalStore
 
-__all__ = ["KEEP_ENDED", "MAX_STORED", "Engine", "relaxed_gc"]
+__all__ = ["KEEP_ENDED", "MAX_STORED", "Engine"]
 
 KEEP_ENDED = 100_000
 MAX_STORED = 1000  # orders stored (ISA-95 Store) and not started: MaxDownloadableJobOrders
 _REMAKE_ID = re.compile(r"(.*)-R(\d+)")  # a remake's id: its scrapped job's base id, -R<n>
-
-
-@contextlib.contextmanager
-def relaxed_gc() -> Iterator[None]:
-    """Collect the young generation less often while running: a long run keeps many live
-    jobs, and frequent collections re-scan them (profiled: ~35 % of a 30-day run)."""
-    old = gc.get_threshold()
-    gc.set_threshold(max(old[0], 50_000), old[1], old[2])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*old)
 
 
 _Gen = Generator[simpy.Event, Any, None]
@@ -133,6 +121,7 @@ class Engine:
         #: True while run / run_through process events: a command then waits for the end of
         #: the instant (``twin.api``), as a replay applies it
         self.processing = False
+        self.end_of_instant = EndOfInstant(self.env)
         self._broken: str | None = None  # why the state is not whole (an exception mid-step)
 
         root = np.random.SeedSequence(self.seed)
@@ -512,10 +501,17 @@ class Engine:
         with self._processing():
             stop = self.env.timeout(end - self.env.now)
             with relaxed_gc():
-                if stop_when_done:
-                    self.env.run(until=self.env.any_of([stop, self.all_done]))
-                else:
+                if not stop_when_done:
                     self.env.run(until=stop)
+                    return self.env.now
+                while True:
+                    self.env.run(until=self.env.any_of([stop, self.all_done]))
+                    if stop.processed:
+                        break
+                    # all done; a command deferred to the end of this instant may bring work
+                    self.end_of_instant.finish()
+                    if self.all_done.triggered:
+                        break
         return self.env.now
 
     def run_through(self, t: float) -> float:

@@ -22,7 +22,8 @@ from typing import Any, TypeGuard
 import orjson
 
 from twin.engine import commands as cmd
-from twin.engine.cell import Engine, relaxed_gc
+from twin.engine.cell import Engine
+from twin.engine.instant import relaxed_gc
 from twin.engine.jobs import ENDED_STATES
 from twin.errors import CommandError, ConfigError
 from twin.events import (
