@@ -183,10 +183,13 @@ def test_cancel_stored_order(setup: tuple[Engine, TwinAPI, list[object]]) -> Non
         api.start_order("ST-4")
 
 
-def test_inject_and_clear_fault(setup: tuple[Engine, TwinAPI, list[object]]) -> None:
+@pytest.mark.parametrize("until_cleared", [None, 0, "", "0s", "0h"])
+def test_inject_and_clear_fault(
+    setup: tuple[Engine, TwinAPI, list[object]], until_cleared: float | str | None
+) -> None:
     engine, api, _ = setup
     engine.run(100, stop_when_done=False)
-    api.inject_fault("cnc1", "emergency_stop")
+    api.inject_fault("cnc1", "emergency_stop", until_cleared)
     engine.run(200, stop_when_done=False)
     assert engine.machines["cnc1"].state == "OutOfService"
     assert api.status()["machines"]["cnc1"]["faults"] == ["emergency_stop"]

@@ -79,8 +79,13 @@ def parse_fault_duration(kind: str, duration: float | str | None) -> float | Non
     naming ``kind`` or ``duration``."""
     if kind not in FAULT_KINDS:
         raise CommandError(f"kind: unknown fault kind {kind!r} (known: {', '.join(FAULT_KINDS)})")
-    if duration is None or (isinstance(duration, str) and not duration) or as_real(duration) == 0:
+    if duration is None or (isinstance(duration, str) and not duration.strip()):
         return None
+    try:
+        if parse_duration(duration) == 0:  # 0, 0.0, "0s", "0h": as 0 means everywhere
+            return None
+    except ValueError:
+        pass  # named below
     return parse_seconds("duration", duration)
 
 
@@ -134,8 +139,8 @@ def _accepted(engine: Engine, command: str, order: OrderConfig, accept: Callable
     if order.release > engine.now:
         raise CommandError(
             f"order {order.id}: release: {order.release:,.0f} s is later than now"
-            f" ({engine.now:,.0f} s); the twin releases an order when it starts it: store it now"
-            " and start it then"
+            f" ({engine.now:,.0f} s); the twin releases an order when it starts it: leave"
+            " release out and send the order then (or store it now and start it then)"
         )
     try:
         accept(order)
