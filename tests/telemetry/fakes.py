@@ -12,7 +12,8 @@ __all__ = ["FakeSink"]
 
 class FakeSink:
     """Records delivered lines; ``mode`` decides what a write does: ``ok``, ``down``
-    (transient error), ``reject`` (HTTP 400) or ``hang`` (wait until ``release`` is set)."""
+    (transient error), ``reject`` (HTTP 400), ``hang`` (wait until ``release`` is set) or
+    ``bug`` (an exception no sink should raise: a bug in it or in a library under it)."""
 
     name = "fake"
 
@@ -46,6 +47,8 @@ class FakeSink:
                 raise TransientWriteError("connection refused")
             if self.mode == "reject":
                 raise RejectedWriteError(400, "unable to parse")
+            if self.mode == "bug":
+                raise ValueError("Cannot combine AUTHORIZATION header with AUTH argument")
             text = gzip.decompress(payload).decode()
             got = text.splitlines()
             assert len(got) == lines

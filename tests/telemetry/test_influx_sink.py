@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -23,11 +24,13 @@ class Scripted:
         self.script: list[int] = []
         self.accepted: list[str] = []
         self.requests: list[dict[str, str]] = []
+        self.authorization: set[str] = set()
 
     async def write(self, request: web.Request) -> web.Response:
         self.requests.append(
             {**request.query, "encoding": request.headers.get("Content-Encoding", "")}
         )
+        self.authorization.add(request.headers.get("Authorization", ""))
         body = await request.read()
         status = self.script.pop(0) if self.script else 204
         if status == 204:
@@ -200,3 +203,58 @@ def test_spool_bound_hit_is_counted_and_reported(
     assert status["lines_written"] == 0
     assert 0 < status["spool_bytes"] <= 20000
     assert status["lines_produced"] == status["lines_dropped"] + status["spool_lines"]
+
+
+async def test_the_token_is_read_from_twin_influx_token_file(
+    server: tuple[Scripted, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Docker-secrets convention: the file holds the token (its newline is not part of
+    it); the run writes with it and prints it nowhere."""
+    scripted, url = server
+    secret = tmp_path / "influx-token"
+    secret.write_text("s3cret-write-token\n", encoding="utf-8")
+    monkeypatch.delenv("TWIN_INFLUX_TOKEN", raising=False)
+    monkeypatch.setenv("TWIN_INFLUX_TOKEN_FILE", str(secret))
+    run = tmp_path / "run"
+    argv = ["simulate", "scenarios/default.toml", "--until", "2h", "--no-plots", "-q"]
+    argv += ["--telemetry", "influx", "--influx-url", url, "--out", str(run)]
+    assert await asyncio.to_thread(main, argv) == 0  # the server answers on this loop
+    assert scripted.authorization == {"Token s3cret-write-token"}
+    assert len(scripted.accepted) > 0
+    assert "s3cret" not in "".join(capsys.readouterr())
+
+
+@pytest.mark.parametrize(
+    ("content", "token", "error"),
+    [
+        (None, None, "environment: TWIN_INFLUX_TOKEN_FILE: cannot read {path}: No such file"),
+        ("\n", None, "environment: TWIN_INFLUX_TOKEN_FILE: {path} is empty"),
+        ("s3cret", "other", "environment: TWIN_INFLUX_TOKEN: TWIN_INFLUX_TOKEN_FILE gives the"),
+    ],
+)
+def test_a_token_file_that_cannot_serve_is_named(
+    content: str | None,
+    token: str | None,
+    error: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = tmp_path / "influx-token"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    monkeypatch.setenv("TWIN_INFLUX_TOKEN_FILE", str(path))
+    if token is None:
+        monkeypatch.delenv("TWIN_INFLUX_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("TWIN_INFLUX_TOKEN", token)
+    run = tmp_path / "run"
+    argv = ["simulate", "scenarios/default.toml", "--until", "2h", "--no-plots", "-q"]
+    assert main([*argv, "--telemetry", "influx", "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {error.format(path=path)}" in err
+    assert "s3cret" not in err
+    assert not run.exists()

@@ -17,7 +17,8 @@ Accounting invariant (``TelemetryStats``): every line produced is, at any quiet 
 written, rejected (400/422, logged with a sample line), dropped (spool bound hit, logged) or
 in the spool: ``lines_produced == lines_written + lines_rejected + lines_dropped + spool_lines``.
 A write the server refuses for its URL or token (``RefusedWriteError``) keeps its batch in
-the spool like an outage, and ``stats.refused`` says why until a write succeeds. A batch above
+the spool like an outage, and ``stats.refused`` says why until a write succeeds; so does any
+other exception of the sink (a bug: ``SinkFailedError``), reported once. A batch above
 the server's or a proxy's size limit (``TooLargeError``, 413) goes in halves, halved again
 while too large (a spooled one is split in the spool); only a single line too large is
 rejected.
@@ -33,11 +34,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import json
 import logging
 import threading
-import zlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -54,14 +53,17 @@ from twin.telemetry.sinks import (
     RefusedWriteError,
     RejectedWriteError,
     Sink,
+    SinkFailedError,
     TooLargeError,
     TransientWriteError,
+    first_line,
+    gzip_batch,
+    halve_batch,
 )
 from twin.telemetry.spool import Spool, SpoolEntry
 
 __all__ = ["TelemetryPipeline", "TelemetryStats"]
 
-_SAMPLE_CHARS = 300
 #: consecutive failed replays after which ``stop`` leaves the spool for the next run
 _DRAIN_ATTEMPTS = 3
 
@@ -90,7 +92,8 @@ class TelemetryStats:
     spool_bytes: int = 0
     last_error: str = ""
     last_rejected_sample: str = ""
-    #: why the server refuses the writes (URL, token, size limit) until one succeeds
+    #: why the server refuses the writes (URL, token, size limit), or the sink fails (a bug),
+    #: until a write succeeds
     refused: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -101,26 +104,6 @@ class TelemetryStats:
         return self.lines_produced == (
             self.lines_written + self.lines_rejected + self.lines_dropped + self.spool_lines
         )
-
-
-def _gzip(raw: bytes, level: int) -> bytes:
-    c = zlib.compressobj(level, zlib.DEFLATED, 31)  # wbits 31: gzip container
-    return c.compress(raw) + c.flush()
-
-
-def _halves(payload: bytes, level: int) -> list[tuple[bytes, int]]:
-    """The gzip'd batch ``payload`` as two gzip'd batches of half its lines each, with their
-    line counts."""
-    lines = zlib.decompress(payload, 31).splitlines(keepends=True)
-    half = len(lines) // 2
-    return [(_gzip(b"".join(part), level), len(part)) for part in (lines[:half], lines[half:])]
-
-
-def _first_line(payload: bytes) -> str:
-    with contextlib.suppress(zlib.error):
-        head = zlib.decompressobj(31).decompress(payload, 4 * _SAMPLE_CHARS)
-        return head.split(b"\n", 1)[0].decode("utf-8", "replace")[:_SAMPLE_CHARS]
-    return ""
 
 
 class TelemetryPipeline:
@@ -352,7 +335,7 @@ class TelemetryPipeline:
             elif len(self._pending) < self.max_in_flight:
                 self._pending.append((raw, n))
             else:
-                self._to_spool(_gzip(raw, self.compress_level), n, "no free slot")
+                self._to_spool(gzip_batch(raw, self.compress_level), n, "no free slot")
             return
         while not self._slots.acquire(timeout=0.5):  # back-pressure on the producer thread
             if loop.is_closed():
@@ -370,16 +353,16 @@ class TelemetryPipeline:
         try:
             while True:
                 if len(raw) > 65536:
-                    payload = await asyncio.to_thread(_gzip, raw, self.compress_level)
+                    payload = await asyncio.to_thread(gzip_batch, raw, self.compress_level)
                 else:
-                    payload = _gzip(raw, self.compress_level)
+                    payload = gzip_batch(raw, self.compress_level)
                 await self._send(payload, lines, replay=False)
                 if not self._pending:
                     break
                 raw, lines = self._pending.popleft()  # keep the slot for queued work
                 payload = b""
         except asyncio.CancelledError:
-            self._to_spool(payload or _gzip(raw, self.compress_level), lines, "stop deadline")
+            self._to_spool(payload or gzip_batch(raw, self.compress_level), lines, "stop deadline")
             raise
         finally:
             self._slots.release()
@@ -403,10 +386,10 @@ class TelemetryPipeline:
             self._split(lines, exc)
             if replay:
                 raise  # the spooled batch is split where it is (_replay_one)
-            for part, n in _halves(payload, self.compress_level):
+            for part, n in halve_batch(payload, self.compress_level):
                 await self._send(part, n, replay=False)
             return True
-        except ServiceError as exc:  # refused, unavailable or else: kept for later
+        except Exception as exc:  # refused, unavailable, a bug in the sink: kept for later
             self._failed(exc)
             if not replay:
                 self._to_spool(payload, lines, str(exc))
@@ -423,15 +406,18 @@ class TelemetryPipeline:
             self.stats.batches_replayed += 1
         return True
 
-    def _failed(self, exc: ServiceError) -> None:
+    def _failed(self, exc: Exception) -> None:
         """Count a write that failed for now and say so once: a refusal (logged again when
-        its reason changes) or an outage."""
+        its reason changes), an outage, or a bug in the sink (taken as a refusal)."""
+        if not isinstance(exc, ServiceError):
+            exc = SinkFailedError.of(self.sink.name, exc)
         self.stats.write_errors += 1
         self.stats.last_error = str(exc)[:500]
         if isinstance(exc, RefusedWriteError):
             if self.stats.refused != self.stats.last_error:
+                what = "failed" if isinstance(exc, SinkFailedError) else "refused the write"
                 self.log.error(
-                    "telemetry: %s refused the write, keeping the batches: %s", self.sink.name, exc
+                    "telemetry: %s %s, keeping the batches: %s", self.sink.name, what, exc
                 )
             self.stats.refused = self.stats.last_error
             self._down = True  # later batches wait in the spool; the replay loop retries
@@ -452,7 +438,7 @@ class TelemetryPipeline:
             )
 
     def _rejected(self, payload: bytes, lines: int, exc: RejectedWriteError) -> None:
-        sample = _first_line(payload)
+        sample = first_line(payload)
         self.stats.lines_rejected += lines
         self.stats.batches_rejected += 1
         self.stats.last_error = str(exc)[:500]
@@ -489,7 +475,7 @@ class TelemetryPipeline:
         try:
             settled = await self._send(payload, entry.lines, replay=True)
         except TooLargeError:  # its halves take its place, and are sent next
-            self.spool.replace(entry, _halves(payload, self.compress_level))
+            self.spool.replace(entry, halve_batch(payload, self.compress_level))
             self._save_status()
             return True
         if settled:

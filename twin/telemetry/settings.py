@@ -7,29 +7,73 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["SinkKind", "TelemetrySettings"]
+__all__ = ["SinkKind", "TelemetrySettings", "influx_url_problem"]
 
 SinkKind = Literal["file", "influx", "none"]
+
+
+def influx_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be the InfluxDB URL (None when it can); never repeats a password.
+
+    Credentials in the URL are refused: the client sends the token as an Authorization
+    header, which aiohttp will not combine with credentials in the URL.
+    """
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket; the text names no part of it
+        return f"is not a valid URL ({exc})"
+    if "@" in netloc:
+        return (
+            "must not contain a user name or password (user:password@): give the credentials"
+            " as the token instead (TWIN_INFLUX_TOKEN, TWIN_INFLUX_TOKEN_FILE or --influx-token;"
+            " user:password for InfluxDB 1.8)"
+        )
+    if not url.startswith(("http://", "https://")):
+        return f"{url!r} is not an http(s) URL"
+    return None
+
+
+def _read_token(path: Path) -> str:
+    """The token in ``path`` without surrounding white space (a secret file often ends in a
+    newline); ValueError saying why not, never quoting the file."""
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not UTF-8 text") from exc
+    if not token:
+        raise ValueError(f"{path} is empty")
+    return token
 
 
 class TelemetrySettings(BaseSettings):
     """Where telemetry goes and how it is batched and kept during outages.
 
     Environment: ``TWIN_TELEMETRY`` (file|influx|none), ``TWIN_INFLUX_URL``,
-    ``TWIN_INFLUX_TOKEN``, ``TWIN_INFLUX_ORG``, ``TWIN_INFLUX_BUCKET`` and ``TWIN_<FIELD>`` for
-    every other field. For InfluxDB 1.8+ use bucket ``db/rp`` and token ``user:password``;
-    for InfluxDB 3 Core the bucket is the database name.
+    ``TWIN_INFLUX_TOKEN`` (or ``TWIN_INFLUX_TOKEN_FILE``: a file holding it, e.g. a Docker
+    secret), ``TWIN_INFLUX_ORG``, ``TWIN_INFLUX_BUCKET`` and ``TWIN_<FIELD>`` for every other
+    field. For InfluxDB 1.8+ use bucket ``db/rp`` and token ``user:password``; for InfluxDB 3
+    Core the bucket is the database name. The URL holds no credentials (refused).
+
+    A token file is read when the settings are built, as the environment is; ``influx_token``
+    then holds its content. Errors never show the values given (URL passwords, tokens).
     """
 
-    model_config = SettingsConfigDict(env_prefix="TWIN_", extra="ignore", allow_inf_nan=False)
+    model_config = SettingsConfigDict(
+        env_prefix="TWIN_", extra="ignore", allow_inf_nan=False, hide_input_in_errors=True
+    )
 
     telemetry: SinkKind = "file"
     influx_url: str = "http://127.0.0.1:8086"
-    influx_token: SecretStr = SecretStr("")
+    # before influx_token: its validator reads the file this one has checked
+    influx_token_file: Path | None = Field(None, description="file holding the token")
+    influx_token: SecretStr = Field(SecretStr(""), validate_default=True)
     influx_org: str = "celltwin"
     influx_bucket: str = Field("celltwin", min_length=1)
     batch_lines: int = Field(5000, ge=1, description="lines per write batch")
@@ -48,6 +92,24 @@ class TelemetrySettings(BaseSettings):
     @field_validator("influx_url")
     @classmethod
     def _http_url(cls, url: str) -> str:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"{url!r} is not an http(s) URL")
+        problem = influx_url_problem(url)
+        if problem:
+            raise ValueError(problem)
         return url
+
+    @field_validator("influx_token_file")
+    @classmethod
+    def _readable(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            _read_token(path)
+        return path
+
+    @field_validator("influx_token")
+    @classmethod
+    def _from_file(cls, token: SecretStr, info: ValidationInfo) -> SecretStr:
+        path = info.data.get("influx_token_file")
+        if path is None:
+            return token
+        if token.get_secret_value():
+            raise ValueError("TWIN_INFLUX_TOKEN_FILE gives the token too: set one of the two")
+        return SecretStr(_read_token(path))

@@ -11,6 +11,12 @@ A sink only delivers; batching, back-pressure, spooling and counting are the pip
   server's (or a proxy's) request size limit (413): it goes in smaller batches;
 - ``RejectedWriteError`` when the server refused the data for good (400 bad line protocol,
   422 unprocessable, e.g. points beyond the retention).
+
+Any other exception from ``write`` is a bug (in the sink or a library under it): the pipeline
+takes it as ``SinkFailedError``, a refusal, so the batch is kept and the run fails.
+
+The payload helpers both sides share are here too: ``gzip_batch`` makes a batch,
+``halve_batch`` splits one that is too large, ``first_line`` samples one for messages.
 """
 
 from __future__ import annotations
@@ -18,10 +24,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import zlib
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from twin.errors import ConfigError, ServiceError
+from twin.telemetry.settings import influx_url_problem
 
 __all__ = [
     "FileSink",
@@ -29,10 +37,16 @@ __all__ = [
     "RefusedWriteError",
     "RejectedWriteError",
     "Sink",
+    "SinkFailedError",
     "TooLargeError",
     "TransientWriteError",
+    "first_line",
+    "gzip_batch",
+    "halve_batch",
     "write_error",
 ]
+
+_SAMPLE_CHARS = 300
 
 
 class TransientWriteError(ServiceError):
@@ -48,6 +62,18 @@ class RefusedWriteError(ServiceError):
 class TooLargeError(RefusedWriteError):
     """The request was above the server's (or a proxy's) size limit (413): the batch goes in
     smaller parts; a single line that is too large is rejected."""
+
+
+class SinkFailedError(RefusedWriteError):
+    """The sink raised an error it does not translate: a bug in it or in a library under it.
+    Handled as a refusal: the batch is kept and the run fails until a write succeeds."""
+
+    @classmethod
+    def of(cls, sink: str, exc: Exception) -> SinkFailedError:
+        """The error of sink ``sink`` that raised ``exc`` (its cause)."""
+        error = cls(f"the {sink} sink failed: {type(exc).__name__}: {exc} (a bug; report it)")
+        error.__cause__ = exc
+        return error
 
 
 class RejectedWriteError(ServiceError):
@@ -89,6 +115,28 @@ def write_error(
     said = f"; the server said: {message[:200]}" if message else ""
     refused = TooLargeError if status == 413 else RefusedWriteError
     return refused(f"HTTP {status} from {endpoint}: {fix or 'refused'}{said}")
+
+
+def gzip_batch(raw: bytes, level: int) -> bytes:
+    """``raw`` (line protocol) as one gzip member, the payload ``Sink.write`` takes."""
+    c = zlib.compressobj(level, zlib.DEFLATED, 31)  # wbits 31: gzip container
+    return c.compress(raw) + c.flush()
+
+
+def halve_batch(payload: bytes, level: int) -> list[tuple[bytes, int]]:
+    """The gzip'd batch ``payload`` as two gzip'd batches of half its lines each, with their
+    line counts (for a ``TooLargeError``)."""
+    lines = zlib.decompress(payload, 31).splitlines(keepends=True)
+    half = len(lines) // 2
+    return [(gzip_batch(b"".join(part), level), len(part)) for part in (lines[:half], lines[half:])]
+
+
+def first_line(payload: bytes) -> str:
+    """The first line of the gzip'd batch ``payload`` (at most 300 characters), for messages."""
+    with contextlib.suppress(zlib.error):
+        head = zlib.decompressobj(31).decompress(payload, 4 * _SAMPLE_CHARS)
+        return head.split(b"\n", 1)[0].decode("utf-8", "replace")[:_SAMPLE_CHARS]
+    return ""
 
 
 class Sink(Protocol):
@@ -172,8 +220,9 @@ class InfluxSink:
         self._service: Any = None
 
     def validate(self) -> None:
-        if not self.url.startswith(("http://", "https://")):
-            raise ConfigError("telemetry", "influx_url", f"{self.url!r} is not an http(s) URL")
+        problem = influx_url_problem(self.url)
+        if problem:
+            raise ConfigError("telemetry", "influx_url", problem)
         if not self.bucket:
             raise ConfigError("telemetry", "influx_bucket", "must not be empty")
         if self.timeout_s <= 0:
