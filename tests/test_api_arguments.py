@@ -22,6 +22,7 @@ from twin.engine import commands
 from twin.engine.cell import Engine
 from twin.errors import CommandError
 from twin.events import CommandApplied, Event, EventBus
+from twin.model import load_scenario
 from twin.model.units import parse_duration
 from twin.runtime import RealtimeDriver
 
@@ -207,3 +208,21 @@ def test_a_machine_id_not_a_string_is_named(
     with pytest.raises(CommandError, match=expected):
         api.clear_fault(machine)
     assert (len(seen), engine.snapshot()) == before
+
+
+def test_an_order_due_before_now_is_accepted_with_a_warning(
+    default_scenario_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # due counts from the scenario start: at t = 1 d, "8h" is in the past
+    engine = Engine(load_scenario(default_scenario_path))
+    api = TwinAPI(engine)
+    engine.run(86400, stop_when_done=False)
+    product = {"type": "printed_housing", "volume_cm3": 10}
+    assert api.submit_order({"id": "LATE", "due": "8h", "product": product}) == "LATE"
+    assert api.submit_order({"id": "ON-TIME", "due": "2d", "product": product}) == "ON-TIME"
+    assert engine.jobs["LATE"].due == 8 * 3600
+    late = [r.getMessage() for r in caplog.records if r.name == "twin.api"]
+    assert late == [
+        "submit_order: order LATE is due at 28,800 s, before now (86,400 s): it is late already"
+        " (due counts from the scenario start, t = 0)"
+    ]

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 import shlex
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import JSP_DIR, ROOT, missing_service
 from twin.cli import main
+from twin.engine.cell import Engine
+from twin.model import parse_scenario
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 SH_LINES = [
@@ -45,3 +48,16 @@ def test_python_example(
     for block in PY_BLOCKS:
         exec(compile(block, "README.md", "exec"), {})
     assert int(capsys.readouterr().out.strip().splitlines()[-1]) > 0
+
+
+def test_scenario_format_block_is_a_valid_scenario() -> None:
+    # "Scenario format" shows every part of a scenario: copied as it is, it loads and runs
+    (block,) = re.findall(r"## Scenario format.*?```toml\n(.*?)```", README, re.S)
+    sc = parse_scenario(tomllib.loads(block), "README.md")
+    assert sc.cell.transport == "robot1"
+    assert sc.arrivals is not None
+    assert sc.arrivals.count == 500
+    assert [o.id for o in sc.orders] == ["SO-1001"]
+    engine = Engine(sc)
+    engine.run("2d")
+    assert engine.completed > 10

@@ -97,25 +97,44 @@ class TwinAPI:
         for handler in list(self._refusal_handlers):
             handler(refusal)
 
+    def _order(
+        self,
+        name: str,
+        apply: Callable[[Engine, OrderConfig], str],
+        order: OrderConfig | Mapping[str, Any],
+    ) -> str:
+        """An order command: checked at once, applied as ``_apply`` says; an order due before
+        now is accepted (late already) with a warning, since due counts from t = 0."""
+        parsed = commands.parse_order(order)
+
+        def command() -> str:
+            job = apply(self.engine, parsed)
+            if parsed.due is not None and parsed.due < self.engine.now:
+                log.warning(
+                    "%s: order %s is due at %s s, before now (%s s): it is late already (due"
+                    " counts from the scenario start, t = 0)",
+                    name,
+                    parsed.id,
+                    f"{parsed.due:,.0f}",
+                    f"{self.engine.now:,.0f}",
+                )
+            return job
+
+        return self._apply(name, parsed.id, command, parsed.id)
+
     def submit_order(self, order: OrderConfig | Mapping[str, Any]) -> str:
         """Accept a job order (``OrderConfig`` or its mapping); returns the job id.
 
         Raises CommandError naming the field when the order is invalid or cannot be planned.
         """
-        parsed = commands.parse_order(order)
-        return self._apply(
-            "submit_order", parsed.id, lambda: commands.submit_order(self.engine, parsed), parsed.id
-        )
+        return self._order("submit_order", commands.submit_order, order)
 
     def store_order(self, order: OrderConfig | Mapping[str, Any]) -> str:
         """Keep a job order in the twin without starting it (ISA-95 Store); returns its id.
         It is planned now (refused like ``submit_order``) and recorded, so a twin resumed
         from its event log still has it; ``start_order`` starts it, ``cancel_order``
         withdraws it."""
-        parsed = commands.parse_order(order)
-        return self._apply(
-            "store_order", parsed.id, lambda: commands.store_order(self.engine, parsed), parsed.id
-        )
+        return self._order("store_order", commands.store_order, order)
 
     def start_order(self, job_id: str) -> str:
         """Start a stored order now (a due date not given counts from now); returns its id."""
@@ -128,10 +147,7 @@ class TwinAPI:
         """Replace a stored order, or the order of a job waiting for release (it keeps its
         place in the backlog), by ``order`` with the same id (ISA-95 Update); refused like
         ``submit_order``, and for an order already released."""
-        parsed = commands.parse_order(order)
-        return self._apply(
-            "update_order", parsed.id, lambda: commands.update_order(self.engine, parsed), parsed.id
-        )
+        return self._order("update_order", commands.update_order, order)
 
     def revoke_start(self, job_id: str) -> str:
         """Take a started order that still waits for release back to the stored orders
