@@ -5,6 +5,8 @@ its variables resolved the way ``docker compose`` resolves ``${VAR:-default}`` (
 environment, i.e. the dev defaults, and with overrides); the twin's own settings class reads
 the twin service's environment; Grafana's provisioning files are expanded with the Grafana
 service's environment. Ports, credentials, org, bucket/database and datasource must line up.
+The scoped tokens InfluxDB's init script writes for the twin and Grafana are checked in
+``test_influx_tokens``.
 """
 
 from __future__ import annotations
@@ -25,14 +27,17 @@ from twin.telemetry.settings import TelemetrySettings
 
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
-_VAR = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}|\$(\w+)")
+_VAR = re.compile(r"\$__\w+\{[^}]*\}|\$\{(\w+)(?::?-([^}]*))?\}|\$(\w+)")
 
 
 def interpolate(value: Any, env: dict[str, str]) -> Any:
-    """``${VAR:-default}``, ``${VAR}`` and ``$VAR`` as docker compose and Grafana expand them."""
+    """``${VAR:-default}``, ``${VAR}`` and ``$VAR`` as docker compose and Grafana expand them;
+    Grafana's ``$__file{path}`` (and other ``$__name{...}``) are left as they are."""
     if isinstance(value, str):
 
         def repl(m: re.Match[str]) -> str:
+            if m.group(0).startswith("$__"):
+                return m.group(0)
             name = m.group(1) or m.group(3)
             default = m.group(2)
             got = env.get(name)
@@ -81,7 +86,7 @@ def host_ports(compose: dict[str, Any], name: str) -> dict[int, tuple[str, int]]
 
 
 OVERRIDES = {
-    "TWIN_INFLUX_TOKEN": "override-token",
+    "INFLUXDB_ADMIN_TOKEN": "override-operator-token",
     "TWIN_INFLUX_ORG": "plant-7",
     "TWIN_INFLUX_BUCKET": "cellA",
     "GRAFANA_ADMIN_PASSWORD": "override-grafana",
@@ -112,7 +117,7 @@ def test_services_and_pinned_images() -> None:
 def test_dev_defaults_are_marked_and_overridable() -> None:
     text = COMPOSE.read_text(encoding="utf-8")
     assert "DEV DEFAULTS ONLY" in text
-    for var in ("TWIN_INFLUX_TOKEN", "INFLUXDB_ADMIN_PASSWORD", "GRAFANA_ADMIN_PASSWORD"):
+    for var in ("INFLUXDB_ADMIN_TOKEN", "INFLUXDB_ADMIN_PASSWORD", "GRAFANA_ADMIN_PASSWORD"):
         assert f"${{{var}:-" in text, f"{var} must be overridable from the environment"
     compose = load_compose(OVERRIDES)
     assert service_env(compose, "grafana")["GF_SECURITY_ADMIN_PASSWORD"] == "override-grafana"
@@ -120,7 +125,7 @@ def test_dev_defaults_are_marked_and_overridable() -> None:
 
 
 def test_twin_settings_read_from_compose_match_influxdb(
-    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     compose = load_compose(env)
     twin = service_env(compose, "twin")
@@ -130,6 +135,10 @@ def test_twin_settings_read_from_compose_match_influxdb(
             monkeypatch.delenv(key)
     for key, value in twin.items():
         monkeypatch.setenv(key, value)
+    # the token file InfluxDB's init script writes (test_influx_tokens), here on this host
+    token_file = tmp_path / Path(twin["TWIN_INFLUX_TOKEN_FILE"]).name
+    token_file.write_text("write-only-token", encoding="utf-8")
+    monkeypatch.setenv("TWIN_INFLUX_TOKEN_FILE", str(token_file))
     settings = TelemetrySettings()
     # every TWIN_ variable given to the twin is a setting it reads (no typo goes unnoticed)
     fields = {f"TWIN_{name.upper()}" for name in TelemetrySettings.model_fields}
@@ -137,7 +146,8 @@ def test_twin_settings_read_from_compose_match_influxdb(
     assert settings.telemetry == "influx"
     assert settings.influx_org == influx["DOCKER_INFLUXDB_INIT_ORG"]
     assert settings.influx_bucket == influx["DOCKER_INFLUXDB_INIT_BUCKET"]
-    assert settings.influx_token.get_secret_value() == influx["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"]
+    assert settings.influx_token.get_secret_value() == "write-only-token"
+    assert "TWIN_INFLUX_TOKEN" not in twin  # never the operator token
     assert influx["DOCKER_INFLUXDB_INIT_MODE"] == "setup"
     url = urlparse(settings.influx_url)
     assert url.hostname == "influxdb"
@@ -169,7 +179,8 @@ def test_grafana_datasource_provisioning_matches(env: dict[str, str]) -> None:
     assert ds["url"] == twin["TWIN_INFLUX_URL"]
     assert ds["jsonData"]["dbName"] == twin["TWIN_INFLUX_BUCKET"]
     assert ds["jsonData"]["httpHeaderName1"] == "Authorization"
-    assert ds["secureJsonData"]["httpHeaderValue1"] == f"Token {twin['TWIN_INFLUX_TOKEN']}"
+    # the read-only token from the file InfluxDB's init script writes (test_influx_tokens)
+    assert re.fullmatch(r"Token \$__file\{/[^}]+\}", ds["secureJsonData"]["httpHeaderValue1"])
 
 
 def test_dbrp_init_script_maps_the_bucket_the_datasource_queries() -> None:
@@ -235,10 +246,11 @@ def test_dockerfile_stages() -> None:
     assert scenario.startswith("/opt/cell-twin/scenarios/")
     assert (ROOT / "scenarios" / Path(scenario).name).is_file()
     assert "COPY scenarios /opt/cell-twin/scenarios" in text
-    # the OPC UA server listens on all container interfaces, on the port compose publishes
+    # the OPC UA server listens on the container's fixed host name (test below), on the port
+    # compose publishes
     command = compose["services"]["twin"]["command"]
     opt = {command[i]: command[i + 1] for i in range(2, len(command) - 1, 2)}
-    assert opt["--host"] == "0.0.0.0"
+    assert opt["--host"] == compose["services"]["twin"]["hostname"]
     assert int(opt["--port"]) in host_ports(compose, "twin")
     assert opt["--speed"] == "1"
     assert "EXPOSE 4840" in text
@@ -274,5 +286,35 @@ def test_twin_command_parses_with_the_real_cli(source: str) -> None:
     sub = group.get_command(None, args[0])
     assert sub is not None, f"twin has no command {args[0]!r}"
     ctx = sub.make_context(args[0], list(args[1:]))  # raises on an unknown option
-    assert ctx.params["host"] == "0.0.0.0"
+    # compose: the container's fixed host name (see below); the image alone: every interface
+    host = load_compose({})["services"]["twin"]["hostname"] if source == "compose" else "0.0.0.0"
+    assert ctx.params["host"] == host
     assert ctx.params["port"] == 4840
+
+
+def test_twin_server_certificate_survives_container_recreation() -> None:
+    """The certificate names the host: a fixed ``hostname`` (not the container ID) that is also
+    the address it listens on, so no container IP address (new on every recreation) is in it
+    either; and it is kept on the volume at the image's working directory."""
+    import typer.main
+
+    from opcua_server.security import host_names
+    from twin.cli import app
+
+    compose = load_compose({})
+    twin = compose["services"]["twin"]
+    assert twin["hostname"] == "twin"  # the service name: clients on the network reach it so
+    command = twin["command"]
+    group = typer.main.get_command(app)
+    run = group.get_command(None, command[0])
+    assert run is not None
+    params = run.make_context(command[0], list(command[1:])).params
+    assert params["host"] == twin["hostname"]
+    dns, ips = host_names(params["host"])
+    assert twin["hostname"] in dns
+    assert set(ips) == {"127.0.0.1", "::1"}  # a name to listen on: no interface addresses
+    # certificate and key (--pki, relative) under the working directory, a named volume
+    workdir = re.findall(r"^WORKDIR (\S+)$", DOCKERFILE.read_text(encoding="utf-8"), re.M)[-1]
+    assert not Path(params["pki"]).is_absolute()
+    volumes = dict(reversed(str(v).split(":")[:2]) for v in twin["volumes"])
+    assert volumes[workdir] in compose["volumes"]
