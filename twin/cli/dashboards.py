@@ -43,6 +43,10 @@ class PushResult:
 _CHECK_URL = "check the URL (--url or GRAFANA_URL: Grafana's base URL, e.g. http://localhost:3000)"
 
 
+#: characters of a server's answer a message quotes
+_EXCERPT = 120
+
+
 class NotGrafanaError(Exception):
     """The server at the URL answered, but not as Grafana's HTTP API does."""
 
@@ -97,8 +101,23 @@ def _refused(exc: Exception, where: str, token: str | None, url: str) -> str:
         )
     if code in (404, 405, 501):  # another web server (or a path) at that URL
         return f"{where} has no such API (HTTP {code}): {_CHECK_URL}"
-    message = getattr(exc, "message", "") or str(exc)
+    answer = getattr(exc, "response", None)
+    if not isinstance(answer, dict):  # Grafana's API answers its errors in JSON
+        return (
+            f"{where}: the server answers HTTP {code} with {_excerpt(answer)} instead of JSON: "
+            f"{_CHECK_URL}"
+        )
+    message = _excerpt(answer.get("message", answer), quoted=False)
     return f"{where} refused the upload (HTTP {code}): {message}"
+
+
+def _excerpt(text: object, *, quoted: bool = True) -> str:
+    """The start of a server's answer for a one-line message: whitespace collapsed (a page,
+    a body ending in a newline), at most ``_EXCERPT`` characters, quoted unless told."""
+    words = " ".join(str(text or "").split())
+    if len(words) > _EXCERPT:
+        words = words[: _EXCERPT - 1] + "…"
+    return repr(words) if quoted else words
 
 
 def push_dashboards(
@@ -129,7 +148,7 @@ def push_dashboards(
             }
         )
         if not isinstance(answer, dict):  # e.g. a web page: another server at that URL
-            raise NotGrafanaError(f"{str(answer)[:40]!r} instead of JSON")
+            raise NotGrafanaError(f"{_excerpt(answer)} instead of JSON")
         results.append(
             PushResult(
                 name=name,
@@ -184,6 +203,8 @@ def push(
         raise ServiceError(f"{where}: the server answers {exc}: {_CHECK_URL}") from exc
     except niquests.exceptions.RequestException as exc:
         raise ServiceError(_unreachable(where, exc, timeout)) from exc
+    finally:  # the keep-alive connections it pooled (a server may keep them open)
+        api.client.s.close()
     console = Console()
     for r in results:
         console.print(f"pushed {r.name} -> {shown.rstrip('/')}{r.url} (version {r.version})")
