@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -21,9 +22,24 @@ def report(
 ) -> None:
     """Gantt, state timeline, KPIs, OEE over time and process signals as PNG + report.html."""
     from twin.report.run_report import build_report  # matplotlib only when reporting
+    from twin.report.telemetry_file import CutShort
 
-    page = build_report(run_dir, out)
-    Console().print(f"report: {page}")
+    console = Console()
+    with warnings.catch_warnings(record=True) as caught:
+        # a telemetry file cut off by a killed run is reported up to the cut, with a note
+        warnings.simplefilter("always", CutShort)
+        page = build_report(run_dir, out)
+    for warning in caught:
+        note = warning.message
+        if isinstance(note, CutShort):
+            console.print(
+                f"{note.source}: note: {note.reason}", style="yellow", soft_wrap=True, markup=False
+            )
+        else:  # not ours: on its way as if never caught
+            warnings.warn_explicit(
+                note, warning.category, warning.filename, warning.lineno, source=warning.source
+            )
+    console.print(f"report: {page}")
 
 
 def register(app: typer.Typer) -> None:
