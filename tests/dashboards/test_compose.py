@@ -290,6 +290,8 @@ def test_twin_command_parses_with_the_real_cli(source: str) -> None:
     host = load_compose({})["services"]["twin"]["hostname"] if source == "compose" else "0.0.0.0"
     assert ctx.params["host"] == host
     assert ctx.params["port"] == 4840
+    # a restart (restart: unless-stopped) goes on from the event log, keeping accepted orders
+    assert ctx.params["resume"] is True
 
 
 def test_twin_server_certificate_survives_container_recreation() -> None:
