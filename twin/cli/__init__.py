@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from twin.cli.common import usage_error
+from twin.cli.common import plain_help, usage_error
 from twin.errors import TwinError
 
 __all__ = ["app", "main"]
@@ -37,6 +37,7 @@ def _register() -> None:
 
 
 _register()
+plain_help(app)  # flags without a value, arguments as SCENARIO in every --help
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,11 +7,20 @@ from typing import Any
 
 import typer
 from pydantic import ValidationError
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from twin.errors import ConfigError
 from twin.model.units import parse_duration
 
-__all__ = ["DEFAULT_SCENARIO", "parse_until", "sentence", "usage_error"]
+__all__ = [
+    "DEFAULT_SCENARIO",
+    "PlainHelpCommand",
+    "PlainHelpGroup",
+    "parse_until",
+    "plain_help",
+    "sentence",
+    "usage_error",
+]
 
 DEFAULT_SCENARIO = Path("scenarios/default.toml")
 
@@ -76,3 +85,72 @@ def sentence(message: str) -> str:
     stop)."""
     message = message.strip().rstrip(".")
     return message[:1].lower() + message[1:]
+
+
+class _PlainHelp:
+    """What the help of a command or group shows of its parameters, as click writes it: a
+    flag (``--quiet``, ``--help``) without a value (typer writes ``<bool>``, as if it took
+    one), an argument by its name in capitals, bare when required and bracketed when
+    optional (``SCENARIO``, ``[SCENARIO]``; typer writes ``{scenario}``)."""
+
+    params: list[Any]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            _plain(param)
+
+    # (ctx: click's Context, which typer vendors and does not export)
+    def get_help_option(self, ctx: Any) -> TyperOption | None:
+        option: TyperOption | None = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            _plain(option)
+        return option
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces: list[str] = super().collect_usage_pieces(ctx)  # type: ignore[misc]
+        plain = {
+            piece: _usage_name(param)
+            for param in self.params
+            if isinstance(param, TyperArgument)
+            for piece in param.get_usage_pieces(ctx)
+        }
+        return [plain.get(piece, piece) for piece in pieces]
+
+
+def _plain(param: object) -> None:
+    # an empty metavar: typer shows a flag's type unless a metavar is set
+    if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+        param.metavar = ""
+    elif isinstance(param, TyperArgument) and param.metavar is None and param.name:
+        param.metavar = param.name.upper()
+
+
+def _usage_name(argument: TyperArgument) -> str:
+    name = argument.metavar or str(argument.name).upper()
+    name = name if argument.required else f"[{name}]"
+    return name if argument.nargs == 1 else f"{name}..."
+
+
+class PlainHelpCommand(_PlainHelp, TyperCommand):
+    """A typer command whose help shows flags and arguments as click does (_PlainHelp)."""
+
+
+class PlainHelpGroup(_PlainHelp, TyperGroup):
+    """A typer group whose help shows flags and arguments as click does (_PlainHelp)."""
+
+
+def plain_help(app: typer.Typer) -> None:
+    """Give every command and group of ``app``, its sub-apps' too, the help of
+    PlainHelpCommand and PlainHelpGroup: as if each had been declared with ``cls=`` one of
+    them (one declared with a class of its own keeps it). Call it once all commands are
+    registered."""
+    # typer's defaults: TyperCommand (app.command() writes it), a placeholder for groups
+    if not isinstance(app.info.cls, type) or app.info.cls is TyperGroup:
+        app.info.cls = PlainHelpGroup
+    for command in app.registered_commands:
+        if command.cls in (None, TyperCommand):
+            command.cls = PlainHelpCommand
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            plain_help(group.typer_instance)
