@@ -24,7 +24,7 @@ from asyncua import Server, ua
 from asyncua.common.connection import TransportLimits
 from asyncua.server.internal_session import InternalSession
 
-from opcua_server import event_filter
+from opcua_server import event_filter, security
 from opcua_server.history import SqliteHistory
 from opcua_server.nodes import FAMILIES, BuildContext, NodeFamily
 from opcua_server.nodesets import NS, find_nodesets, import_nodesets
@@ -175,6 +175,7 @@ class TwinServer:
         self._user_manager = manager
         files = self._preflight()
         event_filter.install()  # OfType selects subtypes (asyncua compares for equality)
+        security.install()  # client certificates checked on the secure channel too
         server = Server(user_manager=manager)
         self.server = server
         await server.init()

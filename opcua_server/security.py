@@ -28,9 +28,12 @@ from asyncua.crypto import uacrypto
 from asyncua.crypto.cert_gen import dump_private_key_as_pem, generate_private_key
 from asyncua.crypto.cert_gen import generate_self_signed_app_certificate as _self_signed
 from asyncua.crypto.permission_rules import PermissionRuleset
+from asyncua.crypto.security_policies import SecurityPolicyNone
 from asyncua.crypto.truststore import TrustStore
-from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
+from asyncua.server import binary_server_asyncio
 from asyncua.server.internal_session import ServiceError
+from asyncua.server.uaprocessor import UaProcessor
+from asyncua.ua.ua_binary import struct_from_binary, uatcp_to_binary
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -41,10 +44,12 @@ __all__ = [
     "CALLER_ROLE",
     "SECURE_POLICIES",
     "CertificateFiles",
+    "ChannelGate",
     "ClientCertificateValidator",
     "RolePermissions",
     "ensure_certificate",
     "host_names",
+    "install",
 ]
 
 _log = logging.getLogger(__name__)
@@ -151,8 +156,12 @@ class ClientCertificateValidator:
     """Accepts client application certificates found in ``trusted/`` (directly or by CA) that
     are in their validity period, name the client's application URI and are not revoked.
 
-    A refused certificate is copied to ``rejected/`` so an administrator can trust it by moving
-    it to ``trusted/``; the trust list is re-read when that folder changes.
+    Used twice per client: ``check_channel`` when its secure channel opens (the certificate
+    that signs the channel; no application URI is known yet), and as asyncua's certificate
+    validator at CreateSession (the same certificate, ``ChannelGate`` makes sure, with the
+    application URI the client gives). A refused certificate is copied to ``rejected/`` so an
+    administrator can trust it by moving it to ``trusted/``; the trust list is re-read when
+    that folder changes.
     """
 
     def __init__(self, pki_dir: Path) -> None:
@@ -160,52 +169,80 @@ class ClientCertificateValidator:
         self._rejected = pki_dir / "rejected"
         self._crl = pki_dir / "crl"
         self._stamp: tuple[float, float] | None = None
-        self._validator: CertificateValidator | None = None
+        self._store: TrustStore | None = None
 
     def _mtimes(self) -> tuple[float, float]:
         return (self._trusted.stat().st_mtime, self._crl.stat().st_mtime)
 
-    async def _current(self) -> CertificateValidator | None:
-        """The validator of the current trust list; None while ``trusted/`` holds nothing (a
-        TrustStore cannot be empty: every certificate is untrusted then). Both are kept until
-        ``trusted/`` or ``crl/`` change (their mtimes), so a validation lists no folder."""
+    async def _current(self) -> TrustStore | None:
+        """The current trust list; None while ``trusted/`` holds nothing (a TrustStore cannot
+        be empty: every certificate is untrusted then). Kept until ``trusted/`` or ``crl/``
+        change (their mtimes), so a validation lists no folder."""
         stamp = self._mtimes()
         if stamp != self._stamp:  # the first call too (no stamp yet)
             trusted = any(p.is_file() for p in self._trusted.iterdir())
-            self._validator = await self._load() if trusted else None
+            store = TrustStore([self._trusted], [self._crl])
+            if trusted:
+                await store.load()
+            self._store = store if trusted else None
             self._stamp = stamp
-        return self._validator
+        return self._store
 
-    async def _load(self) -> CertificateValidator:
-        store = TrustStore([self._trusted], [self._crl])
-        await store.load()
-        options = (
-            CertificateValidatorOptions.TIME_RANGE
-            | CertificateValidatorOptions.URI
-            | CertificateValidatorOptions.TRUSTED
-            | CertificateValidatorOptions.REVOKED
-            | CertificateValidatorOptions.PEER_CLIENT
-        )
-        return CertificateValidator(options, store)
+    async def check_channel(self, der: bytes | None) -> None:
+        """Raises ServiceError unless ``der`` (a secure channel's client certificate, or a
+        chain starting with it) is acceptable, the application URI aside."""
+        try:
+            cert = x509.load_der_x509_certificate(_leaf(der or b""))
+        except ValueError:
+            raise ServiceError(ua.StatusCodes.BadCertificateInvalid) from None
+        await self._check(cert, None)
 
     async def __call__(self, cert: x509.Certificate, app: ua.ApplicationDescription) -> None:
-        validator = await self._current()
-        try:
-            if validator is None:
-                raise ServiceError(ua.StatusCodes.BadCertificateUntrusted)
-            await validator.validate(cert, app)
-        except ServiceError:
-            thumb = cert.fingerprint(hashes.SHA1()).hex()  # noqa: S303 - OPC UA thumbprint
-            target = self._rejected / f"{_safe(app.ApplicationUri)}[{thumb}].der"
-            if not target.exists():
-                target.write_bytes(uacrypto.der_from_x509(cert))
-            _log.warning(
-                "refused client certificate of %s (copied to %s; move it to %s to trust it)",
-                app.ApplicationUri,
-                target,
-                self._trusted,
-            )
-            raise
+        await self._check(cert, app.ApplicationUri)
+
+    async def _check(self, cert: x509.Certificate, uri: str | None) -> None:
+        code = _refusal(await self._current(), cert, uri)
+        if code is None:
+            return
+        uris = sorted(_san(cert)[0])
+        name = uri or (uris[0] if uris else "client")
+        thumb = cert.fingerprint(hashes.SHA1()).hex()  # noqa: S303 - OPC UA thumbprint
+        target = self._rejected / f"{_safe(name)}[{thumb}].der"
+        if not target.exists():
+            target.write_bytes(uacrypto.der_from_x509(cert))
+        _log.warning(
+            "refused client certificate of %s (copied to %s; move it to %s to trust it)",
+            name,
+            target,
+            self._trusted,
+        )
+        raise ServiceError(code)
+
+
+def _refusal(store: TrustStore | None, cert: x509.Certificate, uri: str | None) -> int | None:
+    """Why ``cert`` is refused (a Bad status code), or None; ``uri`` None: not checked."""
+    now = dt.datetime.now(dt.UTC)
+    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+        return ua.StatusCodes.BadCertificateTimeInvalid
+    if uri is not None and uri not in _san(cert)[0]:
+        return ua.StatusCodes.BadCertificateUriInvalid
+    if store is None or not store.is_trusted(cert):
+        return ua.StatusCodes.BadCertificateUntrusted
+    if store.is_revoked(cert):
+        return ua.StatusCodes.BadCertificateRevoked
+    return None
+
+
+def _leaf(der: bytes) -> bytes:
+    """The first certificate of a DER chain (OPC 10000-6: certificates sent one after the
+    other): its ASN.1 SEQUENCE header gives its length."""
+    if len(der) < 2 or der[0] != 0x30:
+        return der
+    size, start = der[1], 2
+    if size & 0x80:
+        start = 2 + (size & 0x7F)
+        size = int.from_bytes(der[2:start], "big")
+    return der[: start + size]
 
 
 def _safe(text: str) -> str:
@@ -271,3 +308,73 @@ class RolePermissions(PermissionRuleset):
             # result; the request is handled next in this task, its methods read the role
             CALLER_ROLE.set(user.twin_role)
         return True
+
+
+_NONE_URI = SecurityPolicyNone.URI
+_CREATE_SESSION = ua.NodeId(ua.ObjectIds.CreateSessionRequest_Encoding_DefaultBinary)
+
+
+class ChannelGate(UaProcessor):  # type: ignore[misc]
+    """asyncua's processor of one client connection, screening the client before asyncua
+    serves it (OPC 10000-4 5.5.2 and 5.6.2), when the server's certificate validator is a
+    ``ClientCertificateValidator`` (any other server is served as asyncua does):
+
+    - OpenSecureChannel: the certificate that signs a secured channel must pass
+      ``check_channel`` (asyncua checks none: its validator only sees the certificate a client
+      puts into CreateSession, if any). A refusal is an Error message, then the socket closes.
+    - CreateSession on a secured channel must present that same certificate, which asyncua's
+      validator then checks with the application URI: BadCertificateInvalid without one,
+      BadSecurityChecksFailed for another.
+
+    Relies on asyncua 2.x internals: ``binary_server_asyncio.UaProcessor`` (see ``install``),
+    ``process``/``_process_message`` and the processor's ``_connection`` and ``_transport``.
+    """
+
+    def _validator(self) -> ClientCertificateValidator | None:
+        validator = self.iserver.certificate_validator
+        return validator if isinstance(validator, ClientCertificateValidator) else None
+
+    async def process(self, header: ua.Header, body: Buffer) -> bool:
+        validator = self._validator()
+        opening = header.MessageType == ua.MessageType.SecureOpen
+        if validator is None or not opening or self._connection.is_open():
+            return bool(await super().process(header, body))
+        # the asymmetric security header is in clear: the policy and the signing certificate
+        algorithm = struct_from_binary(ua.AsymmetricAlgorithmHeader, body.copy(header.body_size))
+        try:
+            if algorithm.SecurityPolicyURI != _NONE_URI:  # None: no certificate to check
+                await validator.check_channel(algorithm.SenderCertificate)
+            return bool(await super().process(header, body))
+        except ServiceError as exc:
+            code, reason = exc.code, "client certificate refused"
+        except ua.UaError as exc:  # asyncua's select_policy: no such policy and mode offered
+            code, reason = ua.StatusCodes.BadSecurityPolicyRejected, str(exc)
+        _log.warning("refused a secure channel from %s: %s", self.name, ua.StatusCode(code).name)
+        error = ua.ErrorMessage(ua.StatusCode(code), reason)
+        self._transport.write(uatcp_to_binary(ua.MessageType.Error, error))
+        return False
+
+    async def _process_message(
+        self, typeid: ua.NodeId, requesthdr: Any, seqhdr: Any, body: Buffer
+    ) -> Any:
+        policy = self._connection.security_policy
+        if typeid == _CREATE_SESSION and self._validator() and policy.URI != _NONE_URI:
+            params = struct_from_binary(ua.CreateSessionParameters, body.copy())
+            if not params.ClientCertificate:
+                _log.warning("refused a session from %s: no client certificate", self.name)
+                raise ServiceError(ua.StatusCodes.BadCertificateInvalid)
+            if _leaf(params.ClientCertificate) != _leaf(policy.peer_certificate or b""):
+                _log.warning(
+                    "refused a session from %s: its certificate is not the one that signs"
+                    " its secure channel",
+                    self.name,
+                )
+                raise ServiceError(ua.StatusCodes.BadSecurityChecksFailed)
+        return await super()._process_message(typeid, requesthdr, seqhdr, body)
+
+
+def install() -> None:
+    """Serve every connection accepted from now on through ``ChannelGate`` (asyncua creates a
+    processor per connection from this module attribute). Servers whose certificate validator
+    is not a ``ClientCertificateValidator`` are served as before."""
+    binary_server_asyncio.UaProcessor = ChannelGate
