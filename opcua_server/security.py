@@ -281,8 +281,9 @@ _READ_SERVICES = {
 _CALL = ua.NodeId(ua.ObjectIds.CallRequest_Encoding_DefaultBinary)
 
 
-#: the role of the session whose Call request is being handled (None: a call from inside
-#: the server, which no session makes); the methods check it (``calls.access_denied``)
+#: the role of the session whose Call request is being handled, set by ``RolePermissions``
+#: (None: no role known, e.g. a call from inside the server, which no session makes); the
+#: methods check it and deny a call without one (``calls.access_denied``)
 CALLER_ROLE: ContextVar[Role | None] = ContextVar("CALLER_ROLE", default=None)
 
 
@@ -312,6 +313,13 @@ class RolePermissions(PermissionRuleset):
 
 _NONE_URI = SecurityPolicyNone.URI
 _CREATE_SESSION = ua.NodeId(ua.ObjectIds.CreateSessionRequest_Encoding_DefaultBinary)
+# what a channel of a policy the server does not offer may do (OPC 10000-4 5.4: a client
+# finds the secure endpoints over a channel without security)
+_DISCOVERY = {
+    ua.NodeId(ua.ObjectIds.GetEndpointsRequest_Encoding_DefaultBinary),
+    ua.NodeId(ua.ObjectIds.FindServersRequest_Encoding_DefaultBinary),
+    ua.NodeId(ua.ObjectIds.CloseSecureChannelRequest_Encoding_DefaultBinary),
+}
 
 
 class ChannelGate(UaProcessor):  # type: ignore[misc]
@@ -325,10 +333,20 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
     - CreateSession on a secured channel must present that same certificate, which asyncua's
       validator then checks with the application URI: BadCertificateInvalid without one,
       BadSecurityChecksFailed for another.
+    - A channel of a policy and mode the server does not offer serves discovery only
+      (GetEndpoints, FindServers); anything else, CreateSession first, is
+      BadSecurityPolicyRejected. asyncua opens a None channel on any server (its connection's
+      default policy), whose sessions its permission rules never see.
 
     Relies on asyncua 2.x internals: ``binary_server_asyncio.UaProcessor`` (see ``install``),
     ``process``/``_process_message`` and the processor's ``_connection`` and ``_transport``.
     """
+
+    _offered: frozenset[tuple[str, ua.MessageSecurityMode]] = frozenset()
+
+    def set_policies(self, policies: list[Any]) -> None:
+        super().set_policies(policies)
+        self._offered = frozenset((p.cls.URI, p.mode) for p in policies)
 
     def _validator(self) -> ClientCertificateValidator | None:
         validator = self.iserver.certificate_validator
@@ -358,7 +376,16 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
         self, typeid: ua.NodeId, requesthdr: Any, seqhdr: Any, body: Buffer
     ) -> Any:
         policy = self._connection.security_policy
-        if typeid == _CREATE_SESSION and self._validator() and policy.URI != _NONE_URI:
+        if not self._validator():
+            return await super()._process_message(typeid, requesthdr, seqhdr, body)
+        if (policy.URI, policy.Mode) not in self._offered and typeid not in _DISCOVERY:
+            _log.warning(
+                "refused a request from %s: security %s is not offered (discovery only)",
+                self.name,
+                policy.URI.rsplit("#", 1)[-1],
+            )
+            raise ServiceError(ua.StatusCodes.BadSecurityPolicyRejected)
+        if typeid == _CREATE_SESSION and policy.URI != _NONE_URI:
             params = struct_from_binary(ua.CreateSessionParameters, body.copy())
             if not params.ClientCertificate:
                 _log.warning("refused a session from %s: no client certificate", self.name)

@@ -45,16 +45,19 @@ def access_denied(
     """The refusal of a call of method ``name`` on object ``parent`` before its arguments
     are looked at, or None: BadMethodInvalid when ``parent`` is not the method's ``owner``
     (OPC 10000-4: the method must be a component of the object), BadUserAccessDenied when
-    the calling session's role is below ``role``. In the method's own result, so that the
-    other methods of the same Call request go on; nothing of the twin changes,
-    LastCommandResult included (a viewer leaves no trace in what everyone reads)."""
+    the calling session's role is below ``role`` or not known (fails closed: a session the
+    permission rules did not see, or a call from inside the server, has no role). In the
+    method's own result, so that the other methods of the same Call request go on; nothing
+    of the twin changes, LastCommandResult included (a viewer leaves no trace in what
+    everyone reads)."""
     if parent != owner:
         message = f"{name}: is a method of {owner.to_string()}, not of {parent.to_string()}"
         return refused_call(ua.StatusCodes.BadMethodInvalid, message, None, given)
     caller = CALLER_ROLE.get()
-    if caller is None or caller >= role:
+    if caller is not None and caller >= role:
         return None
-    message = f"{name}: needs the {role.name.lower()} role; this session is {caller.name.lower()}"
+    held = "has no role" if caller is None else f"is {caller.name.lower()}"
+    message = f"{name}: needs the {role.name.lower()} role; this session {held}"
     _log.info("%s denied", message)
     return refused_call(ua.StatusCodes.BadUserAccessDenied, message, None, given)
 
