@@ -1,6 +1,6 @@
 """Users of the OPC UA server: a TOML file of names, roles and scrypt password hashes.
 
-File format (create and edit it with ``twin users add``)::
+File format (create and edit it with ``twin users add``, ``passwd``, ``remove``)::
 
     [users.alice]
     role = "engineer"
@@ -8,7 +8,11 @@ File format (create and edit it with ``twin users add``)::
 
 Roles are ordered: a viewer browses, reads, subscribes and reads history; an operator can
 also control jobs (submit, cancel orders); an engineer can also control the simulation
-(speed, pause, resume) and inject or clear faults.
+(speed, pause, resume) and inject or clear faults. A password has at least 8 characters, not
+all of them spaces.
+
+Logins are logged on the ``opcua_server.audit`` logger (``AUDIT_LOGGER``) and throttled
+(``opcua_server.throttle``).
 """
 
 from __future__ import annotations
@@ -17,38 +21,52 @@ import base64
 import hashlib
 import hmac
 import logging
+import math
 import os
 import secrets
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import tomli_w
 from asyncua.crypto.permission_rules import User, UserRole
+from asyncua.server.internal_session import InternalSession
 
+from opcua_server.throttle import LoginThrottle
 from twin.errors import ConfigError
 
 if TYPE_CHECKING:
     from asyncua.server.internal_server import InternalServer
 
 __all__ = [
+    "AUDIT_LOGGER",
     "Role",
     "TwinUser",
     "TwinUserManager",
     "UserRecord",
     "add_user",
+    "check_password",
+    "find_user",
     "hash_password",
     "load_users",
+    "remove_user",
+    "set_password",
     "verify_password",
 ]
+
+AUDIT_LOGGER = "opcua_server.audit"
 
 _log = logging.getLogger(__name__)
 
 _N, _R, _P = 2**14, 8, 1  # scrypt cost: ~16 MiB, tens of ms per check
 _NAME_MAX = 64
+_PASSWORD_MIN = 8
+_HEADER = b"# cell-twin OPC UA users: scrypt password hashes; edit with `twin users ...`\n"
 
 
 class Role(IntEnum):
@@ -81,10 +99,20 @@ class UserRecord:
     password_hash: str
 
 
+def check_password(password: str) -> None:
+    """Raises ConfigError unless ``password`` has at least 8 characters, not all whitespace."""
+    if len(password) < _PASSWORD_MIN or password.isspace():
+        raise ConfigError(
+            "command line",
+            "password",
+            f"must have at least {_PASSWORD_MIN} characters, not all of them spaces",
+        )
+
+
 def hash_password(password: str) -> str:
-    """scrypt hash with a random salt, as ``scrypt$N$r$p$salt$hash`` (base64 parts)."""
-    if not password:
-        raise ConfigError("users", "password", "must not be empty")
+    """scrypt hash with a random salt, as ``scrypt$N$r$p$salt$hash`` (base64 parts); raises
+    ConfigError for a password ``check_password`` refuses."""
+    check_password(password)
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
     b64 = base64.b64encode
@@ -147,13 +175,62 @@ def load_users(path: Path) -> dict[str, UserRecord]:
 def add_user(path: Path, name: str, role: Role, password: str) -> bool:
     """Add or replace user ``name`` in the file (created if missing, mode 0600).
 
-    Returns True if the user existed before.
+    Returns True if the user existed before. Raises ConfigError for a bad name or password
+    (``check_password``) or an invalid file, which it leaves as it is.
     """
     if not name or len(name) > _NAME_MAX or not name.isprintable() or name.strip() != name:
         raise ConfigError("command line", "NAME", "must be 1-64 printable characters")
     users = load_users(path) if path.exists() else {}
     existed = name in users
     users[name] = UserRecord(name, role, hash_password(password))
+    _write_users(path, users)
+    return existed
+
+
+def set_password(path: Path, name: str, password: str) -> Role:
+    """Give user ``name`` a new password (its role kept); returns its role. Raises ConfigError
+    for an unknown user, a password ``check_password`` refuses or an invalid file."""
+    users = load_users(path)
+    record = _known(path, users, name)
+    users[name] = UserRecord(name, record.role, hash_password(password))
+    _write_users(path, users)
+    return record.role
+
+
+def remove_user(path: Path, name: str, *, last_engineer: bool = False) -> Role:
+    """Remove user ``name`` from the file; returns the role it had. Raises ConfigError for an
+    unknown user or an invalid file, and, unless ``last_engineer``, when ``name`` is the last
+    engineer (nobody could control the simulation any more)."""
+    users = load_users(path)
+    record = _known(path, users, name)
+    others = [u for u in users.values() if u.name != name and u.role is Role.ENGINEER]
+    if record.role is Role.ENGINEER and not others and not last_engineer:
+        raise ConfigError(
+            str(path),
+            f"users.{name}",
+            "is the last engineer: nobody could control the simulation or faults any more "
+            "(add another engineer first, or remove it with --force)",
+        )
+    del users[name]
+    _write_users(path, users)
+    return record.role
+
+
+def find_user(path: Path, name: str) -> UserRecord:
+    """User ``name`` of the file; raises ConfigError for an unknown user or an invalid file."""
+    return _known(path, load_users(path), name)
+
+
+def _known(path: Path, users: Mapping[str, UserRecord], name: str) -> UserRecord:
+    record = users.get(name)
+    if record is None:
+        known = ", ".join(sorted(users)) or "none"
+        raise ConfigError(str(path), f"users.{name}", f"no such user (users: {known})")
+    return record
+
+
+def _write_users(path: Path, users: Mapping[str, UserRecord]) -> None:
+    """Replace the file with ``users``, atomically, mode 0600."""
     doc: dict[str, Any] = {
         "users": {
             u.name: {"role": u.role.name.lower(), "password": u.password_hash}
@@ -162,12 +239,21 @@ def add_user(path: Path, name: str, role: Role, password: str) -> bool:
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # a leftover temporary file (a crash, a hand copy) keeps its mode and owner if reused:
+    # make a new one, never through a link (O_EXCL), so the file replaced in is always 0600
+    tmp.unlink(missing_ok=True)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ConfigError(
+            str(path), None, f"{tmp} appeared while writing: another `twin users` at once?"
+        ) from None
     with os.fdopen(fd, "wb") as fh:
-        fh.write(b"# cell-twin OPC UA users: scrypt password hashes; edit with `twin users add`\n")
+        fh.write(_HEADER)
         tomli_w.dump(doc, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
     tmp.replace(path)
-    return existed
 
 
 class TwinUserManager:
@@ -175,16 +261,26 @@ class TwinUserManager:
 
     With ``path`` the users are the file's: read when the manager is made (ConfigError when it
     is missing or invalid) and again when it changes (its mtime, size or inode, checked at each
-    login: one ``stat``), so users added, changed or removed with ``twin users add`` or by hand
+    login: one ``stat``), so users added, changed or removed with ``twin users`` or by hand
     apply from the next session on, without a restart. A file that becomes invalid allows no
-    user at all (logged) until it is fixed: a broken edit never keeps a user someone meant to
-    remove. Without ``path`` the ``users`` given are fixed.
+    user at all (logged, naming the file and line) until it is fixed: a broken edit never keeps
+    a user someone meant to remove. Without ``path`` the ``users`` given are fixed.
 
-    ``insecure_dev`` allows anonymous sessions (development only): engineers while there are
-    no users at all, viewers once there are; a missing file is then no users, not an error.
+    ``insecure_dev`` allows anonymous sessions (development only): engineers while the file has
+    never existed since the manager was made, viewers once it has, also when it then breaks or
+    vanishes: a broken file never raises anyone's rights. A missing file is then no users,
+    not an error.
 
+    Every check costs the same, for an unknown user too (a dummy hash is checked): the time
+    of a refusal tells nothing of which names exist. ``throttle`` (a ``LoginThrottle``)
+    counts failures per user name and client address, refuses locked ones unchecked, and
+    budgets the checks; the user name's lock is lifted when its password changes in the file.
     A successful check is remembered as an HMAC of the password under a per-process key, so
     reconnecting clients do not pay the scrypt cost each time (the hash stays the authority).
+
+    Each login is logged on ``audit`` (default: the ``opcua_server.audit`` logger): user name,
+    client address, role or why it was refused; never a password. Successes at INFO,
+    refusals at WARNING.
     """
 
     def __init__(
@@ -193,12 +289,18 @@ class TwinUserManager:
         *,
         path: Path | None = None,
         insecure_dev: bool = False,
+        throttle: LoginThrottle | None = None,
+        audit: logging.Logger | None = None,
     ) -> None:
         self._path = path
         self._insecure = insecure_dev
+        self.throttle = throttle or LoginThrottle()
+        self._audit = audit or logging.getLogger(AUDIT_LOGGER)
         self._key = secrets.token_bytes(32)
+        self._dummy = hash_password(secrets.token_urlsafe(16))  # the check of unknown users
         self._verified: dict[str, bytes] = {}
         self._users = dict(users or {})
+        self._seen = path is None and bool(self._users)  # anonymous sessions only view
         self._stamp = self._stat()  # before the read: a change after it is read again
         if path is not None:
             self._users = self._load(path)
@@ -212,11 +314,19 @@ class TwinUserManager:
         """The role of an anonymous session; None when anonymous sessions are refused."""
         if not self._insecure:
             return None
-        return Role.VIEWER if self._current() else Role.ENGINEER
+        self._current()
+        return Role.VIEWER if self._seen else Role.ENGINEER
 
     def _load(self, path: Path) -> dict[str, UserRecord]:
         if self._insecure and not path.exists():
+            if self._seen:
+                _log.error(
+                    "users file %s is gone: no user can log in and anonymous sessions stay "
+                    "viewers until it is back",
+                    path,
+                )
             return {}
+        self._seen = True  # it exists: whatever it holds, anonymous sessions only view now
         return load_users(path)
 
     def _stat(self) -> tuple[int, int, int] | None:
@@ -235,12 +345,17 @@ class TwinUserManager:
         stamp = self._stat()
         if stamp != self._stamp:
             self._stamp = stamp
+            before = self._users
             try:
                 self._users = self._load(self._path)
             except ConfigError as exc:
                 _log.error("users file unusable, no user can log in until it is fixed: %s", exc)
                 self._users = {}
             self._verified = {n: m for n, m in self._verified.items() if n in self._users}
+            for name, record in self._users.items():
+                old = before.get(name)
+                if old is not None and old.password_hash != record.password_hash:
+                    self.throttle.forget(_user_key(name))  # a new password: a fresh start
         return self._users
 
     def get_user(
@@ -252,18 +367,84 @@ class TwinUserManager:
     ) -> User | None:
         # ``certificate`` is the secure channel's client certificate, present for any token;
         # X509 identity tokens are not offered, so no username means an anonymous token
+        host, peer = _peer()
         if username is None:
             anonymous = self.anonymous_role()
-            if anonymous is not None:
-                return TwinUser(role=UserRole.User, name="anonymous", twin_role=anonymous)
-            return None
-        record = self._current().get(username)
-        if record is None or password is None:
-            return None
-        mac = hmac.new(self._key, f"{record.password_hash}\0{password}".encode(), "sha256").digest()
-        known = self._verified.get(username)
-        if known is None or not hmac.compare_digest(known, mac):
-            if not verify_password(password, record.password_hash):
+            if anonymous is None:
+                self._audit.warning("login refused: anonymous from %s: not allowed", peer)
                 return None
-            self._verified[username] = mac
+            self._audit.info("login ok: anonymous (%s) from %s", anonymous.name.lower(), peer)
+            return TwinUser(role=UserRole.User, name="anonymous", twin_role=anonymous)
+        record, why = self._check(username, password or "", host)
+        if record is None:
+            self._audit.warning("login refused: %s from %s: %s", _shown(username), peer, why)
+            return None
+        self._audit.info(
+            "login ok: %s (%s) from %s", _shown(username), record.role.name.lower(), peer
+        )
         return TwinUser(role=UserRole.User, name=username, twin_role=record.role)
+
+    def _check(self, username: str, password: str, host: str) -> tuple[UserRecord | None, str]:
+        """The user if ``password`` is right, else None and why (for the audit log)."""
+        users = self._current()  # first: a password changed in the file lifts its lock
+        keys = [_user_key(username)] + ([f"address {host}"] if host else [])
+        for key in keys:
+            locked = self.throttle.locked_for(key)
+            if locked > 0:
+                count = self.throttle.failures(key)
+                more = math.ceil(locked)
+                return None, f"{key} locked for {more} s more after {count} failures"
+        record = users.get(username)
+        encoded = self._dummy if record is None else record.password_hash
+        mac = hmac.new(self._key, f"{encoded}\0{password}".encode(), "sha256").digest()
+        known = self._verified.get(username)
+        if record is not None and known is not None and hmac.compare_digest(known, mac):
+            self.throttle.succeeded(keys)
+            return record, ""
+        if not self.throttle.take_check():
+            return None, "not checked: too many password checks at once (server busy)"
+        # an unknown user costs the same check (a dummy hash): no timing tells names apart
+        right = verify_password(password, encoded)
+        if record is None or not right:
+            why = "unknown user" if record is None else "wrong password"
+            for key, seconds in self.throttle.failed(keys).items():
+                why += f"; {key} locked for {seconds:.0f} s"
+            return None, why
+        self._verified[username] = mac
+        self.throttle.succeeded(keys)
+        return record, ""
+
+
+def _user_key(name: str) -> str:
+    # a bounded key whatever the length of the name a client sends
+    if len(name) > _NAME_MAX:
+        name = "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+    return f"user {name!r}"
+
+
+def _shown(name: str) -> str:
+    """A user name as the audit log shows it: quoted, escaped, at most 64 characters."""
+    return repr(name if len(name) <= _NAME_MAX else name[:_NAME_MAX] + "...")
+
+
+def _peer() -> tuple[str, str]:
+    """The client address of the session asyncua is activating, as (host, "host:port");
+    ("", "an unknown address") when it cannot be found.
+
+    asyncua (2.1) passes the user manager no session nor address, but calls it from
+    ``InternalSession.activate_session``, and names a client's session after its address
+    (the transport's peer name): found a few frames up (a test checks it is).
+    """
+    frame: FrameType | None = sys._getframe(1)
+    for _ in range(4):
+        if frame is None:
+            break
+        session = frame.f_locals.get("self")
+        if isinstance(session, InternalSession):
+            name: Any = session.name
+            if isinstance(name, tuple) and len(name) >= 2:
+                host = str(name[0])
+                return host, f"[{host}]:{name[1]}" if ":" in host else f"{host}:{name[1]}"
+            break
+        frame = frame.f_back
+    return "", "an unknown address"

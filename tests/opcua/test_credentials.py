@@ -41,7 +41,7 @@ def test_users_file_stores_only_scrypt_hashes(tmp_path: Path) -> None:
     assert users["alice"].role is Role.OPERATOR
     assert verify_password("s3cret-pass", users["alice"].password_hash)
     assert not verify_password("s3cret-pas", users["alice"].password_hash)
-    assert add_user(path, "alice", Role.ENGINEER, "new")  # replaces
+    assert add_user(path, "alice", Role.ENGINEER, "new-pass")  # replaces
     assert load_users(path)["alice"].role is Role.ENGINEER
     path.write_text('[users.bob]\nrole = "admin"\npassword = "scrypt$1$1$1$AA==$AA=="\n')
     with pytest.raises(ConfigError, match=r"users\.bob\.role: unknown role 'admin'"):
@@ -71,10 +71,10 @@ def test_users_file_is_read_again_only_when_it_changes(
     for _ in range(3):
         assert manager.get_user(None, "vera", "vera-pass") is not None  # type: ignore[arg-type]
     assert len(reads) == 1  # once, when the manager was made: logins only stat it
-    add_user(path, "vera", Role.VIEWER, "other")
+    add_user(path, "vera", Role.VIEWER, "other-pass")
     reads.clear()  # add_user's own read
     assert manager.get_user(None, "vera", "vera-pass") is None  # type: ignore[arg-type]
-    assert manager.get_user(None, "vera", "other") is not None  # type: ignore[arg-type]
+    assert manager.get_user(None, "vera", "other-pass") is not None  # type: ignore[arg-type]
     assert len(reads) == 1
 
 
