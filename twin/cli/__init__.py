@@ -25,13 +25,14 @@ app = typer.Typer(
 
 def _register() -> None:
     # explicit list of command modules (no discovery by reflection)
-    from twin.cli import adapters, dashboards, report, run, scenario, simulate, telemetry
+    from twin.cli import adapters, dashboards, report, run, scenario, simulate, telemetry, users
 
     simulate.register(app)
     scenario.register(app)
     dashboards.register(app)
     telemetry.register(app)
     run.register(app)
+    users.register(run.users_app)  # passwd, remove: beside add, list in run's users group
     report.register(app)
     adapters.register(app)
 
