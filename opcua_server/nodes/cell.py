@@ -8,6 +8,16 @@ an operator; SetSpeed, Pause, Resume, InjectFault and ClearFault need an enginee
 predicts ``Until`` ahead for every job not finished (``TwinAPI.forecast``), without blocking
 the server: the fork runs in a worker thread; a Forecast answered leaves LastCommandResult as
 it was.
+
+The job counters (WorkInProgress, Stored, Backlog, Completed, Scrapped, Cancelled, Stopped)
+follow the twin's events: an order received, released, completed, scrapped, cancelled or
+stopped, or a command, queues a write of the counters that changed through the outbox, applied
+right after the engine step or command with the job order lists of ``JobManagement`` queued
+for the same events, so a subscriber gets them in one publishing cycle (an MES compares Backlog
+with the lists). A burst of events costs one write, and the engine a set lookup per event: the
+counters are read from the twin when the write is applied, after the burst. SimTime, Speed,
+Paused, SimDateTime and the KPIs are refreshed every ``kpi_interval_s`` and after each command
+through these methods.
 """
 
 from __future__ import annotations
@@ -65,6 +75,22 @@ _STATUS: tuple[tuple[str, str, ua.VariantType], ...] = (
     ("Cancelled", "cancelled", _U),
     ("Stopped", "stopped", _U),
 )
+#: the job counters of ``_STATUS``: written when they change (``CellFamily._on_event``)
+_COUNTERS = frozenset(
+    ("WorkInProgress", "Stored", "Backlog", "Completed", "Scrapped", "Cancelled", "Stopped")
+)
+#: the events that can change them (a command: Store, Start, RevokeStart, Cancel...)
+_COUNTED: frozenset[type[tev.Event]] = frozenset(
+    {
+        tev.OrderReceived,
+        tev.JobReleased,
+        tev.JobCompleted,
+        tev.JobScrapped,
+        tev.JobCancelled,
+        tev.JobStopped,
+        tev.CommandApplied,
+    }
+)
 
 
 def _arg(name: str, dtype: int, description: str) -> ua.Argument:
@@ -93,7 +119,8 @@ class CellFamily:
         self._values: dict[str, tuple[ua.NodeId, ua.VariantType]] = {}
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: list[Callable[[], None]] = []
-        self._stored = -1  # Cell/Stored as last written
+        self._counts: dict[str, int] = {}  # the job counters as last written
+        self._pending = False  # a write of the job counters is queued
         engine = ctx.engine
         self.kpi = KpiCollector.for_cell(engine.scenario.cell, start=engine.now)
 
@@ -281,7 +308,7 @@ class CellFamily:
 
     # -- run ------------------------------------------------------------------------------------
     def start(self) -> None:
-        self._unsubscribe = [self.ctx.follow(self.kpi), self.ctx.follow(self._on_command)]
+        self._unsubscribe = [self.ctx.follow(self.kpi), self.ctx.follow(self._on_event)]
         self.refresh()
         self._task = asyncio.create_task(self._run(), name="opcua-cell-refresh")
 
@@ -292,15 +319,33 @@ class CellFamily:
             unsubscribe()
         self._unsubscribe = []
 
-    def _on_command(self, ev: tev.Event) -> None:
-        # Stored changes by command only (Store, Start, RevokeStart, Cancel, from any
-        # source): written at once, so a burst of ISA-95 Stores is counted right after it,
-        # not at the next periodic refresh (a count, so cheap at any rate of commands)
-        if isinstance(ev, tev.CommandApplied):
-            stored = len(self.ctx.engine.stored)
-            if stored != self._stored:
-                self._stored = stored
-                self._set("Cell.Stored", stored)
+    def _on_event(self, ev: tev.Event) -> None:
+        # on the engine's path: a set lookup per event, and one write queued per burst
+        if not self._pending and type(ev) in _COUNTED:
+            self._queue_counts()
+
+    def _queue_counts(self) -> None:
+        """Queue a write of the job counters unless one is queued (it will see this change
+        too); a full outbox drops it, and the next event or refresh queues one again."""
+        if not self._pending:
+            self._pending = self.ctx.outbox.put(self._write_counts)
+
+    async def _write_counts(self) -> None:
+        """Write the job counters that changed since last written, as the twin has them now:
+        after every event of the burst that queued this (at an event, the engine is half-way
+        through the change: an order is announced before it joins the backlog, a job ends
+        before it leaves the WIP)."""
+        self._pending = False
+        status = self.ctx.api.status()
+        now = self.ctx.now()
+        for name, key, vtype in _STATUS:
+            value = status[key]
+            if name in _COUNTERS and self._counts.get(name) != value:
+                self._counts[name] = value
+                nodeid, _ = self._values[f"Cell.{name}"]
+                variant = ua.Variant(value, vtype)
+                dv = ua.DataValue(variant, SourceTimestamp=now, ServerTimestamp=now)
+                await self.ctx.server.write_attribute_value(nodeid, dv)
 
     async def _run(self) -> None:
         while True:
@@ -316,10 +361,11 @@ class CellFamily:
         ctx = self.ctx
         status = ctx.api.status()
         status["speed"] = status["speed"] or 0.0
-        self._stored = status["stored"]
         for name, key, vtype in _STATUS:
-            value = status[key]
-            self._set(f"Cell.{name}", float(value) if vtype == _D else value)
+            if name not in _COUNTERS:
+                value = status[key]
+                self._set(f"Cell.{name}", float(value) if vtype == _D else value)
+        self._queue_counts()  # the job counters: written when they change, on one path
         self._set("Cell.SimDateTime", ctx.now())  # the run's time axis, as every timestamp
         report = self.kpi.report(ctx.engine.now)
         for owner, values in (("Cell", report["cell"]), *report["machines"].items()):
