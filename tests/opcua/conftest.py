@@ -197,8 +197,9 @@ class Twin:
         await self.server.settle()
 
     async def refresh_cell(self) -> None:
-        """Refresh the Cell counters (Backlog, WorkInProgress, ...) now instead of on their
-        wall-clock period, and apply the writes (Cell/Stored follows every change anyway)."""
+        """Refresh the Cell values now instead of on their wall-clock period, and apply the
+        writes (the order and job counters, Backlog, WorkInProgress, Stored, ..., follow every
+        change anyway)."""
         from opcua_server.nodes.cell import CellFamily
 
         next(f for f in self.server.families if isinstance(f, CellFamily)).refresh()

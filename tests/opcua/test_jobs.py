@@ -275,7 +275,7 @@ async def test_job_order_list_bounds_a_large_backlog(twin: Twin) -> None:
     try:
         await client.load_data_type_definitions()
         await twin.step(1.0)
-        await twin.refresh_cell()  # Cell/Backlog is refreshed on a wall-clock period
+        await twin.refresh_cell()  # the KPIs and clock values; the counters follow events
         backlog = [job.id for job in twin.engine.backlog]
         assert len(backlog) > bound + 400  # the cell is full: nearly all of them wait
         node = client.get_node(
