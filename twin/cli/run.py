@@ -3,8 +3,9 @@
 The runner only wires: engine (with signal sampling) + RealtimeDriver + TwinAPI + TwinServer
 + telemetry. Ctrl-C (or SIGTERM) stops the driver, drains or spools telemetry, closes the
 sessions, flushes history, writes the event log and a snapshot of the twin's state. Accepted
-commands are on disk at once, so ``--resume`` restores a twin that was killed
-(``twin.cli.rundir``).
+commands are on disk at once, the other events every second, so ``--resume`` restores a twin
+that was killed close to where it was (``twin.cli.rundir``). The twin's clock ends at
+``rundir.END`` (2262-04-11): the run stops there as at Ctrl-C, and says why.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import signal
 import sys
 import warnings
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -31,8 +33,12 @@ from twin.cli.adapters import AdaptersOption, LinkedPlcs
 from twin.cli.common import DEFAULT_SCENARIO
 from twin.cli.rundir import (
     DURABLE,
+    END,
+    END_WHY,
     EVENTS,
     PREVIOUS,
+    LogFlusher,
+    axis_end,
     hold,
     new_log,
     previous_run,
@@ -100,8 +106,10 @@ def run(
 
     With --resume, restore the twin from the event log in OUT (same scenario, seed and rule)
     and continue from its last event; without an event log, start afresh. With --adapters,
-    link the PLCs the file names (Modbus TCP, OPC UA) to the twin. Exit code 1 when telemetry
-    lines were lost, or are kept because the server refused them (as twin simulate).
+    link the PLCs the file names (Modbus TCP, OPC UA) to the twin. The twin's clock runs on
+    the wall clock's axis and ends on 2262-04-11T23:47:16Z (at speed 1e6, two hours from
+    now): the run stops there by itself. Exit code 1 when telemetry lines were lost, or are
+    kept because the server refused them (as twin simulate).
     """
     from opcua_server import ServerSettings, TwinServer
     from opcua_server.app import preflight
@@ -145,12 +153,12 @@ def run(
             if resume:
                 console.print(f"--resume: no event log in {out}, starting afresh")
             engine = Engine(sc, signals=True)
-            driver = RealtimeDriver(engine, speed=speed)
+            driver = _Driver(engine, speed)
         else:
             log, sim_start = previous
             engine, log_fh = restore(out, sc, log)
             closing.enter_context(log_fh)
-            driver = RealtimeDriver(engine, speed=speed, origin=sim_start)
+            driver = _Driver(engine, speed, origin=sim_start)
             console.print(
                 f"restored {len(log.commands)} commands from {out / EVENTS}; "
                 f"resuming at simulated time {engine.now:.1f} s"
@@ -176,9 +184,10 @@ def run(
             write_info(out, info, driver.wall_time(0.0))
         writer = EventLogWriter(log_fh, durable=DURABLE)
         engine.bus.subscribe(writer)
+        flusher = LogFlusher(writer, log_fh, driver.clock)
         try:
             sinks = _Telemetry(tsettings, out)
-            asyncio.run(_serve(server, driver, console, initial, sinks, plcs))
+            asyncio.run(_serve(server, driver, console, initial, sinks, plcs, flusher))
         finally:
             # logged durably (every line before it written and synced with it): a resumed
             # twin goes on from here
@@ -188,11 +197,36 @@ def run(
                 json.dumps(engine.snapshot(), indent=1, sort_keys=True, default=str) + "\n",
                 encoding="utf-8",
             )
+        if driver.ended:
+            console.print(
+                f"reached {END:%Y-%m-%dT%H:%M:%SZ}, where the clock of twin run ends"
+                f" ({END_WHY}); a new run (without --resume) starts at the wall clock's time"
+            )
         console.print(
             f"stopped at simulated time {engine.now:.1f} s; event log and snapshot in {out}"
         )
     if sinks.undelivered:  # telemetry lost or refused: its line above says what and why
         raise typer.Exit(1)
+
+
+class _Driver(RealtimeDriver):
+    """The real-time driver of ``twin run``: its clock stands still at ``end``, the simulated
+    time of ``rundir.END`` on the run's axis, whatever advances it (the run loop, a command,
+    the stop), so nothing is stamped past it; ``run`` returns there."""
+
+    def __init__(self, engine: Engine, speed: float, origin: datetime | None = None) -> None:
+        super().__init__(engine, speed=speed, origin=origin)
+        self.end = axis_end(self.wall_time(0.0))
+
+    @property
+    def ended(self) -> bool:
+        return self.engine.now >= self.end
+
+    def target(self) -> float:
+        return min(super().target(), self.end)
+
+    async def run(self, until: float | None = None) -> None:
+        await super().run(self.end if until is None else min(until, self.end))
 
 
 def _initial_user(path: Path) -> tuple[str, str]:
@@ -248,6 +282,7 @@ async def _serve(
     initial: tuple[str, str] | None,
     telemetry: _Telemetry,
     plcs: LinkedPlcs,
+    flusher: LogFlusher,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -258,10 +293,11 @@ async def _serve(
     await telemetry.start(driver)
     await plcs.start(console)
     _banner(server, console, initial)
-    runner = asyncio.create_task(driver.run())
+    runner = asyncio.create_task(driver.run())  # returns at the clock's end
+    flushing = flusher.start()
     waiter = asyncio.create_task(stop.wait())
     try:
-        await asyncio.wait({runner, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({runner, flushing, waiter}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         console.print("shutting down: closing sessions, flushing history ...")
         await plcs.stop(console)  # before the driver: no PLC command after the twin stops
@@ -271,11 +307,13 @@ async def _serve(
             await runner
         await telemetry.stop(console)
         await server.stop()
+        await flusher.stop()  # the run's stop command writes and syncs the rest
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.remove_signal_handler(sig)
-    if runner.done() and not runner.cancelled() and runner.exception() is not None:
-        raise runner.exception()  # type: ignore[misc]
+    for task in (runner, flushing):
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
 
 
 def _banner(server: Any, console: Console, initial: tuple[str, str] | None) -> None:

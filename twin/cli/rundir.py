@@ -5,11 +5,14 @@ and ``sim_start``, the wall-clock timestamp of simulated time 0. ``events.jsonl`
 with ``DURABLE``: every accepted command is on disk before its caller hears so. ``--resume``
 checks ``run.json``, replays the log's commands on a fresh engine up to its last event and
 continues from there (``restore``); the old log is kept as ``events.prev.jsonl``, as it is
-when a run starts afresh in the directory (``new_log``).
+when a run starts afresh in the directory (``new_log``). While the twin runs, ``LogFlusher``
+writes the other events every ``FLUSH_S`` wall seconds, so a killed twin resumes close to where
+it was. A run's clock ends at ``END`` (``axis_end``): a log that reached it is not resumed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import hashlib
@@ -21,17 +24,25 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from twin.aio import cancel_and_wait
+from twin.clock import Clock
 from twin.engine.cell import Engine
 from twin.engine.replay import RecordedLog, read_log, replay
 from twin.errors import ConfigError
 from twin.events import EventBus, EventLogWriter
 from twin.files import directory_problem, fsync_dir, write_durably
 from twin.model.scenario import Scenario
+from twin.telemetry.schema import LAST_TIMESTAMP
 
 __all__ = [
     "DURABLE",
+    "END",
+    "END_WHY",
     "EVENTS",
+    "FLUSH_S",
     "PREVIOUS",
+    "LogFlusher",
+    "axis_end",
     "hold",
     "new_log",
     "previous_run",
@@ -44,6 +55,13 @@ DURABLE = frozenset({"command"})
 EVENTS, PREVIOUS, INFO, LOCK = "events.jsonl", "events.prev.jsonl", "run.json", ".lock"
 _PARTIAL = "events.resume.jsonl"
 _FRESH = "start afresh without --resume"
+#: how often (wall seconds) a running twin writes the events it buffers: a kill loses the
+#: last ``FLUSH_S`` x speed simulated seconds at most (commands: none, they are ``DURABLE``)
+FLUSH_S = 1.0
+#: where the clock of ``twin run`` ends: its time axis is the wall clock's (``sim_start``
+#: on), and its telemetry stamps it in int64 nanoseconds (at speed 1e6: two hours from 2026)
+END = LAST_TIMESTAMP
+END_WHY = "the last time telemetry timestamps, nanoseconds since 1970 in 64 bits, can hold"
 
 
 @contextlib.contextmanager
@@ -103,7 +121,7 @@ def previous_run(out: Path, info: dict[str, Any]) -> tuple[RecordedLog, datetime
 
     Raises ConfigError when ``run.json`` is missing or unreadable, or names another scenario
     content than ``info`` (its seed and rule come with it: ``twin run`` has no options for
-    them), and when a line of the log is bad (naming it).
+    them), when a line of the log is bad (naming it), and when the log reached ``END``.
     """
     path = out / INFO
     if not (out / EVENTS).exists():
@@ -123,7 +141,20 @@ def previous_run(out: Path, info: dict[str, Any]) -> tuple[RecordedLog, datetime
         now = f"those of {info['scenario']} (sha256 {info[key]})"
         reason = f"the run was recorded with {was}, not {now}; resume with the same scenario"
         raise ConfigError(str(path), key, f"{reason}, or {_FRESH}")
-    return read_log(out / EVENTS, torn_tail=True), sim_start
+    log = read_log(out / EVENTS, torn_tail=True)
+    if log.resume_at >= axis_end(sim_start):
+        raise ConfigError(
+            str(out / EVENTS),
+            None,
+            f"the run reached {END:%Y-%m-%dT%H:%M:%SZ} (simulated time {log.resume_at:.1f} s),"
+            f" where the clock of twin run ends ({END_WHY}); {_FRESH}",
+        )
+    return log, sim_start
+
+
+def axis_end(sim_start: datetime) -> float:
+    """The simulated time at which a run whose time 0 is at ``sim_start`` reaches ``END``."""
+    return (END - sim_start).total_seconds()
 
 
 def restore(out: Path, scenario: Scenario, log: RecordedLog) -> tuple[Engine, IO[bytes]]:
@@ -194,3 +225,53 @@ def _check_prefix(recorded: Path, replayed: Path, size: int) -> None:
                 raise ConfigError(
                     str(recorded), f"line {n}", f"{reason} (another version of the twin?); {_FRESH}"
                 )
+
+
+class LogFlusher:
+    """Keeps the event log of a real-time run current: every ``interval`` wall seconds (on
+    ``clock``) it writes what ``writer`` buffers to its ``stream`` and has the operating system
+    put it on disk, so a killed twin (a power cut too) resumes at most about that far back.
+
+    The write is in the event loop (it owns the buffer; a few hundred kilobytes at most: the
+    writer writes every 4,096 lines itself); the fsync, as slow as the disk, in a worker thread
+    while the loop serves on, and only when the file grew. ``twin simulate`` has none: its
+    batches are a speed feature. ``start`` the task; ``stop`` cancels it and waits for a
+    fsync under way, so the log is closed after it. An error writing ends the task with it.
+    """
+
+    def __init__(
+        self, writer: EventLogWriter, stream: IO[bytes], clock: Clock, interval: float = FLUSH_S
+    ) -> None:
+        if interval <= 0:
+            raise ValueError(f"interval: must be > 0, got {interval}")
+        self._writer = writer
+        self._fd = stream.fileno()
+        self._clock = clock
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._syncing: asyncio.Future[None] | None = None
+
+    def start(self) -> asyncio.Task[None]:
+        """Start flushing (in the running event loop); returns the task, to watch for errors."""
+        self._task = asyncio.create_task(self._run())
+        return self._task
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._task)
+        if self._syncing is not None:
+            # an error of it is the task's, raised there; or, if the task was cancelled
+            # meanwhile, met again by the sync of the run's stop command
+            with contextlib.suppress(OSError):
+                await self._syncing
+
+    async def _run(self) -> None:
+        synced = -1
+        while True:
+            await self._clock.sleep(self._interval)
+            self._writer.flush()
+            size = os.fstat(self._fd).st_size
+            if size != synced:
+                self._syncing = asyncio.ensure_future(asyncio.to_thread(os.fsync, self._fd))
+                # cancelled (stop), the fsync goes on in its thread: stop waits for it
+                await asyncio.shield(self._syncing)
+                synced = size
