@@ -10,17 +10,37 @@ PDT  planned down time        NotAvailable (planned maintenance)
 PBT  planned busy time        period - PDT
 ============================  ===================================================
 
-availability = APT / PBT; effectiveness = sum of planned operation times of produced parts /
-APT; quality ratio = good / produced operations; OEE = availability x effectiveness x quality;
-utilisation = (APT + AUST) / PBT. Cell values add the time elements and counts of all machines
-except the transport robot before dividing. Job KPIs: throughput (completed jobs per hour),
-lead time (arrival to completion), tardiness (completion - due, >= 0), late jobs, WIP (time
-average and maximum of jobs released and not finished).
+The KPIs (ISO 22400-2), with PQ the produced quantity (operations finished, not aborted) and
+GQ the good quantity:
+
+- availability = APT / PBT
+- effectiveness = planned run time of the PQ items / APT (ISO: planned run time per item x
+  PQ / APT); above 1 when operations run faster than planned, as ISO 22400 allows. The
+  transport robot's transfers count in its planned run time (each as the move itself), so
+  that APT spent moving parts does not lower it, but not in its PQ: they make no part.
+- quality ratio = GQ / PQ
+- OEE = availability x effectiveness x quality ratio
+- utilisation = (APT + AUST) / PBT
+
+Undefined is NaN, never 0: a KPI with nothing to rate. Effectiveness, quality ratio and OEE
+rate what was produced: with PQ = 0 (a printer on its first part, a robot that only moved
+parts) they are NaN; 0 % would read as a machine doing badly when it is simply mid-job (APT
+spent on a part not finished yet). Likewise availability and utilisation with PBT = 0, the
+job statistics (lead time, tardiness, job quality ratio) before any job finished, and
+throughput and mean WIP over an empty period. NaN keeps every KPI a float, and OEE is NaN as
+soon as one factor is; ``defined`` tells a value from NaN (and from None), ``as_json`` turns
+NaN into None (JSON null); line protocol leaves NaN fields out.
+
+Cell values add the time elements and counts of all machines except the transport robot
+(the report's ``cell_excludes``) before dividing. Job KPIs: throughput (completed jobs per
+hour), lead time (arrival to completion), tardiness (completion - due, >= 0), late jobs, WIP
+(time average and maximum of jobs released and not finished).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +58,7 @@ from twin.events import (
 )
 from twin.model.scenario import CellConfig
 
-__all__ = ["KpiCollector", "MachineTimes", "compute_kpis"]
+__all__ = ["KpiCollector", "MachineTimes", "as_json", "compute_kpis", "defined"]
 
 
 @dataclass(slots=True)
@@ -75,7 +95,30 @@ class MachineTimes:
 
 
 def _ratio(a: float, b: float) -> float:
-    return a / b if b > 0 else 0.0
+    """a / b; undefined (NaN) when there is nothing to divide by."""
+    return a / b if b > 0 else math.nan
+
+
+def defined(value: float | None) -> bool:
+    """Whether a KPI has a value: False for NaN (a report) and None (a report read back
+    from JSON, e.g. ``summary.json``)."""
+    return value is not None and not math.isnan(value)
+
+
+def as_json(report: Mapping[str, Any]) -> dict[str, Any]:
+    """``report`` with its undefined KPIs (NaN) as None: JSON has no NaN, its null says
+    "no value" (``json.dumps`` would write ``NaN``, which JSON parsers refuse)."""
+    return {key: _json_value(value) for key, value in report.items()}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, Mapping):
+        return as_json(value)
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    return value
 
 
 @dataclass
@@ -192,7 +235,9 @@ class KpiCollector:
         return self
 
     def report(self, t_end: float) -> dict[str, Any]:
-        """All KPIs over [start, t_end] as plain data."""
+        """All KPIs over [start, t_end] as plain data: ``machines`` (per machine id),
+        ``cell`` (its machines' KPIs and the job KPIs) and ``cell_excludes`` (the machines
+        left out of the cell values). Undefined KPIs are NaN (see the module)."""
         period = max(t_end - self.start, 0.0)
         machines: dict[str, dict[str, float]] = {}
         total = MachineTimes()
@@ -226,21 +271,24 @@ class KpiCollector:
             jobs_late=self.late,
             throughput_per_h=_ratio(self.completed, period / 3600.0),
             lead_time_mean_s=_ratio(sum(lead), len(lead)),
-            lead_time_p95_s=lead[min(int(0.95 * len(lead)), len(lead) - 1)] if lead else 0.0,
+            lead_time_p95_s=lead[min(int(0.95 * len(lead)), len(lead) - 1)] if lead else math.nan,
             tardiness_mean_s=_ratio(sum(self.tardiness), len(self.tardiness)),
-            tardiness_max_s=max(self.tardiness, default=0.0),
+            tardiness_max_s=max(self.tardiness, default=math.nan),
             wip_mean=_ratio(self.wip_area, period),
             wip_max=self.wip_max,
             wip_end=self.wip,
             quality_ratio_jobs=_ratio(self.completed_good, self.completed + self.scrapped),
         )
-        return {"cell": cell, "machines": machines}
+        excluded = [m for m in self.times if m in self.exclude]
+        return {"cell": cell, "machines": machines, "cell_excludes": excluded}
 
 
 def _machine_kpis(mt: MachineTimes, period: float) -> dict[str, float]:
     pbt = period - mt.planned_down
     availability = _ratio(mt.processing, pbt)
-    effectiveness = _ratio(mt.planned_output, mt.processing)
+    # nothing produced, nothing to rate: the robot's transfers alone (planned = actual) or a
+    # part still in work would make it 100 % or 0 %, neither of which says anything
+    effectiveness = _ratio(mt.planned_output, mt.processing) if mt.produced else math.nan
     quality = _ratio(mt.good, mt.produced)
     return {
         "pbt_s": pbt,

@@ -16,7 +16,7 @@ from twin.engine.cell import Engine
 from twin.engine.replay import Command, apply_checked, check_times
 from twin.errors import ConfigError
 from twin.events import Event, EventBus, EventLogWriter
-from twin.kpi import KpiCollector
+from twin.kpi import KpiCollector, as_json
 from twin.model.scenario import Scenario
 from twin.model.sequence import MachineSequences
 from twin.signals import SignalStore
@@ -32,7 +32,9 @@ KpiConsumer = Callable[[float, dict[str, Any]], None]
 
 @dataclass
 class RunResult:
-    """What a simulate run produced."""
+    """What a simulate run produced: ``kpis`` is the final KPI report (undefined KPIs are
+    NaN, see ``twin.kpi``), ``summary`` what ``summary.json`` holds (the same KPIs, undefined
+    ones as None: JSON null)."""
 
     engine: Engine
     kpis: dict[str, Any]
@@ -192,7 +194,7 @@ def run_simulation(
         "jobs_in_progress": engine.wip,
         "jobs_backlog": len(engine.backlog),
         "simpy_events": engine.event_count(),
-        "kpis": kpis,
+        "kpis": as_json(kpis),
     }
     if out_dir is not None:
         _dump(out_dir / "summary.json", summary)

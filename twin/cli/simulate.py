@@ -25,6 +25,7 @@ from twin.engine.dispatch import RULES
 from twin.engine.replay import Command, read_commands
 from twin.errors import ConfigError
 from twin.files import directory_problem, staged
+from twin.kpi import defined
 from twin.model import load_scenario, load_sequence
 from twin.model.scenario import Scenario, scenario_notes
 from twin.simulation import RUN_FILES, RunResult, resolve_sequence, run_simulation
@@ -35,30 +36,37 @@ __all__ = ["kpi_table", "register"]
 
 def kpi_table(kpis: dict[str, Any]) -> Table:
     """A rich table of the per-machine and cell KPIs, readable at 80 columns (a log file):
-    short headers, explained in the caption; values never wrap, long machine ids may."""
-    table = Table(
-        title="ISO 22400 KPIs",
-        caption="avail. = availability, effect. = effectiveness, util. = utilisation;"
-        " - = nothing produced to rate",
+    short headers, explained in the caption; values never wrap, long machine ids may.
+
+    An undefined KPI (``twin.kpi``: nothing produced to rate, e.g. a printer on its first
+    part) reads ``-``, not 0 %. The caption names the machines the cell row leaves out (the
+    transport robot): its ``produced`` is not the sum of the rows above it then."""
+    excluded = kpis.get("cell_excludes") or []
+    caption = (
+        "avail. = availability, effect. = effectiveness, util. = utilisation;"
+        "\n- = nothing produced to rate"
     )
+    if excluded:  # a line of its own: it explains the cell row's produced
+        caption += f"\ncell = all machines but {', '.join(excluded)} (the transport robot)"
+    table = Table(title="ISO 22400 KPIs", caption=caption)
     table.add_column("machine", overflow="fold")
     for col in ("avail.", "effect.", "quality", "OEE", "util.", "produced"):
         table.add_column(col, justify="right", no_wrap=True)
     rows = [*kpis["machines"].items(), ("cell", kpis["cell"])]
     for name, k in rows:
-        # quality (good / produced) and with it OEE rate what was produced: with nothing
-        # (the robot, a machine still on its first part) there is nothing to rate, not 0 %
-        rated = k["produced"] > 0
         table.add_row(
             name,
-            f"{k['availability']:.1%}",
-            f"{k['effectiveness']:.1%}",
-            f"{k['quality_ratio']:.1%}" if rated else "-",
-            f"{k['oee']:.1%}" if rated else "-",
-            f"{k['utilisation']:.1%}",
+            *(_percent(k[key]) for key in _RATES),
             str(k["produced"]),
         )
     return table
+
+
+_RATES = ("availability", "effectiveness", "quality_ratio", "oee", "utilisation")
+
+
+def _percent(value: float | None) -> str:
+    return f"{value:.1%}" if defined(value) else "-"
 
 
 def simulate(
@@ -144,11 +152,15 @@ def simulate(
         f"makespan {s['makespan']:.1f} s | completed {s['jobs_completed']} "
         f"(scrapped {s['jobs_scrapped']}, in cell {s['jobs_in_progress']}, backlog "
         f"{s['jobs_backlog']}) | throughput {cell['throughput_per_h']:.2f}/h | "
-        f"lead time {cell['lead_time_mean_s'] / 3600:.2f} h | late {cell['jobs_late']}"
+        f"lead time {_hours(cell['lead_time_mean_s'])} | late {cell['jobs_late']}"
     )
     console.print(f"run directory: {out}", soft_wrap=True)
     if runner.undelivered:  # telemetry lost or refused: its line above says what and why
         raise typer.Exit(1)
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.2f} h" if defined(seconds) else "-"  # no job finished yet
 
 
 def _run(

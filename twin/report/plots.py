@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import zlib
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+
+from twin.kpi import defined
 
 __all__ = ["gantt_bars", "plot_gantt", "plot_kpis"]
 
@@ -87,23 +90,26 @@ def plot_gantt(
 
 
 def plot_kpis(kpis: dict[str, Any], out: Path) -> None:
-    """Bar chart of availability, effectiveness, quality and OEE per machine and the cell."""
+    """Bar chart of availability, effectiveness, quality and OEE per machine and the cell.
+
+    ``kpis`` is a report (undefined KPIs NaN) or one read back from ``summary.json`` (None):
+    an undefined KPI gets no bar but a ``-`` at its place, so it does not pass for 0."""
     names = [*kpis["machines"], "cell"]
     rows = [*kpis["machines"].values(), kpis["cell"]]
     metrics = ["availability", "effectiveness", "quality_ratio", "oee"]
     fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(names)), 4))
     width = 0.2
     for k, metric in enumerate(metrics):
-        ax.bar(
-            [i + (k - 1.5) * width for i in range(len(names))],
-            [r[metric] for r in rows],
-            width,
-            label=metric,
-        )
+        xs = [i + (k - 1.5) * width for i in range(len(names))]
+        values = [r[metric] if defined(r[metric]) else math.nan for r in rows]
+        ax.bar(xs, values, width, label=metric)
+        for x, v in zip(xs, values, strict=True):
+            if math.isnan(v):
+                ax.text(x, 0.01, "-", ha="center", va="bottom")
     ax.set_xticks(range(len(names)), names)
     ax.set_ylim(0, 1.1)
     ax.set_ylabel("ratio")
-    ax.set_title("ISO 22400 KPIs")
+    ax.set_title("ISO 22400 KPIs (- = nothing produced to rate)")
     ax.legend(ncols=4, fontsize="small", loc="upper center")
     fig.tight_layout()
     fig.savefig(out, dpi=100)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +171,8 @@ def plot_signals(machine: str, series: Series, out: Path) -> None:
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     def cell(v: Any) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return "-"  # an undefined KPI (JSON null): nothing produced to rate
         if isinstance(v, float):
             return f"{v:.3f}"
         return html.escape(str(v))
@@ -179,6 +182,15 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
         "<tr>" + "".join(f"<td>{cell(r.get(c, ''))}</td>" for c in columns) + "</tr>" for r in rows
     )
     return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _kpi_notes(kpis: dict[str, Any]) -> str:
+    """What the KPI table's ``-`` and cell row mean (as ``twin simulate``'s table says)."""
+    notes = "- = nothing produced to rate"
+    excluded = kpis.get("cell_excludes") or []  # a summary.json of an older run has none
+    if excluded:
+        notes += f"; cell = all machines but {', '.join(excluded)} (the transport robot)"
+    return notes + "."
 
 
 def _img(path: Path, title: str) -> str:
@@ -246,6 +258,7 @@ def build_report(run_dir: Path, out_dir: Path | None = None) -> Path:
         _table(
             [*machine_rows, {"machine": "cell", **kpis["cell"]}], ["machine", *kpi_cols, "produced"]
         ),
+        f"<p>{html.escape(_kpi_notes(kpis))}</p>",
     ]
     if not telemetry_path.is_file():
         parts.append("<p>No telemetry.lp.gz in the run directory: no signal plots.</p>")

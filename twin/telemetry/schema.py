@@ -8,6 +8,10 @@ Measurements (documented for dashboard authors in ``dashboards/SCHEMA.md``)::
     fault,cell,machine,kind            severity=<int>i,active=<bool>,source=".."
     kpi,cell,scope                     availability,...,produced=<int>i,... (cell-only fields)
 
+A KPI without a value (``twin.kpi``: undefined, NaN; e.g. the OEE of a machine that has
+produced nothing yet) is left out of its ``kpi`` point: line protocol has no null, and a 0
+would read as a machine doing badly.
+
 Tags carry only low-cardinality keys; job ids are fields. Timestamps are ``origin`` plus the
 simulated time in nanoseconds (``origin`` = the scenario start in simulate, the wall-clock
 anchor of the real-time driver in ``twin run``).
@@ -47,6 +51,7 @@ from twin.events import (
     TransferFinished,
     TransferStarted,
 )
+from twin.kpi import defined
 from twin.signals import SignalStore
 from twin.telemetry.lineprotocol import frame_lines, line, series_key
 
@@ -340,14 +345,19 @@ class LineEncoder:
 
     # -- KPIs ----------------------------------------------------------------------------
     def kpi_lines(self, t: float, report: Mapping[str, Any]) -> list[str]:
-        """One line per machine (``scope=<id>``) and one ``scope=cell`` line."""
+        """One line per machine (``scope=<id>``) and one ``scope=cell`` line; undefined
+        KPIs (NaN, or None in a report read back from JSON) are left out of the line."""
         out: list[str] = []
         scopes: list[tuple[str, Mapping[str, Any], dict[str, type]]] = [
             (m, k, KPI_FIELDS) for m, k in report["machines"].items()
         ]
         scopes.append(("cell", report["cell"], {**KPI_FIELDS, **CELL_KPI_FIELDS}))
         for scope, values, wanted in scopes:
-            fields = {name: cast(values[name]) for name, cast in wanted.items() if name in values}
+            fields = {
+                name: cast(values[name])
+                for name, cast in wanted.items()
+                if name in values and defined(values[name])
+            }
             series = self._key("kpi", {"cell": self.cell, "scope": scope})
             text = self._line(series, fields, t)
             if text is not None:
