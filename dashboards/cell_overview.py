@@ -6,6 +6,7 @@ from grafana_foundation_sdk.builders import dashboard as dash
 
 from dashboards.common import (
     CELL_FILTER,
+    UNDEFINED_OEE,
     cell_variable,
     datasource_variable,
     new_dashboard,
@@ -50,7 +51,10 @@ def build() -> dash.Dashboard:
                 "Cell OEE",
                 q(f'SELECT last("oee") FROM {_CELL_KPI}'),
                 unit="percentunit",
-            ).thresholds(OEE_THRESHOLDS)
+            )
+            .thresholds(OEE_THRESHOLDS)
+            .no_value("-")
+            .description(f"{UNDEFINED_OEE} Shown as - then, not 0 %.")
         )
         .with_panel(
             stat_value(
@@ -93,7 +97,7 @@ def build() -> dash.Dashboard:
             gauge_bars(
                 "OEE per machine (since start)",
                 q(f'SELECT last("oee") FROM {_MACHINE_KPI} GROUP BY "scope"').alias("$tag_scope"),
-            )
+            ).description(f"{UNDEFINED_OEE} Such a machine has no bar (not 0 %).")
         )
         .with_panel(
             timeseries_panel(
@@ -106,6 +110,7 @@ def build() -> dash.Dashboard:
             )
             .min(0)
             .max(1)
+            .description(f"{UNDEFINED_OEE} Its line starts at its first part.")
         )
         .with_row(row("Production"))
         .with_panel(

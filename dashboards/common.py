@@ -29,6 +29,7 @@ __all__ = [
     "MACHINE_FILTER",
     "STATE_MAPPINGS",
     "TAGS",
+    "UNDEFINED_OEE",
     "cell_variable",
     "datasource_variable",
     "machine_variable",
@@ -45,6 +46,12 @@ TAGS = ["cell-twin"]
 # so a regex match keeps the queries valid for "All"/multi-value selections too.
 CELL_FILTER = '"cell" =~ /^$cell$/'
 MACHINE_FILTER = '"machine" =~ /^$machine$/'
+
+# a KPI with nothing to rate is left out of its point (SCHEMA.md): the panels say what shows
+UNDEFINED_OEE = (
+    "No OEE until a machine (or the cell) finishes its first operation: nothing produced to"
+    " rate, so its KPI points carry no oee field."
+)
 
 # OPC UA Machinery MachineryItemState values with the colours operators expect; keyed by the
 # state name (``state`` field) and by its code (``state_code`` field: 0..3 in this order)

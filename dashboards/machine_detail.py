@@ -14,6 +14,7 @@ from grafana_foundation_sdk.builders import dashboard as dash
 from dashboards.common import (
     CELL_FILTER,
     MACHINE_FILTER,
+    UNDEFINED_OEE,
     cell_variable,
     datasource_variable,
     machine_variable,
@@ -163,6 +164,7 @@ def build() -> dash.Dashboard:
             )
             .min(0)
             .max(1)
+            .description(f"{UNDEFINED_OEE} Its OEE line starts at its first part.")
         )
         .with_panel(
             table_panel(

@@ -1,0 +1,73 @@
+"""On the dashboards, a machine with nothing produced to rate has no OEE, not 0 %.
+
+Twenty minutes of the default scenario, as the telemetry file sink writes them, loaded into a
+real InfluxDB 1.x: the printer is on its first part and the robot has only moved parts, so
+their KPI points carry no ``oee`` (``twin.kpi``: undefined), while the CNC and the inspection
+finished a part each. The dashboards' OEE queries, run as Grafana runs them, then return the
+twin's OEE for those two and nothing for the printer and the robot: no bar, no line, instead
+of a 0 % that reads as a machine doing badly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from dashboards import load_dashboards
+from tests.dashboards.influxdb1 import InfluxDB1, influxdb1
+from tests.dashboards.telemetry_lines import sink_lines
+from tests.dashboards.test_queries_influxdb1 import ALL_VARS, DB, SCENARIO, substitute, targets
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InfluxDB1, dict[str, Any]]]:
+    server = influxdb1(tmp_path_factory.mktemp("influxdb1"))
+    server.start()
+    try:
+        server.create_database(DB)
+        run = tmp_path_factory.mktemp("run")
+        server.write(DB, sink_lines(SCENARIO, run, "20m", "10m"))
+        summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+        yield server, summary["kpis"]
+    finally:
+        server.stop()
+
+
+def _query(dashboard: str, title: str) -> str:
+    return next(q for _, t, q in targets(load_dashboards()[dashboard]) if t == title)
+
+
+def _series(influx: InfluxDB1, query: str, **variables: str) -> dict[str, list[Any]]:
+    """Series name (the scope tag) -> its rows, of the query as Grafana sends it."""
+    result = influx.query(substitute(query, {**ALL_VARS, **variables}), DB)
+    assert "error" not in result, result
+    return {s["tags"]["scope"]: s["values"] for s in result.get("series", [])}
+
+
+def test_oee_per_machine_has_no_bar_for_what_produced_nothing(
+    loaded: tuple[InfluxDB1, dict[str, Any]],
+) -> None:
+    influx, kpis = loaded
+    series = _series(influx, _query("cell-overview", "OEE per machine (since start)"))
+    assert sorted(series) == ["cnc1", "vision1"]  # not printer1 or robot1 at 0 %
+    for scope, rows in series.items():
+        assert rows[0][1] == pytest.approx(kpis["machines"][scope]["oee"])
+
+
+def test_cell_oee_and_machine_detail(loaded: tuple[InfluxDB1, dict[str, Any]]) -> None:
+    influx, kpis = loaded
+    cell = influx.query(substitute(_query("cell-overview", "Cell OEE"), ALL_VARS), DB)
+    assert cell["series"][0]["values"][0][1] == pytest.approx(kpis["cell"]["oee"])
+    # the printer's availability and utilisation are there, its OEE column is empty
+    detail = _query("machine-detail", "Availability, utilisation and OEE (since start)")
+    rows = _series(influx, detail, machine="printer1")["printer1"]
+    assert rows
+    assert all(
+        row[1] == pytest.approx(kpis["machines"]["printer1"]["availability"]) for row in rows
+    )
+    assert all(row[3] is None for row in rows)
