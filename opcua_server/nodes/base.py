@@ -135,9 +135,19 @@ class BuildContext:
 
         return self.engine.bus.subscribe(guarded)
 
-    def write(self, nodeid: ua.NodeId, value: Any, vtype: ua.VariantType) -> None:
-        """Queue a value write (applied in order by the outbox worker)."""
-        dv = ua.DataValue(ua.Variant(value, vtype), SourceTimestamp=self.now())
+    def write(
+        self,
+        nodeid: ua.NodeId,
+        value: Any,
+        vtype: ua.VariantType,
+        status: ua.StatusCode | None = None,
+    ) -> None:
+        """Queue a value write (applied in order by the outbox worker); with a Bad ``status``
+        the value is null (OPC 10000-4 7.11: a Bad value shall be null)."""
+        if status is None:
+            dv = ua.DataValue(ua.Variant(value, vtype), SourceTimestamp=self.now())
+        else:
+            dv = ua.DataValue(ua.Variant(), StatusCode=status, SourceTimestamp=self.now())
         dv.ServerTimestamp = dv.SourceTimestamp
         server = self.server
         self.outbox.put(lambda: server.write_attribute_value(nodeid, dv))

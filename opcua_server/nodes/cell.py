@@ -44,7 +44,7 @@ from opcua_server.users import Role
 from twin import events as tev
 from twin.aio import cancel_and_wait
 from twin.errors import CommandError, InvalidStateError, TwinError, UnknownMachineError
-from twin.kpi import KpiCollector
+from twin.kpi import KpiCollector, defined
 
 __all__ = ["CellFamily"]
 
@@ -63,6 +63,9 @@ _KPIS: tuple[tuple[str, str, ua.VariantType], ...] = (
     ("Produced", "produced", _U),
     ("Good", "good", _U),
 )
+# a KPI with nothing to rate yet (a machine that has produced nothing): null, with the status
+# the OPC UA LADS spec uses for an estimate it cannot compute yet; once defined, it stays so
+_NOTHING_TO_RATE = ua.StatusCode(ua.StatusCodes.BadWaitingForInitialData)
 _STATUS: tuple[tuple[str, str, ua.VariantType], ...] = (
     ("SimTime", "sim_time", _D),
     ("Speed", "speed", _D),
@@ -371,4 +374,8 @@ class CellFamily:
         for owner, values in (("Cell", report["cell"]), *report["machines"].items()):
             for name, key, vtype in _KPIS:
                 value = values.get(key, 0)
-                self._set(f"Cell.KPIs.{owner}.{name}", float(value) if vtype == _D else int(value))
+                ident = f"Cell.KPIs.{owner}.{name}"
+                if vtype == _D and not defined(value):  # nothing to rate yet: no value
+                    self.ctx.write(self._values[ident][0], None, vtype, _NOTHING_TO_RATE)
+                else:
+                    self._set(ident, float(value) if vtype == _D else int(value))

@@ -82,3 +82,41 @@ async def test_backlog_and_wip_follow_the_twin_between_refreshes(tmp_path: Path)
             assert twin.api.status()["completed"] > before["completed"]
     finally:
         await twin.server.stop()
+
+
+async def test_a_kpi_with_nothing_to_rate_is_null_waiting_for_initial_data(
+    tmp_path: Path,
+) -> None:
+    # twin.kpi: a machine that has produced nothing has no OEE (not 0 %): over OPC UA a null
+    # value with Bad_WaitingForInitialData, then a Good value once it has produced
+    twin = await start_twin(tmp_path, kpi_interval_s=3600.0)
+    try:
+        async with twin.session("vera") as client:
+            ns = twin.ns(NS.TWIN)
+
+            async def oee(machine: str) -> ua.DataValue:
+                node = client.get_node(ua.NodeId(f"Cell.KPIs.{machine}.OEE", ns))
+                return await node.read_data_value(raise_on_bad_status=False)
+
+            from opcua_server.nodes.cell import CellFamily
+
+            cell = next(f for f in twin.server.families if isinstance(f, CellFamily))
+            await twin.refresh_cell()
+            report = cell.kpi.report(twin.engine.now)
+            unrated = [m for m, v in report["machines"].items() if math.isnan(v["oee"])]
+            assert unrated  # nothing produced yet at the start
+            for machine in unrated:
+                dv = await oee(machine)
+                assert dv.StatusCode.value == ua.StatusCodes.BadWaitingForInitialData, machine
+                assert dv.Value.Value is None
+            await twin.step(600.0)  # ten simulated hours of work: the machines have produced
+            await twin.refresh_cell()
+            report = cell.kpi.report(twin.engine.now)
+            rated = [m for m in unrated if not math.isnan(report["machines"][m]["oee"])]
+            assert rated
+            for machine in rated:
+                dv = await oee(machine)
+                assert dv.StatusCode.is_good(), machine
+                assert dv.Value.Value == report["machines"][machine]["oee"]
+    finally:
+        await twin.server.stop()
