@@ -104,6 +104,9 @@ _JOB_EVENTS = (
 #: the last whole second that line protocol's timestamps (int64 nanoseconds since 1970) hold;
 #: the 0.85 s after it leave room for the 1 ns steps that keep a series' timestamps unique
 LAST_TIMESTAMP = datetime(2262, 4, 11, 23, 47, 16, tzinfo=UTC)
+#: a run stamped further back than this may be older than a database keeps (VictoriaMetrics'
+#: default retention is one month; InfluxDB buckets are often set to 30 days)
+RETENTION_HINT = timedelta(days=30)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -190,6 +193,20 @@ class LineEncoder:
             " (nanoseconds since 1970 in 64 bits) can hold: end it at most"
             f" {math.floor(last):,} s after the start ({start:%Y-%m-%dT%H:%M:%SZ}), or run"
             " without telemetry (--telemetry none)"
+        )
+
+    def age_note(self, end: float, now: datetime) -> str | None:
+        """A warning when a run to simulated time ``end`` is stamped more than
+        ``RETENTION_HINT`` before ``now``: a database keeping less drops its points silently."""
+        last = self.origin.astimezone(UTC) + timedelta(seconds=end)
+        if now - last <= RETENTION_HINT:
+            return None
+        return (
+            f"this run's timestamps end on {last:%Y-%m-%d} (the scenario's start plus simulated"
+            f" time), more than {RETENTION_HINT.days} days ago: a database that keeps less"
+            " (an InfluxDB bucket's retention period, VictoriaMetrics' -retentionPeriod, 1"
+            " month by default) drops these points without an error; give the scenario a"
+            " recent start to see them in the dashboards"
         )
 
     def ts_array(self, t: np.ndarray) -> np.ndarray:

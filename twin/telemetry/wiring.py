@@ -11,7 +11,7 @@ import functools
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,7 @@ __all__ = [
 FILE_NAME = "telemetry.lp.gz"
 SPOOL_DIR = "telemetry-spool"
 STATUS_FILE = "status.json"
+log = logging.getLogger("twin.telemetry")
 
 
 def build_pipeline(
@@ -131,6 +132,10 @@ def simulate_with_telemetry(
     if unstampable is not None:  # named as the CLI names it: --until, else the horizon
         where = ("command line", "--until") if until is not None else ("scenario", "horizon")
         raise ConfigError(*where, unstampable)
+    if pipeline.sink.name == InfluxSink.name:
+        old = pipeline.encoder.age_note(end, datetime.now(UTC))
+        if old is not None:
+            log.warning("telemetry: %s", old)
     # the simulation thread sends every full batch itself; a timer flush from the event loop
     # would only cut batches short (and, with all slots busy, spool them needlessly)
     pipeline.flush_interval_s = None
