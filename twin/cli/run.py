@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -36,7 +36,6 @@ from twin.cli.rundir import (
     END,
     END_WHY,
     EVENTS,
-    PREVIOUS,
     LogFlusher,
     axis_end,
     hold,
@@ -60,9 +59,13 @@ from twin.engine import commands
 from twin.engine.cell import Engine
 from twin.errors import ConfigError
 from twin.events import EventLogWriter
+from twin.files import directory_problem
 from twin.model import load_scenario
 from twin.runtime import RealtimeDriver
 from twin.telemetry import TelemetryPipeline, TelemetrySettings, attach_realtime, build_pipeline
+
+if TYPE_CHECKING:
+    from opcua_server import ServerSettings
 
 __all__ = ["register"]
 
@@ -141,7 +144,9 @@ def run(
         history_retention_s=retention * 3600.0,
         insecure_dev=insecure_dev,
     )
-    # before anything is created or restored: missing NodeSet2 files or a taken port -> one line
+    # before anything is created, restored or rotated: a bad users file, certificate folder
+    # or history database, missing NodeSet2 files or a taken port -> one line
+    _check_files(settings)
     nodesets, port = preflight(settings)
     settings = settings.model_copy(update={"port": port})
     # one twin per run directory, before anything in it is read or written; the event log
@@ -156,7 +161,7 @@ def run(
             driver = _Driver(engine, speed)
         else:
             log, sim_start = previous
-            engine, log_fh = restore(out, sc, log)
+            engine, log_fh = restore(out, sc, log, console.print)
             closing.enter_context(log_fh)
             driver = _Driver(engine, speed, origin=sim_start)
             console.print(
@@ -177,10 +182,8 @@ def run(
         if not insecure_dev and not users.exists():
             initial = _initial_user(users)
         if log_fh is None:  # not restored: a new log
-            log_fh, kept = new_log(out)  # before run.json: never a new record on an old log
+            log_fh, _ = new_log(out, console.print)  # before run.json: no new record on an old log
             closing.enter_context(log_fh)
-            if kept:
-                console.print(f"kept the last run's event log as {out / PREVIOUS}")
             write_info(out, info, driver.wall_time(0.0))
         writer = EventLogWriter(log_fh, durable=DURABLE)
         engine.bus.subscribe(writer)
@@ -227,6 +230,49 @@ class _Driver(RealtimeDriver):
 
     async def run(self, until: float | None = None) -> None:
         await super().run(self.end if until is None else min(until, self.end))
+
+
+def _check_files(s: ServerSettings) -> None:
+    """The server's files as ``--users``, ``--pki`` and ``--history`` name them, checked
+    without changing anything; raises ConfigError naming the option (or the users file and
+    entry) when one is of the wrong kind or cannot be made where it is to be."""
+    from opcua_server import load_users
+
+    users, pki, history = s.users_file, s.pki_dir, s.history_db
+    assert users is not None  # twin run always names one
+    if users.is_dir():
+        raise ConfigError("command line", "--users", f"{users} is a directory, not a users file")
+    if users.exists():
+        load_users(users)  # read at start anyway (under --insecure-dev too)
+    elif not s.insecure_dev:  # the first run creates it
+        _check_dir("--users", users.parent)
+    _check_dir("--pki", pki)
+    for sub in ("own", "trusted", "rejected", "crl"):
+        if (pki / sub).exists() and not (pki / sub).is_dir():
+            raise ConfigError("command line", "--pki", f"{pki / sub} is not a directory")
+    if history.is_dir():
+        raise ConfigError(
+            "command line", "--history", f"{history} is a directory, not a database file"
+        )
+    _check_dir("--history", history.parent)  # SQLite writes its journal beside the file
+    if history.exists():
+        try:
+            with history.open("rb") as fh:
+                head = fh.read(len(_SQLITE))
+        except OSError as exc:
+            reason = f"cannot read {history}: {exc.strerror or exc}"
+            raise ConfigError("command line", "--history", reason) from exc
+        if head and head != _SQLITE:
+            raise ConfigError("command line", "--history", f"{history} is not an SQLite database")
+
+
+_SQLITE = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
+
+
+def _check_dir(option: str, path: Path) -> None:
+    problem = directory_problem(path)
+    if problem is not None:
+        raise ConfigError("command line", option, problem)
 
 
 def _initial_user(path: Path) -> tuple[str, str]:

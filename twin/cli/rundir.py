@@ -5,9 +5,11 @@ and ``sim_start``, the wall-clock timestamp of simulated time 0. ``events.jsonl`
 with ``DURABLE``: every accepted command is on disk before its caller hears so. ``--resume``
 checks ``run.json``, replays the log's commands on a fresh engine up to its last event and
 continues from there (``restore``); the old log is kept as ``events.prev.jsonl``, as it is
-when a run starts afresh in the directory (``new_log``). While the twin runs, ``LogFlusher``
-writes the other events every ``FLUSH_S`` wall seconds, so a killed twin resumes close to where
-it was. A run's clock ends at ``END`` (``axis_end``): a log that reached it is not resumed.
+when a run starts afresh in the directory (``new_log``; its ``run.json`` then as
+``run.prev.json``). No log holding a command is lost that way (see ``new_log``). While the twin
+runs, ``LogFlusher`` writes the other events every ``FLUSH_S`` wall seconds, so a killed twin
+resumes close to where it was. A run's clock ends at ``END`` (``axis_end``): a log that
+reached it is not resumed.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ import asyncio
 import contextlib
 import fcntl
 import hashlib
+import itertools
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
+
+import orjson
 
 from twin.aio import cancel_and_wait
 from twin.clock import Clock
@@ -53,6 +58,7 @@ __all__ = [
 
 DURABLE = frozenset({"command"})
 EVENTS, PREVIOUS, INFO, LOCK = "events.jsonl", "events.prev.jsonl", "run.json", ".lock"
+_PREVIOUS_INFO = "run.prev.json"
 _PARTIAL = "events.resume.jsonl"
 _FRESH = "start afresh without --resume"
 #: how often (wall seconds) a running twin writes the events it buffers: a kill loses the
@@ -157,14 +163,17 @@ def axis_end(sim_start: datetime) -> float:
     return (END - sim_start).total_seconds()
 
 
-def restore(out: Path, scenario: Scenario, log: RecordedLog) -> tuple[Engine, IO[bytes]]:
+def restore(
+    out: Path, scenario: Scenario, log: RecordedLog, say: Callable[[str], None] = print
+) -> tuple[Engine, IO[bytes]]:
     """A fresh engine with the commands of ``log`` applied, run through ``log.resume_at``,
     and the new event log open for appending.
 
     The replay is written to a new file, checked to begin with the old log's lines and synced;
     then the old log becomes ``events.prev.jsonl`` and the new one replaces ``events.jsonl`` in
-    one step, so ``events.jsonl`` holds every accepted command at any moment. Raises
-    ConfigError naming the line when a command does not apply or the replay differs.
+    one step, so ``events.jsonl`` holds every accepted command at any moment (an older kept
+    log is kept as ``new_log`` says, ``say`` telling where). Raises ConfigError naming the line
+    when a command does not apply or the replay differs.
     """
     events, partial = out / EVENTS, out / _PARTIAL
     fh = partial.open("w+b")
@@ -180,37 +189,113 @@ def restore(out: Path, scenario: Scenario, log: RecordedLog) -> tuple[Engine, IO
         fh.close()
         partial.unlink()
         raise
-    _replace_log(out, partial)
+    _replace_log(out, partial, say, new_run=False)
     return engine, fh
 
 
-def new_log(out: Path) -> tuple[IO[bytes], bool]:
-    """A new, empty event log ``out/events.jsonl`` open for writing, and whether there was one
-    already: that one is kept as ``events.prev.jsonl`` (as ``restore`` keeps it), not erased."""
+def new_log(out: Path, say: Callable[[str], None] = print) -> tuple[IO[bytes], bool]:
+    """A new, empty event log ``out/events.jsonl`` open for writing, and whether the one there
+    was kept (``say`` tells where).
+
+    The last run's log is kept as ``events.prev.jsonl`` (as ``restore`` keeps it), its
+    ``run.json`` as ``run.prev.json``, unless it holds no event but the ``stop`` of a start
+    that failed: that one is replaced, and ``events.prev.jsonl`` stays as it is. A kept log
+    holding a command other than ``stop`` (an accepted order, a fault, ...) is never replaced
+    by another run's log: it moves to ``events.prev.N.jsonl`` (and ``run.prev.N.json``), N the
+    first free number; one the new kept log continues (a resumed run's) is replaced.
+    """
     events, partial = out / EVENTS, out / _PARTIAL
-    if not events.exists():
+    if not events.exists() or _stop_only(events):
         return events.open("wb"), False
     fh = partial.open("wb")
     try:
-        _replace_log(out, partial)
+        _replace_log(out, partial, say, new_run=True)
     except BaseException:
         fh.close()
         partial.unlink(missing_ok=True)
         raise
+    say(f"kept the last run's event log as {out / PREVIOUS}")
     return fh, True
 
 
-def _replace_log(out: Path, new: Path) -> None:
-    """``new`` becomes ``out/events.jsonl`` in one step, the old log ``events.prev.jsonl``
-    (replacing an older one): ``events.jsonl`` holds the old log's commands until then."""
-    events, previous = out / EVENTS, out / PREVIOUS
+def _replace_log(out: Path, new: Path, say: Callable[[str], None], *, new_run: bool) -> None:
+    """``new`` becomes ``out/events.jsonl`` in one step, the old log ``events.prev.jsonl``,
+    replacing an older one unless ``_set_aside`` must keep it: ``events.jsonl`` holds the old
+    log's commands until then. For a ``new_run`` (a ``run.json`` of its own to come), the old
+    ``run.json`` is kept as ``run.prev.json``; a resumed run's is the old log's too."""
+    events, previous, info = out / EVENTS, out / PREVIOUS, out / _PREVIOUS_INFO
+    _set_aside(out, say)
     previous.unlink(missing_ok=True)
-    try:
-        os.link(events, previous)
-    except OSError:  # a file system without hard links
-        shutil.copyfile(events, previous)
+    info.unlink(missing_ok=True)
+    _keep(events, previous)
+    if new_run and (out / INFO).exists():
+        _keep(out / INFO, info)
     os.replace(new, events)
     fsync_dir(out)
+
+
+def _keep(path: Path, as_path: Path) -> None:
+    try:
+        os.link(path, as_path)
+    except OSError:  # a file system without hard links
+        shutil.copyfile(path, as_path)
+
+
+def _set_aside(out: Path, say: Callable[[str], None]) -> None:
+    """Move ``events.prev.jsonl`` (and ``run.prev.json``) to the first free
+    ``events.prev.N.jsonl`` when ``events.jsonl`` is about to replace it and it holds commands
+    ``events.jsonl`` does not: those of another run, never to be lost."""
+    previous = out / PREVIOUS
+    if not previous.exists() or not _commands_in(previous) or _continued(previous, out / EVENTS):
+        return
+    n = next(n for n in itertools.count(1) if not (out / f"events.prev.{n}.jsonl").exists())
+    os.replace(previous, out / f"events.prev.{n}.jsonl")
+    if (out / _PREVIOUS_INFO).exists():  # its run's record, when it was not resumed since
+        os.replace(out / _PREVIOUS_INFO, out / f"run.prev.{n}.json")
+    say(f"kept the log before it, which holds commands, as {out / f'events.prev.{n}.jsonl'}")
+
+
+def _events(path: Path, mentioning: bytes = b"") -> Iterator[dict[str, Any] | None]:
+    """The events of the log ``path`` (those whose line holds ``mentioning``: parsing is the
+    cost), None for a line that is no event (a torn last line)."""
+    with path.open("rb") as fh:
+        for raw in fh:
+            if mentioning in raw and raw.strip():
+                try:
+                    event = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    event = None
+                yield event if isinstance(event, dict) else None
+
+
+def _is_stop(event: dict[str, Any] | None) -> bool:
+    return event is not None and event.get("type") == "command" and event.get("command") == "stop"
+
+
+def _stop_only(path: Path) -> bool:
+    """Whether the log ``path`` holds no event but ``stop`` commands: a start that failed."""
+    return all(_is_stop(event) for event in _events(path))
+
+
+def _commands_in(path: Path) -> bool:
+    """Whether the log ``path`` holds a command other than ``stop``: what the scenario alone
+    does not make again (lines that are no event count for nothing)."""
+    return any(
+        event is not None and event.get("type") == "command" and not _is_stop(event)
+        for event in _events(path, mentioning=b"command")
+    )
+
+
+def _continued(old: Path, new: Path) -> bool:
+    """Whether ``new`` begins with every complete line of ``old``: it is the log of a run
+    resumed from ``old`` (only a torn last line of ``old`` may be missing)."""
+    with old.open("rb") as a, new.open("rb") as b:
+        while chunk := a.read(1 << 20):
+            other = b.read(len(chunk))
+            if chunk != other:
+                cut = chunk.rfind(b"\n") + 1  # only what follows the last newline may differ
+                return chunk[:cut] == other[:cut] and b"\n" not in chunk[cut:] and not a.read(1)
+    return True
 
 
 def _check_prefix(recorded: Path, replayed: Path, size: int) -> None:
