@@ -14,7 +14,14 @@ from aiohttp import web
 
 from tests.conftest import free_port
 from twin.cli import main
-from twin.telemetry import SPOOL_DIR, InfluxSink, LineEncoder, Spool, TelemetryPipeline
+from twin.telemetry import (
+    SPOOL_DIR,
+    InfluxSink,
+    LineEncoder,
+    Spool,
+    TelemetryPipeline,
+    TelemetrySettings,
+)
 
 
 class Scripted:
@@ -257,4 +264,27 @@ def test_a_token_file_that_cannot_serve_is_named(
     err = capsys.readouterr().err
     assert f"error: {error.format(path=path)}" in err
     assert "s3cret" not in err
+    assert not run.exists()
+
+
+@pytest.mark.parametrize(
+    ("size", "max_bytes"),
+    [("20000", 20000), ("1MiB", 1024 * 1024), ("256 MiB", 256 * 1024 * 1024), ("1GB", 10**9)],
+)
+def test_the_spool_bound_is_bytes_or_a_size(size: str, max_bytes: int) -> None:
+    # the README's settings table gives the default as "256 MiB": that form is accepted too
+    assert TelemetrySettings(spool_max_bytes=size).spool_max_bytes == max_bytes
+
+
+def test_a_spool_bound_that_is_no_size_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TWIN_SPOOL_MAX_BYTES", "lots")
+    run = tmp_path / "run"
+    argv = ["simulate", "scenarios/default.toml", "--until", "2h", "--no-plots", "-q"]
+    assert main([*argv, "--out", str(run)]) == 2
+    assert (
+        "error: environment: TWIN_SPOOL_MAX_BYTES: expected bytes or a size such as 256MiB or"
+        " 1GB, got 'lots'" in capsys.readouterr().err
+    )
     assert not run.exists()

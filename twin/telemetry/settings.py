@@ -6,15 +6,38 @@ Pure data (pydantic-settings); building a pipeline from them is ``twin.telemetry
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import (
+    BeforeValidator,
+    ByteSize,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["SinkKind", "TelemetrySettings", "influx_url_problem"]
 
 SinkKind = Literal["file", "influx", "none"]
+
+
+_BYTE_SIZE = TypeAdapter(ByteSize)
+
+
+def _byte_size(value: object) -> object:
+    """A size such as "256MiB" or "1 GB" as bytes; other values as they are (checked as int)."""
+    if isinstance(value, str) and not value.strip().isdigit():
+        try:
+            return int(_BYTE_SIZE.validate_python(value))
+        except ValueError:  # pydantic's ValidationError
+            raise ValueError(
+                f"expected bytes or a size such as 256MiB or 1GB, got {value!r}"
+            ) from None
+    return value
 
 
 def influx_url_problem(url: str) -> str | None:
@@ -82,7 +105,8 @@ class TelemetrySettings(BaseSettings):
     write_timeout_s: float = Field(10.0, gt=0)
     stop_timeout_s: float = Field(15.0, gt=0, description="shutdown deadline: drain or spool")
     spool_dir: Path | None = Field(None, description="default: <run dir>/telemetry-spool")
-    spool_max_bytes: int = Field(256 * 1024 * 1024, gt=0)
+    # bytes, or a size such as "256MiB", "1 GB" (pydantic's ByteSize); a plain int in use
+    spool_max_bytes: Annotated[int, BeforeValidator(_byte_size)] = Field(256 * 1024 * 1024, gt=0)
     compress_level: int = Field(1, ge=0, le=9, description="gzip level (0: stored, fastest)")
     retry_max_s: float = Field(5.0, gt=0, description="longest pause between replay attempts")
     kpi_period_s: float = Field(3600.0, gt=0, description="simulate: KPI point every (sim s)")
