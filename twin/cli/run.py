@@ -17,6 +17,7 @@ import json
 import logging
 import secrets
 import signal
+import sqlite3
 import sys
 import warnings
 from collections.abc import Callable
@@ -57,7 +58,7 @@ from twin.cli.telemetry import (
 )
 from twin.engine import commands
 from twin.engine.cell import Engine
-from twin.errors import ConfigError
+from twin.errors import ConfigError, ServiceError, TwinError
 from twin.events import EventLogWriter
 from twin.files import directory_problem
 from twin.model import load_scenario
@@ -147,7 +148,11 @@ def run(
     # before anything is created, restored or rotated: a bad users file, certificate folder
     # or history database, missing NodeSet2 files or a taken port -> one line
     _check_files(settings)
-    nodesets, port = preflight(settings)
+    try:
+        nodesets, port = preflight(settings)
+    except OSError as exc:  # --port 0: finding a free port (any other port: ServiceError)
+        reason = f"cannot listen on {host} (--host): {exc.strerror or exc}"
+        raise ServiceError(reason) from exc
     settings = settings.model_copy(update={"port": port})
     # one twin per run directory, before anything in it is read or written; the event log
     # is closed however the run ends (a refused --adapters file after a restore included)
@@ -275,6 +280,18 @@ def _check_dir(option: str, path: Path) -> None:
         raise ConfigError("command line", option, problem)
 
 
+def _start_failed(s: ServerSettings, exc: OSError | sqlite3.Error) -> TwinError:
+    """The error that stopped the server's start as one line, naming the option of its file
+    (a key file that is a directory, a database SQLite cannot open, ...)."""
+    if isinstance(exc, sqlite3.Error):
+        return ConfigError("command line", "--history", f"{s.history_db}: {exc}")
+    path = Path(exc.filename) if isinstance(exc.filename, str) else None
+    for option, where in (("--pki", s.pki_dir), ("--history", s.history_db)):
+        if path is not None and (path == where or where in path.parents):
+            return ConfigError("command line", option, f"{path}: {exc.strerror or exc}")
+    return ServiceError(f"the OPC UA server did not start: {exc}")
+
+
 def _initial_user(path: Path) -> tuple[str, str]:
     from opcua_server import Role, add_user
 
@@ -335,7 +352,10 @@ async def _serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await server.start()
+    try:
+        await server.start()
+    except (OSError, sqlite3.Error) as exc:  # what _check_files could not foresee
+        raise _start_failed(server.settings, exc) from exc
     await telemetry.start(driver)
     await plcs.start(console)
     _banner(server, console, initial)
