@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.telemetry.runs import simulate_run
 from tests.telemetry.servers import VictoriaMetrics
 from twin.model import load_scenario
-from twin.telemetry import TelemetrySettings, build_pipeline, simulate_with_telemetry
+from twin.telemetry import TelemetrySettings
 
 SCENARIO = Path("scenarios/default.toml")
 
@@ -20,18 +21,7 @@ SCENARIO = Path("scenarios/default.toml")
 def _run(tmp_path: Path, start: datetime, telemetry: str, url: str) -> None:
     scenario = load_scenario(SCENARIO).model_copy(update={"start": start})
     settings = TelemetrySettings(telemetry=telemetry, influx_url=url)
-    out = tmp_path / f"run-{start:%Y%m%d}-{telemetry}"
-    pipeline = build_pipeline(settings, scenario, out, scenario.start)
-    assert pipeline is not None
-    simulate_with_telemetry(
-        pipeline,
-        scenario,
-        kpi_period_s=3600.0,
-        stop_timeout_s=10.0,
-        until=3600.0,
-        out_dir=out,
-        plots=False,
-    )
+    simulate_run(scenario, settings, tmp_path / f"run-{start:%Y%m%d}-{telemetry}", 3600.0)
 
 
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:

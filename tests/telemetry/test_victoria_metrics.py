@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.telemetry.lp import Point, parse_lines
+from tests.telemetry.runs import simulate_run
 from tests.telemetry.servers import VictoriaMetrics
 from twin.model import load_scenario
 from twin.signals import SignalStore
@@ -58,20 +59,9 @@ def assert_same_samples(expected: Samples, got: Samples) -> None:
 
 def file_run(tmp_path: Path, until: float, signal_period: float) -> list[Point]:
     """The same run through the file sink: what the database must end up holding."""
-    scenario = load_scenario(SCENARIO)
     out = tmp_path / "file-run"
-    pipeline = build_pipeline(TelemetrySettings(telemetry="file"), scenario, out, scenario.start)
-    assert pipeline is not None
-    simulate_with_telemetry(
-        pipeline,
-        scenario,
-        kpi_period_s=3600.0,
-        stop_timeout_s=10.0,
-        until=until,
-        signal_period=signal_period,
-        out_dir=out,
-        plots=False,
-    )
+    settings = TelemetrySettings(telemetry="file")
+    simulate_run(load_scenario(SCENARIO), settings, out, until, signal_period)
     return parse_lines(gzip.decompress((out / "telemetry.lp.gz").read_bytes()).decode())
 
 
