@@ -30,13 +30,9 @@ from opcua_server.nodes import FAMILIES, BuildContext, NodeFamily
 from opcua_server.nodesets import NS, find_nodesets, import_nodesets
 from opcua_server.outbox import Outbox
 from opcua_server.publisher import STATUS_OF_QUALITY, Publisher
-from opcua_server.security import (
-    SECURE_POLICIES,
-    ClientCertificateValidator,
-    RolePermissions,
-    ensure_certificate,
-)
+from opcua_server.security import SECURE_POLICIES, RolePermissions, ensure_certificate
 from opcua_server.settings import ServerSettings
+from opcua_server.trust import ClientCertificateValidator
 from opcua_server.users import TwinUserManager, UserRecord
 from twin.api import TwinAPI
 from twin.clock import Clock, SystemClock

@@ -4,10 +4,12 @@ PKI folder layout (``ServerSettings.pki_dir``)::
 
     own/cert.der, own/key.pem   the server's self-signed certificate (created on first run,
                                 reused after; recreated when expired or the host names change)
-    trusted/                    client certificates (DER or PEM) allowed to connect
+    trusted/                    client certificates (DER or PEM), or their CAs'
     rejected/                   certificates of clients that were refused: to trust one,
                                 move it into trusted/ (no restart needed)
     crl/                        certificate revocation lists (optional)
+
+(``trust`` reads trusted/, crl/ and rejected/.)
 """
 
 from __future__ import annotations
@@ -24,20 +26,19 @@ from typing import Any
 
 from asyncua import ua
 from asyncua.common.utils import Buffer
-from asyncua.crypto import uacrypto
 from asyncua.crypto.cert_gen import dump_private_key_as_pem, generate_private_key
 from asyncua.crypto.cert_gen import generate_self_signed_app_certificate as _self_signed
 from asyncua.crypto.permission_rules import PermissionRuleset
 from asyncua.crypto.security_policies import SecurityPolicyNone
-from asyncua.crypto.truststore import TrustStore
 from asyncua.server import binary_server_asyncio
 from asyncua.server.internal_session import ServiceError
 from asyncua.server.uaprocessor import UaProcessor
 from asyncua.ua.ua_binary import struct_from_binary, uatcp_to_binary
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from opcua_server.trust import ClientCertificateValidator, leaf_certificate, san
 from opcua_server.users import Role, TwinUser
 
 __all__ = [
@@ -45,7 +46,6 @@ __all__ = [
     "SECURE_POLICIES",
     "CertificateFiles",
     "ChannelGate",
-    "ClientCertificateValidator",
     "RolePermissions",
     "ensure_certificate",
     "host_names",
@@ -100,18 +100,6 @@ def host_names(host: str) -> tuple[list[str], list[str]]:
     return sorted(dns), sorted(ips)
 
 
-def _san(cert: x509.Certificate) -> tuple[set[str], set[str], set[str]]:
-    try:
-        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return set(), set(), set()
-    return (
-        set(ext.get_values_for_type(x509.UniformResourceIdentifier)),
-        set(ext.get_values_for_type(x509.DNSName)),
-        {str(i) for i in ext.get_values_for_type(x509.IPAddress)},
-    )
-
-
 def ensure_certificate(
     pki_dir: Path, application_uri: str, host: str, name: str
 ) -> CertificateFiles:
@@ -127,7 +115,7 @@ def ensure_certificate(
     if cert_path.is_file() and key_path.is_file():
         try:
             cert = x509.load_der_x509_certificate(cert_path.read_bytes())
-            uris, have_dns, have_ips = _san(cert)
+            uris, have_dns, have_ips = san(cert)
             fresh = cert.not_valid_after_utc - dt.datetime.now(dt.UTC) > _RENEW_BEFORE
             if fresh and application_uri in uris and set(dns) <= have_dns and set(ips) <= have_ips:
                 return CertificateFiles(cert_path, key_path, created=False)
@@ -150,103 +138,6 @@ def ensure_certificate(
         fh.write(dump_private_key_as_pem(key))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.DER))
     return CertificateFiles(cert_path, key_path, created=True)
-
-
-class ClientCertificateValidator:
-    """Accepts client application certificates found in ``trusted/`` (directly or by CA) that
-    are in their validity period, name the client's application URI and are not revoked.
-
-    Used twice per client: ``check_channel`` when its secure channel opens (the certificate
-    that signs the channel; no application URI is known yet), and as asyncua's certificate
-    validator at CreateSession (the same certificate, ``ChannelGate`` makes sure, with the
-    application URI the client gives). A refused certificate is copied to ``rejected/`` so an
-    administrator can trust it by moving it to ``trusted/``; the trust list is re-read when
-    that folder changes.
-    """
-
-    def __init__(self, pki_dir: Path) -> None:
-        self._trusted = pki_dir / "trusted"
-        self._rejected = pki_dir / "rejected"
-        self._crl = pki_dir / "crl"
-        self._stamp: tuple[float, float] | None = None
-        self._store: TrustStore | None = None
-
-    def _mtimes(self) -> tuple[float, float]:
-        return (self._trusted.stat().st_mtime, self._crl.stat().st_mtime)
-
-    async def _current(self) -> TrustStore | None:
-        """The current trust list; None while ``trusted/`` holds nothing (a TrustStore cannot
-        be empty: every certificate is untrusted then). Kept until ``trusted/`` or ``crl/``
-        change (their mtimes), so a validation lists no folder."""
-        stamp = self._mtimes()
-        if stamp != self._stamp:  # the first call too (no stamp yet)
-            trusted = any(p.is_file() for p in self._trusted.iterdir())
-            store = TrustStore([self._trusted], [self._crl])
-            if trusted:
-                await store.load()
-            self._store = store if trusted else None
-            self._stamp = stamp
-        return self._store
-
-    async def check_channel(self, der: bytes | None) -> None:
-        """Raises ServiceError unless ``der`` (a secure channel's client certificate, or a
-        chain starting with it) is acceptable, the application URI aside."""
-        try:
-            cert = x509.load_der_x509_certificate(_leaf(der or b""))
-        except ValueError:
-            raise ServiceError(ua.StatusCodes.BadCertificateInvalid) from None
-        await self._check(cert, None)
-
-    async def __call__(self, cert: x509.Certificate, app: ua.ApplicationDescription) -> None:
-        await self._check(cert, app.ApplicationUri)
-
-    async def _check(self, cert: x509.Certificate, uri: str | None) -> None:
-        code = _refusal(await self._current(), cert, uri)
-        if code is None:
-            return
-        uris = sorted(_san(cert)[0])
-        name = uri or (uris[0] if uris else "client")
-        thumb = cert.fingerprint(hashes.SHA1()).hex()  # noqa: S303 - OPC UA thumbprint
-        target = self._rejected / f"{_safe(name)}[{thumb}].der"
-        if not target.exists():
-            target.write_bytes(uacrypto.der_from_x509(cert))
-        _log.warning(
-            "refused client certificate of %s (copied to %s; move it to %s to trust it)",
-            name,
-            target,
-            self._trusted,
-        )
-        raise ServiceError(code)
-
-
-def _refusal(store: TrustStore | None, cert: x509.Certificate, uri: str | None) -> int | None:
-    """Why ``cert`` is refused (a Bad status code), or None; ``uri`` None: not checked."""
-    now = dt.datetime.now(dt.UTC)
-    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-        return ua.StatusCodes.BadCertificateTimeInvalid
-    if uri is not None and uri not in _san(cert)[0]:
-        return ua.StatusCodes.BadCertificateUriInvalid
-    if store is None or not store.is_trusted(cert):
-        return ua.StatusCodes.BadCertificateUntrusted
-    if store.is_revoked(cert):
-        return ua.StatusCodes.BadCertificateRevoked
-    return None
-
-
-def _leaf(der: bytes) -> bytes:
-    """The first certificate of a DER chain (OPC 10000-6: certificates sent one after the
-    other): its ASN.1 SEQUENCE header gives its length."""
-    if len(der) < 2 or der[0] != 0x30:
-        return der
-    size, start = der[1], 2
-    if size & 0x80:
-        start = 2 + (size & 0x7F)
-        size = int.from_bytes(der[2:start], "big")
-    return der[: start + size]
-
-
-def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:80] or "client"
 
 
 # services every authenticated user may call (viewer and up)
@@ -390,7 +281,8 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
             if not params.ClientCertificate:
                 _log.warning("refused a session from %s: no client certificate", self.name)
                 raise ServiceError(ua.StatusCodes.BadCertificateInvalid)
-            if _leaf(params.ClientCertificate) != _leaf(policy.peer_certificate or b""):
+            channel = leaf_certificate(policy.peer_certificate or b"")
+            if leaf_certificate(params.ClientCertificate) != channel:
                 _log.warning(
                     "refused a session from %s: its certificate is not the one that signs"
                     " its secure channel",

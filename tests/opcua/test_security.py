@@ -8,7 +8,7 @@ import contextlib
 import ipaddress
 import os
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,12 +16,11 @@ import pytest_asyncio
 import tomli_w
 from asyncua import Client, ua
 from asyncua.crypto import security_policies as sp
-from asyncua.server.internal_session import InternalSession, ServiceError
+from asyncua.server.internal_session import InternalSession
 from cryptography import x509
 
 from opcua_server import Limits, Role, add_user, load_users
 from opcua_server.nodesets import NS
-from opcua_server.security import ClientCertificateValidator
 from opcua_server.users import UserRecord
 from tests.opcua.conftest import Twin, make_client_cert, start_twin
 
@@ -193,40 +192,6 @@ async def test_with_nothing_trusted_yet_a_client_is_refused_and_kept_to_trust(
             cert.unlink()
         for name, data in kept.items():
             (trusted / name).write_bytes(data)
-
-
-async def test_the_trust_list_is_read_again_only_when_it_changes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Validating a certificate lists trusted/ only after the folder changed (its mtime), the
-    empty case (nothing trusted yet) included."""
-    pki = tmp_path / "pki"
-    trusted = pki / "trusted"
-    for sub in ("trusted", "rejected", "crl"):
-        (pki / sub).mkdir(parents=True)
-    client = make_client_cert(tmp_path / "client")
-    cert = x509.load_der_x509_certificate(client.cert.read_bytes())
-    app = ua.ApplicationDescription(ApplicationUri=client.uri)
-    scans: list[Path] = []
-    iterdir = Path.iterdir
-
-    def counted(self: Path) -> Iterator[Path]:
-        if self == trusted:
-            scans.append(self)
-        return iterdir(self)
-
-    monkeypatch.setattr(Path, "iterdir", counted)
-    validate = ClientCertificateValidator(pki)
-    for _ in range(2):
-        with pytest.raises(ServiceError):
-            await validate(cert, app)
-    assert len(scans) == 1
-    shutil.copy(client.cert, trusted / "client.der")
-    later = trusted.stat().st_mtime + 1  # a change the mtime shows, however coarse its clock
-    os.utime(trusted, (later, later))
-    for _ in range(2):
-        await validate(cert, app)  # trusted now
-    assert len(scans) == 2
 
 
 async def test_insecure_dev_offers_none_and_anonymous_viewer(dev: Twin) -> None:
