@@ -27,6 +27,7 @@ from asyncua.server.internal_session import InternalSession
 from opcua_server import event_filter, security
 from opcua_server.history import SqliteHistory
 from opcua_server.nodes import FAMILIES, BuildContext, NodeFamily
+from opcua_server.nodes.calls import audit_calls
 from opcua_server.nodesets import NS, find_nodesets, import_nodesets
 from opcua_server.outbox import Outbox
 from opcua_server.publisher import STATUS_OF_QUALITY, Publisher
@@ -176,6 +177,7 @@ class TwinServer:
         self.server = server
         await server.init()
         self._limits(server)
+        audit_calls(server.iserver)  # who called which method, on opcua_server.audit
         server.set_endpoint(self.endpoint)
         server.socket_address = (s.host, self.port)  # listen where asked, advertise a name
         server.set_server_name(s.server_name)

@@ -39,10 +39,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from opcua_server.trust import ClientCertificateValidator, leaf_certificate, san
-from opcua_server.users import Role, TwinUser
+from opcua_server.users import TwinUser
 
 __all__ = [
-    "CALLER_ROLE",
+    "CALLER",
+    "PEER",
     "SECURE_POLICIES",
     "CertificateFiles",
     "ChannelGate",
@@ -172,17 +173,20 @@ _READ_SERVICES = {
 _CALL = ua.NodeId(ua.ObjectIds.CallRequest_Encoding_DefaultBinary)
 
 
-#: the role of the session whose Call request is being handled, set by ``RolePermissions``
-#: (None: no role known, e.g. a call from inside the server, which no session makes); the
-#: methods check it and deny a call without one (``calls.access_denied``)
-CALLER_ROLE: ContextVar[Role | None] = ContextVar("CALLER_ROLE", default=None)
+#: the user of the session whose Call request is being handled, with its role, set by
+#: ``RolePermissions`` (None: no role known, e.g. a call from inside the server, which no
+#: session makes); the methods check it and deny a call without one (``calls.access_denied``)
+CALLER: ContextVar[TwinUser | None] = ContextVar("CALLER", default=None)
+#: the client address ("host:port") of the connection whose message is being handled, set by
+#: ``ChannelGate`` (each connection is handled in its own task)
+PEER: ContextVar[str | None] = ContextVar("PEER", default=None)
 
 
 class RolePermissions(PermissionRuleset):
     """Which role may use which service.
 
     Every authenticated user may browse, read, subscribe, read history and make Call
-    requests; each method of a Call checks the role it needs itself against ``CALLER_ROLE``
+    requests; each method of a Call checks the role it needs itself against ``CALLER``
     (``calls.access_denied``), so that one method denied does not refuse the others in the
     request (a method that checks nothing, e.g. a standard one like GetMonitoredItems, is a
     viewer's). Writes, node management and history updates are not offered to any client:
@@ -198,7 +202,7 @@ class RolePermissions(PermissionRuleset):
         if action_type_id == _CALL:
             # OPC 10000-4: a method the role may not call is BadUserAccessDenied in its own
             # result; the request is handled next in this task, its methods read the role
-            CALLER_ROLE.set(user.twin_role)
+            CALLER.set(user)
         return True
 
 
@@ -244,6 +248,7 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
         return validator if isinstance(validator, ClientCertificateValidator) else None
 
     async def process(self, header: ua.Header, body: Buffer) -> bool:
+        PEER.set(_address(self.name))
         validator = self._validator()
         opening = header.MessageType == ua.MessageType.SecureOpen
         if validator is None or not opening or self._connection.is_open():
@@ -290,6 +295,14 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
                 )
                 raise ServiceError(ua.StatusCodes.BadSecurityChecksFailed)
         return await super()._process_message(typeid, requesthdr, seqhdr, body)
+
+
+def _address(peer: Any) -> str | None:
+    """ "host:port" ("[host]:port" for IPv6) of a transport's peer name."""
+    if not isinstance(peer, tuple) or len(peer) < 2:
+        return None
+    host = str(peer[0])
+    return f"[{host}]:{peer[1]}" if ":" in host else f"{host}:{peer[1]}"
 
 
 def install() -> None:

@@ -1,6 +1,7 @@
-"""What the families' methods share: the input arguments checked against their declaration
-(count, DataType and ValueRank), and the answer to a refused call, reported in
-``Cell/LastCommandResult`` like the result of every command.
+"""What the families' methods share: the caller's role checked, the input arguments checked
+against their declaration (count, DataType and ValueRank), the answer to a refused call,
+reported in ``Cell/LastCommandResult`` like the result of every command, and the audit line of
+every call (``audit_calls``).
 
 A method's handler is only called with arguments that fit its declared ``InputArguments``:
 a missing or surplus argument is answered BadArgumentsMissing or BadTooManyArguments, an
@@ -12,12 +13,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from asyncua import ua
 
-from opcua_server.security import CALLER_ROLE
-from opcua_server.users import Role
+from opcua_server.security import CALLER, PEER
+from opcua_server.users import AUDIT_LOGGER, Role
 from twin.errors import InvalidStateError
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ __all__ = [
     "LAST_COMMAND_RESULT",
     "access_denied",
     "argument_error",
+    "audit_calls",
     "refusal_code",
     "refuse",
     "refused_call",
@@ -53,13 +55,51 @@ def access_denied(
     if parent != owner:
         message = f"{name}: is a method of {owner.to_string()}, not of {parent.to_string()}"
         return refused_call(ua.StatusCodes.BadMethodInvalid, message, None, given)
-    caller = CALLER_ROLE.get()
-    if caller is not None and caller >= role:
+    caller = CALLER.get()
+    if caller is not None and caller.twin_role >= role:
         return None
-    held = "has no role" if caller is None else f"is {caller.name.lower()}"
+    held = "has no role" if caller is None else f"is {caller.twin_role.name.lower()}"
     message = f"{name}: needs the {role.name.lower()} role; this session {held}"
     _log.info("%s denied", message)
     return refused_call(ua.StatusCodes.BadUserAccessDenied, message, None, given)
+
+
+def audit_calls(iserver: Any, audit: logging.Logger | None = None) -> None:
+    """Log every method call ``iserver`` answers on ``audit`` (default: the
+    ``opcua_server.audit`` logger, as logins are): per method of a Call request, the method
+    and its object (browse names), the session's user and role, the client address and the
+    status answered; never the arguments (an order or a comment may carry anything). A call
+    the role may not make is a warning, the others info. Wraps asyncua's method service (its
+    ``call``, which every session's Call request goes through)."""
+    log = audit or logging.getLogger(AUDIT_LOGGER)
+    service, aspace = iserver.method_service, iserver.aspace
+    call = service.call
+
+    def name(nodeid: ua.NodeId) -> str:
+        browse = aspace.read_attribute_value(nodeid, ua.AttributeIds.BrowseName)
+        return str(browse.Value.Value.Name) if browse.StatusCode.is_good() else nodeid.to_string()
+
+    async def audited(methods: list[ua.CallMethodRequest]) -> list[ua.CallMethodResult]:
+        results: list[ua.CallMethodResult] = await call(methods)
+        caller, peer = CALLER.get(), PEER.get() or "inside the server"
+        who = "a session without role"
+        if caller is not None:
+            who = f"{caller.name!r} ({caller.twin_role.name.lower()})"
+        for request, result in zip(methods, results, strict=False):
+            status = result.StatusCode
+            denied = status.value == ua.StatusCodes.BadUserAccessDenied
+            log.log(
+                logging.WARNING if denied else logging.INFO,
+                "call %s on %s by %s from %s: %s",
+                name(request.MethodId),
+                name(request.ObjectId),
+                who,
+                peer,
+                status.name,
+            )
+        return results
+
+    service.call = audited
 
 
 _V = ua.VariantType
