@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import getpass
 import json
 import logging
@@ -20,7 +21,7 @@ import signal
 import sqlite3
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any
@@ -183,9 +184,6 @@ def run(
         server = TwinServer(
             engine, settings, driver=driver, api=api, nodesets=nodesets, links=plcs.links
         )
-        initial: tuple[str, str] | None = None
-        if not insecure_dev and not users.exists():
-            initial = _initial_user(users)
         if log_fh is None:  # not restored: a new log
             log_fh, _ = new_log(out, console.print)  # before run.json: no new record on an old log
             closing.enter_context(log_fh)
@@ -195,6 +193,9 @@ def run(
         flusher = LogFlusher(writer, log_fh, driver.clock)
         try:
             sinks = _Telemetry(tsettings, out)
+            # the last thing before the server reads it: its password is shown once, in the
+            # banner, or when the start fails (no later start would show it)
+            initial = _initial_user(users) if not insecure_dev and not users.exists() else None
             asyncio.run(_serve(server, driver, console, initial, sinks, plcs, flusher))
         finally:
             # logged durably (every line before it written and synced with it): a resumed
@@ -352,12 +353,7 @@ async def _serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    try:
-        await server.start()
-    except (OSError, sqlite3.Error) as exc:  # what _check_files could not foresee
-        raise _start_failed(server.settings, exc) from exc
-    await telemetry.start(driver)
-    await plcs.start(console)
+    await _start(server, driver, console, initial, telemetry, plcs)
     _banner(server, console, initial)
     runner = asyncio.create_task(driver.run())  # returns at the clock's end
     flushing = flusher.start()
@@ -380,6 +376,35 @@ async def _serve(
     for task in (runner, flushing):
         if task.done() and not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
+
+
+async def _start(
+    server: Any,
+    driver: RealtimeDriver,
+    console: Console,
+    initial: tuple[str, str] | None,
+    telemetry: _Telemetry,
+    plcs: LinkedPlcs,
+) -> None:
+    """Start the server, telemetry and the adapters. When one fails, the server and telemetry
+    started are stopped, and the first run's user, made for this start, is shown (``initial``:
+    nobody would know its password) before the error is raised."""
+    started: list[Callable[[], Awaitable[None]]] = []
+    try:
+        try:
+            await server.start()
+        except (OSError, sqlite3.Error) as exc:  # what _check_files could not foresee
+            raise _start_failed(server.settings, exc) from exc
+        started.append(server.stop)
+        await telemetry.start(driver)
+        started.append(functools.partial(telemetry.stop, console))
+        await plcs.start(console)
+    except BaseException:
+        if initial is not None:
+            _first_run(console, server.settings.users_file, *initial)
+        for stop in reversed(started):
+            await stop()
+        raise
 
 
 def _banner(server: Any, console: Console, initial: tuple[str, str] | None) -> None:
