@@ -8,14 +8,17 @@ sees is deterministic.
 
 from __future__ import annotations
 
-import json
+import math
 import operator
 import os
+import types
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, get_args, get_origin, get_type_hints
 
 import orjson
+
+from twin.errors import ConfigError
 
 __all__ = [
     "EVENT_TYPES",
@@ -41,6 +44,7 @@ __all__ = [
     "TransferStarted",
     "event_from_dict",
     "read_events",
+    "torn_line",
 ]
 
 
@@ -254,12 +258,104 @@ def event_from_dict(d: dict[str, Any]) -> Event:
     return cls(t=d["t"], **{k: d[k] for k in _FIELDS[cls]})
 
 
-def read_events(path: str) -> Iterator[Event]:
-    """Events from a JSON-lines event log, in order."""
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield event_from_dict(json.loads(line))
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# what a logged field of each annotated type may hold (orjson writes no NaN or infinity)
+_KINDS: dict[Any, tuple[Callable[[Any], bool], str]] = {
+    float: (_is_number, "a number"),
+    int: (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+    str: (lambda v: isinstance(v, str), "a string"),
+    bool: (lambda v: isinstance(v, bool), "true or false"),
+    dict: (lambda v: isinstance(v, dict), "an object"),
+}
+
+
+def _kind(hint: Any) -> tuple[Callable[[Any], bool], str]:
+    """The check and the name of what a field annotated ``hint`` holds."""
+    options = get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    kind = next(h for h in options if h is not type(None))
+    check, what = _KINDS[get_origin(kind) or kind]
+    if type(None) in options:
+        return (lambda v: v is None or check(v)), f"{what} or null"
+    return check, what
+
+
+# each class's fields with their checks, ``t`` first: a time >= 0 in every event
+_CHECKS: dict[type[Event], tuple[tuple[str, Callable[[Any], bool], str], ...]] = {
+    cls: (
+        ("t", lambda v: _is_number(v) and v >= 0, "a time >= 0"),
+        *((name, *_kind(get_type_hints(cls)[name])) for name in names),
+    )
+    for cls, names in _FIELDS.items()
+}
+
+
+def _event(raw: bytes) -> Event:
+    """The event of one log line; ValueError saying why the line is not one."""
+    try:
+        d = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        # the column in the line (orjson counts its end of line as one more line)
+        column = min(exc.pos, len(raw.rstrip(b"\r\n"))) + 1
+        raise ValueError(f"not a JSON event: {exc.msg} (column {column})") from None
+    if not isinstance(d, dict) or not isinstance(d.get("type"), str):
+        raise ValueError("not an event (no type)")
+    cls = EVENT_TYPES.get(d["type"])
+    if cls is None:
+        raise ValueError(f"unknown event type {d['type']!r} (a log of another cell-twin?)")
+    for name, check, what in _CHECKS[cls]:
+        if name not in d:
+            raise ValueError(f"{cls.type} event: {name}: missing")
+        if not check(d[name]):
+            got = repr(d[name])
+            got = got if len(got) <= 40 else f"{got[:37]}..."
+            raise ValueError(f"{cls.type} event: {name}: expected {what}, got {got}")
+    return event_from_dict(d)
+
+
+def read_events(path: str | os.PathLike[str], *, torn_tail: bool = False) -> Iterator[Event]:
+    """Events from a JSON-lines event log, in order; blank lines are skipped.
+
+    Raises ConfigError naming the file and the line for a line that is not an event as this
+    version writes them: not JSON, no ``type``, an unknown type, a field missing or of another
+    type (fields it does not know are ignored). With ``torn_tail``, an incomplete last line
+    (no end of line: the writer was killed while writing it) is left out, not an error, as
+    ``twin.engine.replay.read_log`` leaves it out; ``torn_line`` says whether there is one.
+    """
+    source = str(path)
+    try:
+        with open(path, "rb") as fh:
+            for n, raw in enumerate(fh, 1):
+                if torn_tail and not raw.endswith(b"\n"):
+                    return
+                if not raw.strip():
+                    continue
+                try:
+                    event = _event(raw)
+                except ValueError as exc:
+                    raise ConfigError(source, f"line {n}", str(exc)) from None
+                yield event
+    except OSError as exc:
+        raise ConfigError(source, None, f"cannot read the event log: {exc.strerror}") from exc
+
+
+def torn_line(path: str | os.PathLike[str]) -> int | None:
+    """The number of the last line of the event log ``path`` when it is incomplete (no end of
+    line: the writer was killed while writing it), else None. Raises ConfigError when the
+    file cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            if fh.seek(0, os.SEEK_END) == 0:
+                return None
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) == b"\n":
+                return None
+            fh.seek(0)
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b"")) + 1
+    except OSError as exc:
+        raise ConfigError(str(path), None, f"cannot read the event log: {exc.strerror}") from exc
 
 
 class EventBus:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import zlib
 from pathlib import Path
@@ -13,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from twin.events import MachineStateChanged, OperationFinished, OperationStarted, read_events
 from twin.kpi import defined
 
 __all__ = ["gantt_bars", "plot_gantt", "plot_kpis"]
@@ -25,27 +25,27 @@ def gantt_bars(
 ) -> tuple[
     dict[str, list[tuple[float, float, str, bool]]], dict[str, list[tuple[float, float, str]]]
 ]:
-    """Operation bars (start, duration, job, rework) and outage bars per machine."""
+    """Operation bars (start, duration, job, rework) and outage bars per machine.
+
+    Raises ConfigError naming the line of the event log that is not an event (an incomplete
+    last line, a run killed while writing it, is left out)."""
     ops: dict[str, list[tuple[float, float, str, bool]]] = {}
     outages: dict[str, list[tuple[float, float, str]]] = {}
     started: dict[tuple[str, str], tuple[float, bool]] = {}
     down: dict[str, tuple[float, str]] = {}
-    with events_path.open(encoding="utf-8") as fh:
-        for line in fh:
-            ev = json.loads(line)
-            typ = ev["type"]
-            if typ == "operation_started":
-                started[(ev["machine"], ev["job"])] = (ev["t"], ev["rework"])
-            elif typ == "operation_finished":
-                t0, rework = started.pop((ev["machine"], ev["job"]), (ev["t"], False))
-                ops.setdefault(ev["machine"], []).append((t0, ev["t"] - t0, ev["job"], rework))
-            elif typ == "machine_state":
-                m = ev["machine"]
-                if m in down:
-                    t0, state = down.pop(m)
-                    outages.setdefault(m, []).append((t0, ev["t"] - t0, state))
-                if ev["state"] in _STATE_COLOURS:
-                    down[m] = (ev["t"], ev["state"])
+    for ev in read_events(events_path, torn_tail=True):
+        if isinstance(ev, OperationStarted):
+            started[(ev.machine, ev.job)] = (ev.t, ev.rework)
+        elif isinstance(ev, OperationFinished):
+            t0, rework = started.pop((ev.machine, ev.job), (ev.t, False))
+            ops.setdefault(ev.machine, []).append((t0, ev.t - t0, ev.job, rework))
+        elif isinstance(ev, MachineStateChanged):
+            m = ev.machine
+            if m in down:
+                t0, state = down.pop(m)
+                outages.setdefault(m, []).append((t0, ev.t - t0, state))
+            if ev.state in _STATE_COLOURS:
+                down[m] = (ev.t, ev.state)
     return ops, outages
 
 

@@ -13,6 +13,8 @@ import base64
 import html
 import json
 import math
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +25,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from twin.errors import ConfigError
-from twin.events import read_events
+from twin.events import MachineStateChanged, TransferStarted, read_events, torn_line
 from twin.kpi import KpiCollector
 from twin.report.plots import plot_gantt, plot_kpis
-from twin.report.telemetry_file import Series, read_numeric_series
+from twin.report.telemetry_file import CutShort, Series, read_numeric_series
 
 __all__ = ["build_report", "plot_oee", "plot_signals", "plot_states"]
 
@@ -50,21 +52,46 @@ def _load_json(path: Path) -> dict[str, Any]:
     return data
 
 
+@dataclass
+class _EventLog:
+    """What a pass over a run's event log finds (``_scan``)."""
+
+    machines: list[str] = field(default_factory=list)  # in order of their first state change
+    robots: set[str] = field(default_factory=set)  # transport robots: out of the cell KPIs
+
+
+def _scan(events_path: Path) -> _EventLog:
+    """Every line of the event log read once, before anything is drawn: ConfigError naming
+    the first line that is no event; a ``CutShort`` warning when the last line is cut off (a
+    run killed while writing it), which every reading leaves out."""
+    log = _EventLog()
+    seen: set[str] = set()
+    for ev in read_events(events_path, torn_tail=True):
+        if isinstance(ev, MachineStateChanged) and ev.machine not in seen:
+            seen.add(ev.machine)
+            log.machines.append(ev.machine)
+        elif isinstance(ev, TransferStarted):
+            log.robots.add(ev.robot)
+    cut = torn_line(events_path)
+    if cut is not None:
+        warnings.warn(CutShort.last_line(str(events_path), cut), stacklevel=2)
+    return log
+
+
 def _state_segments(
     events_path: Path, machines: list[str], t_end: float
 ) -> dict[str, list[tuple[float, float, str]]]:
     """(start, duration, state or "Setup") per machine, from machine_state events."""
     segments: dict[str, list[tuple[float, float, str]]] = {m: [] for m in machines}
     current: dict[str, tuple[float, str]] = dict.fromkeys(machines, (0.0, "NotExecuting"))
-    for ev in read_events(str(events_path)):
-        if ev.type != "machine_state":
+    for ev in read_events(events_path, torn_tail=True):
+        if not isinstance(ev, MachineStateChanged):
             continue
-        d = ev.to_dict()
-        m = d["machine"]
+        m = ev.machine
         t0, state = current.get(m, (0.0, "NotExecuting"))
         if ev.t > t0:
             segments.setdefault(m, []).append((t0, ev.t - t0, state))
-        label = "Setup" if d["state"] == "Executing" and d["mode"] == "Setup" else d["state"]
+        label = "Setup" if ev.state == "Executing" and ev.mode == "Setup" else ev.state
         current[m] = (ev.t, label)
     for m, (t0, state) in current.items():
         if t_end > t0:
@@ -110,7 +137,7 @@ def _oee_from_events(
     kpi = KpiCollector(machines, exclude)
     marks = [*np.arange(3600.0, t_end, 3600.0).tolist(), t_end]
     out: dict[str, list[float]] = {m: [] for m in [*machines, "cell"]}
-    events = iter(read_events(str(events_path)))
+    events = iter(read_events(events_path, torn_tail=True))
     pending = next(events, None)
     for mark in marks:
         while pending is not None and pending.t <= mark:
@@ -202,16 +229,20 @@ def _img(path: Path, title: str) -> str:
 def build_report(run_dir: Path, out_dir: Path | None = None) -> Path:
     """Write the plots and ``report.html`` for ``run_dir``; returns the HTML path.
 
-    Raises ConfigError when ``run_dir`` is not a run directory.
+    Raises ConfigError when ``run_dir`` is not a run directory, or names the file and line
+    when a line of its event log or telemetry file is malformed; warns ``CutShort`` when one
+    of them ends early (a run killed while writing it): it is reported up to the cut.
     """
     summary = _load_json(run_dir / "summary.json")
     events_path = run_dir / "events.jsonl"
     if not events_path.is_file():
         raise ConfigError(str(run_dir), None, "not a run directory (no events.jsonl)")
+    log = _scan(events_path)
     out = out_dir or run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     kpis = summary["kpis"]
-    machines = list(kpis["machines"])
+    # a machine the log names that the summary does not (another run's log?) gets its rows
+    machines = list(dict.fromkeys([*kpis["machines"], *log.machines, *sorted(log.robots)]))
     t_end = float(summary["end_time"])
     images: list[tuple[Path, str]] = []
 
@@ -227,12 +258,7 @@ def build_report(run_dir: Path, out_dir: Path | None = None) -> Path:
     fallback = None
     if not series.get("kpi"):
         # the transport robot is left out of the cell KPIs, as in the run
-        robots = {
-            e.to_dict()["robot"]
-            for e in read_events(str(events_path))
-            if e.type == "transfer_started"
-        }
-        fallback = _oee_from_events(events_path, machines, robots, t_end)
+        fallback = _oee_from_events(events_path, machines, log.robots, t_end)
     plot_oee(series.get("kpi"), fallback, out / "oee.png")
     images.append((out / "oee.png", "OEE over time"))
     for machine, s in series.get("machine_signal", {}).items():

@@ -37,13 +37,24 @@ _AWAY = " move the file away to report the run without it"
 
 
 class CutShort(UserWarning):
-    """The telemetry file ``source`` ends early (a run killed while writing it): the points
-    before the cut are used; ``reason`` says where it is cut and what was left out."""
+    """A file of the run, ``source``, ends early (a run killed while writing it): what comes
+    before the cut is used; ``reason`` says where it is cut and what was left out. Warned by
+    the readers of the telemetry file and of the event log; ``twin report`` prints it."""
 
     def __init__(self, source: str, reason: str) -> None:
         self.source = source
         self.reason = reason
         super().__init__(source, reason)
+
+    @classmethod
+    def killed(cls, source: str, cut: str) -> CutShort:
+        """The warning for ``source`` cut off where ``cut`` says."""
+        return cls(source, f"the file is cut off (a run killed while writing it?): {cut}")
+
+    @classmethod
+    def last_line(cls, source: str, number: int) -> CutShort:
+        """The warning for ``source`` whose last line, ``number``, has no end of line."""
+        return cls.killed(source, f"line {number} is cut off (no end of line), so it is skipped")
 
     def __str__(self) -> str:
         return f"{self.source}: {self.reason}"
@@ -118,18 +129,19 @@ def _lines(path: Path, prefixes: tuple[str, ...]) -> Iterator[tuple[int, str]]:
     """(line number, text without its end of line) of the lines starting with one of
     ``prefixes``; a last line cut off is left out, with a ``CutShort`` warning."""
     number = 0
-    cut: str | None = None
+    cut: CutShort | None = None
     try:
         # undecodable bytes reach the parser as lone surrogates: an error naming the line
         with gzip.open(path, "rt", encoding="utf-8", errors="surrogateescape") as fh:
             for number, line in enumerate(fh, 1):
                 if not line.endswith("\n"):  # every batch ends its last line: cut off here
-                    cut = f"line {number} is cut off (no end of line), so it is skipped"
+                    cut = CutShort.last_line(str(path), number)
                     break
                 if line.startswith(prefixes):
                     yield number, line[:-1]
     except EOFError:  # the gzip stream ends early: the lines read so far are whole
-        cut = f"its gzip data ends early, after line {number}; the lines up to it are used"
+        where = f"its gzip data ends early, after line {number}; the lines up to it are used"
+        cut = CutShort.killed(str(path), where)
     except (gzip.BadGzipFile, zlib.error) as exc:
         if number == 0 and str(exc).startswith("Not a gzipped file"):
             raise ConfigError(str(path), None, "not a gzip file") from exc
@@ -137,8 +149,7 @@ def _lines(path: Path, prefixes: tuple[str, ...]) -> Iterator[tuple[int, str]]:
     except OSError as exc:
         raise ConfigError(str(path), None, f"cannot read it: {exc.strerror or exc}") from exc
     if cut is not None:
-        reason = f"the file is cut off (a run killed while writing it?): {cut}"
-        warnings.warn(CutShort(str(path), reason), stacklevel=2)
+        warnings.warn(cut, stacklevel=2)
 
 
 def read_numeric_series(
