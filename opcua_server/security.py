@@ -19,6 +19,7 @@ import ipaddress
 import logging
 import os
 import socket
+import stat
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from opcua_server.trust import ClientCertificateValidator, leaf_certificate, san
 from opcua_server.users import TwinUser
+from twin.errors import ConfigError
 
 __all__ = [
     "CALLER",
@@ -51,6 +53,7 @@ __all__ = [
     "ensure_certificate",
     "host_names",
     "install",
+    "private_folders",
 ]
 
 _log = logging.getLogger(__name__)
@@ -101,16 +104,52 @@ def host_names(host: str) -> tuple[list[str], list[str]]:
     return sorted(dns), sorted(ips)
 
 
+def private_folders(root: Path, subs: list[Path]) -> None:
+    """``root`` and its folders ``subs`` as folders only their owner may change: those missing
+    (and the missing parents of ``root``) are created with mode 0700, whatever the umask.
+
+    Raises ConfigError naming an existing one every user may write to (anyone could trust a
+    client, or put their own key in own/), or ``root``'s parent when every user may write to
+    it without the sticky bit (anyone could put another pki folder in its place); logs a
+    warning for one its group may write to (harmless when the group is the owner's alone).
+    """
+    missing = [p for p in reversed(root.parents) if not p.exists()]
+    for folder in [*missing, root, *subs]:
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            _check_private(folder, sticky_ok=False)
+        else:
+            folder.chmod(0o700)  # mkdir's mode is masked by the umask
+    if root.parent not in missing:
+        _check_private(root.parent, sticky_ok=True)
+
+
+def _check_private(folder: Path, *, sticky_ok: bool) -> None:
+    mode = folder.stat().st_mode
+    shown = f"mode {stat.S_IMODE(mode):04o}"
+    if mode & stat.S_IWOTH and not (sticky_ok and mode & stat.S_ISVTX):
+        raise ConfigError(
+            str(folder),
+            None,
+            f"every user may write to it ({shown}); make it yours alone: chmod 700",
+        )
+    if mode & stat.S_IWGRP:
+        _log.warning(
+            "%s: its group may write to it (%s); chmod 700 unless that is intended", folder, shown
+        )
+
+
 def ensure_certificate(
     pki_dir: Path, application_uri: str, host: str, name: str
 ) -> CertificateFiles:
     """The server certificate in ``pki_dir/own``: reused if valid for ``application_uri`` and the
     host names, else created (RSA 2048, SHA-256, self-signed, 5 years). Also creates the
-    trusted/, rejected/ and crl/ folders.
+    trusted/, rejected/ and crl/ folders (``private_folders``: raises ConfigError for a
+    folder every user may write to).
     """
     own = pki_dir / "own"
-    for sub in (own, pki_dir / "trusted", pki_dir / "rejected", pki_dir / "crl"):
-        sub.mkdir(parents=True, exist_ok=True)
+    private_folders(pki_dir, [own, pki_dir / "trusted", pki_dir / "rejected", pki_dir / "crl"])
     cert_path, key_path = own / "cert.der", own / "key.pem"
     dns, ips = host_names(host)
     if cert_path.is_file() and key_path.is_file():
