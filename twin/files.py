@@ -58,16 +58,23 @@ def directory_problem(out: Path) -> str | None:
 
 
 @contextlib.contextmanager
-def staged(out: Path, products: Collection[str], carry: Collection[str] = ()) -> Iterator[Path]:
+def staged(
+    out: Path,
+    products: Collection[str],
+    carry: Collection[str] = (),
+    *,
+    keep_interrupted: bool = True,
+) -> Iterator[Path]:
     """A new hidden directory beside ``out`` (``.<name>.partial-<random>``) for the block to
     write the outputs ``products`` (names of files or directories) into; they replace those of
     ``out`` only when the block is done.
 
     When the block ends normally or by KeyboardInterrupt (an interrupted run keeps what it
-    wrote), every product of the stage replaces its namesake in ``out`` (created if missing)
-    and a product the stage lacks is removed from ``out``: it belonged to an older run. Files
-    of ``out`` that are not products stay. When the block raises anything else, the stage is
-    removed: ``out`` is untouched, and not created when it did not exist.
+    wrote; not with ``keep_interrupted=False``), every product of the stage replaces its
+    namesake in ``out`` (created if missing) and a product the stage lacks is removed from
+    ``out``: it belonged to an older run. Files of ``out`` that are not products stay. When
+    the block raises anything else, the stage is removed: ``out`` is untouched, and not
+    created when it did not exist.
 
     ``carry`` names directories among the products that the block continues rather than
     replaces (a telemetry spool): they are copied into the stage first, as hard links.
@@ -91,7 +98,10 @@ def staged(out: Path, products: Collection[str], carry: Collection[str] = ()) ->
         shutil.rmtree(stage, ignore_errors=True)
         raise
     except BaseException:
-        _commit(stage, out, products)
+        if keep_interrupted:
+            _commit(stage, out, products)
+        else:
+            shutil.rmtree(stage, ignore_errors=True)
         raise
     else:
         _commit(stage, out, products)
@@ -143,7 +153,7 @@ def _commit(stage: Path, out: Path, products: Collection[str]) -> None:
         stage.replace(out)
         fsync_dir(out.parent)
         return
-    for name in products:
+    for name in dict.fromkeys(products):  # a name twice would remove what it moved in
         new, old = stage / name, out / name
         if old.is_dir() and not old.is_symlink():
             shutil.rmtree(old)

@@ -40,7 +40,7 @@ def report(
             warnings.warn_explicit(
                 note, warning.category, warning.filename, warning.lineno, source=warning.source
             )
-    console.print(f"report: {page}")
+    console.print(f"report: {page}", soft_wrap=True, markup=False)
 
 
 def register(app: typer.Typer) -> None:

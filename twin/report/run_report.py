@@ -26,6 +26,7 @@ import numpy as np
 
 from twin.errors import ConfigError
 from twin.events import MachineStateChanged, TransferStarted, read_events, torn_line
+from twin.files import staged
 from twin.kpi import KpiCollector
 from twin.report.plots import plot_gantt, plot_kpis
 from twin.report.telemetry_file import CutShort, Series, read_numeric_series
@@ -226,42 +227,79 @@ def _img(path: Path, title: str) -> str:
     return f'<h2>{title}</h2><img alt="{title}" src="data:image/png;base64,{data}">'
 
 
-def build_report(run_dir: Path, out_dir: Path | None = None) -> Path:
-    """Write the plots and ``report.html`` for ``run_dir``; returns the HTML path.
+#: the files of a report besides its ``signals-<machine>.png``
+_FILES = ("gantt.png", "states.png", "kpis.png", "oee.png", "report.html")
 
-    Raises ConfigError when ``run_dir`` is not a run directory, or names the file and line
-    when a line of its event log or telemetry file is malformed; warns ``CutShort`` when one
-    of them ends early (a run killed while writing it): it is reported up to the cut.
-    """
+
+@dataclass
+class _Run:
+    """What the report shows of a run, all read before anything is written (``_read``)."""
+
+    summary: dict[str, Any]
+    events_path: Path
+    machines: list[str]
+    t_end: float
+    telemetry: bool  # the run has a telemetry file
+    series: dict[str, dict[str, Series]]  # its numeric series
+    fallback: dict[str, tuple[np.ndarray, np.ndarray]] | None  # OEE from the event log
+
+
+def _read(run_dir: Path) -> _Run:
     summary = _load_json(run_dir / "summary.json")
     events_path = run_dir / "events.jsonl"
     if not events_path.is_file():
         raise ConfigError(str(run_dir), None, "not a run directory (no events.jsonl)")
     log = _scan(events_path)
-    out = out_dir or run_dir / "report"
-    out.mkdir(parents=True, exist_ok=True)
     kpis = summary["kpis"]
     # a machine the log names that the summary does not (another run's log?) gets its rows
     machines = list(dict.fromkeys([*kpis["machines"], *log.machines, *sorted(log.robots)]))
     t_end = float(summary["end_time"])
-    images: list[tuple[Path, str]] = []
+    telemetry_path = run_dir / "telemetry.lp.gz"
+    telemetry = telemetry_path.is_file()
+    series = read_numeric_series(telemetry_path) if telemetry else {}
+    fallback = None
+    if not series.get("kpi"):
+        # the transport robot is left out of the cell KPIs, as in the run
+        fallback = _oee_from_events(events_path, machines, log.robots, t_end)
+    return _Run(summary, events_path, machines, t_end, telemetry, series, fallback)
 
+
+def build_report(run_dir: Path, out_dir: Path | None = None) -> Path:
+    """Write the plots and ``report.html`` for ``run_dir`` to ``out_dir`` (default
+    ``run_dir/report``); returns the HTML path.
+
+    Every input is read first; the report is written in a directory beside ``out_dir``, whose
+    files replace those of an older report only when all are written (``twin.files.staged``):
+    a report that fails leaves the older one as it was. Other files in ``out_dir`` stay.
+
+    Raises ConfigError when ``run_dir`` is not a run directory, or names the file and line
+    when a line of its event log or telemetry file is malformed; warns ``CutShort`` when one
+    of them ends early (a run killed while writing it): it is reported up to the cut.
+    """
+    run = _read(run_dir)
+    out = out_dir or run_dir / "report"
+    signals = [f"signals-{m}.png" for m in run.series.get("machine_signal", {})]
+    older = [p.name for p in out.glob("signals-*.png")] if out.is_dir() else []  # to remove
+    # an interrupted report is no report: dropped as a failed one
+    with staged(out, [*_FILES, *signals, *older], keep_interrupted=False) as stage:
+        _write(run, stage)
+    return out / "report.html"
+
+
+def _write(run: _Run, out: Path) -> None:
+    """The plots and ``report.html`` of ``run`` in the directory ``out``."""
+    summary, events_path, machines, t_end = run.summary, run.events_path, run.machines, run.t_end
+    kpis = summary["kpis"]
+    images: list[tuple[Path, str]] = []
     plot_gantt(events_path, machines, out / "gantt.png", t_end)
     images.append((out / "gantt.png", "Jobs on machines (Gantt)"))
     plot_states(_state_segments(events_path, machines, t_end), t_end, out / "states.png")
     images.append((out / "states.png", "Machine state timeline"))
     plot_kpis(kpis, out / "kpis.png")
     images.append((out / "kpis.png", "ISO 22400 KPIs at the end of the run"))
-
-    telemetry_path = run_dir / "telemetry.lp.gz"
-    series = read_numeric_series(telemetry_path) if telemetry_path.is_file() else {}
-    fallback = None
-    if not series.get("kpi"):
-        # the transport robot is left out of the cell KPIs, as in the run
-        fallback = _oee_from_events(events_path, machines, log.robots, t_end)
-    plot_oee(series.get("kpi"), fallback, out / "oee.png")
+    plot_oee(run.series.get("kpi"), run.fallback, out / "oee.png")
     images.append((out / "oee.png", "OEE over time"))
-    for machine, s in series.get("machine_signal", {}).items():
+    for machine, s in run.series.get("machine_signal", {}).items():
         path = out / f"signals-{machine}.png"
         plot_signals(machine, s, path)
         images.append((path, f"Process signals: {machine}"))
@@ -286,10 +324,8 @@ def build_report(run_dir: Path, out_dir: Path | None = None) -> Path:
         ),
         f"<p>{html.escape(_kpi_notes(kpis))}</p>",
     ]
-    if not telemetry_path.is_file():
+    if not run.telemetry:
         parts.append("<p>No telemetry.lp.gz in the run directory: no signal plots.</p>")
     parts += [_img(p, title) for p, title in images]
     parts.append("</body></html>")
-    page = out / "report.html"
-    page.write_text("\n".join(parts), encoding="utf-8")
-    return page
+    (out / "report.html").write_text("\n".join(parts), encoding="utf-8")
