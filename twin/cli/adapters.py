@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.panel import Panel
 
 from twin.cli.common import DEFAULT_SCENARIO
 from twin.engine.cell import Engine
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from adapters import Adapter, AdaptersFile
     from twin.api import TwinAPI
 
-__all__ = ["AdaptersOption", "LinkedPlcs", "register"]
+__all__ = ["AdaptersOption", "InsecurePlcOption", "LinkedPlcs", "register"]
 
 AdaptersOption = Annotated[
     Path | None,
@@ -36,11 +37,26 @@ AdaptersOption = Annotated[
 STOP_WITHIN_S = 5.0
 
 
+InsecurePlcOption = Annotated[
+    bool,
+    typer.Option(
+        "--insecure-plc",
+        help="allow adapters linked without encryption (an OPC UA PLC with security_policy"
+        ' = "None"); the OPC UA server keeps its own security',
+    ),
+]
+_UNENCRYPTED = (
+    "None (no encryption) needs --insecure-dev or --insecure-plc (unencrypted PLC links only;"
+    " the server keeps its security)"
+)
+
+
 class LinkedPlcs:
     """The adapters of one ``twin run``: none without a file. ``links`` is where they report
-    their link state (the OPC UA server shows it)."""
+    their link state (the OPC UA server shows it). An adapter whose link is unencrypted
+    (``insecure_by``) is refused (ConfigError) unless ``unencrypted`` allows it."""
 
-    def __init__(self, path: Path | None, insecure_dev: bool) -> None:
+    def __init__(self, path: Path | None, unencrypted: bool) -> None:
         self.file: AdaptersFile | None = None
         self.adapters: list[Adapter] = []
         self.links = LinkRegistry()
@@ -50,12 +66,8 @@ class LinkedPlcs:
 
         self.file = load_adapters(path, KINDS)
         for i, cfg in enumerate(self.file.configs):
-            if cfg.insecure_by is not None and not insecure_dev:
-                raise ConfigError(
-                    str(path),
-                    f"adapter[{i}].{cfg.insecure_by}",
-                    "None (no encryption) needs --insecure-dev",
-                )
+            if cfg.insecure_by is not None and not unencrypted:
+                raise ConfigError(str(path), f"adapter[{i}].{cfg.insecure_by}", _UNENCRYPTED)
 
     def bind(self, engine: Engine, api: TwinAPI) -> None:
         """Check the mappings against the cell and make the adapters (no I/O)."""
@@ -73,6 +85,18 @@ class LinkedPlcs:
         for a in self.adapters:
             await a.start()
             console.print(f"adapter {a.name}: {a.cfg.kind} link to {a.endpoint}")
+        unencrypted = [a for a in self.adapters if a.cfg.insecure_by is not None]
+        if unencrypted:
+            names = ", ".join(f"{a.name} ({a.endpoint})" for a in unencrypted)
+            Console(stderr=True, soft_wrap=True).print(
+                Panel(
+                    f"Adapters linked WITHOUT ENCRYPTION: {names}.\n"
+                    "Anyone on their network can read and change what the twin and the PLC"
+                    " exchange. Keep the PLCs on a segregated control network.",
+                    title="WARNING",
+                    style="bold red",
+                )
+            )
 
     async def stop(self, console: Console) -> None:
         await asyncio.gather(*(a.stop(STOP_WITHIN_S) for a in self.adapters))  # one deadline
@@ -98,7 +122,7 @@ def check(
     from twin.api import TwinAPI
     from twin.model import load_scenario
 
-    plcs = LinkedPlcs(file, insecure_dev=True)
+    plcs = LinkedPlcs(file, unencrypted=True)  # said below, per adapter
     engine = Engine(load_scenario(scenario), signals=True)
     plcs.bind(engine, TwinAPI(engine))
     assert plcs.file is not None
@@ -106,7 +130,7 @@ def check(
         maps = len(cfg.read) + len(cfg.write) + len(cfg.fault) + len(cfg.state)
         state = "" if cfg.enabled else " (disabled: not checked against the cell)"
         if cfg.insecure_by is not None:
-            state += f" ({cfg.insecure_by} None: needs --insecure-dev)"
+            state += f" ({cfg.insecure_by} None: needs --insecure-plc or --insecure-dev)"
         print(f"{cfg.name}: {cfg.kind}, {maps} mappings{state}")
     print(f"{file}: OK against {scenario}")
 

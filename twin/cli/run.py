@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from twin.api import TwinAPI
-from twin.cli.adapters import AdaptersOption, LinkedPlcs
+from twin.cli.adapters import AdaptersOption, InsecurePlcOption, LinkedPlcs
 from twin.cli.common import DEFAULT_SCENARIO
 from twin.cli.rundir import (
     DURABLE,
@@ -97,9 +97,12 @@ def run(
     insecure_dev: Annotated[
         bool,
         typer.Option(
-            "--insecure-dev", help="DEVELOPMENT ONLY: also offer security None and anonymous"
+            "--insecure-dev",
+            help="DEVELOPMENT ONLY: also offer security None and anonymous (and allow"
+            " unencrypted adapters, as --insecure-plc)",
         ),
     ] = False,
+    insecure_plc: InsecurePlcOption = False,
     telemetry: TelemetryOption = None,
     influx_url: InfluxUrlOption = None,
     influx_org: InfluxOrgOption = None,
@@ -128,7 +131,7 @@ def run(
     if not 0 <= port <= 65535:  # before ServerSettings: one line, not pydantic's traceback
         raise ConfigError("command line", "--port", "must be in [0, 65535] (0: any free port)")
     sc = load_scenario(scenario)
-    plcs = LinkedPlcs(adapters, insecure_dev)
+    plcs = LinkedPlcs(adapters, unencrypted=insecure_plc or insecure_dev)
     info = run_info(scenario, sc)
     tsettings = settings_from_cli(
         telemetry=telemetry,

@@ -1,0 +1,106 @@
+"""``twin run --insecure-plc``: unencrypted links to legacy PLCs (OPC UA security None)
+without opening the twin's own server to security None and anonymous sessions, as
+``--insecure-dev`` does."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from asyncua import Client, ua
+
+from tests.adapters.opcua.plc import URI, Plc
+from tests.conftest import SCENARIOS, free_port
+from tests.opcua.conftest import start_cli
+from twin.cli import main
+from twin.events import STATE_CODES
+
+ADAPTER = """
+[[adapter]]
+name = "legacy-plc"
+kind = "opcua"
+url = "{url}"
+security_policy = "None"
+security_mode = "None"
+period_s = 0.05
+
+[[adapter.state]]
+machine = "cnc1"
+node = "nsu={uri};s=CncState"
+"""
+
+
+class _Told:
+    """Subscription handler: ``event`` is set once the variable holds one of ``values``."""
+
+    def __init__(self, values: tuple[int, ...]) -> None:
+        self.values = values
+        self.event = asyncio.Event()
+
+    def datachange_notification(self, node: object, val: object, data: object) -> None:
+        if val in self.values:
+            self.event.set()
+
+
+def _adapters(tmp_path: Path, url: str = "opc.tcp://127.0.0.1:4841/plc") -> Path:
+    file = tmp_path / "plc.toml"
+    file.write_text(ADAPTER.format(url=url, uri=URI), encoding="utf-8")
+    return file
+
+
+async def test_insecure_plc_links_a_plc_without_encryption_the_server_kept_secure(
+    tmp_path: Path,
+) -> None:
+    plc = await Plc.start(free_port())  # security None, anonymous
+    try:
+        twin = await start_cli(
+            str(SCENARIOS / "default.toml"),
+            *("--port", "0", "--speed", "60", "--insecure-plc"),
+            *("--adapters", str(_adapters(tmp_path, plc.url))),
+            *("--users", str(tmp_path / "users.toml"), "--pki", str(tmp_path / "pki")),
+            *("--history", str(tmp_path / "h.sqlite"), "--out", str(tmp_path / "out")),
+        )
+        try:
+            policies = next(x for x in twin.banner.splitlines() if x.startswith("security pol"))
+            assert "None" not in policies
+            assert "--insecure-dev" not in twin.banner
+            assert f"WITHOUT ENCRYPTION: legacy-plc ({plc.url})" in twin.banner
+            with pytest.raises(ua.UaError):  # no anonymous session, no channel without security
+                async with Client(twin.url, timeout=10):
+                    pass
+            told = _Told((STATE_CODES["NotExecuting"], STATE_CODES["Executing"]))
+            sub = await plc.server.create_subscription(50, told)
+            await sub.subscribe_data_change(plc.nodes["CncState"])
+            await asyncio.wait_for(told.event.wait(), 30)  # the twin tells the PLC the state
+            rest = await twin.stop()
+        finally:
+            await twin.kill()
+    finally:
+        await plc.stop()
+    assert "adapter legacy-plc: " in rest
+
+
+def test_an_unencrypted_plc_without_either_switch_names_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = _adapters(tmp_path)
+    assert main(["run", "--adapters", str(file), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {file}: adapter[0].security_policy: None (no encryption) needs --insecure-dev"
+        " or --insecure-plc (unencrypted PLC links only; the server keeps its security)\n"
+    )
+    assert main(["adapters", "check", str(file)]) == 0
+    assert (
+        "legacy-plc: opcua, 1 mappings (security_policy None: needs --insecure-plc or"
+        " --insecure-dev)\n"
+    ) in capsys.readouterr().out
+
+
+def test_the_help_of_twin_run_says_what_each_switch_opens(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["run", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.replace("│", " ").split())  # out of its box
+    assert "--insecure-plc allow adapters linked without encryption" in text
+    assert "(and allow unencrypted adapters, as --insecure-plc)" in text
