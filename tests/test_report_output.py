@@ -1,17 +1,23 @@
 """Where ``twin report`` writes: a report that fails (bad input, Ctrl-C) leaves the older
 report as it was and no partial one; one that succeeds replaces the older report's files,
-those of machines it has no signals of included, and keeps files that are not a report's."""
+those of machines it has no signals of included, and keeps files that are not a report's. A
+report that cannot be written (a file in the way, a directory refusing new files, a full
+disk) is one line naming the path, exit code 2."""
 
 from __future__ import annotations
 
+import errno
 import gzip
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
+import matplotlib.figure
 import pytest
 
 import twin.report.run_report
+from tests.test_simulate_rundir import _refusing_entries
 from twin.cli import main
 
 
@@ -121,3 +127,61 @@ def test_a_report_replaces_all_files_of_the_older_one(
     ]
     assert not any(p.read_bytes().startswith(b"older report") for p in report.iterdir())
     assert [p.name for p in report.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_file_where_the_report_goes_is_named(
+    run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (run / "report").write_text("not a directory")
+    before = _tree(run)
+    assert main(["report", str(run)]) == 2
+    reason = f"cannot write its report: {run / 'report'} is not a directory"
+    assert capsys.readouterr().err == f"error: {run}: {reason}\n"
+    assert _tree(run) == before
+
+
+def test_an_out_that_cannot_be_made_is_named(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", str(run), "--out", "/proc/cell-twin-report"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "error: command line: --out: cannot create /proc/cell-twin-report: /proc: "
+    )
+
+
+@pytest.mark.parametrize("older", [False, True])
+def test_a_run_directory_refusing_new_files_is_named(
+    older: bool, run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A read-only run directory (a run kept in an archive): the report directory cannot be
+    made in it, or, when an older report is there, written in."""
+    refusing = _older_report(run) if older else run
+    before = _tree(run)
+    with _refusing_entries(refusing):
+        assert main(["report", str(run)]) == 2
+    where = f"cannot write in {refusing}" if older else f"cannot create {run / 'report'}: {run}"
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {run}: cannot write its report: {where}: "), err
+    assert err.count("\n") == 1
+    assert _tree(run) == before
+
+
+def test_a_full_disk_is_named(
+    run: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The disk fills up while a plot is written: the older report stays, no stage is left."""
+    _older_report(run)
+    before = _tree(run)
+    written: list[Path] = []
+
+    def disk_full(figure: Any, path: Path, **kwargs: Any) -> None:
+        written.append(path)
+        with path.open("wb") as fh:
+            fh.write(b"\x89PNG")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as write(2) fails
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", disk_full)
+    capsys.readouterr()
+    assert main(["report", str(run)]) == 2
+    assert written  # in the stage
+    reason = f"cannot write the report: {os.strerror(errno.ENOSPC)}"
+    assert capsys.readouterr().err == f"error: {run / 'report'}: {reason}\n"
+    assert _tree(run) == before

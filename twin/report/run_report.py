@@ -26,7 +26,7 @@ import numpy as np
 
 from twin.errors import ConfigError
 from twin.events import MachineStateChanged, TransferStarted, read_events, torn_line
-from twin.files import staged
+from twin.files import directory_problem, staged
 from twin.kpi import KpiCollector
 from twin.report.plots import plot_gantt, plot_kpis
 from twin.report.telemetry_file import CutShort, Series, read_numeric_series
@@ -273,17 +273,35 @@ def build_report(run_dir: Path, out_dir: Path | None = None) -> Path:
     a report that fails leaves the older one as it was. Other files in ``out_dir`` stay.
 
     Raises ConfigError when ``run_dir`` is not a run directory, or names the file and line
-    when a line of its event log or telemetry file is malformed; warns ``CutShort`` when one
-    of them ends early (a run killed while writing it): it is reported up to the cut.
+    when a line of its event log or telemetry file is malformed, or the path that cannot be
+    written (a read-only file system, a full disk, a file where a directory is to be);
+    warns ``CutShort`` when one of them ends early (a run killed while writing it): it is
+    reported up to the cut.
     """
     run = _read(run_dir)
     out = out_dir or run_dir / "report"
+    problem = directory_problem(out)  # a file in the way, a read-only file system
+    if problem is not None:
+        if out_dir is not None:
+            raise ConfigError("command line", "--out", problem)
+        raise ConfigError(str(run_dir), None, f"cannot write its report: {problem}")
     signals = [f"signals-{m}.png" for m in run.series.get("machine_signal", {})]
     older = [p.name for p in out.glob("signals-*.png")] if out.is_dir() else []  # to remove
-    # an interrupted report is no report: dropped as a failed one
-    with staged(out, [*_FILES, *signals, *older], keep_interrupted=False) as stage:
-        _write(run, stage)
+    try:
+        # an interrupted report is no report: dropped as a failed one
+        with staged(out, [*_FILES, *signals, *older], keep_interrupted=False) as stage:
+            try:
+                _write(run, stage)
+            except OSError as exc:  # the disk full: named as the file will be
+                name = Path(exc.filename).name if exc.filename else None
+                raise _cannot_write(out / name if name else out, exc) from exc
+    except OSError as exc:  # making the stage or moving it in
+        raise _cannot_write(out, exc) from exc
     return out / "report.html"
+
+
+def _cannot_write(path: Path, exc: OSError) -> ConfigError:
+    return ConfigError(str(path), None, f"cannot write the report: {exc.strerror or exc}")
 
 
 def _write(run: _Run, out: Path) -> None:
