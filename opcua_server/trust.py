@@ -5,8 +5,9 @@ Folders of ``ServerSettings.pki_dir``::
     trusted/   client certificates, or the CA certificates that issued them (DER or PEM,
                several in one PEM file allowed; any file name)
     crl/       certificate revocation lists of those CAs (DER or PEM; .crl, .der, .pem, ...)
-    rejected/  certificates of clients that were refused, to be trusted by moving them into
-               trusted/ (no restart needed)
+    rejected/  certificates of clients that were refused (the newest ``REJECTED_MAX``), to be
+               trusted by moving them into trusted/ (no restart needed) when they were refused
+               as untrusted: the log says why each was refused and what to do
 
 The folders are read again when an entry changes (its name, size, modification or change time,
 or inode): an administrator may add, remove or overwrite files in place while the server runs.
@@ -30,9 +31,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import verification as xv
 
-__all__ = ["ClientCertificateValidator", "leaf_certificate", "san"]
+__all__ = ["REJECTED_MAX", "ClientCertificateValidator", "leaf_certificate", "san"]
 
 _log = logging.getLogger(__name__)
+
+REJECTED_MAX = 100  # certificates kept in rejected/ (the newest)
 
 
 def san(cert: x509.Certificate) -> tuple[set[str], set[str], set[str]]:
@@ -205,17 +208,58 @@ class ClientCertificateValidator:
             return
         uris = sorted(san(cert)[0])
         name = uri or (uris[0] if uris else "client")
-        thumb = cert.fingerprint(hashes.SHA1()).hex()  # noqa: S303 - OPC UA thumbprint
-        target = self._rejected / f"{_safe(name)}[{thumb}].der"
-        if not target.exists():
-            target.write_bytes(cert.public_bytes(serialization.Encoding.DER))
+        target = self._keep(cert, name)
         _log.warning(
-            "refused client certificate of %s (copied to %s; move it to %s to trust it)",
+            "refused the client certificate of %r (%s): %s; a copy is %s",
             name,
+            ua.StatusCode(code).name,
+            _advice(code, cert, self._trusted),
             target,
-            self._trusted,
         )
         raise ServiceError(code)
+
+    def _keep(self, cert: x509.Certificate, name: str) -> Path:
+        """``cert`` copied to rejected/, which keeps the newest ``REJECTED_MAX`` certificates
+        (a flood of clients with made-up certificates cannot fill the disk)."""
+        thumb = cert.fingerprint(hashes.SHA1()).hex()  # noqa: S303 - OPC UA thumbprint
+        target = self._rejected / f"{_safe(name)}[{thumb}].der"
+        if target.exists():
+            return target
+        kept = sorted(
+            (p.stat().st_mtime_ns, p) for p in self._rejected.iterdir() if p.suffix == ".der"
+        )
+        for _, old in kept[: max(len(kept) - REJECTED_MAX + 1, 0)]:
+            old.unlink(missing_ok=True)
+            _log.warning(
+                "%s holds %d certificates at most: removed %s",
+                self._rejected,
+                REJECTED_MAX,
+                old.name,
+            )
+        target.write_bytes(cert.public_bytes(serialization.Encoding.DER))
+        return target
+
+
+def _advice(code: int, cert: x509.Certificate, trusted: Path) -> str:
+    """What an administrator can do about a refusal for ``code``."""
+    if code == ua.StatusCodes.BadCertificateUntrusted:
+        return f"not trusted: to trust it, move its copy to {trusted}"
+    if code == ua.StatusCodes.BadCertificateRevoked:
+        return "revoked by a CRL in crl/: trusting it would not help, the client needs a new one"
+    if code == ua.StatusCodes.BadCertificateRevocationUnknown:
+        return "a file in crl/ is no CRL (logged when read): fix or remove it"
+    if code == ua.StatusCodes.BadCertificateUriInvalid:
+        return (
+            "it does not name the application URI the client gives (its URIs:"
+            f" {', '.join(sorted(san(cert)[0])) or 'none'}): the client must give its"
+            " certificate's URI, or get a certificate naming its own; trusting it would not help"
+        )
+    if code == ua.StatusCodes.BadCertificateTimeInvalid:
+        return (
+            f"valid from {cert.not_valid_before_utc:%Y-%m-%d} to"
+            f" {cert.not_valid_after_utc:%Y-%m-%d} only: the client needs a new one"
+        )
+    return "unusable"
 
 
 def _safe(text: str) -> str:
