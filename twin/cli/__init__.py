@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from twin.cli.common import plain_help, usage_error
+from twin.cli.common import cli_logging, plain_help, usage_error
 from twin.errors import TwinError
 
 __all__ = ["app", "main"]
@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # not standalone: click's usage errors come here (instead of typer's boxed panel) to
         # be printed like every other bad input; typer.Exit comes back as its exit code
-        code = app(args=argv, prog_name="twin", standalone_mode=False)
+        with cli_logging():
+            code = app(args=argv, prog_name="twin", standalone_mode=False)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except TwinError as exc:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +20,7 @@ __all__ = [
     "DEFAULT_SCENARIO",
     "PlainHelpCommand",
     "PlainHelpGroup",
+    "cli_logging",
     "parse_until",
     "plain_help",
     "sentence",
@@ -154,3 +159,49 @@ def plain_help(app: typer.Typer) -> None:
     for group in app.registered_groups:
         if group.typer_instance is not None:
             plain_help(group.typer_instance)
+
+
+#: the twin's own loggers (top-level names): their lines do not name the logger
+_OWN_LOGGERS = frozenset({"twin", "opcua_server", "adapters", "dashboards"})
+
+
+class _StderrLines(logging.Handler):
+    """Log records as the CLI's other messages on stderr: ``error: ...`` and ``warning: ...``
+    (the bare message for news at INFO, e.g. an adapter connecting); a library's record
+    names its logger (``warning: asyncua.server...: ...``). Writes to the ``sys.stderr`` of
+    the moment, as Python's last-resort handler does (a test captures it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+            if record.name.partition(".")[0] not in _OWN_LOGGERS:
+                text = f"{record.name}: {text}"
+            if record.levelno >= logging.ERROR:
+                text = f"error: {text}"
+            elif record.levelno >= logging.WARNING:
+                text = f"warning: {text}"
+            sys.stderr.write(text + "\n")
+        except Exception:  # logging must not end the command (logging's own convention)
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def cli_logging() -> Iterator[None]:
+    """The CLI's one logging set-up, for the command run inside: log records go to stderr as
+    _StderrLines writes them, at the levels the loggers have (WARNING unless a command
+    raises one, e.g. the adapters' to INFO).
+
+    Installed on the root logger, so ``logging.basicConfig`` (a command's, or the one the
+    module-level ``logging.debug`` of a library makes) finds a handler and adds none: no
+    record comes out twice or in another format. Removed on leaving; nested, it adds none.
+    """
+    root = logging.getLogger()
+    if any(isinstance(h, _StderrLines) for h in root.handlers):
+        yield
+        return
+    handler = _StderrLines()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
