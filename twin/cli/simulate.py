@@ -22,7 +22,7 @@ from twin.cli.telemetry import (
     simulation_runner,
 )
 from twin.engine.dispatch import RULES
-from twin.engine.replay import Command, read_commands
+from twin.engine.replay import Command, read_log
 from twin.errors import ConfigError
 from twin.files import directory_problem, staged
 from twin.kpi import defined
@@ -97,6 +97,7 @@ def simulate(
 
     With --replay, the commands of a recorded run's event log are applied again at their
     times: the run's event log is reproduced byte for byte (same scenario, seed and rule).
+    A log that ends where twin run stopped ends the replay there too, unless --until.
     """
     console = Console()
     if rule is not None and rule.upper() not in RULES:
@@ -109,8 +110,18 @@ def simulate(
         raise ConfigError("command line", "--seed", "must be >= 0")
     sc = load_scenario(scenario)
     seq = resolve_sequence(sc, load_sequence(sequence), str(sequence)) if sequence else None
-    commands = read_commands(replay) if replay else []
+    log = read_log(replay) if replay else None
+    commands = log.commands if log is not None else []
     horizon = parse_until(until)
+    if log is not None and log.stopped_at is not None and horizon is None:
+        horizon = log.stopped_at  # a replay goes as far as the recorded run went
+        console.print(
+            f"{replay}: note: the recorded run stopped at {log.stopped_at:g} s; the replay "
+            "ends there too (--until to go on)",
+            style="yellow",
+            soft_wrap=True,
+            markup=False,
+        )
     period = parse_until(signals, "--signals")
     tsettings = settings_from_cli(
         telemetry=telemetry,

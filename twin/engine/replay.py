@@ -111,6 +111,10 @@ class RecordedLog:
     commands: list[Command]
     resume_at: float
     size: int
+    #: the time of the ``stop`` command that ends the log (``twin run`` records one when it
+    #: stops; a run resumed after it records events after it), None when another event ends
+    #: it (a killed run, a ``twin simulate`` log)
+    stopped_at: float | None = None
 
 
 def read_log(path: str | Path, *, torn_tail: bool = False) -> RecordedLog:
@@ -119,6 +123,7 @@ def read_log(path: str | Path, *, torn_tail: bool = False) -> RecordedLog:
     source = str(path)
     out: list[Command] = []
     last, size = 0.0, 0
+    stops = False  # the last event is a stop command
     try:
         with open(path, "rb") as fh:
             for n, raw in enumerate(fh, 1):
@@ -137,9 +142,10 @@ def read_log(path: str | Path, *, torn_tail: bool = False) -> RecordedLog:
                     last = max(last, event["t"])
                 if event["type"] == "command":
                     out.append(_command(event, source, n))
+                stops = event["type"] == "command" and out[-1].name == "stop"
     except OSError as exc:
         raise ConfigError(source, None, f"cannot read the event log: {exc.strerror}") from exc
-    return RecordedLog(out, last, size)
+    return RecordedLog(out, last, size, out[-1].t if stops else None)
 
 
 def _command(event: dict[str, Any], source: str, line: int) -> Command:
