@@ -64,7 +64,13 @@ from twin.events import EventLogWriter
 from twin.files import directory_problem
 from twin.model import load_scenario
 from twin.runtime import RealtimeDriver
-from twin.telemetry import TelemetryPipeline, TelemetrySettings, attach_realtime, build_pipeline
+from twin.telemetry import (
+    SPOOL_DIR,
+    TelemetryPipeline,
+    TelemetrySettings,
+    attach_realtime,
+    build_pipeline,
+)
 
 if TYPE_CHECKING:
     from opcua_server import ServerSettings
@@ -315,6 +321,7 @@ class _Telemetry:
         self.pipeline: TelemetryPipeline | None = None
         self.detach: Callable[[], None] | None = None
         self.undelivered = False
+        self.hurried = False
 
     async def start(self, driver: RealtimeDriver) -> None:
         engine = driver.engine
@@ -337,9 +344,28 @@ class _Telemetry:
             return
         if self.detach is not None:
             self.detach()
+        if self.hurried:  # before it started
+            self.pipeline.hurry()
         await self.pipeline.stop(self.settings.stop_timeout_s)
         console.print(telemetry_summary(self.settings, self.pipeline), soft_wrap=True)
         self.undelivered = undelivered(self.pipeline.stats.as_dict())
+
+    def hurry(self, console: Console) -> None:
+        """A second Ctrl-C: stop waiting for the database (now or when ``stop`` comes); what
+        is not delivered goes to the spool at once, nothing lost. Said once."""
+        if self.hurried:
+            return
+        self.hurried = True
+        if self.pipeline is not None:
+            self.pipeline.hurry()
+        if self.settings.telemetry == "influx":
+            spool = self.settings.spool_dir or self.out / SPOOL_DIR
+            console.print(
+                "Ctrl-C again: telemetry no longer waits for the database; what it has not"
+                f" delivered goes to {spool} now, for the next run to send"
+            )
+        else:
+            console.print("Ctrl-C again: stopping already (nothing waits for a database)")
 
 
 async def _serve(
@@ -353,9 +379,15 @@ async def _serve(
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def interrupted() -> None:  # the first Ctrl-C stops; another hurries the stop
+        if stop.is_set():
+            telemetry.hurry(console)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, interrupted)
     await _start(server, driver, console, initial, telemetry, plcs)
     _banner(server, console, initial)
     runner = asyncio.create_task(driver.run())  # returns at the clock's end

@@ -25,9 +25,10 @@ rejected.
 
 Lifecycle: the constructor only stores (no I/O); ``await start()`` opens sink and spool and
 must run on the event loop that will own the pipeline; ``await stop(timeout)`` flushes,
-drains what it can within the deadline and spools the rest. Delivery is at least once: a
-batch whose acknowledgement was lost is sent again; point identities are deterministic
-(see ``twin.telemetry.schema``), so InfluxDB stores it once.
+drains what it can within the deadline and spools the rest (``hurry()`` cuts the deadline
+short: a second Ctrl-C). Delivery is at least once: a batch whose acknowledgement was lost
+is sent again; point identities are deterministic (see ``twin.telemetry.schema``), so
+InfluxDB stores it once.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import collections
 import json
 import logging
 import threading
+from asyncio import FIRST_COMPLETED
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -44,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from twin.aio import cancel_and_wait
 from twin.clock import Clock, SystemClock
 from twin.errors import ServiceError
 from twin.events import Event
@@ -162,6 +165,7 @@ class TelemetryPipeline:
         self._loop_thread: int | None = None
         self._down = False
         self._spool_kick = asyncio.Event()
+        self._hurried = asyncio.Event()
         self._background: list[asyncio.Task[None]] = []
         self._stopping = False
         self._replaying = False
@@ -233,15 +237,16 @@ class TelemetryPipeline:
             # cancelling a replay whose request reached the server would send it twice:
             # let the attempt finish (the loop ends after it) unless the deadline passes
             replay = self._background[0]
-            await asyncio.wait([replay], timeout=max(deadline - self.clock.monotonic(), 0))
-        for task in self._background:  # waiting or backing off: safe to cancel
+            await self._first([replay], max(deadline - self.clock.monotonic(), 0))
+        for task in self._background:  # waiting or backing off: safe to cancel (hurried, a
+            # replay under way too: the next run sends its batch again, at least once)
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         while self._tasks or self._pending:
             left = deadline - self.clock.monotonic()
-            if left <= 0 or not self._tasks:
+            if left <= 0 or not self._tasks or self._hurried.is_set():
                 break
-            await asyncio.wait(list(self._tasks), timeout=left)
+            await self._first(list(self._tasks), left)
         for task in list(self._tasks):
             task.cancel()  # _deliver spools its payload when cancelled
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
@@ -260,6 +265,24 @@ class TelemetryPipeline:
                 self.spool.name,
             )
         return self.stats
+
+    def hurry(self) -> bool:
+        """Cut the deadline of ``stop`` to now (or to its start, when it has not begun): the
+        batches in flight are cancelled and spooled, the spool is not replayed; the next
+        pipeline on the spool sends them (at least once, as ever). Nothing is lost, so without
+        a spool (the file sink) this changes nothing and returns False."""
+        if self.spool is None:
+            return False
+        self._hurried.set()
+        return True
+
+    async def _first(self, tasks: list[asyncio.Future[Any]], within_s: float | None) -> None:
+        """Wait until one of ``tasks`` is done, ``within_s`` seconds pass or ``hurry`` is called."""
+        hurried = asyncio.ensure_future(self._hurried.wait())
+        try:
+            await asyncio.wait([*tasks, hurried], timeout=within_s, return_when=FIRST_COMPLETED)
+        finally:
+            hurried.cancel()
 
     # -- producer side (sync) ---------------------------------------------------------------
     def on_event(self, event: Event) -> None:
@@ -513,16 +536,20 @@ class TelemetryPipeline:
         failures = 0
         while (entry := self.spool.oldest()) is not None:
             left = deadline - self.clock.monotonic()
-            if left <= 0 or failures >= _DRAIN_ATTEMPTS:
+            if left <= 0 or failures >= _DRAIN_ATTEMPTS or self._hurried.is_set():
                 return  # the batches are safe on disk; the next pipeline replays them
             if delay:
-                await self.clock.sleep(min(delay, left))
-                if self.clock.monotonic() >= deadline:
+                pause = asyncio.ensure_future(self.clock.sleep(min(delay, left)))
+                await self._first([pause], None)
+                await cancel_and_wait(pause)  # hurried
+                if self.clock.monotonic() >= deadline or self._hurried.is_set():
                     return
-            try:
-                ok = await asyncio.wait_for(self._replay_one(entry), timeout=max(left, 0.001))
-            except TimeoutError:
+            replay = asyncio.ensure_future(self._replay_one(entry))
+            await self._first([replay], max(left, 0.001))
+            if not replay.done():  # the deadline, or hurried: the entry stays in the spool
+                await cancel_and_wait(replay)
                 return
+            ok = replay.result()
             if not ok and self.stats.refused:
                 return  # the same request would be refused again: the user has to act
             failures = 0 if ok else failures + 1
