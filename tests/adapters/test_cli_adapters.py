@@ -64,7 +64,7 @@ async def test_twin_run_links_a_plc_that_sees_states_and_faults_the_cnc(tmp_path
     finally:
         await plc.stop()
     assert "adapter cell-plc: " in rest
-    assert "1 connects, 0 failures" in rest
+    assert "1 connect, 0 failures" in rest
     commands = [
         json.loads(line)
         for line in (tmp_path / "out" / "events.jsonl").read_text().splitlines()

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 
-from twin.cli.common import DEFAULT_SCENARIO
+from twin.cli.common import DEFAULT_SCENARIO, plural
 from twin.engine.cell import Engine
 from twin.errors import ConfigError
 from twin.links import LinkRegistry
@@ -103,9 +103,10 @@ class LinkedPlcs:
         for a in self.adapters:
             st = a.status
             console.print(
-                f"adapter {a.name}: {st.cycles} cycles, {st.written} values written, "
-                f"{st.connects} connects, {st.failures} failures"
-                + (f", {len(st.bad_tags)} bad tags" if st.bad_tags else "")
+                f"adapter {a.name}: {plural(st.cycles, 'cycle')}, "
+                f"{plural(st.written, 'value')} written, {plural(st.connects, 'connect')}, "
+                f"{plural(st.failures, 'failure')}"
+                + (f", {plural(len(st.bad_tags), 'bad tag')}" if st.bad_tags else "")
                 + (f" (last: {st.last_error})" if st.last_error else "")
             )
 
@@ -131,7 +132,7 @@ def check(
         state = "" if cfg.enabled else " (disabled: not checked against the cell)"
         if cfg.insecure_by is not None:
             state += f" ({cfg.insecure_by} None: needs --insecure-plc or --insecure-dev)"
-        print(f"{cfg.name}: {cfg.kind}, {maps} mappings{state}")
+        print(f"{cfg.name}: {cfg.kind}, {plural(maps, 'mapping')}{state}")
     print(f"{file}: OK against {scenario}")
 
 

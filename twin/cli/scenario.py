@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from twin.cli.common import plural
 from twin.jsp import jsp_scenario
 from twin.model import load_scenario, parse_scenario
 from twin.model.scenario import Scenario, scenario_notes
@@ -29,8 +30,9 @@ def validate(scenario: Annotated[Path, typer.Argument(help="scenario TOML file")
     sc = load_scenario(scenario)
     check_plannable(sc, str(scenario))
     print(
-        f"{scenario}: ok ({len(sc.cell.machines)} machines, {len(sc.orders)} orders, "
-        f"{len(sc.catalogue)} catalogue entries)"
+        f"{scenario}: ok ({plural(len(sc.cell.machines), 'machine')}, "
+        f"{plural(len(sc.orders), 'order')}, "
+        f"{plural(len(sc.catalogue), 'catalogue entry', 'catalogue entries')})"
     )
     for note in scenario_notes(sc):
         print(f"{scenario}: note: {note}")
@@ -130,7 +132,8 @@ def from_jsp(
     parse_scenario(data, str(instance))  # validate before writing anything
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(tomli_w.dumps(data), encoding="utf-8")
-    print(f"wrote {output}: {len(data['orders'])} jobs on {len(data['cell']['machines'])} machines")
+    jobs = plural(len(data["orders"]), "job")
+    print(f"wrote {output}: {jobs} on {plural(len(data['cell']['machines']), 'machine')}")
 
 
 def register(app: typer.Typer) -> None:

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from twin.cli.common import plural
 from twin.errors import ConfigError
 from twin.model import format_validation_error
 from twin.model.scenario import Scenario
@@ -173,13 +174,14 @@ def telemetry_summary(settings: TelemetrySettings, pipeline: TelemetryPipeline) 
     sends them (with the URL, bucket and org of ``settings``)."""
     stats = pipeline.stats
     spool = pipeline.spool.name if pipeline.spool is not None else None
-    text = f"telemetry ({settings.telemetry}): {stats.lines_written} lines written"
+    text = f"telemetry ({settings.telemetry}): {plural(stats.lines_written, 'line')} written"
+    in_spool = f"{plural(stats.spool_lines, 'line')} in spool" + (f" {spool}" if spool else "")
     extra = [
-        f"{n} {what}"
+        what
         for n, what in (
-            (stats.spool_lines, f"lines in spool {spool}" if spool else "lines in spool"),
-            (stats.lines_rejected, "rejected"),
-            (stats.lines_dropped, "DROPPED (spool full)"),
+            (stats.spool_lines, in_spool),
+            (stats.lines_rejected, f"{stats.lines_rejected} rejected"),
+            (stats.lines_dropped, f"{stats.lines_dropped} DROPPED (spool full)"),
         )
         if n
     ]
@@ -283,7 +285,8 @@ def replay(
     tmp.write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     tmp.replace(status_file)
     Console().print(
-        f"replayed {stats.lines_replayed} lines; {stats.spool_lines} lines left in {spool_dir}"
+        f"replayed {plural(stats.lines_replayed, 'line')}; {plural(stats.spool_lines, 'line')} "
+        f"left in {spool_dir}"
     )
     if stats.spool_lines:
         raise typer.Exit(1)

@@ -1,0 +1,61 @@
+"""Counts in the CLI's messages take the noun for that many: '1 order', '0 orders', '2 orders'
+(common.plural)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SCENARIOS
+from twin.cli import main
+
+ONE_OF_EACH = """
+name = "one"
+[cell]
+[[cell.machines]]
+id = "m0"
+kind = "generic"
+[[orders]]
+id = "A"
+product = { type = "explicit", operations = [{ machine = "m0", duration = 100 }] }
+"""
+
+ONE_MAPPING = """
+[[adapter]]
+name = "cell-plc"
+kind = "modbus"
+host = "127.0.0.1"
+port = 5020
+
+[[adapter.state]]
+machine = "cnc1"
+address = 10
+"""
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    assert main(list(argv)) == 0
+    return capsys.readouterr().out
+
+
+def test_scenario_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "one.toml"
+    path.write_text(ONE_OF_EACH, encoding="utf-8")
+    out = run(capsys, "scenario", "validate", str(path))
+    assert out.startswith(f"{path}: ok (1 machine, 1 order, 0 catalogue entries)\n")
+
+
+def test_scenario_from_jsp(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    instance = tmp_path / "one.txt"
+    instance.write_text("1 2\n0 5 1 3\n", encoding="utf-8")
+    out_file = tmp_path / "one.toml"
+    out = run(capsys, "scenario", "from-jsp", str(instance), "-o", str(out_file))
+    assert out == f"wrote {out_file}: 1 job on 2 machines\n"
+
+
+def test_adapters_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    file = tmp_path / "plc.toml"
+    file.write_text(ONE_MAPPING, encoding="utf-8")
+    out = run(capsys, "adapters", "check", str(file), str(SCENARIOS / "default.toml"))
+    assert out.startswith("cell-plc: modbus, 1 mapping\n")
