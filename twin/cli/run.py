@@ -73,7 +73,7 @@ from twin.telemetry import (
 )
 
 if TYPE_CHECKING:
-    from opcua_server import ServerSettings
+    from opcua_server import Role, ServerSettings
 
 __all__ = ["register"]
 
@@ -118,17 +118,21 @@ def run(
 ) -> None:
     """Run SCENARIO in real time x SPEED and serve it over OPC UA until Ctrl-C.
 
-    With --resume, restore the twin from the event log in OUT (same scenario, seed and rule)
-    and continue from its last event; without an event log, start afresh. With --adapters,
-    link the PLCs the file names (Modbus TCP, OPC UA) to the twin. The twin's clock runs on
-    the wall clock's axis and ends on 2262-04-11T23:47:16Z (at speed 1e6, two hours from
-    now): the run stops there by itself. Exit code 1 when telemetry lines were lost, or are
-    kept because the server refused them (as twin simulate).
+    With --resume, restore the twin from the event log in OUT (the same scenario file: its
+    seed and rule come with it) and continue from its last event; without an event log,
+    start afresh. With --adapters, link the PLCs the file names (Modbus TCP, OPC UA) to the
+    twin. The twin's clock runs on the wall clock's axis and ends on 2262-04-11T23:47:16Z
+    (at speed 1e6, two hours from now): the run stops there by itself. A second Ctrl-C
+    hurries the stop: telemetry not yet delivered goes to the spool at once. Exit code 1
+    when telemetry lines were lost, or are kept because the server refused them (as twin
+    simulate).
     """
     from opcua_server import ServerSettings, TwinServer
     from opcua_server.app import preflight
+    from opcua_server.users import AUDIT_LOGGER
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger(AUDIT_LOGGER).setLevel(logging.INFO)  # every login, as it happens
     console = Console(soft_wrap=True)  # URLs and paths must stay copyable: never wrap them
     if not 0 < speed <= 1e6:
         raise ConfigError("command line", "--speed", "must be in (0, 1e6]")
@@ -456,18 +460,29 @@ def _banner(server: Any, console: Console, initial: tuple[str, str] | None) -> N
     )
     if initial is not None:
         _first_run(console, s.users_file, *initial)
-    roles = ", ".join(f"{n} ({u.role.name.lower()})" for n, u in server.users.items())
-    console.print(
-        "log in with user name and password"
-        + (f": {roles}" if roles else "")
-        + "; add users with `twin users add NAME --role viewer|operator|engineer`"
-    )
-    if s.insecure_dev:
+    from opcua_server import Role
+
+    anonymous = _anonymous_role(s)
+    adding = "add users with `twin users add NAME --role viewer|operator|engineer`"
+    if anonymous is Role.ENGINEER:
+        console.print(
+            f"no users file ({s.users_file}): log in anonymously, as an engineer, until one"
+            f" exists; {adding}"
+        )
+    else:
+        roles = ", ".join(f"{n} ({u.role.name.lower()})" for n, u in server.users.items())
+        console.print(
+            "log in with user name and password"
+            + (f": {roles}" if roles else f" (no users in {s.users_file} yet)")
+            + (", or anonymously as a viewer" if anonymous is Role.VIEWER else "")
+            + f"; {adding}"
+        )
+    if anonymous is not None:
         Console(stderr=True).print(
             Panel(
                 "--insecure-dev: security mode None and ANONYMOUS access are enabled.\n"
                 "Anyone who can reach this port can read the cell"
-                + ("" if server.users else " and control it")
+                + (" and control it" if anonymous is Role.ENGINEER else "")
                 + ". Never use this on a shared network.",
                 title="WARNING",
                 style="bold red",
@@ -476,14 +491,24 @@ def _banner(server: Any, console: Console, initial: tuple[str, str] | None) -> N
     console.print("press Ctrl-C to stop")
 
 
+def _anonymous_role(s: ServerSettings) -> Role | None:
+    """The role of an anonymous session as the server starts (``TwinUserManager``'s rule):
+    none without --insecure-dev; an engineer while no users file exists, a viewer once one
+    does (also when it is later removed)."""
+    from opcua_server import Role
+
+    if not s.insecure_dev:
+        return None
+    return Role.VIEWER if s.users_file is not None and s.users_file.exists() else Role.ENGINEER
+
+
 def _first_run(console: Console, users_file: Path, name: str, password: str) -> None:
     """Say which user the first run created and print its password once, on a line of its
     own that nothing crops: no panel, no wrapping, whatever the terminal's width or none (a
     log file, ``docker compose logs``: rich assumes 80 columns there)."""
     console.print(
         f"[bold yellow]first run:[/bold yellow] created {users_file} with user "
-        f"[bold]{name}[/bold] (engineer); change its password with "
-        f"`twin users add {name} --role engineer`",
+        f"[bold]{name}[/bold] (engineer); change its password with `twin users passwd {name}`",
         soft_wrap=True,
     )
     console.print(
