@@ -1,4 +1,4 @@
-"""``twin run``: the cell in real time, served over OPC UA until Ctrl-C; ``twin users``.
+"""``twin run``: the cell in real time, served over OPC UA until Ctrl-C.
 
 The runner only wires: engine (with signal sampling) + RealtimeDriver + TwinAPI + TwinServer
 + telemetry. Ctrl-C (or SIGTERM) stops the driver, drains or spools telemetry, closes the
@@ -13,14 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import getpass
 import json
 import logging
 import secrets
 import signal
 import sqlite3
-import sys
-import warnings
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -57,6 +54,7 @@ from twin.cli.telemetry import (
     telemetry_summary,
     undelivered,
 )
+from twin.cli.users import users_app
 from twin.engine import commands
 from twin.engine.cell import Engine
 from twin.errors import ConfigError, ServiceError, TwinError
@@ -78,7 +76,6 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 _STATE = Path("var/opcua")
-users_app = typer.Typer(help="Users of the OPC UA server (roles: viewer, operator, engineer).")
 
 
 def run(
@@ -520,55 +517,6 @@ def _first_run(console: Console, users_file: Path, name: str, password: str) -> 
     )
 
 
-@users_app.command("add")
-def users_add(
-    name: Annotated[str, typer.Argument(help="user name")],
-    role: Annotated[str, typer.Option(help="viewer, operator or engineer")] = "viewer",
-    file: Annotated[Path, typer.Option(help="users file")] = _STATE / "users.toml",
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="read the password from standard input")
-    ] = False,
-) -> None:
-    """Add a user (or set a user's role and password); the password is stored scrypt-hashed."""
-    from opcua_server import Role, add_user
-
-    parsed = Role.parse(role, "--role")
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = _ask_password(f"password for {name}: ")
-        if _ask_password("repeat: ") != password:
-            raise ConfigError("command line", "password", "the two entries differ")
-    existed = add_user(file, name, parsed, password)
-    print(f"{'updated' if existed else 'added'} {name} ({parsed.name.lower()}) in {file}")
-
-
-def _ask_password(prompt: str) -> str:
-    """The password typed at the terminal; raises ConfigError when there is none to ask on
-    (getpass would read it, echoed, from a pipe or give up at its end)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", getpass.GetPassWarning)
-        try:
-            return getpass.getpass(prompt)
-        except getpass.GetPassWarning as exc:
-            raise ConfigError(
-                "command line",
-                "password",
-                "no terminal to ask it on; give it on standard input with --password-stdin",
-            ) from exc
-
-
-@users_app.command("list")
-def users_list(
-    file: Annotated[Path, typer.Option(help="users file")] = _STATE / "users.toml",
-) -> None:
-    """List the users and their roles (never passwords)."""
-    from opcua_server import load_users
-
-    for name, user in sorted(load_users(file).items()):
-        print(f"{name}\t{user.role.name.lower()}")
-
-
 def register(app: typer.Typer) -> None:
     app.command()(run)
-    app.add_typer(users_app, name="users")
+    app.add_typer(users_app, name="users")  # its commands: twin.cli.users.register

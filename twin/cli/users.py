@@ -1,13 +1,15 @@
-"""``twin users passwd`` and ``twin users remove``: change a password, remove a user.
+"""``twin users``: add, list, passwd and remove the users of the OPC UA server.
 
-``twin users add`` and ``list`` are still in ``twin.cli.run`` with the group itself; these
-commands join that group (``register``). A running server applies the change from the next
-session on, without a restart (sessions already open keep their user).
+A running server applies a change from the next session on, without a restart (sessions
+already open keep their user). Nobody is left without an engineer by accident: neither
+``remove`` nor ``add`` with another role takes the last one without --force.
 """
 
 from __future__ import annotations
 
+import getpass
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -15,18 +17,21 @@ import typer
 
 from twin.errors import ConfigError
 
-__all__ = ["read_password", "register"]
+__all__ = ["read_password", "register", "users_app"]
 
 _FILE = Path("var/opcua/users.toml")
 
 _FileOption = Annotated[Path, typer.Option(help="users file")]
+_StdinOption = Annotated[
+    bool, typer.Option("--password-stdin", help="read the password from standard input")
+]
+
+users_app = typer.Typer(help="Users of the OPC UA server (roles: viewer, operator, engineer).")
 
 
 def read_password(prompt: str, from_stdin: bool) -> str:
     """A new password: the first line of standard input, or typed twice at the terminal
     (ConfigError when the entries differ, or when there is no terminal to ask on)."""
-    from twin.cli.run import _ask_password
-
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
     password = _ask_password(prompt)
@@ -35,12 +40,68 @@ def read_password(prompt: str, from_stdin: bool) -> str:
     return password
 
 
+def _ask_password(prompt: str) -> str:
+    """The password typed at the terminal; raises ConfigError when there is none to ask on
+    (getpass would read it, echoed, from a pipe or give up at its end)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", getpass.GetPassWarning)
+        try:
+            return getpass.getpass(prompt)
+        except getpass.GetPassWarning as exc:
+            raise ConfigError(
+                "command line",
+                "password",
+                "no terminal to ask it on; give it on standard input with --password-stdin",
+            ) from exc
+
+
+def _add(
+    name: Annotated[str, typer.Argument(help="user name")],
+    role: Annotated[str, typer.Option(help="viewer, operator or engineer")] = "viewer",
+    file: _FileOption = _FILE,
+    password_stdin: _StdinOption = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="also give the last engineer another role")
+    ] = False,
+) -> None:
+    """Add a user, or give a user a new role and password (stored scrypt-hashed); the last
+    engineer another role only with --force."""
+    from opcua_server import Role, add_user, load_users
+
+    parsed = Role.parse(role, "--role")
+    users = load_users(file) if file.exists() else {}  # a bad file: said before asking
+    old = users.get(name)
+    others = [u for u in users.values() if u.role is Role.ENGINEER and u.name != name]
+    last = old is not None and old.role is Role.ENGINEER and not others
+    if last and parsed is not Role.ENGINEER and not force:
+        raise ConfigError(
+            str(file),
+            f"users.{name}",
+            f"is the last engineer; with role {parsed.name.lower()}, nobody could control the"
+            " simulation or faults any more (add another engineer first, or give --force)",
+        )
+    add_user(file, name, parsed, read_password(f"password for {name}: ", password_stdin))
+    new = parsed.name.lower()
+    if old is None:
+        print(f"added {name} ({new}) in {file}")
+    elif old.role is parsed:
+        print(f"updated {name} ({new}): new password in {file}")
+    else:
+        print(f"updated {name} ({old.role.name.lower()} -> {new}): new password in {file}")
+
+
+def _list(file: _FileOption = _FILE) -> None:
+    """List the users and their roles (never passwords)."""
+    from opcua_server import load_users
+
+    for name, user in sorted(load_users(file).items()):
+        print(f"{name}\t{user.role.name.lower()}")
+
+
 def _passwd(
     name: Annotated[str, typer.Argument(help="user name")],
     file: _FileOption = _FILE,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="read the password from standard input")
-    ] = False,
+    password_stdin: _StdinOption = False,
 ) -> None:
     """Set a user's password (its role kept): at least 8 characters, not all spaces."""
     from opcua_server.users import find_user, set_password
@@ -62,7 +123,10 @@ def _remove(
     print(f"removed {name} ({role.name.lower()}) from {file}")
 
 
-def register(users_app: typer.Typer) -> None:
-    """Add the commands to the ``twin users`` group."""
-    users_app.command("passwd")(_passwd)
-    users_app.command("remove")(_remove)
+def register(group: typer.Typer) -> None:
+    """Add the commands to the ``twin users`` group (``users_app``, which ``twin.cli.run``
+    adds to the ``twin`` command for now)."""
+    group.command("add")(_add)
+    group.command("list")(_list)
+    group.command("passwd")(_passwd)
+    group.command("remove")(_remove)
