@@ -27,7 +27,7 @@ def report(
     console = Console()
     with warnings.catch_warnings(record=True) as caught:
         # a telemetry file or event log cut off by a killed run is reported up to the cut,
-        # with a note
+        # as is a run that did not end (no summary.json), with a note
         warnings.simplefilter("always", CutShort)
         page = build_report(run_dir, out)
     for warning in caught:

@@ -1,7 +1,9 @@
 """``twin report``: PNG plots and one self-contained HTML page from a run directory.
 
-Inputs: ``events.jsonl`` and ``summary.json`` (always written by a run) and, when present, the
-embedded telemetry store ``telemetry.lp.gz`` (OEE over time and process signals). Outputs go
+Inputs: ``events.jsonl`` and ``summary.json`` and, when present, the embedded telemetry store
+``telemetry.lp.gz`` (OEE over time and process signals). A run without ``summary.json`` (a
+``twin run`` directory, a ``twin simulate`` stopped by Ctrl-C) is reported up to the last
+event of its log, the KPIs computed from it as the run computes them, and says so. Outputs go
 to ``<run dir>/report/``: ``gantt.png``, ``states.png``, ``kpis.png``, ``oee.png``,
 ``signals-<machine>.png`` and ``report.html`` with every image inlined as base64, so the page
 can be mailed or archived on its own.
@@ -25,9 +27,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from twin.errors import ConfigError
-from twin.events import MachineStateChanged, TransferStarted, read_events, torn_line
+from twin.events import (
+    CommandApplied,
+    MachineStateChanged,
+    TransferStarted,
+    read_events,
+    torn_line,
+)
 from twin.files import directory_problem, staged
-from twin.kpi import KpiCollector
+from twin.kpi import KpiCollector, as_json
 from twin.report.plots import plot_gantt, plot_kpis
 from twin.report.telemetry_file import CutShort, Series, read_numeric_series
 
@@ -46,11 +54,25 @@ MAX_SIGNALS = 6
 def _load_json(path: Path) -> dict[str, Any]:
     try:
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(str(path.parent), None, f"not a run directory (no {path.name})") from exc
     except json.JSONDecodeError as exc:
         raise ConfigError(str(path), None, f"invalid JSON: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), None, f"cannot read it: {_strerror(exc)}") from exc
     return data
+
+
+def _strerror(exc: Exception) -> str:
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+
+
+def _load_if_any(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; empty when it is missing or not one (what is read from it
+    only labels the report)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 @dataclass
@@ -59,6 +81,8 @@ class _EventLog:
 
     machines: list[str] = field(default_factory=list)  # in order of their first state change
     robots: set[str] = field(default_factory=set)  # transport robots: out of the cell KPIs
+    end: float = 0.0  # the time of the last event
+    stopped: bool = False  # the last event is a stop command (twin run stopped)
 
 
 def _scan(events_path: Path) -> _EventLog:
@@ -68,6 +92,8 @@ def _scan(events_path: Path) -> _EventLog:
     log = _EventLog()
     seen: set[str] = set()
     for ev in read_events(events_path, torn_tail=True):
+        log.end = max(log.end, ev.t)
+        log.stopped = isinstance(ev, CommandApplied) and ev.command == "stop"
         if isinstance(ev, MachineStateChanged) and ev.machine not in seen:
             seen.add(ev.machine)
             log.machines.append(ev.machine)
@@ -235,7 +261,8 @@ _FILES = ("gantt.png", "states.png", "kpis.png", "oee.png", "report.html")
 class _Run:
     """What the report shows of a run, all read before anything is written (``_read``)."""
 
-    summary: dict[str, Any]
+    summary: dict[str, Any]  # summary.json, or one made from the event log
+    notes: list[str]  # what the page says of where its numbers come from
     events_path: Path
     machines: list[str]
     t_end: float
@@ -245,11 +272,16 @@ class _Run:
 
 
 def _read(run_dir: Path) -> _Run:
-    summary = _load_json(run_dir / "summary.json")
     events_path = run_dir / "events.jsonl"
     if not events_path.is_file():
-        raise ConfigError(str(run_dir), None, "not a run directory (no events.jsonl)")
+        missing = "events.jsonl" if (run_dir / "summary.json").exists() else "summary.json"
+        raise ConfigError(str(run_dir), None, f"not a run directory (no {missing})")
     log = _scan(events_path)
+    notes: list[str] = []
+    if (run_dir / "summary.json").exists():
+        summary = _load_json(run_dir / "summary.json")
+    else:
+        summary = _summary_of_log(run_dir, events_path, log, notes)
     kpis = summary["kpis"]
     # a machine the log names that the summary does not (another run's log?) gets its rows
     machines = list(dict.fromkeys([*kpis["machines"], *log.machines, *sorted(log.robots)]))
@@ -261,7 +293,58 @@ def _read(run_dir: Path) -> _Run:
     if not series.get("kpi"):
         # the transport robot is left out of the cell KPIs, as in the run
         fallback = _oee_from_events(events_path, machines, log.robots, t_end)
-    return _Run(summary, events_path, machines, t_end, telemetry, series, fallback)
+    return _Run(summary, notes, events_path, machines, t_end, telemetry, series, fallback)
+
+
+def _summary_of_log(
+    run_dir: Path, events_path: Path, log: _EventLog, notes: list[str]
+) -> dict[str, Any]:
+    """What ``summary.json`` would say of a run that wrote none, from its event log up to its
+    last event: a ``twin run`` (it writes none; its ``run.json`` names the scenario, seed and
+    rule) or a ``twin simulate`` stopped by Ctrl-C. The KPIs are computed as the run computes
+    them (``KpiCollector``), of the machines ``snapshot.json`` lists when it is the state at
+    the log's end (``twin run`` writes it when it stops), else of those the log names.
+
+    Adds to ``notes`` what the page says of it; warns ``CutShort`` when the run did not end
+    (interrupted, killed or still running). Raises ConfigError when the log has nothing after
+    simulated time 0."""
+    at = f"simulated time {log.end:.1f} s"
+    if log.end <= 0:
+        reason = f"no events after {at}: nothing to report (a run stopped at once?)"
+        raise ConfigError(str(events_path), None, reason)
+    info = _load_if_any(run_dir / "run.json")  # twin run's
+    snapshot = _load_if_any(run_dir / "snapshot.json")
+    if snapshot.get("t") != log.end:  # another run's, or the state before a resume
+        snapshot = {}
+    listed = snapshot.get("machines")
+    ids = [m["id"] for m in listed if isinstance(m, dict)] if isinstance(listed, list) else []
+    machines = sorted({*map(str, ids), *log.machines, *log.robots})  # as in summary.json
+    if info and log.stopped:
+        note = "No summary.json (twin run writes none)."
+    else:
+        cut = (
+            "the run did not stop (it still runs, or was killed)"
+            if info
+            else "no summary.json: the run was interrupted (twin simulate stopped by Ctrl-C?)"
+        )
+        reported = f"reported up to its last event, at {at}, its KPIs computed from the event log"
+        warnings.warn(CutShort(str(run_dir), f"{cut}; {reported}"), stacklevel=3)
+        note = f"{cut[0].upper()}{cut[1:]}."
+    note += f" The KPIs are computed from the event log, up to its last event at {at}."
+    if not ids:
+        note += " Machines with no state change by then are not in them."
+    notes.append(note)
+    kpis = KpiCollector(machines, log.robots).feed(read_events(events_path, torn_tail=True))
+    report = kpis.report(log.end)
+    return {
+        "scenario": info.get("scenario"),
+        "seed": info.get("seed", snapshot.get("seed")),
+        "rule": info.get("rule", snapshot.get("rule")),
+        "end_time": log.end,
+        "makespan": None,  # not in the log: when the last job left the cell
+        "jobs_completed": report["cell"]["jobs_completed"],
+        "kpis": as_json(report),
+    }
 
 
 def build_report(run_dir: Path, out_dir: Path | None = None) -> Path:
@@ -272,7 +355,8 @@ def build_report(run_dir: Path, out_dir: Path | None = None) -> Path:
     files replace those of an older report only when all are written (``twin.files.staged``):
     a report that fails leaves the older one as it was. Other files in ``out_dir`` stay.
 
-    Raises ConfigError when ``run_dir`` is not a run directory, or names the file and line
+    Raises ConfigError when ``run_dir`` is not a run directory (no event log; without
+    ``summary.json``, see ``_summary_of_log``), or names the file and line
     when a line of its event log or telemetry file is malformed, or the path that cannot be
     written (a read-only file system, a full disk, a file where a directory is to be);
     warns ``CutShort`` when one of them ends early (a run killed while writing it): it is
@@ -308,6 +392,7 @@ def _write(run: _Run, out: Path) -> None:
     """The plots and ``report.html`` of ``run`` in the directory ``out``."""
     summary, events_path, machines, t_end = run.summary, run.events_path, run.machines, run.t_end
     kpis = summary["kpis"]
+    title = html.escape(str(summary.get("scenario") or "a run without summary.json"))
     images: list[tuple[Path, str]] = []
     plot_gantt(events_path, machines, out / "gantt.png", t_end)
     images.append((out / "gantt.png", "Jobs on machines (Gantt)"))
@@ -330,11 +415,12 @@ def _write(run: _Run, out: Path) -> None:
     kpi_cols = ["availability", "effectiveness", "quality_ratio", "oee", "utilisation"]
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>cell-twin report: {html.escape(str(summary.get('scenario')))}</title>",
+        f"<title>cell-twin report: {title}</title>",
         "<style>body{font-family:sans-serif;margin:2em}img{max-width:100%}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
         "padding:3px 8px;text-align:right}</style></head><body>",
-        f"<h1>Run report: {html.escape(str(summary.get('scenario')))}</h1>",
+        f"<h1>Run report: {title}</h1>",
+        *(f"<p><b>{html.escape(note)}</b></p>" for note in run.notes),
         _table([facts], list(facts)),
         "<h2>KPIs</h2>",
         _table(

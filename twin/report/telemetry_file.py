@@ -37,9 +37,11 @@ _AWAY = " move the file away to report the run without it"
 
 
 class CutShort(UserWarning):
-    """A file of the run, ``source``, ends early (a run killed while writing it): what comes
-    before the cut is used; ``reason`` says where it is cut and what was left out. Warned by
-    the readers of the telemetry file and of the event log; ``twin report`` prints it."""
+    """A file of the run, ``source``, ends early (a run killed while writing it), or the run
+    itself did (interrupted, killed or still running: no summary): what comes before the
+    cut is used; ``reason`` says where it is cut and what was left out. Warned by the
+    readers of the telemetry file, of the event log and of the run; ``twin report`` prints
+    it as a note."""
 
     def __init__(self, source: str, reason: str) -> None:
         self.source = source
