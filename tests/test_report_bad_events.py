@@ -1,7 +1,8 @@
 """``twin report`` on a malformed ``events.jsonl``: one line naming the file, the line and what
 is wrong, exit code 2, no traceback; a last line cut off by a killed run is left out, with a
-note, as ``twin run --resume`` leaves it out. Each case is a run directory whose event log was
-changed afterwards."""
+note, as ``twin run --resume`` leaves it out. On a ``summary.json`` lacking what the report
+reads, or holding it in another form: one line naming the file and the field. Each case is a
+run directory whose event log or summary was changed afterwards."""
 
 from __future__ import annotations
 
@@ -153,3 +154,60 @@ def test_blank_lines_are_skipped(
     _, code, out, err = _report(run_dir, tmp_path, capsys, blank)
     assert (code, err) == (0, "")
     assert "note:" not in out
+
+
+def _summary_set(path: str, value: Any) -> Callable[[dict[str, Any]], Any]:
+    """A change of the summary: the field at dotted ``path`` set to ``value`` (or removed)."""
+
+    def change(summary: dict[str, Any]) -> Any:
+        *parents, name = path.split(".")
+        at = summary
+        for parent in parents:
+            at = at[parent]
+        if value is _DROP:
+            del at[name]
+        else:
+            at[name] = value
+        return summary
+
+    return change
+
+
+SUMMARIES: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
+    "not an object": (lambda summary: [summary], "not a JSON object"),
+    "no end time": (_summary_set("end_time", _DROP), "end_time: expected a time >= 0, got None"),
+    "end time not a number": (
+        _summary_set("end_time", "6h"),
+        "end_time: expected a time >= 0, got '6h'",
+    ),
+    "no KPIs": (_summary_set("kpis", _DROP), "kpis: expected an object, got None"),
+    "no machines": (_summary_set("kpis.machines", []), "kpis.machines: expected an object, got []"),
+    "a machine not an object": (
+        _summary_set("kpis.machines.cnc1", 0.5),
+        "kpis.machines.cnc1: expected an object, got 0.5",
+    ),
+    "a KPI missing": (_summary_set("kpis.cell.oee", _DROP), "kpis.cell.oee: missing"),
+    "a KPI not a number": (
+        _summary_set("kpis.machines.printer1.availability", "high"),
+        "kpis.machines.printer1.availability: expected a number or null, got 'high'",
+    ),
+    "excluded machines not a list": (
+        _summary_set("kpis.cell_excludes", "robot1"),
+        "kpis.cell_excludes: expected a list of machines, got 'robot1'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(SUMMARIES))
+def test_a_malformed_summary_is_named_in_one_line(
+    case: str, run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    change, reason = SUMMARIES[case]
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    summary = run / "summary.json"
+    summary.write_text(json.dumps(change(json.loads(summary.read_text(encoding="utf-8")))))
+    capsys.readouterr()
+    assert main(["report", str(run)]) == 2
+    assert capsys.readouterr().err == f"error: {summary}: {reason}\n"
+    assert not (run / "report").exists()

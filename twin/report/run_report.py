@@ -18,7 +18,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import matplotlib
 
@@ -51,14 +51,56 @@ STATE_COLOURS = {
 MAX_SIGNALS = 6
 
 
-def _load_json(path: Path) -> dict[str, Any]:
+def _load_json(path: Path) -> Any:
     try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ConfigError(str(path), None, f"invalid JSON: {exc}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), None, f"cannot read it: {_strerror(exc)}") from exc
-    return data
+
+
+#: the KPIs of each row of summary.json that ``plot_kpis`` draws
+_PLOTTED = ("availability", "effectiveness", "quality_ratio", "oee")
+
+
+def _load_summary(path: Path) -> dict[str, Any]:
+    """``summary.json``, checked to hold what the report reads: ``end_time``, a time >= 0, and
+    ``kpis`` with a row per machine and one for the cell, each with the plotted KPIs (a
+    number, or null: undefined), and ``cell_excludes``, when there, a list of machines.
+    Raises ConfigError naming the file and the field."""
+    summary = _load_json(path)
+
+    def expected(where: str | None, what: str, got: Any) -> ConfigError:
+        shown = repr(got) if len(repr(got)) <= 40 else f"{repr(got)[:37]}..."
+        return ConfigError(str(path), where, f"expected {what}, got {shown}")
+
+    if not isinstance(summary, dict):
+        raise ConfigError(str(path), None, "not a JSON object")
+    end = summary.get("end_time")
+    if not _is_real(end) or not math.isfinite(end) or end < 0:
+        raise expected("end_time", "a time >= 0", end)
+    kpis = summary.get("kpis")
+    if not isinstance(kpis, dict) or not isinstance(kpis.get("machines"), dict):
+        got = kpis.get("machines") if isinstance(kpis, dict) else kpis
+        raise expected("kpis.machines" if isinstance(kpis, dict) else "kpis", "an object", got)
+    excluded = kpis.get("cell_excludes", [])
+    if not isinstance(excluded, list) or not all(isinstance(m, str) for m in excluded):
+        raise expected("kpis.cell_excludes", "a list of machines", excluded)
+    rows = {f"kpis.machines.{m}": row for m, row in kpis["machines"].items()}
+    for where, row in {**rows, "kpis.cell": kpis.get("cell")}.items():
+        if not isinstance(row, dict):
+            raise expected(where, "an object", row)
+        for name in _PLOTTED:
+            if name not in row:
+                raise ConfigError(str(path), f"{where}.{name}", "missing")
+            if row[name] is not None and not _is_real(row[name]):
+                raise expected(f"{where}.{name}", "a number or null", row[name])
+    return summary
+
+
+def _is_real(value: object) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _strerror(exc: Exception) -> str:
@@ -279,7 +321,7 @@ def _read(run_dir: Path) -> _Run:
     log = _scan(events_path)
     notes: list[str] = []
     if (run_dir / "summary.json").exists():
-        summary = _load_json(run_dir / "summary.json")
+        summary = _load_summary(run_dir / "summary.json")
     else:
         summary = _summary_of_log(run_dir, events_path, log, notes)
     kpis = summary["kpis"]
