@@ -24,6 +24,7 @@ from asyncua.common.utils import Buffer
 from asyncua.server.history import HistoryStorageInterface
 from asyncua.ua.ua_binary import variant_from_binary, variant_to_binary
 
+from opcua_server.folders import private_folders
 from twin.aio import cancel_and_wait
 
 __all__ = ["SqliteHistory"]
@@ -74,7 +75,7 @@ class SqliteHistory(HistoryStorageInterface):
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def init(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        private_folders(self._path.parent, [])  # 0700, as the pki and the users file
         db = sqlite3.connect(self._path, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")

@@ -19,7 +19,6 @@ import ipaddress
 import logging
 import os
 import socket
-import stat
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +38,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from opcua_server.folders import private_folders
 from opcua_server.trust import ClientCertificateValidator, leaf_certificate, san
 from opcua_server.users import TwinUser
-from twin.errors import ConfigError
 
 __all__ = [
     "CALLER",
@@ -53,7 +52,6 @@ __all__ = [
     "ensure_certificate",
     "host_names",
     "install",
-    "private_folders",
 ]
 
 _log = logging.getLogger(__name__)
@@ -102,42 +100,6 @@ def host_names(host: str) -> tuple[list[str], list[str]]:
     except OSError:  # pragma: no cover - resolver trouble must not stop the server
         pass
     return sorted(dns), sorted(ips)
-
-
-def private_folders(root: Path, subs: list[Path]) -> None:
-    """``root`` and its folders ``subs`` as folders only their owner may change: those missing
-    (and the missing parents of ``root``) are created with mode 0700, whatever the umask.
-
-    Raises ConfigError naming an existing one every user may write to (anyone could trust a
-    client, or put their own key in own/), or ``root``'s parent when every user may write to
-    it without the sticky bit (anyone could put another pki folder in its place); logs a
-    warning for one its group may write to (harmless when the group is the owner's alone).
-    """
-    missing = [p for p in reversed(root.parents) if not p.exists()]
-    for folder in [*missing, root, *subs]:
-        try:
-            folder.mkdir(mode=0o700)
-        except FileExistsError:
-            _check_private(folder, sticky_ok=False)
-        else:
-            folder.chmod(0o700)  # mkdir's mode is masked by the umask
-    if root.parent not in missing:
-        _check_private(root.parent, sticky_ok=True)
-
-
-def _check_private(folder: Path, *, sticky_ok: bool) -> None:
-    mode = folder.stat().st_mode
-    shown = f"mode {stat.S_IMODE(mode):04o}"
-    if mode & stat.S_IWOTH and not (sticky_ok and mode & stat.S_ISVTX):
-        raise ConfigError(
-            str(folder),
-            None,
-            f"every user may write to it ({shown}); make it yours alone: chmod 700",
-        )
-    if mode & stat.S_IWGRP:
-        _log.warning(
-            "%s: its group may write to it (%s); chmod 700 unless that is intended", folder, shown
-        )
 
 
 def ensure_certificate(

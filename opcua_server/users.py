@@ -37,6 +37,7 @@ import tomli_w
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.internal_session import InternalSession
 
+from opcua_server.folders import private_folders
 from opcua_server.throttle import LoginThrottle
 from twin.errors import ConfigError
 
@@ -237,7 +238,7 @@ def _write_users(path: Path, users: Mapping[str, UserRecord]) -> None:
             for u in users.values()
         }
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folders(path.parent, [])  # 0700: who may write there may replace the users
     tmp = path.with_suffix(path.suffix + ".tmp")
     # a leftover temporary file (a crash, a hand copy) keeps its mode and owner if reused:
     # make a new one, never through a link (O_EXCL), so the file replaced in is always 0600

@@ -3,6 +3,7 @@ to start on one every user may write to, and warns about one its group may write
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 from collections.abc import Iterator
@@ -87,3 +88,25 @@ def test_a_folder_its_group_may_write_to_is_warned_about(
     assert warnings == [
         f"{crl}: its group may write to it (mode 0770); chmod 700 unless that is intended"
     ]
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_the_users_file_and_history_folders_are_created_0700(tmp_path: Path) -> None:
+    # the first `twin run` under umask 000 made var/opcua 0777 for the users file, then
+    # refused to start on it; anyone could have replaced the users there
+    from opcua_server.history import SqliteHistory
+    from opcua_server.users import Role, add_user
+
+    users = tmp_path / "var" / "opcua" / "users.toml"
+    add_user(users, "admin", Role.ENGINEER, "a-long-password")
+    assert _mode(users.parent) == _mode(users.parent.parent) == 0o700
+    assert _mode(users) == 0o600
+    history = tmp_path / "hist" / "db" / "history.sqlite"
+    store = SqliteHistory(history, retention_s=60.0, max_values=10, max_events=10)
+
+    async def open_and_close() -> None:
+        await store.init()
+        await store.stop()
+
+    asyncio.run(open_and_close())
+    assert _mode(history.parent) == _mode(history.parent.parent) == 0o700
