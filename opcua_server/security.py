@@ -39,12 +39,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from opcua_server.folders import private_folders
+from opcua_server.peer import PEER, address
 from opcua_server.trust import ClientCertificateValidator, leaf_certificate, san
 from opcua_server.users import TwinUser
 
 __all__ = [
     "CALLER",
-    "PEER",
     "SECURE_POLICIES",
     "CertificateFiles",
     "ChannelGate",
@@ -178,9 +178,6 @@ _CALL = ua.NodeId(ua.ObjectIds.CallRequest_Encoding_DefaultBinary)
 #: ``RolePermissions`` (None: no role known, e.g. a call from inside the server, which no
 #: session makes); the methods check it and deny a call without one (``calls.access_denied``)
 CALLER: ContextVar[TwinUser | None] = ContextVar("CALLER", default=None)
-#: the client address ("host:port") of the connection whose message is being handled, set by
-#: ``ChannelGate`` (each connection is handled in its own task)
-PEER: ContextVar[str | None] = ContextVar("PEER", default=None)
 
 
 class RolePermissions(PermissionRuleset):
@@ -249,7 +246,7 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
         return validator if isinstance(validator, ClientCertificateValidator) else None
 
     async def process(self, header: ua.Header, body: Buffer) -> bool:
-        PEER.set(_address(self.name))
+        PEER.set(address(self.name))
         validator = self._validator()
         opening = header.MessageType == ua.MessageType.SecureOpen
         if validator is None or not opening or self._connection.is_open():
@@ -296,14 +293,6 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
                 )
                 raise ServiceError(ua.StatusCodes.BadSecurityChecksFailed)
         return await super()._process_message(typeid, requesthdr, seqhdr, body)
-
-
-def _address(peer: Any) -> str | None:
-    """ "host:port" ("[host]:port" for IPv6) of a transport's peer name."""
-    if not isinstance(peer, tuple) or len(peer) < 2:
-        return None
-    host = str(peer[0])
-    return f"[{host}]:{peer[1]}" if ":" in host else f"{host}:{peer[1]}"
 
 
 def install() -> None:

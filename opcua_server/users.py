@@ -24,20 +24,18 @@ import logging
 import math
 import os
 import secrets
-import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import tomli_w
 from asyncua.crypto.permission_rules import User, UserRole
-from asyncua.server.internal_session import InternalSession
 
 from opcua_server.folders import private_folders
+from opcua_server.peer import PEER, host_of
 from opcua_server.throttle import LoginThrottle
 from twin.errors import ConfigError
 
@@ -368,7 +366,9 @@ class TwinUserManager:
     ) -> User | None:
         # ``certificate`` is the secure channel's client certificate, present for any token;
         # X509 identity tokens are not offered, so no username means an anonymous token
-        host, peer = _peer()
+        peer = PEER.get()
+        host = host_of(peer) if peer else ""
+        peer = peer or "an unknown address"
         if username is None:
             anonymous = self.anonymous_role()
             if anonymous is None:
@@ -426,26 +426,3 @@ def _user_key(name: str) -> str:
 def _shown(name: str) -> str:
     """A user name as the audit log shows it: quoted, escaped, at most 64 characters."""
     return repr(name if len(name) <= _NAME_MAX else name[:_NAME_MAX] + "...")
-
-
-def _peer() -> tuple[str, str]:
-    """The client address of the session asyncua is activating, as (host, "host:port");
-    ("", "an unknown address") when it cannot be found.
-
-    asyncua (2.1) passes the user manager no session nor address, but calls it from
-    ``InternalSession.activate_session``, and names a client's session after its address
-    (the transport's peer name): found a few frames up (a test checks it is).
-    """
-    frame: FrameType | None = sys._getframe(1)
-    for _ in range(4):
-        if frame is None:
-            break
-        session = frame.f_locals.get("self")
-        if isinstance(session, InternalSession):
-            name: Any = session.name
-            if isinstance(name, tuple) and len(name) >= 2:
-                host = str(name[0])
-                return host, f"[{host}]:{name[1]}" if ":" in host else f"{host}:{name[1]}"
-            break
-        frame = frame.f_back
-    return "", "an unknown address"

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from asyncua import ua
 
-from opcua_server.security import CALLER, PEER
+from opcua_server.peer import PEER
+from opcua_server.security import CALLER
 from opcua_server.users import AUDIT_LOGGER, Role
 from twin.errors import InvalidStateError
 
