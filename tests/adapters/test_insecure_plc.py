@@ -92,7 +92,7 @@ def test_an_unencrypted_plc_without_either_switch_names_both(
     )
     assert main(["adapters", "check", str(file)]) == 0
     assert (
-        "legacy-plc: opcua, 1 mappings (security_policy None: needs --insecure-plc or"
+        "legacy-plc: opcua, 1 mapping (security_policy None: needs --insecure-plc or"
         " --insecure-dev)\n"
     ) in capsys.readouterr().out
 
