@@ -262,7 +262,8 @@ def _check_files(s: ServerSettings) -> None:
         load_users(users)  # read at start anyway (under --insecure-dev too)
     elif not s.insecure_dev:  # the first run creates it
         _check_dir("--users", users.parent)
-    _check_dir("--pki", pki)
+    if not pki.is_dir():  # one that exists may be read-only: it may hold all it needs
+        _check_dir("--pki", pki)
     for sub in ("own", "trusted", "rejected", "crl"):
         if (pki / sub).exists() and not (pki / sub).is_dir():
             raise ConfigError("command line", "--pki", f"{pki / sub} is not a directory")
