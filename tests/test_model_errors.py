@@ -111,12 +111,12 @@ def test_a_fault_the_machine_cannot_have_is_named() -> None:
         # clock reach the end of the run (twin simulate hung, deaf to Ctrl-C)
         (
             {"cell": {"machines": [{"id": "p1", "kind": "printer", "failure_rate_per_h": 1e9}]}},
-            "s.toml: cell.machines[0].failure_rate_per_h: Input should be less than or equal"
-            " to 3600",
+            "s.toml: cell.machines[0].failure_rate_per_h: must be at most 3600 per hour (a failure"
+            " a second), got 1e+09",
         ),
         (
             {"cell": {"machines": [{**GENERIC, "breakdowns": {"mtbf": "1ms", "mttr": "1ms"}}]}},
-            "s.toml: cell.machines[0].breakdowns.mtbf: Input should be greater than or equal to 1",
+            "s.toml: cell.machines[0].breakdowns.mtbf: duration must be at least 1 s, got '1ms'",
         ),
         (
             {
@@ -124,7 +124,7 @@ def test_a_fault_the_machine_cannot_have_is_named() -> None:
                 "catalogue": [{"id": "h", "family": "printed_housing"}],
                 "arrivals": {"mean_interarrival": "1ms"},
             },
-            "s.toml: arrivals.mean_interarrival: Input should be greater than or equal to 1",
+            "s.toml: arrivals.mean_interarrival: duration must be at least 1 s, got '1ms'",
         ),
     ],
 )

@@ -60,6 +60,14 @@ def _tag_error(field: str, err: Any) -> tuple[str, str]:
     return field, f"unknown {key} {ctx['tag']!r} (known: {known_tags})"
 
 
+def _not_an_integer(value: object) -> str:
+    if isinstance(value, str):
+        return f"expected an integer, got the string {value!r}: write the number without quotes"
+    if isinstance(value, bool):  # as TOML writes it
+        return f"expected an integer, got {str(value).lower()}"
+    return f"expected an integer, got {value!r}"
+
+
 _NAMED = re.compile(r"([A-Za-z_][\w]*(?:\[\d+\])*(?:\.[A-Za-z_]\w*(?:\[\d+\])*)*): ")
 
 
@@ -80,6 +88,8 @@ def format_validation_error(source: str, exc: ValidationError) -> ConfigError:
         msg = "field required"
     if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
         field, msg = _tag_error(field, first)
+    if first["type"] == "int_type":  # a strict integer (the seed): say what was written
+        msg = _not_an_integer(first["input"])
     if len(errors) > 1:
         msg += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
     return ConfigError(source, field, msg)

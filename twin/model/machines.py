@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, PositiveFloat
+from pydantic import AfterValidator, Field, PositiveFloat
 
-from twin.model.units import NonNegDuration, StrictModel
+from twin.model.units import NonNegDuration, PositiveDuration, SecondOrMore, StrictModel
 
 __all__ = [
     "MACHINE_KINDS",
@@ -29,9 +29,8 @@ MACHINE_KINDS = ("cnc", "robot", "printer", "inspection", "generic")
 class Breakdowns(StrictModel):
     """Random breakdowns: time between failures and time to repair (calendar time)."""
 
-    # at least a second: shorter would be a breakdown loop that hardly moves the clock
-    mtbf: NonNegDuration = Field(ge=1, description="mean time between failures, seconds")
-    mttr: NonNegDuration = Field(gt=0, description="mean time to repair, seconds")
+    mtbf: SecondOrMore = Field(description="mean time between failures, seconds")
+    mttr: PositiveDuration = Field(description="mean time to repair, seconds")
     mtbf_distribution: Literal["exponential", "weibull"] = "exponential"
     weibull_shape: PositiveFloat = 1.5
     mttr_distribution: Literal["exponential", "lognormal", "fixed"] = "lognormal"
@@ -54,6 +53,13 @@ class _MachineBase(StrictModel):
     duration_cv: float = Field(
         0.05, ge=0, le=1, description="variation of actual vs planned processing time"
     )
+
+
+def _one_a_second_at_most(rate: float) -> float:
+    # more would be a failure loop that hardly moves the clock
+    if rate > 3600:
+        raise ValueError(f"must be at most 3600 per hour (a failure a second), got {rate:g}")
+    return rate
 
 
 class CncConfig(_MachineBase):
@@ -81,7 +87,7 @@ class CncConfig(_MachineBase):
     pocket_time: NonNegDuration = 90.0
     surface_time: NonNegDuration = 45.0
     tool_change_time: NonNegDuration = 8.0
-    tool_life: NonNegDuration = Field(4 * 3600.0, gt=0, description="cutting time per tool")
+    tool_life: PositiveDuration = Field(4 * 3600.0, description="cutting time per tool")
     tool_replace_time: NonNegDuration = 300.0
     material_change_setup: NonNegDuration = 1200.0
     fixture_change_setup: NonNegDuration = 600.0
@@ -121,9 +127,8 @@ class PrinterConfig(_MachineBase):
         default_factory=lambda: {"pla": 60.0, "petg": 80.0, "abs": 100.0, "pa12": 90.0}
     )
     material_change_setup: NonNegDuration = 300.0
-    # at most one a second: more would be a failure loop that hardly moves the clock
-    failure_rate_per_h: float = Field(
-        0.01, ge=0, le=3600, description="print failures per print hour"
+    failure_rate_per_h: Annotated[float, AfterValidator(_one_a_second_at_most)] = Field(
+        0.01, ge=0, description="print failures per print hour"
     )
     clear_time: NonNegDuration = 600.0
     defect_probability: float = Field(0.02, ge=0, le=1)

@@ -6,11 +6,11 @@ import re
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, StrictInt, ValidationError, model_validator
 
 from twin.model.machines import MachineConfig
 from twin.model.products import PRODUCT_FAMILIES, ExplicitSpec, ProductSpec
-from twin.model.units import Duration, NonNegDuration, StrictModel
+from twin.model.units import NonNegDuration, PositiveDuration, SecondOrMore, StrictModel
 
 __all__ = [
     "ARRIVAL_ID",
@@ -66,16 +66,17 @@ class CellConfig(StrictModel):
     @model_validator(mode="after")
     def _check(self) -> CellConfig:
         seen: set[str] = set()
-        for m in self.machines:
+        for i, m in enumerate(self.machines):
             if m.id in seen:
-                raise ValueError(f"duplicate machine id {m.id!r}")
+                raise ValueError(f"machines[{i}].id: duplicate machine id {m.id!r}")
             seen.add(m.id)
         if self.transport is not None:
             robot = next((m for m in self.machines if m.id == self.transport), None)
             if robot is None:
-                raise ValueError(f"transport names unknown machine {self.transport!r}")
+                has = ", ".join(m.id for m in self.machines)
+                raise ValueError(f"transport: unknown machine {self.transport!r} (cell has: {has})")
             if robot.kind != "robot":
-                raise ValueError(f"transport {self.transport!r} is a {robot.kind}, not a robot")
+                raise ValueError(f"transport: {self.transport!r} is a {robot.kind}, not a robot")
         return self
 
     def machine(self, machine_id: str) -> MachineConfig:
@@ -151,8 +152,7 @@ class CatalogueEntry(StrictModel):
 class Arrivals(StrictModel):
     """A seeded arrival process of random product configurations from the catalogue."""
 
-    # at least a second: an order every microsecond would keep the clock from moving
-    mean_interarrival: NonNegDuration = Field(ge=1)
+    mean_interarrival: SecondOrMore
     distribution: Literal["exponential", "fixed", "uniform"] = "exponential"
     count: int | None = Field(None, ge=0, description="stop after this many orders")
     until: NonNegDuration | None = Field(None, description="no arrivals after this time")
@@ -175,7 +175,7 @@ class FaultConfig(StrictModel):
 
     machine: str
     at: NonNegDuration
-    duration: NonNegDuration = Field(gt=0)
+    duration: PositiveDuration
     kind: FaultKind = "breakdown"
 
 
@@ -184,8 +184,10 @@ class Scenario(StrictModel):
 
     name: str = "scenario"
     description: str = ""
-    seed: int = Field(0, ge=0)
-    horizon: Duration = Field(7 * 86400.0, gt=0)
+    # strict: the seed is the run's identity (recorded with it, the same for a replay), an
+    # integer TOML writes as one; a quoted number or a boolean is a slip, not a seed
+    seed: StrictInt = Field(0, ge=0)
+    horizon: PositiveDuration = 7 * 86400.0
     start: datetime = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
     rule: RuleName = "EDD"
     atc_k: float = Field(2.0, gt=0)

@@ -8,6 +8,7 @@ import numbers
 import operator
 import re
 import sys
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated
 
@@ -17,6 +18,8 @@ __all__ = [
     "MAX_DURATION",
     "Duration",
     "NonNegDuration",
+    "PositiveDuration",
+    "SecondOrMore",
     "StrictModel",
     "as_real",
     "parse_duration",
@@ -97,5 +100,25 @@ def _non_negative(value: object) -> float:
     return seconds
 
 
+def _at_least(least: float, *, equal: bool = True) -> Callable[[object], float]:
+    """A duration parser that refuses less than ``least`` seconds (and ``least`` itself
+    unless ``equal``), saying the bound in seconds."""
+    bound = f"{'at least' if equal else 'more than'} {least:g} s"
+
+    def check(value: object) -> float:
+        seconds = parse_duration(value)
+        if seconds < least or (seconds == least and not equal):
+            raise ValueError(f"duration must be {bound}, got {value!r}")
+        return seconds
+
+    return check
+
+
+# bounds checked here, not with Field(gt=...): the message then names the unit (pydantic's
+# says "Input should be greater than or equal to 1" of a '0.5s' the user wrote)
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 NonNegDuration = Annotated[float, BeforeValidator(_non_negative)]
+PositiveDuration = Annotated[float, BeforeValidator(_at_least(0, equal=False))]
+#: at least a second: a mean time between breakdowns or between orders any shorter would be a
+#: loop of events that hardly moves the clock
+SecondOrMore = Annotated[float, BeforeValidator(_at_least(1))]
