@@ -16,6 +16,7 @@ from tests.dashboards.test_push import CHECK_URL, TOKEN, push_error, serving
 from tests.telemetry.servers import victoria_metrics
 
 
+@pytest.mark.services
 def test_victoria_metrics_at_the_url_is_one_line_with_advice(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
