@@ -38,6 +38,7 @@ from opcua_server.folders import private_folders
 from opcua_server.peer import PEER, host_of
 from opcua_server.throttle import LoginThrottle
 from twin.errors import ConfigError
+from twin.text import plural
 
 if TYPE_CHECKING:
     from asyncua.server.internal_server import InternalServer
@@ -394,7 +395,7 @@ class TwinUserManager:
             if locked > 0:
                 count = self.throttle.failures(key)
                 more = math.ceil(locked)
-                return None, f"{key} locked for {more} s more after {count} failures"
+                return None, f"{key} locked for {more} s more after {plural(count, 'failure')}"
         record = users.get(username)
         encoded = self._dummy if record is None else record.password_hash
         mac = hmac.new(self._key, f"{encoded}\0{password}".encode(), "sha256").digest()

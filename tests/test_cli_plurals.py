@@ -59,3 +59,19 @@ def test_adapters_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     file.write_text(ONE_MAPPING, encoding="utf-8")
     out = run(capsys, "adapters", "check", str(file), str(SCENARIOS / "default.toml"))
     assert out.startswith("cell-plc: modbus, 1 mapping\n")
+
+
+def test_counts_below_the_cli_take_the_noun_for_that_many(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # twin.text.plural serves the engine's and the converters' messages too
+    jsp = tmp_path / "one.txt"
+    jsp.write_text("1 1\n0 5\n0 5\n", encoding="utf-8")  # the header says one job, two follow
+    assert main(["scenario", "from-jsp", str(jsp), "-o", str(tmp_path / "one.toml")]) == 2
+    assert "header says 1 job, found 2" in capsys.readouterr().err
+    sequence = tmp_path / "seq.json"
+    sequence.write_text('{"machine_sequences": {"0": [3]}}', encoding="utf-8")
+    (tmp_path / "one.toml").write_text(ONE_OF_EACH, encoding="utf-8")
+    argv = ["simulate", str(tmp_path / "one.toml"), "--sequence", str(sequence)]
+    assert main([*argv, "--no-plots", "-q", "--out", str(tmp_path / "run")]) == 2
+    assert "job index 3 out of range (scenario has 1 order)" in capsys.readouterr().err

@@ -7,6 +7,7 @@ from typing import Any
 
 from twin.errors import ConfigError
 from twin.model.loader import read_text
+from twin.text import plural
 
 __all__ = ["jsp_scenario", "parse_jsp"]
 
@@ -28,7 +29,9 @@ def parse_jsp(path: str | Path) -> list[list[tuple[int, int]]]:
     except ValueError:
         raise ConfigError(str(p), f"line {n0}", "expected 'jobs machines'") from None
     if len(lines) - 1 != n_jobs:
-        raise ConfigError(str(p), None, f"header says {n_jobs} jobs, found {len(lines) - 1}")
+        raise ConfigError(
+            str(p), None, f"header says {plural(n_jobs, 'job')}, found {len(lines) - 1}"
+        )
     jobs = []
     for n, parts in lines[1:]:
         try:

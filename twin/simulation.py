@@ -20,6 +20,7 @@ from twin.kpi import KpiCollector, as_json
 from twin.model.scenario import Scenario
 from twin.model.sequence import MachineSequences
 from twin.signals import SignalStore
+from twin.text import plural
 
 __all__ = ["RUN_FILES", "RunResult", "check_run_args", "resolve_sequence", "run_simulation"]
 
@@ -58,7 +59,7 @@ def resolve_sequence(
             raise ConfigError(
                 source,
                 f"machine_sequences.{key}",
-                f"no machine {key!r} (cell has {len(machines)} machines)",
+                f"no machine {key!r} (cell has {plural(len(machines), 'machine')})",
             )
         ids = []
         for j in jobs:
@@ -66,7 +67,7 @@ def resolve_sequence(
                 raise ConfigError(
                     source,
                     f"machine_sequences.{key}",
-                    f"job index {j} out of range (scenario has {len(orders)} orders)",
+                    f"job index {j} out of range (scenario has {plural(len(orders), 'order')})",
                 )
             ids.append(orders[j])
         out[mid] = ids

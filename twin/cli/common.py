@@ -15,6 +15,7 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from twin.errors import ConfigError
 from twin.model.units import parse_duration
+from twin.text import plural
 
 __all__ = [
     "DEFAULT_SCENARIO",
@@ -84,12 +85,6 @@ def _value_reason(exc: typer.TyperException) -> str:
             msg = "expected " + msg.removeprefix("Input should be ").split(",")[0]
         return f"{sentence(msg)}, got {err['input']!r}"
     return sentence(exc.message)
-
-
-def plural(n: int, noun: str, nouns: str | None = None) -> str:
-    """``n`` with the noun for that many: '1 order', '0 orders', '2 orders'; ``nouns`` when
-    the plural is not the noun and an s ('1 catalogue entry', '3 catalogue entries')."""
-    return f"{n} {noun if n == 1 else nouns or noun + 's'}"
 
 
 def sentence(message: str) -> str:

@@ -69,6 +69,7 @@ from twin.telemetry import (
     attach_realtime,
     build_pipeline,
 )
+from twin.text import plural
 
 if TYPE_CHECKING:
     from opcua_server import Role, ServerSettings
@@ -181,7 +182,7 @@ def run(
             closing.enter_context(log_fh)
             driver = _Driver(engine, speed, origin=sim_start)
             console.print(
-                f"restored {len(log.commands)} commands from {out / EVENTS}; "
+                f"restored {plural(len(log.commands), 'command')} from {out / EVENTS}; "
                 f"resuming at simulated time {engine.now:.1f} s"
             )
 

@@ -64,6 +64,7 @@ from twin.telemetry.sinks import (
     halve_batch,
 )
 from twin.telemetry.spool import Spool, SpoolEntry
+from twin.text import plural
 
 __all__ = ["TelemetryPipeline", "TelemetryStats"]
 
@@ -259,9 +260,9 @@ class TelemetryPipeline:
             self._save_status()
         if self.spool is not None and len(self.spool):
             self.log.warning(
-                "telemetry: %d batches (%d lines) left in spool %s for the next run",
-                len(self.spool),
-                self.spool.lines,
+                "telemetry: %s (%s) left in spool %s for the next run",
+                plural(len(self.spool), "batch", "batches"),
+                plural(self.spool.lines, "line"),
                 self.spool.name,
             )
         return self.stats
