@@ -63,8 +63,6 @@ def _tag_error(field: str, err: Any) -> tuple[str, str]:
 def _not_an_integer(value: object) -> str:
     if isinstance(value, str):
         return f"expected an integer, got the string {value!r}: write the number without quotes"
-    if isinstance(value, bool):  # as TOML writes it
-        return f"expected an integer, got {str(value).lower()}"
     return f"expected an integer, got {value!r}"
 
 
