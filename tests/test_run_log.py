@@ -9,6 +9,7 @@ import datetime as dt
 import gzip
 import os
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from twin.telemetry.schema import datetime_ns
 # fast, and slow enough that the old batches (4,096 lines: minutes of the default cell at this
 # speed) cannot pass for the periodic flush
 SPEED = 2000.0
+FAILSAFE_S = 30.0  # only bounds a failing wait
 MARGIN_S = 1.0  # wall seconds a loaded machine may add to FLUSH_S (the driver's tick included)
 
 
@@ -170,13 +172,17 @@ async def test_the_clock_of_twin_run_ends_in_2262(
 
 
 async def _turns(until: Callable[[], bool] | None = None, turns: int = 100) -> None:
-    """Let the event loop turn ``turns`` times, or until ``until()`` (no wall time); fails
-    when ``until`` is still false then."""
-    for _ in range(turns):
+    """Let the event loop turn ``turns`` times (nothing due meanwhile shows), or until
+    ``until()``: then as many turns as that takes (a worker thread's fsync may need more
+    under load), failing after FAILSAFE_S of wall time, which never synchronises."""
+    deadline = time.monotonic() + FAILSAFE_S
+    n = 0
+    while until is not None or n < turns:
         await asyncio.sleep(0)
+        n += 1
         if until is not None and until():
             return
-    assert until is None, f"not done after {turns} turns of the event loop"
+        assert time.monotonic() < deadline, f"not done after {n} turns of the event loop"
 
 
 async def test_the_flusher_writes_and_syncs_every_interval(
