@@ -77,6 +77,26 @@ def test_a_parent_every_user_may_write_to_is_refused_unless_sticky(tmp_path: Pat
     _ensure(state / "pki")
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a folder to another user needs root")
+def test_a_folder_another_user_made_first_is_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In a shared folder such as /tmp (sticky: accepted as the parent, without a warning)
+    another user may make the pki folder first, and could then trust a client or replace the
+    key: it must be this user's (or root's)."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    pki = shared / "pki"
+    (pki / "trusted").mkdir(parents=True, mode=0o755)
+    os.chown(pki / "trusted", 65534, 65534)  # nobody's
+    with pytest.raises(ConfigError, match=r"trusted: owned by another user \(uid 65534"):
+        _ensure(pki)
+    os.chown(pki / "trusted", 0, 0)
+    _ensure(pki)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == []
+
+
 def test_a_folder_its_group_may_write_to_is_warned_about(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
