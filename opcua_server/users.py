@@ -18,14 +18,17 @@ Logins are logged on the ``opcua_server.audit`` logger (``AUDIT_LOGGER``) and th
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import hashlib
 import hmac
 import logging
 import math
 import os
 import secrets
+import tempfile
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -180,20 +183,20 @@ def add_user(path: Path, name: str, role: Role, password: str) -> bool:
     """
     if not name or len(name) > _NAME_MAX or not name.isprintable() or name.strip() != name:
         raise ConfigError("command line", "NAME", "must be 1-64 printable characters")
-    users = load_users(path) if path.exists() else {}
-    existed = name in users
-    users[name] = UserRecord(name, role, hash_password(password))
-    _write_users(path, users)
+    hashed = hash_password(password)
+    with _editing(path, missing_ok=True) as users:
+        existed = name in users
+        users[name] = UserRecord(name, role, hashed)
     return existed
 
 
 def set_password(path: Path, name: str, password: str) -> Role:
     """Give user ``name`` a new password (its role kept); returns its role. Raises ConfigError
     for an unknown user, a password ``check_password`` refuses or an invalid file."""
-    users = load_users(path)
-    record = _known(path, users, name)
-    users[name] = UserRecord(name, record.role, hash_password(password))
-    _write_users(path, users)
+    hashed = hash_password(password)
+    with _editing(path) as users:
+        record = _known(path, users, name)
+        users[name] = UserRecord(name, record.role, hashed)
     return record.role
 
 
@@ -201,18 +204,17 @@ def remove_user(path: Path, name: str, *, last_engineer: bool = False) -> Role:
     """Remove user ``name`` from the file; returns the role it had. Raises ConfigError for an
     unknown user or an invalid file, and, unless ``last_engineer``, when ``name`` is the last
     engineer (nobody could control the simulation any more)."""
-    users = load_users(path)
-    record = _known(path, users, name)
-    others = [u for u in users.values() if u.name != name and u.role is Role.ENGINEER]
-    if record.role is Role.ENGINEER and not others and not last_engineer:
-        raise ConfigError(
-            str(path),
-            f"users.{name}",
-            "is the last engineer: nobody could control the simulation or faults any more "
-            "(add another engineer first, or remove it with --force)",
-        )
-    del users[name]
-    _write_users(path, users)
+    with _editing(path) as users:
+        record = _known(path, users, name)
+        others = [u for u in users.values() if u.name != name and u.role is Role.ENGINEER]
+        if record.role is Role.ENGINEER and not others and not last_engineer:
+            raise ConfigError(
+                str(path),
+                f"users.{name}",
+                "is the last engineer: nobody could control the simulation or faults any more "
+                "(add another engineer first, or remove it with --force)",
+            )
+        del users[name]
     return record.role
 
 
@@ -229,31 +231,43 @@ def _known(path: Path, users: Mapping[str, UserRecord], name: str) -> UserRecord
     return record
 
 
+@contextlib.contextmanager
+def _editing(path: Path, missing_ok: bool = False) -> Iterator[dict[str, UserRecord]]:
+    """The users of the file to change, written back (atomically, mode 0600) when the block
+    ends without an error. One edit at a time (a lock beside the file): two `twin users` at
+    once would otherwise lose one's change."""
+    private_folders(path.parent, [])  # 0700: who may write there may replace the users
+    with open(path.parent / f".{path.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        users = load_users(path) if path.exists() or not missing_ok else {}
+        yield users
+        _write_users(path, users)
+
+
 def _write_users(path: Path, users: Mapping[str, UserRecord]) -> None:
-    """Replace the file with ``users``, atomically, mode 0600."""
     doc: dict[str, Any] = {
         "users": {
             u.name: {"role": u.role.name.lower(), "password": u.password_hash}
             for u in users.values()
         }
     }
-    private_folders(path.parent, [])  # 0700: who may write there may replace the users
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    # a leftover temporary file (a crash, a hand copy) keeps its mode and owner if reused:
-    # make a new one, never through a link (O_EXCL), so the file replaced in is always 0600
-    tmp.unlink(missing_ok=True)
+    # a new file of a name of its own, created 0600 (never a leftover or a link planted there)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise ConfigError(
-            str(path), None, f"{tmp} appeared while writing: another `twin users` at once?"
-        ) from None
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(_HEADER)
-        tomli_w.dump(doc, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(_HEADER)
+            tomli_w.dump(doc, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)  # the rename itself on disk
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 class TwinUserManager:
@@ -401,7 +415,7 @@ class TwinUserManager:
         mac = hmac.new(self._key, f"{encoded}\0{password}".encode(), "sha256").digest()
         known = self._verified.get(username)
         if record is not None and known is not None and hmac.compare_digest(known, mac):
-            self.throttle.succeeded(keys)
+            self.throttle.succeeded(keys[:1])
             return record, ""
         if not self.throttle.take_check():
             return None, "not checked: too many password checks at once (server busy)"
@@ -413,7 +427,9 @@ class TwinUserManager:
                 why += f"; {key} locked for {seconds:.0f} s"
             return None, why
         self._verified[username] = mac
-        self.throttle.succeeded(keys)
+        # the name starts afresh, not the address: a success of one account (a viewer's)
+        # must not let its address go on guessing at others
+        self.throttle.succeeded(keys[:1])
         return record, ""
 
 

@@ -89,9 +89,18 @@ async def test_failures_lock_the_user_name_even_for_the_right_password(twin: Twi
     await _denied(twin, "erin", "erin-pass")  # the right one: locked all the same
     clock.advance(1.0)  # the fifth failure locked for 1 s
     await _allowed(twin, "erin", "erin-pass")
-    # a success starts afresh: four more failures lock nothing
+
+
+async def test_a_success_does_not_clear_the_address_for_other_names(twin: Twin) -> None:
+    """A guesser with an account of its own (a viewer) cannot log in with it every few
+    guesses to start its address afresh: a success starts only its own name afresh."""
+    clock = _throttle(twin)
     for i in range(4):
-        await _denied(twin, "erin", f"guess-{i}")
+        await _denied(twin, f"nobody-{i}", "a-wrong-guess")
+    await _allowed(twin, "vera", "vera-pass")
+    await _denied(twin, "nobody-4", "a-wrong-guess")  # the address's fifth failure
+    await _denied(twin, "erin", "erin-pass")  # locked address: a right password too
+    clock.advance(1.0)
     await _allowed(twin, "erin", "erin-pass")
 
 

@@ -4,14 +4,18 @@ session."""
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from asyncua import ua
 
 from opcua_server import Role, add_user, load_users
+from opcua_server import users as users_module
 from opcua_server.users import verify_password
 from tests.conftest import assert_public_surface_is_all
 from tests.opcua.conftest import Twin, start_twin
@@ -117,24 +121,59 @@ def test_remove_refuses_the_last_engineer_unless_forced(
 def test_a_leftover_temporary_file_never_widens_the_mode(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The file is written through a new temporary file of a name of its own, created 0600:
+    neither a leftover of an older version nor a link planted at a known name is used."""
     users = tmp_path / "users.toml"
     leftover = tmp_path / "users.toml.tmp"
-    leftover.write_text("old")
-    leftover.chmod(0o644)
-    args = ["add", "olga", "--file", str(users), "--password-stdin"]
-    assert _twin_users(monkeypatch, capsys, *args, stdin="olga-pass\n")[0] == 0
-    assert (users.stat().st_mode & 0o777) == 0o600
-    # nor through a link planted in its place: the link is replaced, its target untouched
     elsewhere = tmp_path / "elsewhere"
     elsewhere.write_text("keep")
     elsewhere.chmod(0o644)
     os.symlink(elsewhere, leftover)
+    args = ["add", "olga", "--file", str(users), "--password-stdin"]
+    assert _twin_users(monkeypatch, capsys, *args, stdin="olga-pass\n")[0] == 0
     args = ["passwd", "olga", "--file", str(users), "--password-stdin"]
     assert _twin_users(monkeypatch, capsys, *args, stdin="olga-pass-2\n")[0] == 0
     assert (users.stat().st_mode & 0o777) == 0o600
     assert not users.is_symlink()
     assert elsewhere.read_text() == "keep"
     assert verify_password("olga-pass-2", load_users(users)["olga"].password_hash)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".users.toml.lock",
+        "elsewhere",
+        "users.toml",
+        "users.toml.tmp",
+    ]  # no temporary file left behind
+
+
+def test_an_edit_holds_the_lock_until_it_is_written(tmp_path: Path) -> None:
+    """Two `twin users` at once: each edit reads the file and writes it back holding a lock
+    beside it, so the second reads what the first wrote (without it, the second write
+    replaced the first: one change lost)."""
+    users = tmp_path / "users.toml"
+    add_user(users, "admin", Role.ENGINEER, "admin-pass")
+    reading = threading.Event()
+    release = threading.Event()
+    real = users_module.load_users
+
+    def held(path: Path) -> dict[str, Any]:
+        read = real(path)
+        reading.set()
+        assert release.wait(30)  # the edit stays open until the test has looked
+        return read
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(users_module, "load_users", held)
+        first = threading.Thread(target=add_user, args=(users, "bob", Role.VIEWER, "bob-passw"))
+        first.start()
+        assert reading.wait(30)
+        with (tmp_path / ".users.toml.lock").open("a") as lock:
+            with pytest.raises(BlockingIOError):  # another edit would wait here
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            release.set()
+            first.join(30)
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free once written
+    add_user(users, "carol", Role.VIEWER, "carol-pass")
+    assert sorted(load_users(users)) == ["admin", "bob", "carol"]
 
 
 @pytest.mark.asyncio
