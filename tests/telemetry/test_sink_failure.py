@@ -33,6 +33,9 @@ SECRET = "URLPASSWORD"
         ("option", "http://user@127.0.0.1:9/", "command line: --influx-url"),
         ("environment", f"http://user:{SECRET}@127.0.0.1:9/", "environment: TWIN_INFLUX_URL"),
         ("environment", f"ftp://user:{SECRET}@127.0.0.1:9/", "environment: TWIN_INFLUX_URL"),
+        # no scheme: the credentials are not where a URL parser looks for them
+        ("environment", f"user:{SECRET}@127.0.0.1:9", "environment: TWIN_INFLUX_URL"),
+        ("option", f"user:{SECRET}@db/celltwin", "command line: --influx-url"),
     ],
 )
 def test_credentials_in_the_url_are_refused_before_the_run(

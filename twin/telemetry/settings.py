@@ -50,7 +50,8 @@ def influx_url_problem(url: str) -> str | None:
         netloc = urlsplit(url).netloc
     except ValueError as exc:  # e.g. an unclosed IPv6 bracket; the text names no part of it
         return f"is not a valid URL ({exc})"
-    if "@" in netloc:
+    # without a scheme ("user:pass@db:8086") the credentials are not in the netloc
+    if "@" in netloc or "@" in url.split("/", 1)[0]:
         return (
             "must not contain a user name or password (user:password@): give the credentials"
             " as the token instead (TWIN_INFLUX_TOKEN, TWIN_INFLUX_TOKEN_FILE or --influx-token;"
