@@ -32,7 +32,7 @@ def _register() -> None:
     dashboards.register(app)
     telemetry.register(app)
     run.register(app)
-    users.register(run.users_app)  # passwd, remove: beside add, list in run's users group
+    users.register(app)
     report.register(app)
     adapters.register(app)
 

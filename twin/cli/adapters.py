@@ -16,10 +16,11 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 
-from twin.cli.common import DEFAULT_SCENARIO, plural
+from twin.cli.common import DEFAULT_SCENARIO
 from twin.engine.cell import Engine
 from twin.errors import ConfigError
 from twin.links import LinkRegistry
+from twin.text import plural
 
 if TYPE_CHECKING:
     from adapters import Adapter, AdaptersFile

@@ -15,7 +15,6 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from twin.errors import ConfigError
 from twin.model.units import parse_duration
-from twin.text import plural
 
 __all__ = [
     "DEFAULT_SCENARIO",
@@ -24,7 +23,6 @@ __all__ = [
     "cli_logging",
     "parse_until",
     "plain_help",
-    "plural",
     "sentence",
     "usage_error",
 ]

@@ -54,7 +54,6 @@ from twin.cli.telemetry import (
     telemetry_summary,
     undelivered,
 )
-from twin.cli.users import users_app
 from twin.engine import commands
 from twin.engine.cell import Engine
 from twin.errors import ConfigError, ServiceError, TwinError
@@ -129,7 +128,6 @@ def run(
     from opcua_server.app import preflight
     from opcua_server.users import AUDIT_LOGGER
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger(AUDIT_LOGGER).setLevel(logging.INFO)  # every login, as it happens
     console = Console(soft_wrap=True)  # URLs and paths must stay copyable: never wrap them
     if not 0 < speed <= 1e6:
@@ -399,6 +397,7 @@ async def _serve(
     try:
         await asyncio.wait({runner, flushing, waiter}, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        stop.set()  # a run that ended on its own: the first Ctrl-C from now on hurries
         console.print("shutting down: closing sessions, flushing history ...")
         await plcs.stop(console)  # before the driver: no PLC command after the twin stops
         driver.stop()
@@ -521,4 +520,3 @@ def _first_run(console: Console, users_file: Path, name: str, password: str) -> 
 
 def register(app: typer.Typer) -> None:
     app.command()(run)
-    app.add_typer(users_app, name="users")  # its commands: twin.cli.users.register

@@ -10,11 +10,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from twin.cli.common import plural
 from twin.jsp import jsp_scenario
 from twin.model import load_scenario, parse_scenario
 from twin.model.scenario import Scenario, scenario_notes
 from twin.planning import PlannedOp, Planner, check_plannable, plan_catalogue, plan_orders
+from twin.text import plural
 
 __all__ = ["register"]
 

@@ -21,7 +21,6 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from twin.cli.common import plural
 from twin.errors import ConfigError
 from twin.model import format_validation_error
 from twin.model.scenario import Scenario
@@ -38,6 +37,7 @@ from twin.telemetry import (
     spool_depth,
 )
 from twin.telemetry.wiring import STATUS_FILE
+from twin.text import plural
 
 __all__ = [
     "TelemetryRunner",

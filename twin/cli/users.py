@@ -123,10 +123,10 @@ def _remove(
     print(f"removed {name} ({role.name.lower()}) from {file}")
 
 
-def register(group: typer.Typer) -> None:
-    """Add the commands to the ``twin users`` group (``users_app``, which ``twin.cli.run``
-    adds to the ``twin`` command for now)."""
-    group.command("add")(_add)
-    group.command("list")(_list)
-    group.command("passwd")(_passwd)
-    group.command("remove")(_remove)
+def register(app: typer.Typer) -> None:
+    """Add the ``twin users`` group and its commands to ``app``."""
+    users_app.command("add")(_add)
+    users_app.command("list")(_list)
+    users_app.command("passwd")(_passwd)
+    users_app.command("remove")(_remove)
+    app.add_typer(users_app, name="users")
