@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import operator
 import os
+import sys
 import types
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
@@ -315,7 +316,9 @@ def _event(raw: bytes) -> Event:
     return event_from_dict(d)
 
 
-def read_events(path: str | os.PathLike[str], *, torn_tail: bool = False) -> Iterator[Event]:
+def read_events(
+    path: str | os.PathLike[str], *, torn_tail: bool = False, limit_bytes: int | None = None
+) -> Iterator[Event]:
     """Events from a JSON-lines event log, in order; blank lines are skipped.
 
     Raises ConfigError naming the file and the line for a line that is not an event as this
@@ -323,11 +326,21 @@ def read_events(path: str | os.PathLike[str], *, torn_tail: bool = False) -> Ite
     type (fields it does not know are ignored). With ``torn_tail``, an incomplete last line
     (no end of line: the writer was killed while writing it) is left out, not an error, as
     ``twin.engine.replay.read_log`` leaves it out; ``torn_line`` says whether there is one.
+
+    With ``limit_bytes``, the log is read as if it ended after its first ``limit_bytes``
+    bytes: a log a running twin appends to, read again as it was when it was that long (its
+    size when first read), gives the same events however much was appended since; a line
+    running past the limit is cut there (so left out with ``torn_tail``).
     """
     source = str(path)
+    left = sys.maxsize if limit_bytes is None else limit_bytes  # bytes still to read
     try:
         with open(path, "rb") as fh:
-            for n, raw in enumerate(fh, 1):
+            for n, line in enumerate(fh, 1):
+                if left <= 0:
+                    return
+                raw = line[:left]  # the whole line (the same object) unless past the limit
+                left -= len(raw)
                 if torn_tail and not raw.endswith(b"\n"):
                     return
                 if not raw.strip():

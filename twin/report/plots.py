@@ -21,11 +21,12 @@ _STATE_COLOURS = {"OutOfService": "#d62728", "NotAvailable": "#7f7f7f"}
 
 
 def gantt_bars(
-    events_path: Path,
+    events_path: Path, *, limit_bytes: int | None = None
 ) -> tuple[
     dict[str, list[tuple[float, float, str, bool]]], dict[str, list[tuple[float, float, str]]]
 ]:
-    """Operation bars (start, duration, job, rework) and outage bars per machine.
+    """Operation bars (start, duration, job, rework) and outage bars per machine, from the
+    event log's first ``limit_bytes`` bytes when given (``twin.events.read_events``).
 
     Raises ConfigError naming the line of the event log that is not an event (an incomplete
     last line, a run killed while writing it, is left out)."""
@@ -33,7 +34,7 @@ def gantt_bars(
     outages: dict[str, list[tuple[float, float, str]]] = {}
     started: dict[tuple[str, str], tuple[float, bool]] = {}
     down: dict[str, tuple[float, str]] = {}
-    for ev in read_events(events_path, torn_tail=True):
+    for ev in read_events(events_path, torn_tail=True, limit_bytes=limit_bytes):
         if isinstance(ev, OperationStarted):
             started[(ev.machine, ev.job)] = (ev.t, ev.rework)
         elif isinstance(ev, OperationFinished):
@@ -50,10 +51,17 @@ def gantt_bars(
 
 
 def plot_gantt(
-    events_path: Path, machines: list[str], out: Path, t_end: float, max_hours: float | None = None
+    events_path: Path,
+    machines: list[str],
+    out: Path,
+    t_end: float,
+    max_hours: float | None = None,
+    *,
+    limit_bytes: int | None = None,
 ) -> None:
-    """Write a Gantt chart of operations (coloured by job) and outages (red/grey)."""
-    ops, outages = gantt_bars(events_path)
+    """Write a Gantt chart of operations (coloured by job) and outages (red/grey), of the
+    event log's first ``limit_bytes`` bytes when given (a log a running twin appends to)."""
+    ops, outages = gantt_bars(events_path, limit_bytes=limit_bytes)
     scale = 3600.0 if t_end > 7200 else 1.0
     unit = "h" if scale == 3600.0 else "s"
     fig, ax = plt.subplots(figsize=(14, 1.0 + 0.6 * len(machines)))

@@ -7,6 +7,12 @@ event of its log, the KPIs computed from it as the run computes them, and says s
 to ``<run dir>/report/``: ``gantt.png``, ``states.png``, ``kpis.png``, ``oee.png``,
 ``signals-<machine>.png`` and ``report.html`` with every image inlined as base64, so the page
 can be mailed or archived on its own.
+
+The event log is read as it is when the report starts (``_scan``): a running twin appends to
+it while the report is built (``twin report runs/live``), and every later reading of it stops
+at the size it had then, so the end time, the KPIs and every plot are of one and the same log.
+It is read again rather than kept: its events take ~350 bytes each in memory, ~130 MB per
+simulated year of the default scenario, and a horizon may be centuries.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import html
 import json
 import math
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -29,10 +36,10 @@ import numpy as np
 from twin.errors import ConfigError
 from twin.events import (
     CommandApplied,
+    Event,
     MachineStateChanged,
     TransferStarted,
     read_events,
-    torn_line,
 )
 from twin.files import directory_problem, staged
 from twin.kpi import KpiCollector, as_json
@@ -49,6 +56,8 @@ STATE_COLOURS = {
     "NotAvailable": "#7f7f7f",
 }
 MAX_SIGNALS = 6
+#: the most points of the OEE over time drawn from the event log (a KPI report each)
+MAX_OEE_POINTS = 2000
 
 
 def _load_json(path: Path) -> Any:
@@ -119,21 +128,33 @@ def _load_if_any(path: Path) -> dict[str, Any]:
 
 @dataclass
 class _EventLog:
-    """What a pass over a run's event log finds (``_scan``)."""
+    """What a pass over a run's event log finds (``_scan``), and its events read again as
+    they were then (``events``)."""
 
+    path: Path
+    size: int  # its size when scanned: where every reading of it stops
     machines: list[str] = field(default_factory=list)  # in order of their first state change
     robots: set[str] = field(default_factory=set)  # transport robots: out of the cell KPIs
     end: float = 0.0  # the time of the last event
     stopped: bool = False  # the last event is a stop command (twin run stopped)
 
+    def events(self) -> Iterator[Event]:
+        """The events of the log's first ``size`` bytes, those ``_scan`` read, whatever a
+        running twin appended since (a line cut off there is left out)."""
+        return read_events(self.path, torn_tail=True, limit_bytes=self.size)
+
 
 def _scan(events_path: Path) -> _EventLog:
-    """Every line of the event log read once, before anything is drawn: ConfigError naming
-    the first line that is no event; a ``CutShort`` warning when the last line is cut off (a
-    run killed while writing it), which every reading leaves out."""
-    log = _EventLog()
+    """Every line of the event log, as long as it is now, read before anything is drawn:
+    ConfigError naming the first line that is no event; a ``CutShort`` warning when the last
+    line is cut off (a run killed while writing it), which every reading leaves out. Lines a
+    running twin appends from now on are in no reading (``_EventLog.events``)."""
+    try:
+        log = _EventLog(events_path, events_path.stat().st_size)
+    except OSError as exc:
+        raise _unreadable(events_path, exc) from exc
     seen: set[str] = set()
-    for ev in read_events(events_path, torn_tail=True):
+    for ev in log.events():
         log.end = max(log.end, ev.t)
         log.stopped = isinstance(ev, CommandApplied) and ev.command == "stop"
         if isinstance(ev, MachineStateChanged) and ev.machine not in seen:
@@ -141,19 +162,45 @@ def _scan(events_path: Path) -> _EventLog:
             log.machines.append(ev.machine)
         elif isinstance(ev, TransferStarted):
             log.robots.add(ev.robot)
-    cut = torn_line(events_path)
+    cut = _cut_line(log)
     if cut is not None:
         warnings.warn(CutShort.last_line(str(events_path), cut), stacklevel=2)
     return log
 
 
+def _cut_line(log: _EventLog) -> int | None:
+    """The number of the last line of the log's first ``size`` bytes when it has no end of
+    line and the log ends there (the run was killed while writing it), else None: a line a
+    running twin is writing is not cut off, only after what the report reads."""
+    if log.size == 0:
+        return None
+    try:
+        with log.path.open("rb") as fh:
+            fh.seek(log.size - 1)
+            last, after = fh.read(1), fh.read(1)  # the last byte read, and one past it
+            if last == b"\n" or after:  # a whole line, or one that is being written
+                return None
+            fh.seek(0)
+            left, ends = log.size, 0
+            while left > 0 and (chunk := fh.read(min(left, 1 << 20))):
+                ends += chunk.count(b"\n")
+                left -= len(chunk)
+            return ends + 1
+    except OSError as exc:
+        raise _unreadable(log.path, exc) from exc
+
+
+def _unreadable(events_path: Path, exc: OSError) -> ConfigError:
+    return ConfigError(str(events_path), None, f"cannot read the event log: {_strerror(exc)}")
+
+
 def _state_segments(
-    events_path: Path, machines: list[str], t_end: float
+    log: _EventLog, machines: list[str], t_end: float
 ) -> dict[str, list[tuple[float, float, str]]]:
     """(start, duration, state or "Setup") per machine, from machine_state events."""
     segments: dict[str, list[tuple[float, float, str]]] = {m: [] for m in machines}
     current: dict[str, tuple[float, str]] = dict.fromkeys(machines, (0.0, "NotExecuting"))
-    for ev in read_events(events_path, torn_tail=True):
+    for ev in log.events():
         if not isinstance(ev, MachineStateChanged):
             continue
         m = ev.machine
@@ -199,14 +246,24 @@ def _times(series: Series) -> np.ndarray:
     return series.times_ns.astype("datetime64[ns]")  # UTC: matplotlib plots datetime64
 
 
+def _oee_marks(t_end: float) -> list[float]:
+    """When the OEE over time is taken from the event log: every hour, or every so many
+    whole hours that there are at most ``MAX_OEE_POINTS`` (a run of centuries would be
+    millions of KPI reports), and at ``t_end``."""
+    step = 3600.0 * max(1, math.ceil(t_end / 3600.0 / MAX_OEE_POINTS))
+    every = (i * step for i in range(1, math.ceil(t_end / step)))
+    return [*(t for t in every if t < t_end), t_end]
+
+
 def _oee_from_events(
-    events_path: Path, machines: list[str], exclude: set[str], t_end: float
+    log: _EventLog, machines: list[str], t_end: float
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Hourly OEE per scope by replaying the event log (when there is no telemetry file)."""
-    kpi = KpiCollector(machines, exclude)
-    marks = [*np.arange(3600.0, t_end, 3600.0).tolist(), t_end]
+    """OEE per scope over time (``_oee_marks``) by replaying the event log (when there is no
+    telemetry file); the transport robots are left out of the cell, as in the run."""
+    kpi = KpiCollector(machines, log.robots)
+    marks = _oee_marks(t_end)
     out: dict[str, list[float]] = {m: [] for m in [*machines, "cell"]}
-    events = iter(read_events(events_path, torn_tail=True))
+    events = log.events()
     pending = next(events, None)
     for mark in marks:
         while pending is not None and pending.t <= mark:
@@ -305,7 +362,7 @@ class _Run:
 
     summary: dict[str, Any]  # summary.json, or one made from the event log
     notes: list[str]  # what the page says of where its numbers come from
-    events_path: Path
+    log: _EventLog
     machines: list[str]
     t_end: float
     telemetry: bool  # the run has a telemetry file
@@ -323,7 +380,7 @@ def _read(run_dir: Path) -> _Run:
     if (run_dir / "summary.json").exists():
         summary = _load_summary(run_dir / "summary.json")
     else:
-        summary = _summary_of_log(run_dir, events_path, log, notes)
+        summary = _summary_of_log(run_dir, log, notes)
     kpis = summary["kpis"]
     # a machine the log names that the summary does not (another run's log?) gets its rows
     machines = list(dict.fromkeys([*kpis["machines"], *log.machines, *sorted(log.robots)]))
@@ -333,14 +390,11 @@ def _read(run_dir: Path) -> _Run:
     series = read_numeric_series(telemetry_path) if telemetry else {}
     fallback = None
     if not series.get("kpi"):
-        # the transport robot is left out of the cell KPIs, as in the run
-        fallback = _oee_from_events(events_path, machines, log.robots, t_end)
-    return _Run(summary, notes, events_path, machines, t_end, telemetry, series, fallback)
+        fallback = _oee_from_events(log, machines, t_end)
+    return _Run(summary, notes, log, machines, t_end, telemetry, series, fallback)
 
 
-def _summary_of_log(
-    run_dir: Path, events_path: Path, log: _EventLog, notes: list[str]
-) -> dict[str, Any]:
+def _summary_of_log(run_dir: Path, log: _EventLog, notes: list[str]) -> dict[str, Any]:
     """What ``summary.json`` would say of a run that wrote none, from its event log up to its
     last event: a ``twin run`` (it writes none; its ``run.json`` names the scenario, seed and
     rule) or a ``twin simulate`` stopped by Ctrl-C. The KPIs are computed as the run computes
@@ -353,7 +407,7 @@ def _summary_of_log(
     at = f"simulated time {log.end:.1f} s"
     if log.end <= 0:
         reason = f"no events after {at}: nothing to report (a run stopped at once?)"
-        raise ConfigError(str(events_path), None, reason)
+        raise ConfigError(str(log.path), None, reason)
     info = _load_if_any(run_dir / "run.json")  # twin run's
     snapshot = _load_if_any(run_dir / "snapshot.json")
     if snapshot.get("t") != log.end:  # another run's, or the state before a resume
@@ -376,7 +430,7 @@ def _summary_of_log(
     if not ids:
         note += " Machines with no state change by then are not in them."
     notes.append(note)
-    kpis = KpiCollector(machines, log.robots).feed(read_events(events_path, torn_tail=True))
+    kpis = KpiCollector(machines, log.robots).feed(log.events())
     report = kpis.report(log.end)
     return {
         "scenario": info.get("scenario"),
@@ -432,13 +486,13 @@ def _cannot_write(path: Path, exc: OSError) -> ConfigError:
 
 def _write(run: _Run, out: Path) -> None:
     """The plots and ``report.html`` of ``run`` in the directory ``out``."""
-    summary, events_path, machines, t_end = run.summary, run.events_path, run.machines, run.t_end
+    summary, log, machines, t_end = run.summary, run.log, run.machines, run.t_end
     kpis = summary["kpis"]
     title = html.escape(str(summary.get("scenario") or "a run without summary.json"))
     images: list[tuple[Path, str]] = []
-    plot_gantt(events_path, machines, out / "gantt.png", t_end)
+    plot_gantt(log.path, machines, out / "gantt.png", t_end, limit_bytes=log.size)
     images.append((out / "gantt.png", "Jobs on machines (Gantt)"))
-    plot_states(_state_segments(events_path, machines, t_end), t_end, out / "states.png")
+    plot_states(_state_segments(log, machines, t_end), t_end, out / "states.png")
     images.append((out / "states.png", "Machine state timeline"))
     plot_kpis(kpis, out / "kpis.png")
     images.append((out / "kpis.png", "ISO 22400 KPIs at the end of the run"))
