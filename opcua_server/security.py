@@ -41,7 +41,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from opcua_server.folders import private_folders
 from opcua_server.peer import PEER, address
 from opcua_server.trust import ClientCertificateValidator, leaf_certificate, san
-from opcua_server.users import TwinUser
+from opcua_server.users import AUDIT_LOGGER, TwinUser
 
 __all__ = [
     "CALLER",
@@ -55,6 +55,7 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+_audit = logging.getLogger(AUDIT_LOGGER)
 
 SECURE_POLICIES: tuple[ua.SecurityPolicyType, ...] = (
     ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
@@ -206,6 +207,7 @@ class RolePermissions(PermissionRuleset):
 
 _NONE_URI = SecurityPolicyNone.URI
 _CREATE_SESSION = ua.NodeId(ua.ObjectIds.CreateSessionRequest_Encoding_DefaultBinary)
+_ACTIVATE_SESSION = ua.NodeId(ua.ObjectIds.ActivateSessionRequest_Encoding_DefaultBinary)
 # what a channel of a policy the server does not offer may do (OPC 10000-4 5.4: a client
 # finds the secure endpoints over a channel without security)
 _DISCOVERY = {
@@ -226,6 +228,10 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
     - CreateSession on a secured channel must present that same certificate, which asyncua's
       validator then checks with the application URI: BadCertificateInvalid without one,
       BadSecurityChecksFailed for another.
+    - ActivateSession with a user name token whose password is not encrypted is
+      BadIdentityTokenInvalid unless the channel is SignAndEncrypt (OPC 10000-4 7.41.4: the
+      token policies the endpoints advertise ask for it encrypted on every other channel,
+      the None channel of --insecure-dev included; asyncua takes it in clear on any).
     - A channel of a policy and mode the server does not offer serves discovery only
       (GetEndpoints, FindServers); anything else, CreateSession first, is
       BadSecurityPolicyRejected. asyncua opens a None channel on any server (its connection's
@@ -280,19 +286,43 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
             )
             raise ServiceError(ua.StatusCodes.BadSecurityPolicyRejected)
         if typeid == _CREATE_SESSION and policy.URI != _NONE_URI:
-            params = struct_from_binary(ua.CreateSessionParameters, body.copy())
-            if not params.ClientCertificate:
-                _log.warning("refused a session from %s: no client certificate", self.name)
-                raise ServiceError(ua.StatusCodes.BadCertificateInvalid)
-            channel = leaf_certificate(policy.peer_certificate or b"")
-            if leaf_certificate(params.ClientCertificate) != channel:
-                _log.warning(
-                    "refused a session from %s: its certificate is not the one that signs"
-                    " its secure channel",
-                    self.name,
-                )
-                raise ServiceError(ua.StatusCodes.BadSecurityChecksFailed)
+            self._check_create_session(policy, body)
+        elif typeid == _ACTIVATE_SESSION:
+            self._check_activate_session(policy, body)
         return await super()._process_message(typeid, requesthdr, seqhdr, body)
+
+    def _check_create_session(self, policy: Any, body: Buffer) -> None:
+        params = struct_from_binary(ua.CreateSessionParameters, body.copy())
+        if not params.ClientCertificate:
+            _log.warning("refused a session from %s: no client certificate", self.name)
+            raise ServiceError(ua.StatusCodes.BadCertificateInvalid)
+        channel = leaf_certificate(policy.peer_certificate or b"")
+        if leaf_certificate(params.ClientCertificate) != channel:
+            _log.warning(
+                "refused a session from %s: its certificate is not the one that signs"
+                " its secure channel",
+                self.name,
+            )
+            raise ServiceError(ua.StatusCodes.BadSecurityChecksFailed)
+
+    def _check_activate_session(self, policy: Any, body: Buffer) -> None:
+        params = struct_from_binary(ua.ActivateSessionParameters, body.copy())
+        token = params.UserIdentityToken
+        encrypted = policy.Mode == ua.MessageSecurityMode.SignAndEncrypt
+        if isinstance(token, ua.UserNameIdentityToken) and not (
+            encrypted or token.EncryptionAlgorithm
+        ):
+            # refused before any check: the password is not verified (no guess is counted)
+            name = str(token.UserName or "")
+            _audit.warning(
+                "login refused: %r from %s: its password came unencrypted over a %s channel"
+                " (readable on the network; the endpoint asks for it encrypted): if it was"
+                " right, change it",
+                name if len(name) <= 64 else name[:64] + "...",
+                PEER.get() or self.name,
+                "None" if policy.URI == _NONE_URI else policy.Mode.name,
+            )
+            raise ServiceError(ua.StatusCodes.BadIdentityTokenInvalid)
 
 
 def install() -> None:
