@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -23,15 +24,23 @@ from twin.telemetry import (
     TelemetrySettings,
 )
 
+#: in a ``Scripted.script``: the request is taken and not answered (a database that hangs)
+HOLD = 0
+
 
 class Scripted:
-    """Answers writes with the next status of ``script`` (then 204); keeps accepted lines."""
+    """Answers writes with the next status of ``script`` (then 204); keeps accepted lines.
+
+    A ``HOLD`` in the script sets ``held`` and waits for ``release``; the write is not taken.
+    """
 
     def __init__(self) -> None:
         self.script: list[int] = []
         self.accepted: list[str] = []
         self.requests: list[dict[str, str]] = []
         self.authorization: set[str] = set()
+        self.held = asyncio.Event()
+        self.release = asyncio.Event()
 
     async def write(self, request: web.Request) -> web.Response:
         self.requests.append(
@@ -40,6 +49,10 @@ class Scripted:
         self.authorization.add(request.headers.get("Authorization", ""))
         body = await request.read()
         status = self.script.pop(0) if self.script else 204
+        if status == HOLD:
+            self.held.set()
+            await self.release.wait()
+            return web.Response(status=503)  # to a client long gone
         if status == 204:
             # aiohttp has undone the Content-Encoding: gzip already
             self.accepted += body.decode().splitlines()
@@ -61,6 +74,7 @@ async def server() -> AsyncIterator[tuple[Scripted, str]]:
     try:
         yield scripted, f"http://127.0.0.1:{port}"
     finally:
+        scripted.release.set()  # a held request ends (cleanup would wait for it)
         await runner.cleanup()
 
 
@@ -146,6 +160,46 @@ async def test_a_batch_too_large_goes_in_halves_down_to_single_lines(
     assert stats.batches_split == 5  # 8, 4 (first), 4 (second), 2, 2
     assert stats.spool_lines == 0
     assert stats.refused == ""
+    assert stats.balanced()
+
+
+@pytest.mark.parametrize("how", ["hurried", "deadline"])
+@pytest.mark.parametrize(
+    ("script", "written"),
+    [
+        # 10 lines: too large; its first half (5) is taken, the second held
+        ((413, 204, HOLD), 5),
+        # its first half (5) too large as well: of its halves (2, 3) the first is taken, the
+        # second held, and the second half of the batch (5) is not sent at all
+        ((413, 413, 204, HOLD), 2),
+    ],
+)
+async def test_a_stop_between_halves_spools_only_the_lines_not_sent(
+    server: tuple[Scripted, str], tmp_path: Path, script: tuple[int, ...], written: int, how: str
+) -> None:
+    scripted, url = server
+    scripted.script = list(script)
+    p = pipeline(url, tmp_path)
+    await p.start()
+    p.write_lines(lines(0, 10))
+    if how == "hurried":  # a second Ctrl-C while the stop waits for the held half
+        stopping = asyncio.create_task(p.stop(60))
+        await asyncio.wait_for(scripted.held.wait(), 10)
+        assert p.hurry()
+        stats = await asyncio.wait_for(stopping, 10)
+    else:  # the stop deadline passes while the half is held
+        await asyncio.wait_for(scripted.held.wait(), 10)
+        stats = await p.stop(0.2)
+    assert scripted.accepted == lines(0, written)
+    spooled = [
+        line
+        for path in sorted((tmp_path / "spool").glob("*.lp.gz"))
+        for line in gzip.decompress(path.read_bytes()).decode().splitlines()
+    ]
+    assert spooled == lines(written, 10 - written)  # the lines not sent, each once
+    assert stats.lines_written == written
+    assert stats.spool_lines == 10 - written
+    assert stats.lines_dropped == stats.lines_rejected == 0
     assert stats.balanced()
 
 

@@ -13,6 +13,7 @@ MODULES = [
     "twin.telemetry.pipeline",
     "twin.telemetry.sinks",
     "twin.telemetry.spool",
+    "twin.telemetry.stats",
     "twin.telemetry.settings",
     "twin.telemetry.wiring",
     "twin.report.run_report",

@@ -40,7 +40,6 @@ import logging
 import threading
 from asyncio import FIRST_COMPLETED
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,50 +63,13 @@ from twin.telemetry.sinks import (
     halve_batch,
 )
 from twin.telemetry.spool import Spool, SpoolEntry
+from twin.telemetry.stats import TelemetryStats
 from twin.text import plural
 
 __all__ = ["TelemetryPipeline", "TelemetryStats"]
 
 #: consecutive failed replays after which ``stop`` leaves the spool for the next run
 _DRAIN_ATTEMPTS = 3
-
-
-@dataclass
-class TelemetryStats:
-    """Counters of one pipeline (lines and batches); ``spool_*`` is the depth at save time."""
-
-    lines_produced: int = 0
-    batches_produced: int = 0
-    lines_written: int = 0
-    batches_written: int = 0
-    lines_replayed: int = 0
-    batches_replayed: int = 0
-    lines_spooled: int = 0
-    batches_spooled: int = 0
-    lines_rejected: int = 0
-    batches_rejected: int = 0
-    lines_dropped: int = 0
-    batches_dropped: int = 0
-    #: batches above the server's size limit, sent (or spooled) in halves instead
-    batches_split: int = 0
-    write_errors: int = 0
-    spool_batches: int = 0
-    spool_lines: int = 0
-    spool_bytes: int = 0
-    last_error: str = ""
-    last_rejected_sample: str = ""
-    #: why the server refuses the writes (URL, token, size limit), or the sink fails (a bug),
-    #: until a write succeeds
-    refused: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def balanced(self) -> bool:
-        """The accounting invariant: no line unaccounted for."""
-        return self.lines_produced == (
-            self.lines_written + self.lines_rejected + self.lines_dropped + self.spool_lines
-        )
 
 
 class TelemetryPipeline:
@@ -249,7 +211,7 @@ class TelemetryPipeline:
                 break
             await self._first(list(self._tasks), left)
         for task in list(self._tasks):
-            task.cancel()  # _deliver spools its payload when cancelled
+            task.cancel()  # _deliver spools what it has not sent when cancelled
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
         while self._pending:
             self._to_spool(*self._pending.popleft())
@@ -373,32 +335,39 @@ class TelemetryPipeline:
         task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, raw: bytes, lines: int) -> None:
-        payload = b""
         try:
-            while True:
-                if len(raw) > 65536:
-                    payload = await asyncio.to_thread(gzip_batch, raw, self.compress_level)
-                else:
-                    payload = gzip_batch(raw, self.compress_level)
+            while True:  # cancelled by the stop: _gzip or _send spools what was not sent
+                payload = await self._gzip(raw, lines)
                 await self._send(payload, lines, replay=False)
                 if not self._pending:
                     break
                 raw, lines = self._pending.popleft()  # keep the slot for queued work
-                payload = b""
-        except asyncio.CancelledError:
-            self._to_spool(payload or gzip_batch(raw, self.compress_level), lines, "stop deadline")
-            raise
         finally:
             self._slots.release()
 
+    async def _gzip(self, raw: bytes, lines: int) -> bytes:
+        """``raw`` gzip'd, a large batch in a worker thread; spooled if cancelled there."""
+        if len(raw) <= 65536:
+            return gzip_batch(raw, self.compress_level)
+        try:
+            return await asyncio.to_thread(gzip_batch, raw, self.compress_level)
+        except asyncio.CancelledError:
+            self._to_spool(gzip_batch(raw, self.compress_level), lines, "stop deadline")
+            raise
+
     async def _send(self, payload: bytes, lines: int, *, replay: bool) -> bool:
         """Deliver one batch; True when it is settled (written or rejected), False when it
-        should be kept for later (a fresh batch is then spooled here)."""
+        should be kept for later. A fresh batch is then spooled here, also when the stop
+        cancels it: of one sent in halves only the parts not yet written."""
         if self._down and not replay and self.spool is not None:
             self._to_spool(payload, lines, "database unavailable")
             return False
         try:
             await self.sink.write(payload, lines)
+        except asyncio.CancelledError:
+            if not replay:  # a replayed batch stays in the spool
+                self._to_spool(payload, lines, "stop deadline")
+            raise
         except RejectedWriteError as exc:
             self._rejected(payload, lines, exc)
             return True
@@ -410,8 +379,14 @@ class TelemetryPipeline:
             self._split(lines, exc)
             if replay:
                 raise  # the spooled batch is split where it is (_replay_one)
-            for part, n in halve_batch(payload, self.compress_level):
-                await self._send(part, n, replay=False)
+            parts = halve_batch(payload, self.compress_level)
+            for i, (part, n) in enumerate(parts):
+                try:
+                    await self._send(part, n, replay=False)  # spools its unsent lines
+                except asyncio.CancelledError:  # the parts after it: not sent either
+                    for rest, m in parts[i + 1 :]:
+                        self._to_spool(rest, m, "stop deadline")
+                    raise
             return True
         except Exception as exc:  # refused, unavailable, a bug in the sink: kept for later
             self._failed(exc)
