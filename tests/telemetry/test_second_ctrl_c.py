@@ -16,7 +16,6 @@ from tests.conftest import SCENARIOS
 from tests.opcua.conftest import start_cli
 from tests.telemetry.fakes import FakeSink
 from twin.telemetry import LineEncoder, Spool, TelemetryPipeline
-from twin.telemetry.sinks import FileSink
 
 ORIGIN = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
 DEADLINE_S = 120.0  # what the stop would wait for without a second Ctrl-C
@@ -97,9 +96,7 @@ async def test_a_second_ctrl_c_spools_at_once_what_a_hung_database_did_not_take(
     assert "stopped at simulated time" in said
 
 
-def _pipeline(
-    tmp_path: Path, sink: FakeSink | FileSink, *, spool: bool = True
-) -> TelemetryPipeline:
+def _pipeline(tmp_path: Path, sink: FakeSink, *, spool: bool = True) -> TelemetryPipeline:
     return TelemetryPipeline(
         sink,
         LineEncoder("cell-1", {"m1": "cnc"}, ORIGIN),
@@ -131,10 +128,22 @@ async def test_hurry_spools_the_batches_in_flight_at_once(tmp_path: Path, when: 
 
 
 async def test_hurry_without_a_spool_changes_nothing(tmp_path: Path) -> None:
-    """The file sink has no spool: cancelling its writes would lose the lines."""
-    p = _pipeline(tmp_path, FileSink(tmp_path / "telemetry.lp.gz"), spool=False)
+    """Without a spool (the file sink) a cancelled write would lose its lines: the stop
+    still waits for the writes in flight (here a disk that does not answer until released)."""
+    sink = FakeSink()
+    sink.mode = "hang"
+    p = _pipeline(tmp_path, sink, spool=False)
     await p.start()
     p.write_lines([f"m,t=a v={i}i {i}" for i in range(25)])
+    await sink.entered.wait()
+    stopping = asyncio.create_task(p.stop(DEADLINE_S))
     assert not p.hurry()
-    stats = await p.stop(DEADLINE_S)
-    assert stats.lines_written == 25
+    done, _ = await asyncio.wait([stopping], timeout=0.2)
+    assert not done  # still waiting for the writes
+    assert sink.active == 3  # none of them cancelled
+    sink.release.set()
+    stats = await asyncio.wait_for(stopping, HURRIED_S)
+    assert stats.lines_written == stats.lines_produced == 25
+    assert sorted(sink.lines) == sorted(f"m,t=a v={i}i {i}" for i in range(25))
+    assert stats.lines_dropped == 0
+    assert stats.balanced()
