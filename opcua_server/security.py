@@ -228,6 +228,11 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
     - CreateSession on a secured channel must present that same certificate, which asyncua's
       validator then checks with the application URI: BadCertificateInvalid without one,
       BadSecurityChecksFailed for another.
+    - ActivateSession of a session this channel did not create (its transfer to a new channel,
+      e.g. a client's reconnect) is BadSecurityChecksFailed unless the session was activated
+      before and this channel is signed with the certificate of the channel that created it
+      (OPC 10000-4 5.7.3.1; asyncua moves any session whose authentication token it is sent,
+      a number counted up from 1000, to any channel).
     - ActivateSession with a user name token whose password is not encrypted is
       BadIdentityTokenInvalid unless the channel is SignAndEncrypt (OPC 10000-4 7.41.4: the
       token policies the endpoints advertise ask for it encrypted on every other channel,
@@ -238,7 +243,9 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
       default policy), whose sessions its permission rules never see.
 
     Relies on asyncua 2.x internals: ``binary_server_asyncio.UaProcessor`` (see ``install``),
-    ``process``/``_process_message`` and the processor's ``_connection`` and ``_transport``.
+    ``process``/``_process_message``, the processor's ``_connection``, ``_transport`` and
+    ``session``, and ``iserver.lookup_external_session`` (a session keeps the certificate of
+    its channel in an attribute of ours, ``twin_channel_certificate``).
     """
 
     _offered: frozenset[tuple[str, ua.MessageSecurityMode]] = frozenset()
@@ -288,8 +295,15 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
         if typeid == _CREATE_SESSION and policy.URI != _NONE_URI:
             self._check_create_session(policy, body)
         elif typeid == _ACTIVATE_SESSION:
+            if self.session is None:
+                self._check_transfer(policy, requesthdr.AuthenticationToken)
             self._check_activate_session(policy, body)
-        return await super()._process_message(typeid, requesthdr, seqhdr, body)
+        response = await super()._process_message(typeid, requesthdr, seqhdr, body)
+        if typeid == _CREATE_SESSION:
+            # what a channel the session moves to must be signed with (set before this task
+            # yields: no ActivateSession from another channel can come in between)
+            self.session.twin_channel_certificate = _channel_certificate(policy)
+        return response
 
     def _check_create_session(self, policy: Any, body: Buffer) -> None:
         params = struct_from_binary(ua.CreateSessionParameters, body.copy())
@@ -304,6 +318,23 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
                 self.name,
             )
             raise ServiceError(ua.StatusCodes.BadSecurityChecksFailed)
+
+    def _check_transfer(self, policy: Any, token: ua.NodeId) -> None:
+        """Raises ServiceError unless the session of ``token`` may move to this channel."""
+        session = self.iserver.lookup_external_session(token)
+        if session is None:
+            return  # asyncua answers BadSessionIdInvalid
+        if not session.is_activated():
+            why = "it was created on another secure channel and never activated there"
+        elif _channel_certificate(policy) != getattr(session, "twin_channel_certificate", ()):
+            # (none recorded: a session this gate did not see made, never moved)
+            why = "this channel is not signed with the certificate of the session's channel"
+        else:
+            return
+        _log.warning(
+            "refused to move a session to a secure channel from %s: %s", address(self.name), why
+        )
+        raise ServiceError(ua.StatusCodes.BadSecurityChecksFailed)
 
     def _check_activate_session(self, policy: Any, body: Buffer) -> None:
         params = struct_from_binary(ua.ActivateSessionParameters, body.copy())
@@ -323,6 +354,13 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
                 "None" if policy.URI == _NONE_URI else policy.Mode.name,
             )
             raise ServiceError(ua.StatusCodes.BadIdentityTokenInvalid)
+
+
+def _channel_certificate(policy: Any) -> bytes | None:
+    """The certificate that signs a channel of ``policy`` (None: a channel without security)."""
+    if policy.URI == _NONE_URI:
+        return None
+    return leaf_certificate(policy.peer_certificate or b"")
 
 
 def install() -> None:
