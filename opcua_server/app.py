@@ -283,6 +283,8 @@ class TwinServer:
         iserver.max_session_timeout_ms = lim.max_session_timeout_ms
         iserver.max_monitored_item_queue_size = lim.max_queue_size
         iserver.max_pending_activation_seconds = lim.pending_activation_s
+        # ours, beside asyncua's limits: read by security.AddressGate
+        iserver.max_pending_per_address = lim.max_pending_per_address
         # asyncua keeps the activated-session cap as a class attribute
         InternalSession.max_connections = lim.max_sessions
         service = iserver.subscription_service

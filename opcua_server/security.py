@@ -1,4 +1,5 @@
-"""Application certificate, client trust list and role-based permissions.
+"""Application certificate, client screening (per TCP connection and secure channel) and
+role-based permissions.
 
 PKI folder layout (``ServerSettings.pki_dir``)::
 
@@ -46,6 +47,7 @@ from opcua_server.users import AUDIT_LOGGER, TwinUser
 __all__ = [
     "CALLER",
     "SECURE_POLICIES",
+    "AddressGate",
     "CertificateFiles",
     "ChannelGate",
     "RolePermissions",
@@ -363,8 +365,57 @@ def _channel_certificate(policy: Any) -> bytes | None:
     return leaf_certificate(policy.peer_certificate or b"")
 
 
+class AddressGate(binary_server_asyncio.OPCUAProtocol):  # type: ignore[misc]
+    """asyncua's protocol of one TCP connection, refusing it at once (the socket closed before
+    anything is read) when its client address already holds
+    ``iserver.max_pending_per_address`` connections without an activated session
+    (``Limits.max_pending_per_address``; a server without that attribute is served as asyncua
+    does).
+
+    asyncua only caps the connections of all clients together (``Limits.max_connections``):
+    one address opening that many and sending nothing kept every other client out until
+    ``Limits.pending_activation_s`` closed them. A client's connection counts until its
+    session is activated (a few round trips), so clients that log in are not limited in number.
+
+    Relies on asyncua 2.x internals: ``binary_server_asyncio.OPCUAProtocol`` (see ``install``),
+    its ``connection_made`` and ``connection_lost`` (which expects a refused connection's
+    ``transport`` and ``processor`` to be None, as for its own refusal), ``clients``,
+    ``peer_name`` and the processor's ``session``.
+    """
+
+    def connection_made(self, transport: Any) -> None:
+        cap = getattr(self.iserver, "max_pending_per_address", None)
+        host = _host(transport.get_extra_info("peername"))
+        if cap is not None and host is not None:
+            pending = sum(1 for c in self.clients if _host(c.peer_name) == host and _pending(c))
+            if pending >= cap:
+                _log.warning(
+                    "refused a connection from %s: %d connections from that address have no"
+                    " activated session (at most %d)",
+                    address(transport.get_extra_info("peername")),
+                    pending,
+                    cap,
+                )
+                transport.close()
+                return
+        super().connection_made(transport)
+
+
+def _host(peer: Any) -> str | None:
+    return str(peer[0]) if isinstance(peer, tuple) and peer else None
+
+
+def _pending(connection: Any) -> bool:
+    """Whether ``connection`` (an ``OPCUAProtocol``) has no activated session."""
+    session = connection.processor.session if connection.processor is not None else None
+    return session is None or not session.is_activated()
+
+
 def install() -> None:
-    """Serve every connection accepted from now on through ``ChannelGate`` (asyncua creates a
-    processor per connection from this module attribute). Servers whose certificate validator
-    is not a ``ClientCertificateValidator`` are served as before."""
+    """Serve every connection accepted from now on through ``AddressGate`` and
+    ``ChannelGate`` (asyncua creates a protocol and a processor per connection from these
+    module attributes). Servers whose certificate validator is not a
+    ``ClientCertificateValidator`` are served as before by ``ChannelGate``, servers without
+    ``max_pending_per_address`` by ``AddressGate``."""
+    binary_server_asyncio.OPCUAProtocol = AddressGate
     binary_server_asyncio.UaProcessor = ChannelGate

@@ -28,6 +28,9 @@ class Limits(BaseModel):
     max_session_timeout_ms: float = Field(600_000.0, gt=0)
     max_queue_size: int = Field(1_000, ge=1, description="values queued per monitored item")
     pending_activation_s: float = Field(10.0, gt=0, description="close unactivated connections")
+    max_pending_per_address: int = Field(
+        10, ge=1, description="TCP connections from one client address without an activated session"
+    )
 
 
 class ServerSettings(BaseModel):
