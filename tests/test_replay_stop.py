@@ -5,7 +5,6 @@ resumed after it) ends nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from tests.conftest import SCENARIOS
 from tests.opcua.conftest import start_cli
+from tests.test_run_log import _logged_past
 from twin.cli import main
 from twin.engine.replay import read_log
 
@@ -29,7 +29,8 @@ async def recorded_run(tmp_path: Path) -> Path:
         *("--history", str(tmp_path / "h.sqlite")),
     )
     try:
-        await asyncio.sleep(2)  # wall time: a few thousand simulated seconds of events
+        # a few thousand simulated seconds of events, in the log (written every second)
+        await _logged_past(out / "events.jsonl", 4000.0, deadline_s=30)
         await twin.stop()
     finally:
         await twin.kill()
