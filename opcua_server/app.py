@@ -34,7 +34,7 @@ from opcua_server.publisher import STATUS_OF_QUALITY, Publisher
 from opcua_server.security import SECURE_POLICIES, RolePermissions, ensure_certificate
 from opcua_server.settings import ServerSettings
 from opcua_server.trust import ClientCertificateValidator
-from opcua_server.users import TwinUserManager, UserRecord
+from opcua_server.users import Role, TwinUserManager, UserRecord
 from twin.api import TwinAPI
 from twin.clock import Clock, SystemClock
 from twin.engine.cell import Engine
@@ -154,6 +154,11 @@ class TwinServer:
     def users(self) -> Mapping[str, UserRecord]:
         """The users who can log in now (none before ``start``)."""
         return self._user_manager.users if self._user_manager is not None else {}
+
+    def anonymous_role(self) -> Role | None:
+        """The role of an anonymous session now (``TwinUserManager.anonymous_role``); None
+        when anonymous sessions are refused, and before ``start``."""
+        return self._user_manager.anonymous_role() if self._user_manager is not None else None
 
     # -- lifecycle ------------------------------------------------------------------------------
     def _preflight(self) -> list[Path]:

@@ -13,6 +13,7 @@ from asyncua import Client
 from rich.console import Console
 
 from opcua_server import Role, ServerSettings, add_user, load_users
+from opcua_server.users import TwinUserManager
 from tests.conftest import SCENARIOS
 from tests.opcua.conftest import start_cli
 from twin.cli import main
@@ -51,6 +52,7 @@ def _banner_of(users: Path) -> tuple[str, str]:
         security_policies=["Basic256Sha256 (SignAndEncrypt)", "None (None)"],
         certificate_created=False,
         users=load_users(users),
+        anonymous_role=TwinUserManager(path=users, insecure_dev=True).anonymous_role,
     )
     out, err = io.StringIO(), io.StringIO()
     console = Console(file=out, width=200)
