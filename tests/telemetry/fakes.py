@@ -21,6 +21,7 @@ class FakeSink:
         self.mode = "ok"
         self.lines: list[str] = []
         self.attempts = 0
+        self.attempted = asyncio.Event()  # set by every write
         self.active = 0
         self.max_active = 0
         self.release = asyncio.Event()
@@ -37,6 +38,7 @@ class FakeSink:
 
     async def write(self, payload: bytes, lines: int) -> None:
         self.attempts += 1
+        self.attempted.set()
         self.active += 1
         self.max_active = max(self.max_active, self.active)
         try:

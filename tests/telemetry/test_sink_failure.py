@@ -80,7 +80,10 @@ async def test_a_sink_bug_keeps_the_batches_reports_once_and_they_go_once_fixed(
     with caplog.at_level(logging.WARNING):
         p.write_lines(lines(0, 30))  # three batches
         await p.flush()
-        await asyncio.sleep(0.3)  # the replay loop tries the spool again: the same bug
+        async with asyncio.timeout(5):  # the replay loop tries the spool again: the same bug
+            while sink.attempts <= 2:
+                sink.attempted.clear()
+                await sink.attempted.wait()
         stats = await p.stop(0.2)
     assert sink.attempts > 2
     assert stats.lines_produced == stats.spool_lines == stats.lines_spooled == 30
