@@ -233,15 +233,16 @@ class CellFamily:
                 return denied
             bad = argument_error(args, inputs, names)
             if bad is not None:
-                return self._fail(name, *bad, names)
+                code, message, index = bad
+                return refuse(self.ctx, name, code, message, index, len(names))
             values = [arg.Value for arg in args]
             try:
                 out = handler(*values)
                 if inspect.isawaitable(out):
                     out = await out
             except TwinError as exc:
-                msg = str(exc)
-                return self._fail(name, refusal_code(exc), msg, self._culprit(exc, names), names)
+                culprit = self._culprit(exc, names)
+                return refuse(self.ctx, name, refusal_code(exc), str(exc), culprit, len(names))
             if name not in _QUERIES:  # a query changed nothing: no result, nothing to refresh
                 report_result(self.ctx, f"{name}: ok")
                 self.refresh()
@@ -265,11 +266,6 @@ class CellFamily:
             return names.index("machine") if "machine" in names else None
         head = str(exc).split(":", 1)[0].strip().lower()
         return names.index(head) if head in names else (0 if len(names) == 1 else None)
-
-    def _fail(
-        self, name: str, code: int, message: str, index: int | None, names: list[str]
-    ) -> ua.CallMethodResult:
-        return refuse(self.ctx, name, code, message, index, len(names))
 
     # -- handlers (through the API; a coroutine, Forecast's, is awaited) -------------------------
     def _submit(self, order: str) -> list[ua.Variant]:
