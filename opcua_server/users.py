@@ -24,9 +24,7 @@ import hashlib
 import hmac
 import logging
 import math
-import os
 import secrets
-import tempfile
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -41,6 +39,7 @@ from opcua_server.folders import private_folders
 from opcua_server.peer import PEER, host_of
 from opcua_server.throttle import LoginThrottle
 from twin.errors import ConfigError
+from twin.files import write_durably
 from twin.text import plural
 
 if TYPE_CHECKING:
@@ -251,23 +250,7 @@ def _write_users(path: Path, users: Mapping[str, UserRecord]) -> None:
             for u in users.values()
         }
     }
-    # a new file of a name of its own, created 0600 (never a leftover or a link planted there)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(_HEADER)
-            tomli_w.dump(doc, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)  # the rename itself on disk
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    write_durably(path, _HEADER + tomli_w.dumps(doc).encode(), mode=0o600)
 
 
 class TwinUserManager:

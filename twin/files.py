@@ -16,15 +16,24 @@ from pathlib import Path
 __all__ = ["directory_problem", "fsync_dir", "staged", "write_durably"]
 
 
-def write_durably(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary name, fsync it, rename it to ``path`` and fsync the
-    directory: on disk when this returns, never half written."""
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+def write_durably(path: Path, data: bytes, mode: int = 0o666) -> None:
+    """Write ``data`` to a temporary file beside ``path``, fsync it, rename it to ``path`` and
+    fsync the directory: on disk when this returns, never half written.
+
+    The temporary file is new and of a name of its own (never a leftover, nor a link planted
+    there; two writers at once do not write into one file), created with ``mode`` less the
+    umask (0o600: the owner's alone, whatever existed)."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     fsync_dir(path.parent)
 
 
