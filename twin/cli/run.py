@@ -71,7 +71,7 @@ from twin.telemetry import (
 from twin.text import plural
 
 if TYPE_CHECKING:
-    from opcua_server import Role, ServerSettings
+    from opcua_server import ServerSettings
 
 __all__ = ["register"]
 
@@ -460,7 +460,7 @@ def _banner(server: Any, console: Console, initial: tuple[str, str] | None) -> N
         _first_run(console, s.users_file, *initial)
     from opcua_server import Role
 
-    anonymous = _anonymous_role(s)
+    anonymous = server.anonymous_role()  # the user manager's rule
     adding = "add users with `twin users add NAME --role viewer|operator|engineer`"
     if anonymous is Role.ENGINEER:
         console.print(
@@ -487,17 +487,6 @@ def _banner(server: Any, console: Console, initial: tuple[str, str] | None) -> N
             )
         )
     console.print("press Ctrl-C to stop")
-
-
-def _anonymous_role(s: ServerSettings) -> Role | None:
-    """The role of an anonymous session as the server starts (``TwinUserManager``'s rule):
-    none without --insecure-dev; an engineer while no users file exists, a viewer once one
-    does (also when it is later removed)."""
-    from opcua_server import Role
-
-    if not s.insecure_dev:
-        return None
-    return Role.VIEWER if s.users_file is not None and s.users_file.exists() else Role.ENGINEER
 
 
 def _first_run(console: Console, users_file: Path, name: str, password: str) -> None:
