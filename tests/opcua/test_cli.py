@@ -107,6 +107,7 @@ def test_first_run_password_is_printed_whole_at_any_width(tmp_path: Path, width:
         security_policies=["Basic256Sha256 (SignAndEncrypt)"],
         certificate_created=True,
         users=load_users(users),
+        anonymous_role=lambda: None,  # no --insecure-dev: no anonymous sessions
     )
     out = io.StringIO()
     _banner(server, Console(soft_wrap=True, file=out, width=width), initial)  # as twin run's
