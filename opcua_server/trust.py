@@ -7,7 +7,8 @@ Folders of ``ServerSettings.pki_dir``::
     crl/       certificate revocation lists of those CAs (DER or PEM; .crl, .der, .pem, ...)
     rejected/  certificates of clients that were refused (the newest ``REJECTED_MAX``), to be
                trusted by moving them into trusted/ (no restart needed) when they were refused
-               as untrusted: the log says why each was refused and what to do
+               as untrusted: the log says why each was refused and what to do; none when
+               it cannot be written (a read-only ``--pki``): the log says so once
 
 The folders are read again when an entry changes (its name, size, modification or change time,
 or inode): an administrator may add, remove or overwrite files in place while the server runs.
@@ -173,8 +174,8 @@ class ClientCertificateValidator:
     that signs the channel; no application URI is known yet), and as asyncua's certificate
     validator at CreateSession (the same certificate, ``security.ChannelGate`` makes sure,
     with the application URI the client gives). A refused certificate is copied to
-    ``rejected/``. Each validation lists trusted/ and crl/ (no file is read unless one
-    changed).
+    ``rejected/`` when it can be (``_keep``). Each validation lists trusted/ and crl/ (no
+    file is read unless one changed).
     """
 
     def __init__(self, pki_dir: Path) -> None:
@@ -182,6 +183,7 @@ class ClientCertificateValidator:
         self._rejected = pki_dir / "rejected"
         self._crl = pki_dir / "crl"
         self._list: _TrustList | None = None
+        self._unwritable: set[int | None] = set()  # errnos of rejected/ warned about
 
     def _current(self) -> _TrustList:
         """The trust list, read again first if an entry of trusted/ or crl/ changed."""
@@ -210,15 +212,34 @@ class ClientCertificateValidator:
         name = uri or (uris[0] if uris else "client")
         target = self._keep(cert, name)
         _log.warning(
-            "refused the client certificate of %r (%s): %s; a copy is %s",
+            "refused the client certificate of %r (%s): %s; %s",
             name,
             ua.StatusCode(code).name,
-            _advice(code, cert, self._trusted),
-            target,
+            _advice(code, cert, self._trusted, kept=target is not None),
+            f"a copy is {target}" if target else f"no copy is kept ({self._rejected} unwritable)",
         )
         raise ServiceError(code)
 
-    def _keep(self, cert: x509.Certificate, name: str) -> Path:
+    def _keep(self, cert: x509.Certificate, name: str) -> Path | None:
+        """``cert`` copied to rejected/; None when it cannot be (``--pki`` read-only, a full
+        disk): the client is refused all the same, and the reason is warned about once
+        (per errno, until a copy is kept again), not for every client of a flood."""
+        try:
+            target = self._copy(cert, name)
+        except OSError as exc:
+            if exc.errno not in self._unwritable:
+                self._unwritable.add(exc.errno)
+                _log.warning(
+                    "cannot keep refused client certificates in %s (%s): clients are refused"
+                    " as before, without a copy to trust; said once until a copy is kept",
+                    self._rejected,
+                    exc.strerror or exc,
+                )
+            return None
+        self._unwritable.clear()
+        return target
+
+    def _copy(self, cert: x509.Certificate, name: str) -> Path:
         """``cert`` copied to rejected/, which keeps the newest ``REJECTED_MAX`` certificates
         (a flood of clients with made-up certificates cannot fill the disk)."""
         thumb = cert.fingerprint(hashes.SHA1()).hex()  # noqa: S303 - OPC UA thumbprint
@@ -240,9 +261,12 @@ class ClientCertificateValidator:
         return target
 
 
-def _advice(code: int, cert: x509.Certificate, trusted: Path) -> str:
-    """What an administrator can do about a refusal for ``code``."""
+def _advice(code: int, cert: x509.Certificate, trusted: Path, *, kept: bool) -> str:
+    """What an administrator can do about a refusal for ``code`` (``kept``: a copy of the
+    certificate is in rejected/)."""
     if code == ua.StatusCodes.BadCertificateUntrusted:
+        if not kept:
+            return f"not trusted: to trust it, copy the client's certificate to {trusted}"
         return f"not trusted: to trust it, move its copy to {trusted}"
     if code == ua.StatusCodes.BadCertificateRevoked:
         return "revoked by a CRL in crl/: trusting it would not help, the client needs a new one"
