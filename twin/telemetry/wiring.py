@@ -11,7 +11,7 @@ import functools
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -116,6 +116,8 @@ def simulate_with_telemetry(
     KeyboardInterrupt (as ``run_simulation`` does without telemetry). A run ending after
     the last time line protocol can stamp (``LAST_TIMESTAMP``) is refused first with a
     ConfigError naming ``--until`` (or the scenario's ``horizon`` when no ``until`` is given).
+    A run to a database whose timestamps end long before the pipeline's ``clock.wall()``
+    (``LineEncoder.age_note``) is sent with a warning that a retention period may drop it.
     """
     from twin.simulation import check_run_args, run_simulation
 
@@ -133,7 +135,7 @@ def simulate_with_telemetry(
         where = ("command line", "--until") if until is not None else ("scenario", "horizon")
         raise ConfigError(*where, unstampable)
     if pipeline.sink.name == InfluxSink.name:
-        old = pipeline.encoder.age_note(end, datetime.now(UTC))
+        old = pipeline.encoder.age_note(end, pipeline.clock.wall())
         if old is not None:
             log.warning("telemetry: %s", old)
     # the simulation thread sends every full batch itself; a timer flush from the event loop
