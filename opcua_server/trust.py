@@ -32,6 +32,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import verification as xv
 
+from twin.clock import Clock, SystemClock
+
 __all__ = ["REJECTED_MAX", "ClientCertificateValidator", "leaf_certificate", "san"]
 
 _log = logging.getLogger(__name__)
@@ -90,10 +92,9 @@ class _TrustList:
     broken_crl: Path | None = None  # a file of crl/ that is not a CRL: nothing is accepted
     signature: _Signature = field(default=())
 
-    def refusal(self, cert: x509.Certificate, uri: str | None) -> int | None:
-        """Why ``cert`` is refused (a Bad status code), or None; ``uri`` None: the
+    def refusal(self, cert: x509.Certificate, uri: str | None, now: dt.datetime) -> int | None:
+        """Why ``cert`` is refused at ``now`` (a Bad status code), or None; ``uri`` None: the
         application URI is not checked."""
-        now = dt.datetime.now(dt.UTC)
         if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
             return ua.StatusCodes.BadCertificateTimeInvalid
         if uri is not None and uri not in san(cert)[0]:
@@ -175,10 +176,12 @@ class ClientCertificateValidator:
     validator at CreateSession (the same certificate, ``security.ChannelGate`` makes sure,
     with the application URI the client gives). A refused certificate is copied to
     ``rejected/`` when it can be (``_keep``). Each validation lists trusted/ and crl/ (no
-    file is read unless one changed).
+    file is read unless one changed). Validity periods are checked at ``clock.wall()`` (the
+    system clock unless given).
     """
 
-    def __init__(self, pki_dir: Path) -> None:
+    def __init__(self, pki_dir: Path, *, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock or SystemClock()
         self._trusted = pki_dir / "trusted"
         self._rejected = pki_dir / "rejected"
         self._crl = pki_dir / "crl"
@@ -205,7 +208,7 @@ class ClientCertificateValidator:
         self._check(cert, app.ApplicationUri)
 
     def _check(self, cert: x509.Certificate, uri: str | None) -> None:
-        code = self._current().refusal(cert, uri)
+        code = self._current().refusal(cert, uri, self._clock.wall())
         if code is None:
             return
         uris = sorted(san(cert)[0])
