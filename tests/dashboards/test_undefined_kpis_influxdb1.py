@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from dashboards import load_dashboards
+from tests.dashboards.grafana_queries import ALL_VARS, DB, SCENARIO, substitute, targets
 from tests.dashboards.influxdb1 import InfluxDB1, influxdb1
 from tests.dashboards.telemetry_lines import sink_lines
-from tests.dashboards.test_queries_influxdb1 import ALL_VARS, DB, SCENARIO, substitute, targets
 
 pytestmark = pytest.mark.services
 
