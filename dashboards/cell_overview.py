@@ -13,9 +13,13 @@ from dashboards.common import (
     q,
 )
 from dashboards.panels import (
+    OEE_ABOVE_1,
+    OEE_GAUGE_MAX,
     OEE_THRESHOLDS,
     bars,
+    event_count,
     gauge_bars,
+    latest_data,
     row,
     stat_value,
     state_timeline,
@@ -33,6 +37,8 @@ _MACHINE_KPI = f'"kpi" WHERE {CELL_FILTER} AND "scope" != \'cell\' AND $timeFilt
 _JOBS = f'"job_event" WHERE {CELL_FILTER} AND "event" = \'job_completed\''
 _COMPLETED = f"{_JOBS} AND $timeFilter"
 _LATE = f'{_JOBS} AND "late" = true AND $timeFilter'
+_RAISED = f'"fault" WHERE {CELL_FILTER} AND "active" = true AND $timeFilter'
+_UNDEFINED = "Shown as - when no KPI point of the cell in the time range has it (not 0)."
 
 
 def build() -> dash.Dashboard:
@@ -51,38 +57,38 @@ def build() -> dash.Dashboard:
                 "Cell OEE",
                 q(f'SELECT last("oee") FROM {_CELL_KPI}'),
                 unit="percentunit",
+                span=3,
             )
             .thresholds(OEE_THRESHOLDS)
-            .no_value("-")
-            .description(f"{UNDEFINED_OEE} Shown as - then, not 0 %.")
+            .description(f"{UNDEFINED_OEE} Shown as - then, not 0 %. {OEE_ABOVE_1}")
         )
         .with_panel(
             stat_value(
                 "Throughput",
                 q(f'SELECT last("throughput_per_h") FROM {_CELL_KPI}'),
                 unit="jobs/h",
-            ).decimals(2)
+                span=3,
+            )
+            .decimals(2)
+            .description(f"Jobs completed per hour since the start of the run. {_UNDEFINED}")
         )
         .with_panel(
-            stat_value("WIP (mean)", q(f'SELECT last("wip_mean") FROM {_CELL_KPI}')).decimals(1)
+            stat_value("WIP (mean)", q(f'SELECT last("wip_mean") FROM {_CELL_KPI}'), span=3)
+            .decimals(1)
+            .description(f"Mean work in progress since the start of the run. {_UNDEFINED}")
         )
+        .with_panel(event_count("Jobs completed (in range)", 'count("job")', _COMPLETED, span=3))
         .with_panel(
-            stat_value("Jobs completed (in range)", q(f'SELECT count("job") FROM {_COMPLETED}'))
-        )
-        .with_panel(
-            stat_value("Late jobs (in range)", q(f'SELECT count("job") FROM {_LATE}')).thresholds(
+            event_count("Late jobs (in range)", 'count("job")', _LATE, span=3).thresholds(
                 thresholds((None, "green"), (1, "red"))
             )
         )
         .with_panel(
-            stat_value(
-                "Faults raised (in range)",
-                q(
-                    f'SELECT count("severity") FROM "fault" WHERE {CELL_FILTER} '
-                    'AND "active" = true AND $timeFilter'
-                ),
+            event_count(
+                "Faults raised (in range)", 'count("severity")', _RAISED, span=3
             ).thresholds(thresholds((None, "green"), (1, "orange")))
         )
+        .with_panel(latest_data(span=6))
         .with_row(row("Machines"))
         .with_panel(
             state_timeline(
@@ -97,7 +103,11 @@ def build() -> dash.Dashboard:
             gauge_bars(
                 "OEE per machine (since start)",
                 q(f'SELECT last("oee") FROM {_MACHINE_KPI} GROUP BY "scope"').alias("$tag_scope"),
-            ).description(f"{UNDEFINED_OEE} Such a machine has no bar (not 0 %).")
+                max_value=OEE_GAUGE_MAX,
+            ).description(
+                f"{UNDEFINED_OEE} Such a machine has no bar (not 0 %). {OEE_ABOVE_1} The bars"
+                f" end at {OEE_GAUGE_MAX:.0%}; the number is exact above that too."
+            )
         )
         .with_panel(
             timeseries_panel(
@@ -109,14 +119,14 @@ def build() -> dash.Dashboard:
                 unit="percentunit",
             )
             .min(0)
-            .max(1)
-            .description(f"{UNDEFINED_OEE} Its line starts at its first part.")
+            .axis_soft_max(1)
+            .description(f"{UNDEFINED_OEE} Its line starts at its first part. {OEE_ABOVE_1}")
         )
         .with_row(row("Production"))
         .with_panel(
             bars(
                 "Jobs completed per hour",
-                q(f'SELECT count("job") FROM {_COMPLETED} GROUP BY time(1h) fill(0)').alias(
+                q(f'SELECT count("job") FROM {_COMPLETED} GROUP BY time(1h) fill(none)').alias(
                     "completed"
                 ),
             )

@@ -26,11 +26,15 @@ __all__ = [
     "DATASOURCE",
     "DATASOURCE_NAME",
     "DATASOURCE_UID",
+    "LATEST_DATA_QUERY",
     "MACHINE_FILTER",
+    "QUICK_RANGES",
     "STATE_MAPPINGS",
     "TAGS",
+    "TIME_AXIS_NOTE",
     "UNDEFINED_OEE",
     "cell_variable",
+    "count_in_range",
     "datasource_variable",
     "machine_variable",
     "new_dashboard",
@@ -51,6 +55,40 @@ MACHINE_FILTER = '"machine" =~ /^$machine$/'
 UNDEFINED_OEE = (
     "No OEE until a machine (or the cell) finishes its first operation: nothing produced to"
     " rate, so its KPI points carry no oee field."
+)
+
+# the dashboards cannot know the run's speed: the default range stays the last 6 hours (live at
+# speed 1, the compose stack's speed) and every dashboard says where the data is otherwise
+TIME_AXIS_NOTE = (
+    "Time axis: the twin stamps its telemetry with the run's start plus simulated time. At speed"
+    " 1 that is the wall clock and the default range, the last 6 hours, is live. At speed > 1 the"
+    " data runs ahead of the wall clock: after H hours at speed S it reaches now + (S - 1) x H"
+    " hours (make run, x60: about 2.5 days per hour), and now-6h..now shows only the first"
+    " minutes of the run. Then end the range at now+Nd (e.g. now-6h to now+7d, or a quick range"
+    " of the time picker); Latest data shows how far the data of the cell reaches."
+)
+# (display, from, to): offered by Grafana versions that read a dashboard's quick ranges
+QUICK_RANGES = (
+    ("Last 6 hours (speed 1)", "now-6h", "now"),
+    ("Speed > 1: last 6 hours to 1 day ahead", "now-6h", "now+1d"),
+    ("Speed > 1: last 6 hours to 7 days ahead", "now-6h", "now+7d"),
+    ("Speed > 1: last day to 30 days ahead", "now-1d", "now+30d"),
+    ("Speed > 1: last day to 1 year ahead", "now-1d", "now+1y"),
+)
+
+# where the data of the cell ends, whatever the time range: the newest point of the
+# measurements the twin writes while it runs (state changes, KPI reports, signal samples)
+LATEST_DATA_QUERY = (
+    'SELECT "state_code", "produced", "quality" FROM "machine_state", "kpi", "machine_signal" '
+    f"WHERE {CELL_FILTER} ORDER BY time DESC LIMIT 1"
+)
+
+# a running twin writes state changes and KPI reports of the cell: a range with either has
+# telemetry of the cell, so an event count of nothing there is a true 0
+_REPORTED = (
+    f'(SELECT count("state_code") * 0 AS "n" FROM "machine_state" WHERE {CELL_FILTER} '
+    "AND $timeFilter)",
+    f'(SELECT count("produced") * 0 AS "n" FROM "kpi" WHERE {CELL_FILTER} AND $timeFilter)',
 )
 
 # OPC UA Machinery MachineryItemState values with the colours operators expect; keyed by the
@@ -75,6 +113,22 @@ STATE_MAPPINGS: list[model.ValueMapping] = [
 def q(query: str, ref_id: str = "A") -> InfluxQL:
     """A raw InfluxQL target on the dashboard's datasource."""
     return InfluxQL(query).ref_id(ref_id).datasource(DATASOURCE)
+
+
+def count_in_range(aggregate: str, source: str) -> str:
+    """A count of events in the time range that is 0 only where the cell has telemetry.
+
+    ``aggregate`` (e.g. ``count("job")``) over ``source`` (``"measurement" WHERE ... AND
+    $timeFilter``), plus 0 for each measurement the twin writes for the cell while it runs:
+    the rows (one per measurement with points in range) add up to the count, or to 0 when no
+    such event happened while the twin reported; no rows at all where the cell has no
+    telemetry in the range (a range before the run, or ahead of it), so the panel shows
+    ``-`` there instead of a 0 that reads as "nothing happened". InfluxQL keeps the
+    measurements apart, so the panel adds the rows up (table format, ``sum``).
+    """
+    return f'SELECT sum("n") FROM (SELECT {aggregate} AS "n" FROM {source}), ' + ", ".join(
+        _REPORTED
+    )
 
 
 def datasource_variable() -> dash.DatasourceVariable:
@@ -133,15 +187,22 @@ def machine_variable(*, multi: bool) -> dash.QueryVariable:
 
 
 def new_dashboard(uid: str, title: str, description: str) -> dash.Dashboard:
-    """A dashboard with the shared settings: tags, live time range, refresh, cursor sync."""
+    """A dashboard with the shared settings: tags, live time range (and quick ranges ahead of
+    now, for runs at speed > 1), refresh, cursor sync; the description ends with the note on
+    the time axis."""
     return (
         dash.Dashboard(title)
         .uid(uid)
-        .description(description)
+        .description(f"{description} {TIME_AXIS_NOTE}")
         .tags(TAGS)
         .editable()
         .timezone("browser")
         .time("now-6h", "now")
+        .timepicker(
+            dash.TimePicker().quick_ranges(
+                [dash.TimeOption().display(d).from_val(f).to(t) for d, f, t in QUICK_RANGES]
+            )
+        )
         .refresh("10s")
         .tooltip(model.DashboardCursorSync.CROSSHAIR)
         .link(

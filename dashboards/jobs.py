@@ -9,7 +9,17 @@ from grafana_foundation_sdk.builders import dashboard as dash
 
 from dashboards.common import CELL_FILTER, cell_variable, datasource_variable, q, tag_variable
 from dashboards.common import new_dashboard as _new
-from dashboards.panels import bars, gauge_bars, points, row, stat_value, table_panel, thresholds
+from dashboards.panels import (
+    bars,
+    event_count,
+    gauge_bars,
+    latest_data,
+    points,
+    row,
+    stat_value,
+    table_panel,
+    thresholds,
+)
 
 __all__ = ["UID", "build"]
 
@@ -18,6 +28,8 @@ UID = "celltwin-jobs"
 _FAMILY = '"family" =~ /^$family$/'
 _JOBS = f'"job_event" WHERE {CELL_FILTER} AND {_FAMILY}'
 _DONE = f"{_JOBS} AND \"event\" = 'job_completed'"
+_IN_RANGE = f"{_DONE} AND $timeFilter"
+_NONE_DONE = "Shown as - when no job finished in the time range (not 0 s)."
 
 
 def _family_variable() -> dash.QueryVariable:
@@ -44,42 +56,29 @@ def build() -> dash.Dashboard:
         .with_variable(cell_variable())
         .with_variable(_family_variable())
         .with_row(row("Summary (time range)"))
+        .with_panel(event_count("Jobs completed", 'count("job")', _IN_RANGE, span=3))
         .with_panel(
-            stat_value("Jobs completed", q(f'SELECT count("job") FROM {_DONE} AND $timeFilter'))
+            event_count("Late jobs", 'count("job")', f'{_IN_RANGE} AND "late" = true', span=3)
+        )
+        .with_panel(
+            event_count("Good jobs", 'count("job")', f'{_IN_RANGE} AND "good" = true', span=3)
         )
         .with_panel(
             stat_value(
-                "Late jobs",
-                q(f'SELECT count("job") FROM {_DONE} AND "late" = true AND $timeFilter'),
-            )
+                "Mean lead time", q(f'SELECT mean("lead_time") FROM {_IN_RANGE}'), unit="s", span=3
+            ).description(_NONE_DONE)
         )
         .with_panel(
             stat_value(
-                "Mean lead time",
-                q(f'SELECT mean("lead_time") FROM {_DONE} AND $timeFilter'),
-                unit="s",
-            )
+                "Mean tardiness", q(f'SELECT mean("tardiness") FROM {_IN_RANGE}'), unit="s", span=3
+            ).description(f"Over every job completed, on time ones counting 0 s. {_NONE_DONE}")
         )
         .with_panel(
             stat_value(
-                "Mean tardiness",
-                q(f'SELECT mean("tardiness") FROM {_DONE} AND $timeFilter'),
-                unit="s",
-            )
+                "Max tardiness", q(f'SELECT max("tardiness") FROM {_IN_RANGE}'), unit="s", span=3
+            ).description(_NONE_DONE)
         )
-        .with_panel(
-            stat_value(
-                "Max tardiness",
-                q(f'SELECT max("tardiness") FROM {_DONE} AND $timeFilter'),
-                unit="s",
-            )
-        )
-        .with_panel(
-            stat_value(
-                "Good jobs",
-                q(f'SELECT count("job") FROM {_DONE} AND "good" = true AND $timeFilter'),
-            )
-        )
+        .with_panel(latest_data(span=6))
         .with_row(row("Lead time and tardiness"))
         .with_panel(
             points(
@@ -117,7 +116,7 @@ def build() -> dash.Dashboard:
                 q(
                     f'SELECT count("job") FROM {_JOBS} '
                     "AND \"event\" = 'operation_finished' AND $timeFilter "
-                    'GROUP BY time(1h), "machine" fill(0)'
+                    'GROUP BY time(1h), "machine" fill(none)'
                 ).alias("$tag_machine"),
                 stacked=True,
             )
@@ -137,13 +136,11 @@ def build() -> dash.Dashboard:
         )
         .with_row(row("Paused and held jobs"))
         .with_panel(
-            stat_value(
+            event_count(
                 "Jobs paused (in range)",
                 # a job paused twice is one job: count the distinct ids, not the pauses
-                q(
-                    f'SELECT count(distinct("job")) FROM {_JOBS} '
-                    "AND \"event\" = 'job_paused' AND $timeFilter"
-                ),
+                'count(distinct("job"))',
+                f"{_JOBS} AND \"event\" = 'job_paused' AND $timeFilter",
                 span=6,
                 height=8,
             )

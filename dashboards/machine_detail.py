@@ -8,8 +8,10 @@ no machine of its kind is selected).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.models import common as cm
 
 from dashboards.common import (
     CELL_FILTER,
@@ -22,6 +24,8 @@ from dashboards.common import (
     q,
 )
 from dashboards.panels import (
+    OEE_ABOVE_1,
+    latest_data,
     row,
     state_stat,
     state_timeline,
@@ -38,15 +42,22 @@ _WHERE = f"{CELL_FILTER} AND {MACHINE_FILTER}"
 
 @dataclass(frozen=True)
 class SignalPanel:
-    """A time series panel of some signals (fields of ``machine_signal``) of one machine kind."""
+    """A time series panel of some signals (fields of ``machine_signal``) of one machine kind.
+
+    ``aggregate`` reduces the samples of each ``$__interval``: ``mean`` for measured values;
+    ``last`` for codes, numbers and set points, whose mean is no value the machine had (a
+    pass and a fail are no 1.5; layer 12.4 was never printed); ``max`` for counts that
+    restart with each part (how far each part got).
+    """
 
     title: str
     fields: tuple[str, ...]
     unit: str | None = None
+    aggregate: Literal["mean", "last", "max"] = "mean"
 
     def query(self, kind: str) -> str:
-        """Mean per interval of each field, one series per machine and field."""
-        cols = ", ".join(f'mean("{f}") AS "{f}"' for f in self.fields)
+        """``aggregate`` per interval of each field, one series per machine and field."""
+        cols = ", ".join(f'{self.aggregate}("{f}") AS "{f}"' for f in self.fields)
         return (
             f'SELECT {cols} FROM "machine_signal" WHERE {_WHERE} AND "kind" = \'{kind}\' '
             'AND $timeFilter GROUP BY time($__interval), "machine" fill(none)'
@@ -76,14 +87,14 @@ KIND_ROWS: dict[str, tuple[str, tuple[SignalPanel, ...]]] = {
                 "degree",
             ),
             SignalPanel("TCP speed", ("tcp_speed",), "velocityms"),
-            SignalPanel("Speed override", ("speed_override",), "percent"),
+            SignalPanel("Speed override", ("speed_override",), "percent", aggregate="last"),
         ),
     ),
     "3D printing": (
         "printer",
         (
             SignalPanel("Nozzle and bed temperature", ("nozzle_temp", "bed_temp"), "celsius"),
-            SignalPanel("Layer", ("layer",)),
+            SignalPanel("Layer", ("layer",), aggregate="last"),
             SignalPanel("Progress", ("progress",), "percent"),
             SignalPanel("Feedstock used", ("feedstock_used",), "massg"),
         ),
@@ -92,8 +103,8 @@ KIND_ROWS: dict[str, tuple[str, tuple[SignalPanel, ...]]] = {
         "inspection",
         (
             SignalPanel("Deviation", ("deviation",), "lengthmm"),
-            SignalPanel("Result (0 none, 1 pass, 2 fail)", ("result",)),
-            SignalPanel("Features checked", ("features_checked",)),
+            SignalPanel("Result (0 none, 1 pass, 2 fail)", ("result",), aggregate="last"),
+            SignalPanel("Features checked", ("features_checked",), aggregate="max"),
         ),
     ),
 }
@@ -123,11 +134,17 @@ def build() -> dash.Dashboard:
         )
         .with_panel(
             state_stat(
-                "Current state",
+                "Last state in range",
                 q(
                     f'SELECT last("state_code") FROM "machine_state" WHERE {_WHERE} '
                     'AND $timeFilter GROUP BY "machine"'
                 ).alias("$tag_machine"),
+                span=9,
+            ).description(
+                "Each machine's state after its last state change in the time range: the"
+                " state at the end of the range, which is now only when the range ends at the"
+                " latest data (at speed > 1 the data runs ahead of now: see Latest data). A"
+                " machine whose state did not change in the range shows no data."
             )
         )
         .with_panel(
@@ -137,10 +154,11 @@ def build() -> dash.Dashboard:
                     'SELECT "state", "mode", "job" FROM "machine_state" '
                     f'WHERE {_WHERE} AND $timeFilter GROUP BY "machine" ORDER BY time DESC LIMIT 1'
                 ),
-                span=12,
+                span=9,
                 height=4,
-            )
+            ).description("Each machine's last state change in the time range.")
         )
+        .with_panel(latest_data(span=6))
         .with_panel(
             timeseries_panel(
                 "Power",
@@ -163,8 +181,8 @@ def build() -> dash.Dashboard:
                 unit="percentunit",
             )
             .min(0)
-            .max(1)
-            .description(f"{UNDEFINED_OEE} Its OEE line starts at its first part.")
+            .axis_soft_max(1)
+            .description(f"{UNDEFINED_OEE} Its OEE line starts at its first part. {OEE_ABOVE_1}")
         )
         .with_panel(
             table_panel(
@@ -182,9 +200,12 @@ def build() -> dash.Dashboard:
         d = d.with_row(row(title))
         span = 24 // len(panels) if len(panels) <= 4 else 6  # one line of up to 4 panels
         for p in panels:
-            d = d.with_panel(
-                timeseries_panel(
-                    p.title, q(p.query(kind)).alias("$tag_machine $col"), span=span, unit=p.unit
-                )
+            panel = timeseries_panel(
+                p.title, q(p.query(kind)).alias("$tag_machine $col"), span=span, unit=p.unit
             )
+            if p.aggregate != "mean":
+                # a code or a count holds until it changes: steps, not slopes through values
+                # it never had
+                panel = panel.line_interpolation(cm.LineInterpolation.STEP_AFTER).decimals(0)
+            d = d.with_panel(panel)
     return d

@@ -12,12 +12,25 @@ from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards.common import DATASOURCE, STATE_MAPPINGS
+from dashboards.common import (
+    DATASOURCE,
+    LATEST_DATA_QUERY,
+    STATE_MAPPINGS,
+    TIME_AXIS_NOTE,
+    count_in_range,
+    q,
+)
 from dashboards.influxql import InfluxQL
 
 __all__ = [
+    "LATEST_DATA",
+    "OEE_ABOVE_1",
+    "OEE_GAUGE_MAX",
+    "OEE_THRESHOLDS",
     "bars",
+    "event_count",
     "gauge_bars",
+    "latest_data",
     "points",
     "row",
     "stat_value",
@@ -38,7 +51,17 @@ def thresholds(*steps: tuple[float | None, str]) -> dash.ThresholdsConfig:
     )
 
 
-OEE_THRESHOLDS = thresholds((None, "red"), (0.4, "orange"), (0.65, "green"))
+# effectiveness, and so OEE, can exceed 1 (operations faster than planned, SCHEMA.md): above
+# 100 % is its own colour, and OEE axes and gauges leave room above 1 instead of clipping it
+OEE_THRESHOLDS = thresholds((None, "red"), (0.4, "orange"), (0.65, "green"), (1.0, "blue"))
+OEE_ABOVE_1 = (
+    "OEE can exceed 100 % when operations run faster than planned (ISO 22400 effectiveness"
+    " above 1): shown in blue, a hint to check the planned times."
+)
+# a bar gauge needs a fixed maximum to compare machines: 125 % leaves room above 100 %; a
+# value above it fills the bar and its number is still exact
+OEE_GAUGE_MAX = 1.25
+LATEST_DATA = "Latest data"
 
 
 def _legend(*, table_mode: bool = False) -> cb.VizLegendOptions:
@@ -118,7 +141,8 @@ def bars(
 def stat_value(
     title: str, target: InfluxQL, *, unit: str | None = None, span: int = 4, height: int = 4
 ) -> stat.Panel:
-    """One big number (last non-null value), ``0`` when the query returns no rows."""
+    """One big number (last non-null value); ``-`` when the query returns no rows: a value that
+    is not there (a KPI with nothing to rate, no data in the range) never reads as 0."""
     panel = (
         stat.Panel()
         .datasource(DATASOURCE)
@@ -126,7 +150,7 @@ def stat_value(
         .span(span)
         .height(height)
         .with_target(target)
-        .no_value("0")
+        .no_value("-")
         .graph_mode(cm.BigValueGraphMode.NONE)
         .color_mode(cm.BigValueColorMode.VALUE)
         .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
@@ -134,6 +158,42 @@ def stat_value(
     if unit is not None:
         panel.unit(unit)
     return panel
+
+
+def event_count(
+    title: str, aggregate: str, source: str, *, span: int = 4, height: int = 4
+) -> stat.Panel:
+    """The number of events in the time range (``count_in_range``): 0 when none happened
+    while the cell had telemetry, ``-`` when the range holds no telemetry of the cell."""
+    return (
+        stat_value(title, q(count_in_range(aggregate, source)).table(), span=span, height=height)
+        .reduce_options(cb.ReduceDataOptions().calcs(["sum"]).values(False))
+        .decimals(0)
+        .description(
+            "Counted from the events in the time range: 0 when none happened while the twin"
+            " reported on the cell, - when the range holds no telemetry of the cell."
+        )
+    )
+
+
+def latest_data(*, span: int = 6, height: int = 4) -> stat.Panel:
+    """The time of the newest point of the cell, whatever the time range, relative to now
+    ("in 2 days" at speed > 1): where to move the range when the panels are empty."""
+    return (
+        stat.Panel()
+        .datasource(DATASOURCE)
+        .title(LATEST_DATA)
+        .description(TIME_AXIS_NOTE)
+        .span(span)
+        .height(height)
+        .with_target(q(LATEST_DATA_QUERY).table())
+        .no_value("no data of this cell")
+        .unit("dateTimeFromNow")
+        .graph_mode(cm.BigValueGraphMode.NONE)
+        .color_mode(cm.BigValueColorMode.NONE)
+        # the value shown is the time column: the newest of the rows, one per measurement
+        .reduce_options(cb.ReduceDataOptions().calcs(["max"]).fields("/^Time$/").values(False))
+    )
 
 
 def state_stat(title: str, target: InfluxQL, *, span: int = 12, height: int = 4) -> stat.Panel:
@@ -152,12 +212,13 @@ def gauge_bars(
     target: InfluxQL,
     *,
     unit: str = "percentunit",
-    max_value: float | None = 1.0,
+    max_value: float | None = None,
     colours: dash.ThresholdsConfig = OEE_THRESHOLDS,
     span: int = 12,
     height: int = 8,
 ) -> bargauge.Panel:
-    """One horizontal gauge per series (last value), e.g. OEE per machine as percent."""
+    """One horizontal gauge per series (last value), e.g. OEE per machine as percent; without
+    ``max_value`` the bars scale to the largest value."""
     panel = (
         bargauge.Panel()
         .datasource(DATASOURCE)
