@@ -39,6 +39,7 @@ from twin.api import TwinAPI
 from twin.clock import Clock, SystemClock
 from twin.engine.cell import Engine
 from twin.errors import ConfigError, ServiceError
+from twin.kpi import KpiCollector
 from twin.links import LinkRegistry
 from twin.runtime import RealtimeDriver
 from twin.signals import SignalBatch
@@ -103,11 +104,14 @@ class TwinServer:
         clock: Clock | None = None,
         nodesets: list[Path] | None = None,
         links: LinkRegistry | None = None,
+        kpi: KpiCollector | None = None,
     ) -> None:
         """``nodesets``: the NodeSet2 files ``preflight(settings)`` returned, when the caller
         ran it before making the engine (``twin run``); ``start`` then neither searches for
         them nor checks the port again (``settings.port`` is the one preflight returned).
-        ``links``: the PLC links shown under ``Cell/Adapters`` (registered before ``start``)."""
+        ``links``: the PLC links shown under ``Cell/Adapters`` (registered before ``start``).
+        ``kpi``: the run's KPIs, fed by the caller (a restored run's from time 0); by default
+        the server's own, from the engine's time on."""
         if not settings.insecure_dev and settings.users_file is None:
             raise ConfigError(
                 "settings", "users_file", "a users file is required unless --insecure-dev"
@@ -117,6 +121,7 @@ class TwinServer:
         self.driver = driver
         self.api = api or TwinAPI(engine, driver)
         self.links = links if links is not None else LinkRegistry()
+        self.kpi = kpi
         self.clock: Clock = clock or (driver.clock if driver else SystemClock())
         self.server: Server | None = None
         self.history: SqliteHistory | None = None
@@ -228,6 +233,7 @@ class TwinServer:
             machine_nodes=self.machine_nodes,
             signal_nodes=self.signal_nodes,
             links=self.links,
+            kpi=self.kpi,
         )
         self.ctx = ctx
         self.families = [family(ctx) for family in FAMILIES]

@@ -279,8 +279,8 @@ def test_a_refused_adapters_file_after_a_restore_closes_the_log(
     _killed_run(default_scenario_path, out)
     opened: list[IO[bytes]] = []
 
-    def spy(*args: Any) -> tuple[Engine, IO[bytes]]:
-        engine, fh = restore(*args)
+    def spy(*args: Any, **kwargs: Any) -> tuple[Engine, IO[bytes]]:
+        engine, fh = restore(*args, **kwargs)
         opened.append(fh)
         return engine, fh
 

@@ -129,3 +129,55 @@ def test_pause_and_stop_hold_the_clock_where_the_engine_got_to(engine: Engine) -
     api.submit_order({"id": "AFTER-STOP", **order})
     assert engine.journal[-1].t == stopped_at
     assert driver.target() == stopped_at == engine.now
+
+
+async def _started(driver: RealtimeDriver, clock: ManualClock) -> asyncio.Task[None]:
+    task = asyncio.create_task(driver.run())
+    await _settle(clock)
+    return task
+
+
+async def test_the_clock_starts_with_run_not_before(engine: Engine) -> None:
+    """The seconds between making the driver and running it (a server starting) count once,
+    on the wall clock's axis, not x speed: at speed 1e4, 8 s of start-up were a first step of
+    22 simulated hours with no signal sampled."""
+    clock = ManualClock()
+    driver = RealtimeDriver(engine, speed=1e4, clock=clock)
+    clock.advance(8.0)
+    task = await _started(driver, clock)
+    assert engine.now == pytest.approx(8.0)
+    clock.advance(1.0)
+    await _settle(clock)
+    assert engine.now == pytest.approx(8.0 + 1e4)
+    driver.stop()
+    await task
+
+
+@pytest.mark.parametrize(
+    ("speed", "wall_on_axis", "starts_at"),
+    [
+        (1.0, 1000.0, 1000.0),  # behind the wall clock by its time down: catches up
+        (60.0, 1000.0, 1000.0),  # its lead used up while it was down: catches up
+        (60.0, 300.0, 400.0),  # still ahead of the wall clock: goes on where it stopped
+        (0.5, 1000.0, 400.0),  # slower than the wall clock: never on it, goes on
+    ],
+)
+async def test_a_restored_run_never_starts_stamping_in_the_past(
+    engine: Engine, speed: float, wall_on_axis: float, starts_at: float
+) -> None:
+    """A run restored at 400 s, restarted when the wall clock is at ``wall_on_axis`` on the
+    run's axis: at speed >= 1 it starts there if the engine is behind it (at speed 1, after a
+    night off, every point was stamped a night behind, and Grafana's "last 6 hours" stayed
+    empty for good), else where it stopped."""
+    engine.run_through(400.0)
+    start = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
+    clock = ManualClock(wall_start=start)
+    origin = start - dt.timedelta(seconds=wall_on_axis)
+    driver = RealtimeDriver(engine, speed=speed, clock=clock, origin=origin)
+    task = await _started(driver, clock)
+    assert engine.now == pytest.approx(starts_at)
+    clock.advance(2.0)
+    await _settle(clock)
+    assert engine.now == pytest.approx(starts_at + 2.0 * speed)
+    driver.stop()
+    await task

@@ -25,9 +25,12 @@ class RealtimeDriver:
     """Runs ``engine`` at ``speed`` x real time until stopped.
 
     ``on_step(sim_time)`` callbacks run after each advance (e.g. signal sampling, publishing).
-    The driver starts at the engine's time. ``origin`` is the wall-clock timestamp of
-    simulated time 0 (``wall_time``): by default the wall clock now minus the engine's time; a
-    restored run passes its original one, so its timestamps stay on one axis.
+    ``origin`` is the wall-clock timestamp of simulated time 0 (``wall_time``): by default the
+    wall clock now minus the engine's time; a restored run passes its original one, so its
+    timestamps stay on one axis. The clock starts when ``run`` does (``start``), from the
+    engine's time, or, at speed 1 or more, from the axis' time of the wall clock then if the
+    engine is behind it: the time a server took to start, or a restored run's time down. So a
+    run never starts stamping in the past, and its first step is no jump of that time x speed.
     """
 
     def __init__(
@@ -120,9 +123,27 @@ class RealtimeDriver:
             cb(self.engine.now)
         return self.engine.now
 
+    def start(self) -> None:
+        """Start the clock now (``run`` does): from the engine's time, or at speed >= 1 from
+        the wall clock's time on the axis if that is later (the engine catches up in the first
+        step, as fast as possible). A paused or stopped clock stays where it stands."""
+        if self._paused or self._stopped:
+            return
+        self._anchor_sim = self.engine.now + self.behind()
+        self._anchor_wall = self.clock.monotonic()
+
+    def behind(self) -> float:
+        """Simulated seconds from the engine's time to the wall clock's on the run's axis, at
+        speed >= 1 (what ``start`` catches up); 0 when it is not behind, or slower than it."""
+        if self._speed < 1.0:
+            return 0.0
+        return max((self.clock.wall() - self._wall_origin).total_seconds() - self.engine.now, 0.0)
+
     async def run(self, until: float | None = None) -> None:
-        """Drive the engine until ``stop()`` or simulated time ``until``."""
+        """Start the clock (``start``) and drive the engine until ``stop()`` or simulated
+        time ``until``."""
         env = self.engine.env
+        self.start()
         while not self._stopped:
             now = self.advance(until)
             if until is not None and now >= until:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from twin.clock import Clock
     from twin.engine.cell import Engine
     from twin.events import Event
+    from twin.kpi import KpiCollector
 
 __all__ = [
     "BuildContext",
@@ -91,6 +92,7 @@ class BuildContext:
     signal_nodes: dict[int, ua.NodeId] = field(default_factory=dict)
     event_types: dict[str, ua.NodeId] = field(default_factory=dict)
     links: LinkRegistry = field(default_factory=LinkRegistry)  # the PLC links (adapters)
+    kpi: KpiCollector | None = None  # the run's KPIs, fed by the caller (else the Cell's own)
 
     @property
     def twin(self) -> int:

@@ -125,7 +125,8 @@ class CellFamily:
         self._counts: dict[str, int] = {}  # the job counters as last written
         self._pending = False  # a write of the job counters is queued
         engine = ctx.engine
-        self.kpi = KpiCollector.for_cell(engine.scenario.cell, start=engine.now)
+        self._own_kpi = ctx.kpi is None  # followed here, from the engine's time on
+        self.kpi = ctx.kpi or KpiCollector.for_cell(engine.scenario.cell, start=engine.now)
 
     async def build(self) -> None:
         ctx = self.ctx
@@ -307,7 +308,9 @@ class CellFamily:
 
     # -- run ------------------------------------------------------------------------------------
     def start(self) -> None:
-        self._unsubscribe = [self.ctx.follow(self.kpi), self.ctx.follow(self._on_event)]
+        self._unsubscribe = [self.ctx.follow(self._on_event)]
+        if self._own_kpi:
+            self._unsubscribe.append(self.ctx.follow(self.kpi))
         self.refresh()
         self._task = asyncio.create_task(self._run(), name="opcua-cell-refresh")
 

@@ -59,6 +59,7 @@ from twin.engine.cell import Engine
 from twin.errors import ConfigError, ServiceError, TwinError
 from twin.events import EventLogWriter
 from twin.files import directory_problem
+from twin.kpi import KpiCollector
 from twin.model import load_scenario
 from twin.runtime import RealtimeDriver
 from twin.telemetry import (
@@ -169,20 +170,28 @@ def run(
     with hold(out), contextlib.ExitStack() as closing:
         previous = previous_run(out, info) if resume else None
         log_fh: IO[bytes] | None = None
+        kpi = KpiCollector.for_cell(sc.cell)  # the run's, from time 0: server and telemetry
         if previous is None:
             if resume:
                 console.print(f"--resume: no event log in {out}, starting afresh")
             engine = Engine(sc, signals=True)
+            engine.bus.subscribe(kpi)
             driver = _Driver(engine, speed)
         else:
             log, sim_start = previous
-            engine, log_fh = restore(out, sc, log, console.print)
+            engine, log_fh = restore(out, sc, log, console.print, follow=(kpi,))
             closing.enter_context(log_fh)
             driver = _Driver(engine, speed, origin=sim_start)
             console.print(
                 f"restored {plural(len(log.commands), 'command')} from {out / EVENTS}; "
                 f"resuming at simulated time {engine.now:.1f} s"
             )
+            if (behind := driver.behind()) >= 1.0:  # at speed >= 1: never stamps in the past
+                console.print(
+                    f"the twin's clock is {behind:,.0f} s behind the wall clock on the run's"
+                    " time axis (the time it was down): it catches up as fast as possible at"
+                    " start, then goes on in real time"
+                )
 
         def sample(_t: float) -> None:
             engine.sample_signals()
@@ -191,7 +200,13 @@ def run(
         api = TwinAPI(engine, driver)
         plcs.bind(engine, api)
         server = TwinServer(
-            engine, settings, driver=driver, api=api, nodesets=nodesets, links=plcs.links
+            engine,
+            settings,
+            driver=driver,
+            api=api,
+            nodesets=nodesets,
+            links=plcs.links,
+            kpi=kpi,
         )
         if log_fh is None:  # not restored: a new log
             log_fh, _ = new_log(out, console.print)  # before run.json: no new record on an old log
@@ -201,7 +216,7 @@ def run(
         engine.bus.subscribe(writer)
         flusher = LogFlusher(writer, log_fh, driver.clock)
         try:
-            sinks = _Telemetry(tsettings, out)
+            sinks = _Telemetry(tsettings, out, kpi)
             # the last thing before the server reads it: its password is shown once, in the
             # banner, or when the start fails (no later start would show it)
             initial = _initial_user(users) if not insecure_dev and not users.exists() else None
@@ -316,9 +331,10 @@ class _Telemetry:
     within its deadline) after the driver. ``undelivered`` once stopped: lines were lost or
     are kept because the server refuses them (the run exits 1, as ``twin simulate`` does)."""
 
-    def __init__(self, settings: TelemetrySettings, out: Path) -> None:
+    def __init__(self, settings: TelemetrySettings, out: Path, kpi: KpiCollector) -> None:
         self.settings = settings
         self.out = out
+        self.kpi = kpi
         self.pipeline: TelemetryPipeline | None = None
         self.detach: Callable[[], None] | None = None
         self.undelivered = False
@@ -338,6 +354,7 @@ class _Telemetry:
             driver,
             signal_period_s=self.settings.realtime_signal_period_s,
             kpi_period_s=self.settings.realtime_kpi_period_s,
+            kpi=self.kpi,
         )
 
     async def stop(self, console: Console) -> None:

@@ -22,7 +22,7 @@ import itertools
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -34,7 +34,7 @@ from twin.clock import Clock
 from twin.engine.cell import Engine
 from twin.engine.replay import RecordedLog, read_log, replay
 from twin.errors import ConfigError
-from twin.events import EventBus, EventLogWriter
+from twin.events import Event, EventBus, EventLogWriter
 from twin.files import directory_problem, fsync_dir, write_durably
 from twin.model.scenario import Scenario
 from twin.telemetry.schema import LAST_TIMESTAMP
@@ -164,10 +164,15 @@ def axis_end(sim_start: datetime) -> float:
 
 
 def restore(
-    out: Path, scenario: Scenario, log: RecordedLog, say: Callable[[str], None] = print
+    out: Path,
+    scenario: Scenario,
+    log: RecordedLog,
+    say: Callable[[str], None] = print,
+    follow: Iterable[Callable[[Event], None]] = (),
 ) -> tuple[Engine, IO[bytes]]:
     """A fresh engine with the commands of ``log`` applied, run through ``log.resume_at``,
-    and the new event log open for appending.
+    and the new event log open for appending. ``follow``: subscribers of the engine's events
+    from time 0 on (the run's KPIs), kept subscribed.
 
     The replay is written to a new file, checked to begin with the old log's lines and synced;
     then the old log becomes ``events.prev.jsonl`` and the new one replaces ``events.jsonl`` in
@@ -181,6 +186,8 @@ def restore(
         bus = EventBus()
         writer = EventLogWriter(fh)
         unsubscribe = bus.subscribe(writer)
+        for callback in follow:
+            bus.subscribe(callback)
         engine = replay(Engine(scenario, bus=bus, signals=True), log.commands, log.resume_at)
         unsubscribe()
         writer.sync()
