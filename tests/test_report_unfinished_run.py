@@ -1,7 +1,7 @@
-"""``twin report`` of a run that wrote no ``summary.json``: a ``twin simulate`` stopped by
-Ctrl-C, a ``twin run`` directory (stopped, or killed). The report covers the event log up to its
-last event, with the KPIs ``twin simulate`` computes for a run to that time, and says so (on
-the page; a note on the terminal when the run did not end)."""
+"""``twin report`` of a run that wrote no ``summary.json``: a ``twin simulate`` killed or
+stopped mid-step (a second Ctrl-C), a ``twin run`` directory (stopped, or killed). The report
+covers the event log up to its last event, with the KPIs ``twin simulate`` computes for a run
+to that time, and says so (on the page; a note on the terminal when the run did not end)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from twin.cli import main
 
 KPI_COLUMNS = ("availability", "effectiveness", "quality_ratio", "oee", "utilisation", "produced")
 INTERRUPTED = (
-    "no summary.json: the run was interrupted (twin simulate stopped by Ctrl-C?); reported up"
-    " to its last event, at simulated time {t:.1f} s, its KPIs computed from the event log"
+    "no summary.json: the run was interrupted (twin simulate killed, or stopped by Ctrl-C"
+    " twice?); reported up to its last event, at simulated time {t:.1f} s, its KPIs computed"
+    " from the event log"
 )
 
 
@@ -33,8 +34,9 @@ def interrupted(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> Callable[[float], Path]:
-    """Makes the run directory of ``twin simulate`` stopped by Ctrl-C at its first event
-    after a simulated time: its event log holds every event up to then."""
+    """Makes the run directory of ``twin simulate`` stopped mid-step (KeyboardInterrupt, as
+    a second Ctrl-C) at its first event after a simulated time: its event log holds every
+    event up to then, and there is no summary.json."""
     run = twin.simulation.run_simulation
 
     def make(after: float) -> Path:
@@ -91,7 +93,7 @@ def test_an_interrupted_simulate_is_reported_up_to_its_last_event(
     note = f"{out}: note: {INTERRUPTED.format(t=last)}\n"
     assert captured.out == f"{note}report: {out / 'report' / 'report.html'}\n"
     page = (out / "report" / "report.html").read_text(encoding="utf-8")
-    assert "the run was interrupted (twin simulate stopped by Ctrl-C?)." in page
+    assert "the run was interrupted (twin simulate killed, or stopped by Ctrl-C twice?)." in page
     # the KPIs of the same run simulated to the log's last event
     whole = tmp_path / "whole"
     args = ["simulate", str(default_scenario_path), "--until", f"{last!r}s", "-q"]

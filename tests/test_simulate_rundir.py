@@ -7,10 +7,7 @@ import contextlib
 import gzip
 import json
 import os
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +15,7 @@ from typing import Any
 import pytest
 
 import twin.simulation
+from tests.test_simulate_interrupted import ctrl_c, spawn_simulate, wait_until_written
 from twin.cli import main
 from twin.telemetry import FILE_NAME, SPOOL_DIR
 
@@ -191,8 +189,9 @@ def test_a_run_replaces_the_outputs_of_the_run_before(
 def test_an_interrupted_run_keeps_what_it_wrote(
     default_scenario_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Ctrl-C: exit code 130, the event log so far is in --out, the older run's summary and
-    plots are gone (they would not describe it)."""
+    """Stopped mid-step (KeyboardInterrupt: a second Ctrl-C, see test_simulate_interrupted):
+    exit code 130, the event log so far is in --out, the older run's summary and plots are
+    gone (they would not describe it)."""
     out = tmp_path / "out"
     args = ["simulate", str(default_scenario_path), "--until", "1d", "-q", "--out", str(out)]
     args += ["--telemetry", "none"]
@@ -225,29 +224,22 @@ def test_ctrl_c_stops_a_run_with_telemetry_at_once(
 ) -> None:
     """A real SIGINT to ``twin simulate`` with the default file telemetry: the simulation
     thread stops (the run would take minutes), exit code 130 with no traceback, and --out
-    holds the event log and the telemetry of what was simulated, both complete."""
+    holds the event log, the telemetry and the summary of what was simulated, all complete."""
     out = tmp_path / "out"
-    args = ["simulate", str(default_scenario_path), "--until", until, "--signals", "1s"]
-    args += ["-q", "--no-plots", "--telemetry", "file", "--out", str(out)]
-    cmd = [sys.executable, "-c", "from twin.cli import console_main; console_main()", *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not any(p.stat().st_size for p in tmp_path.glob(f".out.partial-*/{FILE_NAME}")):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the run did not start"
-            time.sleep(0.05)  # another process's file: nothing to await
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
+    proc = spawn_simulate(
+        *(str(default_scenario_path), "--until", until, "--signals", "1s", "-q", "--no-plots"),
+        *("--telemetry", "file", "--out", str(out)),
+    )
+    wait_until_written(proc, tmp_path, f".out.partial-*/{FILE_NAME}")
+    stdout, stderr = ctrl_c(proc)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr, stderr
     assert "Error" not in stderr, stderr
-    assert f"interrupted: {out} keeps what the run wrote so far" in stdout
+    assert "interrupted at simulated time" in stdout
     assert "telemetry (file):" in stdout
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # the stage moved into --out
-    assert not (out / "summary.json").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] is True
     events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
     assert 0 < events[-1]["t"] < 400 * 86400
     with gzip.open(out / FILE_NAME, "rt") as fh:  # a whole gzip stream: the file was closed

@@ -7,6 +7,7 @@ extra subscribers such as telemetry sinks), then summary, snapshot and plots.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,6 +138,7 @@ def run_simulation(
     kpi_consumers: Sequence[KpiConsumer] = (),
     progress: Callable[[float, float], None] | None = None,
     plots: bool = True,
+    stop: threading.Event | None = None,
 ) -> RunResult:
     """Run ``scenario`` to ``until`` (default: horizon) or until all orders are done.
 
@@ -145,6 +147,11 @@ def run_simulation(
     report every ``kpi_period`` simulated seconds (when given) and the final one at the end.
     ``commands`` (e.g. ``read_commands`` of a recorded run's event log) are applied at their
     times as in ``twin.engine.replay``, so the recorded run is reproduced byte for byte.
+
+    ``stop`` (set by ``twin simulate`` on Ctrl-C, from any thread) ends the run at its next
+    step (``_run_with_progress``): what it writes is of the part that ran, its summary marked
+    ``"interrupted": true`` with ``until``, the simulated time reached; no plots (writing
+    them would hold up a user who asked to stop; ``twin report`` draws them).
     """
     end = check_run_args(scenario, until, commands, signal_period, kpi_period)
     bus = EventBus()
@@ -173,11 +180,16 @@ def run_simulation(
         engine.env.process(_kpi_reporter(engine, kpi, kpi_period, kpi_consumers))
     try:
         apply_checked(engine, commands)  # their times were checked above
-        t_end = engine.run(end) if progress is None else _run_with_progress(engine, end, progress)
+        if progress is None and stop is None:
+            t_end = engine.run(end)
+        else:
+            t_end = _run_with_progress(engine, end, progress, stop)
     finally:
         if writer is not None and log_fh is not None:
             writer.flush()
             log_fh.close()
+    # stopped before the end (a stop set once the run was done changes nothing)
+    interrupted = bool(stop and stop.is_set()) and t_end < end and not engine.all_done.triggered
     kpis = kpi.report(t_end)
     for consumer in kpi_consumers:
         consumer(t_end, kpis)
@@ -196,11 +208,13 @@ def run_simulation(
         "jobs_backlog": len(engine.backlog),
         "simpy_events": engine.event_count(),
         "kpis": as_json(kpis),
+        "interrupted": interrupted,
+        **({"until": t_end} if interrupted else {}),
     }
     if out_dir is not None:
         _dump(out_dir / "summary.json", summary)
         _dump(out_dir / "snapshot.json", engine.snapshot())
-        if plots:
+        if plots and not interrupted:
             from twin.report.plots import plot_gantt, plot_kpis  # matplotlib only when plotting
 
             plot_gantt(
@@ -214,16 +228,20 @@ def run_simulation(
 
 
 def _run_with_progress(
-    engine: Engine, end: float, progress: Callable[[float, float], None]
+    engine: Engine,
+    end: float,
+    progress: Callable[[float, float], None] | None,
+    stop: threading.Event | None,
 ) -> float:
     # steps of a thousandth of the run, at most an hour of simulated time: how often progress
-    # is told, and how soon a run in a worker thread can be stopped (Ctrl-C), whatever the
-    # horizon (a thousandth of centuries is months: minutes of wall time with signals)
+    # is told, and how soon a run can be stopped (Ctrl-C), whatever the horizon (a thousandth
+    # of centuries is months: minutes of wall time with signals)
     step = min(end / 1000, 3600.0)
     t = engine.now
-    while t < end and not engine.all_done.triggered:
+    while t < end and not engine.all_done.triggered and not (stop and stop.is_set()):
         t = engine.run(min(t + step, end))
-        progress(t, end)
+        if progress is not None:
+            progress(t, end)
     return engine.now
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -98,6 +102,8 @@ def simulate(
     With --replay, the commands of a recorded run's event log are applied again at their
     times: the run's event log is reproduced byte for byte (same scenario, seed and rule).
     A log that ends where twin run stopped ends the replay there too, unless --until.
+    Ctrl-C ends the run where it is: summary.json and the KPIs are of the part that ran
+    (no plots), exit code 130; Ctrl-C again stops at once.
     """
     console = Console()
     if rule is not None and rule.upper() not in RULES:
@@ -151,10 +157,8 @@ def simulate(
             if path is not None:
                 raise ConfigError(str(path), exc.field, exc.reason) from exc
             raise
-        except KeyboardInterrupt:  # the stage still moves into --out
-            console.print(
-                f"interrupted: {out} keeps what the run wrote so far (no summary)", soft_wrap=True
-            )
+        except KeyboardInterrupt:  # Ctrl-C again: the stage still moves into --out
+            console.print(f"interrupted: {out} keeps what the run wrote so far", soft_wrap=True)
             raise
     s = result.summary
     console.print(kpi_table(result.kpis))
@@ -165,13 +169,49 @@ def simulate(
         f"{s['jobs_backlog']}) | throughput {cell['throughput_per_h']:.2f}/h | "
         f"lead time {_hours(cell['lead_time_mean_s'])} | late {cell['jobs_late']}"
     )
+    if s["interrupted"]:
+        console.print(
+            f"interrupted at simulated time {s['until']:.1f} s: the KPIs and {out / 'summary.json'}"
+            f" are of the run up to then; no plots (twin report {out} draws them)",
+            soft_wrap=True,
+            markup=False,
+        )
     console.print(f"run directory: {out}", soft_wrap=True)
+    if s["interrupted"]:
+        raise typer.Exit(130)  # as a Ctrl-C that stops the command at once
     if runner.undelivered:  # telemetry lost or refused: its line above says what and why
         raise typer.Exit(1)
 
 
 def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.2f} h" if defined(seconds) else "-"  # no job finished yet
+
+
+@contextlib.contextmanager
+def _first_ctrl_c_sets(stop: threading.Event) -> Iterator[None]:
+    """Within the block, the first Ctrl-C (SIGINT) sets ``stop`` instead of raising
+    KeyboardInterrupt: the run ends at its next step and writes its summary (a run stopped
+    mid-step would leave its state half changed). A second one raises KeyboardInterrupt as
+    usual, to stop at once whatever is being written.
+
+    Only in the main thread (no other can catch signals), and only when SIGINT has Python's
+    default handler (someone else's is left alone): otherwise Ctrl-C stays as it was."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+
+    def first(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _run(
@@ -188,6 +228,7 @@ def _run(
     console: Console,
     runner: Callable[..., RunResult] = run_simulation,
 ) -> RunResult:
+    stop = threading.Event()  # set by the first Ctrl-C: the run ends and writes its summary
     kwargs: dict[str, Any] = {
         "until": horizon,
         "seed": seed,
@@ -197,9 +238,17 @@ def _run(
         "out_dir": out,
         "signal_period": period,
         "plots": plots,
+        "stop": stop,
     }
-    if quiet:
-        return runner(sc, **kwargs)
+    with _first_ctrl_c_sets(stop):
+        if quiet:
+            return runner(sc, **kwargs)
+        return _with_progress_bar(sc, console, runner, kwargs)
+
+
+def _with_progress_bar(
+    sc: Scenario, console: Console, runner: Callable[..., RunResult], kwargs: dict[str, Any]
+) -> RunResult:
     with Progress(
         TextColumn("[bold]simulating[/bold] {task.description}"),
         BarColumn(),

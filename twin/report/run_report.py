@@ -1,12 +1,13 @@
 """``twin report``: PNG plots and one self-contained HTML page from a run directory.
 
 Inputs: ``events.jsonl`` and ``summary.json`` and, when present, the embedded telemetry store
-``telemetry.lp.gz`` (OEE over time and process signals). A run without ``summary.json`` (a
-``twin run`` directory, a ``twin simulate`` stopped by Ctrl-C) is reported up to the last
-event of its log, the KPIs computed from it as the run computes them, and says so. Outputs go
-to ``<run dir>/report/``: ``gantt.png``, ``states.png``, ``kpis.png``, ``oee.png``,
-``signals-<machine>.png`` and ``report.html`` with every image inlined as base64, so the page
-can be mailed or archived on its own.
+``telemetry.lp.gz`` (OEE over time and process signals). A ``twin simulate`` stopped by Ctrl-C
+wrote its summary up to where it stopped (``"interrupted": true``): the report says so. A run
+without ``summary.json`` (a ``twin run`` directory, a ``twin simulate`` stopped by a second
+Ctrl-C or killed) is reported up to the last event of its log, the KPIs computed from it as
+the run computes them, and says so. Outputs go to ``<run dir>/report/``: ``gantt.png``,
+``states.png``, ``kpis.png``, ``oee.png``, ``signals-<machine>.png`` and ``report.html`` with
+every image inlined as base64, so the page can be mailed or archived on its own.
 
 The event log is read as it is when the report starts (``_scan``): a running twin appends to
 it while the report is built (``twin report runs/live``), and every later reading of it stops
@@ -379,6 +380,11 @@ def _read(run_dir: Path) -> _Run:
     notes: list[str] = []
     if (run_dir / "summary.json").exists():
         summary = _load_summary(run_dir / "summary.json")
+        if summary.get("interrupted") is True:  # twin simulate stopped by Ctrl-C
+            at = f"simulated time {summary['end_time']:.1f} s"
+            reason = f"the run was interrupted (Ctrl-C) at {at}; reported up to then"
+            warnings.warn(CutShort(str(run_dir), reason), stacklevel=2)
+            notes.append(f"The run was interrupted (Ctrl-C) at {at}: all here is up to then.")
     else:
         summary = _summary_of_log(run_dir, log, notes)
     kpis = summary["kpis"]
@@ -397,9 +403,10 @@ def _read(run_dir: Path) -> _Run:
 def _summary_of_log(run_dir: Path, log: _EventLog, notes: list[str]) -> dict[str, Any]:
     """What ``summary.json`` would say of a run that wrote none, from its event log up to its
     last event: a ``twin run`` (it writes none; its ``run.json`` names the scenario, seed and
-    rule) or a ``twin simulate`` stopped by Ctrl-C. The KPIs are computed as the run computes
-    them (``KpiCollector``), of the machines ``snapshot.json`` lists when it is the state at
-    the log's end (``twin run`` writes it when it stops), else of those the log names.
+    rule) or a ``twin simulate`` killed or stopped by a second Ctrl-C. The KPIs are computed
+    as the run computes them (``KpiCollector``), of the machines ``snapshot.json`` lists when
+    it is the state at the log's end (``twin run`` writes it when it stops), else of those the
+    log names.
 
     Adds to ``notes`` what the page says of it; warns ``CutShort`` when the run did not end
     (interrupted, killed or still running). Raises ConfigError when the log has nothing after
@@ -421,7 +428,8 @@ def _summary_of_log(run_dir: Path, log: _EventLog, notes: list[str]) -> dict[str
         cut = (
             "the run did not stop (it still runs, or was killed)"
             if info
-            else "no summary.json: the run was interrupted (twin simulate stopped by Ctrl-C?)"
+            else "no summary.json: the run was interrupted (twin simulate killed, or stopped"
+            " by Ctrl-C twice?)"
         )
         reported = f"reported up to its last event, at {at}, its KPIs computed from the event log"
         warnings.warn(CutShort(str(run_dir), f"{cut}; {reported}"), stacklevel=3)
