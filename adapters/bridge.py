@@ -4,9 +4,14 @@ It checks an adapter's mappings against the running cell (every signal and machi
 exist), pins the signals a PLC feeds, applies what the PLC reports (signal values into the
 SignalStore; fault tags as ``inject_fault``/``clear_fault`` commands through ``twin.api``, so
 they are journaled and replayed like any command) and tells which outputs changed since they
-were last written. A fault tag owns the faults injected on its machine: what the twin has
-when the adapter starts (restored by ``--resume``) is cleared when the tag reads false, and a
-command the twin refuses (an operator cleared the fault first) is not retried every cycle.
+were last written.
+
+A fault tag is a relay, level-triggered: while it is on, its machine is faulted. The fault it
+raises is labelled ``adapter:NAME`` (``by``), and only that fault is cleared when the relay
+opens (an operator's maintenance stays). While the relay is on, the fault is raised again
+whenever it is gone (an operator cleared it: one warning says the relay overrode the clear).
+A fault the twin has when the adapter starts (restored by ``--resume``) is the relay's if it
+carries its label. A command the twin refuses is logged once per reason, not every cycle.
 
 It also tells the twin how the link is: the input signals are ``STALE`` (their last usable
 value) from ``pin()`` until read, again once the link is lost (``stale()``), and one by one
@@ -18,8 +23,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -59,7 +64,7 @@ class Bridge:
         links: LinkRegistry | None = None,
     ) -> None:
         self.cfg = cfg
-        self.log = log or logging.getLogger(f"adapters.{cfg.name}")
+        self.log = _Named(log or logging.getLogger(f"adapters.{cfg.name}"), cfg.name)
         self.engine = engine
         self.api = api
         self.links = links if links is not None else LinkRegistry()
@@ -89,7 +94,9 @@ class Bridge:
         self._faults: list[FaultInput] = list(cfg.fault)
         for j, f in enumerate(self._faults):
             machine("fault", j, f.machine)
-        self._faulted = [False] * len(self._faults)  # what this adapter has injected
+        self.by = f"adapter:{cfg.name}"  # the label of the faults its relays raise
+        self._raised = [False] * len(self._faults)  # the relay's fault was on when last seen
+        self._refusal: list[str | None] = [None] * len(self._faults)  # the last one logged
         self._out_signals = np.array(
             [signal("write", j, m.signal) for j, m in enumerate(cfg.write)], dtype=np.int64
         )
@@ -99,13 +106,17 @@ class Bridge:
         self._sent = np.full(len(self._out_signals) + len(self._out_machines), np.nan)
 
     def pin(self) -> None:
-        """The PLC feeds the input signals from now on (the machine models no longer do), and
-        its fault tags own the faults injected on their machines: one the twin has now (e.g.
-        restored by ``--resume``) is cleared when the tag reads false."""
+        """The PLC feeds the input signals from now on (the machine models no longer do); a
+        fault its relays raised that the twin has now (restored by ``--resume``) is theirs."""
         for i in self.inputs.tolist():
             self.engine.store.pin(i)
         self.stale()  # nothing read yet: what the twin has is only the last usable value
-        self._faulted = [self.engine.injected_faults(f.machine) > 0 for f in self._faults]
+        self._raised = [self._has_fault(f) for f in self._faults]
+
+    def _has_fault(self, f: FaultInput) -> bool:
+        """The twin has the fault this adapter's relay raised on ``f.machine``."""
+        faults = self.engine.faults
+        return faults.injected(self.engine.machine(f.machine), by=self.by) > 0
 
     def stale(self) -> None:
         """The link is down: every input signal keeps its value, as ``STALE``."""
@@ -127,19 +138,32 @@ class Bridge:
             if not good.all():
                 store.set_quality(self.inputs[~good], STALE)
         for k, (f, v) in enumerate(zip(self._faults, values[n:], strict=True)):
-            if v is None:
-                continue  # no good value: the machine's state stays as it is
-            active = bool(v) != f.active_low
-            if active == self._faulted[k]:
-                continue
-            try:
-                if active:
-                    self.api.inject_fault(f.machine, f.kind)
-                else:
-                    self.api.clear_fault(f.machine)
-            except CommandError as exc:  # e.g. an operator cleared the fault already
-                self.log.warning("fault[%d] on %s: %s", k, f.machine, exc)
-            self._faulted[k] = active  # tried once: no retry every cycle
+            if v is not None:  # else no good value: the machine's state stays as it is
+                self._relay(k, f, bool(v) != f.active_low)
+
+    def _relay(self, k: int, f: FaultInput, active: bool) -> None:
+        """Fault tag ``k`` reads ``active``: the twin follows it (see the module)."""
+        has = self._has_fault(f)
+        name = f"fault[{k}] ({f.machine})"
+        try:
+            if active and not has:
+                if self._raised[k]:  # it was on and is gone: someone cleared it
+                    self.log.warning(
+                        "%s: the %s fault was cleared while the PLC's relay is on: raised "
+                        "again (the relay wins; it clears when the relay opens)",
+                        name,
+                        f.kind,
+                    )
+                self.api.inject_fault(f.machine, f.kind, by=self.by)
+            elif not active and has:
+                self.api.clear_fault(f.machine, by=self.by)
+        except CommandError as exc:
+            if self._refusal[k] != str(exc):  # once per reason, not every cycle
+                self._refusal[k] = str(exc)
+                self.log.warning("%s: the twin refuses the PLC's relay: %s", name, exc)
+            return
+        self._refusal[k] = None
+        self._raised[k] = active
 
     def outputs(self) -> np.ndarray:
         """Current raw values of ``cfg.outputs``: signals scaled back, then state codes."""
@@ -164,6 +188,20 @@ class Bridge:
     def forget_sent(self) -> None:
         """The link was lost: nothing is known to be on the PLC any more."""
         self._sent[:] = np.nan
+
+
+class _Named(logging.LoggerAdapter[logging.Logger]):
+    """An adapter's logger: each line begins ``adapter NAME:`` (the CLI writes the twin's own
+    log lines without the logger's name, and an operator must know which PLC it is)."""
+
+    def __init__(self, logger: logging.Logger, name: str) -> None:
+        super().__init__(logger, {})
+        self.prefix = f"adapter {name}: "
+
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
+        return self.prefix + str(msg), kwargs
 
 
 def int_range(bits: int, signed: bool) -> tuple[int, int]:

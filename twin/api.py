@@ -187,28 +187,41 @@ class TwinAPI:
         self._apply("stop_job", job_id, lambda: commands.stop_job(self.engine, job_id), None)
 
     def inject_fault(
-        self, machine: str, kind: str = "breakdown", duration: float | str | None = None
+        self,
+        machine: str,
+        kind: str = "breakdown",
+        duration: float | str | None = None,
+        *,
+        by: str | None = None,
     ) -> None:
         """Put ``machine`` out of service now, for ``duration`` (seconds or a duration such
-        as "10m"), or until ``clear_fault`` when it is None or 0 ("0s")."""
+        as "10m"), or until ``clear_fault`` when it is None or 0 ("0s"). ``by`` labels the
+        fault with who injects it (e.g. "adapter:plc1"), so that ``clear_fault(machine,
+        by=...)`` ends that fault only."""
         machine = commands.parse_id("machine", machine)
         self.engine.machine(machine)  # raises UnknownMachineError
         seconds = commands.parse_fault_duration(kind, duration)
+        by = commands.parse_by(by)
         self._apply(
             "inject_fault",
             machine,
-            lambda: commands.inject_fault(self.engine, machine, kind, seconds),
+            lambda: commands.inject_fault(self.engine, machine, kind, seconds, by),
             None,
         )
 
-    def clear_fault(self, machine: str) -> int:
+    def clear_fault(self, machine: str, *, kind: str | None = None, by: str | None = None) -> int:
         """Clear the faults injected on ``machine``; returns how many were cleared (the
-        machine's state shows it at once)."""
+        machine's state shows it at once). With ``kind`` or ``by``, only the faults of that
+        kind and injected ``by`` that label: the others stay (an operator's maintenance
+        outlives a PLC relay that opens)."""
         machine = commands.parse_id("machine", machine)
-        on = self.engine.faults.clearable(self.engine.machine(machine))  # checked at once
+        kind = commands.parse_fault_kind(kind)
+        by = commands.parse_by(by)
+        m = self.engine.machine(machine)
+        on = self.engine.faults.clearable(m, kind, by)  # checked at once
 
         def clear() -> int:
-            n = commands.clear_fault(self.engine, machine)
+            n = commands.clear_fault(self.engine, machine, kind, by)
             self.engine.run_through(self.engine.now)  # the repair, due now (as in a replay)
             return n
 

@@ -13,6 +13,7 @@ from adapters import Bridge
 from adapters.bridge import int_range, saturate
 from adapters.modbus import ModbusConfig
 from tests.adapters.conftest import Twin
+from twin.errors import CommandError
 from twin.signals import GOOD, STALE
 
 
@@ -88,8 +89,8 @@ def test_inputs_are_stale_until_read_without_a_good_value_and_when_the_link_is_l
     assert store.values[bed] == 40.0
 
 
-def test_a_fault_tag_clears_a_fault_restored_before_it_started(twin: Twin) -> None:
-    twin.api.inject_fault("cnc1")  # as a --resume replays it: the PLC's relay was on
+def test_a_fault_tag_clears_its_fault_restored_before_it_started(twin: Twin) -> None:
+    twin.api.inject_fault("cnc1", by="adapter:plc1")  # as --resume replays the relay's fault
     b = bridge(twin, **FAULT)
     b.apply([True])  # still on: nothing to do
     assert [c.command for c in twin.engine.journal] == ["inject_fault"]
@@ -98,18 +99,63 @@ def test_a_fault_tag_clears_a_fault_restored_before_it_started(twin: Twin) -> No
     assert twin.engine.injected_faults("cnc1") == 0
 
 
-def test_a_refused_command_is_tried_once_not_every_cycle(
+def test_the_relay_wins_over_an_operator_clearing_its_fault(
     twin: Twin, caplog: pytest.LogCaptureFixture
 ) -> None:
     b = bridge(twin, **FAULT)
     b.apply([True])
-    twin.api.clear_fault("cnc1")  # an operator clears it first
+    cnc = twin.engine.machines["cnc1"]
+    assert cnc.state == "OutOfService"
+    twin.api.clear_fault("cnc1")  # an operator clears it while the relay is still on
+    assert cnc.state != "OutOfService"
     with caplog.at_level(logging.WARNING, logger="adapters.plc1"):
         for _ in range(3):
-            b.apply([False])
+            b.apply([True])
+    assert cnc.state == "OutOfService"  # the relay is level-triggered: faulted while on
+    assert twin.engine.injected_faults("cnc1") == 1
+    (record,) = caplog.records  # one warning, not one per cycle
+    text = record.getMessage()
+    assert text.startswith("adapter plc1: fault[0] (cnc1): the breakdown fault was cleared")
+    assert "relay" in text
+    b.apply([False])  # the relay opens: the fault ends
+    assert twin.engine.injected_faults("cnc1") == 0
+    assert cnc.state != "OutOfService"
+
+
+def test_the_relay_clears_its_own_fault_only(twin: Twin) -> None:
+    twin.api.inject_fault("cnc1", "maintenance")  # planned by an operator
+    b = bridge(twin, **FAULT)
+    b.apply([False])  # nothing of the relay's to clear
+    assert twin.engine.injected_faults("cnc1") == 1
+    b.apply([True])
+    assert twin.engine.injected_faults("cnc1") == 2
+    b.apply([False])
+    cnc = twin.engine.machines["cnc1"]
+    assert cnc.faults == [("maintenance", "api")]  # the maintenance goes on
+    assert cnc.state == "NotAvailable"
+    cleared = twin.engine.journal[-1]
+    assert (cleared.command, dict(cleared.args)) == (
+        "clear_fault",
+        {"machine": "cnc1", "by": "adapter:plc1"},
+    )
+
+
+def test_a_refused_command_is_logged_once_per_reason(
+    twin: Twin, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    b = bridge(twin, **FAULT)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise CommandError("kind: refused for the test")
+
+    monkeypatch.setattr(twin.api, "inject_fault", refuse)
+    with caplog.at_level(logging.WARNING, logger="adapters.plc1"):
+        for _ in range(3):
+            b.apply([True])
     assert len(caplog.records) == 1
-    assert "has no injected fault to clear" in caplog.records[0].getMessage()
-    b.apply([True])  # the relay closes again: the fault comes back
+    assert "refused for the test" in caplog.records[0].getMessage()
+    monkeypatch.undo()
+    b.apply([True])  # accepted now
     assert twin.engine.injected_faults("cnc1") == 1
 
 

@@ -35,7 +35,9 @@ __all__ = [
     "check",
     "clear_fault",
     "inject_fault",
+    "parse_by",
     "parse_fault_duration",
+    "parse_fault_kind",
     "parse_id",
     "parse_order",
     "parse_seconds",
@@ -87,6 +89,23 @@ def parse_fault_duration(kind: str, duration: float | str | None) -> float | Non
     except ValueError:
         pass  # named below
     return parse_seconds("duration", duration)
+
+
+def parse_fault_kind(kind: object) -> str | None:
+    """A fault kind, or None (any kind); raises CommandError naming ``kind``."""
+    if kind is None:
+        return None
+    if not isinstance(kind, str) or kind not in FAULT_KINDS:
+        raise CommandError(f"kind: unknown fault kind {kind!r} (known: {', '.join(FAULT_KINDS)})")
+    return kind
+
+
+def parse_by(by: object) -> str | None:
+    """Who injects a fault (a label such as "adapter:plc1"), or None; raises CommandError
+    naming ``by``."""
+    if by is not None and (not isinstance(by, str) or not by.strip()):
+        raise CommandError(f"by: expected a non-empty string (who injects the fault), got {by!r}")
+    return by
 
 
 def parse_seconds(name: str, value: object, most: float | None = None) -> float:
@@ -214,16 +233,32 @@ def stop_job(engine: Engine, job: str) -> None:
     engine.record_command("stop_job", job=job)
 
 
-def inject_fault(engine: Engine, machine: str, kind: str, duration: float | None) -> None:
-    """Put ``machine`` out of service now, for ``duration`` seconds or until cleared."""
-    engine.inject_fault(machine, kind, duration)
-    engine.record_command("inject_fault", machine=machine, kind=kind, duration=duration)
+def inject_fault(
+    engine: Engine, machine: str, kind: str, duration: float | None, by: str | None = None
+) -> None:
+    """Put ``machine`` out of service now, for ``duration`` seconds or until cleared; ``by``
+    labels the fault with who injected it (recorded only when given: older logs replay
+    byte-identical)."""
+    cleared = engine.inject_fault(machine, kind, duration)
+    if by is None:
+        engine.record_command("inject_fault", machine=machine, kind=kind, duration=duration)
+        return
+    engine.faults.label(engine.machine(machine), cleared, by)
+    engine.record_command("inject_fault", machine=machine, kind=kind, duration=duration, by=by)
 
 
-def clear_fault(engine: Engine, machine: str) -> int:
-    """Clear the faults injected on ``machine``; returns how many were cleared."""
-    n = engine.clear_fault(machine)
-    engine.record_command("clear_fault", machine=machine)
+def clear_fault(
+    engine: Engine, machine: str, kind: str | None = None, by: str | None = None
+) -> int:
+    """Clear the faults injected on ``machine`` (only those of ``kind`` and labelled ``by``,
+    when given); returns how many were cleared."""
+    if kind is None and by is None:
+        n = engine.clear_fault(machine)
+        engine.record_command("clear_fault", machine=machine)
+        return n
+    n = engine.faults.clear(engine.machine(machine), kind, by)
+    which = {"kind": kind} if kind is not None else {}
+    engine.record_command("clear_fault", machine=machine, **which, **_by(by))
     return n
 
 
@@ -264,7 +299,20 @@ def _fault_args(args: Mapping[str, Any]) -> dict[str, Any]:
         "machine": _arg(args, "machine", str),
         "kind": kind,
         "duration": parse_fault_duration(kind, args.get("duration")),
+        "by": parse_by(args.get("by")),
     }
+
+
+def _clear_args(args: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "machine": _arg(args, "machine", str),
+        "kind": parse_fault_kind(args.get("kind")),
+        "by": parse_by(args.get("by")),
+    }
+
+
+def _by(by: str | None) -> dict[str, str]:
+    return {"by": by} if by is not None else {}
 
 
 def _order_args(args: Mapping[str, Any]) -> dict[str, Any]:
@@ -287,7 +335,7 @@ _COMMANDS: dict[str, tuple[_Check, Callable[..., Any]]] = {
     "resume_job": (_job_args, resume_job),
     "stop_job": (_job_args, stop_job),
     "inject_fault": (_fault_args, inject_fault),
-    "clear_fault": (lambda a: {"machine": _arg(a, "machine", str)}, clear_fault),
+    "clear_fault": (_clear_args, clear_fault),
     "pause": (lambda a: {}, pause),
     "resume": (lambda a: {}, resume),
     "set_speed": (lambda a: {"speed": parse_speed(a.get("speed"))}, set_speed),

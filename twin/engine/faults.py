@@ -4,12 +4,17 @@ scenario, and faults injected (and cleared) through ``twin.api``.
 A fault runs from ``fault_begin`` to ``fault_end`` on the machine (which interrupts and later
 resumes its work); the robot first finishes its current move (it requests itself with the
 highest priority before it stops).
+
+An injected fault may be labelled with who injected it (``label``, e.g. an adapter whose PLC
+relay raised it), so that clearing by kind or label ends that fault and leaves the others (an
+operator's maintenance) on.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Generator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import simpy
@@ -25,13 +30,25 @@ __all__ = ["Faults"]
 _Gen = Generator[simpy.Event, Any, None]
 
 
+@dataclass
+class _Injected:
+    """A fault injected through the API and not over yet: ``cleared`` ends it early."""
+
+    kind: str
+    cleared: simpy.Event
+    by: str | None = None  # who injected it (``label``); None: unlabelled (an operator)
+
+    def matches(self, kind: str | None, by: str | None) -> bool:
+        return (kind is None or self.kind == kind) and (by is None or self.by == by)
+
+
 class Faults:
     """The fault processes of an engine, and the faults injected through the API."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.env = engine.env
-        self._injected: dict[str, list[simpy.Event]] = {}
+        self._injected: dict[str, list[_Injected]] = {}
 
     def start_breakdowns(self, m: MachineRuntime) -> None:
         """Random breakdowns of ``m`` from its MTBF/MTTR distributions, for the whole run."""
@@ -48,27 +65,42 @@ class Faults:
         if begun:  # effective at once, so a read right after the command shows it
             m.fault_begin(kind, "api", duration)
         self.env.process(self._outage(m, kind, "api", duration, cleared, begun))
-        self._injected.setdefault(m.id, []).append(cleared)
+        self._injected.setdefault(m.id, []).append(_Injected(kind, cleared))
         return cleared
 
-    def injected(self, m: MachineRuntime) -> int:
-        """How many faults injected through the API ``m`` has now (uncleared): one over or
-        cleared leaves the list (``_outage``, ``clear``)."""
-        return len(self._injected.get(m.id, ()))
+    def label(self, m: MachineRuntime, cleared: simpy.Event, by: str) -> None:
+        """Say who injected the fault of ``m`` that ``cleared`` (from ``inject``) ends."""
+        for f in self._injected.get(m.id, ()):
+            if f.cleared is cleared:
+                f.by = by
 
-    def clearable(self, m: MachineRuntime) -> int:
+    def injected(self, m: MachineRuntime, kind: str | None = None, by: str | None = None) -> int:
+        """How many faults injected through the API ``m`` has now (uncleared), of ``kind``
+        and labelled ``by`` when given: one over or cleared leaves the list (``_outage``,
+        ``clear``)."""
+        return sum(f.matches(kind, by) for f in self._injected.get(m.id, ()))
+
+    def clearable(self, m: MachineRuntime, kind: str | None = None, by: str | None = None) -> int:
         """How many faults ``clear`` would clear on ``m``; raises InvalidStateError when
         there is none (checked before ``clear`` by a command that waits, ``twin.api``)."""
-        n = self.injected(m)
+        n = self.injected(m, kind, by)
         if not n:
-            raise InvalidStateError(f"machine {m.id!r} has no injected fault to clear")
+            which = "".join(
+                [f" of kind {kind!r}" if kind else "", f" injected by {by!r}" if by else ""]
+            )
+            raise InvalidStateError(f"machine {m.id!r} has no injected fault{which} to clear")
         return n
 
-    def clear(self, m: MachineRuntime) -> int:
-        """Clear the faults injected through the API on ``m``; returns how many."""
-        n = self.clearable(m)
-        for ev in self._injected.pop(m.id):
-            ev.succeed()
+    def clear(self, m: MachineRuntime, kind: str | None = None, by: str | None = None) -> int:
+        """Clear the faults injected through the API on ``m`` (of ``kind`` and labelled
+        ``by`` when given; the others stay); returns how many."""
+        n = self.clearable(m, kind, by)
+        mine = self._injected.pop(m.id)
+        if rest := [f for f in mine if not f.matches(kind, by)]:
+            self._injected[m.id] = rest
+        for f in mine:
+            if f.matches(kind, by):
+                f.cleared.succeed()
         return n
 
     def _breakdowns(self, m: MachineRuntime) -> _Gen:
@@ -122,7 +154,6 @@ class Faults:
         m.fault_end(kind, source)
         if cleared is not None:  # over by itself or cleared: nothing left to clear
             pending = self._injected.get(m.id, [])
-            if cleared in pending:
-                pending.remove(cleared)
+            pending[:] = [f for f in pending if f.cleared is not cleared]
         if req is not None:
             engine.robot_resource.release(req)

@@ -175,7 +175,7 @@ async def test_an_unreachable_plc_is_retried_warned_once_and_linked_when_it_come
         await a.stop(within_s=2.0)
     ours = [r for r in caplog.records if r.name == "adapters.plc1"]
     infos = [r.getMessage() for r in ours if r.levelno == logging.INFO]
-    assert infos == [f"connected to {a.endpoint} (after {failed} failed attempts)"]
+    assert infos == [f"adapter plc1: connected to {a.endpoint} (after {failed} failed attempts)"]
 
 
 ADDRESS = "the PLC answers illegal data address (exception 2): check the address"
