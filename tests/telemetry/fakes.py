@@ -16,6 +16,7 @@ class FakeSink:
     ``bug`` (an exception no sink should raise: a bug in it or in a library under it)."""
 
     name = "fake"
+    destination = None  # none: a spool keeps its batches for the next fake
 
     def __init__(self) -> None:
         self.mode = "ok"

@@ -57,8 +57,10 @@ class Scripted:
             # aiohttp has undone the Content-Encoding: gzip already
             self.accepted += body.decode().splitlines()
             return web.Response(status=204)
+        # a 400 as InfluxDB 2.x words one about the points (one about the body is refused)
+        said = "unable to parse 'm,t=a v=': missing field value" if status == 400 else ""
         return web.json_response(
-            {"code": "invalid", "message": f"scripted {status}"}, status=status
+            {"code": "invalid", "message": f"scripted {status} {said}"}, status=status
         )
 
 

@@ -155,7 +155,9 @@ def test_spool_of_a_run_without_database_is_replayed_later(
     assert before["lines_written"] == 0
     assert before["spool_lines"] == before["lines_produced"] > 0
 
-    assert main(["telemetry", "replay", str(run), "--influx-url", victoria.url]) == 0
+    # spooled for a URL where no database will be: without --redirect they stay there
+    assert main(["telemetry", "replay", str(run), "--influx-url", victoria.url]) == 1
+    assert main(["telemetry", "replay", str(run), "--influx-url", victoria.url, "--redirect"]) == 0
     capsys.readouterr()
     assert main(["telemetry", "status", str(run), "--json"]) == 0
     after = json.loads(capsys.readouterr().out)

@@ -2,7 +2,8 @@
 
 ``status`` reads a run directory or spool directory: spool depth counted from the batch files,
 counters from the ``status.json`` the last pipeline saved. ``replay`` sends what a spool holds
-to InfluxDB and adds its counters to that status.
+to InfluxDB (each batch where it was meant to go, unless told otherwise) and adds its counters
+to that status.
 """
 
 from __future__ import annotations
@@ -10,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shlex
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, get_args
 
 import typer
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -36,6 +36,11 @@ from twin.telemetry import (
     simulate_with_telemetry,
     spool_depth,
 )
+from twin.telemetry.destination import Destination
+from twin.telemetry.destination import replay_command as send_command
+from twin.telemetry.settings import InfluxToken
+from twin.telemetry.spool import recorded_destinations
+from twin.telemetry.stats import error_is_past
 from twin.telemetry.wiring import STATUS_FILE
 from twin.text import plural
 
@@ -72,9 +77,12 @@ def settings_from_cli(**overrides: Any) -> TelemetrySettings:
     """Settings from the environment with the given (non-None) command-line values on top.
 
     Raises ConfigError naming the option, or the environment variable, of an invalid value
-    (and the allowed values of a choice).
+    (and the allowed values of a choice). A token given here is named ``--influx-token``
+    in messages (``InfluxToken``).
     """
     given = {k: v for k, v in overrides.items() if v is not None}
+    if given.get("influx_token"):
+        given["influx_token"] = SecretStr(InfluxToken(given["influx_token"], "--influx-token"))
     try:
         return TelemetrySettings(**given)
     except ValidationError as exc:
@@ -155,42 +163,44 @@ def undelivered(status: Mapping[str, Any]) -> bool:
 
 
 def replay_command(settings: TelemetrySettings, spool: str) -> str:
-    """The ``twin telemetry replay`` command sending ``spool`` where ``settings`` sent: the
-    URL, and the bucket and org when not the defaults; never the token (named instead)."""
-    args = ["twin", "telemetry", "replay", spool, "--influx-url", settings.influx_url]
-    for name in ("influx_bucket", "influx_org"):
-        value = getattr(settings, name)
-        if value != TelemetrySettings.model_fields[name].default:
-            args += ["--" + name.replace("_", "-"), value]
-    text = shlex.join(args)
-    if settings.influx_token.get_secret_value():
-        text += " (with TWIN_INFLUX_TOKEN set to the token)"
-    return text
+    """The ``twin telemetry replay`` command sending ``spool`` where ``settings`` send: the
+    URL, and the bucket and org when not the defaults; never the token (its setting is
+    named instead)."""
+    token = settings.influx_token.get_secret_value()
+    return send_command(Destination.of(settings), spool, token)
 
 
 def telemetry_summary(settings: TelemetrySettings, pipeline: TelemetryPipeline) -> str:
     """One line saying what ``pipeline`` (built from ``settings``) delivered and what it
-    could not: lines left in its spool, why the server refused them, and the command that
-    sends them (with the URL, bucket and org of ``settings``)."""
+    could not: its own lines written, apart from those earlier runs left in the spool for
+    the same destination; lines left in its spool, why the server refused them, and the
+    command that sends them (with the URL, bucket and org of ``settings``); lines earlier
+    runs spooled for another destination, kept, with the command that sends them there."""
     stats = pipeline.stats
     spool = pipeline.spool.name if pipeline.spool is not None else None
-    text = f"telemetry ({settings.telemetry}): {plural(stats.lines_written, 'line')} written"
-    in_spool = f"{plural(stats.spool_lines, 'line')} in spool" + (f" {spool}" if spool else "")
+    own = stats.lines_written - stats.lines_carried_written
+    text = f"telemetry ({settings.telemetry}): {plural(own, 'line')} written"
+    if stats.lines_carried_written:
+        text += f" and {stats.lines_carried_written} that earlier runs left in the spool"
+    waiting = sum(e.lines for e in pipeline.waiting())
+    in_spool = f"{plural(waiting, 'line')} in spool" + (f" {spool}" if spool else "")
     extra = [
         what
         for n, what in (
-            (stats.spool_lines, in_spool),
+            (waiting, in_spool),
             (stats.lines_rejected, f"{stats.lines_rejected} rejected"),
             (stats.lines_dropped, f"{stats.lines_dropped} DROPPED (spool full)"),
         )
         if n
     ]
     text += f" ({', '.join(extra)})" if extra else ""
-    if stats.spool_lines and stats.refused:
+    if waiting and stats.refused:
         text += f"; NOT DELIVERED: {stats.refused}"
-    if stats.spool_lines and spool is not None:
+    if waiting and spool is not None:
         send = replay_command(settings, spool)
         text += f"; {'once fixed, ' if stats.refused else ''}send them with: {send}"
+    for kept in pipeline.carried.kept if spool is not None else ():
+        text += f"; {kept.describe(spool or '')}"
     return text
 
 
@@ -231,10 +241,23 @@ def status(
         table.add_column("counter")
         table.add_column("value", justify="right")
         for key in sorted(st):
-            table.add_row(key, str(st[key]))
+            table.add_row(key, _shown(key, st))
         console.print(table)
     if undelivered(st):
         raise typer.Exit(1)
+
+
+def _shown(key: str, status: Mapping[str, Any]) -> str:
+    """A status value as the table shows it: ``last_error`` with its time, marked as past
+    when delivery recovered since."""
+    value = status[key]
+    if key != "last_error" or not value:
+        return str(value)
+    at = status.get("last_error_at")
+    text = f"{value} (at {at})" if at else str(value)
+    if error_is_past(status):
+        text = f"past: {text}; delivery recovered at {status['recovered_at']}"
+    return text
 
 
 @app.command()
@@ -244,9 +267,19 @@ def replay(
     influx_org: InfluxOrgOption = None,
     influx_bucket: InfluxBucketOption = None,
     influx_token: InfluxTokenOption = None,
+    redirect: Annotated[
+        bool,
+        typer.Option(help="send every batch there, also those spooled for another destination"),
+    ] = False,
     timeout: Annotated[float, typer.Option(help="give up after SECONDS (spool kept)")] = 60.0,
 ) -> None:
-    """Send a spool's batches to InfluxDB, oldest first (exit code 1 if some remain)."""
+    """Send a spool's batches to InfluxDB, oldest first (exit code 1 if some remain, also
+    those kept for another destination).
+
+    Without --influx-url, --influx-bucket and --influx-org the batches go to the destination
+    they were spooled for. With them, only the batches spooled for that destination go
+    (and those spooled by a version that recorded none); the others stay, unless --redirect.
+    """
     settings = settings_from_cli(
         telemetry="influx",
         influx_url=influx_url,
@@ -257,22 +290,35 @@ def replay(
     spool_dir = path / SPOOL_DIR if (path / SPOOL_DIR).is_dir() else path
     if not spool_dir.is_dir():
         raise ConfigError(str(path), None, "no telemetry spool here (run dir or spool dir)")
+    destination = Destination.of(settings)
+    named = any(v is not None for v in (influx_url, influx_org, influx_bucket))
+    recorded = [] if named or redirect else recorded_destinations(spool_dir)
+    if len(recorded) > 1:
+        commands = "; ".join(send_command(d, str(spool_dir)) for d in recorded)
+        raise ConfigError(
+            str(path),
+            None,
+            f"holds lines for {len(recorded)} destinations: name one ({commands})",
+        )
+    if recorded:
+        destination = recorded[0]
     status_file = spool_dir / STATUS_FILE
     before: dict[str, Any] = {}
     with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
         before = json.loads(status_file.read_text(encoding="utf-8"))
     pipeline = TelemetryPipeline(
         InfluxSink(
-            settings.influx_url,
+            destination.url,
             settings.influx_token.get_secret_value(),
-            settings.influx_org,
-            settings.influx_bucket,
+            destination.org,
+            destination.bucket,
             settings.write_timeout_s,
         ),
         LineEncoder("-", {}, datetime.now(UTC)),  # encodes nothing: only replays
         spool=Spool(spool_dir, settings.spool_max_bytes),
         flush_interval_s=None,
         retry_max_s=settings.retry_max_s,
+        spooled="any" if redirect else "own" if recorded else "unrecorded",
     )
 
     async def run() -> TelemetryStats:
@@ -280,31 +326,41 @@ def replay(
         return await pipeline.stop(timeout)
 
     stats = asyncio.run(run())
-    merged = _merge(before, stats)
+    merged = _merge(before, stats, pipeline.clock.wall().isoformat(timespec="seconds"))
     tmp = status_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     tmp.replace(status_file)
+    left = sum(e.lines for e in pipeline.waiting())
+    kept = stats.spool_lines - left
     Console().print(
-        f"replayed {plural(stats.lines_replayed, 'line')}; {plural(stats.spool_lines, 'line')} "
-        f"left in {spool_dir}"
+        f"replayed {plural(stats.lines_replayed, 'line')} to {destination}; "
+        f"{plural(left, 'line')} for it left in {spool_dir}"
+        + (f" ({kept} more kept for other destinations, see above)" if kept else ""),
+        soft_wrap=True,
     )
-    if stats.spool_lines:
+    if stats.spool_lines:  # for it, or kept for another destination: the spool is not empty
         raise typer.Exit(1)
 
 
-def _merge(before: dict[str, Any], replay_stats: TelemetryStats) -> dict[str, Any]:
-    """Counters of the run that spooled plus those of the replay (whose "produced" lines are
-    the spooled ones, already counted by the run)."""
+def _merge(before: dict[str, Any], replay_stats: TelemetryStats, now_at: str) -> dict[str, Any]:
+    """Counters of the run that spooled plus those of the replay (whose "produced" and
+    "carried" lines are the spooled ones, already counted by the run). The run's last error
+    stays when the replay had none, and is past (``recovered_at`` ``now_at``) once the replay
+    wrote lines."""
     now = replay_stats.as_dict()
     merged = {**before, **now}
+    as_before = ("lines_produced", "batches_produced", "lines_carried")
     for key, value in now.items():
-        if key.startswith(("lines_", "batches_", "write_errors")) and key not in (
-            "lines_produced",
-            "batches_produced",
-        ):
+        if key.startswith(("lines_", "batches_", "write_errors")) and not key.startswith(as_before):
             merged[key] = int(before.get(key, 0)) + int(value)
-    for key in ("lines_produced", "batches_produced"):
-        merged[key] = int(before.get(key, now[key]))
+    for key in now:
+        if key.startswith(as_before):
+            merged[key] = int(before.get(key, now[key]))
+    if not now["last_error"]:
+        for key in ("last_error", "last_error_at", "last_rejected_sample"):
+            merged[key] = before.get(key, "")
+        if replay_stats.lines_written and merged["last_error"]:
+            merged["recovered_at"] = now_at
     merged["sink"] = "influx"
     return merged
 

@@ -14,14 +14,19 @@
                                                                    ▼ with backoff
 
 Accounting invariant (``TelemetryStats``): every line produced is, at any quiet moment,
-written, rejected (400/422, logged with a sample line), dropped (spool bound hit, logged) or
-in the spool: ``lines_produced == lines_written + lines_rejected + lines_dropped + spool_lines``.
-A write the server refuses for its URL or token (``RefusedWriteError``) keeps its batch in
-the spool like an outage, and ``stats.refused`` says why until a write succeeds; so does any
-other exception of the sink (a bug: ``SinkFailedError``), reported once. A batch above
-the server's or a proxy's size limit (``TooLargeError``, 413) goes in halves, halved again
-while too large (a spooled one is split in the spool); only a single line too large is
-rejected.
+written, rejected (422, a 400 blaming the points; logged with a sample line), dropped (spool
+bound hit, logged) or in the spool:
+``lines_produced == lines_written + lines_rejected + lines_dropped + spool_lines``.
+A write the server refuses for its URL, token or body (``RefusedWriteError``) keeps its
+batch in the spool like an outage, and ``stats.refused`` says why until a write succeeds; so
+does any other exception of the sink (a bug: ``SinkFailedError``), reported once. A batch
+above the server's or a proxy's size limit (``TooLargeError``, 413) goes in halves, halved
+again while too large (a spooled one is split in the spool); only a single line too large is
+rejected. Failures and recoveries are told as they happen (``twin.telemetry.health``).
+
+Spooled batches keep their destination: what earlier runs left in the spool is sent only if
+it was meant for this pipeline's destination, and kept (with the command that sends it
+where it belongs) otherwise (``twin.telemetry.carry``).
 
 Lifecycle: the constructor only stores (no I/O); ``await start()`` opens sink and spool and
 must run on the event loop that will own the pipeline; ``await stop(timeout)`` flushes,
@@ -41,7 +46,7 @@ import threading
 from asyncio import FIRST_COMPLETED
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -50,15 +55,14 @@ from twin.clock import Clock, SystemClock
 from twin.errors import ServiceError
 from twin.events import Event
 from twin.signals import SignalStore
+from twin.telemetry.carry import Carried, Spooled, carry_over
+from twin.telemetry.destination import Origin
+from twin.telemetry.health import Health
 from twin.telemetry.schema import LineEncoder, SignalLayout
 from twin.telemetry.sinks import (
-    RefusedWriteError,
     RejectedWriteError,
     Sink,
-    SinkFailedError,
     TooLargeError,
-    TransientWriteError,
-    first_line,
     gzip_batch,
     halve_batch,
 )
@@ -70,6 +74,8 @@ __all__ = ["TelemetryPipeline", "TelemetryStats"]
 
 #: consecutive failed replays after which ``stop`` leaves the spool for the next run
 _DRAIN_ATTEMPTS = 3
+#: what became of a batch sent: written and rejected settle it, kept keeps it for later
+_Outcome = Literal["written", "rejected", "kept"]
 
 
 class TelemetryPipeline:
@@ -79,6 +85,10 @@ class TelemetryPipeline:
     called from that loop (``twin run``) or from one other thread (``twin simulate`` runs the
     engine in a worker thread); a producer thread blocks while all slots are busy, which is
     the back-pressure that bounds memory.
+
+    ``spooled`` says which batches found in the spool it sends (``carry.Spooled``: those
+    meant for its sink's destination, by default); ``stall_after_s`` how long a write may go
+    unanswered before that is logged (None: never).
     """
 
     def __init__(
@@ -96,6 +106,8 @@ class TelemetryPipeline:
         compress_level: int = 1,
         logger: logging.Logger | None = None,
         clock: Clock | None = None,
+        spooled: Spooled = "own",
+        stall_after_s: float | None = 2.0,
     ) -> None:
         if batch_lines < 1 or max_in_flight < 1:
             raise ValueError("batch_lines and max_in_flight must be >= 1")
@@ -112,6 +124,13 @@ class TelemetryPipeline:
         self.log = logger or logging.getLogger("twin.telemetry")
         self.clock: Clock = clock or SystemClock()
         self.stats = TelemetryStats()
+        self.spooled: Spooled = spooled
+        self.stall_after_s = stall_after_s
+        dest = sink.destination
+        where = sink.name if dest is None else f"{sink.name} at {dest.url}"
+        self.health = Health(sink.name, where, self.stats, self.log, self.clock)
+        #: what start() found in the spool: the batches it sends and those it keeps
+        self.carried = Carried(None, "")
         # producer side (guarded by _lock)
         self._lock = threading.Lock()
         self._lines: list[str] = []
@@ -126,7 +145,6 @@ class TelemetryPipeline:
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
-        self._down = False
         self._spool_kick = asyncio.Event()
         self._hurried = asyncio.Event()
         self._background: list[asyncio.Task[None]] = []
@@ -147,15 +165,10 @@ class TelemetryPipeline:
         self._spool_kick = asyncio.Event()
         if self.spool is not None:
             self.spool.open()
-            if len(self.spool):
-                self.log.info(
-                    "telemetry: %d spooled batches (%d lines) from an earlier run",
-                    len(self.spool),
-                    self.spool.lines,
-                )
-                # carried over from an earlier run: they count as produced now
-                self.stats.lines_produced += self.spool.lines
-                self.stats.batches_produced += len(self.spool)
+            started = self.clock.wall().isoformat(timespec="seconds")
+            origin = Origin(self.sink.destination, self.encoder.cell, started)
+            self.carried = carry_over(self.spool, origin, self.spooled, self.stats, self.log)
+            if self.spool.oldest(self.carried.sendable) is not None:
                 self._spool_kick.set()
         await self.sink.start()
         self._background = [asyncio.create_task(self._replay_loop(), name="telemetry-replay")]
@@ -220,14 +233,22 @@ class TelemetryPipeline:
             await self.sink.stop()
         finally:
             self._save_status()
-        if self.spool is not None and len(self.spool):
+        waiting = self.waiting()
+        if waiting:
             self.log.warning(
                 "telemetry: %s (%s) left in spool %s for the next run",
-                plural(len(self.spool), "batch", "batches"),
-                plural(self.spool.lines, "line"),
-                self.spool.name,
+                plural(len(waiting), "batch", "batches"),
+                plural(sum(e.lines for e in waiting), "line"),
+                self.spool.name if self.spool is not None else "",
             )
         return self.stats
+
+    def waiting(self) -> list[SpoolEntry]:
+        """The spooled batches this pipeline sends (not those it keeps for elsewhere)."""
+        if self.spool is None:
+            return []
+        sendable = self.carried.sendable
+        return [e for e in self.spool.entries() if sendable is None or e.source in sendable]
 
     def hurry(self) -> bool:
         """Cut the deadline of ``stop`` to now (or to its start, when it has not begun): the
@@ -355,28 +376,42 @@ class TelemetryPipeline:
             self._to_spool(gzip_batch(raw, self.compress_level), lines, "stop deadline")
             raise
 
-    async def _send(self, payload: bytes, lines: int, *, replay: bool) -> bool:
-        """Deliver one batch; True when it is settled (written or rejected), False when it
-        should be kept for later. A fresh batch is then spooled here, also when the stop
-        cancels it: of one sent in halves only the parts not yet written."""
-        if self._down and not replay and self.spool is not None:
-            self._to_spool(payload, lines, "database unavailable")
-            return False
-        try:
+    async def _write(self, payload: bytes, lines: int) -> None:
+        """``sink.write``, telling the health when it goes unanswered for ``stall_after_s``."""
+        if self.stall_after_s is None:
             await self.sink.write(payload, lines)
+            return
+        write = asyncio.ensure_future(self.sink.write(payload, lines))
+        try:
+            done, _ = await asyncio.wait([write], timeout=self.stall_after_s)
+            if not done:
+                self.health.stalled(self.stall_after_s)
+            await write
+        finally:
+            await cancel_and_wait(write)  # cancelled while waiting: the write is, too
+
+    async def _send(self, payload: bytes, lines: int, *, replay: bool) -> _Outcome:
+        """Deliver one batch: ``"written"``, ``"rejected"`` (both settle it) or ``"kept"``
+        when it should be kept for later. A fresh batch is then spooled here, also when the stop
+        cancels it: of one sent in halves only the parts not yet written."""
+        if self.health.down and not replay and self.spool is not None:
+            self._to_spool(payload, lines, "database unavailable")
+            return "kept"
+        try:
+            await self._write(payload, lines)
         except asyncio.CancelledError:
             if not replay:  # a replayed batch stays in the spool
                 self._to_spool(payload, lines, "stop deadline")
             raise
         except RejectedWriteError as exc:
-            self._rejected(payload, lines, exc)
-            return True
+            self.health.rejected(payload, lines, exc)
+            return "rejected"
         except TooLargeError as exc:
             if lines == 1:
                 too_large = f"a single line ({len(payload)} bytes gzip'd) is above the request size"
-                self._rejected(payload, lines, RejectedWriteError(413, f"{too_large} limit"))
-                return True
-            self._split(lines, exc)
+                self.health.rejected(payload, lines, RejectedWriteError(413, f"{too_large} limit"))
+                return "rejected"
+            self.health.split(lines, exc)
             if replay:
                 raise  # the spooled batch is split where it is (_replay_one)
             parts = halve_batch(payload, self.compress_level)
@@ -387,68 +422,20 @@ class TelemetryPipeline:
                     for rest, m in parts[i + 1 :]:
                         self._to_spool(rest, m, "stop deadline")
                     raise
-            return True
+            return "written"  # its parts are written, rejected or spooled
         except Exception as exc:  # refused, unavailable, a bug in the sink: kept for later
-            self._failed(exc)
+            self.health.failed(exc)
             if not replay:
                 self._to_spool(payload, lines, str(exc))
-            return False
-        if self._down:
-            self.log.info("telemetry: %s is back; replaying spool", self.sink.name)
-            self._down = False
-            self.stats.refused = ""
-            self._spool_kick.set()
+            return "kept"
+        if self.health.failing and self.health.delivered(sum(e.lines for e in self.waiting())):
+            self._spool_kick.set()  # what waits in the spool goes now
         self.stats.lines_written += lines
         self.stats.batches_written += 1
         if replay:
             self.stats.lines_replayed += lines
             self.stats.batches_replayed += 1
-        return True
-
-    def _failed(self, exc: Exception) -> None:
-        """Count a write that failed for now and say so once: a refusal (logged again when
-        its reason changes), an outage, or a bug in the sink (taken as a refusal)."""
-        if not isinstance(exc, ServiceError):
-            exc = SinkFailedError.of(self.sink.name, exc)
-        self.stats.write_errors += 1
-        self.stats.last_error = str(exc)[:500]
-        if isinstance(exc, RefusedWriteError):
-            if self.stats.refused != self.stats.last_error:
-                what = "failed" if isinstance(exc, SinkFailedError) else "refused the write"
-                self.log.error(
-                    "telemetry: %s %s, keeping the batches: %s", self.sink.name, what, exc
-                )
-            self.stats.refused = self.stats.last_error
-            self._down = True  # later batches wait in the spool; the replay loop retries
-            return
-        if not self._down:
-            self.log.warning("telemetry: %s unavailable (%s); spooling", self.sink.name, exc)
-        self._down = isinstance(exc, TransientWriteError)
-
-    def _split(self, lines: int, exc: TooLargeError) -> None:
-        self.stats.batches_split += 1
-        if self.stats.batches_split == 1:
-            self.log.warning(
-                "telemetry: %s refused a batch of %d lines as too large, sending it in halves"
-                " (lower TWIN_BATCH_LINES to save the round trips): %s",
-                self.sink.name,
-                lines,
-                exc,
-            )
-
-    def _rejected(self, payload: bytes, lines: int, exc: RejectedWriteError) -> None:
-        sample = first_line(payload)
-        self.stats.lines_rejected += lines
-        self.stats.batches_rejected += 1
-        self.stats.last_error = str(exc)[:500]
-        self.stats.last_rejected_sample = sample
-        self.log.error(
-            "telemetry: %s rejected a batch of %d lines: %s; sample line: %s",
-            self.sink.name,
-            lines,
-            exc,
-            sample,
-        )
+        return "written"
 
     def _to_spool(self, payload: bytes, lines: int, reason: str = "") -> None:
         if self.spool is not None and self.spool.put(payload, lines):
@@ -460,7 +447,7 @@ class TelemetryPipeline:
         self.stats.lines_dropped += lines
         self.stats.batches_dropped += 1
         where = "spool full" if self.spool is not None else "no spool"
-        self.stats.last_error = f"dropped {lines} lines ({where}; {reason})"
+        self.health.error(f"dropped {lines} lines ({where}; {reason})")
         if not self._warned_drop:
             self._warned_drop = True
             self.log.error(
@@ -472,26 +459,29 @@ class TelemetryPipeline:
         assert self.spool is not None
         payload = self.spool.read(entry)
         try:
-            settled = await self._send(payload, entry.lines, replay=True)
+            outcome = await self._send(payload, entry.lines, replay=True)
         except TooLargeError:  # its halves take its place, and are sent next
             self.spool.replace(entry, halve_batch(payload, self.compress_level))
             self._save_status()
             return True
-        if settled:
-            self.spool.remove(entry)
-            self._save_status()
-        return settled
+        if outcome == "kept":
+            return False
+        if outcome == "written" and entry.source != self.carried.own:  # an earlier run's
+            self.stats.lines_carried_written += entry.lines
+        self.spool.remove(entry)
+        self._save_status()
+        return True
 
     async def _replay_loop(self) -> None:
         delay = 0.0
         while not self._stopping:  # stop() lets a replay in progress finish (see there)
             await self._spool_kick.wait()
-            entry = self.spool.oldest() if self.spool is not None else None
+            entry = self.spool.oldest(self.carried.sendable) if self.spool is not None else None
             if entry is None:
                 self._spool_kick.clear()
                 delay = 0.0
                 continue
-            if self._down and delay:
+            if self.health.down and delay:
                 await self.clock.sleep(delay)
             if self._stopping:
                 return
@@ -510,7 +500,7 @@ class TelemetryPipeline:
             return
         delay = 0.0
         failures = 0
-        while (entry := self.spool.oldest()) is not None:
+        while (entry := self.spool.oldest(self.carried.sendable)) is not None:
             left = deadline - self.clock.monotonic()
             if left <= 0 or failures >= _DRAIN_ATTEMPTS or self._hurried.is_set():
                 return  # the batches are safe on disk; the next pipeline replays them

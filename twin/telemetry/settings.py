@@ -20,7 +20,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["SinkKind", "TelemetrySettings", "influx_url_problem"]
+__all__ = ["InfluxToken", "SinkKind", "TelemetrySettings", "influx_url_problem", "token_source"]
 
 SinkKind = Literal["file", "influx", "none"]
 
@@ -40,6 +40,10 @@ def _byte_size(value: object) -> object:
     return value
 
 
+#: the settings that can give the token, for messages that cannot tell which one did
+ANY_TOKEN_SETTING = "TWIN_INFLUX_TOKEN, TWIN_INFLUX_TOKEN_FILE or --influx-token"  # noqa: S105 (names)
+
+
 def influx_url_problem(url: str) -> str | None:
     """Why ``url`` cannot be the InfluxDB URL (None when it can); never repeats a password.
 
@@ -54,12 +58,45 @@ def influx_url_problem(url: str) -> str | None:
     if "@" in netloc or "@" in url.split("/", 1)[0]:
         return (
             "must not contain a user name or password (user:password@): give the credentials"
-            " as the token instead (TWIN_INFLUX_TOKEN, TWIN_INFLUX_TOKEN_FILE or --influx-token;"
-            " user:password for InfluxDB 1.8)"
+            f" as the token instead ({ANY_TOKEN_SETTING}; user:password for InfluxDB 1.8)"
         )
     if not url.startswith(("http://", "https://")):
         return f"{url!r} is not an http(s) URL"
     return None
+
+
+class InfluxToken(str):
+    """A token that remembers which setting gave it (``setting``: ``TWIN_INFLUX_TOKEN``,
+    ``TWIN_INFLUX_TOKEN_FILE`` with its ``path``, or ``--influx-token``), so that a refusal
+    names the setting to fix, never the value. It is a ``str``: whatever takes the token as
+    text (``build_pipeline``, the sinks) passes it on with its source. Its repr hides the
+    value.
+    """
+
+    setting: str
+    path: Path | None
+
+    def __new__(cls, value: str, setting: str, path: Path | None = None) -> InfluxToken:
+        token = super().__new__(cls, value)
+        token.setting = setting
+        token.path = path
+        return token
+
+    def __getnewargs__(self) -> tuple[str, str, Path | None]:  # type: ignore[override]
+        return str(self), self.setting, self.path  # copy and pickle
+
+    def __repr__(self) -> str:
+        return f"InfluxToken('**********', {self.source!r})"
+
+    @property
+    def source(self) -> str:
+        """The setting that gave it, with the file: ``TWIN_INFLUX_TOKEN_FILE (/run/token)``."""
+        return self.setting if self.path is None else f"{self.setting} ({self.path})"
+
+
+def token_source(token: str) -> str | None:
+    """The setting that gave ``token`` (None when it does not say: a plain ``str``)."""
+    return token.source if isinstance(token, InfluxToken) else None
 
 
 def _read_token(path: Path) -> str:
@@ -86,7 +123,9 @@ class TelemetrySettings(BaseSettings):
     Core the bucket is the database name. The URL holds no credentials (refused).
 
     A token file is read when the settings are built, as the environment is; ``influx_token``
-    then holds its content. Errors never show the values given (URL passwords, tokens).
+    then holds its content. The token is an ``InfluxToken`` naming the setting that gave it
+    (``settings_from_cli`` names ``--influx-token``). Errors never show the values given
+    (URL passwords, tokens).
     """
 
     model_config = SettingsConfigDict(
@@ -133,8 +172,11 @@ class TelemetrySettings(BaseSettings):
     @classmethod
     def _from_file(cls, token: SecretStr, info: ValidationInfo) -> SecretStr:
         path = info.data.get("influx_token_file")
+        value = token.get_secret_value()
         if path is None:
-            return token
-        if token.get_secret_value():
+            if not value or isinstance(value, InfluxToken):
+                return token
+            return SecretStr(InfluxToken(value, "TWIN_INFLUX_TOKEN"))
+        if value:
             raise ValueError("TWIN_INFLUX_TOKEN_FILE gives the token too: set one of the two")
-        return SecretStr(_read_token(path))
+        return SecretStr(InfluxToken(_read_token(path), "TWIN_INFLUX_TOKEN_FILE", path))

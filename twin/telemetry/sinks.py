@@ -6,11 +6,12 @@ A sink only delivers; batching, back-pressure, spooling and counting are the pip
 - ``TransientWriteError`` when trying again later may succeed (unreachable, timeout, 5xx,
   408, 425, 429);
 - ``RefusedWriteError`` when the server refused the request, not the batch: wrong URL (404,
-  405), token (401, 403) and every other answer not known to mean "bad data"; the batch is
-  kept and sent once that is fixed; ``TooLargeError``, one of them, for a batch above the
-  server's (or a proxy's) request size limit (413): it goes in smaller batches;
-- ``RejectedWriteError`` when the server refused the data for good (400 bad line protocol,
-  422 unprocessable, e.g. points beyond the retention).
+  405), token (401, 403), a 400 that does not blame the points (a body it cannot read: a
+  proxy that altered the gzip'd body) and every other answer not known to mean "bad data";
+  the batch is kept and sent once that is fixed; ``TooLargeError``, one of them, for a batch
+  above the server's (or a proxy's) request size limit (413): it goes in smaller batches;
+- ``RejectedWriteError`` when the server refused the data for good: 422 (unprocessable,
+  e.g. points beyond the retention) and a 400 whose text blames the points (``POINT_ERRORS``).
 
 Any other exception from ``write`` is a bug (in the sink or a library under it): the pipeline
 takes it as ``SinkFailedError``, a refusal, so the batch is kept and the run fails.
@@ -29,9 +30,11 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from twin.errors import ConfigError, ServiceError
-from twin.telemetry.settings import influx_url_problem
+from twin.telemetry.destination import Destination
+from twin.telemetry.settings import ANY_TOKEN_SETTING, influx_url_problem, token_source
 
 __all__ = [
+    "POINT_ERRORS",
     "FileSink",
     "InfluxSink",
     "RefusedWriteError",
@@ -77,20 +80,40 @@ class SinkFailedError(RefusedWriteError):
 
 
 class RejectedWriteError(ServiceError):
-    """The server refused the batch's data (400, 422): retrying cannot help."""
+    """The server refused the batch's data (422, a 400 blaming the points): retrying cannot
+    help."""
 
     def __init__(self, status: int, message: str) -> None:
         self.status = status
         super().__init__(f"HTTP {status}: {message}")
 
 
-#: answers that blame the batch's data: the batch is rejected for good
+#: answers that blame the batch's data: the batch is rejected for good (a 400 only when
+#: its text blames the points: ``POINT_ERRORS``)
 _BAD_DATA = frozenset({400, 422})
+#: what a 400 says when it blames the points, not the request body (lower case): InfluxDB
+#: 1.x and 2.x ("unable to parse '<line>': ...", "partial write: field type conflict: ...",
+#: "partial write: points beyond retention policy dropped=1", "... max-values-per-tag ..."),
+#: InfluxDB 3 ("parsing failed ...", "partial write of line protocol occurred", with
+#: ``invalid_lines``) and VictoriaMetrics ("too long line", its only 400 about the data: it
+#: skips lines it cannot parse). A body the server cannot read is none of these: InfluxDB
+#: says "gzip: invalid header", "flate: corrupt input ...", "unexpected EOF", "unable to read
+#: data: ...", VictoriaMetrics "cannot read gzipped influx line protocol data: ..."
+POINT_ERRORS = (
+    "unable to parse",
+    "partial write",
+    "field type conflict",
+    "beyond retention",
+    "parsing failed",
+    "invalid_lines",
+    "too long line",
+    "max-values-per-tag",
+)
 #: answers that may go away by themselves: the batch is kept and retried
 _TRANSIENT = frozenset({0, 408, 425, 429})
 #: what to fix, for the answers that blame the request (any other status: its text only)
 _FIX = {
-    401: "the token is refused (TWIN_INFLUX_TOKEN; user:password for InfluxDB 1.8)",
+    401: "{token}",
     403: "the token may not write to bucket {bucket}",
     404: "no /api/v2/write or no bucket {bucket} here"
     " (wrong URL or bucket, or InfluxDB older than 1.8?)",
@@ -101,20 +124,43 @@ _FIX = {
 
 
 def write_error(
-    status: int, message: str, endpoint: str, bucket: str, lines: int, size: int
+    status: int,
+    message: str,
+    endpoint: str,
+    bucket: str,
+    lines: int,
+    size: int,
+    token: str | None = None,
 ) -> ServiceError:
     """The error of a write that got HTTP ``status`` (0: none) with body ``message``.
 
-    Unknown answers count as the request's fault: the batch is kept, never thrown away.
+    ``token`` names the setting that gave the token ("" when there is none, None when not
+    known), for a 401. Unknown answers count as the request's fault: the batch is kept,
+    never thrown away; so does a 400 whose text does not blame the points.
     """
     if status in _TRANSIENT or status >= 500:
         return TransientWriteError(f"HTTP {status}: {message}")
-    if status in _BAD_DATA:
-        return RejectedWriteError(status, message[:500])
-    fix = _FIX.get(status, "").format(bucket=repr(bucket), lines=lines, size=size)
     said = f"; the server said: {message[:200]}" if message else ""
+    if status in _BAD_DATA:
+        if status != 400 or any(what in message.lower() for what in POINT_ERRORS):
+            return RejectedWriteError(status, message[:500])
+        return RefusedWriteError(
+            f"HTTP 400 from {endpoint}: the server refused the request body, not the data"
+            " (a proxy altering the gzip'd body or its Content-Encoding?); the batch is kept" + said
+        )
+    fix = _FIX.get(status, "").format(
+        bucket=repr(bucket), lines=lines, size=size, token=_token_fix(token)
+    )
     refused = TooLargeError if status == 413 else RefusedWriteError
     return refused(f"HTTP {status} from {endpoint}: {fix or 'refused'}{said}")
+
+
+def _token_fix(token: str | None) -> str:
+    """What to fix for a 401, naming the setting that gave the token (``token``; "": none)."""
+    v1 = "user:password for InfluxDB 1.8"
+    if token == "":
+        return f"the server wants a token and none was given (set {ANY_TOKEN_SETTING}; {v1})"
+    return f"the token is refused (from {token or ANY_TOKEN_SETTING}; {v1})"
 
 
 def gzip_batch(raw: bytes, level: int) -> bytes:
@@ -148,6 +194,9 @@ class Sink(Protocol):
 
     name: str
 
+    #: where its batches go (spooled ones keep it); None for a sink without a spool (a file)
+    destination: Destination | None
+
     def validate(self) -> None: ...
 
     async def start(self) -> None: ...
@@ -167,6 +216,7 @@ class FileSink:
     """
 
     name = "file"
+    destination: Destination | None = None  # the file holds what is written: no spool
 
     def __init__(self, path: Path, append: bool = False) -> None:
         self.path = path
@@ -203,7 +253,8 @@ class InfluxSink:
     Works with InfluxDB 2.x (org, bucket, token), InfluxDB 3 Core (bucket = database),
     InfluxDB 1.8+ (bucket = ``db/rp``, token = ``user:password``) and VictoriaMetrics'
     ``/api/v2/write``. Batches are sent pre-compressed with ``Content-Encoding: gzip`` and
-    nanosecond precision.
+    nanosecond precision. A ``token`` given as an ``InfluxToken`` is named by its setting when
+    it is refused.
     """
 
     name = "influx"
@@ -216,6 +267,8 @@ class InfluxSink:
         self.org = org
         self.bucket = bucket
         self.timeout_s = timeout_s
+        self.destination: Destination | None = Destination(url, org, bucket)
+        self.endpoint = url.rstrip("/") + "/api/v2/write"
         self._client: Any = None
         self._service: Any = None
 
@@ -262,10 +315,16 @@ class InfluxSink:
             status = int(exc.status or 0)
             body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else exc.body
             message = str(body or exc.reason or "").strip()
-            endpoint = self.url.rstrip("/") + "/api/v2/write"
-            raise write_error(status, message, endpoint, self.bucket, lines, len(payload)) from exc
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise TransientWriteError(f"{type(exc).__name__}: {exc}") from exc
+            token = token_source(self.token) if self.token else ""
+            raise write_error(
+                status, message, self.endpoint, self.bucket, lines, len(payload), token
+            ) from exc
+        except TimeoutError as exc:  # aiohttp's timeouts too; their text is empty
+            raise TransientWriteError(
+                f"no answer from {self.endpoint} within {self.timeout_s:g} s (TWIN_WRITE_TIMEOUT_S)"
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TransientWriteError(f"{self.endpoint}: {type(exc).__name__}: {exc}") from exc
 
     async def stop(self) -> None:
         if self._client is not None:

@@ -1,9 +1,15 @@
 """A bounded, fsync'd on-disk spool of write batches (store and forward).
 
-Each batch is one file ``<seq:012d>-<lines>.lp.gz`` holding exactly the gzip'd payload that
-would have been sent, so a spooled batch is also importable by hand. A file is written to a
-temporary name, fsync'd, renamed and the directory fsync'd, so after a crash a batch is
-either wholly present or absent. Batches are replayed oldest first (lowest sequence number).
+Each batch is one file ``<seq:012d>-<lines>-<source>.lp.gz`` holding exactly the gzip'd
+payload that would have been sent, so a spooled batch is also importable by hand. A file is
+written to a temporary name, fsync'd, renamed and the directory fsync'd, so after a crash a
+batch is either wholly present or absent. Batches are replayed oldest first (lowest sequence
+number).
+
+``<source>`` keys the batch's ``Origin`` in ``origins.json`` (written, durably, before the
+first batch of a new origin): the destination it is meant for (never the token) and the run
+that spooled it. A batch spooled before origins were kept (``<seq>-<lines>.lp.gz``) or whose
+origin is lost has none (``origin`` gives None).
 
 Bound: ``max_bytes`` of payload. A batch that would exceed it is *not* stored: ``put``
 returns False and the caller counts it as dropped (nothing is dropped silently). Dropping the
@@ -12,32 +18,58 @@ newest rather than the oldest keeps fsync'd data untouched while it may be repla
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 
 from twin.files import write_durably
+from twin.telemetry.destination import Destination, Origin
 
-__all__ = ["Spool", "SpoolEntry", "spool_depth"]
+__all__ = ["ORIGINS_FILE", "Spool", "SpoolEntry", "recorded_destinations", "spool_depth"]
 
 _SUFFIX = ".lp.gz"
+ORIGINS_FILE = "origins.json"
+_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass(frozen=True, slots=True)
 class SpoolEntry:
-    """One spooled batch: its file, sequence number, line count and size in bytes."""
+    """One spooled batch: its file, sequence number, line count, size in bytes and the key
+    of its origin (``""``: none recorded)."""
 
     path: Path
     seq: int
     lines: int
     size: int
+    source: str = ""
 
 
 def _parse(path: Path) -> SpoolEntry | None:
-    stem = path.name.removesuffix(_SUFFIX)
-    seq, _, lines = stem.partition("-")
-    if not (seq.isdigit() and lines.isdigit()):
+    seq, lines, *source = path.name.removesuffix(_SUFFIX).split("-")
+    if not (seq.isdigit() and lines.isdigit()) or len(source) > 1:
         return None
-    return SpoolEntry(path, int(seq), int(lines), path.stat().st_size)
+    if source and not (source[0] and set(source[0]) <= _HEX):
+        return None
+    return SpoolEntry(path, int(seq), int(lines), path.stat().st_size, "".join(source))
+
+
+def _entries(directory: Path) -> list[SpoolEntry]:
+    entries = [e for p in directory.glob("*" + _SUFFIX) if (e := _parse(p))]
+    return sorted(entries, key=lambda e: e.seq)
+
+
+def _origins(directory: Path) -> dict[str, Origin]:
+    """The origins recorded in ``directory`` (none when the file is missing or damaged: its
+    batches are kept, as batches of no recorded origin)."""
+    try:
+        data = json.loads((directory / ORIGINS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: o for k, v in data.items() if (o := Origin.from_dict(v)) is not None}
 
 
 class Spool:
@@ -58,13 +90,15 @@ class Spool:
         self._bytes = 0
         self._lines = 0
         self._next_seq = 0
+        self._origins: dict[str, Origin] = {}
+        self._source = ""
 
     def open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         for tmp in self.directory.glob("*.tmp"):  # a write interrupted by a crash
             tmp.unlink(missing_ok=True)
-        entries = [e for p in self.directory.glob("*" + _SUFFIX) if (e := _parse(p))]
-        self._entries = sorted(entries, key=lambda e: e.seq)
+        self._entries = _entries(self.directory)
+        self._origins = _origins(self.directory)
         self._bytes = sum(e.size for e in self._entries)
         self._lines = sum(e.lines for e in self._entries)
         self._next_seq = self._entries[-1].seq + 1 if self._entries else 0
@@ -80,6 +114,21 @@ class Spool:
     def lines(self) -> int:
         return self._lines
 
+    def use(self, origin: Origin) -> str:
+        """Spool the next batches as coming from ``origin``; returns its key."""
+        text = json.dumps(origin.as_dict(), sort_keys=True)
+        self._source = hashlib.sha256(text.encode()).hexdigest()[:12]
+        self._origins.setdefault(self._source, origin)
+        return self._source
+
+    def origin(self, entry: SpoolEntry) -> Origin | None:
+        """Where ``entry`` came from and is meant to go (None: not recorded)."""
+        return self._origins.get(entry.source)
+
+    def entries(self) -> list[SpoolEntry]:
+        """The spooled batches, oldest first."""
+        return list(self._entries)
+
     def put(self, payload: bytes, lines: int) -> bool:
         """Store one batch durably; False (nothing written) when it would exceed the bound."""
         if self._bytes + len(payload) > self.max_bytes:
@@ -87,12 +136,15 @@ class Spool:
         self._append(payload, lines)
         return True
 
-    def _append(self, payload: bytes, lines: int) -> None:
+    def _append(self, payload: bytes, lines: int, source: str | None = None) -> None:
+        source = self._source if source is None else source
+        if source and not any(e.source == source for e in self._entries):
+            self._save_origins(source)  # before its first batch: a batch never lacks it
         seq = self._next_seq
         self._next_seq += 1
-        path = self.directory / f"{seq:012d}-{lines}{_SUFFIX}"
+        path = self.directory / f"{seq:012d}-{lines}{'-' if source else ''}{source}{_SUFFIX}"
         write_durably(path, payload)
-        self._entries.append(SpoolEntry(path, seq, lines, len(payload)))
+        self._entries.append(SpoolEntry(path, seq, lines, len(payload), source))
         self._bytes += len(payload)
         self._lines += lines
 
@@ -101,11 +153,20 @@ class Spool:
         bound (they hold its lines): the parts first, so a crash between leaves a batch twice,
         never none."""
         for payload, lines in parts:
-            self._append(payload, lines)
+            self._append(payload, lines, entry.source)
         self.remove(entry)
 
-    def oldest(self) -> SpoolEntry | None:
-        return self._entries[0] if self._entries else None
+    def _save_origins(self, adding: str) -> None:
+        """Record the origins of the batches in the spool and of ``adding`` (the others are
+        forgotten: no batch needs them)."""
+        keep = {e.source for e in self._entries} | {adding}
+        data = {k: o.as_dict() for k, o in self._origins.items() if k in keep}
+        text = json.dumps(data, indent=1, sort_keys=True) + "\n"
+        write_durably(self.directory / ORIGINS_FILE, text.encode())
+
+    def oldest(self, sources: Container[str] | None = None) -> SpoolEntry | None:
+        """The oldest batch, of one of the origin keys ``sources`` when given."""
+        return next((e for e in self._entries if sources is None or e.source in sources), None)
 
     def read(self, entry: SpoolEntry) -> bytes:
         return entry.path.read_bytes()
@@ -118,14 +179,35 @@ class Spool:
         entry.path.unlink(missing_ok=True)
 
 
-def spool_depth(directory: Path) -> dict[str, int]:
+def spool_depth(directory: Path) -> dict[str, object]:
     """Batches, lines and bytes in a spool directory, counted from its files (no pipeline
-    needed; right even after a crash). An absent directory is an empty spool."""
-    entries = (
-        [e for p in directory.glob("*" + _SUFFIX) if (e := _parse(p))] if directory.is_dir() else []
-    )
-    return {
+    needed; right even after a crash), and its lines by the destination they are meant for
+    (``spool_destinations``, when it holds any). An absent directory is an empty spool."""
+    entries = _entries(directory) if directory.is_dir() else []
+    depth: dict[str, object] = {
         "spool_batches": len(entries),
         "spool_lines": sum(e.lines for e in entries),
         "spool_bytes": sum(e.size for e in entries),
     }
+    if entries:
+        origins = _origins(directory)
+        by: dict[str, int] = {}
+        for e in entries:
+            origin = origins.get(e.source)
+            where = "not recorded" if origin is None else str(origin.destination or "none")
+            by[where] = by.get(where, 0) + e.lines
+        depth["spool_destinations"] = by
+    return depth
+
+
+def recorded_destinations(directory: Path) -> list[Destination]:
+    """The destinations the batches in a spool directory were spooled for, oldest batch's
+    first (those recorded; each database once)."""
+    origins = _origins(directory) if directory.is_dir() else {}
+    found: list[Destination] = []
+    for entry in _entries(directory) if directory.is_dir() else []:
+        origin = origins.get(entry.source)
+        dest = origin.destination if origin is not None else None
+        if dest is not None and not any(dest.same(d) for d in found):
+            found.append(dest)
+    return found

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["TelemetryStats"]
+__all__ = ["TelemetryStats", "error_is_past"]
+
+
+def error_is_past(status: Mapping[str, Any]) -> bool:
+    """True when the counters ``status`` (``as_dict``, or a saved status) say delivery
+    recovered after their ``last_error``."""
+    at, recovered = str(status.get("last_error_at", "")), str(status.get("recovered_at", ""))
+    return bool(status.get("last_error")) and bool(recovered) and recovered >= at
 
 
 @dataclass
@@ -24,6 +32,11 @@ class TelemetryStats:
     batches_rejected: int = 0
     lines_dropped: int = 0
     batches_dropped: int = 0
+    #: lines earlier runs left in the spool (counted in ``lines_produced``); of them, those
+    #: written now and those kept for another destination (or none recorded)
+    lines_carried: int = 0
+    lines_carried_written: int = 0
+    lines_carried_elsewhere: int = 0
     #: batches above the server's size limit, sent (or spooled) in halves instead
     batches_split: int = 0
     write_errors: int = 0
@@ -31,6 +44,10 @@ class TelemetryStats:
     spool_lines: int = 0
     spool_bytes: int = 0
     last_error: str = ""
+    #: when ``last_error`` happened, and when delivery last resumed after a failed write
+    #: (ISO 8601 wall-clock times; a ``recovered_at`` after ``last_error_at``: it is past)
+    last_error_at: str = ""
+    recovered_at: str = ""
     last_rejected_sample: str = ""
     #: why the server refuses the writes (URL, token, size limit), or the sink fails (a bug),
     #: until a write succeeds
@@ -38,6 +55,10 @@ class TelemetryStats:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def error_is_past(self) -> bool:
+        """True when delivery recovered after ``last_error``."""
+        return error_is_past(self.as_dict())
 
     def balanced(self) -> bool:
         """The accounting invariant: no line unaccounted for."""
