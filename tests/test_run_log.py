@@ -84,6 +84,7 @@ async def test_a_killed_twin_resumes_close_to_where_it_was(
     out = tmp_path / "out"
     args = _args(tmp_path, out, "--telemetry", "none", "--speed", str(SPEED))
     twin = await start_cli(str(default_scenario_path), *args)
+    served_at = dt.datetime.now(dt.UTC)  # its clock started before it said it serves
     try:
         await _logged_past(out / EVENTS, 5 * SPEED, deadline_s=30)
         killed_at = dt.datetime.now(dt.UTC)
@@ -91,14 +92,17 @@ async def test_a_killed_twin_resumes_close_to_where_it_was(
         await twin.kill()
     info = orjson.loads((out / "run.json").read_bytes())
     sim_start = dt.datetime.fromisoformat(info["sim_start"])
-    reached = (killed_at - sim_start).total_seconds() * SPEED  # the twin's clock at the kill
+    # the twin's clock at the kill: its start-up counted once (the clock starts with the
+    # run), at most x SPEED; the time since it served at least x SPEED
+    reached = (killed_at - sim_start).total_seconds() * SPEED
+    least = (killed_at - served_at).total_seconds() * SPEED
     killed = (out / EVENTS).read_bytes()
     complete = _complete(killed)
     log = read_log(out / EVENTS, torn_tail=True)
     assert log.size == len(complete)
     assert not log.commands  # nothing was synced for a command: the flushes wrote it all
     # every event published up to a flush interval (and a margin) before the kill is on disk
-    flushed = reached - (FLUSH_S + MARGIN_S) * SPEED
+    flushed = least - (FLUSH_S + MARGIN_S) * SPEED
     published = _published(default_scenario_path, reached)
     assert max(t for t in published if t <= flushed) <= log.resume_at <= reached
 

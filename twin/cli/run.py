@@ -73,6 +73,7 @@ from twin.text import plural
 
 if TYPE_CHECKING:
     from opcua_server import ServerSettings
+    from twin.model.scenario import Scenario
 
 __all__ = ["register"]
 
@@ -98,6 +99,14 @@ def run(
     resume: Annotated[
         bool, typer.Option("--resume", help="restore the twin from OUT's event log, continue")
     ] = False,
+    resume_if_possible: Annotated[
+        bool,
+        typer.Option(
+            "--resume-if-possible",
+            help="as --resume, but start afresh (keeping the log, with a warning) when OUT's"
+            " log cannot be resumed: another scenario or twin version (unattended restarts)",
+        ),
+    ] = False,
     insecure_dev: Annotated[
         bool,
         typer.Option(
@@ -118,12 +127,12 @@ def run(
 
     With --resume, restore the twin from the event log in OUT (the same scenario file: its
     seed and rule come with it) and continue from its last event; without an event log,
-    start afresh. With --adapters, link the PLCs the file names (Modbus TCP, OPC UA) to the
-    twin. The twin's clock runs on the wall clock's axis and ends on 2262-04-11T23:47:16Z
-    (at speed 1e6, two hours from now): the run stops there by itself. A second Ctrl-C
-    hurries the stop: telemetry not yet delivered goes to the spool at once. Exit code 1
-    when telemetry lines were lost, or are kept because the server refused them (as twin
-    simulate).
+    start afresh. --resume-if-possible also starts afresh when the log cannot be resumed.
+    With --adapters, link the PLCs the file names (Modbus TCP, OPC UA) to the twin. The
+    twin's clock runs on the wall clock's axis and ends on 2262-04-11T23:47:16Z (at speed
+    1e6, two hours from now): the run stops there by itself. A second Ctrl-C hurries the
+    stop: telemetry not yet delivered goes to the spool at once. Exit code 1 when telemetry
+    lines were lost, or are kept because the server refused them (as twin simulate).
     """
     from opcua_server import ServerSettings, TwinServer
     from opcua_server.app import preflight
@@ -168,24 +177,20 @@ def run(
     # one twin per run directory, before anything in it is read or written; the event log
     # is closed however the run ends (a refused --adapters file after a restore included)
     with hold(out), contextlib.ExitStack() as closing:
-        previous = previous_run(out, info) if resume else None
         log_fh: IO[bytes] | None = None
         kpi = KpiCollector.for_cell(sc.cell)  # the run's, from time 0: server and telemetry
-        if previous is None:
-            if resume:
-                console.print(f"--resume: no event log in {out}, starting afresh")
+        restored = None
+        if resume or resume_if_possible:
+            restored = _restore(out, sc, info, kpi, console, strict=not resume_if_possible)
+        if restored is None:
+            kpi = KpiCollector.for_cell(sc.cell)  # not one a refused replay fed
             engine = Engine(sc, signals=True)
             engine.bus.subscribe(kpi)
             driver = _Driver(engine, speed)
         else:
-            log, sim_start = previous
-            engine, log_fh = restore(out, sc, log, console.print, follow=(kpi,))
+            engine, log_fh, sim_start = restored
             closing.enter_context(log_fh)
             driver = _Driver(engine, speed, origin=sim_start)
-            console.print(
-                f"restored {plural(len(log.commands), 'command')} from {out / EVENTS}; "
-                f"resuming at simulated time {engine.now:.1f} s"
-            )
             if (behind := driver.behind()) >= 1.0:  # at speed >= 1: never stamps in the past
                 console.print(
                     f"the twin's clock is {behind:,.0f} s behind the wall clock on the run's"
@@ -240,6 +245,45 @@ def run(
         )
     if sinks.undelivered:  # telemetry lost or refused: its line above says what and why
         raise typer.Exit(1)
+
+
+def _restore(
+    out: Path,
+    sc: Scenario,
+    info: dict[str, Any],
+    kpi: KpiCollector,
+    console: Console,
+    *,
+    strict: bool,
+) -> tuple[Engine, IO[bytes], datetime] | None:
+    """The twin restored from ``out``'s event log, its new log and its ``sim_start``; None
+    when there is no log, or (not ``strict``) when it cannot be resumed: the new run keeps it
+    (``new_log``), and its accepted orders stay in it, not in the new run (said loudly)."""
+    flag = "--resume" if strict else "--resume-if-possible"
+    try:
+        previous = previous_run(out, info)
+        if previous is None:
+            console.print(f"{flag}: no event log in {out}, starting afresh")
+            return None
+        log, sim_start = previous
+        engine, log_fh = restore(out, sc, log, console.print, follow=(kpi,))
+    except ConfigError as exc:
+        if strict:
+            raise
+        Console(stderr=True, soft_wrap=True).print(  # one line: container logs, grep
+            f"WARNING: cannot resume {out / EVENTS}: {exc}. Starting afresh: the log is kept"
+            " (the next line says where), with the orders it accepted; they are not in this"
+            " run.",
+            style="bold red",
+            markup=False,
+            highlight=False,
+        )
+        return None
+    console.print(
+        f"restored {plural(len(log.commands), 'command')} from {out / EVENTS}; "
+        f"resuming at simulated time {engine.now:.1f} s"
+    )
+    return engine, log_fh, sim_start
 
 
 class _Driver(RealtimeDriver):
