@@ -227,7 +227,7 @@ async def test_a_wrong_address_is_a_bad_tag_and_the_others_go_on(
     finally:
         await a.stop()
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert sorted(warnings) == sorted(f"{k}: {v}" for k, v in st.bad_tags.items())
+    assert sorted(warnings) == sorted(f"adapter plc1: {k}: {v}" for k, v in st.bad_tags.items())
 
 
 async def test_a_wrong_unit_fails_every_tag_but_not_the_link(twin: Twin, plc: Plc) -> None:
@@ -281,8 +281,8 @@ async def test_a_tag_good_again_is_logged_once(
         await a.stop()
     ours = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "adapters.plc1"]
     assert ours[1:] == [
-        ("WARNING", "read[0] (printer1.bed_temp): busy"),
-        ("INFO", "read[0] (printer1.bed_temp): good again"),
+        ("WARNING", "adapter plc1: read[0] (printer1.bed_temp): busy"),
+        ("INFO", "adapter plc1: read[0] (printer1.bed_temp): good again"),
     ]
 
 

@@ -417,7 +417,7 @@ async def test_an_unusable_node_is_a_bad_tag_and_the_others_go_on(
         assert adapter.bridge.links.get("plc1").bad_tags == (f"{name}: {st.bad_tags[name]}",)
         assert st.last_error == f"{name}: {st.bad_tags[name]}"
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert warnings == [f"{name}: {st.bad_tags[name]}"]  # checked each cycle, said once
+    assert warnings == [f"adapter plc1: {name}: {st.bad_tags[name]}"]  # checked each cycle, once
 
 
 @pytest.mark.parametrize("subscription", [True, False], ids=["subscription", "polling"])
