@@ -35,4 +35,4 @@ WORKDIR /var/lib/cell-twin
 # OPC UA
 EXPOSE 4840
 ENTRYPOINT ["twin"]
-CMD ["run", "/opt/cell-twin/scenarios/default.toml", "--host", "0.0.0.0", "--port", "4840", "--resume"]
+CMD ["run", "/opt/cell-twin/scenarios/default.toml", "--host", "0.0.0.0", "--port", "4840", "--resume-if-possible"]

@@ -290,8 +290,21 @@ def test_twin_command_parses_with_the_real_cli(source: str) -> None:
     host = load_compose({})["services"]["twin"]["hostname"] if source == "compose" else "0.0.0.0"
     assert ctx.params["host"] == host
     assert ctx.params["port"] == 4840
-    # a restart (restart: unless-stopped) goes on from the event log, keeping accepted orders
-    assert ctx.params["resume"] is True
+    # a restart (restart: unless-stopped) goes on from the event log, keeping accepted orders,
+    # and a log a new image cannot resume is kept, not a restart loop (exit 2 for ever)
+    assert ctx.params["resume_if_possible"] is True
+
+
+def test_the_twin_is_given_time_for_a_clean_stop() -> None:
+    """Docker kills 10 s after SIGTERM by default: telemetry alone may take TWIN_STOP_TIMEOUT_S
+    (15 s) to drain or spool, then the event log's stop, the snapshot and the history."""
+    from twin.telemetry.settings import TelemetrySettings
+
+    grace = load_compose({})["services"]["twin"]["stop_grace_period"]
+    found = re.fullmatch(r"(\d+)s", grace)
+    assert found is not None, grace
+    default = TelemetrySettings.model_fields["stop_timeout_s"].default
+    assert int(found.group(1)) >= default + 10
 
 
 def test_twin_server_certificate_survives_container_recreation() -> None:

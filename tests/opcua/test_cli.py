@@ -139,6 +139,10 @@ async def test_twin_run_serves_until_ctrl_c(tmp_path: Path) -> None:
         text = twin.banner
         assert "Basic256Sha256 (SignAndEncrypt)" in text
         assert "Aes256Sha256RsaPss (Sign)" in text
+        # what runs and where its data goes
+        out = tmp_path / "out"
+        assert "twin running at x120 (a wall second is 120 simulated seconds" in text
+        assert f"event log {out / 'events.jsonl'}; telemetry: {out / 'telemetry.lp.gz'}" in text
         password = _FIRST_PASSWORD.search(text)
         assert password is not None, text  # first run: an engineer user is created
         cert = make_client_cert(tmp_path / "client")

@@ -63,6 +63,7 @@ from twin.kpi import KpiCollector
 from twin.model import load_scenario
 from twin.runtime import RealtimeDriver
 from twin.telemetry import (
+    FILE_NAME,
     SPOOL_DIR,
     TelemetryPipeline,
     TelemetrySettings,
@@ -452,6 +453,8 @@ async def _serve(
             loop.add_signal_handler(sig, interrupted)
     await _start(server, driver, console, initial, telemetry, plcs)
     _banner(server, console, initial)
+    console.print(_running(driver, telemetry))
+    console.print("press Ctrl-C to stop")
     runner = asyncio.create_task(driver.run())  # returns at the clock's end
     flushing = flusher.start()
     waiter = asyncio.create_task(stop.wait())
@@ -505,6 +508,20 @@ async def _start(
         raise
 
 
+def _running(driver: RealtimeDriver, telemetry: _Telemetry) -> str:
+    """What runs and where its data goes (the banner's last line)."""
+    s = telemetry.settings
+    where = {
+        "file": str(telemetry.out / FILE_NAME),
+        "influx": f"InfluxDB {s.influx_url}, bucket {s.influx_bucket}",
+    }.get(s.telemetry, "none")
+    ahead = "" if driver.speed <= 1 else ", its timestamps run ahead of the wall clock"
+    return (
+        f"twin running at x{driver.speed:g} (a wall second is {driver.speed:g} simulated"
+        f" seconds{ahead}); event log {telemetry.out / EVENTS}; telemetry: {where}"
+    )
+
+
 def _banner(server: Any, console: Console, initial: tuple[str, str] | None) -> None:
     s = server.settings
     console.print(f"[bold]cell-twin OPC UA server[/bold] at [cyan]{server.endpoint}[/cyan]")
@@ -547,7 +564,6 @@ def _banner(server: Any, console: Console, initial: tuple[str, str] | None) -> N
                 style="bold red",
             )
         )
-    console.print("press Ctrl-C to stop")
 
 
 def _first_run(console: Console, users_file: Path, name: str, password: str) -> None:
