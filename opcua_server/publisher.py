@@ -51,14 +51,12 @@ from opcua_server._publish_encode import (
 from opcua_server._publish_phase import PhaseKeeper
 from opcua_server._publish_track import SubscriptionTracker
 from twin.clock import Clock, SystemClock
-from twin.signals import GOOD, STALE, SignalBatch, SignalStore
+from twin.signals import STATUS_CODE, SignalBatch, SignalStore
 
 __all__ = ["STATUS_OF_QUALITY", "Publisher"]
 
 #: Signal quality -> StatusCode value, indexed by the quality code (``twin.signals``).
-STATUS_OF_QUALITY = np.zeros(max(GOOD, STALE) + 1, dtype=np.uint32)
-STATUS_OF_QUALITY[GOOD] = ua.StatusCodes.Good
-STATUS_OF_QUALITY[STALE] = ua.StatusCodes.UncertainLastUsableValue
+STATUS_OF_QUALITY = STATUS_CODE  # one table for OPC UA and telemetry
 
 
 class Publisher:

@@ -19,13 +19,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GOOD", "STALE", "SignalBatch", "SignalSpec", "SignalStore"]
+__all__ = ["GOOD", "STALE", "STATUS_CODE", "SignalBatch", "SignalSpec", "SignalStore"]
 
 #: Quality of a signal: its source delivers it.
 GOOD = 0
 #: Quality of a signal: its source is lost; the value is the last usable one, and its
 #: timestamp that of the last good value.
 STALE = 1
+#: The OPC UA status code of each quality, indexed by it (Good, Uncertain_LastUsableValue):
+#: what OPC UA clients and the telemetry's ``quality`` field see.
+STATUS_CODE = np.array([0x00000000, 0x40900000], dtype=np.uint32)
 
 
 @dataclass(frozen=True, slots=True)

@@ -466,3 +466,11 @@ def test_cast_values_saturate_at_every_integer_width() -> None:
         assert int(got[0]) > info.max // 2, vt
         assert int(got[1]) == info.min, vt
         assert int(got[2]) == 7, vt
+
+
+def test_the_status_code_of_each_quality_is_opc_uas() -> None:
+    """One table (``twin.signals.STATUS_CODE``) for OPC UA values and telemetry lines."""
+    from twin.signals import STATUS_CODE
+
+    assert STATUS_CODE[GOOD] == ua.StatusCodes.Good
+    assert STATUS_CODE[STALE] == ua.StatusCodes.UncertainLastUsableValue

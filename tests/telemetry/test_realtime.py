@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from tests.telemetry.fakes import FakeSink
 from tests.telemetry.lp import parse_lines
 from twin.api import TwinAPI
@@ -11,6 +13,7 @@ from twin.clock import ManualClock
 from twin.engine.cell import Engine
 from twin.model import load_scenario
 from twin.runtime import RealtimeDriver
+from twin.signals import GOOD, STALE
 from twin.telemetry import LineEncoder, TelemetryPipeline, attach_realtime, datetime_ns
 
 
@@ -104,3 +107,34 @@ async def test_attached_to_a_twin_that_ran_it_knows_its_jobs_and_faults(
         if p.measurement == "fault" and p.tags["machine"] == "cnc1" and p.fields["active"] is False
     ]
     assert [(p.fields["severity"], p.fields["source"]) for p in cleared] == [(700, "api")]
+
+
+async def test_a_signal_whose_source_is_lost_is_uncertain_in_telemetry(
+    default_scenario_path: Path,
+) -> None:
+    """A PLC's signal whose link is lost (``STALE``: the last usable value) carried quality
+    0 (Good) in every telemetry line, while OPC UA said Uncertain_LastUsableValue: Grafana
+    showed a made-up or stale value as good. Its machine's line now carries that status."""
+    scenario = load_scenario(default_scenario_path)
+    engine = Engine(scenario, signals=True)
+    engine.run(600, stop_when_done=False)
+    engine.sample_signals()
+    kinds = {m.id: m.kind for m in scenario.cell.machines}
+    sink = FakeSink()
+    encoder = LineEncoder(scenario.cell.name, kinds, ManualClock().wall())
+    pipeline = TelemetryPipeline(sink, encoder, flush_interval_s=None, clock=ManualClock())
+    await pipeline.start()
+    store = engine.store
+    lost = np.array([store.index("cnc1.coolant_temp")])
+    store.set_quality(lost, STALE)
+    pipeline.on_signals(600.0, store)
+    store.set_quality(lost, GOOD)  # the link is back
+    pipeline.on_signals(601.0, store)
+    await pipeline.stop(5)
+
+    signals = [p for p in parse_lines("\n".join(sink.lines)) if p.measurement == "machine_signal"]
+    quality = {(p.tags["machine"], p.ts): p.fields["quality"] for p in signals}
+    first, second = sorted({p.ts for p in signals})
+    assert quality[("cnc1", first)] == 0x40900000  # Uncertain_LastUsableValue
+    assert quality[("cnc1", second)] == 0
+    assert all(q == 0 for (m, _), q in quality.items() if m != "cnc1")

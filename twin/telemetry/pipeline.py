@@ -54,7 +54,7 @@ from twin.aio import cancel_and_wait
 from twin.clock import Clock, SystemClock
 from twin.errors import ServiceError
 from twin.events import Event
-from twin.signals import SignalStore
+from twin.signals import STATUS_CODE, SignalStore
 from twin.telemetry.carry import Carried, Spooled, carry_over
 from twin.telemetry.destination import Origin
 from twin.telemetry.health import Health
@@ -135,6 +135,7 @@ class TelemetryPipeline:
         self._lock = threading.Lock()
         self._lines: list[str] = []
         self._rows: list[np.ndarray] = []
+        self._quality: list[np.ndarray] = []  # the store's qualities of each row
         self._times: list[float] = []
         self._layout: SignalLayout | None = None
         self._buffered = 0
@@ -284,6 +285,7 @@ class TelemetryPipeline:
                     self._lines += self._signal_lines()
                 layout = self._layout = self.encoder.layout(store)
             self._rows.append(store.values[: layout.size].copy())
+            self._quality.append(store.quality[: layout.size].copy())
             self._times.append(t)
             self._buffered += len(layout.machines)
             full = self._buffered >= self.batch_lines
@@ -311,8 +313,10 @@ class TelemetryPipeline:
         assert self._layout is not None
         values = np.vstack(self._rows)
         times = np.asarray(self._times, dtype=np.float64)
-        self._rows, self._times = [], []
-        return self.encoder.signal_lines(self._layout, times, values)
+        quality = STATUS_CODE[np.vstack(self._quality)].astype(np.int64)
+        self._rows, self._times, self._quality = [], [], []
+        # a PLC's signal whose link is lost is Uncertain (last usable value), as over OPC UA
+        return self.encoder.signal_lines(self._layout, times, values, quality)
 
     def flush_buffer(self) -> None:
         """Turn whatever is buffered into batches of at most ``batch_lines`` and hand them on
