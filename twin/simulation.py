@@ -139,8 +139,10 @@ def run_simulation(
     progress: Callable[[float, float], None] | None = None,
     plots: bool = True,
     stop: threading.Event | None = None,
+    stop_when_done: bool = True,
 ) -> RunResult:
-    """Run ``scenario`` to ``until`` (default: horizon) or until all orders are done.
+    """Run ``scenario`` to ``until`` (default: horizon) or, with ``stop_when_done``, until
+    all orders are done if that comes first (without it, runs compared over one period).
 
     Writes ``events.jsonl``, ``summary.json``, ``snapshot.json`` and (with ``plots``)
     ``gantt.png`` and ``kpis.png`` to ``out_dir`` when given. ``kpi_consumers`` get a KPI
@@ -181,15 +183,16 @@ def run_simulation(
     try:
         apply_checked(engine, commands)  # their times were checked above
         if progress is None and stop is None:
-            t_end = engine.run(end)
+            t_end = engine.run(end, stop_when_done)
         else:
-            t_end = _run_with_progress(engine, end, progress, stop)
+            t_end = _run_with_progress(engine, end, progress, stop, stop_when_done)
     finally:
         if writer is not None and log_fh is not None:
             writer.flush()
             log_fh.close()
     # stopped before the end (a stop set once the run was done changes nothing)
-    interrupted = bool(stop and stop.is_set()) and t_end < end and not engine.all_done.triggered
+    done = stop_when_done and engine.all_done.triggered
+    interrupted = bool(stop and stop.is_set()) and t_end < end and not done
     kpis = kpi.report(t_end)
     for consumer in kpi_consumers:
         consumer(t_end, kpis)
@@ -232,14 +235,17 @@ def _run_with_progress(
     end: float,
     progress: Callable[[float, float], None] | None,
     stop: threading.Event | None,
+    stop_when_done: bool = True,
 ) -> float:
     # steps of a thousandth of the run, at most an hour of simulated time: how often progress
     # is told, and how soon a run can be stopped (Ctrl-C), whatever the horizon (a thousandth
     # of centuries is months: minutes of wall time with signals)
     step = min(end / 1000, 3600.0)
     t = engine.now
-    while t < end and not engine.all_done.triggered and not (stop and stop.is_set()):
-        t = engine.run(min(t + step, end))
+    while t < end and not (stop_when_done and engine.all_done.triggered):
+        if stop and stop.is_set():
+            break
+        t = engine.run(min(t + step, end), stop_when_done)
         if progress is not None:
             progress(t, end)
     return engine.now

@@ -149,7 +149,19 @@ def simulate(
         try:
             runner = simulation_runner(tsettings, sc, stage, console, moved_to=out)
             result = _run(
-                sc, horizon, seed, rule, seq, commands, stage, period, plots, quiet, console, runner
+                sc,
+                horizon,
+                seed,
+                rule,
+                seq,
+                commands,
+                stage,
+                period,
+                plots,
+                quiet,
+                console,
+                runner,
+                stop_when_done=until is None,  # --until: that period, for comparable KPIs
             )
         except ConfigError as exc:
             named = {"scenario": scenario, "sequence": sequence}  # planning, --sequence errors
@@ -173,6 +185,14 @@ def simulate(
         console.print(
             f"interrupted at simulated time {s['until']:.1f} s: the KPIs and {out / 'summary.json'}"
             f" are of the run up to then; no plots (twin report {out} draws them)",
+            soft_wrap=True,
+            markup=False,
+        )
+    elif until is None and s["end_time"] < (horizon if horizon is not None else sc.horizon):
+        console.print(
+            f"all work done at simulated time {s['end_time']:.1f} s: the run ended there, and"
+            " its KPIs are over that period (--until runs to a fixed time, to compare runs"
+            " over one period)",
             soft_wrap=True,
             markup=False,
         )
@@ -227,6 +247,8 @@ def _run(
     quiet: bool,
     console: Console,
     runner: Callable[..., RunResult] = run_simulation,
+    *,
+    stop_when_done: bool = True,
 ) -> RunResult:
     stop = threading.Event()  # set by the first Ctrl-C: the run ends and writes its summary
     kwargs: dict[str, Any] = {
@@ -239,6 +261,7 @@ def _run(
         "signal_period": period,
         "plots": plots,
         "stop": stop,
+        "stop_when_done": stop_when_done,
     }
     with _first_ctrl_c_sets(stop):
         if quiet:
