@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from twin.engine.cell import Engine
+from twin.engine.jobs import ENDED_STATES
 from twin.engine.replay import Command, apply_checked, check_times
 from twin.errors import ConfigError
 from twin.events import Event, EventBus, EventLogWriter
@@ -209,6 +210,10 @@ def run_simulation(
         "jobs_stopped": engine.stopped,
         "jobs_in_progress": engine.wip,
         "jobs_backlog": len(engine.backlog),
+        # tardiness rates completed jobs: at a fixed horizon these are late too, unrated
+        "jobs_open_past_due": sum(
+            j.due < t_end for j in engine.jobs.values() if j.state not in ENDED_STATES
+        ),
         "simpy_events": engine.event_count(),
         "kpis": as_json(kpis),
         "interrupted": interrupted,
