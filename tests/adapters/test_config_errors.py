@@ -1,0 +1,54 @@
+"""Adapters files refused up front, by ``twin adapters check`` and ``twin run`` alike: exit 2
+with one line naming the file, the field and the reason (golden cases: text -> error)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from twin.cli import main
+
+MODBUS = '[[adapter]]\nname = "plc"\nkind = "modbus"\nhost = "127.0.0.1"\n'
+OPCUA = '[[adapter]]\nname = "plc"\nkind = "opcua"\nurl = "opc.tcp://127.0.0.1:4841"\n'
+STATE = '[[adapter.state]]\nmachine = "cnc1"\naddress = 1\n'
+
+#: id -> (adapters file, field, start of the reason)
+CASES: dict[str, tuple[str, str, str]] = {
+    "fault-kind-the-machine-cannot-have": (
+        MODBUS + '[[adapter.fault]]\nmachine = "robot1"\nkind = "tool_breakage"\n'
+        'table = "coil"\naddress = 0\n',
+        "adapter[0].fault[0].kind",
+        "a tool_breakage happens on a cnc machine only; 'robot1' is of kind robot",
+    ),
+}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    file = tmp_path / "plc.toml"
+    file.write_text(text, encoding="utf-8")
+    return file
+
+
+@pytest.mark.parametrize(("text", "field", "reason"), CASES.values(), ids=CASES.keys())
+def test_adapters_check_refuses(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, field: str, reason: str
+) -> None:
+    file = write(tmp_path, text)
+    assert main(["adapters", "check", str(file)]) == 2
+    out, err = capsys.readouterr()
+    assert "OK" not in out
+    assert err.startswith(f"error: {file}: {field}: {reason}"), err
+    assert err.count("\n") == 1  # one line, no traceback
+
+
+@pytest.mark.parametrize(("text", "field", "reason"), CASES.values(), ids=CASES.keys())
+def test_twin_run_refuses(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, field: str, reason: str
+) -> None:
+    file = write(tmp_path, text)
+    args = ["run", "--adapters", str(file), "--insecure-plc", "--port", "0"]
+    args += ["--out", str(tmp_path / "out"), "--pki", str(tmp_path / "pki")]
+    args += ["--users", str(tmp_path / "users.toml"), "--telemetry", "none"]
+    assert main(args) == 2
+    assert f"{file}: {field}: {reason}" in capsys.readouterr().err
