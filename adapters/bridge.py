@@ -32,6 +32,7 @@ from adapters.config import AdapterConfig, FaultInput
 from twin.errors import CommandError, ConfigError, UnknownMachineError
 from twin.events import STATE_CODES
 from twin.links import LinkRegistry
+from twin.model.scenario import fault_misfit
 from twin.signals import GOOD, STALE
 
 if TYPE_CHECKING:
@@ -49,8 +50,9 @@ class Bridge:
     """Binds ``cfg`` (the ``where``-th adapter of ``source``) to ``engine`` and ``api``.
 
     Raises ConfigError naming ``source`` and the mapping's field for a signal or machine the
-    cell does not have. ``pin()`` hands the input signals to the PLC. ``links``: where the
-    link's state is reported (a registry of its own when not given).
+    cell does not have, or a fault ``kind`` its machine cannot have. ``pin()`` hands the
+    input signals to the PLC. ``links``: where the link's state is reported (a registry of
+    its own when not given).
     """
 
     def __init__(
@@ -93,7 +95,9 @@ class Bridge:
         self._in_offset = np.array([m.offset for m in cfg.read])
         self._faults: list[FaultInput] = list(cfg.fault)
         for j, f in enumerate(self._faults):
-            machine("fault", j, f.machine)
+            misfit = fault_misfit(f.kind, machine("fault", j, f.machine).cfg)
+            if misfit is not None:  # the twin would refuse the relay's fault at run time
+                raise ConfigError(source, f"{where}.fault[{j}].kind", misfit)
         self.by = f"adapter:{cfg.name}"  # the label of the faults its relays raise
         self._raised = [False] * len(self._faults)  # the relay's fault was on when last seen
         self._refusal: list[str | None] = [None] * len(self._faults)  # the last one logged
