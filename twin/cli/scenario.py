@@ -11,9 +11,17 @@ from rich.console import Console
 from rich.table import Table
 
 from twin.jsp import jsp_scenario
-from twin.model import load_scenario, parse_scenario
+from twin.machines import REGISTRY
+from twin.model import PRODUCT_FAMILIES, load_scenario, parse_scenario
 from twin.model.scenario import Scenario, scenario_notes
-from twin.planning import PlannedOp, Planner, check_plannable, plan_catalogue, plan_orders
+from twin.planning import (
+    PlannedOp,
+    Planner,
+    check_plannable,
+    operation_requests,
+    plan_catalogue,
+    plan_orders,
+)
 from twin.text import plural
 
 __all__ = ["register"]
@@ -34,8 +42,45 @@ def validate(scenario: Annotated[Path, typer.Argument(help="scenario TOML file")
         f"{plural(len(sc.orders), 'order')}, "
         f"{plural(len(sc.catalogue), 'catalogue entry', 'catalogue entries')})"
     )
-    for note in scenario_notes(sc):
+    for note in [*scenario_notes(sc), *material_notes(sc)]:
         print(f"{scenario}: note: {note}")
+
+
+_VERBS = {"milling": "mill", "printing": "print"}
+
+
+def material_notes(sc: Scenario) -> list[str]:
+    """Per machine, the materials the catalogue draws for its kind of work that it cannot
+    process (not in its rate table) while another machine can: valid, as the other machine
+    takes that work, but maybe a slip. (When no machine can, planning refuses the scenario.)"""
+    machines = sc.cell.machines
+    lacking: dict[tuple[int, str], dict[str, dict[str, None]]] = {}  # -> material -> entries
+    for entry in sc.catalogue:
+        family = PRODUCT_FAMILIES[entry.family]
+        for corner in entry.corners():
+            for req in operation_requests(family.model_validate(corner), with_inspection=False):
+                for i, m in enumerate(machines):
+                    known = m.materials()
+                    if req.process not in REGISTRY[m.kind].processes or known is None:
+                        continue
+                    if req.material is not None and req.material not in known:
+                        by_material = lacking.setdefault((i, req.process), {})
+                        by_material.setdefault(req.material, {})[entry.id] = None
+    notes = []
+    for (i, process), by_material in lacking.items():
+        m = machines[i]
+        for material, entries in by_material.items():
+            able = [
+                o.id
+                for o in machines
+                if process in REGISTRY[o.kind].processes and material in (o.materials() or ())
+            ]
+            drawn = ", ".join(repr(e) for e in entries)
+            notes.append(
+                f"cell.machines[{i}].{m.material_table}: {m.id} cannot {_VERBS[process]}"
+                f" {material} (catalogue {drawn} draws it); only {', '.join(able)} can"
+            )
+    return notes
 
 
 @scenario_app.command("show")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import tomllib
@@ -60,6 +61,16 @@ def _tag_error(field: str, err: Any) -> tuple[str, str]:
     return field, f"unknown {key} {ctx['tag']!r} (known: {known_tags})"
 
 
+def _meant(loc: tuple[int | str, ...], errors: list[Any]) -> Any:
+    """For an unknown field, the error of the missing required field beside it that it
+    likely misspells ("idd" for "id"), or None."""
+    missing = {
+        str(e["loc"][-1]): e for e in errors if e["type"] == "missing" and e["loc"][:-1] == loc[:-1]
+    }
+    close = difflib.get_close_matches(str(loc[-1]), missing, n=1)
+    return missing[close[0]] if close else None
+
+
 def _not_an_integer(value: object) -> str:
     if isinstance(value, str):
         return f"expected an integer, got the string {value!r}: write the number without quotes"
@@ -71,7 +82,9 @@ _NAMED = re.compile(r"([A-Za-z_][\w]*(?:\[\d+\])*(?:\.[A-Za-z_]\w*(?:\[\d+\])*)*
 
 def format_validation_error(source: str, exc: ValidationError) -> ConfigError:
     """Turn the first pydantic error into a ConfigError naming the field; count the rest."""
-    errors = exc.errors(include_url=False)
+    # an unknown field first: a typo ("idd") also makes the field it meant missing, and
+    # "id: field required" alone would hide the cause
+    errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
     msg = str(first["msg"]).removeprefix("Value error, ")
     field = _loc(tuple(first["loc"]))
@@ -82,6 +95,10 @@ def format_validation_error(source: str, exc: ValidationError) -> ConfigError:
         field = head if field == "(top level)" else f"{field}.{head}"
     if first["type"] == "extra_forbidden":
         msg = "unknown field"
+        meant = _meant(first["loc"], errors)
+        if meant is not None:  # said here: not counted as one more error
+            msg += f" (did you mean {str(meant['loc'][-1])!r}? it is required)"
+            errors.remove(meant)
     if first["type"] == "missing":
         msg = "field required"
     if first["type"] in ("union_tag_invalid", "union_tag_not_found"):

@@ -6,10 +6,13 @@ behaviour) plus the identification data the OPC UA server publishes.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import difflib
+from collections.abc import Callable
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, PositiveFloat
 
+from twin.model.products import MATERIALS, PRINT_MATERIALS
 from twin.model.units import NonNegDuration, PositiveDuration, SecondOrMore, StrictModel
 
 __all__ = [
@@ -54,12 +57,44 @@ class _MachineBase(StrictModel):
         0.05, ge=0, le=1, description="variation of actual vs planned processing time"
     )
 
+    #: the field whose table says which materials the machine processes; None: no such table
+    material_table: ClassVar[str | None] = None
+
+    def materials(self) -> tuple[str, ...] | None:
+        """The materials this machine can process (its table's keys), or None when its kind
+        does not depend on the material."""
+        return None if self.material_table is None else tuple(getattr(self, self.material_table))
+
 
 def _one_a_second_at_most(rate: float) -> float:
     # more would be a failure loop that hardly moves the clock
     if rate > 3600:
         raise ValueError(f"must be at most 3600 per hour (a failure a second), got {rate:g}")
     return rate
+
+
+def _materials(known: tuple[str, ...], what: str) -> Callable[[dict[str, float]], dict[str, float]]:
+    """A check that a per-material table names only ``known`` materials: a misspelt name
+    ("aluminum") would leave the machine silently unable to process the material."""
+
+    def check(table: dict[str, float]) -> dict[str, float]:
+        for name in table:
+            if name not in known:
+                close = difflib.get_close_matches(name.lower(), known, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise ValueError(f"{name}: unknown {what} ({hint}known: {', '.join(known)})")
+        return table
+
+    return check
+
+
+#: a table per material; it replaces the kind's default table as a whole
+MaterialRates = Annotated[
+    dict[str, PositiveFloat], AfterValidator(_materials(MATERIALS, "material"))
+]
+PrintRates = Annotated[
+    dict[str, PositiveFloat], AfterValidator(_materials(PRINT_MATERIALS, "print material"))
+]
 
 
 class CncConfig(_MachineBase):
@@ -69,10 +104,12 @@ class CncConfig(_MachineBase):
     pockets x pocket time + tool changes x tool change time.
     """
 
+    material_table: ClassVar[str | None] = "removal_rate_cm3_min"
+
     kind: Literal["cnc"] = "cnc"
     axes: Literal[3, 5] = 5
     max_spindle_rpm: PositiveFloat = 18000
-    removal_rate_cm3_min: dict[str, PositiveFloat] = Field(
+    removal_rate_cm3_min: MaterialRates = Field(
         default_factory=lambda: {
             "aluminium": 60.0,
             "steel": 15.0,
@@ -114,16 +151,18 @@ class PrinterConfig(_MachineBase):
     Print time = heat-up + volume / deposition rate of the material + layers x layer overhead.
     """
 
+    material_table: ClassVar[str | None] = "deposition_rate_cm3_h"
+
     kind: Literal["printer"] = "printer"
-    deposition_rate_cm3_h: dict[str, PositiveFloat] = Field(
+    deposition_rate_cm3_h: PrintRates = Field(
         default_factory=lambda: {"pla": 40.0, "petg": 32.0, "abs": 30.0, "pa12": 22.0}
     )
     layer_overhead: NonNegDuration = 2.0
     heatup_time: NonNegDuration = 240.0
-    nozzle_temp_c: dict[str, PositiveFloat] = Field(
+    nozzle_temp_c: PrintRates = Field(
         default_factory=lambda: {"pla": 210.0, "petg": 240.0, "abs": 250.0, "pa12": 265.0}
     )
-    bed_temp_c: dict[str, PositiveFloat] = Field(
+    bed_temp_c: PrintRates = Field(
         default_factory=lambda: {"pla": 60.0, "petg": 80.0, "abs": 100.0, "pa12": 90.0}
     )
     material_change_setup: NonNegDuration = 300.0

@@ -7,6 +7,7 @@ inspection station measures.
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Collection
 from typing import Annotated, Any, Literal
 
@@ -16,6 +17,9 @@ from pydantic import Field
 from twin.model.units import NonNegDuration, StrictModel
 
 __all__ = [
+    "MACHINED_MATERIALS",
+    "MATERIALS",
+    "PRINT_MATERIALS",
     "PRODUCT_FAMILIES",
     "AssemblySpec",
     "BracketSpec",
@@ -28,6 +32,10 @@ __all__ = [
 
 MachinedMaterial = Literal["aluminium", "steel", "titanium"]
 PrintMaterial = Literal["pla", "petg", "abs", "pa12"]
+#: the material names products use, hence the keys a machine's rate tables may have
+MACHINED_MATERIALS: tuple[str, ...] = typing.get_args(MachinedMaterial)
+PRINT_MATERIALS: tuple[str, ...] = typing.get_args(PrintMaterial)
+MATERIALS = MACHINED_MATERIALS + PRINT_MATERIALS
 
 
 def layer_count(height_mm: Any, layer_height_mm: Any) -> Any:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, StrictInt, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, StrictInt, ValidationError, model_validator
 
 from twin.model.machines import MachineConfig
 from twin.model.products import PRODUCT_FAMILIES, ExplicitSpec, ProductSpec
@@ -35,7 +35,14 @@ ARRIVAL_ID = re.compile(r"A\d{6,}")  # the ids the arrival process gives: A00000
 EARLIEST_START = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_START = datetime(2262, 1, 1, tzinfo=UTC)
 FAULT_KINDS = ("breakdown", "tool_breakage", "emergency_stop", "print_failure", "maintenance")
-RuleName = Literal["FIFO", "SPT", "EDD", "ATC", "CR"]
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
+#: any case, as ``twin simulate --rule`` takes it; stored in capitals
+RuleName = Annotated[Literal["FIFO", "SPT", "EDD", "ATC", "CR"], BeforeValidator(_upper)]
 FaultKind = Literal["breakdown", "tool_breakage", "emergency_stop", "print_failure", "maintenance"]
 #: the fault kinds that only one machine kind can have
 _FAULT_MACHINE_KIND = {"tool_breakage": "cnc", "print_failure": "printer"}
@@ -133,7 +140,7 @@ class CatalogueEntry(StrictModel):
                     raise ValueError(f"{self.family} has no parameter {name!r} (has: {has})")
         for name, (lo, hi) in self.ranges.items():
             if lo > hi:
-                raise ValueError(f"range {name} = [{lo}, {hi}] has min > max")
+                raise ValueError(f"ranges.{name}: [{_number(lo)}, {_number(hi)}] has min > max")
         for name, options in self.choices.items():
             if not options:
                 raise ValueError(f"choices {name} is empty")
@@ -143,10 +150,32 @@ class CatalogueEntry(StrictModel):
             try:
                 family.model_validate(corner)
             except ValidationError as exc:
-                err = exc.errors(include_url=False)[0]
-                loc = ".".join(str(x) for x in err["loc"])
-                raise ValueError(f"{self.family}.{loc}: {err['msg']} (in ranges/choices)") from None
+                raise ValueError(self._corner_error(exc)) from None
         return self
+
+    def _corner_error(self, exc: ValidationError) -> str:
+        """``group.name: why, got value`` for a drawn configuration ``family`` refuses: named
+        where the user wrote the value (``ranges``, ``choices`` or ``fixed``)."""
+        err = exc.errors(include_url=False)[0]
+        name = str(err["loc"][0]) if err["loc"] else ""
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        got = _number(err["input"])
+        if name in self.ranges:
+            end = "low" if err["input"] == self.ranges[name][0] else "high"
+            return f"ranges.{name}: {msg}, got {got} at the range's {end} end"
+        if name in self.choices:
+            return f"choices.{name}: {msg}, got {got}"
+        if name in self.fixed:
+            return f"fixed.{name}: {msg}"
+        loc = ".".join(str(x) for x in err["loc"])
+        return f"{loc}: {msg} (a {self.family} drawn from ranges/choices)"
+
+
+def _number(value: object) -> str:
+    """A number as the user wrote it in TOML (8, not 8.0); anything else as its repr."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value) if isinstance(value, int | float) else repr(value)
 
 
 class Arrivals(StrictModel):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import numbers
 import operator
@@ -94,9 +95,10 @@ def as_real(value: object) -> float | None:
 def parse_duration(value: object) -> float:
     """Return seconds for ``value``: a real number (seconds; int, float, numpy's, Fraction,
     Decimal: ``as_real``) or a string like ``"90s"``, ``"2.5h"``, ``"30d"``, or several parts
-    such as ``"1h30m"``.
+    such as ``"1h30m"`` (larger units first, each unit once).
 
-    Raises ``ValueError`` with the accepted forms when the value cannot be read.
+    Raises ``ValueError`` with the accepted forms when the value cannot be read, and naming
+    the slip for a unit given twice or out of order.
     """
     if isinstance(value, bool):
         raise ValueError("expected a duration, got a boolean")
@@ -110,11 +112,25 @@ def parse_duration(value: object) -> float:
             return _bounded(float(m.group(1)) * _UNITS[m.group(2) or "s"], value)
         parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|min|m|h|d|w)", text)
         if parts and "".join(n + u for n, u in parts) == text.replace(" ", ""):
+            _check_unit_order(value, [u for _, u in parts])
             return _bounded(sum(float(n) * _UNITS[u] for n, u in parts), value)
     raise ValueError(
         f"invalid duration {value!r}: use seconds or a number with a unit "
         "(ms, s, m, h, d, w), e.g. 90, '45s', '2.5h', '30d', '1h30m'"
     )
+
+
+def _check_unit_order(value: object, units: list[str]) -> None:
+    """Refuse a unit given twice ("1d2d") or after a smaller one ("30m1h"): most likely a
+    slip, which a sum would silently turn into another duration."""
+    for prev, unit in itertools.pairwise(units):
+        if _UNITS[unit] == _UNITS[prev]:
+            raise ValueError(f"invalid duration {value!r}: the unit {unit} is given twice")
+        if _UNITS[unit] > _UNITS[prev]:
+            raise ValueError(
+                f"invalid duration {value!r}: {unit} after {prev}; write the larger units"
+                " first, e.g. '1h30m'"
+            )
 
 
 def _bounded(seconds: float, value: object) -> float:
