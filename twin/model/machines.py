@@ -7,7 +7,6 @@ behaviour) plus the identification data the OPC UA server publishes.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, PositiveFloat
@@ -32,29 +31,58 @@ MACHINE_KINDS = ("cnc", "robot", "printer", "inspection", "generic")
 class Breakdowns(StrictModel):
     """Random breakdowns: time between failures and time to repair (calendar time)."""
 
-    mtbf: SecondOrMore = Field(description="mean time between failures, seconds")
-    mttr: PositiveDuration = Field(description="mean time to repair, seconds")
-    mtbf_distribution: Literal["exponential", "weibull"] = "exponential"
-    weibull_shape: PositiveFloat = 1.5
-    mttr_distribution: Literal["exponential", "lognormal", "fixed"] = "lognormal"
-    mttr_cv: float = Field(0.5, ge=0, description="coefficient of variation of repair time")
+    mtbf: SecondOrMore = Field(description="mean time between failures (calendar time)")
+    mttr: PositiveDuration = Field(description="mean time to repair")
+    mtbf_distribution: Literal["exponential", "weibull"] = Field(
+        "exponential", description="distribution of the time between failures"
+    )
+    weibull_shape: PositiveFloat = Field(
+        1.5, description="shape of the Weibull distribution (> 1: failures grow with age)"
+    )
+    mttr_distribution: Literal["exponential", "lognormal", "fixed"] = Field(
+        "lognormal", description="distribution of the repair time"
+    )
+    mttr_cv: float = Field(
+        0.5, ge=0, description="coefficient of variation of a lognormal repair time"
+    )
+
+
+_ID = r"^[A-Za-z][A-Za-z0-9_\-]*$"
 
 
 class _MachineBase(StrictModel):
-    id: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$", max_length=64)
-    name: str = ""
-    manufacturer: str = "cell-twin"
-    model: str = ""
-    serial_number: str = ""
-    year_of_construction: int = Field(2024, ge=1950, le=2100)
-    position: tuple[float, float] = Field((0.0, 0.0), description="floor position in metres")
-    input_buffer: int | None = Field(
-        4, ge=0, description="parts that can wait at the machine; 0 for unbounded"
+    """What every machine kind has: identity (published over OPC UA), place, buffers,
+    breakdowns and the variation of its actual durations."""
+
+    id: str = Field(
+        pattern=_ID,
+        max_length=64,
+        description="unique in the cell; a letter, then letters, digits, _ or -",
     )
-    output_buffer: int = Field(1, ge=1, description="finished parts the machine can hold")
-    breakdowns: Breakdowns | None = None
+    name: str = Field("", description="display name")
+    manufacturer: str = Field("cell-twin", description="OPC UA identification")
+    model: str = Field("", description="OPC UA identification")
+    serial_number: str = Field("", description="OPC UA identification")
+    year_of_construction: int = Field(2024, ge=1950, le=2100, description="OPC UA identification")
+    position: tuple[float, float] = Field(
+        (0.0, 0.0),
+        description="floor position [x, y], for the robot's travel",
+        json_schema_extra={"unit": "m"},
+    )
+    input_buffer: int | None = Field(
+        4, ge=0, description="parts that can wait at the machine; 0: unbounded"
+    )
+    output_buffer: int = Field(
+        1, ge=1, description="finished parts the machine holds until the robot takes them"
+    )
+    breakdowns: Breakdowns | None = Field(
+        None, description="random breakdowns (table below); none: the machine never breaks down"
+    )
     duration_cv: float = Field(
-        0.05, ge=0, le=1, description="variation of actual vs planned processing time"
+        0.05,
+        ge=0,
+        le=1,
+        description="coefficient of variation of actual vs planned duration (lognormal, mean 1)",
     )
 
     #: the field whose table says which materials the machine processes; None: no such table
@@ -73,27 +101,29 @@ def _one_a_second_at_most(rate: float) -> float:
     return rate
 
 
-def _materials(known: tuple[str, ...], what: str) -> Callable[[dict[str, float]], dict[str, float]]:
-    """A check that a per-material table names only ``known`` materials: a misspelt name
+class _KnownMaterials:
+    """The check that a per-material table names only ``known`` materials: a misspelt name
     ("aluminum") would leave the machine silently unable to process the material."""
 
-    def check(table: dict[str, float]) -> dict[str, float]:
-        for name in table:
-            if name not in known:
-                close = difflib.get_close_matches(name.lower(), known, n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
-                raise ValueError(f"{name}: unknown {what} ({hint}known: {', '.join(known)})")
-        return table
+    def __init__(self, known: tuple[str, ...], what: str) -> None:
+        self.known, self.what = known, what
 
-    return check
+    def __call__(self, table: dict[str, float]) -> dict[str, float]:
+        for name in table:
+            if name not in self.known:
+                close = difflib.get_close_matches(name.lower(), self.known, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                known = ", ".join(self.known)
+                raise ValueError(f"{name}: unknown {self.what} ({hint}known: {known})")
+        return table
 
 
 #: a table per material; it replaces the kind's default table as a whole
 MaterialRates = Annotated[
-    dict[str, PositiveFloat], AfterValidator(_materials(MATERIALS, "material"))
+    dict[str, PositiveFloat], AfterValidator(_KnownMaterials(MATERIALS, "material"))
 ]
 PrintRates = Annotated[
-    dict[str, PositiveFloat], AfterValidator(_materials(PRINT_MATERIALS, "print material"))
+    dict[str, PositiveFloat], AfterValidator(_KnownMaterials(PRINT_MATERIALS, "print material"))
 ]
 
 
@@ -101,14 +131,14 @@ class CncConfig(_MachineBase):
     """A 3- or 5-axis CNC machining center.
 
     Milling time = removal volume / removal rate of the material + holes x hole time +
-    pockets x pocket time + tool changes x tool change time.
+    pockets x pocket time + surfaces x surface time + tool changes x tool change time.
     """
 
     material_table: ClassVar[str | None] = "removal_rate_cm3_min"
 
-    kind: Literal["cnc"] = "cnc"
-    axes: Literal[3, 5] = 5
-    max_spindle_rpm: PositiveFloat = 18000
+    kind: Literal["cnc"] = Field("cnc", description="the machine kind")
+    axes: Literal[3, 5] = Field(5, description="3-axis: finished surfaces take 1.25 x as long")
+    max_spindle_rpm: PositiveFloat = Field(18000, description="top of the spindle speed signal")
     removal_rate_cm3_min: MaterialRates = Field(
         default_factory=lambda: {
             "aluminium": 60.0,
@@ -118,31 +148,54 @@ class CncConfig(_MachineBase):
             "petg": 80.0,
             "pla": 80.0,
             "abs": 80.0,
-        }
+        },
+        description="material removal rate per material; the materials the machine can mill",
     )
-    hole_time: NonNegDuration = 20.0
-    pocket_time: NonNegDuration = 90.0
-    surface_time: NonNegDuration = 45.0
-    tool_change_time: NonNegDuration = 8.0
-    tool_life: PositiveDuration = Field(4 * 3600.0, description="cutting time per tool")
-    tool_replace_time: NonNegDuration = 300.0
-    material_change_setup: NonNegDuration = 1200.0
-    fixture_change_setup: NonNegDuration = 600.0
-    defect_probability: float = Field(0.01, ge=0, le=1)
-    wear_defect_gain: float = Field(0.08, ge=0, le=1, description="added defect prob. at full wear")
-    rework_factor: float = Field(0.3, gt=0, le=1)
+    hole_time: NonNegDuration = Field(20.0, description="per drilled hole")
+    pocket_time: NonNegDuration = Field(90.0, description="per milled pocket")
+    surface_time: NonNegDuration = Field(45.0, description="per finished surface (5-axis)")
+    tool_change_time: NonNegDuration = Field(8.0, description="per tool change in an operation")
+    tool_life: PositiveDuration = Field(
+        4 * 3600.0, description="cutting time a tool lasts; wear = cutting time / tool life"
+    )
+    tool_replace_time: NonNegDuration = Field(
+        300.0,
+        description="replacing a worn tool (Setup mode), before an operation that would"
+        " exceed its life",
+    )
+    material_change_setup: NonNegDuration = Field(
+        1200.0, description="setup when the material changes from the previous operation"
+    )
+    fixture_change_setup: NonNegDuration = Field(
+        600.0, description="setup when the fixture changes (added to a material change)"
+    )
+    defect_probability: float = Field(
+        0.01, ge=0, le=1, description="chance an operation leaves a hidden defect (sharp tool)"
+    )
+    wear_defect_gain: float = Field(
+        0.08, ge=0, le=1, description="added defect probability at full wear (x wear²)"
+    )
+    rework_factor: float = Field(
+        0.3, gt=0, le=1, description="a rework takes this share of the operation's planned time"
+    )
 
 
 class RobotConfig(_MachineBase):
     """A 6-axis robot: serves every transfer and can run assembly operations."""
 
-    kind: Literal["robot"] = "robot"
-    input_buffer: int | None = Field(2, ge=0)
-    speed_m_s: PositiveFloat = 1.0
-    pick_time: NonNegDuration = 4.0
-    place_time: NonNegDuration = 4.0
-    fasten_time: NonNegDuration = 12.0
-    payload_kg: PositiveFloat = 10.0
+    kind: Literal["robot"] = Field("robot", description="the machine kind")
+    input_buffer: int | None = Field(
+        2, ge=0, description="parts waiting for assembly at the robot; 0: unbounded"
+    )
+    speed_m_s: PositiveFloat = Field(1.0, description="travel speed (straight line)")
+    pick_time: NonNegDuration = Field(
+        4.0, description="per pick (a transfer, an assembled component)"
+    )
+    place_time: NonNegDuration = Field(
+        4.0, description="per place (a transfer, an assembled component)"
+    )
+    fasten_time: NonNegDuration = Field(12.0, description="per screw in an assembly")
+    payload_kg: PositiveFloat = Field(10.0, description="OPC UA identification")
 
 
 class PrinterConfig(_MachineBase):
@@ -153,44 +206,67 @@ class PrinterConfig(_MachineBase):
 
     material_table: ClassVar[str | None] = "deposition_rate_cm3_h"
 
-    kind: Literal["printer"] = "printer"
+    kind: Literal["printer"] = Field("printer", description="the machine kind")
     deposition_rate_cm3_h: PrintRates = Field(
-        default_factory=lambda: {"pla": 40.0, "petg": 32.0, "abs": 30.0, "pa12": 22.0}
+        default_factory=lambda: {"pla": 40.0, "petg": 32.0, "abs": 30.0, "pa12": 22.0},
+        description="deposition rate per material; the materials the printer can print",
     )
-    layer_overhead: NonNegDuration = 2.0
-    heatup_time: NonNegDuration = 240.0
+    layer_overhead: NonNegDuration = Field(2.0, description="per layer (travel, layer change)")
+    heatup_time: NonNegDuration = Field(240.0, description="per print, before deposition")
     nozzle_temp_c: PrintRates = Field(
-        default_factory=lambda: {"pla": 210.0, "petg": 240.0, "abs": 250.0, "pa12": 265.0}
+        default_factory=lambda: {"pla": 210.0, "petg": 240.0, "abs": 250.0, "pa12": 265.0},
+        description="nozzle temperature signal per material while printing (else 210)",
     )
     bed_temp_c: PrintRates = Field(
-        default_factory=lambda: {"pla": 60.0, "petg": 80.0, "abs": 100.0, "pa12": 90.0}
+        default_factory=lambda: {"pla": 60.0, "petg": 80.0, "abs": 100.0, "pa12": 90.0},
+        description="bed temperature signal per material while printing (else 60)",
     )
-    material_change_setup: NonNegDuration = 300.0
+    material_change_setup: NonNegDuration = Field(
+        300.0, description="setup when the filament changes from the previous print"
+    )
     failure_rate_per_h: Annotated[float, AfterValidator(_one_a_second_at_most)] = Field(
-        0.01, ge=0, description="print failures per print hour"
+        0.01,
+        ge=0,
+        description="print failures per print hour (exponential); a failed print restarts",
+        json_schema_extra={"allowed": "≥ 0, ≤ 3600"},
     )
-    clear_time: NonNegDuration = 600.0
-    defect_probability: float = Field(0.02, ge=0, le=1)
-    rework_factor: float = Field(0.2, gt=0, le=1)
-    build_volume_mm: tuple[float, float, float] = (250.0, 210.0, 220.0)
+    clear_time: NonNegDuration = Field(600.0, description="clearing the bed after a failed print")
+    defect_probability: float = Field(
+        0.02, ge=0, le=1, description="chance a print leaves a hidden defect"
+    )
+    rework_factor: float = Field(
+        0.2, gt=0, le=1, description="a rework takes this share of the print's planned time"
+    )
+    build_volume_mm: tuple[float, float, float] = Field(
+        (250.0, 210.0, 220.0), description="[x, y, z]; a part higher than z cannot be printed here"
+    )
 
 
 class InspectionConfig(_MachineBase):
     """A vision inspection station: time = base time + features x time per feature."""
 
-    kind: Literal["inspection"] = "inspection"
-    base_time: NonNegDuration = 30.0
-    time_per_feature: NonNegDuration = 6.0
-    detection_probability: float = Field(0.95, ge=0, le=1)
-    rework_fraction: float = Field(0.6, ge=0, le=1, description="share of defects reworkable")
-    max_rework: int = Field(1, ge=0)
+    kind: Literal["inspection"] = Field("inspection", description="the machine kind")
+    base_time: NonNegDuration = Field(30.0, description="per part")
+    time_per_feature: NonNegDuration = Field(6.0, description="per feature of the part")
+    detection_probability: float = Field(
+        0.95, ge=0, le=1, description="chance a defective part is found"
+    )
+    rework_fraction: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="share of found defects reworked; the others are scrapped and remade",
+    )
+    max_rework: int = Field(1, ge=0, description="reworks per part at most; then scrap")
 
 
 class GenericConfig(_MachineBase):
     """A machine with no process model: runs explicit operations for their given duration."""
 
-    kind: Literal["generic"] = "generic"
-    duration_cv: float = Field(0.0, ge=0, le=1)
+    kind: Literal["generic"] = Field("generic", description="the machine kind")
+    duration_cv: float = Field(
+        0.0, ge=0, le=1, description="coefficient of variation of actual vs given duration"
+    )
 
 
 MachineConfig = Annotated[

@@ -58,18 +58,22 @@ class BracketSpec(_Spec):
     + pockets x pocket volume + holes x hole volume.
     """
 
-    type: Literal["machined_bracket"] = "machined_bracket"
-    material: MachinedMaterial = "aluminium"
-    length_mm: float = Field(120.0, gt=0, le=1000)
-    width_mm: float = Field(60.0, gt=0, le=1000)
-    height_mm: float = Field(20.0, gt=0, le=500)
-    stock_allowance_mm: float = Field(2.0, ge=0, le=50)
-    holes: int = Field(4, ge=0, le=200)
-    hole_diameter_mm: float = Field(6.0, gt=0, le=50)
-    pockets: int = Field(2, ge=0, le=50)
-    pocket_volume_cm3: float = Field(4.0, ge=0, le=1000)
+    type: Literal["machined_bracket"] = Field("machined_bracket", description="the product family")
+    material: MachinedMaterial = Field("aluminium", description="the stock's material")
+    length_mm: float = Field(120.0, gt=0, le=1000, description="part envelope")
+    width_mm: float = Field(60.0, gt=0, le=1000, description="part envelope")
+    height_mm: float = Field(20.0, gt=0, le=500, description="part envelope; the holes' depth")
+    stock_allowance_mm: float = Field(
+        2.0, ge=0, le=50, description="stock beyond the part on every side"
+    )
+    holes: int = Field(4, ge=0, le=200, description="drilled through the height")
+    hole_diameter_mm: float = Field(6.0, gt=0, le=50, description="of every hole")
+    pockets: int = Field(2, ge=0, le=50, description="milled pockets")
+    pocket_volume_cm3: float = Field(4.0, ge=0, le=1000, description="of every pocket")
     surfaces: int = Field(2, ge=0, le=20, description="finished surfaces")
-    fixture: str = "vise"
+    fixture: str = Field(
+        "vise", description="any name; a change on the CNC costs fixture_change_setup"
+    )
 
     def removal_volume_cm3(self) -> float:
         a = self.stock_allowance_mm
@@ -88,12 +92,12 @@ class BracketSpec(_Spec):
 class HousingSpec(_Spec):
     """A printed housing: deposited volume, height and layer height drive print time."""
 
-    type: Literal["printed_housing"] = "printed_housing"
-    material: PrintMaterial = "pla"
-    volume_cm3: float = Field(60.0, gt=0, le=5000)
-    height_mm: float = Field(50.0, gt=0, le=1000)
-    layer_height_mm: float = Field(0.2, ge=0.05, le=0.6)
-    openings: int = Field(2, ge=0, le=50)
+    type: Literal["printed_housing"] = Field("printed_housing", description="the product family")
+    material: PrintMaterial = Field("pla", description="the filament")
+    volume_cm3: float = Field(60.0, gt=0, le=5000, description="deposited volume")
+    height_mm: float = Field(50.0, gt=0, le=1000, description="print height")
+    layer_height_mm: float = Field(0.2, ge=0.05, le=0.6, description="layers = ⌈height / this⌉")
+    openings: int = Field(2, ge=0, le=50, description="inspected features")
 
     @property
     def layers(self) -> int:
@@ -106,15 +110,19 @@ class HousingSpec(_Spec):
 class HybridSpec(_Spec):
     """Printed near-net shape, then machined: holes and finished surfaces."""
 
-    type: Literal["hybrid_part"] = "hybrid_part"
-    material: PrintMaterial = "pa12"
-    volume_cm3: float = Field(40.0, gt=0, le=5000)
-    height_mm: float = Field(40.0, gt=0, le=1000)
-    layer_height_mm: float = Field(0.2, ge=0.05, le=0.6)
-    machining_allowance_cm3: float = Field(3.0, ge=0, le=500)
-    holes: int = Field(2, ge=0, le=200)
-    surfaces: int = Field(1, ge=0, le=20)
-    fixture: str = "soft-jaws"
+    type: Literal["hybrid_part"] = Field("hybrid_part", description="the product family")
+    material: PrintMaterial = Field("pa12", description="printed, then milled")
+    volume_cm3: float = Field(40.0, gt=0, le=5000, description="finished part volume")
+    height_mm: float = Field(40.0, gt=0, le=1000, description="print height")
+    layer_height_mm: float = Field(0.2, ge=0.05, le=0.6, description="layers = ⌈height / this⌉")
+    machining_allowance_cm3: float = Field(
+        3.0, ge=0, le=500, description="printed on top of the volume, then milled away"
+    )
+    holes: int = Field(2, ge=0, le=200, description="drilled on the CNC")
+    surfaces: int = Field(1, ge=0, le=20, description="finished on the CNC")
+    fixture: str = Field(
+        "soft-jaws", description="any name; a change on the CNC costs fixture_change_setup"
+    )
 
     @property
     def layers(self) -> int:
@@ -127,13 +135,15 @@ class HybridSpec(_Spec):
 class AssemblySpec(_Spec):
     """A module: a printed enclosure plus components the robot places and fastens."""
 
-    type: Literal["module_assembly"] = "module_assembly"
-    housing_material: PrintMaterial = "petg"
-    housing_volume_cm3: float = Field(30.0, gt=0, le=5000)
-    housing_height_mm: float = Field(30.0, gt=0, le=1000)
-    layer_height_mm: float = Field(0.25, ge=0.05, le=0.6)
-    components: int = Field(3, ge=1, le=50)
-    screws: int = Field(4, ge=0, le=100)
+    type: Literal["module_assembly"] = Field("module_assembly", description="the product family")
+    housing_material: PrintMaterial = Field("petg", description="the enclosure's filament")
+    housing_volume_cm3: float = Field(30.0, gt=0, le=5000, description="enclosure volume")
+    housing_height_mm: float = Field(30.0, gt=0, le=1000, description="enclosure height")
+    layer_height_mm: float = Field(
+        0.25, ge=0.05, le=0.6, description="layers = ⌈housing height / this⌉"
+    )
+    components: int = Field(3, ge=1, le=50, description="each picked and placed by the robot")
+    screws: int = Field(4, ge=0, le=100, description="each fastened by the robot")
 
     @property
     def layers(self) -> int:
@@ -146,16 +156,18 @@ class AssemblySpec(_Spec):
 class ExplicitOperation(_Spec):
     """One step of an explicit routing: a machine and how long it takes there."""
 
-    machine: str
-    duration: NonNegDuration
-    name: str = ""
+    machine: str = Field(description="the id of the machine that runs it (any kind)")
+    duration: NonNegDuration = Field(description="planned duration")
+    name: str = Field("", description='the operation\'s name (default "op0", "op1", ...)')
 
 
 class ExplicitSpec(_Spec):
     """An explicit routing (machine + duration per operation), as in classic job shops."""
 
-    type: Literal["explicit"] = "explicit"
-    operations: list[ExplicitOperation] = Field(min_length=1)
+    type: Literal["explicit"] = Field("explicit", description="the product family")
+    operations: list[ExplicitOperation] = Field(
+        min_length=1, description="the routing, in order (table below)"
+    )
 
     def feature_count(self) -> int:
         return len(self.operations)

@@ -65,10 +65,22 @@ class CellConfig(StrictModel):
     cell's central ``storage`` so that finite buffers block but never deadlock.
     """
 
-    name: str = Field("cell-1", pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$")
-    machines: list[MachineConfig] = Field(min_length=1)
-    transport: str | None = None
-    storage_position: tuple[float, float] = (0.0, 0.0)
+    name: str = Field(
+        "cell-1", pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$", description="the cell's name (OPC UA)"
+    )
+    machines: list[MachineConfig] = Field(
+        min_length=1, description="`[[cell.machines]]`, one table per machine (below)"
+    )
+    transport: str | None = Field(
+        None,
+        description="the robot that moves every part; none: the first robot, and with no"
+        " robot transfers take no time",
+    )
+    storage_position: tuple[float, float] = Field(
+        (0.0, 0.0),
+        description="the central storage [x, y], where parts enter, wait and leave",
+        json_schema_extra={"unit": "m"},
+    )
 
     @model_validator(mode="after")
     def _check(self) -> CellConfig:
@@ -107,12 +119,21 @@ class CatalogueEntry(StrictModel):
     when both bounds are integers), ``choices`` are drawn from the list.
     """
 
-    id: str
-    family: str
-    weight: float = Field(1.0, gt=0)
-    fixed: dict[str, float | int | str] = Field(default_factory=dict)
-    ranges: dict[str, tuple[float, float]] = Field(default_factory=dict)
-    choices: dict[str, list[float | int | str]] = Field(default_factory=dict)
+    id: str = Field(description="unique in the catalogue; arrivals.mix names it")
+    family: str = Field(
+        description="machined_bracket, printed_housing, hybrid_part or module_assembly"
+    )
+    weight: float = Field(1.0, gt=0, description="the family's share of the arrivals")
+    fixed: dict[str, float | int | str] = Field(
+        default_factory=dict, description="parameter = value, the same for every order"
+    )
+    ranges: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="parameter = [min, max], drawn uniformly (integers for integer parameters)",
+    )
+    choices: dict[str, list[float | int | str]] = Field(
+        default_factory=dict, description="parameter = [options], one drawn uniformly"
+    )
 
     def corners(self) -> list[dict[str, object]]:
         """Extreme configurations: every range at its low and at its high end, each with the
@@ -181,51 +202,86 @@ def _number(value: object) -> str:
 class Arrivals(StrictModel):
     """A seeded arrival process of random product configurations from the catalogue."""
 
-    mean_interarrival: SecondOrMore
-    distribution: Literal["exponential", "fixed", "uniform"] = "exponential"
-    count: int | None = Field(None, ge=0, description="stop after this many orders")
-    until: NonNegDuration | None = Field(None, description="no arrivals after this time")
-    due_factor: float = Field(3.0, gt=0, description="due = release + factor x planned work")
-    mix: dict[str, float] = Field(default_factory=dict, description="catalogue id -> weight")
+    mean_interarrival: SecondOrMore = Field(description="mean time between two orders")
+    distribution: Literal["exponential", "fixed", "uniform"] = Field(
+        "exponential", description="of the time between orders; uniform: 0 to twice the mean"
+    )
+    count: int | None = Field(None, ge=0, description="stop after this many orders; none: no limit")
+    until: NonNegDuration | None = Field(
+        None, description="no arrivals after this time; none: up to the end of the run"
+    )
+    due_factor: float = Field(
+        3.0, gt=0, description="due = arrival + factor x planned work (shortest machines)"
+    )
+    mix: dict[str, float] = Field(
+        default_factory=dict,
+        description="catalogue id = weight: only these entries, with these weights; empty:"
+        " every entry, by its weight",
+    )
 
 
 class OrderConfig(StrictModel):
     """One explicit order: a unique product configuration, release time and due date."""
 
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)
-    product: ProductSpec
-    release: NonNegDuration = 0.0
-    due: NonNegDuration | None = Field(None, description="due time from scenario start")
-    weight: float = Field(1.0, gt=0)
+    id: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+        max_length=64,
+        description="unique; A and 6 or more digits are the arrival process's ids",
+    )
+    product: ProductSpec = Field(description="the product: its family's `type` and parameters")
+    release: NonNegDuration = Field(0.0, description="time from the scenario start")
+    due: NonNegDuration | None = Field(
+        None,
+        description="due time from the scenario start (not from the release); none: release"
+        " + due_factor (the arrivals', else 3) x planned work",
+    )
+    weight: float = Field(1.0, gt=0, description="for ATC and weighted tardiness")
 
 
 class FaultConfig(StrictModel):
     """A scheduled fault: the machine goes out of service at ``at`` for ``duration``."""
 
-    machine: str
-    at: NonNegDuration
-    duration: PositiveDuration
-    kind: FaultKind = "breakdown"
+    machine: str = Field(description="the machine's id")
+    at: NonNegDuration = Field(description="time from the scenario start")
+    duration: PositiveDuration = Field(description="how long the machine is out of service")
+    kind: FaultKind = Field(
+        "breakdown", description="tool_breakage on a CNC only, print_failure on a printer only"
+    )
 
 
 class Scenario(StrictModel):
     """Everything one run needs; pure data, validated on load."""
 
-    name: str = "scenario"
-    description: str = ""
+    name: str = Field("scenario", description="the scenario's name")
+    description: str = Field("", description="free text")
     # strict: the seed is the run's identity (recorded with it, the same for a replay), an
     # integer TOML writes as one; a quoted number or a boolean is a slip, not a seed
-    seed: StrictInt = Field(0, ge=0)
-    horizon: PositiveDuration = 7 * 86400.0
-    start: datetime = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
-    rule: RuleName = "EDD"
-    atc_k: float = Field(2.0, gt=0)
-    max_wip: int | None = Field(12, ge=0, description="orders in the cell at once; 0: no cap")
-    cell: CellConfig
-    catalogue: list[CatalogueEntry] = Field(default_factory=list)
-    arrivals: Arrivals | None = None
-    orders: list[OrderConfig] = Field(default_factory=list)
-    faults: list[FaultConfig] = Field(default_factory=list)
+    seed: StrictInt = Field(
+        0, ge=0, description="all randomness derives from it; an integer, not quoted"
+    )
+    horizon: PositiveDuration = Field(7 * 86400.0, description="the run's length")
+    start: datetime = Field(
+        datetime(2026, 1, 5, 6, 0, tzinfo=UTC),
+        description="date-time of simulated time 0, with a time zone (timestamps = start + time)",
+    )
+    rule: RuleName = Field(
+        "EDD", description="dispatching rule: FIFO, SPT, EDD, ATC or CR, in any case"
+    )
+    atc_k: float = Field(2.0, gt=0, description="ATC's look-ahead parameter")
+    max_wip: int | None = Field(
+        12, ge=0, description="orders in the cell at once; 0: no cap; the others wait"
+    )
+    cell: CellConfig = Field(description="`[cell]` (below)")
+    catalogue: list[CatalogueEntry] = Field(
+        default_factory=list, description="`[[catalogue]]`: the product families arrivals draw"
+    )
+    arrivals: Arrivals | None = Field(
+        None, description="`[arrivals]`: the seeded arrival process; none: explicit orders only"
+    )
+    orders: list[OrderConfig] = Field(default_factory=list, description="`[[orders]]`")
+    faults: list[FaultConfig] = Field(
+        default_factory=list, description="`[[faults]]`: scheduled faults"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Scenario:

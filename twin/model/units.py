@@ -25,6 +25,8 @@ __all__ = [
     "SecondOrMore",
     "StrictModel",
     "as_real",
+    "duration_bound",
+    "duration_text",
     "parse_duration",
 ]
 
@@ -166,9 +168,40 @@ def _at_least(least: float, *, equal: bool = True) -> Callable[[object], float]:
 
 # bounds checked here, not with Field(gt=...): the message then names the unit (pydantic's
 # says "Input should be greater than or equal to 1" of a '0.5s' the user wrote)
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-NonNegDuration = Annotated[float, BeforeValidator(_non_negative)]
-PositiveDuration = Annotated[float, BeforeValidator(_at_least(0, equal=False))]
+_positive = _at_least(0, equal=False)
 #: at least a second: a mean time between breakdowns or between orders any shorter would be a
 #: loop of events that hardly moves the clock
-SecondOrMore = Annotated[float, BeforeValidator(_at_least(1))]
+_second_or_more = _at_least(1)
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+NonNegDuration = Annotated[float, BeforeValidator(_non_negative)]
+PositiveDuration = Annotated[float, BeforeValidator(_positive)]
+SecondOrMore = Annotated[float, BeforeValidator(_second_or_more)]
+_DURATION_BOUNDS: dict[object, str] = {
+    parse_duration: "",
+    _non_negative: "≥ 0",
+    _positive: "> 0",
+    _second_or_more: "≥ 1",
+}
+
+
+def duration_bound(metadata: list[object]) -> str | None:
+    """For a field's metadata (pydantic's ``FieldInfo.metadata``): the bound of the duration
+    it takes, "" for none, or None when the field is no duration (for the reference)."""
+    for item in metadata:
+        if isinstance(item, BeforeValidator) and item.func in _DURATION_BOUNDS:
+            return _DURATION_BOUNDS[item.func]
+    return None
+
+
+def duration_text(seconds: float) -> str:
+    """``seconds`` as ``parse_duration`` reads it back, in the largest whole units: "4h",
+    "1h30m", "7d", "2.5s"; plain seconds below a minute."""
+    if seconds < 60 or not float(seconds).is_integer():
+        return f"{seconds:g}s"
+    out, rest = "", int(seconds)
+    for unit in ("w", "d", "h", "m", "s"):
+        size = int(_UNITS[unit])
+        if rest >= size:
+            out += f"{rest // size}{unit}"
+            rest %= size
+    return out
