@@ -13,7 +13,10 @@ from rich.table import Table
 from twin.jsp import jsp_scenario
 from twin.machines import REGISTRY
 from twin.model import PRODUCT_FAMILIES, load_scenario, parse_scenario
+from twin.model.machines import MachineConfig
+from twin.model.reference import own_fields, value_text
 from twin.model.scenario import Scenario, scenario_notes
+from twin.model.units import duration_bound, duration_text
 from twin.planning import (
     PlannedOp,
     Planner,
@@ -108,6 +111,9 @@ def show(scenario: Annotated[Path, typer.Argument(help="scenario TOML file")]) -
             f"MTBF {b.mtbf / 3600:.0f} h, MTTR {b.mttr / 60:.0f} min" if b else "-",
         )
     console.print(machines)
+    console.print("machine parameters (defaults included; a duration in short form):")
+    for m in sc.cell.machines:
+        console.print(f"  {m.id}: {machine_parameters(m)}", markup=False, soft_wrap=True)
     if sc.catalogue:
         cat = Table(title="product catalogue")
         for col in ("id", "family", "weight", "varies"):
@@ -133,6 +139,25 @@ def show(scenario: Annotated[Path, typer.Argument(help="scenario TOML file")]) -
         console.print(f"... and {len(routings) - shown} more orders")
     for f in sc.faults:
         console.print(f"fault: {f.machine} {f.kind} at {f.at:.0f} s for {f.duration:.0f} s")
+
+
+def machine_parameters(m: MachineConfig) -> str:
+    """The process parameters of ``m`` as they take effect (its kind's fields, defaults
+    included, and its output buffer and duration variation), compactly: ``name value`` with a
+    per-material table as ``name {material value, ...}`` and durations as "20s", "4h"."""
+    parts = []
+    for name in [*own_fields(type(m)), "output_buffer", "duration_cv"]:
+        value = getattr(m, name)
+        if name in ("kind", "input_buffer"):
+            continue  # in the table
+        if duration_bound(type(m).model_fields[name].metadata) is not None:
+            text = duration_text(value)
+        elif isinstance(value, dict):
+            text = "{" + ", ".join(f"{k} {value_text(v)}" for k, v in value.items()) + "}"
+        else:
+            text = value_text(value)
+        parts.append(f"{name} {text}")
+    return ", ".join(parts)
 
 
 def _routings(sc: Scenario, source: str) -> list[tuple[str, list[list[PlannedOp]]]]:
