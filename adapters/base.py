@@ -16,7 +16,9 @@
   UA Bad status on one node) is reported by the kind (``_tag_failed``/``_tag_ok``): that
   mapping is bad (an input keeps its value, ``STALE``; an output is tried again next cycle)
   and every other mapping goes on; it is logged once when it turns bad or its reason
-  changes, and once when it is good again;
+  changes, and once when it is good again. So is an input whose value is no reading (not
+  finite, or far outside its signal's range: ``Bridge.apply``), and an output that does
+  not fit its tag's integer type is written saturated and reported once (``_saturated``);
 - a failure is logged as a warning once; the same failure again only at debug level, until
   the link works again (a cycle completed); a connect is logged once per such streak, and a
   link that works after more than one connect says so with the number of failed attempts;
@@ -92,6 +94,9 @@ class Adapter(ABC):
         self._delay = cfg.backoff_s  # the next backoff
         self._jitter = random.Random()  # retry spreading, not security
         self._bad: dict[str, str] = {}  # mapping -> why the PLC refuses it
+        self._bad_kind: dict[str, str] = {}  # mapping -> the kind of why (logged once)
+        self._read_ok: set[int] = set()  # inputs served this cycle (good once applied)
+        self._saturating: set[int] = set()  # outputs reported written saturated
         bridge.links.add(self.name, self.kind, self.endpoint, self.clock.wall())
 
     @property
@@ -223,7 +228,9 @@ class Adapter(ABC):
                 bridge.forget_sent()
                 refresh = started + cfg.refresh_s if cfg.refresh_s else math.inf
             if cfg.inputs:
-                bridge.apply(await asyncio.wait_for(self._read(), timeout))
+                self._read_ok.clear()
+                values = await asyncio.wait_for(self._read(), timeout)
+                self._settle(bridge.apply(values))
             items = bridge.pending()
             done: Sequence[tuple[int, float]] = ()
             if items:
@@ -254,22 +261,54 @@ class Adapter(ABC):
 
         return {False: names("read", "fault"), True: names("write", "state")}
 
-    def _tag_failed(self, output: bool, pos: int, reason: str) -> None:
+    def _tag_failed(self, output: bool, pos: int, reason: str, kind: str | None = None) -> None:
         """The PLC refused ``cfg.inputs[pos]`` (or ``outputs``) for ``reason``: the mapping is
-        bad (logged when it turns bad or the reason changes); the link goes on."""
+        bad (logged when it turns bad or the reason, or its ``kind`` when given, changes);
+        the link goes on."""
         name = self._tag_names[output][pos]
-        if self._bad.get(name) != reason:
-            self._bad[name] = reason
+        kind = kind or reason
+        self._bad[name] = reason  # shown with its latest value
+        if self._bad_kind.get(name) != kind:
+            self._bad_kind[name] = kind
             self.log.warning("%s: %s", name, reason)
             self.status.last_error = f"{name}: {reason}"
 
     def _tag_ok(self, output: bool, pos: int) -> None:
-        """The PLC served ``cfg.inputs[pos]`` (or ``outputs``): good (again)."""
+        """The PLC served ``cfg.inputs[pos]`` (or ``outputs``): good (again); an input once
+        its value is applied (``_settle``)."""
+        if not output:
+            self._read_ok.add(pos)
+            return
+        self._good(True, pos)
+
+    def _good(self, output: bool, pos: int) -> None:
         if not self._bad:
             return
         name = self._tag_names[output][pos]
         if self._bad.pop(name, None) is not None:
+            self._bad_kind.pop(name, None)
             self.log.info("%s: good again", name)
+
+    def _settle(self, rejected: dict[int, tuple[str, str]]) -> None:
+        """The inputs read this cycle have been applied: those the bridge ``rejected`` (no
+        reading) are bad, the other inputs served are good."""
+        for pos, (reason, kind) in rejected.items():
+            self._tag_failed(False, pos, reason, kind)
+        for pos in self._read_ok - rejected.keys():
+            self._good(False, pos)
+
+    def _saturated(self, pos: int, value: float, type_name: str, bounds: tuple[int, int]) -> None:
+        """``cfg.outputs[pos]`` is written as ``bounds`` allow, not as ``value``: said once."""
+        if pos not in self._saturating:
+            self._saturating.add(pos)
+            self.log.warning(
+                "%s: %.6g does not fit %s (%d to %d): written saturated (said once); check "
+                "the tag's type and scale",
+                self._tag_names[True][pos],
+                value,
+                type_name,
+                *bounds,
+            )
 
     async def _lost(self, what: str, exc: BaseException) -> None:
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -28,19 +28,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from adapters.config import AdapterConfig, FaultInput
+from adapters.config import AdapterConfig, FaultInput, SignalOutput
 from twin.errors import CommandError, ConfigError, UnknownMachineError
 from twin.events import STATE_CODES
 from twin.links import LinkRegistry
 from twin.model.scenario import fault_misfit
-from twin.signals import GOOD, STALE
+from twin.signals import GOOD, STALE, SignalSpec
 
 if TYPE_CHECKING:
     from twin.api import TwinAPI
     from twin.engine.cell import Engine
     from twin.engine.machine import MachineRuntime
 
-__all__ = ["Bridge", "TagValue", "int_range", "saturate"]
+__all__ = ["Bridge", "TagValue", "int_range", "overflows", "saturate"]
 
 #: What a tag read gives: a number or flag, or None when the PLC has no good value for it.
 TagValue = float | int | bool | None
@@ -93,6 +93,12 @@ class Bridge:
         )
         self._in_scale = np.array([m.scale for m in cfg.read])
         self._in_offset = np.array([m.offset for m in cfg.read])
+        # a value read beyond its signal's range by more than the range's span is no reading
+        # (a wrong type, word order or scale: 3,276,800 degC), not a process excursion
+        specs = [store.spec(i) for i in self.inputs.tolist()]
+        span = np.array([max(sp.high - sp.low, 1.0) for sp in specs])
+        self._in_low = np.array([sp.low for sp in specs]) - span
+        self._in_high = np.array([sp.high for sp in specs]) + span
         self._faults: list[FaultInput] = list(cfg.fault)
         for j, f in enumerate(self._faults):
             misfit = fault_misfit(f.kind, machine("fault", j, f.machine).cfg)
@@ -104,6 +110,13 @@ class Bridge:
         self._out_signals = np.array(
             [signal("write", j, m.signal) for j, m in enumerate(cfg.write)], dtype=np.int64
         )
+        #: what the mappings allow but will go wrong (``twin adapters check`` and ``twin run``
+        #: say it): an output whose type cannot hold its signal's range
+        self.warnings = [
+            f"{source}: {where}.write[{j}]: {why}"
+            for j, m in enumerate(cfg.write)
+            if (why := _unfit(m, store.spec(int(self._out_signals[j])))) is not None
+        ]
         self._out_scale = np.array([m.scale for m in cfg.write])
         self._out_offset = np.array([m.offset for m in cfg.write])
         self._out_machines = [machine("state", j, m.machine) for j, m in enumerate(cfg.state)]
@@ -126,24 +139,48 @@ class Bridge:
         """The link is down: every input signal keeps its value, as ``STALE``."""
         self.engine.store.set_quality(self.inputs, STALE)
 
-    def apply(self, values: Sequence[TagValue]) -> None:
+    def apply(self, values: Sequence[TagValue]) -> dict[int, tuple[str, str]]:
         """Apply one cycle's input values, in ``cfg.inputs`` order (signals, then faults).
         A signal read is ``GOOD`` (current as of now if it was stale); one without a good value
-        (None) keeps its value as ``STALE``."""
+        (None) keeps its value as ``STALE``, and so does one that is no reading: not finite,
+        or far outside its signal's range (more than the range's span beyond it). Returns
+        those, as {position: (why, the kind of why)}: bad tags for the adapter."""
         n = self.inputs.size
+        rejected: dict[int, tuple[str, str]] = {}
         if n:
             store, now = self.engine.store, self.engine.now
             raw = np.array([math.nan if v is None else float(v) for v in values[:n]])
-            good = ~np.isnan(raw)
+            scaled = raw * self._in_scale + self._in_offset
+            with np.errstate(invalid="ignore"):  # NaN compares false: not good
+                good = (scaled >= self._in_low) & (scaled <= self._in_high)
             if good.any():
-                scaled = raw[good] * self._in_scale[good] + self._in_offset[good]
-                store.write(self.inputs[good], scaled, now)
+                store.write(self.inputs[good], scaled[good], now)
                 store.set_quality(self.inputs[good], GOOD, now)
             if not good.all():
                 store.set_quality(self.inputs[~good], STALE)
+                for j in np.flatnonzero(~good).tolist():
+                    if values[j] is not None:  # else the kind said why already
+                        rejected[j] = self._no_reading(j, float(raw[j]), float(scaled[j]))
         for k, (f, v) in enumerate(zip(self._faults, values[n:], strict=True)):
             if v is not None:  # else no good value: the machine's state stays as it is
                 self._relay(k, f, bool(v) != f.active_low)
+        return rejected
+
+    def _no_reading(self, j: int, raw: float, value: float) -> tuple[str, str]:
+        """Why ``read[j]``'s value (``raw``, scaled to ``value``) is no reading, and the kind
+        of why (the same kind is news once, whatever the value)."""
+        store = self.engine.store
+        i = int(self.inputs[j])
+        sp, path = store.spec(i), store.path(i)
+        if not math.isfinite(raw):
+            why = f"the PLC gives {raw}, not a number: not used; check the tag's type"
+            return why, "not finite"
+        why = (
+            f"{value:.6g} {sp.unit} (raw {raw:.6g}) is far outside {path}'s range "
+            f"({sp.low:g} to {sp.high:g} {sp.unit}): not used; check the tag's data type "
+            "(and word order), scale and offset"
+        )
+        return why, "out of range"
 
     def _relay(self, k: int, f: FaultInput, active: bool) -> None:
         """Fault tag ``k`` reads ``active``: the twin follows it (see the module)."""
@@ -213,6 +250,11 @@ def int_range(bits: int, signed: bool) -> tuple[int, int]:
     return (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
 
 
+def overflows(value: float, bounds: tuple[int, int]) -> bool:
+    """``value`` (not NaN) is beyond ``bounds`` once rounded: ``saturate`` changes it."""
+    return math.isinf(value) or not bounds[0] <= round(value) <= bounds[1]
+
+
 def saturate(value: float, bounds: tuple[int, int]) -> int:
     """``value`` (not NaN: ``pending`` never offers it) rounded and saturated to ``bounds``,
     as a PLC's conversions do; infinities go to the nearer bound."""
@@ -220,6 +262,21 @@ def saturate(value: float, bounds: tuple[int, int]) -> int:
     if math.isinf(value):
         return hi if value > 0 else lo
     return int(min(max(round(value), lo), hi))
+
+
+def _unfit(m: SignalOutput, sp: SignalSpec) -> str | None:
+    """Why output ``m``'s integer type cannot hold its signal's range ``sp``, or None."""
+    bounds = m.int_bounds
+    if bounds is None:
+        return None
+    raw = sorted(((sp.low - m.offset) / m.scale, (sp.high - m.offset) / m.scale))
+    if bounds[0] <= round(raw[0]) and round(raw[1]) <= bounds[1]:
+        return None
+    return (
+        f"{m.signal} ranges {sp.low:g} to {sp.high:g} {sp.unit}, {raw[0]:.6g} to {raw[1]:.6g}"
+        f" raw at scale {m.scale:g} and offset {m.offset:g}, but the tag holds {bounds[0]} to"
+        f" {bounds[1]}: values beyond are written saturated (choose a wider type or scale)"
+    )
 
 
 def _hint(paths: list[str], path: str) -> str:

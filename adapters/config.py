@@ -65,6 +65,12 @@ class SignalInput(_Scaled):
 class SignalOutput(_Scaled):
     """Twin -> PLC: the signal's value, written whenever it changes (and all at a reconnect)."""
 
+    @property
+    def int_bounds(self) -> tuple[int, int] | None:
+        """Smallest and largest raw value the tag holds, when the file says (an integer
+        type); None when unknown or not an integer."""
+        return None
+
 
 class FaultInput(Mapping):
     """PLC -> twin: while the tag is true (non-zero) ``machine`` is out of service with a fault

@@ -28,7 +28,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.pdu import ModbusPDU
 
 from adapters.base import Adapter
-from adapters.bridge import TagValue, int_range, saturate
+from adapters.bridge import TagValue, int_range, overflows, saturate
 from adapters.modbus.config import BIT_TABLES, ModbusConfig, _Tag
 from twin.errors import ServiceError
 
@@ -167,6 +167,9 @@ class ModbusAdapter(Adapter):
             if tag.table in BIT_TABLES:
                 data = [int(value != 0)]
             else:
+                bounds = _RANGES.get(tag.data_type)
+                if bounds is not None and overflows(value, bounds):
+                    self._saturated(pos, value, tag.data_type, bounds)
                 data = client.convert_to_registers(
                     _fit(value, tag.data_type), _DT[tag.data_type.upper()], cfg.word_order
                 )

@@ -86,6 +86,16 @@ class ModbusSignalInput(SignalInput, _Tag):
 class ModbusSignalOutput(SignalOutput, _Tag):
     writable: ClassVar[bool] = True
 
+    @property
+    def int_bounds(self) -> tuple[int, int] | None:
+        """Smallest and largest raw value of an integer register type; None for a coil or
+        a float."""
+        dt = self.data_type
+        if self.table in BIT_TABLES or dt.startswith("float"):
+            return None
+        bits = 16 * WORDS[dt]
+        return (0, 2**bits - 1) if dt.startswith("u") else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+
 
 class ModbusFaultInput(FaultInput, _Tag):
     pass

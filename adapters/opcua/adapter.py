@@ -35,9 +35,17 @@ from asyncua.crypto import security_policies, uacrypto
 from cryptography import x509
 
 from adapters.base import Adapter
-from adapters.bridge import Bridge, TagValue
+from adapters.bridge import Bridge, TagValue, overflows
 from adapters.opcua.config import OpcUaConfig
-from adapters.opcua.nodes import VALUE, Usable, check_nodes, decode, encode, refused
+from adapters.opcua.nodes import (
+    INT_RANGES,
+    VALUE,
+    Usable,
+    check_nodes,
+    decode,
+    encode,
+    refused,
+)
 from twin.clock import Clock
 from twin.errors import ConfigError, ServiceError
 
@@ -323,6 +331,9 @@ class OpcUaAdapter(Adapter):
                 todo.append((pos, value))
                 nodes.append(out[0])
                 values.append(encode(value, out[1]))
+                bounds = INT_RANGES.get(out[1])
+                if bounds is not None and overflows(value, bounds):
+                    self._saturated(pos, value, out[1].name, bounds)
         results = await client.uaclient.write_attributes(nodes, values, VALUE) if nodes else []
         done: list[tuple[int, float]] = []
         for (pos, value), status in zip(todo, results, strict=True):

@@ -14,7 +14,7 @@ from asyncua import Client, ua
 from adapters.bridge import TagValue, int_range, saturate
 from adapters.opcua.config import parse_node
 
-__all__ = ["VALUE", "Usable", "check_nodes", "decode", "encode", "refused"]
+__all__ = ["INT_RANGES", "VALUE", "Usable", "check_nodes", "decode", "encode", "refused"]
 
 _VT = ua.VariantType
 _NUMBERS = ("Boolean", "SByte", "Byte", "Int16", "UInt16", "Int32", "UInt32", "Int64", "UInt64")
@@ -23,7 +23,7 @@ _TYPES = {ua.NodeId(getattr(ua.ObjectIds, t)): _VT[t] for t in (*_NUMBERS, "Floa
 _TYPES[ua.NodeId(ua.ObjectIds.Duration)] = _VT.Double
 _BITS = {"SByte": 8, "Byte": 8, "Int16": 16, "UInt16": 16, "Int32": 32, "UInt32": 32}
 #: integer variant -> (min, max): written values saturate, as a PLC's conversions do
-_INT_RANGES = {
+INT_RANGES = {
     _VT[t]: int_range(n, signed=not t.startswith(("Byte", "UInt")))
     for t, n in {**_BITS, "Int64": 64, "UInt64": 64}.items()
 }
@@ -112,8 +112,8 @@ def encode(value: float, vt: ua.VariantType) -> ua.DataValue:
     raw: float | int | bool = value
     if vt is _VT.Boolean:
         raw = value != 0
-    elif vt in _INT_RANGES:
-        raw = saturate(value, _INT_RANGES[vt])
+    elif vt in INT_RANGES:
+        raw = saturate(value, INT_RANGES[vt])
     # the value only: some PLCs refuse writes that carry a status or timestamps
     return ua.DataValue(ua.Variant(raw, vt), StatusCode=None)
 

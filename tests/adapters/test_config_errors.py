@@ -52,3 +52,23 @@ def test_twin_run_refuses(
     args += ["--users", str(tmp_path / "users.toml"), "--telemetry", "none"]
     assert main(args) == 2
     assert f"{file}: {field}: {reason}" in capsys.readouterr().err
+
+
+def test_adapters_check_warns_of_an_output_its_type_cannot_hold(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """spindle_speed (0 to 18,000 rpm) as an int16 at scale 0.1 is 0 to 180,000 raw."""
+    write = '[[adapter.write]]\nsignal = "cnc1.spindle_speed"\ntable = "holding"\naddress = 0\n'
+    fits = write.replace("address = 0", 'address = 2\ntype = "float32"\nscale = 0.1')
+    file = tmp_path / "plc.toml"
+    file.write_text(
+        MODBUS + write + 'type = "int16"\nscale = 0.1\n' + fits + STATE, encoding="utf-8"
+    )
+    assert main(["adapters", "check", str(file)]) == 0
+    out, err = capsys.readouterr()
+    assert f"{file}: OK" in out
+    assert err == (
+        f"warning: {file}: adapter[0].write[0]: cnc1.spindle_speed ranges 0 to 18000 rpm, 0 to"
+        " 180000 raw at scale 0.1 and offset 0, but the tag holds -32768 to 32767: values"
+        " beyond are written saturated (choose a wider type or scale)\n"
+    )

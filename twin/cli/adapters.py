@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -78,11 +79,19 @@ class LinkedPlcs:
 
         self.adapters = build_adapters(self.file, engine, api, KINDS, links=self.links)
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the bound mappings allow but will go wrong (``Bridge.warnings``)."""
+        return [w for a in self.adapters for w in a.bridge.warnings]
+
     async def start(self, console: Console) -> None:
         if not self.adapters:
             return
         logging.getLogger("adapters").setLevel(logging.INFO)  # connects and losses are news
         logging.getLogger("pymodbus").setLevel(logging.ERROR)  # the adapters say it, once
+        err = Console(stderr=True, soft_wrap=True, highlight=False)
+        for w in self.warnings:
+            err.print(f"warning: {w}", markup=False)
         for a in self.adapters:
             await a.start()
             console.print(f"adapter {a.name}: {a.cfg.kind} link to {a.endpoint}")
@@ -128,6 +137,8 @@ def check(
     engine = Engine(load_scenario(scenario), signals=True)
     plcs.bind(engine, TwinAPI(engine))
     assert plcs.file is not None
+    for w in plcs.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     for cfg in plcs.file.configs:
         maps = len(cfg.read) + len(cfg.write) + len(cfg.fault) + len(cfg.state)
         state = "" if cfg.enabled else " (disabled: not checked against the cell)"

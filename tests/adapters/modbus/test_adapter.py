@@ -6,7 +6,6 @@ errors naming file and field."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -23,16 +22,6 @@ from twin.events import STATE_CODES
 from twin.signals import GOOD, STALE
 
 KINDS: dict[str, type[Adapter]] = {"modbus": ModbusAdapter}
-
-
-@pytest.fixture
-async def plc() -> AsyncIterator[Plc]:
-    p = Plc(free_port())
-    await p.start()
-    try:
-        yield p
-    finally:
-        await p.stop()
 
 
 def config(port: int, **maps: Any) -> dict[str, Any]:
@@ -257,8 +246,8 @@ async def test_a_tag_good_again_is_logged_once(
 ) -> None:
     """A tag refused for a while (the PLC busy, a program download) is good again without a
     reconnect."""
-    maps = {"read": [{"signal": "printer1.bed_temp", "table": "input", "address": 0}]}
-    a = adapter_for(twin, config(plc.port, **maps))
+    read = {"signal": "printer1.bed_temp", "table": "input", "address": 0, "scale": 0.1}
+    a = adapter_for(twin, config(plc.port, read=[read]))
     caplog.set_level(logging.INFO, logger="adapters.plc1")
     refusing = True
     real = a._tag_ok

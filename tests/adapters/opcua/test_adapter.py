@@ -405,9 +405,9 @@ async def test_an_unusable_node_is_a_bad_tag_and_the_others_go_on(
     caplog.set_level(logging.INFO, logger="adapters.plc1")
     store = twin.engine.store
     async with running(adapter):
-        await plc.set("BedTemp", 603)
+        await plc.set("BedTemp", 63)
         await adapter.wait_until(lambda st: st.written >= 1 and st.cycles >= 1)
-        await adapter.wait_until(lambda st: store.get("printer1.bed_temp") == 603)
+        await adapter.wait_until(lambda st: store.get("printer1.bed_temp") == 63)
         st = await adapter.wait_until(after(adapter, 3))
         assert st.bad_tags.keys() == {name}
         assert st.bad_tags[name].startswith(f"node {node!r}: ")
@@ -445,11 +445,11 @@ async def test_a_node_fixed_on_the_plc_is_used_without_a_reconnect(
             assert st.bad_tags["read[0] (printer1.bed_temp)"] == f"node {late!r}: {NO_NODE}"
             folder = await plc.server.nodes.objects.get_child(f"{plc.ns}:PLC")
             added = await folder.add_variable(
-                ua.NodeId("Late", plc.ns), "Late", ua.Variant(612, VT.Int16)
+                ua.NodeId("Late", plc.ns), "Late", ua.Variant(61, VT.Int16)
             )
             await locked.set_writable(True)
             st = await adapter.wait_until(lambda st: not st.bad_tags)
-            assert store.get("printer1.bed_temp") == 612
+            assert store.get("printer1.bed_temp") == 61
             speed = store.get("cnc1.spindle_speed")
             assert await plc.get("Locked") == pytest.approx(speed)
             assert (st.connects, st.failures) == (1, 0)
