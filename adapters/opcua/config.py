@@ -119,6 +119,15 @@ class OpcUaConfig(AdapterConfig):
             )
         return data
 
+    @field_validator("server_certificate")
+    @classmethod
+    def _pinned_exists(cls, v: Path | None) -> Path | None:
+        # read at each connect: missing, the link would retry forever on FileNotFoundError
+        if v is not None and not v.is_file():
+            why = "is a folder" if v.is_dir() else "no such file"
+            raise ValueError(f"{str(v)!r}: {why} (the PLC's certificate, DER or PEM)")
+        return v
+
     @field_validator("url")
     @classmethod
     def _opc_tcp(cls, v: str) -> str:

@@ -21,6 +21,13 @@ CASES: dict[str, tuple[str, str, str]] = {
         "adapter[0].fault[0].kind",
         "a tool_breakage happens on a cnc machine only; 'robot1' is of kind robot",
     ),
+    "missing-server-certificate": (
+        OPCUA
+        + 'server_certificate = "no/such/plc.der"\n'
+        + STATE.replace("address = 1", 'node = "ns=2;i=7"'),
+        "adapter[0].server_certificate",
+        "'no/such/plc.der': no such file (the PLC's certificate, DER or PEM)",
+    ),
 }
 
 

@@ -20,6 +20,7 @@ from asyncua import ua
 from adapters.base import Adapter, AdapterStatus
 from adapters.loader import build_adapters, load_adapters, parse_adapters
 from adapters.opcua import OpcUaAdapter, OpcUaConfig
+from opcua_server.security import ensure_certificate
 from tests.adapters.conftest import Twin
 from tests.adapters.opcua.plc import URI, USERS, VT, Plc, Relay
 from tests.conftest import ROOT, free_port
@@ -303,6 +304,7 @@ async def test_secure_link_with_a_trusted_certificate_user_and_password(
     monkeypatch.setenv("PLC_GOOD", USERS["alice"])
     monkeypatch.setenv("PLC_BAD", "wrong")
     monkeypatch.delenv("PLC_UNSET", raising=False)
+    other = ensure_certificate(tmp_path / "other", "urn:other-plc", "127.0.0.1", "other PLC")
     good, bad, unset, impostor = build(
         twin,
         entry(
@@ -321,7 +323,7 @@ async def test_secure_link_with_a_trusted_certificate_user_and_password(
             **theirs,
             name="impostor",
             password_env="PLC_GOOD",
-            server_certificate=str(own / "cert.der"),
+            server_certificate=str(other.cert),
         ),
     )
     try:
