@@ -133,6 +133,12 @@ class AdapterConfig(BaseModel):
         then), or None. A kind that can secure its link says so."""
         return None
 
+    @property
+    def unverified_by(self) -> str | None:
+        """The field that would verify the PLC's identity on an encrypted link and is not
+        given (``twin run`` warns), or None."""
+        return None
+
     @functools.cached_property
     def inputs(self) -> Sequence[SignalInput | FaultInput]:
         """What one cycle reads, in this order: signal inputs, then fault inputs."""

@@ -168,6 +168,11 @@ class OpcUaConfig(AdapterConfig):
         return "security_policy" if self.security_policy == "None" else None
 
     @property
+    def unverified_by(self) -> str | None:
+        secure = self.security_policy != "None"
+        return "server_certificate" if secure and self.server_certificate is None else None
+
+    @property
     def pki_path(self) -> Path:
         """Folder of the generated client certificate (``own/cert.der``, ``own/key.pem``)."""
         return (

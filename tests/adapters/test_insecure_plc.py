@@ -5,16 +5,23 @@ without opening the twin's own server to security None and anonymous sessions, a
 from __future__ import annotations
 
 import asyncio
+import io
 from pathlib import Path
 
 import pytest
 from asyncua import Client, ua
+from rich.console import Console
 
+from adapters import KINDS, Adapter, build_adapters, load_adapters
 from tests.adapters.opcua.plc import URI, Plc
 from tests.conftest import SCENARIOS, free_port
 from tests.opcua.conftest import start_cli
+from twin.api import TwinAPI
 from twin.cli import main
+from twin.cli.adapters import warn_insecure
+from twin.engine.cell import Engine
 from twin.events import STATE_CODES
+from twin.model import load_scenario
 
 ADAPTER = """
 [[adapter]]
@@ -104,3 +111,44 @@ def test_the_help_of_twin_run_says_what_each_switch_opens(
     text = " ".join(capsys.readouterr().out.replace("│", " ").split())  # out of its box
     assert "--insecure-plc allow adapters linked without encryption" in text
     assert "(and allow unencrypted adapters, as --insecure-plc)" in text
+
+
+def _bound(tmp_path: Path, text: str) -> list[Adapter]:
+    file = tmp_path / "plcs.toml"
+    file.write_text(text, encoding="utf-8")
+    twin = Engine(load_scenario(SCENARIOS / "default.toml"), signals=True)
+    return build_adapters(load_adapters(file, KINDS), twin, TwinAPI(twin), KINDS)
+
+
+def test_security_warnings_in_a_file_are_whole_lines(tmp_path: Path) -> None:
+    """stderr to a file: no 80-column box cutting a long URL; an encrypted link whose PLC
+    certificate is not pinned is named, with how to pin it."""
+    long_url = "opc.tcp://north-hall-line-3-controller.plant.example.com:4840/a/long/path"
+    secure = ADAPTER.replace('security_policy = "None"\nsecurity_mode = "None"\n', "")
+    text = ADAPTER.format(url=long_url, uri=URI) + secure.format(url=long_url, uri=URI).replace(
+        "legacy-plc", "new-plc"
+    )
+    out = io.StringIO()
+    warn_insecure(_bound(tmp_path, text), Console(file=out, width=80, soft_wrap=True))
+    lines = out.getvalue().splitlines()
+    assert lines == [
+        f"warning: Adapters linked WITHOUT ENCRYPTION: legacy-plc ({long_url}). Anyone on their"
+        " network can read and change what the twin and the PLC exchange. Keep the PLCs on a"
+        " segregated control network.",
+        f"warning: adapter new-plc: the PLC's certificate is not verified: any certificate"
+        f" {long_url} presents is accepted, so a man in the middle goes unnoticed; pin it:"
+        ' server_certificate = "<the PLC\'s certificate file, DER or PEM>"',
+    ]
+
+
+def test_adapters_check_names_an_unpinned_plc_certificate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "plc.toml"
+    secure = ADAPTER.replace('security_policy = "None"\nsecurity_mode = "None"\n', "")
+    file.write_text(secure.format(url="opc.tcp://127.0.0.1:4841", uri=URI), encoding="utf-8")
+    assert main(["adapters", "check", str(file)]) == 0
+    assert (
+        "legacy-plc: opcua, 1 mapping (no server_certificate: the PLC's certificate is not"
+        " verified)\n"
+    ) in capsys.readouterr().out

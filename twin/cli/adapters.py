@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.panel import Panel
+from rich.text import Text
 
 from twin.cli.common import DEFAULT_SCENARIO
 from twin.engine.cell import Engine
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from adapters import Adapter, AdaptersFile
     from twin.api import TwinAPI
 
-__all__ = ["AdaptersOption", "InsecurePlcOption", "LinkedPlcs", "register"]
+__all__ = ["AdaptersOption", "InsecurePlcOption", "LinkedPlcs", "register", "warn_insecure"]
 
 AdaptersOption = Annotated[
     Path | None,
@@ -95,18 +97,7 @@ class LinkedPlcs:
         for a in self.adapters:
             await a.start()
             console.print(f"adapter {a.name}: {a.cfg.kind} link to {a.endpoint}")
-        unencrypted = [a for a in self.adapters if a.cfg.insecure_by is not None]
-        if unencrypted:
-            names = ", ".join(f"{a.name} ({a.endpoint})" for a in unencrypted)
-            Console(stderr=True, soft_wrap=True).print(
-                Panel(
-                    f"Adapters linked WITHOUT ENCRYPTION: {names}.\n"
-                    "Anyone on their network can read and change what the twin and the PLC"
-                    " exchange. Keep the PLCs on a segregated control network.",
-                    title="WARNING",
-                    style="bold red",
-                )
-            )
+        warn_insecure(self.adapters, Console(stderr=True, soft_wrap=True, highlight=False))
 
     async def stop(self, console: Console) -> None:
         await asyncio.gather(*(a.stop(STOP_WITHIN_S) for a in self.adapters))  # one deadline
@@ -118,6 +109,34 @@ class LinkedPlcs:
                 f"{plural(st.failures, 'failure')}"
                 + (f", {plural(len(st.bad_tags), 'bad tag')}" if st.bad_tags else "")
                 + (f" (last: {st.last_error})" if st.last_error else "")
+            )
+
+
+def warn_insecure(adapters: Sequence[Adapter], err: Console) -> None:
+    """Warn on ``err`` of the adapters linked without encryption (a box on a terminal, else
+    one line, never cut) and, less loudly, of those whose PLC's certificate is not
+    verified."""
+    unencrypted = [a for a in adapters if a.cfg.insecure_by is not None]
+    if unencrypted:
+        names = ", ".join(f"{a.name} ({a.endpoint})" for a in unencrypted)
+        text = (
+            f"Adapters linked WITHOUT ENCRYPTION: {names}. Anyone on their network can read"
+            " and change what the twin and the PLC exchange. Keep the PLCs on a segregated"
+            " control network."
+        )
+        if err.is_terminal:  # wrapped to its width
+            err.print(Panel(Text(text), title="WARNING", style="bold red"))
+        else:  # a file or a pipe: a box of 80 columns would cut long names
+            err.print(f"warning: {text}", markup=False, style="bold red")
+    for a in adapters:
+        if a.cfg.unverified_by is not None:
+            err.print(
+                f"warning: adapter {a.name}: the PLC's certificate is not verified: any"
+                f" certificate {a.endpoint} presents is accepted, so a man in the middle goes"
+                f" unnoticed; pin it: {a.cfg.unverified_by} = \"<the PLC's certificate file,"
+                ' DER or PEM>"',
+                markup=False,
+                style="yellow",
             )
 
 
@@ -144,6 +163,8 @@ def check(
         state = "" if cfg.enabled else " (disabled: not checked against the cell)"
         if cfg.insecure_by is not None:
             state += f" ({cfg.insecure_by} None: needs --insecure-plc or --insecure-dev)"
+        if cfg.unverified_by is not None:
+            state += f" (no {cfg.unverified_by}: the PLC's certificate is not verified)"
         print(f"{cfg.name}: {cfg.kind}, {plural(maps, 'mapping')}{state}")
     print(f"{file}: OK against {scenario}")
 
