@@ -91,6 +91,10 @@ class LinkedPlcs:
             return
         logging.getLogger("adapters").setLevel(logging.INFO)  # connects and losses are news
         logging.getLogger("pymodbus").setLevel(logging.ERROR)  # the adapters say it, once
+        # asyncua's client logs each retry's ServiceFault and a crashed publish loop with its
+        # traceback: the adapters say what happened to the link, once, naming themselves
+        logging.getLogger("asyncua.client").setLevel(logging.CRITICAL)
+        logging.getLogger("asyncua.common.subscription").setLevel(logging.CRITICAL)
         err = Console(stderr=True, soft_wrap=True, highlight=False)
         for w in self.warnings:
             err.print(f"warning: {w}", markup=False)

@@ -1,0 +1,66 @@
+"""What an operator sees on stderr from ``twin run --adapters`` (in process, with the CLI's
+logging): one line per link event naming the adapter, no library traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from tests.adapters.opcua.plc import URI, Plc
+from tests.conftest import SCENARIOS, free_port
+from twin.api import TwinAPI
+from twin.cli.adapters import LinkedPlcs
+from twin.cli.common import cli_logging
+from twin.engine.cell import Engine
+from twin.model import load_scenario
+
+OPCUA = """
+[[adapter]]
+name = "plc1"
+kind = "opcua"
+url = "{url}"
+security_policy = "None"
+security_mode = "None"
+period_s = 0.05
+timeout_s = 0.5
+backoff_s = 0.05
+backoff_max_s = 0.1
+[[adapter.read]]
+signal = "printer1.bed_temp"
+node = "nsu={uri};s=BedTemp"
+scale = 0.1
+"""
+
+
+def linked(tmp_path: Path, text: str) -> LinkedPlcs:
+    file = tmp_path / "plc.toml"
+    file.write_text(text, encoding="utf-8")
+    plcs = LinkedPlcs(file, unencrypted=True)
+    engine = Engine(load_scenario(SCENARIOS / "default.toml"), signals=True)
+    plcs.bind(engine, TwinAPI(engine))
+    return plcs
+
+
+async def test_an_opcua_plc_that_stops_is_one_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plc = await Plc.start(free_port())
+    plcs = linked(tmp_path, OPCUA.format(url=plc.url, uri=URI))
+    (a,) = plcs.adapters
+    with cli_logging():
+        try:
+            await plcs.start(Console())
+            await a.wait_until(lambda st: st.cycles >= 3)
+            await plc.stop()  # the PLC crashes while the twin subscribes to it
+            await a.wait_until(lambda st: st.failures >= 4)
+        finally:
+            await plcs.stop(Console())
+            await plc.stop()
+    err = capsys.readouterr().err.splitlines()
+    assert err, "the loss is said"
+    assert not [line for line in err if "asyncua" in line or "Traceback" in line], err
+    news = [line for line in err if "WITHOUT ENCRYPTION" not in line]
+    assert all(line.startswith(("adapter plc1: ", "warning: adapter plc1: ")) for line in news)
+    assert len(news) <= 3, news  # connected, lost, cannot connect: not once per retry
