@@ -258,8 +258,8 @@ def test_cancel_in_every_state_leaves_the_cell(
     engine, api, seen = setup
     engine.run(3600, stop_when_done=False)
     states: set[str] = set()
-    for n in range(40):
-        api.submit_order({"id": f"X{n}", "product": {"type": "printed_housing"}})
+    for n in range(40):  # due before the arrivals': under EDD released before them
+        api.submit_order({"id": f"X{n}", "due": "2h", "product": {"type": "printed_housing"}})
     t = 3600.0
     for n in range(40):
         t += 97.0
@@ -421,7 +421,7 @@ def test_pause_job_refusals_change_nothing(setup: tuple[Engine, TwinAPI, list[ob
     step_until(engine, "R", "processing")
     for n in range(engine.max_wip + 1):  # enough to fill the WIP: the last waits for release
         api.submit_order({"id": f"B{n}", "product": HOUSING})
-    waiting = engine.backlog[-1]
+    waiting = list(engine.backlog)[-1]
     before = (len(seen), engine.snapshot())
     with pytest.raises(UnknownJobError, match="unknown job 'nope'"):
         api.pause_job("nope")
@@ -505,13 +505,17 @@ def test_update_replaces_a_stored_or_waiting_order(
     _fill_wip(engine, api)
     api.submit_order({"id": "U2", "product": HOUSING})
     api.submit_order({"id": "U3", "product": HOUSING})
-    position = [j.id for j in engine.backlog].index("U2")
+    arrival = (engine.jobs["U2"].arrival, engine.jobs["U2"].index)
     api.update_order({"id": "U2", "product": bracket, "weight": 3})
     job = engine.jobs["U2"]
     assert (job.family, job.weight, job.spec.material) == ("machined_bracket", 3.0, "steel")
     assert job.ops[0].req.process == "milling"
     assert job.due == pytest.approx(job.arrival + engine.due_factor * job.remaining_work())
-    assert [j.id for j in engine.backlog].index("U2") == position  # keeps its place
+    assert (job.arrival, job.index) == arrival  # keeps its arrival (its place among equals)
+    # the default scenario's rule, EDD, ranks it by its new due date (the bracket's is earlier)
+    waiting = list(engine.backlog)
+    assert waiting == sorted(waiting, key=lambda j: (j.due, j.index))
+    assert waiting[0].id == "U2"
     before = (len(seen), engine.snapshot())
     bad = {"type": "explicit", "operations": [{"machine": "nope", "duration": 1}]}
     with pytest.raises(CommandError, match="unknown machine 'nope'"):

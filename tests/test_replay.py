@@ -85,7 +85,7 @@ def _session(engine: Engine) -> TwinAPI:
     api.update_order(_order("MES-6", {"type": "machined_bracket", "holes": 6}, "3d"))
     for n in range(int(engine.max_wip)):  # a full WIP: the last ones wait for release
         api.submit_order(_order(f"MES-F{n}", {"type": "printed_housing", "volume_cm3": 4}))
-    waiting = engine.backlog[-1].id
+    waiting = list(engine.backlog)[-1].id
     api.revoke_start(waiting)
     api.update_order(_order(waiting, {"type": "printed_housing", "volume_cm3": 5}))
     api.start_order(waiting)

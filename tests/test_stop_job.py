@@ -110,7 +110,7 @@ def test_stop_refusals_change_nothing(
     api.store_order({"id": "ST", "product": HOUSING})
     for n in range(int(engine.max_wip) + 1):  # a full WIP: the last one waits for release
         api.submit_order({"id": f"F{n}", "product": HOUSING})
-    waiting = engine.backlog[-1].id
+    waiting = list(engine.backlog)[-1].id
     running = "F0"  # released first
     api.stop_job(running)
     journal, events = len(engine.journal), len(seen)
@@ -129,7 +129,7 @@ def test_stop_refusals_change_nothing(
         api.cancel_order(running)
     assert (len(engine.journal), len(seen)) == (journal, events)
     assert "ST" in engine.stored
-    assert engine.backlog[-1].id == waiting
+    assert list(engine.backlog)[-1].id == waiting
     engine.run(engine.now + 2 * 86400, stop_when_done=False)
     with pytest.raises(InvalidStateError, match=f"job '{running}' is stopped; it cannot be"):
         api.stop_job(running)

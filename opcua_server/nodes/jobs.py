@@ -6,15 +6,17 @@ Start, RevokeStart, Pause, Resume, Stop, Abort, Cancel and Clear (``job_control`
 ``twin.api``), and lists in ``JobOrderList``, in this order,
 the stored job orders, every twin job released into the cell (whatever its source, in order
 of release), the first ``MAX_LISTED_BACKLOG`` jobs of the backlog (in the order they will be
-released) and the ended ones not yet cleared (the most recent ``MAX_ENDED``; older ones drop
-out). The list is bounded so that an overloaded cell with tens of thousands of backlog jobs
-does not rebuild, encode and send them all on every change (with 20,000 backlog jobs a read of
-the full list took about a second, and a write with one subscriber about two seconds). An MES
-learns that more orders wait from ``Cell/Backlog`` (the twin's backlog count) exceeding the
-AllowedToStart entries of the list, and ``RequestJobResponseByJobOrderID`` answers for any job
-in the cell, listed or not. (``MaxDownloadableJobOrders`` is not used for this: it is how
-many job orders can be stored, ``engine.max_stored``, not how many are listed.) A job order
-(ISA95JobOrderDataType) becomes a twin order: ``JobOrderID`` is the order id,
+released: the dispatching rule's, urgent remakes first; for CR and ATC, whose ranks change
+with time, as the twin would release them now) and the ended ones not yet cleared (the most
+recent ``MAX_ENDED``; older ones drop out). The list is bounded so that an overloaded cell
+with tens of thousands of backlog jobs does not rebuild, encode and send them all on every
+change (with 20,000 backlog jobs a read of the full list took about a second, and a write with
+one subscriber about two seconds). An MES learns that more orders wait from ``Cell/Backlog``
+(the twin's backlog count) exceeding the AllowedToStart entries of the list, and
+``RequestJobResponseByJobOrderID`` answers for any job in the cell, listed or not.
+(``MaxDownloadableJobOrders`` is not used for this: it is how many job orders can be stored,
+``engine.max_stored``, not how many are listed.) A job order (ISA95JobOrderDataType) becomes a
+twin order: ``JobOrderID`` is the order id,
 ``JobOrderParameters`` are the product fields (``type`` names the product family, the other
 IDs its parameters, e.g. ``material``, ``volume_cm3``; an explicit routing's ``operations`` as
 JSON text), ``EndTime`` is the due date (mapped to simulated time like every timestamp of the
@@ -78,7 +80,6 @@ from __future__ import annotations
 import operator
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
-from itertools import islice
 from typing import Any
 
 from asyncua import ua
@@ -433,8 +434,9 @@ class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
             yield self._stored_record(job_id), _STORED
         for rec in self._in_cell.values():
             yield rec, self._running(rec.id)
-        # the twin's backlog is in release order; only the head is walked, whatever its length
-        for job in islice(self.ctx.engine.backlog, MAX_LISTED_BACKLOG):
+        # the twin's release order (the scenario's rule; CR and ATC: as it would release now);
+        # only the head is taken, whatever the backlog's length
+        for job in self.ctx.engine.backlog.head(MAX_LISTED_BACKLOG):
             waiting = self._backlog.get(job.id)
             if waiting is not None:
                 yield waiting, _STARTED

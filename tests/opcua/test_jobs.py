@@ -326,6 +326,40 @@ async def test_job_order_list_bounds_a_large_backlog(twin: Twin) -> None:
         await twin.server.settle()
 
 
+async def test_job_order_list_lists_the_backlog_in_release_order(twin: Twin) -> None:
+    """The backlog's AllowedToStart entries come in the order the twin will release them: by
+    the scenario's rule (the default scenario's EDD: earliest due first), not by arrival."""
+    engine = twin.engine
+    max_wip = engine.max_wip
+    engine.max_wip = engine.wip  # orders wait in the backlog for now
+    product = {"type": "printed_housing", "material": "pla", "volume_cm3": 9.0}
+    hour = 3600.0
+    dues = {"RO-1": 9 * hour, "RO-2": 3 * hour, "RO-3": 7 * hour, "RO-4": 5 * hour}
+    try:
+        for job_id, due in dues.items():  # the later ones due earlier
+            twin.api.submit_order({"id": job_id, "due": engine.now + due, "product": product})
+        await twin.server.settle()
+        async with twin.session("vera") as client:
+            await client.load_data_type_definitions()
+            node = client.get_node(
+                ua.NodeId("Cell.JobManagement.JobOrderControl.JobOrderList", twin.ns(NS.TWIN))
+            )
+            waiting = [
+                entry.JobOrder.JobOrderID
+                for entry in await node.read_value()
+                if entry.State[0].StateNumber == ALLOWED_TO_START
+            ]
+            assert waiting == [job.id for job in engine.backlog][: jobs.MAX_LISTED_BACKLOG]
+            assert [i for i in waiting if i in dues] == ["RO-2", "RO-4", "RO-3", "RO-1"]
+            assert await by_state(client, twin, ALLOWED_TO_START) == waiting
+    finally:
+        engine.max_wip = max_wip
+        for job_id in dues:  # leave the module's twin as it was
+            if engine.jobs[job_id].state == "backlog":
+                twin.api.cancel_order(job_id)
+        await twin.server.settle()
+
+
 async def test_response_list_has_every_started_order(twin: Twin) -> None:
     """OPC 40001-3: each JobOrderResponseList entry has its JobOrderList entry, and each
     JobOrderList entry past AllowedToStart has a response, kept current as the job runs."""

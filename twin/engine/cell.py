@@ -19,6 +19,7 @@ import numpy as np
 import simpy
 
 from twin.engine.arbiter import Arbiter
+from twin.engine.backlog import Backlog, make_backlog
 from twin.engine.dispatch import DispatchRule, make_rule
 from twin.engine.faults import Faults
 from twin.engine.inputs import arrivals, plan_scenario_orders
@@ -103,7 +104,8 @@ class Engine:
         self.max_stored = MAX_STORED
         # an order without a due date is due this many times its planned work after acceptance
         self.due_factor = scenario.arrivals.due_factor if scenario.arrivals else 3.0
-        self.backlog: deque[Job] = deque()
+        # orders waiting for a max_wip slot, released in the rule's order (urgent ones first)
+        self.backlog: Backlog = make_backlog(self.rule, lambda: self.env.now)
         self.wip = 0
         self.max_wip: float = scenario.max_wip or math.inf
         self.keep_ended = keep_ended
@@ -240,7 +242,7 @@ class Engine:
         return job
 
     def _admit(self, job: Job, source: str, urgent: bool = False) -> None:
-        """Record the order and put it in the backlog (front when ``urgent``)."""
+        """Record the order and put it in the backlog (before the others when ``urgent``)."""
         if self.all_done.triggered:  # work again after all was done (a command): re-arm
             self.all_done = self.env.event()
         self.received += 1
@@ -249,15 +251,12 @@ class Engine:
                 job.arrival, job.id, job.family, job.due, job.weight, job.operations, source
             )
         )
-        if urgent:
-            self.backlog.appendleft(job)
-        else:
-            self.backlog.append(job)
+        self.backlog.add(job, urgent)
         self._release()
 
     def _release(self) -> None:
         while self.backlog and self.wip < self.max_wip:
-            job = self.backlog.popleft()
+            job = self.backlog.pop()
             self.wip += 1
             job.state = "released"
             self.bus.publish(JobReleased(self.env.now, job.id))
@@ -564,7 +563,7 @@ class Engine:
             "rule": self.rule.name,
             "wip": self.wip,
             "stored": list(self.stored),
-            "backlog": [j.id for j in self.backlog],
+            "backlog": [j.id for j in self.backlog],  # in release order (as it would be now)
             "completed": self.completed,
             "scrapped": self.scrapped,
             "cancelled": self.cancelled,

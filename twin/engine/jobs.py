@@ -25,6 +25,9 @@ class Job:
     ("cancelled" or "stopped"): the step under way ends, then the part leaves the cell.
     ``defects`` lists machines whose operation left a hidden defect.
     ``held`` is set while the job is paused (``Engine.pause_job``): the event that resumes it.
+    ``work`` is the planned work of its routing as ordered: the sum over its operations of the
+    fastest eligible machine's planned seconds (what ``remaining_work`` gives before the first
+    operation; the backlog ranks by it without planning a drawn job's routing).
 
     A drawn arrival (``Job.drawn``) gets its validated spec and routing on first use: most
     orders of an overloaded cell wait in the backlog, where neither is needed.
@@ -49,6 +52,7 @@ class Job:
         "reworks",
         "state",
         "weight",
+        "work",
     )
 
     def __init__(
@@ -80,6 +84,7 @@ class Job:
         self.done: simpy.Event | None = None
         self.held: simpy.Event | None = None
         self.last: Outcome | None = None
+        self.work: float = sum(op.min_duration for op in ops) if ops is not None else 0.0
 
     @classmethod
     def drawn(
@@ -88,15 +93,18 @@ class Job:
         """A job for row ``row`` of a block of drawn arrivals (spec and routing on demand)."""
         job = cls(job_id, index, None, None, arrival, due, 1.0, group.family.type)
         job._drawn = (group, row)
+        job.work = group.work[row]  # the same sum, over the group's planned columns
         return job
 
     def replace_order(
         self, spec: ProductSpec, ops: list[PlannedOp], due: float, weight: float
     ) -> None:
-        """A new product, routing, due date and weight for a job not yet released."""
+        """A new product, routing, due date and weight for a job not yet released (the
+        backlog must rank it again: ``Backlog.rekey``)."""
         self._spec, self._ops, self._drawn = spec, ops, None
         self.family = spec.type
         self.due, self.weight = due, weight
+        self.work = sum(op.min_duration for op in ops)
 
     @property
     def spec(self) -> ProductSpec:

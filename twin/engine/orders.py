@@ -90,8 +90,9 @@ def revoke_start(engine: Engine, job_id: str) -> None:
 
 
 def update(engine: Engine, order: OrderConfig) -> None:
-    """Replace a stored order, or the order of a job waiting for release (it keeps its place
-    in the backlog; a due date not given counts from when it was started)."""
+    """Replace a stored order, or the order of a job waiting for release (it keeps its arrival
+    in the backlog, and the rule ranks it by its new order; a due date not given counts from
+    when it was started)."""
     if order.id in engine.stored:
         engine.planner.plan(order.product)  # raises for a product the cell cannot make
         engine.stored[order.id] = order
@@ -99,6 +100,7 @@ def update(engine: Engine, order: OrderConfig) -> None:
     job = _waiting(engine, order.id, "updated")
     ops = engine.planner.plan(order.product)
     job.replace_order(order.product, ops, engine.due_of(order, ops, job.arrival), order.weight)
+    engine.backlog.rekey(job)  # ranked by its new due date, work or weight
 
 
 def cancel(engine: Engine, job_id: str) -> None:
