@@ -46,8 +46,8 @@ class Mapping(BaseModel):
 
 class _Scaled(Mapping):
     signal: str = Field(min_length=1, description="SignalStore path, e.g. cnc1.spindle_speed")
-    scale: float = Field(1.0, description="value = raw * scale + offset")
-    offset: float = 0.0
+    scale: float = Field(1.0, strict=True, description="value = raw * scale + offset")
+    offset: float = Field(0.0, strict=True)
 
     @field_validator("scale")
     @classmethod
@@ -78,7 +78,9 @@ class FaultInput(Mapping):
 
     machine: str = Field(min_length=1)
     kind: FaultKind = "breakdown"
-    active_low: bool = Field(False, description="the machine is faulted while the tag is false")
+    active_low: bool = Field(
+        False, strict=True, description="the machine is faulted while the tag is false"
+    )
 
 
 class StateOutput(Mapping):
@@ -95,14 +97,21 @@ class AdapterConfig(BaseModel):
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", max_length=64)
     kind: str  # each kind narrows this to its own literal
-    enabled: bool = True
-    period_s: float = Field(0.5, gt=0, le=3600, description="wall seconds between two cycles")
-    timeout_s: float = Field(5.0, gt=0, le=600, description="one connect, read or write")
-    refresh_s: float = Field(
-        10.0, ge=0, description="write every output again this often (0: only changes)"
+    # strict: a boolean is no number, a string no number or boolean ("no" would read true)
+    enabled: bool = Field(True, strict=True)
+    period_s: float = Field(
+        0.5, strict=True, ge=0.01, le=3600, description="wall seconds between two cycles"
     )
-    backoff_s: float = Field(1.0, gt=0, description="first wait before reconnecting")
-    backoff_max_s: float = Field(60.0, gt=0, description="longest wait between reconnects")
+    timeout_s: float = Field(
+        5.0, strict=True, gt=0, le=600, description="one connect, read or write"
+    )
+    refresh_s: float = Field(
+        10.0, strict=True, ge=0, description="write every output again this often (0: only changes)"
+    )
+    backoff_s: float = Field(1.0, strict=True, gt=0, description="first wait before reconnecting")
+    backoff_max_s: float = Field(
+        60.0, strict=True, gt=0, description="longest wait between reconnects"
+    )
     # a kind narrows these to its mappings with addresses (tuples: covariant, immutable)
     read: tuple[SignalInput, ...] = ()
     write: tuple[SignalOutput, ...] = ()

@@ -62,12 +62,31 @@ def parse_adapters(
         try:
             cfg = kinds[kind].config_model.model_validate(entry)
         except ValidationError as exc:
-            raise _in_entry(format_validation_error(source, exc), i) from exc
+            raise _in_entry(_strict(format_validation_error(source, exc), exc), i) from exc
         if cfg.name in names:
             raise ConfigError(source, f"adapter[{i}].name", f"{cfg.name!r} used twice")
         names.add(cfg.name)
         configs.append(cfg)
     return AdaptersFile(source, configs)
+
+
+def _strict(err: ConfigError, exc: ValidationError) -> ConfigError:
+    """``err`` saying what was written where a strict number or boolean was expected (TOML
+    has them: ``"0.5"`` or ``true`` for a number, ``"no"`` for a boolean are mistakes)."""
+    for e in exc.errors(include_url=False):
+        if e["type"] in ("float_type", "bool_type") and err.reason.startswith(e["msg"]):
+            value = e["input"]
+            want = "a number" if e["type"] == "float_type" else "true or false"
+            if isinstance(value, str):
+                quotes = ": write the number without quotes" if e["type"] == "float_type" else ""
+                got = f"the string {value!r}{quotes}"
+            elif isinstance(value, bool):
+                got = f"the boolean {str(value).lower()}"
+            else:
+                got = repr(value)
+            reason = f"expected {want}, got {got}" + err.reason[len(e["msg"]) :]
+            return ConfigError(err.source, err.field, reason)
+    return err
 
 
 def _in_entry(err: ConfigError, i: int) -> ConfigError:

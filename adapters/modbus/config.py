@@ -53,7 +53,7 @@ class _Tag(BaseModel):
     writable: ClassVar[bool] = False  # outputs: holding registers and coils only
 
     table: Table = Field(description="holding, input (registers), coil, discrete (bits)")
-    address: int = Field(ge=0, le=65535, description="0-based address in the table")
+    address: int = Field(strict=True, ge=0, le=65535, description="0-based address in the table")
     type: DataType | None = Field(None, description="register type (default uint16); not bits")
 
     @property
@@ -111,8 +111,8 @@ class ModbusConfig(AdapterConfig):
 
     kind: Literal["modbus"]
     host: str = Field(min_length=1)
-    port: int = Field(502, ge=1, le=65535)
-    unit: int = Field(1, ge=0, le=255, description="device (slave) id")
+    port: int = Field(502, strict=True, ge=1, le=65535)
+    unit: int = Field(1, strict=True, ge=0, le=255, description="device (slave) id")
     word_order: Literal["big", "little"] = Field(
         "big", description="order of the registers of 32/64-bit values"
     )

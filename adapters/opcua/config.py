@@ -103,7 +103,9 @@ class OpcUaConfig(AdapterConfig):
     username: str | None = Field(None, min_length=1)
     password_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     use_subscription: bool = Field(
-        True, description="inputs by a subscription (publishing interval period_s), else polled"
+        True,
+        strict=True,
+        description="inputs by a subscription (publishing interval period_s), else polled",
     )
     read: tuple[OpcUaSignalInput, ...] = ()
     write: tuple[OpcUaSignalOutput, ...] = ()

@@ -28,6 +28,48 @@ CASES: dict[str, tuple[str, str, str]] = {
         "adapter[0].server_certificate",
         "'no/such/plc.der': no such file (the PLC's certificate, DER or PEM)",
     ),
+    **{
+        f"strict-{field.rsplit('.', 1)[-1]}-{tag}": (MODBUS + extra + STATE, field, reason)
+        for tag, extra, field, reason in [
+            ("bool", "port = true\n", "adapter[0].port", "expected an integer, got True"),
+            (
+                "string",
+                'port = "502"\n',
+                "adapter[0].port",
+                "expected an integer, got the string '502': write the number without quotes",
+            ),
+            (
+                "string",
+                'period_s = "0.5"\n',
+                "adapter[0].period_s",
+                "expected a number, got the string '0.5': write the number without quotes",
+            ),
+            ("tiny", "period_s = 0.0001\n", "adapter[0].period_s", "Input should be greater"),
+            (
+                "string",
+                'enabled = "no"\n',
+                "adapter[0].enabled",
+                "expected true or false, got the string 'no'",
+            ),
+        ]
+    },
+    "strict-address-bool": (
+        MODBUS + STATE.replace("address = 1", "address = true"),
+        "adapter[0].state[0].address",
+        "expected an integer, got True",
+    ),
+    "strict-address-string": (
+        MODBUS + STATE.replace("address = 1", 'address = "30001"'),
+        "adapter[0].state[0].address",
+        "expected an integer, got the string '30001'",
+    ),
+    "strict-scale-bool": (
+        MODBUS
+        + '[[adapter.write]]\nsignal = "cnc1.power"\ntable = "holding"\naddress = 3\n'
+        + "scale = true\n",
+        "adapter[0].write[0].scale",
+        "expected a number, got the boolean true",
+    ),
 }
 
 

@@ -49,6 +49,15 @@ InsecurePlcOption = Annotated[
         ' = "None"); the OPC UA server keeps its own security',
     ),
 ]
+#: loggers' levels while adapters run
+_LEVELS = {
+    "adapters": logging.INFO,  # connects and losses are news
+    "pymodbus": logging.ERROR,  # the adapters say it, once
+    # asyncua's client logs each retry's ServiceFault and a crashed publish loop with its
+    # traceback: the adapters say what happened to the link, once, naming themselves
+    "asyncua.client": logging.CRITICAL,
+    "asyncua.common.subscription": logging.CRITICAL,
+}
 _UNENCRYPTED = (
     "None (no encryption) needs --insecure-dev or --insecure-plc (unencrypted PLC links only;"
     " the server keeps its security)"
@@ -64,6 +73,7 @@ class LinkedPlcs:
         self.file: AdaptersFile | None = None
         self.adapters: list[Adapter] = []
         self.links = LinkRegistry()
+        self._levels: dict[str, int] = {}  # loggers' levels before start()
         if path is None:
             return
         from adapters import KINDS, load_adapters
@@ -89,12 +99,10 @@ class LinkedPlcs:
     async def start(self, console: Console) -> None:
         if not self.adapters:
             return
-        logging.getLogger("adapters").setLevel(logging.INFO)  # connects and losses are news
-        logging.getLogger("pymodbus").setLevel(logging.ERROR)  # the adapters say it, once
-        # asyncua's client logs each retry's ServiceFault and a crashed publish loop with its
-        # traceback: the adapters say what happened to the link, once, naming themselves
-        logging.getLogger("asyncua.client").setLevel(logging.CRITICAL)
-        logging.getLogger("asyncua.common.subscription").setLevel(logging.CRITICAL)
+        for name, level in _LEVELS.items():  # as they were again at stop()
+            logger = logging.getLogger(name)
+            self._levels.setdefault(name, logger.level)
+            logger.setLevel(level)
         err = Console(stderr=True, soft_wrap=True, highlight=False)
         for w in self.warnings:
             err.print(f"warning: {w}", markup=False)
@@ -105,6 +113,9 @@ class LinkedPlcs:
 
     async def stop(self, console: Console) -> None:
         await asyncio.gather(*(a.stop(STOP_WITHIN_S) for a in self.adapters))  # one deadline
+        for name, level in self._levels.items():
+            logging.getLogger(name).setLevel(level)
+        self._levels.clear()
         for a in self.adapters:
             st = a.status
             console.print(
