@@ -20,8 +20,11 @@
   finite, or far outside its signal's range: ``Bridge.apply``), and an output that does
   not fit its tag's integer type is written saturated and reported once (``_saturated``);
 - a failure is logged as a warning once; the same failure again only at debug level, until
-  the link works again (a cycle completed); a connect is logged once per such streak, and a
+  the link works again (a cycle completed), but for a link lost after a connect that was
+  logged (the last line must not say "connected" while the link is down) and a summary at
+  the 10th, 100th, ... failure in a row; a connect is logged once per such streak, and a
   link that works after more than one connect says so with the number of failed attempts;
+  a timeout names the request and ``timeout_s``; every line names the adapter;
 - the input signals are ``STALE`` from ``start()`` until first read and from each failure
   until read again (``Bridge``); the link's state (connected, failures since the link last
   worked, last error, since when, the bad tags) is reported to the twin's ``LinkRegistry`` at
@@ -42,18 +45,21 @@ import functools
 import math
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from adapters.bridge import Bridge, TagValue
 from adapters.config import AdapterConfig
 from twin.clock import Clock, SystemClock
+from twin.errors import ServiceError
+from twin.text import plural
 
 __all__ = ["Adapter", "AdapterStatus"]
 
 # AdapterStatus fields the twin's LinkRegistry shows
 _LINK_FIELDS = frozenset({"connected", "failures", "last_error", "bad_tags"})
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -89,6 +95,7 @@ class Adapter(ABC):
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Condition()
         self._last_reason: str | None = None  # of the failures since the link last worked
+        self._announced = False  # a connect was logged (at info) and its loss not yet
         self._failures_seen = 0  # status.failures when the link last worked
         self._connects_unproven = 0  # connects since the link last worked
         self._delay = cfg.backoff_s  # the next backoff
@@ -180,7 +187,7 @@ class Adapter(ABC):
     async def _run(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(self._open(), self.cfg.timeout_s)
+                await self._within(self._open(), "connect")
             except Exception as exc:  # whatever the PLC does, the twin goes on
                 await self._lost("cannot connect", exc)
             else:
@@ -203,6 +210,7 @@ class Adapter(ABC):
             failed = self.status.failures - self._failures_seen
             again = f" (after {failed} failed attempts)" if failed > 1 else ""
             self.log.info("connected to %s%s", self.endpoint, again)
+            self._announced = True
         else:
             self.log.debug("connected to %s", self.endpoint)
         await self._set(connected=True, connects=self.status.connects + 1)
@@ -220,7 +228,7 @@ class Adapter(ABC):
         self._delay = self.cfg.backoff_s
 
     async def _cycles(self) -> None:
-        cfg, bridge, timeout = self.cfg, self.bridge, self.cfg.timeout_s
+        cfg, bridge = self.cfg, self.bridge
         refresh = self.clock.monotonic()  # a new link: every output once, then each refresh_s
         while True:
             started = self.clock.monotonic()
@@ -229,12 +237,16 @@ class Adapter(ABC):
                 refresh = started + cfg.refresh_s if cfg.refresh_s else math.inf
             if cfg.inputs:
                 self._read_ok.clear()
-                values = await asyncio.wait_for(self._read(), timeout)
+                values = await self._within(
+                    self._read(), f"read of {plural(len(cfg.inputs), 'tag')}"
+                )
                 self._settle(bridge.apply(values))
             items = bridge.pending()
             done: Sequence[tuple[int, float]] = ()
             if items:
-                done = await asyncio.wait_for(self._write(items), timeout)
+                done = await self._within(
+                    self._write(items), f"write of {plural(len(items), 'tag')}"
+                )
                 bridge.sent(done)
             elif not cfg.inputs:
                 self._check()
@@ -310,13 +322,32 @@ class Adapter(ABC):
                 *bounds,
             )
 
+    async def _within(self, aw: Awaitable[_T], request: str) -> _T:
+        """``await aw`` within ``timeout_s``; a timeout is a ServiceError naming ``request``."""
+        try:
+            return await asyncio.wait_for(aw, self.cfg.timeout_s)
+        except TimeoutError as exc:
+            t = self.cfg.timeout_s
+            raise ServiceError(f"{request}: no answer within timeout_s = {t:g} s") from exc
+
     async def _lost(self, what: str, exc: BaseException) -> None:
-        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        if reason == self._last_reason:  # the same again: once is news, a repeat is not
+        reason = str(exc) if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
+        reason = reason.rstrip(": ")
+        failed = self.status.failures + 1 - self._failures_seen  # in a row
+        if failed >= 10 and math.log10(failed).is_integer():  # 10, 100, ...: a summary
+            self.log.warning(
+                "%s (%s): still failing after %d attempts: %s; retrying",
+                what,
+                self.endpoint,
+                failed,
+                reason,
+            )
+        elif reason == self._last_reason and not self._announced:  # a repeat is no news
             self.log.debug("%s (%s): %s", what, self.endpoint, reason)
         else:
-            self._last_reason = reason
             self.log.warning("%s (%s): %s; retrying", what, self.endpoint, reason)
+        self._last_reason = reason
+        self._announced = False
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._close(), self.cfg.timeout_s)
         self.bridge.stale()  # before the status: who waits for the loss sees the signals stale

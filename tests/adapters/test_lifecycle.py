@@ -85,10 +85,15 @@ class Flaky(Adapter):
         step = self.script.pop(0) if self.script else ConnectionResetError("reset by peer")
         if isinstance(step, Exception):
             raise step
+        if step == SLOW:
+            await asyncio.Event().wait()  # a PLC that no longer answers
         return [step]
 
     async def _write(self, items: Sequence[tuple[int, float]]) -> Sequence[tuple[int, float]]:
         return items
+
+
+SLOW = -1.0  # in a Flaky script: the read gets no answer
 
 
 class Naps(ManualClock):
@@ -106,7 +111,7 @@ class Naps(ManualClock):
         await asyncio.sleep(0)
 
 
-def flaky(twin: Twin, script: list[Exception | float], clock: Naps) -> Flaky:
+def flaky(twin: Twin, script: list[Exception | float], clock: Naps, **fields: Any) -> Flaky:
     cfg = ModbusConfig.model_validate(
         {
             "name": "p",
@@ -116,6 +121,7 @@ def flaky(twin: Twin, script: list[Exception | float], clock: Naps) -> Flaky:
             "backoff_s": 1.0,
             "backoff_max_s": 8.0,
             "read": [{"signal": "cnc1.power", "table": "holding", "address": 0}],
+            **fields,
         }
     )
     return Flaky(
@@ -171,3 +177,30 @@ async def test_the_backoff_starts_again_once_a_cycle_has_worked(
         await a.stop()
     # stopped while a failing read ended (Python 3.11's wait_for then swallows the cancel)
     assert not [m for m in caplog.messages if "did not stop within" in m]
+
+
+async def test_a_link_down_again_is_a_warning_and_a_long_streak_is_summarised(
+    twin: Twin, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A slow PLC: the link works, then every read times out. The last line never says
+    'connected' while the link is down; the 10th failure in a row is summarised."""
+    a = flaky(twin, [1.0] + [SLOW] * 12, Naps(after=1000), timeout_s=0.02)
+    caplog.set_level(logging.DEBUG, logger="adapters.p")
+    await a.start()
+    try:
+        await a.wait_until(lambda st: st.failures >= 11)
+    finally:
+        await a.stop()
+    news = [(r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= logging.INFO]
+    lost = "adapter p: link lost (flaky://): read of 1 tag: no answer within timeout_s = 0.02 s"
+    assert news == [
+        ("INFO", "adapter p: connected to flaky://"),
+        ("WARNING", f"{lost}; retrying"),  # after it worked
+        ("INFO", "adapter p: connected to flaky://"),
+        ("WARNING", f"{lost}; retrying"),  # down again: said, not only at debug
+        (
+            "WARNING",
+            "adapter p: link lost (flaky://): still failing after 10 attempts: read of 1 tag:"
+            " no answer within timeout_s = 0.02 s; retrying",
+        ),
+    ]
