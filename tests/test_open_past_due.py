@@ -14,9 +14,7 @@ def test_open_jobs_past_due_are_counted(default_scenario_path: Path, tmp_path: P
     sc = load_scenario(default_scenario_path)
     assert sc.arrivals is not None
     faster = sc.arrivals.model_copy(update={"mean_interarrival": 600.0})  # overloaded
-    result = run_simulation(
-        sc.model_copy(update={"arrivals": faster}), until=86400.0, plots=False
-    )
+    result = run_simulation(sc.model_copy(update={"arrivals": faster}), until=86400.0, plots=False)
     snapshot = result.engine.snapshot()
     t = snapshot["t"]
     open_jobs = [j for j in snapshot["jobs"] if j["state"] not in ("done", "scrapped")]
