@@ -131,7 +131,7 @@ class ModbusConfig(AdapterConfig):
 
     @model_validator(mode="after")
     def _outputs_apart(self) -> ModbusConfig:
-        """Two outputs must not write the same register or coil."""
+        """Two outputs must not write the same register or coil, nor an input read one."""
         taken: dict[tuple[str, int], str] = {}
         tags: list[tuple[str, _Tag]] = [(f"write[{j}]", t) for j, t in enumerate(self.write)]
         tags += [(f"state[{j}]", t) for j, t in enumerate(self.state)]
@@ -140,4 +140,15 @@ class ModbusConfig(AdapterConfig):
                 other = taken.setdefault((tag.table, a), name)
                 if other != name:
                     raise ValueError(f"{name}.address: {tag.table} {a} is also written by {other}")
+        # a register the twin writes and reads back as another signal: each cycle would read
+        # the twin's own value (or the PLC's, overwritten at the next change)
+        reads: list[tuple[str, _Tag]] = [(f"read[{j}]", t) for j, t in enumerate(self.read)]
+        reads += [(f"fault[{j}]", t) for j, t in enumerate(self.fault)]
+        for name, tag in reads:
+            for a in range(tag.address, tag.address + tag.words):
+                if (tag.table, a) in taken:
+                    raise ValueError(
+                        f"{name}.address: {tag.table} {a} is written by {taken[tag.table, a]}:"
+                        " the twin would read back what it writes"
+                    )
         return self

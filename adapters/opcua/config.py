@@ -165,6 +165,27 @@ class OpcUaConfig(AdapterConfig):
             raise ValueError("username: required with password_env")
         return self
 
+    @model_validator(mode="after")
+    def _nodes_apart(self) -> OpcUaConfig:
+        """An output's node is no input's (the twin would read back what it writes), and two
+        outputs do not write one node."""
+        written: dict[str, str] = {}
+        outs = [(f"write[{j}]", m.node) for j, m in enumerate(self.write)]
+        outs += [(f"state[{j}]", m.node) for j, m in enumerate(self.state)]
+        for name, node in outs:
+            other = written.setdefault(node, name)
+            if other != name:
+                raise ValueError(f"{name}.node: {node!r} is also written by {other}")
+        ins = [(f"read[{j}]", m.node) for j, m in enumerate(self.read)]
+        ins += [(f"fault[{j}]", m.node) for j, m in enumerate(self.fault)]
+        for name, node in ins:
+            if node in written:
+                raise ValueError(
+                    f"{name}.node: {node!r} is written by {written[node]}: the twin would read"
+                    " back what it writes"
+                )
+        return self
+
     @property
     def insecure_by(self) -> str | None:
         return "security_policy" if self.security_policy == "None" else None

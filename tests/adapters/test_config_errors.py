@@ -53,6 +53,20 @@ CASES: dict[str, tuple[str, str, str]] = {
             ),
         ]
     },
+    "modbus-read-what-is-written": (
+        MODBUS
+        + STATE
+        + '[[adapter.read]]\nsignal = "cnc1.coolant_temp"\ntable = "holding"\naddress = 1\n',
+        "adapter[0].read[0].address",
+        "holding 1 is written by state[0]: the twin would read back what it writes",
+    ),
+    "opcua-read-what-is-written": (
+        OPCUA
+        + STATE.replace("address = 1", 'node = "ns=2;s=X"')
+        + '[[adapter.read]]\nsignal = "cnc1.coolant_temp"\nnode = "ns=2;s=X"\n',
+        "adapter[0].read[0].node",
+        "'ns=2;s=X' is written by state[0]: the twin would read back what it writes",
+    ),
     "strict-address-bool": (
         MODBUS + STATE.replace("address = 1", "address = true"),
         "adapter[0].state[0].address",
