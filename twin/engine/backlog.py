@@ -16,7 +16,11 @@ Two structures behind one interface, chosen by the rule:
   outnumber the live ones.
 - a rule whose rank changes with time (CR, ATC: ``DispatchRule.release_scores``) keeps the
   orders' due dates, planned work and weights as numpy columns in arrival order, and ranks
-  them all at each release, vectorised (O(n): ~0.15 ms for 19,000 waiting orders).
+  them all at each release, vectorised (O(n): with 20,000 waiting orders a release costs
+  ~30 us under CR, ~100 us under ATC, against ~1 us from the heap).
+
+``head(n)`` (JobOrderList's next orders to be released) costs ~1-2 ms for the first 1,000 of
+20,000; the heap keeps it while no change reaches it (an order arriving behind it).
 """
 
 from __future__ import annotations
@@ -115,7 +119,11 @@ class Backlog:
 
 class _HeapBacklog(Backlog):
     """A heap of entries ``[key, arrival, entry number, job or None when dead]`` (the entry
-    number keeps a dead entry from ever comparing its None with a live one of the same job)."""
+    number keeps a dead entry from ever comparing its None with a live one of the same job).
+
+    The last head asked for is kept while no change reaches it (JobOrderList asks for it after
+    every change of the cell, and most are orders arriving behind it): an entry added or taken
+    out after its last entry leaves it as it is."""
 
     def __init__(self, rule: DispatchRule) -> None:
         super().__init__()
@@ -123,6 +131,12 @@ class _HeapBacklog(Backlog):
         self._heap: list[list[Any]] = []
         self._entries: dict[Job, list[Any]] = {}
         self._count = itertools.count()
+        self._head_n = 0
+        self._head_entries: list[list[Any]] | None = None
+
+    def _reaches_head(self, entry: list[Any]) -> bool:
+        cached = self._head_entries
+        return cached is not None and (len(cached) < self._head_n or entry <= cached[-1])
 
     def _live(self) -> int:
         return len(self._entries)
@@ -131,6 +145,8 @@ class _HeapBacklog(Backlog):
         entry = [self._key(job), job.index, next(self._count), job]
         self._entries[job] = entry
         heapq.heappush(self._heap, entry)
+        if self._reaches_head(entry):
+            self._head_entries = None
 
     def _pop(self) -> Job:
         heap, pop = self._heap, heapq.heappop
@@ -138,6 +154,7 @@ class _HeapBacklog(Backlog):
             job = pop(heap)[3]
             if job is not None:
                 del self._entries[job]
+                self._head_entries = None
                 return job
         raise IndexError("pop from an empty backlog")
 
@@ -145,6 +162,8 @@ class _HeapBacklog(Backlog):
         entry = self._entries.pop(job, None)
         if entry is None:
             return False
+        if self._reaches_head(entry):
+            self._head_entries = None
         entry[3] = None
         dead = len(self._heap) - len(self._entries)
         if dead > _COMPACT_AT and dead > len(self._entries):
@@ -153,13 +172,18 @@ class _HeapBacklog(Backlog):
         return True
 
     def _head(self, n: int) -> list[Job]:
-        live = (e for e in self._heap if e[3] is not None)
-        return [e[3] for e in heapq.nsmallest(n, live)]
+        cached = self._head_entries
+        if cached is None or n != self._head_n:
+            live = (e for e in self._heap if e[3] is not None)
+            cached = self._head_entries = heapq.nsmallest(n, live)
+            self._head_n = n
+        return [e[3] for e in cached]
 
 
 class _ScanBacklog(Backlog):
     """Numpy columns (due, work, weight, live) with one slot per order in arrival order, and
-    the orders in a parallel list; slots of orders gone are dead until swept out."""
+    the orders in a parallel list; slots of orders gone are dead until swept out. The last
+    head asked for is kept until the time or the backlog changes."""
 
     def __init__(self, rule: DispatchRule, now: Callable[[], float]) -> None:
         super().__init__()
@@ -172,6 +196,9 @@ class _ScanBacklog(Backlog):
         self._work = np.zeros(size)
         self._weight = np.zeros(size)
         self._alive = np.zeros(size, dtype=bool)
+        self._changes = 0
+        self._head_key: tuple[float, int, int] | None = None
+        self._head_jobs: list[Job] = []
 
     def _live(self) -> int:
         return len(self._slot)
@@ -195,6 +222,7 @@ class _ScanBacklog(Backlog):
     def _set(self, i: int, job: Job) -> None:
         self._due[i], self._work[i], self._weight[i] = job.due, job.work, job.weight
         self._alive[i] = True
+        self._changes += 1
 
     def rekey(self, job: Job) -> None:
         i = self._slot.get(job)
@@ -226,6 +254,7 @@ class _ScanBacklog(Backlog):
         i = self._slot.pop(job)
         self._jobs[i] = None
         self._alive[i] = False
+        self._changes += 1
         dead = len(self._jobs) - len(self._slot)
         if dead > _COMPACT_AT and dead > len(self._slot):
             self._sweep()
@@ -242,10 +271,12 @@ class _ScanBacklog(Backlog):
         self._slot = {job: i for i, job in enumerate(self._jobs) if job is not None}
 
     def _head(self, n: int) -> list[Job]:
-        if n <= 0 or not self._slot:
-            return []
-        ranks = self._ranks()
-        order = np.argsort(ranks, kind="stable")  # equals by arrival
-        order = order[self._alive[order]][:n]
-        jobs = self._jobs
-        return [jobs[i] for i in order.tolist()]
+        key = (self._now(), self._changes, n)
+        if key != self._head_key:
+            ranks = self._ranks()
+            order = np.argsort(ranks, kind="stable")  # equals by arrival
+            order = order[self._alive[order]][:n]
+            jobs = self._jobs
+            self._head_jobs = [jobs[i] for i in order.tolist()]
+            self._head_key = key
+        return list(self._head_jobs)
