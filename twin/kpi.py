@@ -40,9 +40,12 @@ hour), lead time (arrival to completion), tardiness (completion - due, >= 0), la
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from twin.events import (
     Event,
@@ -135,8 +138,13 @@ class KpiCollector:
     cancelled: int = 0
     stopped: int = 0
     late: int = 0
-    lead_times: list[float] = field(default_factory=list)
-    tardiness: list[float] = field(default_factory=list)
+    # 8 bytes a completed job (a twin serving for weeks completes millions): the lead times
+    # for their 95th percentile; the means and the maximum as running values
+    lead_times: array[float] = field(default_factory=lambda: array("d"))
+    lead_time_sum: float = 0.0
+    tardiness_sum: float = 0.0
+    tardiness_max: float = -math.inf
+    _p95: tuple[int, float] = field(default=(0, math.nan), init=False, repr=False)
     wip: int = 0
     wip_max: int = 0
     wip_area: float = 0.0
@@ -207,7 +215,9 @@ class KpiCollector:
         self.completed += 1
         self.completed_good += ev.good
         self.lead_times.append(ev.lead_time)
-        self.tardiness.append(ev.tardiness)
+        self.lead_time_sum += ev.lead_time
+        self.tardiness_sum += ev.tardiness
+        self.tardiness_max = max(self.tardiness_max, ev.tardiness)
         self.late += ev.tardiness > 0
 
     def _scrapped(self, ev: JobScrapped) -> None:
@@ -260,7 +270,7 @@ class KpiCollector:
         cell = _machine_kpis(total, period * n)
         self.wip_area += self.wip * (t_end - self.wip_since)
         self.wip_since = t_end
-        lead = sorted(self.lead_times)
+        n = len(self.lead_times)
         cell.update(
             period_s=period,
             jobs_completed=self.completed,
@@ -270,10 +280,10 @@ class KpiCollector:
             jobs_stopped=self.stopped,
             jobs_late=self.late,
             throughput_per_h=_ratio(self.completed, period / 3600.0),
-            lead_time_mean_s=_ratio(sum(lead), len(lead)),
-            lead_time_p95_s=lead[min(int(0.95 * len(lead)), len(lead) - 1)] if lead else math.nan,
-            tardiness_mean_s=_ratio(sum(self.tardiness), len(self.tardiness)),
-            tardiness_max_s=max(self.tardiness, default=math.nan),
+            lead_time_mean_s=_ratio(self.lead_time_sum, n),
+            lead_time_p95_s=self._lead_time_p95(),
+            tardiness_mean_s=_ratio(self.tardiness_sum, n),
+            tardiness_max_s=self.tardiness_max if n else math.nan,
             wip_mean=_ratio(self.wip_area, period),
             wip_max=self.wip_max,
             wip_end=self.wip,
@@ -281,6 +291,17 @@ class KpiCollector:
         )
         excluded = [m for m in self.times if m in self.exclude]
         return {"cell": cell, "machines": machines, "cell_excludes": excluded}
+
+    def _lead_time_p95(self) -> float:
+        """The 95th percentile lead time (the value of rank int(0.95 n) in order), computed
+        again only when jobs completed since (reports come every second while serving): a
+        partition, O(n), not a sort."""
+        n = len(self.lead_times)
+        if n != self._p95[0]:
+            k = min(int(0.95 * n), n - 1)
+            values = np.array(self.lead_times, dtype=np.float64)  # a copy: the array may grow
+            self._p95 = (n, float(np.partition(values, k)[k]))
+        return self._p95[1]
 
 
 def _machine_kpis(mt: MachineTimes, period: float) -> dict[str, float]:
