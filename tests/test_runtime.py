@@ -181,3 +181,28 @@ async def test_a_restored_run_never_starts_stamping_in_the_past(
     assert engine.now == pytest.approx(starts_at + 2.0 * speed)
     driver.stop()
     await task
+
+
+async def test_a_long_step_lets_the_event_loop_serve_between_parts(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step far behind its target (a loaded twin at speed 1e5, a day caught up at start)
+    processes ``STEP_EVENTS`` events at a time and lets the event loop serve between them:
+    in one piece, OPC UA clients waited over a second and took the connection for lost."""
+    monkeypatch.setattr("twin.runtime.STEP_EVENTS", 100)
+    clock = ManualClock()
+    driver = RealtimeDriver(engine, speed=1e5, clock=clock)
+    task = await _started(driver, clock)
+    served: list[float] = []
+
+    async def other_client() -> None:  # what the loop also serves: where is the twin?
+        while engine.now < 86_400.0:
+            served.append(engine.now)
+            await asyncio.sleep(0)
+
+    clock.advance(86_400.0 / 1e5)  # a simulated day due at once
+    await other_client()
+    assert engine.now == pytest.approx(86_400.0)
+    assert len(set(served)) > 3  # served while the day was being simulated, part by part
+    driver.stop()
+    await task

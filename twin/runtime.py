@@ -18,7 +18,12 @@ from twin.clock import Clock, SystemClock
 from twin.engine.cell import Engine
 from twin.engine.commands import parse_speed
 
-__all__ = ["RealtimeDriver"]
+__all__ = ["STEP_EVENTS", "RealtimeDriver"]
+
+#: SimPy events one step of ``run`` processes at most (tens of milliseconds) before the event
+#: loop serves again: at speed 1e5 a loaded twin's steps grew, each making the next longer,
+#: and OPC UA clients waiting over a second for a reply took the connection for lost
+STEP_EVENTS = 10_000
 
 
 class RealtimeDriver:
@@ -112,13 +117,13 @@ class RealtimeDriver:
             self._stopped = True
         self._kick.set()
 
-    def advance(self, limit: float | None = None) -> float:
+    def advance(self, limit: float | None = None, max_events: int | None = None) -> float:
         """Process every event up to and including the current target time (or ``limit`` if
-        earlier); returns the new simulated time."""
+        earlier), or only ``max_events`` of them; returns the new simulated time."""
         target = self.target()
         if limit is not None:
             target = min(target, limit)
-        self.engine.run_through(target)
+        self.engine.run_through(target, max_events)
         for cb in self.on_step:
             cb(self.engine.now)
         return self.engine.now
@@ -145,9 +150,10 @@ class RealtimeDriver:
         env = self.engine.env
         self.start()
         while not self._stopped:
-            now = self.advance(until)
+            now = self.advance(until, STEP_EVENTS)
             if until is not None and now >= until:
                 break
+            # a step whose budget ran out is behind its target: no wait, the loop serves first
             if self._paused:
                 wait = None
             else:

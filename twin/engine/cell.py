@@ -513,11 +513,20 @@ class Engine:
                         break
         return self.env.now
 
-    def run_through(self, t: float) -> float:
+    def run_through(self, t: float, max_events: int | None = None) -> float:
         """Process every event due at or before ``t`` (``run`` stops before the events due at
-        its end); commands apply at this point, live and in a replay. Returns the new time."""
+        its end); commands apply at this point, live and in a replay. Returns the new time.
+        With ``max_events``, stop after that many (a real-time step that must not hold up its
+        event loop): the time is then that of the last one, events at it may be left."""
         env = self.env
         with self._processing():
+            if max_events is not None:
+                for _ in range(max_events):
+                    if env.peek() > t:
+                        break
+                    env.step()
+                else:
+                    return env.now  # the budget is used up: not through t yet
             while env.peek() <= t:
                 env.step()
         if t > env.now:
