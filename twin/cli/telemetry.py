@@ -182,6 +182,8 @@ def telemetry_summary(settings: TelemetrySettings, pipeline: TelemetryPipeline) 
     text = f"telemetry ({settings.telemetry}): {plural(own, 'line')} written"
     if stats.lines_carried_written:
         text += f" and {stats.lines_carried_written} that earlier runs left in the spool"
+    # without a spool (the file) only a failed write drops lines; its error is logged
+    lost = "spool full" if spool is not None else f"{settings.telemetry} write failed"
     waiting = sum(e.lines for e in pipeline.waiting())
     in_spool = f"{plural(waiting, 'line')} in spool" + (f" {spool}" if spool else "")
     extra = [
@@ -189,7 +191,7 @@ def telemetry_summary(settings: TelemetrySettings, pipeline: TelemetryPipeline) 
         for n, what in (
             (waiting, in_spool),
             (stats.lines_rejected, f"{stats.lines_rejected} rejected"),
-            (stats.lines_dropped, f"{stats.lines_dropped} DROPPED (spool full)"),
+            (stats.lines_dropped, f"{stats.lines_dropped} DROPPED ({lost})"),
         )
         if n
     ]

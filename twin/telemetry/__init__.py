@@ -21,6 +21,7 @@ from twin.telemetry.sinks import (
 from twin.telemetry.spool import Spool, spool_depth
 from twin.telemetry.wiring import (
     FILE_NAME,
+    PREVIOUS_FILE_NAME,
     SPOOL_DIR,
     attach_realtime,
     build_pipeline,
@@ -29,6 +30,7 @@ from twin.telemetry.wiring import (
 
 __all__ = [
     "FILE_NAME",
+    "PREVIOUS_FILE_NAME",
     "SPOOL_DIR",
     "STATE_CODES",
     "FileSink",

@@ -13,9 +13,14 @@
             ▼                                                      │ replayed oldest first
                                                                    ▼ with backoff
 
+A sink without a spool (the file) has one slot and writes its batches in the order they
+were made; on the event loop a batch that finds the slot busy waits in memory, however many
+there are (a local write is quick and succeeds or fails for good), and ``stop`` writes them
+all whatever its deadline: the file loses no line to a busy slot or to a stop.
+
 Accounting invariant (``TelemetryStats``): every line produced is, at any quiet moment,
 written, rejected (422, a 400 blaming the points; logged with a sample line), dropped (spool
-bound hit, logged) or in the spool:
+bound hit, or a file that cannot be written; logged) or in the spool:
 ``lines_produced == lines_written + lines_rejected + lines_dropped + spool_lines``.
 A write the server refuses for its URL, token or body (``RefusedWriteError``) keeps its
 batch in the spool like an outage, and ``stats.refused`` says why until a write succeeds; so
@@ -141,7 +146,8 @@ class TelemetryPipeline:
         self._buffered = 0
         self._last_kpi_t: float | None = None
         # loop side
-        self._slots = threading.Semaphore(max_in_flight)
+        # without a spool (the file) one batch at a time: the file keeps their order
+        self._slots = threading.Semaphore(max_in_flight if spool is not None else 1)
         self._pending: collections.deque[tuple[bytes, int]] = collections.deque()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -219,6 +225,8 @@ class TelemetryPipeline:
             # replay under way too: the next run sends its batch again, at least once)
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        if self.spool is None:  # nothing to keep them for later: write them all (the file)
+            await self.flush()
         while self._tasks or self._pending:
             left = deadline - self.clock.monotonic()
             if left <= 0 or not self._tasks or self._hurried.is_set():
@@ -343,8 +351,8 @@ class TelemetryPipeline:
         if threading.get_ident() == self._loop_thread:
             if self._slots.acquire(blocking=False):
                 self._spawn(raw, n)
-            elif len(self._pending) < self.max_in_flight:
-                self._pending.append((raw, n))
+            elif self.spool is None or len(self._pending) < self.max_in_flight:
+                self._pending.append((raw, n))  # without a spool: waits, never dropped
             else:
                 self._to_spool(gzip_batch(raw, self.compress_level), n, "no free slot")
             return
@@ -450,8 +458,9 @@ class TelemetryPipeline:
             return
         self.stats.lines_dropped += lines
         self.stats.batches_dropped += 1
-        where = "spool full" if self.spool is not None else "no spool"
-        self.health.error(f"dropped {lines} lines ({where}; {reason})")
+        # only a batch its sink failed to write comes here without a spool (the file)
+        where = "spool full" if self.spool is not None else f"{self.sink.name} not written"
+        self.health.error(f"dropped {lines} lines ({where}: {reason})")
         if not self._warned_drop:
             self._warned_drop = True
             self.log.error(

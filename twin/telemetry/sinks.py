@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import zlib
 from pathlib import Path
@@ -46,10 +47,12 @@ __all__ = [
     "first_line",
     "gzip_batch",
     "halve_batch",
+    "whole_members",
     "write_error",
 ]
 
 _SAMPLE_CHARS = 300
+log = logging.getLogger("twin.telemetry")
 
 
 class TransientWriteError(ServiceError):
@@ -211,16 +214,25 @@ class FileSink:
 
     The file is plain gzip'd line protocol with nanosecond timestamps, importable as is
     (``influx write --compression gzip --precision ns -f telemetry.lp.gz``, or a POST of the
-    file with ``Content-Encoding: gzip``). ``start`` truncates it (one run, one file) unless
-    ``append``; ``stop`` fsyncs it.
+    file with ``Content-Encoding: gzip``). Each batch is flushed to the file as it is written
+    (a killed run loses at most the batch being written); ``stop`` fsyncs it.
+
+    ``start`` begins a new file unless ``append`` (a resumed run goes on in its file). A
+    non-empty file already there is renamed to ``previous`` first (one run, one file; the
+    one before kept, as ``events.prev.jsonl`` is), or truncated when ``previous`` is None.
+    With ``append``, a file whose last member is cut off (a run killed while writing it) is
+    cut back to its last whole member, so what follows stays readable; a file that is not
+    gzip data (or damaged) is moved to ``previous`` (or refused with a ServiceError) and a
+    new one begun.
     """
 
     name = "file"
     destination: Destination | None = None  # the file holds what is written: no spool
 
-    def __init__(self, path: Path, append: bool = False) -> None:
+    def __init__(self, path: Path, append: bool = False, previous: Path | None = None) -> None:
         self.path = path
         self.append = append
+        self.previous = previous
         self._fh: IO[bytes] | None = None
 
     def validate(self) -> None:
@@ -229,13 +241,39 @@ class FileSink:
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        size = self.path.stat().st_size if self.path.is_file() else 0
+        if self.append and size:
+            whole = whole_members(self.path)
+            if whole is None:  # not gzip data: kept aside, never appended to
+                self._set_aside(f"{self.path} is not gzip'd line protocol")
+            elif whole < size:
+                log.warning(
+                    "telemetry: %s ends in a cut-off batch (a run killed while writing it):"
+                    " its last %d bytes are removed before this run appends",
+                    self.path,
+                    size - whole,
+                )
+                os.truncate(self.path, whole)
+        elif size:
+            self._set_aside(None)
         self._fh = self.path.open("ab" if self.append else "wb")
+
+    def _set_aside(self, why: str | None) -> None:
+        """Move the file there to ``previous``; without one, truncate it (``why`` None) or
+        raise ServiceError saying ``why``."""
+        if self.previous is not None:
+            os.replace(self.path, self.previous)
+            if why is not None:
+                log.warning("telemetry: %s; kept as %s, a new file begun", why, self.previous)
+        elif why is not None:
+            raise ServiceError(f"telemetry: {why}; move it away")
 
     async def write(self, payload: bytes, lines: int) -> None:
         if self._fh is None:
             raise ServiceError(f"telemetry file {self.path} is not open")
         try:
             self._fh.write(payload)
+            self._fh.flush()  # whole members in the file: a killed run leaves it readable
         except OSError as exc:
             raise ServiceError(f"telemetry file {self.path}: {exc}") from exc
 
@@ -245,6 +283,31 @@ class FileSink:
             os.fsync(self._fh.fileno())
             self._fh.close()
             self._fh = None
+
+
+def whole_members(path: Path) -> int | None:
+    """The length of the whole gzip members ``path`` begins with: its size when it ends with
+    a whole member, less when the last one is cut off; None when it holds anything that is
+    not gzip data (not a gzip file, or a damaged one)."""
+    good = 0
+    offset = 0  # where the data being fed begins in the file
+    member = zlib.decompressobj(31)
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            data = chunk
+            while data:
+                try:
+                    member.decompress(data)  # the text itself is not kept
+                except zlib.error:  # damaged, not cut off: kept whole, aside
+                    return None
+                if not member.eof:
+                    offset += len(data)
+                    break
+                rest = member.unused_data
+                offset += len(data) - len(rest)
+                good, data = offset, rest
+                member = zlib.decompressobj(31)
+    return good
 
 
 class InfluxSink:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FILE_NAME",
+    "PREVIOUS_FILE_NAME",
     "SPOOL_DIR",
     "STATUS_FILE",
     "attach_realtime",
@@ -42,6 +43,8 @@ __all__ = [
 ]
 
 FILE_NAME = "telemetry.lp.gz"
+#: where a new run keeps the telemetry file of the run before it (as ``events.prev.jsonl``)
+PREVIOUS_FILE_NAME = "telemetry.prev.lp.gz"
 SPOOL_DIR = "telemetry-spool"
 STATUS_FILE = "status.json"
 log = logging.getLogger("twin.telemetry")
@@ -56,12 +59,16 @@ def build_pipeline(
     logger: logging.Logger | None = None,
     clock: Clock | None = None,
     moved_to: Path | None = None,
+    resume: bool = False,
 ) -> TelemetryPipeline | None:
     """The pipeline ``settings`` ask for (None for ``telemetry = "none"``); no I/O yet.
 
     ``origin`` is the timestamp of simulated time 0 (scenario start in simulate, the wall
     clock anchor in real time). ``moved_to`` is where ``run_dir`` goes once the run is done
-    (messages name the spool there). Raises ConfigError for bad settings.
+    (messages name the spool there). ``resume``: the run goes on from the run before it
+    in ``run_dir`` (``twin run --resume``), so the file sink appends to its telemetry file;
+    otherwise a file already there is kept as ``PREVIOUS_FILE_NAME`` (replacing an older
+    one) and a new one begun. Raises ConfigError for bad settings.
     """
     if settings.telemetry == "none":
         return None
@@ -71,7 +78,7 @@ def build_pipeline(
     spool: Spool | None = None
     spool_dir = settings.spool_dir or run_dir / SPOOL_DIR
     if settings.telemetry == "file":
-        sink = FileSink(run_dir / FILE_NAME)
+        sink = FileSink(run_dir / FILE_NAME, resume, run_dir / PREVIOUS_FILE_NAME)
     else:
         sink = InfluxSink(
             settings.influx_url,
