@@ -75,7 +75,8 @@ async def test_a_resumed_run_catches_up_its_time_down_and_keeps_its_kpis(
     finally:
         await twin.stop()
     stopped_at = _stop_time(out / EVENTS)
-    completed = int(_cell_kpis(out)[-1][1]["jobs_completed"].rstrip("i"))
+    before = _cell_kpis(out)
+    completed = int(before[-1][1]["jobs_completed"].rstrip("i"))
     assert completed >= 1
     # the twin was down a day: its axis' time 0 a day (and its run) before the wall clock now
     info = orjson.loads((out / INFO).read_bytes())
@@ -92,7 +93,9 @@ async def test_a_resumed_run_catches_up_its_time_down_and_keeps_its_kpis(
     finally:
         await twin.stop()
     assert _stop_time(out / EVENTS) >= stopped_at + DOWN_S  # caught up, then went on
-    points = _cell_kpis(out)  # the resumed run's file
+    everything = _cell_kpis(out)
+    assert everything[: len(before)] == before  # the telemetry file goes on, not replaced
+    points = everything[len(before) :]  # the resumed run's
     assert points, "the resumed run wrote no KPI point"
     first_ns = points[0][0]
     assert first_ns >= (resumed_wall - dt.timedelta(seconds=1)).timestamp() * 1e9  # not in the past

@@ -1,5 +1,5 @@
-"""The file sink keeps every line: batches that find the slot busy wait (in order, also past
-the stop deadline), a resumed run appends to the file, a new run keeps the one before."""
+"""The file sink keeps every line: batches that find every slot busy wait (also past the stop
+deadline), a resumed run appends to the file, a new run keeps the one before."""
 
 from __future__ import annotations
 
@@ -55,9 +55,9 @@ async def run(out: Path, lines: list[str], **kw: Any) -> TelemetryPipeline:
     return p
 
 
-async def test_batches_finding_the_slot_busy_are_all_written_in_order(tmp_path: Path) -> None:
+async def test_batches_finding_the_slots_busy_are_all_written(tmp_path: Path) -> None:
     p = await run(tmp_path, kpis(0, 500))
-    assert read(tmp_path / FILE_NAME) == kpis(0, 500)  # 50 batches: none lost, in order
+    assert sorted(read(tmp_path / FILE_NAME)) == sorted(kpis(0, 500))  # 50 batches, none lost
     stats = p.stats
     assert stats.lines_dropped == 0
     assert stats.lines_written == stats.lines_produced == 500
@@ -81,7 +81,7 @@ async def test_a_slow_file_holds_its_batches_back_instead_of_dropping(tmp_path: 
         p.write_lines(kpis(i, 30))
         await asyncio.sleep(0.005)
     await p.stop(0.0)
-    assert read(tmp_path / FILE_NAME) == kpis(0, 300)
+    assert sorted(read(tmp_path / FILE_NAME)) == sorted(kpis(0, 300))
     assert p.stats.lines_dropped == 0
     assert len(writes) == 30
 

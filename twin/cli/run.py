@@ -222,7 +222,7 @@ def run(
         engine.bus.subscribe(writer)
         flusher = LogFlusher(writer, log_fh, driver.clock)
         try:
-            sinks = _Telemetry(tsettings, out, kpi)
+            sinks = _Telemetry(tsettings, out, kpi, resume=restored is not None)
             # the last thing before the server reads it: its password is shown once, in the
             # banner, or when the start fails (no later start would show it)
             initial = _initial_user(users) if not insecure_dev and not users.exists() else None
@@ -376,10 +376,13 @@ class _Telemetry:
     within its deadline) after the driver. ``undelivered`` once stopped: lines were lost or
     are kept because the server refuses them (the run exits 1, as ``twin simulate`` does)."""
 
-    def __init__(self, settings: TelemetrySettings, out: Path, kpi: KpiCollector) -> None:
+    def __init__(
+        self, settings: TelemetrySettings, out: Path, kpi: KpiCollector, resume: bool = False
+    ) -> None:
         self.settings = settings
         self.out = out
         self.kpi = kpi
+        self.resume = resume  # a restored run: the telemetry file goes on
         self.pipeline: TelemetryPipeline | None = None
         self.detach: Callable[[], None] | None = None
         self.undelivered = False
@@ -388,7 +391,7 @@ class _Telemetry:
     async def start(self, driver: RealtimeDriver) -> None:
         engine = driver.engine
         self.pipeline = build_pipeline(
-            self.settings, engine.scenario, self.out, driver.wall_time(0.0)
+            self.settings, engine.scenario, self.out, driver.wall_time(0.0), resume=self.resume
         )
         if self.pipeline is None:
             return

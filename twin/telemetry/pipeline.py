@@ -13,10 +13,11 @@
             ▼                                                      │ replayed oldest first
                                                                    ▼ with backoff
 
-A sink without a spool (the file) has one slot and writes its batches in the order they
-were made; on the event loop a batch that finds the slot busy waits in memory, however many
-there are (a local write is quick and succeeds or fails for good), and ``stop`` writes them
-all whatever its deadline: the file loses no line to a busy slot or to a stop.
+A sink without a spool (the file): on the event loop a batch that finds every slot busy
+waits in memory, however many there are (a local write is quick and succeeds or fails for
+good), and ``stop`` writes them all whatever its deadline: the file loses no line to a busy
+slot or to a stop. Batches are compressed in parallel and each is written whole (one gzip
+member), in the order they are done.
 
 Accounting invariant (``TelemetryStats``): every line produced is, at any quiet moment,
 written, rejected (422, a 400 blaming the points; logged with a sample line), dropped (spool
@@ -146,8 +147,7 @@ class TelemetryPipeline:
         self._buffered = 0
         self._last_kpi_t: float | None = None
         # loop side
-        # without a spool (the file) one batch at a time: the file keeps their order
-        self._slots = threading.Semaphore(max_in_flight if spool is not None else 1)
+        self._slots = threading.Semaphore(max_in_flight)
         self._pending: collections.deque[tuple[bytes, int]] = collections.deque()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
