@@ -25,9 +25,20 @@ app = typer.Typer(
 
 def _register() -> None:
     # explicit list of command modules (no discovery by reflection)
-    from twin.cli import adapters, dashboards, report, run, scenario, simulate, telemetry, users
+    from twin.cli import (
+        adapters,
+        dashboards,
+        experiment,
+        report,
+        run,
+        scenario,
+        simulate,
+        telemetry,
+        users,
+    )
 
     simulate.register(app)
+    experiment.register(app)
     scenario.register(app)
     dashboards.register(app)
     telemetry.register(app)
