@@ -1,9 +1,17 @@
-"""Historical access backed by SQLite, with bounded retention.
+"""Historical access backed by SQLite, with bounded retention, served off the event loop.
 
 Values and events are buffered in memory and written in one transaction per flush (every
-``flush_s``), not one commit per value. Retention is bounded twice: rows older than
-``retention_s`` are deleted at each flush, and each variable keeps at most ``max_values`` rows
-(events: ``max_events``), enforced periodically. Timestamps are wall-clock UTC.
+``flush_s``), not one commit per value. All SQLite work runs on two worker threads with their
+own connections (``history_store``): a writer (inserts, pruning) and a reader (HistoryRead
+pages), so a large read or a prune never stalls the server's other clients. A page holds at
+most ``max_response`` rows and what the reader decodes in ``page_s`` seconds; its continuation
+point names a unique (timestamp, rowid) position, so rows sharing a timestamp are neither
+repeated nor lost across pages.
+
+Retention is bounded twice: rows older than ``retention_s`` *on the twin's time axis* (its
+source timestamps run ahead of the wall clock at speed > 1; see ``now``) and more than
+``max_values`` rows per variable (events: ``max_events``) are deleted after each flush, in
+bounded chunks through indexes.
 
 Implements asyncua's ``HistoryStorageInterface``; the server records values and events
 directly (``record_value`` / ``record_event``) rather than through internal subscriptions.
@@ -14,25 +22,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from datetime import UTC, datetime
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from asyncua import ua
 from asyncua.common.events import Event
-from asyncua.common.utils import Buffer
 from asyncua.server.history import HistoryStorageInterface
-from asyncua.ua.ua_binary import variant_from_binary, variant_to_binary
+from asyncua.ua.ua_binary import variant_to_binary
 
 from opcua_server.folders import private_folders
+from opcua_server.history_store import Cursor, Writer, open_db, read_events, read_values
 from twin.aio import cancel_and_wait
 
 __all__ = ["SqliteHistory"]
 
 _log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 _EPOCH = ua.get_win_epoch()
 _ALL_SOURCES = "*"
-_COUNT_PRUNE_EVERY = 30  # flushes
+# Continuation points travel as DateTimes (asyncua's HistoryManager packs what the storage
+# returns): the n-th open cursor is sent as _CURSOR_BASE + n microseconds, a range no read of
+# real data starts in (reads from "the end of time" use 9999-12-31).
+_CURSOR_BASE = datetime(9998, 1, 1, tzinfo=UTC)
+_CURSOR_SPAN = timedelta(days=365)
+_OPEN_CURSORS = 1024  # the oldest is forgotten beyond this (its reader gets an error)
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -43,12 +61,37 @@ def _ts(value: datetime | None) -> float | None:
     return value.timestamp()
 
 
-def _dt(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class _Prepared(Event):
+    """An event read back from the history as the field list of its read's select clauses,
+    computed on the reader thread (the HistoryManager then only asks for that list)."""
+
+    def __init__(self, fields: list[ua.Variant]) -> None:  # no Event state needed
+        self._fields = fields
+
+    def to_event_fields(self, select_clauses: list[ua.SimpleAttributeOperand]) -> list[ua.Variant]:
+        return self._fields
+
+
+def _clause_name(clause: ua.SimpleAttributeOperand) -> str | None:
+    if clause.BrowsePath:
+        return "/".join(q.Name for q in clause.BrowsePath)
+    try:
+        return ua.AttributeIds(clause.AttributeId).name
+    except ValueError:
+        return None
 
 
 class SqliteHistory(HistoryStorageInterface):
-    """SQLite history of variable values and events (see module docstring)."""
+    """SQLite history of variable values and events (see module docstring).
+
+    ``now``: the twin's current time (the source timestamps' axis), which retention counts
+    back from; by default the later of the wall clock and the newest timestamp recorded since
+    ``init``. Raises ``ua.UaStatusCodeError`` (BadContinuationPointInvalid) for a continuation
+    point it no longer knows (forgotten, or from before a restart)."""
 
     def __init__(
         self,
@@ -59,6 +102,8 @@ class SqliteHistory(HistoryStorageInterface):
         max_events: int,
         flush_s: float = 1.0,
         max_response: int = 10_000,
+        page_s: float = 0.05,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.max_history_data_response_size = max_response
         self._path = path
@@ -66,48 +111,61 @@ class SqliteHistory(HistoryStorageInterface):
         self._max_values = max_values
         self._max_events = max_events
         self._flush_s = flush_s
-        self._db: sqlite3.Connection | None = None
+        self._page_s = page_s
+        self._now = now
+        self._newest = 0.0  # the newest timestamp recorded (epoch seconds)
+        self._writer: Writer | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._write_thread: ThreadPoolExecutor | None = None
+        self._read_thread: ThreadPoolExecutor | None = None
         self._values: list[tuple[str, float, float, int, bytes]] = []
         self._events: list[tuple[str, float, str, bytes]] = []
         self._task: asyncio.Task[None] | None = None
-        self._flushes = 0
         self._event_sources: dict[str, str] = {}  # emitter node -> source filter
+        self._cursors: OrderedDict[int, tuple[Cursor, float, float]] = OrderedDict()
+        self._next_cursor = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def init(self) -> None:
         private_folders(self._path.parent, [])  # 0700, as the pki and the users file
-        db = sqlite3.connect(self._path, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS value_history (node TEXT NOT NULL, source_ts REAL NOT NULL,"
-            " server_ts REAL NOT NULL, status INTEGER NOT NULL, variant BLOB NOT NULL)"
+        self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="opcua-history-write")
+        self._read_thread = ThreadPoolExecutor(1, thread_name_prefix="opcua-history-read")
+        make = partial(
+            Writer,
+            self._path,
+            retention_s=self._retention_s,
+            max_values=self._max_values,
+            max_events=self._max_events,
         )
-        db.execute(
-            "CREATE INDEX IF NOT EXISTS value_history_node_ts ON value_history (node, source_ts)"
-        )
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS event_history (source TEXT NOT NULL, ts REAL NOT NULL,"
-            " event_type TEXT NOT NULL, fields BLOB NOT NULL)"
-        )
-        db.execute("CREATE INDEX IF NOT EXISTS event_history_ts ON event_history (ts)")
-        self._db = db
-        self._prune(counts=True)
+        # an older database gets its new indexes here, once, before the server serves
+        self._writer = await self._on(self._write_thread, make)
+        self._reader = await self._on(self._read_thread, partial(open_db, self._path))
+        await self._on(self._write_thread, partial(self._writer.prune, self._retention_now()))
         self._task = asyncio.create_task(self._run(), name="opcua-history-flush")
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
         self._task = None
-        if self._db is not None:
+        writer, reader = self._writer, self._reader
+        if writer is not None and self._write_thread is not None:
             self.flush()
-            self._db.close()
-            self._db = None
+            self._write_thread.submit(writer.close).result()
+            self._write_thread.shutdown()
+        if reader is not None and self._read_thread is not None:
+            self._read_thread.submit(reader.close).result()
+            self._read_thread.shutdown()
+        self._writer = self._reader = None
+        self._write_thread = self._read_thread = None
+
+    @staticmethod
+    async def _on(thread: ThreadPoolExecutor, call: Callable[[], _T]) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(thread, call)
 
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self._flush_s)
             try:
-                self.flush()
+                await self._flush()
             except sqlite3.Error:
                 _log.exception("history flush failed")
 
@@ -115,11 +173,14 @@ class SqliteHistory(HistoryStorageInterface):
     def record_value(self, node: ua.NodeId, value: ua.Variant, source: datetime) -> None:
         """Buffer one value (written at the next flush)."""
         t = source.timestamp()
+        self._newest = max(self._newest, t)
         self._values.append((node.to_string(), t, t, 0, variant_to_binary(value)))
 
     def record_values(self, rows: list[tuple[str, float, bytes, int]]) -> None:
         """Buffer many values: (node id string, source timestamp seconds, variant binary,
         StatusCode value)."""
+        if rows:
+            self._newest = max(self._newest, *(row[1] for row in rows))
         self._values.extend((n, t, t, status, b) for n, t, b, status in rows)
 
     def record_event(self, source: ua.NodeId, event: Event) -> None:
@@ -138,60 +199,51 @@ class SqliteHistory(HistoryStorageInterface):
             blob += len(encoded).to_bytes(2, "little") + encoded
             blob += len(body).to_bytes(4, "little") + body
         t = _ts(getattr(event, "Time", None)) or datetime.now(UTC).timestamp()
+        self._newest = max(self._newest, t)
         etype = getattr(event, "EventType", ua.NodeId())
         self._events.append((source.to_string(), t, etype.to_string(), bytes(blob)))
 
-    def flush(self) -> None:
-        """Write buffered rows in one transaction, then apply the retention bounds."""
-        db = self._db
-        if db is None:
-            return
+    def _retention_now(self) -> float:
+        if self._now is not None:
+            return _aware(self._now()).timestamp()
+        return max(datetime.now(UTC).timestamp(), self._newest)
+
+    def _take(self) -> Callable[[], None] | None:
+        writer = self._writer
+        if writer is None:
+            return None
         values, self._values = self._values, []
         events, self._events = self._events, []
-        if values or events:
-            with db:
-                db.execute("BEGIN")
-                db.executemany("INSERT INTO value_history VALUES (?, ?, ?, ?, ?)", values)
-                db.executemany("INSERT INTO event_history VALUES (?, ?, ?, ?)", events)
-        self._flushes += 1
-        self._prune(counts=self._flushes % _COUNT_PRUNE_EVERY == 0)
+        return partial(writer.write, values, events, self._retention_now())
 
-    def _prune(self, counts: bool) -> None:
-        db = self._db
-        assert db is not None
-        limit = datetime.now(UTC).timestamp() - self._retention_s
-        with db:
-            db.execute("BEGIN")
-            db.execute("DELETE FROM value_history WHERE source_ts < ?", (limit,))
-            db.execute("DELETE FROM event_history WHERE ts < ?", (limit,))
-            if counts:
-                over = db.execute(
-                    "SELECT node FROM value_history GROUP BY node HAVING COUNT(*) > ?",
-                    (self._max_values,),
-                ).fetchall()
-                for (node,) in over:
-                    db.execute(
-                        "DELETE FROM value_history WHERE node = ? AND rowid <= (SELECT rowid FROM"
-                        " value_history WHERE node = ? ORDER BY rowid DESC LIMIT 1 OFFSET ?)",
-                        (node, node, self._max_values),
-                    )
-                db.execute(
-                    "DELETE FROM event_history WHERE rowid <= (SELECT rowid FROM event_history"
-                    " ORDER BY rowid DESC LIMIT 1 OFFSET ?)",
-                    (self._max_events,),
-                )
+    async def _flush(self) -> None:
+        """Write the buffered rows and prune, on the writer thread."""
+        call = self._take()
+        if call is not None and self._write_thread is not None:
+            await self._on(self._write_thread, call)
+
+    def flush(self) -> None:
+        """``_flush``, waited for synchronously (tests, and ``stop``)."""
+        call = self._take()
+        if call is not None and self._write_thread is not None:
+            self._write_thread.submit(call).result()
+
+    def _reading(self) -> tuple[sqlite3.Connection, ThreadPoolExecutor]:
+        if self._reader is None or self._read_thread is None:
+            raise RuntimeError("history read before init() or after stop()")
+        return self._reader, self._read_thread
 
     def set_event_scope(self, emitter: ua.NodeId, source: ua.NodeId | None) -> None:
         """HistoryRead of events on ``emitter`` returns events of ``source`` (None: all)."""
         self._event_sources[emitter.to_string()] = source.to_string() if source else _ALL_SOURCES
 
     def count_values(self, node: ua.NodeId) -> int:
+        """How many values of ``node`` are stored (after a flush)."""
         self.flush()
-        assert self._db is not None
-        row = self._db.execute(
-            "SELECT COUNT(*) FROM value_history WHERE node = ?", (node.to_string(),)
-        ).fetchone()
-        return int(row[0])
+        reader, thread = self._reading()
+        sql = "SELECT COUNT(*) FROM value_history WHERE node = ?"
+        call = partial(reader.execute, sql, (node.to_string(),))
+        return int(thread.submit(lambda: call().fetchone()[0]).result())
 
     # -- HistoryStorageInterface ----------------------------------------------------------------
     async def new_historized_node(self, node_id: ua.NodeId, period: Any, count: int = 0) -> None:
@@ -209,43 +261,61 @@ class SqliteHistory(HistoryStorageInterface):
     async def save_event(self, event: Event) -> None:
         self.record_event(event.SourceNode, event)
 
-    @staticmethod
+    def _cursor_of(self, start: datetime | None) -> tuple[Cursor, float, float] | None:
+        """The open cursor ``start`` names, with its read's bounds (None: ``start`` is a time)."""
+        if start is None:
+            return None
+        offset = _aware(start) - _CURSOR_BASE
+        if not timedelta(0) <= offset < _CURSOR_SPAN:
+            return None
+        found = self._cursors.pop(offset // timedelta(microseconds=1), None)
+        if found is None:
+            raise ua.UaStatusCodeError(ua.StatusCodes.BadContinuationPointInvalid)
+        return found
+
+    def _continuation(self, cursor: Cursor | None, lo: float, hi: float) -> datetime | None:
+        if cursor is None:
+            return None
+        self._next_cursor = (self._next_cursor + 1) % (_CURSOR_SPAN // timedelta(microseconds=1))
+        self._cursors[self._next_cursor] = (cursor, lo, hi)
+        while len(self._cursors) > _OPEN_CURSORS:
+            self._cursors.popitem(last=False)
+        return _CURSOR_BASE + timedelta(microseconds=self._next_cursor)
+
     def _bounds(
-        start: datetime | None, end: datetime | None, nb_values: int, cap: int
-    ) -> tuple[float, float, bool, int]:
+        self, start: datetime | None, end: datetime | None, nb_values: int
+    ) -> tuple[float, float, Cursor | None, bool, int]:
+        cap = self.max_history_data_response_size
+        limit = min(nb_values, cap) if nb_values > 0 else cap
+        found = self._cursor_of(start)
+        if found is not None:  # the read's own bounds, as its first page had them
+            cursor, lo, hi = found
+            return lo, hi, cursor, cursor.backward, limit
         s, e = _ts(start), _ts(end)
         backward = (s is None and e is not None) or (s is not None and e is not None and s > e)
         if s is not None and e is not None and s > e:
             s, e = e, s
-        limit = min(nb_values, cap) if nb_values > 0 else cap
-        return (s if s is not None else 0.0), (e if e is not None else 1e18), backward, limit
+        return (s if s is not None else 0.0), (e if e is not None else 1e18), None, backward, limit
 
     async def read_node_history(
         self, node_id: ua.NodeId, start: datetime | None, end: datetime | None, nb_values: int
     ) -> tuple[list[ua.DataValue], datetime | None]:
-        self.flush()
-        assert self._db is not None
-        lo, hi, backward, limit = self._bounds(
-            start, end, nb_values, self.max_history_data_response_size
+        lo, hi, cursor, backward, limit = self._bounds(start, end, nb_values)
+        await self._flush()
+        reader, thread = self._reading()
+        read = partial(
+            read_values,
+            reader,
+            node_id.to_string(),
+            lo,
+            hi,
+            cursor,
+            backward,
+            limit,
+            self._page_s,
         )
-        order = "DESC" if backward else "ASC"
-        # only fixed keywords are formatted in; values are bound parameters
-        rows = self._db.execute(
-            "SELECT source_ts, server_ts, status, variant FROM value_history WHERE node = ?"  # noqa: S608
-            f" AND source_ts BETWEEN ? AND ? ORDER BY source_ts {order}, rowid {order} LIMIT ?",
-            (node_id.to_string(), lo, hi, limit + 1),
-        ).fetchall()
-        out = [
-            ua.DataValue(
-                variant_from_binary(Buffer(blob)),
-                StatusCode=ua.StatusCode(status),
-                SourceTimestamp=_dt(src),
-                ServerTimestamp=_dt(srv),
-            )
-            for src, srv, status, blob in rows[:limit]
-        ]
-        cont = _dt(rows[limit][0]) if len(rows) > limit else None
-        return out, cont
+        values, after = await self._on(thread, read)
+        return values, self._continuation(after, lo, hi)
 
     async def read_event_history(
         self,
@@ -255,34 +325,23 @@ class SqliteHistory(HistoryStorageInterface):
         nb_values: int,
         evfilter: Any,
     ) -> tuple[list[Event], datetime | None]:
-        self.flush()
-        assert self._db is not None
-        lo, hi, backward, limit = self._bounds(
-            start, end, nb_values, self.max_history_data_response_size
-        )
-        order = "DESC" if backward else "ASC"
+        lo, hi, cursor, backward, limit = self._bounds(start, end, nb_values)
+        await self._flush()
+        reader, thread = self._reading()
         scope = self._event_sources.get(source_id.to_string(), source_id.to_string())
-        where = "" if scope == _ALL_SOURCES else "source = ? AND "
-        args: tuple[Any, ...] = () if scope == _ALL_SOURCES else (scope,)
-        # only fixed clauses are formatted in; values are bound parameters
-        rows = self._db.execute(
-            f"SELECT ts, fields FROM event_history WHERE {where}ts BETWEEN ? AND ?"  # noqa: S608
-            f" ORDER BY ts {order}, rowid {order} LIMIT ?",
-            (*args, lo, hi, limit + 1),
-        ).fetchall()
-        events = [Event.from_field_dict(_decode_fields(blob)) for _, blob in rows[:limit]]
-        cont = _dt(rows[limit][0]) if len(rows) > limit else None
-        return events, cont
-
-
-def _decode_fields(blob: bytes) -> dict[str, ua.Variant]:
-    out: dict[str, ua.Variant] = {}
-    i = 0
-    while i < len(blob):
-        n = int.from_bytes(blob[i : i + 2], "little")
-        name = blob[i + 2 : i + 2 + n].decode()
-        i += 2 + n
-        m = int.from_bytes(blob[i : i + 4], "little")
-        out[name] = variant_from_binary(Buffer(blob[i + 4 : i + 4 + m]))
-        i += 4 + m
-    return out
+        clauses = list(getattr(evfilter, "SelectClauses", None) or [])
+        read = partial(
+            read_events,
+            reader,
+            None if scope == _ALL_SOURCES else scope,
+            lo,
+            hi,
+            cursor,
+            backward,
+            limit,
+            self._page_s,
+            [_clause_name(c) for c in clauses],
+        )
+        rows, after = await self._on(thread, read)
+        events: list[Event] = [_Prepared(fields) for fields in rows]
+        return events, self._continuation(after, lo, hi)
