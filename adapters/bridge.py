@@ -131,9 +131,10 @@ class Bridge:
         self._raised = [self._has_fault(f) for f in self._faults]
 
     def _has_fault(self, f: FaultInput) -> bool:
-        """The twin has the fault this adapter's relay raised on ``f.machine``."""
+        """The twin has the fault this relay raised on ``f.machine`` (its kind, this adapter's
+        label: another relay's fault on the machine is not this one's)."""
         faults = self.engine.faults
-        return faults.injected(self.engine.machine(f.machine), by=self.by) > 0
+        return faults.injected(self.engine.machine(f.machine), f.kind, by=self.by) > 0
 
     def stale(self) -> None:
         """The link is down: every input signal keeps its value, as ``STALE``."""
@@ -197,7 +198,7 @@ class Bridge:
                     )
                 self.api.inject_fault(f.machine, f.kind, by=self.by)
             elif not active and has:
-                self.api.clear_fault(f.machine, by=self.by)
+                self.api.clear_fault(f.machine, kind=f.kind, by=self.by)
         except CommandError as exc:
             if self._refusal[k] != str(exc):  # once per reason, not every cycle
                 self._refusal[k] = str(exc)

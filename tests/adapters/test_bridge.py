@@ -136,8 +136,27 @@ def test_the_relay_clears_its_own_fault_only(twin: Twin) -> None:
     cleared = twin.engine.journal[-1]
     assert (cleared.command, dict(cleared.args)) == (
         "clear_fault",
-        {"machine": "cnc1", "by": "adapter:plc1"},
+        {"machine": "cnc1", "kind": "breakdown", "by": "adapter:plc1"},
     )
+
+
+def test_two_relays_on_one_machine_keep_to_their_own_faults(twin: Twin) -> None:
+    """A breakdown relay closed and a tool breakage relay open on cnc1: the open one took the
+    closed one's fault for its own and cleared it, every cycle (two fsync'd commands and the
+    machine's work interrupted every half second)."""
+    b = bridge(
+        twin,
+        fault=[
+            {"machine": "cnc1", "table": "coil", "address": 0},
+            {"machine": "cnc1", "table": "coil", "address": 1, "kind": "tool_breakage"},
+        ],
+    )
+    for _ in range(4):
+        b.apply([True, False])
+    commands = [e.command for e in twin.engine.journal]
+    assert commands.count("inject_fault") == 1
+    assert "clear_fault" not in commands
+    assert twin.engine.machines["cnc1"].state == "OutOfService"
 
 
 def test_a_refused_command_is_logged_once_per_reason(
