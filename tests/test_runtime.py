@@ -206,3 +206,29 @@ async def test_a_long_step_lets_the_event_loop_serve_between_parts(
     assert len(set(served)) > 3  # served while the day was being simulated, part by part
     driver.stop()
     await task
+
+
+async def test_a_command_while_twin_run_starts_applies_where_the_twin_starts(
+    engine: Engine,
+) -> None:
+    """The OPC UA server answers before the clock starts (telemetry and adapters start after
+    it): an order submitted 8 s into the start applied at 8 s x 1e4 = 80,000 simulated
+    seconds, already late; now at the time the twin starts from. The clock then starts."""
+    from twin.cli.run import _Driver
+
+    clock = ManualClock()
+    driver = _Driver(engine, 1e4, clock=clock)
+    api = TwinAPI(engine, driver)
+    clock.advance(8.0)
+    api.submit_order({"id": "EARLY", "product": {"type": "printed_housing"}})
+    assert engine.journal[-1].t == 0.0
+    api.pause()
+    api.resume()
+    assert engine.now == 0.0
+    task = await _started(driver, clock)
+    assert engine.now == pytest.approx(8.0)  # the start-up, once: the axis' wall clock
+    clock.advance(1.0)
+    await _settle(clock)
+    assert engine.now == pytest.approx(8.0 + 1e4)
+    driver.stop()
+    await task

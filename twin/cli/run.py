@@ -74,6 +74,7 @@ from twin.text import plural
 
 if TYPE_CHECKING:
     from opcua_server import ServerSettings
+    from twin.clock import Clock
     from twin.model.scenario import Scenario
 
 __all__ = ["register"]
@@ -288,19 +289,34 @@ def _restore(
 
 
 class _Driver(RealtimeDriver):
-    """The real-time driver of ``twin run``: its clock stands still at ``end``, the simulated
-    time of ``rundir.END`` on the run's axis, whatever advances it (the run loop, a command,
-    the stop), so nothing is stamped past it; ``run`` returns there."""
+    """The real-time driver of ``twin run``: its clock stands still until it starts (a
+    command while the server starts applies at the time the twin starts from: the seconds of
+    the start are not x speed) and at ``end``, the simulated time of ``rundir.END`` on the
+    run's axis, whatever advances it (the run loop, a command, the stop), so nothing is
+    stamped past it; ``run`` returns there."""
 
-    def __init__(self, engine: Engine, speed: float, origin: datetime | None = None) -> None:
-        super().__init__(engine, speed=speed, origin=origin)
+    def __init__(
+        self,
+        engine: Engine,
+        speed: float,
+        origin: datetime | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(engine, speed=speed, origin=origin, clock=clock)
         self.end = axis_end(self.wall_time(0.0))
+        self.started = False
 
     @property
     def ended(self) -> bool:
         return self.engine.now >= self.end
 
+    def start(self) -> None:
+        self.started = True
+        super().start()
+
     def target(self) -> float:
+        if not self.started:
+            return self.engine.now
         return min(super().target(), self.end)
 
     async def run(self, until: float | None = None) -> None:
