@@ -8,6 +8,7 @@ sees is deterministic.
 
 from __future__ import annotations
 
+import logging
 import math
 import operator
 import os
@@ -44,6 +45,7 @@ __all__ = [
     "TransferFinished",
     "TransferStarted",
     "event_from_dict",
+    "guarded",
     "read_events",
     "torn_line",
 ]
@@ -389,6 +391,29 @@ class EventBus:
     def publish_all(self, events: Iterable[Event]) -> None:
         for event in events:
             self.publish(event)
+
+
+def guarded(
+    callback: Callable[[Event], None], log: logging.Logger, who: str, consequence: str
+) -> Callable[[Event], None]:
+    """``callback`` for a subscriber that only follows the twin (a view of it, its KPIs):
+    an exception out of it is logged with its traceback and does not reach the engine, whose
+    change and its record in the event log go on (a command half applied and not recorded
+    would make the log unreplayable)."""
+
+    def call(ev: Event) -> None:
+        try:
+            callback(ev)
+        except Exception:
+            log.exception(
+                "%s: following the twin's %s event at t=%.3f s failed; the twin goes on, %s",
+                who,
+                ev.type,
+                ev.t,
+                consequence,
+            )
+
+    return call
 
 
 class EventLogWriter:

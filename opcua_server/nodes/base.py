@@ -13,6 +13,7 @@ from asyncua import Node, Server, ua
 from asyncua.common.instantiate_util import instantiate
 
 from opcua_server.nodesets import NS
+from twin.events import guarded
 from twin.links import LinkRegistry
 from twin.signals import SignalSpec
 
@@ -118,24 +119,10 @@ class BuildContext:
 
     def follow(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Subscribe ``callback`` to the twin's events; returns the function that ends it.
-
-        Guarded: the server's view of an event failing is logged with its traceback and does
-        not reach the engine, whose change and its record in the event log go on (a command
-        half-applied and not recorded would make the log unreplayable).
-        """
-
-        def guarded(ev: Event) -> None:
-            try:
-                callback(ev)
-            except Exception:
-                _log.exception(
-                    "OPC UA server: following the twin's %s event at t=%.3f s failed; the twin"
-                    " goes on, the address space may not show it",
-                    ev.type,
-                    ev.t,
-                )
-
-        return self.engine.bus.subscribe(guarded)
+        Guarded (``twin.events.guarded``): the server's view failing does not reach the
+        engine."""
+        view = guarded(callback, _log, "OPC UA server", "the address space may not show it")
+        return self.engine.bus.subscribe(view)
 
     def write(
         self,

@@ -57,7 +57,7 @@ from twin.cli.telemetry import (
 from twin.engine import commands
 from twin.engine.cell import Engine
 from twin.errors import ConfigError, ServiceError, TwinError
-from twin.events import EventLogWriter
+from twin.events import Event, EventLogWriter, guarded
 from twin.files import directory_problem
 from twin.kpi import KpiCollector
 from twin.model import load_scenario
@@ -187,7 +187,7 @@ def run(
         if restored is None:
             kpi = KpiCollector.for_cell(sc.cell)  # not one a refused replay fed
             engine = Engine(sc, signals=True)
-            engine.bus.subscribe(kpi)
+            engine.bus.subscribe(_followed(kpi))
             driver = _Driver(engine, speed)
         else:
             engine, log_fh, sim_start = restored
@@ -249,6 +249,11 @@ def run(
         raise typer.Exit(1)
 
 
+def _followed(kpi: KpiCollector) -> Callable[[Event], None]:
+    """The run's KPIs as a subscriber whose failure does not reach the engine."""
+    return guarded(kpi, logging.getLogger("twin.kpi"), "KPIs", "the KPIs may miss it")
+
+
 def _restore(
     out: Path,
     sc: Scenario,
@@ -268,7 +273,7 @@ def _restore(
             console.print(f"{flag}: no event log in {out}, starting afresh")
             return None
         log, sim_start = previous
-        engine, log_fh = restore(out, sc, log, console.print, follow=(kpi,))
+        engine, log_fh = restore(out, sc, log, console.print, follow=(_followed(kpi),))
     except ConfigError as exc:
         if strict:
             raise
