@@ -14,6 +14,7 @@ import pytest
 
 from tests.telemetry.fakes import FakeSink
 from twin.cli.telemetry import read_status
+from twin.errors import ServiceError
 from twin.telemetry import LineEncoder, Spool, TelemetryPipeline
 
 ORIGIN = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
@@ -195,3 +196,16 @@ async def test_stop_lets_a_replay_in_progress_finish_and_returns_promptly(
     assert sink.lines == lines(0, 10)  # exactly once
     assert stats.spool_lines == 0
     assert stats.balanced()
+
+
+def test_one_owner_of_a_spool_at_a_time(tmp_path: Path) -> None:
+    """Two owners of one spool (a twin and a `twin telemetry replay` of its directory) both
+    numbered their batches from the same sequence and wrote origins.json with only their own
+    origins: the other's batches lost theirs."""
+    first, second = Spool(tmp_path / "spool", 10**6), Spool(tmp_path / "spool", 10**6)
+    first.open()
+    with pytest.raises(ServiceError, match="telemetry spool .*spool is in use by another"):
+        second.open()
+    first.close()
+    second.open()  # released: the next owner takes it
+    second.close()

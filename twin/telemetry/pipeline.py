@@ -177,7 +177,12 @@ class TelemetryPipeline:
             self.carried = carry_over(self.spool, origin, self.spooled, self.stats, self.log)
             if self.spool.oldest(self.carried.sendable) is not None:
                 self._spool_kick.set()
-        await self.sink.start()
+        try:
+            await self.sink.start()
+        except BaseException:
+            if self.spool is not None:
+                self.spool.close()
+            raise
         self._background = [asyncio.create_task(self._replay_loop(), name="telemetry-replay")]
         if self.flush_interval_s:
             self._background.append(
@@ -242,6 +247,8 @@ class TelemetryPipeline:
             await self.sink.stop()
         finally:
             self._save_status()
+            if self.spool is not None:
+                self.spool.close()
         waiting = self.waiting()
         if waiting:
             self.log.warning(

@@ -11,6 +11,11 @@ first batch of a new origin): the destination it is meant for (never the token) 
 that spooled it. A batch spooled before origins were kept (``<seq>-<lines>.lp.gz``) or whose
 origin is lost has none (``origin`` gives None).
 
+One owner at a time: ``open`` locks the directory (``.lock``, released by ``close`` or the
+process's end); a second twin or a ``twin telemetry replay`` on it meanwhile is refused
+(both would number their batches from the same sequence and write ``origins.json`` with
+only their own origins).
+
 Bound: ``max_bytes`` of payload. A batch that would exceed it is *not* stored: ``put``
 returns False and the caller counts it as dropped (nothing is dropped silently). Dropping the
 newest rather than the oldest keeps fsync'd data untouched while it may be replaying.
@@ -18,12 +23,16 @@ newest rather than the oldest keeps fsync'd data untouched while it may be repla
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
+import os
 from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 
+from twin.errors import ServiceError
 from twin.files import write_durably
 from twin.telemetry.destination import Destination, Origin
 
@@ -92,9 +101,24 @@ class Spool:
         self._next_seq = 0
         self._origins: dict[str, Origin] = {}
         self._source = ""
+        self._lock: int | None = None  # the lock file's descriptor, while open
 
     def open(self) -> None:
+        """Lock the directory (ServiceError naming it when another owner has it) and index
+        what an earlier run left behind."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        if self._lock is None:
+            fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise ServiceError(
+                    f"telemetry spool {self.name} is in use by another twin run or telemetry"
+                    " replay: wait for it to end, or give this one another spool"
+                    " (TWIN_SPOOL_DIR)"
+                ) from None
+            self._lock = fd
         for tmp in self.directory.glob("*.tmp"):  # a write interrupted by a crash
             tmp.unlink(missing_ok=True)
         self._entries = _entries(self.directory)
@@ -102,6 +126,13 @@ class Spool:
         self._bytes = sum(e.size for e in self._entries)
         self._lines = sum(e.lines for e in self._entries)
         self._next_seq = self._entries[-1].seq + 1 if self._entries else 0
+
+    def close(self) -> None:
+        """Release the directory (what it holds stays for the next owner)."""
+        if self._lock is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._lock)  # closing the descriptor releases the lock
+            self._lock = None
 
     def __len__(self) -> int:
         return len(self._entries)
