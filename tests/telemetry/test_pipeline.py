@@ -204,7 +204,7 @@ def test_one_owner_of_a_spool_at_a_time(tmp_path: Path) -> None:
     origins: the other's batches lost theirs."""
     first, second = Spool(tmp_path / "spool", 10**6), Spool(tmp_path / "spool", 10**6)
     first.open()
-    with pytest.raises(ServiceError, match="telemetry spool .*spool is in use by another"):
+    with pytest.raises(ServiceError, match=r"telemetry spool .*spool is in use by another"):
         second.open()
     first.close()
     second.open()  # released: the next owner takes it
