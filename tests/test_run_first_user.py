@@ -72,7 +72,7 @@ def test_a_start_failing_after_the_server_stops_the_server(
         raise ServiceError("telemetry failed to start")
 
     monkeypatch.setattr(TwinServer, "stop", spy)
-    monkeypatch.setattr("twin.cli.run._Telemetry.start", fails)
+    monkeypatch.setattr("twin.cli.live.LiveTelemetry.start", fails)
     assert main(_args(tmp_path)) == 2
     out, err = capsys.readouterr()
     assert err == "error: telemetry failed to start\n"

@@ -214,10 +214,10 @@ async def test_a_command_while_twin_run_starts_applies_where_the_twin_starts(
     """The OPC UA server answers before the clock starts (telemetry and adapters start after
     it): an order submitted 8 s into the start applied at 8 s x 1e4 = 80,000 simulated
     seconds, already late; now at the time the twin starts from. The clock then starts."""
-    from twin.cli.run import _Driver
+    from twin.cli.live import LiveDriver
 
     clock = ManualClock()
-    driver = _Driver(engine, 1e4, clock=clock)
+    driver = LiveDriver(engine, 1e4, clock=clock)
     api = TwinAPI(engine, driver)
     clock.advance(8.0)
     api.submit_order({"id": "EARLY", "product": {"type": "printed_housing"}})

@@ -31,13 +31,13 @@ from rich.panel import Panel
 from twin.api import TwinAPI
 from twin.cli.adapters import AdaptersOption, InsecurePlcOption, LinkedPlcs
 from twin.cli.common import DEFAULT_SCENARIO
+from twin.cli.live import LiveDriver, LiveTelemetry, running_line
 from twin.cli.rundir import (
     DURABLE,
     END,
     END_WHY,
     EVENTS,
     LogFlusher,
-    axis_end,
     hold,
     new_log,
     previous_run,
@@ -52,8 +52,6 @@ from twin.cli.telemetry import (
     InfluxUrlOption,
     TelemetryOption,
     settings_from_cli,
-    telemetry_summary,
-    undelivered,
 )
 from twin.engine import commands
 from twin.engine.cell import Engine
@@ -63,19 +61,10 @@ from twin.files import directory_problem
 from twin.kpi import KpiCollector
 from twin.model import load_scenario
 from twin.runtime import RealtimeDriver
-from twin.telemetry import (
-    FILE_NAME,
-    SPOOL_DIR,
-    TelemetryPipeline,
-    TelemetrySettings,
-    attach_realtime,
-    build_pipeline,
-)
 from twin.text import plural
 
 if TYPE_CHECKING:
     from opcua_server import ServerSettings
-    from twin.clock import Clock
     from twin.model.scenario import Scenario
 
 __all__ = ["register"]
@@ -189,11 +178,11 @@ def run(
             kpi = KpiCollector.for_cell(sc.cell)  # not one a refused replay fed
             engine = Engine(sc, signals=True)
             engine.bus.subscribe(_followed(kpi))
-            driver = _Driver(engine, speed)
+            driver = LiveDriver(engine, speed)
         else:
             engine, log_fh, sim_start = restored
             closing.enter_context(log_fh)
-            driver = _Driver(engine, speed, origin=sim_start)
+            driver = LiveDriver(engine, speed, origin=sim_start)
             if (behind := driver.behind()) >= 1.0:  # at speed >= 1: never stamps in the past
                 console.print(
                     f"the twin's clock is {behind:,.0f} s behind the wall clock on the run's"
@@ -224,7 +213,7 @@ def run(
         engine.bus.subscribe(writer)
         flusher = LogFlusher(writer, log_fh, driver.clock)
         try:
-            sinks = _Telemetry(tsettings, out, kpi, resume=restored is not None)
+            sinks = LiveTelemetry(tsettings, out, kpi, resume=restored is not None)
             # the last thing before the server reads it: its password is shown once, in the
             # banner, or when the start fails (no later start would show it)
             initial = _initial_user(users) if not insecure_dev and not users.exists() else None
@@ -294,41 +283,6 @@ def _restore(
     return engine, log_fh, sim_start
 
 
-class _Driver(RealtimeDriver):
-    """The real-time driver of ``twin run``: its clock stands still until it starts (a
-    command while the server starts applies at the time the twin starts from: the seconds of
-    the start are not x speed) and at ``end``, the simulated time of ``rundir.END`` on the
-    run's axis, whatever advances it (the run loop, a command, the stop), so nothing is
-    stamped past it; ``run`` returns there."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        speed: float,
-        origin: datetime | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        super().__init__(engine, speed=speed, origin=origin, clock=clock)
-        self.end = axis_end(self.wall_time(0.0))
-        self.started = False
-
-    @property
-    def ended(self) -> bool:
-        return self.engine.now >= self.end
-
-    def start(self) -> None:
-        self.started = True
-        super().start()
-
-    def target(self) -> float:
-        if not self.started:
-            return self.engine.now
-        return min(super().target(), self.end)
-
-    async def run(self, until: float | None = None) -> None:
-        await super().run(self.end if until is None else min(until, self.end))
-
-
 def _check_files(s: ServerSettings) -> None:
     """The server's files as ``--users``, ``--pki`` and ``--history`` name them, checked
     without changing anything; raises ConfigError naming the option (or the users file and
@@ -393,75 +347,12 @@ def _initial_user(path: Path) -> tuple[str, str]:
     return "admin", password
 
 
-class _Telemetry:
-    """Telemetry of a real-time run: started after the server, stopped (drained or spooled
-    within its deadline) after the driver. ``undelivered`` once stopped: lines were lost or
-    are kept because the server refuses them (the run exits 1, as ``twin simulate`` does)."""
-
-    def __init__(
-        self, settings: TelemetrySettings, out: Path, kpi: KpiCollector, resume: bool = False
-    ) -> None:
-        self.settings = settings
-        self.out = out
-        self.kpi = kpi
-        self.resume = resume  # a restored run: the telemetry file goes on
-        self.pipeline: TelemetryPipeline | None = None
-        self.detach: Callable[[], None] | None = None
-        self.undelivered = False
-        self.hurried = False
-
-    async def start(self, driver: RealtimeDriver) -> None:
-        engine = driver.engine
-        self.pipeline = build_pipeline(
-            self.settings, engine.scenario, self.out, driver.wall_time(0.0), resume=self.resume
-        )
-        if self.pipeline is None:
-            return
-        await self.pipeline.start()
-        self.detach = attach_realtime(
-            self.pipeline,
-            engine,
-            driver,
-            signal_period_s=self.settings.realtime_signal_period_s,
-            kpi_period_s=self.settings.realtime_kpi_period_s,
-            kpi=self.kpi,
-        )
-
-    async def stop(self, console: Console) -> None:
-        if self.pipeline is None:
-            return
-        if self.detach is not None:
-            self.detach()
-        if self.hurried:  # before it started
-            self.pipeline.hurry()
-        await self.pipeline.stop(self.settings.stop_timeout_s)
-        console.print(telemetry_summary(self.settings, self.pipeline), soft_wrap=True)
-        self.undelivered = undelivered(self.pipeline.stats.as_dict())
-
-    def hurry(self, console: Console) -> None:
-        """A second Ctrl-C: stop waiting for the database (now or when ``stop`` comes); what
-        is not delivered goes to the spool at once, nothing lost. Said once."""
-        if self.hurried:
-            return
-        self.hurried = True
-        if self.pipeline is not None:
-            self.pipeline.hurry()
-        if self.settings.telemetry == "influx":
-            spool = self.settings.spool_dir or self.out / SPOOL_DIR
-            console.print(
-                "Ctrl-C again: telemetry no longer waits for the database; what it has not"
-                f" delivered goes to {spool} now, for the next run to send"
-            )
-        else:
-            console.print("Ctrl-C again: stopping already (nothing waits for a database)")
-
-
 async def _serve(
     server: Any,
     driver: RealtimeDriver,
     console: Console,
     initial: tuple[str, str] | None,
-    telemetry: _Telemetry,
+    telemetry: LiveTelemetry,
     plcs: LinkedPlcs,
     flusher: LogFlusher,
 ) -> None:
@@ -479,7 +370,7 @@ async def _serve(
     await _start(server, driver, console, initial, telemetry, plcs)
     _freeze_heap()
     _banner(server, console, initial)
-    console.print(_running(driver, telemetry))
+    console.print(running_line(driver, telemetry))
     console.print("press Ctrl-C to stop")
     runner = asyncio.create_task(driver.run())  # returns at the clock's end
     flushing = flusher.start()
@@ -510,7 +401,7 @@ async def _start(
     driver: RealtimeDriver,
     console: Console,
     initial: tuple[str, str] | None,
-    telemetry: _Telemetry,
+    telemetry: LiveTelemetry,
     plcs: LinkedPlcs,
 ) -> None:
     """Start the server, telemetry and the adapters. When one fails, the server and telemetry
@@ -541,20 +432,6 @@ def _freeze_heap() -> None:
     for a lost connection); measured 210 ms a full collection before, under 1 ms after."""
     gc.collect()
     gc.freeze()
-
-
-def _running(driver: RealtimeDriver, telemetry: _Telemetry) -> str:
-    """What runs and where its data goes (the banner's last line)."""
-    s = telemetry.settings
-    where = {
-        "file": str(telemetry.out / FILE_NAME),
-        "influx": f"InfluxDB {s.influx_url}, bucket {s.influx_bucket}",
-    }.get(s.telemetry, "none")
-    ahead = "" if driver.speed <= 1 else ", its timestamps run ahead of the wall clock"
-    return (
-        f"twin running at x{driver.speed:g} (a wall second is {driver.speed:g} simulated"
-        f" seconds{ahead}); event log {telemetry.out / EVENTS}; telemetry: {where}"
-    )
 
 
 def _banner(server: Any, console: Console, initial: tuple[str, str] | None) -> None:
