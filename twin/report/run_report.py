@@ -338,6 +338,34 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+#: the job KPIs of the report's Jobs table: (column, key in the cell KPIs or the summary,
+#: divisor: 3600 for seconds shown in hours)
+_JOB_COLUMNS: dict[str, tuple[str, float]] = {
+    "completed": ("jobs_completed", 1.0),
+    "late": ("jobs_late", 1.0),
+    "open past due": ("jobs_open_past_due", 1.0),
+    "throughput /h": ("throughput_per_h", 1.0),
+    "lead time mean": ("lead_time_mean_s", 3600.0),
+    "lead time p95": ("lead_time_p95_s", 3600.0),
+    "tardiness mean": ("tardiness_mean_s", 3600.0),
+    "tardiness max": ("tardiness_max_s", 3600.0),
+    "WIP mean": ("wip_mean", 1.0),
+    "WIP max": ("wip_max", 1.0),
+    "job quality": ("quality_ratio_jobs", 1.0),
+}
+
+
+def _job_row(summary: dict[str, Any]) -> dict[str, Any]:
+    """The Jobs table's row: the cell's job KPIs (and the summary's open jobs past due,
+    absent from a summary of an older run or one rebuilt from the log)."""
+    cell = summary["kpis"]["cell"]
+    row: dict[str, Any] = {}
+    for column, (key, divisor) in _JOB_COLUMNS.items():
+        value = cell.get(key, summary.get(key))
+        row[column] = value / divisor if _is_real(value) and divisor != 1.0 else value
+    return row
+
+
 def _kpi_notes(kpis: dict[str, Any]) -> str:
     """What the KPI table's ``-`` and cell row mean (as ``twin simulate``'s table says)."""
     notes = "- = nothing produced to rate"
@@ -531,6 +559,10 @@ def _write(run: _Run, out: Path) -> None:
             [*machine_rows, {"machine": "cell", **kpis["cell"]}], ["machine", *kpi_cols, "produced"]
         ),
         f"<p>{html.escape(_kpi_notes(kpis))}</p>",
+        "<h2>Jobs</h2>",
+        _table([_job_row(summary)], list(_JOB_COLUMNS)),
+        "<p>Times in hours; lead time and tardiness of the jobs completed; - = no job"
+        " completed yet.</p>",
     ]
     if not run.telemetry:
         parts.append("<p>No telemetry.lp.gz in the run directory: no signal plots.</p>")
