@@ -17,7 +17,8 @@ from twin.kpi import defined
 
 __all__ = ["gantt_bars", "plot_gantt", "plot_kpis"]
 
-_STATE_COLOURS = {"OutOfService": "#d62728", "NotAvailable": "#7f7f7f"}
+# segments drawn under the operations: a state, or the operation mode Setup
+_STATE_COLOURS = {"OutOfService": "#d62728", "NotAvailable": "#7f7f7f", "Setup": "#9467bd"}
 
 
 def gantt_bars(
@@ -25,8 +26,9 @@ def gantt_bars(
 ) -> tuple[
     dict[str, list[tuple[float, float, str, bool]]], dict[str, list[tuple[float, float, str]]]
 ]:
-    """Operation bars (start, duration, job, rework) and outage bars per machine, from the
-    event log's first ``limit_bytes`` bytes when given (``twin.events.read_events``).
+    """Operation bars (start, duration, job, rework) and segment bars per machine (out of
+    service, not available, setup: start, duration, which), from the event log's first
+    ``limit_bytes`` bytes when given (``twin.events.read_events``).
 
     Raises ConfigError naming the line of the event log that is not an event (an incomplete
     last line, a run killed while writing it, is left out)."""
@@ -45,8 +47,9 @@ def gantt_bars(
             if m in down:
                 t0, state = down.pop(m)
                 outages.setdefault(m, []).append((t0, ev.t - t0, state))
-            if ev.state in _STATE_COLOURS:
-                down[m] = (ev.t, ev.state)
+            which = "Setup" if ev.mode == "Setup" else ev.state
+            if which in _STATE_COLOURS:
+                down[m] = (ev.t, which)
     return ops, outages
 
 
@@ -90,7 +93,9 @@ def plot_gantt(
     ax.set_xlim(0, (max_hours * 3600 if max_hours else t_end) / scale)
     ax.invert_yaxis()
     ax.set_xlabel(f"simulated time [{unit}]")
-    ax.set_title("Jobs on machines (red: out of service, orange: rework)")
+    ax.set_title(
+        "Jobs on machines (red: out of service, grey: not available, violet: setup, orange: rework)"
+    )
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
