@@ -159,3 +159,18 @@ def test_what_cannot_happen_in_the_run_is_noted() -> None:
     ]
     # a longer run reaches them
     assert scenario_notes(sc, until=2 * 86400.0) == [scenario_notes(sc)[1]]
+
+
+def test_orders_due_after_the_end_of_the_run_are_noted() -> None:
+    """With horizon 2h and orders due at 3 to 6 h, validate said nothing: an order unfinished
+    at the end then counts neither as late nor as open past due."""
+    orders = [
+        {"id": f"o{h}", "product": {"type": "printed_housing"}, "due": f"{h}h"} for h in range(1, 8)
+    ]
+    data = {"horizon": "2h", "cell": {"machines": [GENERIC]}, "orders": orders}
+    sc = parse_scenario(data, "s.toml")
+    assert scenario_notes(sc) == [
+        "orders: 5 due after the end of the run (7200 s): 'o3', 'o4', 'o5', 'o6', 'o7'; if"
+        " unfinished then, they count neither as late nor as open past due"
+    ]
+    assert scenario_notes(sc, until=8 * 3600.0) == []

@@ -352,4 +352,11 @@ def scenario_notes(sc: Scenario, until: float | None = None) -> list[str]:
                 f" ({order.release:g} s): it is late from the start (due is a time from the"
                 " scenario start, not from the release)"
             )
+    after = [o.id for o in sc.orders if o.due is not None and o.release < end < o.due]
+    if after:  # one note for them all: a scenario may list hundreds
+        shown = ", ".join(repr(i) for i in after[:5]) + (", ..." if len(after) > 5 else "")
+        notes.append(
+            f"orders: {len(after)} due after the end of the run ({end:g} s): {shown}; if"
+            " unfinished then, they count neither as late nor as open past due"
+        )
     return notes
