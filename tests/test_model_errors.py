@@ -174,3 +174,15 @@ def test_orders_due_after_the_end_of_the_run_are_noted() -> None:
         " unfinished then, they count neither as late nor as open past due"
     ]
     assert scenario_notes(sc, until=8 * 3600.0) == []
+
+
+def test_positions_far_off_the_floor_are_noted() -> None:
+    """Positions in millimetres were accepted silently: throughput fell from 1.67/h to
+    0.50/h with every robot transfer a thousand times longer."""
+    far = {**GENERIC, "position": [3000.0, 1500.0]}
+    sc = parse_scenario({"cell": {"machines": [far]}}, "s.toml")
+    assert scenario_notes(sc) == [
+        "cell.machines[0].position: [3000, 1500] is over 100 m from the floor's origin:"
+        " positions are in metres (millimetres would make every robot transfer a thousand"
+        " times longer)"
+    ]

@@ -329,6 +329,9 @@ class Scenario(StrictModel):
         return self
 
 
+_CELL_SPAN_M = 100.0  # farther than this from the origin, a machine's position is a slip
+
+
 def scenario_notes(sc: Scenario, until: float | None = None) -> list[str]:
     """What is valid in ``sc`` but probably not meant, for a run to ``until`` (default: the
     horizon): things that cannot happen in the run, and orders late before they start."""
@@ -351,6 +354,14 @@ def scenario_notes(sc: Scenario, until: float | None = None) -> list[str]:
                 f"orders[{i}].due: {order.id!r} is due at {order.due:g} s, before its release"
                 f" ({order.release:g} s): it is late from the start (due is a time from the"
                 " scenario start, not from the release)"
+            )
+    for i, m in enumerate(sc.cell.machines):
+        x, y = m.position
+        if max(abs(x), abs(y)) > _CELL_SPAN_M:
+            notes.append(
+                f"cell.machines[{i}].position: [{x:g}, {y:g}] is over {_CELL_SPAN_M:g} m from"
+                " the floor's origin: positions are in metres (millimetres would make every"
+                " robot transfer a thousand times longer)"
             )
     after = [o.id for o in sc.orders if o.due is not None and o.release < end < o.due]
     if after:  # one note for them all: a scenario may list hundreds
