@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from twin.cli import main
-from twin.experiment import estimate, run_experiment
+from twin.experiment import Variant, estimate, run_experiment
 from twin.model import load_scenario
 from twin.simulation import run_simulation
 
@@ -30,8 +30,9 @@ def test_runs_are_the_simulations_and_do_not_depend_on_the_workers(
     default_scenario_path: Path,
 ) -> None:
     sc = load_scenario(default_scenario_path)
-    one = run_experiment(sc, [3, 4, 5], ["EDD", "SPT"], until=2 * 86400.0, workers=1)
-    two = run_experiment(sc, [3, 4, 5], ["EDD", "SPT"], until=2 * 86400.0, workers=2)
+    variants = [Variant("EDD", sc, "EDD"), Variant("SPT", sc, "SPT")]
+    one = run_experiment(variants, [3, 4, 5], until=2 * 86400.0, workers=1)
+    two = run_experiment(variants, [3, 4, 5], until=2 * 86400.0, workers=2)
     assert one.values == two.values
     alone = run_simulation(sc, until=2 * 86400.0, seed=4, rule="SPT", plots=False)
     cell = alone.summary["kpis"]["cell"]
@@ -52,12 +53,35 @@ def test_cli_prints_both_tables_and_writes_every_run(
     assert main([*args, "--rule", "edd", "--rule", "FIFO", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "mean ± 95 % CI over the seeds" in printed
-    assert "each rule - EDD, seed by seed (paired)" in printed
+    assert "each variant - EDD, seed by seed (paired)" in printed
     data = json.loads(out.read_text())
     assert data["seeds"] == [1, 2, 3]
-    assert data["rules"] == ["EDD", "FIFO"]
+    assert data["variants"] == ["EDD", "FIFO"]
     assert len(data["runs"]["FIFO"]["jobs_completed"]) == 3
-    assert set(data["differences_to_first_rule"]) == {"FIFO"}
+    assert set(data["differences_to_first"]) == {"FIFO"}
+
+
+def test_cli_compares_variants_of_a_cell(
+    default_scenario_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What if the cell took more jobs at once: two scenario files, the same seeds."""
+    text = default_scenario_path.read_text(encoding="utf-8")
+    more = tmp_path / "more_wip.toml"
+    more.write_text(text.replace("max_wip = 10", "max_wip = 14"), encoding="utf-8")
+    out = tmp_path / "exp.json"
+    args = ["experiment", str(default_scenario_path), str(more), "--seeds", "2"]
+    assert main([*args, "--until", "1d", "--out", str(out)]) == 0
+    assert "each variant - default, seed by seed (paired)" in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert data["variants"] == ["default", "more_wip"]
+    both = main([*args, "--rule", "EDD", "--rule", "SPT", "--out", str(out)])
+    assert both == 0
+    assert json.loads(out.read_text())["variants"] == [
+        "default EDD",
+        "default SPT",
+        "more_wip EDD",
+        "more_wip SPT",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -68,6 +92,7 @@ def test_cli_prints_both_tables_and_writes_every_run(
         (["--seeds", "0"], "--seeds: must be >= 1"),
         (["--jobs", "0"], "--jobs: must be >= 1"),
         (["--until", "0s"], "--until: must be > 0"),
+        (["scenarios/default.toml"], "SCENARIOS: a scenario file is given twice"),
     ],
 )
 def test_bad_options_are_named(

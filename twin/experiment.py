@@ -1,10 +1,13 @@
-"""Replications: a scenario run over several seeds for each dispatching rule, the KPIs as
-mean and 95 % confidence interval, and each rule against the first one as a paired difference.
+"""Replications: variants (a scenario and a dispatching rule: two rules, or a cell with and
+without a second printer) run over the same seeds, the KPIs as mean and 95 % confidence
+interval, and each variant against the first one as a paired difference.
 
-Runs with the same seed draw the same orders (arrivals, product configurations, due dates) and
-the same breakdowns whatever the rule (the random streams are per purpose, see
-``twin.engine``): common random numbers, so the difference of two rules on one seed is the
-rules' doing, and the paired interval is much narrower than the two intervals side by side.
+Runs with the same seed draw the same orders (arrivals and product configurations) whatever
+the rule or the machines added, as long as the catalogue and arrival process stay the same
+(the random streams are per purpose and machine, see ``twin.engine``; a machine added after
+the others leaves theirs as they were, though breakdowns follow each machine's load): common
+random numbers, so the difference of two variants on one seed is mostly the variants' doing,
+and the paired interval is much narrower than the two intervals side by side.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 from twin.model.scenario import Scenario
 
-__all__ = ["METRICS", "Estimate", "Experiment", "estimate", "run_experiment"]
+__all__ = ["METRICS", "Estimate", "Experiment", "Variant", "estimate", "run_experiment"]
 
 #: (key in the summary's cell KPIs or the summary, label, unit) of what is compared
 METRICS: tuple[tuple[str, str, str], ...] = (
@@ -64,11 +67,11 @@ def estimate(values: Iterable[float]) -> Estimate:
 
 @dataclass(frozen=True)
 class Experiment:
-    """The values of every run (``values[rule][metric]``, one per seed in ``seeds`` order),
-    their estimates, and each rule's paired difference to the first rule."""
+    """The values of every run (``values[variant][metric]``, one per seed in ``seeds``
+    order), their estimates, and each variant's paired difference to the first one."""
 
     seeds: list[int]
-    rules: list[str]
+    variants: list[str]
     until: float | None
     values: dict[str, dict[str, list[float]]]
 
@@ -79,14 +82,14 @@ class Experiment:
         }
 
     def differences(self) -> dict[str, dict[str, Estimate]]:
-        """Each rule but the first minus the first, seed by seed (NaN pairs left out)."""
-        base = self.values[self.rules[0]]
+        """Each variant but the first minus the first, seed by seed (NaN pairs left out)."""
+        base = self.values[self.variants[0]]
         return {
-            rule: {
+            name: {
                 m: estimate(a - b for a, b in zip(v, base[m], strict=True))
-                for m, v in self.values[rule].items()
+                for m, v in self.values[name].items()
             }
-            for rule in self.rules[1:]
+            for name in self.variants[1:]
         }
 
     def as_json(self) -> dict[str, Any]:
@@ -102,13 +105,13 @@ class Experiment:
 
         return {
             "seeds": self.seeds,
-            "rules": self.rules,
+            "variants": self.variants,
             "until": self.until,
             "runs": {r: {m: nulls(v) for m, v in ms.items()} for r, ms in self.values.items()},
             "estimates": {
                 r: {m: plain(e) for m, e in ms.items()} for r, ms in self.estimates().items()
             },
-            "differences_to_first_rule": {
+            "differences_to_first": {
                 r: {m: plain(e) for m, e in ms.items()} for r, ms in self.differences().items()
             },
         }
@@ -132,36 +135,44 @@ def _one_run(scenario: Scenario, until: float | None, seed: int, rule: str) -> d
     return _metrics(result.summary)
 
 
+@dataclass(frozen=True)
+class Variant:
+    """What one column of the experiment runs: a scenario with a dispatching rule."""
+
+    name: str
+    scenario: Scenario
+    rule: str
+
+
 def run_experiment(
-    scenario: Scenario,
+    variants: Sequence[Variant],
     seeds: Sequence[int],
-    rules: Sequence[str],
     until: float | None = None,
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> Experiment:
-    """Run ``scenario`` for every rule and seed (in ``workers`` processes; the results do not
-    depend on how many) and collect the metrics. ``until``: every run over that period (as
-    ``twin simulate --until``), else to the horizon or until all work is done."""
-    tasks = [(rule, seed) for rule in rules for seed in seeds]
+    """Run every variant for every seed (in ``workers`` processes; the results do not depend
+    on how many) and collect the metrics. ``until``: every run over that period (as ``twin
+    simulate --until``), else to the horizon or until all work is done."""
+    tasks = [(v, seed) for v in variants for seed in seeds]
     results: dict[tuple[str, int], dict[str, float]] = {}
     if workers <= 1:
-        for i, (rule, seed) in enumerate(tasks):
-            results[rule, seed] = _one_run(scenario, until, seed, rule)
+        for i, (v, seed) in enumerate(tasks):
+            results[v.name, seed] = _one_run(v.scenario, until, seed, v.rule)
             if progress is not None:
                 progress(i + 1, len(tasks))
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = {
-                pool.submit(_one_run, scenario, until, seed, rule): (rule, seed)
-                for rule, seed in tasks
+                pool.submit(_one_run, v.scenario, until, seed, v.rule): (v.name, seed)
+                for v, seed in tasks
             }
             for i, future in enumerate(futures):
                 results[futures[future]] = future.result()
                 if progress is not None:
                     progress(i + 1, len(tasks))
     values = {
-        rule: {key: [results[rule, s][key] for s in seeds] for key, _, _ in METRICS}
-        for rule in rules
+        v.name: {key: [results[v.name, s][key] for s in seeds] for key, _, _ in METRICS}
+        for v in variants
     }
-    return Experiment(list(seeds), list(rules), until, values)
+    return Experiment(list(seeds), [v.name for v in variants], until, values)

@@ -1,4 +1,4 @@
-"""``twin experiment``: replications of a scenario over seeds and dispatching rules."""
+"""``twin experiment``: replications of scenarios and dispatching rules over seeds."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from rich.table import Table
 from twin.cli.common import parse_until
 from twin.engine.dispatch import RULES
 from twin.errors import ConfigError
-from twin.experiment import METRICS, Estimate, Experiment, run_experiment
+from twin.experiment import METRICS, Estimate, Variant, run_experiment
 from twin.files import write_durably
 from twin.model import load_scenario
 from twin.text import plural
@@ -23,7 +23,9 @@ __all__ = ["register"]
 
 
 def experiment(
-    scenario: Annotated[Path, typer.Argument(help="scenario TOML file")],
+    scenarios: Annotated[
+        list[Path], typer.Argument(help="scenario TOML files (variants of one cell)")
+    ],
     seeds: Annotated[int, typer.Option(help="replications: seeds FIRST_SEED, +1, ...")] = 10,
     first_seed: Annotated[int, typer.Option(help="the first seed")] = 1,
     rule: Annotated[
@@ -39,12 +41,13 @@ def experiment(
         Path | None, typer.Option(help="JSON file: every run's values and the estimates")
     ] = None,
 ) -> None:
-    """Run SCENARIO for each seed and rule; print each KPI's mean and 95 % confidence
-    interval over the seeds, and each rule against the first, seed by seed.
+    """Run each SCENARIO with each rule for each seed; print each KPI's mean and 95 %
+    confidence interval over the seeds, and each variant against the first, seed by seed.
 
-    The same seed draws the same orders and breakdowns whatever the rule (common random
-    numbers): the paired difference shows what the rule changes, with a narrower interval
-    than the two rules' intervals side by side. Give --until to compare over one period.
+    The same seed draws the same orders whatever the rule or the machines
+    added (common random numbers): the paired difference shows what the variant changes,
+    with a narrower interval than the two intervals side by side. Give --until to compare
+    over one period.
     """
     if seeds < 1:
         raise ConfigError("command line", "--seeds", "must be >= 1")
@@ -62,41 +65,54 @@ def experiment(
     horizon = parse_until(until)
     if out is not None and out.is_dir():
         raise ConfigError("command line", "--out", f"{out} is a directory, not a JSON file")
-    sc = load_scenario(scenario)
-    rules = rules or [sc.rule.upper()]
+    if len({p.resolve() for p in scenarios}) != len(scenarios):
+        raise ConfigError("command line", "SCENARIOS", "a scenario file is given twice")
+    labels = [p.stem for p in scenarios]
+    if len(set(labels)) != len(labels):  # cell.toml in two folders: the paths tell them apart
+        labels = [str(p) for p in scenarios]
+    variants = [
+        Variant(_name(label, rule, len(scenarios), rules), sc, rule)
+        for label, sc in zip(labels, map(load_scenario, scenarios), strict=True)
+        for rule in (rules or [sc.rule.upper()])
+    ]
     console = Console()
-    runs = len(rules) * seeds
+    runs = len(variants) * seeds
     with console.status(f"{plural(runs, 'run')} ...") as status:
 
         def progress(done: int, total: int) -> None:
             status.update(f"{done} of {plural(total, 'run')} ...")
 
         result = run_experiment(
-            sc, range(first_seed, first_seed + seeds), rules, horizon, jobs, progress
+            variants, range(first_seed, first_seed + seeds), horizon, jobs, progress
         )
     period = "to the horizon or until all work is done" if horizon is None else f"{horizon:g} s"
     console.print(
-        f"{sc.name}: {plural(seeds, 'seed')} ({first_seed}..{first_seed + seeds - 1}) x"
-        f" {plural(len(rules), 'rule')}, each run {period}",
+        f"{plural(seeds, 'seed')} ({first_seed}..{first_seed + seeds - 1}) x"
+        f" {plural(len(variants), 'variant')}, each run {period}",
         soft_wrap=True,
     )
-    console.print(_table(result, "mean ± 95 % CI over the seeds", result.estimates()))
-    if len(rules) > 1:
-        title = f"each rule - {rules[0]}, seed by seed (paired)"
-        console.print(_table(result, title, result.differences(), signed=True))
+    # titles as lines of their own: a table's title wraps at its width
+    console.print("mean ± 95 % CI over the seeds", soft_wrap=True)
+    console.print(_table(result.estimates()))
+    if len(variants) > 1:
+        first = variants[0].name
+        console.print(f"each variant - {first}, seed by seed (paired)", soft_wrap=True)
+        console.print(_table(result.differences(), signed=True))
     if out is not None:
         text = json.dumps(result.as_json(), indent=1, allow_nan=False) + "\n"
         write_durably(out, text.encode())
         console.print(f"written: {out}", soft_wrap=True)
 
 
-def _table(
-    result: Experiment,
-    title: str,
-    estimates: dict[str, dict[str, Estimate]],
-    signed: bool = False,
-) -> Table:
-    table = Table(title=title, title_justify="left")
+def _name(label: str, rule: str, files: int, rules: list[str]) -> str:
+    """A variant's column: its rule, its file, or both (what tells the variants apart)."""
+    if files == 1:
+        return rule
+    return label if len(rules) <= 1 else f"{label} {rule}"
+
+
+def _table(estimates: dict[str, dict[str, Estimate]], signed: bool = False) -> Table:
+    table = Table()
     table.add_column("KPI")
     for rule in estimates:
         table.add_column(rule, justify="right")
