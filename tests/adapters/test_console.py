@@ -62,5 +62,7 @@ async def test_an_opcua_plc_that_stops_is_one_line_not_a_traceback(
     assert err, "the loss is said"
     assert not [line for line in err if "asyncua" in line or "Traceback" in line], err
     news = [line for line in err if "WITHOUT ENCRYPTION" not in line]
+    assert news, err
+    assert [line for line in news if "link lost" in line or "cannot connect" in line], news
     assert all(line.startswith(("adapter plc1: ", "warning: adapter plc1: ")) for line in news)
     assert len(news) <= 3, news  # connected, lost, cannot connect: not once per retry
