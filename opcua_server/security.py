@@ -42,7 +42,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from opcua_server.folders import private_folders
 from opcua_server.peer import PEER, address
 from opcua_server.trust import ClientCertificateValidator, leaf_certificate, san
-from opcua_server.users import AUDIT_LOGGER, TwinUser
+from opcua_server.users import AUDIT_LOGGER, TwinUser, shown_user
 
 __all__ = [
     "CALLER",
@@ -346,12 +346,11 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
             encrypted or token.EncryptionAlgorithm
         ):
             # refused before any check: the password is not verified (no guess is counted)
-            name = str(token.UserName or "")
             _audit.warning(
-                "login refused: %r from %s: its password came unencrypted over a %s channel"
+                "login refused: %s from %s: its password came unencrypted over a %s channel"
                 " (readable on the network; the endpoint asks for it encrypted): if it was"
                 " right, change it",
-                name if len(name) <= 64 else name[:64] + "...",
+                shown_user(str(token.UserName or "")),
                 PEER.get() or self.name,
                 "None" if policy.URI == _NONE_URI else policy.Mode.name,
             )

@@ -58,6 +58,7 @@ __all__ = [
     "load_users",
     "remove_user",
     "set_password",
+    "shown_user",
     "verify_password",
 ]
 
@@ -376,10 +377,10 @@ class TwinUserManager:
             return TwinUser(role=UserRole.User, name="anonymous", twin_role=anonymous)
         record, why = self._check(username, password or "", host)
         if record is None:
-            self._audit.warning("login refused: %s from %s: %s", _shown(username), peer, why)
+            self._audit.warning("login refused: %s from %s: %s", shown_user(username), peer, why)
             return None
         self._audit.info(
-            "login ok: %s (%s) from %s", _shown(username), record.role.name.lower(), peer
+            "login ok: %s (%s) from %s", shown_user(username), record.role.name.lower(), peer
         )
         return TwinUser(role=UserRole.User, name=username, twin_role=record.role)
 
@@ -423,6 +424,6 @@ def _user_key(name: str) -> str:
     return f"user {name!r}"
 
 
-def _shown(name: str) -> str:
+def shown_user(name: str) -> str:
     """A user name as the audit log shows it: quoted, escaped, at most 64 characters."""
     return repr(name if len(name) <= _NAME_MAX else name[:_NAME_MAX] + "...")
