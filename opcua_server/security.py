@@ -312,8 +312,7 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
         if not params.ClientCertificate:
             _log.warning("refused a session from %s: no client certificate", self.name)
             raise ServiceError(ua.StatusCodes.BadCertificateInvalid)
-        channel = leaf_certificate(policy.peer_certificate or b"")
-        if leaf_certificate(params.ClientCertificate) != channel:
+        if leaf_certificate(params.ClientCertificate) != _channel_certificate(policy):
             _log.warning(
                 "refused a session from %s: its certificate is not the one that signs"
                 " its secure channel",
