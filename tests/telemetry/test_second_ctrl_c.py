@@ -9,6 +9,7 @@ import json
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,18 +108,29 @@ def _pipeline(tmp_path: Path, sink: FakeSink, *, spool: bool = True) -> Telemetr
 
 
 @pytest.mark.parametrize("when", ["during the stop", "before it"])
-async def test_hurry_spools_the_batches_in_flight_at_once(tmp_path: Path, when: str) -> None:
+async def test_hurry_spools_the_batches_in_flight_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
     sink = FakeSink()
     sink.mode = "hang"
     p = _pipeline(tmp_path, sink)
     await p.start()
     p.write_lines([f"m,t=a v={i}i {i}" for i in range(25)])
     await sink.entered.wait()  # a write reached the database, which does not answer
+    waits = asyncio.Event()  # set when the stop waits for the writes
+    first = p._first
+
+    async def watched(tasks: list[asyncio.Future[Any]], within_s: float | None) -> None:
+        if asyncio.current_task() is stopping:
+            waits.set()
+        await first(tasks, within_s)
+
+    monkeypatch.setattr(p, "_first", watched)
     if when == "before it":
         assert p.hurry()
     stopping = asyncio.create_task(p.stop(DEADLINE_S))
     if when == "during the stop":
-        await asyncio.sleep(0)  # the stop waits for the writes
+        await asyncio.wait_for(waits.wait(), HURRIED_S)  # the hurry has a waiting stop to wake
         assert not stopping.done()
         assert p.hurry()
     stats = await asyncio.wait_for(stopping, HURRIED_S)
