@@ -466,23 +466,27 @@ class Engine:
         due = self.due_of(order, ops, self.env.now)
         return self._receive(order.id, order.product, ops, due, order.weight, source)
 
-    def inject_fault(self, machine: str, kind: str, duration: float | None) -> simpy.Event:
-        """Start a fault now; returns the event that clears it early (``clear_fault``).
-        Raises UnknownMachineError, or CommandError naming ``kind`` when the machine cannot
-        have such a fault."""
+    def inject_fault(
+        self, machine: str, kind: str, duration: float | None, by: str | None = None
+    ) -> simpy.Event:
+        """Start a fault now, labelled ``by`` (who injects it) when given; returns the event
+        that clears it early (``clear_fault``). Raises UnknownMachineError, or CommandError
+        naming ``kind`` when the machine cannot have such a fault."""
         m = self.machine(machine)
         misfit = fault_misfit(kind, m.cfg)
         if misfit is not None:
             raise CommandError(f"kind: {misfit}")
-        return self.faults.inject(m, kind, duration)
+        return self.faults.inject(m, kind, duration, by)
 
     def injected_faults(self, machine: str) -> int:
         """How many faults injected through the API ``machine`` has now (not yet cleared)."""
         return self.faults.injected(self.machine(machine))
 
-    def clear_fault(self, machine: str) -> int:
-        """Clear the faults injected through the API on ``machine``; returns how many."""
-        return self.faults.clear(self.machine(machine))
+    def clear_fault(self, machine: str, kind: str | None = None, by: str | None = None) -> int:
+        """Clear the faults injected through the API on ``machine`` (only those of ``kind``
+        and labelled ``by``, when given); returns how many. Raises InvalidStateError when
+        there is none."""
+        return self.faults.clear(self.machine(machine), kind, by)
 
     # -- running ----------------------------------------------------------------------------
     def run(self, until: float | str | None = None, stop_when_done: bool = True) -> float:

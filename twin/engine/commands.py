@@ -239,24 +239,16 @@ def inject_fault(
     """Put ``machine`` out of service now, for ``duration`` seconds or until cleared; ``by``
     labels the fault with who injected it (recorded only when given: older logs replay
     byte-identical)."""
-    cleared = engine.inject_fault(machine, kind, duration)
-    if by is None:
-        engine.record_command("inject_fault", machine=machine, kind=kind, duration=duration)
-        return
-    engine.faults.label(engine.machine(machine), cleared, by)
-    engine.record_command("inject_fault", machine=machine, kind=kind, duration=duration, by=by)
+    engine.inject_fault(machine, kind, duration, by)
+    engine.record_command("inject_fault", machine=machine, kind=kind, duration=duration, **_by(by))
 
 
 def clear_fault(
     engine: Engine, machine: str, kind: str | None = None, by: str | None = None
 ) -> int:
     """Clear the faults injected on ``machine`` (only those of ``kind`` and labelled ``by``,
-    when given); returns how many were cleared."""
-    if kind is None and by is None:
-        n = engine.clear_fault(machine)
-        engine.record_command("clear_fault", machine=machine)
-        return n
-    n = engine.faults.clear(engine.machine(machine), kind, by)
+    when given); returns how many were cleared. Each is recorded only when given."""
+    n = engine.clear_fault(machine, kind, by)
     which = {"kind": kind} if kind is not None else {}
     engine.record_command("clear_fault", machine=machine, **which, **_by(by))
     return n

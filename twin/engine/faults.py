@@ -5,7 +5,7 @@ A fault runs from ``fault_begin`` to ``fault_end`` on the machine (which interru
 resumes its work); the robot first finishes its current move (it requests itself with the
 highest priority before it stops).
 
-An injected fault may be labelled with who injected it (``label``, e.g. an adapter whose PLC
+An injected fault may be labelled with who injected it (``by``, e.g. an adapter whose PLC
 relay raised it), so that clearing by kind or label ends that fault and leaves the others (an
 operator's maintenance) on.
 """
@@ -36,7 +36,7 @@ class _Injected:
 
     kind: str
     cleared: simpy.Event
-    by: str | None = None  # who injected it (``label``); None: unlabelled (an operator)
+    by: str | None = None  # who injected it; None: unlabelled (an operator)
 
     def matches(self, kind: str | None, by: str | None) -> bool:
         return (kind is None or self.kind == kind) and (by is None or self.by == by)
@@ -58,21 +58,18 @@ class Faults:
         """A fault of the scenario: ``kind`` on ``m`` from ``at`` for ``duration`` seconds."""
         self.env.process(self._scheduled(m, kind, at, duration))
 
-    def inject(self, m: MachineRuntime, kind: str, duration: float | None) -> simpy.Event:
-        """Start a fault now; returns the event that clears it early (``clear``)."""
+    def inject(
+        self, m: MachineRuntime, kind: str, duration: float | None, by: str | None = None
+    ) -> simpy.Event:
+        """Start a fault now, labelled ``by`` (who injects it) when given; returns the event
+        that clears it early (``clear``)."""
         cleared = self.env.event()
         begun = m is not self.engine.robot
         if begun:  # effective at once, so a read right after the command shows it
             m.fault_begin(kind, "api", duration)
         self.env.process(self._outage(m, kind, "api", duration, cleared, begun))
-        self._injected.setdefault(m.id, []).append(_Injected(kind, cleared))
+        self._injected.setdefault(m.id, []).append(_Injected(kind, cleared, by))
         return cleared
-
-    def label(self, m: MachineRuntime, cleared: simpy.Event, by: str) -> None:
-        """Say who injected the fault of ``m`` that ``cleared`` (from ``inject``) ends."""
-        for f in self._injected.get(m.id, ()):
-            if f.cleared is cleared:
-                f.by = by
 
     def injected(self, m: MachineRuntime, kind: str | None = None, by: str | None = None) -> int:
         """How many faults injected through the API ``m`` has now (uncleared), of ``kind``
