@@ -79,8 +79,8 @@ def parse_order(order: OrderConfig | Mapping[str, Any], *, label: str = "order")
 def parse_fault_duration(kind: str, duration: float | str | None) -> float | None:
     """Seconds of a fault of ``kind`` (None, 0 or "": until cleared); raises CommandError
     naming ``kind`` or ``duration``."""
-    if kind not in FAULT_KINDS:
-        raise CommandError(f"kind: unknown fault kind {kind!r} (known: {', '.join(FAULT_KINDS)})")
+    if parse_fault_kind(kind) is None:  # None is "any kind" to clear; a fault injected has one
+        raise _unknown_kind(kind)
     if duration is None or (isinstance(duration, str) and not duration.strip()):
         return None
     try:
@@ -96,8 +96,12 @@ def parse_fault_kind(kind: object) -> str | None:
     if kind is None:
         return None
     if not isinstance(kind, str) or kind not in FAULT_KINDS:
-        raise CommandError(f"kind: unknown fault kind {kind!r} (known: {', '.join(FAULT_KINDS)})")
+        raise _unknown_kind(kind)
     return kind
+
+
+def _unknown_kind(kind: object) -> CommandError:
+    return CommandError(f"kind: unknown fault kind {kind!r} (known: {', '.join(FAULT_KINDS)})")
 
 
 def parse_by(by: object) -> str | None:
