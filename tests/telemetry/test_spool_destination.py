@@ -17,6 +17,7 @@ from tests.telemetry.lp import Point, parse_lines
 from tests.telemetry.servers import victoria_metrics
 from tests.telemetry.test_victoria_metrics import Samples, assert_same_samples, exported, vm_samples
 from twin.cli import main
+from twin.telemetry.destination import Destination
 
 RUN = ["simulate", "scenarios/default.toml", "--until", "1d", "--signals", "60s", "-q"]
 INFLUX = [*RUN, "--no-plots", "--telemetry", "influx"]
@@ -120,3 +121,14 @@ def test_a_leftover_spool_for_the_same_database_is_sent_and_counted_apart(
     )
     assert after["lines_carried_written"] == first["lines_produced"]
     assert after["spool_lines"] == 0
+
+
+def test_a_destination_is_the_same_database_whatever_the_case_or_a_trailing_slash() -> None:
+    """One rule for sending a spooled batch and for listing a spool's destinations."""
+    given = Destination("http://db:8086", "org", "bucket")
+    spelled = Destination("HTTP://DB:8086/", "org", "bucket")
+    assert given == spelled
+    assert hash(given) == hash(spelled)
+    assert spelled.url == "HTTP://DB:8086/"  # kept as given, for messages
+    assert given != Destination("http://db:8086", "org", "other")
+    assert len({given, spelled}) == 1

@@ -68,9 +68,7 @@ def _meant_for(origin: Origin | None, destination: Destination | None, spooled: 
         return True
     if origin is None:
         return spooled == "unrecorded"
-    if destination is None or origin.destination is None:
-        return destination is None and origin.destination is None
-    return destination.same(origin.destination)
+    return origin.destination == destination
 
 
 def carry_over(

@@ -21,12 +21,13 @@ def _default(name: str) -> str:
     return str(TelemetrySettings.model_fields[name].default)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Destination:
     """An InfluxDB write destination: its URL, org and bucket (a token is never part of it).
 
-    Two destinations are the same database when their URLs differ only in the case of
-    scheme and host or a trailing slash, and org and bucket are equal.
+    Two destinations are equal (the same database) when their URLs differ only in the case
+    of scheme and host or a trailing slash, and org and bucket are equal; ``url`` keeps the
+    spelling it was given, for messages.
     """
 
     url: str
@@ -37,8 +38,13 @@ class Destination:
     def of(cls, settings: TelemetrySettings) -> Destination:
         return cls(settings.influx_url, settings.influx_org, settings.influx_bucket)
 
-    def same(self, other: Destination | None) -> bool:
-        return other is not None and self._key() == other._key()
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Destination):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
     def _key(self) -> tuple[str, str, str]:
         parts = urlsplit(self.url.strip())

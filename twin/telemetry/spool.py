@@ -239,6 +239,6 @@ def recorded_destinations(directory: Path) -> list[Destination]:
     for entry in _entries(directory) if directory.is_dir() else []:
         origin = origins.get(entry.source)
         dest = origin.destination if origin is not None else None
-        if dest is not None and not any(dest.same(d) for d in found):
+        if dest is not None and dest not in found:
             found.append(dest)
     return found
