@@ -118,8 +118,10 @@ class LiveTelemetry:
             return
         self.hurried = True
         if self.pipeline is not None:
-            self.pipeline.hurry()
-        if self.settings.telemetry == "influx":
+            spools = self.pipeline.hurry()
+        else:  # not started yet: ``stop`` hurries it (a database's pipeline has a spool)
+            spools = self.settings.telemetry == "influx"
+        if spools:
             spool = self.settings.spool_dir or self.out / SPOOL_DIR
             console.print(
                 "Ctrl-C again: telemetry no longer waits for the database; what it has not"

@@ -34,7 +34,6 @@ class Kept:
     destination: Destination | None
     origins: tuple[Origin, ...]
     lines: int
-    batches: int
 
     def describe(self, spool: str) -> str:
         """One line: how many lines, from where, meant for where, and how to send them."""
@@ -106,7 +105,7 @@ def carry_over(
     carried = Carried(None if spooled == "any" else frozenset(sendable), own)
     for where, batches in kept.items():
         origins = tuple(dict.fromkeys(o for o, _ in batches if o is not None))
-        group = Kept(where, origins, sum(n for _, n in batches), len(batches))
+        group = Kept(where, origins, sum(n for _, n in batches))
         carried.kept.append(group)
         stats.lines_carried_elsewhere += group.lines
         log.warning("telemetry: %s", group.describe(spool.name))

@@ -56,10 +56,6 @@ class TelemetryStats:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def error_is_past(self) -> bool:
-        """True when delivery recovered after ``last_error``."""
-        return error_is_past(self.as_dict())
-
     def balanced(self) -> bool:
         """The accounting invariant: no line unaccounted for."""
         return self.lines_produced == (
