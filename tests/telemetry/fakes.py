@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 
+from twin.telemetry.destination import Destination
 from twin.telemetry.sinks import RejectedWriteError, TransientWriteError
 
 __all__ = ["FakeSink"]
@@ -16,7 +17,7 @@ class FakeSink:
     ``bug`` (an exception no sink should raise: a bug in it or in a library under it)."""
 
     name = "fake"
-    destination = None  # none: a spool keeps its batches for the next fake
+    destination: Destination | None = None  # none: a spool keeps its batches for the next fake
 
     def __init__(self) -> None:
         self.mode = "ok"

@@ -13,24 +13,20 @@ import pytest
 from tests.telemetry.fakes import FakeSink
 from twin.clock import ManualClock
 from twin.model import load_scenario
-from twin.telemetry import InfluxSink, LineEncoder, TelemetryPipeline, simulate_with_telemetry
+from twin.telemetry import LineEncoder, TelemetryPipeline, simulate_with_telemetry
+from twin.telemetry.destination import Destination
 from twin.telemetry.schema import RETENTION_HINT
 
 SCENARIO = Path("scenarios/default.toml")  # starts on 2026-01-05T06:00:00Z
 UNTIL = 3600.0
 
 
-class _Database(FakeSink):
-    """An in-memory sink the run takes for a database (the influx sink's name)."""
-
-    name = InfluxSink.name
-
-
 def _warnings(now: datetime, caplog: pytest.LogCaptureFixture) -> list[str]:
     """The telemetry warnings of a run of the default scenario to ``UNTIL`` at ``now``."""
     scenario = load_scenario(SCENARIO)
     kinds = {m.id: m.kind for m in scenario.cell.machines}
-    sink = _Database()
+    sink = FakeSink()
+    sink.destination = Destination("http://db:8086", "org", "bucket")  # taken for a database
     pipeline = TelemetryPipeline(
         sink,
         LineEncoder(scenario.cell.name, kinds, scenario.start),

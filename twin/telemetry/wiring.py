@@ -141,7 +141,7 @@ def simulate_with_telemetry(
     if unstampable is not None:  # named as the CLI names it: --until, else the horizon
         where = ("command line", "--until") if until is not None else ("scenario", "horizon")
         raise ConfigError(*where, unstampable)
-    if pipeline.sink.name == InfluxSink.name:
+    if pipeline.sink.destination is not None:  # a database keeps only so much
         old = pipeline.encoder.age_note(end, pipeline.clock.wall())
         if old is not None:
             log.warning("telemetry: %s", old)
