@@ -25,6 +25,7 @@ import sqlite3
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -36,8 +37,9 @@ from asyncua.server.history import HistoryStorageInterface
 from asyncua.ua.ua_binary import variant_to_binary
 
 from opcua_server.folders import private_folders
-from opcua_server.history_store import Cursor, Writer, open_db, read_events, read_values
+from opcua_server.history_store import Cursor, Page, Writer, open_db, read_events, read_values
 from twin.aio import cancel_and_wait
+from twin.clock import Clock, SystemClock
 
 __all__ = ["SqliteHistory"]
 
@@ -90,8 +92,11 @@ class SqliteHistory(HistoryStorageInterface):
 
     ``now``: the twin's current time (the source timestamps' axis), which retention counts
     back from; by default the later of the wall clock and the newest timestamp recorded since
-    ``init``. Raises ``ua.UaStatusCodeError`` (BadContinuationPointInvalid) for a continuation
-    point it no longer knows (forgotten, or from before a restart)."""
+    ``init``. ``clock``: its ``monotonic`` times a page's decoding (default: the machine's,
+    as the server leaves it: a real-time bound, which a test's hand-driven clock would lift).
+    ``page_s`` and ``max_history_data_response_size`` apply from the next page on. Raises
+    ``ua.UaStatusCodeError`` (BadContinuationPointInvalid) for a continuation point it no
+    longer knows (forgotten, or from before a restart)."""
 
     def __init__(
         self,
@@ -104,6 +109,7 @@ class SqliteHistory(HistoryStorageInterface):
         max_response: int = 10_000,
         page_s: float = 0.05,
         now: Callable[[], datetime] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.max_history_data_response_size = max_response
         self._path = path
@@ -111,8 +117,9 @@ class SqliteHistory(HistoryStorageInterface):
         self._max_values = max_values
         self._max_events = max_events
         self._flush_s = flush_s
-        self._page_s = page_s
+        self.page_s = page_s
         self._now = now
+        self._clock: Clock = clock or SystemClock()
         self._newest = 0.0  # the newest timestamp recorded (epoch seconds)
         self._writer: Writer | None = None
         self._reader: sqlite3.Connection | None = None
@@ -122,7 +129,7 @@ class SqliteHistory(HistoryStorageInterface):
         self._events: list[tuple[str, float, str, bytes]] = []
         self._task: asyncio.Task[None] | None = None
         self._event_sources: dict[str, str] = {}  # emitter node -> source filter
-        self._cursors: OrderedDict[int, tuple[Cursor, float, float]] = OrderedDict()
+        self._cursors: OrderedDict[int, Page] = OrderedDict()  # a read's next page
         self._next_cursor = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -208,7 +215,7 @@ class SqliteHistory(HistoryStorageInterface):
             return _aware(self._now()).timestamp()
         return max(datetime.now(UTC).timestamp(), self._newest)
 
-    def _take(self) -> Callable[[], None] | None:
+    def _take(self) -> Callable[[], int] | None:
         writer = self._writer
         if writer is None:
             return None
@@ -261,8 +268,8 @@ class SqliteHistory(HistoryStorageInterface):
     async def save_event(self, event: Event) -> None:
         self.record_event(event.SourceNode, event)
 
-    def _cursor_of(self, start: datetime | None) -> tuple[Cursor, float, float] | None:
-        """The open cursor ``start`` names, with its read's bounds (None: ``start`` is a time)."""
+    def _cursor_of(self, start: datetime | None) -> Page | None:
+        """The next page of the open read ``start`` names (None: ``start`` is a time)."""
         if start is None:
             return None
         offset = _aware(start) - _CURSOR_BASE
@@ -273,49 +280,50 @@ class SqliteHistory(HistoryStorageInterface):
             raise ua.UaStatusCodeError(ua.StatusCodes.BadContinuationPointInvalid)
         return found
 
-    def _continuation(self, cursor: Cursor | None, lo: float, hi: float) -> datetime | None:
-        if cursor is None:
+    def _continuation(self, page: Page, after: Cursor | None) -> datetime | None:
+        if after is None:
             return None
         self._next_cursor = (self._next_cursor + 1) % (_CURSOR_SPAN // timedelta(microseconds=1))
-        self._cursors[self._next_cursor] = (cursor, lo, hi)
+        self._cursors[self._next_cursor] = replace(page, cursor=after)
         while len(self._cursors) > _OPEN_CURSORS:
             self._cursors.popitem(last=False)
         return _CURSOR_BASE + timedelta(microseconds=self._next_cursor)
 
-    def _bounds(
-        self, start: datetime | None, end: datetime | None, nb_values: int
-    ) -> tuple[float, float, Cursor | None, bool, int]:
+    def _bounds(self, start: datetime | None, end: datetime | None, nb_values: int) -> Page:
         cap = self.max_history_data_response_size
         limit = min(nb_values, cap) if nb_values > 0 else cap
         found = self._cursor_of(start)
         if found is not None:  # the read's own bounds, as its first page had them
-            cursor, lo, hi = found
-            return lo, hi, cursor, cursor.backward, limit
+            return replace(found, limit=limit)
         s, e = _ts(start), _ts(end)
         backward = (s is None and e is not None) or (s is not None and e is not None and s > e)
         if s is not None and e is not None and s > e:
             s, e = e, s
-        return (s if s is not None else 0.0), (e if e is not None else 1e18), None, backward, limit
+        lo, hi = (s if s is not None else 0.0), (e if e is not None else 1e18)
+        return Page(lo, hi, None, backward, limit, self.page_s)
+
+    async def _page(
+        self,
+        start: datetime | None,
+        end: datetime | None,
+        nb_values: int,
+        read: Callable[
+            [sqlite3.Connection, Page, Callable[[], float]], tuple[list[_T], Cursor | None]
+        ],
+    ) -> tuple[list[_T], datetime | None]:
+        """One page of ``read`` (``read_values`` or ``read_events``) on the reader thread, with
+        the continuation point of the next one."""
+        page = self._bounds(start, end, nb_values)
+        await self._flush()
+        reader, thread = self._reading()
+        rows, after = await self._on(thread, partial(read, reader, page, self._clock.monotonic))
+        return rows, self._continuation(page, after)
 
     async def read_node_history(
         self, node_id: ua.NodeId, start: datetime | None, end: datetime | None, nb_values: int
     ) -> tuple[list[ua.DataValue], datetime | None]:
-        lo, hi, cursor, backward, limit = self._bounds(start, end, nb_values)
-        await self._flush()
-        reader, thread = self._reading()
-        read = partial(
-            read_values,
-            reader,
-            node_id.to_string(),
-            lo,
-            hi,
-            cursor,
-            backward,
-            limit,
-            self._page_s,
-        )
-        values, after = await self._on(thread, read)
-        return values, self._continuation(after, lo, hi)
+        read = partial(read_values, node=node_id.to_string())
+        return await self._page(start, end, nb_values, read)
 
     async def read_event_history(
         self,
@@ -325,23 +333,13 @@ class SqliteHistory(HistoryStorageInterface):
         nb_values: int,
         evfilter: Any,
     ) -> tuple[list[Event], datetime | None]:
-        lo, hi, cursor, backward, limit = self._bounds(start, end, nb_values)
-        await self._flush()
-        reader, thread = self._reading()
         scope = self._event_sources.get(source_id.to_string(), source_id.to_string())
         clauses = list(getattr(evfilter, "SelectClauses", None) or [])
         read = partial(
             read_events,
-            reader,
-            None if scope == _ALL_SOURCES else scope,
-            lo,
-            hi,
-            cursor,
-            backward,
-            limit,
-            self._page_s,
-            [_clause_name(c) for c in clauses],
+            source=None if scope == _ALL_SOURCES else scope,
+            names=[_clause_name(c) for c in clauses],
         )
-        rows, after = await self._on(thread, read)
+        rows, after = await self._page(start, end, nb_values, read)
         events: list[Event] = [_Prepared(fields) for fields in rows]
-        return events, self._continuation(after, lo, hi)
+        return events, after

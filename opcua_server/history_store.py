@@ -11,7 +11,6 @@ Pruning deletes in chunks of ``CHUNK`` rows through indexes on the timestamps, a
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ __all__ = [
     "CHUNK",
     "MAX_CHUNKS",
     "Cursor",
+    "Page",
     "Writer",
     "decode_fields",
     "open_db",
@@ -51,6 +51,20 @@ class Cursor:
     ts: float
     rowid: int
     backward: bool
+
+
+@dataclass(frozen=True)
+class Page:
+    """What one page of a read covers: rows between ``lo`` and ``hi`` (epoch seconds) after
+    ``cursor`` (None: from the start), newest first when ``backward``, at most ``limit`` of them
+    and what is decoded in ``budget_s`` seconds."""
+
+    lo: float
+    hi: float
+    cursor: Cursor | None
+    backward: bool
+    limit: int
+    budget_s: float
 
 
 def open_db(path: Path) -> sqlite3.Connection:
@@ -95,9 +109,9 @@ class Writer:
     def close(self) -> None:
         self.db.close()
 
-    def write(self, values: list[ValueRow], events: list[EventRow], now: float | None) -> None:
+    def write(self, values: list[ValueRow], events: list[EventRow], now: float | None) -> int:
         """Insert the rows in one transaction, then prune (``now``: the twin's time in epoch
-        seconds, None: no time bound this flush)."""
+        seconds, None: no time bound this flush); returns ``prune``'s count."""
         if values or events:
             with self.db:
                 self.db.execute("BEGIN")
@@ -105,7 +119,7 @@ class Writer:
                 self.db.executemany("INSERT INTO event_history VALUES (?, ?, ?, ?)", events)
             self.counts.update(row[0] for row in values)
             self.events += len(events)
-        self.prune(now)
+        return self.prune(now)
 
     def prune(self, now: float | None) -> int:
         """Apply both bounds, at most ``MAX_CHUNKS`` deletes of ``CHUNK`` rows; returns how many
@@ -182,46 +196,47 @@ class Writer:
         return budget
 
 
-def _page_sql(table: str, ts: str, key: str | None, cursor: Cursor | None, backward: bool) -> str:
+def _page_sql(table: str, ts: str, key: str | None, page: Page) -> str:
     where = f"{key} = ? AND " if key else ""
-    order = "DESC" if backward else "ASC"
+    order = "DESC" if page.backward else "ASC"
     after = ""
-    if cursor is not None:
-        after = f" AND ({ts} < ? OR rowid < ?)" if backward else f" AND ({ts} > ? OR rowid > ?)"
+    if page.cursor is not None:
+        after = (
+            f" AND ({ts} < ? OR rowid < ?)" if page.backward else f" AND ({ts} > ? OR rowid > ?)"
+        )
     return (
         f"SELECT rowid, * FROM {table} WHERE {where}{ts} BETWEEN ? AND ?{after}"  # noqa: S608
         f" ORDER BY {ts} {order}, rowid {order} LIMIT ?"
     )
 
 
-def _page_args(
-    key: str | None, lo: float, hi: float, cursor: Cursor | None, backward: bool, limit: int
-) -> tuple[object, ...]:
+def _page_args(key: str | None, page: Page) -> tuple[object, ...]:
     head: tuple[object, ...] = (key,) if key is not None else ()
+    cursor, limit = page.cursor, page.limit
     if cursor is None:
-        return (*head, lo, hi, limit + 1)
-    if backward:  # the cursor's timestamp bounds the range: the index is used from there
-        return (*head, lo, cursor.ts, cursor.ts, cursor.rowid, limit + 1)
-    return (*head, cursor.ts, hi, cursor.ts, cursor.rowid, limit + 1)
+        return (*head, page.lo, page.hi, limit + 1)
+    if page.backward:  # the cursor's timestamp bounds the range: the index is used from there
+        return (*head, page.lo, cursor.ts, cursor.ts, cursor.rowid, limit + 1)
+    return (*head, cursor.ts, page.hi, cursor.ts, cursor.rowid, limit + 1)
 
 
 def _paged(
     rows: sqlite3.Cursor,
-    limit: int,
-    budget_s: float,
-    backward: bool,
+    page: Page,
+    monotonic: Callable[[], float],
     convert: Callable[[tuple[Any, ...]], _R],
 ) -> tuple[list[_R], Cursor | None]:
-    """Up to ``limit`` rows converted, fewer once ``budget_s`` has passed; the cursor after the
-    last one when there are more (rows are (rowid, ..., ts at index 2, ...))."""
-    deadline = time.monotonic() + budget_s
+    """Up to ``page.limit`` rows converted, fewer once ``page.budget_s`` has passed on
+    ``monotonic`` (the server's clock); the cursor after the last one when there are more (rows
+    are (rowid, ..., ts at index 2, ...))."""
+    deadline = monotonic() + page.budget_s
     out: list[_R] = []
     last: tuple[Any, ...] | None = None
     for row in rows:
         if last is not None and (
-            len(out) >= limit or (len(out) % _CHECK_EVERY == 0 and time.monotonic() > deadline)
+            len(out) >= page.limit or (len(out) % _CHECK_EVERY == 0 and monotonic() > deadline)
         ):
-            return out, Cursor(float(last[2]), int(last[0]), backward)
+            return out, Cursor(float(last[2]), int(last[0]), page.backward)
         out.append(convert(row))
         last = row
     return out, None
@@ -238,44 +253,33 @@ def _value(row: tuple[Any, ...]) -> ua.DataValue:
 
 
 def read_values(
-    db: sqlite3.Connection,
-    node: str,
-    lo: float,
-    hi: float,
-    cursor: Cursor | None,
-    backward: bool,
-    limit: int,
-    budget_s: float,
+    db: sqlite3.Connection, page: Page, monotonic: Callable[[], float], *, node: str
 ) -> tuple[list[ua.DataValue], Cursor | None]:
-    """One page of a variable's values between ``lo`` and ``hi`` (epoch seconds)."""
-    sql = _page_sql("value_history", "source_ts", "node", cursor, backward)
-    rows = db.execute(sql, _page_args(node, lo, hi, cursor, backward, limit))
-    return _paged(rows, limit, budget_s, backward, _value)
+    """One page of a variable's values."""
+    rows = db.execute(_page_sql("value_history", "source_ts", "node", page), _page_args(node, page))
+    return _paged(rows, page, monotonic, _value)
 
 
 def read_events(
     db: sqlite3.Connection,
+    page: Page,
+    monotonic: Callable[[], float],
+    *,
     source: str | None,
-    lo: float,
-    hi: float,
-    cursor: Cursor | None,
-    backward: bool,
-    limit: int,
-    budget_s: float,
     names: list[str | None],
 ) -> tuple[list[list[ua.Variant]], Cursor | None]:
     """One page of events (of ``source``, None: all) as their field lists for ``names`` (the
     select clauses' attribute names; None or absent: a null Variant). Only the selected fields
     are decoded."""
-    sql = _page_sql("event_history", "ts", source and "source", cursor, backward)
-    rows = db.execute(sql, _page_args(source, lo, hi, cursor, backward, limit))
+    sql = _page_sql("event_history", "ts", source and "source", page)
+    rows = db.execute(sql, _page_args(source, page))
     wanted = {n for n in names if n is not None}
 
     def convert(row: tuple[Any, ...]) -> list[ua.Variant]:
         fields = decode_fields(row[-1], wanted)
         return [fields[n] if n is not None and n in fields else _null() for n in names]
 
-    return _paged(rows, limit, budget_s, backward, convert)
+    return _paged(rows, page, monotonic, convert)
 
 
 def _null() -> ua.Variant:

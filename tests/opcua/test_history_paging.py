@@ -8,12 +8,14 @@ import asyncio
 import datetime as dt
 import gc
 import time
+from pathlib import Path
 
 import pytest
 from asyncua import Client, ua
 from asyncua.common.event_objects import BaseEvent
 from asyncua.common.events import Event, get_filter_from_event_type
 
+from opcua_server.history import SqliteHistory
 from tests.opcua.conftest import POLICY, ClientCert, Twin
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -63,12 +65,14 @@ async def test_events_sharing_one_timestamp_page_without_duplicates(twin: Twin) 
     at = twin.driver.wall_time(0.0) - dt.timedelta(hours=1)  # before the twin's own events
     _record_events(twin, 2_500, at, "same")
     history.max_history_data_response_size = 300  # 9 pages, boundaries inside the tie
+    history.page_s = 3600.0  # only the row limit cuts pages, however fast the decoding
     try:
         async with twin.session() as client:
             read = read_events(client, at - dt.timedelta(seconds=1), at + dt.timedelta(seconds=1))
             events, pages = await asyncio.wait_for(read, 30)  # the old cursor paged forever
     finally:
         history.max_history_data_response_size = 10_000
+        history.page_s = 0.05
     assert pages == 9
     messages = [e.Message.Text for e in events]
     assert len(messages) == 2_500
@@ -104,6 +108,48 @@ async def test_values_sharing_one_timestamp_page_without_duplicates(twin: Twin) 
         history.max_history_data_response_size = 10_000
     assert [dv.Value.Value for dv in forward] == [float(i) for i in range(2_500)]
     assert [dv.Value.Value for dv in backward] == [float(i) for i in reversed(range(2_500))]
+
+
+class _Ticking:
+    """A clock whose monotonic time moves one second at each look: a page's time budget runs
+    out at its first check, whatever the machine's speed."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def monotonic(self) -> float:
+        self.t += 1.0
+        return self.t
+
+    def wall(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+async def test_a_page_ends_when_its_time_budget_is_spent(tmp_path: Path) -> None:
+    history = SqliteHistory(
+        tmp_path / "h.sqlite",
+        retention_s=3600.0,
+        max_values=1_000,
+        max_events=10,
+        page_s=0.5,
+        clock=_Ticking(),
+    )
+    await history.init()
+    try:
+        node = ua.NodeId("x", 2)
+        at = dt.datetime.now(dt.UTC)
+        for i in range(200):
+            history.record_value(node, ua.Variant(float(i)), at + dt.timedelta(milliseconds=i))
+        page, cont = await history.read_node_history(node, None, None, 0)
+        assert [dv.Value.Value for dv in page] == [float(i) for i in range(64)]  # first check
+        assert cont is not None
+        page, _ = await history.read_node_history(node, cont, None, 0)
+        assert [dv.Value.Value for dv in page] == [float(i) for i in range(64, 128)]
+    finally:
+        await history.stop()
 
 
 async def test_an_unknown_continuation_point_is_refused(twin: Twin) -> None:
