@@ -44,7 +44,7 @@ from twin.events import (
 )
 from twin.files import directory_problem, staged
 from twin.kpi import KpiCollector, as_json
-from twin.report.plots import plot_gantt, plot_kpis
+from twin.report.plots import Segment, StateSegments, plot_gantt, plot_kpis
 from twin.report.telemetry_file import CutShort, Series, read_numeric_series
 
 __all__ = ["build_report", "plot_oee", "plot_signals", "plot_states"]
@@ -195,30 +195,16 @@ def _unreadable(events_path: Path, exc: OSError) -> ConfigError:
     return ConfigError(str(events_path), None, f"cannot read the event log: {_strerror(exc)}")
 
 
-def _state_segments(
-    log: _EventLog, machines: list[str], t_end: float
-) -> dict[str, list[tuple[float, float, str]]]:
+def _state_segments(log: _EventLog, machines: list[str], t_end: float) -> dict[str, list[Segment]]:
     """(start, duration, state or "Setup") per machine, from machine_state events."""
-    segments: dict[str, list[tuple[float, float, str]]] = {m: [] for m in machines}
-    current: dict[str, tuple[float, str]] = dict.fromkeys(machines, (0.0, "NotExecuting"))
+    segments = StateSegments(machines)
     for ev in log.events():
-        if not isinstance(ev, MachineStateChanged):
-            continue
-        m = ev.machine
-        t0, state = current.get(m, (0.0, "NotExecuting"))
-        if ev.t > t0:
-            segments.setdefault(m, []).append((t0, ev.t - t0, state))
-        label = "Setup" if ev.state == "Executing" and ev.mode == "Setup" else ev.state
-        current[m] = (ev.t, label)
-    for m, (t0, state) in current.items():
-        if t_end > t0:
-            segments.setdefault(m, []).append((t0, t_end - t0, state))
-    return segments
+        if isinstance(ev, MachineStateChanged):
+            segments.add(ev)
+    return segments.close(t_end)
 
 
-def plot_states(
-    segments: dict[str, list[tuple[float, float, str]]], t_end: float, out: Path
-) -> None:
+def plot_states(segments: dict[str, list[Segment]], t_end: float, out: Path) -> None:
     """Machine state timeline: one row per machine, coloured by MachineryItemState."""
     machines = list(segments)
     scale, unit = (3600.0, "h") if t_end > 7200 else (1.0, "s")
