@@ -184,7 +184,7 @@ def telemetry_summary(settings: TelemetrySettings, pipeline: TelemetryPipeline) 
         text += f" and {stats.lines_carried_written} that earlier runs left in the spool"
     # without a spool (the file) only a failed write drops lines; its error is logged
     lost = "spool full" if spool is not None else f"{settings.telemetry} write failed"
-    waiting = sum(e.lines for e in pipeline.waiting())
+    waiting = pipeline.waiting_lines
     in_spool = f"{plural(waiting, 'line')} in spool" + (f" {spool}" if spool else "")
     extra = [
         what
@@ -332,7 +332,7 @@ def replay(
     tmp = status_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     tmp.replace(status_file)
-    left = sum(e.lines for e in pipeline.waiting())
+    left = pipeline.waiting_lines
     kept = stats.spool_lines - left
     Console().print(
         f"replayed {plural(stats.lines_replayed, 'line')} to {destination}; "

@@ -254,7 +254,7 @@ class TelemetryPipeline:
             self.log.warning(
                 "telemetry: %s (%s) left in spool %s for the next run",
                 plural(len(waiting), "batch", "batches"),
-                plural(sum(e.lines for e in waiting), "line"),
+                plural(self.waiting_lines, "line"),
                 self.spool.name if self.spool is not None else "",
             )
         return self.stats
@@ -265,6 +265,11 @@ class TelemetryPipeline:
             return []
         sendable = self.carried.sendable
         return [e for e in self.spool.entries() if sendable is None or e.source in sendable]
+
+    @property
+    def waiting_lines(self) -> int:
+        """The lines of the spooled batches this pipeline sends (``waiting``)."""
+        return sum(e.lines for e in self.waiting())
 
     def hurry(self) -> bool:
         """Cut the deadline of ``stop`` to now (or to its start, when it has not begun): the
@@ -447,7 +452,7 @@ class TelemetryPipeline:
             if not replay:
                 self._to_spool(payload, lines, str(exc))
             return "kept"
-        if self.health.failing and self.health.delivered(sum(e.lines for e in self.waiting())):
+        if self.health.failing and self.health.delivered(self.waiting_lines):
             self._spool_kick.set()  # what waits in the spool goes now
         self.stats.lines_written += lines
         self.stats.batches_written += 1
