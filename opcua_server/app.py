@@ -217,6 +217,8 @@ class TwinServer:
             max_values=s.history_max_values,
             max_events=s.history_max_events,
             flush_s=s.history_flush_s,
+            # the twin's time, as BuildContext.now(): engine.now is one float, read atomically
+            now=lambda: self.epoch.timestamp() + self.engine.now,
         )
         await self.history.init()
         server.iserver.history_manager.set_storage(self.history)

@@ -9,7 +9,8 @@ point names a unique (timestamp, rowid) position, so rows sharing a timestamp ar
 repeated nor lost across pages.
 
 Retention is bounded twice: rows older than ``retention_s`` *on the twin's time axis* (its
-source timestamps run ahead of the wall clock at speed > 1; see ``now``) and more than
+source timestamps run ahead of the wall clock at speed > 1, behind it below 1 or after a
+pause; see ``now``) and more than
 ``max_values`` rows per variable (events: ``max_events``) are deleted after each flush, in
 bounded chunks through indexes.
 
@@ -90,10 +91,11 @@ def _clause_name(clause: ua.SimpleAttributeOperand) -> str | None:
 class SqliteHistory(HistoryStorageInterface):
     """SQLite history of variable values and events (see module docstring).
 
-    ``now``: the twin's current time (the source timestamps' axis), which retention counts
-    back from; by default the later of the wall clock and the newest timestamp recorded since
-    ``init``. ``clock``: its ``monotonic`` times a page's decoding (default: the machine's,
-    as the server leaves it: a real-time bound, which a test's hand-driven clock would lift).
+    ``now``: the twin's current time in epoch seconds (the source timestamps' axis), which
+    retention counts back from; by default the wall clock (``clock.wall``), right only for a
+    history recorded in real time. ``clock``: its ``monotonic`` times a page's decoding
+    (default: the machine's, as the server leaves it: a real-time bound, which a test's
+    hand-driven clock would lift).
     ``page_s`` and ``max_history_data_response_size`` apply from the next page on. Raises
     ``ua.UaStatusCodeError`` (BadContinuationPointInvalid) for a continuation point it no
     longer knows (forgotten, or from before a restart)."""
@@ -108,7 +110,7 @@ class SqliteHistory(HistoryStorageInterface):
         flush_s: float = 1.0,
         max_response: int = 10_000,
         page_s: float = 0.05,
-        now: Callable[[], datetime] | None = None,
+        now: Callable[[], float] | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.max_history_data_response_size = max_response
@@ -118,9 +120,8 @@ class SqliteHistory(HistoryStorageInterface):
         self._max_events = max_events
         self._flush_s = flush_s
         self.page_s = page_s
-        self._now = now
         self._clock: Clock = clock or SystemClock()
-        self._newest = 0.0  # the newest timestamp recorded (epoch seconds)
+        self._now = now or (lambda: self._clock.wall().timestamp())
         self._writer: Writer | None = None
         self._reader: sqlite3.Connection | None = None
         self._write_thread: ThreadPoolExecutor | None = None
@@ -147,7 +148,7 @@ class SqliteHistory(HistoryStorageInterface):
         # an older database gets its new indexes here, once, before the server serves
         self._writer = await self._on(self._write_thread, make)
         self._reader = await self._on(self._read_thread, partial(open_db, self._path))
-        await self._on(self._write_thread, partial(self._writer.prune, self._retention_now()))
+        await self._on(self._write_thread, partial(self._writer.prune, self._now()))
         self._task = asyncio.create_task(self._run(), name="opcua-history-flush")
 
     async def stop(self) -> None:
@@ -180,14 +181,11 @@ class SqliteHistory(HistoryStorageInterface):
     def record_value(self, node: ua.NodeId, value: ua.Variant, source: datetime) -> None:
         """Buffer one value (written at the next flush)."""
         t = source.timestamp()
-        self._newest = max(self._newest, t)
         self._values.append((node.to_string(), t, t, 0, variant_to_binary(value)))
 
     def record_values(self, rows: list[tuple[str, float, bytes, int]]) -> None:
         """Buffer many values: (node id string, source timestamp seconds, variant binary,
         StatusCode value)."""
-        if rows:
-            self._newest = max(self._newest, *(row[1] for row in rows))
         self._values.extend((n, t, t, status, b) for n, t, b, status in rows)
 
     def record_event(self, source: ua.NodeId, event: Event) -> None:
@@ -206,14 +204,8 @@ class SqliteHistory(HistoryStorageInterface):
             blob += len(encoded).to_bytes(2, "little") + encoded
             blob += len(body).to_bytes(4, "little") + body
         t = _ts(getattr(event, "Time", None)) or datetime.now(UTC).timestamp()
-        self._newest = max(self._newest, t)
         etype = getattr(event, "EventType", ua.NodeId())
         self._events.append((source.to_string(), t, etype.to_string(), bytes(blob)))
-
-    def _retention_now(self) -> float:
-        if self._now is not None:
-            return _aware(self._now()).timestamp()
-        return max(datetime.now(UTC).timestamp(), self._newest)
 
     def _take(self) -> Callable[[], int] | None:
         writer = self._writer
@@ -221,7 +213,7 @@ class SqliteHistory(HistoryStorageInterface):
             return None
         values, self._values = self._values, []
         events, self._events = self._events, []
-        return partial(writer.write, values, events, self._retention_now())
+        return partial(writer.write, values, events, self._now())
 
     async def _flush(self) -> None:
         """Write the buffered rows and prune, on the writer thread."""

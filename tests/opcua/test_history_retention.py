@@ -35,6 +35,33 @@ async def test_retention_counts_back_from_the_twins_time_at_speed_60(tmp_path: P
         await twin.server.stop()
 
 
+async def test_retention_counts_back_from_the_twins_time_behind_the_wall_clock(
+    tmp_path: Path,
+) -> None:
+    twin_now = [dt.datetime.now(dt.UTC).timestamp() - 3 * 3600.0]  # slow, or paused for 3 h
+    history = SqliteHistory(
+        tmp_path / "h.sqlite",
+        retention_s=3600.0,
+        max_values=100,
+        max_events=10,
+        flush_s=60.0,
+        now=lambda: twin_now[0],
+    )
+    await history.init()
+    try:
+        node = ua.NodeId("x", 2)
+        for minutes in (90, 30, 0):
+            at = dt.datetime.fromtimestamp(twin_now[0] - minutes * 60.0, dt.UTC)
+            history.record_value(node, ua.Variant(float(minutes)), at)
+        values, _ = await history.read_node_history(node, None, None, 0)
+        assert [dv.Value.Value for dv in values] == [30.0, 0.0]  # the wall clock: none kept
+        twin_now[0] += 45 * 60.0
+        values, _ = await history.read_node_history(node, None, None, 0)
+        assert [dv.Value.Value for dv in values] == [0.0]
+    finally:
+        await history.stop()
+
+
 def _old_database(path: Path, rows: int, nodes: int, now: float) -> None:
     """A history as the first schema left it (no index on source_ts), two hours of values of
     ``nodes`` variables: the older hour past a one-hour retention."""
