@@ -36,8 +36,7 @@ from twin.telemetry import (
     simulate_with_telemetry,
     spool_depth,
 )
-from twin.telemetry.destination import Destination
-from twin.telemetry.destination import replay_command as send_command
+from twin.telemetry.destination import Destination, replay_command
 from twin.telemetry.settings import InfluxToken
 from twin.telemetry.spool import recorded_destinations
 from twin.telemetry.stats import error_is_past
@@ -49,7 +48,6 @@ __all__ = [
     "read_status",
     "register",
     "replay",
-    "replay_command",
     "settings_from_cli",
     "simulation_runner",
     "status",
@@ -162,14 +160,6 @@ def undelivered(status: Mapping[str, Any]) -> bool:
     return bool(status.get("lines_dropped", 0) or status.get("lines_rejected", 0) or refused)
 
 
-def replay_command(settings: TelemetrySettings, spool: str) -> str:
-    """The ``twin telemetry replay`` command sending ``spool`` where ``settings`` send: the
-    URL, and the bucket and org when not the defaults; never the token (its setting is
-    named instead)."""
-    token = settings.influx_token.get_secret_value()
-    return send_command(Destination.of(settings), spool, token)
-
-
 def telemetry_summary(settings: TelemetrySettings, pipeline: TelemetryPipeline) -> str:
     """One line saying what ``pipeline`` (built from ``settings``) delivered and what it
     could not: its own lines written, apart from those earlier runs left in the spool for
@@ -177,15 +167,15 @@ def telemetry_summary(settings: TelemetrySettings, pipeline: TelemetryPipeline) 
     command that sends them (with the URL, bucket and org of ``settings``); lines earlier
     runs spooled for another destination, kept, with the command that sends them there."""
     stats = pipeline.stats
-    spool = pipeline.spool.name if pipeline.spool is not None else None
+    spool = pipeline.spool.name if pipeline.spool is not None else ""  # none: the file
     own = stats.lines_written - stats.lines_carried_written
     text = f"telemetry ({settings.telemetry}): {plural(own, 'line')} written"
     if stats.lines_carried_written:
         text += f" and {stats.lines_carried_written} that earlier runs left in the spool"
     # without a spool (the file) only a failed write drops lines; its error is logged
-    lost = "spool full" if spool is not None else f"{settings.telemetry} write failed"
-    waiting = pipeline.waiting_lines
-    in_spool = f"{plural(waiting, 'line')} in spool" + (f" {spool}" if spool else "")
+    lost = "spool full" if spool else f"{settings.telemetry} write failed"
+    waiting = pipeline.waiting_lines  # lines waiting, lines kept: there is a spool
+    in_spool = f"{plural(waiting, 'line')} in spool {spool}"
     extra = [
         what
         for n, what in (
@@ -198,11 +188,12 @@ def telemetry_summary(settings: TelemetrySettings, pipeline: TelemetryPipeline) 
     text += f" ({', '.join(extra)})" if extra else ""
     if waiting and stats.refused:
         text += f"; NOT DELIVERED: {stats.refused}"
-    if waiting and spool is not None:
-        send = replay_command(settings, spool)
+    if waiting:  # where settings send (the token's setting named, never its value)
+        token = settings.influx_token.get_secret_value()
+        send = replay_command(Destination.of(settings), spool, token)
         text += f"; {'once fixed, ' if stats.refused else ''}send them with: {send}"
-    for kept in pipeline.carried.kept if spool is not None else ():
-        text += f"; {kept.describe(spool or '')}"
+    for kept in pipeline.carried.kept:
+        text += f"; {kept.describe(spool)}"
     return text
 
 
@@ -296,7 +287,7 @@ def replay(
     named = any(v is not None for v in (influx_url, influx_org, influx_bucket))
     recorded = [] if named or redirect else recorded_destinations(spool_dir)
     if len(recorded) > 1:
-        commands = "; ".join(send_command(d, str(spool_dir)) for d in recorded)
+        commands = "; ".join(replay_command(d, str(spool_dir)) for d in recorded)
         raise ConfigError(
             str(path),
             None,
