@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Collection, Iterator
 from pathlib import Path
 
-__all__ = ["directory_problem", "fsync_dir", "staged", "write_durably"]
+__all__ = ["directory_problem", "fsync_dir", "hold_lock", "staged", "write_durably"]
 
 
 def write_durably(path: Path, data: bytes, mode: int = 0o666) -> None:
@@ -95,7 +95,7 @@ def staged(
     key = uuid.uuid4().hex[:12]
     stage, fresh = base / f"{_stage_prefix(out)}{key}", base / f".{out.name}.new-{key}"
     fresh.mkdir()
-    held = _hold(fresh)  # held until the process ends: a stage nobody holds is left over
+    held = hold_lock(fresh)  # held until the process ends: a stage nobody holds is left over
     fresh.replace(stage)  # appears held, never free for another run to take as left over
     try:
         _remove_left_over(base, out)
@@ -122,10 +122,13 @@ def _stage_prefix(out: Path) -> str:
     return f".{out.name}.partial-"
 
 
-def _hold(directory: Path, wait: bool = True) -> int:
-    """An open descriptor of ``directory`` with an exclusive lock on it (BlockingIOError
-    when another process holds it and not ``wait``)."""
-    fd = os.open(directory, os.O_RDONLY)
+def hold_lock(path: Path, *, wait: bool = True, create: bool = False) -> int:
+    """An open descriptor of ``path`` (a directory, or a lock file, made 0o600 when missing
+    and ``create``) with an exclusive lock on it, held until the descriptor is closed.
+
+    Raises BlockingIOError when another process holds it and not ``wait`` (the descriptor
+    closed again), FileNotFoundError when ``path`` is missing and not ``create``."""
+    fd = os.open(path, os.O_RDONLY | (os.O_CREAT if create else 0), 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
     except BaseException:
@@ -139,7 +142,7 @@ def _remove_left_over(base: Path, out: Path) -> None:
     move them into place (kill -9, a power cut). Stages of runs still going are kept."""
     for stage in base.glob(glob.escape(_stage_prefix(out)) + "*"):
         try:
-            fd = _hold(stage, wait=False)
+            fd = hold_lock(stage, wait=False)
         except (BlockingIOError, FileNotFoundError, NotADirectoryError):
             continue  # in use, or gone meanwhile
         try:

@@ -24,7 +24,6 @@ newest rather than the oldest keeps fsync'd data untouched while it may be repla
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -33,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from twin.errors import ServiceError
-from twin.files import write_durably
+from twin.files import hold_lock, write_durably
 from twin.telemetry.destination import Destination, Origin
 
 __all__ = ["ORIGINS_FILE", "Spool", "SpoolEntry", "recorded_destinations", "spool_depth"]
@@ -108,17 +107,14 @@ class Spool:
         what an earlier run left behind."""
         self.directory.mkdir(parents=True, exist_ok=True)
         if self._lock is None:
-            fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._lock = hold_lock(self.directory / ".lock", wait=False, create=True)
             except BlockingIOError:
-                os.close(fd)
                 raise ServiceError(
                     f"telemetry spool {self.name} is in use by another twin run or telemetry"
                     " replay: wait for it to end, or give this one another spool"
                     " (TWIN_SPOOL_DIR)"
                 ) from None
-            self._lock = fd
         for tmp in self.directory.glob("*.tmp"):  # a write interrupted by a crash
             tmp.unlink(missing_ok=True)
         self._entries = _entries(self.directory)
