@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SCENARIOS, free_port
-from tests.opcua.conftest import start_cli
+from tests.opcua.conftest import run_args, start_cli
 from tests.telemetry.servers import victoria_metrics
 from twin.cli import main
 
@@ -72,8 +72,8 @@ async def test_twin_run_warns_in_the_same_format(tmp_path: Path) -> None:
     (pki / "own" / "cert.der").write_bytes(b"not a certificate")
     (pki / "own" / "key.pem").write_bytes(b"not a key either")
     twin = await start_cli(
-        *(DEFAULT, "--port", "0", "--out", str(tmp_path / "out"), "--pki", str(pki)),
-        *("--users", str(tmp_path / "users.toml"), "--history", str(tmp_path / "h.sqlite")),
+        DEFAULT,
+        *run_args(tmp_path, pki=pki, history=tmp_path / "h.sqlite"),
         *("--telemetry", "none"),
     )
     try:

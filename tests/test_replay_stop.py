@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from tests.conftest import SCENARIOS
-from tests.opcua.conftest import start_cli
+from tests.opcua.conftest import run_args, start_cli
 from tests.test_run_log import _logged_past
 from twin.cli import main
 from twin.engine.replay import read_log
@@ -24,9 +24,8 @@ async def recorded_run(tmp_path: Path) -> Path:
     """The event log of a real ``twin run`` stopped with Ctrl-C after a while."""
     out = tmp_path / "live"
     twin = await start_cli(
-        *(DEFAULT, "--port", "0", "--speed", "2000", "--out", str(out), "--telemetry", "none"),
-        *("--users", str(tmp_path / "users.toml"), "--pki", str(tmp_path / "pki")),
-        *("--history", str(tmp_path / "h.sqlite")),
+        *(DEFAULT, "--speed", "2000", "--telemetry", "none"),
+        *run_args(tmp_path, out, history=tmp_path / "h.sqlite"),
     )
     try:
         # a few thousand simulated seconds of events, in the log (written every second)

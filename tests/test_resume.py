@@ -12,7 +12,7 @@ from typing import IO, Any
 import orjson
 import pytest
 
-from tests.opcua.conftest import require_nodesets, start_cli
+from tests.opcua.conftest import require_nodesets, run_args, start_cli
 from twin.api import TwinAPI
 from twin.cli import main
 from twin.cli.rundir import (
@@ -254,9 +254,7 @@ async def test_a_run_without_resume_keeps_the_last_log(
     out = tmp_path / "out"
     _killed_run(default_scenario_path, out)
     old = (out / EVENTS).read_bytes()
-    args = ["--insecure-dev", "--users", str(tmp_path / "users.toml"), "--pki"]
-    args += [str(tmp_path / "pki"), "--history", str(tmp_path / "history.sqlite")]
-    args += ["--out", str(out), "--telemetry", "none", "--port", "0"]
+    args = ["--insecure-dev", *run_args(tmp_path, out), "--telemetry", "none"]
     twin = await start_cli(str(default_scenario_path), *args)
     try:
         assert f"kept the last run's event log as {out / PREVIOUS}\n" in twin.banner
@@ -290,10 +288,9 @@ def test_a_refused_adapters_file_after_a_restore_closes_the_log(
         '[[adapter]]\nname = "plc"\nkind = "modbus"\nhost = "127.0.0.1"\nport = 5020\n'
         '[[adapter.write]]\nsignal = "cnc1.nope"\ntable = "holding"\naddress = 0\n'
     )
-    args = ["run", str(default_scenario_path), "--resume", "--out", str(out), "--port", "0"]
+    args = ["run", str(default_scenario_path), "--resume", *run_args(tmp_path, out)]
     args += ["--telemetry", "none", "--adapters", str(plcs), "--insecure-dev"]
-    args += ["--users", str(tmp_path / "users.toml"), "--pki", str(tmp_path / "pki")]
-    assert main([*args, "--history", str(tmp_path / "history.sqlite")]) == 2
+    assert main(args) == 2
     assert "adapter[0].write[0].signal: unknown signal 'cnc1.nope'" in capsys.readouterr().err
     assert len(opened) == 1
     assert opened[0].closed

@@ -9,15 +9,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.opcua.conftest import require_nodesets, start_cli
+from tests.opcua.conftest import require_nodesets, run_args, start_cli
 from twin.cli import main
 from twin.cli.rundir import EVENTS, INFO, PREVIOUS
 
 
 def _args(tmp_path: Path, out: Path) -> list[str]:
-    args = ["--insecure-dev", "--users", str(tmp_path / "users.toml"), "--pki"]
-    args += [str(tmp_path / "pki"), "--history", str(tmp_path / "history.sqlite")]
-    return [*args, "--out", str(out), "--port", "0", "--telemetry", "none", "--speed", "600"]
+    return ["--insecure-dev", *run_args(tmp_path, out), "--telemetry", "none", "--speed", "600"]
 
 
 def _copy(source: Path, target: Path, extra: str = "") -> None:

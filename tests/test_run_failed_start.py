@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.opcua.conftest import require_nodesets
+from tests.opcua.conftest import require_nodesets, run_args
 from twin.api import TwinAPI
 from twin.cli import main
 from twin.cli.rundir import EVENTS, PREVIOUS, new_log, run_info, write_info
@@ -88,14 +88,9 @@ def test_a_start_refused_for_a_bad_file_touches_nothing(
     _recorded_run(default_scenario_path, out)
     before = _files(out)
     value, reason = _bad(bad, option)
-    files = {
-        "--users": str(tmp_path / "users.toml"),
-        "--pki": str(tmp_path / "pki"),
-        "--history": str(tmp_path / "history.sqlite"),
-    }
-    files["--" + option.split("-")[2]] = value  # --users-dir: --users
-    args = ["run", str(default_scenario_path), "--out", str(out), "--port", "0"]
-    args += ["--telemetry", "none", *(x for kv in files.items() for x in kv)]
+    files = {option.split("-")[2]: value}  # --users-dir: --users
+    args = ["run", str(default_scenario_path), *run_args(tmp_path, out, **files)]
+    args += ["--telemetry", "none"]
     for _ in range(2):  # a second try changes nothing either
         capsys.readouterr()
         assert main(args) == 2
@@ -125,9 +120,8 @@ def test_a_start_failing_later_keeps_the_log_of_the_last_run(
         raise ServiceError("the server failed to start")
 
     monkeypatch.setattr("opcua_server.TwinServer.start", fails)
-    args = ["run", str(default_scenario_path), "--out", str(out), "--port", "0", "--insecure-dev"]
-    args += ["--telemetry", "none", "--users", str(tmp_path / "users.toml")]
-    args += ["--pki", str(tmp_path / "pki"), "--history", str(tmp_path / "history.sqlite")]
+    args = ["run", str(default_scenario_path), *run_args(tmp_path, out), "--insecure-dev"]
+    args += ["--telemetry", "none"]
     for kept in (True, False):
         capsys.readouterr()
         assert main(args) == 2

@@ -11,16 +11,13 @@ import pytest
 from opcua_server import Role, load_users
 from opcua_server.users import verify_password
 from tests.conftest import SCENARIOS
-from tests.opcua.conftest import require_nodesets
+from tests.opcua.conftest import require_nodesets, run_args
 from twin.cli import main
 
 
 def _args(tmp_path: Path, **files: Path) -> list[str]:
-    paths = {"users": tmp_path / "users.toml", "pki": tmp_path / "pki"}
-    paths |= {"history": tmp_path / "history.sqlite", **files}
-    args = ["run", str(SCENARIOS / "default.toml"), "--port", "0", "--telemetry", "none"]
-    args += ["--out", str(tmp_path / "out")]
-    return [*args, *(x for k, v in paths.items() for x in (f"--{k}", str(v)))]
+    scenario = str(SCENARIOS / "default.toml")
+    return ["run", scenario, *run_args(tmp_path, **files), "--telemetry", "none"]
 
 
 def test_a_start_refused_up_front_makes_no_user(

@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.opcua.conftest import CliTwin, start_cli
+from tests.opcua.conftest import CliTwin, run_args, start_cli
 from twin.cli import main
 from twin.cli.rundir import (
     DURABLE,
@@ -43,9 +43,7 @@ MARGIN_S = 1.0  # wall seconds a loaded machine may add to FLUSH_S (the driver's
 
 
 def _args(tmp_path: Path, out: Path, *extra: str) -> list[str]:
-    args = ["--insecure-dev", "--users", str(tmp_path / "users.toml"), "--pki"]
-    args += [str(tmp_path / "pki"), "--history", str(tmp_path / "history.sqlite")]
-    return [*args, "--out", str(out), "--port", "0", *extra]
+    return ["--insecure-dev", *run_args(tmp_path, out), *extra]
 
 
 def _complete(log: bytes) -> bytes:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-from tests.opcua.conftest import start_cli
+from tests.opcua.conftest import run_args, start_cli
 from twin.cli.rundir import EVENTS, INFO
 
 SPEED = 2000.0
@@ -25,10 +25,8 @@ FAILSAFE_S = 60.0  # only bounds a failing wait
 
 
 def _args(tmp_path: Path, out: Path) -> list[str]:
-    args = ["--insecure-dev", "--users", str(tmp_path / "users.toml"), "--pki"]
-    args += [str(tmp_path / "pki"), "--history", str(tmp_path / "history.sqlite")]
-    args += ["--out", str(out), "--port", "0", "--telemetry", "file"]
-    return [*args, "--speed", str(SPEED)]
+    options = ("--telemetry", "file", "--speed", str(SPEED))
+    return ["--insecure-dev", *run_args(tmp_path, out), *options]
 
 
 def _cell_kpis(out: Path) -> list[tuple[int, dict[str, str]]]:

@@ -7,22 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.opcua.conftest import require_nodesets
+from tests.opcua.conftest import require_nodesets, run_args
 from twin.cli import main
 
 UNASSIGNED = "192.0.2.1"  # TEST-NET-1 (RFC 5737): no interface of this machine has it
 
 
-def _twin_run(tmp_path: Path, *args: str) -> list[str]:
-    files = {
-        "--users": str(tmp_path / "users.toml"),
-        "--pki": str(tmp_path / "pki"),
-        "--history": str(tmp_path / "history.sqlite"),
-    }
-    for option, value in zip(args[::2], args[1::2], strict=True):
-        files[option] = value
-    run = ["run", "--insecure-dev", "--telemetry", "none", "--out", str(tmp_path / "out")]
-    return [*run, *(x for kv in files.items() for x in kv)]
+def _twin_run(tmp_path: Path, **options: Path | str) -> list[str]:
+    return ["run", "--insecure-dev", "--telemetry", "none", *run_args(tmp_path, None, **options)]
 
 
 def test_an_address_of_no_interface_is_one_line(
@@ -34,7 +26,7 @@ def test_an_address_of_no_interface_is_one_line(
         ("4999", f"cannot listen on opc.tcp://{UNASSIGNED}:4999/cell-twin: "),
         ("0", f"cannot listen on {UNASSIGNED} (--host): "),
     ]:
-        assert main(_twin_run(tmp_path, "--host", UNASSIGNED, "--port", port)) == 2
+        assert main(_twin_run(tmp_path, host=UNASSIGNED, port=port)) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"error: {reason}"), err
         assert len(err.splitlines()) == 1
@@ -47,7 +39,7 @@ def test_a_key_file_that_is_a_directory_is_one_line(
     require_nodesets()
     pki = tmp_path / "certs"
     (pki / "own" / "key.pem").mkdir(parents=True)
-    assert main(_twin_run(tmp_path, "--pki", str(pki), "--port", "0")) == 2
+    assert main(_twin_run(tmp_path, pki=pki)) == 2
     err = capsys.readouterr().err
     assert err == f"error: command line: --pki: {pki / 'own' / 'key.pem'}: Is a directory\n"
 
@@ -58,7 +50,7 @@ def test_a_damaged_history_database_is_one_line(
     require_nodesets()
     history = tmp_path / "damaged.sqlite"
     history.write_bytes(b"SQLite format 3\x00" + b"\xff" * 200)
-    assert main(_twin_run(tmp_path, "--history", str(history), "--port", "0")) == 2
+    assert main(_twin_run(tmp_path, history=history)) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: command line: --history: {history}: "), err
     assert len(err.splitlines()) == 1

@@ -13,7 +13,7 @@ from opcua_server.nodesets import NS
 from tests.adapters.conftest import UNCERTAIN, Watch, link_values
 from tests.adapters.modbus.plc import Plc
 from tests.conftest import ROOT, SCENARIOS, free_port
-from tests.opcua.conftest import start_cli
+from tests.opcua.conftest import run_args, start_cli
 from twin.cli import main
 from twin.events import STATE_CODES
 
@@ -46,9 +46,8 @@ async def test_twin_run_links_a_plc_that_sees_states_and_faults_the_cnc(tmp_path
     try:
         twin = await start_cli(
             str(SCENARIOS / "default.toml"),
-            *("--port", "0", "--speed", "60", "--adapters", str(file)),
-            *("--users", str(tmp_path / "users.toml"), "--pki", str(tmp_path / "pki")),
-            *("--history", str(tmp_path / "h.sqlite"), "--out", str(tmp_path / "out")),
+            *("--speed", "60", "--adapters", str(file)),
+            *run_args(tmp_path, history=tmp_path / "h.sqlite"),
         )
         try:
             assert f"adapter cell-plc: modbus link to modbus://127.0.0.1:{plc.port}/1" in (
@@ -154,9 +153,8 @@ async def test_twin_run_shows_a_lost_plc_to_opcua_clients(tmp_path: Path) -> Non
     try:
         twin = await start_cli(
             str(SCENARIOS / "default.toml"),
-            *("--port", "0", "--speed", "60", "--adapters", str(file), "--insecure-dev"),
-            *("--users", str(tmp_path / "users.toml"), "--pki", str(tmp_path / "pki")),
-            *("--history", str(tmp_path / "h.sqlite"), "--out", str(tmp_path / "out")),
+            *("--speed", "60", "--adapters", str(file), "--insecure-dev"),
+            *run_args(tmp_path, history=tmp_path / "h.sqlite"),
         )
         try:
             async with Client(twin.url, timeout=10) as client:  # anonymous: --insecure-dev

@@ -15,7 +15,7 @@ from rich.console import Console
 from adapters import KINDS, Adapter, build_adapters, load_adapters
 from tests.adapters.opcua.plc import URI, Plc
 from tests.conftest import SCENARIOS, free_port
-from tests.opcua.conftest import start_cli
+from tests.opcua.conftest import run_args, start_cli
 from twin.api import TwinAPI
 from twin.cli import main
 from twin.cli.adapters import warn_insecure
@@ -63,10 +63,9 @@ async def test_insecure_plc_links_a_plc_without_encryption_the_server_kept_secur
     try:
         twin = await start_cli(
             str(SCENARIOS / "default.toml"),
-            *("--port", "0", "--speed", "60", "--insecure-plc"),
+            *("--speed", "60", "--insecure-plc"),
             *("--adapters", str(_adapters(tmp_path, plc.url))),
-            *("--users", str(tmp_path / "users.toml"), "--pki", str(tmp_path / "pki")),
-            *("--history", str(tmp_path / "h.sqlite"), "--out", str(tmp_path / "out")),
+            *run_args(tmp_path, history=tmp_path / "h.sqlite"),
         )
         try:
             policies = next(x for x in twin.banner.splitlines() if x.startswith("security pol"))

@@ -176,6 +176,22 @@ async def start_cli(*args: str, columns: int | None = 200) -> CliTwin:
     return twin
 
 
+def run_args(tmp_path: Path, out: Path | None = None, **files: Path | str) -> list[str]:
+    """The options that keep a ``twin run`` in ``tmp_path`` and off the default port: its
+    users file, PKI folder and history database there (``files`` by option name replaces
+    them, or adds others: ``history=tmp_path / "h.sqlite"``, ``host="..."``), its output
+    folder ``out`` (default ``tmp_path / "out"``) and a free port (``port="4999"`` instead)."""
+    options: dict[str, Path | str] = {
+        "users": tmp_path / "users.toml",
+        "pki": tmp_path / "pki",
+        "history": tmp_path / "history.sqlite",
+        "out": tmp_path / "out" if out is None else out,
+        "port": "0",
+    }
+    options |= files
+    return [x for name, value in options.items() for x in (f"--{name}", str(value))]
+
+
 @dataclass
 class Twin:
     server: TwinServer

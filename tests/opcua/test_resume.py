@@ -18,7 +18,7 @@ from asyncua import Client, Node, ua
 
 from opcua_server.nodesets import NS
 from tests.conftest import SCENARIOS
-from tests.opcua.conftest import job_order, mes_comment, raw_call, start_cli
+from tests.opcua.conftest import job_order, mes_comment, raw_call, run_args, start_cli
 from tests.opcua.jobs_client import ABORTED, ENDED, NOT_ALLOWED_TO_START
 from twin.engine.replay import read_log
 
@@ -61,10 +61,8 @@ def _ended(states: dict[str, int], *jobs: str) -> bool:
 async def test_orders_survive_a_kill(tmp_path: Path) -> None:
     out = tmp_path / "out"
     # --insecure-dev without a users file: anonymous sessions may control the twin
-    args = ["--insecure-dev", "--users", str(tmp_path / "users.toml"), "--pki"]
-    args += [str(tmp_path / "pki"), "--history", str(tmp_path / "history.sqlite")]
-    args += ["--out", str(out), "--telemetry", "none"]
-    first = await start_cli(str(SCENARIO), "--resume", "--port", "0", "--speed", "60", *args)
+    args = ["--insecure-dev", *run_args(tmp_path, out), "--telemetry", "none"]
+    first = await start_cli(str(SCENARIO), "--resume", "--speed", "60", *args)
     try:
         assert f"--resume: no event log in {out}, starting afresh" in first.banner
         async with _mes(first.url) as (client, twin_ns, isa95, control):

@@ -15,7 +15,7 @@ from rich.console import Console
 from opcua_server import Role, ServerSettings, add_user, load_users
 from opcua_server.users import TwinUserManager
 from tests.conftest import SCENARIOS
-from tests.opcua.conftest import start_cli
+from tests.opcua.conftest import run_args, start_cli
 from twin.cli import main
 from twin.cli.run import _banner
 
@@ -26,9 +26,8 @@ async def test_without_a_users_file_anonymous_engineers_are_said_and_logged(
     users = tmp_path / "users.toml"
     twin = await start_cli(
         str(SCENARIOS / "default.toml"),
-        *("--port", "0", "--insecure-dev", "--telemetry", "none", "--users", str(users)),
-        *("--pki", str(tmp_path / "pki"), "--history", str(tmp_path / "h.sqlite")),
-        *("--out", str(tmp_path / "out")),
+        *("--insecure-dev", "--telemetry", "none"),
+        *run_args(tmp_path, history=tmp_path / "h.sqlite"),
     )
     try:
         assert (
