@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from twin.errors import ConfigError
+from twin.files import write_durably
 from twin.model import format_validation_error
 from twin.model.scenario import Scenario
 from twin.telemetry import (
@@ -320,9 +321,7 @@ def replay(
 
     stats = asyncio.run(run())
     merged = _merge(before, stats, pipeline.clock.wall().isoformat(timespec="seconds"))
-    tmp = status_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(status_file)
+    write_durably(status_file, (json.dumps(merged, indent=1, sort_keys=True) + "\n").encode())
     left = pipeline.waiting_lines
     kept = stats.spool_lines - left
     Console().print(
