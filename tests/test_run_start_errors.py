@@ -1,5 +1,6 @@
 """``twin run`` that cannot listen, or whose server cannot start on the files it was given,
-says so in one line naming the option (exit 2), never with a traceback."""
+says so in one line naming the option (exit 2), never with a traceback (a key file that is
+a directory: tests/test_run_first_user.py)."""
 
 from __future__ import annotations
 
@@ -31,17 +32,6 @@ def test_an_address_of_no_interface_is_one_line(
         assert err.startswith(f"error: {reason}"), err
         assert len(err.splitlines()) == 1
         assert not (tmp_path / "out").exists()
-
-
-def test_a_key_file_that_is_a_directory_is_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    require_nodesets()
-    pki = tmp_path / "certs"
-    (pki / "own" / "key.pem").mkdir(parents=True)
-    assert main(_twin_run(tmp_path, pki=pki)) == 2
-    err = capsys.readouterr().err
-    assert err == f"error: command line: --pki: {pki / 'own' / 'key.pem'}: Is a directory\n"
 
 
 def test_a_damaged_history_database_is_one_line(
