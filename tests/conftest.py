@@ -58,6 +58,26 @@ def assert_public_surface_is_all(module: str) -> None:
     assert public_defined <= set(exported), f"not in __all__: {public_defined - set(exported)}"
 
 
+@pytest.fixture(scope="session")
+def six_hour_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """``six_hour_run(*options)``: the run directory of ``twin simulate`` of the default cell
+    for 6 h with ``options`` (quiet, no plots), simulated once per session for the same
+    options. Shared: read it, or copy it to change it."""
+    from twin.cli import main
+
+    runs: dict[tuple[str, ...], Path] = {}
+
+    def run(*options: str) -> Path:
+        if options not in runs:
+            out = tmp_path_factory.mktemp("six_hour_run") / "run"
+            args = ["simulate", "scenarios/default.toml", "--until", "6h", *options]
+            assert main([*args, "--out", str(out), "-q", "--no-plots"]) == 0
+            runs[options] = out
+        return runs[options]
+
+    return run
+
+
 @pytest.fixture
 def default_scenario_path() -> Path:
     return SCENARIOS / "default.toml"

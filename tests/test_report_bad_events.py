@@ -17,12 +17,9 @@ import pytest
 from twin.cli import main
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("run") / "run"
-    args = ["simulate", "scenarios/default.toml", "--until", "6h", "--out", str(out)]
-    assert main([*args, "-q", "--no-plots", "--telemetry", "none"]) == 0
-    return out
+@pytest.fixture
+def run_dir(six_hour_run: Callable[..., Path]) -> Path:
+    return six_hour_run("--telemetry", "none")
 
 
 def _report(
@@ -30,17 +27,18 @@ def _report(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     change: Callable[[list[bytes]], bytes],
+    name: str = "events.jsonl",
 ) -> tuple[Path, int, str, str]:
-    """(event log, exit code, stdout, stderr) of ``twin report`` of a copy of the run whose
-    event log is ``change(its lines)``."""
+    """(changed file, exit code, stdout, stderr) of ``twin report`` of a copy of the run whose
+    file ``name`` (its event log unless told) is ``change(its lines)``."""
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)
-    events = run / "events.jsonl"
-    events.write_bytes(change(events.read_bytes().splitlines(keepends=True)))
+    changed = run / name
+    changed.write_bytes(change(changed.read_bytes().splitlines(keepends=True)))
     capsys.readouterr()
     code = main(["report", str(run)])
     captured = capsys.readouterr()
-    return events, code, captured.out, captured.err
+    return changed, code, captured.out, captured.err
 
 
 def _state_change(lines: list[bytes]) -> int:
@@ -203,11 +201,10 @@ def test_a_malformed_summary_is_named_in_one_line(
     case: str, run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     change, reason = SUMMARIES[case]
-    run = tmp_path / "run"
-    shutil.copytree(run_dir, run)
-    summary = run / "summary.json"
-    summary.write_text(json.dumps(change(json.loads(summary.read_text(encoding="utf-8")))))
-    capsys.readouterr()
-    assert main(["report", str(run)]) == 2
-    assert capsys.readouterr().err == f"error: {summary}: {reason}\n"
-    assert not (run / "report").exists()
+
+    def changed(lines: list[bytes]) -> bytes:
+        return json.dumps(change(json.loads(b"".join(lines)))).encode()
+
+    summary, code, _, err = _report(run_dir, tmp_path, capsys, changed, "summary.json")
+    assert (code, err) == (2, f"error: {summary}: {reason}\n")
+    assert not (summary.parent / "report").exists()

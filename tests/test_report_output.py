@@ -10,6 +10,7 @@ import errno
 import gzip
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +22,10 @@ from tests.test_simulate_rundir import _refusing_entries
 from twin.cli import main
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("run") / "run"
-    args = ["simulate", "scenarios/default.toml", "--until", "6h", "--signals", "10m"]
-    assert main([*args, "--telemetry", "file", "--out", str(out), "-q", "--no-plots"]) == 0
-    return out
-
-
 @pytest.fixture
-def run(run_dir: Path, tmp_path: Path) -> Path:
-    """A copy of the run, for this test to change."""
+def run(six_hour_run: Callable[..., Path], tmp_path: Path) -> Path:
+    """A copy of a run with its signals in its telemetry file, for this test to change."""
+    run_dir = six_hour_run("--signals", "10m", "--telemetry", "file")
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("report"))
     return copy
