@@ -47,7 +47,6 @@ __all__ = [
     "event_from_dict",
     "guarded",
     "read_events",
-    "torn_line",
 ]
 
 
@@ -319,7 +318,11 @@ def _event(raw: bytes) -> Event:
 
 
 def read_events(
-    path: str | os.PathLike[str], *, torn_tail: bool = False, limit_bytes: int | None = None
+    path: str | os.PathLike[str],
+    *,
+    torn_tail: bool = False,
+    limit_bytes: int | None = None,
+    on_torn: Callable[[int], object] | None = None,
 ) -> Iterator[Event]:
     """Events from a JSON-lines event log, in order; blank lines are skipped.
 
@@ -327,12 +330,14 @@ def read_events(
     version writes them: not JSON, no ``type``, an unknown type, a field missing or of another
     type (fields it does not know are ignored). With ``torn_tail``, an incomplete last line
     (no end of line: the writer was killed while writing it) is left out, not an error, as
-    ``twin.engine.replay.read_log`` leaves it out; ``torn_line`` says whether there is one.
+    ``twin.engine.replay.read_log`` leaves it out, and ``on_torn`` is called with its
+    number.
 
     With ``limit_bytes``, the log is read as if it ended after its first ``limit_bytes``
     bytes: a log a running twin appends to, read again as it was when it was that long (its
     size when first read), gives the same events however much was appended since; a line
-    running past the limit is cut there (so left out with ``torn_tail``).
+    running past the limit is cut there (so left out with ``torn_tail``, but not torn:
+    a running twin is writing it).
     """
     source = str(path)
     left = sys.maxsize if limit_bytes is None else limit_bytes  # bytes still to read
@@ -344,6 +349,8 @@ def read_events(
                 raw = line[:left]  # the whole line (the same object) unless past the limit
                 left -= len(raw)
                 if torn_tail and not raw.endswith(b"\n"):
+                    if on_torn is not None and len(raw) == len(line):  # the log ends there
+                        on_torn(n)
                     return
                 if not raw.strip():
                     continue
@@ -354,23 +361,6 @@ def read_events(
                 yield event
     except OSError as exc:
         raise ConfigError(source, None, f"cannot read the event log: {exc.strerror}") from exc
-
-
-def torn_line(path: str | os.PathLike[str]) -> int | None:
-    """The number of the last line of the event log ``path`` when it is incomplete (no end of
-    line: the writer was killed while writing it), else None. Raises ConfigError when the
-    file cannot be read."""
-    try:
-        with open(path, "rb") as fh:
-            if fh.seek(0, os.SEEK_END) == 0:
-                return None
-            fh.seek(-1, os.SEEK_END)
-            if fh.read(1) == b"\n":
-                return None
-            fh.seek(0)
-            return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b"")) + 1
-    except OSError as exc:
-        raise ConfigError(str(path), None, f"cannot read the event log: {exc.strerror}") from exc
 
 
 class EventBus:

@@ -23,7 +23,7 @@ import html
 import json
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -139,10 +139,11 @@ class _EventLog:
     end: float = 0.0  # the time of the last event
     stopped: bool = False  # the last event is a stop command (twin run stopped)
 
-    def events(self) -> Iterator[Event]:
+    def events(self, on_torn: Callable[[int], object] | None = None) -> Iterator[Event]:
         """The events of the log's first ``size`` bytes, those ``_scan`` read, whatever a
-        running twin appended since (a line cut off there is left out)."""
-        return read_events(self.path, torn_tail=True, limit_bytes=self.size)
+        running twin appended since (a line cut off there is left out; ``on_torn`` is called
+        with its number when the log ends there: ``read_events``)."""
+        return read_events(self.path, torn_tail=True, limit_bytes=self.size, on_torn=on_torn)
 
 
 def _scan(events_path: Path) -> _EventLog:
@@ -155,7 +156,8 @@ def _scan(events_path: Path) -> _EventLog:
     except OSError as exc:
         raise _unreadable(events_path, exc) from exc
     seen: set[str] = set()
-    for ev in log.events():
+    cut: list[int] = []  # the number of the last line when it has no end of line
+    for ev in log.events(on_torn=cut.append):
         log.end = max(log.end, ev.t)
         log.stopped = isinstance(ev, CommandApplied) and ev.command == "stop"
         if isinstance(ev, MachineStateChanged) and ev.machine not in seen:
@@ -163,30 +165,15 @@ def _scan(events_path: Path) -> _EventLog:
             log.machines.append(ev.machine)
         elif isinstance(ev, TransferStarted):
             log.robots.add(ev.robot)
-    cut = _cut_line(log)
-    if cut is not None:
-        warnings.warn(CutShort.last_line(str(events_path), cut), stacklevel=2)
+    if cut and not _grown(log):  # grown since: a line a running twin is writing, not cut off
+        warnings.warn(CutShort.last_line(str(events_path), cut[0]), stacklevel=2)
     return log
 
 
-def _cut_line(log: _EventLog) -> int | None:
-    """The number of the last line of the log's first ``size`` bytes when it has no end of
-    line and the log ends there (the run was killed while writing it), else None: a line a
-    running twin is writing is not cut off, only after what the report reads."""
-    if log.size == 0:
-        return None
+def _grown(log: _EventLog) -> bool:
+    """True when the log is longer now than when it was scanned."""
     try:
-        with log.path.open("rb") as fh:
-            fh.seek(log.size - 1)
-            last, after = fh.read(1), fh.read(1)  # the last byte read, and one past it
-            if last == b"\n" or after:  # a whole line, or one that is being written
-                return None
-            fh.seek(0)
-            left, ends = log.size, 0
-            while left > 0 and (chunk := fh.read(min(left, 1 << 20))):
-                ends += chunk.count(b"\n")
-                left -= len(chunk)
-            return ends + 1
+        return log.path.stat().st_size > log.size
     except OSError as exc:
         raise _unreadable(log.path, exc) from exc
 
