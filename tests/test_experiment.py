@@ -87,7 +87,7 @@ def test_cli_compares_variants_of_a_cell(
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--rule", "LIFO"], "--rule: unknown rule 'LIFO'"),
+        (["--rule", "LIFO"], "--rule: unknown dispatching rule 'LIFO'"),
         (["--rule", "SPT", "--rule", "spt"], "--rule: a rule is given twice"),
         (["--seeds", "0"], "--seeds: must be >= 1"),
         (["--jobs", "0"], "--jobs: must be >= 1"),

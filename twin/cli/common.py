@@ -13,6 +13,7 @@ import typer
 from pydantic import ValidationError
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
+from twin.engine.dispatch import RULES
 from twin.errors import ConfigError
 from twin.model.units import parse_duration
 
@@ -21,6 +22,7 @@ __all__ = [
     "PlainHelpCommand",
     "PlainHelpGroup",
     "cli_logging",
+    "parse_rule",
     "parse_until",
     "plain_help",
     "sentence",
@@ -41,6 +43,15 @@ def parse_until(value: str | None, option: str = "--until") -> float | None:
     if seconds <= 0:
         raise ConfigError("command line", option, "must be > 0")
     return seconds
+
+
+def parse_rule(name: str) -> str:
+    """The dispatching rule ``name`` (case-insensitive) as ``RULES`` spells it; raises
+    ConfigError naming ``--rule`` and listing the known rules."""
+    if name.upper() not in RULES:
+        reason = f"unknown dispatching rule {name!r} (known: {', '.join(RULES)})"
+        raise ConfigError("command line", "--rule", reason)
+    return name.upper()
 
 
 def usage_error(exc: typer.TyperException) -> ConfigError:

@@ -11,8 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from twin.cli.common import parse_until
-from twin.engine.dispatch import RULES
+from twin.cli.common import parse_rule, parse_until
 from twin.errors import ConfigError
 from twin.experiment import METRICS, Estimate, Variant, run_experiment
 from twin.files import write_durably
@@ -55,11 +54,7 @@ def experiment(
         raise ConfigError("command line", "--first-seed", "must be >= 0")
     if jobs < 1:
         raise ConfigError("command line", "--jobs", "must be >= 1")
-    rules = [r.upper() for r in rule or []]
-    for r in rules:
-        if r not in RULES:
-            known = ", ".join(RULES)
-            raise ConfigError("command line", "--rule", f"unknown rule {r!r} (known: {known})")
+    rules = [parse_rule(r) for r in rule or []]
     if len(set(rules)) != len(rules):
         raise ConfigError("command line", "--rule", "a rule is given twice")
     horizon = parse_until(until)

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from twin.cli.common import parse_until
+from twin.cli.common import parse_rule, parse_until
 from twin.cli.telemetry import (
     InfluxBucketOption,
     InfluxOrgOption,
@@ -106,12 +106,8 @@ def simulate(
     (no plots), exit code 130; Ctrl-C again stops at once.
     """
     console = Console()
-    if rule is not None and rule.upper() not in RULES:
-        raise ConfigError(
-            "command line",
-            "--rule",
-            f"unknown dispatching rule {rule!r} (known: {', '.join(RULES)})",
-        )
+    if rule is not None:
+        parse_rule(rule)  # checked; the run records it as given (summary.json)
     if seed is not None and seed < 0:
         raise ConfigError("command line", "--seed", "must be >= 0")
     sc = load_scenario(scenario)
