@@ -210,17 +210,15 @@ def spool_depth(directory: Path) -> dict[str, object]:
     """Batches, lines and bytes in a spool directory, counted from its files (no pipeline
     needed; right even after a crash), and its lines by the destination they are meant for
     (``spool_destinations``, when it holds any). An absent directory is an empty spool."""
-    entries = _entries(directory) if directory.is_dir() else []
+    entries = _recorded(directory)
     depth: dict[str, object] = {
         "spool_batches": len(entries),
-        "spool_lines": sum(e.lines for e in entries),
-        "spool_bytes": sum(e.size for e in entries),
+        "spool_lines": sum(e.lines for e, _ in entries),
+        "spool_bytes": sum(e.size for e, _ in entries),
     }
     if entries:
-        origins = _origins(directory)
         by: dict[str, int] = {}
-        for e in entries:
-            origin = origins.get(e.source)
+        for e, origin in entries:
             where = "not recorded" if origin is None else str(origin.destination or "none")
             by[where] = by.get(where, 0) + e.lines
         depth["spool_destinations"] = by
@@ -230,11 +228,14 @@ def spool_depth(directory: Path) -> dict[str, object]:
 def recorded_destinations(directory: Path) -> list[Destination]:
     """The destinations the batches in a spool directory were spooled for, oldest batch's
     first (those recorded; each database once)."""
-    origins = _origins(directory) if directory.is_dir() else {}
-    found: list[Destination] = []
-    for entry in _entries(directory) if directory.is_dir() else []:
-        origin = origins.get(entry.source)
-        dest = origin.destination if origin is not None else None
-        if dest is not None and dest not in found:
-            found.append(dest)
-    return found
+    found = (o.destination for _, o in _recorded(directory) if o is not None)
+    return list(dict.fromkeys(d for d in found if d is not None))
+
+
+def _recorded(directory: Path) -> list[tuple[SpoolEntry, Origin | None]]:
+    """The batches in a spool directory, oldest first, each with the origin recorded for it
+    (None: not recorded); none when the directory is absent. Read from the files alone."""
+    if not directory.is_dir():
+        return []
+    origins = _origins(directory)
+    return [(e, origins.get(e.source)) for e in _entries(directory)]
