@@ -71,15 +71,19 @@ async def test_a_slow_file_holds_its_batches_back_instead_of_dropping(tmp_path: 
     writes: list[int] = []
     real_write = p.sink.write
 
-    async def slow(payload: bytes, lines: int) -> None:
+    released = asyncio.Event()  # the writes keep their slots until every batch is queued
+
+    async def held(payload: bytes, lines: int) -> None:
         writes.append(lines)
-        await asyncio.sleep(0.01)
+        await released.wait()
         await real_write(payload, lines)
 
-    p.sink.write = slow  # type: ignore[method-assign]
+    p.sink.write = held  # type: ignore[method-assign]
     for i in range(0, 300, 30):  # batches arrive while earlier ones are still being written
         p.write_lines(kpis(i, 30))
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(0)  # the writes begin
+    assert len(writes) == SETTINGS.max_in_flight  # every slot busy, the other batches wait
+    released.set()
     await p.stop(0.0)
     assert sorted(read(tmp_path / FILE_NAME)) == sorted(kpis(0, 300))
     assert p.stats.lines_dropped == 0
