@@ -170,17 +170,16 @@ def run(
     # is closed however the run ends (a refused --adapters file after a restore included)
     with hold(out), contextlib.ExitStack() as closing:
         log_fh: IO[bytes] | None = None
-        kpi = KpiCollector.for_cell(sc.cell)  # the run's, from time 0: server and telemetry
         restored = None
         if resume or resume_if_possible:
-            restored = _restore(out, sc, info, kpi, console, strict=not resume_if_possible)
+            restored = _restore(out, sc, info, console, strict=not resume_if_possible)
         if restored is None:
-            kpi = KpiCollector.for_cell(sc.cell)  # not one a refused replay fed
+            kpi = KpiCollector.for_cell(sc.cell)  # the run's, from 0 (not one a refused replay fed)
             engine = Engine(sc, signals=True)
             engine.bus.subscribe(_followed(kpi))
             driver = LiveDriver(engine, speed)
         else:
-            engine, log_fh, sim_start = restored
+            engine, log_fh, sim_start, kpi = restored
             closing.enter_context(log_fh)
             driver = LiveDriver(engine, speed, origin=sim_start)
             if (behind := driver.behind()) >= 1.0:  # at speed >= 1: never stamps in the past
@@ -248,13 +247,13 @@ def _restore(
     out: Path,
     sc: Scenario,
     info: dict[str, Any],
-    kpi: KpiCollector,
     console: Console,
     *,
     strict: bool,
-) -> tuple[Engine, IO[bytes], datetime] | None:
-    """The twin restored from ``out``'s event log, its new log and its ``sim_start``; None
-    when there is no log, or (not ``strict``) when it cannot be resumed: the new run keeps it
+) -> tuple[Engine, IO[bytes], datetime, KpiCollector] | None:
+    """The twin restored from ``out``'s event log, its new log, its ``sim_start`` and the
+    run's KPIs from time 0 (server and telemetry: the replay fed them); None when there is
+    no log, or (not ``strict``) when it cannot be resumed: the new run keeps it
     (``new_log``), and its accepted orders stay in it, not in the new run (said loudly)."""
     flag = "--resume" if strict else "--resume-if-possible"
     try:
@@ -263,6 +262,7 @@ def _restore(
             console.print(f"{flag}: no event log in {out}, starting afresh")
             return None
         log, sim_start = previous
+        kpi = KpiCollector.for_cell(sc.cell)
         engine, log_fh = restore(out, sc, log, console.print, follow=(_followed(kpi),))
     except ConfigError as exc:
         if strict:
@@ -280,7 +280,7 @@ def _restore(
         f"restored {plural(len(log.commands), 'command')} from {out / EVENTS}; "
         f"resuming at simulated time {engine.now:.1f} s"
     )
-    return engine, log_fh, sim_start
+    return engine, log_fh, sim_start, kpi
 
 
 def _check_files(s: ServerSettings) -> None:
