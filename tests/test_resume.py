@@ -233,18 +233,17 @@ def test_one_twin_per_run_directory(
 def test_a_new_log_keeps_the_one_before(tmp_path: Path) -> None:
     (tmp_path / EVENTS).write_bytes(b"the last run\n")
     (tmp_path / PREVIOUS).write_bytes(b"the run before it\n")
-    fh, kept = new_log(tmp_path)
-    with fh:
+    said: list[str] = []
+    with new_log(tmp_path, said.append) as fh:
         fh.write(b"this run\n")
-    assert kept
+    assert said == [f"kept the last run's event log as {tmp_path / PREVIOUS}"]
     assert (tmp_path / PREVIOUS).read_bytes() == b"the last run\n"
     assert (tmp_path / EVENTS).read_bytes() == b"this run\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == [EVENTS, PREVIOUS]
     fresh = tmp_path / "fresh"
     fresh.mkdir()
-    fh, kept = new_log(fresh)
-    fh.close()
-    assert not kept
+    new_log(fresh, said.append).close()
+    assert said == [f"kept the last run's event log as {tmp_path / PREVIOUS}"]  # nothing more
     assert [p.name for p in fresh.iterdir()] == [EVENTS]
 
 

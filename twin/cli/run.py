@@ -205,7 +205,7 @@ def run(
             kpi=kpi,
         )
         if log_fh is None:  # not restored: a new log
-            log_fh, _ = new_log(out, console.print)  # before run.json: no new record on an old log
+            log_fh = new_log(out, console.print)  # before run.json: no new record on an old log
             closing.enter_context(log_fh)
             write_info(out, info, driver.wall_time(0.0))
         writer = EventLogWriter(log_fh, durable=DURABLE)

@@ -200,9 +200,9 @@ def restore(
     return engine, fh
 
 
-def new_log(out: Path, say: Callable[[str], None] = print) -> tuple[IO[bytes], bool]:
-    """A new, empty event log ``out/events.jsonl`` open for writing, and whether the one there
-    was kept (``say`` tells where).
+def new_log(out: Path, say: Callable[[str], None] = print) -> IO[bytes]:
+    """A new, empty event log ``out/events.jsonl`` open for writing; ``say`` tells where the
+    one there was kept, if it was.
 
     The last run's log is kept as ``events.prev.jsonl`` (as ``restore`` keeps it), its
     ``run.json`` as ``run.prev.json``, unless it holds no event but the ``stop`` of a start
@@ -213,7 +213,7 @@ def new_log(out: Path, say: Callable[[str], None] = print) -> tuple[IO[bytes], b
     """
     events, partial = out / EVENTS, out / _PARTIAL
     if not events.exists() or _stop_only(events):
-        return events.open("wb"), False
+        return events.open("wb")
     fh = partial.open("wb")
     try:
         _replace_log(out, partial, say, new_run=True)
@@ -222,7 +222,7 @@ def new_log(out: Path, say: Callable[[str], None] = print) -> tuple[IO[bytes], b
         partial.unlink(missing_ok=True)
         raise
     say(f"kept the last run's event log as {out / PREVIOUS}")
-    return fh, True
+    return fh
 
 
 def _replace_log(out: Path, new: Path, say: Callable[[str], None], *, new_run: bool) -> None:
