@@ -109,7 +109,7 @@ class LinkedPlcs:
         for a in self.adapters:
             await a.start()
             console.print(f"adapter {a.name}: {a.cfg.kind} link to {a.endpoint}")
-        warn_insecure(self.adapters, Console(stderr=True, soft_wrap=True, highlight=False))
+        warn_insecure(self.adapters, err)
 
     async def stop(self, console: Console) -> None:
         await asyncio.gather(*(a.stop(STOP_WITHIN_S) for a in self.adapters))  # one deadline
