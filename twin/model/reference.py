@@ -43,7 +43,7 @@ from twin.model.products import (
 )
 from twin.model.scenario import Arrivals, CatalogueEntry, CellConfig, FaultConfig, OrderConfig
 from twin.model.scenario import Scenario as _Scenario
-from twin.model.units import duration_bound, duration_text
+from twin.model.units import duration_bound, duration_text, number_text
 
 __all__ = [
     "REFERENCE",
@@ -187,10 +187,8 @@ def value_text(value: Any) -> str:
     """A value as TOML writes it (numbers without a needless ``.0``)."""
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
-    if isinstance(value, int):
-        return str(value)
+    if isinstance(value, int | float):
+        return number_text(value)
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, dt.datetime):

@@ -10,7 +10,13 @@ from pydantic import BeforeValidator, Field, StrictInt, ValidationError, model_v
 
 from twin.model.machines import MachineConfig
 from twin.model.products import PRODUCT_FAMILIES, ExplicitSpec, ProductSpec
-from twin.model.units import NonNegDuration, PositiveDuration, SecondOrMore, StrictModel
+from twin.model.units import (
+    NonNegDuration,
+    PositiveDuration,
+    SecondOrMore,
+    StrictModel,
+    number_text,
+)
 
 __all__ = [
     "ARRIVAL_ID",
@@ -161,7 +167,9 @@ class CatalogueEntry(StrictModel):
                     raise ValueError(f"{self.family} has no parameter {name!r} (has: {has})")
         for name, (lo, hi) in self.ranges.items():
             if lo > hi:
-                raise ValueError(f"ranges.{name}: [{_number(lo)}, {_number(hi)}] has min > max")
+                raise ValueError(
+                    f"ranges.{name}: [{number_text(lo)}, {number_text(hi)}] has min > max"
+                )
         for name, options in self.choices.items():
             if not options:
                 raise ValueError(f"choices {name} is empty")
@@ -180,7 +188,7 @@ class CatalogueEntry(StrictModel):
         err = exc.errors(include_url=False)[0]
         name = str(err["loc"][0]) if err["loc"] else ""
         msg = str(err["msg"]).removeprefix("Value error, ")
-        got = _number(err["input"])
+        got = number_text(err["input"])
         if name in self.ranges:
             end = "low" if err["input"] == self.ranges[name][0] else "high"
             return f"ranges.{name}: {msg}, got {got} at the range's {end} end"
@@ -190,13 +198,6 @@ class CatalogueEntry(StrictModel):
             return f"fixed.{name}: {msg}"
         loc = ".".join(str(x) for x in err["loc"])
         return f"{loc}: {msg} (a {self.family} drawn from ranges/choices)"
-
-
-def _number(value: object) -> str:
-    """A number as the user wrote it in TOML (8, not 8.0); anything else as its repr."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return str(value) if isinstance(value, int | float) else repr(value)
 
 
 class Arrivals(StrictModel):

@@ -27,6 +27,7 @@ __all__ = [
     "as_real",
     "duration_bound",
     "duration_text",
+    "number_text",
     "parse_duration",
 ]
 
@@ -191,6 +192,14 @@ def duration_bound(metadata: list[object]) -> str | None:
         if isinstance(item, BeforeValidator) and item.func in _DURATION_BOUNDS:
             return _DURATION_BOUNDS[item.func]
     return None
+
+
+def number_text(value: object) -> str:
+    """A number as the user wrote it in TOML: 8, not 8.0 (a whole float below 1e15), else as
+    Python prints it; anything but a number as its repr."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value) if isinstance(value, int | float) else repr(value)
 
 
 def duration_text(seconds: float) -> str:

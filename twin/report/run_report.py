@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 
 import matplotlib
 
@@ -44,6 +44,7 @@ from twin.events import (
 )
 from twin.files import directory_problem, staged
 from twin.kpi import KpiCollector, as_json
+from twin.model.units import as_real
 from twin.report.plots import Segment, StateSegments, plot_gantt, plot_kpis
 from twin.report.telemetry_file import CutShort, Series, read_numeric_series
 
@@ -88,7 +89,7 @@ def _load_summary(path: Path) -> dict[str, Any]:
     if not isinstance(summary, dict):
         raise ConfigError(str(path), None, "not a JSON object")
     end = summary.get("end_time")
-    if not _is_real(end) or not math.isfinite(end) or end < 0:
+    if (real := as_real(end)) is None or not math.isfinite(real) or real < 0:
         raise expected("end_time", "a time >= 0", end)
     kpis = summary.get("kpis")
     if not isinstance(kpis, dict) or not isinstance(kpis.get("machines"), dict):
@@ -104,13 +105,9 @@ def _load_summary(path: Path) -> dict[str, Any]:
         for name in _PLOTTED:
             if name not in row:
                 raise ConfigError(str(path), f"{where}.{name}", "missing")
-            if row[name] is not None and not _is_real(row[name]):
+            if row[name] is not None and as_real(row[name]) is None:
                 raise expected(f"{where}.{name}", "a number or null", row[name])
     return summary
-
-
-def _is_real(value: object) -> TypeGuard[float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _strerror(exc: Exception) -> str:
@@ -335,7 +332,7 @@ def _job_row(summary: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for column, (key, divisor) in _JOB_COLUMNS.items():
         value = cell.get(key, summary.get(key))
-        row[column] = value / divisor if _is_real(value) and divisor != 1.0 else value
+        row[column] = value / divisor if as_real(value) is not None and divisor != 1.0 else value
     return row
 
 
