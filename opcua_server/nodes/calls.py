@@ -61,7 +61,7 @@ def access_denied(
         return None
     held = "has no role" if caller is None else f"is {caller.twin_role.name.lower()}"
     message = f"{name}: needs the {role.name.lower()} role; this session {held}"
-    _log.info("%s denied", message)
+    # not logged here: the audit line of the call (``audit_calls``) is a warning already
     return refused_call(ua.StatusCodes.BadUserAccessDenied, message, None, given)
 
 
