@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,9 +78,8 @@ def test_a_parent_every_user_may_write_to_is_refused_unless_sticky(tmp_path: Pat
     _ensure(state / "pki")
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="giving a folder to another user needs root")
 def test_a_folder_another_user_made_first_is_refused(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """In a shared folder such as /tmp (sticky: accepted as the parent, without a warning)
     another user may make the pki folder first, and could then trust a client or replace the
@@ -89,10 +89,22 @@ def test_a_folder_another_user_made_first_is_refused(
     shared.chmod(0o1777)
     pki = shared / "pki"
     (pki / "trusted").mkdir(parents=True, mode=0o755)
-    os.chown(pki / "trusted", 65534, 65534)  # nobody's
-    with pytest.raises(ConfigError, match=r"trusted: owned by another user \(uid 65534"):
+    as_root = os.geteuid() == 0
+    if as_root:
+        away, owner = pki / "trusted", 65534  # nobody's
+        os.chown(away, owner, owner)
+    else:
+        # giving a folder away needs root: this process passes for another user instead, so
+        # every folder made here is someone else's (pki the first checked)
+        away, owner = pki, os.geteuid()
+        monkeypatch.setattr("opcua_server.folders.os.geteuid", lambda: owner + 1)
+    refused = rf"{re.escape(str(away))}: owned by another user \(uid {owner},"
+    with pytest.raises(ConfigError, match=refused):
         _ensure(pki)
-    os.chown(pki / "trusted", 0, 0)
+    if as_root:
+        os.chown(pki / "trusted", 0, 0)  # root's
+    else:
+        monkeypatch.undo()  # this user's again
     _ensure(pki)
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == []
 
