@@ -148,7 +148,7 @@ class SqliteHistory(HistoryStorageInterface):
         # an older database gets its new indexes here, once, before the server serves
         self._writer = await self._on(self._write_thread, make)
         self._reader = await self._on(self._read_thread, partial(open_db, self._path))
-        await self._on(self._write_thread, partial(self._writer.prune, self._now()))
+        await self._flush()  # prunes what the bounds exclude now (no rows are buffered yet)
         self._task = asyncio.create_task(self._run(), name="opcua-history-flush")
 
     async def stop(self) -> None:
@@ -156,11 +156,11 @@ class SqliteHistory(HistoryStorageInterface):
         self._task = None
         writer, reader = self._writer, self._reader
         if writer is not None and self._write_thread is not None:
-            self.flush()
-            self._write_thread.submit(writer.close).result()
+            await self._flush()
+            await self._on(self._write_thread, writer.close)
             self._write_thread.shutdown()
         if reader is not None and self._read_thread is not None:
-            self._read_thread.submit(reader.close).result()
+            await self._on(self._read_thread, reader.close)
             self._read_thread.shutdown()
         self._writer = self._reader = None
         self._write_thread = self._read_thread = None
@@ -215,14 +215,16 @@ class SqliteHistory(HistoryStorageInterface):
         events, self._events = self._events, []
         return partial(writer.write, values, events, self._now())
 
-    async def _flush(self) -> None:
-        """Write the buffered rows and prune, on the writer thread."""
+    async def _flush(self) -> int:
+        """Write the buffered rows and prune, on the writer thread; returns how many chunks
+        were pruned (``MAX_CHUNKS``: there may be more, left to the next flush)."""
         call = self._take()
         if call is not None and self._write_thread is not None:
-            await self._on(self._write_thread, call)
+            return await self._on(self._write_thread, call)
+        return 0
 
     def flush(self) -> None:
-        """``_flush``, waited for synchronously (tests, and ``stop``)."""
+        """``_flush``, waited for synchronously, blocking the event loop (tests only)."""
         call = self._take()
         if call is not None and self._write_thread is not None:
             self._write_thread.submit(call).result()

@@ -12,6 +12,7 @@ import pytest
 from asyncua import ua
 
 from opcua_server.history import SqliteHistory
+from opcua_server.history_store import MAX_CHUNKS
 from tests.opcua.conftest import start_twin
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
@@ -83,11 +84,16 @@ def _old_database(path: Path, rows: int, nodes: int, now: float) -> None:
 
 async def test_pruning_a_large_history_never_stalls_the_loop(tmp_path: Path) -> None:
     path = tmp_path / "h.sqlite"
-    now = dt.datetime.now(dt.UTC).timestamp()
+    now = float(int(dt.datetime.now(dt.UTC).timestamp()))  # whole: the cut is exact
     rows, nodes = 600_000, 50
     _old_database(path, rows, nodes, now)
     history = SqliteHistory(
-        path, retention_s=3600.0, max_values=rows // nodes, max_events=10, flush_s=0.02
+        path,
+        retention_s=3600.0,
+        max_values=rows // nodes,
+        max_events=10,
+        flush_s=0.02,
+        now=lambda: now,
     )
     gaps: list[float] = []
     stop = asyncio.Event()
@@ -101,13 +107,15 @@ async def test_pruning_a_large_history_never_stalls_the_loop(tmp_path: Path) -> 
             last = t
 
     ticking = asyncio.create_task(ticker())
+    recorded = 0
     try:
-        await history.init()  # adds the index, prunes
+        await history.init()  # adds the index, prunes (MAX_CHUNKS chunks)
         node = ua.NodeId("1", 2)
-        for _ in range(40):  # flushes every 20 ms, each with new values
+        while True:  # the background task flushes every 20 ms too, each with new values
             history.record_value(node, ua.Variant(1.0), dt.datetime.now(dt.UTC))
-            await asyncio.sleep(0.05)
-        left = history.count_values(node)
+            recorded += 1
+            if await history._flush() < MAX_CHUNKS:  # nothing left to prune
+                break
     finally:
         stop.set()
         await ticking
@@ -118,7 +126,13 @@ async def test_pruning_a_large_history_never_stalls_the_loop(tmp_path: Path) -> 
     plan = db.execute(
         "EXPLAIN QUERY PLAN SELECT rowid FROM value_history WHERE source_ts < ?", (now,)
     ).fetchall()
+    old = db.execute("SELECT COUNT(*) FROM value_history WHERE node LIKE 'ns=2;i=%'").fetchone()
+    left = db.execute(
+        "SELECT COUNT(*) FROM value_history WHERE node = ?", (node.to_string(),)
+    ).fetchone()
     db.close()
     assert oldest >= now - 3600.0  # the old hour is gone, chunk by chunk
     assert "value_history_ts" in str(plan)
-    assert left > 0
+    assert recorded > 1  # more than one flush's chunks to prune
+    assert old[0] == rows // 2  # the recent hour, whole
+    assert left[0] == recorded
