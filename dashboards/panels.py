@@ -179,17 +179,11 @@ def event_count(
 def latest_data(*, span: int = 6, height: int = 4) -> stat.Panel:
     """The time of the newest point of the cell, whatever the time range, relative to now
     ("in 2 days" at speed > 1): where to move the range when the panels are empty."""
+    target = q(LATEST_DATA_QUERY).table()
     return (
-        stat.Panel()
-        .datasource(DATASOURCE)
-        .title(LATEST_DATA)
+        stat_value(LATEST_DATA, target, unit="dateTimeFromNow", span=span, height=height)
         .description(TIME_AXIS_NOTE)
-        .span(span)
-        .height(height)
-        .with_target(q(LATEST_DATA_QUERY).table())
         .no_value("no data of this cell")
-        .unit("dateTimeFromNow")
-        .graph_mode(cm.BigValueGraphMode.NONE)
         .color_mode(cm.BigValueColorMode.NONE)
         # the value shown is the time column: the newest of the rows, one per measurement
         .reduce_options(cb.ReduceDataOptions().calcs(["max"]).fields("/^Time$/").values(False))
