@@ -5,22 +5,18 @@ that sends them there, when it writes elsewhere. Real VictoriaMetrics throughout
 from __future__ import annotations
 
 import gzip
-import json
 import shlex
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.conftest import free_port
 from tests.telemetry.lp import Point, parse_lines
 from tests.telemetry.servers import victoria_metrics
+from tests.telemetry.test_refused import INFLUX, RUN, status
 from tests.telemetry.test_victoria_metrics import Samples, assert_same_samples, exported, vm_samples
 from twin.cli import main
 from twin.telemetry.destination import Destination
-
-RUN = ["simulate", "scenarios/default.toml", "--until", "1d", "--signals", "60s", "-q"]
-INFLUX = [*RUN, "--no-plots", "--telemetry", "influx"]
 
 
 def file_points(tmp_path: Path, seed: int) -> list[Point]:
@@ -35,12 +31,6 @@ def both(a: Samples, b: Samples) -> Samples:
     for key, values in b.items():
         out.setdefault(key, []).extend(values)
     return out
-
-
-def status(run: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    capsys.readouterr()
-    main(["telemetry", "status", str(run), "--json"])
-    return dict(json.loads(capsys.readouterr().out))
 
 
 def telemetry_line(out: str) -> str:
@@ -58,7 +48,7 @@ def test_a_leftover_spool_stays_when_the_next_run_writes_elsewhere(
     run = tmp_path / "mix"
     away = f"http://127.0.0.1:{free_port()}"
     assert main([*INFLUX, "--seed", "1", "--influx-url", away, "--out", str(run)]) == 0
-    first = status(run, capsys)
+    _, first = status(run, capsys)
     assert first["spool_lines"] == first["lines_produced"] > 1000
     other = victoria_metrics(tmp_path / "other")
     other.start()
@@ -78,7 +68,7 @@ def test_a_leftover_spool_stays_when_the_next_run_writes_elsewhere(
     assert shlex.split(command) == ["twin", "telemetry", "replay", spool, "--influx-url", away]
     assert f"warning: telemetry: {first['spool_lines']} lines that an earlier run" in err
     assert "left in the spool" not in line  # none of them was sent
-    after = status(run, capsys)
+    _, after = status(run, capsys)
     assert after["spool_lines"] == first["spool_lines"]  # nothing lost
     assert after["lines_carried_elsewhere"] == first["spool_lines"]
 
@@ -90,7 +80,7 @@ def test_a_leftover_spool_stays_when_the_next_run_writes_elsewhere(
         assert_same_samples(want, exported(home, sum(map(len, want.values()))))
     finally:
         home.stop()
-    assert status(run, capsys)["spool_lines"] == 0
+    assert status(run, capsys)[1]["spool_lines"] == 0
 
 
 @pytest.mark.services
@@ -103,7 +93,7 @@ def test_a_leftover_spool_for_the_same_database_is_sent_and_counted_apart(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     assert main([*INFLUX, "--seed", "1", "--influx-url", url, "--out", str(run)]) == 0
-    first = status(run, capsys)
+    _, first = status(run, capsys)
     vm = victoria_metrics(tmp_path / "vm", port)
     vm.start()
     try:
@@ -113,7 +103,7 @@ def test_a_leftover_spool_for_the_same_database_is_sent_and_counted_apart(
         assert_same_samples(want, exported(vm, sum(map(len, want.values()))))
     finally:
         vm.stop()
-    after = status(run, capsys)
+    _, after = status(run, capsys)
     own = after["lines_produced"] - first["lines_produced"]
     assert line == (
         f"telemetry (influx): {own} lines written and {first['lines_produced']} that earlier"
