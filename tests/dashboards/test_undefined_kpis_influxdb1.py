@@ -17,11 +17,13 @@ from typing import Any
 import pytest
 
 from dashboards import load_dashboards
-from tests.dashboards.grafana_queries import ALL_VARS, DB, SCENARIO, substitute, targets
+from tests.dashboards.grafana_queries import ALL_VARS, DB, SCENARIO, panel_query, substitute
 from tests.dashboards.influxdb1 import InfluxDB1, influxdb1
 from tests.dashboards.telemetry_lines import sink_lines
 
 pytestmark = pytest.mark.services
+
+DASHBOARDS = load_dashboards()
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +40,6 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InfluxDB1
         server.stop()
 
 
-def _query(dashboard: str, title: str) -> str:
-    return next(q for _, t, q in targets(load_dashboards()[dashboard]) if t == title)
-
-
 def _series(influx: InfluxDB1, query: str, **variables: str) -> dict[str, list[Any]]:
     """Series name (the scope tag) -> its rows, of the query as Grafana sends it."""
     result = influx.query(substitute(query, {**ALL_VARS, **variables}), DB)
@@ -53,7 +51,9 @@ def test_oee_per_machine_has_no_bar_for_what_produced_nothing(
     loaded: tuple[InfluxDB1, dict[str, Any]],
 ) -> None:
     influx, kpis = loaded
-    series = _series(influx, _query("cell-overview", "OEE per machine (since start)"))
+    series = _series(
+        influx, panel_query(DASHBOARDS["cell-overview"], "OEE per machine (since start)")
+    )
     assert sorted(series) == ["cnc1", "vision1"]  # not printer1 or robot1 at 0 %
     for scope, rows in series.items():
         assert rows[0][1] == pytest.approx(kpis["machines"][scope]["oee"])
@@ -61,10 +61,14 @@ def test_oee_per_machine_has_no_bar_for_what_produced_nothing(
 
 def test_cell_oee_and_machine_detail(loaded: tuple[InfluxDB1, dict[str, Any]]) -> None:
     influx, kpis = loaded
-    cell = influx.query(substitute(_query("cell-overview", "Cell OEE"), ALL_VARS), DB)
+    cell = influx.query(
+        substitute(panel_query(DASHBOARDS["cell-overview"], "Cell OEE"), ALL_VARS), DB
+    )
     assert cell["series"][0]["values"][0][1] == pytest.approx(kpis["cell"]["oee"])
     # the printer's availability and utilisation are there, its OEE column is empty
-    detail = _query("machine-detail", "Availability, utilisation and OEE (since start)")
+    detail = panel_query(
+        DASHBOARDS["machine-detail"], "Availability, utilisation and OEE (since start)"
+    )
     rows = _series(influx, detail, machine="printer1")["printer1"]
     assert rows
     assert all(
