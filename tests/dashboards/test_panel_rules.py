@@ -85,6 +85,7 @@ def test_oee_is_not_clipped_at_100_percent() -> None:
         if any('"oee"' in t["query"] for t in p.get("targets", []))
     ]
     assert len(oee_panels) == 4
+    gauge_maxima: list[float] = []
     for name, p in oee_panels:
         defaults = p["fieldConfig"]["defaults"]
         if p["type"] == "timeseries":
@@ -92,12 +93,14 @@ def test_oee_is_not_clipped_at_100_percent() -> None:
             assert defaults["custom"]["axisSoftMax"] == 1  # 0..100 % at least, more when above
         elif p["type"] == "bargauge":
             assert defaults["max"] == OEE_GAUGE_MAX >= 1.2, p["title"]
+            gauge_maxima.append(defaults["max"])
         if p["type"] != "timeseries":
             steps = [s["value"] for s in defaults["thresholds"]["steps"]]
             assert steps == [None, 0.4, 0.65, 1.0], p["title"]  # above 100 %: its own colour
         assert "exceed 100 %" in p["description"], p["title"]
     # SCHEMA.md's example of a machine faster than planned fits the gauge
-    assert OEE_GAUGE_MAX > 1.069
+    assert gauge_maxima
+    assert min(gauge_maxima) > 1.069
 
 
 def test_codes_and_counts_are_not_averaged() -> None:
@@ -119,13 +122,14 @@ def test_time_axis_note_and_latest_data(name: str) -> None:
     d = DASHBOARDS[name]
     assert d["time"] == {"from": "now-6h", "to": "now"}  # live at speed 1 (the compose stack)
     assert d["description"].endswith(TIME_AXIS_NOTE)
-    assert "speed > 1" in TIME_AXIS_NOTE
-    assert "now+" in TIME_AXIS_NOTE
+    assert "speed > 1" in d["description"]
+    assert "now+" in d["description"]
     ahead = [r for r in d["timepicker"]["quick_ranges"] if r["to"].startswith("now+")]
     assert len(ahead) >= 3
     latest = _panel(name, LATEST_DATA)
-    assert latest["targets"][0]["query"] == LATEST_DATA_QUERY
-    assert "$timeFilter" not in LATEST_DATA_QUERY  # where the data is, whatever the range
+    query = latest["targets"][0]["query"]
+    assert query == LATEST_DATA_QUERY
+    assert "$timeFilter" not in query  # where the data is, whatever the range
     assert latest["options"]["reduceOptions"] == {
         "calcs": ["max"],
         "fields": "/^Time$/",
