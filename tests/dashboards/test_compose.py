@@ -267,14 +267,23 @@ def test_grafana_image_matches_the_sdk_the_dashboards_are_built_for() -> None:
     assert image.startswith(f"grafana/grafana:{sdk.group(1)}.")
 
 
+def _twin_params(args: list[str]) -> dict[str, Any]:
+    """The parameters ``twin`` parses from ``args`` (a command and its options), as the real
+    CLI does: fails on an unknown command, raises on an unknown option."""
+    import typer.main
+
+    from twin.cli import app
+
+    command = typer.main.get_group(app).get_command(None, args[0])
+    assert command is not None, f"twin has no command {args[0]!r}"
+    params: dict[str, Any] = command.make_context(args[0], list(args[1:])).params
+    return params
+
+
 @pytest.mark.parametrize("source", ["compose", "dockerfile"])
 def test_twin_command_parses_with_the_real_cli(source: str) -> None:
     """The arguments compose and the image pass to ``twin`` are accepted by the CLI as it is."""
     import json
-
-    import typer.main
-
-    from twin.cli import app
 
     if source == "compose":
         args = load_compose({})["services"]["twin"]["command"]
@@ -282,17 +291,14 @@ def test_twin_command_parses_with_the_real_cli(source: str) -> None:
         cmd = re.search(r"^CMD (\[.*\])$", DOCKERFILE.read_text(encoding="utf-8"), re.MULTILINE)
         assert cmd is not None
         args = json.loads(cmd.group(1))
-    group = typer.main.get_command(app)
-    sub = group.get_command(None, args[0])
-    assert sub is not None, f"twin has no command {args[0]!r}"
-    ctx = sub.make_context(args[0], list(args[1:]))  # raises on an unknown option
+    params = _twin_params(args)
     # compose: the container's fixed host name (see below); the image alone: every interface
     host = load_compose({})["services"]["twin"]["hostname"] if source == "compose" else "0.0.0.0"
-    assert ctx.params["host"] == host
-    assert ctx.params["port"] == 4840
+    assert params["host"] == host
+    assert params["port"] == 4840
     # a restart (restart: unless-stopped) goes on from the event log, keeping accepted orders,
     # and a log a new image cannot resume is kept, not a restart loop (exit 2 for ever)
-    assert ctx.params["resume_if_possible"] is True
+    assert params["resume_if_possible"] is True
 
 
 def test_the_twin_is_given_time_for_a_clean_stop() -> None:
@@ -311,19 +317,12 @@ def test_twin_server_certificate_survives_container_recreation() -> None:
     """The certificate names the host: a fixed ``hostname`` (not the container ID) that is also
     the address it listens on, so no container IP address (new on every recreation) is in it
     either; and it is kept on the volume at the image's working directory."""
-    import typer.main
-
     from opcua_server.security import host_names
-    from twin.cli import app
 
     compose = load_compose({})
     twin = compose["services"]["twin"]
     assert twin["hostname"] == "twin"  # the service name: clients on the network reach it so
-    command = twin["command"]
-    group = typer.main.get_command(app)
-    run = group.get_command(None, command[0])
-    assert run is not None
-    params = run.make_context(command[0], list(command[1:])).params
+    params = _twin_params(twin["command"])
     assert params["host"] == twin["hostname"]
     dns, ips = host_names(params["host"])
     assert twin["hostname"] in dns
