@@ -1,14 +1,45 @@
-"""A scriptable in-memory sink for pipeline tests (the mock transport of these tests)."""
+"""A scriptable in-memory sink for pipeline tests (the mock transport of these tests), and
+the pipeline and lines these tests make."""
 
 from __future__ import annotations
 
 import asyncio
 import gzip
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+from twin.telemetry import LineEncoder, Spool, TelemetryPipeline
 from twin.telemetry.destination import Destination
-from twin.telemetry.sinks import RejectedWriteError, TransientWriteError
+from twin.telemetry.sinks import RejectedWriteError, Sink, TransientWriteError
+from twin.telemetry.wiring import STATUS_FILE
 
-__all__ = ["FakeSink"]
+__all__ = ["ORIGIN", "FakeSink", "lines", "make"]
+
+ORIGIN = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
+
+
+def make(tmp_path: Path, sink: Sink, **overrides: Any) -> TelemetryPipeline:
+    """A pipeline on ``sink`` as these tests drive it: batches of 10 lines, two in flight,
+    no timer flush, quick retries, a spool and its status file in ``tmp_path/spool``;
+    ``overrides`` replace any of these (``spool=None``: no spool)."""
+    spool = tmp_path / "spool"
+    options: dict[str, Any] = {
+        "spool": Spool(spool, 10**9),
+        "status_path": spool / STATUS_FILE,
+        "batch_lines": 10,
+        "max_in_flight": 2,
+        "flush_interval_s": None,
+        "retry_initial_s": 0.01,
+        "retry_max_s": 0.05,
+    }
+    encoder = LineEncoder("cell-1", {"m1": "cnc"}, ORIGIN)
+    return TelemetryPipeline(sink, encoder, **(options | overrides))
+
+
+def lines(start: int, n: int, t0: int = 0) -> list[str]:
+    """``n`` lines numbered from ``start``, each stamped ``t0`` plus its number (ns)."""
+    return [f"m,t=a v={i}i {t0 + i}" for i in range(start, start + n)]
 
 
 class FakeSink:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tests.dashboards.influxdb1 import InfluxDB1, influxdb1
+from tests.telemetry.fakes import make
 from tests.telemetry.frontend import Frontend
 from tests.telemetry.servers import VictoriaMetrics
 from tests.telemetry.test_refused import INFLUX, replay_hint, status
@@ -24,7 +24,7 @@ from tests.telemetry.test_victoria_metrics import (
     vm_samples,
 )
 from twin.cli import main
-from twin.telemetry import InfluxSink, LineEncoder, Spool, TelemetryPipeline, TelemetryStats
+from twin.telemetry import InfluxSink, Spool, TelemetryStats
 
 NOW = 1_790_000_000_000_000_000  # 2026-09: within any retention
 
@@ -81,15 +81,9 @@ def influx1(tmp_path: Path) -> Iterator[InfluxDB1]:
 
 
 async def deliver(url: str, bucket: str, lines: list[str], tmp_path: Path) -> TelemetryStats:
-    pipeline = TelemetryPipeline(
-        InfluxSink(url, "", "org", bucket),
-        LineEncoder("cell-1", {}, datetime(2026, 1, 5, tzinfo=UTC)),
-        spool=Spool(tmp_path / "spool", 10**7),
-        batch_lines=100,
-        flush_interval_s=None,
-        retry_initial_s=0.01,
-        retry_max_s=0.02,
-    )
+    spool = Spool(tmp_path / "spool", 10**7)
+    sink = InfluxSink(url, "", "org", bucket)
+    pipeline = make(tmp_path, sink, spool=spool, batch_lines=100, max_in_flight=4, retry_max_s=0.02)
     await pipeline.start()
     pipeline.write_lines(lines)
     await pipeline.flush()

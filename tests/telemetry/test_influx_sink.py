@@ -7,18 +7,17 @@ import gzip
 import json
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
 from tests.conftest import free_port
+from tests.telemetry.fakes import lines, make
 from twin.cli import main
 from twin.telemetry import (
     SPOOL_DIR,
     InfluxSink,
-    LineEncoder,
     Spool,
     TelemetryPipeline,
     TelemetrySettings,
@@ -81,20 +80,9 @@ async def server() -> AsyncIterator[tuple[Scripted, str]]:
 
 
 def pipeline(url: str, tmp_path: Path) -> TelemetryPipeline:
-    return TelemetryPipeline(
-        InfluxSink(url, "user:pass", "org", "db/rp"),
-        LineEncoder("cell-1", {}, datetime(2026, 1, 5, tzinfo=UTC)),
-        spool=Spool(tmp_path / "spool", 10**7),
-        batch_lines=10,
-        max_in_flight=1,
-        flush_interval_s=None,
-        retry_initial_s=0.01,
-        retry_max_s=0.02,
-    )
-
-
-def lines(start: int, n: int) -> list[str]:
-    return [f"m,t=a v={i}i {i}" for i in range(start, start + n)]
+    sink = InfluxSink(url, "user:pass", "org", "db/rp")
+    spool = Spool(tmp_path / "spool", 10**7)
+    return make(tmp_path, sink, spool=spool, max_in_flight=1, retry_max_s=0.02)
 
 
 async def test_status_codes(

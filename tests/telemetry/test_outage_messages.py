@@ -8,15 +8,15 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from tests.telemetry import fakes
+from tests.telemetry.fakes import make
 from tests.telemetry.servers import victoria_metrics
 from twin.cli import main
-from twin.telemetry import InfluxSink, LineEncoder, Spool, TelemetryPipeline
-from twin.telemetry.wiring import STATUS_FILE
+from twin.telemetry import InfluxSink, Spool, TelemetryPipeline
 
 
 class Told(logging.Handler):
@@ -72,23 +72,14 @@ async def hanging() -> AsyncIterator[str]:
 
 
 def pipeline(url: str, tmp_path: Path, **kw: float) -> TelemetryPipeline:
-    spool = tmp_path / "spool"
-    return TelemetryPipeline(
-        InfluxSink(url, "", "org", "b", timeout_s=kw.pop("timeout_s", 10.0)),
-        LineEncoder("cell-1", {}, datetime(2026, 1, 5, tzinfo=UTC)),
-        spool=Spool(spool, 10**7),
-        status_path=spool / STATUS_FILE,
-        batch_lines=10,
-        max_in_flight=1,
-        flush_interval_s=None,
-        retry_initial_s=0.05,
-        retry_max_s=0.1,
-        **kw,  # type: ignore[arg-type]
-    )
+    sink = InfluxSink(url, "", "org", "b", timeout_s=kw.pop("timeout_s", 10.0))
+    spool = Spool(tmp_path / "spool", 10**7)
+    options = {"max_in_flight": 1, "retry_initial_s": 0.05, "retry_max_s": 0.1}
+    return make(tmp_path, sink, spool=spool, **options, **kw)
 
 
 def lines(start: int, n: int) -> list[str]:
-    return [f"m,t=a v={i}i {1_790_000_000_000_000_000 + i}" for i in range(start, start + n)]
+    return fakes.lines(start, n, t0=1_790_000_000_000_000_000)
 
 
 async def test_a_database_that_hangs_is_told_as_it_happens_with_url_and_timeout(

@@ -7,38 +7,14 @@ import gzip
 import json
 import logging
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.telemetry.fakes import FakeSink
+from tests.telemetry.fakes import FakeSink, lines, make
 from twin.cli.telemetry import read_status
 from twin.errors import ServiceError
-from twin.telemetry import LineEncoder, Spool, TelemetryPipeline
-
-ORIGIN = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
-
-
-def make(
-    tmp_path: Path, sink: FakeSink, *, max_bytes: int = 10**9, **kw: object
-) -> TelemetryPipeline:
-    return TelemetryPipeline(
-        sink,
-        LineEncoder("cell-1", {"m1": "cnc"}, ORIGIN),
-        spool=Spool(tmp_path / "spool", max_bytes),
-        status_path=tmp_path / "spool" / "status.json",
-        batch_lines=10,
-        max_in_flight=2,
-        flush_interval_s=None,
-        retry_initial_s=0.01,
-        retry_max_s=0.05,
-        **kw,  # type: ignore[arg-type]
-    )
-
-
-def lines(start: int, n: int) -> list[str]:
-    return [f"m,t=a v={i}i {i}" for i in range(start, start + n)]
+from twin.telemetry import Spool
 
 
 async def test_batches_are_written_in_full(tmp_path: Path) -> None:
@@ -128,7 +104,8 @@ async def test_spool_bound_drops_are_counted_and_reported(
 ) -> None:
     sink = FakeSink()
     sink.mode = "down"
-    p = make(tmp_path, sink, max_bytes=120)  # room for about two gzip'd batches
+    spool = Spool(tmp_path / "spool", 120)  # room for about two gzip'd batches
+    p = make(tmp_path, sink, spool=spool)
     await p.start()
     with caplog.at_level(logging.ERROR, logger="twin.telemetry"):
         p.write_lines(lines(0, 100))

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,8 @@ import pytest
 
 from tests.conftest import SCENARIOS
 from tests.opcua.conftest import start_cli
-from tests.telemetry.fakes import FakeSink
-from twin.telemetry import LineEncoder, Spool, TelemetryPipeline
+from tests.telemetry.fakes import FakeSink, lines, make
 
-ORIGIN = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
 DEADLINE_S = 120.0  # what the stop would wait for without a second Ctrl-C
 HURRIED_S = 20.0  # it ends well within this after the second one
 
@@ -97,25 +94,15 @@ async def test_a_second_ctrl_c_spools_at_once_what_a_hung_database_did_not_take(
     assert "stopped at simulated time" in said
 
 
-def _pipeline(tmp_path: Path, sink: FakeSink, *, spool: bool = True) -> TelemetryPipeline:
-    return TelemetryPipeline(
-        sink,
-        LineEncoder("cell-1", {"m1": "cnc"}, ORIGIN),
-        spool=Spool(tmp_path / "spool", 10**9) if spool else None,
-        batch_lines=10,
-        flush_interval_s=None,
-    )
-
-
 @pytest.mark.parametrize("when", ["during the stop", "before it"])
 async def test_hurry_spools_the_batches_in_flight_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
 ) -> None:
     sink = FakeSink()
     sink.mode = "hang"
-    p = _pipeline(tmp_path, sink)
+    p = make(tmp_path, sink, max_in_flight=4)
     await p.start()
-    p.write_lines([f"m,t=a v={i}i {i}" for i in range(25)])
+    p.write_lines(lines(0, 25))
     await sink.entered.wait()  # a write reached the database, which does not answer
     waits = asyncio.Event()  # set when the stop waits for the writes
     first = p._first
@@ -144,9 +131,9 @@ async def test_hurry_without_a_spool_changes_nothing(tmp_path: Path) -> None:
     still waits for the writes in flight (here a disk that does not answer until released)."""
     sink = FakeSink()
     sink.mode = "hang"
-    p = _pipeline(tmp_path, sink, spool=False)
+    p = make(tmp_path, sink, spool=None, max_in_flight=4)
     await p.start()
-    p.write_lines([f"m,t=a v={i}i {i}" for i in range(25)])
+    p.write_lines(lines(0, 25))
     await sink.entered.wait()
     stopping = asyncio.create_task(p.stop(DEADLINE_S))
     assert not p.hurry()
@@ -156,6 +143,6 @@ async def test_hurry_without_a_spool_changes_nothing(tmp_path: Path) -> None:
     sink.release.set()
     stats = await asyncio.wait_for(stopping, HURRIED_S)
     assert stats.lines_written == stats.lines_produced == 25
-    assert sorted(sink.lines) == sorted(f"m,t=a v={i}i {i}" for i in range(25))
+    assert sorted(sink.lines) == sorted(lines(0, 25))
     assert stats.lines_dropped == 0
     assert stats.balanced()
