@@ -66,10 +66,14 @@ _KPIS: tuple[tuple[str, str, ua.VariantType], ...] = (
 # a KPI with nothing to rate yet (a machine that has produced nothing): null, with the status
 # the OPC UA LADS spec uses for an estimate it cannot compute yet; once defined, it stays so
 _NOTHING_TO_RATE = ua.StatusCode(ua.StatusCodes.BadWaitingForInitialData)
-_STATUS: tuple[tuple[str, str, ua.VariantType], ...] = (
+#: the run's status (name, key of ``api.status()``, type): written at every refresh
+_RUN_STATUS: tuple[tuple[str, str, ua.VariantType], ...] = (
     ("SimTime", "sim_time", _D),
     ("Speed", "speed", _D),
     ("Paused", "paused", _B),
+)
+#: the job counters: written when they change (``CellFamily._on_event``)
+_COUNTERS: tuple[tuple[str, str, ua.VariantType], ...] = (
     ("WorkInProgress", "wip", _U),
     ("Stored", "stored", _U),
     ("Backlog", "backlog", _U),
@@ -77,10 +81,6 @@ _STATUS: tuple[tuple[str, str, ua.VariantType], ...] = (
     ("Scrapped", "scrapped", _U),
     ("Cancelled", "cancelled", _U),
     ("Stopped", "stopped", _U),
-)
-#: the job counters of ``_STATUS``: written when they change (``CellFamily._on_event``)
-_COUNTERS = frozenset(
-    ("WorkInProgress", "Stored", "Backlog", "Completed", "Scrapped", "Cancelled", "Stopped")
 )
 #: the events that can change them (a command: Store, Start, RevokeStart, Cancel...)
 _COUNTED: frozenset[type[tev.Event]] = frozenset(
@@ -141,7 +141,7 @@ class CellFamily:
             ua.AttributeIds.Description,
             ua.DataValue(ua.Variant(ua.LocalizedText(ctx.engine.scenario.cell.name))),
         )
-        for name, _, vtype in _STATUS:
+        for name, _, vtype in (*_RUN_STATUS, *_COUNTERS):
             await self._variable(cell, f"Cell.{name}", name, vtype)
         await self._variable(cell, "Cell.SimDateTime", "SimDateTime", ua.VariantType.DateTime)
         await self._variable(cell, LAST_COMMAND_RESULT, "LastCommandResult", _S)
@@ -340,9 +340,9 @@ class CellFamily:
         self._pending = False
         status = self.ctx.api.status()
         now = self.ctx.now()
-        for name, key, vtype in _STATUS:
+        for name, key, vtype in _COUNTERS:
             value = status[key]
-            if name in _COUNTERS and self._counts.get(name) != value:
+            if self._counts.get(name) != value:
                 self._counts[name] = value
                 nodeid, _ = self._values[f"Cell.{name}"]
                 variant = ua.Variant(value, vtype)
@@ -363,10 +363,9 @@ class CellFamily:
         ctx = self.ctx
         status = ctx.api.status()
         status["speed"] = status["speed"] or 0.0
-        for name, key, vtype in _STATUS:
-            if name not in _COUNTERS:
-                value = status[key]
-                self._set(f"Cell.{name}", float(value) if vtype == _D else value)
+        for name, key, vtype in _RUN_STATUS:
+            value = status[key]
+            self._set(f"Cell.{name}", float(value) if vtype == _D else value)
         self._queue_counts()  # the job counters: written when they change, on one path
         self._set("Cell.SimDateTime", ctx.now())  # the run's time axis, as every timestamp
         report = self.kpi.report(ctx.engine.now)
