@@ -65,4 +65,8 @@ async def test_an_opcua_plc_that_stops_is_one_line_not_a_traceback(
     assert news, err
     assert [line for line in news if "link lost" in line or "cannot connect" in line], news
     assert all(line.startswith(("adapter plc1: ", "warning: adapter plc1: ")) for line in news)
-    assert len(news) <= 3, news  # connected, lost, cannot connect: not once per retry
+    # connected, lost, cannot connect: not once per retry; only the 10th, 100th, ... failure
+    # in a row is summarised (a loaded machine may retry ten times before the stop)
+    summaries = [line for line in news if "still failing after" in line]
+    assert len(news) - len(summaries) <= 3, news
+    assert len(summaries) <= len(str(a.status.failures)) - 1, (summaries, a.status.failures)
