@@ -16,6 +16,7 @@ import math
 import socket
 from collections.abc import Mapping
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +220,7 @@ class TwinServer:
             flush_s=s.history_flush_s,
             # the twin's time, as BuildContext.now(): engine.now is one float, read atomically
             now=lambda: self.epoch.timestamp() + self.engine.now,
+            subtypes=partial(event_filter.subtypes_of, server.iserver.aspace),
         )
         await self.history.init()
         server.iserver.history_manager.set_storage(self.history)

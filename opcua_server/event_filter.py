@@ -18,7 +18,7 @@ from asyncua import ua
 from asyncua.server import monitored_item_service
 from asyncua.server.address_space import AddressSpace
 
-__all__ = ["install", "is_subtype"]
+__all__ = ["install", "is_subtype", "subtypes_of"]
 
 _HAS_SUBTYPE = ua.NodeId(ua.ObjectIds.HasSubtype)
 
@@ -38,6 +38,19 @@ def is_subtype(aspace: AddressSpace, type_id: ua.NodeId, base: ua.NodeId) -> boo
             None,
         )
     return False
+
+
+def subtypes_of(aspace: AddressSpace, base: ua.NodeId) -> frozenset[ua.NodeId]:
+    """``base`` and all its subtypes (any depth), from the HasSubtype references."""
+    found = {base}
+    todo = [base]
+    while todo:
+        node = aspace.get(todo.pop())
+        for ref in node.references if node is not None else []:
+            if ref.ReferenceTypeId == _HAS_SUBTYPE and ref.IsForward and ref.NodeId not in found:
+                found.add(ref.NodeId)
+                todo.append(ref.NodeId)
+    return frozenset(found)
 
 
 class _SubtypeOfType(monitored_item_service.WhereClauseEvaluator):  # type: ignore[misc]

@@ -38,6 +38,7 @@ from asyncua.server.history import HistoryStorageInterface
 from asyncua.ua.ua_binary import variant_to_binary
 
 from opcua_server.folders import private_folders
+from opcua_server.history_filter import compile_where
 from opcua_server.history_store import Cursor, Page, Writer, open_db, read_events, read_values
 from twin.aio import cancel_and_wait
 from twin.clock import Clock, SystemClock
@@ -95,7 +96,9 @@ class SqliteHistory(HistoryStorageInterface):
     retention counts back from; by default the wall clock (``clock.wall``), right only for a
     history recorded in real time. ``clock``: its ``monotonic`` times a page's decoding
     (default: the machine's, as the server leaves it: a real-time bound, which a test's
-    hand-driven clock would lift).
+    hand-driven clock would lift). ``subtypes(t)``: the event type ``t`` and its subtypes, for
+    the OfType of a read's where clause (default: ``t`` alone; the server passes its address
+    space's, ``event_filter.subtypes_of``); the where clause is applied (``history_filter``).
     ``page_s`` and ``max_history_data_response_size`` apply from the next page on. Raises
     ``ua.UaStatusCodeError`` (BadContinuationPointInvalid) for a continuation point it no
     longer knows (forgotten, or from before a restart)."""
@@ -112,6 +115,7 @@ class SqliteHistory(HistoryStorageInterface):
         page_s: float = 0.05,
         now: Callable[[], float] | None = None,
         clock: Clock | None = None,
+        subtypes: Callable[[ua.NodeId], frozenset[ua.NodeId]] | None = None,
     ) -> None:
         self.max_history_data_response_size = max_response
         self._path = path
@@ -122,6 +126,7 @@ class SqliteHistory(HistoryStorageInterface):
         self.page_s = page_s
         self._clock: Clock = clock or SystemClock()
         self._now = now or (lambda: self._clock.wall().timestamp())
+        self._subtypes = subtypes or (lambda base: frozenset((base,)))
         self._writer: Writer | None = None
         self._reader: sqlite3.Connection | None = None
         self._write_thread: ThreadPoolExecutor | None = None
@@ -329,10 +334,12 @@ class SqliteHistory(HistoryStorageInterface):
     ) -> tuple[list[Event], datetime | None]:
         scope = self._event_sources.get(source_id.to_string(), source_id.to_string())
         clauses = list(getattr(evfilter, "SelectClauses", None) or [])
+        where = compile_where(getattr(evfilter, "WhereClause", None), self._subtypes)
         read = partial(
             read_events,
             source=None if scope == _ALL_SOURCES else scope,
             names=[_clause_name(c) for c in clauses],
+            where=where,
         )
         rows, after = await self._page(start, end, nb_values, read)
         events: list[Event] = [_Prepared(fields) for fields in rows]

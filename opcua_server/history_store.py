@@ -224,20 +224,22 @@ def _paged(
     rows: sqlite3.Cursor,
     page: Page,
     monotonic: Callable[[], float],
-    convert: Callable[[tuple[Any, ...]], _R],
+    convert: Callable[[tuple[Any, ...]], _R | None],
 ) -> tuple[list[_R], Cursor | None]:
-    """Up to ``page.limit`` rows converted, fewer once ``page.budget_s`` has passed on
-    ``monotonic`` (the server's clock); the cursor after the last one when there are more (rows
-    are (rowid, ..., ts at index 2, ...))."""
+    """Up to ``page.limit`` rows converted (those ``convert`` returns None for left out), fewer
+    once ``page.budget_s`` has passed on ``monotonic`` (the server's clock); the cursor after
+    the last row looked at when there are more (rows are (rowid, ..., ts at index 2, ...))."""
     deadline = monotonic() + page.budget_s
     out: list[_R] = []
     last: tuple[Any, ...] | None = None
-    for row in rows:
+    for seen, row in enumerate(rows):
         if last is not None and (
-            len(out) >= page.limit or (len(out) % _CHECK_EVERY == 0 and monotonic() > deadline)
+            len(out) >= page.limit or (seen % _CHECK_EVERY == 0 and monotonic() > deadline)
         ):
             return out, Cursor(float(last[2]), int(last[0]), page.backward)
-        out.append(convert(row))
+        item = convert(row)
+        if item is not None:  # None: a row the read's filter leaves out
+            out.append(item)
         last = row
     return out, None
 
@@ -267,16 +269,25 @@ def read_events(
     *,
     source: str | None,
     names: list[str | None],
+    where: tuple[set[str], Callable[[dict[str, ua.Variant]], bool] | None] = (set(), None),
 ) -> tuple[list[list[ua.Variant]], Cursor | None]:
     """One page of events (of ``source``, None: all) as their field lists for ``names`` (the
-    select clauses' attribute names; None or absent: a null Variant). Only the selected fields
-    are decoded."""
+    select clauses' attribute names; None or absent: a null Variant), those ``where`` keeps
+    (the fields its predicate reads and the predicate, ``history_filter.compile_where``; a
+    page may then hold fewer rows than its limit and still continue). Only the selected and
+    filtered fields are decoded."""
     sql = _page_sql("event_history", "ts", source and "source", page)
-    rows = db.execute(sql, _page_args(source, page))
-    wanted = {n for n in names if n is not None}
+    filtered, keep = where
+    args = _page_args(source, page)
+    if keep is not None:  # the page's limit counts the rows kept: no bound on those looked at
+        args = (*args[:-1], -1)
+    rows = db.execute(sql, args)
+    wanted = {n for n in names if n is not None} | filtered
 
-    def convert(row: tuple[Any, ...]) -> list[ua.Variant]:
+    def convert(row: tuple[Any, ...]) -> list[ua.Variant] | None:
         fields = decode_fields(row[-1], wanted)
+        if keep is not None and not keep(fields):
+            return None
         return [fields[n] if n is not None and n in fields else _null() for n in names]
 
     return _paged(rows, page, monotonic, convert)
