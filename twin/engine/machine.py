@@ -24,7 +24,7 @@ from twin.events import (
     OperationStarted,
     ToolChanged,
 )
-from twin.machines import REGISTRY, Dynamics, MachineModel, Segment
+from twin.machines import REGISTRY, Dynamics, MachineModel, Outcome, Segment
 
 if TYPE_CHECKING:
     from twin.engine.cell import Engine
@@ -78,6 +78,8 @@ class MachineRuntime:
         self._up: simpy.Event | None = None
         self._space: simpy.Event | None = None
         self._before: tuple[str, str, str | None] = ("NotExecuting", "Processing", None)
+        self._outcome: Outcome | None = None  # of the operation under way (a fault may spoil it)
+        self._work_end = 0.0  # when the work under way ends unless interrupted
         self.process: simpy.Process | None = None
         self.segment: Segment | None = None
         self.block = slice(0, 0)
@@ -163,28 +165,55 @@ class MachineRuntime:
 
     # -- faults -------------------------------------------------------------------------------
     def fault_begin(self, kind: str, source: str, duration: float | None) -> None:
+        """A fault starts now: the work stops (resumed by ``fault_end`` of the last fault)."""
         now = self.env.now
         self.faults.append((kind, source))
         self._publish(FaultRaised(now, self.id, kind, fault_severity(kind), source, duration))
+        if kind == "tool_breakage":
+            self._break_tool()
         if len(self.faults) == 1:
             self._before = (self.state, self.mode, self.job)
             self._up = self.env.event()
             if self.working and self.process is not None:
                 self.process.interrupt(kind)
-            planned = kind == "maintenance"
-            self.set_state("NotAvailable" if planned else "OutOfService", "Maintenance", self.job)
+        self._fault_state()
 
     def fault_end(self, kind: str, source: str) -> None:
+        """A fault is over: the state follows the faults still on; with none, the machine
+        goes back to what it was doing."""
         self.faults.remove((kind, source))
         self._publish(FaultCleared(self.env.now, self.id, kind))
-        if not self.faults:
-            state, mode, job = self._before
-            self.set_state(state, mode, job)
-            up, self._up = self._up, None
-            if up is not None:
-                up.succeed()
-            self.wake()
-            self.notify_space()
+        if self.faults:
+            self._fault_state()
+            return
+        state, mode, job = self._before
+        self.set_state(state, mode, job)
+        up, self._up = self._up, None
+        if up is not None:
+            up.succeed()
+        self.wake()
+        self.notify_space()
+
+    def _break_tool(self) -> None:
+        """A broken tool is replaced (counted as a tool change) in the repair; the part it was
+        cutting is spoilt: a hidden defect of this operation, found (or not) at inspection
+        like any other. Its outcome was drawn when the cut began (wear to its end included):
+        the new tool wears by the rest of the cut only."""
+        dyn = self.dyn
+        cutting = self.working and self.mode == "Processing" and self._outcome is not None
+        rest = self._work_end - self.env.now if cutting else 0.0
+        dyn.wear = min(1.0, rest / getattr(self.cfg, "tool_life", _INF))
+        dyn.tools_replaced += 1
+        self._publish(ToolChanged(self.env.now, self.id, dyn.tools_replaced))
+        if cutting and self._outcome is not None:
+            self._outcome.defect = True
+
+    def _fault_state(self) -> None:
+        """The state while faults are on, whichever came first: NotAvailable while a planned
+        maintenance is among them (ISO 22400: planned down time takes precedence over
+        unplanned), else OutOfService."""
+        planned = any(kind == "maintenance" for kind, _ in self.faults)
+        self.set_state("NotAvailable" if planned else "OutOfService", "Maintenance", self.job)
 
     # -- the process --------------------------------------------------------------------------
     def _next(self) -> int | None:
@@ -207,6 +236,7 @@ class MachineRuntime:
         while remaining > 0:
             start = env.now
             self.working = True
+            self._work_end = start + remaining
             try:
                 yield env.timeout(remaining)
                 remaining = 0.0
@@ -250,7 +280,7 @@ class MachineRuntime:
                 self.setup_key = op.req.setup_key
             op_no = job.op_index
             while True:
-                outcome = model.outcome(cfg, dyn, op.req, planned, self.rng)
+                outcome = self._outcome = model.outcome(cfg, dyn, op.req, planned, self.rng)
                 self.set_state("Executing", "Processing", job.id)
                 run_for = outcome.actual if outcome.fail_at is None else outcome.fail_at
                 self.begin_segment(op, outcome.actual)
@@ -284,6 +314,7 @@ class MachineRuntime:
                     False,
                 )
             )
+            self._outcome = None
             if outcome.defect:
                 job.defects.append(self.id)
             job.last = outcome
