@@ -24,6 +24,7 @@ from twin.events import (
     Event,
     MachineStateChanged,
     OperationFinished,
+    OperationStarted,
     TransferFinished,
     TransferStarted,
     read_events,
@@ -188,3 +189,40 @@ def test_nothing_produced_yet_is_undefined_not_zero(tmp_path: Path) -> None:
     assert cell["throughput_per_h"] == 0.0
     assert cell["wip_mean"] == pytest.approx(2.0)
     assert result.summary["kpis"] == saved
+
+
+def _op(
+    t: float, job: str, planned: float, actual: float | None = None, *, aborted: bool = False
+) -> OperationStarted | OperationFinished:
+    """Operation ``job`` on m0 started at ``t`` (``actual`` None), or finished at ``t``."""
+    if actual is None:
+        return OperationStarted(
+            t=t, job=job, op=0, name="op", machine="m0", planned=planned, rework=False
+        )
+    return OperationFinished(
+        t=t, job=job, op=0, name="op", machine="m0", planned=planned, actual=actual,
+        good=True, aborted=aborted,
+    )  # fmt: skip
+
+
+def test_effectiveness_rates_finished_operations_not_the_one_under_way() -> None:
+    # m0 runs A (planned 100 s, took 100 s), then B (planned 3600 s) is under way: at 1,000 s
+    # B has 900 s of APT and no output yet. Counting B's APT would read 100/1000 = 10 % for a
+    # machine running exactly to plan; it is rated when it ends.
+    run = _state(0.0, "m0", "Executing", "Processing")
+    events: list[Event] = [_op(0.0, "A", 100.0), run, _op(100.0, "A", 100.0, 100.0)]
+    events.append(_op(100.0, "B", 3600.0))
+    mid = compute_kpis(events, ["m0"], 1000.0)
+    m = mid["machines"]["m0"]
+    assert m["apt_s"] == pytest.approx(1000.0)  # availability counts B's time
+    assert m["availability"] == pytest.approx(1.0)
+    assert m["effectiveness"] == pytest.approx(1.0)
+    assert mid["cell"]["effectiveness"] == pytest.approx(1.0)
+    # when B ends, 100 s late, its APT counts: (100 + 3600) / (100 + 3700)
+    done = compute_kpis([*events, _op(3800.0, "B", 3600.0, 3700.0)], ["m0"], 3800.0)
+    assert done["machines"]["m0"]["effectiveness"] == pytest.approx(3700 / 3800)
+    # an aborted operation's APT counts (lost production), without output
+    cut = [*events, _op(1000.0, "B", 3600.0, 900.0, aborted=True)]
+    assert compute_kpis(cut, ["m0"], 1000.0)["machines"]["m0"]["effectiveness"] == pytest.approx(
+        100 / 1000
+    )

@@ -17,7 +17,10 @@ GQ the good quantity:
 - effectiveness = planned run time of the PQ items / APT (ISO: planned run time per item x
   PQ / APT); above 1 when operations run faster than planned, as ISO 22400 allows. The
   transport robot's transfers count in its planned run time (each as the move itself), so
-  that APT spent moving parts does not lower it, but not in its PQ: they make no part.
+  that APT spent moving parts does not lower it, but not in its PQ: they make no part. The
+  APT of an operation still under way is left out until it ends: its output is not in PQ yet,
+  and counting its time would make a machine running to plan read, say, 25 % in the middle
+  of a 4-hour print (a live twin reports every few seconds). Aborted operations' APT counts.
 - quality ratio = GQ / PQ
 - OEE = availability x effectiveness x quality ratio
 - utilisation = (APT + AUST) / PBT
@@ -56,6 +59,7 @@ from twin.events import (
     JobStopped,
     MachineStateChanged,
     OperationFinished,
+    OperationStarted,
     TransferFinished,
     TransferStarted,
 )
@@ -76,6 +80,7 @@ class MachineTimes:
     planned_output: float = 0.0
     produced: int = 0
     good: int = 0
+    op_from: float = -1.0  # processing when the operation under way started (-1: none)
     state: str = "NotExecuting"
     mode: str = "Processing"
     since: float = 0.0
@@ -95,6 +100,10 @@ class MachineTimes:
             else:
                 self.idle += dt
         self.since = t
+
+    def running(self) -> float:
+        """APT of the operation under way (0 with none), up to the last ``close``."""
+        return self.processing - self.op_from if self.op_from >= 0 else 0.0
 
 
 def _ratio(a: float, b: float) -> float:
@@ -164,6 +173,7 @@ class KpiCollector:
         self._transfers: dict[str, float] = {}
         self._handlers: dict[type[Event], Callable[[Any], None]] = {
             MachineStateChanged: self._state,
+            OperationStarted: self._operation_started,
             OperationFinished: self._operation,
             TransferStarted: self._transfer_started,
             TransferFinished: self._transfer_finished,
@@ -191,9 +201,15 @@ class KpiCollector:
         mt.close(ev.t)
         mt.state, mt.mode = ev.state, ev.mode
 
+    def _operation_started(self, ev: OperationStarted) -> None:
+        mt = self.times[ev.machine]
+        mt.close(ev.t)
+        mt.op_from = mt.processing
+
     def _operation(self, ev: OperationFinished) -> None:
+        mt = self.times[ev.machine]
+        mt.op_from = -1.0
         if not ev.aborted:
-            mt = self.times[ev.machine]
             mt.produced += 1
             mt.good += ev.good
             mt.planned_output += ev.planned
@@ -251,10 +267,12 @@ class KpiCollector:
         period = max(t_end - self.start, 0.0)
         machines: dict[str, dict[str, float]] = {}
         total = MachineTimes()
+        running = 0.0
         for mid, mt in self.times.items():
             mt.close(t_end)
-            machines[mid] = _machine_kpis(mt, period)
+            machines[mid] = _machine_kpis(mt, period, mt.running())
             if mid not in self.exclude:
+                running += mt.running()
                 for name in (
                     "processing",
                     "setup",
@@ -267,7 +285,7 @@ class KpiCollector:
                 total.produced += mt.produced
                 total.good += mt.good
         n = max(len(self.times) - len(self.exclude & set(self.times)), 1)
-        cell = _machine_kpis(total, period * n)
+        cell = _machine_kpis(total, period * n, running)
         self.wip_area += self.wip * (t_end - self.wip_since)
         self.wip_since = t_end
         n = len(self.lead_times)
@@ -304,12 +322,13 @@ class KpiCollector:
         return self._p95[1]
 
 
-def _machine_kpis(mt: MachineTimes, period: float) -> dict[str, float]:
+def _machine_kpis(mt: MachineTimes, period: float, running: float) -> dict[str, float]:
     pbt = period - mt.planned_down
     availability = _ratio(mt.processing, pbt)
     # nothing produced, nothing to rate: the robot's transfers alone (planned = actual) or a
-    # part still in work would make it 100 % or 0 %, neither of which says anything
-    effectiveness = _ratio(mt.planned_output, mt.processing) if mt.produced else math.nan
+    # part still in work would make it 100 % or 0 %, neither of which says anything; the
+    # operation under way (``running`` of the APT) is rated when it ends
+    effectiveness = _ratio(mt.planned_output, mt.processing - running) if mt.produced else math.nan
     quality = _ratio(mt.good, mt.produced)
     return {
         "pbt_s": pbt,
