@@ -37,7 +37,9 @@ NaN into None (JSON null); line protocol leaves NaN fields out.
 Cell values add the time elements and counts of all machines except the transport robot
 (the report's ``cell_excludes``) before dividing. Job KPIs: throughput (completed jobs per
 hour), lead time (arrival to completion), tardiness (completion - due, >= 0), late jobs, WIP
-(time average and maximum of jobs released and not finished).
+(time average and maximum of jobs released and not finished) and backlog (of orders received
+and not released yet: waiting for a ``max_wip`` slot). Lead time runs from the order's
+arrival, so Little's law over a long run reads throughput x lead time = WIP + backlog.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ from twin.events import (
     MachineStateChanged,
     OperationFinished,
     OperationStarted,
+    OrderReceived,
     TransferFinished,
     TransferStarted,
 )
@@ -156,6 +159,11 @@ class KpiCollector:
     _p95: tuple[int, float] = field(default=(0, math.nan), init=False, repr=False)
     wip: int = 0
     wip_max: int = 0
+    # orders received and not yet released (waiting for a max_wip slot): time average
+    backlog: int = 0
+    backlog_max: int = 0
+    backlog_area: float = 0.0
+    backlog_since: float = 0.0
     wip_area: float = 0.0
     wip_since: float = 0.0
 
@@ -170,6 +178,8 @@ class KpiCollector:
         self.times = {m: MachineTimes(since=self.start) for m in self.machines}
         self.wip_since = self.start
         self._in_cell: set[str] = set()
+        self._waiting: set[str] = set()
+        self.backlog_since = self.start
         self._transfers: dict[str, float] = {}
         self._handlers: dict[type[Event], Callable[[Any], None]] = {
             MachineStateChanged: self._state,
@@ -177,6 +187,7 @@ class KpiCollector:
             OperationFinished: self._operation,
             TransferStarted: self._transfer_started,
             TransferFinished: self._transfer_finished,
+            OrderReceived: self._received,
             JobReleased: self._released,
             JobCompleted: self._completed,
             JobScrapped: self._scrapped,
@@ -222,7 +233,20 @@ class KpiCollector:
         t0 = self._transfers.pop(ev.job, ev.t)
         self.times[ev.robot].planned_output += ev.t - t0
 
+    def _backlog(self, t: float, delta: int) -> None:
+        self.backlog_area += self.backlog * (t - self.backlog_since)
+        self.backlog_since = t
+        self.backlog += delta
+        self.backlog_max = max(self.backlog_max, self.backlog)
+
+    def _received(self, ev: OrderReceived) -> None:
+        self._waiting.add(ev.job)
+        self._backlog(ev.t, +1)
+
     def _released(self, ev: JobReleased) -> None:
+        if ev.job in self._waiting:
+            self._waiting.discard(ev.job)
+            self._backlog(ev.t, -1)
         self._in_cell.add(ev.job)
         self._wip(ev.t, +1)
 
@@ -241,7 +265,10 @@ class KpiCollector:
         self.scrapped += 1
 
     def _cancelled(self, ev: JobCancelled) -> None:
-        self._leave(ev.job, ev.t)  # a job cancelled in the backlog never entered
+        if ev.job in self._waiting:  # cancelled in the backlog: it never entered
+            self._waiting.discard(ev.job)
+            self._backlog(ev.t, -1)
+        self._leave(ev.job, ev.t)
         self.cancelled += 1
 
     def _stopped(self, ev: JobStopped) -> None:
@@ -288,6 +315,7 @@ class KpiCollector:
         cell = _machine_kpis(total, period * n, running)
         self.wip_area += self.wip * (t_end - self.wip_since)
         self.wip_since = t_end
+        self._backlog(t_end, 0)
         n = len(self.lead_times)
         cell.update(
             period_s=period,
@@ -305,6 +333,9 @@ class KpiCollector:
             wip_mean=_ratio(self.wip_area, period),
             wip_max=self.wip_max,
             wip_end=self.wip,
+            backlog_mean=_ratio(self.backlog_area, period),
+            backlog_max=self.backlog_max,
+            backlog_end=self.backlog,
             quality_ratio_jobs=_ratio(self.completed_good, self.completed + self.scrapped),
         )
         excluded = [m for m in self.times if m in self.exclude]
