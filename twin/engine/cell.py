@@ -20,6 +20,7 @@ import simpy
 
 from twin.engine.arbiter import Arbiter
 from twin.engine.backlog import Backlog, make_backlog
+from twin.engine.choice import pick
 from twin.engine.dispatch import DispatchRule, make_rule
 from twin.engine.faults import Faults
 from twin.engine.inputs import arrivals, plan_scenario_orders
@@ -263,17 +264,6 @@ class Engine:
             self.env.process(self._flow(job))
 
     # -- job flow ---------------------------------------------------------------------------
-    def _pick(self, op: PlannedOp) -> MachineRuntime | None:
-        best: MachineRuntime | None = None
-        best_key: tuple[int, float, int] | None = None
-        for mid, dur in op.durations.items():
-            m = self.machines[mid]
-            if m.sequence is not None or m.has_space():
-                key = (m.load(), dur, m.index)
-                if best_key is None or key < best_key:
-                    best, best_key = m, key
-        return best
-
     def _flow(self, job: Job) -> _Gen:
         env = self.env
         loc: MachineRuntime | None = None
@@ -283,7 +273,7 @@ class Engine:
                 loc = None
                 continue
             op = job.ops[job.op_index]
-            target = self._pick(op)
+            target = pick(self.machines, op, env.now)
             if target is None and loc is not None:
                 # no room downstream: clear the machine's output via the central storage
                 yield from self._move(job, loc, None)
@@ -292,12 +282,12 @@ class Engine:
                 job.state = "waiting" if job.held is None else "held"  # in the storage
                 events = [self.machines[m].space_event() for m in op.durations]
                 yield events[0] if len(events) == 1 else env.any_of(events)
-                target = self._pick(op)
+                target = pick(self.machines, op, env.now)
             if target is None or job.leaving is not None:
                 break
             if job.held is not None:  # paused while it waited for room
                 continue
-            target.reserved += 1
+            target.reserve(job, op)
             yield from self._move(job, loc, target)
             loc = target
             if job.leaving is not None or job.held is not None:

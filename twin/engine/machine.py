@@ -65,6 +65,15 @@ class MachineRuntime:
         self.output_capacity: int = cfg.output_buffer
         self.queue: list[QueueEntry] = []
         self.reserved = 0
+        # estimates for choosing between eligible machines (``twin.engine.choice``): the work
+        # booked here and not started (jobs on their way or queued: planned setup after the
+        # one booked before + planned duration), the setup after it, and when the setup and
+        # operation under way end as planned
+        self.booked = 0.0
+        self._booked: dict[Job, float] = {}
+        self.booked_key: str | None = None
+        self.current_key: str | None = None  # the setup after the operation under way
+        self.busy_until = 0.0
         self.output: list[Job] = []
         self.sequence: deque[str] | None = None
         self.setup_key: str | None = None
@@ -89,8 +98,27 @@ class MachineRuntime:
     def has_space(self) -> bool:
         return len(self.queue) + self.reserved < self.capacity and not self.faults
 
-    def load(self) -> int:
-        return len(self.queue) + self.reserved + (self.state == "Executing")
+    def reserve(self, job: Job, op: PlannedOp) -> None:
+        """Book an input slot for ``job`` (on its way here) and the planned time of ``op``:
+        its duration here and the setup it needs after the work booked before it."""
+        self.reserved += 1
+        key = op.req.setup_key
+        planned = self.model.setup_time(self.cfg, self.booked_key, key) + op.durations[self.id]
+        self._booked[job] = planned
+        self.booked += planned
+        if key is not None:
+            self.booked_key = key
+
+    def _unbook(self, job: Job) -> None:
+        self.booked -= self._booked.pop(job)
+        if not self._booked:  # exact again (no rounding left over), set up as it will be
+            self.booked, self.booked_key = 0.0, self.current_key
+
+    def finish_estimate(self, op: PlannedOp, duration: float, now: float) -> float:
+        """When ``op`` (``duration`` here) would end if booked now, as planned: after the
+        operation under way and the work booked, with the setup it needs after them."""
+        start = max(self.busy_until, now) + self.booked
+        return start + self.model.setup_time(self.cfg, self.booked_key, op.req.setup_key) + duration
 
     def space_event(self) -> simpy.Event:
         """An event that fires the next time an input slot frees up or the machine recovers."""
@@ -127,6 +155,7 @@ class MachineRuntime:
         """A job that reserved a slot will not be queued (cancelled on the way): it waits in
         the output place for the robot to take it away."""
         self.reserved -= 1
+        self._unbook(job)
         job.location = self.id
         self.output.append(job)
         self.notify_space()
@@ -136,6 +165,7 @@ class MachineRuntime:
         for i, e in enumerate(self.queue):
             if e.job is job:
                 del self.queue[i]
+                self._unbook(job)
                 self.notify_space()
                 return True
         return False
@@ -259,6 +289,9 @@ class MachineRuntime:
                 yield self._wake
                 i = self._next()
             entry = self.queue.pop(i)
+            key = entry.op.req.setup_key
+            self.current_key = self.setup_key if key is None else key
+            self._unbook(entry.job)
             if self.sequence is not None:
                 self.sequence.popleft()
             self.notify_space()
@@ -270,6 +303,7 @@ class MachineRuntime:
                 yield robot_req
             setup = model.setup_time(cfg, self.setup_key, op.req.setup_key)
             maintenance = model.maintenance_before(cfg, dyn, planned)
+            self.busy_until = env.now + setup + maintenance + planned
             if maintenance:
                 publish(ToolChanged(env.now, self.id, dyn.tools_replaced))
             if setup + maintenance > 0:
