@@ -15,12 +15,19 @@ once); once it has marked the link lost, the next cycle raises and the base clas
 A Bad status in a Write's results is that node's (e.g. BadOutOfRange, BadNotWritable): the
 output is bad and tried again next cycle, the other nodes and the link go on. An input node
 with a Bad status is a bad tag too, and keeps its last value, ``STALE``.
+
+The server is verified before the session (and the password) goes to it: the certificate it
+presents must be ``server_certificate`` or, with ``trust_on_first_use``, the one pinned in
+``pinned_path`` by the first connect that succeeded (``ServiceError`` naming the file and
+both fingerprints otherwise).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hashlib
 import math
 import os
 from collections.abc import Sequence
@@ -48,6 +55,7 @@ from adapters.opcua.nodes import (
 )
 from twin.clock import Clock
 from twin.errors import ConfigError, ServiceError
+from twin.files import write_durably
 
 __all__ = ["OpcUaAdapter"]
 
@@ -132,6 +140,9 @@ class OpcUaAdapter(Adapter):
                     f"connect refused ({status}): does the PLC trust the certificate {cert}?"
                 ) from exc
             raise ServiceError(f"connect refused: {status}") from exc
+        if cfg.trust_on_first_use and self._credentials and self._credentials.pinned is None:
+            # pinned once the session is up: the server holds the certificate's key
+            await asyncio.to_thread(self._pin, client.security_policy.peer_certificate)
         self._latest = self._sub = None
         if self._in_nodes and cfg.use_subscription:
             self._latest = _Latest()
@@ -160,13 +171,41 @@ class OpcUaAdapter(Adapter):
         except ua.UaError as exc:  # the server offers no such endpoint
             where = f"{cfg.security_policy}/{cfg.security_mode}"
             raise ServiceError(f"the server has no endpoint {where}") from exc
-        if cred.pinned is not None and cred.pinned != client.security_policy.peer_certificate:
-            # a server with another key could not read the channel anyway, but would only
-            # make the connect time out: say why instead
+        presented = client.security_policy.peer_certificate
+        if cred.pinned is not None and cred.pinned != presented:
+            # checked before connect() sends the password. A server with another key could
+            # not read the channel anyway, but would only make the connect time out: say why
+            if cfg.server_certificate is not None:
+                raise ServiceError(
+                    f"the server's certificate is not server_certificate {cfg.server_certificate}"
+                )
             raise ServiceError(
-                f"the server's certificate is not server_certificate {cfg.server_certificate}"
+                f"the server's certificate (SHA-256 {_fingerprint(presented)}) is not the one"
+                f" trusted on first use ({cfg.pinned_path}, SHA-256 {_fingerprint(cred.pinned)}):"
+                " a man in the middle, or a PLC with a new certificate; if the PLC's certificate"
+                f" was renewed, check its fingerprint on the PLC, then delete {cfg.pinned_path}"
+                " (or set server_certificate)"
             )
         return cred.cert_file
+
+    def _pin(self, presented: bytes | None) -> None:
+        """Trust on first use: keep the certificate the server presented at this first
+        connect in ``pinned_path``; later connects refuse any other."""
+        cred, path = self._credentials, self.cfg.pinned_path
+        if cred is None or not presented:
+            return
+        from opcua_server.folders import private_folders
+
+        private_folders(self.cfg.pki_path, [path.parent])
+        write_durably(path, presented, mode=0o600)
+        self._credentials = dataclasses.replace(cred, pinned=presented)
+        self.log.warning(
+            "trusted on first use: the certificate %s presented (SHA-256 %s) is pinned in %s;"
+            " check the fingerprint on the PLC: any other certificate is refused from now on",
+            self.cfg.url,
+            _fingerprint(presented),
+            path,
+        )
 
     def _load_credentials(self, application_uri: str) -> _Credentials:
         cfg = self.cfg
@@ -180,6 +219,12 @@ class OpcUaAdapter(Adapter):
         pinned = None
         if cfg.server_certificate is not None:
             pinned = uacrypto.der_from_x509(_x509(_pki(cfg.server_certificate)))
+        elif cfg.trust_on_first_use and cfg.pinned_path.is_file():
+            from opcua_server.folders import private_folders
+
+            # another user's folder could hold a certificate of theirs: refused (ConfigError)
+            private_folders(cfg.pki_path, [cfg.pinned_path.parent])
+            pinned = uacrypto.der_from_x509(_x509(_pki(cfg.pinned_path)))
         return _Credentials(cert_file, cert, key, application_uri, pinned)
 
     def _own_certificate(self, application_uri: str) -> tuple[Path, Path]:
@@ -364,7 +409,7 @@ class OpcUaAdapter(Adapter):
 @dataclass(frozen=True)
 class _Credentials:
     """The client's certificate and key, the application URI it names, the pinned server
-    certificate (DER)."""
+    certificate (DER; None: not pinned yet, with ``trust_on_first_use``)."""
 
     cert_file: Path
     cert: uacrypto.CertProperties
@@ -403,6 +448,12 @@ def _x509(cert: uacrypto.CertProperties) -> x509.Certificate:
         else x509.load_der_x509_certificate
     )
     return load(cert.path_or_content)
+
+
+def _fingerprint(der: bytes) -> str:
+    """A certificate's SHA-256 fingerprint as PLCs and browsers show it (AB:CD:...)."""
+    digest = hashlib.sha256(der).hexdigest().upper()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
 
 def _uri(cert: x509.Certificate) -> str | None:

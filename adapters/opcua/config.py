@@ -83,7 +83,11 @@ class OpcUaConfig(AdapterConfig):
     """A PLC's OPC UA server: where it is, how to secure the link, what to map.
 
     Security None is never a default: it needs ``security_policy = "None"`` and
-    ``security_mode = "None"`` both. The password is read from the environment variable
+    ``security_mode = "None"`` both. An encrypted link verifies the PLC: by its certificate
+    (``server_certificate``) or, when the file says so (``trust_on_first_use``), by the one it
+    presented at the first connect; a link that would accept any certificate is refused, as
+    is a user's password on an unencrypted link (it would go to whoever answers at ``url``).
+    The password is read from the environment variable
     ``password_env`` when connecting (not here: validation needs no environment), so an unset
     variable shows as a connect failure naming ``password_env``.
     """
@@ -96,6 +100,12 @@ class OpcUaConfig(AdapterConfig):
     private_key: Path | None = Field(None, description="its private key (PEM)")
     server_certificate: Path | None = Field(
         None, description="the PLC's certificate: pinned, any other is refused"
+    )
+    trust_on_first_use: bool = Field(
+        False,
+        strict=True,
+        description="without server_certificate: pin the certificate the PLC presents at the"
+        " first connect (pki_dir/trusted/plc.der) and refuse any other after",
     )
     pki_dir: Path | None = Field(
         None, description="where a generated client certificate is kept (var/adapters/NAME/pki)"
@@ -153,16 +163,37 @@ class OpcUaConfig(AdapterConfig):
             )
         if (self.certificate is None) != (self.private_key is None):
             raise ValueError("certificate: give certificate and private_key together")
-        if self.security_policy == "None":
-            for name in ("certificate", "server_certificate"):
-                if getattr(self, name) is not None:
-                    raise ValueError(f'{name}: not used with security_policy "None"')
         if self.username is not None and self.password_env is None:
             raise ValueError(
                 "password_env: required with username (the variable holding the password)"
             )
         if self.password_env is not None and self.username is None:
             raise ValueError("username: required with password_env")
+        if self.security_policy == "None":
+            for name in ("certificate", "server_certificate"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f'{name}: not used with security_policy "None"')
+            if self.trust_on_first_use:
+                raise ValueError('trust_on_first_use: not used with security_policy "None"')
+            if self.username is not None:
+                raise ValueError(
+                    'username: not with security_policy "None": the password would go to'
+                    f" whoever answers at {self.url}; use an encrypted link with"
+                    " server_certificate"
+                )
+        elif self.server_certificate is None and not self.trust_on_first_use:
+            raise ValueError(
+                "server_certificate: required (the PLC's certificate, DER or PEM): without it"
+                " any server answering at the URL is taken for the PLC"
+                + (" and gets the password" if self.username is not None else "")
+                + "; or set trust_on_first_use = true to pin the certificate it presents at"
+                " the first connect"
+            )
+        elif self.server_certificate is not None and self.trust_on_first_use:
+            raise ValueError(
+                "trust_on_first_use: not with server_certificate (it pins the PLC's"
+                " certificate already)"
+            )
         return self
 
     @model_validator(mode="after")
@@ -192,8 +223,12 @@ class OpcUaConfig(AdapterConfig):
 
     @property
     def unverified_by(self) -> str | None:
+        """``server_certificate`` while the PLC's certificate is not pinned: with
+        ``trust_on_first_use``, until the first connect pinned one (``pinned_path``)."""
         secure = self.security_policy != "None"
-        return "server_certificate" if secure and self.server_certificate is None else None
+        if not secure or self.server_certificate is not None:
+            return None
+        return None if self.pinned_path.is_file() else "server_certificate"
 
     @property
     def pki_path(self) -> Path:
@@ -201,3 +236,8 @@ class OpcUaConfig(AdapterConfig):
         return (
             self.pki_dir if self.pki_dir is not None else Path("var/adapters") / self.name / "pki"
         )
+
+    @property
+    def pinned_path(self) -> Path:
+        """Where ``trust_on_first_use`` keeps the certificate the PLC presented first."""
+        return self.pki_path / "trusted" / "plc.der"

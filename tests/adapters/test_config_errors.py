@@ -62,6 +62,7 @@ CASES: dict[str, tuple[str, str, str]] = {
     ),
     "opcua-read-what-is-written": (
         OPCUA
+        + "trust_on_first_use = true\n"
         + STATE.replace("address = 1", 'node = "ns=2;s=X"')
         + '[[adapter.read]]\nsignal = "cnc1.coolant_temp"\nnode = "ns=2;s=X"\n',
         "adapter[0].read[0].node",

@@ -119,11 +119,18 @@ def _bound(tmp_path: Path, text: str) -> list[Adapter]:
     return build_adapters(load_adapters(file, KINDS), twin, TwinAPI(twin), KINDS)
 
 
+def _trusted_on_first_use(tmp_path: Path) -> str:
+    """``ADAPTER`` encrypted, trusting the PLC's certificate on first use: none pinned yet."""
+    secure = ADAPTER.replace('security_policy = "None"\nsecurity_mode = "None"\n', "")
+    pki = tmp_path / "pki"
+    return secure.replace("period_s", f"trust_on_first_use = true\npki_dir = '{pki}'\nperiod_s")
+
+
 def test_security_warnings_in_a_file_are_whole_lines(tmp_path: Path) -> None:
     """stderr to a file: no 80-column box cutting a long URL; an encrypted link whose PLC
-    certificate is not pinned is named, with how to pin it."""
+    certificate is not pinned yet (trusted on first use) is named, with how to pin it."""
     long_url = "opc.tcp://north-hall-line-3-controller.plant.example.com:4840/a/long/path"
-    secure = ADAPTER.replace('security_policy = "None"\nsecurity_mode = "None"\n', "")
+    secure = _trusted_on_first_use(tmp_path)
     text = ADAPTER.format(url=long_url, uri=URI) + secure.format(url=long_url, uri=URI).replace(
         "legacy-plc", "new-plc"
     )
@@ -144,7 +151,7 @@ def test_adapters_check_names_an_unpinned_plc_certificate(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     file = tmp_path / "plc.toml"
-    secure = ADAPTER.replace('security_policy = "None"\nsecurity_mode = "None"\n', "")
+    secure = _trusted_on_first_use(tmp_path)
     file.write_text(secure.format(url="opc.tcp://127.0.0.1:4841", uri=URI), encoding="utf-8")
     assert main(["adapters", "check", str(file)]) == 0
     assert (

@@ -28,7 +28,11 @@ USERS = {"alice": "s3cret"}
 
 
 class Users:
-    """asyncua user manager: the users of ``USERS`` with their passwords, nobody else."""
+    """asyncua user manager: the users of ``USERS`` with their passwords, nobody else;
+    ``passwords`` records every password a client gave (what a fake PLC would capture)."""
+
+    def __init__(self) -> None:
+        self.passwords: list[str] = []
 
     def get_user(
         self,
@@ -37,6 +41,8 @@ class Users:
         password: str | None = None,
         certificate: Any = None,
     ) -> User | None:
+        if password is not None:
+            self.passwords.append(password)
         if username is not None and USERS.get(username) == password:
             return User(role=UserRole.User, name=username)
         return None
@@ -45,14 +51,18 @@ class Users:
 class Plc:
     """A PLC's OPC UA server on a loopback port with ``VARIABLES`` in namespace ``URI``."""
 
-    def __init__(self, server: Server, port: int, ns: int, nodes: dict[str, Node]) -> None:
+    def __init__(
+        self, server: Server, port: int, ns: int, nodes: dict[str, Node], users: Users | None
+    ) -> None:
         self.server, self.port, self.ns, self.nodes = server, port, ns, nodes
+        self.users = users  # with a pki: the passwords clients gave
 
     @classmethod
     async def start(cls, port: int, pki: Path | None = None) -> Plc:
         """Plain (security None, anonymous), or with ``pki``: Basic256Sha256 SignAndEncrypt
         only, client certificates in ``pki/trusted`` only, users ``USERS``."""
-        server = Server(user_manager=Users() if pki else None)
+        users = Users() if pki else None
+        server = Server(user_manager=users)
         await server.init()
         server.set_endpoint(f"opc.tcp://127.0.0.1:{port}/plc")
         if pki is None:
@@ -74,7 +84,7 @@ class Plc:
                 await node.set_writable()
             nodes[name] = node
         await server.start()
-        return cls(server, port, ns, nodes)
+        return cls(server, port, ns, nodes, users)
 
     @property
     def url(self) -> str:

@@ -301,6 +301,7 @@ async def test_secure_link_with_a_trusted_certificate_user_and_password(
     }
     # the others use the first one's certificate (and so its application URI)
     theirs = {"certificate": str(own / "cert.der"), "private_key": str(own / "key.pem")}
+    plc_cert = str(plc_pki / "own" / "cert.der")
     monkeypatch.setenv("PLC_GOOD", USERS["alice"])
     monkeypatch.setenv("PLC_BAD", "wrong")
     monkeypatch.delenv("PLC_UNSET", raising=False)
@@ -313,10 +314,24 @@ async def test_secure_link_with_a_trusted_certificate_user_and_password(
             name="good",
             pki_dir=str(tmp_path / "pki"),
             password_env="PLC_GOOD",
-            server_certificate=str(plc_pki / "own" / "cert.der"),
+            server_certificate=plc_cert,
         ),
-        entry(plc.url, **secure, **theirs, name="bad", password_env="PLC_BAD"),
-        entry(plc.url, **secure, **theirs, name="unset", password_env="PLC_UNSET"),
+        entry(
+            plc.url,
+            **secure,
+            **theirs,
+            name="bad",
+            password_env="PLC_BAD",
+            server_certificate=plc_cert,
+        ),
+        entry(
+            plc.url,
+            **secure,
+            **theirs,
+            name="unset",
+            password_env="PLC_UNSET",
+            server_certificate=plc_cert,
+        ),
         entry(  # pins another certificate than the PLC's
             plc.url,
             **secure,
