@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -277,7 +277,12 @@ async def instantiate_type(
     """Instantiate a type (or an instance declaration) below ``parent`` with string node ids
     ``<ident>.<child>...``; drops the placeholders (``<Name>`` children) asyncua copies
     literally and, with ``reference``, links the new node from ``parent`` by that reference
-    type instead. Returns the created nodes, the new node first."""
+    type instead. Returns the created nodes, the new node first.
+
+    From an instance declaration (a Method or Variable of a type, e.g. an optional one the
+    type's instances leave out), the new node's type definition is the declaration's own:
+    none for a Method (OPC 10000-3: Methods have no type definition), the VariableType of a
+    Variable (asyncua makes it point at the declaration, which is no type)."""
     created = await instantiate(
         parent,
         ctx.node(type_id),
@@ -298,12 +303,39 @@ async def instantiate_type(
     if roots:
         remove_subtrees(ctx, [n.nodeid for n in roots])
     node = created[0]
+    await _declared_type_definition(ctx, parent, node, type_id)
     if reference is not None:
         for ref in await parent.get_references(refs=ua.ObjectIds.HierarchicalReferences):
             if ref.NodeId == node.nodeid:
                 await parent.delete_reference(node, ref.ReferenceTypeId)
         await parent.add_reference(node, reference)
     return [n for n in created if n not in placeholders]
+
+
+async def _declared_type_definition(
+    ctx: BuildContext, parent: Node, node: Node, declaration: ua.NodeId
+) -> None:
+    """Give ``node``, instantiated from ``declaration``, the type definition of the
+    declaration (none unless it is a type itself), also in ``parent``'s reference to it (what
+    Browse returns as TypeDefinition)."""
+    aspace = ctx.server.iserver.aspace
+    if await ctx.node(declaration).read_node_class() in _TYPES:
+        return
+    declared = [replace(r) for r in aspace[declaration].references if _is_type_definition(r)]
+    data = aspace[node.nodeid]
+    data.references = [r for r in data.references if not _is_type_definition(r)] + declared
+    target = declared[0].NodeId if declared else ua.NodeId()
+    for ref in aspace[parent.nodeid].references:
+        if ref.NodeId == node.nodeid:
+            ref.TypeDefinition = target
+
+
+_TYPES = (ua.NodeClass.ObjectType, ua.NodeClass.VariableType)
+_HAS_TYPE_DEFINITION = ua.NodeId(ua.ObjectIds.HasTypeDefinition)
+
+
+def _is_type_definition(ref: ua.ReferenceDescription) -> bool:
+    return ref.ReferenceTypeId == _HAS_TYPE_DEFINITION and ref.IsForward
 
 
 def remove_subtrees(ctx: BuildContext, roots: list[ua.NodeId]) -> None:
