@@ -1,5 +1,6 @@
 """Faults on a machine's state and parts: overlapping faults (the state follows the set of
-faults on, planned maintenance first) and a tool breakage (a new tool, a spoilt part)."""
+faults on, planned maintenance first), a tool breakage (a new tool, a spoilt part) and the
+remake of a part scrapped (the same customer order)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from twin.events import (
     EventBus,
     InspectionDone,
     JobCompleted,
+    JobScrapped,
     MachineStateChanged,
     OperationFinished,
+    OrderReceived,
     ToolChanged,
 )
 from twin.kpi import KpiCollector
@@ -141,3 +144,26 @@ def test_a_breakage_while_idle_replaces_the_tool_and_spoils_nothing(
     api.submit_order({"id": "B", "product": BRACKET})
     engine.run(86400)
     assert [e.decision for e in seen if isinstance(e, InspectionDone)] == ["pass"]
+
+
+def test_a_remake_is_the_same_order_its_lead_time_from_the_orders_arrival(
+    default_scenario_path: Path,
+) -> None:
+    engine, seen, kpi = _twin(
+        default_scenario_path, detection_probability=1.0, max_rework=0, rework_fraction=0.0
+    )
+    api = TwinAPI(engine)
+    engine.run(1000, stop_when_done=False)
+    api.submit_order({"id": "B", "product": BRACKET})
+    cnc = engine.machines["cnc1"]
+    step_until(engine, "B", lambda j: cnc.mode == "Processing" and cnc.job == "B")
+    api.inject_fault("cnc1", "tool_breakage", 60.0)  # the part is spoilt: scrapped, remade
+    engine.run()
+    (scrapped,) = [e for e in seen if isinstance(e, JobScrapped)]
+    (remade,) = [e for e in seen if isinstance(e, OrderReceived) and e.source == "remake"]
+    (done,) = [e for e in seen if isinstance(e, JobCompleted)]
+    assert (remade.job, remade.t, done.job) == ("B-R1", scrapped.t, "B-R1")
+    assert done.lead_time == done.t - 1000  # from the order, not from the scrap
+    assert engine.jobs["B-R1"].arrival == 1000
+    assert kpi.report(engine.now)["cell"]["lead_time_mean_s"] == done.t - 1000
+    assert (engine.received, engine.remade) == (1, 1)  # one customer order, made twice

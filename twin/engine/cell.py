@@ -111,7 +111,8 @@ class Engine:
         self.max_wip: float = scenario.max_wip or math.inf
         self.keep_ended = keep_ended
         self._ended: deque[Job] = deque()
-        self.received = 0
+        self.received = 0  # customer orders: remakes of scrapped parts are counted apart
+        self.remade = 0
         self.completed = 0
         self.scrapped = 0
         self.cancelled = 0
@@ -236,8 +237,12 @@ class Engine:
         weight: float,
         source: str,
         urgent: bool = False,
+        arrival: float | None = None,
     ) -> Job:
-        job = Job(job_id, next(self._job_index), spec, ops, self.env.now, due, weight)
+        """A new job, now; ``arrival``: when its order came, if earlier (a remake's)."""
+        arrival = self.env.now if arrival is None else arrival
+        job = Job(job_id, next(self._job_index), spec, ops, arrival, due, weight)
+        job.remake = source == "remake"
         self.jobs[job_id] = job
         self._admit(job, source, urgent)
         return job
@@ -246,10 +251,13 @@ class Engine:
         """Record the order and put it in the backlog (before the others when ``urgent``)."""
         if self.all_done.triggered:  # work again after all was done (a command): re-arm
             self.all_done = self.env.event()
-        self.received += 1
+        if job.remake:
+            self.remade += 1
+        else:
+            self.received += 1
         self.bus.publish(
             OrderReceived(
-                job.arrival, job.id, job.family, job.due, job.weight, job.operations, source
+                self.env.now, job.id, job.family, job.due, job.weight, job.operations, source
             )
         )
         self.backlog.add(job, urgent)
@@ -401,8 +409,11 @@ class Engine:
         remake_id = self._remake_id(job.id) if job.leaving is None else None
         self.bus.publish(JobScrapped(self.env.now, job.id, remake_id))
         if remake_id is not None:
+            # the same customer order: due as it was, its lead time from when the order came
             ops = self.planner.plan(job.spec)
-            self._receive(remake_id, job.spec, ops, job.due, job.weight, "remake", urgent=True)
+            self._receive(
+                remake_id, job.spec, ops, job.due, job.weight, "remake", True, job.arrival
+            )
         self._finish(job)
 
     def _remake_id(self, job_id: str) -> str:

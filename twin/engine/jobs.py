@@ -24,6 +24,8 @@ class Job:
     scrapped, cancelled, stopped. ``leaving`` is set when a command ends the job early
     ("cancelled" or "stopped"): the step under way ends, then the part leaves the cell.
     ``defects`` lists machines whose operation left a hidden defect.
+    ``remake`` is True for the job that replaces a scrapped one: the same customer order, so
+    its ``arrival`` is the order's (lead times run from it) and its due date the order's.
     ``held`` is set while the job is paused (``Engine.pause_job``): the event that resumes it.
     ``work`` is the planned work of its routing as ordered: the sum over its operations of the
     fastest eligible machine's planned seconds (what ``remaining_work`` gives before the first
@@ -49,6 +51,7 @@ class Job:
         "leaving",
         "location",
         "op_index",
+        "remake",
         "reworks",
         "state",
         "weight",
@@ -80,6 +83,7 @@ class Job:
         self.location: str | None = None
         self.defects: list[str] = []
         self.reworks = 0
+        self.remake = False
         self.leaving: str | None = None
         self.done: simpy.Event | None = None
         self.held: simpy.Event | None = None

@@ -84,7 +84,10 @@ def revoke_start(engine: Engine, job_id: str) -> None:
     order = OrderConfig(id=job.id, product=job.spec, due=job.due, weight=job.weight)
     engine.backlog.remove(job)
     del engine.jobs[job_id]
-    engine.received -= 1  # counted again when it is started
+    if job.remake:  # counted again when it is started (an order then)
+        engine.remade -= 1
+    else:
+        engine.received -= 1
     engine.stored[job_id] = order
     engine._check_all_done()
 
