@@ -106,19 +106,28 @@ def test_the_state_follows_the_faults_on_planned_maintenance_first(
     assert (cnc["down_s"], cnc["planned_down_s"]) == (down, planned)
 
 
-def test_a_breakage_mid_cut_replaces_the_tool_and_spoils_the_part(
-    default_scenario_path: Path,
-) -> None:
-    engine, seen, _ = _twin(
-        default_scenario_path, detection_probability=1.0, max_rework=0, rework_fraction=0.0
-    )
+def _break_mid_cut(
+    path: Path, received: float, into_cut: float
+) -> tuple[Engine, list[Event], KpiCollector]:
+    """Order B (a bracket) comes at ``received``; the tool breaks ``into_cut`` seconds into
+    its milling; every defect found is scrapped."""
+    engine, seen, kpi = _twin(path, detection_probability=1.0, max_rework=0, rework_fraction=0.0)
     api = TwinAPI(engine)
+    engine.run(received, stop_when_done=False)
     api.submit_order({"id": "B", "product": BRACKET})
     cnc = engine.machines["cnc1"]
     step_until(engine, "B", lambda j: cnc.mode == "Processing" and cnc.job == "B")
-    start = engine.now
-    engine.run(start + 600, stop_when_done=False)  # 10 min into the cut
+    engine.run(engine.now + into_cut, stop_when_done=False)
     api.inject_fault("cnc1", "tool_breakage", 900.0)
+    return engine, seen, kpi
+
+
+def test_a_breakage_mid_cut_replaces_the_tool_and_spoils_the_part(
+    default_scenario_path: Path,
+) -> None:
+    engine, seen, _ = _break_mid_cut(default_scenario_path, 0, 600)  # 10 min into the cut
+    cnc = engine.machines["cnc1"]
+    start = engine.now
     assert cnc.dyn.tools_replaced == 1
     assert [e.tools_replaced for e in seen if isinstance(e, ToolChanged)] == [1]
     step_until(engine, "B", lambda j: cnc.job is None)
@@ -149,15 +158,8 @@ def test_a_breakage_while_idle_replaces_the_tool_and_spoils_nothing(
 def test_a_remake_is_the_same_order_its_lead_time_from_the_orders_arrival(
     default_scenario_path: Path,
 ) -> None:
-    engine, seen, kpi = _twin(
-        default_scenario_path, detection_probability=1.0, max_rework=0, rework_fraction=0.0
-    )
-    api = TwinAPI(engine)
-    engine.run(1000, stop_when_done=False)
-    api.submit_order({"id": "B", "product": BRACKET})
-    cnc = engine.machines["cnc1"]
-    step_until(engine, "B", lambda j: cnc.mode == "Processing" and cnc.job == "B")
-    api.inject_fault("cnc1", "tool_breakage", 60.0)  # the part is spoilt: scrapped, remade
+    # the part is spoilt: scrapped, remade
+    engine, seen, kpi = _break_mid_cut(default_scenario_path, 1000, 60)
     engine.run()
     (scrapped,) = [e for e in seen if isinstance(e, JobScrapped)]
     (remade,) = [e for e in seen if isinstance(e, OrderReceived) and e.source == "remake"]
