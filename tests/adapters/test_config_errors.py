@@ -136,3 +136,24 @@ def test_adapters_check_warns_of_an_output_its_type_cannot_hold(
         " 180000 raw at scale 0.1 and offset 0, but the tag holds -32768 to 32767: values"
         " beyond are written saturated (choose a wider type or scale)\n"
     )
+
+
+@pytest.mark.parametrize(
+    "value", ["[" * 50_000 + "]" * 50_000, "{a = " * 50_000 + "1" + "}" * 50_000]
+)
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_a_file_nested_too_deeply_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, value: str, command: str
+) -> None:
+    """tomllib recurses per level: a file nested 50,000 deep is refused in one line naming
+    it (exit 2), not with a RecursionError's traceback."""
+    file = write(tmp_path, MODBUS + f"x = {value}\n" + STATE)
+    if command == "check":
+        args = ["adapters", "check", str(file)]
+    else:
+        args = ["run", "--adapters", str(file), "--port", "0", "--telemetry", "none"]
+        args += ["--out", str(tmp_path / "out"), "--pki", str(tmp_path / "pki")]
+        args += ["--users", str(tmp_path / "users.toml")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {file}: nested too deeply (arrays or tables inside one another)\n"
