@@ -1,8 +1,10 @@
 """Choosing between eligible machines (``twin.engine.choice``): where the operation would end
-first as planned, setups included; a machine down is not chosen while another has room."""
+first as planned, setups included; a machine down is not chosen while another has room. And
+a planned maintenance known ahead: no work starts that would run into it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -29,12 +31,17 @@ def _bracket(material: str, fixture: str = "vise") -> dict[str, Any]:
     }  # milling as planned: 460 s on cnc1 (5-axis), 529 s on cnc2 (3-axis)
 
 
-@pytest.fixture
-def twin() -> tuple[Engine, TwinAPI, list[Event]]:
-    """The large cell (two CNCs) with only the orders a test gives, no faults."""
+def _twin(
+    maintenance: Iterable[tuple[str, float, float]] = (),
+) -> tuple[Engine, TwinAPI, list[Event]]:
+    """The large cell (two CNCs) with only the orders a test gives, and no faults but the
+    planned ``maintenance`` (machine, at, duration) of its scenario."""
     data = read_toml(SCENARIOS / "large.toml")
-    for key in ("arrivals", "orders", "faults"):
+    for key in ("arrivals", "orders"):
         data.pop(key, None)
+    data["faults"] = [
+        {"machine": m, "kind": "maintenance", "at": at, "duration": d} for m, at, d in maintenance
+    ]
     for m in data["cell"]["machines"]:
         m.pop("breakdowns", None)
     bus = EventBus()
@@ -42,6 +49,11 @@ def twin() -> tuple[Engine, TwinAPI, list[Event]]:
     bus.subscribe(seen.append)
     engine = Engine(parse_scenario(data), bus=bus)
     return engine, TwinAPI(engine), seen
+
+
+@pytest.fixture
+def twin() -> tuple[Engine, TwinAPI, list[Event]]:
+    return _twin()
 
 
 def _set_up(engine: Engine, api: TwinAPI, cnc1: str, cnc2: str) -> None:
@@ -55,9 +67,9 @@ def _set_up(engine: Engine, api: TwinAPI, cnc1: str, cnc2: str) -> None:
     )
 
 
-def _milled_on(seen: list[Event], job: str) -> str:
+def _started(seen: list[Event], job: str) -> tuple[float, str]:
     (started,) = [e for e in seen if isinstance(e, OperationStarted) and e.job == job and e.op == 0]
-    return started.machine
+    return started.t, started.machine
 
 
 def _setups(seen: list[Event], machine: str, since: float) -> int:
@@ -84,7 +96,7 @@ def test_a_machine_set_up_for_the_part_beats_a_faster_one_to_set_up(
     for job in orders:
         api.submit_order({"id": job, "product": _bracket("steel")})
     engine.run(since + 7200, stop_when_done=False)
-    assert [_milled_on(seen, job) for job in orders] == ["cnc2"] * len(orders)
+    assert [_started(seen, job)[1] for job in orders] == ["cnc2"] * len(orders)
     assert _setups(seen, "cnc1", since) == _setups(seen, "cnc2", since) == 0
 
 
@@ -121,5 +133,39 @@ def test_a_machine_down_is_not_chosen_while_another_has_room(
         job = f"S-{kind}"
         api.submit_order({"id": job, "product": _bracket("steel")})
         engine.run(engine.now + 7200, stop_when_done=False)
-        assert _milled_on(seen, job) == "cnc2"
+        assert _started(seen, job)[1] == "cnc2"
         api.clear_fault("cnc1")
+
+
+def _interrupted(seen: list[Event], job: str) -> bool:
+    return any(
+        isinstance(e, MachineStateChanged) and e.job == job and e.mode == "Maintenance"
+        for e in seen
+    )
+
+
+def test_no_work_starts_that_would_run_into_a_planned_maintenance() -> None:
+    engine, api, seen = _twin([("cnc1", 300, 3600), ("cnc2", 300, 3600)])
+    api.submit_order({"id": "S", "product": _bracket("steel")})  # 460 s on cnc1
+    engine.run(7200, stop_when_done=False)
+    assert _started(seen, "S") == (3900, "cnc1")  # when the maintenance is over
+    assert not _interrupted(seen, "S")
+
+
+def test_a_planned_maintenance_ahead_sends_the_part_to_another_machine() -> None:
+    engine, api, seen = _twin([("cnc1", 300, 3600)])
+    api.submit_order({"id": "S", "product": _bracket("steel")})
+    engine.run(7200, stop_when_done=False)
+    t, machine = _started(seen, "S")
+    assert (t < 300, machine) == (True, "cnc2")  # slower, but free of the maintenance
+    assert not _interrupted(seen, "S")
+
+
+def test_work_that_fits_no_gap_between_maintenances_starts_at_once() -> None:
+    windows = [("cnc1", 300, 100), ("cnc1", 500, 100), ("cnc2", 300, 100), ("cnc2", 500, 100)]
+    engine, api, seen = _twin(windows)
+    api.submit_order({"id": "S", "product": _bracket("steel")})  # 460 s: no 100 s gap holds it
+    engine.run(7200, stop_when_done=False)
+    t, machine = _started(seen, "S")
+    assert (t < 300, machine) == (True, "cnc1")
+    assert _interrupted(seen, "S")

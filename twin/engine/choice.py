@@ -3,9 +3,10 @@
 Among the eligible machines with room for the part (a machine with a fault has none), the one
 where the operation would end first as planned (``MachineRuntime.finish_estimate``): after
 the operation under way and the work booked there, with the setup it would need after that
-work, and its planned duration there. So a machine already set up for the part's material
-and fixture wins over an idle one that would need a changeover longer than the wait, and a
-faster machine over a slower one. Ties go to the machine listed first in the cell.
+work, and its planned duration there, and after a planned maintenance of the scenario it
+would run into (``MachineRuntime.begin``). So a machine already set up for the part's
+material and fixture wins over an idle one that would need a changeover longer than the
+wait, and a faster machine over a slower one. Ties go to the machine listed first in the cell.
 
 Estimates use planned times only (no random draws): the choice is deterministic.
 """

@@ -55,7 +55,10 @@ class Faults:
         self.env.process(self._breakdowns(m))
 
     def schedule(self, m: MachineRuntime, kind: str, at: float, duration: float) -> None:
-        """A fault of the scenario: ``kind`` on ``m`` from ``at`` for ``duration`` seconds."""
+        """A fault of the scenario: ``kind`` on ``m`` from ``at`` for ``duration`` seconds. A
+        planned maintenance is known ahead: the machine starts no work that would run into it."""
+        if kind == "maintenance":
+            m.plan_maintenance(at, at + duration)
         self.env.process(self._scheduled(m, kind, at, duration))
 
     def inject(

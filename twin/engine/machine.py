@@ -8,6 +8,7 @@ Invariant: at most one operation runs at a time; ``len(queue) + reserved <= inpu
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
@@ -74,6 +75,7 @@ class MachineRuntime:
         self.booked_key: str | None = None
         self.current_key: str | None = None  # the setup after the operation under way
         self.busy_until = 0.0
+        self.windows: list[tuple[float, float]] = []  # planned maintenance (start, end) ahead
         self.output: list[Job] = []
         self.sequence: deque[str] | None = None
         self.setup_key: str | None = None
@@ -118,7 +120,8 @@ class MachineRuntime:
         """When ``op`` (``duration`` here) would end if booked now, as planned: after the
         operation under way and the work booked, with the setup it needs after them."""
         start = max(self.busy_until, now) + self.booked
-        return start + self.model.setup_time(self.cfg, self.booked_key, op.req.setup_key) + duration
+        need = self.model.setup_time(self.cfg, self.booked_key, op.req.setup_key) + duration
+        return (self.begin(start, need) if self.windows else start) + need
 
     def space_event(self) -> simpy.Event:
         """An event that fires the next time an input slot frees up or the machine recovers."""
@@ -249,15 +252,52 @@ class MachineRuntime:
     def _next(self) -> int | None:
         if self.faults or not self.queue or len(self.output) >= self.output_capacity:
             return None
+        queue, now = self.queue, self.env.now
         if self.sequence is not None:
             if not self.sequence:
                 return None
             want = self.sequence[0]
-            for i, e in enumerate(self.queue):
+            for i, e in enumerate(queue):
                 if e.job.id == want:
-                    return i
+                    return i if not self.windows or self._fits(e) else None
             return None
-        return self.engine.rule.select(self.queue, self.env.now)
+        i = self.engine.rule.select(queue, now)
+        if not self.windows or self._fits(queue[i]):
+            return i
+        # a planned maintenance comes before the rule's choice would end: the rule's choice
+        # among the jobs that would end before it, else wait (the maintenance wakes it)
+        fitting = [e for e in queue if self._fits(e)]
+        return queue.index(fitting[self.engine.rule.select(fitting, now)]) if fitting else None
+
+    # -- planned maintenance known ahead ------------------------------------------------------
+    def plan_maintenance(self, start: float, end: float) -> None:
+        """A planned maintenance from ``start`` to ``end`` is scheduled: no setup or operation
+        starts that would not end before it as planned (``begin``)."""
+        bisect.insort(self.windows, (start, end))
+
+    def begin(self, t: float, need: float) -> float:
+        """When work of ``need`` planned seconds, ready at ``t``, can begin: at ``t``, unless
+        a planned maintenance starts before it would end: then after that maintenance, except
+        when it would not fit in the gap before the next one either (no use waiting)."""
+        windows = self.windows
+        while windows and windows[0][1] <= self.env.now:  # over: forgotten
+            del windows[0]
+        for k, (start, end) in enumerate(windows):
+            if end <= t:  # over by then
+                continue
+            if t < start:
+                if t + need <= start:  # ends before it (and so before the later ones)
+                    return t
+                following = windows[k + 1][0] if k + 1 < len(windows) else _INF
+                if need > following - end:
+                    return t
+            t = end  # after this maintenance
+        return t
+
+    def _fits(self, entry: QueueEntry) -> bool:
+        setup = self.model.setup_time(self.cfg, self.setup_key, entry.op.req.setup_key)
+        now = self.env.now
+        return self.begin(now, setup + entry.planned) == now
 
     def _work(self, duration: float) -> Generator[simpy.Event, Any, None]:
         """Spend ``duration`` working; a fault interrupts and the rest resumes after repair."""
