@@ -28,6 +28,7 @@ from twin.engine.inspection import inspect
 from twin.engine.instant import EndOfInstant, relaxed_gc
 from twin.engine.jobs import ENDED_STATES, Job
 from twin.engine.machine import MachineRuntime
+from twin.engine.transfer import move
 from twin.errors import CommandError, InvalidStateError, UnknownMachineError
 from twin.events import (
     CommandApplied,
@@ -38,10 +39,8 @@ from twin.events import (
     JobScrapped,
     JobStopped,
     OrderReceived,
-    TransferFinished,
-    TransferStarted,
 )
-from twin.machines import Segment, travel_time
+from twin.machines import Segment
 from twin.model.products import ProductSpec
 from twin.model.scenario import ARRIVAL_ID, OrderConfig, Scenario, fault_misfit
 from twin.model.units import parse_duration
@@ -284,7 +283,7 @@ class Engine:
             target = pick(self.machines, op, env.now)
             if target is None and loc is not None:
                 # no room downstream: clear the machine's output via the central storage
-                yield from self._move(job, loc, None)
+                yield from move(self, job, loc, None)
                 loc = None
             while target is None and job.leaving is None:
                 job.state = "waiting" if job.held is None else "held"  # in the storage
@@ -296,7 +295,7 @@ class Engine:
             if job.held is not None:  # paused while it waited for room
                 continue
             target.reserve(job, op)
-            yield from self._move(job, loc, target)
+            yield from move(self, job, loc, target)
             loc = target
             if job.leaving is not None or job.held is not None:
                 # cancelled or paused on the way: hand the slot back, leave or park from here
@@ -310,14 +309,14 @@ class Engine:
             if job.state == "queued":
                 continue  # taken out of the queue by cancel or pause: leave or park
             if op.req.process == "inspection" and not inspect(self, job, target, op):
-                yield from self._move(job, loc, None)
+                yield from move(self, job, loc, None)
                 self._scrap(job)
                 return
             job.op_index += 1
         if job.held is not None and job.leaving is None:  # paused after its last operation
             yield from self._park(job, loc)
             loc = None
-        yield from self._move(job, loc, None)
+        yield from move(self, job, loc, None)
         if job.held is not None and job.leaving is None:  # paused on its way out: wait there
             yield from self._park(job, None)
         self._leave(job)
@@ -325,42 +324,10 @@ class Engine:
     def _park(self, job: Job, loc: MachineRuntime | None) -> _Gen:
         """A paused job goes to the central storage (freeing the machine) and waits there
         until resumed or cancelled."""
-        yield from self._move(job, loc, None)
+        yield from move(self, job, loc, None)
         while job.held is not None:
             job.state = "held"
             yield job.held
-
-    def _move(self, job: Job, src: MachineRuntime | None, dst: MachineRuntime | None) -> _Gen:
-        """Robot transfer from ``src`` to ``dst`` (None: the central storage)."""
-        robot = self.robot
-        if src is None and dst is None:
-            return  # already in the storage (e.g. cancelled while waiting there)
-        if robot is None:
-            if src is not None:
-                src.take_output(job)
-            job.location = dst.id if dst is not None else None
-            return
-        env = self.env
-        job.state = "transfer"
-        req = self.robot_resource.request(2)
-        yield req
-        a = src.position if src is not None else self.storage_position
-        b = dst.position if dst is not None else self.storage_position
-        cfg = robot.cfg
-        src_name = src.id if src is not None else "storage"
-        dst_name = dst.id if dst is not None else "storage"
-        self.bus.publish(TransferStarted(env.now, job.id, src_name, dst_name, robot.id))
-        robot.set_state("Executing", "Processing", job.id)
-        robot.begin_segment(None, 0.0)
-        yield env.timeout(travel_time(cfg, self.robot_position, a) + cfg.pick_time)
-        if src is not None:
-            src.take_output(job)
-        yield env.timeout(travel_time(cfg, a, b) + cfg.place_time)
-        self.robot_position = b
-        robot.set_state("NotExecuting", "Processing", None)
-        self.bus.publish(TransferFinished(env.now, job.id, src_name, dst_name, robot.id))
-        self.robot_resource.release(req)
-        job.location = dst.id if dst is not None else None
 
     def _finish(self, job: Job) -> None:
         self.wip -= 1
