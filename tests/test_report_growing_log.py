@@ -69,8 +69,9 @@ def _growing(monkeypatch: pytest.MonkeyPatch, chunks: list[bytes]) -> list[int]:
 
 
 def _values(rows: dict[str, list[str]], column: str) -> list[float]:
+    """A column of the report's KPI table as ratios (it shows them in percent)."""
     at = ["availability", "effectiveness", "quality_ratio", "oee"].index(column)
-    return [float(row[at]) for row in rows.values() if row[at] != "-"]
+    return [float(row[at].removesuffix("%")) / 100 for row in rows.values() if row[at] != "-"]
 
 
 def test_a_log_growing_while_reported_is_reported_as_it_was(

@@ -69,9 +69,10 @@ def _kpi_rows(page: str) -> dict[str, list[str]]:
 
 
 def _shown(kpis: dict[str, Any]) -> list[str]:
-    """A KPI row of summary.json as the report's table shows it."""
+    """A KPI row of summary.json as the report's table shows it: ratios in percent, as
+    ``twin simulate`` prints them."""
     return [
-        "-" if kpis[c] is None else f"{kpis[c]:.3f}" if isinstance(kpis[c], float) else str(kpis[c])
+        "-" if kpis[c] is None else str(kpis[c]) if c == "produced" else f"{kpis[c]:.1%}"
         for c in KPI_COLUMNS
     ]
 
@@ -162,4 +163,4 @@ async def test_a_twin_run_directory_is_reported(
     )
     facts = f"<td>{default_scenario_path}</td><td>42</td><td>EDD</td><td>{stopped:.3f}</td>"
     assert facts in page
-    assert list(_kpi_rows(page)) == ["cnc1", "printer1", "robot1", "vision1", "cell"]
+    assert list(_kpi_rows(page)) == ["cnc1", "robot1", "printer1", "vision1", "cell"]

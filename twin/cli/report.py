@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +11,10 @@ import typer
 from rich.console import Console
 
 __all__ = ["register"]
+
+#: warnings for the twin's developers, hidden from its users by Python's default filters (and
+#: errors in its tests): passed on as they came, not printed
+_FOR_DEVELOPERS = (DeprecationWarning, PendingDeprecationWarning)
 
 
 def report(
@@ -20,26 +25,32 @@ def report(
         Path | None, typer.Option(help="output directory (default RUN_DIR/report)")
     ] = None,
 ) -> None:
-    """Gantt, state timeline, KPIs, OEE over time and process signals as PNG + report.html."""
+    """Gantt, state timeline, KPIs and time per machine, OEE over time and process signals
+    as PNG + report.html."""
     from twin.report.run_report import build_report  # matplotlib only when reporting
     from twin.report.telemetry_file import CutShort
 
     console = Console()
     with warnings.catch_warnings(record=True) as caught:
         # a telemetry file or event log cut off by a killed run is reported up to the cut,
-        # as is a run that did not end (no summary.json), with a note
-        warnings.simplefilter("always", CutShort)
+        # as is a run that did not end (no summary.json), with a note; a library's warning
+        # (matplotlib's) is one line too, never a source line
+        warnings.simplefilter("always")
         page = build_report(run_dir, out)
+    printed: set[str] = set()  # a warning of every plot alike: once
     for warning in caught:
         note = warning.message
         if isinstance(note, CutShort):
             console.print(
                 f"{note.source}: note: {note.reason}", style="yellow", soft_wrap=True, markup=False
             )
-        else:  # not ours: on its way as if never caught
+        elif issubclass(warning.category, _FOR_DEVELOPERS):  # as if never caught
             warnings.warn_explicit(
                 note, warning.category, warning.filename, warning.lineno, source=warning.source
             )
+        elif (line := f"warning: {' '.join(str(note).split())}") not in printed:
+            printed.add(line)
+            print(line, file=sys.stderr)
     console.print(f"report: {page}", soft_wrap=True, markup=False)
 
 

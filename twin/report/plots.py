@@ -1,4 +1,5 @@
-"""Matplotlib plots of a run: jobs on machines over time (Gantt) and KPI bars."""
+"""Matplotlib plots of a run: jobs on machines over time (Gantt), machine states over time,
+KPI bars with each machine's time split, OEE over time and process signals."""
 
 from __future__ import annotations
 
@@ -12,14 +13,61 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
 
 from twin.events import MachineStateChanged, OperationFinished, OperationStarted, read_events
 from twin.kpi import defined
+from twin.model.units import as_real
+from twin.report.telemetry_file import Series
 
-__all__ = ["Segment", "StateSegments", "gantt_bars", "plot_gantt", "plot_kpis"]
+__all__ = [
+    "JOB_COLOURS",
+    "MAX_SIGNALS",
+    "REWORK_COLOUR",
+    "STATE_COLOURS",
+    "TIME_SPLIT",
+    "Segment",
+    "StateSegments",
+    "gantt_bars",
+    "job_colour",
+    "plot_gantt",
+    "plot_kpis",
+    "plot_oee",
+    "plot_signals",
+    "plot_states",
+    "time_split",
+]
 
-# segments drawn under the operations: a state, or the operation mode Setup
-_STATE_COLOURS = {"OutOfService": "#d62728", "NotAvailable": "#7f7f7f", "Setup": "#9467bd"}
+#: a machine's state (MachineryItemState, or "Setup": Executing in the Setup mode) as every
+#: plot of a run draws it: the Gantt's outages and setups, the state timeline, the time split
+STATE_COLOURS = {
+    "Executing": "#2ca02c",
+    "Setup": "#9467bd",
+    "NotExecuting": "#d9d9d9",
+    "OutOfService": "#d62728",
+    "NotAvailable": "#7f7f7f",
+}
+#: the most process signals of a machine drawn (``plot_signals``)
+MAX_SIGNALS = 6
+#: an operation done again after inspection (the Gantt)
+REWORK_COLOUR = "#ff7f0e"
+# segments drawn over the operations of the Gantt: a state, or the operation mode Setup
+_GANTT_STATES = ("OutOfService", "NotAvailable", "Setup")
+#: the colours of the jobs in the Gantt: blues, cyans and greens, none of them red, orange,
+#: violet or grey, which the Gantt draws outages, setups and rework in
+JOB_COLOURS = (
+    "#1f77b4",
+    "#6baed6",
+    "#17becf",
+    "#9edae5",
+    "#2ca02c",
+    "#98df8a",
+    "#637939",
+    "#08519c",
+    "#006d2c",
+    "#3182bd",
+)
 
 
 #: a segment of a machine's timeline: start, duration, state (or "Setup")
@@ -80,7 +128,7 @@ def gantt_bars(
         elif isinstance(ev, MachineStateChanged):
             states.add(ev)
     segments = states.close(last if t_end is None else t_end)
-    drawn = {m: [s for s in segs if s[2] in _STATE_COLOURS] for m, segs in segments.items()}
+    drawn = {m: [s for s in segs if s[2] in _GANTT_STATES] for m, segs in segments.items()}
     return ops, drawn
 
 
@@ -93,19 +141,17 @@ def plot_gantt(
     *,
     limit_bytes: int | None = None,
 ) -> None:
-    """Write a Gantt chart of operations (coloured by job) and outages (red/grey), of the
-    event log's first ``limit_bytes`` bytes when given (a log a running twin appends to)."""
+    """Write a Gantt chart of operations (coloured by job, ``job_colour``; rework orange) and,
+    over them, outages (red, grey) and setups (violet), of the event log's first
+    ``limit_bytes`` bytes when given (a log a running twin appends to). Rows in the order
+    of ``machines``."""
     ops, outages = gantt_bars(events_path, t_end, limit_bytes=limit_bytes)
     scale = 3600.0 if t_end > 7200 else 1.0
     unit = "h" if scale == 3600.0 else "s"
     fig, ax = plt.subplots(figsize=(14, 1.0 + 0.6 * len(machines)))
-    cmap = plt.get_cmap("tab20")
     for row, m in enumerate(machines):
         bars = ops.get(m, [])
-        colours = [
-            cmap(zlib.crc32(job.encode()) % 20) if not rework else "#ff7f0e"
-            for _, _, job, rework in bars
-        ]
+        colours = [REWORK_COLOUR if rework else job_colour(job) for _, _, job, rework in bars]
         ax.broken_barh(
             [(s / scale, d / scale) for s, d, _, _ in bars],
             (row - 0.4, 0.8),
@@ -113,15 +159,16 @@ def plot_gantt(
             edgecolor="none",
         )
         down = outages.get(m, [])
+        # opaque: see-through, red over a blue job would read as violet (a setup)
         ax.broken_barh(
             [(s / scale, d / scale) for s, d, _ in down],
             (row - 0.4, 0.8),
-            facecolors=[_STATE_COLOURS[s] for _, _, s in down],
-            alpha=0.6,
+            facecolors=[STATE_COLOURS[s] for _, _, s in down],
+            edgecolor="none",
         )
     ax.set_yticks(range(len(machines)), machines)
     ax.set_ylim(-0.6, len(machines) - 0.4)
-    ax.set_xlim(0, (max_hours * 3600 if max_hours else t_end) / scale)
+    _set_xlim(ax, (max_hours * 3600 if max_hours else t_end) / scale)
     ax.invert_yaxis()
     ax.set_xlabel(f"simulated time [{unit}]")
     ax.set_title(
@@ -133,15 +180,59 @@ def plot_gantt(
     plt.close(fig)
 
 
+def job_colour(job: str) -> str:
+    """The colour of ``job``'s bars in the Gantt: one of ``JOB_COLOURS``, the same for the
+    job in every run and plot (a CRC of its id, not Python's salted hash)."""
+    return JOB_COLOURS[zlib.crc32(job.encode()) % len(JOB_COLOURS)]
+
+
+def _set_xlim(ax: Axes, right: float) -> None:
+    """The x axis from 0 to ``right``; left to matplotlib for a run of no length (0 to 0
+    is a singular axis, which it warns of)."""
+    if right > 0:
+        ax.set_xlim(0, right)
+
+
+#: the parts of a machine's time in the time split, with the KPIs' time element of each
+#: (``twin.kpi``: APT, AUST, ADOT, PDT and the rest) and its colour
+TIME_SPLIT: tuple[tuple[str, str, str], ...] = (
+    ("processing", "apt_s", STATE_COLOURS["Executing"]),
+    ("setup", "setup_s", STATE_COLOURS["Setup"]),
+    ("down", "down_s", STATE_COLOURS["OutOfService"]),
+    ("planned down", "planned_down_s", STATE_COLOURS["NotAvailable"]),
+    ("idle", "idle_s", STATE_COLOURS["NotExecuting"]),
+)
+
+
+def time_split(row: dict[str, Any]) -> dict[str, float] | None:
+    """The shares of a KPI row's time (a machine's period, the cell's machines' periods
+    added) spent processing, in setup, down, planned down and idle (``TIME_SPLIT``): they
+    add up to 1. None when the row lacks one of the times (a summary of an older run) or
+    has no time."""
+    real = [as_real(row.get(key)) for _, key, _ in TIME_SPLIT]
+    seconds = [s for s in real if s is not None and math.isfinite(s) and s >= 0]
+    if len(seconds) < len(TIME_SPLIT) or sum(seconds) <= 0:
+        return None
+    total = sum(seconds)
+    return {name: s / total for (name, _, _), s in zip(TIME_SPLIT, seconds, strict=True)}
+
+
 def plot_kpis(kpis: dict[str, Any], out: Path) -> None:
-    """Bar chart of availability, effectiveness, quality and OEE per machine and the cell.
+    """Bar chart of availability, effectiveness, quality and OEE per machine and the cell,
+    over the time split of each (``time_split``: processing, setup, down, planned down,
+    idle), machines in the order of ``kpis["machines"]``.
 
     ``kpis`` is a report (undefined KPIs NaN) or one read back from ``summary.json`` (None):
     an undefined KPI gets no bar but a ``-`` at its place, so it does not pass for 0."""
     names = [*kpis["machines"], "cell"]
     rows = [*kpis["machines"].values(), kpis["cell"]]
     metrics = ["availability", "effectiveness", "quality_ratio", "oee"]
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(names)), 4))
+    fig, (ax, split) = plt.subplots(
+        2,
+        1,
+        figsize=(max(8.0, 1.6 * len(names)), 4.5 + 0.35 * len(names)),
+        gridspec_kw={"height_ratios": [4, 1.2 + 0.35 * len(names)]},
+    )
     width = 0.2
     for k, metric in enumerate(metrics):
         xs = [i + (k - 1.5) * width for i in range(len(names))]
@@ -155,6 +246,102 @@ def plot_kpis(kpis: dict[str, Any], out: Path) -> None:
     ax.set_ylabel("ratio")
     ax.set_title("ISO 22400 KPIs (- = nothing produced to rate)")
     ax.legend(ncols=4, fontsize="small", loc="upper center")
+    _plot_time_split(split, names, rows)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def _plot_time_split(ax: Axes, names: list[str], rows: list[dict[str, Any]]) -> None:
+    """One horizontal bar per row, its time split in percent (no bar: no times to split)."""
+    shares = [time_split(r) for r in rows]
+    left = [0.0] * len(rows)
+    for name, _, colour in TIME_SPLIT:
+        widths = [100.0 * s[name] if s else 0.0 for s in shares]
+        ax.barh(range(len(rows)), widths, 0.7, left=left, color=colour, label=name)
+        left = [a + b for a, b in zip(left, widths, strict=True)]
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("time per machine: share of its time [%] (cell: of all its machines' time)")
+    ax.legend(
+        ncols=len(TIME_SPLIT), fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.1)
+    )
+
+
+def plot_states(segments: dict[str, list[Segment]], t_end: float, out: Path) -> None:
+    """Machine state timeline: one row per machine, coloured by MachineryItemState."""
+    machines = list(segments)
+    scale, unit = (3600.0, "h") if t_end > 7200 else (1.0, "s")
+    fig, ax = plt.subplots(figsize=(14, 1.2 + 0.55 * len(machines)))
+    for row, m in enumerate(machines):
+        segs = segments[m]
+        ax.broken_barh(
+            [(s / scale, d / scale) for s, d, _ in segs],
+            (row - 0.4, 0.8),
+            facecolors=[STATE_COLOURS.get(st, "#000000") for _, _, st in segs],
+            edgecolor="none",
+        )
+    ax.set_yticks(range(len(machines)), machines)
+    ax.invert_yaxis()
+    _set_xlim(ax, t_end / scale)
+    ax.set_xlabel(f"simulated time [{unit}]")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in STATE_COLOURS.values()]
+    ax.legend(handles, list(STATE_COLOURS), ncols=5, fontsize="small", loc="upper right")
+    ax.set_title("Machine states")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def _times(series: Series) -> np.ndarray:
+    return series.times_ns.astype("datetime64[ns]")  # UTC: matplotlib plots datetime64
+
+
+def plot_oee(
+    kpi_series: dict[str, Series] | None,
+    fallback: dict[str, tuple[np.ndarray, np.ndarray]] | None,
+    out: Path,
+) -> None:
+    """OEE over time per machine and for the cell (from telemetry, else the event log)."""
+    fig, ax = plt.subplots(figsize=(14, 4))
+    if kpi_series:  # a scope with no OEE yet (nothing produced to rate) has no line
+        for scope, s in kpi_series.items():
+            if "oee" in s.fields:
+                ax.plot(_times(s), s.fields["oee"], label=scope, lw=2.5 if scope == "cell" else 1)
+        ax.set_xlabel("time (UTC)")
+    elif fallback:
+        for scope, (hours, oee) in fallback.items():
+            ax.plot(hours, oee, label=scope, lw=2.5 if scope == "cell" else 1)
+        ax.set_xlabel("simulated time [h]")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("OEE (cumulative)")
+    ax.set_title("OEE over time")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:  # no line at all: no legend (matplotlib warns)
+        ax.legend(ncols=6, fontsize="small", loc="lower right")
+    else:
+        no_oee = "no OEE yet: nothing produced to rate"
+        ax.text(0.5, 0.5, no_oee, ha="center", va="center", transform=ax.transAxes)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def plot_signals(machine: str, series: Series, out: Path) -> None:
+    """The machine's first ``MAX_SIGNALS`` process signals, one panel each."""
+    names = [n for n in series.fields if n != "quality"][:MAX_SIGNALS]
+    fig, axes = plt.subplots(len(names), 1, figsize=(14, 1.6 * len(names) + 0.8), sharex=True)
+    axes = np.atleast_1d(axes)
+    times = _times(series)
+    for ax, name in zip(axes, names, strict=True):
+        ax.plot(times, series.fields[name], lw=0.8)
+        ax.set_ylabel(name, rotation=0, ha="right", fontsize="small")
+        ax.grid(alpha=0.3)
+    axes[0].set_title(f"Process signals: {machine}")
+    axes[-1].set_xlabel("time (UTC)")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
     plt.close(fig)

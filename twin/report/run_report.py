@@ -6,8 +6,10 @@ wrote its summary up to where it stopped (``"interrupted": true``): the report s
 without ``summary.json`` (a ``twin run`` directory, a ``twin simulate`` stopped by a second
 Ctrl-C or killed) is reported up to the last event of its log, the KPIs computed from it as
 the run computes them, and says so. Outputs go to ``<run dir>/report/``: ``gantt.png``,
-``states.png``, ``kpis.png``, ``oee.png``, ``signals-<machine>.png`` and ``report.html`` with
-every image inlined as base64, so the page can be mailed or archived on its own.
+``states.png``, ``kpis.png`` (with each machine's time split), ``oee.png``,
+``signals-<machine>.png`` and ``report.html`` with every image inlined as base64, so the
+page can be mailed or archived on its own. Machines are in the scenario's order, as
+``twin simulate`` prints and draws them; ratios in percent, as it prints them.
 
 The event log is read as it is when the report starts (``_scan``): a running twin appends to
 it while the report is built (``twin report runs/live``), and every later reading of it stops
@@ -23,15 +25,11 @@ import html
 import json
 import math
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
 from twin.errors import ConfigError
@@ -45,19 +43,21 @@ from twin.events import (
 from twin.files import directory_problem, staged
 from twin.kpi import KpiCollector, as_json
 from twin.model.units import as_real
-from twin.report.plots import Segment, StateSegments, plot_gantt, plot_kpis
+from twin.report.plots import (
+    TIME_SPLIT,
+    Segment,
+    StateSegments,
+    plot_gantt,
+    plot_kpis,
+    plot_oee,
+    plot_signals,
+    plot_states,
+    time_split,
+)
 from twin.report.telemetry_file import CutShort, Series, read_numeric_series
 
-__all__ = ["build_report", "plot_oee", "plot_signals", "plot_states"]
+__all__ = ["build_report"]
 
-STATE_COLOURS = {
-    "Executing": "#2ca02c",
-    "Setup": "#ff7f0e",
-    "NotExecuting": "#d9d9d9",
-    "OutOfService": "#d62728",
-    "NotAvailable": "#7f7f7f",
-}
-MAX_SIGNALS = 6
 #: the most points of the OEE over time drawn from the event log (a KPI report each)
 MAX_OEE_POINTS = 2000
 
@@ -188,35 +188,6 @@ def _state_segments(log: _EventLog, machines: list[str], t_end: float) -> dict[s
     return segments.close(t_end)
 
 
-def plot_states(segments: dict[str, list[Segment]], t_end: float, out: Path) -> None:
-    """Machine state timeline: one row per machine, coloured by MachineryItemState."""
-    machines = list(segments)
-    scale, unit = (3600.0, "h") if t_end > 7200 else (1.0, "s")
-    fig, ax = plt.subplots(figsize=(14, 1.2 + 0.55 * len(machines)))
-    for row, m in enumerate(machines):
-        segs = segments[m]
-        ax.broken_barh(
-            [(s / scale, d / scale) for s, d, _ in segs],
-            (row - 0.4, 0.8),
-            facecolors=[STATE_COLOURS.get(st, "#000000") for _, _, st in segs],
-            edgecolor="none",
-        )
-    ax.set_yticks(range(len(machines)), machines)
-    ax.invert_yaxis()
-    ax.set_xlim(0, t_end / scale)
-    ax.set_xlabel(f"simulated time [{unit}]")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in STATE_COLOURS.values()]
-    ax.legend(handles, list(STATE_COLOURS), ncols=5, fontsize="small", loc="upper right")
-    ax.set_title("Machine states")
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-
-
-def _times(series: Series) -> np.ndarray:
-    return series.times_ns.astype("datetime64[ns]")  # UTC: matplotlib plots datetime64
-
-
 def _oee_marks(t_end: float) -> list[float]:
     """When the OEE over time is taken from the event log: every hour, or every so many
     whole hours that there are at most ``MAX_OEE_POINTS`` (a run of centuries would be
@@ -248,62 +219,24 @@ def _oee_from_events(
     return {k: (hours, np.asarray(v)) for k, v in out.items()}
 
 
-def plot_oee(
-    kpi_series: dict[str, Series] | None,
-    fallback: dict[str, tuple[np.ndarray, np.ndarray]] | None,
-    out: Path,
-) -> None:
-    """OEE over time per machine and for the cell (from telemetry, else the event log)."""
-    fig, ax = plt.subplots(figsize=(14, 4))
-    if kpi_series:
-        for scope, s in kpi_series.items():
-            if "oee" in s.fields:
-                ax.plot(_times(s), s.fields["oee"], label=scope, lw=2.5 if scope == "cell" else 1)
-        ax.set_xlabel("time (UTC)")
-    elif fallback:
-        for scope, (hours, oee) in fallback.items():
-            ax.plot(hours, oee, label=scope, lw=2.5 if scope == "cell" else 1)
-        ax.set_xlabel("simulated time [h]")
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("OEE (cumulative)")
-    ax.set_title("OEE over time")
-    ax.grid(alpha=0.3)
-    ax.legend(ncols=6, fontsize="small", loc="lower right")
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+def _table(rows: list[dict[str, Any]], columns: list[str], percent: Iterable[str] = ()) -> str:
+    """An HTML table of ``rows``: the ``percent`` columns' ratios in percent, as the CLI's
+    KPI table shows them (15.2%), other numbers with three decimals."""
+    as_percent = set(percent)
 
-
-def plot_signals(machine: str, series: Series, out: Path) -> None:
-    """The machine's first ``MAX_SIGNALS`` process signals, one panel each."""
-    names = [n for n in series.fields if n != "quality"][:MAX_SIGNALS]
-    fig, axes = plt.subplots(len(names), 1, figsize=(14, 1.6 * len(names) + 0.8), sharex=True)
-    axes = np.atleast_1d(axes)
-    times = _times(series)
-    for ax, name in zip(axes, names, strict=True):
-        ax.plot(times, series.fields[name], lw=0.8)
-        ax.set_ylabel(name, rotation=0, ha="right", fontsize="small")
-        ax.grid(alpha=0.3)
-    axes[0].set_title(f"Process signals: {machine}")
-    axes[-1].set_xlabel("time (UTC)")
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-
-
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    def cell(v: Any) -> str:
+    def cell(column: str, v: Any) -> str:
         if v is None or (isinstance(v, float) and math.isnan(v)):
             return "-"  # an undefined KPI (JSON null): nothing produced to rate
+        if column in as_percent and as_real(v) is not None:
+            return f"{v:.1%}"
         if isinstance(v, float):
             return f"{v:.3f}"
         return html.escape(str(v))
 
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{cell(r.get(c, ''))}</td>" for c in columns) + "</tr>" for r in rows
+        "<tr>" + "".join(f"<td>{cell(c, r.get(c, ''))}</td>" for c in columns) + "</tr>"
+        for r in rows
     )
     return f"<table><tr>{head}</tr>{body}</table>"
 
@@ -345,6 +278,19 @@ def _kpi_notes(kpis: dict[str, Any]) -> str:
     return notes + "."
 
 
+def _time_table(kpis: dict[str, Any]) -> str:
+    """What each machine (and the cell) spent its time on, in percent: the levers of
+    utilisation (``twin.report.plots.time_split``)."""
+    names = [name for name, _, _ in TIME_SPLIT]
+    scopes = [*kpis["machines"].items(), ("cell", kpis["cell"])]
+    rows = [{"machine": m, **(time_split(row) or dict.fromkeys(names))} for m, row in scopes]
+    notes = (
+        "Share of the run's time; cell: of all its machines' time. Down = out of service"
+        " (breakdowns, faults), planned down = not available (planned maintenance)."
+    )
+    return _table(rows, ["machine", *names], percent=names) + f"<p>{html.escape(notes)}</p>"
+
+
 def _img(path: Path, title: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     title = html.escape(title)
@@ -370,6 +316,9 @@ class _Run:
 
 
 def _read(run_dir: Path) -> _Run:
+    if not run_dir.is_dir():
+        reason = "not a directory" if run_dir.exists() else "no such directory"
+        raise ConfigError(str(run_dir), None, reason)
     events_path = run_dir / "events.jsonl"
     if not events_path.is_file():
         missing = "events.jsonl" if (run_dir / "summary.json").exists() else "summary.json"
@@ -387,7 +336,10 @@ def _read(run_dir: Path) -> _Run:
         summary = _summary_of_log(run_dir, log, notes)
     kpis = summary["kpis"]
     # a machine the log names that the summary does not (another run's log?) gets its rows
-    machines = list(dict.fromkeys([*kpis["machines"], *log.machines, *sorted(log.robots)]))
+    named = [*kpis["machines"], *log.machines, *sorted(log.robots)]
+    machines = list(dict.fromkeys([*_scenario_order(run_dir, log), *named]))
+    machines = [m for m in machines if m in named]
+    kpis["machines"] = {m: kpis["machines"][m] for m in machines if m in kpis["machines"]}
     t_end = float(summary["end_time"])
     telemetry_path = run_dir / "telemetry.lp.gz"
     telemetry = telemetry_path.is_file()
@@ -396,6 +348,15 @@ def _read(run_dir: Path) -> _Run:
     if not series.get("kpi"):
         fallback = _oee_from_events(log, machines, t_end)
     return _Run(summary, notes, log, machines, t_end, telemetry, series, fallback)
+
+
+def _scenario_order(run_dir: Path, log: _EventLog) -> list[str]:
+    """The machines in the scenario's order, as ``twin simulate`` prints and draws them:
+    that of ``snapshot.json`` (``twin simulate`` and ``twin run`` write it; summary.json
+    sorts its keys), else the order of their first state change in the event log."""
+    listed = _load_if_any(run_dir / "snapshot.json").get("machines")
+    ids = [m.get("id") for m in listed if isinstance(m, dict)] if isinstance(listed, list) else []
+    return [str(m) for m in ids if m is not None] or log.machines
 
 
 def _summary_of_log(run_dir: Path, log: _EventLog, notes: list[str]) -> dict[str, Any]:
@@ -457,9 +418,9 @@ def build_report(run_dir: Path, out_dir: Path | None = None) -> Path:
     files replace those of an older report only when all are written (``twin.files.staged``):
     a report that fails leaves the older one as it was. Other files in ``out_dir`` stay.
 
-    Raises ConfigError when ``run_dir`` is not a run directory (no event log; without
-    ``summary.json``, see ``_summary_of_log``), or names the file and line
-    when a line of its event log or telemetry file is malformed, or the path that cannot be
+    Raises ConfigError when ``run_dir`` is not there, is a file, or is not a run directory
+    (no event log; without ``summary.json``, see ``_summary_of_log``), or names the file and
+    line when a line of its event log or telemetry file is malformed, or the path that cannot be
     written (a read-only file system, a full disk, a file where a directory is to be);
     warns ``CutShort`` when one of them ends early (a run killed while writing it): it is
     reported up to the cut.
@@ -501,7 +462,7 @@ def _write(run: _Run, out: Path) -> None:
     plot_states(_state_segments(log, machines, t_end), t_end, out / "states.png")
     images.append((out / "states.png", "Machine state timeline"))
     plot_kpis(kpis, out / "kpis.png")
-    images.append((out / "kpis.png", "ISO 22400 KPIs at the end of the run"))
+    images.append((out / "kpis.png", "ISO 22400 KPIs and time per machine at the end of the run"))
     plot_oee(run.series.get("kpi"), run.fallback, out / "oee.png")
     images.append((out / "oee.png", "OEE over time"))
     for machine, s in run.series.get("machine_signal", {}).items():
@@ -526,11 +487,15 @@ def _write(run: _Run, out: Path) -> None:
         _table([facts], list(facts)),
         "<h2>KPIs</h2>",
         _table(
-            [*machine_rows, {"machine": "cell", **kpis["cell"]}], ["machine", *kpi_cols, "produced"]
+            [*machine_rows, {"machine": "cell", **kpis["cell"]}],
+            ["machine", *kpi_cols, "produced"],
+            percent=kpi_cols,
         ),
         f"<p>{html.escape(_kpi_notes(kpis))}</p>",
+        "<h2>Time per machine</h2>",
+        _time_table(kpis),
         "<h2>Jobs</h2>",
-        _table([_job_row(summary)], list(_JOB_COLUMNS)),
+        _table([_job_row(summary)], list(_JOB_COLUMNS), percent=["job quality"]),
         "<p>Times in hours; lead time and tardiness of the jobs completed; - = no job"
         " completed yet.</p>",
     ]
