@@ -26,6 +26,7 @@ from twin.files import write_durably
 from twin.model import format_validation_error
 from twin.model.scenario import Scenario
 from twin.telemetry import (
+    FILE_NAME,
     SPOOL_DIR,
     InfluxSink,
     LineEncoder,
@@ -204,7 +205,7 @@ def read_status(path: Path) -> dict[str, Any]:
     candidates = [path, path / STATUS_FILE, path / SPOOL_DIR / STATUS_FILE]
     status_file = next((p for p in candidates if p.is_file()), None)
     if status_file is None:
-        raise ConfigError(str(path), None, "no telemetry status here (run dir or spool dir)")
+        raise ConfigError(str(path), None, _no_status(path))
     status: dict[str, Any] = {}
     with contextlib.suppress(json.JSONDecodeError):
         status = json.loads(status_file.read_text(encoding="utf-8"))
@@ -212,6 +213,30 @@ def read_status(path: Path) -> dict[str, Any]:
     status.update(spool_depth(spool_dir))  # the files are the truth, even after a crash
     status["status_file"] = str(status_file)
     return status
+
+
+#: the files of a run directory (twin simulate's, twin run's), with or without telemetry
+_RUN_FILES = ("events.jsonl", "summary.json", "run.json")
+
+
+def _no_status(path: Path) -> str:
+    """Why ``path`` has no telemetry status, as far as its files tell: it is not there, it is
+    a run without telemetry (``--telemetry none``: a run directory with neither a spool nor a
+    telemetry file), or it is neither a run nor a spool directory."""
+    if not path.exists():
+        return "no such file or directory"
+    spool = f"{SPOOL_DIR}/{STATUS_FILE}"
+    if path.is_dir() and any((path / name).is_file() for name in _RUN_FILES):
+        if not (path / SPOOL_DIR).exists() and not (path / FILE_NAME).exists():
+            return (
+                f"the run had no telemetry (--telemetry none): it has no {SPOOL_DIR}/ and no"
+                f" {FILE_NAME}"
+            )
+        return f"a run directory without {spool} (removed?): no telemetry status"
+    return (
+        "no telemetry status here: neither a run directory nor a spool directory (no"
+        f" {STATUS_FILE}, no {spool})"
+    )
 
 
 app = typer.Typer(help="Telemetry: spool and delivery counters.", no_args_is_help=True)
