@@ -28,6 +28,7 @@ __all__ = [
     "INTERRUPTED",
     "NOT_ALLOWED_TO_START",
     "RUNNING",
+    "SPEC_SUBSTATES",
     "STATE_TEXT",
     "SUBSTATES",
     "SUSPENDED",
@@ -56,6 +57,19 @@ STATE_TEXT = {
 SUBSTATES = {
     ENDED: ("EndedSubstates", {COMPLETED: "Completed"}),
     INTERRUPTED: ("InterruptedSubstates", {HELD: "Held", SUSPENDED: "Suspended"}),
+}
+
+# every substate OPC 10031-4 defines, by top-level state (ISA95PrepareStateMachineType below
+# NotAllowedToStart and AllowedToStart; the twin reports none of those): what a request by
+# state may name
+_PREPARE = {1: "Waiting", 2: "Ready", 3: "Loaded"}
+SPEC_SUBSTATES: dict[int, dict[int, str]] = {
+    NOT_ALLOWED_TO_START: _PREPARE,
+    ALLOWED_TO_START: _PREPARE,
+    RUNNING: {},
+    INTERRUPTED: {HELD: "Held", SUSPENDED: "Suspended"},
+    ENDED: {COMPLETED: "Completed", 2: "Closed"},
+    ABORTED: {},
 }
 
 State = tuple[int, int | None]  # (top-level StateNumber, substate StateNumber or None)

@@ -144,9 +144,30 @@ class JobOrderResults(JobOrderRecords):
             raise CommandError("JobOrderState: give at least the top-level state (got none)")
         top = int(states[0].StateNumber)
         subs = {int(s.StateNumber) for s in states[1:]}  # any of them, or any if none given
+        _check_states(top, subs)
         matching = [
             self._response(rec, (number, sub))
             for rec, (number, sub) in self._listed()
             if number == top and (not subs or sub in subs)
         ]
         return [ua.Variant(matching, ua.VariantType.ExtensionObject), *OK]
+
+
+def _check_states(top: int, subs: set[int]) -> None:
+    """Raise CommandError for a StateNumber OPC 10031-4 does not define: a top-level one not
+    of ISA95JobOrderReceiverObjectType, or a substate not of that state (a request for
+    such a state would answer an empty list, as if no order were in it)."""
+    if top not in isa95.STATE_TEXT:
+        known = ", ".join(f"{n} {text}" for n, text in isa95.STATE_TEXT.items())
+        raise CommandError(
+            f"JobOrderState[0]: StateNumber {top} is no job order state (states: {known})"
+        )
+    defined = isa95.SPEC_SUBSTATES[top]
+    unknown = sorted(subs - defined.keys())
+    if unknown:
+        name = isa95.STATE_TEXT[top]
+        known = ", ".join(f"{n} {text}" for n, text in defined.items()) or "none"
+        raise CommandError(
+            f"JobOrderState: StateNumber {unknown[0]} is no substate of {name}"
+            f" (its substates: {known})"
+        )
