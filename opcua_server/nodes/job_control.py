@@ -23,8 +23,10 @@ A call in another state is refused with BadInvalidState naming the order's state
 order or a bad job order with BadInvalidArgument (also a JobOrderParameters ID given twice, a
 parameter whose variant type does not fit its product field, an explicit routing's
 ``operations`` that are no JSON text of operations on the cell's machines:
-``isa95.product_fields``; an EndTime before the twin's simulated start). Nothing changes on a
-refused call. Update keeps the order's weight (a job order carries none).
+``isa95.product_fields``; an EndTime before the twin's simulated start; a StartTime still to
+come, which the twin would not wait for; EquipmentRequirements naming equipment the cell does
+not have). Nothing changes on a refused call. Update keeps the order's weight (a job order
+carries none).
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ from twin.errors import CommandError, InvalidStateError
 from twin.model.scenario import OrderConfig
 
 __all__ = ["METHODS", "JobOrderControl"]
+
+
+def _given(t: object) -> bool:
+    """Whether a DateTime field was given: not the null DateTime (1601-01-01)."""
+    return isinstance(t, datetime) and t.year > 1601
 
 
 def _iso(t: datetime) -> str:
@@ -94,9 +101,40 @@ class JobOrderControl(JobOrderRecords):
         product = isa95.product_fields(job_order.JobOrderParameters, self.ctx.engine.machines)
         data: dict[str, Any] = {"id": job_order.JobOrderID, "product": product}
         end = job_order.EndTime
-        if isinstance(end, datetime) and end.year > 1601:  # not the null DateTime (no due)
+        if _given(end):  # not the null DateTime (no due)
             data["due"] = self._due(end.astimezone(UTC))
+        if _given(job_order.StartTime):
+            self._check_start(job_order.StartTime.astimezone(UTC))
+        self._check_equipment(job_order.EquipmentRequirements)
         return parse_order(data, label="JobOrder")
+
+    def _check_start(self, start: datetime) -> None:
+        """Refuse a StartTime the twin would not keep: it releases an order when it is
+        started (StoreAndStart, Start), not at a time given. A StartTime already come is
+        kept by starting now; it has come once the twin's time or the wall clock passed it
+        (the twin's time axis lags the wall clock while paused)."""
+        now = max(self.ctx.now(), self.ctx.clock.wall().astimezone(UTC))
+        if start > now:
+            raise CommandError(
+                f"JobOrder: StartTime: {_iso(start)} is later than the twin's time now"
+                f" ({_iso(now)}); the twin starts an order when StoreAndStart or Start is"
+                " called, not at a StartTime: Store it now and call Start when it is due, or"
+                " send it then (a StartTime already come, or none, starts it at once)"
+            )
+
+    def _check_equipment(self, requirements: list[Any] | None) -> None:
+        """Refuse EquipmentRequirements naming equipment the cell does not have (its
+        machines, or the cell itself). The twin's dispatching chooses the machine of each
+        operation among those its routing allows: a requirement is not a restriction."""
+        engine = self.ctx.engine
+        known = [*engine.machines, engine.scenario.cell.name]
+        for i, requirement in enumerate(requirements or []):
+            if requirement.ID not in known:
+                raise CommandError(
+                    f"JobOrder: EquipmentRequirements[{i}] (ID): {requirement.ID!r} is no"
+                    f" equipment of the cell (its machines: {', '.join(engine.machines)}; the"
+                    f" cell: {engine.scenario.cell.name})"
+                )
 
     def _due(self, end: datetime) -> float:
         """The due date (simulated seconds) of an EndTime; refused before the twin's

@@ -1,15 +1,108 @@
 """Job order fields and request arguments the twin cannot honour are refused, not accepted
-silently: a request for responses by a state number OPC 10031-4 does not define."""
+silently: a StartTime still to come (the twin starts an order when it is started, so it
+would run before it), EquipmentRequirements naming equipment the cell does not have, a
+request for responses by a state number OPC 10031-4 does not define."""
 
 from __future__ import annotations
+
+import datetime as dt
+from typing import Any
 
 import pytest
 from asyncua import ua
 
-from tests.opcua.conftest import Twin
-from tests.opcua.jobs_client import ENDED, INTERRUPTED, RUNNING, results_call, ua_state
+from tests.opcua.conftest import Twin, job_order, mes_comment
+from tests.opcua.jobs_client import (
+    ENDED,
+    INTERRUPTED,
+    RUNNING,
+    control_call,
+    results_call,
+    send,
+    ua_state,
+)
+from tests.opcua.test_job_arguments import last_result
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+def _housing(twin: Twin, job_id: str) -> Any:
+    return job_order(twin, job_id, type="printed_housing", material="pla")
+
+
+def _equipment(*ids: str) -> list[Any]:
+    return [ua.ISA95EquipmentDataType(ID=i) for i in ids]
+
+
+async def _refused(twin: Twin, method: str, order: Any, message: str) -> None:
+    """``method`` with ``order`` is refused as a bad argument with ``message``; the twin does
+    not have the order."""
+    async with twin.session("otto") as client:
+        await client.load_data_type_definitions()
+        received = twin.engine.received
+        result = await control_call(client, twin, method, ua.Variant(order), mes_comment())
+        assert result.StatusCode.value == ua.StatusCodes.BadInvalidArgument
+        assert result.InputArgumentResults[0].value == ua.StatusCodes.BadInvalidArgument
+        said = result.InputArgumentDiagnosticInfos[0].AdditionalInfo
+        assert said.startswith(f"{method}: JobOrder: {message}"), said
+        assert await last_result(client, twin) == said
+        assert order.JobOrderID not in twin.engine.stored
+        assert order.JobOrderID not in twin.engine.jobs
+        assert twin.engine.received == received
+
+
+@pytest.mark.parametrize("method", ["Store", "StoreAndStart"])
+async def test_a_start_time_to_come_is_refused(twin: Twin, method: str) -> None:
+    order = _housing(twin, f"MES-ST-{method}")
+    start = twin.driver.wall_time(twin.engine.now) + dt.timedelta(hours=6)
+    order.StartTime = start
+    text = start.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    await _refused(twin, method, order, f"StartTime: {text} is later than the twin's time now")
+
+
+async def test_a_start_time_come_starts_the_order_now(twin: Twin) -> None:
+    async with twin.session("otto") as client:
+        await client.load_data_type_definitions()
+        order = _housing(twin, "MES-ST-PAST")
+        order.StartTime = twin.driver.wall_time(twin.engine.now) - dt.timedelta(minutes=5)
+        await send(client, twin, "StoreAndStart", order)
+        assert twin.engine.jobs["MES-ST-PAST"].arrival == twin.engine.now
+
+
+@pytest.mark.parametrize("method", ["Store", "StoreAndStart", "Update"])
+async def test_equipment_the_cell_does_not_have_is_refused(twin: Twin, method: str) -> None:
+    job_id = f"MES-EQ-{method}"
+    if method == "Update":
+        async with twin.session("otto") as client:
+            await client.load_data_type_definitions()
+            await send(client, twin, "Store", _housing(twin, job_id))
+    order = _housing(twin, job_id)
+    order.EquipmentRequirements = _equipment("printer1", "cnc9")
+    machines = ", ".join(twin.engine.machines)
+    message = (
+        f"EquipmentRequirements[1] (ID): 'cnc9' is no equipment of the cell (its machines:"
+        f" {machines}; the cell: {twin.engine.scenario.cell.name})"
+    )
+    if method != "Update":
+        await _refused(twin, method, order, message)
+        return
+    async with twin.session("otto") as client:
+        await client.load_data_type_definitions()
+        before = twin.engine.stored[job_id]
+        result = await control_call(client, twin, method, ua.Variant(order), mes_comment())
+        assert result.StatusCode.value == ua.StatusCodes.BadInvalidArgument
+        said = result.InputArgumentDiagnosticInfos[0].AdditionalInfo
+        assert said.startswith(f"Update: JobOrder: {message}"), said
+        assert twin.engine.stored[job_id] is before
+
+
+async def test_equipment_of_the_cell_is_taken(twin: Twin) -> None:
+    async with twin.session("otto") as client:
+        await client.load_data_type_definitions()
+        order = _housing(twin, "MES-EQ-OK")
+        order.EquipmentRequirements = _equipment("printer1", twin.engine.scenario.cell.name)
+        await send(client, twin, "Store", order)
+        assert "MES-EQ-OK" in twin.engine.stored
 
 
 @pytest.mark.parametrize(
