@@ -4,7 +4,9 @@ tests: it forwards InfluxDB v2 writes and misbehaves as a proxy or a database ca
 ``mode``: ``"pass"`` forwards the write as it came; ``"mangle"`` forwards the body
 decompressed but still labelled ``Content-Encoding: gzip`` (what a proxy that decompresses
 and keeps the header sends: the server cannot read it); ``"hang"`` takes the request and
-never answers (a database that accepts connections and hangs). With ``v1`` the write goes to
+never answers (a database that accepts connections and hangs); ``"leak"`` answers
+``leak_status`` quoting the request's Authorization header and its credentials (a proxy or
+server that echoes the request in its errors). With ``v1`` the write goes to
 InfluxDB 1.x's ``/write`` (bucket ``db/rp`` as database and retention policy), as InfluxDB
 1.8's ``/api/v2/write`` does, so InfluxDB 1.6 answers with its own errors.
 """
@@ -32,6 +34,7 @@ class Frontend:
         self.upstream = upstream
         self.v1 = v1
         self.mode = "pass"
+        self.leak_status = 401
         self.requests = 0
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -71,6 +74,14 @@ class Frontend:
             assert self._release is not None
             await self._release.wait()
             return web.Response(status=503)  # to a client long gone
+        if self.mode == "leak":
+            auth = request.headers.get("Authorization", "")
+            said = {
+                "code": "invalid",
+                "message": f"request refused; headers: {{'Authorization': '{auth}'}}",
+                "credentials": auth.partition(" ")[2],
+            }
+            return web.json_response(said, status=self.leak_status)
         query: dict[str, Any] = dict(request.query)
         path = "/api/v2/write"
         if self.v1:

@@ -48,6 +48,7 @@ import asyncio
 import collections
 import json
 import logging
+import os
 import threading
 from asyncio import FIRST_COMPLETED
 from collections.abc import Mapping
@@ -72,7 +73,7 @@ from twin.telemetry.sinks import (
     gzip_batch,
     halve_batch,
 )
-from twin.telemetry.spool import Spool, SpoolEntry
+from twin.telemetry.spool import Spool, SpoolEntry, private_directory
 from twin.telemetry.stats import TelemetryStats
 from twin.text import plural
 
@@ -566,9 +567,14 @@ class TelemetryPipeline:
                 data["spool_dir"] = str(self.spool.directory)
             data["spool_max_bytes"] = self.spool.max_bytes
         tmp = self.status_path.with_suffix(".tmp")
+        text = json.dumps(data, indent=1, sort_keys=True) + "\n"
         try:
-            self.status_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+            private_directory(self.status_path.parent)
+            # the owner's alone (its errors quote the server), also when replacing an older one
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                os.fchmod(fd, 0o600)
+                fh.write(text)
             tmp.replace(self.status_path)
         except OSError as exc:  # status is informative; never let it stop delivery
             self.log.warning("telemetry: cannot write %s: %s", self.status_path, exc)

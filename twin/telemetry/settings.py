@@ -5,6 +5,9 @@ Pure data (pydantic-settings); building a pipeline from them is ``twin.telemetry
 
 from __future__ import annotations
 
+import base64
+import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -20,7 +23,15 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["InfluxToken", "SinkKind", "TelemetrySettings", "influx_url_problem", "token_source"]
+__all__ = [
+    "InfluxToken",
+    "SinkKind",
+    "TelemetrySettings",
+    "influx_url_problem",
+    "redact",
+    "token_source",
+    "token_warnings",
+]
 
 SinkKind = Literal["file", "influx", "none"]
 
@@ -97,6 +108,66 @@ class InfluxToken(str):
 def token_source(token: str) -> str | None:
     """The setting that gave ``token`` (None when it does not say: a plain ``str``)."""
     return token.source if isinstance(token, InfluxToken) else None
+
+
+REDACTED = "[REDACTED]"
+#: credentials as a server or a proxy may quote them: an Authorization header's value, or
+#: a scheme and its credentials anywhere ("Token 0aF3...==", "Bearer eyJ0...", "Basic
+#: dXNlcjpw"): at least 8 characters, one of them a digit or a sign (never a word: "Token
+#: required")
+_CREDENTIALS = re.compile(
+    r"(?i:(\bauthorization\b[\"']?\s*[:=]\s*[\"']?)[^\"'\r\n,}]+)"
+    r"|\b(Token|Bearer|Basic|token|bearer|basic)(\s+)"
+    r"(?=[\w.~+/=:-]{8})(?=[\w.~+/=:-]*[\d.~+/=:_-])[\w.~+/=:-]+"
+)
+#: a token part shorter than this is not looked for as such (it would blank common text);
+#: the patterns above still hide it where a server quotes it as credentials
+_MIN_SECRET = 4
+
+
+def redact(text: str, token: str = "") -> str:
+    """``text`` (what a server answered, an error's words) with credentials hidden: the
+    value of ``token``, its password part (``user:password`` for InfluxDB 1.8) and both as
+    Basic credentials, and whatever follows ``Authorization:``, ``Token``, ``Bearer`` or
+    ``Basic``. For every text quoted from a server onto the console or into status files."""
+    secrets = {token, token.partition(":")[2]} if token else set()
+    secrets |= {base64.b64encode(t.encode()).decode() for t in set(secrets)}
+    for secret in sorted((t for t in secrets if len(t) >= _MIN_SECRET), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+
+    def hide(m: re.Match[str]) -> str:
+        if m.group(1) is not None:
+            return m.group(1) + REDACTED
+        return m.group(2) + m.group(3) + REDACTED
+
+    return _CREDENTIALS.sub(hide, text)
+
+
+def token_warnings(url: str, token: str) -> list[str]:
+    """What is unsafe in how ``token`` is given and sent to ``url``: a token given on the
+    command line (any user sees it in ``ps``), or sent unencrypted (http://) to another
+    host than this one."""
+    if not token:
+        return []
+    warnings = []
+    if token_source(token) == "--influx-token":
+        warnings.append(
+            "--influx-token puts the token on the command line, where every user of this host"
+            " can read it (ps, /proc) and the shell history keeps it: set TWIN_INFLUX_TOKEN_FILE"
+            " (a file only you can read) or TWIN_INFLUX_TOKEN instead"
+        )
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost" or host.endswith(".localhost")
+    if parts.scheme == "http" and not loopback:
+        warnings.append(
+            f"the token goes unencrypted (http://) to {host}: anyone on the network between"
+            " can read it and write to the database; use https://"
+        )
+    return warnings
 
 
 def _read_token(path: Path) -> str:

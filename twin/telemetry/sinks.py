@@ -32,7 +32,13 @@ from typing import IO, Any, Protocol
 
 from twin.errors import ConfigError, ServiceError
 from twin.telemetry.destination import Destination
-from twin.telemetry.settings import ANY_TOKEN_SETTING, influx_url_problem, token_source
+from twin.telemetry.settings import (
+    ANY_TOKEN_SETTING,
+    influx_url_problem,
+    redact,
+    token_source,
+    token_warnings,
+)
 
 __all__ = [
     "POINT_ERRORS",
@@ -77,7 +83,8 @@ class SinkFailedError(RefusedWriteError):
     @classmethod
     def of(cls, sink: str, exc: Exception) -> SinkFailedError:
         """The error of sink ``sink`` that raised ``exc`` (its cause)."""
-        error = cls(f"the {sink} sink failed: {type(exc).__name__}: {exc} (a bug; report it)")
+        said = redact(str(exc))  # a library's words may quote a request's headers
+        error = cls(f"the {sink} sink failed: {type(exc).__name__}: {said} (a bug; report it)")
         error.__cause__ = exc
         return error
 
@@ -317,7 +324,9 @@ class InfluxSink:
     InfluxDB 1.8+ (bucket = ``db/rp``, token = ``user:password``) and VictoriaMetrics'
     ``/api/v2/write``. Batches are sent pre-compressed with ``Content-Encoding: gzip`` and
     nanosecond precision. A ``token`` given as an ``InfluxToken`` is named by its setting when
-    it is refused.
+    it is refused. What the server answers is quoted with the token hidden (``redact``);
+    ``start`` warns of a token given on the command line or sent over plain http to another
+    host (``token_warnings``).
     """
 
     name = "influx"
@@ -348,6 +357,8 @@ class InfluxSink:
         from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
         from influxdb_client.service.write_service import WriteService
 
+        for warning in token_warnings(self.url, self.token):
+            log.warning("telemetry: %s", warning)
         self._client = InfluxDBClientAsync(
             url=self.url,
             token=self.token or "-",
@@ -377,7 +388,8 @@ class InfluxSink:
         except ApiException as exc:
             status = int(exc.status or 0)
             body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else exc.body
-            message = str(body or exc.reason or "").strip()
+            # a server or proxy may quote the request's Authorization header or the token
+            message = redact(str(body or exc.reason or "").strip(), self.token)
             token = token_source(self.token) if self.token else ""
             raise write_error(
                 status, message, self.endpoint, self.bucket, lines, len(payload), token
@@ -387,7 +399,8 @@ class InfluxSink:
                 f"no answer from {self.endpoint} within {self.timeout_s:g} s (TWIN_WRITE_TIMEOUT_S)"
             ) from exc
         except (aiohttp.ClientError, OSError) as exc:
-            raise TransientWriteError(f"{self.endpoint}: {type(exc).__name__}: {exc}") from exc
+            said = redact(str(exc), self.token)
+            raise TransientWriteError(f"{self.endpoint}: {type(exc).__name__}: {said}") from exc
 
     async def stop(self) -> None:
         if self._client is not None:

@@ -1,7 +1,8 @@
 """A bounded, fsync'd on-disk spool of write batches (store and forward).
 
 Each batch is one file ``<seq:012d>-<lines>-<source>.lp.gz`` holding exactly the gzip'd
-payload that would have been sent, so a spooled batch is also importable by hand. A file is
+payload that would have been sent, so a spooled batch is also importable by hand. The
+directory is its owner's alone (0700) and so are its files (0600). A file is
 written to a temporary name, fsync'd, renamed and the directory fsync'd, so after a crash a
 batch is either wholly present or absent. Batches are replayed oldest first (lowest sequence
 number).
@@ -27,6 +28,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +37,19 @@ from twin.errors import ServiceError
 from twin.files import hold_lock, write_durably
 from twin.telemetry.destination import Destination, Origin
 
-__all__ = ["ORIGINS_FILE", "Spool", "SpoolEntry", "recorded_destinations", "spool_depth"]
+__all__ = [
+    "ORIGINS_FILE",
+    "Spool",
+    "SpoolEntry",
+    "private_directory",
+    "recorded_destinations",
+    "spool_depth",
+]
 
 _SUFFIX = ".lp.gz"
 ORIGINS_FILE = "origins.json"
+#: the pipeline's counters, beside the batches (``twin telemetry status``)
+STATUS_FILE = "status.json"
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -52,6 +63,24 @@ class SpoolEntry:
     lines: int
     size: int
     source: str = ""
+
+
+def private_directory(path: Path) -> None:
+    """``path`` as a directory only its owner may read (0700): made so when missing, and made
+    so when it is a spool of an earlier version (ours, with its lock, origins or status in
+    it) that others may read. Its batches, origins and status tell where the database is and
+    what the cell did. A directory of another kind is left as it is (TWIN_SPOOL_DIR=/tmp
+    must not close /tmp)."""
+    try:
+        path.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        st = path.stat()
+        ours = st.st_uid == os.geteuid() and not st.st_mode & stat.S_ISVTX
+        spool = any((path / name).exists() for name in (".lock", ORIGINS_FILE, STATUS_FILE))
+        if st.st_mode & 0o077 and ours and spool:
+            path.chmod(0o700)
+    else:
+        path.chmod(0o700)  # mkdir's mode is masked by the umask
 
 
 def _parse(path: Path) -> SpoolEntry | None:
@@ -105,7 +134,7 @@ class Spool:
     def open(self) -> None:
         """Lock the directory (ServiceError naming it when another owner has it) and index
         what an earlier run left behind."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_directory(self.directory)
         if self._lock is None:
             try:
                 self._lock = hold_lock(self.directory / ".lock", wait=False, create=True)
@@ -170,7 +199,7 @@ class Spool:
         seq = self._next_seq
         self._next_seq += 1
         path = self.directory / f"{seq:012d}-{lines}{'-' if source else ''}{source}{_SUFFIX}"
-        write_durably(path, payload)
+        write_durably(path, payload, mode=0o600)
         self._entries.append(SpoolEntry(path, seq, lines, len(payload), source))
         self._bytes += len(payload)
         self._lines += lines
@@ -189,7 +218,7 @@ class Spool:
         keep = {e.source for e in self._entries} | {adding}
         data = {k: o.as_dict() for k, o in self._origins.items() if k in keep}
         text = json.dumps(data, indent=1, sort_keys=True) + "\n"
-        write_durably(self.directory / ORIGINS_FILE, text.encode())
+        write_durably(self.directory / ORIGINS_FILE, text.encode(), mode=0o600)
 
     def oldest(self, sources: Container[str] | None = None) -> SpoolEntry | None:
         """The oldest batch, of one of the origin keys ``sources`` when given."""

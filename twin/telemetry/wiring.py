@@ -25,7 +25,7 @@ from twin.telemetry.pipeline import TelemetryPipeline, TelemetryStats
 from twin.telemetry.schema import LineEncoder
 from twin.telemetry.settings import TelemetrySettings
 from twin.telemetry.sinks import FileSink, InfluxSink, Sink
-from twin.telemetry.spool import Spool
+from twin.telemetry.spool import STATUS_FILE, Spool
 
 if TYPE_CHECKING:
     from twin.engine.cell import Engine
@@ -46,7 +46,6 @@ FILE_NAME = "telemetry.lp.gz"
 #: where a new run keeps the telemetry file of the run before it (as ``events.prev.jsonl``)
 PREVIOUS_FILE_NAME = "telemetry.prev.lp.gz"
 SPOOL_DIR = "telemetry-spool"
-STATUS_FILE = "status.json"
 log = logging.getLogger("twin.telemetry")
 
 
