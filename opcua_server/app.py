@@ -25,7 +25,7 @@ from asyncua import Server, ua
 from asyncua.common.connection import TransportLimits
 from asyncua.server.internal_session import InternalSession
 
-from opcua_server import event_filter, security
+from opcua_server import event_filter, security, sessions
 from opcua_server.history import SqliteHistory
 from opcua_server.nodes import FAMILIES, BuildContext, NodeFamily
 from opcua_server.nodes.calls import audit_calls
@@ -187,6 +187,8 @@ class TwinServer:
         server = Server(user_manager=manager)
         self.server = server
         await server.init()
+        # sessions keep to their own subscriptions (asyncua serves any session's to any)
+        sessions.install(server.iserver)
         self._limits(server)
         audit_calls(server.iserver)  # who called which method, on opcua_server.audit
         server.set_endpoint(self.endpoint)

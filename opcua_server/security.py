@@ -41,6 +41,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from opcua_server.folders import private_folders
 from opcua_server.peer import PEER, address
+from opcua_server.sessions import owns
 from opcua_server.trust import ClientCertificateValidator, leaf_certificate, san
 from opcua_server.users import AUDIT_LOGGER, TwinUser, shown_user
 
@@ -210,6 +211,7 @@ class RolePermissions(PermissionRuleset):
 _NONE_URI = SecurityPolicyNone.URI
 _CREATE_SESSION = ua.NodeId(ua.ObjectIds.CreateSessionRequest_Encoding_DefaultBinary)
 _ACTIVATE_SESSION = ua.NodeId(ua.ObjectIds.ActivateSessionRequest_Encoding_DefaultBinary)
+_SET_TRIGGERING = ua.NodeId(ua.ObjectIds.SetTriggeringRequest_Encoding_DefaultBinary)
 # what a channel of a policy the server does not offer may do (OPC 10000-4 5.4: a client
 # finds the secure endpoints over a channel without security)
 _DISCOVERY = {
@@ -239,6 +241,8 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
       BadIdentityTokenInvalid unless the channel is SignAndEncrypt (OPC 10000-4 7.41.4: the
       token policies the endpoints advertise ask for it encrypted on every other channel,
       the None channel of --insecure-dev included; asyncua takes it in clear on any).
+    - SetTriggering of a subscription of another session is BadSubscriptionIdInvalid
+      (``sessions.OwnedSession`` checks the other subscription services).
     - A channel of a policy and mode the server does not offer serves discovery only
       (GetEndpoints, FindServers); anything else, CreateSession first, is
       BadSecurityPolicyRejected. asyncua opens a None channel on any server (its connection's
@@ -300,6 +304,12 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
             if self.session is None:
                 self._check_transfer(policy, requesthdr.AuthenticationToken)
             self._check_activate_session(policy, body)
+        elif typeid == _SET_TRIGGERING and self.session is not None and self.session.is_activated():
+            # asyncua answers BadServiceUnsupported, but not for another session's
+            # subscription: that one does not exist for this session (sessions.OwnedSession)
+            params = struct_from_binary(ua.SetTriggeringParameters, body.copy())
+            if not owns(self.session, params.SubscriptionId):
+                raise ServiceError(ua.StatusCodes.BadSubscriptionIdInvalid)
         response = await super()._process_message(typeid, requesthdr, seqhdr, body)
         if typeid == _CREATE_SESSION:
             # what a channel the session moves to must be signed with (set before this task
