@@ -78,6 +78,10 @@ def staged(
     write the outputs ``products`` (names of files or directories) into; they replace those of
     ``out`` only when the block is done.
 
+    The stage is its owner's alone (0700), and so is ``out`` when the stage becomes it (a
+    run's event log and telemetry say what the cell did); an ``out`` that exists keeps its
+    mode.
+
     When the block ends normally or by KeyboardInterrupt (an interrupted run keeps what it
     wrote; not with ``keep_interrupted=False``), every product of the stage replaces its
     namesake in ``out`` (created if missing) and a product the stage lacks is removed from
@@ -94,7 +98,7 @@ def staged(
     base = next(p for p in out.absolute().parents if p.is_dir())
     key = uuid.uuid4().hex[:12]
     stage, fresh = base / f"{_stage_prefix(out)}{key}", base / f".{out.name}.new-{key}"
-    fresh.mkdir()
+    fresh.mkdir(mode=0o700)  # the owner's alone, as is ``out`` when the stage becomes it
     held = hold_lock(fresh)  # held until the process ends: a stage nobody holds is left over
     fresh.replace(stage)  # appears held, never free for another run to take as left over
     try:

@@ -222,7 +222,8 @@ class FileSink:
     The file is plain gzip'd line protocol with nanosecond timestamps, importable as is
     (``influx write --compression gzip --precision ns -f telemetry.lp.gz``, or a POST of the
     file with ``Content-Encoding: gzip``). Each batch is flushed to the file as it is written
-    (a killed run loses at most the batch being written); ``stop`` fsyncs it.
+    (a killed run loses at most the batch being written); ``stop`` fsyncs it. The file is
+    its owner's alone (0600).
 
     ``start`` begins a new file unless ``append`` (a resumed run goes on in its file). A
     non-empty file already there is renamed to ``previous`` first (one run, one file; the
@@ -247,7 +248,7 @@ class FileSink:
             raise ConfigError("telemetry", "file", f"{self.path} is not a file path")
 
     async def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         size = self.path.stat().st_size if self.path.is_file() else 0
         if self.append and size:
             whole = whole_members(self.path)
@@ -263,7 +264,13 @@ class FileSink:
                 os.truncate(self.path, whole)
         elif size:
             self._set_aside(None)
-        self._fh = self.path.open("ab" if self.append else "wb")
+        # the owner's alone, as the event log beside it should be (a file of an earlier
+        # version too, when ours)
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if self.append else os.O_TRUNC)
+        fd = os.open(self.path, flags, 0o600)
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, 0o600)
+        self._fh = os.fdopen(fd, "ab" if self.append else "wb")
 
     def _set_aside(self, why: str | None) -> None:
         """Move the file there to ``previous``; without one, truncate it (``why`` None) or
