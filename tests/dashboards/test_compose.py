@@ -1,8 +1,9 @@
 """docker-compose.yml, the Dockerfile and the provisioning files agree with each other and the twin.
 
 No Docker engine runs here, so the stack is checked statically: the compose file is parsed and
-its variables resolved the way ``docker compose`` resolves ``${VAR:-default}`` (with an empty
-environment, i.e. the dev defaults, and with overrides); the twin's own settings class reads
+its variables resolved the way ``docker compose`` resolves ``${VAR:-default}`` and
+``${VAR:?error}`` (with only the required secrets given, and with overrides; without them it is
+refused, as ``docker compose`` refuses it); the twin's own settings class reads
 the twin service's environment; Grafana's provisioning files are expanded with the Grafana
 service's environment. Ports, credentials, org, bucket/database and datasource must line up.
 The scoped tokens InfluxDB's init script writes for the twin and Grafana are checked in
@@ -27,22 +28,36 @@ from twin.telemetry.settings import TelemetrySettings
 
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
-_VAR = re.compile(r"\$__\w+\{[^}]*\}|\$\{(\w+)(?::?-([^}]*))?\}|\$(\w+)")
+ENV_EXAMPLE = ROOT / ".env.example"
+_VAR = re.compile(r"\$__\w+\{[^}]*\}|\$\{(\w+)(?::?([-?])([^}]*))?\}|\$(\w+)")
+#: the secrets compose requires (``${VAR:?...}``): no default is known to anyone
+REQUIRED = {
+    "INFLUXDB_ADMIN_TOKEN": "test-operator-token",
+    "INFLUXDB_ADMIN_PASSWORD": "test-influx-password",
+    "GRAFANA_ADMIN_PASSWORD": "test-grafana-password",
+}
+
+
+class MissingVariable(Exception):
+    """A ``${VAR:?message}`` without VAR: ``docker compose`` refuses to start, saying so."""
 
 
 def interpolate(value: Any, env: dict[str, str]) -> Any:
-    """``${VAR:-default}``, ``${VAR}`` and ``$VAR`` as docker compose and Grafana expand them;
-    Grafana's ``$__file{path}`` (and other ``$__name{...}``) are left as they are."""
+    """``${VAR:-default}``, ``${VAR:?error}``, ``${VAR}`` and ``$VAR`` as docker compose and
+    Grafana expand them (MissingVariable for a required one not set or empty); Grafana's
+    ``$__file{path}`` (and other ``$__name{...}``) are left as they are."""
     if isinstance(value, str):
 
         def repl(m: re.Match[str]) -> str:
             if m.group(0).startswith("$__"):
                 return m.group(0)
-            name = m.group(1) or m.group(3)
-            default = m.group(2)
+            name = m.group(1) or m.group(4)
+            kind, default = m.group(2), m.group(3)
             got = env.get(name)
             if got:
                 return got
+            if kind == "?":
+                raise MissingVariable(f"required variable {name} is missing a value: {default}")
             return default if default is not None else ""
 
         return _VAR.sub(repl, value)
@@ -53,10 +68,12 @@ def interpolate(value: Any, env: dict[str, str]) -> Any:
     return value
 
 
-def load_compose(env: dict[str, str]) -> dict[str, Any]:
+def load_compose(env: dict[str, str], *, required: bool = True) -> dict[str, Any]:
+    """The compose file resolved with ``env`` over the ``REQUIRED`` secrets (none with
+    ``required=False``)."""
     # yaml.safe_load resolves the x-influx-env anchor and the `<<:` merge keys
     raw = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
-    resolved: dict[str, Any] = interpolate(raw, env)
+    resolved: dict[str, Any] = interpolate(raw, {**REQUIRED, **env} if required else env)
     return resolved
 
 
@@ -94,9 +111,9 @@ OVERRIDES = {
 }
 
 
-@pytest.fixture(params=["dev-defaults", "overrides"])
+@pytest.fixture(params=["defaults", "overrides"])
 def env(request: pytest.FixtureRequest) -> dict[str, str]:
-    return {} if request.param == "dev-defaults" else dict(OVERRIDES)
+    return {} if request.param == "defaults" else dict(OVERRIDES)
 
 
 def test_services_and_pinned_images() -> None:
@@ -114,14 +131,40 @@ def test_services_and_pinned_images() -> None:
     assert compose["services"]["influxdb"]["healthcheck"]["test"]
 
 
-def test_dev_defaults_are_marked_and_overridable() -> None:
+@pytest.mark.parametrize("missing", sorted(REQUIRED))
+def test_secrets_have_no_default_and_are_required(missing: str) -> None:
+    """A token or password everybody knows from the repository would be used silently: each
+    is required, and the stack refuses to start without it, naming it and .env.example."""
     text = COMPOSE.read_text(encoding="utf-8")
-    assert "DEV DEFAULTS ONLY" in text
-    for var in ("INFLUXDB_ADMIN_TOKEN", "INFLUXDB_ADMIN_PASSWORD", "GRAFANA_ADMIN_PASSWORD"):
-        assert f"${{{var}:-" in text, f"{var} must be overridable from the environment"
+    assert f"${{{missing}:?set {missing} in .env (see .env.example)}}" in text
+    assert "celltwin-dev" not in text
+    with pytest.raises(MissingVariable, match=f"required variable {missing} is missing"):
+        load_compose({k: v for k, v in REQUIRED.items() if k != missing}, required=False)
+    with pytest.raises(MissingVariable, match=missing):  # empty is missing too (":?")
+        load_compose({**REQUIRED, missing: ""}, required=False)
     compose = load_compose(OVERRIDES)
     assert service_env(compose, "grafana")["GF_SECURITY_ADMIN_PASSWORD"] == "override-grafana"
     assert service_env(compose, "influxdb")["DOCKER_INFLUXDB_INIT_PASSWORD"] == "override-influx"
+    assert service_env(compose, "influxdb")["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"] == (
+        "override-operator-token"
+    )
+
+
+def test_env_example_lists_every_required_secret_empty() -> None:
+    """``cp .env.example .env`` gives a file to fill in, not working secrets: compose still
+    refuses until each is set; the image never holds .env."""
+    given = {}
+    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            given[name] = value
+    assert given == dict.fromkeys(REQUIRED, "")
+    with pytest.raises(MissingVariable):
+        load_compose(given, required=False)
+    optional = set(re.findall(r"\$\{(\w+):-", COMPOSE.read_text(encoding="utf-8")))
+    for name in optional:  # the others, with their defaults, in comments
+        assert f"# {name}=" in ENV_EXAMPLE.read_text(encoding="utf-8"), name
+    assert ".env" in (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
 
 
 def test_twin_settings_read_from_compose_match_influxdb(
@@ -213,10 +256,12 @@ def test_grafana_dashboard_provisioning_points_at_the_json() -> None:
     for d in load_dashboards().values():
         (ds_var,) = (v for v in d["templating"]["list"] if v["name"] == "datasource")
         assert ds_var["current"]["value"] == DATASOURCE_UID
-    # anonymous viewers see the dashboards without a login (no manual step)
+    # no anonymous viewers unless asked for: then viewers only
     grafana = service_env(compose, "grafana")
-    assert grafana["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
-    assert grafana["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    assert grafana["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    anonymous = service_env(load_compose({"GRAFANA_ANONYMOUS": "true"}), "grafana")
+    assert anonymous["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
+    assert anonymous["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
 
 
 def test_ports_bound_to_loopback_and_mount_sources_exist() -> None:
@@ -332,3 +377,30 @@ def test_twin_server_certificate_survives_container_recreation() -> None:
     assert not Path(params["pki"]).is_absolute()
     volumes = dict(reversed(str(v).split(":")[:2]) for v in twin["volumes"])
     assert volumes[workdir] in compose["volumes"]
+
+
+def test_the_twin_runs_read_only_without_capabilities() -> None:
+    """The twin's container may write only where it keeps its state: every path it writes
+    (its run directory with the telemetry spool, the OPC UA users, certificate and history,
+    all relative to the working directory) is on the writable named volume there, /tmp is in
+    memory; it holds and may gain no Linux capability."""
+    compose = load_compose({})
+    twin = compose["services"]["twin"]
+    assert twin["read_only"] is True
+    assert twin["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in twin["security_opt"]
+    assert "/tmp" in twin["tmpfs"]
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    workdir = re.findall(r"^WORKDIR (\S+)$", text, re.M)[-1]
+    writable = {
+        target: name
+        for name, target, *mode in (str(v).split(":") for v in twin["volumes"])
+        if mode != ["ro"]
+    }
+    assert writable[workdir] in compose["volumes"]
+    assert f"--home-dir {workdir}" in text  # HOME too (caches of libraries)
+    params = _twin_params(twin["command"])
+    for name in ("out", "pki", "users", "history"):
+        assert not Path(params[name]).is_absolute(), name  # under the working directory
+    assert "TWIN_SPOOL_DIR" not in twin["environment"]  # in the run directory
+    assert "PYTHONDONTWRITEBYTECODE=1" in text  # no __pycache__ in the read-only image
