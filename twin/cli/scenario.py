@@ -8,6 +8,7 @@ from typing import Annotated
 import tomli_w
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from twin.jsp import jsp_scenario
@@ -93,7 +94,10 @@ def show(scenario: Annotated[Path, typer.Argument(help="scenario TOML file")]) -
     sc = load_scenario(scenario)
     routings = _routings(sc, str(scenario))
     console = Console()
-    console.print(f"[bold]{sc.name}[/bold]: {sc.description}")
+    # no "name: " with nothing after it when the scenario has no description; the texts are
+    # the user's, printed as written (a "[red]" in a description is no markup)
+    title = f"[bold]{escape(sc.name)}[/bold]"
+    console.print(f"{title}: {escape(sc.description)}" if sc.description.strip() else title)
     console.print(
         f"seed {sc.seed}, horizon {sc.horizon:.0f} s, rule {sc.rule}, "
         f"max WIP {sc.max_wip or 'unbounded'}, start {sc.start.isoformat()}"
