@@ -63,7 +63,7 @@ def test_a_tag_in_the_location_is_not_named_as_a_field() -> None:
         # TOML has inf and nan; JSON (the event log, the OPC UA answers) has neither
         (
             'orders = [{ id = "o1", product = { type = "printed_housing" }, weight = inf }]',
-            "s.toml: orders[0].weight: Input should be a finite number",
+            "s.toml: orders[0].weight: Input should be a finite number, got inf",
         ),
         (
             'orders = [{ id = "o1", product = { type = "printed_housing" }, due = nan }]',
@@ -76,7 +76,7 @@ def test_a_tag_in_the_location_is_not_named_as_a_field() -> None:
         ),
         (
             "[cell]\nstorage_position = [0.0, inf]",
-            "s.toml: cell.storage_position[1]: Input should be a finite number",
+            "s.toml: cell.storage_position[1]: Input should be a finite number, got inf",
         ),
     ],
 )

@@ -79,7 +79,7 @@ def test_bounds_name_their_unit(data: dict[str, Any], line: str) -> None:
         ),
         (
             {"machines": [GENERIC, ROBOT], "transport": "g1"},
-            "s.toml: cell.transport: 'g1' is a generic, not a robot",
+            "s.toml: cell.transport: 'g1' is of kind generic, not a robot",
         ),
         (
             {"machines": [GENERIC, ROBOT, GENERIC]},

@@ -74,11 +74,11 @@ def test_a_rate_table_names_known_materials_only(machine: dict[str, Any], line: 
         (
             {"choices": {"material": ["steel", "aluminum"]}},
             "s.toml: catalogue[0].choices.material: Input should be 'aluminium', 'steel' or"
-            " 'titanium', got 'aluminum'",
+            " 'titanium', got 'aluminum' (did you mean 'aluminium'?)",
         ),
         (
             {"fixed": {"holes": -1}},
-            "s.toml: catalogue[0].fixed.holes: Input should be greater than or equal to 0",
+            "s.toml: catalogue[0].fixed.holes: Input should be greater than or equal to 0, got -1",
         ),
     ],
 )

@@ -6,16 +6,19 @@ import difflib
 import json
 import re
 import tomllib
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from twin.errors import ConfigError
 from twin.model.machines import MACHINE_KINDS
 from twin.model.products import PRODUCT_FAMILIES
 from twin.model.scenario import Scenario
 from twin.model.sequence import MachineSequences
+from twin.model.units import meant_option, number_text
 
 __all__ = [
     "format_validation_error",
@@ -71,6 +74,81 @@ def _meant(loc: tuple[int | str, ...], errors: list[Any]) -> Any:
     return missing[close[0]] if close else None
 
 
+def _inner(annotation: Any) -> Any:
+    """``annotation`` without ``Annotated`` and without ``| None``."""
+    while True:
+        if typing.get_origin(annotation) is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+            continue
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+            kinds = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(kinds) == 1:
+                annotation = kinds[0]
+                continue
+        return annotation
+
+
+def _fields_at(model: type[BaseModel] | None, loc: tuple[int | str, ...]) -> list[str]:
+    """The fields of the table at ``loc`` (pydantic's location, union tags included) in
+    ``model``; [] when no model is there."""
+    at: Any = model
+    for part in loc:
+        at = _inner(at)
+        origin, args = typing.get_origin(at), typing.get_args(at)
+        if isinstance(part, str) and part.startswith("function-"):
+            continue
+        if origin in (list, dict):  # an item, or a table's value
+            at = args[-1]
+        elif origin in (typing.Union, types.UnionType):  # the tag selects the member
+            at = next((a for a in args if part in _tags(a)), None)
+        elif isinstance(at, type) and issubclass(at, BaseModel) and part in at.model_fields:
+            at = at.model_fields[str(part)].annotation
+        else:
+            return []
+    at = _inner(at)
+    return list(at.model_fields) if isinstance(at, type) and issubclass(at, BaseModel) else []
+
+
+def _tags(model: Any) -> tuple[object, ...]:
+    """The tag values of a discriminated union's member (its ``kind`` or ``type``)."""
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return ()
+    return tuple(
+        tag
+        for key in _UNION_TAGS
+        if key in model.model_fields
+        for tag in typing.get_args(model.model_fields[key].annotation)
+    )
+
+
+def _unknown_field(
+    model: type[BaseModel] | None, loc: tuple[int | str, ...], errors: list[Any]
+) -> str:
+    """The reason for an unknown field, with the field it likely misspells: a required one
+    beside it (whose "field required" error it then explains: removed from ``errors``), else
+    any field of its table in ``model``."""
+    meant = _meant(loc, errors)
+    if meant is not None:  # said here: not counted as one more error
+        errors.remove(meant)
+        return f"unknown field (did you mean {str(meant['loc'][-1])!r}? it is required)"
+    close = difflib.get_close_matches(str(loc[-1]), _fields_at(model, loc[:-1]), n=1)
+    return f"unknown field (did you mean {close[0]!r}?)" if close else "unknown field"
+
+
+#: errors whose own message says what was wanted but not what was written
+_CUSTOM = frozenset({"value_error", "assertion_error", "int_type", "extra_forbidden", "missing"})
+
+
+def _written(err: Any, msg: str) -> str:
+    """``, got VALUE`` (and the option a string likely misspells) for an error on a value the
+    user wrote (a number, a string) whose message ``msg`` does not say it; "" otherwise."""
+    value = err.get("input")
+    if err["type"] in _CUSTOM or not isinstance(value, str | int | float) or " got " in msg:
+        return ""
+    text = str(value).lower() if isinstance(value, bool) else number_text(value)
+    return f", got {text}{meant_option(err)}"
+
+
 def _not_an_integer(value: object) -> str:
     if isinstance(value, str):
         return f"expected an integer, got the string {value!r}: write the number without quotes"
@@ -80,8 +158,16 @@ def _not_an_integer(value: object) -> str:
 _NAMED = re.compile(r"([A-Za-z_][\w]*(?:\[\d+\])*(?:\.[A-Za-z_]\w*(?:\[\d+\])*)*): ")
 
 
-def format_validation_error(source: str, exc: ValidationError) -> ConfigError:
-    """Turn the first pydantic error into a ConfigError naming the field; count the rest."""
+def format_validation_error(
+    source: str, exc: ValidationError, model: type[BaseModel] | None = None
+) -> ConfigError:
+    """Turn the first pydantic error into a ConfigError naming the field; count the rest.
+
+    With the ``model`` that raised ``exc`` (a scenario, a sequence file), an unknown field is
+    told the field of its table it likely misspells ("arrival": "arrivals"), and a value the
+    message does not quote is echoed ("got 'aluminum'", with the option it likely misspells);
+    without (the callers that word their own messages: commands, OPC UA methods, adapters),
+    an unknown field is told only a missing required field it likely misspells."""
     # an unknown field first: a typo ("idd") also makes the field it meant missing, and
     # "id: field required" alone would hide the cause
     errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
@@ -93,12 +179,10 @@ def format_validation_error(source: str, exc: ValidationError) -> ConfigError:
     if named:
         head, msg = named.group(1), msg[named.end() :]
         field = head if field == "(top level)" else f"{field}.{head}"
+    if model is not None:
+        msg += _written(first, msg)
     if first["type"] == "extra_forbidden":
-        msg = "unknown field"
-        meant = _meant(first["loc"], errors)
-        if meant is not None:  # said here: not counted as one more error
-            msg += f" (did you mean {str(meant['loc'][-1])!r}? it is required)"
-            errors.remove(meant)
+        msg = _unknown_field(model, tuple(first["loc"]), errors)
     if first["type"] == "missing":
         msg = "field required"
     if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
@@ -115,7 +199,7 @@ def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise format_validation_error(source, exc) from exc
+        raise format_validation_error(source, exc, Scenario) from exc
 
 
 def read_text(path: str | Path) -> str:
@@ -156,4 +240,4 @@ def load_sequence(path: str | Path) -> MachineSequences:
     try:
         return MachineSequences.model_validate(data)
     except ValidationError as exc:
-        raise format_validation_error(str(p), exc) from exc
+        raise format_validation_error(str(p), exc, MachineSequences) from exc

@@ -140,6 +140,16 @@ def _type(annotation: Any) -> str:
     return simple.get(annotation, "date-time" if annotation is dt.datetime else str(annotation))
 
 
+def _metadata(info: FieldInfo) -> list[Any]:
+    """The constraints of a field: its own, and those of the type an optional field takes
+    (``NonNegDuration | None``: pydantic keeps the duration's parser inside the union)."""
+    inner = [a for a in typing.get_args(info.annotation) if a is not type(None)]
+    optional = typing.get_origin(info.annotation) in (typing.Union, types.UnionType)
+    if optional and len(inner) == 1 and typing.get_origin(inner[0]) is typing.Annotated:
+        return [*info.metadata, *typing.get_args(inner[0])[1:]]
+    return list(info.metadata)
+
+
 def _bounds(metadata: list[Any]) -> list[str]:
     out = []
     for item in metadata:
@@ -159,7 +169,7 @@ def _bounds(metadata: list[Any]) -> list[str]:
 def _material_check(info: FieldInfo) -> _KnownMaterials | None:
     """The check of a per-material table (its known materials), if the field is one."""
     return next(
-        (v.func for v in info.metadata if isinstance(getattr(v, "func", None), _KnownMaterials)),
+        (v.func for v in _metadata(info) if isinstance(getattr(v, "func", None), _KnownMaterials)),
         None,
     )
 
@@ -168,7 +178,7 @@ def _allowed(name: str, info: FieldInfo) -> str:
     extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
     if "allowed" in extra:
         return str(extra["allowed"])
-    parts = _bounds(info.metadata)
+    parts = _bounds(_metadata(info))
     annotation = info.annotation
     args = typing.get_args(annotation)
     if typing.get_origin(annotation) is typing.Literal:
@@ -210,17 +220,25 @@ def default_toml(model: type[BaseModel], name: str) -> str | None:
     return "none" if default is None else value_text(default)
 
 
+def _is_tag(info: FieldInfo) -> bool:
+    """Whether the field is a discriminated union's tag (a machine's ``kind``, a product's
+    ``type``): one literal value, which selects the table's model and must be written."""
+    return typing.get_origin(info.annotation) is typing.Literal and (
+        len(typing.get_args(info.annotation)) == 1
+    )
+
+
 def _default_cell(model: type[BaseModel], name: str) -> str:
     info = model.model_fields[name]
-    if name in ("kind", "type") and typing.get_origin(info.annotation) is typing.Literal:
-        return f"`{default_toml(model, name)}` (required)"  # a union's tag: always written
+    if _is_tag(info):
+        return f"`{default_toml(model, name)}` (required)"
     text = default_toml(model, name)
     if text is None:
         return "required"
     if text == "none":
         return "none"
     default = info.get_default(call_default_factory=True)
-    if duration_bound(info.metadata) is not None and default >= 60:
+    if duration_bound(_metadata(info)) is not None and default >= 60:
         return f"`{text}` ({duration_text(default)})"
     return f"`{text}`"
 
@@ -232,7 +250,7 @@ def field_rows(model: type[BaseModel], names: list[str]) -> list[str]:
         info = model.model_fields[name]
         if not info.description:
             raise ValueError(f"{model.__name__}.{name}: no Field(description=...)")
-        bound = duration_bound(info.metadata)
+        bound = duration_bound(_metadata(info))
         kind = "duration" if bound is not None else _type(info.annotation)
         unit = "s" if bound is not None else _unit(name, info)
         allowed = bound if bound is not None else _allowed(name, info)

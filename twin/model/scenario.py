@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, StrictInt, ValidationError, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from twin.model.machines import MachineConfig
 from twin.model.products import PRODUCT_FAMILIES, ExplicitSpec, ProductSpec
@@ -15,6 +23,7 @@ from twin.model.units import (
     PositiveDuration,
     SecondOrMore,
     StrictModel,
+    meant_option,
     number_text,
 )
 
@@ -101,7 +110,9 @@ class CellConfig(StrictModel):
                 has = ", ".join(m.id for m in self.machines)
                 raise ValueError(f"transport: unknown machine {self.transport!r} (cell has: {has})")
             if robot.kind != "robot":
-                raise ValueError(f"transport: {self.transport!r} is a {robot.kind}, not a robot")
+                raise ValueError(
+                    f"transport: {self.transport!r} is of kind {robot.kind}, not a robot"
+                )
         return self
 
     def machine(self, machine_id: str) -> MachineConfig:
@@ -122,7 +133,8 @@ class CatalogueEntry(StrictModel):
     """A product family with how its unique configurations vary.
 
     ``fixed`` values are the same for every order, ``ranges`` are drawn uniformly (integers
-    when both bounds are integers), ``choices`` are drawn from the list.
+    when both bounds are integers), ``choices`` are drawn from the list; a parameter is in one
+    of the three at most (in two, one would be silently ignored).
     """
 
     id: str = Field(description="unique in the catalogue; arrivals.mix names it")
@@ -160,11 +172,23 @@ class CatalogueEntry(StrictModel):
             known = ", ".join(k for k in PRODUCT_FAMILIES if k != "explicit")
             raise ValueError(f"unknown product family {self.family!r} (known: {known})")
         fields = set(family.model_fields) - {"type"}
-        for group in (self.fixed, self.ranges, self.choices):
+        groups: dict[str, Iterable[str]] = {
+            "fixed": self.fixed,
+            "choices": self.choices,
+            "ranges": self.ranges,
+        }
+        where: dict[str, str] = {}
+        for group_name, group in groups.items():
             for name in group:
                 if name not in fields:
                     has = ", ".join(sorted(fields))
                     raise ValueError(f"{self.family} has no parameter {name!r} (has: {has})")
+                if name in where:
+                    raise ValueError(
+                        f"{group_name}.{name}: also in {where[name]}; give a parameter in one"
+                        " of fixed, choices and ranges"
+                    )
+                where[name] = group_name
         for name, (lo, hi) in self.ranges.items():
             if lo > hi:
                 raise ValueError(
@@ -188,14 +212,14 @@ class CatalogueEntry(StrictModel):
         err = exc.errors(include_url=False)[0]
         name = str(err["loc"][0]) if err["loc"] else ""
         msg = str(err["msg"]).removeprefix("Value error, ")
-        got = number_text(err["input"])
+        got = number_text(err["input"]) + meant_option(err)
         if name in self.ranges:
             end = "low" if err["input"] == self.ranges[name][0] else "high"
             return f"ranges.{name}: {msg}, got {got} at the range's {end} end"
         if name in self.choices:
             return f"choices.{name}: {msg}, got {got}"
         if name in self.fixed:
-            return f"fixed.{name}: {msg}"
+            return f"fixed.{name}: {msg}, got {got}"
         loc = ".".join(str(x) for x in err["loc"])
         return f"{loc}: {msg} (a {self.family} drawn from ranges/choices)"
 
@@ -218,7 +242,31 @@ class Arrivals(StrictModel):
         default_factory=dict,
         description="catalogue id = weight: only these entries, with these weights; empty:"
         " every entry, by its weight",
+        json_schema_extra={"allowed": "values ≥ 0, one > 0"},
     )
+
+    @field_validator("mix", mode="before")
+    @classmethod
+    def _no_boolean_weights(cls, mix: object) -> object:
+        # pydantic reads true as 1.0, a weight the user did not mean
+        for name, weight in mix.items() if isinstance(mix, dict) else ():
+            if isinstance(weight, bool):
+                raise ValueError(
+                    f"{name!r}: expected a number, got the boolean {str(weight).lower()}"
+                )
+        return mix
+
+    @field_validator("mix")
+    @classmethod
+    def _weights_draw(cls, mix: dict[str, float]) -> dict[str, float]:
+        # the draw divides by the sum: a negative weight would be used as a ratio, weights
+        # summing to 0 would make every arrival the first entry
+        for name, weight in mix.items():
+            if weight < 0:
+                raise ValueError(f"{name!r} has a negative weight ({number_text(weight)})")
+        if mix and not any(mix.values()):
+            raise ValueError("every weight is 0: give at least one entry a weight above 0")
+        return mix
 
 
 class OrderConfig(StrictModel):
@@ -236,7 +284,11 @@ class OrderConfig(StrictModel):
         description="due time from the scenario start (not from the release); none: release"
         " + due_factor (the arrivals', else 3) x planned work",
     )
-    weight: float = Field(1.0, gt=0, description="for ATC and weighted tardiness")
+    weight: float = Field(
+        1.0,
+        gt=0,
+        description="the order's weight in the ATC rule's index (w / p); other rules ignore it",
+    )
 
 
 class FaultConfig(StrictModel):
@@ -270,7 +322,10 @@ class Scenario(StrictModel):
     )
     atc_k: float = Field(2.0, gt=0, description="ATC's look-ahead parameter")
     max_wip: int | None = Field(
-        12, ge=0, description="orders in the cell at once; 0: no cap; the others wait"
+        12,
+        ge=0,
+        description="jobs in the cell at once (released and not yet completed, scrapped,"
+        " stopped or cancelled; a paused job counts); 0: no cap; the others wait in the backlog",
     )
     cell: CellConfig = Field(description="`[cell]` (below)")
     catalogue: list[CatalogueEntry] = Field(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import itertools
 import math
@@ -11,9 +12,9 @@ import operator
 import re
 import sys
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 
@@ -27,6 +28,7 @@ __all__ = [
     "as_real",
     "duration_bound",
     "duration_text",
+    "meant_option",
     "number_text",
     "parse_duration",
 ]
@@ -192,6 +194,18 @@ def duration_bound(metadata: list[object]) -> str | None:
         if isinstance(item, BeforeValidator) and item.func in _DURATION_BOUNDS:
             return _DURATION_BOUNDS[item.func]
     return None
+
+
+def meant_option(err: Mapping[str, Any]) -> str:
+    """For pydantic's error of a string not among a field's options (a ``Literal``: a
+    material, a rule), the option it likely misspells as `` (did you mean 'aluminium'?)``;
+    "" for any other error or when no option is close."""
+    if err.get("type") != "literal_error" or not isinstance(err.get("input"), str):
+        return ""
+    expected = str(err.get("ctx", {}).get("expected", ""))
+    options = {o.lower(): o for o in re.findall(r"'([^']*)'", expected)}
+    close = difflib.get_close_matches(err["input"].lower(), options, n=1)
+    return f" (did you mean {options[close[0]]!r}?)" if close else ""
 
 
 def number_text(value: object) -> str:
