@@ -14,7 +14,9 @@ Resume          Interrupted/Suspended                          Running (Held if 
                                                                is still down)
 Stop            Running, Interrupted                           Ended/Completed, once the step
                                                                under way ends (with Stopped)
-Abort           NotAllowedToStart ... Interrupted              Aborted
+Abort           NotAllowedToStart ... Interrupted              Aborted (at once; a job in
+                                                               the cell ends its step under
+                                                               way, then leaves)
 Cancel          NotAllowedToStart, AllowedToStart              (removed from the lists)
 Clear           Ended, Aborted                                 (removed from the lists)
 ==============  =============================================  ===============================
@@ -175,13 +177,12 @@ class JobOrderControl(JobOrderRecords):
                 f" {names} job orders can be {what}"
             )
         job = self.ctx.engine.jobs.get(job_order_id)
-        # told to leave (Stop, Abort) and Running until its step ends; once it has left, it
-        # is Ended or Aborted like any other (and can be cleared)
-        if job is not None and job.leaving is not None and job.state not in ENDED_STATES:
-            by = "Stop" if job.leaving == "stopped" else "Abort"
+        # stopped: Running until its step ends; once it has left, it is Ended like any other
+        # (an aborted one is Aborted at once, and can be cleared)
+        if job is not None and job.leaving == "stopped" and job.state not in ENDED_STATES:
             raise InvalidStateError(
                 f"JobOrderID: job order {job_order_id!r} is {isa95.state_text(state)} until its"
-                f" step under way ends ({by}); it can no longer be {what}"
+                f" step under way ends (Stop); it can no longer be {what}"
             )
 
     def _store(self, job_order: Any, comment: Any = None) -> None:

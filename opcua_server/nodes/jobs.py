@@ -49,8 +49,10 @@ Suspended); once resumed it is Held again until the repair, then Running.
 Store keeps the order in the twin until Start (``TwinAPI.store_order``: planned at once, in the
 event log, so ``twin run --resume`` keeps it); StoreAndStart releases it at once; Cancel
 withdraws an order not started yet (NotAllowedToStart or AllowedToStart) and removes it from
-the lists, as OPC 10031-4 says; Abort ends an order in any state but Ended and Aborted (a
-running one finishes its current operation first) and lists it as Aborted; Stop ends a Running
+the lists, as OPC 10031-4 says; Abort ends an order in any state but Ended and Aborted and
+lists it as Aborted at once (FromRunningToAborted), with its status event: its response is the
+one of that moment (an operation under way when it was aborted, which the cell still finishes
+before the part leaves, is not among its OperationsDone); Stop ends a Running
 or Interrupted order after its step under way, listed as Ended; Clear removes an
 Ended or Aborted order from the list and refuses any other. An order cancelled through ``twin.api``
 (not this interface) is listed as Aborted until cleared. ``JobOrderResults``
@@ -133,6 +135,9 @@ class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
         self._backlog: dict[str, Record] = {}  # twin jobs waiting for release
         self._in_cell: dict[str, Record] = {}  # released and not ended (in order of release)
         self._ended: OrderedDict[str, Record] = OrderedDict()
+        # aborted in the cell: listed as Aborted since the abort, while the twin finishes the
+        # step under way; the job's end then changes nothing
+        self._aborted: set[str] = set()
         self._pending = False
         self._dirty = False  # a change not written yet
         self._written: dict[ua.NodeId, list[Any]] = {}  # the values last written to each list
@@ -228,11 +233,18 @@ class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
 
     def start(self) -> None:
         engine = self.ctx.engine
+        aborted = []  # its step under way not ended yet
         for job in engine.jobs.values():  # jobs from before the server started
             if job.state == "backlog":
                 self._backlog[job.id] = Record(job.id)
             elif job.state not in ENDED_STATES:
                 self._in_cell[job.id] = Record(job.id, ops_done=job.op_index)
+                if job.leaving == "cancelled":
+                    aborted.append(job.id)
+        if aborted:
+            when = self._abort_times()
+            for job_id in aborted:
+                self._abort_now(job_id, when.get(job_id, engine.now))
         self._know_states([*engine.stored, *self._backlog, *self._in_cell])
         self._unsubscribe = self.ctx.follow(self._on_event)
         self._touch()
@@ -290,6 +302,8 @@ class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
     def _on_command(self, ev: tev.CommandApplied) -> None:
         if ev.command in ("pause_job", "resume_job"):  # Running <-> Interrupted
             self._touch()
+        elif ev.command == "cancel_order" and ev.args["job"] in self._in_cell:
+            self._abort_now(ev.args["job"], ev.t)  # (one not released has ended already)
         elif ev.command == "update_order":
             # the structure received here is stale (Update through this interface sets the
             # new one after the command)
@@ -315,7 +329,24 @@ class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
                 rec.entry = None  # rebuilt with the new job order
         self._touch()
 
+    def _abort_now(self, job_id: str, t: float) -> None:
+        """A job in the cell aborted (Abort, or cancelled through the API) at ``t``: Aborted
+        from now on (OPC 10031-4 FromRunningToAborted, FromInterruptedToAborted), with what it
+        had done then; the twin ends the step under way before the part leaves."""
+        self._end(job_id, t, isa95.ABORTED)
+        self._aborted.add(job_id)
+
+    def _abort_times(self) -> dict[str, float]:
+        """When each job was last cancelled, from the twin's command journal (a restored twin
+        replayed it)."""
+        return {
+            ev.args["job"]: ev.t for ev in self.ctx.engine.journal if ev.command == "cancel_order"
+        }
+
     def _end(self, job_id: str, t: float, state: int) -> Record:
+        if job_id in self._aborted:  # listed as Aborted since its abort: nothing changes
+            self._aborted.discard(job_id)
+            return Record(job_id)  # (what the caller sets on it is not listed)
         rec = self._in_cell.pop(job_id, None) or self._backlog.pop(job_id, None) or Record(job_id)
         rec.state, rec.ended, rec.entry = state, t, None
         job = self.ctx.engine.jobs.get(job_id)
