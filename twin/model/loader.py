@@ -215,6 +215,9 @@ def read_text(path: str | Path) -> str:
         raise ConfigError(str(p), None, f"not UTF-8 text ({where}): save it as UTF-8") from exc
 
 
+_TOO_DEEP = "nested too deeply (arrays or tables within each other hundreds of levels deep)"
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
     """The parsed TOML file; ConfigError naming the file when unreadable or not TOML."""
     p = Path(path)
@@ -223,6 +226,8 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(p), None, f"invalid TOML: {exc}") from exc
+    except RecursionError as exc:  # tomllib recurses once per level of nesting
+        raise ConfigError(str(p), None, _TOO_DEEP) from exc
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -237,6 +242,8 @@ def load_sequence(path: str | Path) -> MachineSequences:
         data = json.loads(read_text(p))
     except json.JSONDecodeError as exc:
         raise ConfigError(str(p), None, f"invalid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ConfigError(str(p), None, _TOO_DEEP) from exc
     try:
         return MachineSequences.model_validate(data)
     except ValidationError as exc:
