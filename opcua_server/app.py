@@ -188,7 +188,7 @@ class TwinServer:
         self.server = server
         await server.init()
         # sessions keep to their own subscriptions (asyncua serves any session's to any)
-        sessions.install(server.iserver)
+        sessions.install(server.iserver, s.limits)
         self._limits(server)
         audit_calls(server.iserver)  # who called which method, on opcua_server.audit
         server.set_endpoint(self.endpoint)

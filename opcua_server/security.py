@@ -41,7 +41,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from opcua_server.folders import private_folders
 from opcua_server.peer import PEER, address
-from opcua_server.sessions import owns
+from opcua_server.sessions import OwnedSession, owns
 from opcua_server.trust import ClientCertificateValidator, leaf_certificate, san
 from opcua_server.users import AUDIT_LOGGER, TwinUser, shown_user
 
@@ -248,8 +248,11 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
       BadSecurityPolicyRejected. asyncua opens a None channel on any server (its connection's
       default policy), whose sessions its permission rules never see.
 
+    It also tells a ``sessions.OwnedSession`` which channel it is activated on, and when that
+    channel's connection is gone (``attach``, ``detach``).
+
     Relies on asyncua 2.x internals: ``binary_server_asyncio.UaProcessor`` (see ``install``),
-    ``process``/``_process_message``, the processor's ``_connection``, ``_transport`` and
+    ``process``/``_process_message``/``close``, the processor's ``_connection``, ``_transport`` and
     ``session``, and ``iserver.lookup_external_session`` (a session keeps the certificate of
     its channel in an attribute of ours, ``twin_channel_certificate``).
     """
@@ -315,7 +318,15 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
             # what a channel the session moves to must be signed with (set before this task
             # yields: no ActivateSession from another channel can come in between)
             self.session.twin_channel_certificate = _channel_certificate(policy)
+        elif typeid == _ACTIVATE_SESSION and isinstance(self.session, OwnedSession):
+            self.session.attach(self)
         return response
+
+    async def close(self) -> None:
+        session = self.session
+        await super().close()
+        if isinstance(session, OwnedSession):
+            session.detach(self)  # kept by asyncua (for a reconnect) unless it closed it
 
     def _check_create_session(self, policy: Any, body: Buffer) -> None:
         params = struct_from_binary(ua.CreateSessionParameters, body.copy())

@@ -1,4 +1,5 @@
-"""Client sessions that keep to their own subscriptions.
+"""Client sessions that keep to their own subscriptions, and the quotas of a session and of
+a user.
 
 asyncua (2.x) keeps one set of subscriptions for the whole server and serves any
 subscription id a session names: subscription ids are counted up from 78, so any
@@ -22,25 +23,41 @@ OPC 10000-4 5.13), and transfers one to another session only for the same user
 - SetTriggering, which asyncua does not implement, is checked by ``security.ChannelGate``
   with ``owns``.
 
+Quotas (``Limits``), so that one client cannot take what the server has for all: a session
+holds at most ``max_subscriptions_per_session`` subscriptions (BadTooManySubscriptions
+beyond), and a user at most ``max_sessions_per_user`` activated sessions (anonymous sessions
+count as one user). A session beyond is refused BadTooManySessions (logged on the audit
+logger), unless one of the user's sessions has lost its connection (asyncua keeps such a
+session until its timeout, for a reconnect): the oldest of those is closed instead, so a
+client that crashes and starts again is not locked out by its own old sessions.
+
 Relies on asyncua 2.x internals: ``InternalServer.create_session`` (replaced by ``install``),
-the session's ``session_id`` and ``user``, the subscription service's ``subscriptions`` (each
-with a ``session_id``) and its ``condition_refresh``.
+the session's ``session_id``, ``user``, ``state``, ``_last_activity`` and its class's
+``_current_connections``, the server's ``_external_sessions``, the subscription service's
+``subscriptions`` (each with a ``session_id``) and its ``condition_refresh``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from asyncua import ua
 from asyncua.crypto.permission_rules import User, UserRole
-from asyncua.server.internal_session import InternalSession, ServiceError
+from asyncua.server.internal_session import InternalSession, ServiceError, SessionState
+
+from opcua_server.peer import PEER
+from opcua_server.settings import Limits
+from opcua_server.users import AUDIT_LOGGER, shown_user
 
 __all__ = ["SESSION", "OwnedSession", "install", "owned_condition_refresh", "owns"]
 
 _log = logging.getLogger(__name__)
+_audit = logging.getLogger(AUDIT_LOGGER)
 
 #: the session whose Call request is being handled (None: a call from inside the server)
 SESSION: ContextVar[InternalSession | None] = ContextVar("SESSION", default=None)
@@ -65,8 +82,82 @@ def _identity(session: InternalSession) -> tuple[str, bytes | None]:
     return name, certificate if name == "anonymous" else None
 
 
+@dataclass
+class _Quotas:
+    """One server's quotas, and the closing of sessions it evicted."""
+
+    subscriptions_per_session: int
+    sessions_per_user: int
+    closing: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def close(self, session: InternalSession) -> None:
+        """Close ``session`` (its subscriptions deleted) in a task of its own."""
+        task = asyncio.get_running_loop().create_task(session.close_session(True))
+        self.closing.add(task)
+        task.add_done_callback(self.closing.discard)
+
+
 class OwnedSession(InternalSession):  # type: ignore[misc]
-    """asyncua's session, serving only the subscriptions it owns (see the module)."""
+    """asyncua's session, serving only the subscriptions it owns, within the quotas (see the
+    module)."""
+
+    quotas: _Quotas | None = None
+    #: the secure channel (a ``security.ChannelGate``) it was last activated on
+    channel: Any = None
+    #: that channel's connection is gone (asyncua keeps the session for a reconnect)
+    orphaned: bool = False
+
+    def attach(self, channel: Any) -> None:
+        """Activated on ``channel``."""
+        self.channel, self.orphaned = channel, False
+
+    def detach(self, channel: Any) -> None:
+        """``channel``'s connection is gone: unless the session moved to another channel
+        meanwhile, it is an orphan."""
+        if self.channel is channel:
+            self.orphaned = True
+
+    def activate_session(
+        self, params: ua.ActivateSessionParameters, peer_certificate: bytes | None
+    ) -> ua.ActivateSessionResult:
+        state, user = self.state, self.user  # type: ignore[has-type]
+        result = super().activate_session(params, peer_certificate)
+        if self.quotas is None:
+            return result
+        name = _identity(self)[0]
+        others = [
+            s
+            for s in self.iserver._external_sessions.values()
+            if s is not self and s.is_activated() and _identity(s)[0] == name
+        ]
+        if len(others) < self.quotas.sessions_per_user:
+            return result
+        orphans = [s for s in others if isinstance(s, OwnedSession) and s.orphaned]
+        if orphans:
+            oldest = min(orphans, key=lambda s: s._last_activity)
+            _audit.info(
+                "closed a session of %s whose connection was lost: %d sessions of that user"
+                " are open (at most %d)",
+                shown_user(name),
+                len(others) + 1,
+                self.quotas.sessions_per_user,
+            )
+            self.iserver.unregister_external_session(oldest)  # no longer counted nor resumed
+            self.quotas.close(oldest)
+            return result
+        if state is SessionState.Created:  # undo asyncua's activation
+            InternalSession._current_connections -= 1
+            self.state = state
+        self.user = user
+        _audit.warning(
+            "session refused: %s from %s: %d sessions of that user are open (at most %d,"
+            " Limits.max_sessions_per_user)",
+            shown_user(name),
+            PEER.get() or "an unknown address",
+            len(others),
+            self.quotas.sessions_per_user,
+        )
+        raise ServiceError(ua.StatusCodes.BadTooManySessions)
 
     def _own(self, subscription_id: Any) -> None:
         if not owns(self, subscription_id):
@@ -83,6 +174,16 @@ class OwnedSession(InternalSession):  # type: ignore[misc]
         callback: Callable[..., Any],
         request_callback: Callable[..., Any] | None = None,
     ) -> ua.CreateSubscriptionResult:
+        cap = self.quotas.subscriptions_per_session if self.quotas else None
+        if cap is not None and len(self.owned_ids()) >= cap:
+            _log.warning(
+                "refused a subscription of %s: its session has %d (at most %d,"
+                " Limits.max_subscriptions_per_session)",
+                shown_user(_identity(self)[0]),
+                cap,
+                cap,
+            )
+            raise ServiceError(ua.StatusCodes.BadTooManySubscriptions)
         result = await super().create_subscription(params, callback, request_callback)
         sub = self.subscription_service.subscriptions.get(result.SubscriptionId)
         if sub is not None:
@@ -209,15 +310,17 @@ def owned_condition_refresh(refresh: Callable[..., Any]) -> Callable[..., Any]:
     return owned
 
 
-def install(iserver: Any) -> None:
-    """Make ``iserver``'s client sessions ``OwnedSession`` and its ConditionRefresh methods
-    check the subscription's owner (before asyncua binds them: ``setup_condition_methods``
-    takes the subscription service's ``condition_refresh``)."""
+def install(iserver: Any, limits: Limits) -> None:
+    """Make ``iserver``'s client sessions ``OwnedSession`` within the quotas of ``limits``,
+    and its ConditionRefresh methods check the subscription's owner (before asyncua binds
+    them: ``setup_condition_methods`` takes the subscription service's
+    ``condition_refresh``)."""
+    quotas = _Quotas(limits.max_subscriptions_per_session, limits.max_sessions_per_user)
 
     def create_session(
         name: str, user: User = _ANONYMOUS, external: bool = False
     ) -> InternalSession:
-        return OwnedSession(
+        session = OwnedSession(
             iserver,
             iserver.aspace,
             iserver.subscription_service,
@@ -225,6 +328,8 @@ def install(iserver: Any) -> None:
             user=user,
             external=external,
         )
+        session.quotas = quotas
+        return session
 
     iserver.create_session = create_session
     service = iserver.subscription_service

@@ -22,6 +22,12 @@ class Limits(BaseModel):
     max_sessions: int = Field(100, ge=1, description="concurrent activated sessions")
     max_connections: int = Field(200, ge=1, description="TCP connections, pre-activation included")
     max_subscriptions: int = Field(500, ge=1, description="subscriptions across all sessions")
+    max_subscriptions_per_session: int = Field(
+        20, ge=1, description="subscriptions of one session (the rest are for the others)"
+    )
+    max_sessions_per_user: int = Field(
+        10, ge=1, description="activated sessions of one user name (anonymous: one user)"
+    )
     max_monitored_items_per_subscription: int = Field(50_000, ge=1)
     max_message_size: int = Field(16 * 1024 * 1024, ge=8192, description="bytes per message")
     max_chunk_size: int = Field(65_535, ge=8192, description="bytes per chunk (buffer size)")

@@ -29,7 +29,8 @@ async def test_idle_connections_of_one_address_do_not_keep_others_out(
     closed them. Now the address keeps 10, the server closes the others at once, and clients
     of another address log in, more than 10 at a time: a connection whose session is activated
     no longer counts."""
-    twin = await start_twin(tmp_path, limits=Limits(pending_activation_s=600.0))
+    limits = Limits(pending_activation_s=600.0, max_sessions_per_user=12)
+    twin = await start_twin(tmp_path, limits=limits)
     port = twin.server.port
     flood: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     clients: list[Client] = []
