@@ -352,11 +352,23 @@ class MachinesFamily:
 
     # -- run ------------------------------------------------------------------------------------
     def start(self) -> None:
-        for m in self.ctx.engine.machines.values():
+        engine, kpi = self.ctx.engine, self.ctx.kpi
+        for m in engine.machines.values():
             self._state(m.id, m.state, m.mode, "Running" if m.job else "Initializing")
             nodes = self.machines[m.id]
-            nodes.since = self.ctx.engine.now
+            nodes.since = engine.now
             nodes.executing = m.state == "Executing"
+            if kpi is not None:
+                # the run's KPIs are fed from time 0 (a restored twin's through its replay):
+                # the counters go on from what they counted, not from 0
+                times = kpi.times[m.id]
+                nodes.executing_s = times.processing + times.setup  # Executing, up to since
+                nodes.since = times.since
+                nodes.executing = times.state == "Executing"
+                nodes.cycle_count = times.produced
+            self._write_durations(m.id, engine.now)
+            if nodes.cycles is not None:
+                self.ctx.write(nodes.cycles, nodes.cycle_count, ua.VariantType.UInt32)
         self._unsubscribe = self.ctx.follow(self._on_event)
 
     async def stop(self) -> None:
@@ -372,7 +384,14 @@ class MachinesFamily:
             nodes.executing_s += ev.t - nodes.since
         nodes.since = ev.t
         nodes.executing = ev.state == "Executing"
-        values = {"OperationDuration": nodes.executing_s * 1000.0, "PowerOnDuration": ev.t * 1000.0}
+        self._write_durations(ev.machine, ev.t)
+
+    def _write_durations(self, machine: str, t: float) -> None:
+        """The OperationCounters durations of ``machine`` as of ``t`` (not before its last
+        state change)."""
+        nodes = self.machines[machine]
+        executing = nodes.executing_s + (t - nodes.since if nodes.executing else 0.0)
+        values = {"OperationDuration": executing * 1000.0, "PowerOnDuration": t * 1000.0}
         for name, nodeid in nodes.durations.items():
             self.ctx.write(nodeid, values[name], ua.VariantType.Double)
 
