@@ -97,13 +97,8 @@ def _in_entry(err: ConfigError, i: int) -> ConfigError:
 
 def load_adapters(path: str | Path, kinds: Mapping[str, type[Adapter]]) -> AdaptersFile:
     """Read and validate an adapters TOML file; ConfigError naming file and field (or only
-    the file, for one that is not TOML or nests too deeply to be read)."""
-    try:
-        return parse_adapters(read_toml(path), str(path), kinds)
-    except RecursionError:  # tomllib recurses per nested array or inline table
-        raise ConfigError(
-            str(path), None, "nested too deeply (arrays or tables inside one another)"
-        ) from None
+    the file, for one that is not TOML or nests too deeply to be read: ``read_toml``)."""
+    return parse_adapters(read_toml(path), str(path), kinds)
 
 
 def build_adapters(
