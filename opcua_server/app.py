@@ -28,7 +28,7 @@ from asyncua.server.internal_session import InternalSession
 from opcua_server import event_filter, security, sessions
 from opcua_server.history import SqliteHistory
 from opcua_server.nodes import FAMILIES, BuildContext, NodeFamily
-from opcua_server.nodes.calls import audit_calls
+from opcua_server.nodes.calls import audit_calls, guard_calls
 from opcua_server.nodesets import NS, find_nodesets, import_nodesets
 from opcua_server.outbox import Outbox
 from opcua_server.publisher import STATUS_OF_QUALITY, Publisher
@@ -191,6 +191,7 @@ class TwinServer:
         sessions.install(server.iserver, s.limits)
         self._limits(server)
         audit_calls(server.iserver)  # who called which method, on opcua_server.audit
+        guard_calls(server.iserver)  # a method that fails: logged without its arguments
         server.set_endpoint(self.endpoint)
         server.socket_address = (s.host, self.port)  # listen where asked, advertise a name
         server.set_server_name(s.server_name)

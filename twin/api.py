@@ -11,6 +11,10 @@ that answers a completed job with the next order) is applied at the end of that 
 after every event due then, in the order sent: where a replay applies it. Its arguments are
 checked at once; what depends on the state is checked when it is applied: a refusal then is
 logged, goes to the handlers given to ``on_refused``, and nothing is recorded.
+
+Limits, so that one command cannot hold up or exhaust the twin: an order's explicit routing
+has at most ``MAX_OPERATIONS`` operations, and at most ``max_waiting`` orders (default
+``MAX_WAITING``) wait in the twin, stored or in the backlog, for an order to be accepted.
 """
 
 from __future__ import annotations
@@ -26,13 +30,17 @@ from twin.engine import commands
 from twin.engine.cell import Engine
 from twin.engine.replay import MAX_FORECAST, ForkPoint, forecast, forecast_from
 from twin.errors import CommandError, InvalidStateError
+from twin.model.products import ExplicitSpec
 from twin.model.scenario import OrderConfig
 from twin.runtime import RealtimeDriver
 
-__all__ = ["Refusal", "TwinAPI"]
+__all__ = ["MAX_OPERATIONS", "MAX_WAITING", "Refusal", "TwinAPI"]
 
 log = logging.getLogger("twin.api")
 _T = TypeVar("_T")
+
+MAX_OPERATIONS = 1_000  # operations of one order's explicit routing
+MAX_WAITING = 10_000  # orders stored or in the backlog when another is accepted
 
 
 @dataclass(frozen=True)
@@ -47,11 +55,20 @@ class Refusal:
 
 
 class TwinAPI:
-    """Commands on a running twin. ``driver`` is needed for pause/resume/speed (real time)."""
+    """Commands on a running twin. ``driver`` is needed for pause/resume/speed (real time);
+    ``max_waiting``: the orders that may wait (stored or in the backlog) when an order is
+    submitted or stored (None: no limit)."""
 
-    def __init__(self, engine: Engine, driver: RealtimeDriver | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        driver: RealtimeDriver | None = None,
+        *,
+        max_waiting: int | None = MAX_WAITING,
+    ) -> None:
         self.engine = engine
         self.driver = driver
+        self.max_waiting = max_waiting
         self._forecasting: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._refusal_handlers: list[Callable[[Refusal], None]] = []
 
@@ -105,7 +122,11 @@ class TwinAPI:
     ) -> str:
         """An order command: checked at once, applied as ``_apply`` says; an order due before
         now is accepted (late already) with a warning, since due counts from t = 0."""
+        _check_operations(order)  # before parsing: a huge routing costs time to parse
         parsed = commands.parse_order(order)
+        _check_operations(parsed)
+        if name != "update_order":  # an update replaces a waiting order
+            self._check_waiting()
 
         def command() -> str:
             job = apply(self.engine, parsed)
@@ -121,6 +142,15 @@ class TwinAPI:
             return job
 
         return self._apply(name, parsed.id, command, parsed.id)
+
+    def _check_waiting(self) -> None:
+        """Raises CommandError when ``max_waiting`` orders wait already."""
+        waiting = len(self.engine.backlog) + len(self.engine.stored)
+        if self.max_waiting is not None and waiting >= self.max_waiting:
+            raise CommandError(
+                f"order: {waiting:,} orders wait in the twin (stored or in the backlog), at"
+                f" most {self.max_waiting:,}: cancel some, or wait until some are released"
+            )
 
     def submit_order(self, order: OrderConfig | Mapping[str, Any]) -> str:
         """Accept a job order (``OrderConfig`` or its mapping); returns the job id.
@@ -307,3 +337,19 @@ class TwinAPI:
                 for m in e.machines.values()
             },
         }
+
+
+def _check_operations(order: object) -> None:
+    """Raises CommandError when ``order`` (an ``OrderConfig`` or its mapping) has an explicit
+    routing of more than ``MAX_OPERATIONS`` operations."""
+    if isinstance(order, OrderConfig):
+        ops: object = order.product.operations if isinstance(order.product, ExplicitSpec) else []
+    elif isinstance(order, Mapping) and isinstance(order.get("product"), Mapping):
+        ops = order["product"].get("operations")
+    else:
+        return
+    if isinstance(ops, list | tuple) and len(ops) > MAX_OPERATIONS:
+        raise CommandError(
+            f"order: product.operations: {len(ops):,} operations, at most {MAX_OPERATIONS:,}"
+            " per order"
+        )

@@ -6,11 +6,17 @@ every call (``audit_calls``).
 A method's handler is only called with arguments that fit its declared ``InputArguments``:
 a missing or surplus argument is answered BadArgumentsMissing or BadTooManyArguments, an
 argument of another type (or an array for a scalar, a scalar for an array) BadTypeMismatch
-naming the argument and the type expected, before the twin hears of the call.
+naming the argument and the type expected, an argument holding more than ``MAX_TEXT``
+characters of text or ``MAX_ELEMENTS`` array elements (its structures' fields included)
+BadOutOfRange naming the argument and the limit, before the twin hears of the call (and
+before anything parses it). A text the server shows others (``LastCommandResult``, the log)
+holds at most ``MAX_SHOWN`` characters, an argument echoed in it at most 64
+(``shown_text``), so a huge argument is not copied to every viewer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -27,19 +33,28 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LAST_COMMAND_RESULT",
+    "MAX_ELEMENTS",
+    "MAX_SHOWN",
+    "MAX_TEXT",
     "access_denied",
     "argument_error",
     "audit_calls",
+    "guard_calls",
     "refusal_code",
     "refuse",
     "refused_call",
     "report_result",
+    "shown_text",
     "variant_text",
 ]
 
 _log = logging.getLogger(__name__)
 
 LAST_COMMAND_RESULT = "Cell.LastCommandResult"  # its NodeId's identifier (twin namespace)
+MAX_TEXT = 64 * 1024  # characters of text in one input argument
+MAX_ELEMENTS = 10_000  # array elements in one input argument
+MAX_SHOWN = 1_000  # characters of a message shown to others (LastCommandResult, the log)
+_ECHOED = 64  # characters of an argument echoed in such a message (as ``shown_user``)
 
 
 def access_denied(
@@ -103,6 +118,30 @@ def audit_calls(iserver: Any, audit: logging.Logger | None = None) -> None:
     service.call = audited
 
 
+def guard_calls(iserver: Any) -> None:
+    """A method of ``iserver`` that raises an exception is answered BadUnexpectedError and
+    logged with its object, without its arguments (asyncua logs the whole request, arguments
+    included: a 200 KB order on stderr). Wraps asyncua's ``_run_method`` of the method
+    service."""
+    service = iserver.method_service
+    run = service._run_method
+
+    async def guarded(func: Any, parent: ua.NodeId, *args: Any) -> Any:
+        try:
+            return await run(func, parent, *args)
+        except Exception:
+            _log.exception(
+                "a method of %s failed (its %d arguments are not logged)",
+                parent.to_string(),
+                len(args),
+            )
+            result = ua.CallMethodResult()
+            result.StatusCode = ua.StatusCode(ua.StatusCodes.BadUnexpectedError)
+            return result
+
+    service._run_method = guarded
+
+
 _V = ua.VariantType
 # a Double argument also takes these (an integer or a single-precision number typed by hand)
 _WIDENS = {_V.Double: (_V.Float, _V.Int32, _V.UInt32)}
@@ -111,8 +150,22 @@ _STRUCTURE, _BASE_DATA_TYPE = ua.ObjectIds.Structure, ua.ObjectIds.BaseDataType
 
 def report_result(ctx: BuildContext, text: str) -> None:
     """Queue ``text`` ("<method>: ok" or "<method>: <why it was refused>") for
-    ``Cell/LastCommandResult``, the result of the last command an operator or engineer gave."""
-    ctx.write(ctx.nid(LAST_COMMAND_RESULT), text, ua.VariantType.String)
+    ``Cell/LastCommandResult``, the result of the last command an operator or engineer gave
+    (at most ``MAX_SHOWN`` characters of it: every viewer reads it)."""
+    ctx.write(ctx.nid(LAST_COMMAND_RESULT), shown_text(text), ua.VariantType.String)
+
+
+def shown_text(text: str, arguments: Sequence[object] = ()) -> str:
+    """``text`` as the server shows it to others: each of the string ``arguments`` longer
+    than 64 characters cut to 64 and "..." where ``text`` quotes it, then ``text`` cut to
+    ``MAX_SHOWN`` characters (its length said)."""
+    for arg in arguments:
+        if isinstance(arg, str) and len(arg) > _ECHOED:
+            short = arg[:_ECHOED] + "..."
+            text = text.replace(repr(arg), repr(short)).replace(arg, short)
+    if len(text) > MAX_SHOWN:
+        text = f"{text[:MAX_SHOWN]}... ({len(text):,} characters)"
+    return text
 
 
 def refusal_code(exc: Exception) -> int:
@@ -150,14 +203,18 @@ def refuse(
     inputs: int,
     *,
     diagnostic: str | None = None,
+    arguments: Sequence[object] = (),
 ) -> ua.CallMethodResult:
     """``refused_call`` for a call of ``method`` the client got wrong: logged without a
     traceback (the client's mistake, not the server's) and reported in LastCommandResult as
     "<method>: <message>"; the argument's diagnostic info says ``diagnostic`` (default
-    ``message``)."""
+    ``message``). The ``arguments`` of the call are shortened where the texts quote them
+    (``shown_text``)."""
+    message = shown_text(message, arguments)
     _log.info("%s rejected: %s", method, message)
     report_result(ctx, f"{method}: {message}")
-    return refused_call(code, diagnostic if diagnostic is not None else message, index, inputs)
+    diagnostic = message if diagnostic is None else shown_text(diagnostic, arguments)
+    return refused_call(code, diagnostic, index, inputs)
 
 
 def argument_error(
@@ -182,7 +239,37 @@ def argument_error(
         if not _fits(arg, spec):
             message = f"{names[i]}: expected {_type_text(spec)}, got {variant_text(arg)}"
             return ua.StatusCodes.BadTypeMismatch, message, i
+        text, elements = _size(arg)
+        if text > MAX_TEXT:
+            message = f"{names[i]}: {text:,} characters of text, at most {MAX_TEXT:,}"
+            return ua.StatusCodes.BadOutOfRange, message, i
+        if elements > MAX_ELEMENTS:
+            message = f"{names[i]}: {elements:,} array elements, at most {MAX_ELEMENTS:,}"
+            return ua.StatusCodes.BadOutOfRange, message, i
     return None
+
+
+def _size(arg: ua.Variant) -> tuple[int, int]:
+    """The characters of text (strings, byte strings, localized texts, names) and the array
+    elements in ``arg``, through its structures' fields and variants (no recursion: a deep
+    structure costs no stack)."""
+    text = elements = 0
+    stack: list[object] = [arg.Value]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str | bytes):
+            text += len(value)
+        elif isinstance(value, list):
+            elements += len(value)
+            stack.extend(value)
+        elif isinstance(value, ua.Variant):
+            stack.append(value.Value)
+        elif isinstance(value, ua.ExtensionObject):  # one the server could not decode
+            text += len(value.Body or b"")
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            # a structure, LocalizedText and QualifiedName included
+            stack.extend(getattr(value, f.name) for f in dataclasses.fields(value))
+    return text, elements
 
 
 def _expects(names: Sequence[str], required: int) -> str:

@@ -243,7 +243,8 @@ class CellFamily:
                     out = await out
             except TwinError as exc:
                 culprit = self._culprit(exc, names)
-                return refuse(self.ctx, name, refusal_code(exc), str(exc), culprit, len(names))
+                code = refusal_code(exc)
+                return refuse(self.ctx, name, code, str(exc), culprit, len(names), arguments=values)
             if name not in _QUERIES:  # a query changed nothing: no result, nothing to refresh
                 report_result(self.ctx, f"{name}: ok")
                 self.refresh()
@@ -274,6 +275,10 @@ class CellFamily:
             data = json.loads(order)
         except json.JSONDecodeError as exc:
             raise CommandError(f"order: not valid JSON ({exc.msg} at {exc.pos})") from exc
+        except RecursionError:  # [[[[...: Python's parser gives up after ~1,000 levels
+            raise CommandError("order: JSON nested too deeply") from None
+        except ValueError as exc:  # e.g. a number of more than 4,300 digits
+            raise CommandError(f"order: not valid JSON ({exc})") from None
         if not isinstance(data, dict):
             raise CommandError("order: must be a JSON object")
         return [ua.Variant(self.ctx.api.submit_order(data), _S)]
