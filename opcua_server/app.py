@@ -78,6 +78,18 @@ def _endpoint_url(settings: ServerSettings, port: int) -> str:
     return f"opc.tcp://{host}:{port}{settings.path}"
 
 
+async def _operation_limits(server: Server, history_nodes: int) -> None:
+    """Publish the limits clients should keep to (Server/ServerCapabilities/OperationLimits,
+    OPC 10000-5 6.3.11)."""
+    limits = ua.ObjectIds
+    for ident in (
+        limits.Server_ServerCapabilities_OperationLimits_MaxNodesPerHistoryReadData,
+        limits.Server_ServerCapabilities_OperationLimits_MaxNodesPerHistoryReadEvents,
+    ):
+        value = ua.Variant(history_nodes, ua.VariantType.UInt32)
+        await server.get_node(ident).write_value(value)
+
+
 def preflight(settings: ServerSettings) -> tuple[list[Path], int]:
     """Checks that need no engine and no set-up, so failures come before anything is
     created or restored: the NodeSet2 files (ConfigError saying how to get them) and the
@@ -227,6 +239,8 @@ class TwinServer:
         )
         await self.history.init()
         server.iserver.history_manager.set_storage(self.history)
+        self.history.serve(server.iserver.history_manager)  # nodes, rows, time per request
+        await _operation_limits(server, self.history.max_nodes)
         ctx = BuildContext(
             server=server,
             engine=self.engine,

@@ -14,6 +14,11 @@ pause; see ``now``) and more than
 ``max_values`` rows per variable (events: ``max_events``) are deleted after each flush, in
 bounded chunks through indexes.
 
+A HistoryRead request is bounded as a whole too (``serve``): at most ``max_nodes`` nodes
+(BadTooManyOperations beyond, OPC 10000-4 5.10.3), and at most ``max_response`` rows and
+``request_s`` seconds of reading for all of them; a node the request has no rows or time
+left for gets no values and a continuation point to read them from.
+
 Implements asyncua's ``HistoryStorageInterface``; the server records values and events
 directly (``record_value`` / ``record_event``) rather than through internal subscriptions.
 """
@@ -26,7 +31,8 @@ import sqlite3
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -35,6 +41,7 @@ from typing import Any, TypeVar
 from asyncua import ua
 from asyncua.common.events import Event
 from asyncua.server.history import HistoryStorageInterface
+from asyncua.server.internal_session import ServiceError
 from asyncua.ua.ua_binary import variant_to_binary
 
 from opcua_server.folders import private_folders
@@ -55,6 +62,18 @@ _ALL_SOURCES = "*"
 _CURSOR_BASE = datetime(9998, 1, 1, tzinfo=UTC)
 _CURSOR_SPAN = timedelta(days=365)
 _OPEN_CURSORS = 1024  # the oldest is forgotten beyond this (its reader gets an error)
+
+
+@dataclass(slots=True)
+class _Budget:
+    """What the HistoryRead request being served may still read."""
+
+    rows: int
+    deadline: float  # clock.monotonic()
+
+
+#: the budget of the HistoryRead request being served (None: no request, e.g. a test)
+_BUDGET: ContextVar[_Budget | None] = ContextVar("_BUDGET", default=None)
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -99,7 +118,8 @@ class SqliteHistory(HistoryStorageInterface):
     hand-driven clock would lift). ``subtypes(t)``: the event type ``t`` and its subtypes, for
     the OfType of a read's where clause (default: ``t`` alone; the server passes its address
     space's, ``event_filter.subtypes_of``); the where clause is applied (``history_filter``).
-    ``page_s`` and ``max_history_data_response_size`` apply from the next page on. Raises
+    ``page_s`` and ``max_history_data_response_size`` apply from the next page on.
+    ``max_nodes`` and ``request_s`` bound a request (``serve``). Raises
     ``ua.UaStatusCodeError`` (BadContinuationPointInvalid) for a continuation point it no
     longer knows (forgotten, or from before a restart)."""
 
@@ -113,6 +133,8 @@ class SqliteHistory(HistoryStorageInterface):
         flush_s: float = 1.0,
         max_response: int = 10_000,
         page_s: float = 0.05,
+        max_nodes: int = 100,
+        request_s: float = 0.25,
         now: Callable[[], float] | None = None,
         clock: Clock | None = None,
         subtypes: Callable[[ua.NodeId], frozenset[ua.NodeId]] | None = None,
@@ -124,6 +146,8 @@ class SqliteHistory(HistoryStorageInterface):
         self._max_events = max_events
         self._flush_s = flush_s
         self.page_s = page_s
+        self.max_nodes = max_nodes
+        self.request_s = request_s
         self._clock: Clock = clock or SystemClock()
         self._now = now or (lambda: self._clock.wall().timestamp())
         self._subtypes = subtypes or (lambda base: frozenset((base,)))
@@ -251,6 +275,31 @@ class SqliteHistory(HistoryStorageInterface):
         call = partial(reader.execute, sql, (node.to_string(),))
         return int(thread.submit(lambda: call().fetchone()[0]).result())
 
+    def serve(self, manager: Any) -> None:
+        """Bound each HistoryRead request asyncua's history ``manager`` serves (see the
+        module): wraps its ``read_history``, which reads node after node."""
+        read = manager.read_history
+
+        async def bounded(params: ua.HistoryReadParameters) -> list[ua.HistoryReadResult]:
+            nodes = len(params.NodesToRead)
+            if nodes > self.max_nodes:
+                _log.warning(
+                    "refused a HistoryRead of %d nodes (at most %d per request)",
+                    nodes,
+                    self.max_nodes,
+                )
+                raise ServiceError(ua.StatusCodes.BadTooManyOperations)
+            # at least one page's time: a node is never cut shorter than it would be alone
+            deadline = self._clock.monotonic() + max(self.request_s, self.page_s)
+            token = _BUDGET.set(_Budget(self.max_history_data_response_size, deadline))
+            try:
+                results: list[ua.HistoryReadResult] = await read(params)
+            finally:
+                _BUDGET.reset(token)
+            return results
+
+        manager.read_history = bounded
+
     # -- HistoryStorageInterface ----------------------------------------------------------------
     async def new_historized_node(self, node_id: ua.NodeId, period: Any, count: int = 0) -> None:
         return None
@@ -280,10 +329,12 @@ class SqliteHistory(HistoryStorageInterface):
         return found
 
     def _continuation(self, page: Page, after: Cursor | None) -> datetime | None:
-        if after is None:
-            return None
+        return None if after is None else self._keep(replace(page, cursor=after))
+
+    def _keep(self, page: Page) -> datetime:
+        """The continuation point that reads ``page`` next."""
         self._next_cursor = (self._next_cursor + 1) % (_CURSOR_SPAN // timedelta(microseconds=1))
-        self._cursors[self._next_cursor] = replace(page, cursor=after)
+        self._cursors[self._next_cursor] = page
         while len(self._cursors) > _OPEN_CURSORS:
             self._cursors.popitem(last=False)
         return _CURSOR_BASE + timedelta(microseconds=self._next_cursor)
@@ -311,12 +362,23 @@ class SqliteHistory(HistoryStorageInterface):
         ],
     ) -> tuple[list[_T], datetime | None]:
         """One page of ``read`` (``read_values`` or ``read_events``) on the reader thread, with
-        the continuation point of the next one."""
+        the continuation point of the next one; within the request's budget (``serve``): none
+        left, no rows and a continuation point of the same page."""
         page = self._bounds(start, end, nb_values)
+        budget, part = _BUDGET.get(), page
+        if budget is not None:
+            left_s = budget.deadline - self._clock.monotonic()
+            if budget.rows <= 0 or left_s <= 0:
+                return [], self._keep(page)
+            part = replace(
+                page, limit=min(page.limit, budget.rows), budget_s=min(page.budget_s, left_s)
+            )
         await self._flush()
         reader, thread = self._reading()
-        rows, after = await self._on(thread, partial(read, reader, page, self._clock.monotonic))
-        return rows, self._continuation(page, after)
+        rows, after = await self._on(thread, partial(read, reader, part, self._clock.monotonic))
+        if budget is not None:
+            budget.rows -= len(rows)
+        return rows, self._continuation(page, after)  # the next page: the read's own bounds
 
     async def read_node_history(
         self, node_id: ua.NodeId, start: datetime | None, end: datetime | None, nb_values: int
