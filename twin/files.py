@@ -12,8 +12,16 @@ import tempfile
 import uuid
 from collections.abc import Collection, Iterator
 from pathlib import Path
+from typing import IO
 
-__all__ = ["directory_problem", "fsync_dir", "hold_lock", "staged", "write_durably"]
+__all__ = [
+    "directory_problem",
+    "fsync_dir",
+    "hold_lock",
+    "open_private",
+    "staged",
+    "write_durably",
+]
 
 
 def write_durably(path: Path, data: bytes, mode: int = 0o666) -> None:
@@ -35,6 +43,18 @@ def write_durably(path: Path, data: bytes, mode: int = 0o666) -> None:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def open_private(path: Path, mode: str = "wb") -> IO[bytes]:
+    """``path`` opened in binary ``mode`` ("wb", "w+b" or "ab"), created as the owner's alone
+    (0o600: an event log holds the orders and who sent them); an existing file keeps its
+    mode."""
+    flags = {
+        "wb": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+        "w+b": os.O_RDWR | os.O_CREAT | os.O_TRUNC,
+        "ab": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+    }[mode]
+    return os.fdopen(os.open(path, flags, 0o600), mode)
 
 
 def fsync_dir(path: Path) -> None:

@@ -18,6 +18,7 @@ from twin.engine.jobs import ENDED_STATES
 from twin.engine.replay import Command, apply_checked, check_times
 from twin.errors import ConfigError
 from twin.events import Event, EventBus, EventLogWriter
+from twin.files import open_private
 from twin.kpi import KpiCollector, as_json
 from twin.model.scenario import Scenario
 from twin.model.sequence import MachineSequences
@@ -174,7 +175,7 @@ def run_simulation(
     writer = None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        log_fh = (out_dir / "events.jsonl").open("wb")
+        log_fh = open_private(out_dir / "events.jsonl")
         writer = EventLogWriter(log_fh)
         bus.subscribe(writer)
     if signal_period is not None:

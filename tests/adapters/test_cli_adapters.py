@@ -187,3 +187,25 @@ async def test_twin_run_shows_a_lost_plc_to_opcua_clients(tmp_path: Path) -> Non
     finally:
         await plc.stop()
     assert "2 connects" in rest
+
+
+def test_adapters_check_says_a_certificate_will_be_pinned_on_first_use(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    example = ROOT / "adapters" / "opcua" / "example.toml"
+    text = example.read_text()
+    assert "trust_on_first_use = true" in text
+    pki = tmp_path / "pki"
+    own = tmp_path / "example.toml"
+    own.write_text(text.replace("[[adapter]]", f'[[adapter]]\npki_dir = "{pki}"', 1))
+    assert main(["adapters", "check", str(own), str(SCENARIOS / "default.toml")]) == 0
+    out = capsys.readouterr().out
+    # not "the PLC's certificate is not verified": it will be, from the first connect on
+    assert "not verified" not in out
+    pinned = pki / "trusted" / "plc.der"
+    first = "the certificate the PLC presents at the first connect"
+    assert f"(trust_on_first_use: {first} is pinned in {pinned})" in out
+    pinned.parent.mkdir(parents=True)
+    pinned.write_bytes(b"pinned")  # once pinned: verified, nothing to say
+    assert main(["adapters", "check", str(own), str(SCENARIOS / "default.toml")]) == 0
+    assert "trust_on_first_use" not in capsys.readouterr().out

@@ -144,7 +144,15 @@ def warn_insecure(adapters: Sequence[Adapter], err: Console) -> None:
         else:  # a file or a pipe: a box of 80 columns would cut long names
             err.print(f"warning: {text}", markup=False, style="bold red")
     for a in adapters:
-        if a.cfg.unverified_by is not None:
+        if a.cfg.unverified_by is not None and getattr(a.cfg, "trust_on_first_use", False):
+            err.print(
+                f"warning: adapter {a.name}: the PLC's certificate will be trusted on first use:"
+                f" check the SHA-256 fingerprint logged at the first connect to {a.endpoint};"
+                f" it is then pinned in {a.cfg.pinned_path}",  # type: ignore[attr-defined]
+                markup=False,
+                style="yellow",
+            )
+        elif a.cfg.unverified_by is not None:
             err.print(
                 f"warning: adapter {a.name}: the PLC's certificate is not verified: any"
                 f" certificate {a.endpoint} presents is accepted, so a man in the middle goes"
@@ -178,7 +186,13 @@ def check(
         state = "" if cfg.enabled else " (disabled: not checked against the cell)"
         if cfg.insecure_by is not None:
             state += f" ({cfg.insecure_by} None: needs --insecure-plc or --insecure-dev)"
-        if cfg.unverified_by is not None:
+        if cfg.unverified_by is not None and getattr(cfg, "trust_on_first_use", False):
+            pinned = cfg.pinned_path  # type: ignore[attr-defined]
+            state += (
+                " (trust_on_first_use: the certificate the PLC presents at the first connect"
+                f" is pinned in {pinned})"
+            )
+        elif cfg.unverified_by is not None:
             state += f" (no {cfg.unverified_by}: the PLC's certificate is not verified)"
         print(f"{cfg.name}: {cfg.kind}, {plural(maps, 'mapping')}{state}")
     print(f"{file}: OK against {scenario}")

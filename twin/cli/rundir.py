@@ -35,7 +35,7 @@ from twin.engine.cell import Engine
 from twin.engine.replay import RecordedLog, read_log, replay
 from twin.errors import ConfigError
 from twin.events import Event, EventBus, EventLogWriter
-from twin.files import directory_problem, fsync_dir, write_durably
+from twin.files import directory_problem, fsync_dir, open_private, write_durably
 from twin.model.scenario import Scenario
 from twin.telemetry.schema import LAST_TIMESTAMP
 
@@ -83,9 +83,9 @@ def hold(out: Path) -> Iterator[None]:
     if problem is not None:
         raise ConfigError("command line", "--out", problem)
     created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)  # the owner's alone, as its files
     lock = out / LOCK
-    fh = lock.open("ab")
+    fh = open_private(lock, "ab")
     try:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -118,7 +118,7 @@ def run_info(path: Path, scenario: Scenario) -> dict[str, Any]:
 def write_info(out: Path, info: dict[str, Any], sim_start: datetime) -> None:
     """Write ``out/run.json`` (replaced at once, on disk when this returns)."""
     text = json.dumps({**info, "sim_start": sim_start.isoformat()}, indent=1) + "\n"
-    write_durably(out / INFO, text.encode())
+    write_durably(out / INFO, text.encode(), mode=0o600)
 
 
 def previous_run(out: Path, info: dict[str, Any]) -> tuple[RecordedLog, datetime] | None:
@@ -181,7 +181,7 @@ def restore(
     when a command does not apply or the replay differs.
     """
     events, partial = out / EVENTS, out / _PARTIAL
-    fh = partial.open("w+b")
+    fh = open_private(partial, "w+b")
     try:
         bus = EventBus()
         writer = EventLogWriter(fh)
@@ -213,8 +213,8 @@ def new_log(out: Path, say: Callable[[str], None] = print) -> IO[bytes]:
     """
     events, partial = out / EVENTS, out / _PARTIAL
     if not events.exists() or _stop_only(events):
-        return events.open("wb")
-    fh = partial.open("wb")
+        return open_private(events, "wb")
+    fh = open_private(partial, "wb")
     try:
         _replace_log(out, partial, say, new_run=True)
     except BaseException:

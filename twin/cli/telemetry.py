@@ -346,7 +346,9 @@ def replay(
 
     stats = asyncio.run(run())
     merged = _merge(before, stats, pipeline.clock.wall().isoformat(timespec="seconds"))
-    write_durably(status_file, (json.dumps(merged, indent=1, sort_keys=True) + "\n").encode())
+    write_durably(
+        status_file, (json.dumps(merged, indent=1, sort_keys=True) + "\n").encode(), mode=0o600
+    )
     left = pipeline.waiting_lines
     kept = stats.spool_lines - left
     Console().print(
