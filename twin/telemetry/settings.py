@@ -146,7 +146,8 @@ def redact(text: str, token: str = "") -> str:
 def token_warnings(url: str, token: str) -> list[str]:
     """What is unsafe in how ``token`` is given and sent to ``url``: a token given on the
     command line (any user sees it in ``ps``), or sent unencrypted (http://) to another
-    host than this one."""
+    host than this one (a name without a dot, such as compose's ``influxdb``, counts as a
+    container beside this one: the stack would warn at every start)."""
     if not token:
         return []
     warnings = []
@@ -161,7 +162,8 @@ def token_warnings(url: str, token: str) -> list[str]:
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
-        loopback = host == "localhost" or host.endswith(".localhost")
+        # a name without a dot is a container on this host's network (compose's "influxdb")
+        loopback = host == "localhost" or host.endswith(".localhost") or "." not in host
     if parts.scheme == "http" and not loopback:
         warnings.append(
             f"the token goes unencrypted (http://) to {host}: anyone on the network between"
