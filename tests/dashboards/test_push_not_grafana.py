@@ -78,3 +78,18 @@ def test_grafana_refusing_is_quoted_by_its_message(capsys: pytest.CaptureFixture
     with serving(GRAFANA_REFUSING) as url:
         err = push_error(capsys, "--url", url, "--token", TOKEN)
     assert err == f"error: Grafana at {url} refused the upload (HTTP 400): bad request data"
+
+
+def test_a_server_echoing_the_token_is_quoted_without_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # a proxy that echoes the request's Authorization header in its error page
+    echo = answering(400, "text/plain", f"bad request; Authorization: Bearer {TOKEN}".encode())
+    with serving(echo) as url:
+        err = push_error(capsys, "--url", url, "--token", TOKEN)
+    assert TOKEN not in err
+    assert "[REDACTED]" in err
+    grafana_echo = answering(400, "application/json", f'{{"message": "bad key {TOKEN}"}}'.encode())
+    with serving(grafana_echo) as url:
+        err = push_error(capsys, "--url", url, "--token", TOKEN)
+    assert err == f"error: Grafana at {url} refused the upload (HTTP 400): bad key [REDACTED]"

@@ -19,6 +19,7 @@ from rich.console import Console
 from dashboards import JSON_DIR, load_dashboards
 from twin.cli.common import sentence
 from twin.errors import ConfigError, ServiceError
+from twin.telemetry.settings import redact
 
 __all__ = ["NotGrafanaError", "PushResult", "push_dashboards", "register"]
 
@@ -102,12 +103,14 @@ def _refused(exc: Exception, where: str, token: str | None, url: str) -> str:
     if code in (404, 405, 501):  # another web server (or a path) at that URL
         return f"{where} has no such API (HTTP {code}): {_CHECK_URL}"
     answer = getattr(exc, "response", None)
+    # a server or proxy may echo the request's credentials: never quoted
+    secret = token or urlsplit(url).password or ""
     if not isinstance(answer, dict):  # Grafana's API answers its errors in JSON
         return (
-            f"{where}: the server answers HTTP {code} with {_excerpt(answer)} instead of JSON: "
-            f"{_CHECK_URL}"
+            f"{where}: the server answers HTTP {code} with"
+            f" {_excerpt(redact(str(answer or ''), secret))} instead of JSON: {_CHECK_URL}"
         )
-    message = _excerpt(answer.get("message", answer), quoted=False)
+    message = _excerpt(redact(str(answer.get("message", answer)), secret), quoted=False)
     return f"{where} refused the upload (HTTP {code}): {message}"
 
 
