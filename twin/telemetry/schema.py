@@ -79,6 +79,7 @@ KPI_FIELDS: dict[str, type] = {
 CELL_KPI_FIELDS: dict[str, type] = {
     "throughput_per_h": float,
     "wip_mean": float,
+    "backlog_mean": float,
     "lead_time_mean_s": float,
     "tardiness_mean_s": float,
     "jobs_completed": int,
