@@ -14,7 +14,10 @@ The folders are read again when an entry changes (its name, size, modification o
 or inode): an administrator may add, remove or overwrite files in place while the server runs.
 A file in trusted/ that is not a certificate is skipped with a warning naming it; a file in
 crl/ that is not a CRL refuses every client until it is fixed (skipping it would trust the
-certificates it revokes).
+certificates it revokes); a CRL not signed by a certificate of trusted/ is skipped with a
+warning (it proves nothing). Beyond trust, the keys, signatures, uses and revocation of the
+certificates are checked as ``cert_rules`` says: a client certificate issued by a CA needs
+that CA's current CRL in crl/.
 """
 
 from __future__ import annotations
@@ -32,6 +35,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import verification as xv
 
+from opcua_server.cert_rules import (
+    Crl,
+    Refusal,
+    chain_refusal,
+    extended_chain,
+    leaf_refusal,
+    revocation_refusal,
+)
 from twin.clock import Clock, SystemClock
 
 __all__ = ["REJECTED_MAX", "ClientCertificateValidator", "leaf_certificate", "san"]
@@ -88,28 +99,32 @@ class _TrustList:
     """What trusted/ and crl/ held when they were read."""
 
     store: xv.Store | None = None  # None: nothing trusted (a Store cannot be empty)
-    revoked: frozenset[tuple[bytes, int]] = frozenset()  # (issuer name DER, serial number)
+    certs: tuple[x509.Certificate, ...] = ()
+    crls: dict[bytes, Crl] = field(default_factory=dict)  # by its issuer's SHA-256 fingerprint
     broken_crl: Path | None = None  # a file of crl/ that is not a CRL: nothing is accepted
     signature: _Signature = field(default=())
 
-    def refusal(self, cert: x509.Certificate, uri: str | None, now: dt.datetime) -> int | None:
-        """Why ``cert`` is refused at ``now`` (a Bad status code), or None; ``uri`` None: the
-        application URI is not checked."""
+    def refusal(self, cert: x509.Certificate, uri: str | None, now: dt.datetime) -> Refusal | None:
+        """Why ``cert`` is refused at ``now``, or None; ``uri`` None: the application URI is
+        not checked."""
         if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-            return ua.StatusCodes.BadCertificateTimeInvalid
+            return Refusal(ua.StatusCodes.BadCertificateTimeInvalid, "")
         if uri is not None and uri not in san(cert)[0]:
-            return ua.StatusCodes.BadCertificateUriInvalid
+            return Refusal(ua.StatusCodes.BadCertificateUriInvalid, "")
         if self.broken_crl is not None:
-            return ua.StatusCodes.BadCertificateRevocationUnknown
-        if (cert.issuer.public_bytes(), cert.serial_number) in self.revoked:
-            return ua.StatusCodes.BadCertificateRevoked
+            why = f"{self.broken_crl} is no CRL (logged when read): fix or remove it"
+            return Refusal(ua.StatusCodes.BadCertificateRevocationUnknown, why)
+        refused = leaf_refusal(cert)
+        if refused is not None:
+            return refused
         if self.store is None:
-            return ua.StatusCodes.BadCertificateUntrusted
+            return Refusal(ua.StatusCodes.BadCertificateUntrusted, "")
         try:
-            _POLICY.store(self.store).build_client_verifier().verify(cert, [])
+            verifier = _POLICY.time(now).store(self.store).build_client_verifier()
+            chain = extended_chain(verifier.verify(cert, []).chain, self.certs)
         except xv.VerificationError:
-            return ua.StatusCodes.BadCertificateUntrusted
-        return None
+            return Refusal(ua.StatusCodes.BadCertificateUntrusted, "")
+        return chain_refusal(chain) or revocation_refusal(chain, self.crls, now)
 
 
 def _signature(folders: Iterable[Path]) -> _Signature:
@@ -149,7 +164,7 @@ def _read(trusted: Path, crl: Path, signature: _Signature) -> _TrustList:
             certs += _certificates(path)
         except (OSError, ValueError) as exc:
             _log.warning("%s is not a certificate (DER or PEM), skipped: %s", path, exc)
-    revoked: set[tuple[bytes, int]] = set()
+    crls: dict[bytes, Crl] = {}
     for path in _files(crl):
         try:
             revocations = _crl(path)
@@ -161,10 +176,29 @@ def _read(trusted: Path, crl: Path, signature: _Signature) -> _TrustList:
                 exc,
             )
             return _TrustList(broken_crl=path, signature=signature)
-        issuer = revocations.issuer.public_bytes()
-        revoked.update((issuer, r.serial_number) for r in revocations)
+        issuers = [c for c in certs if c.subject == revocations.issuer and _signed(revocations, c)]
+        if not issuers:
+            _log.warning(
+                "%s is not signed by a certificate in %s (its issuer: %s): skipped",
+                path,
+                trusted,
+                revocations.issuer.rfc4514_string(),
+            )
+        for issuer in issuers:  # the newest CRL of each issuer counts
+            key = issuer.fingerprint(hashes.SHA256())
+            known = crls.get(key)
+            if known is None or known.crl.last_update_utc < revocations.last_update_utc:
+                crls[key] = Crl(path, revocations)
     store = xv.Store(certs) if certs else None
-    return _TrustList(store, frozenset(revoked), signature=signature)
+    return _TrustList(store, tuple(certs), crls, signature=signature)
+
+
+def _signed(revocations: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
+    """Whether ``issuer`` signed the CRL."""
+    try:
+        return bool(revocations.is_signature_valid(issuer.public_key()))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
 
 
 class ClientCertificateValidator:
@@ -208,8 +242,8 @@ class ClientCertificateValidator:
         self._check(cert, app.ApplicationUri)
 
     def _check(self, cert: x509.Certificate, uri: str | None) -> None:
-        code = self._current().refusal(cert, uri, self._clock.wall())
-        if code is None:
+        refused = self._current().refusal(cert, uri, self._clock.wall())
+        if refused is None:
             return
         uris = sorted(san(cert)[0])
         name = uri or (uris[0] if uris else "client")
@@ -217,11 +251,11 @@ class ClientCertificateValidator:
         _log.warning(
             "refused the client certificate of %r (%s): %s; %s",
             name,
-            ua.StatusCode(code).name,
-            _advice(code, cert, self._trusted, kept=target is not None),
+            ua.StatusCode(refused.code).name,
+            _advice(refused, cert, self._trusted, kept=target is not None),
             f"a copy is {target}" if target else f"no copy is kept ({self._rejected} unwritable)",
         )
-        raise ServiceError(code)
+        raise ServiceError(refused.code)
 
     def _keep(self, cert: x509.Certificate, name: str) -> Path | None:
         """``cert`` copied to rejected/; None when it cannot be (``--pki`` read-only, a full
@@ -264,17 +298,19 @@ class ClientCertificateValidator:
         return target
 
 
-def _advice(code: int, cert: x509.Certificate, trusted: Path, *, kept: bool) -> str:
-    """What an administrator can do about a refusal for ``code`` (``kept``: a copy of the
+def _advice(refused: Refusal, cert: x509.Certificate, trusted: Path, *, kept: bool) -> str:
+    """What is wrong and what an administrator can do about it (``kept``: a copy of the
     certificate is in rejected/)."""
+    code, why = refused.code, refused.why
     if code == ua.StatusCodes.BadCertificateUntrusted:
         if not kept:
             return f"not trusted: to trust it, copy the client's certificate to {trusted}"
         return f"not trusted: to trust it, move its copy to {trusted}"
     if code == ua.StatusCodes.BadCertificateRevoked:
-        return "revoked by a CRL in crl/: trusting it would not help, the client needs a new one"
-    if code == ua.StatusCodes.BadCertificateRevocationUnknown:
-        return "a file in crl/ is no CRL (logged when read): fix or remove it"
+        return (
+            "revoked by a CRL in crl/: trusting it would not help, the client needs a new one"
+            f" ({why})"
+        )
     if code == ua.StatusCodes.BadCertificateUriInvalid:
         return (
             "it does not name the application URI the client gives (its URIs:"
@@ -286,7 +322,16 @@ def _advice(code: int, cert: x509.Certificate, trusted: Path, *, kept: bool) -> 
             f"valid from {cert.not_valid_before_utc:%Y-%m-%d} to"
             f" {cert.not_valid_after_utc:%Y-%m-%d} only: the client needs a new one"
         )
-    return "unusable"
+    if code in (
+        ua.StatusCodes.BadCertificatePolicyCheckFailed,
+        ua.StatusCodes.BadCertificateUseNotAllowed,
+        ua.StatusCodes.BadCertificateIssuerRevoked,
+    ):
+        return (
+            f"{why}: trusting it would not help, the client needs a new one (RSA of at least"
+            " 2048 bits, signed with SHA-256 or stronger, for clientAuth with digitalSignature)"
+        )
+    return why or "unusable"
 
 
 def _safe(text: str) -> str:

@@ -137,10 +137,12 @@ async def test_a_crl_file_revokes_a_client_of_a_trusted_ca(
     ca = _Ca.make()
     (pki / "trusted" / "ca.der").write_bytes(ca.cert.public_bytes(_DER))
     mes = ca.issue(twin.root / f"mes-{encoding}", "urn:cell-twin:mes")
+    # a client of a CA needs that CA's CRL (OPC UA: its revocation is unknown without)
+    assert await _status(twin, mes) == ua.StatusCodes.BadCertificateRevocationUnknown
+    der_or_pem = getattr(serialization.Encoding, encoding)
+    (pki / "crl" / "ca.crl").write_bytes(ca.crl(encoding=der_or_pem))
     assert await _status(twin, mes) == ua.StatusCodes.Good
-    (pki / "crl" / "ca.crl").write_bytes(
-        ca.crl(mes, encoding=getattr(serialization.Encoding, encoding))
-    )
+    _overwrite(pki / "crl" / "ca.crl", ca.crl(mes, encoding=der_or_pem))
     assert await _status(twin, mes) == ua.StatusCodes.BadCertificateRevoked
     assert await _status(twin, twin.cert) == ua.StatusCodes.Good  # not the CA's
 
