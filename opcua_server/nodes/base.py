@@ -19,6 +19,7 @@ from twin.signals import SignalSpec
 
 if TYPE_CHECKING:
     from opcua_server.history import SqliteHistory
+    from opcua_server.nodes.job_records import JobRecords
     from opcua_server.outbox import Outbox
     from opcua_server.settings import ServerSettings
     from twin.api import TwinAPI
@@ -94,6 +95,9 @@ class BuildContext:
     event_types: dict[str, ua.NodeId] = field(default_factory=dict)
     links: LinkRegistry = field(default_factory=LinkRegistry)  # the PLC links (adapters)
     kpi: KpiCollector | None = None  # the run's KPIs, fed by the caller (else the Cell's own)
+    # the twin's jobs for the job management, fed by the caller from time 0 (else the jobs
+    # family's own, from the engine's state when the server starts)
+    job_records: JobRecords | None = None
 
     @property
     def twin(self) -> int:

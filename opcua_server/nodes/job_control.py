@@ -33,12 +33,12 @@ carries none).
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from opcua_server.nodes import isa95
+from opcua_server.nodes.job_records import JobRecords
 from opcua_server.nodes.job_results import JobOrderRecords
 from twin.engine.commands import parse_order
 from twin.engine.jobs import ENDED_STATES
@@ -76,10 +76,10 @@ METHODS = {
 
 class JobOrderControl(JobOrderRecords):
     """Handlers of the JobOrderControl methods (a base of ``JobsFamily``, which keeps the
-    lists: ``_orders``, the job orders received here, and ``_ended``)."""
+    lists: ``_orders``, the job orders received here, and the twin's jobs' ``records``)."""
 
     _orders: dict[str, Any]
-    _ended: OrderedDict[str, Any]
+    records: JobRecords
 
     def control_handlers(self) -> dict[str, Callable[..., Any]]:
         return {
@@ -157,7 +157,8 @@ class JobOrderControl(JobOrderRecords):
         # BadInvalidState): an id in use is a bad argument to Store, not a state of an order;
         # and an ended order not cleared (e.g. a stored one cancelled) is no longer the twin's
         engine = self.ctx.engine
-        if order.id in engine.stored or order.id in self._ended or order.id in engine.jobs:
+        ended = self.records.ended
+        if order.id in engine.stored or order.id in ended or order.id in engine.jobs:
             raise CommandError(f"JobOrder: JobOrderID {order.id!r} already exists")
 
     def _in_state(
@@ -249,10 +250,10 @@ class JobOrderControl(JobOrderRecords):
         waiting = (isa95.NOT_ALLOWED_TO_START, isa95.ALLOWED_TO_START)
         self._in_state(job_order_id, waiting, "cancelled (Abort ends a started one)")
         self.ctx.api.cancel_order(job_order_id)  # the twin records it as cancelled
-        self._ended.pop(job_order_id, None)
+        self.records.ended.pop(job_order_id, None)
         self._orders.pop(job_order_id, None)
 
     def _clear(self, job_order_id: str, comment: Any = None) -> None:
         self._in_state(job_order_id, (isa95.ENDED, isa95.ABORTED), "cleared (Abort it first)")
-        del self._ended[job_order_id]
+        del self.records.ended[job_order_id]
         self._orders.pop(job_order_id, None)

@@ -39,8 +39,8 @@ class Record:
     started: float | None = None  # released into the cell (simulated seconds)
     ended: float | None = None
     ops_done: int = 0
-    lead_time: float = 0.0
-    tardiness: float = 0.0
+    arrival: float = 0.0  # received, and due (the engine's job has them while it keeps it)
+    due: float = 0.0
     good: bool = False
     scrapped: bool = False
     stopped: bool = False
@@ -107,6 +107,7 @@ class JobOrderResults(JobOrderRecords):
             ua.VariantType.String,
         )
         job = self.ctx.engine.jobs.get(rec.id)
+        arrival, due = (job.arrival, job.due) if job is not None else (rec.arrival, rec.due)
         data = [param(ID="OperationsDone", Value=ua.Variant(rec.ops_done, u32))]
         if job is not None:
             data += [
@@ -115,13 +116,10 @@ class JobOrderResults(JobOrderRecords):
                 param(ID="Reworks", Value=ua.Variant(job.reworks, u32)),
             ]
         if rec.ended is not None:
+            lead_time, tardiness = rec.ended - arrival, max(0.0, rec.ended - due)
             data += [
-                param(
-                    ID="LeadTime", Value=ua.Variant(rec.lead_time, dbl), EngineeringUnits=seconds
-                ),
-                param(
-                    ID="Tardiness", Value=ua.Variant(rec.tardiness, dbl), EngineeringUnits=seconds
-                ),
+                param(ID="LeadTime", Value=ua.Variant(lead_time, dbl), EngineeringUnits=seconds),
+                param(ID="Tardiness", Value=ua.Variant(tardiness, dbl), EngineeringUnits=seconds),
                 param(ID="Good", Value=ua.Variant(rec.good, b)),
                 param(ID="Scrapped", Value=ua.Variant(rec.scrapped, b)),
                 param(ID="Stopped", Value=ua.Variant(rec.stopped, b)),

@@ -65,9 +65,12 @@ order that has started (Running, Interrupted, Ended, Aborted), as OPC 40001-3 as
 and ``JobResponseData`` (the parameters ``job_results`` lists).
 
 The lists follow the engine's events (order received, released, operation finished, job
-completed, scrapped, cancelled, stopped, a fault holding a job): each event updates one record,
-and one coalesced write of both lists is queued through the outbox, so a burst of events costs one
-rebuild (and a list that did not change, e.g. after an order joined the backlog behind the
+completed, scrapped, cancelled, stopped, a fault holding a job): each event updates one record
+(``opcua_server.nodes.job_records``: given by the caller, fed from time 0, a restored twin's
+through its replay, so its responses keep their StartTime and ended orders not cleared stay
+listed; else the family's own, from the engine's state when it starts), and one coalesced
+write of both lists is queued through the outbox, so a burst of events costs one rebuild
+(and a list that did not change, e.g. after an order joined the backlog behind the
 listed ones, is not written again, so subscribers get nothing to encode). ReturnStatus is 1 on
 success (bit 0, No Error, OPC 10031-4 B.2); a rejected call answers a Bad status code with the
 twin's message in the diagnostic info and in ``Cell/LastCommandResult`` (as the Cell methods'),
@@ -80,7 +83,6 @@ control methods need an operator; reading the lists and requesting responses nee
 from __future__ import annotations
 
 import operator
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -97,16 +99,15 @@ from opcua_server.nodes.calls import (
 )
 from opcua_server.nodes.job_control import METHODS, JobOrderControl
 from opcua_server.nodes.job_events import JobStatusEvents
+from opcua_server.nodes.job_records import MAX_ENDED, JobRecords
 from opcua_server.nodes.job_results import OK, JobOrderResults, Record, ended_state
 from opcua_server.nodesets import NS
 from opcua_server.users import Role
 from twin import events as tev
-from twin.engine.jobs import ENDED_STATES
 from twin.errors import TwinError
 
 __all__ = ["MAX_ENDED", "MAX_LISTED_BACKLOG", "JobsFamily"]
 
-MAX_ENDED = 1000  # ended job orders kept for the MES until cleared (oldest drop out first)
 MAX_LISTED_BACKLOG = 1000  # backlog jobs in JobOrderList: the next ones to be released
 
 _JOB_MANAGEMENT_TYPE = 1003  # Machinery Jobs: JobManagementType
@@ -117,6 +118,8 @@ _STARTED: isa95.State = (isa95.ALLOWED_TO_START, None)
 _RUNNING: isa95.State = (isa95.RUNNING, None)
 _HELD: isa95.State = (isa95.INTERRUPTED, isa95.HELD)
 _SUSPENDED: isa95.State = (isa95.INTERRUPTED, isa95.SUSPENDED)
+# events that change the lists (the records follow them); the others' handlers say when
+_CHANGES = (tev.OrderReceived, tev.JobReleased, tev.JobCompleted, tev.JobScrapped, tev.JobStopped)
 
 
 class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
@@ -132,26 +135,20 @@ class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
         self.job_order_list: ua.NodeId | None = None
         self.response_list: ua.NodeId | None = None
         self._orders: dict[str, Any] = {}  # job orders received here, while listed
-        self._backlog: dict[str, Record] = {}  # twin jobs waiting for release
-        self._in_cell: dict[str, Record] = {}  # released and not ended (in order of release)
-        self._ended: OrderedDict[str, Record] = OrderedDict()
-        # aborted in the cell: listed as Aborted since the abort, while the twin finishes the
-        # step under way; the job's end then changes nothing
-        self._aborted: set[str] = set()
+        # the twin's jobs: fed from time 0 by the caller (a restored twin's through its
+        # replay), else the family's own, from the engine's state when it starts
+        self._own_records = ctx.job_records is None
+        self.records = ctx.job_records or JobRecords()
         self._pending = False
         self._dirty = False  # a change not written yet
         self._written: dict[ua.NodeId, list[Any]] = {}  # the values last written to each list
         self._unsubscribe: Callable[[], None] | None = None
         self._handlers: dict[type[tev.Event], Callable[[Any], None]] = {
-            tev.OrderReceived: self._on_received,
-            tev.JobReleased: self._on_released,
             tev.OperationFinished: self._on_operation,
-            tev.JobCompleted: self._on_completed,
-            tev.JobScrapped: self._on_scrapped,
             tev.JobCancelled: self._on_cancelled,
-            tev.JobStopped: self._on_stopped,
             tev.CommandApplied: self._on_command,
             tev.MachineStateChanged: self._on_machine,
+            **dict.fromkeys(_CHANGES, lambda _: self._touch()),
         }
 
     async def build(self) -> None:
@@ -233,19 +230,10 @@ class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
 
     def start(self) -> None:
         engine = self.ctx.engine
-        aborted = []  # its step under way not ended yet
-        for job in engine.jobs.values():  # jobs from before the server started
-            if job.state == "backlog":
-                self._backlog[job.id] = Record(job.id)
-            elif job.state not in ENDED_STATES:
-                self._in_cell[job.id] = Record(job.id, ops_done=job.op_index)
-                if job.leaving == "cancelled":
-                    aborted.append(job.id)
-        if aborted:
-            when = self._abort_times()
-            for job_id in aborted:
-                self._abort_now(job_id, when.get(job_id, engine.now))
-        self._know_states([*engine.stored, *self._backlog, *self._in_cell])
+        if self._own_records:  # jobs from before the server started, as the engine has them
+            self.records = JobRecords.of(engine)
+        records = self.records
+        self._know_states([*engine.stored, *records.backlog, *records.in_cell, *records.ended])
         self._unsubscribe = self.ctx.follow(self._on_event)
         self._touch()
 
@@ -256,6 +244,8 @@ class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
 
     # -- following the twin ---------------------------------------------------------------------
     def _on_event(self, ev: tev.Event) -> None:
+        if self._own_records:
+            self.records(ev)  # (records given by the caller follow the twin on their own)
         handler = self._handlers.get(type(ev))
         if handler is not None:
             handler(ev)
@@ -267,95 +257,32 @@ class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
             if job is not None:
                 self._tell(job)
 
-    def _on_received(self, ev: tev.OrderReceived) -> None:
-        self._backlog[ev.job] = Record(ev.job)
-        self._touch()
-
-    def _on_released(self, ev: tev.JobReleased) -> None:
-        rec = self._backlog.pop(ev.job, None)
-        if rec is not None:
-            rec.started = ev.t
-            self._in_cell[ev.job] = rec
-            self._touch()
-
     def _on_operation(self, ev: tev.OperationFinished) -> None:
-        rec = self._in_cell.get(ev.job)
-        if rec is not None and not ev.aborted:
-            rec.ops_done += 1
-            rec.response = None  # its response in JobOrderResponseList changes
+        if ev.job in self.records.in_cell and not ev.aborted:  # its response changed
             self._touch()
-
-    def _on_completed(self, ev: tev.JobCompleted) -> None:
-        self._end(ev.job, ev.t, isa95.ENDED).good = ev.good
-
-    def _on_scrapped(self, ev: tev.JobScrapped) -> None:
-        rec = self._end(ev.job, ev.t, isa95.ABORTED)
-        rec.scrapped, rec.remake = True, ev.remake or ""
 
     def _on_cancelled(self, ev: tev.JobCancelled) -> None:
         self._stored_records.pop(ev.job, None)
-        self._end(ev.job, ev.t, isa95.ABORTED)
-
-    def _on_stopped(self, ev: tev.JobStopped) -> None:
-        self._end(ev.job, ev.t, isa95.ENDED).stopped = True
+        self._touch()
 
     def _on_command(self, ev: tev.CommandApplied) -> None:
-        if ev.command in ("pause_job", "resume_job"):  # Running <-> Interrupted
-            self._touch()
-        elif ev.command == "cancel_order" and ev.args["job"] in self._in_cell:
-            self._abort_now(ev.args["job"], ev.t)  # (one not released has ended already)
-        elif ev.command == "update_order":
+        if ev.command == "update_order":
             # the structure received here is stale (Update through this interface sets the
             # new one after the command)
             self._orders.pop(ev.args["job"], None)
-            self._changed(ev.args["job"])
-        elif ev.command == "revoke_start":  # AllowedToStart -> NotAllowedToStart
-            self._backlog.pop(ev.args["job"], None)
-            self._touch()
-        elif ev.command in ("store_order", "start_order"):  # stored orders: the list changes
-            if ev.command == "start_order":
-                self._stored_records.pop(ev.args["job"], None)
-            self._touch()
+            stored = self._stored_records.get(ev.args["job"])
+            if stored is not None:
+                stored.entry = None  # rebuilt with the new job order
+        elif ev.command == "start_order":
+            self._stored_records.pop(ev.args["job"], None)
+        # Running <-> Interrupted, aborted, revoked, stored, started, updated: the lists change
+        self._touch()
 
     def _on_machine(self, ev: tev.MachineStateChanged) -> None:
         # a fault on the machine of a running job holds it (Interrupted/Held); the repair ends it
-        rec = self._in_cell.get(ev.job) if ev.job is not None else None
+        rec = self.records.in_cell.get(ev.job) if ev.job is not None else None
         if rec is not None and rec.key != self._running(rec.id):
             self._touch()
-
-    def _changed(self, job_id: str) -> None:
-        for rec in (self._stored_records.get(job_id), self._backlog.get(job_id)):
-            if rec is not None:
-                rec.entry = None  # rebuilt with the new job order
-        self._touch()
-
-    def _abort_now(self, job_id: str, t: float) -> None:
-        """A job in the cell aborted (Abort, or cancelled through the API) at ``t``: Aborted
-        from now on (OPC 10031-4 FromRunningToAborted, FromInterruptedToAborted), with what it
-        had done then; the twin ends the step under way before the part leaves."""
-        self._end(job_id, t, isa95.ABORTED)
-        self._aborted.add(job_id)
-
-    def _abort_times(self) -> dict[str, float]:
-        """When each job was last cancelled, from the twin's command journal (a restored twin
-        replayed it)."""
-        return {
-            ev.args["job"]: ev.t for ev in self.ctx.engine.journal if ev.command == "cancel_order"
-        }
-
-    def _end(self, job_id: str, t: float, state: int) -> Record:
-        if job_id in self._aborted:  # listed as Aborted since its abort: nothing changes
-            self._aborted.discard(job_id)
-            return Record(job_id)  # (what the caller sets on it is not listed)
-        rec = self._in_cell.pop(job_id, None) or self._backlog.pop(job_id, None) or Record(job_id)
-        rec.state, rec.ended, rec.entry = state, t, None
-        job = self.ctx.engine.jobs.get(job_id)
-        if job is not None:
-            rec.lead_time = t - job.arrival
-            rec.tardiness = max(0.0, t - job.due)
-        self._ended[job_id] = rec  # the oldest drop out when the lists are written
-        self._touch()
-        return rec
 
     def _touch(self) -> None:
         """Queue one write of both lists unless one is already queued (it will see this
@@ -374,8 +301,7 @@ class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
         self._dirty = False
         # ended orders beyond the bound drop out here, after a method call is complete (an
         # ISA-95 Cancel removes its order after the twin ended it: nothing else drops out)
-        while len(self._ended) > MAX_ENDED:
-            dropped, _ = self._ended.popitem(last=False)
+        for dropped in self.records.trim(MAX_ENDED):
             self._orders.pop(dropped, None)
         ctx = self.ctx
         now = ctx.now()
@@ -403,13 +329,14 @@ class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
         backlog, ended: where ``_listed`` lists it); None for an unknown or cleared one."""
         if job_id in self.ctx.engine.stored:
             return self._stored_record(job_id), _STORED
-        rec = self._in_cell.get(job_id)
+        records = self.records
+        rec = records.in_cell.get(job_id)
         if rec is not None:
             return rec, self._running(job_id)
-        rec = self._backlog.get(job_id)
+        rec = records.backlog.get(job_id)
         if rec is not None:
             return rec, _STARTED
-        rec = self._ended.get(job_id)
+        rec = records.ended.get(job_id)
         return (rec, ended_state(rec)) if rec is not None else None
 
     def _stored_record(self, job_id: str) -> Record:
@@ -461,17 +388,18 @@ class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
         """The records of JobOrderList with their state: stored, in the cell (in order
         of release), the first ``MAX_LISTED_BACKLOG`` of the backlog (in the twin's release
         order, urgent orders first), then ended."""
+        records = self.records
         for job_id in self.ctx.engine.stored:
             yield self._stored_record(job_id), _STORED
-        for rec in self._in_cell.values():
+        for rec in records.in_cell.values():
             yield rec, self._running(rec.id)
         # the twin's release order (the scenario's rule; CR and ATC: as it would release now);
         # only the head is taken, whatever the backlog's length
         for job in self.ctx.engine.backlog.head(MAX_LISTED_BACKLOG):
-            waiting = self._backlog.get(job.id)
+            waiting = records.backlog.get(job.id)
             if waiting is not None:
                 yield waiting, _STARTED
-        for rec in self._ended.values():
+        for rec in records.ended.values():
             yield rec, ended_state(rec)
 
     def _lists(self) -> tuple[list[Any], list[Any]]:

@@ -25,6 +25,7 @@ MODULES = [
     "opcua_server.nodes.isa95",
     "opcua_server.nodes.job_control",
     "opcua_server.nodes.job_events",
+    "opcua_server.nodes.job_records",
     "opcua_server.nodes.job_results",
     "opcua_server.nodes.jobs",
     "opcua_server.nodes.links",
@@ -48,6 +49,7 @@ def test_node_families_are_listed_explicitly() -> None:
         "isa95",
         "job_control",
         "job_events",
+        "job_records",
         "job_results",
         "placement",
     }

@@ -1,0 +1,128 @@
+"""The job management's records of the twin's jobs (``opcua_server.nodes.job_records``) fed from
+time 0, as ``twin run --resume`` feeds them through its replay: a server started on a twin
+that has run keeps the StartTime of the jobs in the cell and lists the ended orders the MES
+had not cleared, with their results; the same records whether fed live or by a replay."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opcua_server import app
+from opcua_server.nodes import BuildContext
+from opcua_server.nodes.job_records import JobRecords
+from tests.conftest import SCENARIOS
+from tests.opcua.conftest import start_twin
+from tests.opcua.jobs_client import (
+    ABORTED,
+    ENDED,
+    NOT_RUNNING,
+    RUNNING,
+    job_orders,
+    response_data,
+    responses,
+    states_of,
+)
+from tests.opcua.test_job_status_events import at_sim_time
+from twin import events as tev
+from twin.api import TwinAPI
+from twin.engine.cell import Engine
+from twin.engine.replay import Command, replay
+from twin.links import LinkRegistry
+from twin.model import load_scenario
+
+PRODUCT = {"type": "printed_housing", "material": "pla", "volume_cm3": 9.0}
+_KEPT = ("state", "started", "ended", "ops_done", "good", "scrapped", "stopped", "remake")
+
+
+def _run(engine: Engine, records: JobRecords, events: list[tev.Event]) -> None:
+    """Orders, an abort, a stop and a few simulated hours, ``records`` and ``events``
+    following."""
+    engine.bus.subscribe(records)
+    engine.bus.subscribe(events.append)
+    api = TwinAPI(engine)
+    for i in range(12):
+        api.submit_order({"id": f"REC-{i}", "product": PRODUCT})
+    engine.run_through(1800.0)
+    processing = next(j for j in engine.jobs.values() if j.state == "processing")
+    api.cancel_order(processing.id)  # aborted under way
+    api.stop_job(next(j for j in engine.jobs.values() if j.state == "queued").id)
+    engine.run_through(6 * 3600.0)
+
+
+def _kept(records: JobRecords) -> dict[str, dict[str, Any]]:
+    every = {**records.backlog, **records.in_cell, **records.ended}
+    return {k: {f: getattr(r, f) for f in _KEPT} for k, r in every.items()}
+
+
+def test_a_replay_feeds_the_records_the_run_had() -> None:
+    scenario = load_scenario(SCENARIOS / "default.toml")
+    live, events = JobRecords(), []
+    engine = Engine(scenario)
+    _run(engine, live, events)
+    assert live.ended
+    assert live.in_cell
+    commands = [Command.from_event(ev) for ev in engine.journal]
+    fed = JobRecords()
+    bus_engine = Engine(scenario)
+    bus_engine.bus.subscribe(fed)
+    replay(bus_engine, commands, engine.now)
+    assert _kept(fed) == _kept(live)
+    assert list(fed.ended) == list(live.ended)  # in order of ending
+    assert list(fed.in_cell) == list(live.in_cell)  # in order of release
+
+
+@pytest.mark.asyncio
+async def test_a_server_given_records_fed_from_time_0(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records, events = JobRecords(), []
+
+    def run_first(engine: Engine, api: TwinAPI) -> LinkRegistry:
+        _run(engine, records, events)
+        return LinkRegistry()
+
+    def context(**fields: Any) -> BuildContext:
+        # the records reach the jobs family as the caller gives them (twin run --resume)
+        return BuildContext(**{**fields, "job_records": fields.get("job_records") or records})
+
+    monkeypatch.setattr(app, "BuildContext", context)
+    twin = await start_twin(tmp_path, bind=run_first)
+    try:
+        released = {ev.job: ev.t for ev in events if isinstance(ev, tev.JobReleased)}
+        ended = {ev.job: ev for ev in events if isinstance(ev, tev.JobCompleted | tev.JobStopped)}
+        async with twin.session() as client:
+            await client.load_data_type_definitions()
+            listed = await job_orders(client, twin)
+            answered = await responses(client, twin)
+        in_cell = [i for i, e in listed.items() if e.State[0].StateNumber == RUNNING]
+        assert in_cell
+        for job_id in in_cell:  # with their StartTime (the release into the cell)
+            assert at_sim_time(twin, answered[job_id].StartTime, released[job_id])
+        assert ended
+        for job_id, end in ended.items():  # ended, not cleared: still listed, with results
+            assert states_of(listed[job_id].State)[0] == (ENDED, "")
+            response = answered[job_id]
+            assert at_sim_time(twin, response.StartTime, released[job_id])
+            assert at_sim_time(twin, response.EndTime, end.t)
+            data = response_data(response)
+            assert data["LeadTime"] == pytest.approx(end.lead_time)
+            assert data["Stopped"] is isinstance(end, tev.JobStopped)
+        (cancel,) = (ev for ev in twin.engine.journal if ev.command == "cancel_order")
+        job_id = cancel.args["job"]
+        assert states_of(listed[job_id].State) == [(ABORTED, "")]
+        done = [ev for ev in events if isinstance(ev, tev.OperationFinished) and ev.job == job_id]
+        assert response_data(answered[job_id])["OperationsDone"] == sum(
+            not ev.aborted and ev.t <= cancel.t for ev in done
+        )
+        # and they go on following the twin
+        twin.engine.run_through(twin.engine.now + 3600.0)
+        await twin.server.settle()
+        in_cell = {
+            j.id for j in twin.engine.jobs.values() if j.state not in NOT_RUNNING and not j.leaving
+        }
+        assert records.in_cell.keys() == in_cell
+    finally:
+        await twin.server.stop()
