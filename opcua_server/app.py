@@ -191,7 +191,7 @@ class TwinServer:
     async def start(self) -> None:
         s = self.settings
         # follows the users file; development only: anonymous sessions (see TwinUserManager)
-        manager = TwinUserManager(path=s.users_file, insecure_dev=s.insecure_dev)
+        manager = TwinUserManager(path=s.users_file, insecure_dev=s.insecure_dev, limits=s.limits)
         self._user_manager = manager
         files = self._preflight()
         event_filter.install()  # OfType selects subtypes (asyncua compares for equality)

@@ -37,6 +37,21 @@ class Limits(BaseModel):
     max_pending_per_address: int = Field(
         10, ge=1, description="TCP connections from one client address without an activated session"
     )
+    login_failures_per_user_at_address: int = Field(
+        5, ge=1, description="failed logins of one user name from one address before it locks"
+    )
+    login_failures_per_user: int = Field(
+        20, ge=1, description="failed logins of one user name (any address) before it locks"
+    )
+    login_failures_per_address: int = Field(
+        20, ge=1, description="failed logins from one address (any user name) before it locks"
+    )
+    login_lock_s: float = Field(1.0, gt=0, description="the first lock; each next one doubles")
+    login_lock_max_s: float = Field(300.0, gt=0, description="the longest lock")
+    password_checks_per_s: float = Field(
+        8.0, gt=0, description="password checks (scrypt) per second, all logins together"
+    )
+    password_check_burst: int = Field(32, ge=1, description="password checks at once, at most")
 
 
 class ServerSettings(BaseModel):

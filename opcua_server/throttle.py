@@ -10,7 +10,7 @@ each further failure; and all password checks together get a budget per second.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from twin.clock import Clock, SystemClock
@@ -28,9 +28,10 @@ class _Failures:
 class LoginThrottle:
     """Counts failed logins per key (a user name, a client address) and locks keys.
 
-    The ``limit``-th consecutive failure of a key locks it for ``base_s`` seconds, and each
-    further one for twice as long as the one before, up to ``cap_s`` (with the defaults: four
-    failures cost nothing, the fifth locks for 1 s, then 2, 4 ... up to 300 s). While
+    The ``limit``-th consecutive failure of a key (or its own limit, given to ``failed``) locks
+    it for ``base_s`` seconds, and each further one for twice as long as the one before, up to
+    ``cap_s`` (with the defaults: four failures cost nothing, the fifth locks for 1 s, then 2,
+    4 ... up to 300 s). While
     a key is locked its logins are refused unchecked, a right password's too: a lock that a
     right password lifted would tell a guesser when it guessed right. A success resets the
     keys of the login; a key with no failure for ``forget_s`` (and no lock) is forgotten; at
@@ -87,18 +88,22 @@ class LoginThrottle:
         entry = self._failures.get(key)
         return 0 if entry is None else entry.count
 
-    def failed(self, keys: Iterable[str]) -> dict[str, float]:
+    def failed(
+        self, keys: Iterable[str], limits: Mapping[str, int] | None = None
+    ) -> dict[str, float]:
         """Count a failed login for each key; returns the keys it locks, with the lock's
-        seconds."""
+        seconds. ``limits``: the failures that lock a key, for keys whose limit is not
+        ``limit``."""
         now = self.clock.monotonic()
         self._prune(now)
         locked: dict[str, float] = {}
         for key in keys:
+            limit = (limits or {}).get(key, self.limit)
             entry = self._failures.pop(key, None) or _Failures(0, now, now)
             entry.count += 1
             entry.last = now
-            if entry.count >= self.limit:
-                seconds = min(self.base_s * 2.0 ** (entry.count - self.limit), self.cap_s)
+            if entry.count >= limit:
+                seconds = min(self.base_s * 2.0 ** (entry.count - limit), self.cap_s)
                 entry.until = now + seconds
                 locked[key] = seconds
             self._failures[key] = entry  # to the end: most recent failure
@@ -112,8 +117,11 @@ class LoginThrottle:
             self._failures.pop(key, None)
 
     def forget(self, key: str) -> None:
-        """Drop ``key``'s failures and lock (its password was reset)."""
+        """Drop ``key``'s failures and lock, and those of the keys it scopes (``key`` followed
+        by " at ...", e.g. a user name at one address): its password was reset."""
         self._failures.pop(key, None)
+        for scoped in [k for k in self._failures if k.startswith(f"{key} at ")]:
+            del self._failures[scoped]
 
     def take_check(self) -> bool:
         """True if a password check may run now (and count it against the budget)."""

@@ -37,6 +37,7 @@ from asyncua.crypto.permission_rules import User, UserRole
 
 from opcua_server.folders import private_folders
 from opcua_server.peer import PEER, host_of
+from opcua_server.settings import Limits
 from opcua_server.throttle import LoginThrottle
 from twin.errors import ConfigError
 from twin.files import write_durably
@@ -271,8 +272,13 @@ class TwinUserManager:
 
     Every check costs the same, for an unknown user too (a dummy hash is checked): the time
     of a refusal tells nothing of which names exist. ``throttle`` (a ``LoginThrottle``)
-    counts failures per user name and client address, refuses locked ones unchecked, and
-    budgets the checks; the user name's lock is lifted when its password changes in the file.
+    counts failures per user name at a client address, per user name and per client address,
+    refuses locked ones unchecked, and budgets the checks; ``limits`` (``Limits.login_*``,
+    ``password_check*``) says how many failures lock each, so that a guesser at one address
+    locks its own guesses at a name soon (5) and the address, or the name everywhere, only
+    later (20): other users behind the same address log in meanwhile. A success starts the
+    name afresh (at that address and everywhere), not the address; a new password in the
+    file lifts the name's locks.
     A successful check is remembered as an HMAC of the password under a per-process key, so
     reconnecting clients do not pay the scrypt cost each time (the hash stays the authority).
 
@@ -288,11 +294,20 @@ class TwinUserManager:
         path: Path | None = None,
         insecure_dev: bool = False,
         throttle: LoginThrottle | None = None,
+        limits: Limits | None = None,
         audit: logging.Logger | None = None,
     ) -> None:
         self._path = path
         self._insecure = insecure_dev
-        self.throttle = throttle or LoginThrottle()
+        self._limits = limits = limits or Limits()
+        self.throttle = throttle or LoginThrottle(
+            limit=limits.login_failures_per_user_at_address,
+            base_s=limits.login_lock_s,
+            cap_s=limits.login_lock_max_s,
+            forget_s=max(3600.0, limits.login_lock_max_s),
+            checks_per_s=limits.password_checks_per_s,
+            burst=limits.password_check_burst,
+        )
         self._audit = audit or logging.getLogger(AUDIT_LOGGER)
         self._key = secrets.token_bytes(32)
         self._dummy = hash_password(secrets.token_urlsafe(16))  # the check of unknown users
@@ -387,7 +402,8 @@ class TwinUserManager:
     def _check(self, username: str, password: str, host: str) -> tuple[UserRecord | None, str]:
         """The user if ``password`` is right, else None and why (for the audit log)."""
         users = self._current()  # first: a password changed in the file lifts its lock
-        keys = [_user_key(username)] + ([f"address {host}"] if host else [])
+        limits = self._login_keys(username, host)
+        keys = list(limits)
         for key in keys:
             locked = self.throttle.locked_for(key)
             if locked > 0:
@@ -398,8 +414,9 @@ class TwinUserManager:
         encoded = self._dummy if record is None else record.password_hash
         mac = hmac.new(self._key, f"{encoded}\0{password}".encode(), "sha256").digest()
         known = self._verified.get(username)
+        own = [k for k in keys if k.startswith("user ")]  # the name's, not the address's
         if record is not None and known is not None and hmac.compare_digest(known, mac):
-            self.throttle.succeeded(keys[:1])
+            self.throttle.succeeded(own)
             return record, ""
         if not self.throttle.take_check():
             return None, "not checked: too many password checks at once (server busy)"
@@ -407,14 +424,26 @@ class TwinUserManager:
         right = verify_password(password, encoded)
         if record is None or not right:
             why = "unknown user" if record is None else "wrong password"
-            for key, seconds in self.throttle.failed(keys).items():
+            for key, seconds in self.throttle.failed(keys, limits).items():
                 why += f"; {key} locked for {seconds:.0f} s"
             return None, why
         self._verified[username] = mac
         # the name starts afresh, not the address: a success of one account (a viewer's)
         # must not let its address go on guessing at others
-        self.throttle.succeeded(keys[:1])
+        self.throttle.succeeded(own)
         return record, ""
+
+    def _login_keys(self, username: str, host: str) -> dict[str, int]:
+        """The throttle's keys of a login, the most specific first, with the failures that
+        lock each."""
+        lim, name = self._limits, _user_key(username)
+        if not host:  # no address known (a check from inside the server): as one address
+            return {name: lim.login_failures_per_user_at_address}
+        return {
+            f"{name} at {host}": lim.login_failures_per_user_at_address,
+            name: lim.login_failures_per_user,
+            f"address {host}": lim.login_failures_per_address,
+        }
 
 
 def _user_key(name: str) -> str:
