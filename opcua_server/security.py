@@ -15,6 +15,7 @@ PKI folder layout (``ServerSettings.pki_dir``)::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import logging
@@ -43,7 +44,7 @@ from opcua_server.folders import private_folders
 from opcua_server.peer import PEER, address
 from opcua_server.sessions import OwnedSession, owns
 from opcua_server.trust import ClientCertificateValidator, leaf_certificate, san
-from opcua_server.users import AUDIT_LOGGER, TwinUser, shown_user
+from opcua_server.users import AUDIT_LOGGER, TwinUser, TwinUserManager, shown_user
 
 __all__ = [
     "CALLER",
@@ -241,6 +242,9 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
       BadIdentityTokenInvalid unless the channel is SignAndEncrypt (OPC 10000-4 7.41.4: the
       token policies the endpoints advertise ask for it encrypted on every other channel,
       the None channel of --insecure-dev included; asyncua takes it in clear on any).
+    - ActivateSession with a user name and a ``TwinUserManager``: the password is checked
+      on a worker thread first (``TwinUserManager.prepared``); asyncua asks the manager
+      synchronously, which would run scrypt on the event loop that serves every session.
     - SetTriggering of a subscription of another session is BadSubscriptionIdInvalid
       (``sessions.OwnedSession`` checks the other subscription services).
     - A channel of a policy and mode the server does not offer serves discovery only
@@ -304,15 +308,26 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
         if typeid == _CREATE_SESSION and policy.URI != _NONE_URI:
             self._check_create_session(policy, body)
         elif typeid == _ACTIVATE_SESSION:
-            if self.session is None:
-                self._check_transfer(policy, requesthdr.AuthenticationToken)
-            self._check_activate_session(policy, body)
+            session = self.session
+            if session is None:
+                session = self._check_transfer(policy, requesthdr.AuthenticationToken)
+            token = self._check_activate_session(policy, body)
+            login = self._login(session, token)
+            if login is not None:  # the password checked off the event loop first
+                async with login:
+                    return await self._serve(typeid, requesthdr, seqhdr, body, policy)
         elif typeid == _SET_TRIGGERING and self.session is not None and self.session.is_activated():
             # asyncua answers BadServiceUnsupported, but not for another session's
             # subscription: that one does not exist for this session (sessions.OwnedSession)
             params = struct_from_binary(ua.SetTriggeringParameters, body.copy())
             if not owns(self.session, params.SubscriptionId):
                 raise ServiceError(ua.StatusCodes.BadSubscriptionIdInvalid)
+        return await self._serve(typeid, requesthdr, seqhdr, body, policy)
+
+    async def _serve(
+        self, typeid: ua.NodeId, requesthdr: Any, seqhdr: Any, body: Buffer, policy: Any
+    ) -> Any:
+        """asyncua serves the request; then what this gate keeps of the session."""
         response = await super()._process_message(typeid, requesthdr, seqhdr, body)
         if typeid == _CREATE_SESSION:
             # what a channel the session moves to must be signed with (set before this task
@@ -341,24 +356,45 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
             )
             raise ServiceError(ua.StatusCodes.BadSecurityChecksFailed)
 
-    def _check_transfer(self, policy: Any, token: ua.NodeId) -> None:
-        """Raises ServiceError unless the session of ``token`` may move to this channel."""
+    def _check_transfer(self, policy: Any, token: ua.NodeId) -> Any:
+        """The session of ``token`` (None: no such session, asyncua answers
+        BadSessionIdInvalid); raises ServiceError unless it may move to this channel."""
         session = self.iserver.lookup_external_session(token)
         if session is None:
-            return  # asyncua answers BadSessionIdInvalid
+            return None
         if not session.is_activated():
             why = "it was created on another secure channel and never activated there"
         elif _channel_certificate(policy) != getattr(session, "twin_channel_certificate", ()):
             # (none recorded: a session this gate did not see made, never moved)
             why = "this channel is not signed with the certificate of the session's channel"
         else:
-            return
+            return session
         _log.warning(
             "refused to move a session to a secure channel from %s: %s", address(self.name), why
         )
         raise ServiceError(ua.StatusCodes.BadSecurityChecksFailed)
 
-    def _check_activate_session(self, policy: Any, body: Buffer) -> None:
+    def _login(
+        self, session: Any, token: Any
+    ) -> contextlib.AbstractAsyncContextManager[None] | None:
+        """The password check of an ActivateSession with a user name (``TwinUserManager.
+        prepared``: on a worker thread), or None: nothing to check before asyncua, or a
+        token asyncua refuses itself."""
+        manager = self.iserver.user_manager
+        if not isinstance(token, ua.UserNameIdentityToken) or session is None:
+            return None
+        if not isinstance(manager, TwinUserManager):
+            return None
+        try:
+            name, password = self.iserver.decrypt_user_token(session, token)
+        except Exception:  # asyncua decrypts it again and answers the error
+            return None
+        if name is None:
+            return None
+        return manager.prepared(name, password or "")
+
+    def _check_activate_session(self, policy: Any, body: Buffer) -> Any:
+        """The identity token, refused unless its password is encrypted."""
         params = struct_from_binary(ua.ActivateSessionParameters, body.copy())
         token = params.UserIdentityToken
         encrypted = policy.Mode == ua.MessageSecurityMode.SignAndEncrypt
@@ -375,6 +411,7 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
                 "None" if policy.URI == _NONE_URI else policy.Mode.name,
             )
             raise ServiceError(ua.StatusCodes.BadIdentityTokenInvalid)
+        return token
 
 
 def _channel_certificate(policy: Any) -> bytes | None:

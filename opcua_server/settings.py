@@ -49,9 +49,9 @@ class Limits(BaseModel):
     login_lock_s: float = Field(1.0, gt=0, description="the first lock; each next one doubles")
     login_lock_max_s: float = Field(300.0, gt=0, description="the longest lock")
     password_checks_per_s: float = Field(
-        8.0, gt=0, description="password checks (scrypt) per second, all logins together"
+        4.0, gt=0, description="password checks (scrypt, one at a time) per second, all logins"
     )
-    password_check_burst: int = Field(32, ge=1, description="password checks at once, at most")
+    password_check_burst: int = Field(16, ge=1, description="password checks saved up, at most")
 
 
 class ServerSettings(BaseModel):

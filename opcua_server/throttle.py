@@ -1,10 +1,10 @@
 """Login throttling of the OPC UA server: failed logins per user name and per client address,
 temporary locks, and a budget of password checks.
 
-asyncua (2.1) asks the user manager synchronously, on the event loop that also serves every
-session: a password check (scrypt, tens of ms) stalls them all while it runs. So guesses are
-bounded twice: each name and address gets a few free failures and then locks that double with
-each further failure; and all password checks together get a budget per second.
+A password check costs scrypt (N = 2^17: 128 MiB, a few tenths of a second; it runs on a
+worker thread, one at a time, ``TwinUserManager.prepared``). So guesses are bounded twice:
+each name and address gets a few free failures and then locks that double with each further
+failure; and all password checks together get a budget per second.
 """
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ class LoginThrottle:
         cap_s: float = 300.0,
         forget_s: float = 3600.0,
         max_entries: int = 4096,
-        checks_per_s: float = 8.0,
-        burst: int = 32,
+        checks_per_s: float = 4.0,
+        burst: int = 16,
         clock: Clock | None = None,
     ) -> None:
         if limit < 1 or max_entries < 1 or burst < 1 or not 0 < base_s <= cap_s:

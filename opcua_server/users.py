@@ -4,7 +4,7 @@ File format (create and edit it with ``twin users add``, ``passwd``, ``remove``)
 
     [users.alice]
     role = "engineer"
-    password = "scrypt$16384$8$1$<salt, base64>$<hash, base64>"
+    password = "scrypt$131072$8$1$<salt, base64>$<hash, base64>"
 
 Roles are ordered: a viewer browses, reads, subscribes and reads history; an operator can
 also control jobs (submit, cancel orders); an engineer can also control the simulation
@@ -17,6 +17,7 @@ Logins are logged on the ``opcua_server.audit`` logger (``AUDIT_LOGGER``) and th
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import fcntl
@@ -26,7 +27,8 @@ import logging
 import math
 import secrets
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -67,7 +69,8 @@ AUDIT_LOGGER = "opcua_server.audit"
 
 _log = logging.getLogger(__name__)
 
-_N, _R, _P = 2**14, 8, 1  # scrypt cost: ~16 MiB, tens of ms per check
+_N, _R, _P = 2**17, 8, 1  # scrypt cost of new hashes: 128 MiB, ~0.3 s per check
+_N_MAX = 2**20  # a stored hash asking for more (a slip in the file) is not checked: 1 GiB
 _NAME_MAX = 64
 _PASSWORD_MIN = 8
 _HEADER = b"# cell-twin OPC UA users: scrypt password hashes; edit with `twin users ...`\n"
@@ -118,29 +121,41 @@ def hash_password(password: str) -> str:
     ConfigError for a password ``check_password`` refuses."""
     check_password(password)
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32, maxmem=_maxmem(_N, _R, _P)
+    )
     b64 = base64.b64encode
     return f"scrypt${_N}${_R}${_P}${b64(salt).decode()}${b64(digest).decode()}"
 
 
 def verify_password(password: str, encoded: str) -> bool:
-    """True if ``password`` matches ``encoded``; False for a wrong password or a bad hash."""
+    """True if ``password`` matches ``encoded``; False for a wrong password or a bad hash.
+    A hash is checked with the cost it was made with (older ones: N = 2^14), up to N = 2^20
+    with r = 8."""
     try:
         scheme, n, r, p, salt, digest = encoded.split("$")
-        if scheme != "scrypt":
+        cost, block, parallel = int(n), int(r), int(p)
+        if scheme != "scrypt" or cost * block > _N_MAX * _R or parallel > 16:
             return False
         expected = base64.b64decode(digest)
         actual = hashlib.scrypt(
             password.encode(),
             salt=base64.b64decode(salt),
-            n=int(n),
-            r=int(r),
-            p=int(p),
+            n=cost,
+            r=block,
+            p=parallel,
             dklen=len(expected),
+            maxmem=_maxmem(cost, block, parallel),
         )
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, MemoryError):
         return False
     return hmac.compare_digest(actual, expected)
+
+
+def _maxmem(n: int, r: int, p: int) -> int:
+    """The memory scrypt needs for these parameters, with room (OpenSSL's default allows
+    32 MiB, less than N = 2^17 with r = 8 takes)."""
+    return 128 * r * (n + p + 2) + 1024 * 1024
 
 
 def load_users(path: Path) -> dict[str, UserRecord]:
@@ -312,6 +327,7 @@ class TwinUserManager:
         self._key = secrets.token_bytes(32)
         self._dummy = hash_password(secrets.token_urlsafe(16))  # the check of unknown users
         self._verified: dict[str, bytes] = {}
+        self._checking: asyncio.Lock | None = None  # made in the event loop that checks
         self._users = dict(users or {})
         self._seen = path is None and bool(self._users)  # anonymous sessions only view
         self._stamp = self._stat()  # before the read: a change after it is read again
@@ -390,7 +406,12 @@ class TwinUserManager:
                 return None
             self._audit.info("login ok: anonymous (%s) from %s", anonymous.name.lower(), peer)
             return TwinUser(role=UserRole.User, name="anonymous", twin_role=anonymous)
-        record, why = self._check(username, password or "", host)
+        prepared = _PREPARED.get()
+        mac = self._login_mac(username, password or "")
+        if prepared is not None and hmac.compare_digest(prepared[0], mac):
+            record, why = prepared[1]
+        else:
+            record, why = self._check(username, password or "", host)
         if record is None:
             self._audit.warning("login refused: %s from %s: %s", shown_user(username), peer, why)
             return None
@@ -399,12 +420,20 @@ class TwinUserManager:
         )
         return TwinUser(role=UserRole.User, name=username, twin_role=record.role)
 
-    def _check(self, username: str, password: str, host: str) -> tuple[UserRecord | None, str]:
-        """The user if ``password`` is right, else None and why (for the audit log)."""
+    def _check(self, username: str, password: str, host: str) -> _Result:
+        """The user if ``password`` is right, else None and why (for the audit log); the
+        password checked here, on the caller's thread (see ``prepared``)."""
+        step = self._begin(username, password, host)
+        if not isinstance(step, _Pending):
+            return step
+        return self._end(step, verify_password(password, step.encoded))
+
+    def _begin(self, username: str, password: str, host: str) -> _Result | _Pending:
+        """What ``_check`` answers without checking the password (locked, known, no budget),
+        or the check to make."""
         users = self._current()  # first: a password changed in the file lifts its lock
         limits = self._login_keys(username, host)
-        keys = list(limits)
-        for key in keys:
+        for key in limits:
             locked = self.throttle.locked_for(key)
             if locked > 0:
                 count = self.throttle.failures(key)
@@ -414,24 +443,52 @@ class TwinUserManager:
         encoded = self._dummy if record is None else record.password_hash
         mac = hmac.new(self._key, f"{encoded}\0{password}".encode(), "sha256").digest()
         known = self._verified.get(username)
-        own = [k for k in keys if k.startswith("user ")]  # the name's, not the address's
+        pending = _Pending(username, record, encoded, mac, limits)
         if record is not None and known is not None and hmac.compare_digest(known, mac):
-            self.throttle.succeeded(own)
-            return record, ""
+            return self._end(pending, True)
         if not self.throttle.take_check():
             return None, "not checked: too many password checks at once (server busy)"
         # an unknown user costs the same check (a dummy hash): no timing tells names apart
-        right = verify_password(password, encoded)
+        return pending
+
+    def _end(self, pending: _Pending, right: bool) -> _Result:
+        """The answer to a login whose password was checked: ``right`` or not."""
+        record, keys = pending.record, pending.limits
         if record is None or not right:
             why = "unknown user" if record is None else "wrong password"
-            for key, seconds in self.throttle.failed(keys, limits).items():
+            for key, seconds in self.throttle.failed(keys, keys).items():
                 why += f"; {key} locked for {seconds:.0f} s"
             return None, why
-        self._verified[username] = mac
+        self._verified[pending.username] = pending.mac
         # the name starts afresh, not the address: a success of one account (a viewer's)
         # must not let its address go on guessing at others
-        self.throttle.succeeded(own)
+        self.throttle.succeeded(k for k in keys if k.startswith("user "))
         return record, ""
+
+    @contextlib.asynccontextmanager
+    async def prepared(self, username: str, password: str) -> AsyncIterator[None]:
+        """Within the block, ``get_user`` of this login (the same name and password, in the
+        same task) answers what was checked before it: the password checked on a worker
+        thread, not on the event loop that serves every session, one check at a time (so
+        that the throttle counts each failure before the next check). asyncua asks
+        ``get_user`` synchronously, while activating a session."""
+        peer = PEER.get()
+        host = host_of(peer) if peer else ""
+        if self._checking is None:
+            self._checking = asyncio.Lock()
+        async with self._checking:
+            step = self._begin(username, password, host)
+            if isinstance(step, _Pending):
+                right = await asyncio.to_thread(verify_password, password, step.encoded)
+                step = self._end(step, right)
+        token = _PREPARED.set((self._login_mac(username, password), step))
+        try:
+            yield
+        finally:
+            _PREPARED.reset(token)
+
+    def _login_mac(self, username: str, password: str) -> bytes:
+        return hmac.new(self._key, f"{username}\0{password}".encode(), "sha256").digest()
 
     def _login_keys(self, username: str, host: str) -> dict[str, int]:
         """The throttle's keys of a login, the most specific first, with the failures that
@@ -444,6 +501,23 @@ class TwinUserManager:
             name: lim.login_failures_per_user,
             f"address {host}": lim.login_failures_per_address,
         }
+
+
+_Result = tuple[UserRecord | None, str]
+#: the answer ``TwinUserManager.prepared`` made for the login being handled: the HMAC of its
+#: name and password, and the answer
+_PREPARED: ContextVar[tuple[bytes, _Result] | None] = ContextVar("_PREPARED", default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A login whose password is to be checked against ``encoded``."""
+
+    username: str
+    record: UserRecord | None
+    encoded: str
+    mac: bytes  # of the hash and the password: remembered when right
+    limits: dict[str, int]  # the throttle's keys, with the failures that lock each
 
 
 def _user_key(name: str) -> str:

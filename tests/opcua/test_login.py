@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
@@ -70,6 +71,15 @@ def checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
+@pytest.fixture
+def remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Password checks remembered (the same wrong guess against the same hash checked once):
+    a test of many failures need not pay scrypt (N = 2^17) for each."""
+    monkeypatch.setattr(
+        users_module, "verify_password", functools.cache(users_module.verify_password)
+    )
+
+
 async def test_an_unknown_user_costs_the_check_a_known_one_does(
     twin: Twin, checks: list[str]
 ) -> None:
@@ -80,7 +90,7 @@ async def test_an_unknown_user_costs_the_check_a_known_one_does(
     await _denied(twin, "mallory", "a-wrong-guess")
     assert len(checks) == 2
     known, unknown = (encoded.split("$")[:4] for encoded in checks)
-    assert unknown == known == ["scrypt", "16384", "8", "1"]
+    assert unknown == known == ["scrypt", "131072", "8", "1"]
 
 
 async def test_failures_lock_the_user_name_even_for_the_right_password(twin: Twin) -> None:
@@ -92,10 +102,12 @@ async def test_failures_lock_the_user_name_even_for_the_right_password(twin: Twi
     await _allowed(twin, "erin", "erin-pass")
 
 
-async def test_a_success_does_not_clear_the_address_for_other_names(twin: Twin) -> None:
+async def test_a_success_does_not_clear_the_address_for_other_names(
+    twin: Twin, remembered: None
+) -> None:
     """A guesser with an account of its own (a viewer) cannot log in with it every few
     guesses to start its address afresh: a success starts only its own name afresh."""
-    clock = _throttle(twin)
+    clock = _throttle(twin, burst=64)  # more checks than the default burst
     for i in range(19):
         await _denied(twin, f"nobody-{i}", "a-wrong-guess")
     await _allowed(twin, "vera", "vera-pass")
@@ -105,9 +117,11 @@ async def test_a_success_does_not_clear_the_address_for_other_names(twin: Twin) 
     await _allowed(twin, "erin", "erin-pass")
 
 
-async def test_failures_from_one_address_lock_it_longer_each_time(twin: Twin) -> None:
+async def test_failures_from_one_address_lock_it_longer_each_time(
+    twin: Twin, remembered: None
+) -> None:
     """Guesses spread over user names count for the client's address: its locks double."""
-    clock = _throttle(twin)
+    clock = _throttle(twin, burst=64)  # more checks than the default burst
     for i in range(20):
         await _denied(twin, f"nobody-{i}", "a-wrong-guess")
     await _denied(twin, "vera", "vera-pass")  # locked address: a right password too
@@ -119,11 +133,13 @@ async def test_failures_from_one_address_lock_it_longer_each_time(twin: Twin) ->
     await _allowed(twin, "vera", "vera-pass")
 
 
-async def test_a_guesser_does_not_lock_out_the_other_users_of_its_address(twin: Twin) -> None:
+async def test_a_guesser_does_not_lock_out_the_other_users_of_its_address(
+    twin: Twin, remembered: None
+) -> None:
     """The reported case: five failed logins from one address (a guesser, or one user who
     forgot a password, behind the NAT address of a whole plant) locked every user of that
     address. Now the name guessed at is locked there, the address only after 20 failures."""
-    _throttle(twin)
+    _throttle(twin, burst=64)  # more checks than the default burst
     for i in range(6):
         await _denied(twin, "erin", f"guess-{i}")
     for i in range(10):
