@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import functools
 import gc
+import ipaddress
 import json
 import logging
 import secrets
@@ -107,6 +108,14 @@ def run(
             " unencrypted adapters, as --insecure-plc)",
         ),
     ] = False,
+    insecure_dev_any_host: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-dev-any-host",
+            help="allow --insecure-dev with a --host other than loopback (a network that is"
+            " yours alone)",
+        ),
+    ] = False,
     insecure_plc: InsecurePlcOption = False,
     telemetry: TelemetryOption = None,
     influx_url: InfluxUrlOption = None,
@@ -166,6 +175,7 @@ def run(
         reason = f"cannot listen on {host} (--host): {exc.strerror or exc}"
         raise ServiceError(reason) from exc
     settings = settings.model_copy(update={"port": port})
+    _check_insecure_host(host, insecure_dev, any_host=insecure_dev_any_host)
     # one twin per run directory, before anything in it is read or written; the event log
     # is closed however the run ends (a refused --adapters file after a restore included)
     with hold(out), contextlib.ExitStack() as closing:
@@ -475,6 +485,27 @@ def _banner(server: Any, console: Console, initial: tuple[str, str] | None) -> N
                 title="WARNING",
                 style="bold red",
             )
+        )
+
+
+def _check_insecure_host(host: str, insecure_dev: bool, *, any_host: bool) -> None:
+    """Raises ConfigError for --insecure-dev on an address other machines reach (security
+    None and anonymous sessions for everyone there) without --insecure-dev-any-host."""
+    if any_host and not insecure_dev:
+        raise ConfigError("command line", "--insecure-dev-any-host", "needs --insecure-dev")
+    if not insecure_dev or any_host:
+        return
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: whoever resolves it may reach it
+        loopback = False
+    if not loopback:
+        raise ConfigError(
+            "command line",
+            "--insecure-dev",
+            f"not with --host {host}: it lets anyone who reaches that address in without"
+            " security or a password; use a loopback address (127.0.0.1, the default), or"
+            " add --insecure-dev-any-host if that network is yours alone",
         )
 
 
