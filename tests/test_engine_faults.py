@@ -155,6 +155,26 @@ def test_a_breakage_while_idle_replaces_the_tool_and_spoils_nothing(
     assert [e.decision for e in seen if isinstance(e, InspectionDone)] == ["pass"]
 
 
+def test_a_breakage_while_a_fault_stops_the_cut_spoils_nothing(
+    default_scenario_path: Path,
+) -> None:
+    engine, seen, _ = _twin(default_scenario_path, detection_probability=1.0)
+    api = TwinAPI(engine)
+    api.submit_order({"id": "B", "product": BRACKET})
+    cnc = engine.machines["cnc1"]
+    step_until(engine, "B", lambda j: cnc.mode == "Processing" and cnc.job == "B")
+    engine.run(engine.now + 600, stop_when_done=False)
+    api.inject_fault("cnc1", "breakdown", 300.0)
+    api.inject_fault("cnc1", "tool_breakage", 60.0)  # found while the machine is down
+    assert cnc.dyn.tools_replaced == 1
+    step_until(engine, "B", lambda j: cnc.job is None)
+    (finished,) = [e for e in seen if isinstance(e, OperationFinished)]
+    assert finished.good
+    assert cnc.dyn.wear == pytest.approx((finished.actual - 600) / cnc.cfg.tool_life)
+    engine.run(86400)
+    assert [e.decision for e in seen if isinstance(e, InspectionDone)] == ["pass"]
+
+
 def test_a_remake_is_the_same_order_its_lead_time_from_the_orders_arrival(
     default_scenario_path: Path,
 ) -> None:

@@ -91,6 +91,7 @@ class MachineRuntime:
         self._before: tuple[str, str, str | None] = ("NotExecuting", "Processing", None)
         self._outcome: Outcome | None = None  # of the operation under way (a fault may spoil it)
         self._work_end = 0.0  # when the work under way ends unless interrupted
+        self._left = 0.0  # the work left when a fault interrupted it
         self.process: simpy.Process | None = None
         self.segment: Segment | None = None
         self.block = slice(0, 0)
@@ -229,17 +230,20 @@ class MachineRuntime:
 
     def _break_tool(self) -> None:
         """A broken tool is replaced (counted as a tool change) in the repair; the part it was
-        cutting is spoilt: a hidden defect of this operation, found (or not) at inspection
-        like any other. Its outcome was drawn when the cut began (wear to its end included):
-        the new tool wears by the rest of the cut only."""
-        dyn = self.dyn
-        cutting = self.working and self.mode == "Processing" and self._outcome is not None
-        rest = self._work_end - self.env.now if cutting else 0.0
+        cutting, if it was cutting, is spoilt: a hidden defect of this operation, found (or
+        not) at inspection like any other. The operation's outcome was drawn when its cut began
+        (the wear to its end included): the new tool wears by the rest of the cut only."""
+        dyn, outcome = self.dyn, self._outcome
+        if outcome is None:  # not in an operation (idle, blocked, or in a setup)
+            rest = 0.0
+        elif self.working:
+            rest = self._work_end - self.env.now
+            outcome.defect = True
+        else:  # its cut stopped by an earlier fault: the part is not spoilt, the rest is to do
+            rest = self._left
         dyn.wear = min(1.0, rest / getattr(self.cfg, "tool_life", _INF))
         dyn.tools_replaced += 1
         self._publish(ToolChanged(self.env.now, self.id, dyn.tools_replaced))
-        if cutting and self._outcome is not None:
-            self._outcome.defect = True
 
     def _fault_state(self) -> None:
         """The state while faults are on, whichever came first: NotAvailable while a planned
@@ -312,6 +316,7 @@ class MachineRuntime:
                 remaining = 0.0
             except simpy.Interrupt:
                 remaining -= env.now - start
+                self._left = remaining
             finally:
                 self.working = False
             if self._up is not None:
