@@ -266,6 +266,8 @@ class JobsFamily(JobOrderControl, JobOrderResults, JobStatusEvents):
         self._touch()
 
     def _on_command(self, ev: tev.CommandApplied) -> None:
+        if "job" not in ev.args:  # faults, the clock: what a held job shows follows the machine
+            return
         if ev.command == "update_order":
             # the structure received here is stale (Update through this interface sets the
             # new one after the command)
