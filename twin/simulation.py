@@ -204,7 +204,8 @@ def run_simulation(
         "rule": engine.rule.name,
         "end_time": t_end,
         "makespan": engine.makespan,
-        "jobs_received": engine.received,
+        "jobs_received": engine.received,  # customer orders
+        "jobs_remade": engine.remade,  # remakes of scrapped parts (the same orders again)
         "jobs_completed": engine.completed,
         "jobs_scrapped": engine.scrapped,
         "jobs_cancelled": engine.cancelled,
