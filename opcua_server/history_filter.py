@@ -208,6 +208,9 @@ def _combine(op: int, args: list[_Value]) -> _Value:
 
 
 def _like(text: Any, pattern: Any) -> bool:
+    # a LocalizedText (an event's Message) or a QualifiedName matches by its text
+    text = getattr(text, "Text", getattr(text, "Name", text))
+    pattern = getattr(pattern, "Text", getattr(pattern, "Name", pattern))
     if not isinstance(text, str) or not isinstance(pattern, str):
         raise TypeError("Like compares strings")
     return like_pattern(pattern).fullmatch(text) is not None

@@ -89,7 +89,10 @@ def test_like_patterns() -> None:
     assert like_pattern("a.b").fullmatch("a.b")
     assert not like_pattern("a.b").fullmatch("axb")
     like = where((F.Like, [field("Message"), lit("%breakage%")]))
-    assert keep(like, Message=ua.LocalizedText("cnc1: tool_breakage").Text)
+    assert keep(like, Message="cnc1: tool_breakage")
+    # an event's Message is a LocalizedText: it matches by its text
+    assert keep(like, Message=ua.LocalizedText("cnc1: tool_breakage"))
+    assert not keep(like, Message=ua.LocalizedText("cnc1: breakdown"))
 
 
 def test_of_type_uses_the_subtypes() -> None:
