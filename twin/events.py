@@ -15,7 +15,7 @@ import os
 import sys
 import types
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import IO, Any, ClassVar, get_args, get_origin, get_type_hints
 
 import orjson
@@ -71,6 +71,11 @@ class Event:
 
 @dataclass
 class OrderReceived(Event):
+    """An order entered the twin. Its product configuration: a drawn arrival's ``catalogue``
+    entry (its fixed values and defaults are the entry's) and the ``params`` drawn for it
+    (ranges and choices); any other order's (scenario, API, remake) ``params`` are its whole
+    product spec but ``type`` (``product``), and ``catalogue`` None."""
+
     type: ClassVar[str] = "order_received"
     job: str
     product: str
@@ -78,6 +83,8 @@ class OrderReceived(Event):
     weight: float
     operations: int
     source: str  # "scenario" | "arrivals" | "api" | "remake"
+    catalogue: str | None = None
+    params: dict[str, Any] | None = None
 
 
 @dataclass
@@ -243,6 +250,11 @@ EVENT_TYPES: dict[str, type[Event]] = {
 _FIELDS: dict[type[Event], tuple[str, ...]] = {
     cls: tuple(f.name for f in fields(cls) if f.name != "t") for cls in EVENT_TYPES.values()
 }
+# fields with a default, which a log written before they existed does not have
+_OPTIONAL: dict[type[Event], frozenset[str]] = {
+    cls: frozenset(f.name for f in fields(cls) if f.default is not MISSING)
+    for cls in EVENT_TYPES.values()
+}
 # one attrgetter per class: to_dict is on the hot path of every run
 _GETTERS: dict[type[Event], tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {
     cls: (("t", *names), operator.attrgetter("t", *names)) for cls, names in _FIELDS.items()
@@ -257,7 +269,7 @@ _PREFIX: dict[type[Event], bytes] = {
 def event_from_dict(d: dict[str, Any]) -> Event:
     """Rebuild an event from its logged dict; raises KeyError for an unknown type."""
     cls = EVENT_TYPES[d["type"]]
-    return cls(t=d["t"], **{k: d[k] for k in _FIELDS[cls]})
+    return cls(t=d["t"], **{k: d[k] for k in _FIELDS[cls] if k in d})
 
 
 def _is_number(value: Any) -> bool:
@@ -309,6 +321,8 @@ def _event(raw: bytes) -> Event:
         raise ValueError(f"unknown event type {d['type']!r} (a log of another cell-twin?)")
     for name, check, what in _CHECKS[cls]:
         if name not in d:
+            if name in _OPTIONAL[cls]:
+                continue
             raise ValueError(f"{cls.type} event: {name}: missing")
         if not check(d[name]):
             got = repr(d[name])

@@ -30,9 +30,10 @@ BLOCK = 1024
 
 
 class _Family:
-    __slots__ = ("base", "choices", "cls", "ranges", "type")
+    __slots__ = ("base", "choices", "cls", "id", "ranges", "type")
 
     def __init__(self, entry: CatalogueEntry) -> None:
+        self.id = entry.id
         self.type = entry.family
         self.cls: Any = PRODUCT_FAMILIES[entry.family]
         ints = {n for n, f in self.cls.model_fields.items() if f.annotation is int}
@@ -55,7 +56,17 @@ class DrawnGroup:
     """Drawn orders of one family sharing every choice (material, fixture, ...): their varying
     parameters are columns, and their routing was planned for all of them at once."""
 
-    __slots__ = ("columns", "errors", "family", "operations", "ops", "planned", "values", "work")
+    __slots__ = (
+        "chosen",
+        "columns",
+        "errors",
+        "family",
+        "operations",
+        "ops",
+        "planned",
+        "values",
+        "work",
+    )
 
     def __init__(
         self, family: _Family, values: dict[str, Any], columns: list[str], n: int, planner: Planner
@@ -64,6 +75,7 @@ class DrawnGroup:
         self.values = values
         # varying parameters as Python lists (tolist gives what .item() would), for cheap specs
         self.columns: list[tuple[str, list[Any]]] = [(c, values[c].tolist()) for c in columns]
+        self.chosen: dict[str, Any] = {name: values[name] for name, _ in family.choices}
         self.planned: list[list[PlannedOp]] | None = None
         self.errors: dict[int, str] = {}
         try:
@@ -93,6 +105,14 @@ class DrawnGroup:
         if self.planned is not None:  # every spec of a family has the same operations
             return [op.req.name for op in max(self.planned, key=len)]
         return [op.req.name for op in self.ops]
+
+    def params(self, i: int) -> dict[str, Any]:
+        """What was drawn for order ``i``: its choices and range values (the rest of its spec
+        is the catalogue entry's fixed values and defaults)."""
+        drawn = dict(self.chosen)
+        for name, column in self.columns:
+            drawn[name] = column[i]
+        return drawn
 
     def spec(self, i: int) -> Any:
         params = dict(self.values)

@@ -255,10 +255,9 @@ class Engine:
         else:
             self.received += 1
         self.bus.publish(
-            OrderReceived(
-                self.env.now, job.id, job.family, job.due, job.weight, job.operations, source
-            )
-        )
+            OrderReceived(self.env.now, job.id, job.family, job.due, job.weight,
+                          job.operations, source, *job.configuration())
+        )  # fmt: skip
         self.backlog.add(job, urgent)
         self._release()
 

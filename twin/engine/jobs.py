@@ -110,6 +110,14 @@ class Job:
         self.due, self.weight = due, weight
         self.work = sum(op.min_duration for op in ops)
 
+    def configuration(self) -> tuple[str | None, dict[str, Any]]:
+        """The catalogue entry of a drawn arrival and what was drawn for it (the rest of its
+        spec is the entry's), or None and the whole spec but ``type`` for any other order."""
+        if self._spec is None and self._drawn is not None:
+            group, row = self._drawn
+            return group.family.id, group.params(row)
+        return None, self.spec.model_dump(mode="json", exclude={"type"})
+
     @property
     def spec(self) -> ProductSpec:
         if self._spec is None:
@@ -153,6 +161,7 @@ class Job:
             "reworks": self.reworks,
             "paused": self.held is not None,
             "defects": list(self.defects),
+            **dict(zip(("catalogue", "params"), self.configuration(), strict=True)),
         }
 
 
