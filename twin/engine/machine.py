@@ -304,10 +304,17 @@ class MachineRuntime:
         return self.begin(now, setup + entry.planned) == now
 
     def _work(self, duration: float) -> Generator[simpy.Event, Any, None]:
-        """Spend ``duration`` working; a fault interrupts and the rest resumes after repair."""
+        """Spend ``duration`` working; a fault interrupts and the rest resumes after repair
+        (its signals too: the segment after the repair is the rest of this work, ``done`` of
+        it behind, e.g. a print's layers going on from where they stopped)."""
         env = self.env
         remaining = duration
+        op = self.segment.op if self.segment is not None else None
         while remaining > 0:
+            if remaining < duration and self.segment is not None:  # resumed after a repair
+                seg = self.segment
+                seg.op, seg.t1, seg.wear0 = op, env.now + remaining, self.dyn.wear
+                seg.info["done"] = 1.0 - remaining / duration
             start = env.now
             self.working = True
             self._work_end = start + remaining

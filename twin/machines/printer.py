@@ -97,6 +97,8 @@ class PrinterModel(NoSetupModel):
             out[1] = first_order(t, seg.t0, seg.init[1] or _AMBIENT, bed_target, _BED_TAU)
             span = max(seg.t1 - seg.t0 - c.heatup_time, 1e-9)
             frac = min(max((t - seg.t0 - c.heatup_time) / span, 0.0), 1.0)
+            done = seg.info.get("done", 0.0)  # a print resumed after a repair goes on
+            frac = done + (1.0 - done) * frac
             layers = seg.op.params.get("layers", 0.0)
             out[2] = math.floor(frac * layers)
             out[3] = 100.0 * frac
