@@ -146,6 +146,7 @@ class TwinServer:
         self.port = settings.port
         self._nodesets = nodesets
         self.certificate_created = False
+        self.application_uri: str | None = settings.application_uri  # known at start
         self._version = 0
         self._history_version = 0
         self._history_due = 0.0
@@ -207,11 +208,12 @@ class TwinServer:
         server.set_endpoint(self.endpoint)
         server.socket_address = (s.host, self.port)  # listen where asked, advertise a name
         server.set_server_name(s.server_name)
-        await server.set_application_uri(s.application_uri)
-        server.product_uri = s.product_uri
-        server.manufacturer_name = "cell-twin"
         certs = ensure_certificate(s.pki_dir, s.application_uri, s.host, s.server_name)
         self.certificate_created = certs.created
+        self.application_uri = certs.uri
+        await server.set_application_uri(certs.uri)
+        server.product_uri = s.product_uri
+        server.manufacturer_name = "cell-twin"
         await server.load_certificate(str(certs.cert))
         await server.load_private_key(str(certs.key))
         policies = list(SECURE_POLICIES)

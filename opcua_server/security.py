@@ -48,11 +48,13 @@ from opcua_server.users import AUDIT_LOGGER, TwinUser, TwinUserManager, shown_us
 
 __all__ = [
     "CALLER",
+    "LEGACY_APPLICATION_URI",
     "SECURE_POLICIES",
     "AddressGate",
     "CertificateFiles",
     "ChannelGate",
     "RolePermissions",
+    "default_application_uri",
     "ensure_certificate",
     "host_names",
     "install",
@@ -73,11 +75,23 @@ _CERT_DAYS = 5 * 365
 _RENEW_BEFORE = dt.timedelta(days=30)
 
 
+#: the application URI of every installation before it named its host: a certificate of
+#: its own that names it and is still good is kept (its clients trust it)
+LEGACY_APPLICATION_URI = "urn:cell-twin:opcua-server"
+
+
 @dataclass(frozen=True, slots=True)
 class CertificateFiles:
     cert: Path
     key: Path
     created: bool
+    uri: str  # the application URI it names (the server's)
+
+
+def default_application_uri() -> str:
+    """This installation's application URI: one per host (OPC 10000-6 6.2.2: globally
+    unique), ``urn:<host name>:cell-twin:opcua-server``."""
+    return f"urn:{socket.gethostname()}:cell-twin:opcua-server"
 
 
 def host_names(host: str) -> tuple[list[str], list[str]]:
@@ -108,26 +122,33 @@ def host_names(host: str) -> tuple[list[str], list[str]]:
 
 
 def ensure_certificate(
-    pki_dir: Path, application_uri: str, host: str, name: str
+    pki_dir: Path, application_uri: str | None, host: str, name: str
 ) -> CertificateFiles:
     """The server certificate in ``pki_dir/own``: reused if valid for ``application_uri`` and the
-    host names, else created (RSA 2048, SHA-256, self-signed, 5 years). Also creates the
-    trusted/, rejected/ and crl/ folders (``private_folders``: raises ConfigError for a
-    folder every user may write to).
+    host names, else created (RSA 2048, SHA-256, self-signed, 5 years). ``application_uri``
+    None: ``default_application_uri()``, or ``LEGACY_APPLICATION_URI`` while a certificate
+    naming it is reused (an upgrade does not make clients trust a new one; its renewal
+    does). Also creates the trusted/, rejected/ and crl/ folders (``private_folders``:
+    raises ConfigError for a folder every user may write to).
     """
     own = pki_dir / "own"
     private_folders(pki_dir, [own, pki_dir / "trusted", pki_dir / "rejected", pki_dir / "crl"])
     cert_path, key_path = own / "cert.der", own / "key.pem"
     dns, ips = host_names(host)
+    wanted = [application_uri] if application_uri else [default_application_uri()]
+    if application_uri is None:
+        wanted.append(LEGACY_APPLICATION_URI)
     if cert_path.is_file() and key_path.is_file():
         try:
             cert = x509.load_der_x509_certificate(cert_path.read_bytes())
             uris, have_dns, have_ips = san(cert)
             fresh = cert.not_valid_after_utc - dt.datetime.now(dt.UTC) > _RENEW_BEFORE
-            if fresh and application_uri in uris and set(dns) <= have_dns and set(ips) <= have_ips:
-                return CertificateFiles(cert_path, key_path, created=False)
+            named = [u for u in wanted if u in uris]
+            if fresh and named and set(dns) <= have_dns and set(ips) <= have_ips:
+                return CertificateFiles(cert_path, key_path, created=False, uri=named[0])
         except ValueError:
             _log.warning("unreadable server certificate %s: creating a new one", cert_path)
+    application_uri = wanted[0]
     key = generate_private_key()
     sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(application_uri)]
     sans += [x509.DNSName(d) for d in dns]
@@ -144,7 +165,7 @@ def ensure_certificate(
     with os.fdopen(fd, "wb") as fh:
         fh.write(dump_private_key_as_pem(key))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.DER))
-    return CertificateFiles(cert_path, key_path, created=True)
+    return CertificateFiles(cert_path, key_path, created=True, uri=application_uri)
 
 
 # services every authenticated user may call (viewer and up)

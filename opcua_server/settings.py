@@ -67,7 +67,11 @@ class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(4840, ge=0, le=65535, description="0 picks a free port")
     path: str = "/cell-twin"
-    application_uri: str = "urn:cell-twin:opcua-server"
+    application_uri: str | None = Field(
+        None,
+        description="None: urn:<host name>:cell-twin:opcua-server (an installation's certificate"
+        " naming the old urn:cell-twin:opcua-server keeps that one until it is renewed)",
+    )
     product_uri: str = "urn:cell-twin"
     server_name: str = "cell-twin OPC UA server"
     pki_dir: Path = DEFAULT_STATE_DIR / "pki"

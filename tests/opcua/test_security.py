@@ -21,6 +21,7 @@ from cryptography import x509
 
 from opcua_server import Limits, Role, add_user, load_users
 from opcua_server.nodesets import NS
+from opcua_server.security import default_application_uri
 from opcua_server.users import UserRecord
 from tests.opcua.conftest import Twin, make_client_cert, start_twin
 
@@ -61,9 +62,10 @@ async def test_secure_by_default_endpoints(twin: Twin) -> None:
         assert kinds == {ua.UserTokenType.UserName}
         cert = x509.load_der_x509_certificate(e.ServerCertificate)
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        assert "urn:cell-twin:opcua-server" in san.get_values_for_type(
-            x509.UniformResourceIdentifier
-        )
+        uri = twin.server.application_uri
+        assert uri == default_application_uri()  # a new installation's: it names the host
+        assert e.Server.ApplicationUri == uri
+        assert uri in san.get_values_for_type(x509.UniformResourceIdentifier)
         assert "localhost" in san.get_values_for_type(x509.DNSName)
         assert ipaddress.ip_address("127.0.0.1") in san.get_values_for_type(x509.IPAddress)
 
