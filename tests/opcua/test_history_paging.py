@@ -17,6 +17,7 @@ from asyncua.common.events import Event, get_filter_from_event_type
 
 from opcua_server.history import SqliteHistory
 from tests.opcua.conftest import POLICY, ClientCert, Twin
+from tests.opcua.test_history_where import history_read_events
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -30,24 +31,7 @@ async def read_events(
     continuation points (asyncua's ``read_event_history`` reads only the first page); and how
     many pages that took."""
     evfilter = await get_filter_from_event_type([client.nodes.base_event_type])
-    details = ua.ReadEventDetails()
-    details.StartTime, details.EndTime, details.Filter = start, end, evfilter
-    item = ua.HistoryReadValueId()
-    item.NodeId = SERVER
-    events: list[Event] = []
-    pages = 0
-    while True:
-        params = ua.HistoryReadParameters()
-        params.HistoryReadDetails = details
-        params.NodesToRead = [item]
-        (result,) = await client.uaclient.history_read(params)
-        result.StatusCode.check()
-        pages += 1
-        fields = result.HistoryData.Events
-        events += [Event.from_event_fields(evfilter.SelectClauses, f.EventFields) for f in fields]
-        if not result.ContinuationPoint:
-            return events, pages
-        item.ContinuationPoint = result.ContinuationPoint
+    return await history_read_events(client, SERVER, evfilter, start, end)
 
 
 def _record_events(twin: Twin, n: int, at: dt.datetime, tag: str) -> None:

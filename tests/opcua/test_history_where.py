@@ -22,7 +22,7 @@ SERVER = ua.NodeId(ua.ObjectIds.Server)
 F = ua.FilterOperator
 
 
-async def _history_read(
+async def history_read_events(
     client: Client, node: ua.NodeId, evfilter: ua.EventFilter, start: dt.datetime, end: dt.datetime
 ) -> tuple[list[Event], int]:
     """Every event of ``node`` the filter selects, following the continuation points."""
@@ -63,7 +63,7 @@ async def test_a_where_clause_filters_across_pages(twin: Twin) -> None:
             evfilter.WhereClause = where(
                 (F.GreaterThanOrEqual, [field("Severity"), lit(900, ua.VariantType.UInt16)])
             )
-            events, pages = await _history_read(
+            events, pages = await history_read_events(
                 client, SERVER, evfilter, at, at + dt.timedelta(seconds=1)
             )
     finally:
@@ -84,7 +84,7 @@ async def test_of_type_an_abstract_parent_selects_its_subtypes(twin: Twin) -> No
         evfilter = await get_filter_from_event_type([base], where_clause_generation=False)
         evfilter.WhereClause = where((F.OfType, [lit(system.nodeid)]))
         start, end = twin.driver.wall_time(0.0), twin.driver.wall_time(twin.engine.now + 1)
-        events, _ = await _history_read(client, SERVER, evfilter, start, end)
+        events, _ = await history_read_events(client, SERVER, evfilter, start, end)
         subtypes = {n.nodeid for n in await system.get_children(refs=ua.ObjectIds.HasSubtype)}
         assert events
         assert state_type.nodeid not in {e.EventType for e in events}
@@ -94,7 +94,7 @@ async def test_of_type_an_abstract_parent_selects_its_subtypes(twin: Twin) -> No
             for n in await client.get_node(s).get_children(refs=ua.ObjectIds.HasSubtype)
         }
         evfilter.WhereClause = where((F.OfType, [lit(state_type.nodeid)]))
-        states, _ = await _history_read(client, SERVER, evfilter, start, end)
+        states, _ = await history_read_events(client, SERVER, evfilter, start, end)
         assert states
         assert {e.EventType for e in states} == {state_type.nodeid}
 
@@ -105,5 +105,5 @@ async def test_a_clause_it_cannot_evaluate_is_an_error_not_every_event(twin: Twi
         evfilter.WhereClause = where((F.Cast, [field("Severity"), lit(ua.NodeId(6))]))
         start = twin.driver.wall_time(0.0)
         with pytest.raises(ua.UaStatusCodeError) as err:
-            await _history_read(client, SERVER, evfilter, start, start + dt.timedelta(days=1))
+            await history_read_events(client, SERVER, evfilter, start, start + dt.timedelta(days=1))
         assert err.value.code == ua.StatusCodes.BadFilterOperatorUnsupported
