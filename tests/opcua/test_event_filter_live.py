@@ -18,7 +18,7 @@ from asyncua.common.subscription import Subscription
 from opcua_server.nodesets import NS
 from tests.opcua.conftest import Twin
 from tests.opcua.test_history_filter import field, lit, where
-from tests.opcua.test_history_where import _history_read
+from tests.opcua.test_history_where import history_read_events
 from tests.opcua.test_interop import _connection, _end, _line, _spawn
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -192,7 +192,7 @@ async def test_live_events_are_those_the_history_returns(twin: Twin) -> None:
         start = twin.driver.wall_time(twin.engine.now)
         await _events_flow(twin)
         end = twin.driver.wall_time(twin.engine.now) + dt.timedelta(seconds=1)
-        stored, _ = await _history_read(client, SERVER, evfilter, start, end)
+        stored, _ = await history_read_events(client, SERVER, evfilter, start, end)
         await handler.at_least(len(stored))
         await asyncio.sleep(0.2)  # and no more
         await sub.delete()
