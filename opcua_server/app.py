@@ -29,6 +29,7 @@ from opcua_server import event_filter, security, sessions
 from opcua_server.history import SqliteHistory
 from opcua_server.nodes import FAMILIES, BuildContext, NodeFamily
 from opcua_server.nodes.calls import audit_calls, guard_calls
+from opcua_server.nodes.job_records import JobRecords
 from opcua_server.nodesets import NS, find_nodesets, import_nodesets
 from opcua_server.outbox import Outbox
 from opcua_server.publisher import STATUS_OF_QUALITY, Publisher
@@ -118,13 +119,16 @@ class TwinServer:
         nodesets: list[Path] | None = None,
         links: LinkRegistry | None = None,
         kpi: KpiCollector | None = None,
+        job_records: JobRecords | None = None,
     ) -> None:
         """``nodesets``: the NodeSet2 files ``preflight(settings)`` returned, when the caller
         ran it before making the engine (``twin run``); ``start`` then neither searches for
         them nor checks the port again (``settings.port`` is the one preflight returned).
         ``links``: the PLC links shown under ``Cell/Adapters`` (registered before ``start``).
         ``kpi``: the run's KPIs, fed by the caller (a restored run's from time 0); by default
-        the server's own, from the engine's time on."""
+        the server's own, from the engine's time on. ``job_records``: the job management's
+        records, fed by the caller from time 0 (a restored run's through the replay: StartTime
+        and the ended orders not cleared survive a restart); by default the server's own."""
         if not settings.insecure_dev and settings.users_file is None:
             raise ConfigError(
                 "settings", "users_file", "a users file is required unless --insecure-dev"
@@ -135,6 +139,7 @@ class TwinServer:
         self.api = api or TwinAPI(engine, driver)
         self.links = links if links is not None else LinkRegistry()
         self.kpi = kpi
+        self.job_records = job_records
         self.clock: Clock = clock or (driver.clock if driver else SystemClock())
         self.server: Server | None = None
         self.history: SqliteHistory | None = None
@@ -257,11 +262,14 @@ class TwinServer:
             signal_nodes=self.signal_nodes,
             links=self.links,
             kpi=self.kpi,
+            job_records=self.job_records,
         )
         self.ctx = ctx
         self.families = [family(ctx) for family in FAMILIES]
         for family in self.families:
             await family.build()
+        # each event generator made its emitter's EventNotifier SubscribeToEvents alone
+        await self.history.mark_notifiers(server.iserver.aspace)
         try:
             await server.start()
         except OSError as exc:

@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 
 from asyncua import ua
 from asyncua.common.events import Event
+from asyncua.common.utils import Buffer
 from asyncua.server.history import HistoryStorageInterface
 from asyncua.server.internal_session import ServiceError
 from asyncua.ua.ua_binary import variant_to_binary
@@ -82,6 +83,22 @@ def _ts(value: datetime | None) -> float | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.timestamp()
+
+
+def _unpack_point(point: bytes) -> datetime | None:
+    """The DateTime a continuation point of this server packs (8 bytes), None for any other
+    bytes (asyncua would read any 8 bytes of a longer one as a start time)."""
+    if len(point) != 8:
+        return None
+    try:
+        return _aware(ua.ua_binary.Primitives.DateTime.unpack(Buffer(point)))
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def _attribute(aspace: Any, node: ua.NodeId, attribute: ua.AttributeIds) -> Any:
+    value = aspace.read_attribute_value(node, attribute)
+    return value.Value.Value if value.Value is not None else None
 
 
 def _aware(value: datetime) -> datetime:
@@ -267,6 +284,17 @@ class SqliteHistory(HistoryStorageInterface):
         """HistoryRead of events on ``emitter`` returns events of ``source`` (None: all)."""
         self._event_sources[emitter.to_string()] = source.to_string() if source else _ALL_SOURCES
 
+    async def mark_notifiers(self, aspace: Any) -> None:
+        """Every node whose events are read here (``set_event_scope``) says so: the
+        HistoryRead bit of its EventNotifier, beside SubscribeToEvents (asyncua's event
+        generators set that bit alone on their emitters, the Server object included)."""
+        bits = ua.EventNotifier.SubscribeToEvents.mask | ua.EventNotifier.HistoryRead.mask
+        value = ua.DataValue(ua.Variant(bits, ua.VariantType.Byte))
+        for emitter in self._event_sources:
+            await aspace.write_attribute_value(
+                ua.NodeId.from_string(emitter), ua.AttributeIds.EventNotifier, value
+            )
+
     def count_values(self, node: ua.NodeId) -> int:
         """How many values of ``node`` are stored (after a flush)."""
         self.flush()
@@ -276,9 +304,9 @@ class SqliteHistory(HistoryStorageInterface):
         return int(thread.submit(lambda: call().fetchone()[0]).result())
 
     def serve(self, manager: Any) -> None:
-        """Bound each HistoryRead request asyncua's history ``manager`` serves (see the
-        module): wraps its ``read_history``, which reads node after node."""
-        read = manager.read_history
+        """Serve the HistoryRead requests of asyncua's history ``manager``: bounded (see the
+        module), node by node through its ``_read_history`` (asyncua 1.1-2.x), each node's
+        error in its own result (``_read_one``)."""
 
         async def bounded(params: ua.HistoryReadParameters) -> list[ua.HistoryReadResult]:
             nodes = len(params.NodesToRead)
@@ -293,12 +321,53 @@ class SqliteHistory(HistoryStorageInterface):
             deadline = self._clock.monotonic() + max(self.request_s, self.page_s)
             token = _BUDGET.set(_Budget(self.max_history_data_response_size, deadline))
             try:
-                results: list[ua.HistoryReadResult] = await read(params)
+                return [await self._read_one(manager, params, rv) for rv in params.NodesToRead]
             finally:
                 _BUDGET.reset(token)
-            return results
 
         manager.read_history = bounded
+
+    async def _read_one(
+        self, manager: Any, params: ua.HistoryReadParameters, rv: ua.HistoryReadValueId
+    ) -> ua.HistoryReadResult:
+        """One node of a HistoryRead, its errors in its own result (OPC 10000-4, 5.10.3: an
+        operation-level status), never a fault of the whole request: a continuation point
+        this server did not issue (or no longer knows, e.g. after a restart), a node with no
+        history, a where clause it cannot evaluate."""
+        details = params.HistoryReadDetails
+        status = self._refusal(manager, details, rv)
+        if status is not None:
+            return ua.HistoryReadResult(StatusCode=ua.StatusCode(status))
+        if params.ReleaseContinuationPoints and rv.ContinuationPoint:
+            # the client is done with that read: released, nothing read (a node with no point
+            # is read: asyncua's HistoryReadParameters release by default, and a first read
+            # has nothing to release)
+            self._cursor_of(_unpack_point(rv.ContinuationPoint))
+            return ua.HistoryReadResult()
+        try:
+            result: ua.HistoryReadResult = await manager._read_history(details, rv)
+        except ua.UaStatusCodeError as exc:
+            return ua.HistoryReadResult(StatusCode=ua.StatusCode(exc.code))
+        return result
+
+    def _refusal(self, manager: Any, details: Any, rv: ua.HistoryReadValueId) -> int | None:
+        """Why ``rv`` cannot be read (a status code), or None."""
+        if rv.ContinuationPoint:
+            at = _unpack_point(rv.ContinuationPoint)
+            if at is None or self._open_cursor(at) is None:
+                return ua.StatusCodes.BadContinuationPointInvalid
+        aspace = manager.iserver.aspace
+        if aspace.get(rv.NodeId) is None:
+            return ua.StatusCodes.BadNodeIdUnknown
+        if isinstance(details, ua.ReadEventDetails):
+            notifier = _attribute(aspace, rv.NodeId, ua.AttributeIds.EventNotifier)
+            if not isinstance(notifier, int) or not notifier & ua.EventNotifier.HistoryRead.mask:
+                return ua.StatusCodes.BadHistoryOperationUnsupported
+        elif isinstance(details, ua.ReadRawModifiedDetails):
+            access = _attribute(aspace, rv.NodeId, ua.AttributeIds.AccessLevel)
+            if not isinstance(access, int) or not access & ua.AccessLevel.HistoryRead.mask:
+                return ua.StatusCodes.BadHistoryOperationUnsupported
+        return None
 
     # -- HistoryStorageInterface ----------------------------------------------------------------
     async def new_historized_node(self, node_id: ua.NodeId, period: Any, count: int = 0) -> None:
@@ -315,6 +384,13 @@ class SqliteHistory(HistoryStorageInterface):
 
     async def save_event(self, event: Event) -> None:
         self.record_event(event.SourceNode, event)
+
+    def _open_cursor(self, at: datetime) -> Page | None:
+        """The open read a continuation point ``at`` names, left open (None: none)."""
+        offset = _aware(at) - _CURSOR_BASE
+        if not timedelta(0) <= offset < _CURSOR_SPAN:
+            return None
+        return self._cursors.get(offset // timedelta(microseconds=1))
 
     def _cursor_of(self, start: datetime | None) -> Page | None:
         """The next page of the open read ``start`` names (None: ``start`` is a time)."""

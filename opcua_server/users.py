@@ -116,16 +116,17 @@ def check_password(password: str) -> None:
         )
 
 
-def hash_password(password: str) -> str:
-    """scrypt hash with a random salt, as ``scrypt$N$r$p$salt$hash`` (base64 parts); raises
-    ConfigError for a password ``check_password`` refuses."""
+def hash_password(password: str, *, cost: int = _N) -> str:
+    """scrypt hash with a random salt, as ``scrypt$N$r$p$salt$hash`` (base64 parts), N =
+    ``cost`` (a power of two; a test suite logging in hundreds of times may take 2^14, the
+    cost of older hashes); raises ConfigError for a password ``check_password`` refuses."""
     check_password(password)
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(
-        password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32, maxmem=_maxmem(_N, _R, _P)
+        password.encode(), salt=salt, n=cost, r=_R, p=_P, dklen=32, maxmem=_maxmem(cost, _R, _P)
     )
     b64 = base64.b64encode
-    return f"scrypt${_N}${_R}${_P}${b64(salt).decode()}${b64(digest).decode()}"
+    return f"scrypt${cost}${_R}${_P}${b64(salt).decode()}${b64(digest).decode()}"
 
 
 def verify_password(password: str, encoded: str) -> bool:
@@ -191,15 +192,16 @@ def load_users(path: Path) -> dict[str, UserRecord]:
     return users
 
 
-def add_user(path: Path, name: str, role: Role, password: str) -> bool:
-    """Add or replace user ``name`` in the file (created if missing, mode 0600).
+def add_user(path: Path, name: str, role: Role, password: str, *, cost: int = _N) -> bool:
+    """Add or replace user ``name`` in the file (created if missing, mode 0600); ``cost``:
+    as ``hash_password``'s.
 
     Returns True if the user existed before. Raises ConfigError for a bad name or password
     (``check_password``) or an invalid file, which it leaves as it is.
     """
     if not name or len(name) > _NAME_MAX or not name.isprintable() or name.strip() != name:
         raise ConfigError("command line", "NAME", "must be 1-64 printable characters")
-    hashed = hash_password(password)
+    hashed = hash_password(password, cost=cost)
     with _editing(path, missing_ok=True) as users:
         existed = name in users
         users[name] = UserRecord(name, role, hashed)

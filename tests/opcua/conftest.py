@@ -42,6 +42,9 @@ from twin.model import load_scenario
 from twin.runtime import RealtimeDriver
 
 CLIENT_URI = "urn:cell-twin:test-client"
+#: scrypt cost of the suite's users: that of older hashes (logins are checked with each hash's own)
+TEST_COST = 2**14
+
 USERS = {
     "vera": (Role.VIEWER, "vera-pass"),
     "otto": (Role.OPERATOR, "otto-pass"),
@@ -274,7 +277,9 @@ async def start_twin(
     users = root / "users.toml"
     if not users.exists():
         for name, (role, password) in USERS.items():
-            add_user(users, name, role, password)
+            # the cost of older hashes: every session of the suite logs in (2^17 is ~0.3 s
+            # a check; test_password_checks tests the default cost)
+            add_user(users, name, role, password, cost=TEST_COST)
     cert = make_client_cert(root / "client")
     (pki / "trusted").mkdir(parents=True, exist_ok=True)
     (pki / "trusted" / "client.der").write_bytes(cert.cert.read_bytes())

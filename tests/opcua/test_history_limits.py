@@ -5,6 +5,7 @@ rest. The reported case: 3,000 nodes in one request took 10.4 s and stalled othe
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
 import pytest
@@ -24,13 +25,28 @@ def _ids(n: int) -> list[ua.NodeId]:
     return [ua.NodeId(f"limits-test-{i}", 1) for i in range(n)]
 
 
-def _params(nodes: list[ua.HistoryReadValueId]) -> ua.HistoryReadParameters:
+def _signals(twin: Twin) -> list[ua.NodeId]:
+    """_NODES process variables with history (a HistoryRead of a node with none is refused)."""
+    nodes = list(twin.server.signal_nodes.values())[:_NODES]
+    assert len(nodes) == _NODES
+    return nodes
+
+
+def _window(twin: Twin) -> tuple[dt.datetime, dt.datetime]:
+    """The hour the fixture's rows are in, before the twin's own (its time 0 on)."""
+    start = twin.server.epoch - dt.timedelta(hours=2)
+    return start, start + dt.timedelta(seconds=_ROWS)
+
+
+def _params(
+    nodes: list[ua.HistoryReadValueId], window: tuple[dt.datetime, dt.datetime] | None = None
+) -> ua.HistoryReadParameters:
     details = ua.ReadRawModifiedDetails()
-    details.StartTime = ua.get_win_epoch()
-    details.EndTime = ua.get_win_epoch()
+    details.StartTime, details.EndTime = window or (ua.get_win_epoch(), ua.get_win_epoch())
     details.NumValuesPerNode = 0
     details.IsReadModified = False
     params = ua.HistoryReadParameters()
+    params.ReleaseContinuationPoints = False  # asyncua's default is True: release
     params.HistoryReadDetails = details
     params.NodesToRead = nodes
     return params
@@ -44,10 +60,10 @@ def _items(ids: list[ua.NodeId]) -> list[ua.HistoryReadValueId]:
 def history(twin: Twin) -> Iterator[SqliteHistory]:
     history = twin.server.history
     assert history is not None
-    now = twin.server.epoch.timestamp() + twin.engine.now
+    start = _window(twin)[0].timestamp()
     blob = variant_to_binary(ua.Variant(1.0, ua.VariantType.Double))
     history.record_values(
-        [(i.to_string(), now - 3_600 + k, blob, 0) for i in _ids(_NODES) for k in range(_ROWS)]
+        [(i.to_string(), start + k, blob, 0) for i in _signals(twin) for k in range(_ROWS)]
     )
     page_s = history.page_s
     history.page_s = 3600.0  # only rows cut the pages, however slow the machine
@@ -68,13 +84,13 @@ async def test_more_than_100_nodes_are_refused(twin: Twin) -> None:
             assert await client.get_node(limit).read_value() == 100
 
 
-async def _read_all(client: Client) -> tuple[int, int]:
+async def _read_all(client: Client, twin: Twin) -> tuple[int, int]:
     """Reads every node's rows, following continuation points; returns the rows and the most
     one response held."""
-    items = _items(_ids(_NODES))
+    items = _items(_signals(twin))
     rows, most = 0, 0
     while items:
-        results = await client.uaclient.history_read(_params(items))
+        results = await client.uaclient.history_read(_params(items, _window(twin)))
         got = sum(len(r.HistoryData.DataValues) for r in results)
         rows, most = rows + got, max(most, got)
         following = []
@@ -89,6 +105,6 @@ async def _read_all(client: Client) -> tuple[int, int]:
 
 async def test_one_request_returns_at_most_10000_rows(twin: Twin, history: SqliteHistory) -> None:
     async with twin.session() as client:
-        rows, most = await _read_all(client)
+        rows, most = await _read_all(client, twin)
     assert rows == _NODES * _ROWS
     assert most == 10_000

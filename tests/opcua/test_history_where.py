@@ -34,6 +34,7 @@ async def history_read_events(
     pages = 0
     while True:
         params = ua.HistoryReadParameters()
+        params.ReleaseContinuationPoints = False  # asyncua's default is True: release
         params.HistoryReadDetails = details
         params.NodesToRead = [item]
         (result,) = await client.uaclient.history_read(params)

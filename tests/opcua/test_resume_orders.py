@@ -28,11 +28,6 @@ async def _responses(url: str) -> dict[str, Any]:
         return {r.JobOrderID: r for r in await node.read_value() if r.JobOrderID in ORDERS}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="twin run does not yet feed opcua_server.nodes.job_records.JobRecords through its replay"
-    " and give them to TwinServer (twin/cli/run.py, opcua_server/app.py)",
-)
 @pytest.mark.asyncio
 async def test_responses_survive_a_resume(tmp_path: Path) -> None:
     out = tmp_path / "out"

@@ -66,6 +66,7 @@ from twin.text import plural
 
 if TYPE_CHECKING:
     from opcua_server import ServerSettings
+    from opcua_server.nodes.job_records import JobRecords
     from twin.model.scenario import Scenario
 
 __all__ = ["register"]
@@ -181,6 +182,7 @@ def run(
     with hold(out), contextlib.ExitStack() as closing:
         log_fh: IO[bytes] | None = None
         restored = None
+        records: JobRecords | None = None  # not restored: the server keeps its own
         if resume or resume_if_possible:
             restored = _restore(out, sc, info, console, strict=not resume_if_possible)
         if restored is None:
@@ -189,7 +191,7 @@ def run(
             engine.bus.subscribe(_followed(kpi))
             driver = LiveDriver(engine, speed)
         else:
-            engine, log_fh, sim_start, kpi = restored
+            engine, log_fh, sim_start, kpi, records = restored
             closing.enter_context(log_fh)
             driver = LiveDriver(engine, speed, origin=sim_start)
             if (behind := driver.behind()) >= 1.0:  # at speed >= 1: never stamps in the past
@@ -213,6 +215,7 @@ def run(
             nodesets=nodesets,
             links=plcs.links,
             kpi=kpi,
+            job_records=records,
         )
         if log_fh is None:  # not restored: a new log
             log_fh = new_log(out, console.print)  # before run.json: no new record on an old log
@@ -260,9 +263,10 @@ def _restore(
     console: Console,
     *,
     strict: bool,
-) -> tuple[Engine, IO[bytes], datetime, KpiCollector] | None:
-    """The twin restored from ``out``'s event log, its new log, its ``sim_start`` and the
-    run's KPIs from time 0 (server and telemetry: the replay fed them); None when there is
+) -> tuple[Engine, IO[bytes], datetime, KpiCollector, JobRecords] | None:
+    """The twin restored from ``out``'s event log, its new log, its ``sim_start``, the
+    run's KPIs and its job orders' records from time 0 (server and telemetry: the replay fed
+    them: responses keep their StartTime, ended orders not cleared stay listed); None when there is
     no log, or (not ``strict``) when it cannot be resumed: the new run keeps it
     (``new_log``), and its accepted orders stay in it, not in the new run (said loudly)."""
     flag = "--resume" if strict else "--resume-if-possible"
@@ -272,8 +276,16 @@ def _restore(
             console.print(f"{flag}: no event log in {out}, starting afresh")
             return None
         log, sim_start = previous
+        from opcua_server.nodes.job_records import JobRecords
+
         kpi = KpiCollector.for_cell(sc.cell)
-        engine, log_fh = restore(out, sc, log, console.print, follow=(_followed(kpi),))
+        records = JobRecords()
+        job_log = logging.getLogger("opcua_server.nodes.job_records")
+        follow = (
+            _followed(kpi),
+            guarded(records, job_log, "job records", "a job order's response may miss it"),
+        )
+        engine, log_fh = restore(out, sc, log, console.print, follow=follow)
     except ConfigError as exc:
         if strict:
             raise
@@ -290,7 +302,7 @@ def _restore(
         f"restored {plural(len(log.commands), 'command')} from {out / EVENTS}; "
         f"resuming at simulated time {engine.now:.1f} s"
     )
-    return engine, log_fh, sim_start, kpi
+    return engine, log_fh, sim_start, kpi, records
 
 
 def _check_files(s: ServerSettings) -> None:
