@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from twin.api import TwinAPI
+from twin.engine.cell import Engine
 from twin.events import Event, JobCancelled, JobCompleted, JobReleased, OrderReceived
-from twin.kpi import compute_kpis
+from twin.kpi import KpiCollector, compute_kpis
 from twin.model import load_scenario
 from twin.simulation import run_simulation
 
@@ -53,3 +55,27 @@ def test_littles_law_holds_with_the_backlog_when_max_wip_binds() -> None:
     little = cell["throughput_per_h"] / 3600.0 * cell["lead_time_mean_s"]
     assert little == pytest.approx(in_system, rel=0.05)
     assert little > cell["wip_mean"] * 1.1  # the WIP alone would not do
+
+
+def test_revoke_start_takes_the_order_out_of_the_backlog() -> None:
+    # RevokeStart sends a waiting order back to the stored ones with no event of its own:
+    # the backlog counted it on for good, and again at each start (a reviewer's finding)
+    sc = load_scenario(ROOT / "scenarios" / "default.toml")
+    engine = Engine(sc.model_copy(update={"max_wip": 1, "orders": [], "arrivals": None}))
+    kpi = KpiCollector.for_cell(sc.cell)
+    engine.bus.subscribe(kpi)
+    api = TwinAPI(engine)
+    for i in range(3):
+        api.submit_order({"id": f"J{i}", "product": {"type": "printed_housing", "material": "pla"}})
+    engine.run_through(1.0)
+    assert kpi.backlog == len(engine.backlog) == 2
+    for _ in range(3):
+        api.revoke_start("J2")
+        engine.run_through(engine.now + 1.0)
+        assert kpi.backlog == len(engine.backlog) == 1
+        api.start_order("J2")
+        engine.run_through(engine.now + 1.0)
+        assert kpi.backlog == len(engine.backlog) == 2
+    api.revoke_start("J1")
+    engine.run(stop_when_done=True)
+    assert kpi.backlog == len(engine.backlog) == 0

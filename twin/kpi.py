@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from twin.events import (
+    CommandApplied,
     Event,
     JobCancelled,
     JobCompleted,
@@ -188,6 +189,7 @@ class KpiCollector:
             TransferStarted: self._transfer_started,
             TransferFinished: self._transfer_finished,
             OrderReceived: self._received,
+            CommandApplied: self._command,
             JobReleased: self._released,
             JobCompleted: self._completed,
             JobScrapped: self._scrapped,
@@ -240,8 +242,16 @@ class KpiCollector:
         self.backlog_max = max(self.backlog_max, self.backlog)
 
     def _received(self, ev: OrderReceived) -> None:
-        self._waiting.add(ev.job)
-        self._backlog(ev.t, +1)
+        if ev.job not in self._waiting:
+            self._waiting.add(ev.job)
+            self._backlog(ev.t, +1)
+
+    def _command(self, ev: CommandApplied) -> None:
+        # RevokeStart: an order waiting for release goes back to the stored orders (no event
+        # of its own; started again, it is received again)
+        if ev.command == "revoke_start" and ev.args.get("job") in self._waiting:
+            self._waiting.discard(ev.args["job"])
+            self._backlog(ev.t, -1)
 
     def _released(self, ev: JobReleased) -> None:
         if ev.job in self._waiting:

@@ -47,6 +47,8 @@ class JobRecords:
         # aborted in the cell, listed as Aborted since, while the twin ends the step under way
         self._leaving: set[str] = set()
         self._dropped: list[str] = []
+        # a scrapped part's remake: the order's arrival, for the remake received next
+        self._remade: dict[str, float] = {}
         self._handlers: dict[type[tev.Event], Callable[[Any], None]] = {
             tev.OrderReceived: self._received,
             tev.JobReleased: self._released,
@@ -101,7 +103,9 @@ class JobRecords:
             self._dropped.append(self.ended.popitem(last=False)[0])
 
     def _received(self, ev: tev.OrderReceived) -> None:
-        self.backlog[ev.job] = Record(ev.job, arrival=ev.t, due=ev.due)
+        # a remake is the same customer order: it arrived when the order did (Job.arrival)
+        arrival = self._remade.pop(ev.job, ev.t) if ev.source == "remake" else ev.t
+        self.backlog[ev.job] = Record(ev.job, arrival=arrival, due=ev.due)
 
     def _released(self, ev: tev.JobReleased) -> None:
         rec = self.backlog.pop(ev.job, None)
@@ -121,6 +125,8 @@ class JobRecords:
     def _scrapped(self, ev: tev.JobScrapped) -> None:
         rec = self._end(ev.job, ev.t, isa95.ABORTED)
         rec.scrapped, rec.remake = True, ev.remake or ""
+        if ev.remake:
+            self._remade[ev.remake] = rec.arrival
 
     def _cancelled(self, ev: tev.JobCancelled) -> None:
         self._end(ev.job, ev.t, isa95.ABORTED)

@@ -126,3 +126,25 @@ async def test_a_server_given_records_fed_from_time_0(
         assert records.in_cell.keys() == in_cell
     finally:
         await twin.server.stop()
+
+
+def test_a_remake_arrives_when_its_order_did() -> None:
+    """A scrapped part's remake is the same customer order (its lead time runs from the
+    order's arrival): the records from the events say so, as the engine's job does (they
+    said the scrap's time, so a resumed twin showed another arrival than a fresh one)."""
+    engine, records = Engine(load_scenario(SCENARIOS / "default.toml")), JobRecords()
+    engine.bus.subscribe(records)
+    engine.run(20 * 86400.0, stop_when_done=False)
+    remakes = [
+        r
+        for r in (*records.backlog.values(), *records.in_cell.values(), *records.ended.values())
+        if "-R" in r.id
+    ]
+    assert remakes
+    for rec in remakes:
+        job = engine.jobs.get(rec.id)
+        original = records.ended.get(rec.id.rsplit("-R", 1)[0])
+        if job is not None:
+            assert rec.arrival == job.arrival
+        if original is not None:
+            assert rec.arrival == original.arrival
