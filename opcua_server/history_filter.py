@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
 from asyncua import ua
 
-__all__ = ["FieldPredicate", "compile_where", "like_pattern"]
+__all__ = ["MAX_ELEMENTS", "FieldPredicate", "compile_where", "like_pattern"]
 
 FieldPredicate = Callable[[Mapping[str, ua.Variant]], bool]
 _Value = Callable[[Mapping[str, ua.Variant]], Any]
@@ -64,32 +64,59 @@ def _refuse(code: int, what: str) -> ua.UaStatusCodeError:
     return err
 
 
+#: the most elements a where clause may have (real filters have a handful)
+MAX_ELEMENTS = 128
+
+
+class _Frame(Mapping[str, ua.Variant]):
+    """One evaluation: the event's fields, and the value of each element computed so far
+    (every element once per event, whatever refers to it how often)."""
+
+    __slots__ = ("event", "results")
+
+    def __init__(self, values: Mapping[str, ua.Variant], n: int) -> None:
+        self.event = values
+        self.results: list[Any] = [None] * n
+
+    def __getitem__(self, name: str) -> ua.Variant:
+        return self.event[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.event.get(name, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.event)
+
+    def __len__(self) -> int:
+        return len(self.event)
+
+
 def compile_where(
     where: ua.ContentFilter | None, subtypes: Callable[[ua.NodeId], frozenset[ua.NodeId]]
 ) -> tuple[set[str], FieldPredicate | None]:
     """The event fields ``where`` reads and its predicate (None: no clause, every event).
 
     ``subtypes(t)``: the type ``t`` and all its subtypes (for OfType). Raises
-    ``ua.UaStatusCodeError`` for a clause this server cannot evaluate (see the module)."""
+    ``ua.UaStatusCodeError`` for a clause this server cannot evaluate (see the module), or
+    of more than ``MAX_ELEMENTS`` elements. Each element is computed once per event, in an
+    order where what it refers to comes first: elements referring to one another many times
+    cost no more than once each (a chain of And(e, e) doubled the work per element), and
+    neither compiling nor evaluating recurses."""
     elements = list(getattr(where, "Elements", None) or [])
     if not elements:
         return set(), None
+    if len(elements) > MAX_ELEMENTS:
+        raise _refuse(
+            ua.StatusCodes.BadFilterElementInvalid,
+            f"where clause: {len(elements)} elements, at most {MAX_ELEMENTS}",
+        )
     fields: set[str] = set()
-    compiled: dict[int, _Value] = {}
+    order = _dependency_order(elements)
 
-    def element(index: int, seen: tuple[int, ...]) -> _Value:
-        if not 0 <= index < len(elements) or index in seen:
-            raise _refuse(
-                ua.StatusCodes.BadFilterElementInvalid,
-                f"where clause: element {index} is out of range or refers to itself",
-            )
-        if index not in compiled:
-            compiled[index] = _element(elements[index], index, (*seen, index))
-        return compiled[index]
-
-    def operand(op: Any, index: int, seen: tuple[int, ...]) -> _Value:
+    def operand(op: Any, index: int) -> _Value:
         if isinstance(op, ua.ElementOperand):
-            return element(op.Index, seen)
+            j = op.Index
+            return lambda frame: frame.results[j]  # type: ignore[attr-defined]
         if isinstance(op, ua.LiteralOperand):
             value = op.Value.Value if op.Value is not None else None
             return lambda _: value
@@ -113,14 +140,14 @@ def compile_where(
             " (literals, elements and event fields by browse path are)",
         )
 
-    def _element(el: ua.ContentFilterElement, index: int, seen: tuple[int, ...]) -> _Value:
+    def element(el: ua.ContentFilterElement, index: int) -> _Value:
         op = el.FilterOperator
         if op not in _ARITY:
             raise _refuse(
                 ua.StatusCodes.BadFilterOperatorUnsupported,
                 f"where clause element {index}: operator {_name(op)} is not supported",
             )
-        args = [operand(o, index, seen) for o in el.FilterOperands]
+        args = [operand(o, index) for o in el.FilterOperands]
         arity = _ARITY[op]
         if (arity is None and len(args) < 2) or (arity is not None and len(args) != arity):
             raise _refuse(
@@ -132,8 +159,47 @@ def compile_where(
             return _of_type(el.FilterOperands[0], index, subtypes)
         return _combine(op, args)
 
-    top = element(0, ())
-    return fields, lambda values: top(values) is True
+    steps = [(i, element(elements[i], i)) for i in order]
+    n = len(elements)
+
+    def predicate(values: Mapping[str, ua.Variant]) -> bool:
+        frame = _Frame(values, n)
+        results = frame.results
+        for i, compute in steps:
+            results[i] = compute(frame)
+        return results[0] is True
+
+    return fields, predicate
+
+
+def _dependency_order(elements: list[ua.ContentFilterElement]) -> list[int]:
+    """The elements element 0 needs, each after those it refers to (depth first, without
+    recursion); BadFilterElementInvalid for a reference out of range or in a loop."""
+    n = len(elements)
+    order: list[int] = []
+    state = [0] * n  # 0 unseen, 1 on the current path, 2 done
+    stack: list[tuple[int, int]] = [(0, 0)]
+    state[0] = 1
+    while stack:
+        i, k = stack[-1]
+        refs = [o.Index for o in elements[i].FilterOperands if isinstance(o, ua.ElementOperand)]
+        if k < len(refs):
+            stack[-1] = (i, k + 1)
+            j = refs[k]
+            if not 0 <= j < n or state[j] == 1:
+                raise _refuse(
+                    ua.StatusCodes.BadFilterElementInvalid,
+                    f"where clause: element {j} is out of range or refers to itself"
+                    f" (from element {i})",
+                )
+            if state[j] == 0:
+                state[j] = 1
+                stack.append((j, 0))
+            continue
+        state[i] = 2
+        order.append(i)
+        stack.pop()
+    return order
 
 
 def _name(op: int) -> str:
