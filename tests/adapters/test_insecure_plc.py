@@ -141,9 +141,9 @@ def test_security_warnings_in_a_file_are_whole_lines(tmp_path: Path) -> None:
         f"warning: Adapters linked WITHOUT ENCRYPTION: legacy-plc ({long_url}). Anyone on their"
         " network can read and change what the twin and the PLC exchange. Keep the PLCs on a"
         " segregated control network.",
-        f"warning: adapter new-plc: the PLC's certificate is not verified: any certificate"
-        f" {long_url} presents is accepted, so a man in the middle goes unnoticed; pin it:"
-        ' server_certificate = "<the PLC\'s certificate file, DER or PEM>"',
+        f"warning: adapter new-plc: the PLC's certificate will be trusted on first use: check"
+        f" the SHA-256 fingerprint logged at the first connect to {long_url}; it is then"
+        f" pinned in {tmp_path / 'pki' / 'trusted' / 'plc.der'}",
     ]
 
 
@@ -154,7 +154,8 @@ def test_adapters_check_names_an_unpinned_plc_certificate(
     secure = _trusted_on_first_use(tmp_path)
     file.write_text(secure.format(url="opc.tcp://127.0.0.1:4841", uri=URI), encoding="utf-8")
     assert main(["adapters", "check", str(file)]) == 0
+    pinned = tmp_path / "pki" / "trusted" / "plc.der"
     assert (
-        "legacy-plc: opcua, 1 mapping (no server_certificate: the PLC's certificate is not"
-        " verified)\n"
+        "legacy-plc: opcua, 1 mapping (trust_on_first_use: the certificate the PLC presents at"
+        f" the first connect is pinned in {pinned})\n"
     ) in capsys.readouterr().out
