@@ -93,6 +93,42 @@ async def _events_flow(twin: Twin) -> None:
     await twin.step(30.0)
 
 
+async def _marker(twin: Twin, client: Client, sub: Subscription, handler: _Events) -> bytes:
+    """An event every filter before it has been evaluated for: a maintenance of cnc1, through
+    an item of its own on ``sub``; waits until ``handler`` has it and returns its EventId.
+    What the other items of ``sub`` deliver for the events before it has come by then (one
+    subscription publishes its items' notifications in order), so a test can assert that
+    nothing else came, without sleeping."""
+    fault_type = await client.nodes.base_event_type.get_child(
+        [
+            "0:SystemEventType",
+            "0:DeviceFailureEventType",
+            f"{twin.ns(NS.TWIN)}:MachineFaultEventType",
+        ]
+    )
+    clause = where(
+        (F.And, [ua.ElementOperand(1), ua.ElementOperand(2)]),
+        (F.OfType, [lit(fault_type.nodeid)]),
+        (F.Equals, [field("MachineId"), lit("cnc1")]),
+    )
+    await sub.subscribe_events(SERVER, evfilter=await _filter(client, clause))
+    twin.api.inject_fault("cnc1", "maintenance", None)
+    await twin.step(1.0)
+    async with asyncio.timeout(10):
+        while not (
+            found := [
+                e
+                for e in handler.events
+                if e.EventType == fault_type.nodeid and e.SourceName == "cnc1"
+            ]
+        ):
+            await handler.at_least(len(handler.events) + 1)
+    twin.api.clear_fault("cnc1")
+    await twin.step(1.0)
+    marker: bytes = found[0].EventId
+    return marker
+
+
 async def test_a_filter_it_cannot_evaluate_is_refused_at_creation(
     twin: Twin, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -167,8 +203,8 @@ async def test_a_where_clause_never_raises_on_an_event(
             await sub.subscribe_events(SERVER, evfilter=await _filter(client, clause))
         caplog.clear()
         await _events_flow(twin)
-        await asyncio.sleep(0.2)
-        assert not handler.events
+        marker = await _marker(twin, client, sub, handler)
+        assert [e.EventId for e in handler.events] == [marker]  # nothing but the marker
         assert not _tracebacks(caplog)
         await sub.delete()
 
@@ -194,9 +230,9 @@ async def test_live_events_are_those_the_history_returns(twin: Twin) -> None:
         end = twin.driver.wall_time(twin.engine.now) + dt.timedelta(seconds=1)
         stored, _ = await history_read_events(client, SERVER, evfilter, start, end)
         await handler.at_least(len(stored))
-        await asyncio.sleep(0.2)  # and no more
+        marker = await _marker(twin, client, sub, handler)  # and no more before it
         await sub.delete()
-    live = sorted(e.EventId for e in handler.events)
+    live = sorted(e.EventId for e in handler.events if e.EventId != marker)
     assert live
     types = {e.EventType for e in handler.events}
     assert state_type.nodeid in types  # the Like branch
@@ -235,8 +271,9 @@ async def test_a_modified_filter_is_checked_and_applied(twin: Twin) -> None:
         assert refused.StatusCode.value == S.BadEventFilterInvalid
         assert _element_codes(refused) == [S.BadFilterOperatorUnsupported]
         await _events_flow(twin)
-        await asyncio.sleep(0.2)
-        assert not handler.events  # still its own filter
+        marker = await _marker(twin, client, sub, handler)
+        assert [e.EventId for e in handler.events] == [marker]  # still its own filter
+        handler.events.clear()
         applied = await modify(where((F.OfType, [lit(state_type.nodeid)])))
         assert applied.StatusCode.is_good()
         await _events_flow(twin)
