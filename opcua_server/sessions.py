@@ -258,8 +258,11 @@ class OwnedSession(InternalSession):  # type: ignore[misc]
         allowed = [r is None for r in refusals]
         params.SubscriptionIds = _kept(ids, allowed)
         done = await super().transfer_subscriptions(params, callback)
+        subscriptions = self.subscription_service.subscriptions
         for sid in params.SubscriptionIds:
-            self.subscription_service.subscriptions[sid].twin_owner = _identity(self)
+            moved = subscriptions.get(sid)  # deleted by another request meanwhile: gone
+            if moved is not None:
+                moved.twin_owner = _identity(self)
         refused = iter(r for r in refusals if r is not None)
         return _merged(allowed, done, lambda: ua.TransferResult(ua.StatusCode(next(refused))))
 
