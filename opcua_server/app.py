@@ -37,6 +37,7 @@ from opcua_server.security import SECURE_POLICIES, RolePermissions, ensure_certi
 from opcua_server.settings import ServerSettings
 from opcua_server.trust import ClientCertificateValidator
 from opcua_server.users import Role, TwinUserManager, UserRecord
+from twin.aio import cancel_and_wait
 from twin.api import TwinAPI
 from twin.clock import Clock, SystemClock
 from twin.engine.cell import Engine
@@ -308,6 +309,10 @@ class TwinServer:
                     await self._publisher.stop()
                 await self.outbox.join()
         await self.outbox.stop()
+        # asyncua's CurrentTime task sleeps a second between updates and its stop waits for
+        # the sleep to end: cancelled instead (every stop took a second longer)
+        await cancel_and_wait(server.iserver.time_task)
+        server.iserver.time_task = None
         await server.stop()  # closes sessions; stops the history storage (flush)
         self.server = None
 

@@ -21,6 +21,7 @@ import asyncio
 import base64
 import contextlib
 import fcntl
+import functools
 import hashlib
 import hmac
 import logging
@@ -192,6 +193,13 @@ def load_users(path: Path) -> dict[str, UserRecord]:
     return users
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of a random password at the default cost, made once per process (0.3 s): what
+    an unknown user's password is checked against, so that it costs what a known one does."""
+    return hash_password(secrets.token_urlsafe(16))
+
+
 def add_user(path: Path, name: str, role: Role, password: str, *, cost: int = _N) -> bool:
     """Add or replace user ``name`` in the file (created if missing, mode 0600); ``cost``:
     as ``hash_password``'s.
@@ -327,7 +335,7 @@ class TwinUserManager:
         )
         self._audit = audit or logging.getLogger(AUDIT_LOGGER)
         self._key = secrets.token_bytes(32)
-        self._dummy = hash_password(secrets.token_urlsafe(16))  # the check of unknown users
+        self._dummy = _dummy_hash()  # the check of unknown users
         self._verified: dict[str, bytes] = {}
         self._checking: asyncio.Lock | None = None  # made in the event loop that checks
         self._users = dict(users or {})
