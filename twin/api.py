@@ -129,6 +129,8 @@ class TwinAPI:
             self._check_waiting()
 
         def command() -> str:
+            if name != "update_order":  # again: orders sent in one instant all passed above
+                self._check_waiting()
             job = apply(self.engine, parsed)
             if parsed.due is not None and parsed.due < self.engine.now:
                 log.warning(
