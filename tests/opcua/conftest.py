@@ -31,6 +31,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from opcua_server import Role, ServerSettings, TwinServer, add_user
 from opcua_server.app import preflight
+from opcua_server.nodes.job_records import JobRecords
 from opcua_server.nodesets import find_nodesets
 from tests.conftest import ROOT, SCENARIOS, missing_service
 from twin.api import TwinAPI
@@ -267,11 +268,13 @@ async def start_twin(
     insecure: bool = False,
     preflighted: bool = False,
     bind: Callable[[Engine, TwinAPI], LinkRegistry] | None = None,
+    job_records: JobRecords | None = None,
     **settings: object,
 ) -> Twin:
     """A twin served on a free port; ``preflighted``: as ``twin run`` does it, the checks run
     first and the server gets the NodeSet2 files they found; ``bind``: binds adapters to the
-    twin before it serves (as ``twin run --adapters`` does) and returns their link registry."""
+    twin before it serves (as ``twin run --adapters`` does) and returns their link registry;
+    ``job_records``: the job management's records, fed by the caller (``twin run --resume``)."""
     require_nodesets()
     pki = root / "pki"
     users = root / "users.toml"
@@ -305,7 +308,15 @@ async def start_twin(
         nodesets, port = preflight(cfg)
         cfg = cfg.model_copy(update={"port": port})
     links = bind(engine, api) if bind is not None else None
-    server = TwinServer(engine, cfg, driver=driver, api=api, nodesets=nodesets, links=links)
+    server = TwinServer(
+        engine,
+        cfg,
+        driver=driver,
+        api=api,
+        nodesets=nodesets,
+        links=links,
+        job_records=job_records,
+    )
     await server.start()
     return Twin(server, engine, driver, clock, api, root, cert)
 

@@ -10,8 +10,6 @@ from typing import Any
 
 import pytest
 
-from opcua_server import app
-from opcua_server.nodes import BuildContext
 from opcua_server.nodes.job_records import JobRecords
 from tests.conftest import SCENARIOS
 from tests.opcua.conftest import start_twin
@@ -75,21 +73,15 @@ def test_a_replay_feeds_the_records_the_run_had() -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_server_given_records_fed_from_time_0(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_server_given_records_fed_from_time_0(tmp_path: Path) -> None:
     records, events = JobRecords(), []
 
     def run_first(engine: Engine, api: TwinAPI) -> LinkRegistry:
         _run(engine, records, events)
         return LinkRegistry()
 
-    def context(**fields: Any) -> BuildContext:
-        # the records reach the jobs family as the caller gives them (twin run --resume)
-        return BuildContext(**{**fields, "job_records": fields.get("job_records") or records})
-
-    monkeypatch.setattr(app, "BuildContext", context)
-    twin = await start_twin(tmp_path, bind=run_first)
+    # the records reach the jobs family as the caller gives them (twin run --resume)
+    twin = await start_twin(tmp_path, bind=run_first, job_records=records)
     try:
         released = {ev.job: ev.t for ev in events if isinstance(ev, tev.JobReleased)}
         ended = {ev.job: ev for ev in events if isinstance(ev, tev.JobCompleted | tev.JobStopped)}
