@@ -129,8 +129,8 @@ class LinkedPlcs:
 
 def warn_insecure(adapters: Sequence[Adapter], err: Console) -> None:
     """Warn on ``err`` of the adapters linked without encryption (a box on a terminal, else
-    one line, never cut) and, less loudly, of those whose PLC's certificate is not
-    verified."""
+    one line, never cut) and, less loudly, of those whose PLC's certificate is not pinned
+    yet (trusted on first use)."""
     unencrypted = [a for a in adapters if a.cfg.insecure_by is not None]
     if unencrypted:
         names = ", ".join(f"{a.name} ({a.endpoint})" for a in unencrypted)
@@ -143,21 +143,14 @@ def warn_insecure(adapters: Sequence[Adapter], err: Console) -> None:
             err.print(Panel(Text(text), title="WARNING", style="bold red"))
         else:  # a file or a pipe: a box of 80 columns would cut long names
             err.print(f"warning: {text}", markup=False, style="bold red")
+    # validation refuses an encrypted link without a certificate to verify unless it is
+    # trusted on first use: a certificate not yet verified is one not yet pinned
     for a in adapters:
-        if a.cfg.unverified_by is not None and getattr(a.cfg, "trust_on_first_use", False):
+        if a.cfg.unverified_by is not None:
             err.print(
                 f"warning: adapter {a.name}: the PLC's certificate will be trusted on first use:"
                 f" check the SHA-256 fingerprint logged at the first connect to {a.endpoint};"
                 f" it is then pinned in {a.cfg.pinned_path}",  # type: ignore[attr-defined]
-                markup=False,
-                style="yellow",
-            )
-        elif a.cfg.unverified_by is not None:
-            err.print(
-                f"warning: adapter {a.name}: the PLC's certificate is not verified: any"
-                f" certificate {a.endpoint} presents is accepted, so a man in the middle goes"
-                f" unnoticed; pin it: {a.cfg.unverified_by} = \"<the PLC's certificate file,"
-                ' DER or PEM>"',
                 markup=False,
                 style="yellow",
             )
@@ -186,14 +179,12 @@ def check(
         state = "" if cfg.enabled else " (disabled: not checked against the cell)"
         if cfg.insecure_by is not None:
             state += f" ({cfg.insecure_by} None: needs --insecure-plc or --insecure-dev)"
-        if cfg.unverified_by is not None and getattr(cfg, "trust_on_first_use", False):
+        if cfg.unverified_by is not None:  # trusted on first use (``warn_insecure``)
             pinned = cfg.pinned_path  # type: ignore[attr-defined]
             state += (
                 " (trust_on_first_use: the certificate the PLC presents at the first connect"
                 f" is pinned in {pinned})"
             )
-        elif cfg.unverified_by is not None:
-            state += f" (no {cfg.unverified_by}: the PLC's certificate is not verified)"
         print(f"{cfg.name}: {cfg.kind}, {plural(maps, 'mapping')}{state}")
     print(f"{file}: OK against {scenario}")
 
