@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -56,6 +56,17 @@ def assert_public_surface_is_all(module: str) -> None:
         and (isinstance(v, type) or callable(v))
     }
     assert public_defined <= set(exported), f"not in __all__: {public_defined - set(exported)}"
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The common umask 022 for the test: what it lets through is readable by every user (a
+    file meant to be its owner's alone must ask for it)."""
+    before = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(before)
 
 
 @pytest.fixture(scope="session")

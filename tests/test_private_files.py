@@ -4,9 +4,7 @@ a 0755 directory)."""
 
 from __future__ import annotations
 
-import os
 import stat
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,14 +15,7 @@ from twin.cli import rundir
 from twin.model import load_scenario
 from twin.simulation import run_simulation
 
-
-@pytest.fixture(autouse=True)
-def umask_022() -> Iterator[None]:
-    old = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(old)
+pytestmark = pytest.mark.usefixtures("umask_022")
 
 
 def _mode(path: Path) -> int:
