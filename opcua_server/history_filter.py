@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -32,7 +32,6 @@ from asyncua import ua
 __all__ = ["MAX_ELEMENTS", "FieldPredicate", "compile_where", "like_pattern"]
 
 FieldPredicate = Callable[[Mapping[str, ua.Variant]], bool]
-_Value = Callable[[Mapping[str, ua.Variant]], Any]
 
 _F = ua.FilterOperator
 _COMPARE: dict[int, Callable[[Any, Any], Any]] = {
@@ -68,27 +67,19 @@ def _refuse(code: int, what: str) -> ua.UaStatusCodeError:
 MAX_ELEMENTS = 128
 
 
-class _Frame(Mapping[str, ua.Variant]):
+class _Frame:
     """One evaluation: the event's fields, and the value of each element computed so far
     (every element once per event, whatever refers to it how often)."""
 
     __slots__ = ("event", "results")
 
-    def __init__(self, values: Mapping[str, ua.Variant], n: int) -> None:
-        self.event = values
+    def __init__(self, event: Mapping[str, ua.Variant], n: int) -> None:
+        self.event = event
         self.results: list[Any] = [None] * n
 
-    def __getitem__(self, name: str) -> ua.Variant:
-        return self.event[name]
 
-    def get(self, name: str, default: Any = None) -> Any:
-        return self.event.get(name, default)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.event)
-
-    def __len__(self) -> int:
-        return len(self.event)
+#: an operand's or element's value in one evaluation (None: null)
+_Value = Callable[[_Frame], Any]
 
 
 def compile_where(
@@ -116,7 +107,7 @@ def compile_where(
     def operand(op: Any, index: int) -> _Value:
         if isinstance(op, ua.ElementOperand):
             j = op.Index
-            return lambda frame: frame.results[j]  # type: ignore[attr-defined]
+            return lambda frame: frame.results[j]
         if isinstance(op, ua.LiteralOperand):
             value = op.Value.Value if op.Value is not None else None
             return lambda _: value
@@ -129,8 +120,8 @@ def compile_where(
             name = "/".join(q.Name for q in op.BrowsePath)
             fields.add(name)
 
-            def field(values: Mapping[str, ua.Variant]) -> Any:
-                found = values.get(name)
+            def field(frame: _Frame) -> Any:
+                found = frame.event.get(name)
                 return None if found is None else found.Value
 
             return field
@@ -218,8 +209,8 @@ def _of_type(op: Any, index: int, subtypes: Callable[[ua.NodeId], frozenset[ua.N
         )
     types = subtypes(base)
 
-    def of_type(values: Mapping[str, ua.Variant]) -> Any:
-        found = values.get("EventType")
+    def of_type(frame: _Frame) -> Any:
+        found = frame.event.get("EventType")
         return found is not None and found.Value in types
 
     return of_type
