@@ -9,12 +9,13 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from asyncua import Client, Node, ua
+from asyncua.common.subscription import Subscription
 
 from opcua_server.nodesets import NS
 from tests.conftest import SCENARIOS
@@ -24,6 +25,7 @@ from twin.engine.replay import read_log
 
 SCENARIO = SCENARIOS / "default.toml"
 PLA = {"type": "printed_housing", "material": "pla", "volume_cm3": 9.0}
+T = TypeVar("T")
 
 
 def _commands(out: Path) -> list[dict[str, Any]]:
@@ -52,6 +54,40 @@ class _Changes:
 
     def datachange_notification(self, node: Any, value: Any, data: Any) -> None:
         self.values.put_nowait(value)
+
+
+async def _watch(client: Client, node: Node) -> tuple[_Changes, Subscription]:
+    """Every new value of ``node``, in order, from a subscription (delete it when done)."""
+    changes = _Changes()
+    subscription = await client.create_subscription(50, changes)
+    await subscription.subscribe_data_change(node)
+    return changes, subscription
+
+
+def _job_list(client: Client, twin_ns: int) -> Node:
+    return client.get_node(ua.NodeId("Cell.JobManagement.JobOrderControl.JobOrderList", twin_ns))
+
+
+async def _before_and_after_resume(
+    tmp_path: Path, run: Callable[[str], Awaitable[T]], read: Callable[[str], Awaitable[T]]
+) -> tuple[T, T]:
+    """What ``run(url)`` returned on a ``twin run`` of the default scenario at speed 3000
+    (anonymous sessions, files in ``tmp_path``), stopped cleanly after it, and what
+    ``read(url)`` returned on its ``twin run --resume`` at speed 1."""
+    args = ["--insecure-dev", *run_args(tmp_path), "--telemetry", "none"]
+    first = await start_cli(str(SCENARIO), "--speed", "3000", *args)
+    try:
+        before = await run(first.url)
+        await first.stop()
+    finally:
+        await first.kill()
+    second = await start_cli(str(SCENARIO), "--resume", "--speed", "1", *args)
+    try:
+        after = await read(second.url)
+        await second.stop()
+    finally:
+        await second.kill()
+    return before, after
 
 
 def _ended(states: dict[str, int], *jobs: str) -> bool:
@@ -97,12 +133,7 @@ async def test_orders_survive_a_kill(tmp_path: Path) -> None:
         assert f"resuming at simulated time {last_t:.1f} s" in second.banner
         assert f"restored 3 commands from {out / 'events.jsonl'}" in second.banner
         async with _mes(second.url) as (client, twin_ns, isa95, control):
-            listed = client.get_node(
-                ua.NodeId("Cell.JobManagement.JobOrderControl.JobOrderList", twin_ns)
-            )
-            changes = _Changes()
-            subscription = await client.create_subscription(50, changes)
-            await subscription.subscribe_data_change(listed)
+            changes, subscription = await _watch(client, _job_list(client, twin_ns))
             first_list = await changes.values.get()
             seen = [{e.JobOrder.JobOrderID: e.State[0].StateNumber for e in first_list}]
             # restored, listed from the start; the stored one still waits for Start, with

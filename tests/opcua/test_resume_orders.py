@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 from asyncua import ua
 
-from tests.conftest import SCENARIOS
-from tests.opcua.conftest import job_order, mes_comment, raw_call, run_args, start_cli
+from tests.opcua.conftest import job_order, mes_comment, raw_call
 from tests.opcua.jobs_client import ENDED, RUNNING
-from tests.opcua.test_resume import _Changes, _mes
+from tests.opcua.test_resume import _before_and_after_resume, _job_list, _mes, _watch
 
 PLA = {"type": "printed_housing", "material": "pla", "volume_cm3": 9.0}
 ORDERS = [f"MES-RS-{i}" for i in range(6)]
@@ -30,18 +29,9 @@ async def _responses(url: str) -> dict[str, Any]:
 
 @pytest.mark.asyncio
 async def test_responses_survive_a_resume(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    args = ["--insecure-dev", *run_args(tmp_path, out), "--telemetry", "none"]
-    scenario = str(SCENARIOS / "default.toml")
-    first = await start_cli(scenario, "--speed", "3000", *args)
-    try:
-        async with _mes(first.url) as (client, twin_ns, isa95, control):
-            listed = client.get_node(
-                ua.NodeId("Cell.JobManagement.JobOrderControl.JobOrderList", twin_ns)
-            )
-            changes = _Changes()
-            sub = await client.create_subscription(50, changes)
-            await sub.subscribe_data_change(listed)
+    async def run(url: str) -> dict[str, Any]:
+        async with _mes(url) as (client, twin_ns, isa95, control):
+            changes, sub = await _watch(client, _job_list(client, twin_ns))
             for job in ORDERS:
                 isa = ua.Variant(job_order(None, job, **PLA))
                 result = await raw_call(
@@ -58,16 +48,9 @@ async def test_responses_survive_a_resume(tmp_path: Path) -> None:
                     if ENDED in mine and RUNNING in mine:
                         break
             await sub.delete()
-        before = await _responses(first.url)
-        await first.stop()
-    finally:
-        await first.kill()
-    second = await start_cli(scenario, "--resume", "--speed", "1", *args)
-    try:
-        after = await _responses(second.url)
-        await second.stop()
-    finally:
-        await second.kill()
+        return await _responses(url)
+
+    before, after = await _before_and_after_resume(tmp_path, run, _responses)
     for job, response in before.items():
         state = response.JobState[0].StateNumber
         if state not in (RUNNING, ENDED):
