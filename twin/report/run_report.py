@@ -324,6 +324,7 @@ def _read(run_dir: Path) -> _Run:
         missing = "events.jsonl" if (run_dir / "summary.json").exists() else "summary.json"
         raise ConfigError(str(run_dir), None, f"not a run directory (no {missing})")
     log = _scan(events_path)
+    snapshot = _load_if_any(run_dir / "snapshot.json")  # twin simulate's and twin run's
     notes: list[str] = []
     if (run_dir / "summary.json").exists():
         summary = _load_summary(run_dir / "summary.json")
@@ -333,11 +334,14 @@ def _read(run_dir: Path) -> _Run:
             warnings.warn(CutShort(str(run_dir), reason), stacklevel=2)
             notes.append(f"The run was interrupted (Ctrl-C) at {at}: all here is up to then.")
     else:
-        summary = _summary_of_log(run_dir, log, notes)
+        summary = _summary_of_log(run_dir, log, snapshot, notes)
     kpis = summary["kpis"]
     # a machine the log names that the summary does not (another run's log?) gets its rows
     named = [*kpis["machines"], *log.machines, *sorted(log.robots)]
-    machines = list(dict.fromkeys([*_scenario_order(run_dir, log), *named]))
+    # in the scenario's order, as twin simulate prints and draws them (summary.json sorts its
+    # keys), else in that of their first state change in the event log
+    order = _snapshot_machines(snapshot) or log.machines
+    machines = list(dict.fromkeys([*order, *named]))
     machines = [m for m in machines if m in named]
     kpis["machines"] = {m: kpis["machines"][m] for m in machines if m in kpis["machines"]}
     t_end = float(summary["end_time"])
@@ -350,22 +354,22 @@ def _read(run_dir: Path) -> _Run:
     return _Run(summary, notes, log, machines, t_end, telemetry, series, fallback)
 
 
-def _scenario_order(run_dir: Path, log: _EventLog) -> list[str]:
-    """The machines in the scenario's order, as ``twin simulate`` prints and draws them:
-    that of ``snapshot.json`` (``twin simulate`` and ``twin run`` write it; summary.json
-    sorts its keys), else the order of their first state change in the event log."""
-    listed = _load_if_any(run_dir / "snapshot.json").get("machines")
+def _snapshot_machines(snapshot: dict[str, Any]) -> list[str]:
+    """The machines ``snapshot.json`` lists, in the scenario's order (none: no snapshot)."""
+    listed = snapshot.get("machines")
     ids = [m.get("id") for m in listed if isinstance(m, dict)] if isinstance(listed, list) else []
-    return [str(m) for m in ids if m is not None] or log.machines
+    return [str(m) for m in ids if m is not None]
 
 
-def _summary_of_log(run_dir: Path, log: _EventLog, notes: list[str]) -> dict[str, Any]:
+def _summary_of_log(
+    run_dir: Path, log: _EventLog, snapshot: dict[str, Any], notes: list[str]
+) -> dict[str, Any]:
     """What ``summary.json`` would say of a run that wrote none, from its event log up to its
     last event: a ``twin run`` (it writes none; its ``run.json`` names the scenario, seed and
     rule) or a ``twin simulate`` killed or stopped by a second Ctrl-C. The KPIs are computed
-    as the run computes them (``KpiCollector``), of the machines ``snapshot.json`` lists when
-    it is the state at the log's end (``twin run`` writes it when it stops), else of those the
-    log names.
+    as the run computes them (``KpiCollector``), of the machines ``snapshot`` (snapshot.json)
+    lists when it is the state at the log's end (``twin run`` writes it when it stops), else
+    of those the log names.
 
     Adds to ``notes`` what the page says of it; warns ``CutShort`` when the run did not end
     (interrupted, killed or still running). Raises ConfigError when the log has nothing after
@@ -375,12 +379,10 @@ def _summary_of_log(run_dir: Path, log: _EventLog, notes: list[str]) -> dict[str
         reason = f"no events after {at}: nothing to report (a run stopped at once?)"
         raise ConfigError(str(log.path), None, reason)
     info = _load_if_any(run_dir / "run.json")  # twin run's
-    snapshot = _load_if_any(run_dir / "snapshot.json")
     if snapshot.get("t") != log.end:  # another run's, or the state before a resume
         snapshot = {}
-    listed = snapshot.get("machines")
-    ids = [m["id"] for m in listed if isinstance(m, dict)] if isinstance(listed, list) else []
-    machines = sorted({*map(str, ids), *log.machines, *log.robots})  # as in summary.json
+    ids = _snapshot_machines(snapshot)
+    machines = sorted({*ids, *log.machines, *log.robots})  # as in summary.json
     if info and log.stopped:
         note = "No summary.json (twin run writes none)."
     else:
