@@ -249,14 +249,17 @@ class KpiCollector:
     def _command(self, ev: CommandApplied) -> None:
         # RevokeStart: an order waiting for release goes back to the stored orders (no event
         # of its own; started again, it is received again)
-        if ev.command == "revoke_start" and ev.args.get("job") in self._waiting:
-            self._waiting.discard(ev.args["job"])
-            self._backlog(ev.t, -1)
+        if ev.command == "revoke_start":
+            self._unwait(ev.args.get("job"), ev.t)
+
+    def _unwait(self, job: object, t: float) -> None:
+        """``job`` leaves the backlog, if it is there (released, cancelled or revoked)."""
+        if job in self._waiting:
+            self._waiting.discard(job)
+            self._backlog(t, -1)
 
     def _released(self, ev: JobReleased) -> None:
-        if ev.job in self._waiting:
-            self._waiting.discard(ev.job)
-            self._backlog(ev.t, -1)
+        self._unwait(ev.job, ev.t)
         self._in_cell.add(ev.job)
         self._wip(ev.t, +1)
 
@@ -275,9 +278,7 @@ class KpiCollector:
         self.scrapped += 1
 
     def _cancelled(self, ev: JobCancelled) -> None:
-        if ev.job in self._waiting:  # cancelled in the backlog: it never entered
-            self._waiting.discard(ev.job)
-            self._backlog(ev.t, -1)
+        self._unwait(ev.job, ev.t)  # cancelled in the backlog: it never entered
         self._leave(ev.job, ev.t)
         self.cancelled += 1
 
