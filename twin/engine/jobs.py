@@ -146,6 +146,7 @@ class Job:
         return sum(op.min_duration for op in self.ops[self.op_index :])
 
     def snapshot(self) -> dict[str, Any]:
+        catalogue, params = self.configuration()
         return {
             "id": self.id,
             "state": self.state,
@@ -161,7 +162,8 @@ class Job:
             "reworks": self.reworks,
             "paused": self.held is not None,
             "defects": list(self.defects),
-            **dict(zip(("catalogue", "params"), self.configuration(), strict=True)),
+            "catalogue": catalogue,
+            "params": params,
         }
 
 
