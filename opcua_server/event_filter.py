@@ -36,7 +36,7 @@ from asyncua import ua
 from asyncua.server import internal_subscription, monitored_item_service
 from asyncua.server.address_space import AddressSpace
 
-from opcua_server.history_filter import FieldPredicate, compile_where
+from opcua_server.history_filter import FieldPredicate, compile_where, element_errors
 
 __all__ = ["check_filter", "install", "is_subtype", "subtypes_of"]
 
@@ -115,49 +115,19 @@ def _select_code(clause: Any) -> int:
 def _where_results(
     where: ua.ContentFilter | None, subtypes: _Subtypes
 ) -> tuple[ua.ContentFilterResult, str | None]:
-    """The result of each element of ``where`` (as ``compile_where`` judges it, element by
-    element) and the first reason it is refused; None when the whole clause compiles."""
-    elements = list(getattr(where, "Elements", None) or [])
-    results: list[ua.ContentFilterElementResult] = []
-    reason: str | None = None
-    for index, element in enumerate(elements):
-        code, why = _element_code(element, index, len(elements), subtypes)
-        results.append(ua.ContentFilterElementResult(StatusCode=ua.StatusCode(code)))
-        if reason is None and why is not None:
-            reason = why
-    if reason is None and elements:
+    """The result of each element of ``where`` (``element_errors``) and the first reason it
+    is refused; None when the whole clause compiles."""
+    errors = element_errors(where, subtypes)
+    codes = [ua.StatusCodes.Good if e is None else e.code for e in errors]
+    reason = next((_reason(e) for e in errors if e is not None), None)
+    if reason is None and errors:
         try:  # what no element shows alone: elements referring to each other in a loop
             compile_where(where, subtypes)
         except ua.UaStatusCodeError as exc:
-            results[0].StatusCode = ua.StatusCode(exc.code)
+            codes[0] = exc.code
             reason = _reason(exc)
+    results = [ua.ContentFilterElementResult(StatusCode=ua.StatusCode(c)) for c in codes]
     return ua.ContentFilterResult(ElementResults=results if reason else []), reason
-
-
-def _element_code(
-    element: ua.ContentFilterElement, index: int, count: int, subtypes: _Subtypes
-) -> tuple[int, str | None]:
-    """One element's status: its operator and operands checked by ``compile_where`` with
-    each ElementOperand replaced by a null literal (its target is judged on its own), and
-    those operands' indexes checked here."""
-    operands = []
-    for op in element.FilterOperands or []:
-        if not isinstance(op, ua.ElementOperand):
-            operands.append(op)
-            continue
-        if not 0 <= op.Index < count or op.Index == index:
-            which = "is itself" if op.Index == index else f"does not exist ({count} elements)"
-            return ua.StatusCodes.BadFilterElementInvalid, (
-                f"where clause element {index}: an operand refers to element {op.Index},"
-                f" which {which}"
-            )
-        operands.append(ua.LiteralOperand(Value=ua.Variant()))
-    alone = ua.ContentFilterElement(FilterOperator=element.FilterOperator, FilterOperands=operands)
-    try:
-        compile_where(ua.ContentFilter(Elements=[alone]), subtypes)
-    except ua.UaStatusCodeError as exc:
-        return exc.code, _reason(exc).replace("element 0", f"element {index}")
-    return ua.StatusCodes.Good, None
 
 
 def _reason(exc: ua.UaStatusCodeError) -> str:

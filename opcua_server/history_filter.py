@@ -8,6 +8,7 @@ subtypes]``, UaExpert sends ``OfType``) got every event of the source.
 ``compile_where`` checks a ContentFilter once, on the event loop (where the address space is:
 OfType needs the type's subtypes), and returns the fields it reads and a predicate over an
 event's decoded fields, which the history's reader thread evaluates on each stored event.
+``element_errors`` judges each element on its own (a live event item's EventFilterResult).
 
 Supported operators (OPC 10000-4, 7.7.3): Equals, IsNull, GreaterThan, LessThan,
 GreaterThanOrEqual, LessThanOrEqual, Like, Not, Between, InList, And, Or, OfType,
@@ -29,7 +30,7 @@ from typing import Any
 
 from asyncua import ua
 
-__all__ = ["MAX_ELEMENTS", "FieldPredicate", "compile_where", "like_pattern"]
+__all__ = ["MAX_ELEMENTS", "FieldPredicate", "compile_where", "element_errors", "like_pattern"]
 
 FieldPredicate = Callable[[Mapping[str, ua.Variant]], bool]
 
@@ -103,55 +104,8 @@ def compile_where(
         )
     fields: set[str] = set()
     order = _dependency_order(elements)
-
-    def operand(op: Any, index: int) -> _Value:
-        if isinstance(op, ua.ElementOperand):
-            j = op.Index
-            return lambda frame: frame.results[j]
-        if isinstance(op, ua.LiteralOperand):
-            value = op.Value.Value if op.Value is not None else None
-            return lambda _: value
-        if isinstance(op, ua.SimpleAttributeOperand) and op.BrowsePath:
-            if op.AttributeId != ua.AttributeIds.Value:
-                raise _refuse(
-                    ua.StatusCodes.BadFilterOperandInvalid,
-                    f"where clause element {index}: only the Value attribute of an event field",
-                )
-            name = "/".join(q.Name for q in op.BrowsePath)
-            fields.add(name)
-
-            def field(frame: _Frame) -> Any:
-                found = frame.event.get(name)
-                return None if found is None else found.Value
-
-            return field
-        raise _refuse(
-            ua.StatusCodes.BadFilterOperandInvalid,
-            f"where clause element {index}: operand {type(op).__name__} is not supported"
-            " (literals, elements and event fields by browse path are)",
-        )
-
-    def element(el: ua.ContentFilterElement, index: int) -> _Value:
-        op = el.FilterOperator
-        if op not in _ARITY:
-            raise _refuse(
-                ua.StatusCodes.BadFilterOperatorUnsupported,
-                f"where clause element {index}: operator {_name(op)} is not supported",
-            )
-        args = [operand(o, index) for o in el.FilterOperands]
-        arity = _ARITY[op]
-        if (arity is None and len(args) < 2) or (arity is not None and len(args) != arity):
-            raise _refuse(
-                ua.StatusCodes.BadFilterOperandCountMismatch,
-                f"where clause element {index}: {_name(op)} takes"
-                f" {arity or 'two or more'} operands, not {len(args)}",
-            )
-        if op == _F.OfType:
-            return _of_type(el.FilterOperands[0], index, subtypes)
-        return _combine(op, args)
-
-    steps = [(i, element(elements[i], i)) for i in order]
     n = len(elements)
+    steps = [(i, _element(elements[i], i, n, subtypes, fields)) for i in order]
 
     def predicate(values: Mapping[str, ua.Variant]) -> bool:
         frame = _Frame(values, n)
@@ -161,6 +115,91 @@ def compile_where(
         return results[0] is True
 
     return fields, predicate
+
+
+def element_errors(
+    where: ua.ContentFilter | None, subtypes: Callable[[ua.NodeId], frozenset[ua.NodeId]]
+) -> list[ua.UaStatusCodeError | None]:
+    """Each element of ``where`` judged on its own as ``compile_where`` judges it (its
+    operator, its operands, and that the elements it names exist and are not itself): the
+    error ``compile_where`` would raise for it, or None. What only the whole clause shows (a
+    loop of references, more than ``MAX_ELEMENTS`` elements) ``compile_where`` raises."""
+    elements = list(getattr(where, "Elements", None) or [])
+    errors: list[ua.UaStatusCodeError | None] = []
+    for index, el in enumerate(elements):
+        try:
+            _element(el, index, len(elements), subtypes, set())
+        except ua.UaStatusCodeError as exc:
+            errors.append(exc)
+        else:
+            errors.append(None)
+    return errors
+
+
+def _element(
+    el: ua.ContentFilterElement,
+    index: int,
+    count: int,
+    subtypes: Callable[[ua.NodeId], frozenset[ua.NodeId]],
+    fields: set[str],
+) -> _Value:
+    """Element ``index`` (of ``count``) compiled, the event fields it reads added to
+    ``fields``; raises for what this server cannot evaluate (see the module)."""
+    for ref in el.FilterOperands:
+        if isinstance(ref, ua.ElementOperand) and (
+            not 0 <= ref.Index < count or ref.Index == index
+        ):
+            which = "is itself" if ref.Index == index else f"does not exist ({count} elements)"
+            raise _refuse(
+                ua.StatusCodes.BadFilterElementInvalid,
+                f"where clause element {index}: an operand refers to element {ref.Index},"
+                f" which {which}",
+            )
+    op = el.FilterOperator
+    if op not in _ARITY:
+        raise _refuse(
+            ua.StatusCodes.BadFilterOperatorUnsupported,
+            f"where clause element {index}: operator {_name(op)} is not supported",
+        )
+    args = [_operand(o, index, fields) for o in el.FilterOperands]
+    arity = _ARITY[op]
+    if (arity is None and len(args) < 2) or (arity is not None and len(args) != arity):
+        raise _refuse(
+            ua.StatusCodes.BadFilterOperandCountMismatch,
+            f"where clause element {index}: {_name(op)} takes"
+            f" {arity or 'two or more'} operands, not {len(args)}",
+        )
+    if op == _F.OfType:
+        return _of_type(el.FilterOperands[0], index, subtypes)
+    return _combine(op, args)
+
+
+def _operand(op: Any, index: int, fields: set[str]) -> _Value:
+    if isinstance(op, ua.ElementOperand):
+        j = op.Index
+        return lambda frame: frame.results[j]
+    if isinstance(op, ua.LiteralOperand):
+        value = op.Value.Value if op.Value is not None else None
+        return lambda _: value
+    if isinstance(op, ua.SimpleAttributeOperand) and op.BrowsePath:
+        if op.AttributeId != ua.AttributeIds.Value:
+            raise _refuse(
+                ua.StatusCodes.BadFilterOperandInvalid,
+                f"where clause element {index}: only the Value attribute of an event field",
+            )
+        name = "/".join(q.Name for q in op.BrowsePath)
+        fields.add(name)
+
+        def field(frame: _Frame) -> Any:
+            found = frame.event.get(name)
+            return None if found is None else found.Value
+
+        return field
+    raise _refuse(
+        ua.StatusCodes.BadFilterOperandInvalid,
+        f"where clause element {index}: operand {type(op).__name__} is not supported"
+        " (literals, elements and event fields by browse path are)",
+    )
 
 
 def _dependency_order(elements: list[ua.ContentFilterElement]) -> list[int]:
