@@ -93,3 +93,17 @@ def test_a_server_echoing_the_token_is_quoted_without_it(
     with serving(grafana_echo) as url:
         err = push_error(capsys, "--url", url, "--token", TOKEN)
     assert err == f"error: Grafana at {url} refused the upload (HTTP 400): bad key [REDACTED]"
+
+
+def test_a_page_answering_ok_is_quoted_without_the_token(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # a login page of a proxy, HTTP 200, quoting the token it was sent (no scheme before it)
+    page = answering(200, "text/html", f"<p>unknown key {TOKEN}</p>".encode())
+    page.do_POST = page.do_GET  # type: ignore[attr-defined]
+    with serving(page) as url:
+        err = push_error(capsys, "--url", url, "--token", TOKEN)
+    assert err == (
+        f"error: Grafana at {url}: the server answers '<p>unknown key [REDACTED]</p>' instead"
+        f" of JSON: {CHECK_URL}"
+    )

@@ -49,7 +49,12 @@ _EXCERPT = 120
 
 
 class NotGrafanaError(Exception):
-    """The server at the URL answered, but not as Grafana's HTTP API does."""
+    """The server at the URL answered, but not as Grafana's HTTP API does: ``answer`` is
+    what it answered."""
+
+    def __init__(self, answer: object) -> None:
+        super().__init__(f"{_excerpt(answer)} instead of JSON")
+        self.answer = answer
 
 
 def _status(exc: Exception) -> int:
@@ -103,21 +108,27 @@ def _refused(exc: Exception, where: str, token: str | None, url: str) -> str:
     if code in (404, 405, 501):  # another web server (or a path) at that URL
         return f"{where} has no such API (HTTP {code}): {_CHECK_URL}"
     answer = getattr(exc, "response", None)
-    # a server or proxy may echo the request's credentials: never quoted
-    secret = token or urlsplit(url).password or ""
+    secret = _secret(token, url)
     if not isinstance(answer, dict):  # Grafana's API answers its errors in JSON
         return (
-            f"{where}: the server answers HTTP {code} with"
-            f" {_excerpt(redact(str(answer or ''), secret))} instead of JSON: {_CHECK_URL}"
+            f"{where}: the server answers HTTP {code} with {_excerpt(answer, secret)}"
+            f" instead of JSON: {_CHECK_URL}"
         )
-    message = _excerpt(redact(str(answer.get("message", answer)), secret), quoted=False)
+    message = _excerpt(answer.get("message", answer), secret, quoted=False)
     return f"{where} refused the upload (HTTP {code}): {message}"
 
 
-def _excerpt(text: object, *, quoted: bool = True) -> str:
-    """The start of a server's answer for a one-line message: whitespace collapsed (a page,
-    a body ending in a newline), at most ``_EXCERPT`` characters, quoted unless told."""
-    words = " ".join(str(text or "").split())
+def _secret(token: str | None, url: str) -> str:
+    """The credential a request to ``url`` sends: the token, else the URL's password."""
+    return token or urlsplit(url).password or ""
+
+
+def _excerpt(text: object, secret: str = "", *, quoted: bool = True) -> str:
+    """The start of a server's answer for a one-line message: credentials hidden (a server
+    or proxy may echo the request's; ``secret``: the one sent, see ``redact``), whitespace
+    collapsed (a page, a body ending in a newline), at most ``_EXCERPT`` characters, quoted
+    unless told."""
+    words = " ".join(redact(str(text or ""), secret).split())
     if len(words) > _EXCERPT:
         words = words[: _EXCERPT - 1] + "…"
     return repr(words) if quoted else words
@@ -151,7 +162,7 @@ def push_dashboards(
             }
         )
         if not isinstance(answer, dict):  # e.g. a web page: another server at that URL
-            raise NotGrafanaError(f"{_excerpt(answer)} instead of JSON")
+            raise NotGrafanaError(answer)
         results.append(
             PushResult(
                 name=name,
@@ -203,7 +214,10 @@ def push(
             raise ServiceError(_unreachable(where, exc, timeout)) from exc
         raise ServiceError(_refused(exc, where, token, url)) from exc
     except NotGrafanaError as exc:
-        raise ServiceError(f"{where}: the server answers {exc}: {_CHECK_URL}") from exc
+        said = _excerpt(exc.answer, _secret(token, url))
+        raise ServiceError(
+            f"{where}: the server answers {said} instead of JSON: {_CHECK_URL}"
+        ) from exc
     except niquests.exceptions.RequestException as exc:
         raise ServiceError(_unreachable(where, exc, timeout)) from exc
     finally:  # the keep-alive connections it pooled (a server may keep them open)
