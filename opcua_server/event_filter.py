@@ -38,28 +38,11 @@ from asyncua.server.address_space import AddressSpace
 
 from opcua_server.history_filter import FieldPredicate, compile_where, element_errors
 
-__all__ = ["check_filter", "install", "is_subtype", "subtypes_of"]
+__all__ = ["check_filter", "install", "subtypes_of"]
 
 _log = logging.getLogger(__name__)
 _HAS_SUBTYPE = ua.NodeId(ua.ObjectIds.HasSubtype)
 _Subtypes = Callable[[ua.NodeId], frozenset[ua.NodeId]]
-
-
-def is_subtype(aspace: AddressSpace, type_id: ua.NodeId, base: ua.NodeId) -> bool:
-    """True if ``type_id`` is ``base`` or one of its subtypes (any depth)."""
-    seen = set()
-    current: ua.NodeId | None = type_id
-    while current is not None and current not in seen:
-        if current == base:
-            return True
-        seen.add(current)
-        node = aspace.get(current)
-        refs = node.references if node is not None else []
-        current = next(
-            (r.NodeId for r in refs if r.ReferenceTypeId == _HAS_SUBTYPE and not r.IsForward),
-            None,
-        )
-    return False
 
 
 def subtypes_of(aspace: AddressSpace, base: ua.NodeId) -> frozenset[ua.NodeId]:
