@@ -32,7 +32,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from opcua_server import Role, ServerSettings, TwinServer, add_user
 from opcua_server.app import preflight
 from opcua_server.nodes.job_records import JobRecords
-from opcua_server.nodesets import find_nodesets
+from opcua_server.nodesets import NS, find_nodesets
 from tests.conftest import ROOT, SCENARIOS, missing_service
 from twin.api import TwinAPI
 from twin.clock import ManualClock
@@ -101,6 +101,22 @@ async def raw_call(
     request.InputArguments = list(args)
     (result,) = await client.uaclient.call([request])
     return result
+
+
+async def cell_call(
+    client: Client, twin: Twin, method: str, *args: ua.Variant
+) -> ua.CallMethodResult:
+    """``raw_call`` of the Cell's method ``method`` (its name in the twin's namespace)."""
+    cell = await client.nodes.objects.get_child(f"{twin.ns(NS.TWIN)}:Cell")
+    return await raw_call(client, cell, f"{twin.ns(NS.TWIN)}:{method}", *args)
+
+
+async def last_result(client: Client, twin: Twin) -> str:
+    """Cell/LastCommandResult as ``client`` reads it once the writes queued so far are
+    applied (it is written through the outbox, as every value)."""
+    await twin.server.settle()
+    node = client.get_node(ua.NodeId("Cell.LastCommandResult", twin.ns(NS.TWIN)))
+    return str(await node.read_value())
 
 
 def job_order(twin: Twin | None, job_id: str, **product: Any) -> Any:

@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from asyncua import Client, Node, ua
+from asyncua import ua
 
 from opcua_server.nodes.calls import shown_text
-from opcua_server.nodesets import NS
-from tests.opcua.conftest import Twin, raw_call
+from tests.opcua.conftest import Twin, cell_call, last_result
 from twin.api import TwinAPI
 from twin.errors import CommandError
 
@@ -32,21 +31,6 @@ def _order(job: str, operations: int) -> dict[str, Any]:
 
 def _s(value: str) -> ua.Variant:
     return ua.Variant(value, ua.VariantType.String)
-
-
-async def _cell(client: Client, twin: Twin) -> Node:
-    return await client.nodes.objects.get_child(f"{twin.ns(NS.TWIN)}:Cell")
-
-
-async def _call(client: Client, twin: Twin, method: str, *args: ua.Variant) -> ua.CallMethodResult:
-    return await raw_call(client, await _cell(client, twin), f"{twin.ns(NS.TWIN)}:{method}", *args)
-
-
-async def _last_result(client: Client, twin: Twin) -> str:
-    await twin.server.settle()
-    cell = await _cell(client, twin)
-    node = await cell.get_child(f"{twin.ns(NS.TWIN)}:LastCommandResult")
-    return str(await node.read_value())
 
 
 def _refusal(result: ua.CallMethodResult) -> tuple[str, str]:
@@ -63,7 +47,7 @@ async def test_a_huge_order_is_refused_before_it_is_parsed(twin: Twin) -> None:
     order = json.dumps(_order("HUGE-1", 2_000))
     async with twin.session("otto") as otto:
         started = time.perf_counter()
-        result = await _call(otto, twin, "SubmitOrder", _s(order))
+        result = await cell_call(otto, twin, "SubmitOrder", _s(order))
         assert time.perf_counter() - started < 1.0
         assert _refusal(result) == (
             "BadOutOfRange",
@@ -77,7 +61,7 @@ async def test_an_order_of_more_than_1000_operations_is_refused(twin: Twin) -> N
     order = json.dumps(_order("LONG-1", 1_001))
     assert len(order) < 64 * 1024
     async with twin.session("otto") as otto:
-        result = await _call(otto, twin, "SubmitOrder", _s(order))
+        result = await cell_call(otto, twin, "SubmitOrder", _s(order))
         assert _refusal(result) == (
             "BadInvalidArgument",
             "order: product.operations: 1,001 operations, at most 1,000 per order",
@@ -104,7 +88,7 @@ def full(twin: Twin) -> Iterator[int]:
 @ASYNC
 async def test_orders_beyond_the_waiting_cap_are_refused(twin: Twin, full: int) -> None:
     async with twin.session("otto") as otto:
-        result = await _call(otto, twin, "SubmitOrder", _s(json.dumps(_order("FULL-1", 1))))
+        result = await cell_call(otto, twin, "SubmitOrder", _s(json.dumps(_order("FULL-1", 1))))
         assert _refusal(result) == (
             "BadInvalidArgument",
             f"order: {full:,} orders wait in the twin (stored or in the backlog), at most"
@@ -128,7 +112,7 @@ async def test_json_the_parser_gives_up_on_is_refused_with_its_reason(
     the whole request, its 200 KB argument with it, on stderr."""
     async with twin.session("otto") as otto:
         with caplog.at_level(logging.WARNING):  # what twin run shows
-            result = await _call(otto, twin, "SubmitOrder", _s(text))
+            result = await cell_call(otto, twin, "SubmitOrder", _s(text))
     status, diagnostic = _refusal(result)
     assert status == "BadInvalidArgument"
     assert diagnostic.startswith(reason)
@@ -142,11 +126,11 @@ async def test_a_long_argument_is_cut_where_everyone_reads_it(twin: Twin) -> Non
     LastCommandResult, which every viewer reads (now at most 64 KiB gets that far)."""
     machine = "m" * 60_000
     async with twin.session("erin") as erin:
-        result = await _call(
+        result = await cell_call(
             erin, twin, "InjectFault", _s(machine), _s("breakdown"), ua.Variant(0.0)
         )
         assert result.StatusCode.name == "BadInvalidArgument"
-        shown = await _last_result(erin, twin)
+        shown = await last_result(erin, twin)
     assert shown.startswith(f"InjectFault: unknown machine '{'m' * 64}...' (cell has: ")
     assert len(shown) < 200
 

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from asyncua import Client, ua
 
-from opcua_server.nodesets import NS
-from tests.opcua.conftest import Twin, job_order, mes_comment
+from tests.opcua.conftest import Twin, job_order, last_result, mes_comment
 from tests.opcua.jobs_client import (
     RUNNING,
     control_call,
@@ -26,12 +25,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 _S = ua.VariantType.String
 _EXT = ua.VariantType.ExtensionObject
-
-
-async def last_result(client: Client, twin: Twin) -> str:
-    await twin.server.settle()  # the write is queued, as every value's
-    node = client.get_node(ua.NodeId("Cell.LastCommandResult", twin.ns(NS.TWIN)))
-    return str(await node.read_value())
 
 
 def no_tracebacks(caplog: pytest.LogCaptureFixture) -> None:

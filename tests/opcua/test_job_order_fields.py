@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from asyncua import ua
 
-from tests.opcua.conftest import Twin, job_order, mes_comment
+from tests.opcua.conftest import Twin, job_order, last_result, mes_comment
 from tests.opcua.jobs_client import (
     ENDED,
     INTERRUPTED,
@@ -21,7 +21,6 @@ from tests.opcua.jobs_client import (
     send,
     ua_state,
 )
-from tests.opcua.test_job_arguments import last_result
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

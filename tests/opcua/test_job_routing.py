@@ -12,10 +12,9 @@ import json
 from typing import Any
 
 import pytest
-from asyncua import Client, ua
+from asyncua import ua
 
-from opcua_server.nodesets import NS
-from tests.opcua.conftest import Twin, job_order, mes_comment
+from tests.opcua.conftest import Twin, job_order, last_result, mes_comment
 from tests.opcua.jobs_client import control_call, job_orders, send
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -44,12 +43,6 @@ def operations_of(order: Any) -> list[dict[str, Any]]:
     assert listed["operations"].VariantType == ua.VariantType.String
     decoded: list[dict[str, Any]] = json.loads(listed["operations"].Value)
     return decoded
-
-
-async def last_result(client: Client, twin: Twin) -> str:
-    await twin.server.settle()
-    node = client.get_node(ua.NodeId("Cell.LastCommandResult", twin.ns(NS.TWIN)))
-    return str(await node.read_value())
 
 
 async def test_a_listed_explicit_order_sent_back_is_the_same_order(twin: Twin) -> None:

@@ -8,22 +8,13 @@ import pytest
 from asyncua import Client, Node, ua
 
 from opcua_server.nodesets import NS
-from tests.opcua.conftest import Twin, raw_call
+from tests.opcua.conftest import Twin, cell_call, last_result
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 async def _cell(client: Client, twin: Twin) -> Node:
     return await client.nodes.objects.get_child(f"{twin.ns(NS.TWIN)}:Cell")
-
-
-async def _call(client: Client, twin: Twin, method: str, *args: ua.Variant) -> ua.CallMethodResult:
-    return await raw_call(client, await _cell(client, twin), f"{twin.ns(NS.TWIN)}:{method}", *args)
-
-
-async def _last_result(client: Client, twin: Twin) -> str:
-    cell = await _cell(client, twin)
-    return str(await (await cell.get_child(f"{twin.ns(NS.TWIN)}:LastCommandResult")).read_value())
 
 
 def _s(value: str) -> ua.Variant:
@@ -44,9 +35,9 @@ async def test_engineer_sets_speed_pauses_and_resumes(twin: Twin) -> None:
         await twin.server.settle()
         paused = await (await cell.get_child(f"{twin.ns(NS.TWIN)}:Paused")).read_value()
         assert paused is True
-        result = await _call(client, twin, "Pause")
+        result = await cell_call(client, twin, "Pause")
         assert result.StatusCode.value == ua.StatusCodes.BadInvalidState
-        assert "already paused" in await _last_result(client, twin)
+        assert "already paused" in await last_result(client, twin)
         await cell.call_method(f"{twin.ns(NS.TWIN)}:Resume")
         assert not twin.driver.paused
         await cell.call_method(f"{twin.ns(NS.TWIN)}:SetSpeed", _d(60.0))
@@ -54,10 +45,12 @@ async def test_engineer_sets_speed_pauses_and_resumes(twin: Twin) -> None:
 
 async def test_inject_and_clear_fault(twin: Twin) -> None:
     async with twin.session("erin") as client:
-        result = await _call(client, twin, "InjectFault", _s("printer1"), _s("breakdown"), _d(0))
+        result = await cell_call(
+            client, twin, "InjectFault", _s("printer1"), _s("breakdown"), _d(0)
+        )
         assert result.StatusCode.is_good()
         assert twin.engine.machines["printer1"].state == "OutOfService"
-        result = await _call(client, twin, "ClearFault", _s("printer1"))
+        result = await cell_call(client, twin, "ClearFault", _s("printer1"))
         assert result.StatusCode.is_good()
         assert result.OutputArguments[0].Value == 1
         await twin.step(1.0)
@@ -119,12 +112,12 @@ async def test_bad_arguments_answer_bad_status_and_message(
 ) -> None:
     async with twin.session("erin") as client:
         before = twin.api.status()
-        result = await _call(client, twin, method, *args)
+        result = await cell_call(client, twin, method, *args)
         assert result.StatusCode.value == status
         if bad_arg is not None:
             assert result.InputArgumentResults[bad_arg].value == status
             assert message in result.InputArgumentDiagnosticInfos[bad_arg].AdditionalInfo
-        assert message in await _last_result(client, twin)
+        assert message in await last_result(client, twin)
         after = twin.api.status()
         assert after["machines"] == before["machines"]
         assert after["speed"] == before["speed"]
@@ -144,13 +137,13 @@ async def test_operator_submits_and_cancels_orders(twin: Twin) -> None:
                 "openings": 1,
             },
         }
-        result = await _call(client, twin, "SubmitOrder", _s(json.dumps(order)))
-        assert result.StatusCode.is_good(), await _last_result(client, twin)
+        result = await cell_call(client, twin, "SubmitOrder", _s(json.dumps(order)))
+        assert result.StatusCode.is_good(), await last_result(client, twin)
         job = result.OutputArguments[0].Value
         assert job in twin.engine.jobs
-        result = await _call(client, twin, "CancelOrder", _s(job))
-        assert result.StatusCode.is_good(), await _last_result(client, twin)
-        bad = await _call(client, twin, "SubmitOrder", _s("{not json"))
+        result = await cell_call(client, twin, "CancelOrder", _s(job))
+        assert result.StatusCode.is_good(), await last_result(client, twin)
+        bad = await cell_call(client, twin, "SubmitOrder", _s("{not json"))
         assert bad.StatusCode.value == ua.StatusCodes.BadInvalidArgument
         assert "not valid JSON" in bad.InputArgumentDiagnosticInfos[0].AdditionalInfo
 
@@ -175,7 +168,7 @@ async def test_an_order_with_a_time_or_weight_off_the_scale_is_refused_whole(
     order = f'{{"id": "{job_id}", "product": {{"type": "printed_housing"}}, "{field}": {text}}}'
     async with twin.session("otto") as client:
         received = twin.engine.received
-        result = await _call(client, twin, "SubmitOrder", _s(order))
+        result = await cell_call(client, twin, "SubmitOrder", _s(order))
         assert result.StatusCode.value == ua.StatusCodes.BadInvalidArgument
         assert message in result.InputArgumentDiagnosticInfos[0].AdditionalInfo
         assert job_id not in twin.engine.jobs
@@ -186,12 +179,12 @@ async def test_operator_forecasts_without_changing_the_twin(twin: Twin) -> None:
     async with twin.session("otto") as client:
         product = {"type": "printed_housing", "material": "pla", "volume_cm3": 12}
         order = {"id": "MES-F1", "due": "3d", "product": product}
-        result = await _call(client, twin, "SubmitOrder", _s(json.dumps(order)))
-        assert result.StatusCode.is_good(), await _last_result(client, twin)
+        result = await cell_call(client, twin, "SubmitOrder", _s(json.dumps(order)))
+        assert result.StatusCode.is_good(), await last_result(client, twin)
         twin.engine.run_through(twin.engine.now)  # as any command does first
         before = json.dumps(twin.engine.snapshot())
-        result = await _call(client, twin, "Forecast", _s("4d"))
-        assert result.StatusCode.is_good(), await _last_result(client, twin)
+        result = await cell_call(client, twin, "Forecast", _s("4d"))
+        assert result.StatusCode.is_good(), await last_result(client, twin)
         predicted = json.loads(result.OutputArguments[0].Value)
         assert predicted["sim_time"] == twin.engine.now
         assert predicted["forecast_time"] <= twin.engine.now + 4 * 86400
@@ -200,8 +193,8 @@ async def test_operator_forecasts_without_changing_the_twin(twin: Twin) -> None:
         assert twin.engine.now < row["completed_at"] <= predicted["forecast_time"]
         assert json.dumps(twin.engine.snapshot()) == before  # a fork ran, not the twin
         await twin.server.settle()
-        assert await _last_result(client, twin) == "SubmitOrder: ok"  # a query: no command
-        bad = await _call(client, twin, "Forecast", _s("soon"))
+        assert await last_result(client, twin) == "SubmitOrder: ok"  # a query: no command
+        bad = await cell_call(client, twin, "Forecast", _s("soon"))
         assert bad.StatusCode.value == ua.StatusCodes.BadInvalidArgument
         assert "until:" in bad.InputArgumentDiagnosticInfos[0].AdditionalInfo
 
@@ -221,12 +214,12 @@ async def test_roles_deny_with_bad_user_access_denied(
 ) -> None:
     async with twin.session(user) as client:
         before = twin.api.status()
-        last = await _last_result(client, twin)
-        result = await _call(client, twin, method, *args)
+        last = await last_result(client, twin)
+        result = await cell_call(client, twin, method, *args)
         assert result.StatusCode.value == ua.StatusCodes.BadUserAccessDenied
         assert twin.api.status()["machines"] == before["machines"]
         assert twin.driver.speed == before["speed"]
-        assert await _last_result(client, twin) == last  # a denied call leaves no trace
+        assert await last_result(client, twin) == last  # a denied call leaves no trace
         # the session stays usable for what the role allows
         assert await (await _cell(client, twin)).read_browse_name()
 
