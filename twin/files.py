@@ -45,16 +45,21 @@ def write_durably(path: Path, data: bytes, mode: int = 0o666) -> None:
     fsync_dir(path.parent)
 
 
-def open_private(path: Path, mode: str = "wb") -> IO[bytes]:
+def open_private(path: Path, mode: str = "wb", *, tighten: bool = False) -> IO[bytes]:
     """``path`` opened in binary ``mode`` ("wb", "w+b" or "ab"), created as the owner's alone
     (0o600: an event log holds the orders and who sent them); an existing file keeps its
-    mode."""
+    mode unless ``tighten`` (one an earlier version left readable to others is made 0o600
+    too, when it is this user's)."""
     flags = {
         "wb": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
         "w+b": os.O_RDWR | os.O_CREAT | os.O_TRUNC,
         "ab": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
     }[mode]
-    return os.fdopen(os.open(path, flags, 0o600), mode)
+    fd = os.open(path, flags, 0o600)
+    if tighten:
+        with contextlib.suppress(OSError):  # another user's file: left as it is
+            os.fchmod(fd, 0o600)
+    return os.fdopen(fd, mode)
 
 
 def fsync_dir(path: Path) -> None:

@@ -48,7 +48,6 @@ import asyncio
 import collections
 import json
 import logging
-import os
 import threading
 from asyncio import FIRST_COMPLETED
 from collections.abc import Mapping
@@ -61,6 +60,7 @@ from twin.aio import cancel_and_wait
 from twin.clock import Clock, SystemClock
 from twin.errors import ServiceError
 from twin.events import Event
+from twin.files import open_private
 from twin.signals import STATUS_CODE, SignalStore
 from twin.telemetry.carry import Carried, Spooled, carry_over
 from twin.telemetry.destination import Origin
@@ -571,10 +571,8 @@ class TelemetryPipeline:
         try:
             private_directory(self.status_path.parent)
             # the owner's alone (its errors quote the server), also when replacing an older one
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                os.fchmod(fd, 0o600)
-                fh.write(text)
+            with open_private(tmp, "wb", tighten=True) as fh:
+                fh.write(text.encode())
             tmp.replace(self.status_path)
         except OSError as exc:  # status is informative; never let it stop delivery
             self.log.warning("telemetry: cannot write %s: %s", self.status_path, exc)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from twin.errors import ConfigError, ServiceError
+from twin.files import open_private
 from twin.telemetry.destination import Destination
 from twin.telemetry.settings import (
     ANY_TOKEN_SETTING,
@@ -264,13 +265,8 @@ class FileSink:
                 os.truncate(self.path, whole)
         elif size:
             self._set_aside(None)
-        # the owner's alone, as the event log beside it should be (a file of an earlier
-        # version too, when ours)
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if self.append else os.O_TRUNC)
-        fd = os.open(self.path, flags, 0o600)
-        with contextlib.suppress(OSError):
-            os.fchmod(fd, 0o600)
-        self._fh = os.fdopen(fd, "ab" if self.append else "wb")
+        # the owner's alone, as the event log beside it (a file of an earlier version too)
+        self._fh = open_private(self.path, "ab" if self.append else "wb", tighten=True)
 
     def _set_aside(self, why: str | None) -> None:
         """Move the file there to ``previous``; without one, truncate it (``why`` None) or
