@@ -85,6 +85,15 @@ def _ts(value: datetime | None) -> float | None:
     return value.timestamp()
 
 
+def _cursor_key(at: datetime) -> int | None:
+    """The key of the open read a continuation point's DateTime ``at`` names (None: ``at`` is
+    a time, not one of this server's points)."""
+    offset = _aware(at) - _CURSOR_BASE
+    if not timedelta(0) <= offset < _CURSOR_SPAN:
+        return None
+    return offset // timedelta(microseconds=1)
+
+
 def _unpack_point(point: bytes) -> datetime | None:
     """The DateTime a continuation point of this server packs (8 bytes), None for any other
     bytes (asyncua would read any 8 bytes of a longer one as a start time)."""
@@ -387,19 +396,15 @@ class SqliteHistory(HistoryStorageInterface):
 
     def _open_cursor(self, at: datetime) -> Page | None:
         """The open read a continuation point ``at`` names, left open (None: none)."""
-        offset = _aware(at) - _CURSOR_BASE
-        if not timedelta(0) <= offset < _CURSOR_SPAN:
-            return None
-        return self._cursors.get(offset // timedelta(microseconds=1))
+        key = _cursor_key(at)
+        return None if key is None else self._cursors.get(key)
 
     def _cursor_of(self, start: datetime | None) -> Page | None:
         """The next page of the open read ``start`` names (None: ``start`` is a time)."""
-        if start is None:
+        key = None if start is None else _cursor_key(start)
+        if key is None:
             return None
-        offset = _aware(start) - _CURSOR_BASE
-        if not timedelta(0) <= offset < _CURSOR_SPAN:
-            return None
-        found = self._cursors.pop(offset // timedelta(microseconds=1), None)
+        found = self._cursors.pop(key, None)
         if found is None:
             raise ua.UaStatusCodeError(ua.StatusCodes.BadContinuationPointInvalid)
         return found
