@@ -172,31 +172,26 @@ def revocation_refusal(
             continue  # trusted as it is, its issuer unknown: no CRL can be checked
         found = crls.get(issuer.fingerprint(hashes.SHA256()))
         what = "it" if leaf else f"its issuer {_name(cert)}"
+        unknown = (
+            ua.StatusCodes.BadCertificateRevocationUnknown
+            if leaf
+            else ua.StatusCodes.BadCertificateIssuerRevocationUnknown
+        )
         if found is None:
             if issuer is cert:
                 continue  # self-signed: a CRL of its own is optional
-            code = (
-                ua.StatusCodes.BadCertificateRevocationUnknown
-                if leaf
-                else ua.StatusCodes.BadCertificateIssuerRevocationUnknown
-            )
             why = (
                 f"no CRL of {_name(issuer)}, which issued {what}, in crl/: add that CA's current"
                 " CRL (an empty one if it revoked nothing)"
             )
-            return Refusal(code, why)
+            return Refusal(unknown, why)
         expires = found.crl.next_update_utc
         if expires is not None and expires < now:
-            code = (
-                ua.StatusCodes.BadCertificateRevocationUnknown
-                if leaf
-                else ua.StatusCodes.BadCertificateIssuerRevocationUnknown
-            )
             why = (
                 f"the CRL {found.path} of {_name(issuer)}, which issued {what}, expired on"
                 f" {expires:%Y-%m-%d %H:%M} UTC: put that CA's new CRL in crl/"
             )
-            return Refusal(code, why)
+            return Refusal(unknown, why)
         if found.crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None:
             if leaf:
                 return Refusal(ua.StatusCodes.BadCertificateRevoked, str(found.path))
