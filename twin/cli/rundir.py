@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import itertools
 import json
@@ -35,7 +34,7 @@ from twin.engine.cell import Engine
 from twin.engine.replay import RecordedLog, read_log, replay
 from twin.errors import ConfigError
 from twin.events import Event, EventBus, EventLogWriter
-from twin.files import directory_problem, fsync_dir, open_private, write_durably
+from twin.files import directory_problem, fsync_dir, hold_lock, open_private, write_durably
 from twin.model.scenario import Scenario
 from twin.telemetry.schema import LAST_TIMESTAMP
 
@@ -85,10 +84,10 @@ def hold(out: Path) -> Iterator[None]:
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True, mode=0o700)  # the owner's alone, as its files
     lock = out / LOCK
-    fh = open_private(lock, "ab")
+    held: int | None = None
     try:
         try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held = hold_lock(lock, wait=False, create=True)  # made 0600: the owner's alone
         except BlockingIOError:
             raise ConfigError(
                 "command line",
@@ -100,7 +99,8 @@ def hold(out: Path) -> Iterator[None]:
         if created and [p.name for p in out.iterdir()] == [LOCK]:
             lock.unlink()
             out.rmdir()
-        fh.close()
+        if held is not None:
+            os.close(held)
 
 
 def run_info(path: Path, scenario: Scenario) -> dict[str, Any]:
