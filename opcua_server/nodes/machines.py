@@ -356,9 +356,10 @@ class MachinesFamily:
         for m in engine.machines.values():
             self._state(m.id, m.state, m.mode, "Running" if m.job else "Initializing")
             nodes = self.machines[m.id]
-            nodes.since = engine.now
-            nodes.executing = m.state == "Executing"
-            if kpi is not None:
+            if kpi is None:
+                nodes.since = engine.now
+                nodes.executing = m.state == "Executing"
+            else:
                 # the run's KPIs are fed from time 0 (a restored twin's through its replay):
                 # the counters go on from what they counted, not from 0
                 times = kpi.times[m.id]
