@@ -170,6 +170,7 @@ def _element(
             f" {arity or 'two or more'} operands, not {len(args)}",
         )
     if op == _F.OfType:
+        fields.add("EventType")  # the stored events decode only the fields named here
         return _of_type(el.FilterOperands[0], index, subtypes)
     return _combine(op, args)
 
