@@ -97,9 +97,17 @@ def estimate(values: Iterable[float]) -> Estimate:
     return Estimate(statistics.fmean(xs), t * statistics.stdev(xs) / math.sqrt(len(xs)), len(xs))
 
 
-def _paired(values: list[float], base: list[float]) -> Estimate:
-    """The estimate of ``values`` - ``base``, seed by seed (a pair with a NaN left out)."""
-    return estimate(a - b for a, b in zip(values, base, strict=True))
+def _estimates(metrics: dict[str, list[float]]) -> dict[str, Estimate]:
+    """Each metric's estimate over its values (one per seed)."""
+    return {m: estimate(v) for m, v in metrics.items()}
+
+
+def _differences(
+    metrics: dict[str, list[float]], base: dict[str, list[float]]
+) -> dict[str, Estimate]:
+    """Each metric's estimate of ``metrics`` - ``base``, seed by seed (a pair with a NaN left
+    out): the paired difference."""
+    return {m: estimate(a - b for a, b in zip(v, base[m], strict=True)) for m, v in metrics.items()}
 
 
 #: a variant's values per machine: machine -> metric -> one per seed
@@ -127,26 +135,17 @@ class Experiment:
         return list(dict.fromkeys(m for v in self.variants for m in self.machine_values.get(v, {})))
 
     def estimates(self) -> dict[str, dict[str, Estimate]]:
-        return {
-            rule: {m: estimate(v) for m, v in metrics.items()}
-            for rule, metrics in self.values.items()
-        }
+        return {name: _estimates(metrics) for name, metrics in self.values.items()}
 
     def differences(self) -> dict[str, dict[str, Estimate]]:
         """Each variant but the first minus the first, seed by seed (NaN pairs left out)."""
         base = self.values[self.variants[0]]
-        return {
-            name: {m: _paired(v, base[m]) for m, v in self.values[name].items()}
-            for name in self.variants[1:]
-        }
+        return {name: _differences(self.values[name], base) for name in self.variants[1:]}
 
     def machine_estimates(self) -> dict[str, dict[str, dict[str, Estimate]]]:
         """``estimates`` per machine: variant -> machine -> metric."""
         return {
-            name: {
-                machine: {m: estimate(v) for m, v in metrics.items()}
-                for machine, metrics in self.machine_values.get(name, {}).items()
-            }
+            name: {mid: _estimates(ms) for mid, ms in self.machine_values.get(name, {}).items()}
             for name in self.variants
         }
 
@@ -155,9 +154,9 @@ class Experiment:
         base = self.machine_values.get(self.variants[0], {})
         return {
             name: {
-                machine: {m: _paired(v, base[machine][m]) for m, v in metrics.items()}
-                for machine, metrics in self.machine_values.get(name, {}).items()
-                if machine in base
+                mid: _differences(ms, base[mid])
+                for mid, ms in self.machine_values.get(name, {}).items()
+                if mid in base
             }
             for name in self.variants[1:]
         }
