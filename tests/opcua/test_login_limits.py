@@ -8,6 +8,7 @@ from pathlib import Path
 from opcua_server import Limits, Role, add_user
 from opcua_server.peer import PEER
 from opcua_server.users import TwinUserManager
+from tests.opcua.conftest import TEST_COST
 
 
 def _login(manager: TwinUserManager, user: str, password: str, peer: str) -> bool:
@@ -20,8 +21,9 @@ def _login(manager: TwinUserManager, user: str, password: str, peer: str) -> boo
 
 def test_the_limits_come_from_the_settings(tmp_path: Path) -> None:
     path = tmp_path / "users.toml"
-    add_user(path, "erin", Role.ENGINEER, "erin-pass")
-    add_user(path, "vera", Role.VIEWER, "vera-pass")
+    # the suite's cheaper hashes: the limits are what is tested, not the cost of a check
+    add_user(path, "erin", Role.ENGINEER, "erin-pass", cost=TEST_COST)
+    add_user(path, "vera", Role.VIEWER, "vera-pass", cost=TEST_COST)
     limits = Limits(
         login_failures_per_user_at_address=2,
         login_failures_per_user=3,
