@@ -12,6 +12,7 @@ from cryptography import x509
 from opcua_server import Role, add_user, load_users
 from opcua_server.security import ensure_certificate
 from opcua_server.users import TwinUser, TwinUserManager, UserRecord, verify_password
+from tests.opcua.conftest import TEST_COST
 from twin.errors import ConfigError
 
 
@@ -58,7 +59,7 @@ def test_users_file_is_read_again_only_when_it_changes(
     from opcua_server import users as users_module
 
     path = tmp_path / "users.toml"
-    add_user(path, "vera", Role.VIEWER, "vera-pass")
+    add_user(path, "vera", Role.VIEWER, "vera-pass", cost=TEST_COST)
     reads: list[Path] = []
     load = users_module.load_users
 
@@ -71,7 +72,7 @@ def test_users_file_is_read_again_only_when_it_changes(
     for _ in range(3):
         assert manager.get_user(None, "vera", "vera-pass") is not None  # type: ignore[arg-type]
     assert len(reads) == 1  # once, when the manager was made: logins only stat it
-    add_user(path, "vera", Role.VIEWER, "other-pass")
+    add_user(path, "vera", Role.VIEWER, "other-pass", cost=TEST_COST)
     reads.clear()  # add_user's own read
     assert manager.get_user(None, "vera", "vera-pass") is None  # type: ignore[arg-type]
     assert manager.get_user(None, "vera", "other-pass") is not None  # type: ignore[arg-type]
@@ -134,7 +135,7 @@ def test_insecure_dev_without_users_file_follows_it(
     anonymous = manager.get_user(None)  # type: ignore[arg-type]
     assert isinstance(anonymous, TwinUser)
     assert anonymous.twin_role == Role.ENGINEER
-    add_user(path, "vera", Role.VIEWER, "vera-pass")
+    add_user(path, "vera", Role.VIEWER, "vera-pass", cost=TEST_COST)
     anonymous = manager.get_user(None)  # type: ignore[arg-type]
     assert isinstance(anonymous, TwinUser)
     assert anonymous.twin_role == Role.VIEWER

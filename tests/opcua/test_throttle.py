@@ -13,6 +13,7 @@ from opcua_server import Role, add_user
 from opcua_server.throttle import LoginThrottle
 from opcua_server.users import TwinUser, TwinUserManager, set_password
 from tests.conftest import assert_public_surface_is_all
+from tests.opcua.conftest import TEST_COST
 from twin.clock import ManualClock
 
 
@@ -65,7 +66,7 @@ def test_the_budget_of_checks_refills_with_time() -> None:
 def test_a_new_password_lifts_the_user_names_lock(tmp_path: Path) -> None:
     """The admin's answer to a locked-out user: ``twin users passwd``."""
     path = tmp_path / "users.toml"
-    add_user(path, "erin", Role.ENGINEER, "erin-pass")
+    add_user(path, "erin", Role.ENGINEER, "erin-pass", cost=TEST_COST)
     manager = TwinUserManager(path=path, throttle=LoginThrottle(clock=ManualClock()))
     for i in range(5):
         assert manager.get_user(None, "erin", f"guess-{i}") is None  # type: ignore[arg-type]
