@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import functools
 import gc
-import ipaddress
 import json
 import logging
 import secrets
@@ -61,6 +60,7 @@ from twin.events import Event, EventLogWriter, guarded
 from twin.files import directory_problem
 from twin.kpi import KpiCollector
 from twin.model import load_scenario
+from twin.net import is_loopback
 from twin.runtime import RealtimeDriver
 from twin.text import plural
 
@@ -507,11 +507,7 @@ def _check_insecure_host(host: str, insecure_dev: bool, *, any_host: bool) -> No
         raise ConfigError("command line", "--insecure-dev-any-host", "needs --insecure-dev")
     if not insecure_dev or any_host:
         return
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name: whoever resolves it may reach it
-        loopback = False
-    if not loopback:
+    if not is_loopback(host):  # a host name: whoever resolves it may reach it
         raise ConfigError(
             "command line",
             "--insecure-dev",

@@ -6,7 +6,6 @@ Pure data (pydantic-settings); building a pipeline from them is ``twin.telemetry
 from __future__ import annotations
 
 import base64
-import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -22,6 +21,8 @@ from pydantic import (
     field_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from twin.net import is_loopback
 
 __all__ = [
     "InfluxToken",
@@ -159,12 +160,9 @@ def token_warnings(url: str, token: str) -> list[str]:
         )
     parts = urlsplit(url)
     host = parts.hostname or ""
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        # a name without a dot is a container on this host's network (compose's "influxdb")
-        loopback = host == "localhost" or host.endswith(".localhost") or "." not in host
-    if parts.scheme == "http" and not loopback:
+    # a name without a dot is a container on this host's network (compose's "influxdb")
+    nearby = is_loopback(host) or (":" not in host and "." not in host)
+    if parts.scheme == "http" and not nearby:
         warnings.append(
             f"the token goes unencrypted (http://) to {host}: anyone on the network between"
             " can read it and write to the database; use https://"
