@@ -12,6 +12,8 @@ import pytest
 
 from twin.engine.cell import Engine
 from twin.engine.jobs import Job
+from twin.events import Event, EventBus
+from twin.kpi import KpiCollector
 from twin.model import Scenario, parse_scenario, read_toml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,6 +113,16 @@ def step_until(engine: Engine, job_id: str, state: str | Callable[[Job], bool]) 
             return
         engine.env.step()
     raise AssertionError(f"job {job_id} never reached {state!r} (is {job.state!r})")
+
+
+def watched(sc: Scenario) -> tuple[Engine, list[Event], KpiCollector]:
+    """An engine of ``sc`` with the events it publishes, in order, and its KPIs from time 0."""
+    bus = EventBus()
+    seen: list[Event] = []
+    bus.subscribe(seen.append)
+    kpi = KpiCollector.for_cell(sc.cell)
+    bus.subscribe(kpi)
+    return Engine(sc, bus=bus), seen, kpi
 
 
 def quiet_cell(default_scenario_path: Path, *, scrapping: bool = False) -> Scenario:

@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import step_until
+from tests.conftest import step_until, watched
 from twin.api import TwinAPI
 from twin.engine.cell import Engine
 from twin.events import (
     Event,
-    EventBus,
     InspectionDone,
     JobCompleted,
     JobScrapped,
@@ -51,13 +50,7 @@ def _twin(
             m.update(inspection)
         elif m["kind"] == "cnc":
             m.update(defect_probability=0.0, wear_defect_gain=0.0)
-    sc = parse_scenario(data)
-    bus = EventBus()
-    seen: list[Event] = []
-    bus.subscribe(seen.append)
-    kpi = KpiCollector.for_cell(sc.cell)
-    bus.subscribe(kpi)
-    return Engine(sc, bus=bus), seen, kpi
+    return watched(parse_scenario(data))
 
 
 def _states(seen: list[Event], machine: str) -> list[tuple[float, str]]:

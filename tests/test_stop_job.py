@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import HOUSING, quiet_cell, scrapping_cell, step_until
+from tests.conftest import HOUSING, quiet_cell, scrapping_cell, step_until, watched
 from twin.api import TwinAPI
 from twin.engine.cell import Engine
 from twin.errors import InvalidStateError, UnknownJobError
@@ -27,13 +27,7 @@ from twin.kpi import KpiCollector
 
 @pytest.fixture
 def twin(default_scenario_path: Path) -> tuple[Engine, TwinAPI, list[Event], KpiCollector]:
-    sc = quiet_cell(default_scenario_path)
-    bus = EventBus()
-    seen: list[Event] = []
-    bus.subscribe(seen.append)
-    kpi = KpiCollector.for_cell(sc.cell)
-    bus.subscribe(kpi)
-    engine = Engine(sc, bus=bus)
+    engine, seen, kpi = watched(quiet_cell(default_scenario_path))
     engine.run(1, stop_when_done=False)
     return engine, TwinAPI(engine), seen, kpi
 
