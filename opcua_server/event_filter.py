@@ -37,25 +37,12 @@ from asyncua.server import internal_subscription, monitored_item_service
 from asyncua.server.address_space import AddressSpace
 
 from opcua_server.history_filter import FieldPredicate, compile_where, element_errors
+from opcua_server.subtypes import subtypes_of
 
-__all__ = ["check_filter", "install", "subtypes_of"]
+__all__ = ["check_filter", "install"]
 
 _log = logging.getLogger(__name__)
-_HAS_SUBTYPE = ua.NodeId(ua.ObjectIds.HasSubtype)
 _Subtypes = Callable[[ua.NodeId], frozenset[ua.NodeId]]
-
-
-def subtypes_of(aspace: AddressSpace, base: ua.NodeId) -> frozenset[ua.NodeId]:
-    """``base`` and all its subtypes (any depth), from the HasSubtype references."""
-    found = {base}
-    todo = [base]
-    while todo:
-        node = aspace.get(todo.pop())
-        for ref in node.references if node is not None else []:
-            if ref.ReferenceTypeId == _HAS_SUBTYPE and ref.IsForward and ref.NodeId not in found:
-                found.add(ref.NodeId)
-                todo.append(ref.NodeId)
-    return frozenset(found)
 
 
 # -- checking a filter ----------------------------------------------------------------------
