@@ -14,7 +14,10 @@ logged, goes to the handlers given to ``on_refused``, and nothing is recorded.
 
 Limits, so that one command cannot hold up or exhaust the twin: an order's explicit routing
 has at most ``MAX_OPERATIONS`` operations, and at most ``max_waiting`` orders (default
-``MAX_WAITING``) wait in the twin, stored or in the backlog, for an order to be accepted.
+``MAX_WAITING``) wait in the twin, stored or in the backlog, for an order to be accepted; their
+explicit routings hold at most ``max_waiting_operations`` operations together (default
+``MAX_WAITING_OPERATIONS``: about 1 KB each, so 10,000 orders of 1,000 operations, 11 GB,
+cannot pile up).
 """
 
 from __future__ import annotations
@@ -34,13 +37,14 @@ from twin.model.products import ExplicitSpec
 from twin.model.scenario import OrderConfig
 from twin.runtime import RealtimeDriver
 
-__all__ = ["MAX_OPERATIONS", "MAX_WAITING", "Refusal", "TwinAPI"]
+__all__ = ["MAX_OPERATIONS", "MAX_WAITING", "MAX_WAITING_OPERATIONS", "Refusal", "TwinAPI"]
 
 log = logging.getLogger("twin.api")
 _T = TypeVar("_T")
 
 MAX_OPERATIONS = 1_000  # operations of one order's explicit routing
 MAX_WAITING = 10_000  # orders stored or in the backlog when another is accepted
+MAX_WAITING_OPERATIONS = 200_000  # operations of the waiting orders' explicit routings
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,8 @@ class Refusal:
 class TwinAPI:
     """Commands on a running twin. ``driver`` is needed for pause/resume/speed (real time);
     ``max_waiting``: the orders that may wait (stored or in the backlog) when an order is
-    submitted or stored (None: no limit)."""
+    submitted or stored; ``max_waiting_operations``: the operations of their explicit
+    routings, the new order's included (None: no limit)."""
 
     def __init__(
         self,
@@ -65,10 +70,12 @@ class TwinAPI:
         driver: RealtimeDriver | None = None,
         *,
         max_waiting: int | None = MAX_WAITING,
+        max_waiting_operations: int | None = MAX_WAITING_OPERATIONS,
     ) -> None:
         self.engine = engine
         self.driver = driver
         self.max_waiting = max_waiting
+        self.max_waiting_operations = max_waiting_operations
         self._forecasting: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._refusal_handlers: list[Callable[[Refusal], None]] = []
 
@@ -125,12 +132,11 @@ class TwinAPI:
         _check_operations(order)  # before parsing: a huge routing costs time to parse
         parsed = commands.parse_order(order)
         _check_operations(parsed)
-        if name != "update_order":  # an update replaces a waiting order
-            self._check_waiting()
+        replaces = name == "update_order"  # an update replaces a waiting order
+        self._check_waiting(parsed, replaces)
 
         def command() -> str:
-            if name != "update_order":  # again: orders sent in one instant all passed above
-                self._check_waiting()
+            self._check_waiting(parsed, replaces)  # again: orders sent in one instant all passed
             job = apply(self.engine, parsed)
             if parsed.due is not None and parsed.due < self.engine.now:
                 log.warning(
@@ -145,13 +151,37 @@ class TwinAPI:
 
         return self._apply(name, parsed.id, command, parsed.id)
 
-    def _check_waiting(self) -> None:
-        """Raises CommandError when ``max_waiting`` orders wait already."""
-        waiting = len(self.engine.backlog) + len(self.engine.stored)
-        if self.max_waiting is not None and waiting >= self.max_waiting:
+    def _check_waiting(self, order: OrderConfig, replaces: bool) -> None:
+        """Raises CommandError when ``max_waiting`` orders wait already (unless ``order``
+        replaces one), or when ``order``'s explicit routing would bring the operations of the
+        waiting orders above ``max_waiting_operations``: the routings of the jobs in the
+        backlog, and the explicit routings of the stored orders (a stored order for a product
+        spec is planned when started: a handful of operations)."""
+        engine = self.engine
+        waiting = len(engine.backlog) + len(engine.stored)
+        if not replaces and self.max_waiting is not None and waiting >= self.max_waiting:
             raise CommandError(
                 f"order: {waiting:,} orders wait in the twin (stored or in the backlog), at"
                 f" most {self.max_waiting:,}: cancel some, or wait until some are released"
+            )
+        cap, ops = self.max_waiting_operations, _explicit_operations(order)
+        if cap is None or not ops:
+            return
+        replaced = 0  # the operations of the order an update replaces
+        if replaces and order.id in engine.stored:
+            replaced = _explicit_operations(engine.stored[order.id])
+        elif replaces and (job := engine.jobs.get(order.id)) is not None and job.state == "backlog":
+            replaced = job.operations
+        total = (
+            sum(_explicit_operations(o) for o in engine.stored.values())
+            + sum(j.operations for j in engine.backlog)
+            - replaced
+        )
+        if total + ops > cap:
+            raise CommandError(
+                f"order: product.operations: {ops:,} operations, and the{' other' * replaces}"
+                f" orders waiting in the twin have {total:,}: at most {cap:,} together; cancel"
+                " some, or wait until some are released"
             )
 
     def submit_order(self, order: OrderConfig | Mapping[str, Any]) -> str:
@@ -339,6 +369,10 @@ class TwinAPI:
                 for m in e.machines.values()
             },
         }
+
+
+def _explicit_operations(order: OrderConfig) -> int:
+    return len(order.product.operations) if isinstance(order.product, ExplicitSpec) else 0
 
 
 def _check_operations(order: object) -> None:
