@@ -25,7 +25,7 @@ from asyncua import Server, ua
 from asyncua.common.connection import TransportLimits
 from asyncua.server.internal_session import InternalSession
 
-from opcua_server import event_filter, security, sessions, subtypes
+from opcua_server import event_filter, lookups, security, sessions
 from opcua_server.history import SqliteHistory
 from opcua_server.nodes import FAMILIES, BuildContext, NodeFamily
 from opcua_server.nodes.calls import audit_calls, guard_calls
@@ -202,7 +202,7 @@ class TwinServer:
         self._user_manager = manager
         files = self._preflight()
         event_filter.install()  # OfType selects subtypes (asyncua compares for equality)
-        subtypes.install()  # type hierarchies walked once for Browse, not per reference
+        lookups.install()  # type hierarchies and references looked up, not walked each time
         security.install()  # client certificates checked on the secure channel too
         server = Server(user_manager=manager)
         self.server = server
@@ -244,7 +244,7 @@ class TwinServer:
             flush_s=s.history_flush_s,
             # the twin's time, as BuildContext.now(): engine.now is one float, read atomically
             now=lambda: self.epoch.timestamp() + self.engine.now,
-            subtypes=partial(subtypes.subtypes_of, server.iserver.aspace),
+            subtypes=partial(lookups.subtypes_of, server.iserver.aspace),
         )
         await self.history.init()
         server.iserver.history_manager.set_storage(self.history)

@@ -37,7 +37,7 @@ from asyncua.server import internal_subscription, monitored_item_service
 from asyncua.server.address_space import AddressSpace
 
 from opcua_server.history_filter import FieldPredicate, compile_where, element_errors
-from opcua_server.subtypes import subtypes_of
+from opcua_server.lookups import subtypes_of
 
 __all__ = ["check_filter", "install"]
 

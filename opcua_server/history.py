@@ -143,7 +143,7 @@ class SqliteHistory(HistoryStorageInterface):
     (default: the machine's, as the server leaves it: a real-time bound, which a test's
     hand-driven clock would lift). ``subtypes(t)``: the event type ``t`` and its subtypes, for
     the OfType of a read's where clause (default: ``t`` alone; the server passes its address
-    space's, ``subtypes.subtypes_of``); the where clause is applied (``history_filter``).
+    space's, ``lookups.subtypes_of``); the where clause is applied (``history_filter``).
     ``page_s`` and ``max_history_data_response_size`` apply from the next page on.
     ``max_nodes`` and ``request_s`` bound a request (``serve``). Raises
     ``ua.UaStatusCodeError`` (BadContinuationPointInvalid) for a continuation point it no

@@ -1,6 +1,8 @@
-"""Cached type hierarchies (``opcua_server.subtypes``): Browse and TranslateBrowsePath give
-asyncua's own answers, and a reference type added or removed while the server runs is seen
-by the next request (the cache is forgotten when a HasSubtype reference or a node goes)."""
+"""Lookups in the address space (``opcua_server.lookups``): Browse and TranslateBrowsePath give
+asyncua's own answers from cached type hierarchies, and a reference type added or removed
+while the server runs is seen by the next request; adding a reference to a node with many
+answers as asyncua's scan does (already there, conflicting, new), also after a reference was
+deleted or the node's list replaced."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pytest_asyncio
 from asyncua import Server, ua
 from asyncua.server.address_space import NodeManagementService, ViewService
 
-from opcua_server import subtypes
+from opcua_server import lookups
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -22,7 +24,7 @@ OBJECTS = ua.NodeId(ua.ObjectIds.ObjectsFolder)
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def server() -> AsyncIterator[Server]:
-    subtypes.install()
+    lookups.install()
     srv = Server()
     await srv.init()  # the standard address space; no endpoint needed for the internal session
     yield srv
@@ -46,7 +48,7 @@ def _browse(server: Server, node: ua.NodeId, reftype: ua.NodeId) -> set[ua.NodeI
 
 async def test_every_reference_type_pair_answers_as_asyncua(server: Server) -> None:
     view = server.iserver.view_service
-    types = sorted(subtypes.subtypes_of(server.iserver.aspace, REFERENCES), key=str)
+    types = sorted(lookups.subtypes_of(server.iserver.aspace, REFERENCES), key=str)
     assert len(types) > 30  # the standard reference types, all below References
     for ref1 in [ua.NodeId(ua.ObjectIds.Null), *types]:
         for ref2 in types:
@@ -96,14 +98,77 @@ async def test_a_reference_type_added_and_deleted_at_run_time_is_seen(server: Se
 
     # the type node deleted with the references to it
     await server.delete_nodes([reftype])
-    assert reftype.nodeid not in subtypes.subtypes_of(server.iserver.aspace, HIERARCHICAL)
+    assert reftype.nodeid not in lookups.subtypes_of(server.iserver.aspace, HIERARCHICAL)
     assert target.nodeid not in _browse(server, ua.NodeId(ua.ObjectIds.Server), HIERARCHICAL)
+
+
+ORGANIZES = ua.NodeId(ua.ObjectIds.Organizes)
+
+
+def _add(server: Server, source: ua.NodeId, target: ua.NodeId, forward: bool) -> ua.StatusCode:
+    item = ua.AddReferencesItem(
+        SourceNodeId=source,
+        TargetNodeId=target,
+        ReferenceTypeId=ORGANIZES,
+        IsForward=forward,
+        TargetNodeClass=ua.NodeClass.Object,
+    )
+    [status] = server.iserver.node_mgt_service.add_references([item])
+    return status
+
+
+def _organizes(server: Server, source: ua.NodeId, target: ua.NodeId) -> list[bool]:
+    refs = server.iserver.aspace[source].references
+    return [r.IsForward for r in refs if r.NodeId == target and r.ReferenceTypeId == ORGANIZES]
+
+
+async def test_a_reference_added_to_a_node_with_many(server: Server) -> None:
+    idx = await server.register_namespace("urn:test:references")
+    aspace = server.iserver.aspace
+    hub = (await server.nodes.objects.add_object(ua.NodeId("Hub", idx), "Hub")).nodeid
+    target = (await server.nodes.objects.add_object(ua.NodeId("Ruled", idx), "Ruled")).nodeid
+    known = aspace.keys()  # AddressSpace has no __iter__
+    others = [n for n in known if n not in (hub, target)][: lookups.INDEXED_FROM]
+    for other in others:
+        assert _add(server, hub, other, True).is_good()
+    count = len(aspace[hub].references)
+    assert count >= lookups.INDEXED_FROM  # looked up from here on, not scanned
+    assert _add(server, hub, others[0], True).is_good()  # indexed: there already
+    assert len(aspace[hub].references) == count
+    assert _add(server, hub, others[1], False).value == ua.StatusCodes.BadReferenceNotAllowed
+    assert _add(server, hub, target, True).is_good()
+    assert _organizes(server, hub, target) == [True]
+    assert _add(server, hub, target, True).is_good()  # not twice
+    assert _add(server, hub, target, False).value == ua.StatusCodes.BadReferenceNotAllowed
+    assert _organizes(server, hub, target) == [True]
+    assert len(aspace[hub].references) == count + 1
+
+    # deleted: added again (an index kept across the deletion would say it is there)
+    delete = ua.DeleteReferencesItem(
+        SourceNodeId=hub,
+        TargetNodeId=target,
+        ReferenceTypeId=ORGANIZES,
+        IsForward=True,
+        DeleteBidirectional=False,
+    )
+    assert server.iserver.node_mgt_service.delete_references([delete])[0].is_good()
+    assert _organizes(server, hub, target) == []
+    assert _add(server, hub, target, False).is_good()
+    assert _organizes(server, hub, target) == [False]
+
+    # the list replaced by a new one without it (as remove_subtrees does): added again
+    data = aspace[hub]
+    data.references = [r for r in data.references if r.NodeId != target]
+    assert _add(server, hub, target, True).is_good()
+    assert _organizes(server, hub, target) == [True]
 
 
 async def test_install_is_idempotent(server: Server) -> None:
     patched = ViewService._suitable_reftype
-    wrapped = NodeManagementService._add_unique_reference
-    subtypes.install()
+    adding = NodeManagementService._add_unique_reference
+    deleting = NodeManagementService._delete_node
+    lookups.install()
     assert ViewService._suitable_reftype is patched
-    assert NodeManagementService._add_unique_reference is wrapped
-    assert not hasattr(wrapped.__wrapped__, "__wrapped__")  # wrapped once
+    assert NodeManagementService._add_unique_reference is adding
+    assert NodeManagementService._delete_node is deleting
+    assert not hasattr(deleting.__wrapped__, "__wrapped__")  # wrapped once
