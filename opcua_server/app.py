@@ -80,16 +80,18 @@ def _endpoint_url(settings: ServerSettings, port: int) -> str:
     return f"opc.tcp://{host}:{port}{settings.path}"
 
 
-async def _operation_limits(server: Server, history_nodes: int) -> None:
-    """Publish the limits clients should keep to (Server/ServerCapabilities/OperationLimits,
-    OPC 10000-5 6.3.11)."""
-    limits = ua.ObjectIds
-    for ident in (
-        limits.Server_ServerCapabilities_OperationLimits_MaxNodesPerHistoryReadData,
-        limits.Server_ServerCapabilities_OperationLimits_MaxNodesPerHistoryReadEvents,
+async def _operation_limits(server: Server, history: SqliteHistory) -> None:
+    """Publish the limits clients should keep to (Server/ServerCapabilities and its
+    OperationLimits, OPC 10000-5 6.3.2, 6.3.11)."""
+    ids, uint16, uint32 = ua.ObjectIds, ua.VariantType.UInt16, ua.VariantType.UInt32
+    capabilities = "Server_ServerCapabilities_"
+    for name, value, vtype in (
+        ("OperationLimits_MaxNodesPerHistoryReadData", history.max_nodes, uint32),
+        ("OperationLimits_MaxNodesPerHistoryReadEvents", history.max_nodes, uint32),
+        ("MaxHistoryContinuationPoints", history.points.per_session, uint16),
     ):
-        value = ua.Variant(history_nodes, ua.VariantType.UInt32)
-        await server.get_node(ident).write_value(value)
+        node = server.get_node(getattr(ids, capabilities + name))
+        await node.write_value(ua.Variant(value, vtype))
 
 
 def preflight(settings: ServerSettings) -> tuple[list[Path], int]:
@@ -249,7 +251,7 @@ class TwinServer:
         await self.history.init()
         server.iserver.history_manager.set_storage(self.history)
         self.history.serve(server.iserver.history_manager)  # nodes, rows, time per request
-        await _operation_limits(server, self.history.max_nodes)
+        await _operation_limits(server, self.history)
         ctx = BuildContext(
             server=server,
             engine=self.engine,

@@ -28,25 +28,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from asyncua import ua
 from asyncua.common.events import Event
-from asyncua.common.utils import Buffer
 from asyncua.server.history import HistoryStorageInterface
 from asyncua.server.internal_session import ServiceError
 from asyncua.ua.ua_binary import variant_to_binary
 
 from opcua_server.folders import private_folders
 from opcua_server.history_filter import compile_where
+from opcua_server.history_points import ContinuationPoints, unpack_point
 from opcua_server.history_store import Cursor, Page, Writer, open_db, read_events, read_values
 from twin.aio import cancel_and_wait
 from twin.clock import Clock, SystemClock
@@ -57,12 +56,6 @@ _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _EPOCH = ua.get_win_epoch()
 _ALL_SOURCES = "*"
-# Continuation points travel as DateTimes (asyncua's HistoryManager packs what the storage
-# returns): the n-th open cursor is sent as _CURSOR_BASE + n microseconds, a range no read of
-# real data starts in (reads from "the end of time" use 9999-12-31).
-_CURSOR_BASE = datetime(9998, 1, 1, tzinfo=UTC)
-_CURSOR_SPAN = timedelta(days=365)
-_OPEN_CURSORS = 1024  # the oldest is forgotten beyond this (its reader gets an error)
 
 
 @dataclass(slots=True)
@@ -85,33 +78,9 @@ def _ts(value: datetime | None) -> float | None:
     return value.timestamp()
 
 
-def _cursor_key(at: datetime) -> int | None:
-    """The key of the open read a continuation point's DateTime ``at`` names (None: ``at`` is
-    a time, not one of this server's points)."""
-    offset = _aware(at) - _CURSOR_BASE
-    if not timedelta(0) <= offset < _CURSOR_SPAN:
-        return None
-    return offset // timedelta(microseconds=1)
-
-
-def _unpack_point(point: bytes) -> datetime | None:
-    """The DateTime a continuation point of this server packs (8 bytes), None for any other
-    bytes (asyncua would read any 8 bytes of a longer one as a start time)."""
-    if len(point) != 8:
-        return None
-    try:
-        return _aware(ua.ua_binary.Primitives.DateTime.unpack(Buffer(point)))
-    except (ValueError, OverflowError, OSError):
-        return None
-
-
 def _attribute(aspace: Any, node: ua.NodeId, attribute: ua.AttributeIds) -> Any:
     value = aspace.read_attribute_value(node, attribute)
     return value.Value.Value if value.Value is not None else None
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 class _Prepared(Event):
@@ -145,9 +114,11 @@ class SqliteHistory(HistoryStorageInterface):
     the OfType of a read's where clause (default: ``t`` alone; the server passes its address
     space's, ``lookups.subtypes_of``); the where clause is applied (``history_filter``).
     ``page_s`` and ``max_history_data_response_size`` apply from the next page on.
-    ``max_nodes`` and ``request_s`` bound a request (``serve``). Raises
+    ``max_nodes`` and ``request_s`` bound a request (``serve``). A session keeps at most
+    ``points_per_session`` continuation points (at least ``max_nodes``: one request may need
+    one per node), its oldest freed beyond (``history_points``). Raises
     ``ua.UaStatusCodeError`` (BadContinuationPointInvalid) for a continuation point it no
-    longer knows (forgotten, or from before a restart)."""
+    longer knows (forgotten, another session's, or from before a restart)."""
 
     def __init__(
         self,
@@ -160,6 +131,7 @@ class SqliteHistory(HistoryStorageInterface):
         max_response: int = 10_000,
         page_s: float = 0.05,
         max_nodes: int = 100,
+        points_per_session: int = 100,
         request_s: float = 0.25,
         now: Callable[[], float] | None = None,
         clock: Clock | None = None,
@@ -185,8 +157,7 @@ class SqliteHistory(HistoryStorageInterface):
         self._events: list[tuple[str, float, str, bytes]] = []
         self._task: asyncio.Task[None] | None = None
         self._event_sources: dict[str, str] = {}  # emitter node -> source filter
-        self._cursors: OrderedDict[int, Page] = OrderedDict()  # a read's next page
-        self._next_cursor = 0
+        self.points = ContinuationPoints(max(points_per_session, max_nodes))
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def init(self) -> None:
@@ -351,7 +322,7 @@ class SqliteHistory(HistoryStorageInterface):
             # the client is done with that read: released, nothing read (a node with no point
             # is read: asyncua's HistoryReadParameters release by default, and a first read
             # has nothing to release)
-            self._cursor_of(_unpack_point(rv.ContinuationPoint))
+            self.points.take(unpack_point(rv.ContinuationPoint))
             return ua.HistoryReadResult()
         try:
             result: ua.HistoryReadResult = await manager._read_history(details, rv)
@@ -362,8 +333,8 @@ class SqliteHistory(HistoryStorageInterface):
     def _refusal(self, manager: Any, details: Any, rv: ua.HistoryReadValueId) -> int | None:
         """Why ``rv`` cannot be read (a status code), or None."""
         if rv.ContinuationPoint:
-            at = _unpack_point(rv.ContinuationPoint)
-            if at is None or self._open_cursor(at) is None:
+            at = unpack_point(rv.ContinuationPoint)
+            if at is None or self.points.get(at) is None:
                 return ua.StatusCodes.BadContinuationPointInvalid
         aspace = manager.iserver.aspace
         if aspace.get(rv.NodeId) is None:
@@ -394,36 +365,13 @@ class SqliteHistory(HistoryStorageInterface):
     async def save_event(self, event: Event) -> None:
         self.record_event(event.SourceNode, event)
 
-    def _open_cursor(self, at: datetime) -> Page | None:
-        """The open read a continuation point ``at`` names, left open (None: none)."""
-        key = _cursor_key(at)
-        return None if key is None else self._cursors.get(key)
-
-    def _cursor_of(self, start: datetime | None) -> Page | None:
-        """The next page of the open read ``start`` names (None: ``start`` is a time)."""
-        key = None if start is None else _cursor_key(start)
-        if key is None:
-            return None
-        found = self._cursors.pop(key, None)
-        if found is None:
-            raise ua.UaStatusCodeError(ua.StatusCodes.BadContinuationPointInvalid)
-        return found
-
     def _continuation(self, page: Page, after: Cursor | None) -> datetime | None:
-        return None if after is None else self._keep(replace(page, cursor=after))
-
-    def _keep(self, page: Page) -> datetime:
-        """The continuation point that reads ``page`` next."""
-        self._next_cursor = (self._next_cursor + 1) % (_CURSOR_SPAN // timedelta(microseconds=1))
-        self._cursors[self._next_cursor] = page
-        while len(self._cursors) > _OPEN_CURSORS:
-            self._cursors.popitem(last=False)
-        return _CURSOR_BASE + timedelta(microseconds=self._next_cursor)
+        return None if after is None else self.points.keep(replace(page, cursor=after))
 
     def _bounds(self, start: datetime | None, end: datetime | None, nb_values: int) -> Page:
         cap = self.max_history_data_response_size
         limit = min(nb_values, cap) if nb_values > 0 else cap
-        found = self._cursor_of(start)
+        found = self.points.take(start)
         if found is not None:  # the read's own bounds, as its first page had them
             return replace(found, limit=limit)
         s, e = _ts(start), _ts(end)
@@ -450,7 +398,7 @@ class SqliteHistory(HistoryStorageInterface):
         if budget is not None:
             left_s = budget.deadline - self._clock.monotonic()
             if budget.rows <= 0 or left_s <= 0:
-                return [], self._keep(page)
+                return [], self.points.keep(page)
             part = replace(
                 page, limit=min(page.limit, budget.rows), budget_s=min(page.budget_s, left_s)
             )

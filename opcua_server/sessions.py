@@ -59,7 +59,8 @@ __all__ = ["SESSION", "OwnedSession", "install", "owned_condition_refresh", "own
 _log = logging.getLogger(__name__)
 _audit = logging.getLogger(AUDIT_LOGGER)
 
-#: the session whose Call request is being handled (None: a call from inside the server)
+#: the session whose Call or HistoryRead request is being handled (None: a request from
+#: inside the server)
 SESSION: ContextVar[InternalSession | None] = ContextVar("SESSION", default=None)
 
 _INVALID = ua.StatusCodes.BadSubscriptionIdInvalid
@@ -283,6 +284,13 @@ class OwnedSession(InternalSession):  # type: ignore[misc]
         token = SESSION.set(self)
         try:
             return await super().call(params)
+        finally:
+            SESSION.reset(token)
+
+    async def history_read(self, params: ua.HistoryReadParameters) -> list[ua.HistoryReadResult]:
+        token = SESSION.set(self)  # its continuation points are its own (history_points)
+        try:
+            return await super().history_read(params)
         finally:
             SESSION.reset(token)
 
