@@ -128,6 +128,11 @@ class BuildContext:
         view = guarded(callback, _log, "OPC UA server", "the address space may not show it")
         return self.engine.bus.subscribe(view)
 
+    def value(self, value: Any, vtype: ua.VariantType) -> ua.DataValue:
+        """A value of the twin's, stamped with its time now (source and server timestamp)."""
+        now = self.now()
+        return ua.DataValue(ua.Variant(value, vtype), SourceTimestamp=now, ServerTimestamp=now)
+
     def write(
         self,
         nodeid: ua.NodeId,
@@ -138,10 +143,10 @@ class BuildContext:
         """Queue a value write (applied in order by the outbox worker); with a Bad ``status``
         the value is null (OPC 10000-4 7.11: a Bad value shall be null)."""
         if status is None:
-            dv = ua.DataValue(ua.Variant(value, vtype), SourceTimestamp=self.now())
+            dv = self.value(value, vtype)
         else:
             dv = ua.DataValue(ua.Variant(), StatusCode=status, SourceTimestamp=self.now())
-        dv.ServerTimestamp = dv.SourceTimestamp
+            dv.ServerTimestamp = dv.SourceTimestamp
         server = self.server
         self.outbox.put(lambda: server.write_attribute_value(nodeid, dv))
 

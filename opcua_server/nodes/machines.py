@@ -197,7 +197,7 @@ class MachinesFamily:
             monitoring = await node.get_child(ctx.qn(NS.MACHINE_TOOL, "Monitoring"))
             tool = await monitoring.get_child(ctx.qn(NS.MACHINE_TOOL, "MachineTool"))
             mode = await tool.get_child(ctx.qn(NS.MACHINE_TOOL, "OperationMode"))
-            await mode.write_value(ua.DataValue(ua.Variant(_AUTOMATIC, ua.VariantType.Int32)))
+            await mode.write_value(ctx.value(_AUTOMATIC, ua.VariantType.Int32))
         if m.kind == "robot":
             await self._safety(node, m, nodes)
         await self._signals(node, m)
@@ -245,11 +245,11 @@ class MachinesFamily:
             var = await self._child(params, ctx.qn(NS.ROBOTICS, name))
             if var is not None:
                 nodes.safety[name] = var.nodeid
-                await var.write_value(ua.DataValue(ua.Variant(False, ua.VariantType.Boolean)))
+                await var.write_value(ctx.value(False, ua.VariantType.Boolean))
         mode = await self._child(params, ctx.qn(NS.ROBOTICS, "OperationalMode"))
         if mode is not None:
             automatic = 3  # OperationalModeEnumeration.AUTOMATIC
-            await mode.write_value(ua.DataValue(ua.Variant(automatic, ua.VariantType.Int32)))
+            await mode.write_value(ctx.value(automatic, ua.VariantType.Int32))
 
     async def _identification(self, node: Node, m: MachineRuntime) -> None:
         ctx = self.ctx

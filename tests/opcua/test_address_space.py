@@ -207,6 +207,8 @@ async def test_robot_safety_states_follow_faults(twin: Twin) -> None:
         mode = await params.get_child(f"{robotics}:OperationalMode")
         assert await mode.read_value() == 3  # AUTOMATIC
         assert await estop.read_value() is False
+        for node in (mode, estop, protective):  # values of the twin's, stamped with its time
+            assert (await node.read_data_value()).SourceTimestamp is not None
         twin.api.inject_fault("robot1", "emergency_stop", None)
         await twin.step(1.0)  # a robot fault takes effect when its current move ends
         assert twin.engine.machines["robot1"].state == "OutOfService"
@@ -224,6 +226,7 @@ async def test_machine_tool_production_and_operation_mode(twin: Twin) -> None:
         mt = twin.ns(NS.MACHINE_TOOL)
         mode = await cnc.get_child([f"{mt}:Monitoring", f"{mt}:MachineTool", f"{mt}:OperationMode"])
         assert await mode.read_value() == 1  # Automatic
+        assert (await mode.read_data_value()).SourceTimestamp is not None  # an ops user's find
         program = await cnc.get_child([f"{mt}:Production", f"{mt}:ActiveProgram"])
         state = await program.get_child([f"{mt}:State", "0:CurrentState"])
         machine = twin.engine.machines["cnc1"]
