@@ -14,6 +14,7 @@ MODULES = [
     "twin.telemetry.sinks",
     "twin.telemetry.spool",
     "twin.telemetry.stats",
+    "twin.telemetry.status",
     "twin.telemetry.settings",
     "twin.telemetry.wiring",
     "twin.report.run_report",

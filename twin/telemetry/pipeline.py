@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import logging
 import threading
 from asyncio import FIRST_COMPLETED
@@ -60,7 +59,6 @@ from twin.aio import cancel_and_wait
 from twin.clock import Clock, SystemClock
 from twin.errors import ServiceError
 from twin.events import Event
-from twin.files import open_private
 from twin.signals import STATUS_CODE, SignalStore
 from twin.telemetry.carry import Carried, Spooled, carry_over
 from twin.telemetry.destination import Origin
@@ -73,8 +71,9 @@ from twin.telemetry.sinks import (
     gzip_batch,
     halve_batch,
 )
-from twin.telemetry.spool import Spool, SpoolEntry, private_directory
+from twin.telemetry.spool import Spool, SpoolEntry
 from twin.telemetry.stats import TelemetryStats
+from twin.telemetry.status import StatusFile
 from twin.text import plural
 
 __all__ = ["TelemetryPipeline", "TelemetryStats"]
@@ -95,7 +94,8 @@ class TelemetryPipeline:
 
     ``spooled`` says which batches found in the spool it sends (``carry.Spooled``: those
     meant for its sink's destination, by default); ``stall_after_s`` how long a write may go
-    unanswered before that is logged (None: never).
+    unanswered before that is logged (None: never); ``status_interval_s`` how often at most
+    a write updates ``status_path`` (``twin.telemetry.status``).
     """
 
     def __init__(
@@ -115,6 +115,7 @@ class TelemetryPipeline:
         clock: Clock | None = None,
         spooled: Spooled = "own",
         stall_after_s: float | None = 2.0,
+        status_interval_s: float = 1.0,
     ) -> None:
         if batch_lines < 1 or max_in_flight < 1:
             raise ValueError("batch_lines and max_in_flight must be >= 1")
@@ -136,6 +137,9 @@ class TelemetryPipeline:
         dest = sink.destination
         where = sink.name if dest is None else f"{sink.name} at {dest.url}"
         self.health = Health(sink.name, where, self.stats, self.log, self.clock)
+        self.status = StatusFile(
+            status_path, sink.name, self.stats, spool, self.log, self.clock, status_interval_s
+        )
         #: what start() found in the spool: the batches it sends and those it keeps
         self.carried = Carried(None, "")
         # producer side (guarded by _lock)
@@ -189,7 +193,7 @@ class TelemetryPipeline:
             self._background.append(
                 asyncio.create_task(self._flush_loop(self.flush_interval_s), name="telemetry-flush")
             )
-        self._save_status()
+        self.status.save()
 
     async def flush(self) -> None:
         """Send everything buffered and wait until no batch is in flight (spool may remain)."""
@@ -247,7 +251,7 @@ class TelemetryPipeline:
         try:
             await self.sink.stop()
         finally:
-            self._save_status()
+            self.status.save()
             if self.spool is not None:
                 self.spool.close()
         waiting = self.waiting()
@@ -430,6 +434,7 @@ class TelemetryPipeline:
             raise
         except RejectedWriteError as exc:
             self.health.rejected(payload, lines, exc)
+            self.status.changed()
             return "rejected"
         except TooLargeError as exc:
             if lines == 1:
@@ -460,6 +465,7 @@ class TelemetryPipeline:
         if replay:
             self.stats.lines_replayed += lines
             self.stats.batches_replayed += 1
+        self.status.changed()  # throttled: a live run writes a batch a second or more
         return "written"
 
     def _to_spool(self, payload: bytes, lines: int, reason: str = "") -> None:
@@ -467,7 +473,7 @@ class TelemetryPipeline:
             self.stats.lines_spooled += lines
             self.stats.batches_spooled += 1
             self._spool_kick.set()
-            self._save_status()
+            self.status.save()
             return
         self.stats.lines_dropped += lines
         self.stats.batches_dropped += 1
@@ -479,7 +485,7 @@ class TelemetryPipeline:
             self.log.error(
                 "telemetry: %s, dropping batches (counted in lines_dropped): %s", where, reason
             )
-        self._save_status()
+        self.status.save()
 
     async def _replay_one(self, entry: SpoolEntry) -> bool:
         assert self.spool is not None
@@ -488,14 +494,14 @@ class TelemetryPipeline:
             outcome = await self._send(payload, entry.lines, replay=True)
         except TooLargeError:  # its halves take its place, and are sent next
             self.spool.replace(entry, halve_batch(payload, self.compress_level))
-            self._save_status()
+            self.status.save()
             return True
         if outcome == "kept":
             return False
         if outcome == "written" and entry.source != self.carried.own:  # an earlier run's
             self.stats.lines_carried_written += entry.lines
         self.spool.remove(entry)
-        self._save_status()
+        self.status.save()
         return True
 
     async def _replay_loop(self) -> None:
@@ -551,28 +557,3 @@ class TelemetryPipeline:
         while True:
             await self.clock.sleep(interval)
             self.flush_buffer()
-
-    def _save_status(self) -> None:
-        if self.spool is not None:
-            self.stats.spool_batches = len(self.spool)
-            self.stats.spool_lines = self.spool.lines
-            self.stats.spool_bytes = self.spool.size
-        if self.status_path is None:
-            return
-        data = {"sink": self.sink.name, **self.stats.as_dict()}
-        if self.spool is not None:
-            if self.spool.directory != self.status_path.parent:
-                # named only when elsewhere: a status kept in its spool stays right when the
-                # directory is moved (twin simulate writes a run aside, then moves it in)
-                data["spool_dir"] = str(self.spool.directory)
-            data["spool_max_bytes"] = self.spool.max_bytes
-        tmp = self.status_path.with_suffix(".tmp")
-        text = json.dumps(data, indent=1, sort_keys=True) + "\n"
-        try:
-            private_directory(self.status_path.parent)
-            # the owner's alone (its errors quote the server), also when replacing an older one
-            with open_private(tmp, "wb", tighten=True) as fh:
-                fh.write(text.encode())
-            tmp.replace(self.status_path)
-        except OSError as exc:  # status is informative; never let it stop delivery
-            self.log.warning("telemetry: cannot write %s: %s", self.status_path, exc)
