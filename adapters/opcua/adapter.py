@@ -19,15 +19,14 @@ with a Bad status is a bad tag too, and keeps its last value, ``STALE``.
 The server is verified before the session (and the password) goes to it: the certificate it
 presents must be ``server_certificate`` or, with ``trust_on_first_use``, the one pinned in
 ``pinned_path`` by the first connect that succeeded (``ServiceError`` naming the file and
-both fingerprints otherwise).
+both fingerprints otherwise). The pin is read at each connect: once its file is deleted (the
+PLC's certificate was renewed), the next connect pins the certificate the PLC presents.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import hashlib
 import math
 import os
 from collections.abc import Sequence
@@ -39,10 +38,10 @@ from asyncua import Client, Node, ua
 from asyncua.client.ua_client import UaClientState
 from asyncua.common.subscription import Subscription
 from asyncua.crypto import security_policies, uacrypto
-from cryptography import x509
 
 from adapters.base import Adapter
 from adapters.bridge import Bridge, TagValue, overflows
+from adapters.opcua.certs import certificate_der, fingerprint, load_file, to_x509, uri_of
 from adapters.opcua.config import OpcUaConfig
 from adapters.opcua.nodes import (
     INT_RANGES,
@@ -121,7 +120,7 @@ class OpcUaAdapter(Adapter):
         client.application_uri = f"urn:cell-twin:adapter:{cfg.name}"
         # a session left behind by a crashed twin must not hold a PLC session slot for an hour
         client.session_timeout = max(60.0, 4 * cfg.timeout_s) * 1000
-        cert = await self._secure(client) if cfg.security_policy != "None" else None
+        cert, pinned = await self._secure(client) if cfg.security_policy != "None" else (None, None)
         if cfg.username is not None:
             client.set_user(cfg.username)
             client.set_password(self._password())
@@ -140,7 +139,7 @@ class OpcUaAdapter(Adapter):
                     f"connect refused ({status}): does the PLC trust the certificate {cert}?"
                 ) from exc
             raise ServiceError(f"connect refused: {status}") from exc
-        if cfg.trust_on_first_use and self._credentials and self._credentials.pinned is None:
+        if cfg.trust_on_first_use and pinned is None:
             # pinned once the session is up: the server holds the certificate's key
             await asyncio.to_thread(self._pin, client.security_policy.peer_certificate)
         self._latest = self._sub = None
@@ -152,14 +151,19 @@ class OpcUaAdapter(Adapter):
         await self._check_nodes(client)
         self._checked = self.status.cycles
 
-    async def _secure(self, client: Client) -> Path:
-        """Set the client's security up; returns its certificate's file."""
+    async def _secure(self, client: Client) -> tuple[Path, bytes | None]:
+        """Set the client's security up and verify the server's certificate; returns the
+        client certificate's file and the pinned server certificate (None: none yet, with
+        ``trust_on_first_use``)."""
         cfg = self.cfg
-        if self._credentials is None:  # the files are read (or made) once, not per connect
+        if self._credentials is None:  # the client's own files are read (or made) once
             self._credentials = await asyncio.to_thread(
                 self._load_credentials, client.application_uri
             )
         cred = self._credentials
+        # the pin is read at each connect (a small file): one deleted while the twin runs
+        # (the PLC's certificate renewed) is pinned afresh at the next connect
+        pinned = await asyncio.to_thread(self._read_pin)
         client.application_uri = cred.application_uri
         mode = getattr(ua.MessageSecurityMode, cfg.security_mode)
         try:  # asks the server for the endpoint and its certificate
@@ -172,7 +176,7 @@ class OpcUaAdapter(Adapter):
             where = f"{cfg.security_policy}/{cfg.security_mode}"
             raise ServiceError(f"the server has no endpoint {where}") from exc
         presented = client.security_policy.peer_certificate
-        if cred.pinned is not None and cred.pinned != presented:
+        if pinned is not None and pinned != presented:
             # checked before connect() sends the password. A server with another key could
             # not read the channel anyway, but would only make the connect time out: say why
             if cfg.server_certificate is not None:
@@ -180,30 +184,46 @@ class OpcUaAdapter(Adapter):
                     f"the server's certificate is not server_certificate {cfg.server_certificate}"
                 )
             raise ServiceError(
-                f"the server's certificate (SHA-256 {_fingerprint(presented)}) is not the one"
-                f" trusted on first use ({cfg.pinned_path}, SHA-256 {_fingerprint(cred.pinned)}):"
+                f"the server's certificate (SHA-256 {fingerprint(presented)}) is not the one"
+                f" trusted on first use ({cfg.pinned_path}, SHA-256 {fingerprint(pinned)}):"
                 " a man in the middle, or a PLC with a new certificate; if the PLC's certificate"
                 f" was renewed, check its fingerprint on the PLC, then delete {cfg.pinned_path}"
                 " (or set server_certificate)"
             )
-        return cred.cert_file
+        return cred.cert_file, pinned
+
+    def _read_pin(self) -> bytes | None:
+        """The server certificate the PLC must present (DER): ``server_certificate``, or the
+        one pinned by trust on first use; None when that is not pinned (yet or any more)."""
+        cfg = self.cfg
+        if cfg.server_certificate is not None:
+            return certificate_der(cfg.server_certificate)
+        if not cfg.trust_on_first_use:
+            return None
+        from opcua_server.folders import private_folders
+
+        # another user's folder could hold a certificate of theirs: refused (ConfigError)
+        private_folders(cfg.pki_path, [cfg.pinned_path.parent])
+        try:
+            return certificate_der(cfg.pinned_path)
+        except FileNotFoundError:  # deleted to pin the PLC's renewed certificate
+            return None
 
     def _pin(self, presented: bytes | None) -> None:
         """Trust on first use: keep the certificate the server presented at this first
         connect in ``pinned_path``; later connects refuse any other."""
-        cred, path = self._credentials, self.cfg.pinned_path
-        if cred is None or not presented:
+        path = self.cfg.pinned_path
+        if not presented:
             return
         from opcua_server.folders import private_folders
 
         private_folders(self.cfg.pki_path, [path.parent])
         write_durably(path, presented, mode=0o600)
-        self._credentials = dataclasses.replace(cred, pinned=presented)
         self.log.warning(
             "trusted on first use: the certificate %s presented (SHA-256 %s) is pinned in %s;"
             " check the fingerprint on the PLC: any other certificate is refused from now on",
             self.cfg.url,
-            _fingerprint(presented),
+            fingerprint(presented),
             path,
         )
 
@@ -213,19 +233,10 @@ class OpcUaAdapter(Adapter):
             cert_file, key_file = cfg.certificate, cfg.private_key
         else:
             cert_file, key_file = self._own_certificate(application_uri)
-        cert, key = _pki(cert_file), _pki(key_file)
+        cert, key = load_file(cert_file), load_file(key_file)
         if cfg.certificate is not None:  # the session must name the certificate's URI
-            application_uri = _uri(_x509(cert)) or application_uri
-        pinned = None
-        if cfg.server_certificate is not None:
-            pinned = uacrypto.der_from_x509(_x509(_pki(cfg.server_certificate)))
-        elif cfg.trust_on_first_use and cfg.pinned_path.is_file():
-            from opcua_server.folders import private_folders
-
-            # another user's folder could hold a certificate of theirs: refused (ConfigError)
-            private_folders(cfg.pki_path, [cfg.pinned_path.parent])
-            pinned = uacrypto.der_from_x509(_x509(_pki(cfg.pinned_path)))
-        return _Credentials(cert_file, cert, key, application_uri, pinned)
+            application_uri = uri_of(to_x509(cert)) or application_uri
+        return _Credentials(cert_file, cert, key, application_uri)
 
     def _own_certificate(self, application_uri: str) -> tuple[Path, Path]:
         # made once and reused (renewed near its end) by the server's helper: a self-signed
@@ -408,14 +419,12 @@ class OpcUaAdapter(Adapter):
 
 @dataclass(frozen=True)
 class _Credentials:
-    """The client's certificate and key, the application URI it names, the pinned server
-    certificate (DER; None: not pinned yet, with ``trust_on_first_use``)."""
+    """The client's certificate and key, and the application URI it names."""
 
     cert_file: Path
     cert: uacrypto.CertProperties
     key: uacrypto.CertProperties
     application_uri: str
-    pinned: bytes | None
 
 
 class _Latest:
@@ -432,35 +441,3 @@ class _Latest:
     def status_change_notification(self, status: ua.StatusChangeNotification) -> None:
         if status.Status.is_bad():
             self.error = f"subscription ended: {status.Status.name}"
-
-
-def _pki(path: Path) -> uacrypto.CertProperties:
-    """A certificate or key file's content, PEM or DER. Read in a worker thread rather than by
-    asyncua, whose reads leave the file open when a connect is cancelled during one."""
-    data = path.read_bytes()
-    return uacrypto.CertProperties(data, "pem" if data.lstrip().startswith(b"-----") else "der")
-
-
-def _x509(cert: uacrypto.CertProperties) -> x509.Certificate:
-    load = (
-        x509.load_pem_x509_certificate
-        if cert.extension == "pem"
-        else x509.load_der_x509_certificate
-    )
-    return load(cert.path_or_content)
-
-
-def _fingerprint(der: bytes) -> str:
-    """A certificate's SHA-256 fingerprint as PLCs and browsers show it (AB:CD:...)."""
-    digest = hashlib.sha256(der).hexdigest().upper()
-    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
-
-
-def _uri(cert: x509.Certificate) -> str | None:
-    """The application URI a certificate names (its first URI SubjectAltName)."""
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return None
-    uris = san.get_values_for_type(x509.UniformResourceIdentifier)
-    return str(uris[0]) if uris else None

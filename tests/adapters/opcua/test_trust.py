@@ -156,3 +156,37 @@ async def test_trust_on_first_use_pins_the_first_certificate_and_refuses_another
         await again.wait_until(lambda st: st.connects >= 1)
     finally:
         await again.stop()
+
+
+async def test_a_pin_deleted_while_the_twin_runs_pins_the_renewed_certificate(
+    tmp_path: Path, twin: Twin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PLC restarts with a new certificate: refused as not the one pinned; once the
+    operator deletes the pinned file (as the refusal says), the next connect of the same
+    running adapter pins the new one, without a restart of the twin."""
+    monkeypatch.setenv("PLC_PASSWORD", USERS["alice"])
+    own = ensure_certificate(tmp_path / "pki", "urn:cell-twin:adapter:plc1", "localhost", "x")
+    port = free_port()
+    plc = await Plc.start(port, pki=tmp_path / "plc")
+    shutil.copy(own.cert, tmp_path / "plc" / "trusted" / "twin.der")
+    pki = tmp_path / "pki"
+    pinned = pki / "trusted" / "plc.der"
+    adapter = build(twin, url=plc.url, trust_on_first_use=True, pki_dir=str(pki))
+    await adapter.start()
+    try:
+        await adapter.wait_until(lambda st: st.written >= 1)
+        assert pinned.read_bytes() == (tmp_path / "plc" / "own" / "cert.der").read_bytes()
+        await plc.stop()
+        plc = await Plc.start(port, pki=tmp_path / "renewed")  # the same PLC, a new certificate
+        shutil.copy(own.cert, tmp_path / "renewed" / "trusted" / "twin.der")
+        status = await adapter.wait_until(
+            lambda st: "is not the one trusted on first use" in (st.last_error or "")
+        )
+        assert status.connects == 1
+        pinned.unlink()  # checked on the PLC: the operator deletes the old pin
+        await adapter.wait_until(lambda st: st.connects >= 2 and st.connected)
+        renewed = (tmp_path / "renewed" / "own" / "cert.der").read_bytes()
+        assert pinned.read_bytes() == renewed
+    finally:
+        await adapter.stop()
+        await plc.stop()
