@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from twin.errors import ConfigError
-from twin.files import write_durably
+from twin.files import directory_problem, write_durably
 from twin.model import format_validation_error
 from twin.model.scenario import Scenario
 from twin.telemetry import (
@@ -73,18 +73,21 @@ InfluxTokenOption = Annotated[
 ]
 
 
-def settings_from_cli(**overrides: Any) -> TelemetrySettings:
-    """Settings from the environment with the given (non-None) command-line values on top.
+def settings_from_cli(*, spool_dir_used: bool = True, **overrides: Any) -> TelemetrySettings:
+    """Settings from the environment with the given (non-None) command-line values on top:
+    the preflight of a command's telemetry, before it touches its run directory.
 
     Raises ConfigError naming the option, or the environment variable, of an invalid value
-    (and the allowed values of a choice). A token given here is named ``--influx-token``
-    in messages (``InfluxToken``).
+    (and the allowed values of a choice), and naming ``TWIN_SPOOL_DIR`` when it is set to a
+    directory that cannot be made or written (checked unless not ``spool_dir_used``, or
+    without telemetry). A token given here is named ``--influx-token`` in messages
+    (``InfluxToken``).
     """
     given = {k: v for k, v in overrides.items() if v is not None}
     if given.get("influx_token"):
         given["influx_token"] = SecretStr(InfluxToken(given["influx_token"], "--influx-token"))
     try:
-        return TelemetrySettings(**given)
+        settings = TelemetrySettings(**given)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         name = str(first["loc"][0]) if first["loc"] else ""
@@ -99,6 +102,14 @@ def settings_from_cli(**overrides: Any) -> TelemetrySettings:
         if first["type"] == "literal_error" and allowed:
             reason = f"must be one of {', '.join(map(str, allowed))} (got {first['input']!r})"
         raise ConfigError(source, field, reason) from exc
+    spool_dir = settings.spool_dir
+    if spool_dir_used and spool_dir is not None and settings.telemetry != "none":
+        # the spool (and status.json) go there: a run would find out only once it started
+        problem = directory_problem(spool_dir)
+        if problem is not None:
+            reason = f"{spool_dir} cannot be the telemetry spool: {problem}"
+            raise ConfigError("environment", "TWIN_SPOOL_DIR", reason)
+    return settings
 
 
 class TelemetryRunner:
@@ -300,6 +311,7 @@ def replay(
     (and those spooled by a version that recorded none); the others stay, unless --redirect.
     """
     settings = settings_from_cli(
+        spool_dir_used=False,  # the spool is PATH's
         telemetry="influx",
         influx_url=influx_url,
         influx_org=influx_org,

@@ -25,6 +25,7 @@ newest rather than the oldest keeps fsync'd data untouched while it may be repla
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -70,17 +71,26 @@ def private_directory(path: Path) -> None:
     so when it is a spool of an earlier version (ours, with its lock, origins or status in
     it) that others may read. Its batches, origins and status tell where the database is and
     what the cell did. A directory of another kind is left as it is (TWIN_SPOOL_DIR=/tmp
-    must not close /tmp)."""
+    must not close /tmp). Raises OSError when it cannot be made (NotADirectoryError: it, or
+    one above it, is a file)."""
     try:
         path.mkdir(mode=0o700, parents=True)
     except FileExistsError:
         st = path.stat()
+        if not stat.S_ISDIR(st.st_mode):
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path)) from None
         ours = st.st_uid == os.geteuid() and not st.st_mode & stat.S_ISVTX
         spool = any((path / name).exists() for name in (".lock", ORIGINS_FILE, STATUS_FILE))
         if st.st_mode & 0o077 and ours and spool:
             path.chmod(0o700)
     else:
         path.chmod(0o700)  # mkdir's mode is masked by the umask
+
+
+def _reason(exc: OSError) -> str:
+    """What went wrong with a file, in one line: its reason and the path it names."""
+    what = exc.strerror or str(exc)
+    return f"{exc.filename}: {what}" if exc.filename else what
 
 
 def _parse(path: Path) -> SpoolEntry | None:
@@ -132,11 +142,11 @@ class Spool:
         self._lock: int | None = None  # the lock file's descriptor, while open
 
     def open(self) -> None:
-        """Lock the directory (ServiceError naming it when another owner has it) and index
-        what an earlier run left behind."""
-        private_directory(self.directory)
+        """Lock the directory (ServiceError naming it when another owner has it, or when it
+        cannot be made or locked) and index what an earlier run left behind."""
         if self._lock is None:
             try:
+                private_directory(self.directory)
                 self._lock = hold_lock(self.directory / ".lock", wait=False, create=True)
             except BlockingIOError:
                 raise ServiceError(
@@ -144,6 +154,11 @@ class Spool:
                     " replay: wait for it to end, or give this one another spool"
                     " (TWIN_SPOOL_DIR)"
                 ) from None
+            except OSError as exc:
+                raise ServiceError(
+                    f"telemetry spool {self.name} cannot be used: {_reason(exc)}; give"
+                    " another one (TWIN_SPOOL_DIR)"
+                ) from exc
         for tmp in self.directory.glob("*.tmp"):  # a write interrupted by a crash
             tmp.unlink(missing_ok=True)
         self._entries = _entries(self.directory)
