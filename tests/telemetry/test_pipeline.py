@@ -186,3 +186,27 @@ def test_one_owner_of_a_spool_at_a_time(tmp_path: Path) -> None:
     first.close()
     second.open()  # released: the next owner takes it
     second.close()
+
+
+async def test_batches_queued_on_the_loop_at_the_stop_are_spooled_gzipped(
+    tmp_path: Path,
+) -> None:
+    """As twin run queues them (its producers are on the loop) behind a database that hangs:
+    the queued batch was spooled as plain text under a .lp.gz name, which the replay sent as
+    gzip and the server refused ("gzip: invalid header"), keeping it for ever."""
+    sink = FakeSink()
+    sink.mode = "hang"
+    p = make(tmp_path, sink, max_in_flight=1)
+    await p.start()
+    for start in (0, 10, 20):  # one in flight, one queued, one spooled (no free slot)
+        p.write_lines(lines(start, 10))
+    await sink.entered.wait()
+    stats = await p.stop(0.05)
+    assert stats.spool_lines == 30
+    sink2 = FakeSink()
+    second = make(tmp_path, sink2)
+    await second.start()
+    stats2 = await second.stop(5)
+    assert sorted(sink2.lines) == sorted(lines(0, 30))
+    assert stats2.refused == ""
+    assert stats2.spool_lines == 0

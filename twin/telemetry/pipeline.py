@@ -245,8 +245,9 @@ class TelemetryPipeline:
         for task in list(self._tasks):
             task.cancel()  # _deliver spools what it has not sent when cancelled
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        while self._pending:
-            self._to_spool(*self._pending.popleft())
+        while self._pending:  # queued on the loop, not compressed yet
+            raw, lines = self._pending.popleft()
+            self._to_spool(gzip_batch(raw, self.compress_level), lines, "stop deadline")
         await self._drain_spool(deadline)
         try:
             await self.sink.stop()
