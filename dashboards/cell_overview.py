@@ -5,12 +5,13 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as dash
 
 from dashboards.common import (
-    CELL_FILTER,
+    CELL_RUN_FILTER,
     UNDEFINED_OEE,
     cell_variable,
     datasource_variable,
     new_dashboard,
     q,
+    run_variable,
 )
 from dashboards.panels import (
     OEE_ABOVE_1,
@@ -32,12 +33,12 @@ __all__ = ["UID", "build"]
 
 UID = "celltwin-overview"
 
-_CELL_KPI = f'"kpi" WHERE {CELL_FILTER} AND "scope" = \'cell\' AND $timeFilter'
-_MACHINE_KPI = f'"kpi" WHERE {CELL_FILTER} AND "scope" != \'cell\' AND $timeFilter'
-_JOBS = f'"job_event" WHERE {CELL_FILTER} AND "event" = \'job_completed\''
+_CELL_KPI = f'"kpi" WHERE {CELL_RUN_FILTER} AND "scope" = \'cell\' AND $timeFilter'
+_MACHINE_KPI = f'"kpi" WHERE {CELL_RUN_FILTER} AND "scope" != \'cell\' AND $timeFilter'
+_JOBS = f'"job_event" WHERE {CELL_RUN_FILTER} AND "event" = \'job_completed\''
 _COMPLETED = f"{_JOBS} AND $timeFilter"
 _LATE = f'{_JOBS} AND "late" = true AND $timeFilter'
-_RAISED = f'"fault" WHERE {CELL_FILTER} AND "active" = true AND $timeFilter'
+_RAISED = f'"fault" WHERE {CELL_RUN_FILTER} AND "active" = true AND $timeFilter'
 _UNDEFINED = "Shown as - when no KPI point of the cell in the time range has it (not 0)."
 
 
@@ -51,6 +52,7 @@ def build() -> dash.Dashboard:
         )
         .with_variable(datasource_variable())
         .with_variable(cell_variable())
+        .with_variable(run_variable())
         .with_row(row("Now"))
         .with_panel(
             stat_value(
@@ -94,7 +96,7 @@ def build() -> dash.Dashboard:
             state_timeline(
                 "Machine states",
                 q(
-                    f'SELECT "state" FROM "machine_state" WHERE {CELL_FILTER} AND $timeFilter '
+                    f'SELECT "state" FROM "machine_state" WHERE {CELL_RUN_FILTER} AND $timeFilter '
                     'GROUP BY "machine"'
                 ).alias("$tag_machine"),
             )
@@ -113,7 +115,7 @@ def build() -> dash.Dashboard:
             timeseries_panel(
                 "OEE over time",
                 q(
-                    f'SELECT mean("oee") FROM "kpi" WHERE {CELL_FILTER} AND $timeFilter '
+                    f'SELECT mean("oee") FROM "kpi" WHERE {CELL_RUN_FILTER} AND $timeFilter '
                     'GROUP BY time($__interval), "scope" fill(none)'
                 ).alias("$tag_scope"),
                 unit="percentunit",
@@ -155,7 +157,7 @@ def build() -> dash.Dashboard:
                 "Faults raised (newest first)",
                 q(
                     'SELECT "machine", "kind", "severity", "source" FROM "fault" '
-                    f'WHERE {CELL_FILTER} AND "active" = true AND $timeFilter '
+                    f'WHERE {CELL_RUN_FILTER} AND "active" = true AND $timeFilter '
                     "ORDER BY time DESC LIMIT 50"
                 ),
                 span=12,

@@ -8,6 +8,8 @@ The telemetry schema the queries rely on (written by ``twin/telemetry``):
   good
 - ``fault`` tags cell, machine, kind; fields severity, active, source
 - ``kpi`` tags cell, scope (machine id or ``cell``); KPI fields, periodic
+- every point also has the tag run (the run that wrote it): runs sharing a database stay
+  apart, so every panel and variable (but the run's own) shows one run, ``$run``
 
 Every panel and variable queries through the ``datasource`` template variable, so pushed
 dashboards work with whatever InfluxDB (InfluxQL) datasource a Grafana has; the provisioned one
@@ -23,12 +25,14 @@ from dashboards.influxql import InfluxQL
 
 __all__ = [
     "CELL_FILTER",
+    "CELL_RUN_FILTER",
     "DATASOURCE",
     "DATASOURCE_NAME",
     "DATASOURCE_UID",
     "LATEST_DATA_QUERY",
     "MACHINE_FILTER",
     "QUICK_RANGES",
+    "RUN_FILTER",
     "STATE_MAPPINGS",
     "TAGS",
     "TIME_AXIS_NOTE",
@@ -39,6 +43,7 @@ __all__ = [
     "machine_variable",
     "new_dashboard",
     "q",
+    "run_variable",
 ]
 
 DATASOURCE_UID = "celltwin-influxql"
@@ -50,6 +55,11 @@ TAGS = ["cell-twin"]
 # so a regex match keeps the queries valid for "All"/multi-value selections too.
 CELL_FILTER = '"cell" =~ /^$cell$/'
 MACHINE_FILTER = '"machine" =~ /^$machine$/'
+# one run: a single value, compared as it is (run ids hold no regex metacharacter, so a
+# Grafana that regex-escapes the value leaves it alone)
+RUN_FILTER = "\"run\" = '$run'"
+# what every panel shows: the selected cell in the selected run
+CELL_RUN_FILTER = f"{CELL_FILTER} AND {RUN_FILTER}"
 
 # a KPI with nothing to rate is left out of its point (SCHEMA.md): the panels say what shows
 UNDEFINED_OEE = (
@@ -80,15 +90,15 @@ QUICK_RANGES = (
 # measurements the twin writes while it runs (state changes, KPI reports, signal samples)
 LATEST_DATA_QUERY = (
     'SELECT "state_code", "produced", "quality" FROM "machine_state", "kpi", "machine_signal" '
-    f"WHERE {CELL_FILTER} ORDER BY time DESC LIMIT 1"
+    f"WHERE {CELL_RUN_FILTER} ORDER BY time DESC LIMIT 1"
 )
 
 # a running twin writes state changes and KPI reports of the cell: a range with either has
 # telemetry of the cell, so an event count of nothing there is a true 0
 _REPORTED = (
-    f'(SELECT count("state_code") * 0 AS "n" FROM "machine_state" WHERE {CELL_FILTER} '
+    f'(SELECT count("state_code") * 0 AS "n" FROM "machine_state" WHERE {CELL_RUN_FILTER} '
     "AND $timeFilter)",
-    f'(SELECT count("produced") * 0 AS "n" FROM "kpi" WHERE {CELL_FILTER} AND $timeFilter)',
+    f'(SELECT count("produced") * 0 AS "n" FROM "kpi" WHERE {CELL_RUN_FILTER} AND $timeFilter)',
 )
 
 # OPC UA Machinery MachineryItemState values with the colours operators expect; keyed by the
@@ -142,7 +152,14 @@ def datasource_variable() -> dash.DatasourceVariable:
 
 
 def tag_variable(
-    name: str, label: str, query: str, *, multi: bool, include_all: bool, all_selected: bool
+    name: str,
+    label: str,
+    query: str,
+    *,
+    multi: bool,
+    include_all: bool,
+    all_selected: bool,
+    sort: model.VariableSort = model.VariableSort.ALPHABETICAL_ASC,
 ) -> dash.QueryVariable:
     """A template variable over the values of a tag (``SHOW TAG VALUES ...``); "All" matches
     every value (``.*``) and, with ``all_selected``, is what the dashboard opens with."""
@@ -152,11 +169,12 @@ def tag_variable(
         .datasource(DATASOURCE)
         .query(query)
         .refresh(model.VariableRefresh.ON_DASHBOARD_LOAD)
-        .sort(model.VariableSort.ALPHABETICAL_ASC)
+        .sort(sort)
         .include_all(include_all)
-        .all_value(".*")
         .multi(multi)
     )
+    if include_all:
+        variable = variable.all_value(".*")
     if all_selected:
         variable = variable.current(model.VariableOption(selected=True, text="All", value="$__all"))
     return variable
@@ -174,12 +192,28 @@ def cell_variable() -> dash.QueryVariable:
     )
 
 
+def run_variable() -> dash.QueryVariable:
+    """The run to show, from the ``run`` tag of ``machine_state`` of the selected cell: one
+    run, newest first (run ids begin with the UTC time the run started), so a dashboard
+    opens on the latest run (Grafana selects the first value when none is set)."""
+    return tag_variable(
+        "run",
+        "Run",
+        f'SHOW TAG VALUES FROM "machine_state" WITH KEY = "run" WHERE {CELL_FILTER}',
+        multi=False,
+        include_all=False,
+        all_selected=False,
+        sort=model.VariableSort.ALPHABETICAL_DESC,
+    )
+
+
 def machine_variable(*, multi: bool) -> dash.QueryVariable:
-    """The machine(s) of the selected cell, from the ``machine`` tag of ``machine_state``."""
+    """The machine(s) of the selected cell and run, from the ``machine`` tag of
+    ``machine_state``."""
     return tag_variable(
         "machine",
         "Machine",
-        f'SHOW TAG VALUES FROM "machine_state" WITH KEY = "machine" WHERE {CELL_FILTER}',
+        f'SHOW TAG VALUES FROM "machine_state" WITH KEY = "machine" WHERE {CELL_RUN_FILTER}',
         multi=multi,
         include_all=multi,
         all_selected=True,

@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dash
 
-from dashboards.common import CELL_FILTER, cell_variable, datasource_variable, q, tag_variable
+from dashboards.common import (
+    CELL_RUN_FILTER,
+    RUN_FILTER,
+    cell_variable,
+    datasource_variable,
+    q,
+    run_variable,
+    tag_variable,
+)
 from dashboards.common import new_dashboard as _new
 from dashboards.panels import (
     bars,
@@ -26,7 +34,7 @@ __all__ = ["UID", "build"]
 UID = "celltwin-jobs"
 
 _FAMILY = '"family" =~ /^$family$/'
-_JOBS = f'"job_event" WHERE {CELL_FILTER} AND {_FAMILY}'
+_JOBS = f'"job_event" WHERE {CELL_RUN_FILTER} AND {_FAMILY}'
 _DONE = f"{_JOBS} AND \"event\" = 'job_completed'"
 _IN_RANGE = f"{_DONE} AND $timeFilter"
 _NONE_DONE = "Shown as - when no job finished in the time range (not 0 s)."
@@ -36,7 +44,8 @@ def _family_variable() -> dash.QueryVariable:
     return tag_variable(
         "family",
         "Product family",
-        'SHOW TAG VALUES FROM "job_event" WITH KEY = "family" WHERE "family" != \'none\'',
+        f'SHOW TAG VALUES FROM "job_event" WITH KEY = "family" WHERE {RUN_FILTER} '
+        "AND \"family\" != 'none'",
         multi=True,
         include_all=True,
         all_selected=True,
@@ -54,6 +63,7 @@ def build() -> dash.Dashboard:
         )
         .with_variable(datasource_variable())
         .with_variable(cell_variable())
+        .with_variable(run_variable())
         .with_variable(_family_variable())
         .with_row(row("Summary (time range)"))
         .with_panel(event_count("Jobs completed", 'count("job")', _IN_RANGE, span=3))
@@ -162,7 +172,7 @@ def build() -> dash.Dashboard:
                 "Jobs held by a fault (newest first)",
                 q(
                     'SELECT "job", "machine", "state", "mode" FROM "machine_state" '
-                    f'WHERE {CELL_FILTER} AND "state_code" < 2 AND "job" != \'\' '
+                    f'WHERE {CELL_RUN_FILTER} AND "state_code" < 2 AND "job" != \'\' '
                     "AND $timeFilter ORDER BY time DESC LIMIT 100"
                 ),
                 height=8,

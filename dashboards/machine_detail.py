@@ -14,7 +14,7 @@ from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.models import common as cm
 
 from dashboards.common import (
-    CELL_FILTER,
+    CELL_RUN_FILTER,
     MACHINE_FILTER,
     UNDEFINED_OEE,
     cell_variable,
@@ -22,6 +22,7 @@ from dashboards.common import (
     machine_variable,
     new_dashboard,
     q,
+    run_variable,
 )
 from dashboards.panels import (
     OEE_ABOVE_1,
@@ -37,7 +38,7 @@ __all__ = ["KIND_ROWS", "UID", "SignalPanel", "build"]
 
 UID = "celltwin-machine"
 
-_WHERE = f"{CELL_FILTER} AND {MACHINE_FILTER}"
+_WHERE = f"{CELL_RUN_FILTER} AND {MACHINE_FILTER}"
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ def build() -> dash.Dashboard:
         )
         .with_variable(datasource_variable())
         .with_variable(cell_variable())
+        .with_variable(run_variable())
         .with_variable(machine_variable(multi=True))
         .with_row(row("State"))
         .with_panel(
@@ -175,7 +177,7 @@ def build() -> dash.Dashboard:
                 q(
                     'SELECT mean("availability") AS "availability", '
                     'mean("utilisation") AS "utilisation", mean("oee") AS "OEE" '
-                    f'FROM "kpi" WHERE {CELL_FILTER} AND "scope" =~ /^$machine$/ '
+                    f'FROM "kpi" WHERE {CELL_RUN_FILTER} AND "scope" =~ /^$machine$/ '
                     'AND $timeFilter GROUP BY time($__interval), "scope" fill(none)'
                 ).alias("$tag_scope $col"),
                 unit="percentunit",

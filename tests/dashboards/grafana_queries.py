@@ -1,32 +1,38 @@
-"""The dashboards' queries as Grafana sends them, and the simulated run they are tested on.
+"""The dashboards' queries as Grafana sends them, and the simulated runs they are tested on.
 
 A 2-day run of the default scenario (signals every 60 s), as the telemetry file sink writes it,
-is loaded through ``/write?db=celltwin&precision=ns`` (``load_run``); each panel target is run
-the way Grafana runs it: with ``$timeFilter``, ``$__interval`` and the template variables
-substituted (regex-escaped as Grafana's InfluxDB datasource does inside ``/^...$/``).
+is loaded through ``/write?db=celltwin&precision=ns`` (``load_run``), after an earlier run of
+the same scenario with another seed over its first day: the same timestamps, told apart only
+by their ``run`` tag, as two runs into one bucket are. Each panel target is run the way
+Grafana runs it: with ``$timeFilter``, ``$__interval`` and the template variables substituted
+(regex-escaped as Grafana's InfluxDB datasource does inside ``/^...$/``).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import SCENARIOS
 from tests.dashboards.influxdb1 import InfluxDB1
-from tests.dashboards.telemetry_lines import sink_lines
+from tests.dashboards.telemetry_lines import run_of, sink_lines
 
 __all__ = [
     "ALL",
     "ALL_VARS",
     "DB",
+    "EARLIER_SEED",
     "MACHINES",
     "PAUSE",
     "RANGE",
     "SCENARIO",
     "START",
+    "Loaded",
     "has_data",
     "load_run",
     "panel_query",
@@ -34,6 +40,7 @@ __all__ = [
     "substitute",
     "targets",
     "variable_queries",
+    "variable_values",
 ]
 
 DB = "celltwin"
@@ -42,7 +49,9 @@ START = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)  # the default scenario's start
 RANGE = (START, START + timedelta(days=2))
 MACHINES = {"cnc": "cnc1", "robot": "robot1", "printer": "printer1", "inspection": "vision1"}
 ALL = ".*"  # the variables' allValue
+# every variable but the run, which the loaded data decides (``Loaded.variables``)
 ALL_VARS = {"cell": "cell-1", "machine": ALL, "family": ALL}
+EARLIER_SEED = 7  # the earlier run's (the scenario's is 42)
 # an operator pauses the first order twice, for about an hour each time (ISA-95 Pause and
 # Resume), as a run's recorded commands are replayed: the paused-jobs panels have data, and a
 # count of paused jobs differs from a count of pauses
@@ -54,12 +63,42 @@ PAUSE = [
 ]
 
 
-def load_run(server: InfluxDB1, run_dir: Path) -> None:
-    """Create the database and write the 2-day run into it."""
+@dataclass(frozen=True)
+class Loaded:
+    """The database holding the runs: ``run``, the 2-day run, loaded last (the latest), and
+    ``earlier``, a run of the other seed over the first day; each run's ``kpis`` as its
+    ``summary.json`` has them, by run id."""
+
+    server: InfluxDB1
+    run: str
+    earlier: str
+    kpis: dict[str, dict[str, Any]]
+
+    @property
+    def variables(self) -> dict[str, str]:
+        """Every variable at "All", the run at the 2-day run."""
+        return {**ALL_VARS, "run": self.run}
+
+
+def load_run(server: InfluxDB1, run_dir: Path) -> Loaded:
+    """Create the database and write the earlier run, then the 2-day run into it."""
     server.create_database(DB)
-    lines = sink_lines(SCENARIO, run_dir, "2d", "60s", PAUSE)
+    runs = []
+    kpis = {}
+    for name, until, signals, commands, options in (
+        ("earlier", "1d", "10m", None, ("--seed", str(EARLIER_SEED))),
+        ("run", "2d", "60s", PAUSE, ()),
+    ):
+        out = run_dir / name
+        out.mkdir()
+        lines = sink_lines(SCENARIO, out, until, signals, commands, *options)
+        server.write(DB, lines)
+        runs.append(run_of(lines))
+        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+        kpis[runs[-1]] = summary["kpis"]
     assert len(lines) > 10_000
-    server.write(DB, lines)
+    earlier, run = runs
+    return Loaded(server, run, earlier, kpis)
 
 
 def _escape_regex(value: str) -> str:
@@ -126,3 +165,17 @@ def panel_query(d: dict[str, Any], title: str) -> str:
 
 def variable_queries(d: dict[str, Any]) -> list[tuple[str, str]]:
     return [(v["name"], v["query"]) for v in d["templating"]["list"] if v["type"] == "query"]
+
+
+def variable_values(
+    server: InfluxDB1, d: dict[str, Any], name: str, variables: dict[str, str]
+) -> list[str]:
+    """The values Grafana offers for template variable ``name`` of dashboard ``d`` (a tag
+    query) with the other ``variables`` set: in the variable's sort order (1: ascending, 2:
+    descending; Grafana selects the first when the dashboard sets none)."""
+    variable = next(v for v in d["templating"]["list"] if v["name"] == name)
+    result = server.query(substitute(variable["query"], variables), DB)
+    assert "error" not in result, result
+    values = [str(row[1]) for s in result.get("series", []) for row in s["values"]]
+    assert variable["sort"] in (1, 2), variable["sort"]
+    return sorted(set(values), reverse=variable["sort"] == 2)

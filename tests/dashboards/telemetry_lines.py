@@ -7,19 +7,25 @@ The lines come from the telemetry file sink, exactly as a user gets them:
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 
 from twin.cli import main
 
-__all__ = ["sink_lines"]
+__all__ = ["run_of", "sink_lines"]
 
 
 def sink_lines(
-    scenario: Path, run_dir: Path, until: str, signals: str, commands: list[str] | None = None
+    scenario: Path,
+    run_dir: Path,
+    until: str,
+    signals: str,
+    commands: list[str] | None = None,
+    *options: str,
 ) -> list[str]:
     """Lines written by the file sink of ``twin simulate``; fails when the file is missing.
     ``commands`` are command events (JSON lines) applied at their times, as ``--replay``
-    applies a recorded run's commands."""
+    applies a recorded run's commands; ``options`` are more options (``--seed``, ``7``)."""
     replay: list[str] = []
     if commands:
         log = run_dir / "commands.jsonl"
@@ -40,8 +46,28 @@ def sink_lines(
             str(run_dir),
             "--quiet",
             "--no-plots",
+            *options,
         ]
     )
     assert code == 0, f"twin simulate exited with {code}"
     with gzip.open(run_dir / "telemetry.lp.gz", "rt", encoding="utf-8") as fh:
         return [ln for ln in fh.read().splitlines() if ln]
+
+
+def run_of(lines: list[str]) -> str:
+    """The run id every line carries (its ``run`` tag); fails when a line has none or
+    another run's."""
+    runs = {_run_tag(ln) for ln in lines}
+    assert len(runs) == 1, f"lines of {len(runs)} runs (None: without a run tag): {runs}"
+    (run,) = runs
+    assert run is not None
+    return run
+
+
+def _run_tag(line: str) -> str | None:
+    head = re.split(r"(?<!\\) ", line, maxsplit=1)[0]  # measurement and tags
+    for pair in re.split(r"(?<!\\),", head)[1:]:
+        key, _, value = pair.partition("=")
+        if key == "run":
+            return value
+    return None

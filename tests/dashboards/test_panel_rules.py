@@ -8,7 +8,9 @@ checked against a real InfluxDB in ``test_panel_values_influxdb1``):
 - OEE can exceed 1 (SCHEMA.md): no OEE axis or gauge ends at 100 %;
 - codes, layer numbers, set points and counts are never averaged over ``$__interval``;
 - at speed > 1 the data runs ahead of the wall clock: every dashboard says so, offers ranges
-  ahead of now and shows where the data ends.
+  ahead of now and shows where the data ends;
+- runs sharing a database stay apart: every query but the cell's and the run's own shows the
+  selected run.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import pytest
 
 from dashboards import load_dashboards
-from dashboards.common import LATEST_DATA_QUERY, TIME_AXIS_NOTE
+from dashboards.common import LATEST_DATA_QUERY, RUN_FILTER, TIME_AXIS_NOTE
 from dashboards.machine_detail import KIND_ROWS
 from dashboards.panels import LATEST_DATA, OEE_GAUGE_MAX
 
@@ -145,3 +147,17 @@ def test_state_stat_says_it_is_the_last_state_in_range() -> None:
     assert "$timeFilter" in panel["targets"][0]["query"]
     assert "end of the range" in panel["description"]
     assert all(p.get("title") != "Current state" for p in DASHBOARDS["machine-detail"]["panels"])
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_every_query_shows_the_selected_run(name: str) -> None:
+    d = DASHBOARDS[name]
+    variables = [v for v in d["templating"]["list"] if v["type"] == "query"]
+    assert [v["name"] for v in variables][:2] == ["cell", "run"]  # the run of the cell
+    for v in variables[2:]:
+        assert RUN_FILTER in v["query"], (name, v["name"])
+    for p in d["panels"]:
+        for t in p.get("targets", []):
+            # in every WHERE clause: each subquery of an event count keeps to the run too
+            query = t["query"]
+            assert query.count(RUN_FILTER) == query.count("WHERE") >= 1, (name, p["title"])

@@ -17,15 +17,14 @@ from dashboards import load_dashboards
 from dashboards.machine_detail import KIND_ROWS
 from dashboards.panels import LATEST_DATA
 from tests.dashboards.grafana_queries import (
-    ALL_VARS,
     DB,
     RANGE,
     START,
+    Loaded,
     panel_query,
     stat_sum,
     substitute,
 )
-from tests.dashboards.influxdb1 import InfluxDB1
 
 pytestmark = pytest.mark.services
 
@@ -44,9 +43,9 @@ EVENT_COUNTS = [
 ]
 
 
-def _run(influx: InfluxDB1, dashboard: str, title: str, **kwargs: Any) -> dict[str, Any]:
-    query = substitute(panel_query(DASHBOARDS[dashboard], title), ALL_VARS, **kwargs)
-    result = influx.query(query, DB)
+def _run(loaded: Loaded, dashboard: str, title: str, **kwargs: Any) -> dict[str, Any]:
+    query = substitute(panel_query(DASHBOARDS[dashboard], title), loaded.variables, **kwargs)
+    result = loaded.server.query(query, DB)
     assert "error" not in result, result
     return result
 
@@ -57,42 +56,45 @@ def _values(result: dict[str, Any]) -> list[Any]:
 
 @pytest.mark.parametrize(("dashboard", "title"), EVENT_COUNTS)
 def test_event_count_is_zero_only_where_the_cell_has_telemetry(
-    influx: InfluxDB1, dashboard: str, title: str
+    loaded: Loaded, dashboard: str, title: str
 ) -> None:
-    assert stat_sum(_run(influx, dashboard, title, time_range=NO_TELEMETRY)) is None  # "-"
-    early = stat_sum(_run(influx, dashboard, title, time_range=FIRST_10_MIN))
+    assert stat_sum(_run(loaded, dashboard, title, time_range=NO_TELEMETRY)) is None  # "-"
+    early = stat_sum(_run(loaded, dashboard, title, time_range=FIRST_10_MIN))
     assert early is not None
     if "paused" not in title:  # the operator paused SO-1001 at 60 s; nothing else happened yet
         assert early == 0
-    assert stat_sum(_run(influx, dashboard, title)) is not None
+    assert stat_sum(_run(loaded, dashboard, title)) is not None
 
 
-def test_event_counts_count_the_events(influx: InfluxDB1) -> None:
-    completed = influx.query(
-        "SELECT count(job) FROM job_event WHERE event = 'job_completed' AND late = true", DB
+def test_event_counts_count_the_events(loaded: Loaded) -> None:
+    completed = loaded.server.query(
+        "SELECT count(job) FROM job_event WHERE event = 'job_completed' AND late = true "
+        f"AND run = '{loaded.run}'",
+        DB,
     )
     n_late = completed["series"][0]["values"][0][1]
-    assert stat_sum(_run(influx, "jobs", "Late jobs")) == n_late
-    assert stat_sum(_run(influx, "jobs", "Jobs paused (in range)", time_range=FIRST_10_MIN)) == 1
+    assert stat_sum(_run(loaded, "jobs", "Late jobs")) == n_late
+    assert stat_sum(_run(loaded, "jobs", "Jobs paused (in range)", time_range=FIRST_10_MIN)) == 1
 
 
-def test_undefined_kpis_have_no_rows(influx: InfluxDB1) -> None:
+def test_undefined_kpis_have_no_rows(loaded: Loaded) -> None:
     """No job finished in the first 10 minutes: mean and max lead time and tardiness have no
     value (the panels' '-'), not 0 s; nor have the cell's KPIs where it has no telemetry."""
     for title in ("Mean lead time", "Mean tardiness", "Max tardiness"):
-        assert not _values(_run(influx, "jobs", title, time_range=FIRST_10_MIN)), title
-        assert _values(_run(influx, "jobs", title)), title
+        assert not _values(_run(loaded, "jobs", title, time_range=FIRST_10_MIN)), title
+        assert _values(_run(loaded, "jobs", title)), title
     for title in ("Throughput", "WIP (mean)", "Cell OEE"):
-        assert not _values(_run(influx, "cell-overview", title, time_range=NO_TELEMETRY)), title
+        assert not _values(_run(loaded, "cell-overview", title, time_range=NO_TELEMETRY)), title
 
 
-def test_codes_and_counts_are_values_the_machine_had(influx: InfluxDB1) -> None:
+def test_codes_and_counts_are_values_the_machine_had(loaded: Loaded) -> None:
     """Over a wide range ($__interval 1 h, 60 samples a bucket) a result is still 0, 1 or 2,
     and layers and features checked are whole numbers."""
     panels = {p.title: (kind, p) for _, (kind, ps) in KIND_ROWS.items() for p in ps}
     for title in ("Result (0 none, 1 pass, 2 fail)", "Features checked", "Layer"):
         kind, panel = panels[title]
-        result = influx.query(substitute(panel.query(kind), ALL_VARS, interval="1h"), DB)
+        query = substitute(panel.query(kind), loaded.variables, interval="1h")
+        result = loaded.server.query(query, DB)
         values = [v for v in _values(result) if v is not None]
         assert values, title
         assert all(float(v).is_integer() for v in values), (title, values)
@@ -100,29 +102,32 @@ def test_codes_and_counts_are_values_the_machine_had(influx: InfluxDB1) -> None:
             assert set(values) <= {0, 1, 2}
 
 
-def test_latest_data_is_found_from_any_range(influx: InfluxDB1) -> None:
+def test_latest_data_is_found_from_any_range(loaded: Loaded) -> None:
     newest = max(
-        influx.query(f"SELECT last({field}) FROM {m}", DB)["series"][0]["values"][0][0]
+        loaded.server.query(f"SELECT last({field}) FROM {m} WHERE run = '{loaded.run}'", DB)[
+            "series"
+        ][0]["values"][0][0]
         for m, field in (("machine_signal", "quality"), ("kpi", "produced"))
     )
     for name in DASHBOARDS:
-        result = _run(influx, name, LATEST_DATA, time_range=NO_TELEMETRY)
+        result = _run(loaded, name, LATEST_DATA, time_range=NO_TELEMETRY)
         times = [row[0] for s in result["series"] for row in s["values"]]
         assert max(times) == newest == int(RANGE[1].timestamp() * 1000), name  # Grafana: max
 
 
-def test_last_state_in_range_is_the_state_at_the_end_of_the_range(influx: InfluxDB1) -> None:
+def test_last_state_in_range_is_the_state_at_the_end_of_the_range(loaded: Loaded) -> None:
     """Over the first day of the run, each machine's last state change in that day, not the
     state it started with."""
     day = (START, START + timedelta(days=1))
     end_ms = int(day[1].timestamp() * 1000)
-    result = _run(influx, "machine-detail", "Last state in range", time_range=day)
+    result = _run(loaded, "machine-detail", "Last state in range", time_range=day)
     shown = {s["tags"]["machine"]: s["values"][0][1] for s in result["series"]}
     assert len(shown) == 4
     first: dict[str, Any] = {}
     for machine, code in shown.items():
-        rows = influx.query(
+        rows = loaded.server.query(
             f"SELECT state_code FROM machine_state WHERE machine = '{machine}' "
+            f"AND run = '{loaded.run}' "
             f"AND time >= {int(day[0].timestamp() * 1000)}ms AND time <= {end_ms}ms",
             DB,
         )["series"][0]["values"]
@@ -131,14 +136,14 @@ def test_last_state_in_range_is_the_state_at_the_end_of_the_range(influx: Influx
     assert shown != first
 
 
-def test_hours_past_the_data_have_no_bars(influx: InfluxDB1) -> None:
+def test_hours_past_the_data_have_no_bars(loaded: Loaded) -> None:
     """A range ahead of the data (a fast run seen to now+1d) shows no 0 bars where the twin
     has not been yet: there the count is unknown, not 0."""
     for dashboard, title in (
         ("cell-overview", "Jobs completed per hour"),
         ("jobs", "Operations finished per hour and machine"),
     ):
-        result = _run(influx, dashboard, title, time_range=PAST_THE_END)
+        result = _run(loaded, dashboard, title, time_range=PAST_THE_END)
         rows = [row for s in result["series"] for row in s["values"]]
         assert rows, title
         end_ms = int(RANGE[1].timestamp() * 1000)

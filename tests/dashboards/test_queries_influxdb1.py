@@ -19,7 +19,6 @@ from dashboards import load_dashboards
 from dashboards.machine_detail import KIND_ROWS
 from tests.dashboards.grafana_queries import (
     ALL,
-    ALL_VARS,
     DB,
     MACHINES,
     SCENARIO,
@@ -47,43 +46,44 @@ def _cases() -> list[Any]:
 
 
 @pytest.mark.parametrize("query", _cases())
-def test_query_returns_data(influx: InfluxDB1, query: str) -> None:
+def test_query_returns_data(influx: InfluxDB1, variables: dict[str, str], query: str) -> None:
     """Each query, with all machines and families selected, returns data."""
     for cell in ("cell-1", ALL):
-        result = influx.query(substitute(query, {**ALL_VARS, "cell": cell}), DB)
+        result = influx.query(substitute(query, {**variables, "cell": cell}), DB)
         assert has_data(result), f"no data for cell={cell}: {query}"
 
 
-def test_machine_detail_per_machine(influx: InfluxDB1) -> None:
+def test_machine_detail_per_machine(influx: InfluxDB1, variables: dict[str, str]) -> None:
     """With one machine selected, the common panels and that machine's kind row have data."""
     kind_of_row = {title: kind for title, (kind, _) in KIND_ROWS.items()}
     for row, title, query in targets(DASHBOARDS["machine-detail"]):
         kind = kind_of_row.get(row or "")
         machines = [MACHINES[kind]] if kind else list(MACHINES.values())
         for machine in machines:
-            result = influx.query(substitute(query, {**ALL_VARS, "machine": machine}), DB)
+            result = influx.query(substitute(query, {**variables, "machine": machine}), DB)
             assert has_data(result), f"{title}: no data for machine={machine}"
         if kind:
             # and only that machine's series: the kind filter keeps other machines out
             other = next(m for k, m in MACHINES.items() if k != kind)
-            result = influx.query(substitute(query, {**ALL_VARS, "machine": other}), DB)
+            result = influx.query(substitute(query, {**variables, "machine": other}), DB)
             assert not has_data(result), f"{title}: data for {other} in the {row} row"
 
 
-def test_values_are_the_runs(influx: InfluxDB1) -> None:
+def test_values_are_the_runs(influx: InfluxDB1, variables: dict[str, str]) -> None:
     """Spot checks that the loaded data and the queries agree with the run, not just exist."""
     d = DASHBOARDS["cell-overview"]
     by_title = {title: q for _, title, q in targets(d)}
     n_completed = stat_sum(
-        influx.query(substitute(by_title["Jobs completed (in range)"], ALL_VARS), DB)
+        influx.query(substitute(by_title["Jobs completed (in range)"], variables), DB)
     )
-    n_late = stat_sum(influx.query(substitute(by_title["Late jobs (in range)"], ALL_VARS), DB))
+    n_late = stat_sum(influx.query(substitute(by_title["Late jobs (in range)"], variables), DB))
     assert n_completed is not None
     assert n_late is not None
     assert 0 < n_late < n_completed
     # the last cumulative KPI report agrees with the job events
+    run = f"run = '{variables['run']}'"
     kpi = influx.query(
-        "SELECT last(jobs_completed), last(jobs_late) FROM kpi WHERE scope = 'cell'", DB
+        f"SELECT last(jobs_completed), last(jobs_late) FROM kpi WHERE scope = 'cell' AND {run}", DB
     )
     _, kpi_completed, kpi_late = kpi["series"][0]["values"][0]
     assert kpi_completed <= n_completed
@@ -91,26 +91,26 @@ def test_values_are_the_runs(influx: InfluxDB1) -> None:
     # the paused-jobs table lists the operator's pauses and resumes, newest first; the job
     # paused twice is one paused job
     jobs = {title: q for _, title, q in targets(DASHBOARDS["jobs"])}
-    paused = influx.query(substitute(jobs["Pauses and resumes (newest first)"], ALL_VARS), DB)
+    paused = influx.query(substitute(jobs["Pauses and resumes (newest first)"], variables), DB)
     rows = [row[1:] for row in paused["series"][0]["values"]]
     assert rows == 2 * [
         ["SO-1001", "machined_bracket", "job_resumed"],
         ["SO-1001", "machined_bracket", "job_paused"],
     ]
-    n_paused = influx.query(substitute(jobs["Jobs paused (in range)"], ALL_VARS), DB)
+    n_paused = influx.query(substitute(jobs["Jobs paused (in range)"], variables), DB)
     assert stat_sum(n_paused) == 1
     # each job held by a fault is on a machine a fault took out of service at that instant
-    held = influx.query(substitute(jobs["Jobs held by a fault (newest first)"], ALL_VARS), DB)
+    held = influx.query(substitute(jobs["Jobs held by a fault (newest first)"], variables), DB)
     rows = held["series"][0]["values"]
     assert rows
-    raised = influx.query("SELECT severity, machine FROM fault WHERE active = true", DB)
+    raised = influx.query(f"SELECT severity, machine FROM fault WHERE active = true AND {run}", DB)
     faults = {(t, machine) for t, _, machine in raised["series"][0]["values"]}
     for t, job, machine, state, _mode in rows:
         assert job
         assert state in ("OutOfService", "NotAvailable")
         assert (t, machine) in faults, (t, job, machine)
     # the state timeline has one lane per machine of the scenario
-    states = influx.query(substitute(by_title["Machine states"], ALL_VARS), DB)
+    states = influx.query(substitute(by_title["Machine states"], variables), DB)
     assert sorted(s["tags"]["machine"] for s in states["series"]) == sorted(MACHINES.values())
 
 

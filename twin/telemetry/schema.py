@@ -2,11 +2,16 @@
 
 Measurements (documented for dashboard authors in ``dashboards/SCHEMA.md``)::
 
-    machine_signal,cell,machine,kind   <signal>=<float>...,quality=<int>i
-    machine_state,cell,machine,kind    state="..",mode="..",state_code=<int>i,job=".."
-    job_event,cell,event,family,machine  job="..",op=<int>i,lead_time,tardiness,late,good
-    fault,cell,machine,kind            severity=<int>i,active=<bool>,source=".."
-    kpi,cell,scope                     availability,...,produced=<int>i,... (cell-only fields)
+    machine_signal,cell,machine,kind,run   <signal>=<float>...,quality=<int>i
+    machine_state,cell,machine,kind,run    state="..",mode="..",state_code=<int>i,job=".."
+    job_event,cell,event,family,machine,run  job="..",op=<int>i,lead_time,tardiness,late,good
+    fault,cell,machine,kind,run            severity=<int>i,active=<bool>,source=".."
+    kpi,cell,run,scope                     availability,...,produced=<int>i,... (cell-only)
+
+Every point of a run carries its ``run`` tag (``run_id``: when the run started, e.g.
+``2026-01-05T06:00:00Z-250000``): runs written to one database stay apart, so a restarted twin
+or a second simulation of the same scenario (same timestamps) neither overwrites the points of
+the run before nor mixes with them. One value per run keeps the tag's cardinality low.
 
 A KPI without a value (``twin.kpi``: undefined, NaN; e.g. the OEE of a machine that has
 produced nothing yet) is left out of its ``kpi`` point: line protocol has no null, and a 0
@@ -59,10 +64,12 @@ __all__ = [
     "CELL_KPI_FIELDS",
     "KPI_FIELDS",
     "LAST_TIMESTAMP",
+    "RUN_TAG",
     "STATE_CODES",
     "LineEncoder",
     "SignalLayout",
     "datetime_ns",
+    "run_id",
 ]
 
 #: KPI fields of every scope (machine and cell), with their line-protocol types.
@@ -111,6 +118,25 @@ RETENTION_HINT = timedelta(days=30)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+#: the tag naming the run that wrote a point (``run_id``)
+RUN_TAG = "run"
+
+
+def run_id(started: datetime) -> str:
+    """The id of a run that started at ``started`` (time-zone aware): the UTC second, then
+    its microseconds, e.g. ``2026-01-05T06:00:00Z-250000``.
+
+    Readable, and sortable: a later run sorts after an earlier one, within one second too
+    (the dashboards list runs newest first). The same instant always gives the same id, so
+    a run resumed from its recorded start (``twin run --resume``: ``run.json``'s
+    ``sim_start``) keeps its id. No regular-expression metacharacter (no ``.``), so the id
+    reads the same wherever Grafana regex-escapes a variable's value."""
+    if started.tzinfo is None:
+        raise ValueError("a run's start must be time-zone aware")
+    utc = started.astimezone(UTC)
+    return f"{utc:%Y-%m-%dT%H:%M:%SZ}-{utc.microsecond:06d}"
+
+
 def datetime_ns(value: datetime) -> int:
     """Nanoseconds since the Unix epoch of a time-zone aware datetime (exact, no float)."""
     if value.tzinfo is None:
@@ -143,7 +169,8 @@ class LineEncoder:
     """Turns events, signal frames and KPI reports into line-protocol lines.
 
     ``kinds`` maps machine id -> machine kind (the ``kind`` tag); ``tags`` are added to every
-    series (e.g. a site or run id; keep them low-cardinality). Stateful only in what the
+    series (e.g. a site; keep them low-cardinality); ``identify`` adds the run's. Stateful
+    only in what the
     schema needs: each job's product family, each active fault's severity and source, and the
     last timestamp per series (see the module invariant). All of it is bounded by the number
     of live jobs and series.
@@ -164,14 +191,34 @@ class LineEncoder:
         self._family: dict[str, str] = {}
         self._faults: dict[tuple[str, str], tuple[int, str]] = {}
         self._last: dict[str, int] = {}
+        self._encoding = False  # a line was encoded, or a signal layout made: series are fixed
+        self._signal_series: dict[str, str] = {}
+        self._state_series: dict[str, str] = {}
+        self._series()
+
+    def _series(self) -> None:
+        """The series keys of the known machines (the tags of every series apply)."""
         self._signal_series = {
-            m: self._key("machine_signal", {"cell": cell, "machine": m, "kind": k})
+            m: self._key("machine_signal", {"cell": self.cell, "machine": m, "kind": k})
             for m, k in self.kinds.items()
         }
         self._state_series = {
-            m: self._key("machine_state", {"cell": cell, "machine": m, "kind": k})
+            m: self._key("machine_state", {"cell": self.cell, "machine": m, "kind": k})
             for m, k in self.kinds.items()
         }
+
+    @property
+    def run(self) -> str | None:
+        """The run every point is tagged with (``RUN_TAG``), None before ``identify``."""
+        return self.tags.get(RUN_TAG)
+
+    def identify(self, run: str) -> None:
+        """Tag every point with ``run`` (``RUN_TAG``). Called once, before the first line
+        (raises RuntimeError after one): each series holds one run's points."""
+        if self._encoding:
+            raise RuntimeError("a run's id is set before its first line")
+        self.tags[RUN_TAG] = run
+        self._series()
 
     def _key(self, measurement: str, tags: Mapping[str, str | None]) -> str:
         return series_key(measurement, {**self.tags, **tags})
@@ -222,6 +269,7 @@ class LineEncoder:
         return ts
 
     def _line(self, series: str, fields: dict[str, object], t: float) -> str | None:
+        self._encoding = True
         return line(series, fields, self._unique(series, self.ts(t)))
 
     # -- signals -------------------------------------------------------------------------
@@ -233,6 +281,7 @@ class LineEncoder:
         return s
 
     def layout(self, store: SignalStore) -> SignalLayout:
+        self._encoding = True
         return SignalLayout(store, {m: self.signal_series(m) for m in self._machines(store)})
 
     @staticmethod

@@ -1,6 +1,10 @@
 """Wiring the pipeline into a run: build it from settings, attach it to simulate or run.
 
-Only wires; all behaviour is in the pipeline, the encoder and the sinks.
+Only wires; all behaviour is in the pipeline, the encoder and the sinks. Where a run is wired
+its id is decided, once (``schema.run_id``, the ``run`` tag of every point): a simulation's
+from the wall-clock time it starts; a real-time run's from its time axis' origin, the
+wall-clock time of its simulated time 0, which ``twin run --resume`` restores from
+``run.json``, so a resumed run's series go on under the same id.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from twin.errors import ConfigError
 from twin.kpi import KpiCollector
 from twin.model.scenario import Scenario
 from twin.telemetry.pipeline import TelemetryPipeline, TelemetryStats
-from twin.telemetry.schema import LineEncoder
+from twin.telemetry.schema import LineEncoder, run_id
 from twin.telemetry.settings import TelemetrySettings
 from twin.telemetry.sinks import FileSink, InfluxSink, Sink
 from twin.telemetry.spool import STATUS_FILE, Spool
@@ -124,6 +128,9 @@ def simulate_with_telemetry(
     ConfigError naming ``--until`` (or the scenario's ``horizon`` when no ``until`` is given).
     A run to a database whose timestamps end long before the pipeline's ``clock.wall()``
     (``LineEncoder.age_note``) is sent with a warning that a retention period may drop it.
+    Its points are tagged with the run's id (``run_id`` of ``clock.wall()`` now) unless the
+    encoder has one: every simulation stamps from the scenario's start, so two of them into
+    one database share their timestamps and only the run tells them apart.
     """
     from twin.simulation import check_run_args, run_simulation
 
@@ -144,6 +151,8 @@ def simulate_with_telemetry(
         old = pipeline.encoder.age_note(end, pipeline.clock.wall())
         if old is not None:
             log.warning("telemetry: %s", old)
+    if pipeline.encoder.run is None:
+        pipeline.encoder.identify(run_id(pipeline.clock.wall()))
     # the simulation thread sends every full batch itself; a timer flush from the event loop
     # would only cut batches short (and, with all slots busy, spool them needlessly)
     pipeline.flush_interval_s = None
@@ -210,11 +219,17 @@ def attach_realtime(
     seconds from ``driver.on_step``. Build the pipeline
     with ``origin=driver.wall_time(0.0)`` so timestamps are wall-clock aligned.
 
+    Its points are tagged with the run's id (``run_id`` of ``driver.wall_time(0.0)``) unless
+    the encoder has one: a run resumed on its original axis (``twin run --resume``) keeps the
+    id, a new run gets its own, so a restarted twin's points never mix with the run's before.
+
     The encoder first learns what the engine's earlier events told (its open jobs' and stored
     orders' families, its active faults): a restored twin's jobs keep their ``family`` tag,
     and a fault active before is cleared with its severity and source.
     """
     clock = clock or SystemClock()
+    if pipeline.encoder.run is None:
+        pipeline.encoder.identify(run_id(driver.wall_time(0.0)))
     _seed(pipeline.encoder, engine)
     if kpi is None:
         kpi = KpiCollector.for_cell(engine.scenario.cell, start=engine.now)
