@@ -1,12 +1,15 @@
-"""Fixtures: a real VictoriaMetrics per test (free loopback port, temporary data directory)."""
+"""Fixtures: a real VictoriaMetrics per test (free loopback port, temporary data directory),
+and the telemetry's warnings and errors as they come (``told``)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.telemetry.fakes import Told
 from tests.telemetry.servers import VictoriaMetrics, victoria_metrics
 
 
@@ -18,3 +21,14 @@ def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
         yield vm
     finally:
         vm.stop()
+
+
+@pytest.fixture
+def told() -> Iterator[Told]:
+    handler = Told()
+    logger = logging.getLogger("twin.telemetry")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)

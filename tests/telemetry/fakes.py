@@ -1,10 +1,11 @@
-"""A scriptable in-memory sink for pipeline tests (the mock transport of these tests), and
-the pipeline and lines these tests make."""
+"""A scriptable in-memory sink for pipeline tests (the mock transport of these tests), the
+pipeline and lines these tests make, and what the pipeline tells (``Told``)."""
 
 from __future__ import annotations
 
 import asyncio
 import gzip
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from twin.telemetry.destination import Destination
 from twin.telemetry.sinks import RejectedWriteError, Sink, TransientWriteError
 from twin.telemetry.wiring import STATUS_FILE
 
-__all__ = ["ORIGIN", "FakeSink", "lines", "make"]
+__all__ = ["ORIGIN", "FakeSink", "Told", "lines", "make"]
 
 ORIGIN = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
 
@@ -90,3 +91,27 @@ class FakeSink:
             self.lines += got
         finally:
             self.active -= 1
+
+
+class Told(logging.Handler):
+    """The warnings and errors of ``twin.telemetry`` (what the CLI shows), as they come (the
+    ``told`` fixture)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+        self._new = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+        self._new.set()
+
+    async def wait_for(self, text: str, within_s: float = 10.0) -> str:
+        """The first line holding ``text``, waiting for it up to ``within_s`` seconds."""
+        async with asyncio.timeout(within_s):
+            while True:
+                found = next((line for line in self.lines if text in line), None)
+                if found is not None:
+                    return found
+                self._new.clear()
+                await self._new.wait()

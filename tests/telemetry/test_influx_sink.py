@@ -241,7 +241,9 @@ def test_spool_bound_hit_is_counted_and_reported(
     argv = [*args, "--no-plots", "--telemetry", "influx", "--influx-url", url, "--out", str(run)]
     assert main(argv) == 1  # exit 1: something was lost
     out = capsys.readouterr().out
-    assert "DROPPED" in out
+    assert " DROPPED (spool full: TWIN_SPOOL_MAX_BYTES 19.5 KiB)" in out
+    assert "telemetry: spool full (" in caplog.text
+    assert "TWIN_SPOOL_MAX_BYTES 19.5 KiB, " in caplog.text
     # the spool is named where it is after the run (it was written aside, then moved)
     spool = run / SPOOL_DIR
     assert f"lines in spool {spool}," in out

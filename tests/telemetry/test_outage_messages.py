@@ -6,51 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tests.telemetry import fakes
-from tests.telemetry.fakes import make
+from tests.telemetry.fakes import Told, make
 from tests.telemetry.servers import victoria_metrics
 from twin.cli import main
 from twin.telemetry import InfluxSink, Spool, TelemetryPipeline
-
-
-class Told(logging.Handler):
-    """The warnings and errors of ``twin.telemetry`` (what the CLI shows), as they come."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.lines: list[str] = []
-        self._new = asyncio.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-        self._new.set()
-
-    async def wait_for(self, text: str, within_s: float = 10.0) -> str:
-        """The first line holding ``text``, waiting for it up to ``within_s`` seconds."""
-        async with asyncio.timeout(within_s):
-            while True:
-                found = next((line for line in self.lines if text in line), None)
-                if found is not None:
-                    return found
-                self._new.clear()
-                await self._new.wait()
-
-
-@pytest.fixture
-def told() -> Iterator[Told]:
-    handler = Told()
-    logger = logging.getLogger("twin.telemetry")
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ from twin.telemetry import (
     spool_depth,
 )
 from twin.telemetry.destination import Destination, replay_command
+from twin.telemetry.health import size_text
 from twin.telemetry.settings import InfluxToken
 from twin.telemetry.spool import recorded_destinations
 from twin.telemetry.stats import error_is_past
@@ -186,7 +187,8 @@ def telemetry_summary(settings: TelemetrySettings, pipeline: TelemetryPipeline) 
     if stats.lines_carried_written:
         text += f" and {stats.lines_carried_written} that earlier runs left in the spool"
     # without a spool (the file) only a failed write drops lines; its error is logged
-    lost = "spool full" if spool else f"{settings.telemetry} write failed"
+    bound = f"spool full: TWIN_SPOOL_MAX_BYTES {size_text(settings.spool_max_bytes)}"
+    lost = bound if spool else f"{settings.telemetry} write failed"
     waiting = pipeline.waiting_lines  # lines waiting, lines kept: there is a spool
     in_spool = f"{plural(waiting, 'line')} in spool {spool}"
     extra = [

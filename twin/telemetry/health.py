@@ -11,11 +11,17 @@ recovered, so ``twin telemetry status`` shows the error as past.
 
 The end of a failure is logged at the failure's level (WARNING): whoever saw it begin sees
 it end.
+
+A full spool (its bound, ``TWIN_SPOOL_MAX_BYTES``, reached) is told the same way: when it
+begins (the bound, the room left, the lines dropped and their time range, and why the lines
+were being spooled), and when it ends (a replay made room, or the stop) with all the lines
+it dropped and their time range: the gap in the database.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 
 from twin.clock import Clock
 from twin.errors import ServiceError
@@ -30,7 +36,31 @@ from twin.telemetry.sinks import (
 from twin.telemetry.stats import TelemetryStats
 from twin.text import plural
 
-__all__ = ["Health"]
+__all__ = ["Health", "size_text"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def size_text(n: int) -> str:
+    """``n`` bytes for messages: ``37 bytes``, ``64 KiB``, ``1.5 MiB``."""
+    if n < 1024:
+        return plural(n, "byte")
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024:
+            return f"{value:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{value / 1024:.1f}".removesuffix(".0") + " TiB"
+
+
+def _stamped(stamps: tuple[int, int] | None) -> str:
+    """`` stamped <first> to <last>`` (UTC seconds), or nothing when not known."""
+    if stamps is None:
+        return ""
+    first, last = (
+        f"{_EPOCH + timedelta(microseconds=ns // 1000):%Y-%m-%dT%H:%M:%SZ}" for ns in stamps
+    )
+    return f" stamped {first}" if first == last else f" stamped {first} to {last}"
 
 
 class Health:
@@ -51,6 +81,10 @@ class Health:
         self._since: float | None = None  # monotonic start of the failure being told
         self._failures = 0
         self._stalled = False
+        # the spool is full since (wall time): the lines dropped since and their time range
+        self.full_since = ""
+        self._dropped = 0
+        self._dropped_range: tuple[int, int] | None = None
 
     @property
     def failing(self) -> bool:
@@ -146,3 +180,60 @@ class Health:
             exc,
             sample,
         )
+
+    def spool_full(
+        self,
+        dropped: int,
+        of: int,
+        stamps: tuple[int, int] | None,
+        spool: str,
+        bound: int,
+        room: int,
+        why: str,
+    ) -> None:
+        """``dropped`` lines of a batch of ``of`` (time range ``stamps``, ns) found the spool
+        ``spool`` full (its bound ``bound``, ``room`` bytes left; the rest of the batch is in
+        it); they were being spooled because of ``why``. Counted by the caller; told here: the
+        first of a full spool is logged, every one is the last error."""
+        first = not self.full_since
+        if first:
+            self.full_since = self._now()
+            self._dropped, self._dropped_range = 0, None
+        self._dropped += dropped
+        if stamps is not None:
+            old = self._dropped_range or stamps
+            self._dropped_range = (min(old[0], stamps[0]), max(old[1], stamps[1]))
+        bound_text = f"TWIN_SPOOL_MAX_BYTES {size_text(bound)}, {size_text(room)} left"
+        if first:
+            kept = f" (its first {of - dropped} spooled)" if dropped < of else ""
+            self.log.error(
+                "telemetry: spool full (%s: %s): dropped %s of a batch of %d%s%s, and drops"
+                " what comes next until a replay makes room (counted in lines_dropped; a larger"
+                " TWIN_SPOOL_MAX_BYTES keeps more); the lines were being spooled because: %s",
+                spool,
+                bound_text,
+                plural(dropped, "line"),
+                of,
+                kept,
+                _stamped(stamps),
+                why,
+            )
+        self.error(
+            f"spool full ({bound_text}): {plural(self._dropped, 'line')} dropped since"
+            f" {self.full_since}{_stamped(self._dropped_range)}; spooling because: {why}"
+        )
+
+    def spool_room(self, stopping: bool = False) -> None:
+        """The spool took batches again (a replay made room), or the pipeline stops while
+        it is full (``stopping``): the lines dropped while it was full are told, once."""
+        if not self.full_since:
+            return
+        until = "until the stop" if stopping else f"until {self._now()}"
+        self.log.warning(
+            "telemetry: the spool was full from %s %s: %s%s dropped (a gap in the database)",
+            self.full_since,
+            until,
+            plural(self._dropped, "line"),
+            _stamped(self._dropped_range),
+        )
+        self.full_since = ""

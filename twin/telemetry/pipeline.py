@@ -48,6 +48,7 @@ import asyncio
 import collections
 import logging
 import threading
+import zlib
 from asyncio import FIRST_COMPLETED
 from collections.abc import Mapping
 from pathlib import Path
@@ -68,8 +69,10 @@ from twin.telemetry.sinks import (
     RejectedWriteError,
     Sink,
     TooLargeError,
+    fitting_part,
     gzip_batch,
     halve_batch,
+    time_range,
 )
 from twin.telemetry.spool import Spool, SpoolEntry
 from twin.telemetry.stats import TelemetryStats
@@ -249,6 +252,7 @@ class TelemetryPipeline:
             raw, lines = self._pending.popleft()
             self._to_spool(gzip_batch(raw, self.compress_level), lines, "stop deadline")
         await self._drain_spool(deadline)
+        self.health.spool_room(stopping=True)
         try:
             await self.sink.stop()
         finally:
@@ -470,23 +474,46 @@ class TelemetryPipeline:
         return "written"
 
     def _to_spool(self, payload: bytes, lines: int, reason: str = "") -> None:
-        if self.spool is not None and self.spool.put(payload, lines):
-            self.stats.lines_spooled += lines
-            self.stats.batches_spooled += 1
-            self._spool_kick.set()
+        spool = self.spool
+        if spool is None:  # only a batch its sink failed to write comes here (the file)
+            self._dropped(lines)
+            self.health.error(f"dropped {lines} lines ({self.sink.name} not written: {reason})")
+            if not self._warned_drop:
+                self._warned_drop = True
+                self.log.error(
+                    "telemetry: %s not written, dropping batches (counted in lines_dropped): %s",
+                    self.sink.name,
+                    reason,
+                )
             self.status.save()
             return
+        if not self.health.full_since and spool.put(payload, lines):
+            self._spooled(lines)
+            return
+        if self.health.full_since:  # full: later batches wait for room (one gap, not holes)
+            kept, rest = 0, zlib.decompress(payload, 31).splitlines(keepends=True)
+        else:  # the first batch that does not fit: its first lines that do (order kept)
+            part, kept, rest = fitting_part(payload, spool.room, self.compress_level)
+            if kept:
+                spool.put(part, kept)
+                self._spooled(kept)
+        self._dropped(lines - kept)
+        room = spool.room
+        stamps = time_range(rest)
+        self.health.spool_full(
+            lines - kept, lines, stamps, spool.name, spool.max_bytes, room, reason
+        )
+        self.status.save()
+
+    def _spooled(self, lines: int) -> None:
+        self.stats.lines_spooled += lines
+        self.stats.batches_spooled += 1
+        self._spool_kick.set()
+        self.status.save()
+
+    def _dropped(self, lines: int) -> None:
         self.stats.lines_dropped += lines
         self.stats.batches_dropped += 1
-        # only a batch its sink failed to write comes here without a spool (the file)
-        where = "spool full" if self.spool is not None else f"{self.sink.name} not written"
-        self.health.error(f"dropped {lines} lines ({where}: {reason})")
-        if not self._warned_drop:
-            self._warned_drop = True
-            self.log.error(
-                "telemetry: %s, dropping batches (counted in lines_dropped): %s", where, reason
-            )
-        self.status.save()
 
     async def _replay_one(self, entry: SpoolEntry) -> bool:
         assert self.spool is not None
@@ -502,6 +529,7 @@ class TelemetryPipeline:
         if outcome == "written" and entry.source != self.carried.own:  # an earlier run's
             self.stats.lines_carried_written += entry.lines
         self.spool.remove(entry)
+        self.health.spool_room()  # a full spool takes batches again
         self.status.save()
         return True
 

@@ -17,7 +17,8 @@ Any other exception from ``write`` is a bug (in the sink or a library under it):
 takes it as ``SinkFailedError``, a refusal, so the batch is kept and the run fails.
 
 The payload helpers both sides share are here too: ``gzip_batch`` makes a batch,
-``halve_batch`` splits one that is too large, ``first_line`` samples one for messages.
+``halve_batch`` splits one that is too large, ``fitting_part`` takes what fits in a full
+spool, ``first_line`` and ``time_range`` describe one for messages.
 """
 
 from __future__ import annotations
@@ -52,8 +53,10 @@ __all__ = [
     "TooLargeError",
     "TransientWriteError",
     "first_line",
+    "fitting_part",
     "gzip_batch",
     "halve_batch",
+    "time_range",
     "whole_members",
     "write_error",
 ]
@@ -186,6 +189,32 @@ def halve_batch(payload: bytes, level: int) -> list[tuple[bytes, int]]:
     lines = zlib.decompress(payload, 31).splitlines(keepends=True)
     half = len(lines) // 2
     return [(gzip_batch(b"".join(part), level), len(part)) for part in (lines[:half], lines[half:])]
+
+
+def fitting_part(payload: bytes, room: int, level: int) -> tuple[bytes, int, list[bytes]]:
+    """The longest first part of the gzip'd batch ``payload`` that is at most ``room`` bytes
+    gzip'd (at ``level``): that part, its line count, and the lines after it (raw, each with
+    its newline). The part is empty (``b""``, 0 lines) when not even one line fits."""
+    lines = zlib.decompress(payload, 31).splitlines(keepends=True)
+    part, lo, hi = b"", 0, len(lines)
+    while lo < hi:  # gzip'd sizes grow with the lines taken: the largest that fits
+        mid = (lo + hi + 1) // 2
+        candidate = gzip_batch(b"".join(lines[:mid]), level)
+        if len(candidate) <= room:
+            part, lo = candidate, mid
+        else:
+            hi = mid - 1
+    return part, lo, lines[lo:]
+
+
+def time_range(lines: list[bytes]) -> tuple[int, int] | None:
+    """The first and last timestamp (ns) of line-protocol ``lines``; None when a line has
+    none."""
+    try:
+        stamps = [int(line.rsplit(b" ", 1)[1]) for line in lines]
+    except (IndexError, ValueError):
+        return None
+    return (min(stamps), max(stamps)) if stamps else None
 
 
 def first_line(payload: bytes) -> str:

@@ -18,8 +18,9 @@ process's end); a second twin or a ``twin telemetry replay`` on it meanwhile is 
 only their own origins).
 
 Bound: ``max_bytes`` of payload. A batch that would exceed it is *not* stored: ``put``
-returns False and the caller counts it as dropped (nothing is dropped silently). Dropping the
-newest rather than the oldest keeps fsync'd data untouched while it may be replaying.
+returns False and the caller counts it as dropped, or stores the part of it that fits
+(``room``; nothing is dropped silently). Dropping the newest rather than the oldest keeps
+fsync'd data untouched while it may be replaying.
 """
 
 from __future__ import annotations
@@ -184,6 +185,11 @@ class Spool:
     @property
     def lines(self) -> int:
         return self._lines
+
+    @property
+    def room(self) -> int:
+        """Bytes of payload it may still take (``max_bytes`` less what it holds)."""
+        return max(self.max_bytes - self._bytes, 0)
 
     def use(self, origin: Origin) -> str:
         """Spool the next batches as coming from ``origin``; returns its key."""
