@@ -15,12 +15,14 @@ from dashboards.common import (
 )
 from dashboards.panels import (
     OEE_ABOVE_1,
+    OEE_ABOVE_1_LINE,
     OEE_GAUGE_MAX,
     OEE_THRESHOLDS,
     bars,
     event_count,
     gauge_bars,
     latest_data,
+    oee_over_time,
     row,
     stat_value,
     state_timeline,
@@ -112,17 +114,16 @@ def build() -> dash.Dashboard:
             )
         )
         .with_panel(
-            timeseries_panel(
-                "OEE over time",
-                q(
-                    f'SELECT mean("oee") FROM "kpi" WHERE {CELL_RUN_FILTER} AND $timeFilter '
-                    'GROUP BY time($__interval), "scope" fill(none)'
-                ).alias("$tag_scope"),
-                unit="percentunit",
-            )
-            .min(0)
-            .axis_soft_max(1)
-            .description(f"{UNDEFINED_OEE} Its line starts at its first part. {OEE_ABOVE_1}")
+            oee_over_time(
+                timeseries_panel(
+                    "OEE over time",
+                    q(
+                        f'SELECT mean("oee") FROM "kpi" WHERE {CELL_RUN_FILTER} AND $timeFilter '
+                        'GROUP BY time($__interval), "scope" fill(none)'
+                    ).alias("$tag_scope"),
+                    unit="percentunit",
+                )
+            ).description(f"{UNDEFINED_OEE} Its line starts at its first part. {OEE_ABOVE_1_LINE}")
         )
         .with_row(row("Production"))
         .with_panel(

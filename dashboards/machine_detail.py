@@ -25,8 +25,9 @@ from dashboards.common import (
     run_variable,
 )
 from dashboards.panels import (
-    OEE_ABOVE_1,
+    OEE_ABOVE_1_LINE,
     latest_data,
+    oee_over_time,
     row,
     state_stat,
     state_timeline,
@@ -172,19 +173,20 @@ def build() -> dash.Dashboard:
             )
         )
         .with_panel(
-            timeseries_panel(
-                "Availability, utilisation and OEE (since start)",
-                q(
-                    'SELECT mean("availability") AS "availability", '
-                    'mean("utilisation") AS "utilisation", mean("oee") AS "OEE" '
-                    f'FROM "kpi" WHERE {CELL_RUN_FILTER} AND "scope" =~ /^$machine$/ '
-                    'AND $timeFilter GROUP BY time($__interval), "scope" fill(none)'
-                ).alias("$tag_scope $col"),
-                unit="percentunit",
+            oee_over_time(
+                timeseries_panel(
+                    "Availability, utilisation and OEE (since start)",
+                    q(
+                        'SELECT mean("availability") AS "availability", '
+                        'mean("utilisation") AS "utilisation", mean("oee") AS "OEE" '
+                        f'FROM "kpi" WHERE {CELL_RUN_FILTER} AND "scope" =~ /^$machine$/ '
+                        'AND $timeFilter GROUP BY time($__interval), "scope" fill(none)'
+                    ).alias("$tag_scope $col"),
+                    unit="percentunit",
+                )
+            ).description(
+                f"{UNDEFINED_OEE} Its OEE line starts at its first part. {OEE_ABOVE_1_LINE}"
             )
-            .min(0)
-            .axis_soft_max(1)
-            .description(f"{UNDEFINED_OEE} Its OEE line starts at its first part. {OEE_ABOVE_1}")
         )
         .with_panel(
             table_panel(

@@ -25,12 +25,14 @@ from dashboards.influxql import InfluxQL
 __all__ = [
     "LATEST_DATA",
     "OEE_ABOVE_1",
+    "OEE_ABOVE_1_LINE",
     "OEE_GAUGE_MAX",
     "OEE_THRESHOLDS",
     "bars",
     "event_count",
     "gauge_bars",
     "latest_data",
+    "oee_over_time",
     "points",
     "row",
     "stat_value",
@@ -58,6 +60,14 @@ OEE_ABOVE_1 = (
     "OEE can exceed 100 % when operations run faster than planned (ISO 22400 effectiveness"
     " above 1): shown in blue, a hint to check the planned times."
 )
+# a time series colours its lines by series (which machine, which KPI), so above 100 % is a
+# blue area behind them, from a dashed line at 100 %; below it nothing is drawn
+OEE_ABOVE_1_LINE = (
+    "OEE can exceed 100 % when operations run faster than planned (ISO 22400 effectiveness"
+    " above 1): above the dashed line at 100 %, in the blue area, a hint to check the planned"
+    " times."
+)
+_OEE_ABOVE_1_AREA = thresholds((None, "transparent"), (1.0, "blue"))
 # a bar gauge needs a fixed maximum to compare machines: 125 % leaves room above 100 %; a
 # value above it fills the bar and its number is still exact
 OEE_GAUGE_MAX = 1.25
@@ -121,6 +131,19 @@ def timeseries_panel(
     for t in targets:
         panel.with_target(t)
     return panel
+
+
+def oee_over_time(panel: timeseries.Panel) -> timeseries.Panel:
+    """``panel`` (fractions) with OEE's scale: from 0, at least to 100 % and further when a
+    value is above it (no maximum), the part above 100 % in blue (``OEE_ABOVE_1_LINE``)."""
+    return (
+        panel.min(0)
+        .axis_soft_max(1)
+        .thresholds(_OEE_ABOVE_1_AREA)
+        .thresholds_style(
+            cb.GraphThresholdsStyleConfig().mode(cm.GraphThresholdsStyleMode.DASHED_AND_AREA)
+        )
+    )
 
 
 def bars(

@@ -5,7 +5,8 @@ checked against a real InfluxDB in ``test_panel_values_influxdb1``):
 
 - a value that is not there never reads as 0: stats show ``-`` without rows, and an event
   count is 0 only where the cell has telemetry (table format, rows added up);
-- OEE can exceed 1 (SCHEMA.md): no OEE axis or gauge ends at 100 %;
+- OEE can exceed 1 (SCHEMA.md): no OEE axis or gauge ends at 100 %, and above 100 % is blue
+  where the panels say so;
 - codes, layer numbers, set points and counts are never averaged over ``$__interval``;
 - at speed > 1 the data runs ahead of the wall clock: every dashboard says so, offers ranges
   ahead of now and shows where the data ends;
@@ -161,3 +162,31 @@ def test_every_query_shows_the_selected_run(name: str) -> None:
             # in every WHERE clause: each subquery of an event count keeps to the run too
             query = t["query"]
             assert query.count(RUN_FILTER) == query.count("WHERE") >= 1, (name, p["title"])
+
+
+def test_above_100_percent_is_blue_where_the_description_says_so() -> None:
+    """A panel saying OEE above 100 % is blue colours it so: a threshold at 1.0 in blue, and a
+    time series draws its thresholds (the lines keep their series' colours)."""
+    said = [
+        (name, p)
+        for name, d in DASHBOARDS.items()
+        for p in d["panels"]
+        if "blue" in p.get("description", "")
+    ]
+    assert {(name, p["title"]) for name, p in said} >= {
+        ("cell-overview", "OEE over time"),
+        ("machine-detail", "Availability, utilisation and OEE (since start)"),
+        ("cell-overview", "Cell OEE"),
+        ("cell-overview", "OEE per machine (since start)"),
+    }
+    for name, p in said:
+        defaults = p["fieldConfig"]["defaults"]
+        steps = defaults.get("thresholds", {}).get("steps", [])
+        assert {"value": 1.0, "color": "blue"} in steps, (name, p["title"])
+        assert steps[-1]["value"] == 1.0, (name, p["title"])  # blue is all above 100 %
+        if p["type"] == "timeseries":
+            style = defaults["custom"].get("thresholdsStyle", {}).get("mode", "off")
+            assert style in ("area", "line+area", "dashed+area"), (name, p["title"])
+            assert "dashed line at 100 %" in p["description"]
+        else:
+            assert defaults.get("color", {}).get("mode", "thresholds") == "thresholds"
