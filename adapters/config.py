@@ -136,6 +136,12 @@ class AdapterConfig(BaseModel):
                 )
         return self
 
+    def clashes(self, other: AdapterConfig, named: str) -> list[tuple[str, str]]:
+        """What this adapter and ``other`` (an earlier one of the file, ``named`` e.g.
+        ``adapter[0] (plc1)``) must not both have, as (this adapter's field, why): one
+        folder, or one register written twice. Nothing by default; a kind says."""
+        return []
+
     @property
     def insecure_by(self) -> str | None:
         """The field that turns this link's security off (``twin run`` needs --insecure-dev

@@ -67,7 +67,18 @@ def parse_adapters(
             raise ConfigError(source, f"adapter[{i}].name", f"{cfg.name!r} used twice")
         names.add(cfg.name)
         configs.append(cfg)
+    _apart(source, configs)
     return AdaptersFile(source, configs)
+
+
+def _apart(source: str, configs: list[AdapterConfig]) -> None:
+    """ConfigError for two enabled adapters that clash (``AdapterConfig.clashes``: one
+    ``pki_dir``, a register both write), naming the later one's field and the earlier one."""
+    for i, cfg in enumerate(configs):
+        for j, other in enumerate(configs[:i]):
+            if cfg.enabled and other.enabled:
+                for field, why in cfg.clashes(other, f"adapter[{j}] ({other.name})"):
+                    raise ConfigError(source, f"adapter[{i}].{field}", why)
 
 
 def _strict(err: ConfigError, exc: ValidationError) -> ConfigError:

@@ -7,6 +7,7 @@ string, ``ns=2;s=Temp`` or, robust against a server that renumbers its namespace
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -216,6 +217,30 @@ class OpcUaConfig(AdapterConfig):
                     " back what it writes"
                 )
         return self
+
+    def clashes(self, other: AdapterConfig, named: str) -> list[tuple[str, str]]:
+        """One ``pki_dir`` for two adapters: the client certificate made there names one of
+        them (the other would make a new one at each start), and both would pin their PLC's
+        certificate in one file (the second PLC refused as a man in the middle)."""
+        if not (isinstance(other, OpcUaConfig) and self.uses_pki and other.uses_pki):
+            return []
+        if os.path.abspath(self.pki_path) != os.path.abspath(other.pki_path):
+            return []
+        mine = f"{str(self.pki_path)!r}" + ("" if self.pki_dir else " (the default)")
+        theirs = "pki_dir" if other.pki_dir else "default pki_dir"
+        why = (
+            f"{mine} is also the {theirs} of {named}: each adapter needs its own (the client"
+            " certificate made there names its adapter, and the PLC's certificate is pinned"
+            " there)"
+        )
+        return [("pki_dir", why)]
+
+    @property
+    def uses_pki(self) -> bool:
+        """``pki_path`` holds something of this adapter's: its generated client certificate
+        or its PLC's certificate pinned on first use."""
+        secure = self.security_policy != "None"
+        return secure and (self.certificate is None or self.trust_on_first_use)
 
     @property
     def insecure_by(self) -> str | None:

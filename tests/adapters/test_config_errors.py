@@ -12,6 +12,7 @@ from twin.cli import main
 MODBUS = '[[adapter]]\nname = "plc"\nkind = "modbus"\nhost = "127.0.0.1"\n'
 OPCUA = '[[adapter]]\nname = "plc"\nkind = "opcua"\nurl = "opc.tcp://127.0.0.1:4841"\n'
 STATE = '[[adapter.state]]\nmachine = "cnc1"\naddress = 1\n'
+UA_STATE = STATE.replace("address = 1", 'node = "ns=2;i=7"')
 
 #: id -> (adapters file, field, start of the reason)
 CASES: dict[str, tuple[str, str, str]] = {
@@ -67,6 +68,30 @@ CASES: dict[str, tuple[str, str, str]] = {
         + '[[adapter.read]]\nsignal = "cnc1.coolant_temp"\nnode = "ns=2;s=X"\n',
         "adapter[0].read[0].node",
         "'ns=2;s=X' is written by state[0]: the twin would read back what it writes",
+    ),
+    "opcua-shared-pki-dir": (
+        OPCUA
+        + "trust_on_first_use = true\npki_dir = 'var/pki'\n"
+        + UA_STATE
+        + "[[adapter]]\nname = 'plc2'\nkind = 'modbus'\nhost = 'h'\n"
+        + STATE
+        + OPCUA.replace('"plc"', '"plc3"')
+        + "trust_on_first_use = true\npki_dir = 'var/pki'\n"
+        + UA_STATE,
+        "adapter[2].pki_dir",
+        "'var/pki' is also the pki_dir of adapter[0] (plc): each adapter needs its own (the"
+        " client certificate made there names its adapter, and the PLC's certificate is pinned"
+        " there)",
+    ),
+    "opcua-pki-dir-another-adapters-default": (
+        OPCUA
+        + "trust_on_first_use = true\n"
+        + UA_STATE
+        + OPCUA.replace('"plc"', '"plc2"')
+        + "trust_on_first_use = true\npki_dir = 'var/adapters/plc/pki'\n"
+        + UA_STATE,
+        "adapter[1].pki_dir",
+        "'var/adapters/plc/pki' is also the default pki_dir of adapter[0] (plc): each",
     ),
     "strict-address-bool": (
         MODBUS + STATE.replace("address = 1", "address = true"),
