@@ -31,6 +31,8 @@ __all__ = [
     "DATASOURCE_UID",
     "LATEST_DATA_QUERY",
     "MACHINE_FILTER",
+    "QUALITY_CODES",
+    "QUALITY_MAPPINGS",
     "QUICK_RANGES",
     "RUN_FILTER",
     "STATE_MAPPINGS",
@@ -117,6 +119,37 @@ STATE_MAPPINGS: list[model.ValueMapping] = [
             for key in (name, str(i))
         }
     )
+]
+
+
+# the OPC UA status codes the ``quality`` field of ``machine_signal`` holds (SCHEMA.md), by
+# name, with a colour; other codes by their severity bits (Uncertain 01, Bad 10)
+QUALITY_CODES = {
+    "Good": (0x00000000, "green"),
+    "Uncertain_LastUsableValue": (0x40900000, "orange"),  # a PLC link lost: the last value
+    "Bad_NoData": (0x809B0000, "red"),  # a value missing from the sample
+}
+QUALITY_MAPPINGS: list[model.ValueMapping] = [
+    model.ValueMap(
+        options={
+            str(code): model.ValueMappingResult(text=name, color=color, index=i)
+            for i, (name, (code, color)) in enumerate(QUALITY_CODES.items())
+        }
+    ),
+    model.RangeMap(
+        options=model.DashboardRangeMapOptions(
+            from_val=0x40000000,
+            to=0x7FFFFFFF,
+            result=model.ValueMappingResult(text="Uncertain", color="orange", index=3),
+        )
+    ),
+    model.RangeMap(
+        options=model.DashboardRangeMapOptions(
+            from_val=0x80000000,
+            to=0xFFFFFFFF,
+            result=model.ValueMappingResult(text="Bad", color="red", index=4),
+        )
+    ),
 ]
 
 

@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders import table
 from grafana_foundation_sdk.models import common as cm
+from grafana_foundation_sdk.models import dashboard as dash_model
 
 from dashboards.common import (
     CELL_RUN_FILTER,
     MACHINE_FILTER,
+    QUALITY_MAPPINGS,
     UNDEFINED_OEE,
     cell_variable,
     datasource_variable,
@@ -35,7 +38,7 @@ from dashboards.panels import (
     timeseries_panel,
 )
 
-__all__ = ["KIND_ROWS", "UID", "SignalPanel", "build"]
+__all__ = ["KIND_ROWS", "UID", "SignalPanel", "build", "latest_values"]
 
 UID = "celltwin-machine"
 
@@ -110,6 +113,42 @@ KIND_ROWS: dict[str, tuple[str, tuple[SignalPanel, ...]]] = {
         ),
     ),
 }
+
+
+def latest_values(title: str, kind: str, panels: tuple[SignalPanel, ...]) -> table.Panel:
+    """The last sample in range of each machine of ``kind``: one row per machine, a column
+    per signal of the kind (its unit), ``power`` and ``quality`` (the status code's name),
+    and the sample's time (a raw point's, not the start of the range)."""
+    units = {f: p.unit for p in panels for f in p.fields} | {"power": "kwatt"}
+    fields = [*units, "quality"]
+    cols = ", ".join(f'"{f}"' for f in fields)
+    panel = (
+        table_panel(
+            f"Latest values: {title}",
+            q(
+                f'SELECT {cols} FROM "machine_signal" WHERE {_WHERE} AND "kind" = \'{kind}\' '
+                'AND $timeFilter GROUP BY "machine" ORDER BY time DESC LIMIT 1'
+            ),
+            height=4,
+        )
+        .description(
+            f"The last sample in the time range of each {kind} machine, at its time. Quality:"
+            " the OPC UA status of the sample (Good; Uncertain_LastUsableValue: the link to"
+            " its PLC is lost and the value is its last; Bad_NoData: a value is missing)."
+        )
+        .override_by_name("Time", [dash_model.DynamicConfigValue("displayName", "Sampled at")])
+        .override_by_name(
+            "quality",
+            [
+                dash_model.DynamicConfigValue("mappings", QUALITY_MAPPINGS),
+                dash_model.DynamicConfigValue("custom.cellOptions", {"type": "color-text"}),
+            ],
+        )
+    )
+    for field, unit in units.items():
+        if unit is not None:
+            panel = panel.override_by_name(field, [dash_model.DynamicConfigValue("unit", unit)])
+    return panel
 
 
 def build() -> dash.Dashboard:
@@ -188,20 +227,9 @@ def build() -> dash.Dashboard:
                 f"{UNDEFINED_OEE} Its OEE line starts at its first part. {OEE_ABOVE_1_LINE}"
             )
         )
-        .with_panel(
-            table_panel(
-                "Latest signal values",
-                q(
-                    f'SELECT last(*) FROM "machine_signal" WHERE {_WHERE} AND $timeFilter '
-                    'GROUP BY "machine"'
-                ),
-                span=24,
-                height=6,
-            )
-        )
     )
     for title, (kind, panels) in KIND_ROWS.items():
-        d = d.with_row(row(title))
+        d = d.with_row(row(title)).with_panel(latest_values(title, kind, panels))
         span = 24 // len(panels) if len(panels) <= 4 else 6  # one line of up to 4 panels
         for p in panels:
             panel = timeseries_panel(
