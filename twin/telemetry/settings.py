@@ -6,6 +6,7 @@ Pure data (pydantic-settings); building a pipeline from them is ``twin.telemetry
 from __future__ import annotations
 
 import base64
+import html
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -28,6 +29,7 @@ __all__ = [
     "InfluxToken",
     "SinkKind",
     "TelemetrySettings",
+    "excerpt",
     "influx_url_problem",
     "redact",
     "token_source",
@@ -142,6 +144,26 @@ def redact(text: str, token: str = "") -> str:
         return m.group(2) + m.group(3) + REDACTED
 
     return _CREDENTIALS.sub(hide, text)
+
+
+#: an HTML page (a proxy's or a server's error page), its title, and its tags
+_HTML = re.compile(r"<!doctype html|<html[\s>]|<body[\s>]|<head[\s>]|<title[\s>]", re.IGNORECASE)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def excerpt(text: str, token: str = "", limit: int = 500) -> str:
+    """What a server answered (``text``), as a message quotes it: credentials hidden
+    (``redact``, ``token`` the one sent); an HTML page (a proxy's error page: nginx's 502
+    is six lines of markup) by its title, or its first line of text when it has none; on one
+    line (white space collapsed); at most ``limit`` characters, a cut one ending in ``…``."""
+    said = redact(text, token)
+    if _HTML.search(said):
+        title = _TITLE.search(said)
+        lines = _TAG.sub("\n", said if title is None else title.group(1)).splitlines()
+        said = html.unescape(next((line for line in lines if line.strip()), ""))
+    said = " ".join(said.split())
+    return said if len(said) <= limit else said[: limit - 1] + "…"
 
 
 def token_warnings(url: str, token: str) -> list[str]:

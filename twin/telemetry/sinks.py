@@ -36,6 +36,7 @@ from twin.files import open_private
 from twin.telemetry.destination import Destination
 from twin.telemetry.settings import (
     ANY_TOKEN_SETTING,
+    excerpt,
     influx_url_problem,
     redact,
     token_source,
@@ -420,8 +421,9 @@ class InfluxSink:
         except ApiException as exc:
             status = int(exc.status or 0)
             body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else exc.body
-            # a server or proxy may quote the request's Authorization header or the token
-            message = redact(str(body or exc.reason or "").strip(), self.token)
+            # a server or proxy may quote the request's Authorization header or the token,
+            # and a proxy answers with an HTML page: its title, on one line
+            message = excerpt(str(body or exc.reason or ""), self.token)
             token = token_source(self.token) if self.token else ""
             raise write_error(
                 status, message, self.endpoint, self.bucket, lines, len(payload), token
