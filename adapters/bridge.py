@@ -144,8 +144,10 @@ class Bridge:
         """Apply one cycle's input values, in ``cfg.inputs`` order (signals, then faults).
         A signal read is ``GOOD`` (current as of now if it was stale); one without a good value
         (None) keeps its value as ``STALE``, and so does one that is no reading: not finite,
-        or far outside its signal's range (more than the range's span beyond it). Returns
-        those, as {position: (why, the kind of why)}: bad tags for the adapter."""
+        or far outside its signal's range (more than the range's span beyond it). A fault
+        tag without a good value or not finite leaves its machine as it is. Returns those
+        that are no reading, as {position: (why, the kind of why)}: bad tags for the
+        adapter."""
         n = self.inputs.size
         rejected: dict[int, tuple[str, str]] = {}
         if n:
@@ -163,8 +165,16 @@ class Bridge:
                     if values[j] is not None:  # else the kind said why already
                         rejected[j] = self._no_reading(j, float(raw[j]), float(scaled[j]))
         for k, (f, v) in enumerate(zip(self._faults, values[n:], strict=True)):
-            if v is not None:  # else no good value: the machine's state stays as it is
-                self._relay(k, f, bool(v) != f.active_low)
+            if v is None:  # no good value: the machine's state stays as it is
+                continue
+            if not math.isfinite(v):  # bool(nan) is true: no reading is no relay either
+                why = (
+                    f"the PLC gives {v}, not a number: not used, {f.machine} keeps its state;"
+                    " check the tag's type"
+                )
+                rejected[n + k] = (why, "not finite")
+                continue
+            self._relay(k, f, bool(v) != f.active_low)
         return rejected
 
     def _no_reading(self, j: int, raw: float, value: float) -> tuple[str, str]:

@@ -201,3 +201,26 @@ def test_a_nan_output_is_not_written_and_integers_saturate(twin: Twin) -> None:
         65535,
         65535,
     ]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_fault_tag_that_is_no_number_is_a_bad_tag_and_the_machine_keeps_its_state(
+    twin: Twin, value: float
+) -> None:
+    """bool(nan) is true: a float fault tag holding NaN put the machine out of service with
+    no word of it; it is no reading, as for a signal."""
+    b = bridge(twin, fault=[{"machine": "cnc1", "table": "holding", "address": 0}])
+    rejected = b.apply([value])
+    assert rejected == {
+        0: (
+            f"the PLC gives {value}, not a number: not used, cnc1 keeps its state; check the"
+            " tag's type",
+            "not finite",
+        )
+    }
+    assert twin.engine.journal == []
+    assert twin.engine.machines["cnc1"].state != "OutOfService"
+    b.apply([1.0])
+    assert b.apply([value]) == rejected
+    assert [c.command for c in twin.engine.journal] == ["inject_fault"]  # the relay's only
+    assert twin.engine.machines["cnc1"].state == "OutOfService"

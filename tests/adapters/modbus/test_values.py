@@ -98,3 +98,32 @@ async def test_a_saturating_write_is_reported_once(
     (record,) = [r for r in caplog.records if "does not fit" in r.getMessage()]
     assert record.getMessage().startswith("adapter plc1: write[0] (printer1.nozzle_temp): ")
     assert "does not fit uint16 (0 to 65535): written saturated" in record.getMessage()
+
+
+async def test_a_fault_tag_holding_nan_is_a_bad_tag_not_a_fault(
+    twin: Twin, plc: Plc, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A float32 fault tag holding NaN (bool(nan) is true) took the machine out of service
+    without a word; it is a bad tag now, the machine keeps its state, and a real value
+    works the relay again."""
+    maps = {"fault": [{"machine": "cnc1", "table": "holding", "address": 12, "type": "float32"}]}
+    await set_words(plc, 12, words(">f", float("nan")))
+    a = adapter_for(twin, config(plc.port, **maps))
+    caplog.set_level(logging.WARNING, logger="adapters.plc1")
+    await a.start()
+    try:
+        st = await a.wait_until(lambda st: "fault[0] (cnc1)" in st.bad_tags)
+        assert st.bad_tags["fault[0] (cnc1)"].startswith("the PLC gives nan, not a number")
+        await cycles_on(a, 3)
+        assert twin.engine.journal == []
+        assert twin.engine.machines["cnc1"].state != "OutOfService"
+        await set_words(plc, 12, words(">f", 1.0))
+        await a.wait_until(lambda st: not st.bad_tags)
+        await cycles_on(a)
+        assert twin.engine.machines["cnc1"].state == "OutOfService"
+    finally:
+        await a.stop()
+    assert [r.getMessage() for r in caplog.records] == [
+        "adapter plc1: fault[0] (cnc1): the PLC gives nan, not a number: not used, cnc1 keeps"
+        " its state; check the tag's type"
+    ]
