@@ -47,7 +47,9 @@ from twin.telemetry.wiring import STATUS_FILE
 from twin.text import plural
 
 __all__ = [
+    "DEFAULT_RUN_DIRS",
     "TelemetryRunner",
+    "default_run_dir",
     "read_status",
     "register",
     "replay",
@@ -252,18 +254,46 @@ def _no_status(path: Path) -> str:
     )
 
 
+#: the run directories ``twin run`` and ``twin simulate`` write by default (their --out)
+DEFAULT_RUN_DIRS = {"twin run": Path("runs/live"), "twin simulate": Path("runs/latest")}
+
+
+def default_run_dir() -> Path:
+    """The run directory ``twin telemetry status`` shows when given none: of the default
+    run directories (``DEFAULT_RUN_DIRS``) the one whose telemetry changed last (its
+    ``status.json`` or telemetry file; a live run's status changes every second), else the
+    one changed last. Raises ConfigError when there is none."""
+    found = []
+    for run_dir in DEFAULT_RUN_DIRS.values():
+        files = (run_dir / SPOOL_DIR / STATUS_FILE, run_dir / FILE_NAME, run_dir)
+        times = [p.stat().st_mtime for p in files if p.exists()]
+        if times:
+            found.append((len(times) > 1, max(times), run_dir))  # with telemetry first
+    if not found:
+        named = ", ".join(f"{d} ({command})" for command, d in DEFAULT_RUN_DIRS.items())
+        raise ConfigError("command line", "PATH", f"not given, and none of {named} exists")
+    return max(found)[2]
+
+
 app = typer.Typer(help="Telemetry: spool and delivery counters.", no_args_is_help=True)
 
 
 @app.command()
 def status(
-    path: Annotated[Path, typer.Argument(help="run directory or spool directory")] = Path(
-        "runs/latest"
-    ),
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            help="run directory or spool directory (default: runs/live, where twin run writes,"
+            " or runs/latest, where twin simulate writes: the one whose telemetry changed last)",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Show spool depth and delivery counters of a run (exit code 1 if anything was lost,
     or is kept because the server refused the writes)."""
+    if path is None:
+        path = default_run_dir()
     st = read_status(path)
     console = Console()
     if as_json:
