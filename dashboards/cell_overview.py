@@ -36,7 +36,15 @@ __all__ = ["UID", "build"]
 UID = "celltwin-overview"
 
 _CELL_KPI = f'"kpi" WHERE {CELL_RUN_FILTER} AND "scope" = \'cell\' AND $timeFilter'
-_MACHINE_KPI = f'"kpi" WHERE {CELL_RUN_FILTER} AND "scope" != \'cell\' AND $timeFilter'
+# the machines the cell's KPIs count: the transport robot's moves are no operations to rate
+_IN_CELL = "\"in_cell\" != 'false'"
+_MACHINE_KPI = (
+    f'"kpi" WHERE {CELL_RUN_FILTER} AND "scope" != \'cell\' AND {_IN_CELL} AND $timeFilter'
+)
+_NO_ROBOT = (
+    "The transport robot is left out, as the cell's OEE leaves it out (moving parts is no"
+    " operation to rate); the machine detail dashboard shows its OEE."
+)
 _JOBS = f'"job_event" WHERE {CELL_RUN_FILTER} AND "event" = \'job_completed\''
 _COMPLETED = f"{_JOBS} AND $timeFilter"
 _LATE = f'{_JOBS} AND "late" = true AND $timeFilter'
@@ -109,7 +117,8 @@ def build() -> dash.Dashboard:
                 q(f'SELECT last("oee") FROM {_MACHINE_KPI} GROUP BY "scope"').alias("$tag_scope"),
                 max_value=OEE_GAUGE_MAX,
             ).description(
-                f"{UNDEFINED_OEE} Such a machine has no bar (not 0 %). {OEE_ABOVE_1} The bars"
+                f"{UNDEFINED_OEE} Such a machine has no bar (not 0 %). {_NO_ROBOT}"
+                f" {OEE_ABOVE_1} The bars"
                 f" end at {OEE_GAUGE_MAX:.0%}; the number is exact above that too."
             )
         )
@@ -118,12 +127,14 @@ def build() -> dash.Dashboard:
                 timeseries_panel(
                     "OEE over time",
                     q(
-                        f'SELECT mean("oee") FROM "kpi" WHERE {CELL_RUN_FILTER} AND $timeFilter '
-                        'GROUP BY time($__interval), "scope" fill(none)'
+                        f'SELECT mean("oee") FROM "kpi" WHERE {CELL_RUN_FILTER} AND {_IN_CELL} '
+                        'AND $timeFilter GROUP BY time($__interval), "scope" fill(none)'
                     ).alias("$tag_scope"),
                     unit="percentunit",
                 )
-            ).description(f"{UNDEFINED_OEE} Its line starts at its first part. {OEE_ABOVE_1_LINE}")
+            ).description(
+                f"{UNDEFINED_OEE} Its line starts at its first part. {_NO_ROBOT} {OEE_ABOVE_1_LINE}"
+            )
         )
         .with_row(row("Production"))
         .with_panel(

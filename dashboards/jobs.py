@@ -1,7 +1,7 @@
 """Jobs: lead time, tardiness, late jobs, operations per machine, the most recent jobs, the
 jobs paused and resumed (ISA-95 Pause and Resume) and the jobs a fault on their machine held
-(ISA-95 Interrupted/Held: the machine went out of service or into maintenance with the job on
-it; the family filter does not apply, as machine states carry no family)."""
+(ISA-95 Interrupted/Held: a fault took the machine out of service with the job on it; a
+planned maintenance, NotAvailable, is no fault)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from grafana_foundation_sdk.builders import dashboard as dash
 
 from dashboards.common import (
     CELL_RUN_FILTER,
-    RUN_FILTER,
     cell_variable,
     datasource_variable,
     q,
@@ -44,7 +43,7 @@ def _family_variable() -> dash.QueryVariable:
     return tag_variable(
         "family",
         "Product family",
-        f'SHOW TAG VALUES FROM "job_event" WITH KEY = "family" WHERE {RUN_FILTER} '
+        f'SHOW TAG VALUES FROM "job_event" WITH KEY = "family" WHERE {CELL_RUN_FILTER} '
         "AND \"family\" != 'none'",
         multi=True,
         include_all=True,
@@ -171,9 +170,9 @@ def build() -> dash.Dashboard:
             table_panel(
                 "Jobs held by a fault (newest first)",
                 q(
-                    'SELECT "job", "machine", "state", "mode" FROM "machine_state" '
-                    f'WHERE {CELL_RUN_FILTER} AND "state_code" < 2 AND "job" != \'\' '
-                    "AND $timeFilter ORDER BY time DESC LIMIT 100"
+                    'SELECT "job", "family", "machine", "state", "mode" FROM "machine_state" '
+                    f"WHERE {CELL_RUN_FILTER} AND \"state\" = 'OutOfService' AND \"job\" != '' "
+                    f"AND {_FAMILY} AND $timeFilter ORDER BY time DESC LIMIT 100"
                 ),
                 height=8,
             )

@@ -219,6 +219,7 @@ def build() -> dash.Dashboard:
                         'SELECT mean("availability") AS "availability", '
                         'mean("utilisation") AS "utilisation", mean("oee") AS "OEE" '
                         f'FROM "kpi" WHERE {CELL_RUN_FILTER} AND "scope" =~ /^$machine$/ '
+                        "AND \"scope\" != 'cell' "
                         'AND $timeFilter GROUP BY time($__interval), "scope" fill(none)'
                     ).alias("$tag_scope $col"),
                     unit="percentunit",

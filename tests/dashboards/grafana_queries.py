@@ -2,8 +2,9 @@
 
 A 2-day run of the default scenario (signals every 60 s), as the telemetry file sink writes it,
 is loaded through ``/write?db=celltwin&precision=ns`` (``load_run``), after an earlier run of
-the same scenario with another seed over its first day: the same timestamps, told apart only
-by their ``run`` tag, as two runs into one bucket are. Each panel target is run the way
+the same scenario with another seed over its first day (with a planned maintenance and a
+breakdown of the printer): the same timestamps, told apart only by their ``run`` tag, as two
+runs into one bucket are. Each panel target is run the way
 Grafana runs it: with ``$timeFilter``, ``$__interval`` and the template variables substituted
 (regex-escaped as Grafana's InfluxDB datasource does inside ``/^...$/``).
 """
@@ -26,6 +27,7 @@ __all__ = [
     "ALL",
     "ALL_VARS",
     "DB",
+    "EARLIER_COMMANDS",
     "EARLIER_SEED",
     "MACHINES",
     "PAUSE",
@@ -52,6 +54,14 @@ ALL = ".*"  # the variables' allValue
 # every variable but the run, which the loaded data decides (``Loaded.variables``)
 ALL_VARS = {"cell": "cell-1", "machine": ALL, "family": ALL}
 EARLIER_SEED = 7  # the earlier run's (the scenario's is 42)
+# in the earlier run, the printer (busy most of the time) goes into a planned maintenance
+# (NotAvailable: no fault) and later breaks down (OutOfService), each time with a job on it
+EARLIER_COMMANDS = [
+    '{"type":"command","t":10800.0,"command":"inject_fault",'
+    '"args":{"machine":"printer1","kind":"maintenance","duration":3600.0}}',
+    '{"type":"command","t":25200.0,"command":"inject_fault",'
+    '"args":{"machine":"printer1","kind":"breakdown","duration":1800.0}}',
+]
 # an operator pauses the first order twice, for about an hour each time (ISA-95 Pause and
 # Resume), as a run's recorded commands are replayed: the paused-jobs panels have data, and a
 # count of paused jobs differs from a count of pauses
@@ -86,7 +96,7 @@ def load_run(server: InfluxDB1, run_dir: Path) -> Loaded:
     runs = []
     kpis = {}
     for name, until, signals, commands, options in (
-        ("earlier", "1d", "10m", None, ("--seed", str(EARLIER_SEED))),
+        ("earlier", "1d", "10m", EARLIER_COMMANDS, ("--seed", str(EARLIER_SEED))),
         ("run", "2d", "60s", PAUSE, ()),
     ):
         out = run_dir / name

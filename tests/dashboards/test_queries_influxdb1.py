@@ -105,9 +105,9 @@ def test_values_are_the_runs(influx: InfluxDB1, variables: dict[str, str]) -> No
     assert rows
     raised = influx.query(f"SELECT severity, machine FROM fault WHERE active = true AND {run}", DB)
     faults = {(t, machine) for t, _, machine in raised["series"][0]["values"]}
-    for t, job, machine, state, _mode in rows:
+    for t, job, _family, machine, state, _mode in rows:
         assert job
-        assert state in ("OutOfService", "NotAvailable")
+        assert state == "OutOfService"
         assert (t, machine) in faults, (t, job, machine)
     # the state timeline has one lane per machine of the scenario
     states = influx.query(substitute(by_title["Machine states"], variables), DB)

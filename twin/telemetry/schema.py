@@ -3,10 +3,11 @@
 Measurements (documented for dashboard authors in ``dashboards/SCHEMA.md``)::
 
     machine_signal,cell,machine,kind,run   <signal>=<float>...,quality=<int>i
-    machine_state,cell,machine,kind,run    state="..",mode="..",state_code=<int>i,job=".."
+    machine_state,cell,machine,kind,run    state="..",mode="..",state_code=<int>i,job="..",
+                                           family=".."
     job_event,cell,event,family,machine,run  job="..",op=<int>i,lead_time,tardiness,late,good
     fault,cell,machine,kind,run            severity=<int>i,active=<bool>,source=".."
-    kpi,cell,run,scope                     availability,...,produced=<int>i,... (cell-only)
+    kpi,cell,in_cell,run,scope             availability,...,produced=<int>i,... (cell-only)
 
 Every point of a run carries its ``run`` tag (``run_id``: when the run started, e.g.
 ``2026-01-05T06:00:00Z-250000``): runs written to one database stay apart, so a restarted twin
@@ -336,6 +337,8 @@ class LineEncoder:
                     "mode": ev.mode,
                     "state_code": STATE_CODES.get(ev.state, -1),
                     "job": ev.job or "",
+                    # the job's family, so a machine's jobs can be filtered by family too
+                    "family": self._family.get(ev.job, "none") if ev.job else "",
                 },
                 ev.t,
             )
@@ -412,9 +415,12 @@ class LineEncoder:
 
     # -- KPIs ----------------------------------------------------------------------------
     def kpi_lines(self, t: float, report: Mapping[str, Any]) -> list[str]:
-        """One line per machine (``scope=<id>``) and one ``scope=cell`` line; undefined
-        KPIs (NaN, or None in a report read back from JSON) are left out of the line."""
+        """One line per machine (``scope=<id>``, ``in_cell`` false for the machines the
+        cell's values leave out, the report's ``cell_excludes``: the transport robot) and one
+        ``scope=cell`` line; undefined KPIs (NaN, or None in a report read back from JSON)
+        are left out of the line."""
         out: list[str] = []
+        excluded = set(report.get("cell_excludes", ()))
         scopes: list[tuple[str, Mapping[str, Any], dict[str, type]]] = [
             (m, k, KPI_FIELDS) for m, k in report["machines"].items()
         ]
@@ -425,7 +431,10 @@ class LineEncoder:
                 for name, cast in wanted.items()
                 if name in values and defined(values[name])
             }
-            series = self._key("kpi", {"cell": self.cell, "scope": scope})
+            tags = {"cell": self.cell, "scope": scope}
+            if scope != "cell":
+                tags["in_cell"] = "false" if scope in excluded else "true"
+            series = self._key("kpi", tags)
             text = self._line(series, fields, t)
             if text is not None:
                 out.append(text)
