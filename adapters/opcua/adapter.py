@@ -197,7 +197,7 @@ class OpcUaAdapter(Adapter):
         one pinned by trust on first use; None when that is not pinned (yet or any more)."""
         cfg = self.cfg
         if cfg.server_certificate is not None:
-            return certificate_der(cfg.server_certificate)
+            return _pin_of(cfg.server_certificate, "server_certificate ")
         if not cfg.trust_on_first_use:
             return None
         from opcua_server.folders import private_folders
@@ -205,7 +205,7 @@ class OpcUaAdapter(Adapter):
         # another user's folder could hold a certificate of theirs: refused (ConfigError)
         private_folders(cfg.pki_path, [cfg.pinned_path.parent])
         try:
-            return certificate_der(cfg.pinned_path)
+            return _pin_of(cfg.pinned_path, "the certificate pinned in ")
         except FileNotFoundError:  # deleted to pin the PLC's renewed certificate
             return None
 
@@ -441,3 +441,12 @@ class _Latest:
     def status_change_notification(self, status: ua.StatusChangeNotification) -> None:
         if status.Status.is_bad():
             self.error = f"subscription ended: {status.Status.name}"
+
+
+def _pin_of(path: Path, what: str) -> bytes:
+    """The certificate in ``path`` (DER), ServiceError naming ``what`` and the file if it
+    is none (changed since the file was checked)."""
+    try:
+        return certificate_der(path)
+    except ValueError as exc:
+        raise ServiceError(f"{what}{path}: not a certificate ({exc})") from exc

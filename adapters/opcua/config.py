@@ -17,6 +17,7 @@ from asyncua import ua
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from adapters.config import AdapterConfig, FaultInput, SignalInput, SignalOutput, StateOutput
+from adapters.opcua.certs import certificate_der
 
 __all__ = [
     "OpcUaConfig",
@@ -135,10 +136,20 @@ class OpcUaConfig(AdapterConfig):
     @field_validator("server_certificate")
     @classmethod
     def _pinned_exists(cls, v: Path | None) -> Path | None:
-        # read at each connect: missing, the link would retry forever on FileNotFoundError
-        if v is not None and not v.is_file():
+        # read at each connect: missing or no certificate, the link would retry forever
+        if v is None:
+            return v
+        if not v.is_file():
             why = "is a folder" if v.is_dir() else "no such file"
             raise ValueError(f"{str(v)!r}: {why} (the PLC's certificate, DER or PEM)")
+        try:
+            certificate_der(v)
+        except OSError as exc:
+            raise ValueError(f"{str(v)!r}: cannot read it: {exc.strerror or exc}") from None
+        except ValueError as exc:
+            raise ValueError(
+                f"{str(v)!r}: not a certificate ({exc}; the PLC's certificate, DER or PEM)"
+            ) from None
         return v
 
     @field_validator("url")

@@ -29,6 +29,12 @@ CASES: dict[str, tuple[str, str, str]] = {
         "adapter[0].server_certificate",
         "'no/such/plc.der': no such file (the PLC's certificate, DER or PEM)",
     ),
+    "server-certificate-no-certificate": (
+        OPCUA + 'server_certificate = "pyproject.toml"\n' + UA_STATE,
+        "adapter[0].server_certificate",
+        "'pyproject.toml': not a certificate (neither PEM nor a DER certificate; the PLC's"
+        " certificate, DER or PEM)",
+    ),
     **{
         f"strict-{field.rsplit('.', 1)[-1]}-{tag}": (MODBUS + extra + STATE, field, reason)
         for tag, extra, field, reason in [

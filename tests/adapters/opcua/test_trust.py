@@ -73,7 +73,7 @@ async def plcs(tmp_path: Path) -> Any:
             'not with security_policy "None": the password would go to whoever answers',
         ),
         (
-            {"trust_on_first_use": True, "server_certificate": "pyproject.toml"},
+            {"trust_on_first_use": True, "server_certificate": "CERT"},
             "trust_on_first_use",
             "not with server_certificate",
         ),
@@ -86,8 +86,11 @@ async def plcs(tmp_path: Path) -> Any:
     ids=["unverified", "password-unencrypted", "both", "tofu-without-security"],
 )
 async def test_a_link_that_takes_any_server_for_the_plc_is_refused(
-    fields: dict[str, Any], where: str, reason: str
+    fields: dict[str, Any], where: str, reason: str, tmp_path: Path
 ) -> None:
+    if fields.get("server_certificate") == "CERT":
+        plc = ensure_certificate(tmp_path, "urn:plc", "localhost", "PLC")
+        fields = {**fields, "server_certificate": str(plc.cert)}
     table = {**SECURE, "url": "opc.tcp://127.0.0.1:4840", **fields}
     with pytest.raises(ConfigError) as caught:
         parse_adapters({"adapter": [table]}, "test.toml", ALL_KINDS)
@@ -190,3 +193,25 @@ async def test_a_pin_deleted_while_the_twin_runs_pins_the_renewed_certificate(
     finally:
         await adapter.stop()
         await plc.stop()
+
+
+@pytest.mark.parametrize("content", ["key", "text"])
+async def test_a_server_certificate_that_is_no_certificate_is_refused(
+    tmp_path: Path, content: str
+) -> None:
+    """The PLC's private key given for its certificate (PEM both) passed, and every connect
+    failed on it naming neither field nor file, retried forever."""
+    if content == "key":
+        path = ensure_certificate(tmp_path / "plc", "urn:plc", "localhost", "PLC").key
+        why = "it holds a PEM PRIVATE KEY, not a CERTIFICATE"
+    else:
+        path = tmp_path / "plc.der"
+        path.write_text("not a certificate", encoding="utf-8")
+        why = "neither PEM nor a DER certificate"
+    table = {**SECURE, "url": "opc.tcp://127.0.0.1:4840", "server_certificate": str(path)}
+    with pytest.raises(ConfigError) as caught:
+        parse_adapters({"adapter": [table]}, "test.toml", ALL_KINDS)
+    assert caught.value.field == "adapter[0].server_certificate"
+    assert caught.value.reason == (
+        f"{str(path)!r}: not a certificate ({why}; the PLC's certificate, DER or PEM)"
+    )
