@@ -275,7 +275,7 @@ class WebApp(WebSite):
     ("site", "answer"),
     [
         (WebSite, "has no such API (HTTP 501)"),
-        (WebApp, "the server answers '<html><body>intranet</body></html>' instead of JSON"),
+        (WebApp, "the server answers 'intranet' instead of JSON"),  # a page by its text
     ],
     ids=["no-post", "page-for-post"],
 )

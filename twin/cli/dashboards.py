@@ -19,7 +19,7 @@ from rich.console import Console
 from dashboards import JSON_DIR, load_dashboards
 from twin.cli.common import sentence
 from twin.errors import ConfigError, ServiceError
-from twin.telemetry.settings import redact
+from twin.telemetry.settings import excerpt
 
 __all__ = ["NotGrafanaError", "PushResult", "push_dashboards", "register"]
 
@@ -124,13 +124,10 @@ def _secret(token: str | None, url: str) -> str:
 
 
 def _excerpt(text: object, secret: str = "", *, quoted: bool = True) -> str:
-    """The start of a server's answer for a one-line message: credentials hidden (a server
-    or proxy may echo the request's; ``secret``: the one sent, see ``redact``), whitespace
-    collapsed (a page, a body ending in a newline), at most ``_EXCERPT`` characters, quoted
-    unless told."""
-    words = " ".join(redact(str(text or ""), secret).split())
-    if len(words) > _EXCERPT:
-        words = words[: _EXCERPT - 1] + "…"
+    """The start of a server's answer for a one-line message, as the telemetry quotes one
+    (``excerpt``: credentials hidden, ``secret`` the one sent; an HTML page by its title;
+    white space collapsed), at most ``_EXCERPT`` characters, quoted unless told."""
+    words = excerpt(str(text or ""), secret, _EXCERPT)
     return repr(words) if quoted else words
 
 
