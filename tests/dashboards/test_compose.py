@@ -404,3 +404,48 @@ def test_the_twin_runs_read_only_without_capabilities() -> None:
         assert not Path(params[name]).is_absolute(), name  # under the working directory
     assert "TWIN_SPOOL_DIR" not in twin["environment"]  # in the run directory
     assert "PYTHONDONTWRITEBYTECODE=1" in text  # no __pycache__ in the read-only image
+
+
+def _seconds(duration: str) -> int:
+    found = re.fullmatch(r"(\d+)s", duration)
+    assert found is not None, duration
+    return int(found.group(1))
+
+
+def test_every_service_is_health_checked() -> None:
+    """Each service says when it is ready (``docker compose ps``, ``depends_on``), Grafana
+    waits for a healthy InfluxDB, and a check gives up before the next one starts."""
+    compose = load_compose({})
+    for name, service in compose["services"].items():
+        check = service["healthcheck"]
+        assert check["test"][0] == "CMD", name  # no shell needed in the image
+        assert _seconds(check["timeout"]) < _seconds(check["interval"]), name
+        assert check["retries"] >= 3, name
+    assert (
+        compose["services"]["grafana"]["depends_on"]["influxdb"]["condition"] == "service_healthy"
+    )
+
+
+def test_the_twins_healthcheck_asks_its_opc_ua_server() -> None:
+    """The twin's check says Hello to the address and port the twin serves (its host name and
+    --port), the server's endpoint URL (an ``opc.tcp://`` URL of that host and port), and
+    waits for the start (a restart restores the log and catches up first)."""
+    twin = load_compose({})["services"]["twin"]
+    check = twin["healthcheck"]
+    params = _twin_params(twin["command"])
+    code = check["test"][3]
+    assert check["test"][:3] == ["CMD", "python", "-c"]
+    assert f'("{params["host"]}", {params["port"]})' in code
+    assert f'b"opc.tcp://{params["host"]}:{params["port"]}/cell-twin"' in code
+    assert _seconds(check["start_period"]) >= 60
+
+
+def test_grafanas_healthcheck_asks_its_health_api() -> None:
+    compose = load_compose({})
+    grafana = compose["services"]["grafana"]
+    test = grafana["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "curl"]
+    assert "--fail" in test  # an HTTP error (503: its database is down) is unhealthy
+    url = urlparse(test[-1])
+    assert (url.hostname, url.path) == ("localhost", "/api/health")
+    assert url.port in host_ports(compose, "grafana")  # the port Grafana listens on
