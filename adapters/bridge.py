@@ -111,12 +111,13 @@ class Bridge:
             [signal("write", j, m.signal) for j, m in enumerate(cfg.write)], dtype=np.int64
         )
         #: what the mappings allow but will go wrong (``twin adapters check`` and ``twin run``
-        #: say it): an output whose type cannot hold its signal's range
+        #: say it): an output whose type cannot hold its signal's range, and the kind's own
+        #: (``AdapterConfig.warnings``: e.g. two Modbus inputs reading one register)
         self.warnings = [
             f"{source}: {where}.write[{j}]: {why}"
             for j, m in enumerate(cfg.write)
             if (why := _unfit(m, store.spec(int(self._out_signals[j])))) is not None
-        ]
+        ] + [f"{source}: {where}.{field}: {why}" for field, why in cfg.warnings]
         self._out_scale = np.array([m.scale for m in cfg.write])
         self._out_offset = np.array([m.offset for m in cfg.write])
         self._out_machines = [machine("state", j, m.machine) for j, m in enumerate(cfg.state)]

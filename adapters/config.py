@@ -136,6 +136,12 @@ class AdapterConfig(BaseModel):
                 )
         return self
 
+    @property
+    def warnings(self) -> list[tuple[str, str]]:
+        """What the mappings allow but is likely a mistake, as (field, why): ``twin adapters
+        check`` and ``twin run`` say it. Nothing by default; a kind says."""
+        return []
+
     def clashes(self, other: AdapterConfig, named: str) -> list[tuple[str, str]]:
         """What this adapter and ``other`` (an earlier one of the file, ``named`` e.g.
         ``adapter[0] (plc1)``) must not both have, as (this adapter's field, why): one

@@ -65,6 +65,11 @@ class _Tag(BaseModel):
     def data_type(self) -> DataType:
         return self.type or "uint16"
 
+    @property
+    def cells(self) -> list[tuple[str, int]]:
+        """The (table, address) of each register (or bit) the tag takes."""
+        return [(self.table, a) for a in range(self.address, self.address + self.words)]
+
     @model_validator(mode="after")
     def _check_tag(self) -> Self:
         if self.table in BIT_TABLES and self.type is not None:
@@ -129,26 +134,106 @@ class ModbusConfig(AdapterConfig):
     def outputs(self) -> Sequence[ModbusSignalOutput | ModbusStateOutput]:
         return [*self.write, *self.state]
 
+    @property
+    def device(self) -> str:
+        """The PLC (or the device behind a gateway) as messages name it."""
+        return f"{self.host}:{self.port} unit {self.unit}"
+
+    def _named(self, written: bool) -> list[tuple[str, _Tag]]:
+        """The outputs (``written``) or the inputs as the file names them (``write[0]``)."""
+        groups = ("write", "state") if written else ("read", "fault")
+        return [(f"{g}[{j}]", t) for g in groups for j, t in enumerate(getattr(self, g))]
+
     @model_validator(mode="after")
     def _outputs_apart(self) -> ModbusConfig:
         """Two outputs must not write the same register or coil, nor an input read one."""
         taken: dict[tuple[str, int], str] = {}
-        tags: list[tuple[str, _Tag]] = [(f"write[{j}]", t) for j, t in enumerate(self.write)]
-        tags += [(f"state[{j}]", t) for j, t in enumerate(self.state)]
-        for name, tag in tags:
-            for a in range(tag.address, tag.address + tag.words):
-                other = taken.setdefault((tag.table, a), name)
+        for name, tag in self._named(True):
+            for cell in tag.cells:
+                other = taken.setdefault(cell, name)
                 if other != name:
-                    raise ValueError(f"{name}.address: {tag.table} {a} is also written by {other}")
+                    raise ValueError(f"{name}.address: {_cell(cell)} is also written by {other}")
         # a register the twin writes and reads back as another signal: each cycle would read
         # the twin's own value (or the PLC's, overwritten at the next change)
-        reads: list[tuple[str, _Tag]] = [(f"read[{j}]", t) for j, t in enumerate(self.read)]
-        reads += [(f"fault[{j}]", t) for j, t in enumerate(self.fault)]
-        for name, tag in reads:
-            for a in range(tag.address, tag.address + tag.words):
-                if (tag.table, a) in taken:
+        for name, tag in self._named(False):
+            for cell in tag.cells:
+                if cell in taken:
                     raise ValueError(
-                        f"{name}.address: {tag.table} {a} is written by {taken[tag.table, a]}:"
+                        f"{name}.address: {_cell(cell)} is written by {taken[cell]}:"
                         " the twin would read back what it writes"
                     )
         return self
+
+    @property
+    def warnings(self) -> list[tuple[str, str]]:
+        """Inputs that read one register (or bit) twice: a float32 at input 0 takes 0 and 1,
+        so a uint16 at input 1 reads half of it. Maybe meant (a status word read whole and
+        as a fault), so a warning, not an error."""
+        read: dict[tuple[str, int], tuple[str, _Tag]] = {}
+        found: list[tuple[str, str]] = []
+        for name, tag in self._named(False):
+            for cell in tag.cells:
+                first = read.setdefault(cell, (name, tag))
+                if first[0] != name:
+                    found.append(
+                        (
+                            f"{name}.address",
+                            f"{_cell(cell)} is also read by {first[0]} ({_span(first[1])}):"
+                            " one register read as two values; check the addresses and types",
+                        )
+                    )
+                    break
+        return found
+
+    def clashes(self, other: AdapterConfig, named: str) -> list[tuple[str, str]]:
+        """Two adapters of one device (host, port, unit) must not write one register or
+        coil, nor one read what the other writes (as within one adapter)."""
+        if not isinstance(other, ModbusConfig) or _device_key(self) != _device_key(other):
+            return []
+        theirs = {True: _cells(other._named(True)), False: _cells(other._named(False))}
+        found: list[tuple[str, str]] = []
+        for written in (True, False):
+            for name, tag in self._named(written):
+                for cell in tag.cells:
+                    where = f"{_cell(cell)} of {self.device}"
+                    if cell in theirs[True]:
+                        why = f"{where} is {'also ' if written else ''}written by "
+                        why += f"{theirs[True][cell]} of {named}"
+                        if not written:
+                            why += ": the twin would read back what it writes"
+                    elif written and cell in theirs[False]:
+                        why = (
+                            f"{where} is read by {theirs[False][cell]} of {named}: it would read"
+                            " back what the twin writes"
+                        )
+                    else:
+                        continue
+                    found.append((f"{name}.address", why))
+                    break
+        return found
+
+
+def _device_key(cfg: ModbusConfig) -> tuple[str, int, int]:
+    return cfg.host.lower(), cfg.port, cfg.unit
+
+
+def _cells(named: list[tuple[str, _Tag]]) -> dict[tuple[str, int], str]:
+    """Each (table, address) the tags take -> the first tag's name."""
+    cells: dict[tuple[str, int], str] = {}
+    for name, tag in named:
+        for cell in tag.cells:
+            cells.setdefault(cell, name)
+    return cells
+
+
+def _cell(cell: tuple[str, int]) -> str:
+    return f"{cell[0]} {cell[1]}"
+
+
+def _span(tag: _Tag) -> str:
+    """Where a tag is, e.g. ``input 0..1, float32`` or ``coil 3``."""
+    if tag.table in BIT_TABLES:
+        return f"{tag.table} {tag.address}"
+    last = tag.address + tag.words - 1
+    where = str(tag.address) if last == tag.address else f"{tag.address}..{last}"
+    return f"{tag.table} {where}, {tag.data_type}"

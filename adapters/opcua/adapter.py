@@ -284,7 +284,32 @@ class OpcUaAdapter(Adapter):
             self._inputs[p] = usable[0] if usable is not None else None
         for p, got in zip(outs, got_out, strict=True):
             self._outputs[p] = self._passed(True, p, got)
+        self._aliases()
         await self._watch(client, ins)
+
+    def _aliases(self) -> None:
+        """Mappings whose NodeIds differ in the file but are one node on this server
+        (``ns=2;s=X`` and ``nsu=URI;s=X``): a second output writing a node is a bad tag, and
+        so is an input reading a node an output writes (as the file's check, at connect)."""
+        written: dict[ua.NodeId, int] = {}
+        for p, out in enumerate(self._outputs):
+            if out is None:
+                continue
+            first = written.setdefault(out[0], p)
+            if first != p:
+                self._outputs[p] = None
+                self._tag_failed(True, p, self._alias(self._out_nodes[p], first, "also "))
+        for p, node in enumerate(self._inputs):
+            if node is not None and node in written:
+                self._inputs[p] = None
+                why = self._alias(self._in_nodes[p], written[node], "")
+                self._tag_failed(False, p, why + ": the twin would read back what it writes")
+
+    def _alias(self, text: str, output: int, also: str) -> str:
+        return (
+            f"node {text!r} is node {self._out_nodes[output]!r} on this server, {also}written"
+            f" by {self._tag_names[True][output]}"
+        )
 
     def _passed(self, output: bool, pos: int, got: Usable | str) -> Usable | None:
         """The mapping's node if it passed the check (``got``), else None once the mapping is

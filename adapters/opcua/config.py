@@ -230,13 +230,19 @@ class OpcUaConfig(AdapterConfig):
         return self
 
     def clashes(self, other: AdapterConfig, named: str) -> list[tuple[str, str]]:
-        """One ``pki_dir`` for two adapters: the client certificate made there names one of
-        them (the other would make a new one at each start), and both would pin their PLC's
-        certificate in one file (the second PLC refused as a man in the middle)."""
-        if not (isinstance(other, OpcUaConfig) and self.uses_pki and other.uses_pki):
+        """Two adapters of one PLC (``url``) must not write one node, nor one read a node
+        the other writes (as within one adapter; by the NodeId as written: one named both
+        by ``ns=`` and ``nsu=`` is found at connect). One ``pki_dir`` for two adapters:
+        the client certificate made there names one of them (the other would make a new one
+        at each start), and both would pin their PLC's certificate in one file (the second
+        PLC refused as a man in the middle)."""
+        if not isinstance(other, OpcUaConfig):
             return []
+        found = self._nodes_clash(other, named) if _same_url(self.url, other.url) else []
+        if not (self.uses_pki and other.uses_pki):
+            return found
         if os.path.abspath(self.pki_path) != os.path.abspath(other.pki_path):
-            return []
+            return found
         mine = f"{str(self.pki_path)!r}" + ("" if self.pki_dir else " (the default)")
         theirs = "pki_dir" if other.pki_dir else "default pki_dir"
         why = (
@@ -244,7 +250,27 @@ class OpcUaConfig(AdapterConfig):
             " certificate made there names its adapter, and the PLC's certificate is pinned"
             " there)"
         )
-        return [("pki_dir", why)]
+        return [*found, ("pki_dir", why)]
+
+    def _nodes_clash(self, other: OpcUaConfig, named: str) -> list[tuple[str, str]]:
+        theirs = {w: _node_names(other, w) for w in (True, False)}
+        found: list[tuple[str, str]] = []
+        for written in (True, False):
+            for node, name in _node_names(self, written).items():
+                if node in theirs[True]:
+                    why = f"{node!r} is {'also ' if written else ''}written by "
+                    why += f"{theirs[True][node]} of {named}"
+                    if not written:
+                        why += ": the twin would read back what it writes"
+                elif written and node in theirs[False]:
+                    why = (
+                        f"{node!r} is read by {theirs[False][node]} of {named}: it would read"
+                        " back what the twin writes"
+                    )
+                else:
+                    continue
+                found.append((f"{name}.node", why))
+        return found
 
     @property
     def uses_pki(self) -> bool:
@@ -277,3 +303,24 @@ class OpcUaConfig(AdapterConfig):
     def pinned_path(self) -> Path:
         """Where ``trust_on_first_use`` keeps the certificate the PLC presented first."""
         return self.pki_path / "trusted" / "plc.der"
+
+
+def _node_names(cfg: OpcUaConfig, written: bool) -> dict[str, str]:
+    """The outputs' (``written``) or inputs' NodeId texts -> the first mapping naming each
+    (``write[0]``)."""
+    groups = ("write", "state") if written else ("read", "fault")
+    names: dict[str, str] = {}
+    for g in groups:
+        for j, m in enumerate(getattr(cfg, g)):
+            names.setdefault(m.node, f"{g}[{j}]")
+    return names
+
+
+def _same_url(a: str, b: str) -> bool:
+    """One server: the URLs alike but for the case of scheme and host and a final slash."""
+
+    def key(url: str) -> tuple[str, str, str]:
+        parts = urlparse(url)
+        return parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/")
+
+    return key(a) == key(b)

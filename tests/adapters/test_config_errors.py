@@ -83,7 +83,7 @@ CASES: dict[str, tuple[str, str, str]] = {
         + STATE
         + OPCUA.replace('"plc"', '"plc3"')
         + "trust_on_first_use = true\npki_dir = 'var/pki'\n"
-        + UA_STATE,
+        + UA_STATE.replace("i=7", "i=8"),
         "adapter[2].pki_dir",
         "'var/pki' is also the pki_dir of adapter[0] (plc): each adapter needs its own (the"
         " client certificate made there names its adapter, and the PLC's certificate is pinned"
@@ -95,9 +95,37 @@ CASES: dict[str, tuple[str, str, str]] = {
         + UA_STATE
         + OPCUA.replace('"plc"', '"plc2"')
         + "trust_on_first_use = true\npki_dir = 'var/adapters/plc/pki'\n"
-        + UA_STATE,
+        + UA_STATE.replace("i=7", "i=8"),
         "adapter[1].pki_dir",
         "'var/adapters/plc/pki' is also the default pki_dir of adapter[0] (plc): each",
+    ),
+    "modbus-two-adapters-write-one-register": (
+        MODBUS
+        + STATE
+        + MODBUS.replace('"plc"', '"plc2"')
+        + '[[adapter.write]]\nsignal = "cnc1.power"\ntable = "holding"\naddress = 0\n'
+        + 'type = "float32"\n',
+        "adapter[1].write[0].address",
+        "holding 1 of 127.0.0.1:502 unit 1 is also written by state[0] of adapter[0] (plc)",
+    ),
+    "modbus-one-adapter-reads-what-another-writes": (
+        MODBUS
+        + STATE
+        + MODBUS.replace('"plc"', '"plc2"').replace('"127.0.0.1"\n', '"127.0.0.1"\nunit = 1\n')
+        + '[[adapter.read]]\nsignal = "cnc1.power"\ntable = "holding"\naddress = 1\n',
+        "adapter[1].read[0].address",
+        "holding 1 of 127.0.0.1:502 unit 1 is written by state[0] of adapter[0] (plc): the twin"
+        " would read back what it writes",
+    ),
+    "opcua-two-adapters-write-one-node": (
+        OPCUA
+        + "trust_on_first_use = true\n"
+        + UA_STATE
+        + OPCUA.replace('"plc"', '"plc2"').replace("4841", "4841/")
+        + "trust_on_first_use = true\npki_dir = 'var/pki2'\n"
+        + UA_STATE.replace("cnc1", "printer1"),
+        "adapter[1].state[0].node",
+        "'ns=2;i=7' is also written by state[0] of adapter[0] (plc)",
     ),
     "strict-address-bool": (
         MODBUS + STATE.replace("address = 1", "address = true"),
@@ -189,3 +217,27 @@ def test_a_file_nested_too_deeply_is_one_line(
     err = capsys.readouterr().err
     assert err.startswith(f"error: {file}: nested too deeply (arrays or tables")
     assert err.count("\n") == 1  # one line, no traceback
+
+
+def test_adapters_check_warns_of_inputs_reading_one_register(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A float32 at input 0 takes registers 0 and 1: a uint16 at input 1 reads half of it.
+    Perhaps meant, so a warning; the same registers of another device are no concern."""
+    read = '[[adapter.read]]\nsignal = "{}"\ntable = "input"\naddress = {}\n'
+    text = (
+        MODBUS
+        + read.format("cnc1.power", 0)
+        + 'type = "float32"\n'
+        + read.format("cnc1.coolant_temp", 1)
+        + MODBUS.replace('"plc"', '"plc2"').replace("127.0.0.1", "127.0.0.2")
+        + read.format("printer1.bed_temp", 1)
+    )
+    file = write(tmp_path, text)
+    assert main(["adapters", "check", str(file)]) == 0
+    out, err = capsys.readouterr()
+    assert f"{file}: OK" in out
+    assert err == (
+        f"warning: {file}: adapter[0].read[1].address: input 1 is also read by read[0] (input"
+        " 0..1, float32): one register read as two values; check the addresses and types\n"
+    )

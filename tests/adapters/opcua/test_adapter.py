@@ -239,8 +239,12 @@ async def test_secure_link_with_a_trusted_certificate_user_and_password(
         "security_policy": "Basic256Sha256",
         "security_mode": "SignAndEncrypt",
         "username": "alice",
-        "write": [{"signal": "cnc1.spindle_speed", "node": f"nsu={URI};s=Speed"}],
     }
+    # a node each: two adapters of one PLC writing one node are refused
+    speed, bed, cnc, label = (
+        {"write": [{"signal": "cnc1.spindle_speed", "node": f"nsu={URI};s={name}"}]}
+        for name in ("Speed", "BedTemp", "CncState", "Label")
+    )
     # the others use the first one's certificate (and so its application URI)
     theirs = {"certificate": str(own / "cert.der"), "private_key": str(own / "key.pem")}
     plc_cert = str(plc_pki / "own" / "cert.der")
@@ -253,6 +257,7 @@ async def test_secure_link_with_a_trusted_certificate_user_and_password(
         entry(
             plc.url,
             **secure,
+            **speed,
             name="good",
             pki_dir=str(tmp_path / "pki"),
             password_env="PLC_GOOD",
@@ -262,6 +267,7 @@ async def test_secure_link_with_a_trusted_certificate_user_and_password(
             plc.url,
             **secure,
             **theirs,
+            **bed,
             name="bad",
             password_env="PLC_BAD",
             server_certificate=plc_cert,
@@ -270,6 +276,7 @@ async def test_secure_link_with_a_trusted_certificate_user_and_password(
             plc.url,
             **secure,
             **theirs,
+            **cnc,
             name="unset",
             password_env="PLC_UNSET",
             server_certificate=plc_cert,
@@ -278,6 +285,7 @@ async def test_secure_link_with_a_trusted_certificate_user_and_password(
             plc.url,
             **secure,
             **theirs,
+            **label,
             name="impostor",
             password_env="PLC_GOOD",
             server_certificate=str(other.cert),
