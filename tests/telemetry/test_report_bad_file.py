@@ -85,8 +85,8 @@ BAD_LINES: dict[str, tuple[Callable[[bytes], bytes], str]] = {
     ),
     "field not a number": (_field, "field 'oee': 'n/a' is not a number"),
     "not UTF-8": (
-        lambda line: line.replace(b"scope=", b"scope=\xff", 1),
-        "not UTF-8 text (column 23)",
+        lambda line: line.replace(b"kpi,cell=cell-1,", b"kpi,cell=cell-1,\xff", 1),
+        "not UTF-8 text (column 17)",
     ),
 }
 

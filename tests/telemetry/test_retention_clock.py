@@ -51,3 +51,6 @@ def test_the_retention_warning_follows_the_injected_now(caplog: pytest.LogCaptur
     (warning,) = _warnings(last + RETENTION_HINT + timedelta(seconds=1), caplog)
     assert warning.startswith("telemetry: this run's timestamps end on 2026-01-05 ")
     assert f"more than {RETENTION_HINT.days} days ago" in warning
+    # InfluxDB refuses such points (counted as rejected), it does not drop them silently
+    assert "points beyond retention policy" in warning
+    assert "rejected (exit code 1)" in warning

@@ -5,6 +5,7 @@ that sends them there, when it writes elsewhere. Real VictoriaMetrics throughout
 from __future__ import annotations
 
 import gzip
+import re
 import shlex
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from tests.telemetry.test_refused import INFLUX, RUN, status
 from tests.telemetry.test_victoria_metrics import Samples, assert_same_samples, exported, vm_samples
 from twin.cli import main
 from twin.telemetry.destination import Destination
+
+RUN_ID = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ-\d{6}"  # the telemetry's run tag
 
 
 def file_points(tmp_path: Path, seed: int) -> list[Point]:
@@ -105,10 +108,11 @@ def test_a_leftover_spool_for_the_same_database_is_sent_and_counted_apart(
         vm.stop()
     _, after = status(run, capsys)
     own = after["lines_produced"] - first["lines_produced"]
-    assert line == (
-        f"telemetry (influx): {own} lines written and {first['lines_produced']} that earlier"
-        " runs left in the spool"
-    )
+    assert re.fullmatch(
+        rf"telemetry \(influx\): {own} lines written as run {RUN_ID}"
+        rf" and {first['lines_produced']} that earlier runs left in the spool",
+        line,
+    ), line
     assert after["lines_carried_written"] == first["lines_produced"]
     assert after["spool_lines"] == 0
 

@@ -24,10 +24,11 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...], int], list[float]]
 
 def vm_samples(points: list[Point]) -> Samples:
     """How VictoriaMetrics stores line protocol: one series per field named
-    ``<measurement>_<field>``, millisecond timestamps, bools as 1/0, strings as 0."""
+    ``<measurement>_<field>``, millisecond timestamps, bools as 1/0, strings as 0. Without
+    the ``run`` tag: the points of two runs are compared (each run has its own)."""
     out: Samples = {}
     for p in points:
-        labels = tuple(sorted(p.tags.items()))
+        labels = tuple(sorted((k, v) for k, v in p.tags.items() if k != "run"))
         for name, value in p.fields.items():
             v = 0.0 if isinstance(value, str) else float(value)  # type: ignore[arg-type]
             out.setdefault((f"{p.measurement}_{name}", labels, p.ts // 10**6), []).append(v)
@@ -39,7 +40,7 @@ def exported(vm: VictoriaMetrics, expected: int | None = None) -> Samples:
         vm.wait_for_count(expected)
     out: Samples = {}
     for (name, labels), samples in vm.samples().items():
-        key = tuple(sorted(labels))
+        key = tuple(sorted((k, v) for k, v in labels if k != "run"))
         for ts, value in samples:
             out.setdefault((name, key, ts), []).append(value)
     return out

@@ -181,11 +181,14 @@ def telemetry_summary(settings: TelemetrySettings, pipeline: TelemetryPipeline) 
     could not: its own lines written, apart from those earlier runs left in the spool for
     the same destination; lines left in its spool, why the server refused them, and the
     command that sends them (with the URL, bucket and org of ``settings``); lines earlier
-    runs spooled for another destination, kept, with the command that sends them there."""
+    runs spooled for another destination, kept, with the command that sends them there; the
+    run its points are tagged with (the dashboards' ``run`` variable)."""
     stats = pipeline.stats
     spool = pipeline.spool.name if pipeline.spool is not None else ""  # none: the file
     own = stats.lines_written - stats.lines_carried_written
     text = f"telemetry ({settings.telemetry}): {plural(own, 'line')} written"
+    if pipeline.encoder.run is not None:  # what the dashboards' run variable lists
+        text += f" as run {pipeline.encoder.run}"
     if stats.lines_carried_written:
         text += f" and {stats.lines_carried_written} that earlier runs left in the spool"
     # without a spool (the file) only a failed write drops lines; its error is logged

@@ -246,16 +246,19 @@ class LineEncoder:
 
     def age_note(self, end: float, now: datetime) -> str | None:
         """A warning when a run to simulated time ``end`` is stamped more than
-        ``RETENTION_HINT`` before ``now``: a database keeping less drops its points silently."""
+        ``RETENTION_HINT`` before ``now``: a database keeping less refuses its points
+        (InfluxDB: rejected lines, exit code 1) or drops them silently (VictoriaMetrics)."""
         last = self.origin.astimezone(UTC) + timedelta(seconds=end)
         if now - last <= RETENTION_HINT:
             return None
         return (
             f"this run's timestamps end on {last:%Y-%m-%d} (the scenario's start plus simulated"
             f" time), more than {RETENTION_HINT.days} days ago: a database that keeps less"
-            " (an InfluxDB bucket's retention period, VictoriaMetrics' -retentionPeriod, 1"
-            " month by default) drops these points without an error; give the scenario a"
-            " recent start to see them in the dashboards"
+            " refuses or drops these points: InfluxDB answers 'points beyond retention policy'"
+            " (HTTP 400 from 1.x, 422 from 2.x) and the twin counts those lines as rejected"
+            " (exit code 1); VictoriaMetrics (-retentionPeriod, 1 month by default) drops them"
+            " without an error; give the scenario a recent start, or the database a longer"
+            " retention"
         )
 
     def ts_array(self, t: np.ndarray) -> np.ndarray:
