@@ -33,7 +33,9 @@
   (its inputs are then ``STALE``: nothing feeds them any more).
 
 A kind implements ``endpoint``, ``_open``, ``_close``, ``_read`` and ``_write``, and may
-implement ``_check`` (a cycle that read and wrote nothing asks it whether the link is up).
+implement ``_check`` (a cycle that read and wrote nothing asks it whether the link is up) and
+``_as_written`` (an output's value as its tag holds it: written when that changes, so noise
+an integer register or a coil cannot show is not written every cycle).
 ``_read`` and ``_write`` raise only for a lost link; a refused tag is reported and left out.
 """
 
@@ -134,6 +136,11 @@ class Adapter(ABC):
 
     def _check(self) -> None:  # noqa: B027  # optional: most links fail on their own I/O
         """Raise if the link is known to be down (no I/O)."""
+
+    def _as_written(self, pos: int, value: float) -> float:
+        """Raw ``value`` (not NaN) of ``cfg.outputs[pos]`` as its tag will hold it (e.g.
+        rounded to an integer type): an output is written when this changes."""
+        return value
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -241,13 +248,13 @@ class Adapter(ABC):
                     self._read(), f"read of {plural(len(cfg.inputs), 'tag')}"
                 )
                 self._settle(bridge.apply(values))
-            items = bridge.pending()
+            items = bridge.pending(self._as_written)
             done: Sequence[tuple[int, float]] = ()
             if items:
                 done = await self._within(
                     self._write(items), f"write of {plural(len(items), 'tag')}"
                 )
-                bridge.sent(done)
+                bridge.sent(done, self._as_written)
             elif not cfg.inputs:
                 self._check()
             self._works()

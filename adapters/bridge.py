@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,10 +40,12 @@ if TYPE_CHECKING:
     from twin.engine.cell import Engine
     from twin.engine.machine import MachineRuntime
 
-__all__ = ["Bridge", "TagValue", "int_range", "overflows", "saturate"]
+__all__ = ["AsWritten", "Bridge", "TagValue", "int_range", "overflows", "saturate"]
 
 #: What a tag read gives: a number or flag, or None when the PLC has no good value for it.
 TagValue = float | int | bool | None
+#: An output's raw value as its tag holds it once written: (position in cfg.outputs, raw)
+AsWritten = Callable[[int, float], float]
 
 
 class Bridge:
@@ -225,18 +227,29 @@ class Bridge:
         states = [STATE_CODES.get(m.state, -1) for m in self._out_machines]
         return np.concatenate([signals, np.array(states, dtype=np.float64)])
 
-    def pending(self) -> list[tuple[int, float]]:
-        """Outputs to write: (position in ``cfg.outputs``, raw value) of those that changed since
-        they were last ``sent`` (all of them at first and after ``forget_sent``)."""
+    def pending(self, as_written: AsWritten | None = None) -> list[tuple[int, float]]:
+        """Outputs to write: (position in ``cfg.outputs``, raw value) of those whose value as
+        the tag holds it (``as_written(position, raw)``: rounded to an integer register, a
+        coil's 0 or 1) changed since they were last ``sent`` (all of them at first and after
+        ``forget_sent``): noise that the tag cannot show is not written."""
         now = self.outputs()
+        wire = now if as_written is None else self._as_written(now, as_written)
         # NaN has nothing to write (the PLC keeps its last value), and never equals _sent
-        todo = np.flatnonzero((now != self._sent) & ~np.isnan(now))
+        todo = np.flatnonzero((wire != self._sent) & ~np.isnan(now))
         return list(zip(todo.tolist(), now[todo].tolist(), strict=True))
 
-    def sent(self, items: Sequence[tuple[int, float]]) -> None:
-        """The PLC accepted ``items`` (from ``pending``)."""
+    def sent(self, items: Sequence[tuple[int, float]], as_written: AsWritten | None = None) -> None:
+        """The PLC accepted ``items`` (from ``pending``; ``as_written`` as given to it)."""
         for pos, value in items:
-            self._sent[pos] = value
+            self._sent[pos] = value if as_written is None else as_written(pos, value)
+
+    @staticmethod
+    def _as_written(raw: np.ndarray, as_written: AsWritten) -> np.ndarray:
+        values = raw.tolist()
+        return np.array(
+            [v if math.isnan(v) else as_written(p, v) for p, v in enumerate(values)],
+            dtype=np.float64,
+        )
 
     def forget_sent(self) -> None:
         """The link was lost: nothing is known to be on the PLC any more."""

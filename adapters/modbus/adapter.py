@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, cast
 
+import numpy as np
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.pdu import ModbusPDU
 
@@ -157,6 +158,15 @@ class ModbusAdapter(Adapter):
             words, _DT[tag.data_type.upper()], self.cfg.word_order
         )
         return cast(float, value)
+
+    def _as_written(self, pos: int, value: float) -> float:
+        tag = self.cfg.outputs[pos]
+        if tag.table in BIT_TABLES:
+            return float(value != 0)
+        if tag.data_type == "float32":
+            with np.errstate(over="ignore"):  # beyond float32's range: infinity
+                return float(np.float32(value))
+        return float(_fit(value, tag.data_type))
 
     async def _write(self, items: Sequence[tuple[int, float]]) -> Sequence[tuple[int, float]]:
         client, cfg = self._connected(), self.cfg

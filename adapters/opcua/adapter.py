@@ -47,6 +47,7 @@ from adapters.opcua.nodes import (
     INT_RANGES,
     VALUE,
     Usable,
+    as_written,
     check_nodes,
     decode,
     encode,
@@ -399,6 +400,10 @@ class OpcUaAdapter(Adapter):
         else:
             self._tag_ok(False, pos)
         return value
+
+    def _as_written(self, pos: int, value: float) -> float:
+        out = self._outputs[pos]  # None: type not known yet (written once it is)
+        return value if out is None else as_written(value, out[1])
 
     async def _write(self, items: Sequence[tuple[int, float]]) -> Sequence[tuple[int, float]]:
         client = self._live()

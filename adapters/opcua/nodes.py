@@ -9,12 +9,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from asyncua import Client, ua
 
 from adapters.bridge import TagValue, int_range, saturate
 from adapters.opcua.config import parse_node
 
-__all__ = ["INT_RANGES", "VALUE", "Usable", "check_nodes", "decode", "encode", "refused"]
+__all__ = [
+    "INT_RANGES",
+    "VALUE",
+    "Usable",
+    "as_written",
+    "check_nodes",
+    "decode",
+    "encode",
+    "refused",
+]
 
 _VT = ua.VariantType
 _NUMBERS = ("Boolean", "SByte", "Byte", "Int16", "UInt16", "Int32", "UInt32", "Int64", "UInt64")
@@ -211,6 +221,19 @@ def encode(value: float, vt: ua.VariantType) -> ua.DataValue:
         raw = saturate(value, INT_RANGES[vt])
     # the value only: some PLCs refuse writes that carry a status or timestamps
     return ua.DataValue(ua.Variant(raw, vt), StatusCode=None)
+
+
+def as_written(value: float, vt: ua.VariantType) -> float:
+    """``value`` (never NaN) as a variable of type ``vt`` holds it once ``encode`` wrote it:
+    0 or 1 for a boolean, rounded and saturated for an integer, a float32's precision."""
+    if vt is _VT.Boolean:
+        return float(value != 0)
+    if vt in INT_RANGES:
+        return float(saturate(value, INT_RANGES[vt]))
+    if vt is _VT.Float:
+        with np.errstate(over="ignore"):  # beyond float32's range: infinity
+            return float(np.float32(value))
+    return value
 
 
 def decode(dv: ua.DataValue) -> TagValue:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import struct
 
+import numpy as np
 import pytest
 
 from tests.adapters.conftest import Twin
@@ -127,3 +128,46 @@ async def test_a_fault_tag_holding_nan_is_a_bad_tag_not_a_fault(
         "adapter plc1: fault[0] (cnc1): the PLC gives nan, not a number: not used, cnc1 keeps"
         " its state; check the tag's type"
     ]
+
+
+def set_signals(twin: Twin, **values: float) -> None:
+    """Put values into signals (``cnc1__power`` for ``cnc1.power``), as the machine models
+    would between two of the adapter's cycles."""
+    store = twin.engine.store
+    paths = [p.replace("__", ".") for p in values]
+    index = np.array([store.index(p) for p in paths])
+    store.write(index, np.array(list(values.values()), dtype=np.float64), twin.engine.now)
+
+
+async def test_outputs_are_written_when_the_registers_value_changes_not_the_signals(
+    twin: Twin, plc: Plc
+) -> None:
+    """Noise on a signal that a coil or a register in tenths cannot show was written every
+    cycle (the raw float compared): now what the register would hold is compared."""
+    maps = {
+        "write": [
+            {"signal": "cnc1.power", "table": "coil", "address": 3},
+            {"signal": "printer1.nozzle_temp", "table": "holding", "address": 2, "scale": 0.1},
+            {"signal": "cnc1.spindle_speed", "table": "holding", "address": 4, "type": "float32"},
+        ],
+        "refresh_s": 0,  # changes only
+    }
+    set_signals(twin, cnc1__power=5.0, printer1__nozzle_temp=240.0, cnc1__spindle_speed=1e4)
+    a = adapter_for(twin, config(plc.port, **maps))
+    await a.start()
+    try:
+        await a.wait_until(lambda st: st.written == 3)
+        assert (await plc.holding(2))[0] == 2400
+        set_signals(twin, cnc1__power=5.3, printer1__nozzle_temp=240.01)
+        set_signals(twin, cnc1__spindle_speed=1e4 + 1e-9)  # beyond a float32's precision
+        await cycles_on(a, 3)
+        assert a.status.written == 3  # the coil is 1, the register 2400, the float the same
+        set_signals(twin, printer1__nozzle_temp=240.06, cnc1__power=0.0)
+        await a.wait_until(lambda st: st.written == 5)
+        assert (await plc.holding(2))[0] == 2401
+        assert await plc.coil(3) is False
+        await cycles_on(a, 3)
+        assert a.status.written == 5
+    finally:
+        await a.stop()
+    assert a.status.failures == 0
