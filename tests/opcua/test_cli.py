@@ -143,6 +143,8 @@ async def test_twin_run_serves_until_ctrl_c(tmp_path: Path) -> None:
         out = tmp_path / "out"
         assert "twin running at x120 (a wall second is 120 simulated seconds" in text
         assert f"event log {out / 'events.jsonl'}; telemetry: {out / 'telemetry.lp.gz'}" in text
+        # the run its points are tagged with, as the dashboards' run variable lists it
+        assert re.search(r"telemetry\.lp\.gz as run \d{4}-\d\d-\d\dT[\d:]{8}Z-\d{6}", text), text
         password = _FIRST_PASSWORD.search(text)
         assert password is not None, text  # first run: an engineer user is created
         cert = make_client_cert(tmp_path / "client")

@@ -138,6 +138,9 @@ def running_line(driver: RealtimeDriver, telemetry: LiveTelemetry) -> str:
         "file": str(telemetry.out / FILE_NAME),
         "influx": f"InfluxDB {s.influx_url}, bucket {s.influx_bucket}",
     }.get(s.telemetry, "none")
+    pipeline = telemetry.pipeline
+    if pipeline is not None and pipeline.encoder.run is not None:
+        where += f" as run {pipeline.encoder.run}"  # the dashboards' run variable lists it
     ahead = "" if driver.speed <= 1 else ", its timestamps run ahead of the wall clock"
     return (
         f"twin running at x{driver.speed:g} (a wall second is {driver.speed:g} simulated"
