@@ -8,19 +8,11 @@ import pytest
 
 from tests.dashboards.test_push import CHECK_URL, TOKEN, push_error, serving
 from tests.dashboards.test_push_not_grafana import answering
-
-NGINX_502 = b"""<html>
-<head><title>502 Bad Gateway</title></head>
-<body>
-<center><h1>502 Bad Gateway</h1></center>
-<hr><center>nginx/1.22.1</center>
-</body>
-</html>
-"""
+from tests.telemetry.test_html_answers import NGINX_502
 
 
 def test_a_proxys_error_page_is_quoted_by_its_title(capsys: pytest.CaptureFixture[str]) -> None:
-    with serving(answering(502, "text/html", NGINX_502)) as url:
+    with serving(answering(502, "text/html", NGINX_502.encode())) as url:
         err = push_error(capsys, "--url", url, "--token", TOKEN)
     assert err == (
         f"error: Grafana at {url}: the server answers HTTP 502 with '502 Bad Gateway'"
