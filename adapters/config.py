@@ -155,6 +155,12 @@ class AdapterConfig(BaseModel):
         return None
 
     @property
+    def unencrypted(self) -> str | None:
+        """Why this link is not encrypted (``twin run`` names it in a warning), or None when
+        it is. A kind says."""
+        return None
+
+    @property
     def unverified_by(self) -> str | None:
         """The field that would verify the PLC's identity on an encrypted link and is not
         given (``twin run`` warns), or None."""

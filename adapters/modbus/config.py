@@ -135,6 +135,10 @@ class ModbusConfig(AdapterConfig):
         return [*self.write, *self.state]
 
     @property
+    def unencrypted(self) -> str:
+        return "Modbus TCP has no encryption"
+
+    @property
     def device(self) -> str:
         """The PLC (or the device behind a gateway) as messages name it."""
         return f"{self.host}:{self.port} unit {self.unit}"

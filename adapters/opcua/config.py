@@ -284,6 +284,10 @@ class OpcUaConfig(AdapterConfig):
         return "security_policy" if self.security_policy == "None" else None
 
     @property
+    def unencrypted(self) -> str | None:
+        return 'security_policy "None"' if self.security_policy == "None" else None
+
+    @property
     def unverified_by(self) -> str | None:
         """``server_certificate`` while the PLC's certificate is not pinned: with
         ``trust_on_first_use``, until the first connect pinned one (``pinned_path``)."""

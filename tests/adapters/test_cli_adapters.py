@@ -53,6 +53,12 @@ async def test_twin_run_links_a_plc_that_sees_states_and_faults_the_cnc(tmp_path
             assert f"adapter cell-plc: modbus link to modbus://127.0.0.1:{plc.port}/1" in (
                 twin.banner
             )
+            # named as unencrypted, as an OPC UA link with security None is
+            unencrypted = (
+                f"WITHOUT ENCRYPTION: cell-plc (modbus://127.0.0.1:{plc.port}/1: Modbus TCP has"
+                " no encryption)"
+            )
+            assert unencrypted in " ".join(twin.banner.replace("│", " ").split())
             up = (STATE_CODES["NotExecuting"], STATE_CODES["Executing"])
             await plc.wait_holding(10, lambda v: v in up)  # the twin tells the PLC
             await plc.set_coil(0, True)  # the cnc's fault relay: the twin takes it down

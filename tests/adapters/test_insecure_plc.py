@@ -71,7 +71,8 @@ async def test_insecure_plc_links_a_plc_without_encryption_the_server_kept_secur
             policies = next(x for x in twin.banner.splitlines() if x.startswith("security pol"))
             assert "None" not in policies
             assert "--insecure-dev" not in twin.banner
-            assert f"WITHOUT ENCRYPTION: legacy-plc ({plc.url})" in twin.banner
+            unencrypted = f'WITHOUT ENCRYPTION: legacy-plc ({plc.url}: security_policy "None")'
+            assert unencrypted in twin.banner
             with pytest.raises(ua.UaError):  # no anonymous session, no channel without security
                 async with Client(twin.url, timeout=10):
                     pass
@@ -127,18 +128,23 @@ def _trusted_on_first_use(tmp_path: Path) -> str:
 
 
 def test_security_warnings_in_a_file_are_whole_lines(tmp_path: Path) -> None:
-    """stderr to a file: no 80-column box cutting a long URL; an encrypted link whose PLC
-    certificate is not pinned yet (trusted on first use) is named, with how to pin it."""
+    """stderr to a file: no 80-column box cutting a long URL; the unencrypted links are
+    named with why (a Modbus link too: Modbus TCP has no encryption); an encrypted link
+    whose PLC certificate is not pinned yet (trusted on first use) is named, with how to pin
+    it."""
     long_url = "opc.tcp://north-hall-line-3-controller.plant.example.com:4840/a/long/path"
     secure = _trusted_on_first_use(tmp_path)
     text = ADAPTER.format(url=long_url, uri=URI) + secure.format(url=long_url, uri=URI).replace(
         "legacy-plc", "new-plc"
     ).replace("s=CncState", "s=Speed")  # one node written by two adapters is refused
+    text += '[[adapter]]\nname = "mb"\nkind = "modbus"\nhost = "10.0.0.5"\n'
+    text += '[[adapter.state]]\nmachine = "cnc1"\naddress = 0\n'
     out = io.StringIO()
     warn_insecure(_bound(tmp_path, text), Console(file=out, width=80, soft_wrap=True))
     lines = out.getvalue().splitlines()
     assert lines == [
-        f"warning: Adapters linked WITHOUT ENCRYPTION: legacy-plc ({long_url}). Anyone on their"
+        f"warning: Adapters linked WITHOUT ENCRYPTION: legacy-plc ({long_url}: security_policy"
+        ' "None"), mb (modbus://10.0.0.5:502/1: Modbus TCP has no encryption). Anyone on their'
         " network can read and change what the twin and the PLC exchange. Keep the PLCs on a"
         " segregated control network.",
         f"warning: adapter new-plc: the PLC's certificate will be trusted on first use: check"

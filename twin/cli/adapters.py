@@ -128,12 +128,13 @@ class LinkedPlcs:
 
 
 def warn_insecure(adapters: Sequence[Adapter], err: Console) -> None:
-    """Warn on ``err`` of the adapters linked without encryption (a box on a terminal, else
-    one line, never cut) and, less loudly, of those whose PLC's certificate is not pinned
-    yet (trusted on first use)."""
-    unencrypted = [a for a in adapters if a.cfg.insecure_by is not None]
+    """Warn on ``err`` of the adapters linked without encryption, saying why (OPC UA with
+    security None, Modbus TCP always; a box on a terminal, else one line, never cut) and,
+    less loudly, of those whose PLC's certificate is not pinned yet (trusted on first
+    use)."""
+    unencrypted = [a for a in adapters if a.cfg.unencrypted is not None]
     if unencrypted:
-        names = ", ".join(f"{a.name} ({a.endpoint})" for a in unencrypted)
+        names = ", ".join(f"{a.name} ({a.endpoint}: {a.cfg.unencrypted})" for a in unencrypted)
         text = (
             f"Adapters linked WITHOUT ENCRYPTION: {names}. Anyone on their network can read"
             " and change what the twin and the PLC exchange. Keep the PLCs on a segregated"
