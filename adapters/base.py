@@ -74,6 +74,7 @@ class AdapterStatus:
     cycles: int = 0  # read-apply-write cycles completed
     written: int = 0  # tag values written
     last_error: str | None = None  # of the link or of a tag
+    resolved: bool = False  # last_error no longer holds: its tag is good, or the link works
     bad_tags: dict[str, str] = field(default_factory=dict)  # mapping (read[1] ...) -> reason
 
 
@@ -104,6 +105,7 @@ class Adapter(ABC):
         self._jitter = random.Random()  # retry spreading, not security
         self._bad: dict[str, str] = {}  # mapping -> why the PLC refuses it
         self._bad_kind: dict[str, str] = {}  # mapping -> the kind of why (logged once)
+        self._error_tag: str | None = None  # the mapping last_error is of (None: the link)
         self._read_ok: set[int] = set()  # inputs served this cycle (good once applied)
         self._saturating: set[int] = set()  # outputs reported written saturated
         bridge.links.add(self.name, self.kind, self.endpoint, self.clock.wall())
@@ -231,6 +233,8 @@ class Adapter(ABC):
             self.log.info("link to %s works (after %d failed attempts)", self.endpoint, failed)
         self._connects_unproven = 0
         self._failures_seen = self.status.failures
+        if self._error_tag is None and self.status.last_error is not None:
+            self.status.resolved = True  # the link's error: it works again
         self._last_reason = None
         self._delay = self.cfg.backoff_s
 
@@ -291,6 +295,8 @@ class Adapter(ABC):
             self._bad_kind[name] = kind
             self.log.warning("%s: %s", name, reason)
             self.status.last_error = f"{name}: {reason}"
+            self.status.resolved = False
+            self._error_tag = name
 
     def _tag_ok(self, output: bool, pos: int) -> None:
         """The PLC served ``cfg.inputs[pos]`` (or ``outputs``): good (again); an input once
@@ -307,6 +313,8 @@ class Adapter(ABC):
         if self._bad.pop(name, None) is not None:
             self._bad_kind.pop(name, None)
             self.log.info("%s: good again", name)
+            if self._error_tag == name:
+                self.status.resolved = True
 
     def _settle(self, rejected: dict[int, tuple[str, str]]) -> None:
         """The inputs read this cycle have been applied: those the bridge ``rejected`` (no
@@ -358,7 +366,10 @@ class Adapter(ABC):
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._close(), self.cfg.timeout_s)
         self.bridge.stale()  # before the status: who waits for the loss sees the signals stale
-        await self._set(connected=False, failures=self.status.failures + 1, last_error=reason)
+        self._error_tag = None
+        await self._set(
+            connected=False, failures=self.status.failures + 1, last_error=reason, resolved=False
+        )
 
     async def _sleep_backoff(self, delay: float) -> None:
         await self.clock.sleep(delay * self._jitter.uniform(0.8, 1.2))

@@ -1,13 +1,16 @@
-"""What an operator sees on stderr from ``twin run --adapters`` (in process, with the CLI's
-logging): one line per link event naming the adapter, no library traceback."""
+"""What an operator sees from ``twin run --adapters`` (in process, with the CLI's logging):
+one line per link event naming the adapter, no library traceback; a shutdown summary that
+tells an error still there from one resolved."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
+from tests.adapters.modbus.plc import Plc as ModbusPlc
 from tests.adapters.opcua.plc import URI, Plc
 from tests.conftest import SCENARIOS, free_port
 from twin.api import TwinAPI
@@ -70,3 +73,70 @@ async def test_an_opcua_plc_that_stops_is_one_line_not_a_traceback(
     summaries = [line for line in news if "still failing after" in line]
     assert len(news) - len(summaries) <= 3, news
     assert len(summaries) <= len(str(a.status.failures)) - 1, (summaries, a.status.failures)
+
+
+MODBUS = """
+[[adapter]]
+name = "mb"
+kind = "modbus"
+host = "127.0.0.1"
+port = {port}
+period_s = 0.02
+timeout_s = 1.0
+backoff_s = 0.05
+backoff_max_s = 0.1
+[[adapter.read]]
+signal = "cnc1.power"
+table = "holding"
+address = 20
+"""
+
+
+@pytest.mark.parametrize("fixed", [True, False], ids=["fixed", "still-bad"])
+async def test_the_summary_says_whether_the_last_error_still_holds(
+    tmp_path: Path, fixed: bool
+) -> None:
+    """A tag bad for a while and good again for minutes was in the shutdown summary as
+    'last: ...' as if it still were bad."""
+    plc = ModbusPlc(free_port())
+    await plc.start()
+    plcs = linked(tmp_path, MODBUS.format(port=plc.port))
+    (a,) = plcs.adapters
+    out = io.StringIO()
+    try:
+        await plc.set_holding(20, 60000)  # 60,000 kW: no reading
+        await plcs.start(Console(file=io.StringIO()))
+        await a.wait_until(lambda st: bool(st.bad_tags))
+        if fixed:
+            await plc.set_holding(20, 12)
+            await a.wait_until(lambda st: not st.bad_tags)
+    finally:
+        await plcs.stop(Console(file=out, width=1000))
+        await plc.stop()
+    error = "read[0] (cnc1.power): 60000 kW (raw 60000) is far outside cnc1.power's range"
+    summary = out.getvalue()
+    if fixed:
+        assert f" 0 failures (last error, since resolved: {error}" in summary
+    else:
+        assert f" 0 failures, 1 bad tag (last: {error}" in summary
+
+
+async def test_the_summary_says_a_link_error_is_resolved_once_the_link_works(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    plcs = linked(tmp_path, MODBUS.format(port=port))
+    (a,) = plcs.adapters
+    out = io.StringIO()
+    plc = ModbusPlc(port)
+    try:
+        await plcs.start(Console(file=io.StringIO()))
+        await a.wait_until(lambda st: st.failures >= 1)  # no PLC yet
+        await plc.start()
+        await a.wait_until(lambda st: st.cycles >= 1)
+    finally:
+        await plcs.stop(Console(file=out, width=1000))
+        await plc.stop()
+    assert "(last error, since resolved: no Modbus TCP server answers at 127.0.0.1:" in (
+        out.getvalue()
+    )

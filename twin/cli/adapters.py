@@ -118,12 +118,18 @@ class LinkedPlcs:
         self._levels.clear()
         for a in self.adapters:
             st = a.status
+            last = ""
+            if st.last_error and st.resolved:  # fixed long ago: not to be read as the end state
+                last = f" (last error, since resolved: {st.last_error})"
+            elif st.last_error:
+                last = f" (last: {st.last_error})"
             console.print(
                 f"adapter {a.name}: {plural(st.cycles, 'cycle')}, "
                 f"{plural(st.written, 'value')} written, {plural(st.connects, 'connect')}, "
                 f"{plural(st.failures, 'failure')}"
                 + (f", {plural(len(st.bad_tags), 'bad tag')}" if st.bad_tags else "")
-                + (f" (last: {st.last_error})" if st.last_error else "")
+                + last,
+                markup=False,
             )
 
 
