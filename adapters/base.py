@@ -54,7 +54,7 @@ from typing import ClassVar, TypeVar
 from adapters.bridge import Bridge, TagValue
 from adapters.config import AdapterConfig
 from twin.clock import Clock, SystemClock
-from twin.errors import ServiceError
+from twin.errors import ServiceError, TwinError
 from twin.text import plural
 
 __all__ = ["Adapter", "AdapterStatus"]
@@ -346,7 +346,9 @@ class Adapter(ABC):
             raise ServiceError(f"{request}: no answer within timeout_s = {t:g} s") from exc
 
     async def _lost(self, what: str, exc: BaseException) -> None:
-        reason = str(exc) if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
+        # ours say what is wrong in words (a ConfigError: another user's pki folder); a
+        # library's is named by its class (ConnectionRefusedError: ...)
+        reason = str(exc) if isinstance(exc, TwinError) else f"{type(exc).__name__}: {exc}"
         reason = reason.rstrip(": ")
         failed = self.status.failures + 1 - self._failures_seen  # in a row
         if failed >= 10 and math.log10(failed).is_integer():  # 10, 100, ...: a summary

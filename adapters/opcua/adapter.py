@@ -54,7 +54,7 @@ from adapters.opcua.nodes import (
     refused,
 )
 from twin.clock import Clock
-from twin.errors import ConfigError, ServiceError
+from twin.errors import ServiceError
 from twin.files import write_durably
 
 __all__ = ["OpcUaAdapter"]
@@ -253,9 +253,8 @@ class OpcUaAdapter(Adapter):
     def _password(self) -> str:
         var = self.cfg.password_env
         password = os.environ.get(var) if var is not None else None
-        if password is None:
-            reason = f"environment variable {var} is not set"
-            raise ConfigError(f"adapter {self.name}", "password_env", reason)
+        if password is None:  # a connect failure (set it, and the next connect takes it)
+            raise ServiceError(f"password_env: environment variable {var} is not set")
         return password
 
     def _subscription(self) -> ua.CreateSubscriptionParameters:
