@@ -121,7 +121,7 @@ class AdapterConfig(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> AdapterConfig:
         if self.backoff_max_s < self.backoff_s:
-            raise ValueError("backoff_max_s must be >= backoff_s")
+            raise ValueError(f"backoff_max_s: must be at least backoff_s ({self.backoff_s:g} s)")
         if not (self.read or self.write or self.fault or self.state):
             raise ValueError("maps nothing: give at least one read, write, fault or state")
         # a signal the PLC feeds, written back to it: the PLC's own value a cycle late (the

@@ -59,10 +59,15 @@ def parse_adapters(
                 if kind is not None
                 else f"field required (one of: {', '.join(sorted(kinds))})",
             )
+        model = kinds[kind].config_model
         try:
-            cfg = kinds[kind].config_model.model_validate(entry)
+            cfg = model.model_validate(entry)
         except ValidationError as exc:
-            raise _in_entry(_strict(format_validation_error(source, exc), exc), i) from exc
+            # an unknown field is told the field it likely misspells ("reads": "read"); the
+            # model is not given otherwise: it would echo values _strict words its own way
+            typo = any(e["type"] == "extra_forbidden" for e in exc.errors())
+            err = format_validation_error(source, exc, model if typo else None)
+            raise _in_entry(_strict(err, exc), i) from exc
         if cfg.name in names:
             raise ConfigError(source, f"adapter[{i}].name", f"{cfg.name!r} used twice")
         names.add(cfg.name)

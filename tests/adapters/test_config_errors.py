@@ -127,6 +127,23 @@ CASES: dict[str, tuple[str, str, str]] = {
         "adapter[1].state[0].node",
         "'ns=2;i=7' is also written by state[0] of adapter[0] (plc)",
     ),
+    "backoff-max-below-backoff": (
+        MODBUS + "backoff_s = 2\nbackoff_max_s = 1\n" + STATE,
+        "adapter[0].backoff_max_s",
+        "must be at least backoff_s (2 s)",
+    ),
+    "typo-in-a-section": (
+        MODBUS + STATE + '[[adapter.reads]]\nsignal = "cnc1.power"\ntable = "input"\n',
+        "adapter[0].reads",
+        "unknown field (did you mean 'read'?)",
+    ),
+    "typo-in-a-mapping": (
+        MODBUS
+        + '[[adapter.write]]\nsignal = "cnc1.power"\ntable = "holding"\naddress = 3\n'
+        + "scal = 0.1\n",
+        "adapter[0].write[0].scal",
+        "unknown field (did you mean 'scale'?)",
+    ),
     "strict-address-bool": (
         MODBUS + STATE.replace("address = 1", "address = true"),
         "adapter[0].state[0].address",

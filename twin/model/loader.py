@@ -99,6 +99,8 @@ def _fields_at(model: type[BaseModel] | None, loc: tuple[int | str, ...]) -> lis
             continue
         if origin in (list, dict):  # an item, or a table's value
             at = args[-1]
+        elif origin is tuple:  # an item of tuple[X, ...]
+            at = args[0]
         elif origin in (typing.Union, types.UnionType):  # the tag selects the member
             at = next((a for a in args if part in _tags(a)), None)
         elif isinstance(at, type) and issubclass(at, BaseModel) and part in at.model_fields:
