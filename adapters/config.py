@@ -22,7 +22,8 @@ with its connection fields.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -35,6 +36,7 @@ __all__ = [
     "SignalInput",
     "SignalOutput",
     "StateOutput",
+    "clash",
 ]
 
 
@@ -175,3 +177,21 @@ class AdapterConfig(BaseModel):
     def outputs(self) -> Sequence[SignalOutput | StateOutput]:
         """What one cycle may write, in this order: signal outputs, then state outputs."""
         return [*self.write, *self.state]
+
+
+def clash(
+    where: str, key: Hashable, written: bool, theirs: dict[bool, dict[Any, str]], named: str
+) -> str | None:
+    """Why a tag of one adapter at ``key`` (a register, a node; ``where`` says it in words;
+    ``written``: an output) clashes with the tags of adapter ``named`` of the same PLC
+    (``theirs``: their names by key, outputs under True, inputs under False), or None: one
+    written by both, or one adapter reading what the other writes."""
+    if key in theirs[True]:
+        why = f"{where} is {'also ' if written else ''}written by {theirs[True][key]} of {named}"
+        return why if written else f"{why}: the twin would read back what it writes"
+    if written and key in theirs[False]:
+        return (
+            f"{where} is read by {theirs[False][key]} of {named}: it would read back what the"
+            " twin writes"
+        )
+    return None

@@ -9,7 +9,14 @@ from typing import ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from adapters.config import AdapterConfig, FaultInput, SignalInput, SignalOutput, StateOutput
+from adapters.config import (
+    AdapterConfig,
+    FaultInput,
+    SignalInput,
+    SignalOutput,
+    StateOutput,
+    clash,
+)
 
 __all__ = [
     "WORDS",
@@ -199,21 +206,10 @@ class ModbusConfig(AdapterConfig):
         for written in (True, False):
             for name, tag in self._named(written):
                 for cell in tag.cells:
-                    where = f"{_cell(cell)} of {self.device}"
-                    if cell in theirs[True]:
-                        why = f"{where} is {'also ' if written else ''}written by "
-                        why += f"{theirs[True][cell]} of {named}"
-                        if not written:
-                            why += ": the twin would read back what it writes"
-                    elif written and cell in theirs[False]:
-                        why = (
-                            f"{where} is read by {theirs[False][cell]} of {named}: it would read"
-                            " back what the twin writes"
-                        )
-                    else:
-                        continue
-                    found.append((f"{name}.address", why))
-                    break
+                    why = clash(f"{_cell(cell)} of {self.device}", cell, written, theirs, named)
+                    if why is not None:
+                        found.append((f"{name}.address", why))
+                        break
         return found
 
 

@@ -16,7 +16,14 @@ from urllib.parse import urlparse
 from asyncua import ua
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from adapters.config import AdapterConfig, FaultInput, SignalInput, SignalOutput, StateOutput
+from adapters.config import (
+    AdapterConfig,
+    FaultInput,
+    SignalInput,
+    SignalOutput,
+    StateOutput,
+    clash,
+)
 from adapters.opcua.certs import certificate_der
 
 __all__ = [
@@ -257,19 +264,9 @@ class OpcUaConfig(AdapterConfig):
         found: list[tuple[str, str]] = []
         for written in (True, False):
             for node, name in _node_names(self, written).items():
-                if node in theirs[True]:
-                    why = f"{node!r} is {'also ' if written else ''}written by "
-                    why += f"{theirs[True][node]} of {named}"
-                    if not written:
-                        why += ": the twin would read back what it writes"
-                elif written and node in theirs[False]:
-                    why = (
-                        f"{node!r} is read by {theirs[False][node]} of {named}: it would read"
-                        " back what the twin writes"
-                    )
-                else:
-                    continue
-                found.append((f"{name}.node", why))
+                why = clash(repr(node), node, written, theirs, named)
+                if why is not None:
+                    found.append((f"{name}.node", why))
         return found
 
     @property
