@@ -10,8 +10,10 @@ from pathlib import Path
 
 from asyncua.crypto import uacrypto
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-__all__ = ["certificate_der", "fingerprint", "load_file", "to_x509", "uri_of"]
+__all__ = ["certificate_der", "fingerprint", "load_file", "private_key", "to_x509", "uri_of"]
 
 _PEM_LABEL = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
 
@@ -62,3 +64,22 @@ def uri_of(cert: x509.Certificate) -> str | None:
         return None
     uris = san.get_values_for_type(x509.UniformResourceIdentifier)
     return str(uris[0]) if uris else None
+
+
+def private_key(path: Path) -> PrivateKeyTypes:
+    """The private key in the file ``path`` (PEM or DER, not encrypted: the adapter gives no
+    password); ValueError saying why it is none (OSError when the file cannot be read)."""
+    key = load_file(path)
+    data = key.path_or_content
+    assert isinstance(data, bytes)
+    try:
+        if key.extension == "pem":
+            return serialization.load_pem_private_key(data, password=None)
+        return serialization.load_der_private_key(data, password=None)
+    except TypeError:  # cryptography: a password is needed
+        raise ValueError("it is encrypted; the adapter takes an unencrypted key") from None
+    except ValueError:
+        labels = [m.decode() for m in _PEM_LABEL.findall(data)]
+        if key.extension == "pem" and labels and "PRIVATE KEY" not in labels[0]:
+            raise ValueError(f"it holds a PEM {labels[0]}, not a PRIVATE KEY") from None
+        raise ValueError("no readable private key in it (PEM or DER)") from None

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 from asyncua import ua
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from adapters.config import (
     AdapterConfig,
@@ -24,7 +24,7 @@ from adapters.config import (
     StateOutput,
     clash,
 )
-from adapters.opcua.certs import certificate_der
+from adapters.opcua.certs import certificate_der, load_file, private_key, to_x509
 
 __all__ = [
     "OpcUaConfig",
@@ -88,6 +88,14 @@ class OpcUaStateOutput(StateOutput):
     node: NodeIdText
 
 
+#: a file the adapter reads at each connect: what it is, and how it is read
+_FILES = {
+    "server_certificate": ("the PLC's certificate, DER or PEM", certificate_der),
+    "certificate": ("the adapter's client certificate, DER or PEM", certificate_der),
+    "private_key": ("the client certificate's private key, PEM or DER", private_key),
+}
+
+
 class OpcUaConfig(AdapterConfig):
     """A PLC's OPC UA server: where it is, how to secure the link, what to map.
 
@@ -140,23 +148,23 @@ class OpcUaConfig(AdapterConfig):
             )
         return data
 
-    @field_validator("server_certificate")
+    @field_validator("server_certificate", "certificate", "private_key")
     @classmethod
-    def _pinned_exists(cls, v: Path | None) -> Path | None:
-        # read at each connect: missing or no certificate, the link would retry forever
+    def _readable(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        # read at each connect: missing or unusable, the link would retry forever
         if v is None:
             return v
+        what, read = _FILES[str(info.field_name)]
         if not v.is_file():
             why = "is a folder" if v.is_dir() else "no such file"
-            raise ValueError(f"{str(v)!r}: {why} (the PLC's certificate, DER or PEM)")
+            raise ValueError(f"{str(v)!r}: {why} ({what})")
         try:
-            certificate_der(v)
+            read(v)
         except OSError as exc:
             raise ValueError(f"{str(v)!r}: cannot read it: {exc.strerror or exc}") from None
         except ValueError as exc:
-            raise ValueError(
-                f"{str(v)!r}: not a certificate ({exc}; the PLC's certificate, DER or PEM)"
-            ) from None
+            kind = "private key" if read is private_key else "certificate"
+            raise ValueError(f"{str(v)!r}: not a {kind} ({exc}; {what})") from None
         return v
 
     @field_validator("url")
@@ -182,6 +190,13 @@ class OpcUaConfig(AdapterConfig):
             )
         if (self.certificate is None) != (self.private_key is None):
             raise ValueError("certificate: give certificate and private_key together")
+        if self.certificate is not None and self.private_key is not None:
+            public = to_x509(load_file(self.certificate)).public_key()
+            if private_key(self.private_key).public_key() != public:
+                raise ValueError(
+                    f"private_key: {str(self.private_key)!r} is not the key of certificate"
+                    f" {str(self.certificate)!r}"
+                )
         if self.username is not None and self.password_env is None:
             raise ValueError(
                 "password_env: required with username (the variable holding the password)"

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from asyncua import ua
 
+from adapters.base import Adapter
 from adapters.loader import build_adapters, load_adapters
 from adapters.opcua import OpcUaConfig
 from opcua_server.security import ensure_certificate
@@ -252,7 +253,7 @@ async def test_secure_link_with_a_trusted_certificate_user_and_password(
     monkeypatch.setenv("PLC_BAD", "wrong")
     monkeypatch.delenv("PLC_UNSET", raising=False)
     other = ensure_certificate(tmp_path / "other", "urn:other-plc", "127.0.0.1", "other PLC")
-    good, bad, unset, impostor = build(
+    [good] = build(
         twin,
         entry(
             plc.url,
@@ -263,34 +264,41 @@ async def test_secure_link_with_a_trusted_certificate_user_and_password(
             password_env="PLC_GOOD",
             server_certificate=plc_cert,
         ),
-        entry(
-            plc.url,
-            **secure,
-            **theirs,
-            **bed,
-            name="bad",
-            password_env="PLC_BAD",
-            server_certificate=plc_cert,
-        ),
-        entry(
-            plc.url,
-            **secure,
-            **theirs,
-            **cnc,
-            name="unset",
-            password_env="PLC_UNSET",
-            server_certificate=plc_cert,
-        ),
-        entry(  # pins another certificate than the PLC's
-            plc.url,
-            **secure,
-            **theirs,
-            **label,
-            name="impostor",
-            password_env="PLC_GOOD",
-            server_certificate=str(other.cert),
-        ),
     )
+
+    def others() -> list[Adapter]:
+        # read when validated: built once the first one has made its certificate
+        return build(
+            twin,
+            entry(
+                plc.url,
+                **secure,
+                **theirs,
+                **bed,
+                name="bad",
+                password_env="PLC_BAD",
+                server_certificate=plc_cert,
+            ),
+            entry(
+                plc.url,
+                **secure,
+                **theirs,
+                **cnc,
+                name="unset",
+                password_env="PLC_UNSET",
+                server_certificate=plc_cert,
+            ),
+            entry(  # pins another certificate than the PLC's
+                plc.url,
+                **secure,
+                **theirs,
+                **label,
+                name="impostor",
+                password_env="PLC_GOOD",
+                server_certificate=str(other.cert),
+            ),
+        )
+
     try:
         async with running(good):
             # made on the first connect: the PLC does not trust it yet
@@ -305,6 +313,7 @@ async def test_secure_link_with_a_trusted_certificate_user_and_password(
             speed = twin.engine.store.get("cnc1.spindle_speed")
             assert await plc.get("Speed") == pytest.approx(speed)
 
+            bad, unset, impostor = others()
             async with running(bad, unset, impostor):
                 status = await bad.wait_until(lambda st: st.failures >= 2)
                 assert not status.connected
