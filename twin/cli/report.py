@@ -10,17 +10,41 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-__all__ = ["register"]
+from twin.cli.rundir import EVENTS
+from twin.cli.telemetry import DEFAULT_RUN_DIRS
+from twin.errors import ConfigError
+
+__all__ = ["default_run_dir", "register"]
 
 #: warnings for the twin's developers, hidden from its users by Python's default filters (and
 #: errors in its tests): passed on as they came, not printed
 _FOR_DEVELOPERS = (DeprecationWarning, PendingDeprecationWarning)
 
 
+def default_run_dir() -> Path:
+    """The run directory ``twin report`` reports when given none: of the directories
+    ``twin run`` and ``twin simulate`` write by default, the one whose event log changed
+    last. Raises ConfigError when neither has one."""
+    found = [
+        (log.stat().st_mtime, run_dir)
+        for run_dir in DEFAULT_RUN_DIRS.values()
+        if (log := run_dir / EVENTS).is_file()
+    ]
+    if not found:
+        named = ", ".join(f"{d} ({command})" for command, d in DEFAULT_RUN_DIRS.items())
+        raise ConfigError("command line", "RUN_DIR", f"not given, and none of {named} has a run")
+    return max(found)[1]
+
+
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="run directory (twin simulate --out)")] = Path(
-        "runs/latest"
-    ),
+    run_dir: Annotated[
+        Path | None,
+        typer.Argument(
+            help="run directory (default: runs/live, where twin run writes, or runs/latest,"
+            " where twin simulate writes: the one whose event log changed last)",
+            show_default=False,
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="output directory (default RUN_DIR/report)")
     ] = None,
@@ -31,6 +55,9 @@ def report(
     from twin.report.telemetry_file import CutShort
 
     console = Console()
+    if run_dir is None:
+        run_dir = default_run_dir()
+        console.print(f"report of {run_dir}", soft_wrap=True, markup=False)
     with warnings.catch_warnings(record=True) as caught:
         # a telemetry file or event log cut off by a killed run is reported up to the cut,
         # as is a run that did not end (no summary.json), with a note; a library's warning
