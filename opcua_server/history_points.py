@@ -103,10 +103,9 @@ class ContinuationPoints:
         """The page of the point ``start``, freed (None: ``start`` is a time or None).
         Raises ``ua.UaStatusCodeError`` (BadContinuationPointInvalid) for a point the calling
         session does not hold."""
-        key = None if start is None else _key(start)
-        if key is None:
+        if start is None or (key := _key(start)) is None:
             return None
-        page = self.get(start) if start is not None else None
+        page = self.get(start)
         if page is None:
             raise ua.UaStatusCodeError(ua.StatusCodes.BadContinuationPointInvalid)
         self._forget(key)

@@ -16,10 +16,16 @@ from twin.model import load_scenario
 HOUSING = {"type": "printed_housing", "material": "pla"}
 
 
-def test_orders_sent_in_one_instant_respect_the_cap() -> None:
+def _one_slot(**caps: int) -> tuple[Engine, TwinAPI]:
+    """The default cell taking one job at a time, no orders of its own, and its API with
+    ``caps`` (``max_waiting``, ``max_waiting_operations``)."""
     sc = load_scenario(SCENARIOS / "default.toml")
     engine = Engine(sc.model_copy(update={"max_wip": 1, "orders": [], "arrivals": None}))
-    api = TwinAPI(engine, max_waiting=2)
+    return engine, TwinAPI(engine, **caps)
+
+
+def test_orders_sent_in_one_instant_respect_the_cap() -> None:
+    engine, api = _one_slot(max_waiting=2)
     refused: list[Refusal] = []
     api.on_refused(refused.append)
     sent = False
@@ -47,9 +53,7 @@ def _explicit(order_id: str, operations: int) -> dict[str, object]:
 
 def test_the_waiting_orders_operations_are_capped() -> None:
     # 10,000 waiting orders of 1,000 operations each would be about 11 GB
-    sc = load_scenario(SCENARIOS / "default.toml")
-    engine = Engine(sc.model_copy(update={"max_wip": 1, "orders": [], "arrivals": None}))
-    api = TwinAPI(engine, max_waiting_operations=10)
+    engine, api = _one_slot(max_waiting_operations=10)
     api.submit_order({"id": "first", "product": HOUSING})  # released at once: not waiting
     api.submit_order(_explicit("A", 4))  # waits in the backlog
     api.store_order(_explicit("B", 4))
@@ -75,20 +79,22 @@ def test_the_waiting_orders_operations_are_capped() -> None:
 
 
 def test_orders_sent_in_one_instant_respect_the_operations_cap() -> None:
-    sc = load_scenario(SCENARIOS / "default.toml")
-    engine = Engine(sc.model_copy(update={"max_wip": 1, "orders": [], "arrivals": None}))
-    api = TwinAPI(engine, max_waiting_operations=5)
+    engine, api = _one_slot(max_waiting_operations=5)
     refused: list[Refusal] = []
     api.on_refused(refused.append)
+    sent = False
 
     def burst(ev: Event) -> None:
-        if isinstance(ev, OperationStarted) and not refused and "B0" not in engine.jobs:
+        nonlocal sent
+        if isinstance(ev, OperationStarted) and not sent:  # while the engine runs
+            sent = True
             for i in range(3):  # each checked when sent: nothing waits yet
                 api.submit_order(_explicit(f"B{i}", 2))
 
     engine.bus.subscribe(burst)
     api.submit_order({"id": "first", "product": HOUSING})
     engine.run_through(60.0)
+    assert sent
     assert sorted(j.id for j in engine.backlog) == ["B0", "B1"]  # 4 operations
     assert [r.target for r in refused] == ["B2"]
     assert "at most 5 together" in str(refused[0].error)

@@ -379,13 +379,14 @@ def _check_operations(order: object) -> None:
     """Raises CommandError when ``order`` (an ``OrderConfig`` or its mapping) has an explicit
     routing of more than ``MAX_OPERATIONS`` operations."""
     if isinstance(order, OrderConfig):
-        ops: object = order.product.operations if isinstance(order.product, ExplicitSpec) else []
+        count = _explicit_operations(order)
     elif isinstance(order, Mapping) and isinstance(order.get("product"), Mapping):
         ops = order["product"].get("operations")
+        count = len(ops) if isinstance(ops, list | tuple) else 0
     else:
         return
-    if isinstance(ops, list | tuple) and len(ops) > MAX_OPERATIONS:
+    if count > MAX_OPERATIONS:
         raise CommandError(
-            f"order: product.operations: {len(ops):,} operations, at most {MAX_OPERATIONS:,}"
+            f"order: product.operations: {count:,} operations, at most {MAX_OPERATIONS:,}"
             " per order"
         )
