@@ -10,9 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from twin.cli.rundir import EVENTS
-from twin.cli.telemetry import DEFAULT_RUN_DIRS
-from twin.errors import ConfigError
+from twin.cli.rundir import EVENTS, latest_run_dir
 
 __all__ = ["default_run_dir", "register"]
 
@@ -24,16 +22,8 @@ _FOR_DEVELOPERS = (DeprecationWarning, PendingDeprecationWarning)
 def default_run_dir() -> Path:
     """The run directory ``twin report`` reports when given none: of the directories
     ``twin run`` and ``twin simulate`` write by default, the one whose event log changed
-    last. Raises ConfigError when neither has one."""
-    found = [
-        (log.stat().st_mtime, run_dir)
-        for run_dir in DEFAULT_RUN_DIRS.values()
-        if (log := run_dir / EVENTS).is_file()
-    ]
-    if not found:
-        named = ", ".join(f"{d} ({command})" for command, d in DEFAULT_RUN_DIRS.items())
-        raise ConfigError("command line", "RUN_DIR", f"not given, and none of {named} has a run")
-    return max(found)[1]
+    last."""
+    return latest_run_dir("RUN_DIR", lambda d: (d / EVENTS,), "has a run")
 
 
 def report(

@@ -33,6 +33,7 @@ from twin.cli.adapters import AdaptersOption, InsecurePlcOption, LinkedPlcs
 from twin.cli.common import DEFAULT_SCENARIO
 from twin.cli.live import LiveDriver, LiveTelemetry, running_line
 from twin.cli.rundir import (
+    DEFAULT_RUN_DIRS,
     DURABLE,
     END,
     END_WHY,
@@ -89,7 +90,7 @@ def run(
     retention: Annotated[float, typer.Option(help="history retention, hours")] = 24.0,
     out: Annotated[
         Path, typer.Option(help="run directory: run.json, event log, snapshot on exit")
-    ] = Path("runs/live"),
+    ] = DEFAULT_RUN_DIRS["twin run"],
     resume: Annotated[
         bool, typer.Option("--resume", help="restore the twin from OUT's event log, continue")
     ] = False,

@@ -39,6 +39,7 @@ from twin.model.scenario import Scenario
 from twin.telemetry.schema import LAST_TIMESTAMP
 
 __all__ = [
+    "DEFAULT_RUN_DIRS",
     "DURABLE",
     "END",
     "END_WHY",
@@ -48,6 +49,7 @@ __all__ = [
     "LogFlusher",
     "axis_end",
     "hold",
+    "latest_run_dir",
     "new_log",
     "previous_run",
     "restore",
@@ -56,6 +58,8 @@ __all__ = [
 ]
 
 DURABLE = frozenset({"command"})
+#: the run directories ``twin run`` and ``twin simulate`` write by default (their --out)
+DEFAULT_RUN_DIRS = {"twin run": Path("runs/live"), "twin simulate": Path("runs/latest")}
 EVENTS, PREVIOUS, INFO, LOCK = "events.jsonl", "events.prev.jsonl", "run.json", ".lock"
 _PREVIOUS_INFO = "run.prev.json"
 _PARTIAL = "events.resume.jsonl"
@@ -367,3 +371,20 @@ class LogFlusher:
                 # cancelled (stop), the fsync goes on in its thread: stop waits for it
                 await asyncio.shield(self._syncing)
                 synced = size
+
+
+def latest_run_dir(argument: str, marks: Callable[[Path], Iterable[Path]], missing: str) -> Path:
+    """Of the default run directories (``DEFAULT_RUN_DIRS``), the one a command given no
+    ``argument`` works on: the one with more than one of its ``marks(run_dir)`` first (e.g.
+    its telemetry beside the directory itself), then the one whose marks changed last; a
+    directory none of whose marks exists does not count. Raises ConfigError ending in
+    ``missing`` ("exists", "has a run") when none counts."""
+    found = []
+    for run_dir in DEFAULT_RUN_DIRS.values():
+        times = [p.stat().st_mtime for p in marks(run_dir) if p.exists()]
+        if times:
+            found.append((len(times) > 1, max(times), run_dir))
+    if not found:
+        named = ", ".join(f"{d} ({command})" for command, d in DEFAULT_RUN_DIRS.items())
+        raise ConfigError("command line", argument, f"not given, and none of {named} {missing}")
+    return max(found)[2]

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from twin.cli.common import parse_rule, parse_until
+from twin.cli.rundir import DEFAULT_RUN_DIRS
 from twin.cli.telemetry import (
     InfluxBucketOption,
     InfluxOrgOption,
@@ -87,7 +88,7 @@ def simulate(
         Path | None,
         typer.Option(help="event log of a recorded run whose commands are applied again"),
     ] = None,
-    out: Annotated[Path, typer.Option(help="run directory")] = Path("runs/latest"),
+    out: Annotated[Path, typer.Option(help="run directory")] = DEFAULT_RUN_DIRS["twin simulate"],
     signals: Annotated[str | None, typer.Option(help="sample process signals every PERIOD")] = None,
     plots: Annotated[bool, typer.Option(help="write gantt.png and kpis.png")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,

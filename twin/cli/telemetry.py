@@ -21,6 +21,7 @@ from pydantic import SecretStr, ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from twin.cli.rundir import latest_run_dir
 from twin.errors import ConfigError
 from twin.files import directory_problem, write_durably
 from twin.model import format_validation_error
@@ -47,7 +48,6 @@ from twin.telemetry.wiring import STATUS_FILE
 from twin.text import plural
 
 __all__ = [
-    "DEFAULT_RUN_DIRS",
     "TelemetryRunner",
     "default_run_dir",
     "read_status",
@@ -257,25 +257,13 @@ def _no_status(path: Path) -> str:
     )
 
 
-#: the run directories ``twin run`` and ``twin simulate`` write by default (their --out)
-DEFAULT_RUN_DIRS = {"twin run": Path("runs/live"), "twin simulate": Path("runs/latest")}
-
-
 def default_run_dir() -> Path:
     """The run directory ``twin telemetry status`` shows when given none: of the default
-    run directories (``DEFAULT_RUN_DIRS``) the one whose telemetry changed last (its
-    ``status.json`` or telemetry file; a live run's status changes every second), else the
-    one changed last. Raises ConfigError when there is none."""
-    found = []
-    for run_dir in DEFAULT_RUN_DIRS.values():
-        files = (run_dir / SPOOL_DIR / STATUS_FILE, run_dir / FILE_NAME, run_dir)
-        times = [p.stat().st_mtime for p in files if p.exists()]
-        if times:
-            found.append((len(times) > 1, max(times), run_dir))  # with telemetry first
-    if not found:
-        named = ", ".join(f"{d} ({command})" for command, d in DEFAULT_RUN_DIRS.items())
-        raise ConfigError("command line", "PATH", f"not given, and none of {named} exists")
-    return max(found)[2]
+    run directories the one whose telemetry changed last (its ``status.json`` or telemetry
+    file; a live run's status changes every second), else the one changed last."""
+    return latest_run_dir(
+        "PATH", lambda d: (d / SPOOL_DIR / STATUS_FILE, d / FILE_NAME, d), "exists"
+    )
 
 
 app = typer.Typer(help="Telemetry: spool and delivery counters.", no_args_is_help=True)
