@@ -250,7 +250,7 @@ class TelemetryPipeline:
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
         while self._pending:  # queued on the loop, not compressed yet
             raw, lines = self._pending.popleft()
-            self._to_spool(gzip_batch(raw, self.compress_level), lines, "stop deadline")
+            self._spool_raw(raw, lines, "stop deadline")
         await self._drain_spool(deadline)
         self.health.spool_room(stopping=True)
         try:
@@ -376,7 +376,7 @@ class TelemetryPipeline:
             elif self.spool is None or len(self._pending) < self.max_in_flight:
                 self._pending.append((raw, n))  # without a spool: waits, never dropped
             else:
-                self._to_spool(gzip_batch(raw, self.compress_level), n, "no free slot")
+                self._spool_raw(raw, n, "no free slot")
             return
         while not self._slots.acquire(timeout=0.5):  # back-pressure on the producer thread
             if loop.is_closed():
@@ -407,7 +407,7 @@ class TelemetryPipeline:
         try:
             return await asyncio.to_thread(gzip_batch, raw, self.compress_level)
         except asyncio.CancelledError:
-            self._to_spool(gzip_batch(raw, self.compress_level), lines, "stop deadline")
+            self._spool_raw(raw, lines, "stop deadline")
             raise
 
     async def _write(self, payload: bytes, lines: int) -> None:
@@ -473,6 +473,10 @@ class TelemetryPipeline:
         self.status.changed()  # throttled: a live run writes a batch a second or more
         return "written"
 
+    def _spool_raw(self, raw: bytes, lines: int, reason: str) -> None:
+        """``_to_spool`` of a batch not compressed yet (the spool holds gzip'd batches)."""
+        self._to_spool(gzip_batch(raw, self.compress_level), lines, reason)
+
     def _to_spool(self, payload: bytes, lines: int, reason: str = "") -> None:
         spool = self.spool
         if spool is None:  # only a batch its sink failed to write comes here (the file)
@@ -485,7 +489,7 @@ class TelemetryPipeline:
                     self.sink.name,
                     reason,
                 )
-            self.status.save()
+            self.status.changed()  # counters only: the spool did not change
             return
         if not self.health.full_since and spool.put(payload, lines):
             self._spooled(lines)
@@ -503,7 +507,7 @@ class TelemetryPipeline:
         self.health.spool_full(
             lines - kept, lines, stamps, spool.name, spool.max_bytes, room, reason
         )
-        self.status.save()
+        self.status.changed()  # counters only (what was spooled, _spooled saved at once)
 
     def _spooled(self, lines: int) -> None:
         self.stats.lines_spooled += lines
