@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from twin.engine.cell import Engine
     from twin.engine.machine import MachineRuntime
 
-__all__ = ["AsWritten", "Bridge", "TagValue", "int_range", "overflows", "saturate"]
+__all__ = ["AsWritten", "Bridge", "TagValue", "as_float32", "int_range", "overflows", "saturate"]
 
 #: What a tag read gives: a number or flag, or None when the PLC has no good value for it.
 TagValue = float | int | bool | None
@@ -278,6 +278,12 @@ def int_range(bits: int, signed: bool) -> tuple[int, int]:
 def overflows(value: float, bounds: tuple[int, int]) -> bool:
     """``value`` (not NaN) is beyond ``bounds`` once rounded: ``saturate`` changes it."""
     return math.isinf(value) or not bounds[0] <= round(value) <= bounds[1]
+
+
+def as_float32(value: float) -> float:
+    """``value`` as a float32 tag holds it (beyond float32's range: infinity)."""
+    with np.errstate(over="ignore"):
+        return float(np.float32(value))
 
 
 def saturate(value: float, bounds: tuple[int, int]) -> int:

@@ -63,10 +63,9 @@ def parse_adapters(
         try:
             cfg = model.model_validate(entry)
         except ValidationError as exc:
-            # an unknown field is told the field it likely misspells ("reads": "read"); the
-            # model is not given otherwise: it would echo values _strict words its own way
-            typo = any(e["type"] == "extra_forbidden" for e in exc.errors())
-            err = format_validation_error(source, exc, model if typo else None)
+            # an unknown field is told the field it likely misspells ("reads": "read");
+            # values are not echoed: _strict words them its own way
+            err = format_validation_error(source, exc, model, echo=False)
             raise _in_entry(_strict(err, exc), i) from exc
         if cfg.name in names:
             raise ConfigError(source, f"adapter[{i}].name", f"{cfg.name!r} used twice")

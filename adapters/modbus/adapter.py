@@ -24,12 +24,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, cast
 
-import numpy as np
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.pdu import ModbusPDU
 
 from adapters.base import Adapter
-from adapters.bridge import TagValue, int_range, overflows, saturate
+from adapters.bridge import TagValue, as_float32, int_range, overflows, saturate
 from adapters.modbus.config import BIT_TABLES, ModbusConfig, _Tag
 from twin.errors import ServiceError
 
@@ -164,8 +163,7 @@ class ModbusAdapter(Adapter):
         if tag.table in BIT_TABLES:
             return float(value != 0)
         if tag.data_type == "float32":
-            with np.errstate(over="ignore"):  # beyond float32's range: infinity
-                return float(np.float32(value))
+            return as_float32(value)
         return float(_fit(value, tag.data_type))
 
     async def _write(self, items: Sequence[tuple[int, float]]) -> Sequence[tuple[int, float]]:

@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from asyncua import Client, ua
 
-from adapters.bridge import TagValue, int_range, saturate
+from adapters.bridge import TagValue, as_float32, int_range, saturate
 from adapters.opcua.config import parse_node
 
 __all__ = [
@@ -211,29 +210,26 @@ async def _resolve(client: Client, texts: list[str]) -> tuple[dict[str, ua.NodeI
     return nodes, problems
 
 
-def encode(value: float, vt: ua.VariantType) -> ua.DataValue:
-    """What to write for ``value`` (never NaN) to a variable of type ``vt``: integers rounded
-    and saturated to the type's range, booleans true for non-zero."""
-    raw: float | int | bool = value
+def _raw(value: float, vt: ua.VariantType) -> float | int | bool:
+    """``value`` (never NaN) as written to a variable of type ``vt``: integers rounded and
+    saturated to the type's range, booleans true for non-zero."""
     if vt is _VT.Boolean:
-        raw = value != 0
-    elif vt in INT_RANGES:
-        raw = saturate(value, INT_RANGES[vt])
+        return value != 0
+    if vt in INT_RANGES:
+        return saturate(value, INT_RANGES[vt])
+    return value
+
+
+def encode(value: float, vt: ua.VariantType) -> ua.DataValue:
+    """What to write for ``value`` (never NaN) to a variable of type ``vt`` (``_raw``)."""
     # the value only: some PLCs refuse writes that carry a status or timestamps
-    return ua.DataValue(ua.Variant(raw, vt), StatusCode=None)
+    return ua.DataValue(ua.Variant(_raw(value, vt), vt), StatusCode=None)
 
 
 def as_written(value: float, vt: ua.VariantType) -> float:
     """``value`` (never NaN) as a variable of type ``vt`` holds it once ``encode`` wrote it:
     0 or 1 for a boolean, rounded and saturated for an integer, a float32's precision."""
-    if vt is _VT.Boolean:
-        return float(value != 0)
-    if vt in INT_RANGES:
-        return float(saturate(value, INT_RANGES[vt]))
-    if vt is _VT.Float:
-        with np.errstate(over="ignore"):  # beyond float32's range: infinity
-            return float(np.float32(value))
-    return value
+    return as_float32(value) if vt is _VT.Float else float(_raw(value, vt))
 
 
 def decode(dv: ua.DataValue) -> TagValue:

@@ -161,7 +161,7 @@ _NAMED = re.compile(r"([A-Za-z_][\w]*(?:\[\d+\])*(?:\.[A-Za-z_]\w*(?:\[\d+\])*)*
 
 
 def format_validation_error(
-    source: str, exc: ValidationError, model: type[BaseModel] | None = None
+    source: str, exc: ValidationError, model: type[BaseModel] | None = None, *, echo: bool = True
 ) -> ConfigError:
     """Turn the first pydantic error into a ConfigError naming the field; count the rest.
 
@@ -169,7 +169,9 @@ def format_validation_error(
     told the field of its table it likely misspells ("arrival": "arrivals"), and a value the
     message does not quote is echoed ("got 'aluminum'", with the option it likely misspells);
     without (the callers that word their own messages: commands, OPC UA methods, adapters),
-    an unknown field is told only a missing required field it likely misspells."""
+    an unknown field is told only a missing required field it likely misspells. ``echo``
+    False: the model's field names only, no value echoed (adapters word values their own
+    way)."""
     # an unknown field first: a typo ("idd") also makes the field it meant missing, and
     # "id: field required" alone would hide the cause
     errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
@@ -181,7 +183,7 @@ def format_validation_error(
     if named:
         head, msg = named.group(1), msg[named.end() :]
         field = head if field == "(top level)" else f"{field}.{head}"
-    if model is not None:
+    if model is not None and echo:
         msg += _written(first, msg)
     if first["type"] == "extra_forbidden":
         msg = _unknown_field(model, tuple(first["loc"]), errors)
