@@ -7,9 +7,9 @@ The lines come from the telemetry file sink, exactly as a user gets them:
 from __future__ import annotations
 
 import gzip
-import re
 from pathlib import Path
 
+from tests.telemetry.lp import parse_lines
 from twin.cli import main
 
 __all__ = ["run_of", "sink_lines"]
@@ -57,17 +57,8 @@ def sink_lines(
 def run_of(lines: list[str]) -> str:
     """The run id every line carries (its ``run`` tag); fails when a line has none or
     another run's."""
-    runs = {_run_tag(ln) for ln in lines}
+    runs = {p.tags.get("run") for p in parse_lines("\n".join(lines))}
     assert len(runs) == 1, f"lines of {len(runs)} runs (None: without a run tag): {runs}"
     (run,) = runs
     assert run is not None
     return run
-
-
-def _run_tag(line: str) -> str | None:
-    head = re.split(r"(?<!\\) ", line, maxsplit=1)[0]  # measurement and tags
-    for pair in re.split(r"(?<!\\),", head)[1:]:
-        key, _, value = pair.partition("=")
-        if key == "run":
-            return value
-    return None

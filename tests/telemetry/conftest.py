@@ -1,5 +1,5 @@
-"""Fixtures: a real VictoriaMetrics per test (free loopback port, temporary data directory),
-and the telemetry's warnings and errors as they come (``told``)."""
+"""Fixtures: a real VictoriaMetrics and a real InfluxDB 1.x per test (free loopback port,
+temporary data directory), and the telemetry's warnings and errors as they come (``told``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.dashboards.influxdb1 import InfluxDB1, influxdb1
 from tests.telemetry.fakes import Told
-from tests.telemetry.servers import VictoriaMetrics, victoria_metrics
+from tests.telemetry.servers import NginxProxy, VictoriaMetrics, nginx_proxy, victoria_metrics
 
 
 @pytest.fixture
@@ -21,6 +22,30 @@ def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
         yield vm
     finally:
         vm.stop()
+
+
+@pytest.fixture
+def proxy(
+    request: pytest.FixtureRequest, tmp_path: Path, victoria: VictoriaMetrics
+) -> Iterator[NginxProxy]:
+    """nginx in front of ``victoria``, refusing bodies above 1 MB (its default), or above
+    the size a test gives (``@pytest.mark.parametrize("proxy", ["6k"], indirect=True)``)."""
+    server = nginx_proxy(tmp_path / "nginx", victoria.url, getattr(request, "param", "1m"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def influx(tmp_path: Path) -> Iterator[InfluxDB1]:
+    (tmp_path / "influxdb1").mkdir()
+    server = influxdb1(tmp_path / "influxdb1")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -6,12 +6,11 @@ a real HTTP server (``Frontend``, aiohttp) that mangles the body as such a proxy
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.dashboards.influxdb1 import InfluxDB1, influxdb1
+from tests.dashboards.influxdb1 import InfluxDB1
 from tests.telemetry.fakes import make
 from tests.telemetry.frontend import Frontend
 from tests.telemetry.servers import VictoriaMetrics
@@ -64,20 +63,14 @@ def test_a_body_the_server_cannot_read_keeps_the_lines_until_the_proxy_is_fixed(
 
 
 @pytest.fixture
-def influx1(tmp_path: Path) -> Iterator[InfluxDB1]:
+def influx1(influx: InfluxDB1) -> InfluxDB1:
     """A real InfluxDB 1.x with database ``db``: retention policies ``autogen`` and ``short``
     (1 h) and field ``m.v`` an integer."""
-    (tmp_path / "influxdb1").mkdir()
-    server = influxdb1(tmp_path / "influxdb1")
-    server.start()
-    try:
-        server.create_database("db")
-        rp = 'CREATE RETENTION POLICY "short" ON "db" DURATION 1h REPLICATION 1'
-        server._post("/query", {"q": rp}, b"")
-        server.write("db", [f"m,t=a v=1i {NOW}"])
-        yield server
-    finally:
-        server.stop()
+    influx.create_database("db")
+    rp = 'CREATE RETENTION POLICY "short" ON "db" DURATION 1h REPLICATION 1'
+    influx._post("/query", {"q": rp}, b"")
+    influx.write("db", [f"m,t=a v=1i {NOW}"])
+    return influx
 
 
 async def deliver(url: str, bucket: str, lines: list[str], tmp_path: Path) -> TelemetryStats:

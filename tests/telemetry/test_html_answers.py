@@ -6,13 +6,12 @@ HTTP 502: <html>``."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.telemetry.fakes import Told, lines, make
-from tests.telemetry.servers import NginxProxy, VictoriaMetrics, nginx_proxy
+from tests.telemetry.servers import NginxProxy, VictoriaMetrics
 from twin.telemetry import InfluxSink, Spool
 from twin.telemetry.settings import excerpt
 
@@ -48,15 +47,6 @@ TOKEN = "0aF3x9-secret-token=="
 )
 def test_an_answer_is_quoted_on_one_line(answer: str, quoted: str) -> None:
     assert excerpt(answer, TOKEN) == quoted
-
-
-@pytest.fixture
-def proxy(tmp_path: Path, victoria: VictoriaMetrics) -> Iterator[NginxProxy]:
-    server = nginx_proxy(tmp_path / "nginx", victoria.url, "1m")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.mark.services

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import free_port
-from tests.dashboards.influxdb1 import InfluxDB1, influxdb1
+from tests.dashboards.influxdb1 import InfluxDB1
 from tests.opcua.conftest import start_cli
 from tests.telemetry.servers import victoria_metrics
 from tests.telemetry.test_victoria_metrics import (
@@ -28,17 +27,6 @@ from twin.cli import main
 RUN = ["simulate", "scenarios/default.toml", "--until", "1d", "--signals", "60s", "-q"]
 INFLUX = [*RUN, "--no-plots", "--telemetry", "influx"]
 AUTH = ("-httpAuth.username=twin", "-httpAuth.password=secret")  # VictoriaMetrics: a token is 401
-
-
-@pytest.fixture
-def influx(tmp_path: Path) -> Iterator[InfluxDB1]:
-    (tmp_path / "influxdb1").mkdir()
-    server = influxdb1(tmp_path / "influxdb1")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def status(run: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:

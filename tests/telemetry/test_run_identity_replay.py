@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import gzip
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import free_port
-from tests.dashboards.influxdb1 import InfluxDB1, influxdb1
+from tests.dashboards.influxdb1 import InfluxDB1
 from tests.telemetry.frontend import Frontend
 from tests.telemetry.lp import parse_lines
 from twin.cli import main
@@ -27,21 +26,10 @@ pytestmark = pytest.mark.services
 RUN = re.compile(r"^2\d{3}-\d\d-\d\dT\d\d:\d\d:\d\dZ-\d{6}$")
 
 
-@pytest.fixture
-def influx1(tmp_path: Path) -> Iterator[InfluxDB1]:
-    (tmp_path / "influxdb1").mkdir()
-    server = influxdb1(tmp_path / "influxdb1")
-    server.start()
-    try:
-        server.create_database("db")
-        yield server
-    finally:
-        server.stop()
-
-
 async def test_replayed_lines_keep_their_run(
-    default_scenario_path: Path, tmp_path: Path, influx1: InfluxDB1
+    default_scenario_path: Path, tmp_path: Path, influx: InfluxDB1
 ) -> None:
+    influx.create_database("db")
     out = tmp_path / "run"
     away = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     args = ["simulate", str(default_scenario_path), "--until", "2h", "--out", str(out)]
@@ -57,7 +45,7 @@ async def test_replayed_lines_keep_their_run(
     (run,) = runs
     assert RUN.match(run), run
 
-    proxy = Frontend(influx1.url, v1=True)
+    proxy = Frontend(influx.url, v1=True)
     proxy.start()
     try:
         replay = ["telemetry", "replay", str(out), "--influx-url", proxy.url]
@@ -66,8 +54,8 @@ async def test_replayed_lines_keep_their_run(
     finally:
         await asyncio.to_thread(proxy.stop)
     for measurement in ("machine_state", "kpi", "machine_signal", "job_event"):
-        shown = influx1.query(f'SHOW TAG VALUES FROM "{measurement}" WITH KEY = "run"', "db")
+        shown = influx.query(f'SHOW TAG VALUES FROM "{measurement}" WITH KEY = "run"', "db")
         assert [row[1] for row in shown["series"][0]["values"]] == [run], measurement
-    stored = influx1.query(f"SELECT count(\"produced\") FROM kpi WHERE run = '{run}'", "db")
+    stored = influx.query(f"SELECT count(\"produced\") FROM kpi WHERE run = '{run}'", "db")
     kpi_lines = [line for line in spooled if line.startswith("kpi,")]
     assert stored["series"][0]["values"][0][1] == len(kpi_lines)

@@ -5,7 +5,6 @@ nginx (``client_max_body_size``) in front of a real VictoriaMetrics."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,16 +23,12 @@ from twin.cli import main
 pytestmark = pytest.mark.services
 
 
-@pytest.fixture
-def proxy(tmp_path: Path, victoria: VictoriaMetrics) -> Iterator[NginxProxy]:
-    # a few kB: the run's 5000-line batches (tens of kB gzip'd) are several times above it
-    server = nginx_proxy(tmp_path / "nginx", victoria.url, "6k")
-    try:
-        yield server
-    finally:
-        server.stop()
+# nginx in front of VictoriaMetrics refusing a few kB: the run's 5000-line batches (tens of
+# kB gzip'd) are several times above it
+SMALL_PROXY = pytest.mark.parametrize("proxy", ["6k"], indirect=True)
 
 
+@SMALL_PROXY
 def test_batches_above_a_proxys_limit_arrive_in_halves(
     proxy: NginxProxy, victoria: VictoriaMetrics, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -50,6 +45,7 @@ def test_batches_above_a_proxys_limit_arrive_in_halves(
     assert_same_samples(want, exported(victoria, sum(map(len, want.values()))))
 
 
+@SMALL_PROXY
 def test_spooled_batches_above_the_limit_are_split_in_the_spool(
     proxy: NginxProxy, victoria: VictoriaMetrics, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
