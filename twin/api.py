@@ -387,6 +387,5 @@ def _check_operations(order: object) -> None:
         return
     if count > MAX_OPERATIONS:
         raise CommandError(
-            f"order: product.operations: {count:,} operations, at most {MAX_OPERATIONS:,}"
-            " per order"
+            f"order: product.operations: {count:,} operations, at most {MAX_OPERATIONS:,} per order"
         )
