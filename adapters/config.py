@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Hashable, Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -163,9 +164,10 @@ class AdapterConfig(BaseModel):
         return None
 
     @property
-    def unverified_by(self) -> str | None:
-        """The field that would verify the PLC's identity on an encrypted link and is not
-        given (``twin run`` warns), or None."""
+    def pins_at(self) -> Path | None:
+        """Where the PLC's certificate will be pinned at the first connect (trusted on first
+        use, not pinned yet: ``twin run`` warns, ``twin adapters check`` says so), or None.
+        A kind says."""
         return None
 
     @functools.cached_property

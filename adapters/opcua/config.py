@@ -300,13 +300,13 @@ class OpcUaConfig(AdapterConfig):
         return 'security_policy "None"' if self.security_policy == "None" else None
 
     @property
-    def unverified_by(self) -> str | None:
-        """``server_certificate`` while the PLC's certificate is not pinned: with
-        ``trust_on_first_use``, until the first connect pinned one (``pinned_path``)."""
+    def pins_at(self) -> Path | None:
+        """``pinned_path`` with ``trust_on_first_use`` until the first connect pinned the
+        PLC's certificate there."""
         secure = self.security_policy != "None"
-        if not secure or self.server_certificate is not None:
+        if not secure or self.server_certificate is not None or self.pinned_path.is_file():
             return None
-        return None if self.pinned_path.is_file() else "server_certificate"
+        return self.pinned_path
 
     @property
     def pki_path(self) -> Path:

@@ -153,11 +153,11 @@ def warn_insecure(adapters: Sequence[Adapter], err: Console) -> None:
     # validation refuses an encrypted link without a certificate to verify unless it is
     # trusted on first use: a certificate not yet verified is one not yet pinned
     for a in adapters:
-        if a.cfg.unverified_by is not None:
+        if (pins_at := a.cfg.pins_at) is not None:
             err.print(
                 f"warning: adapter {a.name}: the PLC's certificate will be trusted on first use:"
                 f" check the SHA-256 fingerprint logged at the first connect to {a.endpoint};"
-                f" it is then pinned in {a.cfg.pinned_path}",  # type: ignore[attr-defined]
+                f" it is then pinned in {pins_at}",
                 markup=False,
                 style="yellow",
             )
@@ -186,11 +186,10 @@ def check(
         state = "" if cfg.enabled else " (disabled: not checked against the cell)"
         if cfg.insecure_by is not None:
             state += f" ({cfg.insecure_by} None: needs --insecure-plc or --insecure-dev)"
-        if cfg.unverified_by is not None:  # trusted on first use (``warn_insecure``)
-            pinned = cfg.pinned_path  # type: ignore[attr-defined]
+        if cfg.pins_at is not None:  # trusted on first use (``warn_insecure``)
             state += (
                 " (trust_on_first_use: the certificate the PLC presents at the first connect"
-                f" is pinned in {pinned})"
+                f" is pinned in {cfg.pins_at})"
             )
         print(f"{cfg.name}: {cfg.kind}, {plural(maps, 'mapping')}{state}")
     print(f"{file}: OK against {scenario}")

@@ -127,7 +127,7 @@ async def test_trust_on_first_use_pins_the_first_certificate_and_refuses_another
     pki = tmp_path / "pki"
     pinned = pki / "trusted" / "plc.der"
     first = build(twin, url=plc.url, trust_on_first_use=True, pki_dir=str(pki))
-    assert first.cfg.unverified_by == "server_certificate"  # nothing pinned yet
+    assert first.cfg.pins_at == first.cfg.pinned_path  # nothing pinned yet
     with caplog.at_level(logging.WARNING, logger="adapters"):
         await first.start()
         try:
@@ -137,7 +137,7 @@ async def test_trust_on_first_use_pins_the_first_certificate_and_refuses_another
     assert pinned.read_bytes() == (tmp_path / "plc" / "own" / "cert.der").read_bytes()
     assert pinned.stat().st_mode & 0o777 == 0o600
     assert f"trusted on first use: the certificate {plc.url} presented (SHA-256 " in caplog.text
-    assert first.cfg.unverified_by is None  # pinned now
+    assert first.cfg.pins_at is None  # pinned now
 
     assert fake.users is not None
     impostor = build(twin, url=fake.url, trust_on_first_use=True, pki_dir=str(pki))
