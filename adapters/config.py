@@ -163,6 +163,12 @@ class AdapterConfig(BaseModel):
         it is. A kind says."""
         return None
 
+    def named(self, written: bool) -> list[tuple[str, Any]]:
+        """The outputs (``written``) or the inputs as the file names them (``write[0]``), in
+        file order."""
+        groups = ("write", "state") if written else ("read", "fault")
+        return [(f"{g}[{j}]", m) for g in groups for j, m in enumerate(getattr(self, g))]
+
     @property
     def pins_at(self) -> Path | None:
         """Where the PLC's certificate will be pinned at the first connect (trusted on first

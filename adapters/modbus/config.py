@@ -150,23 +150,18 @@ class ModbusConfig(AdapterConfig):
         """The PLC (or the device behind a gateway) as messages name it."""
         return f"{self.host}:{self.port} unit {self.unit}"
 
-    def _named(self, written: bool) -> list[tuple[str, _Tag]]:
-        """The outputs (``written``) or the inputs as the file names them (``write[0]``)."""
-        groups = ("write", "state") if written else ("read", "fault")
-        return [(f"{g}[{j}]", t) for g in groups for j, t in enumerate(getattr(self, g))]
-
     @model_validator(mode="after")
     def _outputs_apart(self) -> ModbusConfig:
         """Two outputs must not write the same register or coil, nor an input read one."""
         taken: dict[tuple[str, int], str] = {}
-        for name, tag in self._named(True):
+        for name, tag in self.named(True):
             for cell in tag.cells:
                 other = taken.setdefault(cell, name)
                 if other != name:
                     raise ValueError(f"{name}.address: {_cell(cell)} is also written by {other}")
         # a register the twin writes and reads back as another signal: each cycle would read
         # the twin's own value (or the PLC's, overwritten at the next change)
-        for name, tag in self._named(False):
+        for name, tag in self.named(False):
             for cell in tag.cells:
                 if cell in taken:
                     raise ValueError(
@@ -182,7 +177,7 @@ class ModbusConfig(AdapterConfig):
         as a fault), so a warning, not an error."""
         read: dict[tuple[str, int], tuple[str, _Tag]] = {}
         found: list[tuple[str, str]] = []
-        for name, tag in self._named(False):
+        for name, tag in self.named(False):
             for cell in tag.cells:
                 first = read.setdefault(cell, (name, tag))
                 if first[0] != name:
@@ -201,10 +196,10 @@ class ModbusConfig(AdapterConfig):
         coil, nor one read what the other writes (as within one adapter)."""
         if not isinstance(other, ModbusConfig) or _device_key(self) != _device_key(other):
             return []
-        theirs = {True: _cells(other._named(True)), False: _cells(other._named(False))}
+        theirs = {True: _cells(other.named(True)), False: _cells(other.named(False))}
         found: list[tuple[str, str]] = []
         for written in (True, False):
-            for name, tag in self._named(written):
+            for name, tag in self.named(written):
                 for cell in tag.cells:
                     why = clash(f"{_cell(cell)} of {self.device}", cell, written, theirs, named)
                     if why is not None:

@@ -235,15 +235,12 @@ class OpcUaConfig(AdapterConfig):
         """An output's node is no input's (the twin would read back what it writes), and two
         outputs do not write one node."""
         written: dict[str, str] = {}
-        outs = [(f"write[{j}]", m.node) for j, m in enumerate(self.write)]
-        outs += [(f"state[{j}]", m.node) for j, m in enumerate(self.state)]
-        for name, node in outs:
-            other = written.setdefault(node, name)
+        for name, m in self.named(True):
+            other = written.setdefault(m.node, name)
             if other != name:
-                raise ValueError(f"{name}.node: {node!r} is also written by {other}")
-        ins = [(f"read[{j}]", m.node) for j, m in enumerate(self.read)]
-        ins += [(f"fault[{j}]", m.node) for j, m in enumerate(self.fault)]
-        for name, node in ins:
+                raise ValueError(f"{name}.node: {m.node!r} is also written by {other}")
+        for name, m in self.named(False):
+            node = m.node
             if node in written:
                 raise ValueError(
                     f"{name}.node: {node!r} is written by {written[node]}: the twin would read"
@@ -324,11 +321,9 @@ class OpcUaConfig(AdapterConfig):
 def _node_names(cfg: OpcUaConfig, written: bool) -> dict[str, str]:
     """The outputs' (``written``) or inputs' NodeId texts -> the first mapping naming each
     (``write[0]``)."""
-    groups = ("write", "state") if written else ("read", "fault")
     names: dict[str, str] = {}
-    for g in groups:
-        for j, m in enumerate(getattr(cfg, g)):
-            names.setdefault(m.node, f"{g}[{j}]")
+    for name, m in cfg.named(written):
+        names.setdefault(m.node, name)
     return names
 
 
