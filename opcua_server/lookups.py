@@ -51,15 +51,18 @@ _NULL = ua.NodeId(ua.ObjectIds.Null)
 
 
 # -- type hierarchies ------------------------------------------------------------------------
+# Kept on the address space itself: a registry beside it (a WeakKeyDictionary) would keep every
+# server alive, as the hierarchies' node store refers back to the address space through the
+# nodes' method callbacks.
+_ATTR = "_twin_hierarchies"
+
+
 class _Hierarchies:
     __slots__ = ("nodes", "types")
 
     def __init__(self, nodes: object) -> None:
         self.nodes = nodes  # the address space's node store these hierarchies were read from
         self.types: dict[ua.NodeId, frozenset[ua.NodeId]] = {}
-
-
-_hierarchies: weakref.WeakKeyDictionary[AddressSpace, _Hierarchies] = weakref.WeakKeyDictionary()
 
 
 def _walk(aspace: AddressSpace, base: ua.NodeId) -> frozenset[ua.NodeId]:
@@ -76,10 +79,11 @@ def _walk(aspace: AddressSpace, base: ua.NodeId) -> frozenset[ua.NodeId]:
 
 def subtypes_of(aspace: AddressSpace, base: ua.NodeId) -> frozenset[ua.NodeId]:
     """``base`` and all its subtypes (any depth), from the HasSubtype references."""
-    known = _hierarchies.get(aspace)
+    known: _Hierarchies | None = getattr(aspace, _ATTR, None)
     nodes = getattr(aspace, "_nodes", None)
     if known is None or known.nodes is not nodes:  # new, or AddressSpace.load replaced them
-        known = _hierarchies[aspace] = _Hierarchies(nodes)
+        known = _Hierarchies(nodes)
+        setattr(aspace, _ATTR, known)
     found = known.types.get(base)
     if found is None:
         found = known.types[base] = _walk(aspace, base)
@@ -88,7 +92,7 @@ def subtypes_of(aspace: AddressSpace, base: ua.NodeId) -> frozenset[ua.NodeId]:
 
 def forget(aspace: AddressSpace) -> None:
     """Drop the hierarchies known of ``aspace`` (its HasSubtype references changed)."""
-    _hierarchies.pop(aspace, None)
+    setattr(aspace, _ATTR, None)
 
 
 def _suitable_reftype(self: ViewService, ref1: ua.NodeId, ref2: ua.NodeId, subtypes: bool) -> bool:
