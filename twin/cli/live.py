@@ -27,6 +27,7 @@ from twin.telemetry import (
 
 if TYPE_CHECKING:
     from twin.clock import Clock
+    from twin.links import LinkRegistry
 
 __all__ = ["LiveDriver", "LiveTelemetry", "running_line"]
 
@@ -69,15 +70,23 @@ class LiveDriver(RealtimeDriver):
 class LiveTelemetry:
     """Telemetry of a real-time run: started after the server, stopped (drained or spooled
     within its deadline) after the driver. ``undelivered`` once stopped: lines were lost or
-    are kept because the server refuses them (the run exits 1, as ``twin simulate`` does)."""
+    are kept because the server refuses them (the run exits 1, as ``twin simulate`` does).
+    ``links``: the PLCs linked (``--adapters``), whose states it writes (``plc_link``), or
+    None without adapters."""
 
     def __init__(
-        self, settings: TelemetrySettings, out: Path, kpi: KpiCollector, resume: bool = False
+        self,
+        settings: TelemetrySettings,
+        out: Path,
+        kpi: KpiCollector,
+        resume: bool = False,
+        links: LinkRegistry | None = None,
     ) -> None:
         self.settings = settings
         self.out = out
         self.kpi = kpi
         self.resume = resume  # a restored run: the telemetry file goes on
+        self.links = links
         self.pipeline: TelemetryPipeline | None = None
         self.detach: Callable[[], None] | None = None
         self.undelivered = False
@@ -98,6 +107,7 @@ class LiveTelemetry:
             signal_period_s=self.settings.realtime_signal_period_s,
             kpi_period_s=self.settings.realtime_kpi_period_s,
             kpi=self.kpi,
+            links=self.links,
         )
 
     async def stop(self, console: Console) -> None:

@@ -8,6 +8,9 @@ Measurements (documented for dashboard authors in ``dashboards/SCHEMA.md``)::
     job_event,cell,event,family,machine,run  job="..",op=<int>i,lead_time,tardiness,late,good
     fault,cell,machine,kind,run            severity=<int>i,active=<bool>,source=".."
     kpi,cell,in_cell,run,scope             availability,...,produced=<int>i,... (cell-only)
+    plc_link,cell,kind,link,run            connected=<bool>,failures=<int>i,total_failures=<int>i,
+                                           bad_tags=<int>i,last_error="..",since="..",
+                                           endpoint=".."  (twin run --adapters only)
 
 Every point of a run carries its ``run`` tag (``run_id``: when the run started, e.g.
 ``2026-01-05T06:00:00Z-250000``): runs written to one database stay apart, so a restarted twin
@@ -20,7 +23,10 @@ would read as a machine doing badly.
 
 Tags carry only low-cardinality keys; job ids are fields. Timestamps are ``origin`` plus the
 simulated time in nanoseconds (``origin`` = the scenario start in simulate, the wall-clock
-anchor of the real-time driver in ``twin run``).
+anchor of the real-time driver in ``twin run``). A ``plc_link`` point too: it is stamped with
+the simulated time at which its change was reported (``link_lines``), on the run's axis like
+every other point (so at speed > 1 ahead of the wall clock, as they are); the wall-clock time
+the link last connected or went down is its ``since`` field.
 
 Invariant: no two points of one series share a timestamp. Two events of the same series at the
 same simulated instant (a state change and its immediate successor, two jobs finishing
@@ -32,9 +38,10 @@ a batch twice (a retry after a lost acknowledgement) stores it once in InfluxDB.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -61,15 +68,21 @@ from twin.kpi import defined
 from twin.signals import SignalStore
 from twin.telemetry.lineprotocol import frame_lines, line, series_key
 
+if TYPE_CHECKING:
+    from twin.links import LinkState
+
 __all__ = [
     "CELL_KPI_FIELDS",
     "KPI_FIELDS",
     "LAST_TIMESTAMP",
+    "LINK_ERROR_MAX",
+    "LINK_MEASUREMENT",
     "RUN_TAG",
     "STATE_CODES",
     "LineEncoder",
     "SignalLayout",
     "datetime_ns",
+    "link_text",
     "run_id",
 ]
 
@@ -121,6 +134,27 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: the tag naming the run that wrote a point (``run_id``)
 RUN_TAG = "run"
+
+#: the measurement of the PLC links' states (``LineEncoder.link_lines``)
+LINK_MEASUREMENT = "plc_link"
+#: the most characters of a link's ``last_error`` (or ``endpoint``) a point carries: a
+#: library's message may be long (the telemetry's own last error keeps as many)
+LINK_ERROR_MAX = 500
+# the user and password part of a URL (scheme://user:secret@host): adapters refuse URLs with
+# one, and no message of theirs names a password, but a library's message might echo a URL
+_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def link_text(text: str) -> str:
+    """``text`` (a link's last error or endpoint) as a ``plc_link`` point carries it: on one
+    line (control characters and runs of white space become one space), a URL's user and
+    password replaced by ``***``, and at most ``LINK_ERROR_MAX`` characters (a longer text
+    ends with ``...``)."""
+    text = " ".join(_CONTROL.sub(" ", _USERINFO.sub("***@", text)).split())
+    if len(text) > LINK_ERROR_MAX:
+        text = text[: LINK_ERROR_MAX - 3] + "..."
+    return text
 
 
 def run_id(started: datetime) -> str:
@@ -415,6 +449,30 @@ class LineEncoder:
             {"cell": self.cell, "event": event, "family": family, "machine": machine},
         )
         return self._line(series, fields, t)
+
+    # -- PLC links -----------------------------------------------------------------------
+    def link_lines(self, state: LinkState, t: float) -> list[str]:
+        """The ``plc_link`` line of a link's state (``twin.links.LinkState``) reported at
+        simulated time ``t``: tags ``link`` (its name) and ``kind`` (modbus, opcua), fields
+        ``connected``, ``failures`` (since the link last worked), ``total_failures``,
+        ``bad_tags`` (how many tags the PLC refuses now), ``last_error`` (``link_text``;
+        empty when none), ``since`` (the wall-clock time, UTC, ``connected`` last changed,
+        RFC 3339 to the millisecond) and ``endpoint``."""
+        series = self._key(
+            LINK_MEASUREMENT, {"cell": self.cell, "link": state.name, "kind": state.kind}
+        )
+        since = state.since.astimezone(UTC).isoformat(timespec="milliseconds")
+        fields: dict[str, object] = {
+            "connected": state.connected,
+            "failures": state.failures,
+            "total_failures": state.total_failures,
+            "bad_tags": len(state.bad_tags),
+            "last_error": link_text(state.last_error),
+            "since": since.replace("+00:00", "Z"),
+            "endpoint": link_text(state.endpoint),
+        }
+        text = self._line(series, fields, t)
+        return [] if text is None else [text]
 
     # -- KPIs ----------------------------------------------------------------------------
     def kpi_lines(self, t: float, report: Mapping[str, Any]) -> list[str]:

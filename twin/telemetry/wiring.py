@@ -33,6 +33,7 @@ from twin.telemetry.spool import STATUS_FILE, Spool
 
 if TYPE_CHECKING:
     from twin.engine.cell import Engine
+    from twin.links import LinkRegistry, LinkState
     from twin.runtime import RealtimeDriver
     from twin.simulation import RunResult
 
@@ -211,6 +212,7 @@ def attach_realtime(
     kpi_period_s: float = 10.0,
     kpi: KpiCollector | None = None,
     clock: Clock | None = None,
+    links: LinkRegistry | None = None,
 ) -> Callable[[], None]:
     """Attach a started pipeline to a real-time run (``twin run``); returns a detach function.
 
@@ -226,6 +228,9 @@ def attach_realtime(
     The encoder first learns what the engine's earlier events told (its open jobs' and stored
     orders' families, its active faults): a restored twin's jobs keep their ``family`` tag,
     and a fault active before is cleared with its severity and source.
+
+    ``links`` (the PLC links of ``twin run --adapters``): a ``plc_link`` point of each link's
+    state now, then one per change the registry reports, until detached (``_follow_links``).
     """
     clock = clock or SystemClock()
     if pipeline.encoder.run is None:
@@ -251,8 +256,11 @@ def attach_realtime(
             next_kpi = clock.monotonic() + kpi_period_s
 
     driver.on_step.append(on_step)
+    unsubscribe_links = None if links is None else _follow_links(pipeline, driver, links)
 
     def detach() -> None:
+        if unsubscribe_links is not None:
+            unsubscribe_links()
         t = engine.now
         pipeline.on_kpis(t, collector.report(t))
         driver.on_step.remove(on_step)
@@ -261,6 +269,39 @@ def attach_realtime(
             unsubscribe_kpi()
 
     return detach
+
+
+def _follow_links(
+    pipeline: TelemetryPipeline, driver: RealtimeDriver, links: LinkRegistry
+) -> Callable[[], None]:
+    """Write each link's state now and each change ``links`` reports; returns the unsubscribe.
+
+    A point is stamped with the simulated time of the moment it is reported: the driver's
+    clock now (``target``: the wall clock's time on the run's axis, at the run's speed;
+    standing still while the twin is paused, stopped or not started yet), never before the
+    engine's time. So it lines up with the samples and events around it, which are stamped
+    from simulated time too, and at speed 1 it is the wall-clock time of the change (the
+    link's ``at``). Changes go into the pipeline as they are reported (its batches, spool
+    and counters), in their order: one reported just before a stop is flushed with the rest.
+    A failure is logged and not raised into the adapter that reported (the registry's
+    contract), which goes on.
+    """
+
+    def now() -> float:
+        return max(driver.target(), driver.engine.now)
+
+    def write(state: LinkState) -> None:
+        try:
+            pipeline.write_lines(pipeline.encoder.link_lines(state, now()))
+        except Exception:
+            log.exception(
+                "telemetry: the state of PLC link %s was not written; the link goes on",
+                state.name,
+            )
+
+    for state in links:
+        write(state)
+    return links.subscribe(write)
 
 
 def _seed(encoder: LineEncoder, engine: Engine) -> None:
