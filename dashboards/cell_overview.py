@@ -1,11 +1,15 @@
-"""Cell overview: machine states, OEE per machine, throughput, WIP, late jobs, faults."""
+"""Cell overview: machine states, OEE per machine, throughput, WIP, late jobs, faults, and the
+states of the PLC links (``twin run --adapters``)."""
 
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders import statetimeline, table
+from grafana_foundation_sdk.models import dashboard as dash_model
 
 from dashboards.common import (
     CELL_RUN_FILTER,
+    LINK_MAPPINGS,
     UNDEFINED_OEE,
     cell_variable,
     datasource_variable,
@@ -31,7 +35,7 @@ from dashboards.panels import (
     timeseries_panel,
 )
 
-__all__ = ["UID", "build"]
+__all__ = ["LINK_STATES", "LINK_TABLE", "UID", "build"]
 
 UID = "celltwin-overview"
 
@@ -50,6 +54,19 @@ _COMPLETED = f"{_JOBS} AND $timeFilter"
 _LATE = f'{_JOBS} AND "late" = true AND $timeFilter'
 _RAISED = f'"fault" WHERE {CELL_RUN_FILTER} AND "active" = true AND $timeFilter'
 _UNDEFINED = "Shown as - when no KPI point of the cell in the time range has it (not 0)."
+LINK_STATES = "PLC link states"
+LINK_TABLE = "PLC links: latest state"
+# the table's columns (fields of plc_link, and its kind tag) with their headings
+_LINK_COLUMNS = {
+    "connected": "State",
+    "since": "Since (wall clock, UTC)",
+    "failures": "Failures in a row",
+    "total_failures": "Failures (since the twin started)",
+    "bad_tags": "Bad tags",
+    "last_error": "Last error",
+    "kind": "Kind",
+    "endpoint": "Endpoint",
+}
 
 
 def build() -> dash.Dashboard:
@@ -176,4 +193,61 @@ def build() -> dash.Dashboard:
                 height=8,
             )
         )
+        .with_row(row("PLC links"))
+        .with_panel(_link_states())
+        .with_panel(_link_table())
     )
+
+
+def _link_states() -> statetimeline.Panel:
+    """Each PLC link's state over time: connected or down."""
+    return state_timeline(
+        LINK_STATES,
+        q(
+            f'SELECT "connected" FROM "plc_link" WHERE {CELL_RUN_FILTER} AND $timeFilter '
+            'GROUP BY "link"'
+        ).alias("$tag_link"),
+        height=6,
+        mappings=LINK_MAPPINGS,
+    ).description(
+        "Each PLC link of the run (twin run --adapters): connected (green) or down (red), from"
+        " its state when the telemetry started and each change in the time range. A link's"
+        " band begins at its first point in the range: one whose state did not change in"
+        " the range shows none there (the table below shows its latest state). Stamped on"
+        " the run's time axis, as every panel (at speed > 1 ahead of the wall clock), so it"
+        " lines up with the machines' states and signals. No lanes: the run links no PLC."
+    )
+
+
+def _link_table() -> table.Panel:
+    """The latest state of each PLC link of the run, whatever the time range."""
+    cols = ", ".join(f'"{c}"' for c in _LINK_COLUMNS)
+    panel = (
+        table_panel(
+            LINK_TABLE,
+            q(
+                f'SELECT {cols} FROM "plc_link" WHERE {CELL_RUN_FILTER} '
+                'GROUP BY "link" ORDER BY time DESC LIMIT 1'
+            ),
+            height=6,
+        )
+        .no_value("no PLC linked in this run")
+        .description(
+            "The latest state of each PLC link of the run, whatever the time range: connected"
+            " or down and since when (the wall-clock time, UTC, it last connected or went"
+            " down), the failed connects and lost links since it last worked and since the"
+            " twin started, the tags the PLC refuses now, and the last error of the link or"
+            " a tag (kept after a reconnect). Last change: when the latest change was"
+            " reported, on the run's time axis."
+        )
+        .override_by_name("Time", [dash_model.DynamicConfigValue("displayName", "Last change")])
+    )
+    for column, heading in _LINK_COLUMNS.items():
+        properties = [dash_model.DynamicConfigValue("displayName", heading)]
+        if column == "connected":  # by name and colour: connected (green), down (red)
+            properties += [
+                dash_model.DynamicConfigValue("mappings", LINK_MAPPINGS),
+                dash_model.DynamicConfigValue("custom.cellOptions", {"type": "color-background"}),
+            ]
+        panel = panel.override_by_name(column, properties)
+    return panel

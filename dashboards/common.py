@@ -8,6 +8,8 @@ The telemetry schema the queries rely on (written by ``twin/telemetry``):
   good
 - ``fault`` tags cell, machine, kind; fields severity, active, source
 - ``kpi`` tags cell, scope (machine id or ``cell``); KPI fields, periodic
+- ``plc_link`` tags cell, link, kind; fields connected, failures, total_failures, bad_tags,
+  last_error, since, endpoint (``twin run --adapters`` only)
 - every point also has the tag run (the run that wrote it): runs sharing a database stay
   apart, so every panel and variable (but the run's own) shows one run, ``$run``
 
@@ -30,6 +32,7 @@ __all__ = [
     "DATASOURCE_NAME",
     "DATASOURCE_UID",
     "LATEST_DATA_QUERY",
+    "LINK_MAPPINGS",
     "MACHINE_FILTER",
     "QUALITY_CODES",
     "QUALITY_MAPPINGS",
@@ -117,6 +120,16 @@ STATE_MAPPINGS: list[model.ValueMapping] = [
             key: model.ValueMappingResult(text=name, color=color, index=i)
             for i, (name, color) in enumerate(_STATES)
             for key in (name, str(i))
+        }
+    )
+]
+
+# a PLC link's ``connected`` field (a boolean; Grafana looks booleans up as "true"/"false")
+LINK_MAPPINGS: list[model.ValueMapping] = [
+    model.ValueMap(
+        options={
+            "true": model.ValueMappingResult(text="connected", color="green", index=0),
+            "false": model.ValueMappingResult(text="down", color="red", index=1),
         }
     )
 ]

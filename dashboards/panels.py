@@ -88,15 +88,21 @@ def row(title: str) -> dash.Row:
     return dash.Row(title).collapsed(False)
 
 
-def state_timeline(title: str, *targets: InfluxQL, height: int = 8) -> statetimeline.Panel:
-    """Machine states as coloured bands, one lane per series."""
+def state_timeline(
+    title: str,
+    *targets: InfluxQL,
+    height: int = 8,
+    mappings: list[model.ValueMapping] = STATE_MAPPINGS,
+) -> statetimeline.Panel:
+    """States as coloured bands, one lane per series: machine states by default, others by
+    their ``mappings`` (value -> name and colour)."""
     panel = (
         statetimeline.Panel()
         .datasource(DATASOURCE)
         .title(title)
         .height(height)
         .span(24)
-        .mappings(STATE_MAPPINGS)
+        .mappings(mappings)
         .show_value(cm.VisibilityMode.AUTO)
         .merge_values(True)
         .row_height(0.8)

@@ -4,7 +4,8 @@ A 2-day run of the default scenario (signals every 60 s), as the telemetry file 
 is loaded through ``/write?db=celltwin&precision=ns`` (``load_run``), after an earlier run of
 the same scenario with another seed over its first day (with a planned maintenance and a
 breakdown of the printer): the same timestamps, told apart only by their ``run`` tag, as two
-runs into one bucket are. Each panel target is run the way
+runs into one bucket are. Each run also has PLC links (``link_lines``: a simulation has none).
+Each panel target is run the way
 Grafana runs it: with ``$timeFilter``, ``$__interval`` and the template variables substituted
 (regex-escaped as Grafana's InfluxDB datasource does inside ``/^...$/``).
 """
@@ -21,6 +22,7 @@ from typing import Any
 
 from tests.conftest import SCENARIOS
 from tests.dashboards.influxdb1 import InfluxDB1
+from tests.dashboards.link_lines import EARLIER_LINKS, LINKS, link_lines
 from tests.dashboards.telemetry_lines import run_of, sink_lines
 
 __all__ = [
@@ -95,15 +97,16 @@ def load_run(server: InfluxDB1, run_dir: Path) -> Loaded:
     server.create_database(DB)
     runs = []
     kpis = {}
-    for name, until, signals, commands, options in (
-        ("earlier", "1d", "10m", EARLIER_COMMANDS, ("--seed", str(EARLIER_SEED))),
-        ("run", "2d", "60s", PAUSE, ()),
+    for name, until, signals, commands, options, links in (
+        ("earlier", "1d", "10m", EARLIER_COMMANDS, ("--seed", str(EARLIER_SEED)), EARLIER_LINKS),
+        ("run", "2d", "60s", PAUSE, (), LINKS),
     ):
         out = run_dir / name
         out.mkdir()
         lines = sink_lines(SCENARIO, out, until, signals, commands, *options)
-        server.write(DB, lines)
         runs.append(run_of(lines))
+        # its PLC links, as twin run --adapters writes them (link_lines)
+        server.write(DB, lines + link_lines("cell-1", runs[-1], START, links))
         summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
         kpis[runs[-1]] = summary["kpis"]
     assert len(lines) > 10_000
