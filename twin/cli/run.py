@@ -226,7 +226,8 @@ def run(
         engine.bus.subscribe(writer)
         flusher = LogFlusher(writer, log_fh, driver.clock)
         try:
-            sinks = LiveTelemetry(tsettings, out, kpi, resume=restored is not None)
+            links = plcs.links if plcs.adapters else None  # the PLCs' states, when linked
+            sinks = LiveTelemetry(tsettings, out, kpi, resume=restored is not None, links=links)
             # the last thing before the server reads it: its password is shown once, in the
             # banner, or when the start fails (no later start would show it)
             initial = _initial_user(users) if not insecure_dev and not users.exists() else None

@@ -278,13 +278,14 @@ def _follow_links(
 
     A point is stamped with the simulated time of the moment it is reported: the driver's
     clock now (``target``: the wall clock's time on the run's axis, at the run's speed;
-    standing still while the twin is paused, stopped or not started yet), never before the
-    engine's time. So it lines up with the samples and events around it, which are stamped
-    from simulated time too, and at speed 1 it is the wall-clock time of the change (the
-    link's ``at``). Changes go into the pipeline as they are reported (its batches, spool
-    and counters), in their order: one reported just before a stop is flushed with the rest.
-    A failure is logged and not raised into the adapter that reported (the registry's
-    contract), which goes on.
+    standing still while the twin is paused or stopped, and in ``twin run`` until it
+    starts), never before the engine's time. So it lines up with the samples and events
+    around it, which are stamped from simulated time too; at speed 1, on a twin not paused
+    and not catching up, it is the wall-clock time of the change (the link's ``at``).
+    Changes go into the pipeline as they are reported (its batches, spool and counters), in
+    their order: one reported just before a stop is flushed with the rest. A failure is
+    logged and not raised into the adapter that reported (the registry's contract), which
+    goes on.
     """
 
     def now() -> float:

@@ -1,0 +1,107 @@
+"""``twin run --adapters``: a real pymodbus PLC's link, lost and back, in the run's telemetry
+(``plc_link``, the file sink's line protocol), lined up with the signals it feeds."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+from asyncua import Client, ua
+
+from opcua_server.nodesets import NS
+from tests.adapters.conftest import Watch
+from tests.adapters.modbus.plc import Plc
+from tests.conftest import SCENARIOS, free_port
+from tests.opcua.conftest import run_args, start_cli
+from tests.telemetry.lp import Point, parse_lines
+
+ADAPTERS = """
+[[adapter]]
+name = "cell-plc"
+kind = "modbus"
+host = "127.0.0.1"
+port = {port}
+period_s = 0.05
+
+[[adapter.read]]
+signal = "printer1.bed_temp"
+table = "input"
+address = 0
+scale = 0.1
+"""
+UNCERTAIN = 0x40900000  # Uncertain_LastUsableValue: the link to the signal's PLC is lost
+
+
+def _runs(values: list[bool]) -> list[bool]:
+    """``values`` with repeats in a row taken as one."""
+    return [v for i, v in enumerate(values) if i == 0 or values[i - 1] != v]
+
+
+async def test_a_lost_plc_link_is_in_the_telemetry_on_the_runs_axis(tmp_path: Path) -> None:
+    plc = Plc(free_port())
+    await plc.start()
+    file = tmp_path / "plc.toml"
+    file.write_text(ADAPTERS.format(port=plc.port), encoding="utf-8")
+    try:
+        twin = await start_cli(
+            str(SCENARIOS / "default.toml"),
+            *("--speed", "60", "--adapters", str(file), "--insecure-dev"),
+            *run_args(tmp_path, history=tmp_path / "h.sqlite"),
+        )
+        try:
+            async with Client(twin.url, timeout=10) as client:  # anonymous: --insecure-dev
+                ns = await client.get_namespace_index(NS.TWIN)
+                connected = ua.NodeId("Cell.Adapters.cell-plc.Connected", ns)
+                watch = Watch()
+                sub = await client.create_subscription(50, watch)
+                await sub.subscribe_data_change([client.get_node(connected)])
+                await watch.until(connected, lambda dv: dv.Value.Value is True)
+                await plc.stop()  # the PLC goes away
+                await watch.until(connected, lambda dv: dv.Value.Value is False)
+                await plc.start()
+                await watch.until(connected, lambda dv: dv.Value.Value is True)
+            await twin.stop()  # the adapter's last report (down) comes just before the stop
+        finally:
+            await twin.kill()
+    finally:
+        await plc.stop()
+
+    with gzip.open(tmp_path / "out" / "telemetry.lp.gz", "rt", encoding="utf-8") as fh:
+        points = parse_lines(fh.read())
+    links = [p for p in points if p.measurement == "plc_link"]
+    assert {p.tags["run"] for p in points} == {links[0].tags["run"]}  # the run's, as every point
+    assert {(p.tags["link"], p.tags["kind"]) for p in links} == {("cell-plc", "modbus")}
+    assert [p.ts for p in links] == sorted({p.ts for p in links})  # in order, none overwritten
+    first = links[0]  # the state when the telemetry attached: registered, not connected yet
+    assert (first.fields["connected"], first.fields["failures"], first.fields["last_error"]) == (
+        False,
+        0,
+        "",
+    )
+    assert first.fields["endpoint"] == f"modbus://127.0.0.1:{plc.port}/1"
+    # connected, lost, back, and stopped: the last change, reported at the stop, is there
+    assert _runs([p.fields["connected"] is True for p in links]) == [
+        False,
+        True,
+        False,
+        True,
+        False,
+    ]
+    up = next(i for i, p in enumerate(links) if p.fields["connected"] is True)
+    lost = next(p for p in links[up:] if p.fields["connected"] is False)  # with its reason
+    assert lost.fields["last_error"]
+    assert lost.fields["failures"] >= 1
+    assert lost.fields["total_failures"] >= 1
+    assert links[-1].fields["total_failures"] >= lost.fields["total_failures"]
+    # on the run's axis as the signals: the PLC's bed temperature turns Uncertain (its link
+    # lost) between the last Good sample before the loss and the first after it
+    beds = [
+        p for p in points if p.measurement == "machine_signal" and p.tags["machine"] == "printer1"
+    ]
+    good_before = [p for p in beds if p.fields["quality"] == 0 and p.ts <= lost.ts]
+    assert good_before
+    after: list[Point] = [p for p in beds if p.ts > good_before[-1].ts]
+    assert after[0].fields["quality"] == UNCERTAIN
+    assert good_before[-1].ts <= lost.ts <= after[0].ts
+    ends = max(p.ts for p in points if p.measurement != "plc_link")
+    assert min(p.ts for p in points) <= first.ts <= links[-1].ts <= ends
