@@ -28,15 +28,3 @@ def test_the_runs_kpis_failing_do_not_reach_the_engine(caplog: pytest.LogCapture
     assert logged == [JobReleased(5.0, "J1")]
     assert "KPIs: following the twin's job_released event at t=5.000 s failed" in caplog.text
     assert "RuntimeError: a bug in the KPIs" in caplog.text
-
-
-def test_what_twin_run_built_is_left_out_of_full_collections() -> None:
-    import gc
-
-    from twin.cli.run import _freeze_heap
-
-    _freeze_heap()
-    try:
-        assert gc.get_freeze_count() > 0  # a full collection no longer scans them
-    finally:
-        gc.unfreeze()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 import json
 import logging
 import secrets
@@ -392,7 +391,6 @@ async def _serve(
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, interrupted)
     await _start(server, driver, console, initial, telemetry, plcs)
-    _freeze_heap()
     _banner(server, console, initial)
     console.print(running_line(driver, telemetry))
     console.print("press Ctrl-C to stop")
@@ -447,15 +445,6 @@ async def _start(
         for stop in reversed(started):
             await stop()
         raise
-
-
-def _freeze_heap() -> None:
-    """Leave what the start built (the address space with its companion specifications,
-    ~680,000 objects; a restored twin) out of the garbage collector's full collections: each
-    scanned it, a 0.2 s pause of the server (more on a loaded machine, where clients took it
-    for a lost connection); measured 210 ms a full collection before, under 1 ms after."""
-    gc.collect()
-    gc.freeze()
 
 
 def _banner(server: Any, console: Console, initial: tuple[str, str] | None) -> None:
