@@ -28,7 +28,7 @@ from tests.dashboards.grafana_queries import (
 pytestmark = pytest.mark.services
 
 DASHBOARDS = load_dashboards()
-MEASUREMENTS = ("machine_signal", "machine_state", "job_event", "fault", "kpi")
+MEASUREMENTS = ("machine_signal", "machine_state", "job_event", "fault", "kpi", "plc_link")
 
 
 def _query(loaded: Loaded, dashboard: str, title: str, run: str) -> dict:
