@@ -36,6 +36,7 @@ __all__ = [
     "plot_oee",
     "plot_signals",
     "plot_states",
+    "signal_names",
     "time_split",
 ]
 
@@ -329,14 +330,40 @@ def plot_oee(
     plt.close(fig)
 
 
+def signal_names(series: Series) -> list[str]:
+    """The process signals of a machine's ``machine_signal`` series, in the file's order: its
+    fields but the status codes (``quality``, and ``<signal>_quality`` of a signal)."""
+    fields = series.fields
+    return [
+        n
+        for n in fields
+        if n != "quality" and not (n.endswith("_quality") and n[: -len("_quality")] in fields)
+    ]
+
+
 def plot_signals(machine: str, series: Series, out: Path) -> None:
-    """The machine's first ``MAX_SIGNALS`` process signals, one panel each."""
-    names = [n for n in series.fields if n != "quality"][:MAX_SIGNALS]
+    """The machine's first ``MAX_SIGNALS`` process signals, one panel each; a sample whose own
+    quality (``<signal>_quality``) is not Good (e.g. a PLC's value while its link is lost) is
+    marked."""
+    names = signal_names(series)[:MAX_SIGNALS]
     fig, axes = plt.subplots(len(names), 1, figsize=(14, 1.6 * len(names) + 0.8), sharex=True)
     axes = np.atleast_1d(axes)
     times = _times(series)
     for ax, name in zip(axes, names, strict=True):
         ax.plot(times, series.fields[name], lw=0.8)
+        status = series.fields.get(f"{name}_quality")
+        if status is not None:
+            shown = status > 0  # NaN (a sample without it: all its machine's signals Good)
+            if shown.any():
+                ax.plot(times[shown], series.fields[name][shown], ".", color="#ff7f0e", ms=3)
+                ax.text(
+                    0.01,
+                    0.85,
+                    "· not Good",
+                    color="#ff7f0e",
+                    transform=ax.transAxes,
+                    fontsize="x-small",
+                )
         ax.set_ylabel(name, rotation=0, ha="right", fontsize="small")
         ax.grid(alpha=0.3)
     axes[0].set_title(f"Process signals: {machine}")

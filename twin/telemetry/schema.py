@@ -3,6 +3,7 @@
 Measurements (documented for dashboard authors in ``dashboards/SCHEMA.md``)::
 
     machine_signal,cell,machine,kind,run   <signal>=<float>...,quality=<int>i
+                                           [,<signal>_quality=<int>i...] (see signal_lines)
     machine_state,cell,machine,kind,run    state="..",mode="..",state_code=<int>i,job="..",
                                            family=".."
     job_event,cell,event,family,machine,run  job="..",op=<int>i,lead_time,tardiness,late,good
@@ -193,6 +194,11 @@ class SignalLayout:
             machine, _, signal = path.partition(".")
             columns.setdefault(machine, []).append(i)
             names.setdefault(machine, []).append(signal)
+        for machine, signals in names.items():
+            # a per-signal quality field must not be another field of the line
+            taken = {"quality", *(f"{s}_quality" for s in signals)} & set(signals)
+            if taken:
+                raise ValueError(f"{machine}: signal names {sorted(taken)} clash with quality")
         self.size = len(store)
         self.machines = list(columns)
         self.columns = {m: np.asarray(c, dtype=np.intp) for m, c in columns.items()}
@@ -229,6 +235,11 @@ class LineEncoder:
         self._encoding = False  # a line was encoded, or a signal layout made: series are fixed
         self._signal_series: dict[str, str] = {}
         self._state_series: dict[str, str] = {}
+        # per machine: whether its last signal row carried per-signal qualities because one
+        # of its signals was not Good (so the next row carries them too, see signal_lines);
+        # a machine not in it: ``_unknown_quality`` (seed: the rows before may have)
+        self._marked: dict[str, bool] = {}
+        self._unknown_quality = False
         self._series()
 
     def _series(self) -> None:
@@ -333,19 +344,29 @@ class LineEncoder:
         values: np.ndarray,
         quality: np.ndarray | None = None,
     ) -> list[str]:
-        """Lines of a frame: ``values`` is samples x store columns, ``times`` simulated seconds.
+        """Lines of a frame: ``values`` is samples x store columns, ``times`` simulated seconds,
+        ``quality`` the OPC UA status code of each value (as ``values``; None: all Good).
 
         One line per machine per sample. Sample times are strictly increasing by contract
-        (one sample per instant), so signal series need no uniqueness fix-up.
+        (one sample per instant), so signal series need no uniqueness fix-up. ``quality`` is
+        the worst status of the machine's signals (a missing value, NaN/inf, is left out and
+        Bad_NoData); a sample with a signal that is not Good carries ``<signal>_quality`` for
+        each of the machine's signals, and so does the machine's next sample (``frame_lines``;
+        across frames: the encoder remembers each machine's last sample), so a signal's latest
+        ``<signal>_quality`` is Good again once it is. All-Good samples carry none.
         """
         ts = self.ts_array(times)
         out: list[str] = []
         for machine in layout.machines:
             cols = layout.columns[machine]
-            q = None if quality is None else quality[:, cols].max(axis=1)
+            v = values[:, cols]
+            q = np.zeros(v.shape, dtype=np.int64) if quality is None else quality[:, cols]
+            after = self._marked.get(machine, self._unknown_quality)
             out += frame_lines(
-                layout.series[machine], layout.names[machine], values[:, cols], ts, q
+                layout.series[machine], layout.names[machine], v, ts, q, after_marked=after
             )
+            if len(ts):
+                self._marked[machine] = bool(q[-1].any() or not np.isfinite(v[-1]).all())
         return out
 
     # -- events --------------------------------------------------------------------------
@@ -355,7 +376,13 @@ class LineEncoder:
         """Learn what the events before this encoder's first would have told it (an encoder
         attached to a twin that ran already, e.g. one restored by ``twin run --resume``):
         ``families`` maps the open jobs and stored orders to their product family, ``faults``
-        lists the active faults as (machine, kind, severity, source)."""
+        lists the active faults as (machine, kind, severity, source).
+
+        What the rows before said of each signal's quality is unknown (a run resumed after
+        one ended with a PLC's signals Uncertain): each machine's next signal row carries
+        its per-signal qualities (``signal_lines``), so none stays marked from before."""
+        self._unknown_quality = True
+        self._marked.clear()
         self._family.update(families)
         for machine, kind, severity, source in faults:
             self._faults[(machine, kind)] = (severity, source)
