@@ -18,6 +18,7 @@ from grafana_foundation_sdk.models import dashboard as dash_model
 from dashboards.common import (
     CELL_RUN_FILTER,
     MACHINE_FILTER,
+    QUALITY_CODES,
     QUALITY_MAPPINGS,
     UNDEFINED_OEE,
     cell_variable,
@@ -38,11 +39,41 @@ from dashboards.panels import (
     timeseries_panel,
 )
 
-__all__ = ["KIND_ROWS", "UID", "SignalPanel", "build", "latest_values"]
+__all__ = [
+    "KIND_ROWS",
+    "SIGNAL_QUALITY",
+    "SIGNAL_QUALITY_COLUMNS",
+    "SIGNAL_QUALITY_MAPPINGS",
+    "UID",
+    "SignalPanel",
+    "build",
+    "latest_values",
+]
 
 UID = "celltwin-machine"
 
 _WHERE = f"{CELL_RUN_FILTER} AND {MACHINE_FILTER}"
+
+#: the suffix of a signal's own quality field (``<signal>_quality``, SCHEMA.md)
+SIGNAL_QUALITY = "_quality"
+#: the columns of the signals' qualities in a latest-values table (a Grafana field regexp)
+SIGNAL_QUALITY_COLUMNS = f".+{SIGNAL_QUALITY}"
+#: a signal's quality by name: ``QUALITY_MAPPINGS``, and Good where the sample has none (its
+#: signals were all Good, and so was the sample before: SCHEMA.md)
+SIGNAL_QUALITY_MAPPINGS: list[dash_model.ValueMapping] = [
+    *QUALITY_MAPPINGS,
+    dash_model.SpecialValueMap(
+        options=dash_model.DashboardSpecialValueMapOptions(
+            match=dash_model.SpecialValueMatch.NULL,
+            result=dash_model.ValueMappingResult(
+                # after QUALITY_MAPPINGS' results (0 to 4)
+                text="Good",
+                color=QUALITY_CODES["Good"][1],
+                index=5,
+            ),
+        )
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -117,10 +148,14 @@ KIND_ROWS: dict[str, tuple[str, tuple[SignalPanel, ...]]] = {
 
 def latest_values(title: str, kind: str, panels: tuple[SignalPanel, ...]) -> table.Panel:
     """The last sample in range of each machine of ``kind``: one row per machine, a column
-    per signal of the kind (its unit), ``power`` and ``quality`` (the status code's name),
-    and the sample's time (a raw point's, not the start of the range)."""
+    per signal of the kind (its unit) and ``power``, each followed by its own quality
+    (``<signal>_quality``, the status code's name), then ``quality`` (the worst of the
+    sample's) and the sample's time (a raw point's, not the start of the range).
+
+    A sample carries ``<signal>_quality`` only near signals that are not Good (SCHEMA.md),
+    so an empty one is Good: the sample's signals are all Good (its ``quality`` is 0)."""
     units = {f: p.unit for p in panels for f in p.fields} | {"power": "kwatt"}
-    fields = [*units, "quality"]
+    fields = [c for f in units for c in (f, f"{f}{SIGNAL_QUALITY}")] + ["quality"]
     cols = ", ".join(f'"{f}"' for f in fields)
     panel = (
         table_panel(
@@ -132,19 +167,24 @@ def latest_values(title: str, kind: str, panels: tuple[SignalPanel, ...]) -> tab
             height=4,
         )
         .description(
-            f"The last sample in the time range of each {kind} machine, at its time. Quality:"
-            " the OPC UA status of the sample (Good; Uncertain_LastUsableValue: the link to"
-            " its PLC is lost and the value is its last; Bad_NoData: a value is missing)."
+            f"The last sample in the time range of each {kind} machine, at its time. Each"
+            " signal's quality is the OPC UA status of its value (Good; Uncertain_LastUsable"
+            "Value: the link to the PLC feeding it is lost and the value is its last;"
+            " Bad_NoData: the value is missing); quality: the worst of the sample's."
         )
         .override_by_name("Time", [dash_model.DynamicConfigValue("displayName", "Sampled at")])
-        .override_by_name(
-            "quality",
-            [
-                dash_model.DynamicConfigValue("mappings", QUALITY_MAPPINGS),
-                dash_model.DynamicConfigValue("custom.cellOptions", {"type": "color-text"}),
-            ],
-        )
     )
+    for name, mappings in (("quality", QUALITY_MAPPINGS), (None, SIGNAL_QUALITY_MAPPINGS)):
+        status = [
+            dash_model.DynamicConfigValue("mappings", mappings),
+            dash_model.DynamicConfigValue("custom.cellOptions", {"type": "color-text"}),
+        ]
+        # every signal's quality by one rule (Grafana anchors a pattern without slashes)
+        panel = (
+            panel.override_by_name(name, status)
+            if name
+            else panel.override_by_regexp(SIGNAL_QUALITY_COLUMNS, status)
+        )
     for field, unit in units.items():
         if unit is not None:
             panel = panel.override_by_name(field, [dash_model.DynamicConfigValue("unit", unit)])

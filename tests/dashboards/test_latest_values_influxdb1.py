@@ -57,7 +57,13 @@ def test_one_row_per_machine_with_its_signals_at_the_samples_time(loaded: Loaded
     assert RANGE_MS[0] < shown["time"] == point["time"] < RANGE_MS[1]  # not the range start
     assert {c for c, v in shown.items() if v is not None} == set(point)  # every signal it has
     assert all(shown[c] == v for c, v in point.items())
-    assert None not in shown.values()  # no column of another kind's signals
+    # each signal's own quality is in a sample only around one that is not Good (SCHEMA.md):
+    # a simulation's signals are all Good, so the last sample has none (shown as Good)
+    statuses = {c for c in shown if c.endswith("_quality")}
+    signals = {c for c in shown if c not in ("time", "quality", *statuses)}
+    assert statuses == {f"{c}_quality" for c in signals}  # one for each signal
+    assert all(shown[c] is None for c in statuses)
+    assert None not in (v for c, v in shown.items() if c not in statuses)  # no other kind's
     assert shown["quality"] == 0  # Good
 
 
