@@ -1,0 +1,109 @@
+"""``twin run --adapters``: when a real pymodbus PLC's link is lost, only the signal it feeds
+is Uncertain in the telemetry (``<signal>_quality``), as over OPC UA; the printer's simulated
+signals stay Good, and the first sample after the link is back sets every signal Good again.
+
+Each phase lasts until the twin's clock (``Cell.SimTime`` over OPC UA) has run on well past
+the OPC UA server showing the change, so samples of it are in the run's telemetry."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+from asyncua import Client, ua
+
+from opcua_server.nodesets import NS
+from tests.adapters.conftest import Watch
+from tests.adapters.modbus.plc import Plc
+from tests.conftest import SCENARIOS, free_port
+from tests.opcua.conftest import run_args, start_cli
+from tests.telemetry.lp import Point, parse_lines
+
+ADAPTERS = """
+[[adapter]]
+name = "cell-plc"
+kind = "modbus"
+host = "127.0.0.1"
+port = {port}
+period_s = 0.05
+
+[[adapter.read]]
+signal = "printer1.bed_temp"
+table = "input"
+address = 0
+scale = 0.1
+"""
+UNCERTAIN = 0x40900000  # Uncertain_LastUsableValue: the link to the signal's PLC is lost
+RUN_ON_S = 30.0  # simulated seconds a phase lasts after OPC UA shows it (samples: every 1 s)
+
+
+def _statuses(point: Point) -> dict[str, object]:
+    """Each signal's own status in a ``machine_signal`` point (``<signal>_quality``)."""
+    return {n: v for n, v in point.fields.items() if n.endswith("_quality")}
+
+
+def _signals(point: Point) -> list[str]:
+    return [n for n in point.fields if not n.endswith("quality")]
+
+
+async def test_only_the_plc_fed_signal_is_uncertain_in_the_telemetry(tmp_path: Path) -> None:
+    plc = Plc(free_port())
+    await plc.start()
+    file = tmp_path / "plc.toml"
+    file.write_text(ADAPTERS.format(port=plc.port), encoding="utf-8")
+    try:
+        twin = await start_cli(
+            str(SCENARIOS / "default.toml"),
+            *("--speed", "60", "--adapters", str(file), "--insecure-dev"),
+            *run_args(tmp_path, history=tmp_path / "h.sqlite"),
+        )
+        try:
+            async with Client(twin.url, timeout=10) as client:  # anonymous: --insecure-dev
+                ns = await client.get_namespace_index(NS.TWIN)
+                bed = ua.NodeId("printer1.Monitoring.BuildPlatform.Temperature", ns)
+                clock = ua.NodeId("Cell.SimTime", ns)
+                watch = Watch()
+                sub = await client.create_subscription(50, watch)
+                await sub.subscribe_data_change([client.get_node(bed), client.get_node(clock)])
+
+                async def run_on() -> None:
+                    now = await watch.until(clock, lambda dv: dv.Value is not None)
+                    t = now.Value.Value
+                    await watch.until(clock, lambda dv: dv.Value.Value >= t + RUN_ON_S)
+
+                await watch.until(bed, lambda dv: dv.StatusCode.is_good())
+                await run_on()
+                await plc.stop()  # the PLC goes away
+                await watch.until(bed, lambda dv: dv.StatusCode.value == UNCERTAIN)
+                await run_on()
+                await plc.start()
+                await watch.until(bed, lambda dv: dv.StatusCode.is_good())
+                await run_on()
+            await twin.stop()
+        finally:
+            await twin.kill()
+    finally:
+        await plc.stop()
+
+    with gzip.open(tmp_path / "out" / "telemetry.lp.gz", "rt", encoding="utf-8") as fh:
+        points = [p for p in parse_lines(fh.read()) if p.measurement == "machine_signal"]
+    printer = [p for p in points if p.tags["machine"] == "printer1"]
+    uncertain = [i for i, p in enumerate(printer) if p.fields["quality"] == UNCERTAIN]
+    good = [i for i, p in enumerate(printer) if p.fields["quality"] == 0]
+    lost = next(i for i in uncertain if i > good[0])  # Good first (connected), then lost
+    back = next(i for i in good if i > lost)  # and Good again
+    for i in range(lost, back):
+        # the PLC's value alone is Uncertain; the printer's simulated signals stay Good
+        assert _statuses(printer[i]) == {f"{n}_quality": 0 for n in _signals(printer[i])} | {
+            "bed_temp_quality": UNCERTAIN
+        }
+    # the first sample after: every signal Good again (what a last() reads); then nothing
+    assert _statuses(printer[back]) == {f"{n}_quality": 0 for n in _signals(printer[back])}
+    assert printer[back + 1].fields["quality"] == 0
+    assert _statuses(printer[back + 1]) == {}
+    # the other machines: Good throughout, marked only in their first sample (an attached
+    # encoder sets every status once: the run before may have left one Uncertain)
+    for machine in ("cnc1", "robot1", "vision1"):
+        samples = [p for p in points if p.tags["machine"] == machine]
+        assert _statuses(samples[0]) == {f"{n}_quality": 0 for n in _signals(samples[0])}
+        assert all(p.fields["quality"] == 0 and not _statuses(p) for p in samples[1:])
