@@ -52,10 +52,17 @@ async def test_a_lost_plc_link_is_in_the_telemetry_on_the_runs_axis(tmp_path: Pa
             async with Client(twin.url, timeout=10) as client:  # anonymous: --insecure-dev
                 ns = await client.get_namespace_index(NS.TWIN)
                 connected = ua.NodeId("Cell.Adapters.cell-plc.Connected", ns)
+                clock = ua.NodeId("Cell.SimTime", ns)
                 watch = Watch()
                 sub = await client.create_subscription(50, watch)
-                await sub.subscribe_data_change([client.get_node(connected)])
+                await sub.subscribe_data_change(
+                    [client.get_node(connected), client.get_node(clock)]
+                )
                 await watch.until(connected, lambda dv: dv.Value.Value is True)
+                # Good samples of the PLC's signal before the loss: the twin's clock runs on
+                # well past a sample period (1 s) first
+                now = (await watch.until(clock, lambda dv: dv.Value is not None)).Value.Value
+                await watch.until(clock, lambda dv: dv.Value.Value >= now + 30.0)
                 await plc.stop()  # the PLC goes away
                 await watch.until(connected, lambda dv: dv.Value.Value is False)
                 await plc.start()
