@@ -11,9 +11,8 @@ from asyncua import Client, ua
 
 from opcua_server.nodesets import NS
 from tests.adapters.conftest import UNCERTAIN, Watch, link_values
-from tests.adapters.modbus.plc import Plc
-from tests.conftest import ROOT, SCENARIOS, free_port
-from tests.opcua.conftest import run_args, start_cli
+from tests.adapters.linked import linked_twin
+from tests.conftest import ROOT, SCENARIOS
 from twin.cli import main
 from twin.events import STATE_CODES
 
@@ -36,38 +35,30 @@ machine = "cnc1"
 table = "coil"
 address = 0
 """
+#: the PLC feeds the printer's bed temperature
+READ = """
+[[adapter.read]]
+signal = "printer1.bed_temp"
+table = "input"
+address = 0
+scale = 0.1
+"""
 
 
 async def test_twin_run_links_a_plc_that_sees_states_and_faults_the_cnc(tmp_path: Path) -> None:
-    plc = Plc(free_port())
-    await plc.start()
-    file = tmp_path / "plc.toml"
-    file.write_text(ADAPTERS.format(port=plc.port), encoding="utf-8")
-    try:
-        twin = await start_cli(
-            str(SCENARIOS / "default.toml"),
-            *("--speed", "60", "--adapters", str(file)),
-            *run_args(tmp_path, history=tmp_path / "h.sqlite"),
+    async with linked_twin(tmp_path, ADAPTERS) as (twin, plc):
+        assert f"adapter cell-plc: modbus link to modbus://127.0.0.1:{plc.port}/1" in (twin.banner)
+        # named as unencrypted, as an OPC UA link with security None is
+        unencrypted = (
+            f"WITHOUT ENCRYPTION: cell-plc (modbus://127.0.0.1:{plc.port}/1: Modbus TCP has"
+            " no encryption)"
         )
-        try:
-            assert f"adapter cell-plc: modbus link to modbus://127.0.0.1:{plc.port}/1" in (
-                twin.banner
-            )
-            # named as unencrypted, as an OPC UA link with security None is
-            unencrypted = (
-                f"WITHOUT ENCRYPTION: cell-plc (modbus://127.0.0.1:{plc.port}/1: Modbus TCP has"
-                " no encryption)"
-            )
-            assert unencrypted in " ".join(twin.banner.replace("│", " ").split())
-            up = (STATE_CODES["NotExecuting"], STATE_CODES["Executing"])
-            await plc.wait_holding(10, lambda v: v in up)  # the twin tells the PLC
-            await plc.set_coil(0, True)  # the cnc's fault relay: the twin takes it down
-            await plc.wait_holding(10, lambda v: v == STATE_CODES["OutOfService"])
-            rest = await twin.stop()
-        finally:
-            await twin.kill()
-    finally:
-        await plc.stop()
+        assert unencrypted in " ".join(twin.banner.replace("│", " ").split())
+        up = (STATE_CODES["NotExecuting"], STATE_CODES["Executing"])
+        await plc.wait_holding(10, lambda v: v in up)  # the twin tells the PLC
+        await plc.set_coil(0, True)  # the cnc's fault relay: the twin takes it down
+        await plc.wait_holding(10, lambda v: v == STATE_CODES["OutOfService"])
+        rest = await twin.stop()
     assert "adapter cell-plc: " in rest
     assert "1 connect, 0 failures" in rest
     commands = [
@@ -151,47 +142,32 @@ def test_twin_run_refuses_an_unencrypted_opcua_plc_without_insecure_dev(
 
 
 async def test_twin_run_shows_a_lost_plc_to_opcua_clients(tmp_path: Path) -> None:
-    plc = Plc(free_port())
-    await plc.start()
-    file = tmp_path / "plc.toml"
-    read = '[[adapter.read]]\nsignal = "printer1.bed_temp"\ntable = "input"\naddress = 0\n'
-    file.write_text(ADAPTERS.format(port=plc.port) + read + "scale = 0.1\n", encoding="utf-8")
-    try:
-        twin = await start_cli(
-            str(SCENARIOS / "default.toml"),
-            *("--speed", "60", "--adapters", str(file), "--insecure-dev"),
-            *run_args(tmp_path, history=tmp_path / "h.sqlite"),
-        )
-        try:
-            async with Client(twin.url, timeout=10) as client:  # anonymous: --insecure-dev
-                ns = await client.get_namespace_index(NS.TWIN)
-                bed = ua.NodeId("printer1.Monitoring.BuildPlatform.Temperature", ns)
-                connected = ua.NodeId("Cell.Adapters.cell-plc.Connected", ns)
-                watch = Watch()
-                sub = await client.create_subscription(50, watch)
-                await sub.subscribe_data_change([client.get_node(bed), client.get_node(connected)])
-                good = await watch.until(bed, lambda dv: dv.StatusCode.is_good())
-                assert good.Value is not None
-                assert good.Value.Value == pytest.approx(65.5)  # the PLC's, not the model's
-                await watch.until(connected, lambda dv: dv.Value.Value is True)
+    async with linked_twin(tmp_path, ADAPTERS + READ, "--insecure-dev") as (twin, plc):
+        async with Client(twin.url, timeout=10) as client:  # anonymous: --insecure-dev
+            ns = await client.get_namespace_index(NS.TWIN)
+            bed = ua.NodeId("printer1.Monitoring.BuildPlatform.Temperature", ns)
+            connected = ua.NodeId("Cell.Adapters.cell-plc.Connected", ns)
+            watch = Watch()
+            sub = await client.create_subscription(50, watch)
+            await sub.subscribe_data_change([client.get_node(bed), client.get_node(connected)])
+            good = await watch.until(bed, lambda dv: dv.StatusCode.is_good())
+            assert good.Value is not None
+            assert good.Value.Value == pytest.approx(65.5)  # the PLC's, not the model's
+            await watch.until(connected, lambda dv: dv.Value.Value is True)
 
-                await plc.stop()  # the PLC goes away
-                lost = await watch.until(bed, lambda dv: dv.StatusCode == UNCERTAIN)
-                assert lost.Value is not None
-                assert lost.Value.Value == pytest.approx(65.5)
-                await watch.until(connected, lambda dv: dv.Value.Value is False)
-                link = await link_values(client, ns, "cell-plc")
-                assert link["ConsecutiveFailures"] >= 1
-                assert link["LastError"]
+            await plc.stop()  # the PLC goes away
+            lost = await watch.until(bed, lambda dv: dv.StatusCode == UNCERTAIN)
+            assert lost.Value is not None
+            assert lost.Value.Value == pytest.approx(65.5)
+            await watch.until(connected, lambda dv: dv.Value.Value is False)
+            link = await link_values(client, ns, "cell-plc")
+            assert link["ConsecutiveFailures"] >= 1
+            assert link["LastError"]
 
-                await plc.start()
-                await watch.until(bed, lambda dv: dv.StatusCode.is_good())
-                await watch.until(connected, lambda dv: dv.Value.Value is True)
-            rest = await twin.stop()
-        finally:
-            await twin.kill()
-    finally:
-        await plc.stop()
+            await plc.start()
+            await watch.until(bed, lambda dv: dv.StatusCode.is_good())
+            await watch.until(connected, lambda dv: dv.Value.Value is True)
+        rest = await twin.stop()
     assert "2 connects" in rest
 
 

@@ -10,9 +10,7 @@ from asyncua import Client, ua
 
 from opcua_server.nodesets import NS
 from tests.adapters.conftest import Watch
-from tests.adapters.modbus.plc import Plc
-from tests.conftest import SCENARIOS, free_port
-from tests.opcua.conftest import run_args, start_cli
+from tests.adapters.linked import linked_twin
 from tests.telemetry.lp import Point, parse_lines
 
 ADAPTERS = """
@@ -38,40 +36,24 @@ def _runs(values: list[bool]) -> list[bool]:
 
 
 async def test_a_lost_plc_link_is_in_the_telemetry_on_the_runs_axis(tmp_path: Path) -> None:
-    plc = Plc(free_port())
-    await plc.start()
-    file = tmp_path / "plc.toml"
-    file.write_text(ADAPTERS.format(port=plc.port), encoding="utf-8")
-    try:
-        twin = await start_cli(
-            str(SCENARIOS / "default.toml"),
-            *("--speed", "60", "--adapters", str(file), "--insecure-dev"),
-            *run_args(tmp_path, history=tmp_path / "h.sqlite"),
-        )
-        try:
-            async with Client(twin.url, timeout=10) as client:  # anonymous: --insecure-dev
-                ns = await client.get_namespace_index(NS.TWIN)
-                connected = ua.NodeId("Cell.Adapters.cell-plc.Connected", ns)
-                clock = ua.NodeId("Cell.SimTime", ns)
-                watch = Watch()
-                sub = await client.create_subscription(50, watch)
-                await sub.subscribe_data_change(
-                    [client.get_node(connected), client.get_node(clock)]
-                )
-                await watch.until(connected, lambda dv: dv.Value.Value is True)
-                # Good samples of the PLC's signal before the loss: the twin's clock runs on
-                # well past a sample period (1 s) first
-                now = (await watch.until(clock, lambda dv: dv.Value is not None)).Value.Value
-                await watch.until(clock, lambda dv: dv.Value.Value >= now + 30.0)
-                await plc.stop()  # the PLC goes away
-                await watch.until(connected, lambda dv: dv.Value.Value is False)
-                await plc.start()
-                await watch.until(connected, lambda dv: dv.Value.Value is True)
-            await twin.stop()  # the adapter's last report (down) comes just before the stop
-        finally:
-            await twin.kill()
-    finally:
-        await plc.stop()
+    async with linked_twin(tmp_path, ADAPTERS, "--insecure-dev") as (twin, plc):
+        async with Client(twin.url, timeout=10) as client:  # anonymous: --insecure-dev
+            ns = await client.get_namespace_index(NS.TWIN)
+            connected = ua.NodeId("Cell.Adapters.cell-plc.Connected", ns)
+            clock = ua.NodeId("Cell.SimTime", ns)
+            watch = Watch()
+            sub = await client.create_subscription(50, watch)
+            await sub.subscribe_data_change([client.get_node(connected), client.get_node(clock)])
+            await watch.until(connected, lambda dv: dv.Value.Value is True)
+            # Good samples of the PLC's signal before the loss: the twin's clock runs on
+            # well past a sample period (1 s) first
+            now = (await watch.until(clock, lambda dv: dv.Value is not None)).Value.Value
+            await watch.until(clock, lambda dv: dv.Value.Value >= now + 30.0)
+            await plc.stop()  # the PLC goes away
+            await watch.until(connected, lambda dv: dv.Value.Value is False)
+            await plc.start()
+            await watch.until(connected, lambda dv: dv.Value.Value is True)
+        await twin.stop()  # the adapter's last report (down) comes just before the stop
 
     with gzip.open(tmp_path / "out" / "telemetry.lp.gz", "rt", encoding="utf-8") as fh:
         points = parse_lines(fh.read())

@@ -14,9 +14,7 @@ from asyncua import Client, ua
 
 from opcua_server.nodesets import NS
 from tests.adapters.conftest import Watch
-from tests.adapters.modbus.plc import Plc
-from tests.conftest import SCENARIOS, free_port
-from tests.opcua.conftest import run_args, start_cli
+from tests.adapters.linked import linked_twin
 from tests.telemetry.lp import Point, parse_lines
 
 ADAPTERS = """
@@ -47,43 +45,29 @@ def _signals(point: Point) -> list[str]:
 
 
 async def test_only_the_plc_fed_signal_is_uncertain_in_the_telemetry(tmp_path: Path) -> None:
-    plc = Plc(free_port())
-    await plc.start()
-    file = tmp_path / "plc.toml"
-    file.write_text(ADAPTERS.format(port=plc.port), encoding="utf-8")
-    try:
-        twin = await start_cli(
-            str(SCENARIOS / "default.toml"),
-            *("--speed", "60", "--adapters", str(file), "--insecure-dev"),
-            *run_args(tmp_path, history=tmp_path / "h.sqlite"),
-        )
-        try:
-            async with Client(twin.url, timeout=10) as client:  # anonymous: --insecure-dev
-                ns = await client.get_namespace_index(NS.TWIN)
-                bed = ua.NodeId("printer1.Monitoring.BuildPlatform.Temperature", ns)
-                clock = ua.NodeId("Cell.SimTime", ns)
-                watch = Watch()
-                sub = await client.create_subscription(50, watch)
-                await sub.subscribe_data_change([client.get_node(bed), client.get_node(clock)])
+    async with linked_twin(tmp_path, ADAPTERS, "--insecure-dev") as (twin, plc):
+        async with Client(twin.url, timeout=10) as client:  # anonymous: --insecure-dev
+            ns = await client.get_namespace_index(NS.TWIN)
+            bed = ua.NodeId("printer1.Monitoring.BuildPlatform.Temperature", ns)
+            clock = ua.NodeId("Cell.SimTime", ns)
+            watch = Watch()
+            sub = await client.create_subscription(50, watch)
+            await sub.subscribe_data_change([client.get_node(bed), client.get_node(clock)])
 
-                async def run_on() -> None:
-                    now = await watch.until(clock, lambda dv: dv.Value is not None)
-                    t = now.Value.Value
-                    await watch.until(clock, lambda dv: dv.Value.Value >= t + RUN_ON_S)
+            async def run_on() -> None:
+                now = await watch.until(clock, lambda dv: dv.Value is not None)
+                t = now.Value.Value
+                await watch.until(clock, lambda dv: dv.Value.Value >= t + RUN_ON_S)
 
-                await watch.until(bed, lambda dv: dv.StatusCode.is_good())
-                await run_on()
-                await plc.stop()  # the PLC goes away
-                await watch.until(bed, lambda dv: dv.StatusCode.value == UNCERTAIN)
-                await run_on()
-                await plc.start()
-                await watch.until(bed, lambda dv: dv.StatusCode.is_good())
-                await run_on()
-            await twin.stop()
-        finally:
-            await twin.kill()
-    finally:
-        await plc.stop()
+            await watch.until(bed, lambda dv: dv.StatusCode.is_good())
+            await run_on()
+            await plc.stop()  # the PLC goes away
+            await watch.until(bed, lambda dv: dv.StatusCode.value == UNCERTAIN)
+            await run_on()
+            await plc.start()
+            await watch.until(bed, lambda dv: dv.StatusCode.is_good())
+            await run_on()
+        await twin.stop()
 
     with gzip.open(tmp_path / "out" / "telemetry.lp.gz", "rt", encoding="utf-8") as fh:
         points = [p for p in parse_lines(fh.read()) if p.measurement == "machine_signal"]
