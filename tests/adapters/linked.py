@@ -10,6 +10,24 @@ from tests.adapters.modbus.plc import Plc
 from tests.conftest import SCENARIOS, free_port
 from tests.opcua.conftest import CliTwin, run_args, start_cli
 
+#: an adapters file's Modbus link to the PLC (``{port}``: its port), without tags
+PLC_LINK = """
+[[adapter]]
+name = "cell-plc"
+kind = "modbus"
+host = "127.0.0.1"
+port = {port}
+period_s = 0.05
+"""
+#: the PLC feeds the printer's bed temperature (input register 0, in 0.1 degC)
+BED_TEMP = """
+[[adapter.read]]
+signal = "printer1.bed_temp"
+table = "input"
+address = 0
+scale = 0.1
+"""
+
 
 @contextlib.asynccontextmanager
 async def linked_twin(

@@ -11,21 +11,16 @@ from asyncua import Client, ua
 
 from opcua_server.nodesets import NS
 from tests.adapters.conftest import UNCERTAIN, Watch, link_values
-from tests.adapters.linked import linked_twin
+from tests.adapters.linked import BED_TEMP, PLC_LINK, linked_twin
 from tests.conftest import ROOT, SCENARIOS
 from twin.cli import main
 from twin.events import STATE_CODES
 
 MODBUS_EXAMPLE = ROOT / "adapters" / "modbus" / "example.toml"
 
-ADAPTERS = """
-[[adapter]]
-name = "cell-plc"
-kind = "modbus"
-host = "127.0.0.1"
-port = {port}
-period_s = 0.05
-
+ADAPTERS = (
+    PLC_LINK
+    + """
 [[adapter.state]]
 machine = "cnc1"
 address = 10
@@ -35,14 +30,7 @@ machine = "cnc1"
 table = "coil"
 address = 0
 """
-#: the PLC feeds the printer's bed temperature
-READ = """
-[[adapter.read]]
-signal = "printer1.bed_temp"
-table = "input"
-address = 0
-scale = 0.1
-"""
+)
 
 
 async def test_twin_run_links_a_plc_that_sees_states_and_faults_the_cnc(tmp_path: Path) -> None:
@@ -142,7 +130,7 @@ def test_twin_run_refuses_an_unencrypted_opcua_plc_without_insecure_dev(
 
 
 async def test_twin_run_shows_a_lost_plc_to_opcua_clients(tmp_path: Path) -> None:
-    async with linked_twin(tmp_path, ADAPTERS + READ, "--insecure-dev") as (twin, plc):
+    async with linked_twin(tmp_path, ADAPTERS + BED_TEMP, "--insecure-dev") as (twin, plc):
         async with Client(twin.url, timeout=10) as client:  # anonymous: --insecure-dev
             ns = await client.get_namespace_index(NS.TWIN)
             bed = ua.NodeId("printer1.Monitoring.BuildPlatform.Temperature", ns)

@@ -13,25 +13,13 @@ from pathlib import Path
 from asyncua import Client, ua
 
 from opcua_server.nodesets import NS
+from tests.adapters.conftest import UNCERTAIN as UNCERTAIN_STATUS
 from tests.adapters.conftest import Watch
-from tests.adapters.linked import linked_twin
+from tests.adapters.linked import BED_TEMP, PLC_LINK, linked_twin
 from tests.telemetry.lp import Point, parse_lines
 
-ADAPTERS = """
-[[adapter]]
-name = "cell-plc"
-kind = "modbus"
-host = "127.0.0.1"
-port = {port}
-period_s = 0.05
-
-[[adapter.read]]
-signal = "printer1.bed_temp"
-table = "input"
-address = 0
-scale = 0.1
-"""
-UNCERTAIN = 0x40900000  # Uncertain_LastUsableValue: the link to the signal's PLC is lost
+ADAPTERS = PLC_LINK + BED_TEMP
+UNCERTAIN = UNCERTAIN_STATUS.value  # Uncertain_LastUsableValue: the signal's PLC link is lost
 RUN_ON_S = 30.0  # simulated seconds a phase lasts after OPC UA shows it (samples: every 1 s)
 
 
