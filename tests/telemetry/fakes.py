@@ -6,16 +6,22 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from twin.clock import ManualClock
+from twin.runtime import RealtimeDriver
 from twin.telemetry import LineEncoder, Spool, TelemetryPipeline
 from twin.telemetry.destination import Destination
 from twin.telemetry.sinks import RejectedWriteError, Sink, TransientWriteError
 from twin.telemetry.wiring import STATUS_FILE
 
-__all__ = ["ORIGIN", "FakeSink", "Told", "lines", "make"]
+if TYPE_CHECKING:
+    from twin.engine.cell import Engine
+
+__all__ = ["ORIGIN", "FakeSink", "Live", "Told", "lines", "live", "make"]
 
 ORIGIN = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
 
@@ -36,6 +42,29 @@ def make(tmp_path: Path, sink: Sink, **overrides: Any) -> TelemetryPipeline:
     }
     encoder = LineEncoder("cell-1", {"m1": "cnc"}, ORIGIN)
     return TelemetryPipeline(sink, encoder, **(options | overrides))
+
+
+@dataclass
+class Live:
+    """A real-time run's telemetry as ``live`` sets it up."""
+
+    clock: ManualClock
+    driver: RealtimeDriver
+    sink: FakeSink
+    pipeline: TelemetryPipeline
+
+
+def live(engine: Engine) -> Live:
+    """The telemetry of a real-time run of ``engine`` (x60, its clock driven by hand): a
+    pipeline (not started, no timer flush) into a ``FakeSink``, its encoder's origin the
+    driver's simulated time 0."""
+    clock = ManualClock()
+    driver = RealtimeDriver(engine, speed=60.0, clock=clock)
+    kinds = {m.id: m.kind for m in engine.scenario.cell.machines}
+    encoder = LineEncoder(engine.scenario.cell.name, kinds, driver.wall_time(0.0))
+    sink = FakeSink()
+    pipeline = TelemetryPipeline(sink, encoder, flush_interval_s=None, clock=clock)
+    return Live(clock, driver, sink, pipeline)
 
 
 def lines(start: int, n: int, t0: int = 0) -> list[str]:

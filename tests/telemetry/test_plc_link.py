@@ -13,14 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.telemetry.fakes import ORIGIN, FakeSink
+from tests.telemetry.fakes import ORIGIN, live
 from tests.telemetry.lp import Point, parse_line, parse_lines
-from twin.clock import ManualClock
 from twin.engine.cell import Engine
 from twin.links import LinkRegistry, LinkState
 from twin.model import load_scenario
-from twin.runtime import RealtimeDriver
-from twin.telemetry import LineEncoder, TelemetryPipeline, attach_realtime, datetime_ns
+from twin.telemetry import LineEncoder, attach_realtime, datetime_ns
 from twin.telemetry.schema import LINK_ERROR_MAX, LINK_MEASUREMENT
 
 RUN = "2026-01-05T06:00:00Z-000000"
@@ -111,17 +109,10 @@ def _links(points: list[Point]) -> list[Point]:
 async def test_realtime_run_writes_the_initial_state_and_each_change_until_detached(
     default_scenario_path: Path,
 ) -> None:
-    scenario = load_scenario(default_scenario_path)
-    engine = Engine(scenario, signals=True)
-    clock = ManualClock()
-    driver = RealtimeDriver(engine, speed=60.0, clock=clock)
-    origin = driver.wall_time(0.0)
-    o = datetime_ns(origin)
-    kinds = {m.id: m.kind for m in scenario.cell.machines}
-    sink = FakeSink()
-    pipeline = TelemetryPipeline(
-        sink, LineEncoder(scenario.cell.name, kinds, origin), flush_interval_s=None, clock=clock
-    )
+    engine = Engine(load_scenario(default_scenario_path), signals=True)
+    run = live(engine)
+    clock, driver, sink, pipeline = run.clock, run.driver, run.sink, run.pipeline
+    o = datetime_ns(driver.wall_time(0.0))
     links = LinkRegistry()
     links.add("plc1", "modbus", "modbus://127.0.0.1:502/1", clock.wall())
     links.add("plc2", "opcua", "opc.tcp://127.0.0.1:4840", clock.wall())
@@ -152,7 +143,7 @@ async def test_realtime_run_writes_the_initial_state_and_each_change_until_detac
     points = _links(parse_lines("\n".join(sink.lines)))
     run = pipeline.encoder.run
     assert run is not None
-    assert all(p.tags["run"] == run and p.tags["cell"] == scenario.cell.name for p in points)
+    assert all(p.tags["run"] == run and p.tags["cell"] == engine.scenario.cell.name for p in points)
     got = [(p.tags["link"], p.fields["connected"], p.fields["failures"], p.ts) for p in points]
     assert got == [
         ("plc1", False, 0, o),  # the initial states, at the twin's time when attached
@@ -177,12 +168,9 @@ async def test_a_failing_write_does_not_reach_the_adapter(
 ) -> None:
     """The registry's listeners must not raise (an adapter reports from its link task): a
     link state the telemetry cannot write is logged, and the adapter's report goes on."""
-    scenario = load_scenario(default_scenario_path)
-    engine = Engine(scenario, signals=True)
-    clock = ManualClock()
-    driver = RealtimeDriver(engine, speed=1.0, clock=clock)
-    encoder = LineEncoder(scenario.cell.name, {}, driver.wall_time(0.0))
-    pipeline = TelemetryPipeline(FakeSink(), encoder, flush_interval_s=None, clock=clock)
+    engine = Engine(load_scenario(default_scenario_path), signals=True)
+    run = live(engine)
+    clock, driver, pipeline = run.clock, run.driver, run.pipeline
     links = LinkRegistry()
     links.add("plc1", "modbus", "modbus://127.0.0.1:502/1", clock.wall())
     await pipeline.start()
@@ -191,7 +179,7 @@ async def test_a_failing_write_does_not_reach_the_adapter(
     def broken(state: LinkState, t: float) -> list[str]:
         raise RuntimeError("encoder bug")
 
-    encoder.link_lines = broken  # type: ignore[method-assign]
+    pipeline.encoder.link_lines = broken  # type: ignore[method-assign]
     with caplog.at_level(logging.ERROR, logger="twin.telemetry"):
         state = links.report(
             "plc1", clock.wall(), connected=True, failures=0, total_failures=0, last_error=""

@@ -6,13 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.telemetry.fakes import FakeSink
+from tests.telemetry.fakes import FakeSink, live
 from tests.telemetry.lp import parse_lines
 from twin.api import TwinAPI
 from twin.clock import ManualClock
 from twin.engine.cell import Engine
 from twin.model import load_scenario
-from twin.runtime import RealtimeDriver
 from twin.signals import GOOD, STALE
 from twin.telemetry import LineEncoder, TelemetryPipeline, attach_realtime, datetime_ns
 
@@ -20,16 +19,10 @@ from twin.telemetry import LineEncoder, TelemetryPipeline, attach_realtime, date
 async def test_events_signals_and_kpis_with_wall_clock_timestamps(
     default_scenario_path: Path,
 ) -> None:
-    scenario = load_scenario(default_scenario_path)
-    engine = Engine(scenario, signals=True)
-    clock = ManualClock()
-    driver = RealtimeDriver(engine, speed=60.0, clock=clock)
+    engine = Engine(load_scenario(default_scenario_path), signals=True)
+    run = live(engine)
+    clock, driver, sink, pipeline = run.clock, run.driver, run.sink, run.pipeline
     origin = driver.wall_time(0.0)
-    kinds = {m.id: m.kind for m in scenario.cell.machines}
-    sink = FakeSink()
-    pipeline = TelemetryPipeline(
-        sink, LineEncoder(scenario.cell.name, kinds, origin), flush_interval_s=None, clock=clock
-    )
     await pipeline.start()
     driver.on_step.append(engine.sample_signals)  # the run samples, as twin run does
     detach = attach_realtime(
@@ -50,7 +43,7 @@ async def test_events_signals_and_kpis_with_wall_clock_timestamps(
     # sampled every 60 simulated seconds (one wall second each at 60x) from the first step
     assert sample_times == [o + k * 60 * 10**9 for k in range(1, len(sample_times) + 1)]
     assert len(sample_times) == 30
-    assert len(signals) == 30 * len(kinds)
+    assert len(signals) == 30 * len(engine.scenario.cell.machines)
     kpi_cells = [p for p in points if p.measurement == "kpi" and p.tags["scope"] == "cell"]
     # every 10 wall seconds (600 simulated); the final report at detach falls on the last one
     assert sorted(p.ts for p in kpi_cells) == [o + t * 10**9 for t in (600, 1200, 1800)]
@@ -74,13 +67,9 @@ async def test_attached_to_a_twin_that_ran_it_knows_its_jobs_and_faults(
     engine.run(86400 + 3600, stop_when_done=False)
     open_jobs = {j.id: j.family for j in engine.jobs.values() if j.state == "processing"}
     assert open_jobs
-    clock = ManualClock()
-    driver = RealtimeDriver(engine, speed=60.0, clock=clock)
+    run = live(engine)
+    clock, driver, sink, pipeline = run.clock, run.driver, run.sink, run.pipeline
     api.driver = driver
-    kinds = {m.id: m.kind for m in scenario.cell.machines}
-    sink = FakeSink()
-    encoder = LineEncoder(scenario.cell.name, kinds, driver.wall_time(0.0))
-    pipeline = TelemetryPipeline(sink, encoder, flush_interval_s=None, clock=clock)
     await pipeline.start()
     detach = attach_realtime(pipeline, engine, driver, clock=clock)
     for job in open_jobs:
