@@ -1,14 +1,25 @@
-"""``twin run --adapters`` linked to a real pymodbus PLC, for end-to-end tests."""
+"""``twin run --adapters`` linked to a real pymodbus PLC, for end-to-end tests, and an OPC UA
+client watching it."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
+from asyncua import Client, ua
+
+from opcua_server.nodesets import NS
+from tests.adapters.conftest import Watch
 from tests.adapters.modbus.plc import Plc
 from tests.conftest import SCENARIOS, free_port
 from tests.opcua.conftest import CliTwin, run_args, start_cli
+
+#: the twin's nodes these tests watch (browse paths in its namespace)
+BED_TEMP_NODE = "printer1.Monitoring.BuildPlatform.Temperature"
+CONNECTED_NODE = "Cell.Adapters.cell-plc.Connected"
+SIM_TIME_NODE = "Cell.SimTime"
 
 #: an adapters file's Modbus link to the PLC (``{port}``: its port), without tags
 PLC_LINK = """
@@ -53,3 +64,33 @@ async def linked_twin(
             await twin.kill()
     finally:
         await plc.stop()
+
+
+@dataclass
+class Watched:
+    """An OPC UA client of a linked twin and its subscription (``watching``)."""
+
+    client: Client
+    ns: int  # the twin's namespace index
+    watch: Watch
+    nodes: list[ua.NodeId]  # the watched nodes, in the order named
+
+    async def run_on(self, seconds: float) -> None:
+        """Wait until the twin's clock (``SIM_TIME_NODE``, watched) has run ``seconds``
+        simulated seconds on from now."""
+        clock = ua.NodeId(SIM_TIME_NODE, self.ns)
+        now = (await self.watch.until(clock, lambda dv: dv.Value is not None)).Value.Value
+        await self.watch.until(clock, lambda dv: dv.Value.Value >= now + seconds)
+
+
+@contextlib.asynccontextmanager
+async def watching(twin: CliTwin, *names: str) -> AsyncIterator[Watched]:
+    """An anonymous client of ``twin`` (run with ``--insecure-dev``) subscribed to the twin's
+    nodes ``names`` (node ids in its namespace), every 50 ms."""
+    async with Client(twin.url, timeout=10) as client:
+        ns = await client.get_namespace_index(NS.TWIN)
+        nodes = [ua.NodeId(name, ns) for name in names]
+        watch = Watch()
+        sub = await client.create_subscription(50, watch)
+        await sub.subscribe_data_change([client.get_node(n) for n in nodes])
+        yield Watched(client, ns, watch, nodes)

@@ -7,11 +7,16 @@ import json
 from pathlib import Path
 
 import pytest
-from asyncua import Client, ua
 
-from opcua_server.nodesets import NS
-from tests.adapters.conftest import UNCERTAIN, Watch, link_values
-from tests.adapters.linked import BED_TEMP, PLC_LINK, linked_twin
+from tests.adapters.conftest import UNCERTAIN, link_values
+from tests.adapters.linked import (
+    BED_TEMP,
+    BED_TEMP_NODE,
+    CONNECTED_NODE,
+    PLC_LINK,
+    linked_twin,
+    watching,
+)
 from tests.conftest import ROOT, SCENARIOS
 from twin.cli import main
 from twin.events import STATE_CODES
@@ -131,13 +136,8 @@ def test_twin_run_refuses_an_unencrypted_opcua_plc_without_insecure_dev(
 
 async def test_twin_run_shows_a_lost_plc_to_opcua_clients(tmp_path: Path) -> None:
     async with linked_twin(tmp_path, ADAPTERS + BED_TEMP, "--insecure-dev") as (twin, plc):
-        async with Client(twin.url, timeout=10) as client:  # anonymous: --insecure-dev
-            ns = await client.get_namespace_index(NS.TWIN)
-            bed = ua.NodeId("printer1.Monitoring.BuildPlatform.Temperature", ns)
-            connected = ua.NodeId("Cell.Adapters.cell-plc.Connected", ns)
-            watch = Watch()
-            sub = await client.create_subscription(50, watch)
-            await sub.subscribe_data_change([client.get_node(bed), client.get_node(connected)])
+        async with watching(twin, BED_TEMP_NODE, CONNECTED_NODE) as w:
+            watch, (bed, connected) = w.watch, w.nodes
             good = await watch.until(bed, lambda dv: dv.StatusCode.is_good())
             assert good.Value is not None
             assert good.Value.Value == pytest.approx(65.5)  # the PLC's, not the model's
@@ -148,7 +148,7 @@ async def test_twin_run_shows_a_lost_plc_to_opcua_clients(tmp_path: Path) -> Non
             assert lost.Value is not None
             assert lost.Value.Value == pytest.approx(65.5)
             await watch.until(connected, lambda dv: dv.Value.Value is False)
-            link = await link_values(client, ns, "cell-plc")
+            link = await link_values(w.client, w.ns, "cell-plc")
             assert link["ConsecutiveFailures"] >= 1
             assert link["LastError"]
 

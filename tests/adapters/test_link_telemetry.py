@@ -6,12 +6,15 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-from asyncua import Client, ua
-
-from opcua_server.nodesets import NS
 from tests.adapters.conftest import UNCERTAIN as UNCERTAIN_STATUS
-from tests.adapters.conftest import Watch
-from tests.adapters.linked import BED_TEMP, PLC_LINK, linked_twin
+from tests.adapters.linked import (
+    BED_TEMP,
+    CONNECTED_NODE,
+    PLC_LINK,
+    SIM_TIME_NODE,
+    linked_twin,
+    watching,
+)
 from tests.telemetry.lp import Point, parse_lines
 
 ADAPTERS = PLC_LINK + BED_TEMP
@@ -25,18 +28,12 @@ def _runs(values: list[bool]) -> list[bool]:
 
 async def test_a_lost_plc_link_is_in_the_telemetry_on_the_runs_axis(tmp_path: Path) -> None:
     async with linked_twin(tmp_path, ADAPTERS, "--insecure-dev") as (twin, plc):
-        async with Client(twin.url, timeout=10) as client:  # anonymous: --insecure-dev
-            ns = await client.get_namespace_index(NS.TWIN)
-            connected = ua.NodeId("Cell.Adapters.cell-plc.Connected", ns)
-            clock = ua.NodeId("Cell.SimTime", ns)
-            watch = Watch()
-            sub = await client.create_subscription(50, watch)
-            await sub.subscribe_data_change([client.get_node(connected), client.get_node(clock)])
+        async with watching(twin, CONNECTED_NODE, SIM_TIME_NODE) as w:
+            watch, (connected, _) = w.watch, w.nodes
             await watch.until(connected, lambda dv: dv.Value.Value is True)
             # Good samples of the PLC's signal before the loss: the twin's clock runs on
             # well past a sample period (1 s) first
-            now = (await watch.until(clock, lambda dv: dv.Value is not None)).Value.Value
-            await watch.until(clock, lambda dv: dv.Value.Value >= now + 30.0)
+            await w.run_on(30.0)
             await plc.stop()  # the PLC goes away
             await watch.until(connected, lambda dv: dv.Value.Value is False)
             await plc.start()

@@ -10,12 +10,15 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-from asyncua import Client, ua
-
-from opcua_server.nodesets import NS
 from tests.adapters.conftest import UNCERTAIN as UNCERTAIN_STATUS
-from tests.adapters.conftest import Watch
-from tests.adapters.linked import BED_TEMP, PLC_LINK, linked_twin
+from tests.adapters.linked import (
+    BED_TEMP,
+    BED_TEMP_NODE,
+    PLC_LINK,
+    SIM_TIME_NODE,
+    linked_twin,
+    watching,
+)
 from tests.telemetry.lp import Point, parse_lines
 
 ADAPTERS = PLC_LINK + BED_TEMP
@@ -34,27 +37,16 @@ def _signals(point: Point) -> list[str]:
 
 async def test_only_the_plc_fed_signal_is_uncertain_in_the_telemetry(tmp_path: Path) -> None:
     async with linked_twin(tmp_path, ADAPTERS, "--insecure-dev") as (twin, plc):
-        async with Client(twin.url, timeout=10) as client:  # anonymous: --insecure-dev
-            ns = await client.get_namespace_index(NS.TWIN)
-            bed = ua.NodeId("printer1.Monitoring.BuildPlatform.Temperature", ns)
-            clock = ua.NodeId("Cell.SimTime", ns)
-            watch = Watch()
-            sub = await client.create_subscription(50, watch)
-            await sub.subscribe_data_change([client.get_node(bed), client.get_node(clock)])
-
-            async def run_on() -> None:
-                now = await watch.until(clock, lambda dv: dv.Value is not None)
-                t = now.Value.Value
-                await watch.until(clock, lambda dv: dv.Value.Value >= t + RUN_ON_S)
-
+        async with watching(twin, BED_TEMP_NODE, SIM_TIME_NODE) as w:
+            watch, (bed, _) = w.watch, w.nodes
             await watch.until(bed, lambda dv: dv.StatusCode.is_good())
-            await run_on()
+            await w.run_on(RUN_ON_S)
             await plc.stop()  # the PLC goes away
             await watch.until(bed, lambda dv: dv.StatusCode.value == UNCERTAIN)
-            await run_on()
+            await w.run_on(RUN_ON_S)
             await plc.start()
             await watch.until(bed, lambda dv: dv.StatusCode.is_good())
-            await run_on()
+            await w.run_on(RUN_ON_S)
         await twin.stop()
 
     with gzip.open(tmp_path / "out" / "telemetry.lp.gz", "rt", encoding="utf-8") as fh:
