@@ -103,6 +103,9 @@ class OpcUaAdapter(Adapter):
         # on this link yet, or failing the check (a bad tag)
         self._inputs: list[ua.NodeId | None] = [None] * len(self._in_nodes)
         self._outputs: list[Usable | None] = [None] * len(self._out_nodes)
+        # (output?, position) of the mappings that are another's node on this link's server:
+        # bad tags for the whole link, not checked again each cycle (``_aliases``)
+        self._aliased: set[tuple[bool, int]] = set()
         self._checked = -1  # status.cycles when the unusable nodes were last checked
         self._latest: _Latest | None = None  # with a subscription
         self._sub: Subscription | None = None
@@ -149,6 +152,7 @@ class OpcUaAdapter(Adapter):
             self._sub = await client.create_subscription(self._subscription(), self._latest)
         self._inputs = [None] * len(self._inputs)  # a new link: every node checked again
         self._outputs = [None] * len(self._outputs)
+        self._aliased.clear()
         await self._check_nodes(client)
         self._checked = self.status.cycles
 
@@ -272,8 +276,12 @@ class OpcUaAdapter(Adapter):
         """Check the mapped nodes not in use (all of them at a connect, else those failing so
         far): one that passes is used from now on (an input subscribed to), one that fails is
         a bad tag; the link goes on either way."""
-        ins = [p for p, n in enumerate(self._inputs) if n is None]
-        outs = [p for p, o in enumerate(self._outputs) if o is None]
+        ins = [
+            p for p, n in enumerate(self._inputs) if n is None and (False, p) not in self._aliased
+        ]
+        outs = [
+            p for p, o in enumerate(self._outputs) if o is None and (True, p) not in self._aliased
+        ]
         if not ins and not outs:
             return
         got_in, got_out = await check_nodes(
@@ -284,24 +292,30 @@ class OpcUaAdapter(Adapter):
             self._inputs[p] = usable[0] if usable is not None else None
         for p, got in zip(outs, got_out, strict=True):
             self._outputs[p] = self._passed(True, p, got)
-        self._aliases()
+        self._aliases(set(outs))
         await self._watch(client, ins)
 
-    def _aliases(self) -> None:
+    def _aliases(self, checked: set[int]) -> None:
         """Mappings whose NodeIds differ in the file but are one node on this server
         (``ns=2;s=X`` and ``nsu=URI;s=X``): a second output writing a node is a bad tag, and
-        so is an input reading a node an output writes (as the file's check, at connect)."""
+        so is an input reading a node an output writes (as the file's check, at connect).
+        An output in use keeps its node from one that passed its check just now
+        (``checked``); aliases stay bad tags until the next connect."""
         written: dict[ua.NodeId, int] = {}
-        for p, out in enumerate(self._outputs):
+        in_use_first = sorted(range(len(self._outputs)), key=lambda p: p in checked)
+        for p in in_use_first:
+            out = self._outputs[p]
             if out is None:
                 continue
             first = written.setdefault(out[0], p)
             if first != p:
                 self._outputs[p] = None
+                self._aliased.add((True, p))
                 self._tag_failed(True, p, self._alias(self._out_nodes[p], first, "also "))
         for p, node in enumerate(self._inputs):
             if node is not None and node in written:
                 self._inputs[p] = None
+                self._aliased.add((False, p))
                 why = self._alias(self._in_nodes[p], written[node], "")
                 self._tag_failed(False, p, why + ": the twin would read back what it writes")
 

@@ -4,10 +4,13 @@ ENUM) or abstract (Number)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from asyncua import ua
 from asyncua.common.structures104 import new_enum
 
+from adapters.opcua import adapter as adapter_module
 from tests.adapters.conftest import Twin
 from tests.adapters.opcua.conftest import after, build, entry, running
 from tests.adapters.opcua.plc import URI, VT, Plc
@@ -17,11 +20,21 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 async def test_one_node_named_by_ns_and_by_nsu_is_written_by_one_output_only(
-    plc: Plc, twin: Twin
+    plc: Plc, twin: Twin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``ns=N;s=Speed`` and ``nsu=URI;s=Speed`` pass the file's check (they differ as text);
     at connect, with the namespaces known, the second output and an input reading a node an
-    output writes are bad tags, named with both NodeIds; the others go on."""
+    output writes are bad tags, named with both NodeIds; the others go on. An alias stays
+    one for the link: its node is not checked again each cycle (it was, with a namespace
+    array read, a Read and a Browse a cycle, to be refused again)."""
+    checks: list[int] = []
+    original = adapter_module.check_nodes
+
+    async def counted(client: Any, ins: list[str], outs: list[str]) -> Any:
+        checks.append(len(ins) + len(outs))
+        return await original(client, ins, outs)
+
+    monkeypatch.setattr(adapter_module, "check_nodes", counted)
     twin.step(100.0)
     speed, state = f"ns={plc.ns};s=Speed", f"ns={plc.ns};s=CncState"
     (adapter,) = build(
@@ -48,6 +61,7 @@ async def test_one_node_named_by_ns_and_by_nsu_is_written_by_one_output_only(
         assert await plc.get("Speed") == pytest.approx(twin.engine.store.get("cnc1.spindle_speed"))
         assert st.written == 2
         assert (st.connects, st.failures) == (1, 0)
+        assert checks == [4]  # every mapping at the connect, none in the cycles after
 
 
 async def _typed_variables(plc: Plc) -> None:
