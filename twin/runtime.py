@@ -80,8 +80,13 @@ class RealtimeDriver:
         """Wall-clock timestamp aligned to simulated time ``sim_t`` (for telemetry)."""
         return self._wall_origin + timedelta(seconds=sim_t)
 
+    def sim_now(self) -> float:
+        """The twin's simulated time now: the clock's (``target``), never before the
+        engine's (which a step may have run past it)."""
+        return max(self.target(), self.engine.now)
+
     def _reanchor(self) -> None:
-        self._anchor_sim = max(self.target(), self.engine.now)
+        self._anchor_sim = self.sim_now()
         self._anchor_wall = self.clock.monotonic()
 
     def set_speed(self, speed: float) -> None:

@@ -99,6 +99,7 @@ class InfluxDB1:
         self._log: BinaryIO | None = None
 
     def start(self, timeout: float = 30.0) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
         config = self.root / "influxdb.conf"
         config.write_text(
             CONFIG.format(root=self.root, rpc_port=free_port(), http_port=self.port),

@@ -39,7 +39,6 @@ def proxy(
 
 @pytest.fixture
 def influx(tmp_path: Path) -> Iterator[InfluxDB1]:
-    (tmp_path / "influxdb1").mkdir()
     server = influxdb1(tmp_path / "influxdb1")
     server.start()
     try:

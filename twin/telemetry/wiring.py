@@ -288,12 +288,9 @@ def _follow_links(
     goes on.
     """
 
-    def now() -> float:
-        return max(driver.target(), driver.engine.now)
-
     def write(state: LinkState) -> None:
         try:
-            pipeline.write_lines(pipeline.encoder.link_lines(state, now()))
+            pipeline.write_lines(pipeline.encoder.link_lines(state, driver.sim_now()))
         except Exception:
             log.exception(
                 "telemetry: the state of PLC link %s was not written; the link goes on",
