@@ -23,9 +23,7 @@ CASES: dict[str, tuple[str, str, str]] = {
         "a tool_breakage happens on a cnc machine only; 'robot1' is of kind robot",
     ),
     "missing-server-certificate": (
-        OPCUA
-        + 'server_certificate = "no/such/plc.der"\n'
-        + STATE.replace("address = 1", 'node = "ns=2;i=7"'),
+        OPCUA + 'server_certificate = "no/such/plc.der"\n' + UA_STATE,
         "adapter[0].server_certificate",
         "'no/such/plc.der': no such file (the PLC's certificate, DER or PEM)",
     ),
