@@ -10,6 +10,7 @@ from grafana_foundation_sdk.models import dashboard as dash_model
 from dashboards.common import (
     CELL_RUN_FILTER,
     LINK_MAPPINGS,
+    RESTATED_NOTE,
     UNDEFINED_OEE,
     cell_variable,
     datasource_variable,
@@ -126,7 +127,7 @@ def build() -> dash.Dashboard:
                     f'SELECT "state" FROM "machine_state" WHERE {CELL_RUN_FILTER} AND $timeFilter '
                     'GROUP BY "machine"'
                 ).alias("$tag_machine"),
-            )
+            ).description(f"Each machine's state over time. {RESTATED_NOTE}")
         )
         .with_panel(
             gauge_bars(
@@ -211,11 +212,9 @@ def _link_states() -> statetimeline.Panel:
         mappings=LINK_MAPPINGS,
     ).description(
         "Each PLC link of the run (twin run --adapters): connected (green) or down (red), from"
-        " its state when the telemetry started and each change in the time range. A link's"
-        " band begins at its first point in the range: one whose state did not change in"
-        " the range shows none there (the table below shows its latest state). Stamped on"
-        " the run's time axis, as every panel (at speed > 1 ahead of the wall clock), so it"
-        " lines up with the machines' states and signals. No lanes: the run links no PLC."
+        f" its state when the telemetry started. {RESTATED_NOTE} Stamped on the run's time"
+        " axis, as every panel (at speed > 1 ahead of the wall clock), so it lines up with"
+        " the machines' states and signals. No lanes: the run links no PLC."
     )
 
 

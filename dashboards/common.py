@@ -65,6 +65,15 @@ MACHINE_FILTER = '"machine" =~ /^$machine$/'
 RUN_FILTER = "\"run\" = '$run'"
 # what every panel shows: the selected cell in the selected run
 CELL_RUN_FILTER = f"{CELL_FILTER} AND {RUN_FILTER}"
+# a state's changes only: not the points that state it again with each KPI report
+# (``restated=true``, SCHEMA.md); data written before the tag existed passes too
+CHANGES_ONLY = "\"restated\" != 'true'"
+# what the state timelines say of the points they show
+RESTATED_NOTE = (
+    "Each change, and each state again with each KPI report (every hour of simulated time in"
+    " twin simulate, every 10 s in twin run, by default), so a lane begins at the range's"
+    " start once the range is longer than that."
+)
 
 # a KPI with nothing to rate is left out of its point (SCHEMA.md): the panels say what shows
 UNDEFINED_OEE = (

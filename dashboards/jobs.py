@@ -9,6 +9,7 @@ from grafana_foundation_sdk.builders import dashboard as dash
 
 from dashboards.common import (
     CELL_RUN_FILTER,
+    CHANGES_ONLY,
     cell_variable,
     datasource_variable,
     q,
@@ -172,9 +173,13 @@ def build() -> dash.Dashboard:
                 q(
                     'SELECT "job", "family", "machine", "state", "mode" FROM "machine_state" '
                     f"WHERE {CELL_RUN_FILTER} AND \"state\" = 'OutOfService' AND \"job\" != '' "
-                    f"AND {_FAMILY} AND $timeFilter ORDER BY time DESC LIMIT 100"
+                    f"AND {CHANGES_ONLY} AND {_FAMILY} AND $timeFilter "
+                    "ORDER BY time DESC LIMIT 100"
                 ),
                 height=8,
+            ).description(
+                "Each time a fault took a machine with a job out of service (OutOfService), at"
+                " that instant: one row per hold, not one per KPI report while it lasts."
             )
         )
     )

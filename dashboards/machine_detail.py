@@ -20,6 +20,7 @@ from dashboards.common import (
     MACHINE_FILTER,
     QUALITY_CODES,
     QUALITY_MAPPINGS,
+    RESTATED_NOTE,
     UNDEFINED_OEE,
     cell_variable,
     datasource_variable,
@@ -212,7 +213,7 @@ def build() -> dash.Dashboard:
                     'GROUP BY "machine"'
                 ).alias("$tag_machine"),
                 height=6,
-            )
+            ).description(f"Each selected machine's state over time. {RESTATED_NOTE}")
         )
         .with_panel(
             state_stat(
@@ -223,22 +224,26 @@ def build() -> dash.Dashboard:
                 ).alias("$tag_machine"),
                 span=9,
             ).description(
-                "Each machine's state after its last state change in the time range: the"
-                " state at the end of the range, which is now only when the range ends at the"
-                " latest data (at speed > 1 the data runs ahead of now: see Latest data). A"
-                " machine whose state did not change in the range shows no data."
+                "Each machine's state at the end of the time range (its last change, or its"
+                " state written again with a KPI report, in the range), which is now only when"
+                " the range ends at the latest data (at speed > 1 the data runs ahead of now:"
+                " see Latest data). No data: the range is shorter than the KPI period and the"
+                " machine's state did not change in it."
             )
         )
         .with_panel(
             table_panel(
-                "Mode and job (last change)",
+                "Mode and job (end of range)",
                 q(
                     'SELECT "state", "mode", "job" FROM "machine_state" '
                     f'WHERE {_WHERE} AND $timeFilter GROUP BY "machine" ORDER BY time DESC LIMIT 1'
                 ),
                 span=9,
                 height=4,
-            ).description("Each machine's last state change in the time range.")
+            ).description(
+                "Each machine's state, mode and job at the end of the time range, as the last"
+                " state in range (its time is that of the last change or KPI report)."
+            )
         )
         .with_panel(latest_data(span=6))
         .with_panel(

@@ -146,7 +146,7 @@ def test_state_stat_says_it_is_the_last_state_in_range() -> None:
     panel = _panel("machine-detail", "Last state in range")
     assert 'last("state_code")' in panel["targets"][0]["query"]
     assert "$timeFilter" in panel["targets"][0]["query"]
-    assert "end of the range" in panel["description"]
+    assert "end of the time range" in panel["description"]
     assert all(p.get("title") != "Current state" for p in DASHBOARDS["machine-detail"]["panels"])
 
 

@@ -8,7 +8,7 @@ its end, as a range ahead of now does while a fast run is still going.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -134,6 +134,40 @@ def test_last_state_in_range_is_the_state_at_the_end_of_the_range(loaded: Loaded
         assert code == rows[-1][1], machine
         first[machine] = rows[0][1]
     assert shown != first
+
+
+def test_a_range_inside_one_state_shows_it(loaded: Loaded) -> None:
+    """A range within a machine's state, without a change, longer than the KPI period (1 h):
+    the state timelines, the last state and the mode and job show that state (from the
+    points that state it again with each KPI report), not no data."""
+    run = f"run = '{loaded.run}'"
+    changes = loaded.server.query(
+        f"SELECT state, mode, job, state_code FROM machine_state WHERE {run} "
+        "AND restated != 'true' GROUP BY machine",
+        DB,
+    )["series"]
+    # the longest state of any machine in the run, between two of its changes
+    (gap, machine, (t0, state, mode, job, code)) = max(
+        (rows[k + 1][0] - rows[k][0], s["tags"]["machine"], rows[k])
+        for s in changes
+        for rows in [s["values"]]
+        for k in range(len(rows) - 1)
+    )
+    assert gap > 3 * 3600 * 1000, gap
+    start = datetime.fromtimestamp(t0 / 1000, UTC) + timedelta(minutes=30)
+    inside = (start, start + timedelta(minutes=90))
+    end_ms = int(inside[1].timestamp() * 1000)
+    for dashboard, title in (("cell-overview", "Machine states"), ("machine-detail", "State")):
+        result = _run(loaded, dashboard, title, time_range=inside)
+        lane = next(s for s in result["series"] if s["tags"]["machine"] == machine)
+        assert {v for _, v in lane["values"]} == {state}, (title, lane)
+        assert lane["values"][0][0] <= int(start.timestamp() * 1000) + 3600 * 1000
+    shown = _run(loaded, "machine-detail", "Last state in range", time_range=inside)
+    assert {s["tags"]["machine"]: s["values"][0][1] for s in shown["series"]}[machine] == code
+    table = _run(loaded, "machine-detail", "Mode and job (end of range)", time_range=inside)
+    row = next(s["values"][0] for s in table["series"] if s["tags"]["machine"] == machine)
+    assert row[1:] == [state, mode, job]
+    assert row[0] <= end_ms
 
 
 def test_hours_past_the_data_have_no_bars(loaded: Loaded) -> None:

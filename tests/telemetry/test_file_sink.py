@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.telemetry.lp import parse_lines
+from tests.telemetry.lp import Point, parse_lines
 from twin.cli import main
-from twin.telemetry.schema import STATE_CODES
+from twin.telemetry.schema import RESTATED_TAG, STATE_CODES
 
 START_NS = int(datetime(2026, 1, 5, 6, 0, tzinfo=UTC).timestamp()) * 10**9
 JOB_EVENTS = {
@@ -44,12 +44,10 @@ def test_file_is_line_protocol_matching_the_event_log(run_dir: Path) -> None:
     by_measurement = Counter(p.measurement for p in points)
 
     states = [e for e in events if e["type"] == "machine_state"]
-    assert by_measurement["machine_state"] == len(states)
+    changes = [p for p in points if p.measurement == "machine_state" and not restated(p)]
+    assert len(changes) == len(states)
     # batches may land in any order; within a series, time order is event order
-    state_points = sorted(
-        (p for p in points if p.measurement == "machine_state"),
-        key=lambda p: (p.tags["machine"], p.ts),
-    )
+    state_points = sorted(changes, key=lambda p: (p.tags["machine"], p.ts))
     states = sorted(states, key=lambda e: e["machine"])  # stable: keeps event order
     for ev, p in zip(states, state_points, strict=True):
         assert p.tags["machine"] == ev["machine"]
@@ -90,6 +88,38 @@ def test_file_is_line_protocol_matching_the_event_log(run_dir: Path) -> None:
     # no two points of one series share a timestamp (InfluxDB would keep only one)
     keys = Counter((p.measurement, tuple(sorted(p.tags.items())), p.ts) for p in points)
     assert max(keys.values()) == 1
+
+
+def restated(p: Point) -> bool:
+    return p.tags.get(RESTATED_TAG) == "true"
+
+
+def test_each_kpi_report_states_each_machine_again(run_dir: Path) -> None:
+    """With each KPI point, a ``restated=true`` point of each machine's state then: the
+    state of its last change before (NotExecuting, no job, before its first)."""
+    points = parse_lines(gzip.decompress((run_dir / "telemetry.lp.gz").read_bytes()).decode())
+    events = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()]
+    kpi_ts = sorted({p.ts for p in points if p.measurement == "kpi"})
+    again = [p for p in points if p.measurement == "machine_state" and restated(p)]
+    machines = ["cnc1", "printer1", "robot1", "vision1"]
+    assert sorted((p.tags["machine"], p.ts) for p in again) == sorted(
+        (m, ts) for m in machines for ts in kpi_ts
+    )
+    assert {p.tags["kind"] for p in again} == {"cnc", "printer", "robot", "inspection"}
+    for p in again:
+        t = (p.ts - START_NS) / 1e9
+        before = [
+            e
+            for e in events
+            if e["type"] == "machine_state" and e["machine"] == p.tags["machine"] and e["t"] <= t
+        ]
+        last = before[-1] if before else {"state": "NotExecuting", "mode": "None", "job": None}
+        assert p.fields["state"] == last["state"], (p, last)
+        assert p.fields["mode"] == last["mode"]
+        assert p.fields["state_code"] == STATE_CODES[last["state"]]
+        assert p.fields["job"] == (last["job"] or "")
+        assert (p.fields["family"] != "") == bool(last["job"])
+    assert {p.fields["state"] for p in again} >= {"Executing", "NotExecuting"}
 
 
 def test_status_command_reads_the_run(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -138,7 +168,8 @@ def test_a_second_run_into_the_same_directory_replaces_the_file(tmp_path: Path) 
     text = gzip.decompress((tmp_path / "telemetry.lp.gz").read_bytes()).decode()
     events = (tmp_path / "events.jsonl").read_text().splitlines()
     states = sum('"type":"machine_state"' in e for e in events)
-    assert sum(line.startswith("machine_state,") for line in text.splitlines()) == states
+    changes = [x for x in text.splitlines() if x.startswith("machine_state,")]
+    assert sum(",restated=true" not in x for x in changes) == states
 
 
 @pytest.mark.parametrize(

@@ -323,12 +323,13 @@ class TelemetryPipeline:
             self.flush_buffer()
 
     def on_kpis(self, t: float, report: Mapping[str, Any]) -> None:
-        """Record a KPI report (``KpiCollector.report``); a second report at the same ``t``
-        is ignored (the periodic and the final report may coincide)."""
+        """Record a KPI report (``KpiCollector.report``), with each machine's and PLC link's
+        state again (``LineEncoder.restated_lines``); a second report at the same ``t`` is
+        ignored (the periodic and the final report may coincide)."""
         if t == self._last_kpi_t:
             return
         self._last_kpi_t = t
-        self.write_lines(self.encoder.kpi_lines(t, report))
+        self.write_lines(self.encoder.kpi_lines(t, report) + self.encoder.restated_lines(t))
 
     def write_lines(self, lines: list[str]) -> None:
         """Add ready-made lines (already line protocol, no trailing newline)."""

@@ -5,7 +5,7 @@ Measurements (documented for dashboard authors in ``dashboards/SCHEMA.md``)::
     machine_signal,cell,machine,kind,run   <signal>=<float>...,quality=<int>i
                                            [,<signal>_quality=<int>i...] (see signal_lines)
     machine_state,cell,machine,kind,run    state="..",mode="..",state_code=<int>i,job="..",
-                                           family=".."
+                                           family=".."  (tag restated=true: restated_lines)
     job_event,cell,event,family,machine,run  job="..",op=<int>i,lead_time,tardiness,late,good
     fault,cell,machine,kind,run            severity=<int>i,active=<bool>,source=".."
     kpi,cell,in_cell,run,scope             availability,...,produced=<int>i,... (cell-only)
@@ -28,6 +28,10 @@ anchor of the real-time driver in ``twin run``). A ``plc_link`` point too: it is
 the simulated time at which its change was reported (``link_lines``), on the run's axis like
 every other point (so at speed > 1 ahead of the wall clock, as they are); the wall-clock time
 the link last connected or went down is its ``since`` field.
+
+With each KPI report, each machine's and each PLC link's last state is written again, tagged
+``restated=true`` (``restated_lines``): a time range longer than the KPI period has a point of
+each state, so a state timeline shows a state that began before the range.
 
 Invariant: no two points of one series share a timestamp. Two events of the same series at the
 same simulated instant (a state change and its immediate successor, two jobs finishing
@@ -78,6 +82,7 @@ __all__ = [
     "LAST_TIMESTAMP",
     "LINK_ERROR_MAX",
     "LINK_MEASUREMENT",
+    "RESTATED_TAG",
     "RUN_TAG",
     "STATE_CODES",
     "LineEncoder",
@@ -136,6 +141,17 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: the tag naming the run that wrote a point (``run_id``)
 RUN_TAG = "run"
 
+#: the tag of a point that states again the state its series' last change set
+#: (``LineEncoder.restated_lines``): ``restated=true``; a change has no such tag
+RESTATED_TAG = "restated"
+#: a machine's state until its first change: idle, no job (as the engine starts it)
+_IDLE: dict[str, object] = {
+    "state": "NotExecuting",
+    "mode": "None",
+    "state_code": STATE_CODES["NotExecuting"],
+    "job": "",
+    "family": "",
+}
 #: the measurement of the PLC links' states (``LineEncoder.link_lines``)
 LINK_MEASUREMENT = "plc_link"
 #: the most characters of a link's ``last_error`` (or ``endpoint``) a point carries: a
@@ -240,6 +256,9 @@ class LineEncoder:
         # a machine not in it: ``_unknown_quality`` (seed: the rows before may have)
         self._marked: dict[str, bool] = {}
         self._unknown_quality = False
+        # each machine's and each PLC link's last state: its fields and its time
+        self._state_now: dict[str, tuple[dict[str, object], float]] = {}
+        self._link_now: dict[tuple[str, str], tuple[dict[str, object], float]] = {}
         self._series()
 
     def _series(self) -> None:
@@ -371,12 +390,16 @@ class LineEncoder:
 
     # -- events --------------------------------------------------------------------------
     def seed(
-        self, families: Mapping[str, str], faults: Iterable[tuple[str, str, int, str]]
+        self,
+        families: Mapping[str, str],
+        faults: Iterable[tuple[str, str, int, str]],
+        states: Mapping[str, tuple[str, str, str | None]] | None = None,
     ) -> None:
         """Learn what the events before this encoder's first would have told it (an encoder
         attached to a twin that ran already, e.g. one restored by ``twin run --resume``):
         ``families`` maps the open jobs and stored orders to their product family, ``faults``
-        lists the active faults as (machine, kind, severity, source).
+        lists the active faults as (machine, kind, severity, source), ``states`` each
+        machine's state now as (state, mode, job or None), which ``restated_lines`` states.
 
         What the rows before said of each signal's quality is unknown (a run resumed after
         one ended with a PLC's signals Uncertain): each machine's next signal row carries
@@ -386,6 +409,19 @@ class LineEncoder:
         self._family.update(families)
         for machine, kind, severity, source in faults:
             self._faults[(machine, kind)] = (severity, source)
+        for machine, (state, mode, job) in (states or {}).items():
+            self._state_now[machine] = (self._state_fields(state, mode, job), -math.inf)
+
+    def _state_fields(self, state: str, mode: str, job: str | None) -> dict[str, object]:
+        """The fields of a ``machine_state`` point."""
+        return {
+            "state": state,
+            "mode": mode,
+            "state_code": STATE_CODES.get(state, -1),
+            "job": job or "",
+            # the job's family, so a machine's jobs can be filtered by family too
+            "family": self._family.get(job, "none") if job else "",
+        }
 
     def event_lines(self, ev: Event) -> list[str]:
         """Lines of one event (none for events outside the schema, e.g. tool changes)."""
@@ -394,18 +430,9 @@ class LineEncoder:
             series = self._state_series.get(ev.machine) or self._key(
                 "machine_state", {"cell": self.cell, "machine": ev.machine}
             )
-            text = self._line(
-                series,
-                {
-                    "state": ev.state,
-                    "mode": ev.mode,
-                    "state_code": STATE_CODES.get(ev.state, -1),
-                    "job": ev.job or "",
-                    # the job's family, so a machine's jobs can be filtered by family too
-                    "family": self._family.get(ev.job, "none") if ev.job else "",
-                },
-                ev.t,
-            )
+            fields = self._state_fields(ev.state, ev.mode, ev.job)
+            self._state_now[ev.machine] = (fields, ev.t)
+            text = self._line(series, fields, ev.t)
         elif isinstance(ev, FaultRaised | FaultCleared):
             text = self._fault(ev)
         elif isinstance(ev, _JOB_EVENTS):
@@ -498,8 +525,44 @@ class LineEncoder:
             "since": since.replace("+00:00", "Z"),
             "endpoint": link_text(state.endpoint),
         }
+        self._link_now[(state.name, state.kind)] = (fields, t)
         text = self._line(series, fields, t)
         return [] if text is None else [text]
+
+    # -- states again --------------------------------------------------------------------
+    def restated_lines(self, t: float) -> list[str]:
+        """Each machine's state and each PLC link's state again, at simulated time ``t``:
+        the fields of its last ``machine_state`` (``NotExecuting``, no job, until its first)
+        or ``plc_link`` point, tagged ``restated=true`` (``RESTATED_TAG``). Written with each
+        KPI report, so any time range longer than the KPI period has a point of each state
+        in it (a state timeline's lane does not start empty at the range's start, a
+        ``last()`` in the range has a value); a query of changes leaves these out with
+        ``"restated" != 'true'``. Never stamped before the change it states again (a link's
+        change is stamped with the driver's clock, which may be ahead of ``t``)."""
+        out: list[str] = []
+        idle = (_IDLE, -math.inf)
+        machines = {m: self._state_now.get(m, idle) for m in self.kinds}
+        machines.update(self._state_now)  # machines only their events named
+        for machine, now in machines.items():
+            tags = {"cell": self.cell, "machine": machine, "kind": self.kinds.get(machine)}
+            out.append(self._restated("machine_state", tags, now, t))
+        for (name, kind), now in self._link_now.items():
+            tags = {"cell": self.cell, "link": name, "kind": kind}
+            out.append(self._restated(LINK_MEASUREMENT, tags, now, t))
+        return out
+
+    def _restated(
+        self,
+        measurement: str,
+        tags: dict[str, str | None],
+        now: tuple[dict[str, object], float],
+        t: float,
+    ) -> str:
+        fields, changed = now
+        series = self._key(measurement, {**tags, RESTATED_TAG: "true"})
+        text = self._line(series, fields, max(t, changed))
+        assert text is not None  # a state point has string fields, always written
+        return text
 
     # -- KPIs ----------------------------------------------------------------------------
     def kpi_lines(self, t: float, report: Mapping[str, Any]) -> list[str]:

@@ -310,4 +310,5 @@ def _seed(encoder: LineEncoder, engine: Engine) -> None:
         for m in engine.machines.values()
         for kind, source in m.faults
     ]
-    encoder.seed(families, faults)
+    states = {m.id: (m.state, m.mode, m.job) for m in engine.machines.values()}
+    encoder.seed(families, faults, states)
