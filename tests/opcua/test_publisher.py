@@ -3,19 +3,25 @@
 An asyncua server on a free loopback port (port 0), an asyncua client, a handful of variables.
 Synchronisation is by awaiting the notifications themselves (``asyncio.wait_for`` only bounds a
 failure); server timestamps come from a ManualClock so they are exact.
+
+One server serves the whole module (starting one costs over a second, stopping it as much
+again); each test gets a namespace of its own with fresh nodes, its own store, clock and
+publisher, and leaves no nodes, subscription or publisher hook behind.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import itertools
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pytest
-from asyncua import Client, Server, ua
+import pytest_asyncio
+from asyncua import Client, Node, Server, ua
 from asyncua.ua.ua_binary import struct_to_binary
 
 from opcua_server._publish_encode import ENCODABLE, cast_values, encode_items, unix_to_ticks
@@ -59,14 +65,56 @@ class Collector:
         return out
 
 
-@pytest.fixture
-async def rig() -> AsyncIterator[Rig]:
+#: the tests on the module's server: its event loop lives as long as the server
+SHARED = pytest.mark.asyncio(loop_scope="module")
+
+
+@dataclass
+class Shared:
+    server: Server
+    url: str
+    spaces: Iterator[int]  # numbers the tests' namespaces
+
+
+@dataclass
+class Space:
+    """One test's part of the shared server: a namespace new to it and a folder there."""
+
+    server: Server
+    ns: int
+    folder: Node
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def shared() -> AsyncIterator[Shared]:
     server = Server()
     await server.init()
     server.set_endpoint("opc.tcp://127.0.0.1:0")
     server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
-    ns = await server.register_namespace("urn:cell-twin:test:publisher")
+    async with server:
+        assert server.bserver is not None
+        yield Shared(server, f"opc.tcp://127.0.0.1:{server.bserver.port}", itertools.count())
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def space(shared: Shared) -> AsyncIterator[Space]:
+    """A namespace new to the shared server and a Signals folder there, for one test.
+
+    Afterwards the folder goes, with everything the test added in it, and so does every
+    subscription still on the server (a server-side one of a failed test, say).
+    """
+    server = shared.server
+    ns = await server.register_namespace(f"urn:cell-twin:test:publisher:{next(shared.spaces)}")
     folder = await server.nodes.objects.add_folder(ua.NodeId("Signals", ns), "Signals")
+    yield Space(server, ns, folder)
+    subscriptions = server.iserver.subscription_service
+    await subscriptions.delete_subscriptions(list(subscriptions.subscriptions))
+    await server.delete_nodes([folder], recursive=True)
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def rig(shared: Shared, space: Space) -> AsyncIterator[Rig]:
+    server, ns, folder = space.server, space.ns, space.folder
     nodes = []
     for i, vt in enumerate(TYPES):
         var = await folder.add_variable(ua.NodeId(f"s{i}", ns), f"s{i}", INITIAL[vt], vt)
@@ -78,20 +126,14 @@ async def rig() -> AsyncIterator[Rig]:
     clock = ManualClock(wall_start=datetime(2026, 3, 2, 7, 0, tzinfo=UTC))
     mapping = {block.start + i: nid for i, nid in enumerate(nodes)}
     publisher = Publisher(server, store, mapping, epoch=EPOCH, clock=clock)
-    async with server:
-        await publisher.start()
-        assert server.bserver is not None
-        yield Rig(
-            server,
-            f"opc.tcp://127.0.0.1:{server.bserver.port}",
-            store,
-            block,
-            publisher,
-            nodes,
-            plain,
-            clock,
-        )
+    await publisher.start()
+    try:
+        yield Rig(server, shared.url, store, block, publisher, nodes, plain, clock)
+    finally:
         await publisher.stop()
+        # the next test's publisher must find asyncua's own methods, not this one's wrappers
+        hooks = {"add_datachange_callback", "delete_datachange_callback"}
+        assert not hooks & vars(server.iserver.aspace).keys(), "publisher hooks left behind"
 
 
 def publish(rig: Rig, values: list[float], t: float) -> int:
@@ -126,6 +168,7 @@ async def subscribe(client: Client, nodes: list[ua.NodeId], **kwargs: Any) -> tu
     return handler, sub
 
 
+@SHARED
 async def test_reads_return_published_values_and_timestamps(rig: Rig) -> None:
     rig.clock.advance(12.5)
     assert publish(rig, [1.5, 2.5, 3.5, 4.5, 41.6, 1.0], t=30.123457) == 6
@@ -139,6 +182,7 @@ async def test_reads_return_published_values_and_timestamps(rig: Rig) -> None:
             assert dv.ServerTimestamp == rig.clock.wall()
 
 
+@SHARED
 async def test_subscriptions_receive_published_values_with_source_timestamps(rig: Rig) -> None:
     async with Client(rig.url) as client:
         handler, _ = await subscribe(client, rig.nodes)
@@ -169,6 +213,7 @@ async def test_subscriptions_receive_published_values_with_source_timestamps(rig
         assert handler.queue.empty()
 
 
+@SHARED
 async def test_batch_without_changes_writes_nothing(rig: Rig) -> None:
     publish(rig, [1.0, 2.0, 3.0, 4.0, 5.0, 1.0], t=1.0)
     async with Client(rig.url) as client:
@@ -191,6 +236,7 @@ async def test_batch_without_changes_writes_nothing(rig: Rig) -> None:
         assert got[rig.nodes[3]].SourceTimestamp == EPOCH + timedelta(seconds=3.0)
 
 
+@SHARED
 async def test_published_and_plain_changes_share_a_notification(rig: Rig) -> None:
     async with Client(rig.url) as client:
         handler, _ = await subscribe(client, [*rig.nodes, rig.plain])
@@ -204,6 +250,7 @@ async def test_published_and_plain_changes_share_a_notification(rig: Rig) -> Non
         assert got[rig.nodes[0]].Value.Value == 5.0
 
 
+@SHARED
 async def test_deadband_and_disabled_items_are_respected(rig: Rig) -> None:
     publish(rig, [10.0, 0.0, 0.0, 0.0, 0.0, 0.0], t=1.0)
     async with Client(rig.url) as client:
@@ -230,6 +277,7 @@ async def test_deadband_and_disabled_items_are_respected(rig: Rig) -> None:
         assert handler.queue.empty()
 
 
+@SHARED
 async def test_server_side_subscription_receives_objects(rig: Rig) -> None:
     handler = Collector()
     sub = await rig.server.create_subscription(50, handler)
@@ -243,6 +291,7 @@ async def test_server_side_subscription_receives_objects(rig: Rig) -> None:
     await sub.delete()
 
 
+@SHARED
 async def test_stop_leaves_last_values_as_plain_attributes(rig: Rig) -> None:
     publish(rig, [3.0, 0.0, 0.0, 0.0, 0.0, 0.0], t=8.0)
     await rig.publisher.stop()
@@ -256,6 +305,7 @@ async def test_stop_leaves_last_values_as_plain_attributes(rig: Rig) -> None:
     assert await node.read_value() == 4.0
 
 
+@SHARED
 async def test_a_stale_signal_is_uncertain_with_its_last_value_and_notified(rig: Rig) -> None:
     publish(rig, [1.5, 2.5, 0.0, 0.0, 7.0, 1.0], t=10.0)
     async with Client(rig.url) as client:
@@ -294,6 +344,7 @@ async def test_a_stale_signal_is_uncertain_with_its_last_value_and_notified(rig:
         assert handler.queue.empty()
 
 
+@SHARED
 async def test_status_trigger_and_deadband_items_see_status_changes(rig: Rig) -> None:
     publish(rig, [10.0, 0.0, 0.0, 0.0, 0.0, 0.0], t=1.0)
     async with Client(rig.url) as client:
@@ -351,16 +402,15 @@ def test_vectorised_encoding_matches_asyncua(vt: ua.VariantType, status: list[in
     assert got == want
 
 
-async def test_unknown_node_type_is_rejected_at_start() -> None:
-    server = Server()
-    await server.init()
-    ns = await server.register_namespace("urn:t")
-    var = await server.nodes.objects.add_variable(ua.NodeId("text", ns), "text", "hello")
-    publisher = Publisher(server, SignalStore(), {0: var.nodeid})
+@SHARED
+async def test_unknown_node_type_is_rejected_at_start(space: Space) -> None:
+    var = await space.folder.add_variable(ua.NodeId("text", space.ns), "text", "hello")
+    publisher = Publisher(space.server, SignalStore(), {0: var.nodeid})
     with pytest.raises(ValueError, match="only scalar Boolean and numeric"):
         await publisher.start()
 
 
+@SHARED
 async def test_closed_sessions_leave_no_hooks_behind(rig: Rig) -> None:
     for _ in range(3):
         async with Client(rig.url) as client:
