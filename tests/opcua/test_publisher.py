@@ -132,8 +132,16 @@ async def rig(shared: Shared, space: Space) -> AsyncIterator[Rig]:
     finally:
         await publisher.stop()
         # the next test's publisher must find asyncua's own methods, not this one's wrappers
-        hooks = {"add_datachange_callback", "delete_datachange_callback"}
-        assert not hooks & vars(server.iserver.aspace).keys(), "publisher hooks left behind"
+        assert not hooks_left(server), "publisher hooks left behind"
+
+
+#: what a publisher puts on the address space while it runs (its subscription tracker)
+HOOKS = {"add_datachange_callback", "delete_datachange_callback"}
+
+
+def hooks_left(server: Server) -> set[str]:
+    """The publisher's hooks still on ``server``'s address space."""
+    return HOOKS & vars(server.iserver.aspace).keys()
 
 
 def publish(rig: Rig, values: list[float], t: float) -> int:
@@ -237,7 +245,7 @@ async def test_batch_without_changes_writes_nothing(rig: Rig) -> None:
 
 
 @SHARED
-async def test_published_and_plain_changes_share_a_notification(rig: Rig) -> None:
+async def test_published_and_plain_changes_are_both_reported(rig: Rig) -> None:
     async with Client(rig.url) as client:
         handler, _ = await subscribe(client, [*rig.nodes, rig.plain])
         await handler.take(len(rig.nodes) + 1)
@@ -294,7 +302,9 @@ async def test_server_side_subscription_receives_objects(rig: Rig) -> None:
 @SHARED
 async def test_stop_leaves_last_values_as_plain_attributes(rig: Rig) -> None:
     publish(rig, [3.0, 0.0, 0.0, 0.0, 0.0, 0.0], t=8.0)
+    assert hooks_left(rig.server) == HOOKS  # it follows the subscriptions while it runs
     await rig.publisher.stop()
+    assert not hooks_left(rig.server)  # and stops following them
     publish(rig, [5.0, 0.0, 0.0, 0.0, 0.0, 0.0], t=9.0)  # stopped: no longer followed
     node = rig.server.get_node(rig.nodes[0])
     dv = await node.read_data_value()
