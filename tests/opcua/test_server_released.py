@@ -39,7 +39,7 @@ async def test_a_running_server_is_left_out_of_collections_and_freed_once_stoppe
         twin = await start_twin(tmp_path)
     finally:
         gc.callbacks.remove(count)
-    # the start's one collection before the freeze; none during the build (there were 8)
+    # the start's one collection, before the build; none during it (there were 8) nor after
     assert len(full) == 1
     assert gc.isenabled()
     space = twin.server.server.iserver.aspace  # type: ignore[union-attr]
