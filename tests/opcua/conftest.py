@@ -317,7 +317,7 @@ async def start_twin(
         users_file=users,
         history_db=root / "history.sqlite",
         insecure_dev=insecure,
-        **{"port": 0, **settings},  # type: ignore[arg-type]
+        **{"port": 0, **settings},
     )
     nodesets = None
     if preflighted:

@@ -54,9 +54,14 @@ async def test_identification(twin: Twin) -> None:
         async def value(uri: str, name: str) -> object:
             return await (await ident.get_child(f"{twin.ns(uri)}:{name}")).read_value()
 
-        assert (await value(NS.DI, "Manufacturer")).Text == "cell-twin Machine Works"
+        async def text(uri: str, name: str) -> str | None:
+            localized = await value(uri, name)
+            assert isinstance(localized, ua.LocalizedText)
+            return localized.Text
+
+        assert await text(NS.DI, "Manufacturer") == "cell-twin Machine Works"
         assert await value(NS.DI, "SerialNumber") == "MC5-0001"
-        assert (await value(NS.DI, "Model")).Text == "MC-500 5X"
+        assert await text(NS.DI, "Model") == "MC-500 5X"
         assert await value(NS.MACHINERY, "YearOfConstruction") == 2024
         uri = await value(NS.DI, "ProductInstanceUri")
         assert isinstance(uri, str)

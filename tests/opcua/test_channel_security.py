@@ -50,7 +50,7 @@ async def _forged(
             params.ClientCertificate = session_cert
             return await create(params)
 
-        client.uaclient.create_session = forged  # type: ignore[method-assign]
+        client.uaclient.create_session = forged
     await client.connect()
     return client
 

@@ -40,6 +40,7 @@ async def test_idle_connections_of_one_address_do_not_keep_others_out(
         for _ in range(12):
             clients.append(await twin.client("vera"))
         # the server accepted the clients' connections after the flood's: it has seen them all
+        assert twin.server.server is not None
         connected = twin.server.server.bserver.clients
         kept = {c.peer_name[1] for c in connected if c.peer_name[0] == _FLOODER}
         assert len(kept) == 10

@@ -70,12 +70,12 @@ def test_users_file_is_read_again_only_when_it_changes(
     monkeypatch.setattr(users_module, "load_users", counted)
     manager = TwinUserManager(path=path)
     for _ in range(3):
-        assert manager.get_user(None, "vera", "vera-pass") is not None  # type: ignore[arg-type]
+        assert manager.get_user(None, "vera", "vera-pass") is not None
     assert len(reads) == 1  # once, when the manager was made: logins only stat it
     add_user(path, "vera", Role.VIEWER, "other-pass", cost=TEST_COST)
     reads.clear()  # add_user's own read
-    assert manager.get_user(None, "vera", "vera-pass") is None  # type: ignore[arg-type]
-    assert manager.get_user(None, "vera", "other-pass") is not None  # type: ignore[arg-type]
+    assert manager.get_user(None, "vera", "vera-pass") is None
+    assert manager.get_user(None, "vera", "other-pass") is not None
     assert len(reads) == 1
 
 
@@ -130,14 +130,14 @@ def test_insecure_dev_without_users_file_follows_it(
         TwinUserManager(path=path)
     manager = TwinUserManager(path=path, insecure_dev=True)
     with caplog.at_level(logging.ERROR):
-        assert manager.get_user(None, "vera", "vera-pass") is None  # type: ignore[arg-type]
+        assert manager.get_user(None, "vera", "vera-pass") is None
     assert caplog.text == ""
-    anonymous = manager.get_user(None)  # type: ignore[arg-type]
+    anonymous = manager.get_user(None)
     assert isinstance(anonymous, TwinUser)
     assert anonymous.twin_role == Role.ENGINEER
     add_user(path, "vera", Role.VIEWER, "vera-pass", cost=TEST_COST)
-    anonymous = manager.get_user(None)  # type: ignore[arg-type]
+    anonymous = manager.get_user(None)
     assert isinstance(anonymous, TwinUser)
     assert anonymous.twin_role == Role.VIEWER
-    assert manager.get_user(None, "vera", "vera-pass") is not None  # type: ignore[arg-type]
+    assert manager.get_user(None, "vera", "vera-pass") is not None
     assert set(manager.users) == {"vera"}

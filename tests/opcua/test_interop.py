@@ -30,6 +30,7 @@ from tests.opcua.jobs_client import (
     step_until,
 )
 from twin import events as tev
+from twin.model import HousingSpec
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -185,7 +186,11 @@ async def test_node_opcua_job_order_to_response(twin: Twin) -> None:
     """node-opcua, as an operator, sends an ISA-95 job order built from the server's data type
     definitions, finds it in JobOrderList and reads its job response once the twin is done."""
     job_id = "NODE-JO-1"
-    parameters = [("type", "printed_housing"), ("material", "petg"), ("volume_cm3", 12.0)]
+    parameters: list[tuple[str, str | float]] = [
+        ("type", "printed_housing"),
+        ("material", "petg"),
+        ("volume_cm3", 12.0),
+    ]
     work, config, due = _job_config(twin, "node-jobs", job_id, parameters)
     with Watch(twin, job_id) as watch:
         proc = await _spawn("jobs.js", work, config)
@@ -218,6 +223,7 @@ async def test_node_opcua_job_order_to_response(twin: Twin) -> None:
     assert listed["maxDownloadable"] == {"type": "UInt16", "value": twin.engine.max_stored}
     assert (listed["listStatus"], listed["listLength"]) == ("Good", n_listed)
     assert job.family == "printed_housing"
+    assert isinstance(job.spec, HousingSpec)
     assert (job.spec.material, job.spec.volume_cm3) == ("petg", 12.0)  # not the defaults
     assert job.due == pytest.approx((due - twin.driver.wall_time(0.0)).total_seconds(), abs=1e-3)
     entry = listed["listed"]
@@ -267,7 +273,7 @@ async def test_node_opcua_stop(twin: Twin) -> None:
     saying Stopped; a second Stop is refused by state, a Stop of an unknown order as a bad
     argument, changing nothing."""
     job_id, unknown = "NODE-STOP-1", "NODE-STOP-NONE"
-    parameters = [("type", "printed_housing"), ("volume_cm3", 20.0)]
+    parameters: list[tuple[str, str | float]] = [("type", "printed_housing"), ("volume_cm3", 20.0)]
     work, config, _ = _job_config(twin, "node-stop", job_id, parameters)
     config["unknownId"] = unknown
     stopped = twin.engine.stopped

@@ -20,6 +20,7 @@ from tests.opcua.jobs_client import (
     send,
     ua_state,
 )
+from twin.model import HousingSpec
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -295,6 +296,7 @@ async def test_job_order_parameters_of_any_number_type_are_taken(twin: Twin) -> 
         ]
         await send(client, twin, "Store", _order(twin, "MES-PAR-OK", params))
         product = twin.engine.stored["MES-PAR-OK"].product
+        assert isinstance(product, HousingSpec)
         assert (product.material, product.volume_cm3, product.openings) == ("petg", 20.0, 3)
         assert product.layer_height_mm == 0.25
         cancelled = await control_call(client, twin, "Cancel", ua.Variant("MES-PAR-OK"))

@@ -34,6 +34,7 @@ from tests.opcua.jobs_client import (
     step_until,
 )
 from twin import events as tev
+from twin.model import HousingSpec
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -362,6 +363,7 @@ async def test_update_and_revoke_start(twin: Twin, monkeypatch: pytest.MonkeyPat
             await control_call(client, twin, "Update", ua.Variant(bigger), mes_comment())
         ).StatusCode.is_good()
         job = twin.engine.jobs["MES-UR-2"]
+        assert isinstance(job.spec, HousingSpec)
         assert (job.spec.material, job.spec.volume_cm3) == ("petg", 40.0)
         assert (await entry("MES-UR-2"))[1]["volume_cm3"] == 40.0
         revoked = await control_call(
@@ -369,7 +371,9 @@ async def test_update_and_revoke_start(twin: Twin, monkeypatch: pytest.MonkeyPat
         )
         assert revoked.StatusCode.is_good()
         assert "MES-UR-2" not in twin.engine.jobs
-        assert twin.engine.stored["MES-UR-2"].product.volume_cm3 == 40.0
+        stored = twin.engine.stored["MES-UR-2"].product
+        assert isinstance(stored, HousingSpec)
+        assert stored.volume_cm3 == 40.0
         assert (await entry("MES-UR-2"))[0] == NOT_ALLOWED_TO_START
         again = await control_call(
             client, twin, "RevokeStart", ua.Variant("MES-UR-2"), mes_comment()

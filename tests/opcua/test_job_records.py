@@ -57,7 +57,8 @@ def _kept(records: JobRecords) -> dict[str, dict[str, Any]]:
 
 def test_a_replay_feeds_the_records_the_run_had() -> None:
     scenario = load_scenario(SCENARIOS / "default.toml")
-    live, events = JobRecords(), []
+    live = JobRecords()
+    events: list[tev.Event] = []
     engine = Engine(scenario)
     _run(engine, live, events)
     assert live.ended
@@ -74,7 +75,8 @@ def test_a_replay_feeds_the_records_the_run_had() -> None:
 
 @pytest.mark.asyncio
 async def test_a_server_given_records_fed_from_time_0(tmp_path: Path) -> None:
-    records, events = JobRecords(), []
+    records = JobRecords()
+    events: list[tev.Event] = []
 
     def run_first(engine: Engine, api: TwinAPI) -> LinkRegistry:
         _run(engine, records, events)
@@ -112,10 +114,10 @@ async def test_a_server_given_records_fed_from_time_0(tmp_path: Path) -> None:
         # and they go on following the twin
         twin.engine.run_through(twin.engine.now + 3600.0)
         await twin.server.settle()
-        in_cell = {
+        in_cell_now = {
             j.id for j in twin.engine.jobs.values() if j.state not in NOT_RUNNING and not j.leaving
         }
-        assert records.in_cell.keys() == in_cell
+        assert records.in_cell.keys() == in_cell_now
     finally:
         await twin.server.stop()
 

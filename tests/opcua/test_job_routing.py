@@ -16,6 +16,7 @@ from asyncua import ua
 
 from tests.opcua.conftest import Twin, job_order, last_result, mes_comment
 from tests.opcua.jobs_client import control_call, job_orders, send
+from twin.model import ExplicitSpec
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -75,6 +76,7 @@ async def test_a_listed_explicit_order_sent_back_is_the_same_order(twin: Twin) -
         params["operations"].Value = ua.Variant(json.dumps(changed))
         await send(client, twin, "Update", listed)
         updated = twin.engine.stored["API-EXP-1"]
+        assert isinstance(updated.product, ExplicitSpec)
         assert [op.model_dump(exclude_unset=True) for op in updated.product.operations] == changed
         assert (updated.due, updated.weight) == (before["due"], 3.0)
         # the MES's own structure is listed back as it sent it
@@ -99,6 +101,7 @@ async def test_an_explicit_order_started_runs_its_routing(
         await send(client, twin, "StoreAndStart", order)
         job = twin.engine.jobs["MES-EXP-RUN"]
         assert job.state == "backlog"
+        assert isinstance(job.spec, ExplicitSpec)
         assert [op.machine for op in job.spec.operations] == ["cnc1", "vision1"]
         assert [op.duration for op in job.spec.operations] == [300.0, 60.0]
         spec, due = job.spec.model_dump(), job.due

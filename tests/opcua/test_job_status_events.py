@@ -129,7 +129,7 @@ async def test_a_job_order_is_followed_from_store_to_end(twin: Twin) -> None:
             assert states_of(first.JobState) == [(ALLOWED_TO_START, "")]
             params = {p.ID: p.Value.Value for p in first.JobOrder.JobOrderParameters}
             assert params["volume_cm3"] == 24.0
-            rest = []
+            rest: list[list[tuple[int, str]]] = []
             while not rest or rest[-1][0][0] != ENDED:
                 rest += await handler.states("MES-EV-1", 1)
         assert rest[0] == [(RUNNING, "")]

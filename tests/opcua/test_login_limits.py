@@ -14,7 +14,7 @@ from tests.opcua.conftest import TEST_COST
 def _login(manager: TwinUserManager, user: str, password: str, peer: str) -> bool:
     token = PEER.set(peer)
     try:
-        return manager.get_user(None, user, password) is not None  # type: ignore[arg-type]
+        return manager.get_user(None, user, password) is not None
     finally:
         PEER.reset(token)
 

@@ -42,7 +42,7 @@ async def _login(twin: Twin, policy: type | None, mode: ua.MessageSecurityMode, 
         def plain(kind: ua.UserTokenType) -> ua.UserTokenPolicy:
             return ua.UserTokenPolicy("username", kind, SecurityPolicyUri=_NONE_URI)
 
-        client.server_policy = plain  # type: ignore[method-assign]
+        client.server_policy = plain
     try:
         await client.connect()
     except ua.UaStatusCodeError as exc:

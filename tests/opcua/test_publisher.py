@@ -373,7 +373,7 @@ async def test_status_trigger_and_deadband_items_see_status_changes(rig: Rig) ->
         got = await handler.take(2)  # a new status passes the deadband and the Status trigger
         assert set(got) == {rig.nodes[0], rig.nodes[1]}
         assert all(dv.StatusCode == ua.StatusCode(UNCERTAIN) for dv in got.values())
-        assert got[rig.nodes[0]].Value.Value == 11.0  # type: ignore[union-attr]
+        assert got[rig.nodes[0]].Value.Value == 11.0
         publish_quality(rig, [0, 1], GOOD, t=3.0)
         got = await handler.take(2)
         assert all(dv.StatusCode.is_good() for dv in got.values())
@@ -400,8 +400,8 @@ def test_vectorised_encoding_matches_asyncua(vt: ua.VariantType, status: list[in
                     Value=ua.Variant(bool(v) if vt == ua.VariantType.Boolean else v.item(), vt),
                     # asyncua leaves out a None status; a list with a status has it in each item
                     StatusCode=None if status is None else ua.StatusCode(int(code)),
-                    SourceTimestamp=datetime.fromtimestamp(float(s), UTC),  # type: ignore[arg-type]
-                    ServerTimestamp=datetime.fromtimestamp(float(sv), UTC),  # type: ignore[arg-type]
+                    SourceTimestamp=datetime.fromtimestamp(float(s), UTC),
+                    ServerTimestamp=datetime.fromtimestamp(float(sv), UTC),
                 ),
             )
         )
@@ -496,16 +496,16 @@ async def test_phase_keeper_restarts_the_publishing_timer() -> None:
     old = sub._task
     keeper = keeper_with_steps(0.1)
     step = 100.0 + 17 * 0.1
-    keeper.cycle(sub, step - 0.005)  # type: ignore[arg-type]
+    keeper.cycle(sub, step - 0.005)
     sub.started.clear()
-    keeper.step(step, [sub])  # type: ignore[list-item]
+    keeper.step(step, [sub])
     assert sub._task is not old
     await asyncio.wait_for(sub.started.wait(), FAILSAFE)  # the new loop runs...
     assert old is not None
     assert old.cancelled()  # ...after the old one ended
     assert sub.loops == 2
-    keeper.cycle(sub, step + 0.095)  # type: ignore[arg-type]
-    keeper.step(step + 0.1, [sub])  # type: ignore[list-item]
+    keeper.cycle(sub, step + 0.095)
+    keeper.step(step + 0.1, [sub])
     assert sub.loops == 2  # colliding again, but within the cool-down: left alone
     new = sub._task
     assert new is not None

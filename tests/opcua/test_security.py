@@ -102,12 +102,12 @@ async def test_no_security_and_anonymous_are_refused(twin: Twin) -> None:
 
 async def _denied(twin: Twin, user: str, password: str) -> None:
     with pytest.raises(ua.UaStatusCodeError) as err:
-        await twin.client(user, password=password)  # type: ignore[arg-type]
+        await twin.client(user, password=password)
     assert err.value.code == ua.StatusCodes.BadUserAccessDenied
 
 
 async def _allowed(twin: Twin, user: str, password: str) -> None:
-    client = await twin.client(user, password=password)  # type: ignore[arg-type]
+    client = await twin.client(user, password=password)
     await client.disconnect()
 
 

@@ -91,11 +91,11 @@ async def test_a_policy_not_offered_is_refused_when_the_channel_opens(twin: Twin
 def _channels_unscreened() -> Iterator[None]:
     """asyncua's own processor: no channel screening at all (as before the fix)."""
     gated = binary_server_asyncio.UaProcessor
-    binary_server_asyncio.UaProcessor = UaProcessor  # type: ignore[misc]
+    binary_server_asyncio.UaProcessor = UaProcessor
     try:
         yield
     finally:
-        binary_server_asyncio.UaProcessor = gated  # type: ignore[misc]
+        binary_server_asyncio.UaProcessor = gated
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")

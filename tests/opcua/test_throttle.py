@@ -69,14 +69,14 @@ def test_a_new_password_lifts_the_user_names_lock(tmp_path: Path) -> None:
     add_user(path, "erin", Role.ENGINEER, "erin-pass", cost=TEST_COST)
     manager = TwinUserManager(path=path, throttle=LoginThrottle(clock=ManualClock()))
     for i in range(5):
-        assert manager.get_user(None, "erin", f"guess-{i}") is None  # type: ignore[arg-type]
-    assert manager.get_user(None, "erin", "erin-pass") is None  # type: ignore[arg-type]
+        assert manager.get_user(None, "erin", f"guess-{i}") is None
+    assert manager.get_user(None, "erin", "erin-pass") is None
     set_password(path, "erin", "erin-new-pass")
-    assert manager.get_user(None, "erin", "erin-new-pass") is not None  # type: ignore[arg-type]
+    assert manager.get_user(None, "erin", "erin-new-pass") is not None
 
 
 def _anonymous(manager: TwinUserManager) -> Role:
-    user = manager.get_user(None)  # type: ignore[arg-type]
+    user = manager.get_user(None)
     assert isinstance(user, TwinUser)
     return user.twin_role
 
