@@ -184,7 +184,7 @@ async def test_a_link_down_again_is_a_warning_and_a_long_streak_is_summarised(
 ) -> None:
     """A slow PLC: the link works, then every read times out. The last line never says
     'connected' while the link is down; the 10th failure in a row is summarised."""
-    a = flaky(twin, [1.0] + [SLOW] * 12, Naps(after=1000), timeout_s=0.02)
+    a = flaky(twin, [1.0, *[SLOW] * 12], Naps(after=1000), timeout_s=0.02)
     caplog.set_level(logging.DEBUG, logger="adapters.p")
     await a.start()
     try:

@@ -319,7 +319,8 @@ def _twin_params(args: list[str]) -> dict[str, Any]:
 
     from twin.cli import app
 
-    command = typer.main.get_group(app).get_command(None, args[0])
+    group = typer.main.get_group(app)
+    command = group.get_command(typer.Context(group), args[0])
     assert command is not None, f"twin has no command {args[0]!r}"
     params: dict[str, Any] = command.make_context(args[0], list(args[1:])).params
     return params
@@ -375,7 +376,9 @@ def test_twin_server_certificate_survives_container_recreation() -> None:
     # certificate and key (--pki, relative) under the working directory, a named volume
     workdir = re.findall(r"^WORKDIR (\S+)$", DOCKERFILE.read_text(encoding="utf-8"), re.M)[-1]
     assert not Path(params["pki"]).is_absolute()
-    volumes = dict(reversed(str(v).split(":")[:2]) for v in twin["volumes"])
+    volumes = {
+        target: source for source, target in (str(v).split(":")[:2] for v in twin["volumes"])
+    }
     assert volumes[workdir] in compose["volumes"]
 
 

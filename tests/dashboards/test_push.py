@@ -73,9 +73,11 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
                 else:
                     self._reply(404, {"message": "folder not found", "status": "not-found"})
             elif method == "POST" and self.path == "/api/folders":
+                assert body is not None
                 state.folders[body["uid"]] = body["title"]
                 self._reply(200, {"uid": body["uid"], "title": body["title"], "id": 1})
             elif method == "POST" and self.path == "/api/dashboards/db":
+                assert body is not None
                 d = body["dashboard"]
                 if body.get("folderUid") not in state.folders:
                     self._reply(400, {"message": "folder not found"})

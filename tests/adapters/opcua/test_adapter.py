@@ -310,8 +310,8 @@ async def test_secure_link_with_a_trusted_certificate_user_and_password(
             assert str(own / "cert.der") in status.last_error
             shutil.copy(own / "cert.der", plc_pki / "trusted" / "twin.der")  # trust it
             await good.wait_until(lambda st: st.written == 1)
-            speed = twin.engine.store.get("cnc1.spindle_speed")
-            assert await plc.get("Speed") == pytest.approx(speed)
+            spindle = twin.engine.store.get("cnc1.spindle_speed")
+            assert await plc.get("Speed") == pytest.approx(spindle)
 
             bad, unset, impostor = others()
             async with running(bad, unset, impostor):

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 
 from adapters import KINDS
 from adapters.loader import parse_adapters
+from adapters.opcua import OpcUaConfig
 from opcua_server.security import ensure_certificate
 from twin.errors import ConfigError
 
@@ -37,6 +38,7 @@ def test_a_matching_certificate_and_key_are_taken(tmp_path: Path) -> None:
     table = {**ADAPTER, "certificate": str(own.cert), "private_key": str(own.key)}
     parsed = parse_adapters({"adapter": [table]}, "test.toml", KINDS)
     [config] = parsed.configs
+    assert isinstance(config, OpcUaConfig)
     assert config.private_key == own.key
 
 

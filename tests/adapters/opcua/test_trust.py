@@ -41,9 +41,10 @@ SECURE = {
 }
 
 
-def build(twin: Twin, **fields: Any) -> Adapter:
+def build(twin: Twin, **fields: Any) -> OpcUaAdapter:
     file = parse_adapters({"adapter": [{**SECURE, **fields}]}, "test.toml", KINDS)
     (adapter,) = build_adapters(file, twin.engine, twin.api, KINDS)
+    assert isinstance(adapter, OpcUaAdapter)
     return adapter
 
 
