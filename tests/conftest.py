@@ -7,6 +7,7 @@ import os
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -35,7 +36,7 @@ def require_services() -> bool:
     return os.environ.get("TWIN_REQUIRE_SERVICES") == "1"
 
 
-def missing_service(message: str) -> None:
+def missing_service(message: str) -> NoReturn:
     """Fail with ``message`` under TWIN_REQUIRE_SERVICES=1, else skip."""
     if require_services():
         pytest.fail(f"required service missing: {message}")

@@ -26,7 +26,7 @@ from twin.events import (
     OperationStarted,
     TransferStarted,
 )
-from twin.model import load_scenario, parse_scenario, read_toml
+from twin.model import BracketSpec, load_scenario, parse_scenario, read_toml
 
 
 @pytest.fixture
@@ -419,7 +419,7 @@ def test_pause_job_refusals_change_nothing(setup: tuple[Engine, TwinAPI, list[ob
     api.store_order({"id": "S", "product": HOUSING})
     api.submit_order({"id": "R", "product": HOUSING})
     step_until(engine, "R", "processing")
-    for n in range(engine.max_wip + 1):  # enough to fill the WIP: the last waits for release
+    for n in range(int(engine.max_wip) + 1):  # enough to fill the WIP: the last waits for release
         api.submit_order({"id": f"B{n}", "product": HOUSING})
     waiting = list(engine.backlog)[-1]
     before = (len(seen), engine.snapshot())
@@ -508,6 +508,7 @@ def test_update_replaces_a_stored_or_waiting_order(
     arrival = (engine.jobs["U2"].arrival, engine.jobs["U2"].index)
     api.update_order({"id": "U2", "product": bracket, "weight": 3})
     job = engine.jobs["U2"]
+    assert isinstance(job.spec, BracketSpec)
     assert (job.family, job.weight, job.spec.material) == ("machined_bracket", 3.0, "steel")
     assert job.ops[0].req.process == "milling"
     assert job.due == pytest.approx(job.arrival + engine.due_factor * job.remaining_work())

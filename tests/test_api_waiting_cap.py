@@ -21,7 +21,7 @@ def _one_slot(**caps: int) -> tuple[Engine, TwinAPI]:
     ``caps`` (``max_waiting``, ``max_waiting_operations``)."""
     sc = load_scenario(SCENARIOS / "default.toml")
     engine = Engine(sc.model_copy(update={"max_wip": 1, "orders": [], "arrivals": None}))
-    return engine, TwinAPI(engine, **caps)
+    return engine, TwinAPI(engine, driver=None, **caps)
 
 
 def test_orders_sent_in_one_instant_respect_the_cap() -> None:

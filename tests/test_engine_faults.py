@@ -4,6 +4,7 @@ remake of a part scrapped (the same customer order)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ BRACKET = {
 
 
 def _twin(
-    path: Path, faults: list[dict[str, Any]] = (), **inspection: Any
+    path: Path, faults: Sequence[dict[str, Any]] = (), **inspection: Any
 ) -> tuple[Engine, list[Event], KpiCollector]:
     data = read_toml(path)
     data.pop("arrivals")

@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from twin.cli.run import _followed
-from twin.events import EventBus, JobReleased
+from twin.events import Event, EventBus, JobReleased
 from twin.kpi import KpiCollector
 
 
@@ -20,7 +20,8 @@ def test_the_runs_kpis_failing_do_not_reach_the_engine(caplog: pytest.LogCapture
         raise RuntimeError("a bug in the KPIs")
 
     kpi._handlers[JobReleased] = broken
-    bus, logged = EventBus(), []
+    bus = EventBus()
+    logged: list[Event] = []
     bus.subscribe(_followed(kpi))
     bus.subscribe(logged.append)  # the event log, after it
     with caplog.at_level(logging.ERROR):

@@ -67,7 +67,7 @@ def test_state_changes_follow_machinery_model(tmp_path: Path) -> None:
     states = [
         (e.t, e.state, e.mode)
         for e in read_events(str(tmp_path / "events.jsonl"))
-        if e.type == "machine_state"
+        if isinstance(e, MachineStateChanged)
     ]
     assert states == [
         (0.0, "Executing", "Processing"),

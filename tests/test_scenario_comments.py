@@ -32,7 +32,7 @@ def header(path: Path) -> str:
 
 @pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.toml")), ids=lambda p: p.name)
 def test_the_header_counts_the_machines(path: Path) -> None:
-    kinds = Counter(m.kind for m in load_scenario(path).cell.machines)
+    kinds: Counter[str] = Counter(m.kind for m in load_scenario(path).cell.machines)
     text = header(path)
     for noun, kind in NOUNS.items():
         said = re.search(rf"\b({'|'.join(WORDS)})\b[\w\- ]*?\b{noun}", text)

@@ -51,7 +51,7 @@ def test_signals_stay_in_range_and_printer_heats_up(default_scenario_path: Path)
         engine.sample_signals()
         vals = store.values[: len(store)]
         bad = np.flatnonzero((vals < lows - 1e-9) | (vals > highs + 1e-9))
-        assert bad.size == 0, [(store.path(i), vals[i]) for i in bad]
+        assert bad.size == 0, [(store.path(int(i)), vals[i]) for i in bad]
         peak_nozzle = max(peak_nozzle, vals[nozzle])
         spindle_seen |= vals[spindle] > 1000
     assert 200.0 < peak_nozzle <= 266.0  # heated to a material's nozzle temperature

@@ -89,7 +89,7 @@ class VictoriaMetrics:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        if not _answers(self._proc, f"{self.url}/health", timeout, self.log_tail):
+        if not _answers(self._proc, self.binary, f"{self.url}/health", timeout, self.log_tail):
             self.stop()
             raise RuntimeError(f"victoria-metrics not healthy after {timeout}s: {self.log_tail()}")
 
@@ -218,7 +218,7 @@ class NginxProxy:
             stderr=subprocess.DEVNULL,
         )
         # /health through the proxy: VictoriaMetrics' answer
-        if not _answers(self._proc, f"{self.url}/health", timeout, self.log_tail):
+        if not _answers(self._proc, self.binary, f"{self.url}/health", timeout, self.log_tail):
             self.stop()
             raise RuntimeError(f"nginx not answering after {timeout}s: {self.log_tail()}")
 
@@ -235,14 +235,19 @@ class NginxProxy:
 
 
 def _answers(
-    proc: subprocess.Popen[bytes], url: str, timeout: float, log_tail: Callable[[], str]
+    proc: subprocess.Popen[bytes],
+    binary: str,
+    url: str,
+    timeout: float,
+    log_tail: Callable[[], str],
 ) -> bool:
     """Poll ``url`` until it answers 200 (True) or ``timeout`` passes (False): process
-    readiness. Raises RuntimeError with the end of its log when the process exits first."""
+    readiness. Raises RuntimeError naming ``binary`` (the program ``proc`` runs) with the end
+    of its log when the process exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}: {log_tail()}")
+            raise RuntimeError(f"{binary} exited with {proc.returncode}: {log_tail()}")
         try:
             with urllib.request.urlopen(url, timeout=1) as resp:
                 if resp.status == 200:

@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,7 +114,9 @@ def test_each_kpi_report_states_each_machine_again(run_dir: Path) -> None:
             for e in events
             if e["type"] == "machine_state" and e["machine"] == p.tags["machine"] and e["t"] <= t
         ]
-        last = before[-1] if before else {"state": "NotExecuting", "mode": "None", "job": None}
+        last: dict[str, Any] = (
+            before[-1] if before else {"state": "NotExecuting", "mode": "None", "job": None}
+        )
         assert p.fields["state"] == last["state"], (p, last)
         assert p.fields["mode"] == last["mode"]
         assert p.fields["state_code"] == STATE_CODES[last["state"]]

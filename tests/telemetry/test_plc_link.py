@@ -141,9 +141,11 @@ async def test_realtime_run_writes_the_initial_state_and_each_change_until_detac
     await pipeline.stop(5)
 
     points = _links(parse_lines("\n".join(sink.lines)))
-    run = pipeline.encoder.run
-    assert run is not None
-    assert all(p.tags["run"] == run and p.tags["cell"] == engine.scenario.cell.name for p in points)
+    run_tag = pipeline.encoder.run
+    assert run_tag is not None
+    assert all(
+        p.tags["run"] == run_tag and p.tags["cell"] == engine.scenario.cell.name for p in points
+    )
     got = [
         (p.tags["link"], p.fields["connected"], p.fields["failures"], p.ts)
         for p in points

@@ -24,7 +24,11 @@ async def test_events_signals_and_kpis_with_wall_clock_timestamps(
     clock, driver, sink, pipeline = run.clock, run.driver, run.sink, run.pipeline
     origin = driver.wall_time(0.0)
     await pipeline.start()
-    driver.on_step.append(engine.sample_signals)  # the run samples, as twin run does
+
+    def sample(t: float) -> None:
+        engine.sample_signals(t)
+
+    driver.on_step.append(sample)  # the run samples, as twin run does
     detach = attach_realtime(
         pipeline, engine, driver, signal_period_s=60.0, kpi_period_s=10.0, clock=clock
     )

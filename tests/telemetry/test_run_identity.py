@@ -108,7 +108,11 @@ async def _realtime_run(
     encoder = LineEncoder(scenario.cell.name, kinds, driver.wall_time(0.0))
     pipeline = TelemetryPipeline(sink, encoder, flush_interval_s=None, clock=clock)
     await pipeline.start()
-    driver.on_step.append(engine.sample_signals)
+
+    def sample(t: float) -> None:
+        engine.sample_signals(t)
+
+    driver.on_step.append(sample)
     detach = attach_realtime(pipeline, engine, driver, signal_period_s=60.0, clock=clock)
     for _ in range(5):
         clock.advance(1.0)
