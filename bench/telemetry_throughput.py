@@ -186,10 +186,12 @@ def main() -> int:
                 "lines": lines,
                 "fields_per_line": round(expected / lines, 2),
             }
+            point_rate: int | None = None
             if not args.skip_baseline:
                 dt = run_baseline(vm.url, store, frames)
                 got = count(vm, "point", expected)
-                result["point_lines_per_s"] = round(lines / dt)
+                point_rate = round(lines / dt)
+                result["point_lines_per_s"] = point_rate
                 result["point_samples_arrived"] = f"{got}/{expected}"
                 result["point_all_arrived"] = got == expected
             if args.profile:
@@ -204,17 +206,15 @@ def main() -> int:
                 profiler.stop()
                 print(profiler.output_text(unicode=True, color=False, show_all=False))
             got = count(vm, "twin", expected)
-            result["twin_lines_per_s"] = round(lines / dt)
+            twin_rate = round(lines / dt)
+            result["twin_lines_per_s"] = twin_rate
             result["twin_samples_arrived"] = f"{got}/{expected}"
             result["twin_all_arrived"] = got == expected
             result["twin_stats"] = {
                 k: v for k, v in stats.items() if k.startswith(("lines_", "batches_written"))
             }
-            if "point_lines_per_s" in result:
-                result["ratio"] = round(
-                    float(result["twin_lines_per_s"]) / float(result["point_lines_per_s"]),  # type: ignore[arg-type]
-                    2,
-                )
+            if point_rate is not None:
+                result["ratio"] = round(twin_rate / point_rate, 2)
         finally:
             vm.stop()
     print(json.dumps(result, indent=1))
