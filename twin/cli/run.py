@@ -39,6 +39,7 @@ from twin.cli.rundir import (
     EVENTS,
     LogFlusher,
     hold,
+    new_history,
     new_log,
     previous_run,
     restore,
@@ -84,8 +85,14 @@ def run(
     users: Annotated[Path, typer.Option(help="users file (twin users add)")] = _STATE
     / "users.toml",
     pki: Annotated[Path, typer.Option(help="certificates and trust list")] = _STATE / "pki",
-    history: Annotated[Path, typer.Option(help="SQLite history database")] = _STATE
-    / "history.sqlite",
+    history: Annotated[
+        Path | None,
+        typer.Option(
+            help="SQLite history database [default: OUT/history.sqlite]; a new run starts"
+            " a new one (the last kept as history.prev.sqlite), --resume keeps it",
+            show_default=False,
+        ),
+    ] = None,
     retention: Annotated[float, typer.Option(help="history retention, hours")] = 24.0,
     out: Annotated[
         Path, typer.Option(help="run directory: run.json, event log, snapshot on exit")
@@ -163,7 +170,7 @@ def run(
         port=port,
         users_file=users,
         pki_dir=pki,
-        history_db=history,
+        history_db=out / "history.sqlite" if history is None else history,
         history_retention_s=retention * 3600.0,
         insecure_dev=insecure_dev,
     )
@@ -186,6 +193,7 @@ def run(
         if resume or resume_if_possible:
             restored = _restore(out, sc, info, console, strict=not resume_if_possible)
         if restored is None:
+            new_history(settings.history_db, console.print)  # the last run's is not this one's
             kpi = KpiCollector.for_cell(sc.cell)  # the run's, from 0 (not one a refused replay fed)
             engine = Engine(sc, signals=True)
             engine.bus.subscribe(_followed(kpi))

@@ -50,6 +50,7 @@ __all__ = [
     "axis_end",
     "hold",
     "latest_run_dir",
+    "new_history",
     "new_log",
     "previous_run",
     "restore",
@@ -227,6 +228,32 @@ def new_log(out: Path, say: Callable[[str], None] = print) -> IO[bytes]:
         raise
     say(f"kept the last run's event log as {out / PREVIOUS}")
     return fh
+
+
+#: what SQLite keeps beside a database file (WAL mode: the log and its index; a rollback
+#: journal otherwise): moved with it
+_SQLITE_SIDES = ("", "-wal", "-shm", "-journal")
+
+
+def new_history(db: Path, say: Callable[[str], None] = print) -> None:
+    """A new run's OPC UA history starts empty: the history database ``db`` the last run
+    left (a run's history holds its own nodes' values and events, on its own time axis) is
+    kept as ``<stem>.prev<suffix>`` (``history.prev.sqlite``) with its WAL files, replacing
+    an older one; ``say`` tells where. A resumed run keeps its history: not called then."""
+    if not db.exists():
+        return
+    kept = db.with_name(f"{db.stem}.prev{db.suffix}")
+    try:
+        for side in _SQLITE_SIDES:
+            Path(f"{kept}{side}").unlink(missing_ok=True)
+        for side in _SQLITE_SIDES:
+            with contextlib.suppress(FileNotFoundError):
+                Path(f"{db}{side}").rename(f"{kept}{side}")
+        fsync_dir(db.parent)
+    except OSError as exc:
+        reason = f"cannot keep {db} as {kept} for a new run: {exc.strerror or exc}"
+        raise ConfigError("command line", "--history", reason) from exc
+    say(f"kept the last run's OPC UA history as {kept}")
 
 
 def _replace_log(out: Path, new: Path, say: Callable[[str], None], *, new_run: bool) -> None:

@@ -1,0 +1,102 @@
+"""A run's OPC UA history is its own: ``twin run`` keeps it in its run directory by default
+(``OUT/history.sqlite``); a new run starts a new one, the last run's kept as
+``history.prev.sqlite``, and ``--resume`` goes on with it. (A history shared by every run
+served a new twin's clients the values and events of the runs before, some stamped days
+ahead by a fast run.)"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SCENARIOS
+from tests.opcua.conftest import run_args, start_cli
+from twin.cli.rundir import new_history
+from twin.errors import ConfigError
+
+SCENARIO = str(SCENARIOS / "default.toml")
+
+
+def _mark(db: Path, name: str) -> None:
+    """Mark a database with a table of its own, to tell it apart later."""
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        con.execute(f"CREATE TABLE {name} (x)")
+        con.commit()
+
+
+def _tables(db: Path) -> set[str]:
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def _marks(db: Path) -> set[str]:
+    return {t for t in _tables(db) if t.startswith("mark_")}
+
+
+async def _run(*args: str) -> str:
+    """A ``twin run`` of ``args`` started and stopped with Ctrl-C; its banner."""
+    twin = await start_cli(SCENARIO, *args)
+    try:
+        await twin.stop()
+    finally:
+        await twin.kill()
+    return twin.banner
+
+
+async def test_a_new_run_starts_a_new_history_and_resume_keeps_it(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    options = run_args(tmp_path, out)
+    at = options.index("--history")
+    del options[at : at + 2]  # the default: in the run directory
+    args = ["--speed", "600", "--insecure-dev", *options, "--telemetry", "none"]
+    db, kept = out / "history.sqlite", out / "history.prev.sqlite"
+
+    first = await _run(*args)
+    assert "OPC UA history" not in first
+    assert db.is_file()
+    assert not kept.exists()
+    own = _tables(db)
+    assert own  # the server's tables
+    _mark(db, "mark_first")
+
+    second = await _run(*args)
+    assert f"kept the last run's OPC UA history as {kept}" in second
+    assert _marks(kept) == {"mark_first"}
+    assert _tables(db) == own  # a new history, nothing of the run before
+    _mark(db, "mark_second")
+
+    third = await _run("--resume", *args)
+    assert "OPC UA history" not in third
+    assert _marks(db) == {"mark_second"}  # the resumed run's own, gone on with
+    assert _marks(kept) == {"mark_first"}
+
+
+def test_the_last_history_and_its_wal_replace_an_older_one(tmp_path: Path) -> None:
+    db = tmp_path / "h.sqlite"
+    for name, text in (("h.sqlite", "new"), ("h.sqlite-wal", "new wal")):
+        (tmp_path / name).write_text(text)
+    for name in ("h.prev.sqlite", "h.prev.sqlite-wal", "h.prev.sqlite-shm"):
+        (tmp_path / name).write_text("old")
+    said: list[str] = []
+    new_history(db, said.append)
+    assert said == [f"kept the last run's OPC UA history as {tmp_path / 'h.prev.sqlite'}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.prev.sqlite", "h.prev.sqlite-wal"]
+    assert (tmp_path / "h.prev.sqlite").read_text() == "new"
+    assert (tmp_path / "h.prev.sqlite-wal").read_text() == "new wal"  # no stale -shm beside it
+    new_history(db, said.append)  # nothing to keep: nothing said, nothing moved
+    assert len(said) == 1
+    assert (tmp_path / "h.prev.sqlite").read_text() == "new"
+
+
+def test_a_history_that_cannot_be_kept_names_the_option(tmp_path: Path) -> None:
+    db = tmp_path / "h.sqlite"
+    db.write_text("x")
+    (tmp_path / "h.prev.sqlite").mkdir()  # in the way: a directory
+    (tmp_path / "h.prev.sqlite" / "f").write_text("y")
+    with pytest.raises(ConfigError) as err:
+        new_history(db, print)
+    assert str(err.value).startswith(f"command line: --history: cannot keep {db} as ")
+    assert db.read_text() == "x"  # left where it was
