@@ -195,6 +195,7 @@ def test_ctrl_c_again_while_the_summary_is_written_stops_at_once(
     assert f"interrupted: {out} keeps what the run wrote so far\n" in captured.out
     assert "interrupted at simulated time" not in captured.out  # it did not get that far
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     assert (out / "events.jsonl").stat().st_size > 0
     if telemetry == "none":
         assert not (out / "summary.json").exists()
@@ -215,3 +216,24 @@ def test_a_ctrl_c_once_the_run_reached_its_end_changes_nothing(
     assert summary["interrupted"] is False
     assert "until" not in summary
     assert summary["end_time"] == 86400
+
+
+def test_sigterm_ends_the_run_as_ctrl_c_does(idle_machine_scenario: Path, tmp_path: Path) -> None:
+    """SIGTERM (``timeout``, a CI job cancelled, ``kill``): the run ends at its next step and
+    writes its summary, as at Ctrl-C; exit code 143 (128 + SIGTERM), no stage left behind."""
+    out = tmp_path / "out"
+    proc = spawn_simulate(
+        str(idle_machine_scenario), *("--until", "12000w", "-q", "--out", str(out))
+    )
+    wait_until_written(proc, tmp_path, ".out.partial-*/events.jsonl")
+    try:
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert stderr == ""
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["interrupted"] is True
+    assert f"interrupted at simulated time {summary['until']:.1f} s" in stdout
+    assert [p.name for p in tmp_path.iterdir()] == ["out", "with-spare.toml"]

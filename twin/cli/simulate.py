@@ -142,6 +142,7 @@ def simulate(
     # run (even one found mid-run, like a replayed command that does not apply) leaves the
     # directory as it was; Ctrl-C keeps what the run wrote so far
     spool = () if tsettings.spool_dir else (SPOOL_DIR,)
+    caught: list[int] = []  # the signal that stopped the run early (Ctrl-C, SIGTERM)
     with staged(out, (*RUN_FILES, FILE_NAME, SPOOL_DIR), carry=spool) as stage:
         try:
             runner = simulation_runner(tsettings, sc, stage, console, moved_to=out)
@@ -159,6 +160,7 @@ def simulate(
                 console,
                 runner,
                 stop_when_done=until is None,  # --until: that period, for comparable KPIs
+                caught=caught,
             )
         except ConfigError as exc:
             named = {"scenario": scenario, "sequence": sequence}  # planning, --sequence errors
@@ -195,8 +197,8 @@ def simulate(
             markup=False,
         )
     console.print(f"run directory: {out}", soft_wrap=True)
-    if s["interrupted"]:
-        raise typer.Exit(130)  # as a Ctrl-C that stops the command at once
+    if s["interrupted"]:  # as the signal that would have stopped the command at once
+        raise typer.Exit(128 + (caught[0] if caught else signal.SIGINT))
     if runner.undelivered:  # telemetry lost or refused: its line above says what and why
         raise typer.Exit(1)
 
@@ -205,31 +207,42 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.2f} h" if defined(seconds) else "-"  # no job finished yet
 
 
-@contextlib.contextmanager
-def _first_ctrl_c_sets(stop: threading.Event) -> Iterator[None]:
-    """Within the block, the first Ctrl-C (SIGINT) sets ``stop`` instead of raising
-    KeyboardInterrupt: the run ends at its next step and writes its summary (a run stopped
-    mid-step would leave its state half changed). A second one raises KeyboardInterrupt as
-    usual, to stop at once whatever is being written.
+#: the signals that stop a run as Ctrl-C does, with the handler each has by default
+_STOPPING: dict[signal.Signals, Callable[[int, FrameType | None], Any] | int] = {
+    signal.SIGINT: signal.default_int_handler,
+    signal.SIGTERM: signal.SIG_DFL,
+}
 
-    Only in the main thread (no other can catch signals), and only when SIGINT has Python's
-    default handler (someone else's is left alone): otherwise Ctrl-C stays as it was."""
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
+
+@contextlib.contextmanager
+def _first_signal_sets(stop: threading.Event, caught: list[int]) -> Iterator[None]:
+    """Within the block, the first Ctrl-C (SIGINT) or SIGTERM (``timeout``, a CI job
+    cancelled, ``kill``) sets ``stop`` instead of ending the process, and is added to
+    ``caught``: the run ends at its next step and writes its summary (a run stopped mid-step
+    would leave its state half changed). A second one of either raises KeyboardInterrupt,
+    as a second Ctrl-C, to stop at once whatever is being written (the run directory still
+    keeps what was written).
+
+    Only in the main thread (no other can catch signals), and only for a signal with its
+    default handler (someone else's is left alone)."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    ours = [s for s, default in _STOPPING.items() if signal.getsignal(s) is default]
 
     def first(signum: int, frame: FrameType | None) -> None:
         stop.set()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        caught.append(signum)
+        for s in ours:
+            signal.signal(s, signal.default_int_handler)  # the next: KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, first)
+    for s in ours:
+        signal.signal(s, first)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for s in ours:
+            signal.signal(s, _STOPPING[s])
 
 
 def _run(
@@ -247,8 +260,11 @@ def _run(
     runner: Callable[..., RunResult] = run_simulation,
     *,
     stop_when_done: bool = True,
+    caught: list[int] | None = None,
 ) -> RunResult:
+    """The run; ``caught`` gets the signal that stopped it early, if one did."""
     stop = threading.Event()  # set by the first Ctrl-C: the run ends and writes its summary
+    caught = [] if caught is None else caught
     kwargs: dict[str, Any] = {
         "until": horizon,
         "seed": seed,
@@ -261,7 +277,7 @@ def _run(
         "stop": stop,
         "stop_when_done": stop_when_done,
     }
-    with _first_ctrl_c_sets(stop):
+    with _first_signal_sets(stop, caught):
         if quiet:
             return runner(sc, **kwargs)
         return _with_progress_bar(sc, console, runner, kwargs)
