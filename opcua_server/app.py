@@ -2,7 +2,8 @@
 
 Lifecycle: ``TwinServer(engine, settings, ...)`` validates nothing on disk; ``start()`` runs
 ``preflight`` (unless the caller did and passed the NodeSet2 files), loads users and
-certificates, imports the companion specs, lets each node family build its nodes, then serves;
+certificates, imports the companion specs (or replays their import, kept in a cache outside the
+repository: ``nodeset_cache``), lets each node family build its nodes, then serves;
 ``stop()`` closes sessions and flushes history. Signal values move from the engine's
 SignalStore into the address space after each driver step, as batches.
 """
@@ -31,6 +32,7 @@ from opcua_server.history import SqliteHistory
 from opcua_server.nodes import FAMILIES, BuildContext, NodeFamily
 from opcua_server.nodes.calls import audit_calls, guard_calls
 from opcua_server.nodes.job_records import JobRecords
+from opcua_server.nodeset_cache import NodesetCache
 from opcua_server.nodesets import NS, find_nodesets, import_nodesets
 from opcua_server.outbox import Outbox
 from opcua_server.publisher import STATUS_OF_QUALITY, Publisher
@@ -268,7 +270,7 @@ class TwinServer:
         server.set_security_policy(policies, permission_ruleset=RolePermissions())
         server.set_identity_tokens(tokens)
         server.set_certificate_validator(ClientCertificateValidator(s.pki_dir))
-        await import_nodesets(server, files)
+        await import_nodesets(server, files, NodesetCache.from_environment())
         twin_ns = await server.register_namespace(NS.TWIN)
         namespaces = await server.get_namespace_array()
         ns = {uri: i for i, uri in enumerate(namespaces)}

@@ -2,6 +2,8 @@
 
 The files come from the npm package ``node-opcua-nodesets`` (``scripts/fetch-nodesets.sh``
 puts them into ``.cache/nodesets``) or from the directory named by ``TWIN_NODESETS_DIR``.
+``TwinServer`` replays their import from the user's cache when it was recorded there
+(``nodeset_cache``): the importer takes 0.5 s, a replay 0.1 s.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from pathlib import Path
 
 from asyncua import Server
 
+from opcua_server.nodeset_cache import Capture, NodesetCache, cache_key, replay
 from twin.errors import ConfigError
 
 __all__ = ["NODESET_FILES", "NS", "find_nodesets", "import_nodesets"]
+
+_log = logging.getLogger(__name__)
 
 # import order follows the dependencies (RequiredModel) of each file
 NODESET_FILES: tuple[str, ...] = (
@@ -89,12 +94,18 @@ def _strip_design_tool_only(text: str) -> str:
     return re.sub(rf"\s*<Reference [^>]*>(?:{alternatives})</Reference>", "", text)
 
 
-async def import_nodesets(server: Server, files: list[Path]) -> None:
+async def import_nodesets(
+    server: Server, files: list[Path], cache: NodesetCache | None = None
+) -> None:
     """Import ``files`` in order, then load their data type definitions once.
 
     ``auto_load_definitions=False`` on each import and one ``load_data_type_definitions()``
-    at the end: the Machinery Jobs file only imports that way with asyncua.
+    at the end: the Machinery Jobs file only imports that way with asyncua. With ``cache``,
+    an import recorded there for the same files, asyncua and address space is replayed
+    instead, and one that was not is recorded (``nodeset_cache``). Raises ConfigError
+    naming a file that cannot be read.
     """
+    texts = [(path.name, _read(path)) for path in files]
     # the importer warns about harmless quirks of the published files (parent fix-ups,
     # browse-name collisions between namespaces); keep the console for real problems
     quiet = [logging.getLogger(n) for n in ("asyncua.common.xmlimporter", "asyncua.ua.uatypes")]
@@ -102,19 +113,43 @@ async def import_nodesets(server: Server, files: list[Path]) -> None:
     for q in quiet:
         q.setLevel(logging.ERROR)
     try:
-        await _import(server, files)
+        if cache is None:
+            await _import(server, texts)
+        else:
+            await _import_cached(server, texts, cache)
+        await server.load_data_type_definitions()
     finally:
         for q, level in zip(quiet, levels, strict=True):
             q.setLevel(level)
 
 
-async def _import(server: Server, files: list[Path]) -> None:
-    for path in files:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(str(path), None, f"cannot read NodeSet2 file: {exc}") from exc
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), None, f"cannot read NodeSet2 file: {exc}") from exc
+
+
+async def _import(server: Server, texts: list[tuple[str, str]]) -> None:
+    for _name, text in texts:
         await server.import_xml(
             xmlstring=_strip_design_tool_only(text), auto_load_definitions=False
         )
-    await server.load_data_type_definitions()
+
+
+async def _import_cached(server: Server, texts: list[tuple[str, str]], cache: NodesetCache) -> None:
+    namespaces = list(await server.get_namespace_array())
+    key = cache_key(texts, namespaces, len(server.iserver.aspace.keys()))
+    delta = cache.load(key)
+    if delta is not None:
+        await replay(server, delta)
+        return
+    if not cache.writable():
+        await _import(server, texts)
+        return
+    async with Capture(server, namespaces) as capture:
+        await _import(server, texts)
+    if capture.delta is not None:
+        cache.save(key, capture.delta)
+    else:
+        _log.info("NodeSet2 import not cached: %s", capture.refused)

@@ -61,6 +61,15 @@ def assert_public_surface_is_all(module: str) -> None:
     assert public_defined <= set(exported), f"not in __all__: {public_defined - set(exported)}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The suite's caches (the NodeSet2 import's: ``opcua_server.nodeset_cache``) in a
+    folder of its own, for the servers it starts and its ``twin run``s: never the user's."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("TWIN_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture
 def umask_022() -> Iterator[None]:
     """The common umask 022 for the test: what it lets through is readable by every user (a

@@ -12,6 +12,7 @@ MODULES = [
     "opcua_server.app",
     "opcua_server.event_filter",
     "opcua_server.history",
+    "opcua_server.nodeset_cache",
     "opcua_server.nodesets",
     "opcua_server.outbox",
     "opcua_server.security",
