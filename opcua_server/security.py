@@ -230,6 +230,30 @@ class RolePermissions(PermissionRuleset):
         return True
 
 
+class _Refused(ServiceError):  # type: ignore[misc]
+    """A request the gate refuses, told (a warning) where it is refused."""
+
+
+#: the refusals of a client's request, told as a warning (ChannelGate._process_message)
+_REFUSALS = frozenset(
+    {
+        ua.StatusCodes.BadUserAccessDenied,
+        ua.StatusCodes.BadIdentityTokenInvalid,
+        ua.StatusCodes.BadIdentityTokenRejected,
+        ua.StatusCodes.BadTooManySessions,
+    }
+)
+#: the ActivateSession refusals the audit log tells already (a login refused, one session
+#: too many for the user)
+_AUDITED = frozenset({ua.StatusCodes.BadUserAccessDenied, ua.StatusCodes.BadTooManySessions})
+
+
+def _service(typeid: ua.NodeId) -> str:
+    """The service a request's type id names, e.g. ``ActivateSession``."""
+    name = ua.ObjectIdNames.get(typeid.Identifier, str(typeid))
+    return str(name).removesuffix("Request_Encoding_DefaultBinary")
+
+
 _NONE_URI = SecurityPolicyNone.URI
 _CREATE_SESSION = ua.NodeId(ua.ObjectIds.CreateSessionRequest_Encoding_DefaultBinary)
 _ACTIVATE_SESSION = ua.NodeId(ua.ObjectIds.ActivateSessionRequest_Encoding_DefaultBinary)
@@ -316,6 +340,33 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
     async def _process_message(
         self, typeid: ua.NodeId, requesthdr: Any, seqhdr: Any, body: Buffer
     ) -> Any:
+        """The request served, or refused with a ServiceFault. A refusal is one warning:
+        the gate's own and a login refused are told where they are refused (a login in the
+        audit log); another refusal (a service the user's role may not use, an identity
+        token asyncua refuses) is told here. asyncua would log each as an error, a second
+        line under the warning that reads as a fault of the server. Any other error goes on
+        to asyncua as before."""
+        try:
+            return await self._gated(typeid, requesthdr, seqhdr, body)
+        except _Refused as exc:
+            code = exc.code
+        except (ServiceError, ua.UaStatusCodeError) as exc:
+            code = exc.code
+            if code not in _REFUSALS:
+                raise
+            if not (typeid == _ACTIVATE_SESSION and code in _AUDITED):
+                _log.warning(
+                    "refused a %s request from %s: %s",
+                    _service(typeid),
+                    address(self.name),
+                    ua.StatusCode(code).name,
+                )
+        fault = ua.ServiceFault()
+        fault.ResponseHeader.ServiceResult = ua.StatusCode(code)
+        self.send_response(requesthdr.RequestHandle, seqhdr, fault)
+        return True
+
+    async def _gated(self, typeid: ua.NodeId, requesthdr: Any, seqhdr: Any, body: Buffer) -> Any:
         policy = self._connection.security_policy
         if not self._validator():
             return await super()._process_message(typeid, requesthdr, seqhdr, body)
@@ -325,7 +376,7 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
                 self.name,
                 policy.URI.rsplit("#", 1)[-1],
             )
-            raise ServiceError(ua.StatusCodes.BadSecurityPolicyRejected)
+            raise _Refused(ua.StatusCodes.BadSecurityPolicyRejected)
         if typeid == _CREATE_SESSION and policy.URI != _NONE_URI:
             self._check_create_session(policy, body)
         elif typeid == _ACTIVATE_SESSION:
@@ -368,14 +419,14 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
         params = struct_from_binary(ua.CreateSessionParameters, body.copy())
         if not params.ClientCertificate:
             _log.warning("refused a session from %s: no client certificate", self.name)
-            raise ServiceError(ua.StatusCodes.BadCertificateInvalid)
+            raise _Refused(ua.StatusCodes.BadCertificateInvalid)
         if leaf_certificate(params.ClientCertificate) != _channel_certificate(policy):
             _log.warning(
                 "refused a session from %s: its certificate is not the one that signs"
                 " its secure channel",
                 self.name,
             )
-            raise ServiceError(ua.StatusCodes.BadSecurityChecksFailed)
+            raise _Refused(ua.StatusCodes.BadSecurityChecksFailed)
 
     def _check_transfer(self, policy: Any, token: ua.NodeId) -> Any:
         """The session of ``token`` (None: no such session, asyncua answers
@@ -393,7 +444,7 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
         _log.warning(
             "refused to move a session to a secure channel from %s: %s", address(self.name), why
         )
-        raise ServiceError(ua.StatusCodes.BadSecurityChecksFailed)
+        raise _Refused(ua.StatusCodes.BadSecurityChecksFailed)
 
     def _login(
         self, session: Any, token: Any
@@ -431,7 +482,7 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
                 PEER.get() or self.name,
                 "None" if policy.URI == _NONE_URI else policy.Mode.name,
             )
-            raise ServiceError(ua.StatusCodes.BadIdentityTokenInvalid)
+            raise _Refused(ua.StatusCodes.BadIdentityTokenInvalid)
         return token
 
 
