@@ -249,7 +249,7 @@ class Twin:
         self,
         user: str | None = "vera",
         *,
-        policy: type = POLICY,
+        policy: type | None = POLICY,
         mode: ua.MessageSecurityMode = SIGN_ENCRYPT,
         cert: ClientCert | None = None,
         password: str | None = None,
