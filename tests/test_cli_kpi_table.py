@@ -38,6 +38,10 @@ def test_simulate_prints_whole_headers_at_80_columns(
     assert table[2].split() == ["┃", *" ┃ ".join(HEADERS).split(), "┃"]
     assert "…" not in "".join(table)
     assert max(len(line) for line in table) <= 80
+    # the run's summary is one line, whatever the width: a log is read with grep
+    (summary,) = [x for x in lines if x.startswith("makespan ")]
+    assert " | throughput " in summary
+    assert summary.endswith(" open past due)")
 
 
 def test_long_machine_ids_fold_but_values_stay_whole() -> None:

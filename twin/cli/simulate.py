@@ -179,7 +179,9 @@ def simulate(
         f"(scrapped {s['jobs_scrapped']}, in cell {s['jobs_in_progress']}, backlog "
         f"{s['jobs_backlog']}) | throughput {cell['throughput_per_h']:.2f}/h | "
         f"lead time {_hours(cell['lead_time_mean_s'])} | late {cell['jobs_late']}"
-        f" (and {s['jobs_open_past_due']} open past due)"
+        f" (and {s['jobs_open_past_due']} open past due)",
+        soft_wrap=True,  # one line whatever the width: a log is read with grep
+        markup=False,
     )
     if s["interrupted"]:
         console.print(
