@@ -138,12 +138,12 @@ def test_ctrl_c_writes_the_summary_of_the_part_that_ran(
     ) in stdout
 
     assert main(["report", str(out)]) == 0
-    note = f"the run was interrupted (Ctrl-C) at simulated time {until:.1f} s; reported up to then"
+    note = f"the run was interrupted (Ctrl-C or SIGTERM) at simulated time {until:.1f} s; reported up to then"
     assert capsys.readouterr().out == (
         f"{out}: note: {note}\nreport: {out / 'report' / 'report.html'}\n"
     )
     page = (out / "report" / "report.html").read_text(encoding="utf-8")
-    assert f"The run was interrupted (Ctrl-C) at simulated time {until:.1f} s" in page
+    assert f"The run was interrupted (Ctrl-C or SIGTERM) at simulated time {until:.1f} s" in page
     assert f"<td>with-spare</td><td>42</td><td>EDD</td><td>{until:.3f}</td>" in page
     # in the scenario's order, as twin simulate prints them (summary.json sorts them)
     assert _kpi_rows(page) == ["cnc1", "robot1", "printer1", "vision1", "spare1", "cell"]

@@ -328,11 +328,13 @@ def _read(run_dir: Path) -> _Run:
     notes: list[str] = []
     if (run_dir / "summary.json").exists():
         summary = _load_summary(run_dir / "summary.json")
-        if summary.get("interrupted") is True:  # twin simulate stopped by Ctrl-C
+        if summary.get("interrupted") is True:  # twin simulate stopped by Ctrl-C or SIGTERM
             at = f"simulated time {summary['end_time']:.1f} s"
-            reason = f"the run was interrupted (Ctrl-C) at {at}; reported up to then"
+            reason = f"the run was interrupted (Ctrl-C or SIGTERM) at {at}; reported up to then"
             warnings.warn(CutShort(str(run_dir), reason), stacklevel=2)
-            notes.append(f"The run was interrupted (Ctrl-C) at {at}: all here is up to then.")
+            notes.append(
+                f"The run was interrupted (Ctrl-C or SIGTERM) at {at}: all here is up to then."
+            )
     else:
         summary = _summary_of_log(run_dir, log, snapshot, notes)
     kpis = summary["kpis"]
