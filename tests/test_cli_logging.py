@@ -40,7 +40,7 @@ def test_telemetry_warnings_are_warning_lines_once_each(
         unavailable = [line for line in lines if "influx unavailable (" in line]
         assert len(unavailable) == 1, lines
         left = (
-            f"warning: telemetry: 1 batch (73 lines) left in spool {tmp_path / run}/"
+            f"warning: telemetry: 1 batch (81 lines) left in spool {tmp_path / run}/"
             "telemetry-spool for the next run"
         )
         assert lines.count(left) == 1, lines
@@ -63,7 +63,7 @@ def test_a_refused_write_is_an_error_line_in_a_real_process(tmp_path: Path) -> N
         f"error: telemetry: influx refused the write, keeping the batches: HTTP 401 from {vm.url}"
     )
     assert [line.startswith(refused) for line in lines].count(True) == 1, done.stderr
-    assert lines[-1].startswith("warning: telemetry: 1 batch (73 lines) left in spool ")
+    assert lines[-1].startswith("warning: telemetry: 1 batch (81 lines) left in spool ")
 
 
 async def test_twin_run_warns_in_the_same_format(tmp_path: Path) -> None:
