@@ -216,7 +216,10 @@ async def replay(server: Server, delta: Delta) -> None:
 # -- key and files ---------------------------------------------------------------------------
 def _asyncua_signature() -> bytes:
     root = Path(asyncua.__file__).parent
-    rows = [metadata.version("asyncua")]
+    try:
+        rows = [metadata.version("asyncua")]
+    except metadata.PackageNotFoundError:  # a copy without metadata: its modules still count
+        rows = [""]
     for path in sorted(root.rglob("*.py")):
         st = path.stat()
         rows.append(f"{path.relative_to(root)} {st.st_size} {st.st_mtime_ns}")
