@@ -1,7 +1,15 @@
 """Reading back the numeric series of a run's ``telemetry.lp.gz`` (the embedded store).
 
 Only what the report plots: ``machine_signal`` and ``kpi`` points, whose fields are all
-numeric (so a line splits at its last two unescaped spaces). Other measurements are skipped.
+numeric (so a line splits at its last two unescaped spaces). Other measurements are skipped
+by their first bytes, before any parsing.
+
+The file is read as a stream, a chunk of about ``CHUNK_BYTES`` decompressed at a time, and
+each chunk's points are parsed at once with numpy (``twin.report.lp_chunks``) into arrays
+per series: what is held is one chunk and 8 bytes per value, never the text or a Python
+object per line or field (which took ~1.3 KB per line: 2 GB for a month of signals every
+10 s). A chunk with a line that fast path does not take is read line by line, which names a
+malformed line or reads a rarer number form; both give the same values.
 
 A line of those measurements that is not such a point (too few parts, a field that is not a
 number, a timestamp that is not a whole number of nanoseconds from 1970 up to the end of
@@ -17,7 +25,6 @@ import gzip
 import re
 import warnings
 import zlib
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from twin.errors import ConfigError
+from twin.report.lp_chunks import Piece, parse_chunk
 from twin.telemetry.schema import LAST_TIMESTAMP
 
 __all__ = ["CutShort", "Series", "read_numeric_series"]
@@ -70,6 +78,12 @@ class Series:
     fields: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+def _named(head: str) -> tuple[str, str]:
+    """The measurement and key of a series key: its ``machine`` tag, else ``scope``."""
+    measurement, tags = _tags(head)
+    return measurement, tags.get("machine") or tags.get("scope") or ""
+
+
 def _tags(head: str) -> tuple[str, dict[str, str]]:
     measurement, *pairs = _UNESCAPED_COMMA.split(head)
     tags = {}
@@ -81,11 +95,12 @@ def _tags(head: str) -> tuple[str, dict[str, str]]:
 
 def _point(line: str) -> tuple[str, str, int, dict[str, float]]:
     """(measurement, key tag, timestamp, fields) of one line of a numeric measurement;
-    ValueError for a malformed one (``_what_is_wrong`` says why: this is the fast path)."""
+    ValueError for a malformed one (``_what_is_wrong`` says why). The line-by-line reading
+    of a chunk ``parse_chunk`` does not take."""
     if not line.isascii():
         line.encode()  # UnicodeEncodeError (a ValueError) for bytes that were not UTF-8
     head, body, ts = line.rsplit(" ", 2)
-    measurement, tags = _tags(head)
+    measurement, key = _named(head)
     values = {}
     for item in body.split(","):
         name, _, text = item.partition("=")
@@ -93,7 +108,7 @@ def _point(line: str) -> tuple[str, str, int, dict[str, float]]:
     t = int(ts)
     if not 0 <= t <= _INT64_MAX:
         raise ValueError(ts)
-    return measurement, tags.get("machine") or tags.get("scope") or "", t, values
+    return measurement, key, t, values
 
 
 def _what_is_wrong(line: str) -> str:
@@ -127,60 +142,170 @@ def _what_is_wrong(line: str) -> str:
     )
 
 
-def _lines(path: Path, prefixes: tuple[str, ...]) -> Iterator[tuple[int, str]]:
-    """(line number, text without its end of line) of the lines starting with one of
-    ``prefixes``; a last line cut off is left out, with a ``CutShort`` warning."""
-    number = 0
+#: how much of the decompressed file is parsed at once (whole lines: a little more)
+CHUNK_BYTES = 1 << 20
+_READ_BYTES = 1 << 16
+
+
+def _chunks(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(number of its first line, whole lines) of ``path`` decompressed, ``CHUNK_BYTES`` or a
+    little more at a time (each line ended by its newline); a last line cut off is left out,
+    with a ``CutShort`` warning. Raises ConfigError for a file that is not gzip, corrupt or
+    unreadable; the whole lines before a corrupt part are handed out first (a malformed line
+    among them is the error then, as it comes first)."""
+    lines = 0  # whole lines read
+    handed = 0  # whole lines handed out
+    parts: list[bytes] = []
+    held = 0  # bytes in parts
+
+    def whole() -> Iterator[tuple[int, bytes]]:
+        nonlocal handed, held
+        data = b"".join(parts)
+        end = data.rfind(b"\n") + 1
+        parts[:] = [data[end:]] if end < len(data) else []
+        held = len(data) - end
+        if end:
+            yield handed + 1, data[:end]
+            handed = lines
+
     cut: CutShort | None = None
     try:
-        # undecodable bytes reach the parser as lone surrogates: an error naming the line
-        with gzip.open(path, "rt", encoding="utf-8", errors="surrogateescape") as fh:
-            for number, line in enumerate(fh, 1):
-                if not line.endswith("\n"):  # every batch ends its last line: cut off here
-                    cut = CutShort.last_line(str(path), number)
-                    break
-                if line.startswith(prefixes):
-                    yield number, line[:-1]
+        with gzip.open(path, "rb") as fh:
+            while data := fh.read1(_READ_BYTES):
+                new = data.count(b"\n")
+                lines += new
+                parts.append(data)
+                held += len(data)
+                if held >= CHUNK_BYTES and new:
+                    yield from whole()
+        yield from whole()
+        if parts:  # every batch ends its last line: cut off here
+            cut = CutShort.last_line(str(path), lines + 1)
     except EOFError:  # the gzip stream ends early: the lines read so far are whole
-        where = f"its gzip data ends early, after line {number}; the lines up to it are used"
+        yield from whole()
+        where = f"its gzip data ends early, after line {lines}; the lines up to it are used"
         cut = CutShort.killed(str(path), where)
     except (gzip.BadGzipFile, zlib.error) as exc:
-        if number == 0 and str(exc).startswith("Not a gzipped file"):
+        if lines == 0 and str(exc).startswith("Not a gzipped file"):
             raise ConfigError(str(path), None, "not a gzip file") from exc
-        raise ConfigError(str(path), None, f"corrupt gzip data after line {number}: {exc}") from exc
+        yield from whole()
+        raise ConfigError(str(path), None, f"corrupt gzip data after line {lines}: {exc}") from exc
     except OSError as exc:
         raise ConfigError(str(path), None, f"cannot read it: {exc.strerror or exc}") from exc
     if cut is not None:
         warnings.warn(cut, stacklevel=2)
 
 
-def read_numeric_series(
-    path: Path, measurements: tuple[str, ...] = ("machine_signal", "kpi")
-) -> dict[str, dict[str, Series]]:
-    """``{measurement: {key: Series}}`` keyed by ``machine`` (signals) or ``scope`` (KPIs),
-    sorted by time. Fields missing from a point (NaN samples) are NaN in the arrays.
-
-    Raises ConfigError naming the file (and the line) when it cannot be read or a line of
-    ``measurements`` is malformed; warns ``CutShort`` when it ends early (see the module).
-    """
-    rows: dict[str, dict[str, list[tuple[int, dict[str, float]]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    prefixes = tuple(f"{m}," for m in measurements)
-    for number, line in _lines(path, prefixes):
+def _read_lines(
+    path: Path, chunk: bytes, first: int, prefixes: tuple[str, ...]
+) -> list[tuple[str, str, Piece]]:
+    """The points of ``chunk`` read line by line (``_point``), as ``parse_chunk`` gives them:
+    for a chunk it does not take. Raises ConfigError naming the first malformed line."""
+    rows: dict[tuple[str, str, tuple[str, ...]], list[tuple[int, int, list[float]]]] = {}
+    for number, raw in enumerate(chunk.split(b"\n")[:-1], first):
+        # undecodable bytes reach the parser as lone surrogates: an error naming the line
+        line = raw.decode("utf-8", "surrogateescape").removesuffix("\r")
+        if not line.startswith(prefixes):
+            continue
         try:
             measurement, key, ts, values = _point(line)
         except ValueError:
             raise ConfigError(str(path), f"line {number}", _what_is_wrong(line)) from None
-        rows[measurement][key].append((ts, values))
-    out: dict[str, dict[str, Series]] = {}
-    for measurement, keyed in rows.items():
-        out[measurement] = {}
-        for key, points in keyed.items():
-            points.sort(key=lambda p: p[0])
-            names = list(dict.fromkeys(n for _, v in points for n in v))
-            series = Series(np.array([t for t, _ in points], dtype=np.int64))
-            for name in names:
-                series.fields[name] = np.array([v.get(name, np.nan) for _, v in points])
-            out[measurement][key] = series
+        group = (measurement, key, tuple(values))
+        rows.setdefault(group, []).append((number, ts, list(values.values())))
+    return [
+        (measurement, key, Piece(b"", names, *(np.array(c) for c in zip(*points, strict=True))))
+        for (measurement, key, names), points in rows.items()
+    ]
+
+
+class _Collector:
+    """The pieces of each series, read chunk by chunk, made into ``Series`` at the end."""
+
+    def __init__(self) -> None:
+        self.pieces: dict[str, dict[str, list[Piece]]] = {}
+
+    def add(self, measurement: str, key: str, piece: Piece) -> None:
+        self.pieces.setdefault(measurement, {}).setdefault(key, []).append(piece)
+
+    def series(self) -> dict[str, dict[str, Series]]:
+        """Every series, sorted by time (points at the same time in file order), its fields
+        in the order of their first point; the pieces are let go one series at a time."""
+        out: dict[str, dict[str, Series]] = {}
+        for measurement, keyed in self.pieces.items():
+            out[measurement] = {}
+            for key in list(keyed):
+                out[measurement][key] = _series(keyed.pop(key))
+        return out
+
+
+def _series(pieces: list[Piece]) -> Series:
+    """One series from its pieces: as ``read_numeric_series`` returns it."""
+    lines = np.concatenate([p.lines for p in pieces])
+    times = np.concatenate([p.times_ns for p in pieces])
+    ordered = bool((np.diff(lines) > 0).all() and (np.diff(times) >= 0).all())
+    order = np.arange(len(times)) if ordered else np.lexsort((lines, times))
+    rank = np.empty_like(order)  # where each point goes: its place by time
+    rank[order] = np.arange(len(order))
+    bounds = np.cumsum([0, *(len(p.lines) for p in pieces)])
+    first_seen: dict[str, tuple[int, int]] = {}  # a field's first point and place in it
+    for piece, lo, hi in zip(pieces, bounds[:-1], bounds[1:], strict=True):
+        first = int(rank[lo:hi].min())
+        for place, name in enumerate(piece.names):
+            first_seen[name] = min(first_seen.get(name, (first, place)), (first, place))
+    series = Series(times[order])
+    for name in sorted(first_seen, key=first_seen.__getitem__):
+        column = np.full(len(times), np.nan)
+        for piece, lo, hi in zip(pieces, bounds[:-1], bounds[1:], strict=True):
+            if name in piece.names:
+                at = slice(lo, hi) if ordered else rank[lo:hi]
+                column[at] = piece.values[:, piece.names.index(name)]
+        series.fields[name] = column
+    return series
+
+
+def read_numeric_series(
+    path: Path, measurements: tuple[str, ...] = ("machine_signal", "kpi")
+) -> dict[str, dict[str, Series]]:
+    """``{measurement: {key: Series}}`` keyed by ``machine`` (signals) or ``scope`` (KPIs),
+    sorted by time (points at the same time in file order), in the order of their first line.
+    Fields missing from a point (NaN samples) are NaN in the arrays.
+
+    The file is read a chunk (``CHUNK_BYTES``) at a time, each parsed at once with numpy
+    (``twin.report.lp_chunks``), line by line when that cannot: what is held is the chunk
+    and the arrays, 8 bytes per point and field, never the text or an object per line.
+
+    Raises ConfigError naming the file (and the line) when it cannot be read or a line of
+    ``measurements`` is malformed; warns ``CutShort`` when it ends early (see the module).
+    """
+    prefixes = tuple(f"{m}," for m in measurements)
+    encoded = tuple(p.encode() for p in prefixes)
+    heads: dict[bytes, tuple[str, str]] = {}  # series key -> measurement, key
+    collector = _Collector()
+    for first, chunk in _chunks(path):
+        points = _parsed(chunk, first, encoded, heads)
+        if points is None:
+            points = _read_lines(path, chunk, first, prefixes)
+        for measurement, key, piece in points:
+            collector.add(measurement, key, piece)
+    return collector.series()
+
+
+def _parsed(
+    chunk: bytes, first: int, prefixes: tuple[bytes, ...], heads: dict[bytes, tuple[str, str]]
+) -> list[tuple[str, str, Piece]] | None:
+    """``parse_chunk``'s pieces with their measurement and key (``heads`` caches those of
+    each series key); None when it does not take the chunk or a series key is not UTF-8."""
+    pieces = parse_chunk(chunk, first, prefixes)
+    if pieces is None:
+        return None
+    out = []
+    for piece in pieces:
+        named = heads.get(piece.head)
+        if named is None:
+            try:
+                named = heads[piece.head] = _named(piece.head.decode())
+            except UnicodeDecodeError:
+                return None
+        out.append((*named, piece))
     return out
