@@ -132,12 +132,22 @@ FILES = {
 }
 
 
-@pytest.mark.parametrize("chunk", [1 << 20, 300, 1])
+def _chunked(monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    """Chunks of ``chunk`` bytes or a little more, from reads of at most ``chunk`` bytes (so
+    that a chunk ends anywhere in a line: a line goes on in the next read)."""
+    monkeypatch.setattr(telemetry_file, "CHUNK_BYTES", chunk)
+    monkeypatch.setattr(telemetry_file, "_READ_BYTES", chunk)
+
+
+CHUNKS = [1 << 20, 997, 61]  # the default, a few lines, less than a line
+
+
+@pytest.mark.parametrize("chunk", CHUNKS)
 @pytest.mark.parametrize("case", list(FILES))
 def test_read_as_each_line_into_a_dict(
     case: str, chunk: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(telemetry_file, "CHUNK_BYTES", chunk)  # 1: a chunk per read
+    _chunked(monkeypatch, chunk)
     lines, members = FILES[case]
     text = _write(tmp_path / "t.lp.gz", lines, members)
     _assert_same(read_numeric_series(tmp_path / "t.lp.gz"), _reference(text))
@@ -168,11 +178,11 @@ def _bad_field(line: str) -> str:
     return line.replace("load=", "load=n/a,y=", 1)
 
 
-@pytest.mark.parametrize("chunk", [1 << 20, 500])
+@pytest.mark.parametrize("chunk", CHUNKS)
 def test_a_malformed_line_in_a_later_chunk_is_named(
     chunk: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(telemetry_file, "CHUNK_BYTES", chunk)
+    _chunked(monkeypatch, chunk)
     lines = _signal_lines(200)
     at = next(i for i in range(150, len(lines)) if "load=" in lines[i])
     lines[at] = _bad_field(lines[at])
@@ -196,11 +206,11 @@ def test_a_malformed_line_before_corrupt_gzip_data_is_the_error(tmp_path: Path) 
         read_numeric_series(tmp_path / "t.lp.gz")
 
 
-@pytest.mark.parametrize("chunk", [1 << 20, 700])
+@pytest.mark.parametrize("chunk", CHUNKS)
 def test_a_cut_off_last_line_and_gzip_stream_are_read_up_to_the_cut(
     chunk: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(telemetry_file, "CHUNK_BYTES", chunk)
+    _chunked(monkeypatch, chunk)
     lines = _signal_lines(1000)
     path = tmp_path / "t.lp.gz"
     whole = "".join(f"{x}\n" for x in lines)
