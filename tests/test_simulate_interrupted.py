@@ -138,7 +138,8 @@ def test_ctrl_c_writes_the_summary_of_the_part_that_ran(
     ) in stdout
 
     assert main(["report", str(out)]) == 0
-    note = f"the run was interrupted (Ctrl-C or SIGTERM) at simulated time {until:.1f} s; reported up to then"
+    at = f"simulated time {until:.1f} s"
+    note = f"the run was interrupted (Ctrl-C or SIGTERM) at {at}; reported up to then"
     assert capsys.readouterr().out == (
         f"{out}: note: {note}\nreport: {out / 'report' / 'report.html'}\n"
     )
