@@ -122,8 +122,8 @@ def test_an_unknown_field_is_told_the_field_it_likely_misspells(
                     ]
                 }
             },
-            "s.toml: cell.machines[0].removal_rate_cm3_min.steel: Input should be a valid number,"
-            " unable to parse string as a number, got 'fast'",
+            "s.toml: cell.machines[0].removal_rate_cm3_min.steel: expected a number, got the"
+            " string 'fast'",
         ),
     ],
 )

@@ -98,7 +98,7 @@ def test_cell_checks_name_the_field(cell: dict[str, Any], line: str) -> None:
             'seed = "42"',
             "expected an integer, got the string '42': write the number without quotes",
         ),
-        ("seed = true", "expected a number, got the boolean true"),
+        ("seed = true", "expected an integer, got the boolean true"),
         ("seed = 42.0", "expected an integer, got 42.0"),
     ],
 )
@@ -117,11 +117,11 @@ def test_the_seed_is_an_integer_as_toml_writes_one(
         # read as numbers these were 1 and 0: one job at a time, an unbounded buffer
         (
             {"max_wip": True, "cell": {"machines": [GENERIC]}},
-            "s.toml: max_wip: expected a number, got the boolean true",
+            "s.toml: max_wip: expected an integer, got the boolean true",
         ),
         (
             {"cell": {"machines": [{**GENERIC, "input_buffer": False}]}},
-            "s.toml: cell.machines[0].input_buffer: expected a number, got the boolean false",
+            "s.toml: cell.machines[0].input_buffer: expected an integer, got the boolean false",
         ),
         (
             {"cell": {"machines": [{**GENERIC, "duration_cv": True}]}},
@@ -132,7 +132,7 @@ def test_the_seed_is_an_integer_as_toml_writes_one(
                 "cell": {"machines": [GENERIC]},
                 "orders": [{"id": "A", "product": {"type": "machined_bracket", "holes": True}}],
             },
-            "s.toml: orders[0].product.holes: expected a number, got the boolean true",
+            "s.toml: orders[0].product.holes: expected an integer, got the boolean true",
         ),
     ],
 )

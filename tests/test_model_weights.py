@@ -36,7 +36,7 @@ def with_mix(mix: dict[str, Any]) -> dict[str, Any]:
             "s.toml: arrivals.mix: 'housing' has a negative weight (-1)",
         ),
         ({"bracket": -2, "housing": -1}, "s.toml: arrivals.mix: 'bracket' has a negative weight"),
-        ({"bracket": True}, "s.toml: arrivals.mix: 'bracket': expected a number, got the boolean"),
+        ({"bracket": True}, "s.toml: arrivals.mix.bracket: expected a number, got the boolean"),
     ],
 )
 def test_a_mix_the_draw_cannot_use_is_refused(mix: dict[str, Any], line: str) -> None:

@@ -157,7 +157,8 @@ def _not_an_integer(value: object) -> str:
     return f"expected an integer, got {value!r}"
 
 
-_NAMED = re.compile(r"([A-Za-z_][\w]*(?:\[\d+\])*(?:\.[A-Za-z_]\w*(?:\[\d+\])*)*): ")
+# a field's path at the start of a message: a name, then items ([0]) and tables' keys (.steel, .0)
+_NAMED = re.compile(r"([A-Za-z_]\w*(?:\[\d+\])*(?:\.\w+(?:\[\d+\])*)*): ")
 
 
 def format_validation_error(

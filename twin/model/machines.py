@@ -11,8 +11,9 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, PositiveFloat
 
+from twin.model.base import StrictModel
 from twin.model.products import MATERIALS, PRINT_MATERIALS
-from twin.model.units import NonNegDuration, PositiveDuration, SecondOrMore, StrictModel
+from twin.model.units import NonNegDuration, PositiveDuration, SecondOrMore
 
 __all__ = [
     "MACHINE_KINDS",

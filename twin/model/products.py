@@ -14,7 +14,8 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field
 
-from twin.model.units import NonNegDuration, StrictModel
+from twin.model.base import StrictModel
+from twin.model.units import NonNegDuration
 
 __all__ = [
     "MACHINED_MATERIALS",

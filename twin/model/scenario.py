@@ -16,13 +16,13 @@ from pydantic import (
     model_validator,
 )
 
+from twin.model.base import StrictModel
 from twin.model.machines import MachineConfig
 from twin.model.products import PRODUCT_FAMILIES, ExplicitSpec, ProductSpec
 from twin.model.units import (
     NonNegDuration,
     PositiveDuration,
     SecondOrMore,
-    StrictModel,
     meant_option,
     number_text,
 )
@@ -210,16 +210,19 @@ class CatalogueEntry(StrictModel):
         """``group.name: why, got value`` for a drawn configuration ``family`` refuses: named
         where the user wrote the value (``ranges``, ``choices`` or ``fixed``)."""
         err = exc.errors(include_url=False)[0]
-        name = str(err["loc"][0]) if err["loc"] else ""
         msg = str(err["msg"]).removeprefix("Value error, ")
-        got = number_text(err["input"]) + meant_option(err)
+        if err["loc"]:
+            name, got = str(err["loc"][0]), f", got {number_text(err['input'])}{meant_option(err)}"
+        else:  # the spec's check of its numbers names the field and says what it got
+            name, _, msg = msg.partition(": ")
+            got = ""
         if name in self.ranges:
             end = "low" if err["input"] == self.ranges[name][0] else "high"
-            return f"ranges.{name}: {msg}, got {got} at the range's {end} end"
+            return f"ranges.{name}: {msg}{got} at the range's {end} end"
         if name in self.choices:
-            return f"choices.{name}: {msg}, got {got}"
+            return f"choices.{name}: {msg}{got}"
         if name in self.fixed:
-            return f"fixed.{name}: {msg}, got {got}"
+            return f"fixed.{name}: {msg}{got}"
         loc = ".".join(str(x) for x in err["loc"])
         return f"{loc}: {msg} (a {self.family} drawn from ranges/choices)"
 
@@ -244,17 +247,6 @@ class Arrivals(StrictModel):
         " every entry, by its weight",
         json_schema_extra={"allowed": "values ≥ 0, one > 0"},
     )
-
-    @field_validator("mix", mode="before")
-    @classmethod
-    def _no_boolean_weights(cls, mix: object) -> object:
-        # pydantic reads true as 1.0, a weight the user did not mean
-        for name, weight in mix.items() if isinstance(mix, dict) else ():
-            if isinstance(weight, bool):
-                raise ValueError(
-                    f"{name!r}: expected a number, got the boolean {str(weight).lower()}"
-                )
-        return mix
 
     @field_validator("mix")
     @classmethod

@@ -1,22 +1,20 @@
-"""What every scenario model shares: its base (``StrictModel``) and duration parsing
-(numbers are seconds, strings carry a unit)."""
+"""Durations (numbers are seconds, strings carry a unit) and the words scenario messages
+share (numbers as TOML writes them, the option a string likely misspells)."""
 
 from __future__ import annotations
 
 import difflib
-import functools
 import itertools
 import math
 import numbers
 import operator
 import re
 import sys
-import typing
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
+from pydantic import BeforeValidator
 
 __all__ = [
     "MAX_DURATION",
@@ -24,7 +22,6 @@ __all__ = [
     "NonNegDuration",
     "PositiveDuration",
     "SecondOrMore",
-    "StrictModel",
     "as_real",
     "duration_bound",
     "duration_text",
@@ -36,45 +33,6 @@ __all__ = [
 #: the longest duration (and time from scenario start) the twin takes: 1,000 years, so that
 #: every time on the run's axis is a valid timestamp (OPC UA DateTime, datetime)
 MAX_DURATION = 1000 * 365.25 * 86400.0
-
-
-class StrictModel(BaseModel):
-    """Base of every scenario model: unknown fields are errors, values are frozen, a float
-    must be finite (infinity and NaN are refused, as JSON cannot write them back), and a
-    boolean is no number (pydantic would read ``max_wip = true`` as 1 and ``input_buffer =
-    false`` as 0, unbounded)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_boolean_numbers(cls, data: object) -> object:
-        if isinstance(data, dict):
-            for name in _numeric_fields(cls):
-                value = data.get(name)
-                if isinstance(value, bool):
-                    raise ValueError(
-                        f"{name}: expected a number, got the boolean {str(value).lower()}"
-                    )
-        return data
-
-
-@functools.cache
-def _numeric_fields(model: type[BaseModel]) -> frozenset[str]:
-    """The fields of ``model`` that take numbers but no boolean."""
-
-    def kinds(annotation: object) -> set[object]:
-        args = typing.get_args(annotation)
-        if typing.get_origin(annotation) is Annotated:
-            return kinds(args[0])
-        return set().union(*map(kinds, args)) if args else {annotation}
-
-    numeric = {int, float}
-    return frozenset(
-        name
-        for name, f in model.model_fields.items()
-        if (k := kinds(f.annotation)) & numeric and bool not in k
-    )
 
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
