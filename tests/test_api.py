@@ -216,7 +216,7 @@ def test_timed_fault_on_robot_ends_by_itself(setup: tuple[Engine, TwinAPI, list[
         (
             ("cnc1", "breakdown", -5),
             CommandError,
-            "duration: duration must not be negative|duration: must be > 0",
+            "^duration: must be > 0 seconds, or 0 or none for a fault until it is cleared, got -5$",
         ),
         (("cnc1", "breakdown", "soon"), CommandError, "duration: invalid duration"),
         (

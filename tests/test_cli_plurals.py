@@ -74,4 +74,20 @@ def test_counts_below_the_cli_take_the_noun_for_that_many(
     (tmp_path / "one.toml").write_text(ONE_OF_EACH, encoding="utf-8")
     argv = ["simulate", str(tmp_path / "one.toml"), "--sequence", str(sequence)]
     assert main([*argv, "--no-plots", "-q", "--out", str(tmp_path / "run")]) == 2
-    assert "job index 3 out of range (scenario has 1 order)" in capsys.readouterr().err
+    assert "job index 3 out of range (0..0: the scenario has 1 order)" in capsys.readouterr().err
+
+
+def test_a_sequence_naming_no_machine_says_what_may_be_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A machine index one past the last (a sequence of another instance): the indices the
+    cell has, and that an id is taken too."""
+    sequence = tmp_path / "seq.json"
+    sequence.write_text('{"machine_sequences": {"4": [0]}}', encoding="utf-8")
+    argv = ["simulate", str(SCENARIOS / "default.toml"), "--sequence", str(sequence)]
+    assert main([*argv, "--no-plots", "-q", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: {sequence}: machine_sequences.4: no machine '4': a machine's index (0..3: the"
+        " cell has 4 machines) or its id, e.g. 'cnc1'\n"
+    )

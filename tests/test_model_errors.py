@@ -186,3 +186,29 @@ def test_positions_far_off_the_floor_are_noted() -> None:
         " positions are in metres (millimetres would make every robot transfer a thousand"
         " times longer)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # tomllib names no key for a duplicate: the line it refuses does
+        (
+            'name = "x"\nseed = 1\n  seed   =   2\n',
+            "Cannot overwrite a value (at line 3, column 15): seed = 2",
+        ),
+        (
+            'name = "x"\nseed = ' + "9" * 100 + "x\n",
+            f"(at line 2, column 108): seed = {'9' * 70}...",
+        ),
+        ('name = "x"\nseed = [1,\n', "Invalid value (at end of document)"),  # no line: none quoted
+    ],
+)
+def test_a_toml_error_quotes_the_line_it_refuses(tmp_path: Any, text: str, said: str) -> None:
+    from twin.model import load_scenario
+
+    path = tmp_path / "s.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_scenario(path)
+    assert str(err.value).startswith(f"{path}: invalid TOML: ")
+    assert str(err.value).endswith(said)

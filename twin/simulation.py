@@ -62,7 +62,8 @@ def resolve_sequence(
             raise ConfigError(
                 source,
                 f"machine_sequences.{key}",
-                f"no machine {key!r} (cell has {plural(len(machines), 'machine')})",
+                f"no machine {key!r}: a machine's index (0..{len(machines) - 1}: the cell has"
+                f" {plural(len(machines), 'machine')}) or its id, e.g. {machines[0]!r}",
             )
         ids = []
         for j in jobs:
@@ -70,7 +71,8 @@ def resolve_sequence(
                 raise ConfigError(
                     source,
                     f"machine_sequences.{key}",
-                    f"job index {j} out of range (scenario has {plural(len(orders), 'order')})",
+                    f"job index {j} out of range ({f'0..{len(orders) - 1}: ' if orders else ''}"
+                    f"the scenario has {plural(len(orders), 'order')})",
                 )
             ids.append(orders[j])
         out[mid] = ids

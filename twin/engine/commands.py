@@ -84,11 +84,17 @@ def parse_fault_duration(kind: str, duration: float | str | None) -> float | Non
     if duration is None or (isinstance(duration, str) and not duration.strip()):
         return None
     try:
-        if parse_duration(duration) == 0:  # 0, 0.0, "0s", "0h": as 0 means everywhere
-            return None
-    except ValueError:
-        pass  # named below
-    return parse_seconds("duration", duration)
+        seconds = parse_duration(duration)
+    except ValueError as exc:
+        raise CommandError(f"duration: {exc}") from exc
+    if seconds == 0:  # 0, 0.0, "0s", "0h": as 0 means everywhere
+        return None
+    if seconds < 0:
+        raise CommandError(
+            f"duration: must be > 0 seconds, or 0 or none for a fault until it is cleared,"
+            f" got {duration!r}"
+        )
+    return seconds
 
 
 def parse_fault_kind(kind: object) -> str | None:

@@ -230,9 +230,25 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(p), None, f"invalid TOML: {exc}") from exc
+        raise ConfigError(str(p), None, f"invalid TOML: {exc}{_quoted_line(text, exc)}") from exc
     except RecursionError as exc:  # tomllib recurses once per level of nesting
         raise ConfigError(str(p), None, _TOO_DEEP) from exc
+
+
+_AT_LINE = re.compile(r"\(at line (\d+), column \d+\)$")
+
+
+def _quoted_line(text: str, exc: tomllib.TOMLDecodeError) -> str:
+    """``: <the line tomllib names>`` (at most 80 characters), so the error shows what it
+    refuses (its "Cannot overwrite a value" names no key); empty when it names none."""
+    found = _AT_LINE.search(str(exc))
+    lines = text.splitlines()
+    if found is None or not 0 < int(found.group(1)) <= len(lines):
+        return ""
+    line = " ".join(lines[int(found.group(1)) - 1].split())
+    if not line:
+        return ""
+    return f": {line[:77] + '...' if len(line) > 80 else line}"
 
 
 def load_scenario(path: str | Path) -> Scenario:
