@@ -17,7 +17,7 @@ for the same events, so a subscriber gets them in one publishing cycle (an MES c
 with the lists). A burst of events costs one write, and the engine a set lookup per event: the
 counters are read from the twin when the write is applied, after the burst. SimTime, Speed,
 Paused, SimDateTime and the KPIs are refreshed every ``kpi_interval_s`` and after each command
-through these methods.
+through these methods; SimTime and SimDateTime every ``publish_interval_s`` too.
 """
 
 from __future__ import annotations
@@ -355,9 +355,24 @@ class CellFamily:
                 await self.ctx.server.write_attribute_value(nodeid, dv)
 
     async def _run(self) -> None:
+        """SimTime and SimDateTime every ``publish_interval_s`` (at speed 10⁵ a second of
+        steps would be a day of simulated time), the rest every ``kpi_interval_s``."""
+        settings = self.ctx.settings
+        tick = min(settings.publish_interval_s, settings.kpi_interval_s)
+        loop = asyncio.get_running_loop()
+        due = loop.time() + settings.kpi_interval_s
         while True:
-            await asyncio.sleep(self.ctx.settings.kpi_interval_s)
-            self.refresh()
+            await asyncio.sleep(tick)
+            if loop.time() >= due:
+                due = loop.time() + settings.kpi_interval_s
+                self.refresh()
+            else:
+                self._refresh_time()
+
+    def _refresh_time(self) -> None:
+        """Queue the twin's time for the address space."""
+        self._set("Cell.SimTime", float(self.ctx.engine.now))
+        self._set("Cell.SimDateTime", self.ctx.now())
 
     def _set(self, ident: str, value: Any) -> None:
         nodeid, vtype = self._values[ident]
