@@ -27,7 +27,6 @@ import hmac
 import logging
 import math
 import secrets
-import tomllib
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from opcua_server.settings import Limits
 from opcua_server.throttle import LoginThrottle
 from twin.errors import ConfigError
 from twin.files import write_durably
+from twin.model.loader import read_toml
 from twin.text import plural
 
 if TYPE_CHECKING:
@@ -163,13 +163,13 @@ def _maxmem(n: int, r: int, p: int) -> int:
 def load_users(path: Path) -> dict[str, UserRecord]:
     """Users from ``path``; raises ConfigError naming the file and the bad entry."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            str(path), None, "users file not found (create it with `twin users add NAME`)"
-        ) from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(str(path), None, str(exc)) from exc
+        data = read_toml(path)  # a bad file worded as a scenario's: "invalid TOML: ... (at line"
+    except ConfigError as exc:
+        if isinstance(exc.__cause__, FileNotFoundError):
+            raise ConfigError(
+                str(path), None, "users file not found (create it with `twin users add NAME`)"
+            ) from None
+        raise
     users: dict[str, UserRecord] = {}
     table = data.get("users", {})
     if not isinstance(table, dict):

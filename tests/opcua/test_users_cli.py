@@ -20,6 +20,8 @@ from opcua_server.users import verify_password
 from tests.conftest import assert_public_surface_is_all
 from tests.opcua.conftest import Twin, start_twin
 from twin.cli import main
+from twin.errors import ConfigError
+from twin.model.loader import read_toml
 
 RULE = "error: command line: password: must have at least 8 characters, not all of them spaces\n"
 
@@ -196,3 +198,42 @@ async def test_passwd_and_remove_apply_to_the_next_session(
         assert removed.value.code == ua.StatusCodes.BadUserAccessDenied
     finally:
         await twin.server.stop()
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (b"[users.erin]\nrole = \n", "invalid TOML: Invalid value (at line 2, column 8)"),
+        (
+            b'[users.erin]\nrole = "engineer',
+            "invalid TOML: Unterminated string (at end of document)",
+        ),
+        (b"\xff\xfe[users]", "not UTF-8 text (byte 0xff at offset 0): save it as UTF-8"),
+    ],
+)
+def test_a_broken_users_file_is_worded_as_a_broken_scenario(
+    tmp_path: Path,
+    text: bytes,
+    reason: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every command that reads the users file says what a scenario file's loader says of the
+    same text (``read_toml``): that it is not TOML (or not UTF-8) and where, in one line, exit
+    code 2."""
+    users = tmp_path / "users.toml"
+    users.write_bytes(text)
+    with pytest.raises(ConfigError) as as_scenario:
+        read_toml(users)
+    line = f"error: {as_scenario.value}\n"
+    assert line.startswith(f"error: {users}: {reason}"), line
+    stdin = "--password-stdin"
+    for args in (["list"], ["add", "erin", stdin], ["passwd", "erin", stdin], ["remove", "erin"]):
+        code, out, err = _twin_users(
+            monkeypatch, capsys, *args, "--file", str(users), stdin="pa55word\n"
+        )
+        assert (code, out, err) == (2, "", line), args
+    assert main(["run", "--users", str(users), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr() == ("", line)
+    assert users.read_bytes() == text
+    assert not (tmp_path / "out").exists()
