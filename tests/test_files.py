@@ -1,14 +1,20 @@
-"""``twin.files.staged``: a run's outputs written aside; a killed run's stage is removed by
-the next run, a live run's stage is not."""
+"""``twin.files``: a run's outputs written aside (``staged``); a killed run's stage is removed by
+the next run, a live run's stage is not; ``directory_problem`` says truly why a directory
+cannot be made or filled."""
 
 from __future__ import annotations
 
+import errno
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-from twin.files import staged
+import pytest
+
+from twin.files import directory_problem, staged
 
 # a run that stages ``out`` (argv[1]), writes a product, says where, and waits for stdin
 _HOLDER = """
@@ -57,3 +63,40 @@ def test_a_killed_runs_stage_is_removed_by_the_next_run_a_live_one_is_kept(
     assert live.returncode == 0
     assert (out / "events.jsonl").read_text() == "live"
     assert {p.name for p in tmp_path.iterdir()} == {"out", other_stage.name}
+
+
+@pytest.mark.parametrize(
+    ("out", "problem"),
+    [
+        ("/proc/cell-twin", "cannot create /proc/cell-twin: /proc does not allow new entries"),
+        ("/proc/self/a/b", "cannot create /proc/self/a/b: /proc/self does not allow new entries"),
+    ],
+)
+def test_a_directory_refusing_entries_with_enoent_is_not_called_missing(
+    out: str, problem: str
+) -> None:
+    """procfs refuses a new entry with ENOENT: the directory is there, and said to refuse it,
+    not to be missing ("/proc: No such file or directory")."""
+    assert directory_problem(Path(out)) == problem
+
+
+def test_a_directory_refusing_entries_names_the_real_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another refusal keeps the system's reason; ``out`` itself refusing is named too."""
+    out = tmp_path / "out"
+    out.mkdir()
+    real = tempfile.mkdtemp
+    refusals = {tmp_path: errno.EROFS, out: errno.ENOENT}
+
+    def refusing(prefix: str, dir: Path) -> str:
+        if dir in refusals:
+            raise OSError(refusals[dir], os.strerror(refusals[dir]))
+        return real(prefix=prefix, dir=dir)
+
+    monkeypatch.setattr("tempfile.mkdtemp", refusing)
+    assert directory_problem(out) == f"cannot create {out}: {tmp_path}: Read-only file system"
+    del refusals[tmp_path]
+    assert directory_problem(out) == f"cannot write in {out}: {out} does not allow new entries"
+    refusals[out] = errno.EACCES
+    assert directory_problem(out) == f"cannot write in {out}: Permission denied"

@@ -221,7 +221,10 @@ def test_one_twin_per_run_directory(
         assert (fresh / ".lock").exists()
     assert not fresh.exists()  # made here and left empty: removed again
     (tmp_path / "a-file").write_text("")
-    for bad, why in [("a-file/run", f"{tmp_path}/a-file is not a directory"), ("/proc/x", "")]:
+    for bad, why in [
+        ("a-file/run", f"{tmp_path}/a-file is not a directory"),
+        ("/proc/x", "cannot create /proc/x: /proc does not allow new entries"),
+    ]:
         with (
             pytest.raises(ConfigError, match=r"^command line: --out: ") as caught,
             hold(tmp_path / bad),

@@ -114,7 +114,11 @@ def test_rejected_sequence_leaves_the_run_directory_alone_and_names_the_file(
         # a file on the way: found only when the finished run was moved in, leaving its
         # stage beside the file
         ("a-file/run", "command line: --out: {tmp}/a-file is not a directory"),
-        ("/proc/cell-twin-run", "command line: --out: cannot create /proc/cell-twin-run: /proc: "),
+        (
+            "/proc/cell-twin-run",
+            "command line: --out: cannot create /proc/cell-twin-run: /proc does not allow new"
+            " entries\n",
+        ),
     ],
 )
 def test_an_out_that_cannot_be_made_is_refused_before_the_run(

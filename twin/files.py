@@ -4,6 +4,7 @@ outputs written aside and moved into place only when it is complete (``staged``)
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import glob
 import os
@@ -86,7 +87,13 @@ def directory_problem(out: Path) -> str | None:
         try:
             Path(tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=where)).rmdir()
         except OSError as exc:
-            what = f"cannot create {out}: {where}" if where is base else f"cannot write in {out}"
+            what = f"cannot create {out}" if where is base else f"cannot write in {out}"
+            if exc.errno == errno.ENOENT and where.is_dir():
+                # procfs answers a new entry with ENOENT: "No such file or directory" of a
+                # directory that is there would send the user looking for the wrong fault
+                return f"{what}: {where} does not allow new entries"
+            if where is base:
+                what += f": {where}"
             return f"{what}: {exc.strerror or exc}"
     return None
 
