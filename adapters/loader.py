@@ -63,10 +63,14 @@ def parse_adapters(
         try:
             cfg = model.model_validate(entry)
         except ValidationError as exc:
-            # an unknown field is told the field it likely misspells ("reads": "read");
-            # values are not echoed: _strict words them its own way
-            err = format_validation_error(source, exc, model, echo=False)
-            raise _in_entry(_strict(err, exc), i) from exc
+            # an unknown field is told the field it likely misspells ("reads": "read"); a
+            # value is echoed as a scenario's is ("got 'discret' (did you mean 'discrete'?)")
+            # unless _strict words it its own way (a string or boolean for a number)
+            plain = format_validation_error(source, exc, model, echo=False)
+            err = _strict(plain, exc)
+            if err is plain:
+                err = format_validation_error(source, exc, model)
+            raise _in_entry(err, i) from exc
         if cfg.name in names:
             raise ConfigError(source, f"adapter[{i}].name", f"{cfg.name!r} used twice")
         names.add(cfg.name)
@@ -87,7 +91,8 @@ def _apart(source: str, configs: list[AdapterConfig]) -> None:
 
 def _strict(err: ConfigError, exc: ValidationError) -> ConfigError:
     """``err`` saying what was written where a strict number or boolean was expected (TOML
-    has them: ``"0.5"`` or ``true`` for a number, ``"no"`` for a boolean are mistakes)."""
+    has them: ``"0.5"`` or ``true`` for a number, ``"no"`` for a boolean are mistakes);
+    ``err`` itself for any other error."""
     for e in exc.errors(include_url=False):
         if e["type"] in ("float_type", "bool_type") and err.reason.startswith(e["msg"]):
             value = e["input"]

@@ -152,6 +152,46 @@ CASES: dict[str, tuple[str, str, str]] = {
         "adapter[0].state[0].address",
         "expected an integer, got the string '30001'",
     ),
+    # a value outside a field's options or range is echoed as in a scenario file
+    "modbus-table-misspelt": (
+        MODBUS + '[[adapter.read]]\nsignal = "cnc1.power"\ntable = "discret"\naddress = 3\n',
+        "adapter[0].read[0].table",
+        "Input should be 'holding', 'input', 'coil' or 'discrete', got 'discret' (did you mean"
+        " 'discrete'?)\n",
+    ),
+    "modbus-state-in-a-coil": (
+        MODBUS + STATE + 'table = "coil"\n',
+        "adapter[0].state[0].table",
+        "Input should be 'holding', got 'coil'\n",
+    ),
+    "modbus-type-misspelt": (
+        MODBUS + STATE + 'type = "float31"\n',
+        "adapter[0].state[0].type",
+        "Input should be 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'float32' or"
+        " 'float64', got 'float31' (did you mean 'float32'?)\n",
+    ),
+    "modbus-word-order-misspelt": (
+        MODBUS + 'word_order = "bigg"\n' + STATE,
+        "adapter[0].word_order",
+        "Input should be 'big' or 'little', got 'bigg' (did you mean 'big'?)\n",
+    ),
+    "fault-kind-misspelt": (
+        MODBUS + '[[adapter.fault]]\nmachine = "cnc1"\nkind = "brekdown"\n'
+        'table = "coil"\naddress = 0\n',
+        "adapter[0].fault[0].kind",
+        "Input should be 'breakdown', 'tool_breakage', 'emergency_stop', 'print_failure' or"
+        " 'maintenance', got 'brekdown' (did you mean 'breakdown'?)\n",
+    ),
+    "opcua-security-mode-misspelt": (
+        OPCUA + 'security_mode = "sign"\n' + UA_STATE,
+        "adapter[0].security_mode",
+        "Input should be 'None', 'Sign' or 'SignAndEncrypt', got 'sign' (did you mean 'Sign'?)\n",
+    ),
+    "modbus-address-beyond": (
+        MODBUS + STATE.replace("address = 1", "address = 70000"),
+        "adapter[0].state[0].address",
+        "Input should be less than or equal to 65535, got 70000\n",
+    ),
     "strict-scale-bool": (
         MODBUS
         + '[[adapter.write]]\nsignal = "cnc1.power"\ntable = "holding"\naddress = 3\n'
