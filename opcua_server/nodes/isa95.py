@@ -206,7 +206,8 @@ def _routing(i: int, text: str, machines: Collection[str]) -> Any:
     """The operations of an explicit routing from their JSON text (JobOrderParameters[i]);
     raises CommandError naming the parameter, and the operation and its field, for text
     that is not JSON, not operations (wrong shape, a negative or non-finite duration), or
-    names a machine not in ``machines``."""
+    names a machine not in ``machines`` (the cell's ids, in its order: the order the
+    error lists them in)."""
     where = f"JobOrder: JobOrderParameters[{i}]"
     try:
         operations = json.loads(text)
@@ -222,9 +223,15 @@ def _routing(i: int, text: str, machines: Collection[str]) -> Any:
         error = format_validation_error(where, exc)
         shape = "" if "." in (error.field or "") else f"; expected {_ROUTING_TEXT}"
         raise CommandError(f"{where} ({error.field}): {error.reason}{shape}") from exc
-    unknown = spec.unknown_machine(machines)
-    if unknown is not None:
-        raise CommandError(f"{where} ({unknown[0]}): {unknown[1]}")
+    for j, op in enumerate(spec.operations):
+        if op.machine not in machines:
+            # the cell's order, as every other "unknown machine" of the twin lists them
+            # (ExplicitSpec.unknown_machine sorts them)
+            cell = ", ".join(machines)
+            raise CommandError(
+                f"{where} (operations[{j}].machine): unknown machine {op.machine!r}"
+                f" (cell has: {cell})"
+            )
     return operations
 
 
