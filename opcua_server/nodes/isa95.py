@@ -8,6 +8,7 @@ lists for a product, ``product_fields`` takes back as the same product (an expli
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection
 from typing import Any, Literal, get_args, get_origin
 
@@ -33,6 +34,7 @@ __all__ = [
     "SUBSTATES",
     "SUSPENDED",
     "State",
+    "order_error",
     "parameters",
     "product_fields",
     "state_text",
@@ -233,6 +235,38 @@ def _routing(i: int, text: str, machines: Collection[str]) -> Any:
                 f" (cell has: {cell})"
             )
     return operations
+
+
+# an order field's path in the model's errors: product.<parameter ID><within it>, or a field
+_ORDER_FIELD = re.compile(r"product\.(\w+)(.*)|\w+")
+# the job order's own fields that hold an order field
+_JOB_ORDER_FIELDS = {"id": "JobOrderID", "due": "EndTime"}
+_TAG_ERRORS = frozenset({"union_tag_invalid", "union_tag_not_found"})
+
+
+def order_error(exc: ValidationError, params: list[Any] | None) -> CommandError:
+    """The order model's first error of a job order (an ``OrderConfig`` of the fields
+    ``product_fields`` took from ``params``), naming what the MES sent as ``product_fields``
+    does: a product field by its JobOrderParameters entry and the field within it
+    (``JobOrderParameters[1] (material)``, ``JobOrderParameters[0] (type)``), one not given
+    by the ID it lacks (``JobOrderParameters (no parameter 'operations')``); the id and
+    the due date by JobOrderID and EndTime."""
+    error = format_validation_error("JobOrder", exc)
+    field = error.field or ""
+    if field == "product" and any(e["type"] in _TAG_ERRORS for e in exc.errors()):
+        field = "product.type"  # the family: pydantic names the union, not its tag
+    match = _ORDER_FIELD.fullmatch(field)
+    if match is None:
+        return CommandError(str(error))
+    key, within = match.group(1, 2)
+    ids = [p.ID for p in params or []]  # each once: product_fields refuses an ID twice
+    if key is None:
+        where = _JOB_ORDER_FIELDS.get(field, field)
+    elif key in ids:
+        where = f"JobOrderParameters[{ids.index(key)}] ({key}{within})"
+    else:
+        where = f"JobOrderParameters (no parameter {key!r})"
+    return CommandError(f"JobOrder: {where}: {error.reason}")
 
 
 def _check(

@@ -25,10 +25,11 @@ A call in another state is refused with BadInvalidState naming the order's state
 order or a bad job order with BadInvalidArgument (also a JobOrderParameters ID given twice, a
 parameter whose variant type does not fit its product field, an explicit routing's
 ``operations`` that are no JSON text of operations on the cell's machines:
-``isa95.product_fields``; an EndTime before the twin's simulated start; a StartTime still to
-come, which the twin would not wait for; EquipmentRequirements naming equipment the cell does
-not have). Nothing changes on a refused call. Update keeps the order's weight (a job order
-carries none).
+``isa95.product_fields``; a value the order model refuses, named by its JobOrderParameters
+entry and the field within it: ``isa95.order_error``; an EndTime before the twin's simulated
+start; a StartTime still to come, which the twin would not wait for; EquipmentRequirements
+naming equipment the cell does not have). Nothing changes on a refused call. Update keeps the
+order's weight (a job order carries none).
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from opcua_server.nodes import isa95
 from opcua_server.nodes.job_records import JobRecords
 from opcua_server.nodes.job_results import JobOrderRecords
-from twin.engine.commands import parse_order
 from twin.engine.jobs import ENDED_STATES
 from twin.errors import CommandError, InvalidStateError
 from twin.model.scenario import OrderConfig
@@ -108,7 +110,10 @@ class JobOrderControl(JobOrderRecords):
         if _given(job_order.StartTime):
             self._check_start(job_order.StartTime.astimezone(UTC))
         self._check_equipment(job_order.EquipmentRequirements)
-        return parse_order(data, label="JobOrder")
+        try:
+            return OrderConfig.model_validate(data)
+        except ValidationError as exc:  # named as sent: JobOrderParameters[1] (material)
+            raise isa95.order_error(exc, job_order.JobOrderParameters) from exc
 
     def _check_start(self, start: datetime) -> None:
         """Refuse a StartTime the twin would not keep: it releases an order when it is

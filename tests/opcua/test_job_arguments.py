@@ -255,10 +255,42 @@ _NUMBER = "expected a number (Double or an integer type)"
             "JobOrderParameters[1]: ID is required",
             id="no-id",
         ),
+        # the model's errors name the parameter as the checks of variant types do
         pytest.param(
             [_HOUSING, ("openings", ua.Variant(2.5))],
-            "product.openings: Input should be a valid integer, got a number with a fractional",
+            "JobOrderParameters[1] (openings): Input should be a valid integer, got a number"
+            " with a fractional part\n",
             id="fraction-for-an-integer",
+        ),
+        pytest.param(
+            [_HOUSING, ("materal", ua.Variant("pla"))],
+            "JobOrderParameters[1] (materal): unknown field\n",
+            id="misspelt-id",
+        ),
+        pytest.param(
+            [("volume_cm3", ua.Variant(20.0)), _HOUSING, ("material", ua.Variant("plaa"))],
+            "JobOrderParameters[2] (material): Input should be 'pla', 'petg', 'abs' or 'pa12'\n",
+            id="not-an-option",
+        ),
+        pytest.param(
+            [("type", ua.Variant("machined_bracket")), ("length_mm", ua.Variant(5000.0))],
+            "JobOrderParameters[1] (length_mm): Input should be less than or equal to 1000\n",
+            id="out-of-range",
+        ),
+        pytest.param(
+            [("type", ua.Variant("spaceship"))],
+            "JobOrderParameters[0] (type): unknown type 'spaceship' (known: machined_bracket,",
+            id="unknown-type",
+        ),
+        pytest.param(
+            [("material", ua.Variant("pla"))],
+            "JobOrderParameters (no parameter 'type'): type required (one of: machined_bracket,",
+            id="no-type",
+        ),
+        pytest.param(
+            [("type", ua.Variant("explicit"))],
+            "JobOrderParameters (no parameter 'operations'): field required\n",
+            id="a-required-field-not-given",
         ),
     ],
 )
@@ -276,10 +308,26 @@ async def test_job_order_parameters_that_do_not_fit_are_refused(
             result = await control_call(client, twin, method, ua.Variant(order), mes_comment())
             assert result.StatusCode.value == ua.StatusCodes.BadInvalidArgument
             expected = f"{method}: JobOrder: {message}"
-            assert result.InputArgumentDiagnosticInfos[0].AdditionalInfo.startswith(expected)
+            # a message that ends in a newline is the whole message
+            shown = result.InputArgumentDiagnosticInfos[0].AdditionalInfo + "\n"
+            assert shown.startswith(expected), shown
             assert order.JobOrderID not in twin.engine.stored
             assert order.JobOrderID not in twin.engine.jobs
         assert twin.engine.received == received
+
+
+async def test_a_bad_job_order_id_is_named_as_sent(twin: Twin) -> None:
+    """The order's id is the job order's JobOrderID: named so, not as the model's ``id``."""
+    async with twin.session("otto") as client:
+        await client.load_data_type_definitions()
+        order = _order(twin, "MES PAR 1", [_HOUSING])
+        result = await control_call(client, twin, "Store", ua.Variant(order), mes_comment())
+        assert result.StatusCode.value == ua.StatusCodes.BadInvalidArgument
+        assert result.InputArgumentDiagnosticInfos[0].AdditionalInfo == (
+            "Store: JobOrder: JobOrderID: String should match pattern"
+            " '^[A-Za-z0-9][A-Za-z0-9_.\\-]*$'"
+        )
+        assert "MES PAR 1" not in twin.engine.stored
 
 
 async def test_job_order_parameters_of_any_number_type_are_taken(twin: Twin) -> None:

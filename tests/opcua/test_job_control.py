@@ -170,7 +170,8 @@ async def test_bad_job_orders_are_refused(twin: Twin) -> None:
         assert result.StatusCode.value == ua.StatusCodes.BadInvalidArgument
         message = result.InputArgumentDiagnosticInfos[0].AdditionalInfo
         assert message.startswith(
-            "StoreAndStart: JobOrder: product: unknown type 'spaceship' (known:"
+            "StoreAndStart: JobOrder: JobOrderParameters[0] (type): unknown type 'spaceship'"
+            " (known:"
         )
         assert "MES-JC-3" not in twin.engine.jobs
         start = await control_call(client, twin, "Start", ua.Variant("nope"), mes_comment())
