@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +24,7 @@ __all__ = [
     "PlainHelpCommand",
     "PlainHelpGroup",
     "cli_logging",
+    "flowing",
     "parse_rule",
     "parse_until",
     "plain_help",
@@ -103,16 +106,36 @@ def sentence(message: str) -> str:
     return message[:1].lower() + message[1:]
 
 
+def flowing(text: str | None) -> str | None:
+    """A command's help (its docstring) with each paragraph on one line, for the terminal
+    to wrap: typer's help keeps the line breaks of a docstring's paragraphs (made at 100
+    columns of source) and wraps each line again at the terminal's width, which leaves a
+    short line after each long one at 80 columns and a narrow column at 120. Paragraphs
+    are what blank lines part; one that starts with click's ``\\b`` (not to be rewrapped)
+    and what follows ``\\f`` (not shown) stay as they are."""
+    if not text:
+        return text
+    shown, cut, hidden = inspect.cleandoc(text).partition("\f")
+    paragraphs = [
+        p if p.startswith("\b") else re.sub(r"\s*\n\s*", " ", p.strip())
+        for p in re.split(r"\n\s*\n", shown.strip())
+    ]
+    return "\n\n".join(paragraphs) + cut + hidden
+
+
 class _PlainHelp:
-    """What the help of a command or group shows of its parameters, as click writes it: a
-    flag (``--quiet``, ``--help``) without a value (typer writes ``<bool>``, as if it took
-    one), an argument by its name in capitals, bare when required and bracketed when
-    optional (``SCENARIO``, ``[SCENARIO]``; typer writes ``{scenario}``)."""
+    """What the help of a command or group shows, as click writes it: its text in
+    paragraphs the terminal wraps (``flowing``); a flag (``--quiet``, ``--help``) without a
+    value (typer writes ``<bool>``, as if it took one), an argument by its name in capitals,
+    bare when required and bracketed when optional (``SCENARIO``, ``[SCENARIO]``; typer
+    writes ``{scenario}``)."""
 
     params: list[Any]
+    help: str | None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.help = flowing(self.help)
         for param in self.params:
             _plain(param)
 

@@ -57,15 +57,16 @@ def experiment(
         ),
     ] = None,
 ) -> None:
-    """Run each SCENARIO with each rule for each seed; print each KPI's mean and 95 %
-    confidence interval over the seeds, of the cell and of each machine, and each variant
-    against the first, seed by seed.
+    """Run each SCENARIO with each rule for each seed; compare their KPIs over the seeds.
 
-    The same seed draws the same orders whatever the rule or the machines
-    added (common random numbers): the paired difference shows what the variant changes,
-    with a narrower interval than the two intervals side by side. Give --until to compare
-    over one period. Per machine: utilisation, availability, the shares of its planned
-    busy time in setup and down (out of service), OEE.
+    Prints each KPI's mean and 95 % confidence interval over the seeds, of the cell and of
+    each machine, and each variant against the first, seed by seed. Per machine:
+    utilisation, availability, the shares of its planned busy time in setup and down (out
+    of service), OEE. Give --until to compare over one period.
+
+    The same seed draws the same orders whatever the rule or the machines added (common
+    random numbers): the paired difference shows what the variant changes, with a narrower
+    interval than the two intervals side by side.
 
     --csv writes long format, a header line then one row per run and value, for pandas
     (pandas.read_csv) or a spreadsheet: variant (the column of the tables), rule, scenario

@@ -88,7 +88,7 @@ def run(
     history: Annotated[
         Path | None,
         typer.Option(
-            help="SQLite history database [default: OUT/history.sqlite]; a new run starts"
+            help="SQLite history database (default: OUT/history.sqlite); a new run starts"
             " a new one (the last kept as history.prev.sqlite), --resume keeps it",
             show_default=False,
         ),
@@ -137,11 +137,14 @@ def run(
     With --resume, restore the twin from the event log in OUT (the same scenario file: its
     seed and rule come with it) and continue from its last event; without an event log,
     start afresh. --resume-if-possible also starts afresh when the log cannot be resumed.
-    With --adapters, link the PLCs the file names (Modbus TCP, OPC UA) to the twin. The
-    twin's clock runs on the wall clock's axis and ends on 2262-04-11T23:47:16Z (at speed
-    1e6, two hours from now): the run stops there by itself. A second Ctrl-C hurries the
-    stop: telemetry not yet delivered goes to the spool at once. Exit code 1 when telemetry
-    lines were lost, or are kept because the server refused them (as twin simulate).
+
+    With --adapters, link the PLCs the file names (Modbus TCP, OPC UA) to the twin.
+
+    The twin's clock runs on the wall clock's axis and ends on 2262-04-11T23:47:16Z (at
+    speed 1e6, two hours from now): the run stops there by itself. A second Ctrl-C hurries
+    the stop: telemetry not yet delivered goes to the spool at once. Exit code 1 when
+    telemetry lines were lost, or are kept because the server refused them (as twin
+    simulate).
     """
     from opcua_server import ServerSettings, TwinServer
     from opcua_server.app import preflight
