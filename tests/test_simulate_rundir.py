@@ -108,6 +108,32 @@ def test_rejected_sequence_leaves_the_run_directory_alone_and_names_the_file(
     assert _tree(tmp_path / "runs") == before
 
 
+@pytest.mark.parametrize("bad", ["cycle", "short"])
+def test_rejected_sequence_prints_nothing_on_stdout(
+    jsp_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: str
+) -> None:
+    """Without -q, on output that is no terminal: the one line on stderr, nothing on stdout
+    (rich's progress bar, drawn on a terminal only, wrote a blank line when it ended)."""
+    scenario, seq = _ft06(jsp_dir, tmp_path, bad)
+    capsys.readouterr()
+    args = ["simulate", str(scenario), "--no-plots", "--telemetry", "none", "--sequence", str(seq)]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"error: {seq}: machine_sequences")
+    assert err.count("\n") == 1
+
+
+def test_a_run_on_output_that_is_no_terminal_starts_with_its_kpis(
+    jsp_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario, _ = _ft06(jsp_dir, tmp_path, "short")
+    capsys.readouterr()
+    args = ["simulate", str(scenario), "--no-plots", "--telemetry", "none"]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.splitlines()[0].strip() == "ISO 22400 KPIs"
+
+
 @pytest.mark.parametrize(
     ("out", "message"),
     [
@@ -250,3 +276,18 @@ def test_ctrl_c_stops_a_run_with_telemetry_at_once(
         lines = fh.read().splitlines()
     ended = [ln for ln in lines if ln.startswith("job_event") and "event=job_completed" in ln]
     assert len(ended) == sum(ev["type"] == "job_completed" for ev in events) > 0
+
+
+def test_a_terminal_still_gets_the_progress_bar(
+    jsp_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario, _ = _ft06(jsp_dir, tmp_path, "short")
+    capsys.readouterr()
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich: the output is a terminal
+    monkeypatch.setenv("TTY_INTERACTIVE", "1")
+    args = ["simulate", str(scenario), "--no-plots", "--telemetry", "none"]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 0
+    assert "simulating" in capsys.readouterr().out

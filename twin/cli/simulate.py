@@ -281,7 +281,10 @@ def _run(
         "stop_when_done": stop_when_done,
     }
     with _first_signal_sets(stop, caught):
-        if quiet:
+        # a bar only where one is drawn: on output that is not a terminal (a pipe, a log
+        # file) rich draws none, and writes a blank line when it ends, before a KPI table or
+        # alone on stdout when the run is refused (a --sequence that does not fit)
+        if quiet or not console.is_interactive:
             return runner(sc, **kwargs)
         return _with_progress_bar(sc, console, runner, kwargs)
 
