@@ -81,6 +81,11 @@ def test_bounds_name_their_unit(data: dict[str, Any], line: str) -> None:
             {"machines": [GENERIC, ROBOT], "transport": "g1"},
             "s.toml: cell.transport: 'g1' is of kind generic, not a robot",
         ),
+        (  # the cell's machines in its order, as every "unknown machine" lists them
+            {"machines": [ROBOT, GENERIC]},
+            "s.toml: orders[0].product.operations[0].machine: unknown machine 'g9' (cell has:"
+            " robot1, g1)",
+        ),
         (
             {"machines": [GENERIC, ROBOT, GENERIC]},
             "s.toml: cell.machines[2].id: duplicate machine id 'g1'",
@@ -88,7 +93,9 @@ def test_bounds_name_their_unit(data: dict[str, Any], line: str) -> None:
     ],
 )
 def test_cell_checks_name_the_field(cell: dict[str, Any], line: str) -> None:
-    assert error_of({"cell": cell}) == line
+    routing = {"type": "explicit", "operations": [{"machine": "g9", "duration": 3}]}
+    orders = [{"id": "o1", "product": routing}] if "orders[0]" in line else []
+    assert error_of({"cell": cell, "orders": orders}) == line
 
 
 @pytest.mark.parametrize(

@@ -225,15 +225,10 @@ def _routing(i: int, text: str, machines: Collection[str]) -> Any:
         error = format_validation_error(where, exc)
         shape = "" if "." in (error.field or "") else f"; expected {_ROUTING_TEXT}"
         raise CommandError(f"{where} ({error.field}): {error.reason}{shape}") from exc
-    for j, op in enumerate(spec.operations):
-        if op.machine not in machines:
-            # the cell's order, as every other "unknown machine" of the twin lists them
-            # (ExplicitSpec.unknown_machine sorts them)
-            cell = ", ".join(machines)
-            raise CommandError(
-                f"{where} (operations[{j}].machine): unknown machine {op.machine!r}"
-                f" (cell has: {cell})"
-            )
+    unknown = spec.unknown_machine(machines)
+    if unknown is not None:
+        field, reason = unknown
+        raise CommandError(f"{where} ({field}): {reason}")
     return operations
 
 

@@ -174,11 +174,12 @@ class ExplicitSpec(_Spec):
         return len(self.operations)
 
     def unknown_machine(self, machines: Collection[str]) -> tuple[str, str] | None:
-        """The first operation on a machine not in ``machines`` (a cell's ids): its field
-        (``operations[j].machine``) and why; None when every machine is in the cell."""
+        """The first operation on a machine not in ``machines`` (a cell's ids, in the cell's
+        order: the message lists them so, as every "unknown machine" of the twin does): its
+        field (``operations[j].machine``) and why; None when every machine is in the cell."""
         for j, op in enumerate(self.operations):
             if op.machine not in machines:
-                cell = ", ".join(sorted(machines))
+                cell = ", ".join(machines)
                 return (
                     f"operations[{j}].machine",
                     f"unknown machine {op.machine!r} (cell has: {cell})",
