@@ -18,7 +18,10 @@ logged an error, so that the error shows at each start.
 import is part of the key), adds the nodes in their order and appends the references. Values
 the import stamped get the replay's time instead. The importer shares ~130 name objects
 (QualifiedName, LocalizedText, NodeId) between what it adds and the nodes before it; the
-replay's are equal copies (asyncua replaces such values, it never changes one).
+replay's are equal copies (asyncua replaces such values, it never changes one). A recording
+that does not fit the address space (a namespace or node it adds is there already, a node it
+appends references to is not) changes nothing: it is reported, the files are imported and it
+is written again.
 
 **The key** (``cache_key``) covers the Python and asyncua versions, the size and time of each
 asyncua module, the source of the modules here that shape an import (this one, ``nodesets``,
@@ -191,11 +194,35 @@ class Capture:
 
 
 # -- replay ----------------------------------------------------------------------------------
-async def replay(server: Server, delta: Delta) -> None:
-    """Make ``server``'s address space what the import ``delta`` was recorded from made it.
+def _misfit(server: Server, namespaces: list[str], delta: Delta) -> str:
+    """Why ``delta`` cannot be replayed into ``server``'s address space of namespace array
+    ``namespaces``, or "": a namespace it registers is there already (it would not get its
+    index), a node it adds is there already, or a node it appends references to is not."""
+    nodes = server.iserver.aspace._nodes
+    there = [uri for uri in delta.namespaces if uri in namespaces]
+    if there:
+        return f"namespace {there[0]} is there already"
+    for nodeid in delta.nodes:
+        if nodeid in nodes:
+            return f"node {nodeid.to_string()} is there already"
+    for nodeid, _ in delta.references:
+        if nodeid not in nodes:
+            return f"node {nodeid.to_string()} is not there"
+    return ""
+
+
+async def replay(server: Server, delta: Delta) -> str:
+    """Make ``server``'s address space what the import ``delta`` was recorded from made it;
+    "" when done, else why ``delta`` does not fit it (a namespace it registers or a node it
+    adds is there already, a node it appends references to is not), nothing changed.
 
     ``delta`` must come fresh from ``NodesetCache.load`` (its objects become the server's),
-    for a server whose address space is the one the import started from (``cache_key``)."""
+    for a server whose address space is the one the import started from (``cache_key``):
+    checked in full before anything changes, so that a file that does not fit (the key
+    matched, the address space differs) is an import, not a failed start."""
+    problem = _misfit(server, list(await server.get_namespace_array()), delta)
+    if problem:
+        return problem
     for uri in delta.namespaces:
         await server.register_namespace(uri)
     aspace = server.iserver.aspace
@@ -211,6 +238,7 @@ async def replay(server: Server, delta: Delta) -> None:
     for nodeid, refs in delta.references:
         aspace._nodes[nodeid].references.extend(refs)
     lookups.forget(aspace)  # HasSubtype references were added
+    return ""
 
 
 # -- key and files ---------------------------------------------------------------------------

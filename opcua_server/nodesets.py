@@ -142,8 +142,15 @@ async def _import_cached(server: Server, texts: list[tuple[str, str]], cache: No
     key = cache_key(texts, namespaces, len(server.iserver.aspace.keys()))
     delta = cache.load(key)
     if delta is not None:
-        await replay(server, delta)
-        return
+        misfit = await replay(server, delta)
+        if not misfit:
+            return
+        _log.warning(
+            "%s: does not fit the address space (%s); importing the NodeSet2 files and"
+            " writing it again",
+            cache.path(key),
+            misfit,
+        )
     if not cache.writable():
         await _import(server, texts)
         return

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from asyncua import Server, ua
+from asyncua.server.address_space import NodeData
 
 from opcua_server import lookups
 from opcua_server.app import _collections_paused
@@ -168,6 +169,56 @@ async def test_an_unreadable_cache_file_is_reported_and_replaced(
     (warning,) = _warnings(caplog)
     assert f"{path}: unreadable (UnpicklingError" in warning
     assert isinstance(cache.load(key), Delta)  # written again
+
+
+_NOT_THERE = ua.NodeId(999_999)
+_OBJECTS = ua.NodeId(ua.ObjectIds.ObjectsFolder)
+MISFITS: dict[str, tuple[Callable[[Delta], None], str]] = {
+    # appended to last: the namespace and the nodes would be in before the missing node
+    "a node it appends to is missing": (
+        lambda d: d.references.append((_NOT_THERE, [ua.ReferenceDescription()])),
+        "node i=999999 is not there",
+    ),
+    "a node it adds is there": (
+        lambda d: d.nodes.update({_OBJECTS: NodeData(_OBJECTS)}),
+        "node i=85 is there already",
+    ),
+    "a namespace it registers is there": (
+        lambda d: d.namespaces.insert(0, "http://opcfoundation.org/UA/"),
+        "namespace http://opcfoundation.org/UA/ is there already",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MISFITS))
+async def test_a_recording_that_does_not_fit_changes_nothing_and_is_imported_again(
+    tiny: list[Path], tmp_path: Path, caplog: pytest.LogCaptureFixture, case: str
+) -> None:
+    """The key matched but the address space is not the one recorded from: not a failed
+    start nor a half-replayed address space, but a warning and the import."""
+    change, why = MISFITS[case]
+    cache = NodesetCache(tmp_path / "cache")
+    await _import(await _server(), tiny, cache)
+    path, key = _cache_file(cache)
+    delta = cache.load(key)
+    assert delta is not None
+    change(delta)
+    cache.save(key, delta)
+    plain = await _server()
+    await _import(plain, tiny, None)
+    server = await _server()
+    with caplog.at_level(logging.WARNING):
+        assert await _import(server, tiny, cache) == [1]  # imported
+    assert await server.get_namespace_array() == await plain.get_namespace_array()
+    assert _space(server) == _space(plain)
+    (warning,) = [r.getMessage() for r in caplog.records if r.name.startswith("opcua_server")]
+    assert warning == (
+        f"{path}: does not fit the address space ({why}); importing the NodeSet2 files and"
+        " writing it again"
+    )
+    again = await _server()  # written again, as recorded: replayed at the next start
+    assert await _import(again, tiny, cache) == []
+    assert _space(again) == _space(plain)
 
 
 @pytest.mark.usefixtures("umask_022")
