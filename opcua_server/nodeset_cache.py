@@ -31,12 +31,13 @@ count before the import: a file changed in any way is imported again.
 **Files** (``NodesetCache``): ``nodesets-<key>.pickle`` in ``$TWIN_CACHE_DIR`` (set but
 empty: no cache), else ``$XDG_CACHE_HOME/cell-twin``, else ``~/.cache/cell-twin``; never the
 repository. The folder is made 0700 and files 0600. A file that is not this user's alone is
-not read (it is a pickle); one that cannot be read is reported and replaced; others not
-changed in 30 days are removed when one is written. Deleting the folder is always safe.
+not read (it is a pickle); one that cannot be read is reported and replaced; others neither
+read nor written in 30 days are removed when one is written. Deleting the folder is always safe.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copyreg
 import hashlib
 import io
@@ -64,6 +65,8 @@ from twin.files import write_durably
 __all__ = ["Capture", "Delta", "NodesetCache", "cache_key", "replay"]
 
 _FORMAT = b"cell-twin nodeset delta 1"
+# a file neither read nor written for this long is removed (a load sets its time: a start
+# that reads it keeps it)
 _UNUSED_S = 30 * 24 * 3600.0
 _NAMESPACE_ARRAY = ua.NodeId(ua.ObjectIds.Server_NamespaceArray)
 # an address space's state besides its nodes (compared one by one) and logger; attributes
@@ -361,6 +364,8 @@ class NodesetCache:
         if not isinstance(delta, Delta):
             self._log.warning("%s: not a recorded import; importing the NodeSet2 files", path)
             return None
+        with contextlib.suppress(OSError):  # read-only: kept as long as its folder is
+            os.utime(path)  # used now: not removed as unused (``save``)
         return delta
 
     def writable(self) -> bool:

@@ -259,16 +259,21 @@ def test_the_cache_folder_and_files_are_private(tmp_path: Path) -> None:
     assert cache.load("k") == Delta([], {}, [])
 
 
-def test_files_unused_for_30_days_go_when_one_is_written(tmp_path: Path) -> None:
+def test_files_neither_read_nor_written_for_30_days_go_when_one_is_written(
+    tmp_path: Path,
+) -> None:
     cache = NodesetCache(tmp_path)
-    for key in ("old", "recent"):
+    for key in ("old", "read", "recent"):
         cache.save(key, Delta([], {}, []))
     month = 31 * 24 * 3600
-    stamp = cache.path("old").stat().st_mtime - month
-    os.utime(cache.path("old"), (stamp, stamp))
+    for key in ("old", "read"):
+        stamp = cache.path(key).stat().st_mtime - month
+        os.utime(cache.path(key), (stamp, stamp))
+    assert cache.load("read") == Delta([], {}, [])  # written a month ago, read at each start
     cache.save("new", Delta([], {}, []))
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "nodesets-new.pickle",
+        "nodesets-read.pickle",
         "nodesets-recent.pickle",
     ]
 
