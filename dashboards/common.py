@@ -70,9 +70,10 @@ CELL_RUN_FILTER = f"{CELL_FILTER} AND {RUN_FILTER}"
 CHANGES_ONLY = "\"restated\" != 'true'"
 # what the state timelines say of the points they show
 RESTATED_NOTE = (
-    "Each change, and each state again with each KPI report (every hour of simulated time in"
-    " twin simulate, every 10 s in twin run, by default), so a lane begins at the range's"
-    " start once the range is longer than that."
+    "Each change, and each state again with each KPI report (by default every hour of"
+    " simulated time in twin simulate, every 10 wall seconds in twin run: 10 s x the speed on"
+    " this time axis), so a lane begins at the range's start once the range is longer than"
+    " that."
 )
 
 # a KPI with nothing to rate is left out of its point (SCHEMA.md): the panels say what shows

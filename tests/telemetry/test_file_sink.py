@@ -115,7 +115,7 @@ def test_each_kpi_report_states_each_machine_again(run_dir: Path) -> None:
             if e["type"] == "machine_state" and e["machine"] == p.tags["machine"] and e["t"] <= t
         ]
         last: dict[str, Any] = (
-            before[-1] if before else {"state": "NotExecuting", "mode": "None", "job": None}
+            before[-1] if before else {"state": "NotExecuting", "mode": "Processing", "job": None}
         )
         assert p.fields["state"] == last["state"], (p, last)
         assert p.fields["mode"] == last["mode"]

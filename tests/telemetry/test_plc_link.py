@@ -154,7 +154,7 @@ async def test_realtime_run_writes_the_initial_state_and_each_change_until_detac
     assert got == [
         ("plc1", False, 0, o),  # the initial states, at the twin's time when attached
         ("plc2", True, 0, o),
-        ("plc1", True, 0, o + 600 * 10**9),
+        ("plc1", True, 0, o + 600 * 10**9 + 1),  # after the restatement at 600 s (below)
         ("plc1", False, 1, o + 900 * 10**9),  # the wall clock's time on the run's axis
         ("plc2", False, 0, o + 900 * 10**9),
     ]  # and nothing after the detach

@@ -13,7 +13,7 @@ from twin.events import MachineStateChanged, OrderReceived
 from twin.links import LinkState
 from twin.model import load_scenario
 from twin.telemetry import LineEncoder, attach_realtime, datetime_ns
-from twin.telemetry.schema import RESTATED_TAG
+from twin.telemetry.schema import RESTATED_TAG, STATE_CODES
 
 ORIGIN = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
 O_NS = datetime_ns(ORIGIN)
@@ -37,7 +37,13 @@ def test_machines_are_idle_until_their_first_change_then_in_their_last_state() -
         (
             "machine_state",
             {"cell": "cell-1", "kind": kind, "machine": m, "restated": "true", "run": RUN},
-            {"state": "NotExecuting", "mode": "None", "state_code": 2, "job": "", "family": ""},
+            {
+                "state": "NotExecuting",
+                "mode": "Processing",
+                "state_code": 2,
+                "job": "",
+                "family": "",
+            },
             O_NS,
         )
         for m, kind in (("cnc1", "cnc"), ("printer1", "printer"))
@@ -129,3 +135,46 @@ async def test_a_twin_that_ran_before_is_restated_in_its_states_now(
         if p.tags.get(RESTATED_TAG) == "true"
     }
     assert again == now
+
+
+def test_idle_is_the_state_the_engine_starts_a_machine_in(default_scenario_path: Path) -> None:
+    """``twin simulate`` does not seed the encoder: its first restatements say what the
+    engine's machines are before their first change."""
+    engine = Engine(load_scenario(default_scenario_path))
+    kinds = {m.id: m.kind for m in engine.scenario.cell.machines}
+    encoder = LineEncoder("cell-1", kinds, ORIGIN)
+    idle = {p.tags["machine"]: p.fields for p in _points(encoder.restated_lines(0.0))}
+    assert idle == {
+        m.id: {
+            "state": m.state,
+            "mode": m.mode,
+            "state_code": STATE_CODES[m.state],
+            "job": "",
+            "family": "",
+        }
+        for m in engine.machines.values()
+    }
+
+
+def test_a_change_at_the_instant_of_a_restatement_comes_after_it() -> None:
+    """The KPI report (and its restatements) may come first at an instant a change comes at
+    (a command applied at the report's time; a fault injected while paused): the change is
+    stamped after the restatement, never tied with it (InfluxDB's ``last()`` of a tie could
+    read the state before the change)."""
+    encoder = _encoder()
+    (before,) = [p for p in _points(encoder.restated_lines(3600.0)) if p.tags["machine"] == "cnc1"]
+    (change,) = _points(
+        encoder.event_lines(MachineStateChanged(3600.0, "cnc1", "OutOfService", "None", None))
+    )
+    assert before.ts == O_NS + 3600 * 10**9 < change.ts
+    # and a restatement after the change at that instant is never before it
+    (after,) = [p for p in _points(encoder.restated_lines(3600.0)) if p.tags["machine"] == "cnc1"]
+    assert after.ts >= change.ts
+    assert after.fields["state"] == "OutOfService"
+    # the same for a PLC link
+    link = LinkState("plc1", "modbus", "modbus://plc:502/1", ORIGIN, connected=True)
+    encoder.link_lines(link, 7200.0)
+    (again,) = [p for p in _points(encoder.restated_lines(7200.0)) if p.measurement == "plc_link"]
+    down = LinkState("plc1", "modbus", "modbus://plc:502/1", ORIGIN, failures=1)
+    (lost,) = _points(encoder.link_lines(down, 7200.0))
+    assert again.ts < lost.ts

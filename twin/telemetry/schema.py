@@ -43,7 +43,6 @@ a batch twice (a retry after a lost acknowledgement) stores it once in InfluxDB.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -72,6 +71,7 @@ from twin.events import (
 from twin.kpi import defined
 from twin.signals import SignalStore
 from twin.telemetry.lineprotocol import frame_lines, line, series_key
+from twin.telemetry.values import LINK_ERROR_MAX, datetime_ns, link_text, run_id
 
 if TYPE_CHECKING:
     from twin.links import LinkState
@@ -135,7 +135,6 @@ LAST_TIMESTAMP = datetime(2262, 4, 11, 23, 47, 16, tzinfo=UTC)
 #: a run stamped further back than this may be older than a database keeps (VictoriaMetrics'
 #: default retention is one month; InfluxDB buckets are often set to 30 days)
 RETENTION_HINT = timedelta(days=30)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 #: the tag naming the run that wrote a point (``run_id``)
@@ -144,57 +143,19 @@ RUN_TAG = "run"
 #: the tag of a point that states again the state its series' last change set
 #: (``LineEncoder.restated_lines``): ``restated=true``; a change has no such tag
 RESTATED_TAG = "restated"
-#: a machine's state until its first change: idle, no job (as the engine starts it)
+#: a machine's state until its first change: idle, no job, as the engine starts it
+#: (``MachineRuntime``: NotExecuting in the Processing mode)
 _IDLE: dict[str, object] = {
     "state": "NotExecuting",
-    "mode": "None",
+    "mode": "Processing",
     "state_code": STATE_CODES["NotExecuting"],
     "job": "",
     "family": "",
 }
+#: before any timestamp (a state known from the start, not from a change)
+_NEVER = -(2**63)
 #: the measurement of the PLC links' states (``LineEncoder.link_lines``)
 LINK_MEASUREMENT = "plc_link"
-#: the most characters of a link's ``last_error`` (or ``endpoint``) a point carries: a
-#: library's message may be long (the telemetry's own last error keeps as many)
-LINK_ERROR_MAX = 500
-# the user and password part of a URL (scheme://user:secret@host): adapters refuse URLs with
-# one, and no message of theirs names a password, but a library's message might echo a URL
-_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def link_text(text: str) -> str:
-    """``text`` (a link's last error or endpoint) as a ``plc_link`` point carries it: on one
-    line (control characters and runs of white space become one space), a URL's user and
-    password replaced by ``***``, and at most ``LINK_ERROR_MAX`` characters (a longer text
-    ends with ``...``)."""
-    text = " ".join(_CONTROL.sub(" ", _USERINFO.sub("***@", text)).split())
-    if len(text) > LINK_ERROR_MAX:
-        text = text[: LINK_ERROR_MAX - 3] + "..."
-    return text
-
-
-def run_id(started: datetime) -> str:
-    """The id of a run that started at ``started`` (time-zone aware): the UTC second, then
-    its microseconds, e.g. ``2026-01-05T06:00:00Z-250000``.
-
-    Readable, and sortable: a later run sorts after an earlier one, within one second too
-    (the dashboards list runs newest first). The same instant always gives the same id, so
-    a run resumed from its recorded start (``twin run --resume``: ``run.json``'s
-    ``sim_start``) keeps its id. No regular-expression metacharacter (no ``.``), so the id
-    reads the same wherever Grafana regex-escapes a variable's value."""
-    if started.tzinfo is None:
-        raise ValueError("a run's start must be time-zone aware")
-    utc = started.astimezone(UTC)
-    return f"{utc:%Y-%m-%dT%H:%M:%SZ}-{utc.microsecond:06d}"
-
-
-def datetime_ns(value: datetime) -> int:
-    """Nanoseconds since the Unix epoch of a time-zone aware datetime (exact, no float)."""
-    if value.tzinfo is None:
-        raise ValueError("timestamp origin must be time-zone aware")
-    delta = value - _EPOCH  # aware datetimes: the offset of ``value`` counts
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
 
 
 class SignalLayout:
@@ -256,9 +217,12 @@ class LineEncoder:
         # a machine not in it: ``_unknown_quality`` (seed: the rows before may have)
         self._marked: dict[str, bool] = {}
         self._unknown_quality = False
-        # each machine's and each PLC link's last state: its fields and its time
-        self._state_now: dict[str, tuple[dict[str, object], float]] = {}
-        self._link_now: dict[tuple[str, str], tuple[dict[str, object], float]] = {}
+        # each machine's and each PLC link's last state: its fields and the nanosecond its
+        # change was stamped with; and the nanosecond of its last restatement (by machine,
+        # by (link, kind)): a change comes after it (restated_lines)
+        self._state_now: dict[str, tuple[dict[str, object], int]] = {}
+        self._link_now: dict[tuple[str, str], tuple[dict[str, object], int]] = {}
+        self._restated_ns: dict[object, int] = {}
         self._series()
 
     def _series(self) -> None:
@@ -410,7 +374,7 @@ class LineEncoder:
         for machine, kind, severity, source in faults:
             self._faults[(machine, kind)] = (severity, source)
         for machine, (state, mode, job) in (states or {}).items():
-            self._state_now[machine] = (self._state_fields(state, mode, job), -math.inf)
+            self._state_now[machine] = (self._state_fields(state, mode, job), _NEVER)
 
     def _state_fields(self, state: str, mode: str, job: str | None) -> dict[str, object]:
         """The fields of a ``machine_state`` point."""
@@ -431,8 +395,8 @@ class LineEncoder:
                 "machine_state", {"cell": self.cell, "machine": ev.machine}
             )
             fields = self._state_fields(ev.state, ev.mode, ev.job)
-            self._state_now[ev.machine] = (fields, ev.t)
-            text = self._line(series, fields, ev.t)
+            text, ts = self._change(ev.machine, series, fields, ev.t)
+            self._state_now[ev.machine] = (fields, ts)
         elif isinstance(ev, FaultRaised | FaultCleared):
             text = self._fault(ev)
         elif isinstance(ev, _JOB_EVENTS):
@@ -525,9 +489,21 @@ class LineEncoder:
             "since": since.replace("+00:00", "Z"),
             "endpoint": link_text(state.endpoint),
         }
-        self._link_now[(state.name, state.kind)] = (fields, t)
-        text = self._line(series, fields, t)
-        return [] if text is None else [text]
+        text, ts = self._change((state.name, state.kind), series, fields, t)
+        self._link_now[(state.name, state.kind)] = (fields, ts)
+        return [text]
+
+    def _change(
+        self, key: object, series: str, fields: dict[str, object], t: float
+    ) -> tuple[str, int]:
+        """A state change's line and timestamp: after the state's last restatement (one at
+        the same instant, written before the change, would tie with it, and InfluxDB's
+        ``last()`` could then read the state before the change)."""
+        self._encoding = True
+        ts = self._unique(series, max(self.ts(t), self._restated_ns.get(key, _NEVER) + 1))
+        text = line(series, fields, ts)
+        assert text is not None  # a state point has string fields, always written
+        return text, ts
 
     # -- states again --------------------------------------------------------------------
     def restated_lines(self, t: float) -> list[str]:
@@ -538,29 +514,32 @@ class LineEncoder:
         in it (a state timeline's lane does not start empty at the range's start, a
         ``last()`` in the range has a value); a query of changes leaves these out with
         ``"restated" != 'true'``. Never stamped before the change it states again (a link's
-        change is stamped with the driver's clock, which may be ahead of ``t``)."""
+        change is stamped with the driver's clock, which may be ahead of ``t``), and a change
+        after it is stamped after it (``_change``)."""
         out: list[str] = []
-        idle = (_IDLE, -math.inf)
-        machines = {m: self._state_now.get(m, idle) for m in self.kinds}
+        machines = {m: self._state_now.get(m, (_IDLE, _NEVER)) for m in self.kinds}
         machines.update(self._state_now)  # machines only their events named
         for machine, now in machines.items():
             tags = {"cell": self.cell, "machine": machine, "kind": self.kinds.get(machine)}
-            out.append(self._restated("machine_state", tags, now, t))
+            out.append(self._restated(machine, "machine_state", tags, now, t))
         for (name, kind), now in self._link_now.items():
             tags = {"cell": self.cell, "link": name, "kind": kind}
-            out.append(self._restated(LINK_MEASUREMENT, tags, now, t))
+            out.append(self._restated((name, kind), LINK_MEASUREMENT, tags, now, t))
         return out
 
     def _restated(
         self,
+        key: object,
         measurement: str,
         tags: dict[str, str | None],
-        now: tuple[dict[str, object], float],
+        now: tuple[dict[str, object], int],
         t: float,
     ) -> str:
         fields, changed = now
         series = self._key(measurement, {**tags, RESTATED_TAG: "true"})
-        text = self._line(series, fields, max(t, changed))
+        self._encoding = True
+        ts = self._restated_ns[key] = self._unique(series, max(self.ts(t), changed))
+        text = line(series, fields, ts)
         assert text is not None  # a state point has string fields, always written
         return text
 
