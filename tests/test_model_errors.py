@@ -201,6 +201,8 @@ def test_positions_far_off_the_floor_are_noted() -> None:
             f"(at line 2, column 108): seed = {'9' * 70}...",
         ),
         ('name = "x"\nseed = [1,\n', "Invalid value (at end of document)"),  # no line: none quoted
+        # a line separator (U+2028) in a string is no line end to TOML: the right line quoted
+        ('name = "a\u2028b"\nx = 1\nx = 2\n', "(at line 3, column 6): x = 2"),
     ],
 )
 def test_a_toml_error_quotes_the_line_it_refuses(tmp_path: Any, text: str, said: str) -> None:

@@ -55,7 +55,7 @@ async def test_a_new_run_starts_a_new_history_and_resume_keeps_it(tmp_path: Path
     db, kept = out / "history.sqlite", out / "history.prev.sqlite"
 
     first = await _run(*args)
-    assert "OPC UA history" not in first
+    assert "kept the last run's OPC UA history" not in first
     assert db.is_file()
     assert not kept.exists()
     own = _tables(db)
@@ -69,7 +69,7 @@ async def test_a_new_run_starts_a_new_history_and_resume_keeps_it(tmp_path: Path
     _mark(db, "mark_second")
 
     third = await _run("--resume", *args)
-    assert "OPC UA history" not in third
+    assert "kept the last run's OPC UA history" not in third
     assert _marks(db) == {"mark_second"}  # the resumed run's own, gone on with
     assert _marks(kept) == {"mark_first"}
 
@@ -81,12 +81,12 @@ def test_the_last_history_and_its_wal_replace_an_older_one(tmp_path: Path) -> No
     for name in ("h.prev.sqlite", "h.prev.sqlite-wal", "h.prev.sqlite-shm"):
         (tmp_path / name).write_text("old")
     said: list[str] = []
-    new_history(db, said.append)
+    new_history(db, tmp_path, said.append)
     assert said == [f"kept the last run's OPC UA history as {tmp_path / 'h.prev.sqlite'}"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["h.prev.sqlite", "h.prev.sqlite-wal"]
     assert (tmp_path / "h.prev.sqlite").read_text() == "new"
     assert (tmp_path / "h.prev.sqlite-wal").read_text() == "new wal"  # no stale -shm beside it
-    new_history(db, said.append)  # nothing to keep: nothing said, nothing moved
+    new_history(db, tmp_path, said.append)  # nothing to keep: nothing said, nothing moved
     assert len(said) == 1
     assert (tmp_path / "h.prev.sqlite").read_text() == "new"
 
@@ -97,6 +97,50 @@ def test_a_history_that_cannot_be_kept_names_the_option(tmp_path: Path) -> None:
     (tmp_path / "h.prev.sqlite").mkdir()  # in the way: a directory
     (tmp_path / "h.prev.sqlite" / "f").write_text("y")
     with pytest.raises(ConfigError) as err:
-        new_history(db, print)
+        new_history(db, tmp_path, print)
     assert str(err.value).startswith(f"command line: --history: cannot keep {db} as ")
     assert db.read_text() == "x"  # left where it was
+
+
+def test_a_failed_starts_history_never_replaces_the_last_runs(tmp_path: Path) -> None:
+    """A start that failed left only its ``stop`` in the log (``new_log`` replaces such a
+    log) and a new, empty history: the next start deletes that history, and the last real
+    run's, kept before the failed start, stays kept. A database outside the run directory
+    (``--history``) is kept as ever, never deleted."""
+    out = tmp_path / "out"
+    out.mkdir()
+    db, kept = out / "history.sqlite", out / "history.prev.sqlite"
+    kept.write_text("the last real run's")
+    db.write_text("the failed start's")
+    (out / "events.jsonl").write_text('{"t":0,"type":"command","command":"stop","args":{}}\n')
+    said: list[str] = []
+    new_history(db, out, said.append)
+    assert said == []
+    assert not db.exists()
+    assert kept.read_text() == "the last real run's"
+    elsewhere = tmp_path / "h.sqlite"
+    elsewhere.write_text("a database of the user's")
+    new_history(elsewhere, out, said.append)
+    assert (tmp_path / "h.prev.sqlite").read_text() == "a database of the user's"
+    # a log with more than the stop: a real run, its history kept
+    (out / "events.jsonl").write_text('{"t":0,"type":"machine_state","machine":"m"}\n')
+    db.write_text("a real run's")
+    new_history(db, out, said.append)
+    assert kept.read_text() == "a real run's"
+
+
+def test_the_history_of_earlier_versions_is_named_until_given_or_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from twin.cli.run import _old_history
+
+    monkeypatch.chdir(tmp_path)
+    assert _old_history(None) is None  # none there
+    old = tmp_path / "var" / "opcua" / "history.sqlite"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"SQLite format 3\x00")
+    note = _old_history(None)
+    assert note is not None
+    assert note.startswith("note: var/opcua/history.sqlite, the OPC UA history of earlier")
+    assert note.endswith("give --history var/opcua/history.sqlite to go on with it, or delete it")
+    assert _old_history(Path("var/opcua/history.sqlite")) is None  # given: it is read

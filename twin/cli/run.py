@@ -177,6 +177,8 @@ def run(
         history_retention_s=retention * 3600.0,
         insecure_dev=insecure_dev,
     )
+    if (old := _old_history(history)) is not None:
+        console.print(old, style="yellow", markup=False)
     # before anything is created, restored or rotated: a bad users file, certificate folder
     # or history database, missing NodeSet2 files or a taken port -> one line
     _check_files(settings)
@@ -196,7 +198,7 @@ def run(
         if resume or resume_if_possible:
             restored = _restore(out, sc, info, console, strict=not resume_if_possible)
         if restored is None:
-            new_history(settings.history_db, console.print)  # the last run's is not this one's
+            new_history(settings.history_db, out, console.print)  # the last run's is not ours
             kpi = KpiCollector.for_cell(sc.cell)  # the run's, from 0 (not one a refused replay fed)
             engine = Engine(sc, signals=True)
             engine.bus.subscribe(_followed(kpi))
@@ -315,6 +317,20 @@ def _restore(
         f"resuming at simulated time {engine.now:.1f} s"
     )
     return engine, log_fh, sim_start, kpi, records
+
+
+def _old_history(history: Path | None) -> str | None:
+    """A note when the history database of versions before the run directory kept it (the
+    former default, ``var/opcua/history.sqlite``) is there and no ``--history`` is given:
+    it is no longer read."""
+    old = _STATE / "history.sqlite"
+    if history is not None or not old.exists():
+        return None
+    return (
+        f"note: {old}, the OPC UA history of earlier versions, is no longer read: a run keeps"
+        " its history in its run directory (OUT/history.sqlite); give --history"
+        f" {old} to go on with it, or delete it"
+    )
 
 
 def _check_files(s: ServerSettings) -> None:

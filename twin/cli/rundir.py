@@ -235,25 +235,35 @@ def new_log(out: Path, say: Callable[[str], None] = print) -> IO[bytes]:
 _SQLITE_SIDES = ("", "-wal", "-shm", "-journal")
 
 
-def new_history(db: Path, say: Callable[[str], None] = print) -> None:
-    """A new run's OPC UA history starts empty: the history database ``db`` the last run
-    left (a run's history holds its own nodes' values and events, on its own time axis) is
-    kept as ``<stem>.prev<suffix>`` (``history.prev.sqlite``) with its WAL files, replacing
-    an older one; ``say`` tells where. A resumed run keeps its history: not called then."""
+def new_history(db: Path, out: Path, say: Callable[[str], None] = print) -> None:
+    """A new run in ``out`` starts an empty OPC UA history: the history database ``db`` the
+    last run left (a run's history holds its own nodes' values and events, on its own time
+    axis) is kept as ``<stem>.prev<suffix>`` (``history.prev.sqlite``) with its WAL files,
+    replacing an older one; ``say`` tells where. As ``new_log`` replaces the log of a start
+    that failed (its ``events.jsonl`` holds only the ``stop``), that start's history in
+    ``out`` is deleted, not kept: the last real run's stays the one kept (a database outside
+    ``out``, ``--history``, is never deleted). A resumed run keeps its history: not called
+    then."""
     if not db.exists():
         return
     kept = db.with_name(f"{db.stem}.prev{db.suffix}")
+    events = out / EVENTS
+    ours = db.absolute().parent == out.absolute()
+    failed = ours and events.exists() and _stop_only(events)
     try:
         for side in _SQLITE_SIDES:
-            Path(f"{kept}{side}").unlink(missing_ok=True)
-        for side in _SQLITE_SIDES:
-            with contextlib.suppress(FileNotFoundError):
-                Path(f"{db}{side}").rename(f"{kept}{side}")
+            Path(f"{db if failed else kept}{side}").unlink(missing_ok=True)
+        if not failed:
+            for side in _SQLITE_SIDES:
+                with contextlib.suppress(FileNotFoundError):
+                    Path(f"{db}{side}").rename(f"{kept}{side}")
         fsync_dir(db.parent)
     except OSError as exc:
-        reason = f"cannot keep {db} as {kept} for a new run: {exc.strerror or exc}"
+        what = f"delete {db}" if failed else f"keep {db} as {kept}"
+        reason = f"cannot {what} for a new run: {exc.strerror or exc}"
         raise ConfigError("command line", "--history", reason) from exc
-    say(f"kept the last run's OPC UA history as {kept}")
+    if not failed:
+        say(f"kept the last run's OPC UA history as {kept}")
 
 
 def _replace_log(out: Path, new: Path, say: Callable[[str], None], *, new_run: bool) -> None:

@@ -104,8 +104,8 @@ def simulate(
     times: the run's event log is reproduced byte for byte (same scenario, seed and rule).
     A log that ends where twin run stopped ends the replay there too, unless --until.
 
-    Ctrl-C ends the run where it is: summary.json and the KPIs are of the part that ran
-    (no plots), exit code 130; Ctrl-C again stops at once.
+    Ctrl-C (or SIGTERM) ends the run where it is: summary.json and the KPIs are of the part
+    that ran (no plots), exit code 130 (143); Ctrl-C again stops at once.
     """
     console = Console()
     if rule is not None:

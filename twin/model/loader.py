@@ -242,7 +242,7 @@ def _quoted_line(text: str, exc: tomllib.TOMLDecodeError) -> str:
     """``: <the line tomllib names>`` (at most 80 characters), so the error shows what it
     refuses (its "Cannot overwrite a value" names no key); empty when it names none."""
     found = _AT_LINE.search(str(exc))
-    lines = text.splitlines()
+    lines = text.split("\n")  # as TOML counts lines (splitlines also breaks at U+2028, ...)
     if found is None or not 0 < int(found.group(1)) <= len(lines):
         return ""
     line = " ".join(lines[int(found.group(1)) - 1].split())
