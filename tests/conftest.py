@@ -11,6 +11,7 @@ from typing import NoReturn
 
 import pytest
 
+from twin.api import TwinAPI
 from twin.engine.cell import Engine
 from twin.engine.jobs import Job
 from twin.events import Event, EventBus
@@ -150,6 +151,17 @@ def quiet_cell(default_scenario_path: Path, *, scrapping: bool = False) -> Scena
         elif m["kind"] == "inspection" and scrapping:
             m.update(detection_probability=1.0, max_rework=0)
     return parse_scenario(data)
+
+
+@pytest.fixture
+def quiet_twin(default_scenario_path: Path) -> tuple[Engine, TwinAPI, list[Event]]:
+    """The ``quiet_cell`` run a simulated minute, its API and the events it told."""
+    bus = EventBus()
+    seen: list[Event] = []
+    bus.subscribe(seen.append)
+    engine = Engine(quiet_cell(default_scenario_path), bus=bus)
+    engine.run(60, stop_when_done=False)
+    return engine, TwinAPI(engine), seen
 
 
 def scrapping_cell(default_scenario_path: Path) -> Scenario:

@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.conftest import HOUSING, quiet_cell
+from tests.conftest import HOUSING
 from twin.api import TwinAPI
 from twin.clock import ManualClock
 from twin.engine import commands
 from twin.engine.cell import Engine
 from twin.errors import CommandError
-from twin.events import CommandApplied, Event, EventBus
+from twin.events import CommandApplied, Event
 from twin.model import load_scenario
 from twin.model.units import parse_duration
 from twin.runtime import RealtimeDriver
@@ -57,13 +57,8 @@ NOT_SECONDS = [
 
 
 @pytest.fixture
-def twin(default_scenario_path: Path) -> tuple[Engine, TwinAPI, list[Event]]:
-    bus = EventBus()
-    seen: list[Event] = []
-    bus.subscribe(seen.append)
-    engine = Engine(quiet_cell(default_scenario_path), bus=bus)
-    engine.run(60, stop_when_done=False)
-    return engine, TwinAPI(engine), seen
+def twin(quiet_twin: tuple[Engine, TwinAPI, list[Event]]) -> tuple[Engine, TwinAPI, list[Event]]:
+    return quiet_twin
 
 
 def _commands(seen: list[Event]) -> list[CommandApplied]:

@@ -6,16 +6,14 @@ method's) has JSON's numbers, taken as they are."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import quiet_cell
 from twin.api import TwinAPI
 from twin.engine.cell import Engine
 from twin.errors import CommandError
-from twin.events import Event, EventBus
+from twin.events import Event
 from twin.model import BracketSpec
 
 QUOTES = ": write the number without quotes"
@@ -23,13 +21,8 @@ BRACKET = {"type": "machined_bracket", "material": "aluminium"}
 
 
 @pytest.fixture
-def twin(default_scenario_path: Path) -> tuple[Engine, TwinAPI, list[Event]]:
-    bus = EventBus()
-    seen: list[Event] = []
-    bus.subscribe(seen.append)
-    engine = Engine(quiet_cell(default_scenario_path), bus=bus)
-    engine.run(60, stop_when_done=False)
-    return engine, TwinAPI(engine), seen
+def twin(quiet_twin: tuple[Engine, TwinAPI, list[Event]]) -> tuple[Engine, TwinAPI, list[Event]]:
+    return quiet_twin
 
 
 def _state(engine: Engine, seen: list[Event]) -> tuple[object, ...]:
