@@ -30,15 +30,19 @@ count before the import: a file changed in any way is imported again.
 
 **Files** (``NodesetCache``): ``nodesets-<key>.pickle`` in ``$TWIN_CACHE_DIR`` (set but
 empty: no cache), else ``$XDG_CACHE_HOME/cell-twin``, else ``~/.cache/cell-twin``; never the
-repository. The folder is made 0700 and files 0600. A file that is not this user's alone is
-not read (it is a pickle); one that cannot be read is reported and replaced; others neither
-read nor written in 30 days are removed when one is written. Deleting the folder is always safe.
+repository. The folder is made 0700 and files 0600. Files are pickles, read only when no
+other user could have written them. A folder that is not this user's alone (another user's,
+or one its group or other users may write to) is not used at all: one warning, and the files
+are imported. A file that is not this user's alone, or is a symbolic link, is not read (a
+warning); one that cannot be read is reported and replaced; others neither read nor written
+in 30 days are removed when one is written. Deleting the folder is always safe.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copyreg
+import errno
 import hashlib
 import io
 import logging
@@ -74,6 +78,21 @@ _NAMESPACE_ARRAY = ua.NodeId(ua.ObjectIds.Server_NamespaceArray)
 _NOT_STATE = {"_nodes", "logger"}
 
 _log = logging.getLogger(__name__)
+
+
+class _Refused(Exception):
+    """A cache file not read (the warning given)."""
+
+
+def _not_alone(st: os.stat_result) -> str:
+    """Why the file or folder ``st`` describes may hold what another user wrote, or "": it
+    is not this user's, or its group or other users may write to it."""
+    uid, mode = os.geteuid(), stat.S_IMODE(st.st_mode)
+    if st.st_uid != uid:
+        return f"owned by uid {st.st_uid}, this is uid {uid}"
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"mode {mode:04o}: {'other users' if mode & stat.S_IWOTH else 'its group'} may write"
+    return ""
 
 
 @dataclass
@@ -334,24 +353,35 @@ class NodesetCache:
     def path(self, key: str) -> Path:
         return self.directory / f"nodesets-{key}.pickle"
 
+    def trusted(self) -> bool:
+        """Whether the folder, when it exists, is this user's alone (no other user could have
+        put a file in it): when not, one warning, and nothing is to be read from it or written
+        to it (the files are imported)."""
+        try:
+            st = self.directory.stat()
+        except OSError:  # none yet (``writable`` makes it), or unreadable (``load`` says so)
+            return True
+        return self._folder_alone(st)
+
+    def _folder_alone(self, st: os.stat_result) -> bool:
+        problem = _not_alone(st)
+        if problem:
+            self._log.warning(
+                "%s: no NodeSet2 import cache: its folder must be this user's alone (%s);"
+                " importing the NodeSet2 files",
+                self.directory,
+                problem,
+            )
+        return not problem
+
     def load(self, key: str) -> Delta | None:
         """The import recorded under ``key``; None when there is none, and (with a warning)
-        when its file is not this user's alone or cannot be read."""
+        when its file or folder is not this user's alone, its file is a symbolic link, or it
+        cannot be read."""
         path = self.path(key)
         try:
-            with path.open("rb") as fh:
-                st = os.fstat(fh.fileno())
-                if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-                    self._log.warning(
-                        "%s: not read: a cache file must be this user's alone (uid %d, mode"
-                        " %04o); importing the NodeSet2 files",
-                        path,
-                        st.st_uid,
-                        stat.S_IMODE(st.st_mode),
-                    )
-                    return None
-                delta = pickle.load(fh)  # noqa: S301 (this user's own file, checked above)
-        except FileNotFoundError:
+            delta = self._unpickled(path)
+        except (FileNotFoundError, _Refused):
             return None
         except Exception as exc:  # any unpickling failure: the cache is only a shortcut
             self._log.warning(
@@ -364,18 +394,57 @@ class NodesetCache:
         if not isinstance(delta, Delta):
             self._log.warning("%s: not a recorded import; importing the NodeSet2 files", path)
             return None
-        with contextlib.suppress(OSError):  # read-only: kept as long as its folder is
-            os.utime(path)  # used now: not removed as unused (``save``)
         return delta
 
+    def _unpickled(self, path: Path) -> object:
+        """What ``path`` (in the folder) holds, unpickled only when the folder and the file
+        are this user's alone: the folder opened and checked, the file opened in it without
+        following a link and checked as opened (nothing swapped in between). Raises _Refused
+        (after a warning), OSError, and what unpickling raises."""
+        folder = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if not self._folder_alone(os.fstat(folder)):
+                raise _Refused
+            try:
+                fd = os.open(path.name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=folder)
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:
+                    raise
+                self._not_read(path, "a symbolic link")
+                raise _Refused from None
+        finally:
+            os.close(folder)
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            problem = _not_alone(st) or ("" if stat.S_ISREG(st.st_mode) else "not a file")
+            if problem:
+                self._not_read(path, problem)
+                raise _Refused
+            delta = pickle.load(fh)  # noqa: S301 (this user's own file, checked above)
+            with contextlib.suppress(OSError):  # a read-only folder: kept as long as it is
+                os.utime(fh.fileno())  # used now: not removed as unused (``save``)
+        return delta
+
+    def _not_read(self, path: Path, problem: str) -> None:
+        self._log.warning(
+            "%s: not read: a cache file must be this user's alone (%s); importing the NodeSet2"
+            " files",
+            path,
+            problem,
+        )
+
     def writable(self) -> bool:
-        """Whether a recorded import can be written (the folder made if missing)."""
+        """Whether a recorded import can be written: the folder (made if missing) is this
+        user's alone and writable."""
         try:
             if not self.directory.is_dir():
                 self.directory.mkdir(mode=0o700, parents=True)
                 self.directory.chmod(0o700)  # mkdir's mode is masked by the umask
+            st = self.directory.stat()
         except OSError as exc:
             self._log.info("no NodeSet2 import cache: cannot make %s: %s", self.directory, exc)
+            return False
+        if not self._folder_alone(st):
             return False
         if not os.access(self.directory, os.W_OK | os.X_OK):
             self._log.info("no NodeSet2 import cache: %s is not writable", self.directory)

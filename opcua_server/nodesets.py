@@ -138,6 +138,9 @@ async def _import(server: Server, texts: list[tuple[str, str]]) -> None:
 
 
 async def _import_cached(server: Server, texts: list[tuple[str, str]], cache: NodesetCache) -> None:
+    if not cache.trusted():  # another user could have put a file there: not used at all
+        await _import(server, texts)
+        return
     namespaces = list(await server.get_namespace_array())
     key = cache_key(texts, namespaces, len(server.iserver.aspace.keys()))
     delta = cache.load(key)

@@ -236,6 +236,72 @@ def test_a_cache_file_others_may_write_to_is_not_read(
     assert f"{path}: not read: a cache file must be this user's alone" in warning
 
 
+def test_a_cache_file_that_is_a_symbolic_link_is_not_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In a folder others may write to, a link planted to a file of this user's would pass
+    the check of the file's owner and mode: a link is never followed."""
+    cache = NodesetCache(tmp_path / "cache")
+    cache.writable()
+    cache.save("mine", Delta([], {}, []))
+    cache.path("k").symlink_to(cache.path("mine"))
+    with caplog.at_level(logging.WARNING, logger="opcua_server.nodeset_cache"):
+        assert cache.load("k") is None
+    (warning,) = _warnings(caplog)
+    assert warning == (
+        f"{cache.path('k')}: not read: a cache file must be this user's alone (a symbolic"
+        " link); importing the NodeSet2 files"
+    )
+
+
+@pytest.mark.usefixtures("umask_022")
+async def test_a_cache_folder_others_may_write_to_is_not_used(
+    tiny: list[Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its group or other users could put a file there (a pickle: code run at the next
+    start): nothing read from it or written to it, one warning, the start goes on."""
+    cache = NodesetCache(tmp_path / "cache")
+    await _import(await _server(), tiny, cache)
+    path, key = _cache_file(cache)
+    written = path.stat().st_mtime_ns
+    cache.directory.chmod(0o770)
+    warning = (
+        f"{cache.directory}: no NodeSet2 import cache: its folder must be this user's alone"
+        " (mode 0770: its group may write); importing the NodeSet2 files"
+    )
+    with caplog.at_level(logging.INFO):
+        assert await _import(await _server(), tiny, cache) == [1]  # imported
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("opcua_server")]
+    assert said == [warning]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="opcua_server.nodeset_cache"):
+        assert cache.load(key) is None  # nor when asked directly
+    assert _warnings(caplog) == [warning]
+    assert [p.name for p in cache.directory.iterdir()] == [path.name]
+    assert path.stat().st_mtime_ns == written  # not written again
+
+
+def test_a_cache_folder_of_another_user_is_not_used(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = NodesetCache(tmp_path / "cache")
+    cache.writable()
+    cache.save("k", Delta([], {}, []))
+    me = os.geteuid()
+    monkeypatch.setattr(os, "geteuid", lambda: me + 1)  # as if the folder were another's
+    with caplog.at_level(logging.WARNING, logger="opcua_server.nodeset_cache"):
+        assert not cache.trusted()
+        assert not cache.writable()
+    assert (
+        _warnings(caplog)
+        == [
+            f"{cache.directory}: no NodeSet2 import cache: its folder must be this user's alone"
+            f" (owned by uid {me}, this is uid {me + 1}); importing the NodeSet2 files"
+        ]
+        * 2
+    )
+
+
 async def test_an_import_that_logged_an_error_is_not_recorded(
     tiny: list[Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
