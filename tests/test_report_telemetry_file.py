@@ -18,7 +18,7 @@ import pytest
 
 from twin.errors import ConfigError
 from twin.report import telemetry_file
-from twin.report.lp_chunks import parse_chunk
+from twin.report.lp_chunks import Piece, parse_chunk
 from twin.report.telemetry_file import CutShort, Series, read_numeric_series
 from twin.signals import STATUS_CODE, SignalSpec, SignalStore
 from twin.telemetry import LineEncoder
@@ -253,3 +253,33 @@ def test_memory_grows_by_the_values_not_the_text(tmp_path: Path) -> None:
     per_line = (_peak(large) - _peak(small)) / (len(lines) // 2)
     assert per_line < 2 * held / len(lines)
     assert per_line < len(text) / len(lines)
+
+
+def _nbytes(piece: Piece) -> int:
+    return piece.lines.nbytes + piece.times_ns.nbytes + piece.values.nbytes
+
+
+def test_each_value_is_joined_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pieces are joined into blocks as they come (few large arrays), each value copied
+    once: joining the block before with the new pieces every ``_JOIN`` pieces copied it
+    again each time (quadratic in the pieces: ~43 times the series' bytes for a year)."""
+    path = tmp_path / "t.lp.gz"
+    text = _write(path, _signal_lines(3000))
+    _chunked(monkeypatch, 997)  # ~700 chunks: ~10 blocks of each series' main layout
+    read, joined = [], []
+    add, join = telemetry_file._Collector.add, telemetry_file._joined
+
+    def counted_add(self: telemetry_file._Collector, m: str, k: str, piece: Piece) -> None:
+        read.append(_nbytes(piece))
+        add(self, m, k, piece)
+
+    def counted_join(pieces: list[Piece]) -> Piece:
+        joined.append(sum(_nbytes(p) for p in pieces))
+        return join(pieces)
+
+    monkeypatch.setattr(telemetry_file._Collector, "add", counted_add)
+    monkeypatch.setattr(telemetry_file, "_joined", counted_join)
+    got = read_numeric_series(path)
+    assert len(joined) >= 8  # blocks were made
+    assert sum(joined) <= sum(read), f"{sum(joined) / sum(read):.1f} times what was read"
+    _assert_same(got, _reference(text))
