@@ -17,7 +17,9 @@ processes on the machine stretch the wall time; CPU time is steadier.
     .venv/bin/python bench/report_speed.py [--days 30] [--signals 10s] [--small]
         [--run DIR] [--keep] [--json]
 
-``--small`` builds a 2-day run (a quick check); ``--run DIR`` reports an existing run.
+``--small`` builds a 2-day run (a quick check); ``--run DIR`` reports an existing run. The run
+built is removed at the end, whatever happened, unless ``--keep``; the line saying where it was
+built goes to stderr, stdout holds the results alone.
 """
 
 from __future__ import annotations
@@ -100,15 +102,21 @@ def _child(step: str, run_dir: Path) -> dict[str, Any]:
 
 def measure(step: str, run_dir: Path) -> dict[str, Any]:
     """``step`` ("report" or "read") of ``run_dir`` in a fresh process: its result, and the
-    process's wall seconds (interpreter start and imports included)."""
+    process's wall seconds (interpreter start and imports included). Exits with the step's
+    error output when it fails."""
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, __file__, "--child", step, "--run", str(run_dir)],
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
         cwd=ROOT,
     )
+    if done.returncode != 0:  # its traceback, which check=True would keep to itself
+        raise SystemExit(
+            f"the {step!r} step of {run_dir} failed with exit code {done.returncode}:\n"
+            f"{done.stderr.rstrip()}"
+        )
     result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
     result["process_wall_s"] = time.perf_counter() - start
     return result
@@ -158,20 +166,28 @@ def main() -> None:
     if args.child:
         print(json.dumps(_child(args.child, args.run)))
         return
-    with tempfile.TemporaryDirectory(prefix="report-speed-") as scratch:
-        run_dir = args.run
-        if run_dir is None:
-            run_dir = Path(tempfile.mkdtemp(prefix="report-speed-run-")) / "run"
-            days = 2.0 if args.small else args.days
-            wall = build_run(run_dir, days, args.signals)
-            print(f"built {days:g} days, signals every {args.signals}, in {wall:.1f} s: {run_dir}")
-        results = measure_all(run_dir, Path(scratch))
-        if args.json:
-            print(json.dumps(results, indent=2))
-        else:
-            _print(run_dir, results)
-        if args.run is None and not args.keep:
-            shutil.rmtree(run_dir.parent)
+    built = None if args.run else Path(tempfile.mkdtemp(prefix="report-speed-run-"))
+    try:
+        with tempfile.TemporaryDirectory(prefix="report-speed-") as scratch:
+            run_dir = args.run
+            if built is not None:
+                run_dir = built / "run"
+                days = 2.0 if args.small else args.days
+                wall = build_run(run_dir, days, args.signals)
+                # stderr: what stdout holds is the results (JSON with --json)
+                print(
+                    f"built {days:g} days, signals every {args.signals}, in {wall:.1f} s:"
+                    f" {run_dir}",
+                    file=sys.stderr,
+                )
+            results = measure_all(run_dir, Path(scratch))
+            if args.json:
+                print(json.dumps(results, indent=2))
+            else:
+                _print(run_dir, results)
+    finally:
+        if built is not None and not args.keep:  # also when building or a step failed
+            shutil.rmtree(built, ignore_errors=True)
 
 
 if __name__ == "__main__":
