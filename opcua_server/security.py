@@ -356,7 +356,7 @@ class ChannelGate(UaProcessor):  # type: ignore[misc]
                 raise
             if not (typeid == _ACTIVATE_SESSION and code in _AUDITED):
                 _log.warning(
-                    "refused a %s request from %s: %s",
+                    "refused a request (%s) from %s: %s",
                     _service(typeid),
                     address(self.name),
                     ua.StatusCode(code).name,

@@ -66,5 +66,6 @@ async def test_a_service_no_role_may_use_is_one_warning_naming_it(
     assert err.value.code == ua.StatusCodes.BadUserAccessDenied
     assert _errors(caplog) == []
     (warning,) = _said(caplog, logging.WARNING)
-    assert warning.startswith("refused a Write request from 127.0.0.1:")
+    # the service in brackets: "a ActivateSession request" would not read right
+    assert warning.startswith("refused a request (Write) from 127.0.0.1:")
     assert warning.endswith(": BadUserAccessDenied")
