@@ -59,6 +59,22 @@ def test_a_gap_stays_a_gap() -> None:
     assert {39_999, 40_000, 40_002, 40_003} <= set(kept)  # the line stops and goes on
 
 
+@pytest.mark.parametrize(
+    ("gaps", "nans"),
+    [
+        ([slice(40_000, 40_003)], [40_000, 40_002]),  # its first and last NaN
+        ([slice(40_000, 40_001)], [40_000]),  # one sample: that one
+        ([slice(0, 3), slice(N - 3, N)], [0, 2, N - 3]),  # one ending the series: its first
+    ],
+)
+def test_a_gap_keeps_its_first_and_last_nan(gaps: list[slice], nans: list[int]) -> None:
+    values = _wave()
+    for gap in gaps:
+        values[gap] = np.nan
+    kept = envelope(_times(), values, 1000)
+    assert kept[np.isnan(values[kept])].tolist() == nans
+
+
 def test_a_short_series_is_drawn_whole() -> None:
     assert envelope(_times(400), _wave(400), 100).tolist() == list(range(400))
 
