@@ -177,8 +177,6 @@ def run(
         history_retention_s=retention * 3600.0,
         insecure_dev=insecure_dev,
     )
-    if (old := _old_history(history)) is not None:
-        console.print(old, style="yellow", markup=False)
     # before anything is created, restored or rotated: a bad users file, certificate folder
     # or history database, missing NodeSet2 files or a taken port -> one line
     _check_files(settings)
@@ -195,6 +193,8 @@ def run(
         log_fh: IO[bytes] | None = None
         restored = None
         records: JobRecords | None = None  # not restored: the server keeps its own
+        if (old := _old_history(history)) is not None:  # a run that starts: said once
+            console.print(old, style="yellow", markup=False)
         if resume or resume_if_possible:
             restored = _restore(out, sc, info, console, strict=not resume_if_possible)
         if restored is None:
