@@ -144,3 +144,31 @@ def test_the_history_of_earlier_versions_is_named_until_given_or_deleted(
     assert note.startswith("note: var/opcua/history.sqlite, the OPC UA history of earlier")
     assert note.endswith("give --history var/opcua/history.sqlite to go on with it, or delete it")
     assert _old_history(Path("var/opcua/history.sqlite")) is None  # given: it is read
+
+
+def test_a_history_another_twin_holds_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two twins on one --history would mix their runs, and the second's start would move
+    the first's database away under it: the second is refused in one line, nothing moved."""
+    from tests.opcua.conftest import require_nodesets
+    from twin.cli import main
+    from twin.cli.rundir import hold_history
+
+    require_nodesets()
+    db = tmp_path / "shared.sqlite"
+    db.write_bytes(b"SQLite format 3\x00")
+    args = ["run", "--insecure-dev", "--telemetry", "none", *run_args(tmp_path, history=db)]
+    with hold_history(db):
+        capsys.readouterr()
+        assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: command line: --history: {db} is in use by another twin run; give this one"
+        " another --history, or none (its run directory's)\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("shared")) == [
+        "shared.sqlite",
+        "shared.sqlite.lock",
+    ]
+    assert db.read_bytes() == b"SQLite format 3\x00"

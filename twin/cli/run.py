@@ -39,6 +39,7 @@ from twin.cli.rundir import (
     EVENTS,
     LogFlusher,
     hold,
+    hold_history,
     new_history,
     new_log,
     previous_run,
@@ -190,6 +191,8 @@ def run(
     # one twin per run directory, before anything in it is read or written; the event log
     # is closed however the run ends (a refused --adapters file after a restore included)
     with hold(out), contextlib.ExitStack() as closing:
+        if settings.history_db.absolute().parent != out.absolute():  # else held with out
+            closing.enter_context(hold_history(settings.history_db))
         log_fh: IO[bytes] | None = None
         restored = None
         records: JobRecords | None = None  # not restored: the server keeps its own

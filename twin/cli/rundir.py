@@ -49,6 +49,7 @@ __all__ = [
     "LogFlusher",
     "axis_end",
     "hold",
+    "hold_history",
     "latest_run_dir",
     "new_history",
     "new_log",
@@ -228,6 +229,31 @@ def new_log(out: Path, say: Callable[[str], None] = print) -> IO[bytes]:
         raise
     say(f"kept the last run's event log as {out / PREVIOUS}")
     return fh
+
+
+@contextlib.contextmanager
+def hold_history(db: Path) -> Iterator[None]:
+    """Hold the history database ``db`` while the block runs: an exclusive lock on
+    ``<db>.lock`` (made 0600). For one outside the run directory (``--history``): one inside
+    it is held with the directory. Raises ConfigError naming ``--history`` when another
+    ``twin run`` holds it: two twins writing one history would mix their runs, and a new
+    run's ``new_history`` would move the other's database away under it."""
+    lock = db.with_name(f"{db.name}.lock")
+    try:
+        fd = hold_lock(lock, wait=False, create=True)
+    except BlockingIOError:
+        reason = (
+            f"{db} is in use by another twin run; give this one another --history, or none"
+            " (its run directory's)"
+        )
+        raise ConfigError("command line", "--history", reason) from None
+    except OSError as exc:
+        reason = f"cannot lock {lock}: {exc.strerror or exc}"
+        raise ConfigError("command line", "--history", reason) from exc
+    try:
+        yield
+    finally:
+        os.close(fd)
 
 
 #: what SQLite keeps beside a database file (WAL mode: the log and its index; a rollback
