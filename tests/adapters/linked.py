@@ -4,6 +4,7 @@ client watching it."""
 from __future__ import annotations
 
 import contextlib
+import gzip
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,10 +12,11 @@ from pathlib import Path
 from asyncua import Client, ua
 
 from opcua_server.nodesets import NS
-from tests.adapters.conftest import Watch
+from tests.adapters.conftest import UNCERTAIN, Watch
 from tests.adapters.modbus.plc import Plc
 from tests.conftest import SCENARIOS, free_port
 from tests.opcua.conftest import CliTwin, run_args, start_cli
+from tests.telemetry.lp import Point, parse_lines
 
 #: the twin's nodes these tests watch (browse paths in its namespace)
 BED_TEMP_NODE = "printer1.Monitoring.BuildPlatform.Temperature"
@@ -38,6 +40,16 @@ table = "input"
 address = 0
 scale = 0.1
 """
+#: the link with the bed temperature fed: an adapters file
+BED_TEMP_LINK = PLC_LINK + BED_TEMP
+#: a signal's status while its PLC link is lost (Uncertain_LastUsableValue), as a code
+UNCERTAIN_CODE = UNCERTAIN.value
+
+
+def telemetry_points(tmp_path: Path) -> list[Point]:
+    """The points of the run's telemetry file (``linked_twin``'s run directory)."""
+    with gzip.open(tmp_path / "out" / "telemetry.lp.gz", "rt", encoding="utf-8") as fh:
+        return parse_lines(fh.read())
 
 
 @contextlib.asynccontextmanager

@@ -3,22 +3,18 @@
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
-from tests.adapters.conftest import UNCERTAIN as UNCERTAIN_STATUS
 from tests.adapters.linked import (
-    BED_TEMP,
+    BED_TEMP_LINK,
     CONNECTED_NODE,
-    PLC_LINK,
     SIM_TIME_NODE,
+    UNCERTAIN_CODE,
     linked_twin,
+    telemetry_points,
     watching,
 )
-from tests.telemetry.lp import Point, parse_lines
-
-ADAPTERS = PLC_LINK + BED_TEMP
-UNCERTAIN = UNCERTAIN_STATUS.value  # Uncertain_LastUsableValue: the signal's PLC link is lost
+from tests.telemetry.lp import Point
 
 
 def _runs(values: list[bool]) -> list[bool]:
@@ -27,7 +23,7 @@ def _runs(values: list[bool]) -> list[bool]:
 
 
 async def test_a_lost_plc_link_is_in_the_telemetry_on_the_runs_axis(tmp_path: Path) -> None:
-    async with linked_twin(tmp_path, ADAPTERS, "--insecure-dev") as (twin, plc):
+    async with linked_twin(tmp_path, BED_TEMP_LINK, "--insecure-dev") as (twin, plc):
         async with watching(twin, CONNECTED_NODE, SIM_TIME_NODE) as w:
             watch, (connected, _) = w.watch, w.nodes
             await watch.until(connected, lambda dv: dv.Value.Value is True)
@@ -40,8 +36,7 @@ async def test_a_lost_plc_link_is_in_the_telemetry_on_the_runs_axis(tmp_path: Pa
             await watch.until(connected, lambda dv: dv.Value.Value is True)
         await twin.stop()  # the adapter's last report (down) comes just before the stop
 
-    with gzip.open(tmp_path / "out" / "telemetry.lp.gz", "rt", encoding="utf-8") as fh:
-        points = parse_lines(fh.read())
+    points = telemetry_points(tmp_path)
     links = [p for p in points if p.measurement == "plc_link"]
     assert {p.tags["run"] for p in points} == {links[0].tags["run"]}  # the run's, as every point
     assert {(p.tags["link"], p.tags["kind"]) for p in links} == {("cell-plc", "modbus")}
@@ -80,7 +75,7 @@ async def test_a_lost_plc_link_is_in_the_telemetry_on_the_runs_axis(tmp_path: Pa
     good_before = [p for p in beds if p.fields["quality"] == 0 and p.ts <= lost.ts]
     assert good_before
     after: list[Point] = [p for p in beds if p.ts > good_before[-1].ts]
-    assert after[0].fields["quality"] == UNCERTAIN
+    assert after[0].fields["quality"] == UNCERTAIN_CODE
     assert good_before[-1].ts <= lost.ts <= after[0].ts
     ends = max(p.ts for p in points if p.measurement != "plc_link")
     assert min(p.ts for p in points) <= first.ts <= links[-1].ts <= ends

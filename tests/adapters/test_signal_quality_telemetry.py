@@ -7,22 +7,19 @@ the OPC UA server showing the change, so samples of it are in the run's telemetr
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
-from tests.adapters.conftest import UNCERTAIN as UNCERTAIN_STATUS
 from tests.adapters.linked import (
-    BED_TEMP,
+    BED_TEMP_LINK,
     BED_TEMP_NODE,
-    PLC_LINK,
     SIM_TIME_NODE,
+    UNCERTAIN_CODE,
     linked_twin,
+    telemetry_points,
     watching,
 )
-from tests.telemetry.lp import Point, parse_lines
+from tests.telemetry.lp import Point
 
-ADAPTERS = PLC_LINK + BED_TEMP
-UNCERTAIN = UNCERTAIN_STATUS.value  # Uncertain_LastUsableValue: the signal's PLC link is lost
 RUN_ON_S = 30.0  # simulated seconds a phase lasts after OPC UA shows it (samples: every 1 s)
 
 
@@ -36,30 +33,29 @@ def _signals(point: Point) -> list[str]:
 
 
 async def test_only_the_plc_fed_signal_is_uncertain_in_the_telemetry(tmp_path: Path) -> None:
-    async with linked_twin(tmp_path, ADAPTERS, "--insecure-dev") as (twin, plc):
+    async with linked_twin(tmp_path, BED_TEMP_LINK, "--insecure-dev") as (twin, plc):
         async with watching(twin, BED_TEMP_NODE, SIM_TIME_NODE) as w:
             watch, (bed, _) = w.watch, w.nodes
             await watch.until(bed, lambda dv: dv.StatusCode.is_good())
             await w.run_on(RUN_ON_S)
             await plc.stop()  # the PLC goes away
-            await watch.until(bed, lambda dv: dv.StatusCode.value == UNCERTAIN)
+            await watch.until(bed, lambda dv: dv.StatusCode.value == UNCERTAIN_CODE)
             await w.run_on(RUN_ON_S)
             await plc.start()
             await watch.until(bed, lambda dv: dv.StatusCode.is_good())
             await w.run_on(RUN_ON_S)
         await twin.stop()
 
-    with gzip.open(tmp_path / "out" / "telemetry.lp.gz", "rt", encoding="utf-8") as fh:
-        points = [p for p in parse_lines(fh.read()) if p.measurement == "machine_signal"]
+    points = [p for p in telemetry_points(tmp_path) if p.measurement == "machine_signal"]
     printer = [p for p in points if p.tags["machine"] == "printer1"]
-    uncertain = [i for i, p in enumerate(printer) if p.fields["quality"] == UNCERTAIN]
+    uncertain = [i for i, p in enumerate(printer) if p.fields["quality"] == UNCERTAIN_CODE]
     good = [i for i, p in enumerate(printer) if p.fields["quality"] == 0]
     lost = next(i for i in uncertain if i > good[0])  # Good first (connected), then lost
     back = next(i for i in good if i > lost)  # and Good again
     for i in range(lost, back):
         # the PLC's value alone is Uncertain; the printer's simulated signals stay Good
         assert _statuses(printer[i]) == {f"{n}_quality": 0 for n in _signals(printer[i])} | {
-            "bed_temp_quality": UNCERTAIN
+            "bed_temp_quality": UNCERTAIN_CODE
         }
     # the first sample after: every signal Good again (what a last() reads); then nothing
     assert _statuses(printer[back]) == {f"{n}_quality": 0 for n in _signals(printer[back])}
