@@ -174,8 +174,13 @@ def test_the_twins_lines_take_the_fast_path() -> None:
         assert parse_chunk(f"{odd}\n".encode(), 1, (b"machine_signal,", b"kpi,")) is None
 
 
-def _bad_field(line: str) -> str:
-    return line.replace("load=", "load=n/a,y=", 1)
+def _with_a_bad_field(n: int, after: int) -> tuple[list[str], int]:
+    """``n`` signal lines, the first line with a ``load`` field after line ``after`` given a
+    field that is not a number; the lines and that line's index."""
+    lines = _signal_lines(n)
+    at = next(i for i in range(after, len(lines)) if "load=" in lines[i])
+    lines[at] = lines[at].replace("load=", "load=n/a,y=", 1)
+    return lines, at
 
 
 @pytest.mark.parametrize("chunk", CHUNKS)
@@ -183,9 +188,7 @@ def test_a_malformed_line_in_a_later_chunk_is_named(
     chunk: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _chunked(monkeypatch, chunk)
-    lines = _signal_lines(200)
-    at = next(i for i in range(150, len(lines)) if "load=" in lines[i])
-    lines[at] = _bad_field(lines[at])
+    lines, at = _with_a_bad_field(200, after=150)
     _write(tmp_path / "t.lp.gz", lines)
     with pytest.raises(ConfigError) as caught:
         read_numeric_series(tmp_path / "t.lp.gz")
@@ -195,9 +198,7 @@ def test_a_malformed_line_in_a_later_chunk_is_named(
 
 
 def test_a_malformed_line_before_corrupt_gzip_data_is_the_error(tmp_path: Path) -> None:
-    lines = _signal_lines(100)
-    at = next(i for i in range(50, len(lines)) if "load=" in lines[i])
-    lines[at] = _bad_field(lines[at])
+    lines, at = _with_a_bad_field(100, after=50)
     good = gzip.compress("".join(f"{x}\n" for x in lines).encode())
     corrupt = bytearray(gzip.compress(b"kpi,scope=cell oee=1 1\n"))
     corrupt[-6] ^= 0xFF  # in its CRC-32
